@@ -1,0 +1,285 @@
+//! Declarative configuration (`tessera apply -f tessera.yaml`): plans creates, updates and (with
+//! prune) deletes of scopes, APIs and clients against the store, then applies them in one transaction.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec};
+use crate::model::Client;
+use crate::provider::Provider;
+use crate::secret::constant_time_eq;
+use crate::store::{Change, Record, Table};
+
+/// The file's shape: everything a deployment declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub scopes: Vec<ScopeSpec>,
+    #[serde(default)]
+    pub apis: Vec<ApiSpec>,
+    #[serde(default)]
+    pub clients: Vec<ClientSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Delete,
+}
+
+/// One line of a plan; a generated client secret is reported once, after the plan is applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub action: Action,
+    pub kind: &'static str,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+    changes: Vec<Change>,
+}
+
+impl Plan {
+    fn push(&mut self, action: Action, kind: &'static str, key: &str, change: Option<Change>) {
+        self.items.push(PlanItem {
+            action,
+            kind,
+            key: key.to_owned(),
+            client_secret: None,
+        });
+        self.changes.extend(change);
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn unique<'a>(kind: &str, keys: impl Iterator<Item = &'a str>) -> AdminResult<()> {
+    let mut seen = HashSet::new();
+    for k in keys {
+        if !seen.insert(k) {
+            return Err(super::invalid(
+                kind,
+                format!("{k} is declared more than once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True when two records differ in what an administrator declares (not in timestamps).
+fn client_differs(a: &Client, b: &Client) -> bool {
+    let strip = |c: &Client| Client {
+        created_at: c.created_at,
+        updated_at: c.created_at,
+        secret_ciphertext: None,
+        ..c.clone()
+    };
+    strip(a) != strip(b)
+}
+
+impl Provider {
+    /// Compares the spec with the store; nothing is written.
+    pub async fn plan(&self, spec: &Spec, prune: bool) -> AdminResult<Plan> {
+        let now = self.now();
+        unique("scopes", spec.scopes.iter().map(|s| s.name.as_str()))?;
+        unique("apis", spec.apis.iter().map(|a| a.identifier.as_str()))?;
+        let mut plan = Plan::default();
+
+        let existing_scopes = self.store.list_scopes().await?;
+        for s in &spec.scopes {
+            let old = existing_scopes.iter().find(|e| e.name == s.name);
+            let new = s.to_scope(old, now)?;
+            match old {
+                None => plan.push(
+                    Action::Create,
+                    "scope",
+                    &new.name,
+                    Some(Change::Create(Record::Scope(new.clone()))),
+                ),
+                Some(o)
+                    if (o.display_name.as_str(), o.description.as_str(), o.default)
+                        != (
+                            new.display_name.as_str(),
+                            new.description.as_str(),
+                            new.default,
+                        ) =>
+                {
+                    plan.push(
+                        Action::Update,
+                        "scope",
+                        &new.name,
+                        Some(Change::Update(Record::Scope(new.clone()))),
+                    )
+                }
+                Some(_) => plan.push(Action::Unchanged, "scope", &new.name, None),
+            }
+        }
+        let existing_apis = self.store.list_apis().await?;
+        let mut scope_names: HashSet<String> = spec.scopes.iter().map(|s| s.name.clone()).collect();
+        if !prune {
+            scope_names.extend(existing_scopes.iter().map(|s| s.name.clone()));
+        }
+        for a in &spec.apis {
+            let old = existing_apis.iter().find(|e| e.identifier == a.identifier);
+            let new = a.to_api(old, now)?;
+            if let Some(s) = new.scopes.iter().find(|s| !scope_names.contains(*s)) {
+                return Err(super::invalid(
+                    "apis",
+                    format!(
+                        "API {} names scope {s}, which is not declared",
+                        new.identifier
+                    ),
+                ));
+            }
+            match old {
+                None => plan.push(
+                    Action::Create,
+                    "api",
+                    &new.identifier,
+                    Some(Change::Create(Record::Api(new.clone()))),
+                ),
+                Some(o) if (&o.name, &o.scopes) != (&new.name, &new.scopes) => plan.push(
+                    Action::Update,
+                    "api",
+                    &new.identifier,
+                    Some(Change::Update(Record::Api(new.clone()))),
+                ),
+                Some(_) => plan.push(Action::Unchanged, "api", &new.identifier, None),
+            }
+        }
+        let mut api_ids: HashSet<String> = spec.apis.iter().map(|a| a.identifier.clone()).collect();
+        if !prune {
+            api_ids.extend(existing_apis.iter().map(|a| a.identifier.clone()));
+        }
+
+        let existing_clients = self.store.list_clients().await?;
+        let mut kept_clients = HashSet::new();
+        for c in &spec.clients {
+            let old = match &c.client_id {
+                Some(id) => existing_clients.iter().find(|e| &e.client_id == id),
+                None => {
+                    let mut same = existing_clients.iter().filter(|e| e.name == c.name.trim());
+                    match (same.next(), same.next()) {
+                        (Some(_), Some(_)) => {
+                            return Err(AdminError::Conflict(format!(
+                                "several clients are named {:?}; give this one a client_id",
+                                c.name
+                            )))
+                        }
+                        (one, _) => one,
+                    }
+                }
+            };
+            let mut new = self.client_from_spec(c, old, now)?;
+            self.validate_client(&new, &scope_names, &api_ids)?;
+            if !kept_clients.insert(new.client_id.clone()) {
+                return Err(super::invalid(
+                    "clients",
+                    format!("{} is declared more than once", new.client_id),
+                ));
+            }
+            match old {
+                None => {
+                    let secret = Self::spec_secret(c)?;
+                    self.seal_secret(&mut new, &secret);
+                    let key = new.client_id.clone();
+                    plan.push(
+                        Action::Create,
+                        "client",
+                        &key,
+                        Some(Change::Create(Record::Client(new))),
+                    );
+                    if c.client_secret.is_none() {
+                        if let Some(item) = plan.items.last_mut() {
+                            item.client_secret = Some(secret);
+                        }
+                    }
+                }
+                Some(o) => {
+                    let secret_changed = c.client_secret.as_deref().is_some_and(|want| {
+                        !self
+                            .decrypt_secret(o)
+                            .is_some_and(|have| constant_time_eq(&have, want.as_bytes()))
+                    });
+                    if secret_changed {
+                        if let Some(want) = &c.client_secret {
+                            Self::spec_secret(c)?;
+                            self.seal_secret(&mut new, want);
+                        }
+                    }
+                    if secret_changed || client_differs(o, &new) {
+                        let key = new.client_id.clone();
+                        plan.push(
+                            Action::Update,
+                            "client",
+                            &key,
+                            Some(Change::Update(Record::Client(new))),
+                        );
+                    } else {
+                        plan.push(Action::Unchanged, "client", &new.client_id, None);
+                    }
+                }
+            }
+        }
+
+        if prune {
+            for c in existing_clients
+                .iter()
+                .filter(|c| !kept_clients.contains(&c.client_id))
+            {
+                plan.push(
+                    Action::Delete,
+                    "client",
+                    &c.client_id,
+                    Some(Change::Delete(Table::Clients, c.client_id.clone())),
+                );
+            }
+            for a in existing_apis
+                .iter()
+                .filter(|a| !api_ids.contains(&a.identifier))
+            {
+                plan.push(
+                    Action::Delete,
+                    "api",
+                    &a.identifier,
+                    Some(Change::Delete(Table::Apis, a.identifier.clone())),
+                );
+            }
+            for s in existing_scopes
+                .iter()
+                .filter(|s| !scope_names.contains(&s.name))
+            {
+                plan.push(
+                    Action::Delete,
+                    "scope",
+                    &s.name,
+                    Some(Change::Delete(Table::Scopes, s.name.clone())),
+                );
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Applies a plan in one transaction; a plan with nothing to change writes nothing.
+    pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
+        if !plan.is_noop() {
+            self.store.apply(&plan.changes).await?;
+            tracing::info!(
+                changes = plan.changes.len(),
+                "declarative configuration applied"
+            );
+        }
+        Ok(())
+    }
+}

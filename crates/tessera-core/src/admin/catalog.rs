@@ -1,0 +1,233 @@
+//! APIs (resource servers) and scopes: the catalog clients draw their audiences and permissions from.
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, text, AdminError, AdminResult};
+use crate::model::{Api, Scope};
+use crate::params::parse_scope;
+use crate::provider::Provider;
+use crate::store::{Change, Record, Table};
+
+/// A scope as an administrator describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// An API (resource server) as an administrator describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    pub identifier: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// RFC 6749 §3.3 scope-token syntax, and a bounded length.
+pub(crate) fn scope_name(field: &str, name: &str) -> AdminResult<String> {
+    let parsed = parse_scope(name).map_err(|e| invalid(field, e.description))?;
+    match parsed.as_slice() {
+        [one] if one == name && name.len() <= 128 => Ok(one.clone()),
+        _ => Err(invalid(
+            field,
+            format!("{name:?} must be one scope token of at most 128 characters"),
+        )),
+    }
+}
+
+/// RFC 8707 §2: an API identifier is an absolute URI without a fragment.
+fn api_identifier(identifier: &str) -> AdminResult<String> {
+    let url = url::Url::parse(identifier)
+        .map_err(|_| invalid("identifier", "must be an absolute URI"))?;
+    if url.fragment().is_some() {
+        return Err(invalid("identifier", "must not contain a fragment"));
+    }
+    if identifier.len() > 512 {
+        return Err(invalid("identifier", "must be at most 512 characters"));
+    }
+    Ok(identifier.to_owned())
+}
+
+impl ScopeSpec {
+    pub(crate) fn to_scope(
+        &self,
+        existing: Option<&Scope>,
+        now: crate::clock::Timestamp,
+    ) -> AdminResult<Scope> {
+        Ok(Scope {
+            name: scope_name("name", &self.name)?,
+            display_name: text("display_name", &self.display_name, false, 200)?,
+            description: text("description", &self.description, false, 1000)?,
+            default: self.default,
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+        })
+    }
+}
+
+impl ApiSpec {
+    pub(crate) fn to_api(
+        &self,
+        existing: Option<&Api>,
+        now: crate::clock::Timestamp,
+    ) -> AdminResult<Api> {
+        let identifier = api_identifier(&self.identifier)?;
+        let mut scopes = Vec::new();
+        for s in &self.scopes {
+            let s = scope_name("scopes", s)?;
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        let name = if self.name.trim().is_empty() {
+            identifier.clone()
+        } else {
+            text("name", &self.name, true, 200)?
+        };
+        Ok(Api {
+            identifier,
+            name,
+            scopes,
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+        })
+    }
+}
+
+impl Provider {
+    pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        let scope = spec.to_scope(None, self.now())?;
+        self.store
+            .apply(&[Change::Create(Record::Scope(scope.clone()))])
+            .await?;
+        Ok(scope)
+    }
+
+    pub async fn update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        let existing = self
+            .store
+            .get_scope(&spec.name)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("scope {}", spec.name)))?;
+        let scope = spec.to_scope(Some(&existing), self.now())?;
+        self.store
+            .apply(&[Change::Update(Record::Scope(scope.clone()))])
+            .await?;
+        Ok(scope)
+    }
+
+    pub async fn get_scope(&self, name: &str) -> AdminResult<Scope> {
+        self.store
+            .get_scope(name)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("scope {name}")))
+    }
+
+    /// Refuses while an API or a client still uses the scope.
+    pub async fn delete_scope(&self, name: &str) -> AdminResult<()> {
+        let users: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.scopes.iter().any(|s| s == name))
+            .map(|c| c.client_id)
+            .chain(
+                self.store
+                    .list_apis()
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.scopes.iter().any(|s| s == name))
+                    .map(|a| a.identifier),
+            )
+            .collect();
+        if !users.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "scope {name} is still used by {}",
+                users.join(", ")
+            )));
+        }
+        self.store
+            .apply(&[Change::Delete(Table::Scopes, name.to_owned())])
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the API and any of its scopes that do not exist yet, in one change.
+    pub async fn create_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
+        let now = self.now();
+        let api = spec.to_api(None, now)?;
+        let mut changes = self.missing_scopes(&api).await?;
+        changes.push(Change::Create(Record::Api(api.clone())));
+        self.store.apply(&changes).await?;
+        Ok(api)
+    }
+
+    pub async fn update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
+        let existing = self
+            .store
+            .get_api(&spec.identifier)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("API {}", spec.identifier)))?;
+        let api = spec.to_api(Some(&existing), self.now())?;
+        let mut changes = self.missing_scopes(&api).await?;
+        changes.push(Change::Update(Record::Api(api.clone())));
+        self.store.apply(&changes).await?;
+        Ok(api)
+    }
+
+    pub async fn get_api(&self, identifier: &str) -> AdminResult<Api> {
+        self.store
+            .get_api(identifier)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("API {identifier}")))
+    }
+
+    /// Refuses while a client may still obtain tokens for the API.
+    pub async fn delete_api(&self, identifier: &str) -> AdminResult<()> {
+        let users: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.apis.iter().any(|a| a == identifier))
+            .map(|c| c.client_id)
+            .collect();
+        if !users.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "API {identifier} is still used by clients {}",
+                users.join(", ")
+            )));
+        }
+        self.store
+            .apply(&[Change::Delete(Table::Apis, identifier.to_owned())])
+            .await?;
+        Ok(())
+    }
+
+    async fn missing_scopes(&self, api: &Api) -> AdminResult<Vec<Change>> {
+        let mut changes = Vec::new();
+        for s in &api.scopes {
+            if self.store.get_scope(s).await?.is_none() {
+                let spec = ScopeSpec {
+                    name: s.clone(),
+                    display_name: s.clone(),
+                    ..ScopeSpec::default()
+                };
+                changes.push(Change::Create(Record::Scope(
+                    spec.to_scope(None, api.updated_at)?,
+                )));
+            }
+        }
+        Ok(changes)
+    }
+}

@@ -1,0 +1,161 @@
+//! Signing-key administration (DESIGN §3): generate, import, retire, and the upkeep that keeps one
+//! current signer per algorithm with its successor published ahead of use.
+
+use super::{AdminError, AdminResult};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{Alg, KeyRecord};
+use crate::provider::Provider;
+use crate::store::{Change, Record};
+
+/// A signing window; an absent end means the configured key lifetime after the start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyWindow {
+    pub not_before: Option<Timestamp>,
+    pub not_after: Option<Timestamp>,
+}
+
+impl Provider {
+    fn window(&self, w: KeyWindow, now: Timestamp) -> AdminResult<(Timestamp, Timestamp)> {
+        let nb = w.not_before.unwrap_or(now);
+        let na = w.not_after.unwrap_or(nb.plus(self.settings.keys.lifetime));
+        if na <= nb {
+            return Err(super::invalid("not_after", "must be later than not_before"));
+        }
+        Ok((nb, na))
+    }
+
+    /// Signing windows of one algorithm never overlap: a key that started earlier hands over at the
+    /// new key's not_before; a key that starts at or after it is a conflict.
+    fn key_changes(existing: &[KeyRecord], new: KeyRecord) -> AdminResult<Vec<Change>> {
+        let mut changes = Vec::new();
+        for e in existing.iter().filter(|e| e.alg == new.alg) {
+            let overlaps = e.not_before < new.not_after && new.not_before < e.not_after;
+            if !overlaps {
+                continue;
+            }
+            if e.not_before < new.not_before {
+                let mut cut = e.clone();
+                cut.not_after = new.not_before;
+                changes.push(Change::Update(Record::Key(cut)));
+            } else {
+                return Err(AdminError::Conflict(format!(
+                    "key {} already signs {} from {}; choose a window that does not overlap it",
+                    e.kid,
+                    e.alg.as_str(),
+                    e.not_before.0
+                )));
+            }
+        }
+        changes.push(Change::Create(Record::Key(new)));
+        Ok(changes)
+    }
+
+    pub async fn list_keys(&self) -> AdminResult<Vec<KeyRecord>> {
+        let mut keys = self.store.list_keys().await?;
+        keys.sort_by_key(|k| (k.alg, k.not_before));
+        Ok(keys)
+    }
+
+    pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
+        let now = self.now();
+        let w = self.window(window, now)?;
+        let rec = keys::generate(alg, w, &self.master, now)?;
+        let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
+        self.store.apply(&changes).await?;
+        tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key generated");
+        Ok(rec)
+    }
+
+    pub async fn import_key(
+        &self,
+        alg: Alg,
+        key_pem: &str,
+        chain_pem: &str,
+        window: KeyWindow,
+    ) -> AdminResult<KeyRecord> {
+        let now = self.now();
+        let w = self.window(window, now)?;
+        let rec = keys::import(alg, key_pem, chain_pem, w, &self.master, now)?;
+        if self
+            .store
+            .list_keys()
+            .await?
+            .iter()
+            .any(|k| k.kid == rec.kid)
+        {
+            return Err(AdminError::Conflict(format!(
+                "key {} is already imported",
+                rec.kid
+            )));
+        }
+        let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
+        self.store.apply(&changes).await?;
+        tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key imported");
+        Ok(rec)
+    }
+
+    /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.
+    pub async fn retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        let now = self.now();
+        let mut k = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| AdminError::NotFound(format!("key {kid}")))?;
+        if k.not_after <= now {
+            return Err(AdminError::Conflict(format!(
+                "key {kid} is already retired"
+            )));
+        }
+        k.not_after = now;
+        if k.not_before > now {
+            k.not_before = now;
+        }
+        self.store
+            .apply(&[Change::Update(Record::Key(k.clone()))])
+            .await?;
+        tracing::info!(kid, "signing key retired");
+        Ok(k)
+    }
+
+    /// Generates what is due for each configured algorithm: a signer when none is valid now, and a
+    /// successor once the current signer is within `publish_ahead` of its end. True if it changed
+    /// anything.
+    pub(crate) async fn ensure_signing_keys(&self, now: Timestamp) -> Result<bool> {
+        let ring = self.keys();
+        let mut changed = false;
+        for &alg in &self.settings.keys.algorithms {
+            let window = match ring.signer(alg, now) {
+                None => KeyWindow {
+                    not_before: Some(now),
+                    not_after: None,
+                },
+                Some(cur) if cur.not_after.0 - now.0 <= self.settings.keys.publish_ahead => {
+                    let has_successor = ring
+                        .all()
+                        .any(|k| k.alg == alg && k.not_before >= cur.not_after);
+                    if has_successor {
+                        continue;
+                    }
+                    KeyWindow {
+                        not_before: Some(cur.not_after),
+                        not_after: None,
+                    }
+                }
+                Some(_) => continue,
+            };
+            match self.generate_key(alg, window).await {
+                Ok(_) => changed = true,
+                // Another node generated it first.
+                Err(AdminError::Conflict(_)) => {}
+                Err(AdminError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(Error::server(e)),
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,123 @@
+//! The one protocol error: RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8693 §2.2.2, RFC 8707 §2,
+//! OIDC Core §3.1.2.6 codes. The `description` is for the client developer; `source` is only logged.
+
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    UnsupportedTokenType,
+    InvalidToken,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status a JSON error response carries (RFC 6749 §5.2, RFC 6750 §3.1).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
+            ErrorCode::AccessDenied => 403,
+            ErrorCode::ServerError => 500,
+            ErrorCode::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A protocol error as the client sees it, plus a private cause for the log.
+#[derive(Debug)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    pub source: Option<Source>,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Error {
+        Error {
+            code,
+            description: description.into(),
+            source: None,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::InvalidTarget, d)
+    }
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::UnauthorizedClient, d)
+    }
+
+    /// Anything unexpected: the client gets a generic description, the cause goes to the log.
+    pub fn server(source: impl Into<Source>) -> Error {
+        Error {
+            code: ErrorCode::ServerError,
+            description: Cow::Borrowed(
+                "the authorization server encountered an unexpected condition",
+            ),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The store is unreachable or overloaded: fail fast, the client may retry.
+    pub fn unavailable(source: impl Into<Source>) -> Error {
+        Error {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Cow::Borrowed(
+                "the authorization server is temporarily unavailable, retry later",
+            ),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)?;
+        if let Some(s) = &self.source {
+            write!(f, " ({s})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,193 @@
+//! `Provider`: settings, store, keys and clock; the only entry point of the protocol. One async fn per
+//! endpoint lives beside the module that implements it; this file owns the shared state and caches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Result};
+use crate::keys::KeyRing;
+use crate::model::{Api, Client, Scope};
+use crate::secret::MasterKey;
+use crate::settings::Settings;
+use crate::store::{Store, StoreResult};
+
+/// A client as the hot path needs it: the record and its decrypted secret.
+#[derive(Debug)]
+pub struct LoadedClient {
+    pub client: Client,
+    pub secret: Option<Vec<u8>>,
+}
+
+/// How many client lookups (hits or misses) the cache keeps before it starts over.
+const CLIENT_CACHE_LIMIT: usize = 100_000;
+
+/// Configuration read through once per store version: keys, APIs, scopes, clients.
+#[derive(Debug, Default)]
+struct Snapshot {
+    version: i64,
+    keys: KeyRing,
+    apis: HashMap<String, Api>,
+    scopes: HashMap<String, Scope>,
+    clients: RwLock<HashMap<String, Option<Arc<LoadedClient>>>>,
+}
+
+pub struct Provider {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub(crate) master: Arc<MasterKey>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Serializes reloads so that concurrent callers do not reload twice.
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.settings.issuer)
+            .finish()
+    }
+}
+
+impl Provider {
+    /// Builds the provider and loads its configuration, generating any missing signing key.
+    pub async fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        clock: Clock,
+    ) -> Result<Provider> {
+        let p = Provider {
+            settings,
+            store,
+            clock,
+            master: Arc::new(master),
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                version: -1,
+                ..Snapshot::default()
+            })),
+            reload: tokio::sync::Mutex::new(()),
+        };
+        p.sync().await?;
+        Ok(p)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Notices changes made by the CLI or another node: reloads when the store's version moved, and
+    /// generates signing keys that are due. The server calls this every 250 ms.
+    pub async fn sync(&self) -> Result<()> {
+        let version = self.store.config_version().await?;
+        if version != self.snapshot().version {
+            self.reload_if_stale(version).await?;
+        }
+        if self.ensure_signing_keys(self.now()).await? {
+            let version = self.store.config_version().await?;
+            self.reload_if_stale(version).await?;
+        }
+        Ok(())
+    }
+
+    async fn reload_if_stale(&self, version: i64) -> Result<()> {
+        let _guard = self.reload.lock().await;
+        if self.snapshot().version == version {
+            return Ok(());
+        }
+        let snap = self.load_snapshot().await?;
+        let mut w = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        *w = Arc::new(snap);
+        Ok(())
+    }
+
+    async fn load_snapshot(&self) -> StoreResult<Snapshot> {
+        // Read the version first: a change racing with this load raises it again and triggers a reload.
+        let version = self.store.config_version().await?;
+        let (ring, failures) = KeyRing::load(&self.store.list_keys().await?, &self.master);
+        for (kid, e) in failures {
+            tracing::error!(kid, error = %e, "signing key could not be loaded and is not used");
+        }
+        let apis = self
+            .store
+            .list_apis()
+            .await?
+            .into_iter()
+            .map(|a| (a.identifier.clone(), a))
+            .collect();
+        let scopes = self
+            .store
+            .list_scopes()
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        Ok(Snapshot {
+            version,
+            keys: ring,
+            apis,
+            scopes,
+            clients: RwLock::default(),
+        })
+    }
+
+    pub fn keys(&self) -> KeyRing {
+        self.snapshot().keys.clone()
+    }
+
+    pub(crate) fn api(&self, identifier: &str) -> Option<Api> {
+        self.snapshot().apis.get(identifier).cloned()
+    }
+
+    pub(crate) fn scope(&self, name: &str) -> Option<Scope> {
+        self.snapshot().scopes.get(name).cloned()
+    }
+
+    /// The scopes listed in discovery, sorted.
+    pub fn scope_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.snapshot().scopes.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// A client by id through the cache; unknown ids are cached as misses too.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<LoadedClient>>> {
+        let snap = self.snapshot();
+        if let Some(hit) = snap
+            .clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+        {
+            return Ok(hit.clone());
+        }
+        let loaded = match self.store.get_client(client_id).await? {
+            Some(client) => {
+                let secret = match &client.secret_ciphertext {
+                    Some(ct) => Some(
+                        self.master
+                            .decrypt(&client.client_id, ct)
+                            .map_err(Error::server)?,
+                    ),
+                    None => None,
+                };
+                Some(Arc::new(LoadedClient { client, secret }))
+            }
+            None => None,
+        };
+        let mut w = snap.clients.write().unwrap_or_else(|p| p.into_inner());
+        if w.len() >= CLIENT_CACHE_LIMIT {
+            w.clear();
+        }
+        w.insert(client_id.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+}

@@ -1,0 +1,144 @@
+//! Validated, immutable runtime settings of the protocol: issuer, default lifetimes, signing keys.
+
+use crate::model::{
+    Alg, ACCESS_TOKEN_TTL_RANGE, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
+};
+
+/// Default lifetimes in seconds (seed 000: code 60 s, access token 900 s, refresh token 86 400 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub authorization_code: i64,
+    pub access_token: i64,
+    pub refresh_token: i64,
+    pub id_token: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            authorization_code: 60,
+            access_token: 900,
+            refresh_token: 86_400,
+            id_token: 3_600,
+        }
+    }
+}
+
+/// How signing keys are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySettings {
+    /// Algorithms that always have a current signing key.
+    pub algorithms: Vec<Alg>,
+    /// How long a generated key signs before the next one takes over, in seconds.
+    pub lifetime: i64,
+    /// How long before it signs a generated successor is published in the JWKS, in seconds.
+    pub publish_ahead: i64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            algorithms: Alg::ALL.to_vec(),
+            lifetime: 90 * 86_400,
+            publish_ahead: 7 * 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer identifier (RFC 8414 §2): https (http only on loopback), no query or fragment, no trailing slash.
+    pub issuer: String,
+    pub lifetimes: Lifetimes,
+    pub keys: KeySettings,
+}
+
+pub fn check_range(name: &str, value: i64, (lo, hi): (i64, i64)) -> Result<(), String> {
+    if value < lo || value > hi {
+        return Err(format!(
+            "{name} must be between {lo} and {hi} seconds, got {value}"
+        ));
+    }
+    Ok(())
+}
+
+impl Settings {
+    pub fn new(issuer: &str, lifetimes: Lifetimes, keys: KeySettings) -> Result<Settings, String> {
+        let url =
+            url::Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(format!(
+                "issuer {issuer:?} must use https (http is allowed only for localhost)"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(format!(
+                "issuer {issuer:?} must not have a query, fragment or user info"
+            ));
+        }
+        check_range(
+            "lifetimes.access_token",
+            lifetimes.access_token,
+            ACCESS_TOKEN_TTL_RANGE,
+        )?;
+        check_range(
+            "lifetimes.refresh_token",
+            lifetimes.refresh_token,
+            REFRESH_TOKEN_TTL_RANGE,
+        )?;
+        check_range("lifetimes.id_token", lifetimes.id_token, ID_TOKEN_TTL_RANGE)?;
+        check_range(
+            "lifetimes.authorization_code",
+            lifetimes.authorization_code,
+            CODE_TTL_RANGE,
+        )?;
+        if keys.lifetime < 86_400 {
+            return Err("keys.lifetime must be at least one day".into());
+        }
+        if keys.publish_ahead < 0 || keys.publish_ahead >= keys.lifetime {
+            return Err("keys.publish_ahead must be between 0 and keys.lifetime".into());
+        }
+        Ok(Settings {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            lifetimes,
+            keys,
+        })
+    }
+
+    /// The absolute URL of one of Tessera's endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        let ok = |i: &str| Settings::new(i, Lifetimes::default(), KeySettings::default());
+        assert_eq!(
+            ok("http://localhost:8080/").unwrap().issuer,
+            "http://localhost:8080"
+        );
+        assert!(ok("https://id.example.com/tenant").is_ok());
+        assert!(ok("http://id.example.com").is_err());
+        assert!(ok("https://id.example.com?x=1").is_err());
+        assert!(ok("not a url").is_err());
+    }
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        let l = Lifetimes {
+            access_token: 86_401,
+            ..Lifetimes::default()
+        };
+        assert!(
+            Settings::new("https://a.example", l, KeySettings::default())
+                .unwrap_err()
+                .contains("access_token")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! `trait Store`: the only I/O boundary of the protocol (DESIGN §2). Two real implementations live in
+//! `tessera-store` (SQLite, PostgreSQL); both pass one contract suite.
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::model::{Api, Artifact, Client, KeyRecord, Scope};
+
+/// A configuration record: one row of a typed table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Client(Client),
+    Api(Api),
+    Scope(Scope),
+    Key(KeyRecord),
+}
+
+/// Which typed table a record lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Clients,
+    Apis,
+    Scopes,
+    Keys,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Clients => "clients",
+            Table::Apis => "apis",
+            Table::Scopes => "scopes",
+            Table::Keys => "signing_keys",
+        }
+    }
+}
+
+impl Record {
+    pub fn table(&self) -> Table {
+        match self {
+            Record::Client(_) => Table::Clients,
+            Record::Api(_) => Table::Apis,
+            Record::Scope(_) => Table::Scopes,
+            Record::Key(_) => Table::Keys,
+        }
+    }
+    pub fn key(&self) -> &str {
+        match self {
+            Record::Client(c) => &c.client_id,
+            Record::Api(a) => &a.identifier,
+            Record::Scope(s) => &s.name,
+            Record::Key(k) => &k.kid,
+        }
+    }
+}
+
+/// One step of an atomic configuration change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Fails with [`StoreError::Conflict`] when the key exists.
+    Create(Record),
+    /// Fails with [`StoreError::NotFound`] when the key does not exist.
+    Update(Record),
+    /// Fails with [`StoreError::NotFound`] when the key does not exist.
+    Delete(Table, String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    #[error("store error: {0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Unavailable(_) => Error::unavailable(e),
+            _ => Error::server(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Readiness: the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A counter every [`Store::apply`] raises; caches compare it to notice changes made elsewhere.
+    async fn config_version(&self) -> StoreResult<i64>;
+
+    /// Applies all changes in one transaction, or none of them.
+    async fn apply(&self, changes: &[Change]) -> StoreResult<()>;
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    async fn get_api(&self, identifier: &str) -> StoreResult<Option<Api>>;
+    async fn list_apis(&self) -> StoreResult<Vec<Api>>;
+    async fn get_scope(&self, name: &str) -> StoreResult<Option<Scope>>;
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+
+    /// Stores a new artifact; its hash is unique.
+    async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
+    /// The artifact with this hash, expired or not.
+    async fn get_artifact(&self, hash: &[u8; 32]) -> StoreResult<Option<Artifact>>;
+    /// Marks an artifact revoked; true when this call revoked it.
+    async fn revoke_artifact(&self, hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    /// Deletes up to `limit` artifacts that expired before `now`; returns how many.
+    async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
+}

@@ -1,0 +1,194 @@
+//! Access tokens: JWTs per RFC 9068 signed with the client's algorithm (no store write), or opaque
+//! 256-bit handles whose SHA-256 is stored (DESIGN §2). Also reads them back for introspection.
+
+use serde_json::{json, Value};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::model::{Artifact, ArtifactKind, Client, TokenFormat};
+use crate::provider::Provider;
+use crate::secret::{b64url_decode, new_handle, new_jti, sha256};
+
+/// What an access token says, whatever its format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub client_id: String,
+    pub aud: Vec<String>,
+    pub scope: Vec<String>,
+    pub iat: Timestamp,
+    pub exp: Timestamp,
+    pub jti: String,
+}
+
+impl AccessClaims {
+    /// The RFC 9068 §2.2 claims, also the RFC 7662 §2.2 introspection members.
+    pub fn to_json(&self, issuer: &str) -> Value {
+        let aud = if self.aud.len() == 1 {
+            json!(self.aud[0])
+        } else {
+            json!(self.aud)
+        };
+        let mut v = json!({
+            "iss": issuer,
+            "sub": self.sub,
+            "aud": aud,
+            "client_id": self.client_id,
+            "iat": self.iat.0,
+            "exp": self.exp.0,
+            "jti": self.jti,
+        });
+        if !self.scope.is_empty() {
+            v["scope"] = json!(self.scope.join(" "));
+        }
+        v
+    }
+
+    pub fn from_json(v: &Value) -> Option<AccessClaims> {
+        let aud = match &v["aud"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => return None,
+        };
+        Some(AccessClaims {
+            sub: v["sub"].as_str()?.to_owned(),
+            client_id: v["client_id"].as_str()?.to_owned(),
+            aud,
+            scope: v["scope"]
+                .as_str()
+                .map(|s| s.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            iat: Timestamp(v["iat"].as_i64()?),
+            exp: Timestamp(v["exp"].as_i64()?),
+            jti: v["jti"].as_str()?.to_owned(),
+        })
+    }
+}
+
+/// An access token found by introspection or revocation.
+#[derive(Debug)]
+pub enum FoundToken {
+    Jwt(AccessClaims),
+    Opaque {
+        hash: [u8; 32],
+        claims: AccessClaims,
+        revoked: bool,
+    },
+}
+
+impl FoundToken {
+    pub fn claims(&self) -> &AccessClaims {
+        match self {
+            FoundToken::Jwt(c) | FoundToken::Opaque { claims: c, .. } => c,
+        }
+    }
+}
+
+/// Digest under which a revoked JWT's `jti` is remembered until the token's `exp`.
+pub fn revoked_jti_hash(jti: &str) -> [u8; 32] {
+    sha256(format!("revoked-jti:{jti}").as_bytes())
+}
+
+impl Provider {
+    /// Issues an access token of the client's format; returns the token and its lifetime.
+    pub async fn issue_access_token(
+        &self,
+        client: &Client,
+        sub: &str,
+        aud: Vec<String>,
+        scope: Vec<String>,
+        now: Timestamp,
+    ) -> Result<(String, i64)> {
+        let ttl = client.access_token_ttl;
+        let claims = AccessClaims {
+            sub: sub.to_owned(),
+            client_id: client.client_id.clone(),
+            aud,
+            scope,
+            iat: now,
+            exp: now.plus(ttl),
+            jti: new_jti(),
+        };
+        let token = match client.token_format {
+            TokenFormat::Jwt => {
+                let keys = self.keys();
+                let key = keys.signer(client.signing_alg, now).ok_or_else(|| {
+                    Error::server(format!(
+                        "no {} signing key is valid now",
+                        client.signing_alg.as_str()
+                    ))
+                })?;
+                key.sign_jwt(true, &claims.to_json(&self.settings.issuer))
+                    .map_err(Error::server)?
+            }
+            TokenFormat::Opaque => {
+                let (handle, hash) = new_handle();
+                let artifact = Artifact {
+                    hash,
+                    kind: ArtifactKind::AccessToken,
+                    client_id: client.client_id.clone(),
+                    grant_id: None,
+                    expires_at: claims.exp,
+                    revoked_at: None,
+                    payload: claims.to_json(&self.settings.issuer),
+                };
+                self.store.insert_artifact(&artifact).await?;
+                handle
+            }
+        };
+        Ok((token, ttl))
+    }
+
+    /// Finds an access token issued by this server: a JWT whose signature verifies under a published
+    /// key of the algorithm its `kid` is pinned to, or a stored opaque handle. Anything else is `None`.
+    pub async fn find_access_token(&self, token: &str) -> Result<Option<FoundToken>> {
+        if token.len() > 16 * 1024 {
+            return Ok(None);
+        }
+        if token.matches('.').count() == 2 {
+            return Ok(self.verify_own_jwt(token).map(FoundToken::Jwt));
+        }
+        let hash = sha256(token.as_bytes());
+        let Some(a) = self.store.get_artifact(&hash).await? else {
+            return Ok(None);
+        };
+        if a.kind != ArtifactKind::AccessToken {
+            return Ok(None);
+        }
+        Ok(
+            AccessClaims::from_json(&a.payload).map(|claims| FoundToken::Opaque {
+                hash,
+                claims,
+                revoked: a.revoked_at.is_some(),
+            }),
+        )
+    }
+
+    /// RFC 7515 §5.2 validation of a JWT access token this server signed (RFC 9068 §4).
+    fn verify_own_jwt(&self, token: &str) -> Option<AccessClaims> {
+        let mut parts = token.split('.');
+        let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+        let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
+        if header["typ"].as_str() != Some("at+jwt") {
+            return None;
+        }
+        let keys = self.keys();
+        let key = keys.by_kid(header["kid"].as_str()?)?;
+        // The algorithm is pinned to the key: a header naming another one never verifies.
+        if header["alg"].as_str()? != key.alg.as_str() {
+            return None;
+        }
+        let signed_len = h.len() + 1 + p.len();
+        if !key.verify(&token.as_bytes()[..signed_len], &b64url_decode(s)?) {
+            return None;
+        }
+        let claims: Value = serde_json::from_slice(&b64url_decode(p)?).ok()?;
+        if claims["iss"].as_str()? != self.settings.issuer {
+            return None;
+        }
+        AccessClaims::from_json(&claims)
+    }
+}
