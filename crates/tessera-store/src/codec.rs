@@ -1,0 +1,50 @@
+//! Rows <-> core records: configuration records as JSON documents, artifacts as columns.
+
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::model::{Artifact, ArtifactKind};
+use tessera_core::store::{Record, StoreError};
+use tessera_core::Timestamp;
+
+fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Other(Box::new(e))
+}
+
+pub(crate) fn encode_record(r: &Record) -> Result<(String, i64), StoreError> {
+    let (doc, updated) = match r {
+        Record::Client(c) => (serde_json::to_string(c), c.updated_at.0),
+        Record::Api(a) => (serde_json::to_string(a), a.updated_at.0),
+        Record::Scope(s) => (serde_json::to_string(s), s.updated_at.0),
+        Record::Key(k) => (serde_json::to_string(k), k.created_at.0),
+    };
+    Ok((doc.map_err(other)?, updated))
+}
+
+pub(crate) fn decode_doc<T: DeserializeOwned>(row: &AnyRow) -> Result<T, StoreError> {
+    let doc: String = row.try_get("doc").map_err(other)?;
+    serde_json::from_str(&doc).map_err(other)
+}
+
+pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {
+    match s {
+        "access_token" => Ok(ArtifactKind::AccessToken),
+        "revoked_jti" => Ok(ArtifactKind::RevokedJti),
+        other => Err(StoreError::Other(format!("unknown artifact kind {other}").into())),
+    }
+}
+
+pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
+    let hash: Vec<u8> = row.try_get("hash").map_err(other)?;
+    let kind: String = row.try_get("kind").map_err(other)?;
+    let payload: String = row.try_get("payload").map_err(other)?;
+    Ok(Artifact {
+        hash: hash.try_into().map_err(|_| StoreError::Other("artifact hash is not 32 bytes".into()))?,
+        kind: kind_from_str(&kind)?,
+        client_id: row.try_get("client_id").map_err(other)?,
+        grant_id: row.try_get("grant_id").map_err(other)?,
+        expires_at: Timestamp(row.try_get("expires_at").map_err(other)?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(other)?.map(Timestamp),
+        payload: serde_json::from_str(&payload).map_err(other)?,
+    })
+}

@@ -1,0 +1,20 @@
+//! PostgreSQL specifics: one pool shared by reads and writes, short acquire timeout so an
+//! unreachable database fails requests fast.
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use tessera_core::store::StoreError;
+
+use crate::sql::{Dialect, SqlStore};
+
+pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(url)
+        .await
+        .map_err(crate::sql::map_err)?;
+    Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool))
+}

@@ -1,0 +1,208 @@
+//! The one `Store` implementation, in SQL that SQLite and PostgreSQL both accept (`$n` parameters in
+//! ascending order, `ON CONFLICT DO NOTHING`); what differs lives in `sqlite.rs` / `postgres.rs`.
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use sqlx::AnyPool;
+use sqlx::Row;
+use tessera_core::model::{Api, Artifact, Client, KeyRecord, Scope};
+use tessera_core::store::{Change, Store, StoreError, StoreResult, Table};
+use tessera_core::Timestamp;
+
+use crate::codec::{decode_artifact, decode_doc, encode_record};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A store on either dialect: writes go through `writer` (one connection on SQLite), reads
+/// through `readers`.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    dialect: Dialect,
+    writer: AnyPool,
+    readers: AnyPool,
+}
+
+/// Connection trouble is `Unavailable` (callers answer 503 and retry); the rest is `Other`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
+impl SqlStore {
+    pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
+        SqlStore { dialect, writer, readers }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) async fn migrate(&self) -> StoreResult<()> {
+        let result = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&self.writer).await,
+            Dialect::Postgres => sqlx::migrate!("../../migrations/postgres").run(&self.writer).await,
+        };
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => map_err(inner),
+            other => StoreError::Other(Box::new(other)),
+        })
+    }
+
+    async fn get_doc<T: DeserializeOwned>(&self, table: Table, id: &str) -> StoreResult<Option<T>> {
+        let sql = format!("SELECT doc FROM {} WHERE id = $1", table.name());
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.readers).await.map_err(map_err)?;
+        row.as_ref().map(decode_doc).transpose()
+    }
+
+    async fn list_docs<T: DeserializeOwned>(&self, table: Table) -> StoreResult<Vec<T>> {
+        let sql = format!("SELECT doc FROM {} ORDER BY id", table.name());
+        let rows = sqlx::query(&sql).fetch_all(&self.readers).await.map_err(map_err)?;
+        rows.iter().map(decode_doc).collect()
+    }
+}
+
+fn what(table: Table, id: &str) -> String {
+    format!("{} {id}", table.name())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.readers).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn config_version(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT version FROM config_version WHERE id = 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.try_get::<i64, _>(0).map_err(|e| StoreError::Other(Box::new(e)))
+    }
+
+    async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        // Writing first takes SQLite's write lock before any read snapshot exists, so a concurrent
+        // writer in another process waits (busy_timeout) instead of failing.
+        sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for change in changes {
+            match change {
+                Change::Create(r) => {
+                    let (doc, updated) = encode_record(r)?;
+                    let sql = format!(
+                        "INSERT INTO {} (id, doc, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                        r.table().name()
+                    );
+                    let done = sqlx::query(&sql).bind(r.key()).bind(doc).bind(updated).execute(&mut *tx).await.map_err(map_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(what(r.table(), r.key())));
+                    }
+                }
+                Change::Update(r) => {
+                    let (doc, updated) = encode_record(r)?;
+                    let sql = format!("UPDATE {} SET doc = $1, updated_at = $2 WHERE id = $3", r.table().name());
+                    let done = sqlx::query(&sql).bind(doc).bind(updated).bind(r.key()).execute(&mut *tx).await.map_err(map_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(what(r.table(), r.key())));
+                    }
+                }
+                Change::Delete(table, id) => {
+                    let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
+                    let done = sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await.map_err(map_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(what(*table, id)));
+                    }
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        self.get_doc(Table::Clients, client_id).await
+    }
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        self.list_docs(Table::Clients).await
+    }
+    async fn get_api(&self, identifier: &str) -> StoreResult<Option<Api>> {
+        self.get_doc(Table::Apis, identifier).await
+    }
+    async fn list_apis(&self) -> StoreResult<Vec<Api>> {
+        self.list_docs(Table::Apis).await
+    }
+    async fn get_scope(&self, name: &str) -> StoreResult<Option<Scope>> {
+        self.get_doc(Table::Scopes, name).await
+    }
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>> {
+        self.list_docs(Table::Scopes).await
+    }
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        self.list_docs(Table::Keys).await
+    }
+
+    async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {
+        let payload = serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
+        let done = sqlx::query(
+            "INSERT INTO artifacts (hash, kind, client_id, grant_id, expires_at, revoked_at, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(a.hash.to_vec())
+        .bind(a.kind.as_str())
+        .bind(a.client_id.as_str())
+        .bind(a.grant_id.clone())
+        .bind(a.expires_at.0)
+        .bind(a.revoked_at.map(|t| t.0))
+        .bind(payload)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("artifact".into()));
+        }
+        Ok(())
+    }
+
+    async fn get_artifact(&self, hash: &[u8; 32]) -> StoreResult<Option<Artifact>> {
+        let row = sqlx::query(
+            "SELECT hash, kind, client_id, grant_id, expires_at, revoked_at, payload FROM artifacts WHERE hash = $1",
+        )
+        .bind(hash.to_vec())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(decode_artifact).transpose()
+    }
+
+    async fn revoke_artifact(&self, hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE artifacts SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+            .bind(at.0)
+            .bind(hash.to_vec())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM artifacts WHERE hash IN (SELECT hash FROM artifacts WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now.0)
+        .bind(limit)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
