@@ -30,7 +30,9 @@ pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {
     match s {
         "access_token" => Ok(ArtifactKind::AccessToken),
         "revoked_jti" => Ok(ArtifactKind::RevokedJti),
-        other => Err(StoreError::Other(format!("unknown artifact kind {other}").into())),
+        other => Err(StoreError::Other(
+            format!("unknown artifact kind {other}").into(),
+        )),
     }
 }
 
@@ -39,12 +41,17 @@ pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
     let kind: String = row.try_get("kind").map_err(other)?;
     let payload: String = row.try_get("payload").map_err(other)?;
     Ok(Artifact {
-        hash: hash.try_into().map_err(|_| StoreError::Other("artifact hash is not 32 bytes".into()))?,
+        hash: hash
+            .try_into()
+            .map_err(|_| StoreError::Other("artifact hash is not 32 bytes".into()))?,
         kind: kind_from_str(&kind)?,
         client_id: row.try_get("client_id").map_err(other)?,
         grant_id: row.try_get("grant_id").map_err(other)?,
         expires_at: Timestamp(row.try_get("expires_at").map_err(other)?),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(other)?.map(Timestamp),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(other)?
+            .map(Timestamp),
         payload: serde_json::from_str(&payload).map_err(other)?,
     })
 }

@@ -2,7 +2,10 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 
 use serde_json::json;
-use tessera_core::model::{Alg, Api, Artifact, ArtifactKind, AuthMethod, Client, ClientType, GrantType, KeyRecord, Scope, TokenFormat};
+use tessera_core::model::{
+    Alg, Api, Artifact, ArtifactKind, AuthMethod, Client, ClientType, GrantType, KeyRecord, Scope,
+    TokenFormat,
+};
 use tessera_core::store::{Change, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
 
@@ -30,7 +33,14 @@ pub fn client(id: &str) -> Client {
 }
 
 fn scope(name: &str) -> Scope {
-    Scope { name: name.into(), display_name: name.into(), description: String::new(), default: false, created_at: T0, updated_at: T0 }
+    Scope {
+        name: name.into(),
+        display_name: name.into(),
+        description: String::new(),
+        default: false,
+        created_at: T0,
+        updated_at: T0,
+    }
 }
 
 fn artifact(n: u8, expires_at: i64) -> Artifact {
@@ -55,35 +65,88 @@ pub async fn run(store: &dyn Store) {
 
 async fn records(store: &dyn Store) {
     let v0 = store.config_version().await.expect("version");
-    store.apply(&[Change::Create(Record::Scope(scope("read"))), Change::Create(Record::Client(client("c1")))]).await.expect("create");
-    assert!(store.config_version().await.expect("version") > v0, "apply raises the version");
-    assert_eq!(store.get_client("c1").await.expect("get"), Some(client("c1")));
+    store
+        .apply(&[
+            Change::Create(Record::Scope(scope("read"))),
+            Change::Create(Record::Client(client("c1"))),
+        ])
+        .await
+        .expect("create");
+    assert!(
+        store.config_version().await.expect("version") > v0,
+        "apply raises the version"
+    );
+    assert_eq!(
+        store.get_client("c1").await.expect("get"),
+        Some(client("c1"))
+    );
     assert_eq!(store.get_client("nope").await.expect("get"), None);
-    assert_eq!(store.list_scopes().await.expect("list"), vec![scope("read")]);
+    assert_eq!(
+        store.list_scopes().await.expect("list"),
+        vec![scope("read")]
+    );
 
-    let dup = store.apply(&[Change::Create(Record::Client(client("c1")))]).await;
+    let dup = store
+        .apply(&[Change::Create(Record::Client(client("c1")))])
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
     let mut changed = client("c1");
     changed.name = "renamed".into();
     changed.updated_at = T0.plus(5);
-    store.apply(&[Change::Update(Record::Client(changed.clone()))]).await.expect("update");
+    store
+        .apply(&[Change::Update(Record::Client(changed.clone()))])
+        .await
+        .expect("update");
     assert_eq!(store.get_client("c1").await.expect("get"), Some(changed));
-    let missing = store.apply(&[Change::Update(Record::Client(client("ghost")))]).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    let missing = store
+        .apply(&[Change::Update(Record::Client(client("ghost")))])
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 
-    let api = Api { identifier: "https://api.example.com".into(), name: "API".into(), scopes: vec!["read".into()], created_at: T0, updated_at: T0 };
-    store.apply(&[Change::Create(Record::Api(api.clone()))]).await.expect("api");
-    assert_eq!(store.get_api(&api.identifier).await.expect("get"), Some(api.clone()));
+    let api = Api {
+        identifier: "https://api.example.com".into(),
+        name: "API".into(),
+        scopes: vec!["read".into()],
+        created_at: T0,
+        updated_at: T0,
+    };
+    store
+        .apply(&[Change::Create(Record::Api(api.clone()))])
+        .await
+        .expect("api");
+    assert_eq!(
+        store.get_api(&api.identifier).await.expect("get"),
+        Some(api.clone())
+    );
     assert_eq!(store.list_apis().await.expect("list"), vec![api.clone()]);
 
-    let key = KeyRecord { kid: "k1".into(), alg: Alg::ES256, x5c: vec!["MII".into()], private_ciphertext: "ct".into(), not_before: T0, not_after: T0.plus(10), created_at: T0 };
-    store.apply(&[Change::Create(Record::Key(key.clone()))]).await.expect("key");
+    let key = KeyRecord {
+        kid: "k1".into(),
+        alg: Alg::ES256,
+        x5c: vec!["MII".into()],
+        private_ciphertext: "ct".into(),
+        not_before: T0,
+        not_after: T0.plus(10),
+        created_at: T0,
+    };
+    store
+        .apply(&[Change::Create(Record::Key(key.clone()))])
+        .await
+        .expect("key");
     assert_eq!(store.list_keys().await.expect("keys"), vec![key]);
 
-    store.apply(&[Change::Delete(Table::Apis, api.identifier.clone())]).await.expect("delete");
+    store
+        .apply(&[Change::Delete(Table::Apis, api.identifier.clone())])
+        .await
+        .expect("delete");
     assert_eq!(store.get_api(&api.identifier).await.expect("get"), None);
-    let gone = store.apply(&[Change::Delete(Table::Apis, api.identifier)]).await;
+    let gone = store
+        .apply(&[Change::Delete(Table::Apis, api.identifier)])
+        .await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
     assert_eq!(store.list_clients().await.expect("list").len(), 1);
 }
@@ -91,29 +154,85 @@ async fn records(store: &dyn Store) {
 /// A batch that fails part-way leaves nothing behind, and does not raise the version.
 async fn atomicity(store: &dyn Store) {
     let v = store.config_version().await.expect("version");
-    let r = store.apply(&[Change::Create(Record::Client(client("c2"))), Change::Create(Record::Scope(scope("read")))]).await;
+    let r = store
+        .apply(&[
+            Change::Create(Record::Client(client("c2"))),
+            Change::Create(Record::Scope(scope("read"))),
+        ])
+        .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    assert_eq!(store.get_client("c2").await.expect("get"), None, "the batch was rolled back");
+    assert_eq!(
+        store.get_client("c2").await.expect("get"),
+        None,
+        "the batch was rolled back"
+    );
     assert_eq!(store.config_version().await.expect("version"), v);
 }
 
 async fn artifacts(store: &dyn Store) {
     let a = artifact(1, 1_000);
     store.insert_artifact(&a).await.expect("insert");
-    assert_eq!(store.get_artifact(&a.hash).await.expect("get"), Some(a.clone()));
-    assert!(matches!(store.insert_artifact(&a).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.get_artifact(&a.hash).await.expect("get"),
+        Some(a.clone())
+    );
+    assert!(matches!(
+        store.insert_artifact(&a).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.get_artifact(&[9; 32]).await.expect("get"), None);
 
-    assert!(store.revoke_artifact(&a.hash, Timestamp(500)).await.expect("revoke"));
-    assert!(!store.revoke_artifact(&a.hash, Timestamp(600)).await.expect("revoke"), "revoked once");
-    assert_eq!(store.get_artifact(&a.hash).await.expect("get").and_then(|x| x.revoked_at), Some(Timestamp(500)));
-    assert!(!store.revoke_artifact(&[9; 32], Timestamp(1)).await.expect("revoke"));
+    assert!(store
+        .revoke_artifact(&a.hash, Timestamp(500))
+        .await
+        .expect("revoke"));
+    assert!(
+        !store
+            .revoke_artifact(&a.hash, Timestamp(600))
+            .await
+            .expect("revoke"),
+        "revoked once"
+    );
+    assert_eq!(
+        store
+            .get_artifact(&a.hash)
+            .await
+            .expect("get")
+            .and_then(|x| x.revoked_at),
+        Some(Timestamp(500))
+    );
+    assert!(!store
+        .revoke_artifact(&[9; 32], Timestamp(1))
+        .await
+        .expect("revoke"));
 
     for n in 2..7 {
-        store.insert_artifact(&artifact(n, 100)).await.expect("insert");
+        store
+            .insert_artifact(&artifact(n, 100))
+            .await
+            .expect("insert");
     }
-    assert_eq!(store.purge_expired(Timestamp(200), 3).await.expect("purge"), 3, "bounded batch");
-    assert_eq!(store.purge_expired(Timestamp(200), 100).await.expect("purge"), 2);
-    assert_eq!(store.purge_expired(Timestamp(200), 100).await.expect("purge"), 0);
-    assert!(store.get_artifact(&a.hash).await.expect("get").is_some(), "unexpired artifacts stay");
+    assert_eq!(
+        store.purge_expired(Timestamp(200), 3).await.expect("purge"),
+        3,
+        "bounded batch"
+    );
+    assert_eq!(
+        store
+            .purge_expired(Timestamp(200), 100)
+            .await
+            .expect("purge"),
+        2
+    );
+    assert_eq!(
+        store
+            .purge_expired(Timestamp(200), 100)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert!(
+        store.get_artifact(&a.hash).await.expect("get").is_some(),
+        "unexpired artifacts stay"
+    );
 }

@@ -8,10 +8,10 @@
 
 mod codec;
 pub mod contract;
-pub mod testing;
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod testing;
 
 use std::sync::{Arc, Once};
 
@@ -34,7 +34,11 @@ pub async fn connect_sql(url: &str) -> Result<SqlStore, StoreError> {
         postgres::open(url).await?
     } else {
         return Err(StoreError::Other(
-            format!("unsupported database URL {:?}: use sqlite:… or postgres://…", redact(url)).into(),
+            format!(
+                "unsupported database URL {:?}: use sqlite:… or postgres://…",
+                redact(url)
+            )
+            .into(),
         ));
     };
     store.migrate().await?;
@@ -59,7 +63,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(super::redact("sqlite://./x.db"), "sqlite://./x.db");
     }
 }

@@ -29,16 +29,21 @@ pub struct SqlStore {
 /// Connection trouble is `Unavailable` (callers answer 503 and retry); the rest is `Other`.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            StoreError::Unavailable(Box::new(e))
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(e)),
         other => StoreError::Other(Box::new(other)),
     }
 }
 
 impl SqlStore {
     pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
-        SqlStore { dialect, writer, readers }
+        SqlStore {
+            dialect,
+            writer,
+            readers,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -47,8 +52,16 @@ impl SqlStore {
 
     pub(crate) async fn migrate(&self) -> StoreResult<()> {
         let result = match self.dialect {
-            Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&self.writer).await,
-            Dialect::Postgres => sqlx::migrate!("../../migrations/postgres").run(&self.writer).await,
+            Dialect::Sqlite => {
+                sqlx::migrate!("../../migrations/sqlite")
+                    .run(&self.writer)
+                    .await
+            }
+            Dialect::Postgres => {
+                sqlx::migrate!("../../migrations/postgres")
+                    .run(&self.writer)
+                    .await
+            }
         };
         result.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => map_err(inner),
@@ -58,13 +71,20 @@ impl SqlStore {
 
     async fn get_doc<T: DeserializeOwned>(&self, table: Table, id: &str) -> StoreResult<Option<T>> {
         let sql = format!("SELECT doc FROM {} WHERE id = $1", table.name());
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.readers).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(decode_doc).transpose()
     }
 
     async fn list_docs<T: DeserializeOwned>(&self, table: Table) -> StoreResult<Vec<T>> {
         let sql = format!("SELECT doc FROM {} ORDER BY id", table.name());
-        let rows = sqlx::query(&sql).fetch_all(&self.readers).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode_doc).collect()
     }
 }
@@ -76,7 +96,10 @@ fn what(table: Table, id: &str) -> String {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").fetch_one(&self.readers).await.map_err(map_err)?;
+        sqlx::query("SELECT 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -85,7 +108,8 @@ impl Store for SqlStore {
             .fetch_one(&self.readers)
             .await
             .map_err(map_err)?;
-        row.try_get::<i64, _>(0).map_err(|e| StoreError::Other(Box::new(e)))
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Other(Box::new(e)))
     }
 
     async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
@@ -104,22 +128,41 @@ impl Store for SqlStore {
                         "INSERT INTO {} (id, doc, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
                         r.table().name()
                     );
-                    let done = sqlx::query(&sql).bind(r.key()).bind(doc).bind(updated).execute(&mut *tx).await.map_err(map_err)?;
+                    let done = sqlx::query(&sql)
+                        .bind(r.key())
+                        .bind(doc)
+                        .bind(updated)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     if done.rows_affected() == 0 {
                         return Err(StoreError::Conflict(what(r.table(), r.key())));
                     }
                 }
                 Change::Update(r) => {
                     let (doc, updated) = encode_record(r)?;
-                    let sql = format!("UPDATE {} SET doc = $1, updated_at = $2 WHERE id = $3", r.table().name());
-                    let done = sqlx::query(&sql).bind(doc).bind(updated).bind(r.key()).execute(&mut *tx).await.map_err(map_err)?;
+                    let sql = format!(
+                        "UPDATE {} SET doc = $1, updated_at = $2 WHERE id = $3",
+                        r.table().name()
+                    );
+                    let done = sqlx::query(&sql)
+                        .bind(doc)
+                        .bind(updated)
+                        .bind(r.key())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     if done.rows_affected() == 0 {
                         return Err(StoreError::NotFound(what(r.table(), r.key())));
                     }
                 }
                 Change::Delete(table, id) => {
                     let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
-                    let done = sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await.map_err(map_err)?;
+                    let done = sqlx::query(&sql)
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     if done.rows_affected() == 0 {
                         return Err(StoreError::NotFound(what(*table, id)));
                     }
@@ -152,7 +195,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {
-        let payload = serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
+        let payload =
+            serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
         let done = sqlx::query(
             "INSERT INTO artifacts (hash, kind, client_id, grant_id, expires_at, revoked_at, payload) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
@@ -185,12 +229,14 @@ impl Store for SqlStore {
     }
 
     async fn revoke_artifact(&self, hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE artifacts SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
-            .bind(at.0)
-            .bind(hash.to_vec())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE artifacts SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(hash.to_vec())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -38,10 +38,19 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     };
     if memory {
         // Every connection to `:memory:` is its own database: keep exactly one, forever.
-        let pool = options(1).connect(&url).await.map_err(crate::sql::map_err)?;
+        let pool = options(1)
+            .connect(&url)
+            .await
+            .map_err(crate::sql::map_err)?;
         return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool));
     }
-    let writer = options(1).connect(&url).await.map_err(crate::sql::map_err)?;
-    let readers = options(4).connect(&url).await.map_err(crate::sql::map_err)?;
+    let writer = options(1)
+        .connect(&url)
+        .await
+        .map_err(crate::sql::map_err)?;
+    let readers = options(4)
+        .connect(&url)
+        .await
+        .map_err(crate::sql::map_err)?;
     Ok(SqlStore::new(Dialect::Sqlite, writer, readers))
 }

@@ -17,7 +17,10 @@ async fn sqlite_on_disk_survives_reopen() {
     contract::run(store.as_ref()).await;
     drop(store);
     let again = connect(&url).await.expect("reopen");
-    assert!(again.get_client("c1").await.expect("get").is_some(), "data persisted across reopen");
+    assert!(
+        again.get_client("c1").await.expect("get").is_some(),
+        "data persisted across reopen"
+    );
 }
 
 #[tokio::test]

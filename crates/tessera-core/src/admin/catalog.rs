@@ -125,6 +125,14 @@ impl Provider {
         Ok(scope)
     }
 
+    pub async fn list_scopes(&self) -> AdminResult<Vec<Scope>> {
+        Ok(self.store.list_scopes().await?)
+    }
+
+    pub async fn list_apis(&self) -> AdminResult<Vec<Api>> {
+        Ok(self.store.list_apis().await?)
+    }
+
     pub async fn get_scope(&self, name: &str) -> AdminResult<Scope> {
         self.store
             .get_scope(name)

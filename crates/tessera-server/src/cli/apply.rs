@@ -1,0 +1,67 @@
+//! `tessera apply -f tessera.yaml [--dry-run] [--prune]`: declarative configuration.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use tessera_core::admin::{Action, Spec};
+use tessera_core::Provider;
+
+use super::{print, Output};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The YAML file (scopes, apis, clients).
+    #[arg(long, short = 'f')]
+    pub file: PathBuf,
+    /// Print the plan without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete scopes, APIs and clients the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let spec: Spec = serde_norway::from_str(&text)
+        .with_context(|| format!("{} is not a valid Tessera file", a.file.display()))?;
+    let plan = p.plan(&spec, a.prune).await?;
+    if !a.dry_run {
+        p.apply_plan(&plan).await?;
+    }
+    match out {
+        Output::Json => print(out, &json!({"dry_run": a.dry_run, "plan": plan.items})),
+        Output::Text => {
+            for item in &plan.items {
+                let action = match item.action {
+                    Action::Create => "create",
+                    Action::Update => "update",
+                    Action::Unchanged => "unchanged",
+                    Action::Delete => "delete",
+                };
+                println!("{action:9}  {:6}  {}", item.kind, item.key);
+                if let (Some(secret), false) = (&item.client_secret, a.dry_run) {
+                    println!("           client_secret {secret}  (copy it now: it will not be displayed again)");
+                }
+            }
+            let changes = plan
+                .items
+                .iter()
+                .filter(|i| i.action != Action::Unchanged)
+                .count();
+            println!(
+                "{} change(s){}",
+                changes,
+                if a.dry_run {
+                    " planned (dry run: nothing written)"
+                } else {
+                    " applied"
+                }
+            );
+        }
+    }
+    Ok(())
+}

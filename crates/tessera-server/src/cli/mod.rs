@@ -1,0 +1,144 @@
+//! The `tessera` command line: every command reads the same settings as the server and calls the
+//! same core use-cases.
+
+mod apply;
+mod catalog;
+mod clients;
+mod keys;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use tessera_core::{Clock, Provider};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 authorization server and OpenID Connect provider"
+)]
+pub struct Cli {
+    /// TOML configuration file (environment variables TESSERA_* override it).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How commands print resources.
+    #[arg(long, short, global = true, value_enum, default_value = "text")]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Applications (OAuth clients).
+    #[command(subcommand)]
+    Client(clients::ClientCmd),
+    /// APIs (resource servers).
+    #[command(subcommand)]
+    Api(catalog::ApiCmd),
+    /// Scopes.
+    #[command(subcommand)]
+    Scope(catalog::ScopeCmd),
+    /// Signing keys and certificates.
+    #[command(subcommand)]
+    Key(keys::KeyCmd),
+    /// Create or update scopes, APIs and clients from a YAML file.
+    Apply(apply::ApplyArgs),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), Config::env())?;
+    crate::cli::serve::init_logging(&config, matches!(cli.command, Command::Serve));
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => {
+            config.prepare()?;
+            tessera_store::connect(&config.database_url())
+                .await
+                .context("database")?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Client(c) => clients::run(&*provider(&config).await?, c, cli.output).await,
+        Command::Api(c) => catalog::run_api(&*provider(&config).await?, c, cli.output).await,
+        Command::Scope(c) => catalog::run_scope(&*provider(&config).await?, c, cli.output).await,
+        Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
+        Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
+    }
+}
+
+/// The provider on the configured database, as the server builds it.
+pub async fn provider(config: &Config) -> anyhow::Result<Arc<Provider>> {
+    config.prepare()?;
+    let settings = config.settings()?;
+    let master = config.master_key()?;
+    let url = config.database_url();
+    let store = tessera_store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", tessera_store::redact(&url)))?;
+    Ok(Arc::new(
+        Provider::new(settings, store, master, Clock::System)
+            .await
+            .context("cannot load the configuration")?,
+    ))
+}
+
+/// Prints a resource as JSON, or as aligned `key  value` lines.
+pub fn print(output: Output, value: &Value) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+        Output::Text => print_text(value),
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(text_of).collect::<Vec<_>>().join(", "),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_text(value: &Value) {
+    match value {
+        Value::Object(m) => {
+            let width = m.keys().map(String::len).max().unwrap_or(0);
+            for (k, v) in m {
+                println!("{k:width$}  {}", text_of(v));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print_text(item);
+            }
+            if items.is_empty() {
+                println!("(none)");
+            }
+        }
+        other => println!("{}", text_of(other)),
+    }
+}

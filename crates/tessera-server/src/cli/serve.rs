@@ -1,0 +1,85 @@
+//! `tessera serve`: logging, the provider, background jobs, the listener, graceful shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::{app, jobs, AppState, Limits};
+
+/// Text or JSON logs to stderr; `RUST_LOG` overrides `log.level`. CLI commands other than `serve`
+/// log warnings only, so their output stays readable.
+pub fn init_logging(config: &Config, serving: bool) {
+    let default = if serving {
+        config.log.level.as_str()
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal(stop: watch::Sender<bool>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop.send(true);
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let url = config.database_url();
+    let provider = super::provider(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        issuer = %provider.settings.issuer,
+        listen = %listener.local_addr()?,
+        database = %tessera_store::redact(&url),
+        data_dir = %config.data_dir.display(),
+        "tessera is serving"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sync = tokio::spawn(jobs::sync(provider.clone(), stop_rx.clone()));
+    let purge = tokio::spawn(jobs::purge(provider.clone(), stop_rx.clone()));
+    let limits = Limits {
+        max_body_bytes: config.http.max_body_bytes,
+        request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+    };
+    let router = app(AppState { provider }, limits);
+    let mut stopped = stop_rx;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            tokio::spawn(shutdown_signal(stop_tx));
+            let _ = stopped.changed().await;
+        })
+        .await?;
+    let _ = tokio::join!(sync, purge);
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Settings: built-in defaults, then a TOML file (`--config`), then `TESSERA_*` environment variables
+//! (`TESSERA_<SECTION>__<KEY>` for nested keys), validated into core `Settings`. Every CLI command
+//! reads the same settings, so it works on the same database as the server.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use tessera_core::model::Alg;
+use tessera_core::secret::MasterKey;
+use tessera_core::settings::{KeySettings, Lifetimes, Settings};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier: the base URL clients reach Tessera at.
+    pub issuer: String,
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Where the embedded database and the generated master key live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/tessera.db`.
+    pub database_url: Option<String>,
+    /// The master key (64 hex digits or base64 of 32 bytes); prefer `master_key_file`.
+    pub master_key: Option<String>,
+    /// A file holding the master key.
+    pub master_key_file: Option<PathBuf>,
+    pub lifetimes: LifetimesConfig,
+    pub keys: KeysConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+/// Default lifetimes in seconds; each application may set its own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifetimesConfig {
+    pub authorization_code: i64,
+    pub access_token: i64,
+    pub refresh_token: i64,
+    pub id_token: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub algorithms: Vec<String>,
+    pub lifetime_days: i64,
+    pub publish_ahead_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `tessera=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./tessera-data"),
+            database_url: None,
+            master_key: None,
+            master_key_file: None,
+            lifetimes: LifetimesConfig::default(),
+            keys: KeysConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for LifetimesConfig {
+    fn default() -> Self {
+        let l = Lifetimes::default();
+        LifetimesConfig {
+            authorization_code: l.authorization_code,
+            access_token: l.access_token,
+            refresh_token: l.refresh_token,
+            id_token: l.id_token,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        let k = KeySettings::default();
+        KeysConfig {
+            algorithms: k.algorithms.iter().map(|a| a.as_str().to_owned()).collect(),
+            lifetime_days: k.lifetime / 86_400,
+            publish_ahead_days: k.publish_ahead / 86_400,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults < TOML file < environment (`env` is the process environment in production).
+    pub fn load(file: Option<&Path>, env: Env) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let cfg: Config = fig.merge(env).extract().context("invalid configuration")?;
+        cfg.settings()?;
+        Ok(cfg)
+    }
+
+    /// The `TESSERA_*` environment provider (`TESSERA_CONFIG` names the file and is not a setting).
+    pub fn env() -> Env {
+        Env::prefixed("TESSERA_").split("__").ignore(&["config"])
+    }
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let algorithms = self
+            .keys
+            .algorithms
+            .iter()
+            .map(|a| {
+                Alg::parse(a).with_context(|| {
+                    format!("keys.algorithms: unknown algorithm {a:?} (RS256, PS256, ES256, EdDSA)")
+                })
+            })
+            .collect::<anyhow::Result<Vec<Alg>>>()?;
+        let l = &self.lifetimes;
+        Settings::new(
+            &self.issuer,
+            Lifetimes {
+                authorization_code: l.authorization_code,
+                access_token: l.access_token,
+                refresh_token: l.refresh_token,
+                id_token: l.id_token,
+            },
+            KeySettings {
+                algorithms,
+                lifetime: self.keys.lifetime_days.saturating_mul(86_400),
+                publish_ahead: self.keys.publish_ahead_days.saturating_mul(86_400),
+            },
+        )
+        .map_err(anyhow::Error::msg)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/tessera.db", self.data_dir.display()))
+    }
+
+    fn ensure_data_dir(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the data directory when the database lives in it.
+    pub fn prepare(&self) -> anyhow::Result<()> {
+        if self.database_url.is_none() {
+            self.ensure_data_dir()?;
+        }
+        Ok(())
+    }
+
+    /// The master key from `master_key`, `master_key_file`, or `<data_dir>/master.key` (generated
+    /// with mode 0600 on first use).
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(text) = &self.master_key {
+            return MasterKey::parse(text).context("master_key");
+        }
+        let (path, explicit) = match &self.master_key_file {
+            Some(p) => (p.clone(), true),
+            None => (self.data_dir.join("master.key"), false),
+        };
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            return MasterKey::parse(&text)
+                .with_context(|| format!("master key file {}", path.display()));
+        }
+        if explicit {
+            bail!("master_key_file {} does not exist", path.display());
+        }
+        self.ensure_data_dir()?;
+        let text = MasterKey::generate_text();
+        write_private(&path, &text)?;
+        tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, signing keys and client secrets cannot be decrypted");
+        MasterKey::parse(&text).context("generated master key")
+    }
+}
+
+/// Writes a file readable by its owner only (mode 0600), failing if it already exists.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}

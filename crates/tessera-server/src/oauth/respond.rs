@@ -1,0 +1,65 @@
+//! Protocol responses: JSON bodies, `Cache-Control: no-store` on token/introspect/revoke, and
+//! RFC 6749 §5.2 errors (`invalid_client` is 401 with `WWW-Authenticate`).
+
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+use tessera_core::{Error, ErrorCode};
+
+use crate::AppState;
+
+fn build(status: StatusCode, body: Vec<u8>, cache: &'static str) -> Response {
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    if cache == "no-store" {
+        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    res
+}
+
+pub fn json<T: Serialize>(body: &T, cache: &'static str) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(b) => build(StatusCode::OK, b, cache),
+        Err(e) => error_body(StatusCode::INTERNAL_SERVER_ERROR, &Error::server(e)),
+    }
+}
+
+pub fn no_store_json<T: Serialize>(body: &T) -> Response {
+    json(body, "no-store")
+}
+
+/// The JSON error body with the given status.
+pub fn error_body(status: StatusCode, e: &Error) -> Response {
+    let body = json!({"error": e.code.as_str(), "error_description": e.description});
+    build(status, body.to_string().into_bytes(), "no-store")
+}
+
+/// Logs the error (its private source included) and answers it.
+pub fn error(s: &AppState, e: Error) -> Response {
+    match e.code {
+        ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+            tracing::error!(error = %e, "request failed")
+        }
+        _ => tracing::debug!(error = %e, "request refused"),
+    }
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = error_body(status, &e);
+    if e.code == ErrorCode::InvalidClient {
+        // RFC 6749 §5.2: 401 with a challenge for the Basic scheme clients authenticate with.
+        let value = format!("Basic realm=\"{}\"", s.provider.settings.issuer);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+    }
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        res.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    res
+}
