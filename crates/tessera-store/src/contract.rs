@@ -1,6 +1,9 @@
 //! The one contract suite of `Store`: every backend runs it (SQLite in memory and on disk,
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 
+// Test support: a failed expectation is the test failing.
+#![allow(clippy::expect_used)]
+
 use serde_json::json;
 use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKind, AuthMethod, Client, ClientType, GrantType, KeyRecord, Scope,

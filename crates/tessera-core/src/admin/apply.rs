@@ -274,7 +274,7 @@ impl Provider {
     /// Applies a plan in one transaction; a plan with nothing to change writes nothing.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
         if !plan.is_noop() {
-            self.store.apply(&plan.changes).await?;
+            self.commit(&plan.changes).await?;
             tracing::info!(
                 changes = plan.changes.len(),
                 "declarative configuration applied"

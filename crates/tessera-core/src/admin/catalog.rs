@@ -106,8 +106,7 @@ impl ApiSpec {
 impl Provider {
     pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
         let scope = spec.to_scope(None, self.now())?;
-        self.store
-            .apply(&[Change::Create(Record::Scope(scope.clone()))])
+        self.commit(&[Change::Create(Record::Scope(scope.clone()))])
             .await?;
         Ok(scope)
     }
@@ -119,8 +118,7 @@ impl Provider {
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("scope {}", spec.name)))?;
         let scope = spec.to_scope(Some(&existing), self.now())?;
-        self.store
-            .apply(&[Change::Update(Record::Scope(scope.clone()))])
+        self.commit(&[Change::Update(Record::Scope(scope.clone()))])
             .await?;
         Ok(scope)
     }
@@ -164,8 +162,7 @@ impl Provider {
                 users.join(", ")
             )));
         }
-        self.store
-            .apply(&[Change::Delete(Table::Scopes, name.to_owned())])
+        self.commit(&[Change::Delete(Table::Scopes, name.to_owned())])
             .await?;
         Ok(())
     }
@@ -176,7 +173,7 @@ impl Provider {
         let api = spec.to_api(None, now)?;
         let mut changes = self.missing_scopes(&api).await?;
         changes.push(Change::Create(Record::Api(api.clone())));
-        self.store.apply(&changes).await?;
+        self.commit(&changes).await?;
         Ok(api)
     }
 
@@ -189,7 +186,7 @@ impl Provider {
         let api = spec.to_api(Some(&existing), self.now())?;
         let mut changes = self.missing_scopes(&api).await?;
         changes.push(Change::Update(Record::Api(api.clone())));
-        self.store.apply(&changes).await?;
+        self.commit(&changes).await?;
         Ok(api)
     }
 
@@ -216,8 +213,7 @@ impl Provider {
                 users.join(", ")
             )));
         }
-        self.store
-            .apply(&[Change::Delete(Table::Apis, identifier.to_owned())])
+        self.commit(&[Change::Delete(Table::Apis, identifier.to_owned())])
             .await?;
         Ok(())
     }

@@ -226,8 +226,7 @@ impl Provider {
         self.validate_client(&client, &scopes, &apis)?;
         let secret = Self::spec_secret(spec)?;
         self.seal_secret(&mut client, &secret);
-        self.store
-            .apply(&[Change::Create(Record::Client(client.clone()))])
+        self.commit(&[Change::Create(Record::Client(client.clone()))])
             .await?;
         tracing::info!(client_id = %client.client_id, "client created");
         Ok(CreatedClient {
@@ -272,15 +271,13 @@ impl Provider {
         c.updated_at = self.now();
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;
-        self.store
-            .apply(&[Change::Update(Record::Client(c.clone()))])
+        self.commit(&[Change::Update(Record::Client(c.clone()))])
             .await?;
         Ok(c)
     }
 
     pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
-        self.store
-            .apply(&[Change::Delete(Table::Clients, client_id.to_owned())])
+        self.commit(&[Change::Delete(Table::Clients, client_id.to_owned())])
             .await?;
         tracing::info!(client_id, "client deleted");
         Ok(())
@@ -298,9 +295,7 @@ impl Provider {
         let secret = new_client_secret();
         self.seal_secret(&mut c, &secret);
         c.updated_at = self.now();
-        self.store
-            .apply(&[Change::Update(Record::Client(c))])
-            .await?;
+        self.commit(&[Change::Update(Record::Client(c))]).await?;
         tracing::info!(client_id, "client secret rotated");
         Ok(secret)
     }

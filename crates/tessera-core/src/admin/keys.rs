@@ -26,8 +26,8 @@ impl Provider {
         Ok((nb, na))
     }
 
-    /// Signing windows of one algorithm never overlap: a key that started earlier hands over at the
-    /// new key's not_before; a key that starts at or after it is a conflict.
+    /// Signing windows of one algorithm never overlap: a key that started earlier (or at the same
+    /// time) hands over at the new key's not_before; a key that starts later is a conflict.
     fn key_changes(existing: &[KeyRecord], new: KeyRecord) -> AdminResult<Vec<Change>> {
         let mut changes = Vec::new();
         for e in existing.iter().filter(|e| e.alg == new.alg) {
@@ -35,7 +35,7 @@ impl Provider {
             if !overlaps {
                 continue;
             }
-            if e.not_before < new.not_before {
+            if e.not_before <= new.not_before {
                 let mut cut = e.clone();
                 cut.not_after = new.not_before;
                 changes.push(Change::Update(Record::Key(cut)));
@@ -59,13 +59,23 @@ impl Provider {
     }
 
     pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
+        let (rec, changes) = self.generated_key(alg, window).await?;
+        self.commit(&changes).await?;
+        Ok(rec)
+    }
+
+    /// The changes that add a generated key (and hand over from the key it follows).
+    async fn generated_key(
+        &self,
+        alg: Alg,
+        window: KeyWindow,
+    ) -> AdminResult<(KeyRecord, Vec<Change>)> {
         let now = self.now();
         let w = self.window(window, now)?;
         let rec = keys::generate(alg, w, &self.master, now)?;
-        let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
-        self.store.apply(&changes).await?;
         tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key generated");
-        Ok(rec)
+        let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
+        Ok((rec, changes))
     }
 
     pub async fn import_key(
@@ -91,7 +101,7 @@ impl Provider {
             )));
         }
         let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
-        self.store.apply(&changes).await?;
+        self.commit(&changes).await?;
         tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key imported");
         Ok(rec)
     }
@@ -115,8 +125,7 @@ impl Provider {
         if k.not_before > now {
             k.not_before = now;
         }
-        self.store
-            .apply(&[Change::Update(Record::Key(k.clone()))])
+        self.commit(&[Change::Update(Record::Key(k.clone()))])
             .await?;
         tracing::info!(kid, "signing key retired");
         Ok(k)
@@ -148,8 +157,12 @@ impl Provider {
                 }
                 Some(_) => continue,
             };
-            match self.generate_key(alg, window).await {
-                Ok(_) => changed = true,
+            let applied = match self.generated_key(alg, window).await {
+                Ok((_, changes)) => self.store.apply(&changes).await.map_err(AdminError::from),
+                Err(e) => Err(e),
+            };
+            match applied {
+                Ok(()) => changed = true,
                 // Another node generated it first.
                 Err(AdminError::Conflict(_)) => {}
                 Err(AdminError::Store(e)) => return Err(e.into()),

@@ -41,6 +41,18 @@ impl From<StoreError> for AdminError {
 
 pub type AdminResult<T> = Result<T, AdminError>;
 
+impl crate::provider::Provider {
+    /// Writes a change and refreshes this process's caches at once (other processes notice the
+    /// store's version within a second).
+    pub(crate) async fn commit(&self, changes: &[crate::store::Change]) -> AdminResult<()> {
+        self.store.apply(changes).await?;
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "configuration changed but the cache could not reload yet");
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> AdminError {
     AdminError::Invalid {
         field: field.to_owned(),

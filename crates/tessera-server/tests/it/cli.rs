@@ -1,0 +1,420 @@
+//! The `tessera` binary as a real process: zero-configuration start, CLI changes picked up by a
+//! running server within a second, `apply`, keys, graceful shutdown on SIGTERM.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Runs a CLI command in `dir` (so it finds `./tessera-data`), failing the test if it fails.
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    cli_env(dir, args, &[])
+}
+
+fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run tessera");
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let log = dir.join("serve.log");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir)
+            .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn serve");
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", self.base)).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "server not ready: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    async fn token(&self, id: &str, secret: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Polls until the token endpoint answers `want` for these credentials; returns how long it took.
+    async fn until_status(&self, id: &str, secret: &str, want: u16) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.token(id, secret).await.status() == want {
+                return start.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the token endpoint never answered {want}");
+    }
+
+    fn terminate(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "serve exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::read_to_string(&self.log).expect("log")
+    }
+}
+
+#[tokio::test]
+async fn zero_configuration_server_picks_up_cli_changes_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    server.wait_ready().await;
+
+    let key = dir.path().join("tessera-data/master.key");
+    assert!(dir.path().join("tessera-data/tessera.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key)
+                .expect("master.key")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+
+    cli(
+        dir.path(),
+        &[
+            "api",
+            "create",
+            "--identifier",
+            "https://api.example.com",
+            "--scope",
+            "read:things",
+        ],
+    );
+    let created = json(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "m2m",
+            "--name",
+            "billing",
+            "--api",
+            "https://api.example.com",
+            "--scope",
+            "read:things",
+            "--output",
+            "json",
+        ],
+        &[("TESSERA_LIFETIMES__ACCESS_TOKEN", "600")],
+    ));
+    let id = created["client_id"].as_str().expect("client_id").to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("client_secret")
+        .to_owned();
+    assert!(created.get("secret_ciphertext").is_none());
+
+    let took = server.until_status(&id, &secret, 200).await;
+    assert!(
+        took <= Duration::from_secs(1),
+        "a new client works within a second, took {took:?}"
+    );
+    let body: Value = server.token(&id, &secret).await.json().await.expect("json");
+    assert_eq!(
+        body["expires_in"], 600,
+        "TESSERA_LIFETIMES__ACCESS_TOKEN sets the default lifetime"
+    );
+
+    let rotated = json(&cli(
+        dir.path(),
+        &["client", "rotate-secret", &id, "--output", "json"],
+    ));
+    let new_secret = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let took = server.until_status(&id, &secret, 401).await;
+    assert!(
+        took <= Duration::from_secs(1),
+        "the old secret is refused within a second, took {took:?}"
+    );
+    assert_eq!(server.token(&id, &new_secret).await.status(), 200);
+
+    let list = json(&cli(dir.path(), &["client", "list", "--output", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert!(stdout(&cli(dir.path(), &["client", "show", &id])).contains("billing"));
+    assert!(
+        !stdout(&cli(dir.path(), &["client", "show", &id])).contains(&new_secret),
+        "a secret is never shown again"
+    );
+
+    let log = server.terminate();
+    assert!(
+        log.contains("tessera is serving")
+            && log.contains("http://localhost:8080")
+            && log.contains("tessera-data"),
+        "{log}"
+    );
+    assert!(log.contains("stopped"));
+    assert!(
+        !log.contains(&secret) && !log.contains(&new_secret),
+        "secrets never appear in logs"
+    );
+}
+
+const SPEC: &str = r#"
+scopes:
+  - name: read:things
+    display_name: Read things
+    description: Read access to things
+apis:
+  - identifier: https://api.example.com
+    name: Example API
+    scopes: [read:things]
+clients:
+  - client_id: legacy-billing
+    client_secret: an-existing-secret-value-1234
+    name: Billing
+    type: m2m
+    apis: [https://api.example.com]
+    scopes: [read:things]
+    token_format: opaque
+"#;
+
+#[test]
+fn apply_is_idempotent_and_prunes_only_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tessera.yaml");
+    std::fs::write(&file, SPEC).expect("write");
+    let f = file.to_str().expect("path");
+
+    let first = stdout(&cli(dir.path(), &["apply", "-f", f]));
+    assert!(
+        first.contains("create     scope   read:things")
+            && first.contains("create     client  legacy-billing"),
+        "{first}"
+    );
+    let second = json(&cli(dir.path(), &["apply", "-f", f, "--output", "json"]));
+    assert!(
+        second["plan"]
+            .as_array()
+            .expect("plan")
+            .iter()
+            .all(|i| i["action"] == "unchanged"),
+        "{second}"
+    );
+
+    std::fs::write(&file, SPEC.replace("name: Billing", "name: Billing v2")).expect("write");
+    let dry = stdout(&cli(dir.path(), &["apply", "-f", f, "--dry-run"]));
+    assert!(
+        dry.contains("update     client  legacy-billing") && dry.contains("dry run"),
+        "{dry}"
+    );
+    assert!(
+        stdout(&cli(dir.path(), &["client", "show", "legacy-billing"])).contains("Billing\n"),
+        "dry run wrote nothing"
+    );
+    cli(dir.path(), &["apply", "-f", f]);
+    assert!(stdout(&cli(dir.path(), &["client", "show", "legacy-billing"])).contains("Billing v2"));
+
+    cli(
+        dir.path(),
+        &["client", "create", "--type", "m2m", "--name", "stray"],
+    );
+    let kept = json(&cli(dir.path(), &["apply", "-f", f, "--output", "json"]));
+    assert!(kept["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .all(|i| i["action"] != "delete"));
+    let pruned = stdout(&cli(dir.path(), &["apply", "-f", f, "--prune"]));
+    assert!(pruned.contains("delete"), "{pruned}");
+    assert_eq!(
+        json(&cli(dir.path(), &["client", "list", "--output", "json"]))
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "clients:\n  - name: x\n    type: m2m\n    scopes: [nope]\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["apply", "-f", bad.to_str().expect("path")])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scope nope does not exist"));
+}
+
+#[test]
+fn key_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = json(&cli(dir.path(), &["key", "list", "--output", "json"]));
+    assert_eq!(keys.as_array().map(Vec::len), Some(4));
+    let es = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["alg"] == "ES256")
+        .expect("ES256")
+        .clone();
+    assert_eq!(es["state"], "signing");
+
+    let retired = json(&cli(
+        dir.path(),
+        &[
+            "key",
+            "retire",
+            es["kid"].as_str().expect("kid"),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(retired["state"], "retired (published)");
+    let next = json(&cli(
+        dir.path(),
+        &[
+            "key",
+            "generate",
+            "--alg",
+            "EdDSA",
+            "--not-before",
+            "2100-01-01T00:00:00Z",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(next["state"], "upcoming");
+
+    let key = dir.path().join("k.pem");
+    let cert = dir.path().join("c.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=imported",
+            "-days",
+            "30",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if made.is_ok_and(|o| o.status.success()) {
+        let imported = json(&cli(
+            dir.path(),
+            &[
+                "key",
+                "import",
+                "--alg",
+                "ES256",
+                "--key",
+                key.to_str().expect("p"),
+                "--cert",
+                cert.to_str().expect("p"),
+                "--output",
+                "json",
+            ],
+        ));
+        assert_eq!(imported["state"], "signing");
+        let wrong = Command::new(BIN)
+            .args([
+                "key",
+                "import",
+                "--alg",
+                "RS256",
+                "--key",
+                key.to_str().expect("p"),
+                "--cert",
+                cert.to_str().expect("p"),
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(!wrong.status.success(), "an EC key is refused for RS256");
+    }
+}

@@ -1,0 +1,161 @@
+//! Bad input at the token endpoint: RFC 6749 §5.2-shaped JSON errors, never a panic.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use proptest::prelude::*;
+use tessera_core::model::{Alg, TokenFormat};
+
+use crate::support::{basic, Harness};
+
+#[tokio::test]
+async fn client_authentication_failures_are_401_with_a_challenge() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    for auth in [
+        Some(basic(&c.id, "wrong")),
+        Some(basic("unknown", &c.secret)),
+        Some("Basic %%%".to_owned()),
+        None,
+    ] {
+        let r = h
+            .post("/token", auth.as_deref(), "grant_type=client_credentials")
+            .await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::UNAUTHORIZED, "invalid_client"),
+            "{auth:?}"
+        );
+        assert_eq!(
+            r.header("www-authenticate"),
+            "Basic realm=\"http://localhost:8080\""
+        );
+        assert_eq!(r.header("cache-control"), "no-store");
+        assert!(r.json["error_description"].is_string());
+    }
+    // Unknown client and wrong secret look the same.
+    let a = h
+        .post(
+            "/token",
+            Some(&basic(&c.id, "wrong")),
+            "grant_type=client_credentials",
+        )
+        .await;
+    let b = h
+        .post(
+            "/token",
+            Some(&basic("unknown", "wrong")),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(a.json, b.json);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_request() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let cases = [
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "invalid_request",
+            "grant_type",
+        ),
+        ("scope=read:things", "invalid_request", "grant_type"),
+        (
+            "grant_type=client_credentials&scope=a&scope=b",
+            "invalid_request",
+            "scope",
+        ),
+        ("grant_type=password", "unsupported_grant_type", "password"),
+    ];
+    for (body, code, mentions) in cases {
+        let r = h.post("/token", Some(&c.basic()), body).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::BAD_REQUEST, code),
+            "{body}"
+        );
+        assert!(
+            r.json["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains(mentions)),
+            "{body}: {}",
+            r.json
+        );
+    }
+    let both = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        c.id, c.secret
+    );
+    let r = h.post("/token", Some(&c.basic()), &both).await;
+    assert_eq!(r.error(), "invalid_request", "two authentication methods");
+}
+
+#[tokio::test]
+async fn wrong_content_type_and_oversized_bodies() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let req = Request::post("/token")
+        .header("content-type", "application/json")
+        .header("authorization", c.basic())
+        .body(Body::from(r#"{"grant_type":"client_credentials"}"#))
+        .expect("request");
+    let r = h.send(req).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let r = h
+        .send(
+            Request::post("/token")
+                .body(Body::from("grant_type=client_credentials"))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_request", "no content type");
+
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "x".repeat(70 * 1024)
+    );
+    let r = h.post("/token", Some(&c.basic()), &big).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request")
+    );
+    let many: String = (0..100).map(|i| format!("p{i}=1&")).collect();
+    assert_eq!(
+        h.post("/token", Some(&c.basic()), &many).await.error(),
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let h = Harness::new().await;
+    assert_eq!(h.get("/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.get("/token").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(h.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(h.get("/readyz").await.status, StatusCode::OK);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Arbitrary bodies and Authorization headers at every form endpoint: always a JSON answer.
+    #[test]
+    fn no_input_makes_the_server_fail(body in proptest::collection::vec(any::<u8>(), 0..512), auth in "[ -~]{0,80}", path in prop::sample::select(vec!["/token", "/introspect", "/revoke"])) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let h = Harness::new().await;
+            let req = Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", auth.as_str())
+                .body(Body::from(body))
+                .expect("request");
+            let r = h.send(req).await;
+            prop_assert!(r.status.is_client_error(), "{} {}", r.status, r.json);
+            prop_assert!(r.json["error"].is_string());
+            Ok(())
+        })?;
+    }
+}

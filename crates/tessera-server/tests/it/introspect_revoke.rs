@@ -1,0 +1,263 @@
+//! Introspection (RFC 7662) and revocation (RFC 7009) of JWT and opaque access tokens.
+
+use http::StatusCode;
+use tessera_core::admin::{ClientPatch, ClientSpec};
+use tessera_core::model::{Alg, TokenFormat};
+
+use crate::support::{Harness, API, ISSUER};
+
+#[tokio::test]
+async fn active_tokens_carry_their_claims() {
+    let h = Harness::new().await;
+    for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+        let c = h.client(Alg::EdDSA, format).await;
+        let t = h.token(&c, "&scope=read:things").await;
+        let r = h
+            .post(
+                "/introspect",
+                Some(&c.basic()),
+                &format!(
+                    "token={}&token_type_hint=access_token",
+                    t["access_token"].as_str().expect("token")
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("cache-control"), "no-store");
+        let i = r.json;
+        assert_eq!(i["active"], true, "{format:?}");
+        assert_eq!(i["scope"], "read:things");
+        assert_eq!(
+            (i["client_id"].as_str(), i["sub"].as_str()),
+            (Some(c.id.as_str()), Some(c.id.as_str()))
+        );
+        assert_eq!(
+            (
+                i["aud"].as_str(),
+                i["iss"].as_str(),
+                i["token_type"].as_str()
+            ),
+            (Some(API), Some(ISSUER), Some("Bearer"))
+        );
+        assert_eq!(
+            i["exp"].as_i64().expect("exp") - i["iat"].as_i64().expect("iat"),
+            900
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_malformed_expired_tokens_are_inactive() {
+    let h = Harness::new().await;
+    let jwt = h.client(Alg::RS256, TokenFormat::Jwt).await;
+    let opaque = h.client(Alg::RS256, TokenFormat::Opaque).await;
+    let t1 = h.token(&jwt, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    let t2 = h.token(&opaque, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    for garbage in [
+        "nope",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.e30.",
+        &"x".repeat(5000),
+    ] {
+        assert_eq!(
+            h.introspect(&jwt, garbage).await,
+            serde_json::json!({"active": false}),
+            "{garbage}"
+        );
+    }
+    // A JWT whose header names another algorithm than its key's never verifies.
+    let mut parts: Vec<String> = t1.split('.').map(str::to_owned).collect();
+    let header: serde_json::Value =
+        serde_json::from_slice(&tessera_core::secret::b64url_decode(&parts[0]).expect("b64"))
+            .expect("json");
+    let forged = serde_json::json!({"alg": "HS256", "kid": header["kid"], "typ": "at+jwt"});
+    parts[0] = tessera_core::secret::b64url(forged.to_string().as_bytes());
+    assert_eq!(h.introspect(&jwt, &parts.join(".")).await["active"], false);
+    // A tampered payload fails the signature.
+    let tampered = format!(
+        "{}.{}x.{}",
+        &parts[0],
+        t1.split('.').nth(1).expect("p"),
+        t1.split('.').nth(2).expect("s")
+    );
+    assert_eq!(h.introspect(&jwt, &tampered).await["active"], false);
+
+    h.clock.advance(900);
+    assert_eq!(
+        h.introspect(&jwt, &t1).await["active"],
+        false,
+        "expired JWT"
+    );
+    assert_eq!(
+        h.introspect(&jwt, &t2).await["active"],
+        false,
+        "expired opaque token"
+    );
+}
+
+#[tokio::test]
+async fn introspection_needs_permission_and_authentication() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let t = h.token(&c, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    let denied = h
+        .client_with(ClientSpec {
+            introspection_allowed: Some(false),
+            ..Harness::spec("no-introspection")
+        })
+        .await;
+    let r = h
+        .post("/introspect", Some(&denied.basic()), &format!("token={t}"))
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "unauthorized_client")
+    );
+    let r = h.post("/introspect", None, &format!("token={t}")).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    let r = h.post("/introspect", Some(&c.basic()), "").await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn revocation_of_jwt_and_opaque_tokens() {
+    let h = Harness::new().await;
+    for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+        let c = h.client(Alg::ES256, format).await;
+        let other = h.client(Alg::ES256, format).await;
+        let t = h.token(&c, "").await["access_token"]
+            .as_str()
+            .expect("t")
+            .to_owned();
+
+        let r = h
+            .post("/revoke", Some(&other.basic()), &format!("token={t}"))
+            .await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::BAD_REQUEST, "unauthorized_client"),
+            "only the client's own tokens"
+        );
+        assert_eq!(h.introspect(&c, &t).await["active"], true);
+
+        let r = h
+            .post(
+                "/revoke",
+                Some(&c.basic()),
+                &format!("token={t}&token_type_hint=refresh_token"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("cache-control"), "no-store");
+        assert_eq!(
+            h.introspect(&c, &t).await["active"],
+            false,
+            "{format:?} revoked"
+        );
+        assert_eq!(
+            h.post("/revoke", Some(&c.basic()), &format!("token={t}"))
+                .await
+                .status,
+            StatusCode::OK,
+            "twice is fine"
+        );
+    }
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    assert_eq!(
+        h.post("/revoke", Some(&c.basic()), "token=unknown")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.post("/revoke", None, "token=unknown").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.post("/revoke", Some(&c.basic()), "").await.error(),
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn revoked_jti_is_forgotten_after_expiry() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let t = h.token(&c, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    assert_eq!(
+        h.post("/revoke", Some(&c.basic()), &format!("token={t}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let kept = h
+        .provider
+        .store
+        .purge_expired(h.provider.now(), 100)
+        .await
+        .expect("purge");
+    assert_eq!(kept, 0, "remembered until exp");
+    h.clock.advance(901);
+    assert_eq!(
+        h.provider
+            .store
+            .purge_expired(h.provider.now(), 100)
+            .await
+            .expect("purge"),
+        1,
+        "purged after exp"
+    );
+}
+
+#[tokio::test]
+async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
+    let h = Harness::new().await;
+    let rs = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let c = h.client(Alg::ES256, TokenFormat::Opaque).await;
+    let t = h.token(&c, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    h.provider
+        .update_client(
+            &c.id,
+            &ClientPatch {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("disable");
+    assert_eq!(h.introspect(&rs, &t).await["active"], false);
+    h.provider
+        .update_client(
+            &c.id,
+            &ClientPatch {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("enable");
+    assert_eq!(h.introspect(&rs, &t).await["active"], true);
+    h.provider.delete_client(&c.id).await.expect("delete");
+    assert_eq!(h.introspect(&rs, &t).await["active"], false);
+}

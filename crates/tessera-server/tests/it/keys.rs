@@ -1,0 +1,148 @@
+//! Signing keys: the published JWKS, windows that hand over without overlap, retirement that keeps
+//! verifying what the retired key signed.
+
+use tessera_core::admin::KeyWindow;
+use tessera_core::model::{Alg, TokenFormat};
+use tessera_core::secret::{b64url, sha256};
+
+use crate::support::Harness;
+
+#[tokio::test]
+async fn jwks_publishes_public_parts_with_certificates() {
+    let h = Harness::new().await;
+    let r = h.get("/jwks").await;
+    assert_eq!(r.status, http::StatusCode::OK);
+    let keys = r.json["keys"].as_array().expect("keys").clone();
+    assert_eq!(keys.len(), 4, "one key per algorithm at first start");
+    for k in &keys {
+        for member in ["kid", "kty", "alg", "use", "x5c", "x5t#S256"] {
+            assert!(!k[member].is_null(), "{member} in {k}");
+        }
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(k.get(private).is_none(), "no private member {private}");
+        }
+        assert_eq!(k["use"], "sig");
+        let der = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            k["x5c"][0].as_str().expect("x5c"),
+        )
+        .expect("der");
+        assert_eq!(k["x5t#S256"], b64url(&sha256(&der)));
+    }
+    let mut algs: Vec<&str> = keys
+        .iter()
+        .map(|k| k["alg"].as_str().expect("alg"))
+        .collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "EdDSA", "PS256", "RS256"]);
+}
+
+#[tokio::test]
+async fn a_scheduled_key_takes_over_at_its_not_before() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let now = h.provider.now();
+    let next = h
+        .provider
+        .generate_key(
+            Alg::ES256,
+            KeyWindow {
+                not_before: Some(now.plus(100)),
+                not_after: None,
+            },
+        )
+        .await
+        .expect("generate");
+    let kid = |t: &serde_json::Value| {
+        jsonwebtoken::decode_header(t["access_token"].as_str().expect("t"))
+            .expect("h")
+            .kid
+            .expect("kid")
+    };
+    let before = h.token(&c, "").await;
+    assert_ne!(
+        kid(&before),
+        next.kid,
+        "the current key signs until the next one's not_before"
+    );
+    assert!(
+        h.get("/jwks").await.json["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k["kid"] == next.kid.as_str()),
+        "published ahead of use"
+    );
+
+    h.clock.advance(100);
+    let after = h.token(&c, "").await;
+    assert_eq!(kid(&after), next.kid);
+    assert_eq!(
+        h.introspect(&c, before["access_token"].as_str().expect("t"))
+            .await["active"],
+        true,
+        "old tokens still verify"
+    );
+
+    let overlapping = h
+        .provider
+        .generate_key(
+            Alg::ES256,
+            KeyWindow {
+                not_before: Some(now.plus(50)),
+                not_after: Some(now.plus(200)),
+            },
+        )
+        .await;
+    assert!(
+        overlapping.is_err(),
+        "a window that starts before a later key's is a conflict"
+    );
+}
+
+#[tokio::test]
+async fn retiring_a_key_rotates_and_keeps_it_published() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::RS256, TokenFormat::Jwt).await;
+    let t = h.token(&c, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    let old = jsonwebtoken::decode_header(&t)
+        .expect("header")
+        .kid
+        .expect("kid");
+    h.provider.retire_key(&old).await.expect("retire");
+    let t2 = h.token(&c, "").await["access_token"]
+        .as_str()
+        .expect("t")
+        .to_owned();
+    assert_ne!(
+        jsonwebtoken::decode_header(&t2)
+            .expect("header")
+            .kid
+            .expect("kid"),
+        old,
+        "a new signer was generated"
+    );
+    assert_eq!(
+        h.introspect(&c, &t).await["active"],
+        true,
+        "tokens of the retired key still verify"
+    );
+    let published = |j: &serde_json::Value| {
+        j["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k["kid"] == old.as_str())
+    };
+    assert!(published(&h.get("/jwks").await.json));
+    h.clock.advance(86_400 + 301);
+    h.provider.sync().await.expect("sync");
+    assert!(
+        !published(&h.get("/jwks").await.json),
+        "dropped once every token it signed has expired"
+    );
+    assert!(h.provider.retire_key("no-such-kid").await.is_err());
+}

@@ -1,0 +1,15 @@
+//! Tessera's one integration-test binary: every flow through `app()` on in-memory SQLite, and the
+//! `tessera` binary itself as a real process.
+
+// Test helpers outside #[test] functions: a failed expectation is the test failing.
+#![allow(clippy::expect_used)]
+
+mod support;
+
+mod cli;
+mod client_credentials;
+mod config;
+mod discovery;
+mod errors;
+mod introspect_revoke;
+mod keys;

@@ -1,0 +1,222 @@
+//! Test support: a provider on in-memory SQLite with a settable clock, the router as a value, and
+//! helpers that speak HTTP to it and return the wire (status, headers, JSON).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::Router;
+use base64::Engine;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tessera_core::admin::{ApiSpec, ClientSpec, ScopeSpec};
+use tessera_core::model::{Alg, ClientType, TokenFormat};
+use tessera_core::secret::MasterKey;
+use tessera_core::settings::{KeySettings, Lifetimes, Settings};
+use tessera_core::{Clock, Provider};
+use tessera_server::{app, AppState, Limits};
+use tower::ServiceExt;
+
+pub const ISSUER: &str = "http://localhost:8080";
+pub const API: &str = "https://api.example.com";
+
+pub struct Harness {
+    pub provider: Arc<Provider>,
+    pub clock: Clock,
+    router: Router,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+}
+
+/// A registered client and its secret.
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestClient {
+    pub fn basic(&self) -> String {
+        basic(&self.id, &self.secret)
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Harness {
+    /// A fresh server on its own in-memory database, with the API `API` (scopes read:things,
+    /// write:things) registered.
+    pub async fn new() -> Harness {
+        let clock = Clock::fixed(now());
+        let store = tessera_store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let settings =
+            Settings::new(ISSUER, Lifetimes::default(), KeySettings::default()).expect("settings");
+        let master = MasterKey::parse(&MasterKey::generate_text()).expect("master key");
+        let provider = Arc::new(
+            Provider::new(settings, store, master, clock.clone())
+                .await
+                .expect("provider"),
+        );
+        provider
+            .create_api(&ApiSpec {
+                identifier: API.into(),
+                name: "Example".into(),
+                scopes: vec!["read:things".into(), "write:things".into()],
+            })
+            .await
+            .expect("api");
+        let router = app(
+            AppState {
+                provider: provider.clone(),
+            },
+            Limits::default(),
+        );
+        Harness {
+            provider,
+            clock,
+            router,
+        }
+    }
+
+    pub fn spec(name: &str) -> ClientSpec {
+        ClientSpec {
+            client_id: None,
+            client_secret: None,
+            name: name.into(),
+            description: String::new(),
+            client_type: ClientType::M2m,
+            scopes: vec!["read:things".into(), "write:things".into()],
+            apis: vec![API.into()],
+            token_format: None,
+            signing_alg: None,
+            auth_method: None,
+            access_token_ttl: None,
+            introspection_allowed: None,
+            enabled: None,
+        }
+    }
+
+    pub async fn client_with(&self, spec: ClientSpec) -> TestClient {
+        let created = self
+            .provider
+            .create_client(&spec)
+            .await
+            .expect("create client");
+        TestClient {
+            id: created.client.client_id,
+            secret: created.client_secret.expect("secret"),
+        }
+    }
+
+    pub async fn client(&self, alg: Alg, format: TokenFormat) -> TestClient {
+        self.client_with(ClientSpec {
+            signing_alg: Some(alg),
+            token_format: Some(format),
+            ..Self::spec("svc")
+        })
+        .await
+    }
+
+    pub async fn scope(&self, name: &str, default: bool) {
+        self.provider
+            .create_scope(&ScopeSpec {
+                name: name.into(),
+                display_name: name.into(),
+                description: String::new(),
+                default,
+            })
+            .await
+            .expect("scope");
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// A form POST, with an optional `Authorization` header.
+    pub async fn post(&self, path: &str, auth: Option<&str>, body: &str) -> Reply {
+        let mut b = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        self.send(b.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    /// A client_credentials token; panics unless it is issued.
+    pub async fn token(&self, c: &TestClient, extra: &str) -> Value {
+        let r = self
+            .post(
+                "/token",
+                Some(&c.basic()),
+                &format!("grant_type=client_credentials{extra}"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        r.json
+    }
+
+    pub async fn introspect(&self, caller: &TestClient, token: &str) -> Value {
+        let r = self
+            .post(
+                "/introspect",
+                Some(&caller.basic()),
+                &format!("token={token}"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        r.json
+    }
+
+    /// Deletes every artifact and says how many there were.
+    pub async fn drain_artifacts(&self) -> u64 {
+        self.provider
+            .store
+            .purge_expired(tessera_core::Timestamp(i64::MAX), i64::MAX)
+            .await
+            .expect("purge")
+    }
+}
