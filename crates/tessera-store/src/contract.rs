@@ -64,6 +64,43 @@ pub async fn run(store: &dyn Store) {
     records(store).await;
     atomicity(store).await;
     artifacts(store).await;
+    concurrent_inserts(store).await;
+}
+
+/// Many inserts at once (they are group-committed): each is answered for its own row, and a hash
+/// queued twice is inserted once.
+async fn concurrent_inserts(store: &dyn Store) {
+    let mut all: Vec<Artifact> = (0..200u8)
+        .map(|n| Artifact {
+            hash: [n; 32],
+            kind: ArtifactKind::RevokedJti,
+            ..artifact(n, 5_000)
+        })
+        .collect();
+    all.push(all[7].clone());
+    let results =
+        futures_util::future::join_all(all.iter().map(|a| store.insert_artifact(a))).await;
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!(conflicts, 2, "the duplicate, and hash 1 (stored earlier)");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))),
+        "{results:?}"
+    );
+    for a in all.iter().skip(7).take(150) {
+        assert_eq!(
+            store
+                .get_artifact(&a.hash)
+                .await
+                .expect("get")
+                .map(|x| x.kind),
+            Some(ArtifactKind::RevokedJti)
+        );
+    }
 }
 
 async fn records(store: &dyn Store) {

@@ -3,9 +3,11 @@
 //! - [`connect`]: picks the backend by URL scheme and runs that dialect's migrations
 //! - `sql`: the one implementation of the trait, in SQL both dialects accept
 //! - `sqlite`, `postgres`: what differs per dialect (connection options, pools)
+//! - `batch`: group commit of artifact inserts
 //! - `codec`: rows <-> core records
 //! - [`contract`]: the one contract suite every backend passes
 
+mod batch;
 mod codec;
 pub mod contract;
 mod postgres;

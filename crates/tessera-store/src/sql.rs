@@ -9,6 +9,7 @@ use tessera_core::model::{Api, Artifact, Client, KeyRecord, Scope};
 use tessera_core::store::{Change, Store, StoreError, StoreResult, Table};
 use tessera_core::Timestamp;
 
+use crate::batch::ArtifactWriter;
 use crate::codec::{decode_artifact, decode_doc, encode_record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +19,13 @@ pub enum Dialect {
 }
 
 /// A store on either dialect: writes go through `writer` (one connection on SQLite), reads
-/// through `readers`.
+/// through `readers`; artifact inserts are group-committed by `artifacts`.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     dialect: Dialect,
     writer: AnyPool,
     readers: AnyPool,
+    artifacts: ArtifactWriter,
 }
 
 /// Connection trouble is `Unavailable` (callers answer 503 and retry); the rest is `Other`.
@@ -39,10 +41,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 
 impl SqlStore {
     pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
+        let artifacts = ArtifactWriter::start(writer.clone());
         SqlStore {
             dialect,
             writer,
             readers,
+            artifacts,
         }
     }
 
@@ -195,26 +199,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {
-        let payload =
-            serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let done = sqlx::query(
-            "INSERT INTO artifacts (hash, kind, client_id, grant_id, expires_at, revoked_at, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
-        )
-        .bind(a.hash.to_vec())
-        .bind(a.kind.as_str())
-        .bind(a.client_id.as_str())
-        .bind(a.grant_id.clone())
-        .bind(a.expires_at.0)
-        .bind(a.revoked_at.map(|t| t.0))
-        .bind(payload)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict("artifact".into()));
-        }
-        Ok(())
+        self.artifacts.insert(a).await
     }
 
     async fn get_artifact(&self, hash: &[u8; 32]) -> StoreResult<Option<Artifact>> {

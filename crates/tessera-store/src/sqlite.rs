@@ -9,7 +9,9 @@ use tessera_core::store::StoreError;
 
 use crate::sql::{Dialect, SqlStore};
 
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+const PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+    PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;";
 
 fn options(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
