@@ -11,6 +11,7 @@
 //! - [`model`], [`settings`], [`params`], [`secret`], [`clock`], [`error`]: the vocabulary
 
 pub mod admin;
+pub mod artifact_cache;
 pub mod client_auth;
 pub mod clock;
 pub mod discovery;

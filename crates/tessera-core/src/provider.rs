@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::artifact_cache::ArtifactCache;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
@@ -38,6 +39,8 @@ pub struct Provider {
     pub clock: Clock,
     pub(crate) master: Arc<MasterKey>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Opaque tokens recently read, for introspection.
+    pub(crate) artifacts: ArtifactCache,
     /// Serializes reloads so that concurrent callers do not reload twice.
     reload: tokio::sync::Mutex<()>,
 }
@@ -67,6 +70,7 @@ impl Provider {
                 version: -1,
                 ..Snapshot::default()
             })),
+            artifacts: ArtifactCache::default(),
             reload: tokio::sync::Mutex::new(()),
         };
         p.sync().await?;

@@ -32,6 +32,7 @@ impl Provider {
         match &found {
             FoundToken::Opaque { hash, .. } => {
                 self.store.revoke_artifact(hash, now).await?;
+                self.artifacts.forget(hash);
             }
             FoundToken::Jwt(c) => {
                 let entry = Artifact {

@@ -136,6 +136,7 @@ impl Provider {
                     payload: claims.to_json(&self.settings.issuer),
                 };
                 self.store.insert_artifact(&artifact).await?;
+                self.artifacts.put(std::sync::Arc::new(artifact));
                 handle
             }
         };
@@ -152,8 +153,16 @@ impl Provider {
             return Ok(self.verify_own_jwt(token).map(FoundToken::Jwt));
         }
         let hash = sha256(token.as_bytes());
-        let Some(a) = self.store.get_artifact(&hash).await? else {
-            return Ok(None);
+        let a = match self.artifacts.get(&hash) {
+            Some(a) => a,
+            None => {
+                let Some(a) = self.store.get_artifact(&hash).await? else {
+                    return Ok(None);
+                };
+                let a = std::sync::Arc::new(a);
+                self.artifacts.put(a.clone());
+                a
+            }
         };
         if a.kind != ArtifactKind::AccessToken {
             return Ok(None);

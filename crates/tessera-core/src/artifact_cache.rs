@@ -1,0 +1,45 @@
+//! A short-lived, per-node cache of opaque access tokens read for introspection. Resource servers
+//! introspect the same token again and again; answering from memory for at most [`FRESHNESS`] keeps
+//! the store off that path. Revocation on this node drops the entry at once; a revocation made on
+//! another node is seen within `FRESHNESS` (the scale-out promise: within one second).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::model::Artifact;
+
+pub const FRESHNESS: Duration = Duration::from_millis(500);
+const LIMIT: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct ArtifactCache {
+    entries: RwLock<HashMap<[u8; 32], (Instant, Arc<Artifact>)>>,
+}
+
+impl ArtifactCache {
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Artifact>> {
+        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        map.get(hash)
+            .filter(|(at, _)| at.elapsed() < FRESHNESS)
+            .map(|(_, a)| a.clone())
+    }
+
+    pub fn put(&self, artifact: Arc<Artifact>) {
+        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= LIMIT {
+            map.retain(|_, (at, _)| at.elapsed() < FRESHNESS);
+            if map.len() >= LIMIT {
+                map.clear();
+            }
+        }
+        map.insert(artifact.hash, (Instant::now(), artifact));
+    }
+
+    pub fn forget(&self, hash: &[u8; 32]) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+}
