@@ -11,9 +11,9 @@ CREATE TABLE apis (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at BIGINT NOT
 CREATE TABLE scopes (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at BIGINT NOT NULL);
 CREATE TABLE signing_keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at BIGINT NOT NULL);
 
--- Short-lived artifacts keyed by the SHA-256 of their secret handle.
+-- Short-lived artifacts keyed by a time-ordered prefix and the SHA-256 of their secret handle.
 CREATE TABLE artifacts (
-    hash BYTEA PRIMARY KEY,
+    id BYTEA PRIMARY KEY,
     kind TEXT NOT NULL,
     client_id TEXT NOT NULL,
     grant_id TEXT,

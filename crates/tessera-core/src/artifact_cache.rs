@@ -7,20 +7,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::model::Artifact;
+use crate::model::{Artifact, ArtifactKey};
 
 pub const FRESHNESS: Duration = Duration::from_millis(500);
 const LIMIT: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct ArtifactCache {
-    entries: RwLock<HashMap<[u8; 32], (Instant, Arc<Artifact>)>>,
+    entries: RwLock<HashMap<ArtifactKey, (Instant, Arc<Artifact>)>>,
 }
 
 impl ArtifactCache {
-    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Artifact>> {
+    pub fn get(&self, key: &ArtifactKey) -> Option<Arc<Artifact>> {
         let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        map.get(hash)
+        map.get(key)
             .filter(|(at, _)| at.elapsed() < FRESHNESS)
             .map(|(_, a)| a.clone())
     }
@@ -33,13 +33,13 @@ impl ArtifactCache {
                 map.clear();
             }
         }
-        map.insert(artifact.hash, (Instant::now(), artifact));
+        map.insert(artifact.key, (Instant::now(), artifact));
     }
 
-    pub fn forget(&self, hash: &[u8; 32]) {
+    pub fn forget(&self, key: &ArtifactKey) {
         self.entries
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(hash);
+            .remove(key);
     }
 }

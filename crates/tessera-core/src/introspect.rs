@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crate::client_auth::ClientRequest;
 use crate::error::{Error, Result};
 use crate::provider::Provider;
-use crate::token::{revoked_jti_hash, FoundToken};
+use crate::token::{revoked_jti_key, FoundToken};
 
 impl Provider {
     /// RFC 7662 §2.1-2.2.
@@ -31,7 +31,7 @@ impl Provider {
             FoundToken::Opaque { revoked, .. } => *revoked,
             FoundToken::Jwt(c) => self
                 .store
-                .get_artifact(&revoked_jti_hash(&c.jti))
+                .get_artifact(&revoked_jti_key(c))
                 .await?
                 .is_some(),
         };

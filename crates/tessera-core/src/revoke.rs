@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{Artifact, ArtifactKind};
 use crate::provider::Provider;
 use crate::store::StoreError;
-use crate::token::{revoked_jti_hash, FoundToken};
+use crate::token::{revoked_jti_key, FoundToken};
 
 impl Provider {
     /// RFC 7009 §2.1-2.2: unknown or invalid tokens answer 200 as if revoked.
@@ -30,13 +30,13 @@ impl Provider {
             return Ok(());
         }
         match &found {
-            FoundToken::Opaque { hash, .. } => {
-                self.store.revoke_artifact(hash, now).await?;
-                self.artifacts.forget(hash);
+            FoundToken::Opaque { key, .. } => {
+                self.store.revoke_artifact(key, now).await?;
+                self.artifacts.forget(key);
             }
             FoundToken::Jwt(c) => {
                 let entry = Artifact {
-                    hash: revoked_jti_hash(&c.jti),
+                    key: revoked_jti_key(c),
                     kind: ArtifactKind::RevokedJti,
                     client_id: c.client_id.clone(),
                     grant_id: None,

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
+use crate::model::ArtifactKey;
+
 /// `n` bytes from the system CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -36,11 +38,37 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// A 256-bit handle (opaque token, code): URL-safe text and the digest the store keeps.
-pub fn new_handle() -> (String, [u8; 32]) {
-    let handle = b64url(&random_bytes::<32>());
-    let hash = sha256(handle.as_bytes());
-    (handle, hash)
+/// The time-ordered prefix of new handles: milliseconds since the epoch and 16 random bits. An
+/// ordering hint for storage, not protocol time.
+fn time_prefix() -> [u8; 8] {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let r = random_bytes::<2>();
+    ((ms << 16) | u64::from(u16::from_be_bytes(r))).to_be_bytes()
+}
+
+/// A handle (opaque token, code): base64url of an 8-byte time prefix and 256 random bits (54
+/// characters), and the key the store keeps: the prefix and SHA-256 of the handle.
+pub fn new_handle() -> (String, ArtifactKey) {
+    let prefix = time_prefix();
+    let mut raw = [0u8; 40];
+    raw[..8].copy_from_slice(&prefix);
+    raw[8..].copy_from_slice(&random_bytes::<32>());
+    let handle = b64url(&raw);
+    let key = ArtifactKey::new(prefix, sha256(handle.as_bytes()));
+    (handle, key)
+}
+
+/// The store key of a presented handle; `None` when it cannot be one of ours.
+pub fn handle_key(handle: &str) -> Option<ArtifactKey> {
+    if handle.len() != 54 {
+        return None;
+    }
+    let raw = b64url_decode(handle)?;
+    let prefix: [u8; 8] = raw.get(..8)?.try_into().ok()?;
+    (raw.len() == 40).then(|| ArtifactKey::new(prefix, sha256(handle.as_bytes())))
 }
 
 /// Client IDs: random, URL-safe, 22 characters (128 bits); seed 004 asks for >= 16.
@@ -177,9 +205,15 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(b64url_decode(&new_client_secret()).unwrap().len(), 32);
-        let (h, d) = new_handle();
-        assert_eq!(sha256(h.as_bytes()), d);
-        assert_ne!(new_handle().0, h);
+        let (h, k) = new_handle();
+        assert_eq!(h.len(), 54);
+        assert_eq!(handle_key(&h), Some(k));
+        assert_eq!(&k.0[8..], &sha256(h.as_bytes()));
+        let (h2, k2) = new_handle();
+        assert_ne!(h2, h);
+        assert!(k2.0[..6] >= k.0[..6], "keys are time-ordered");
+        assert_eq!(handle_key("short"), None);
+        assert_eq!(handle_key(&"!".repeat(54)), None);
     }
 
     #[test]

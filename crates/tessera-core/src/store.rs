@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::model::{Api, Artifact, Client, KeyRecord, Scope};
+use crate::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
 
 /// A configuration record: one row of a typed table.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,12 +108,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
 
-    /// Stores a new artifact; its hash is unique.
+    /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
-    /// The artifact with this hash, expired or not.
-    async fn get_artifact(&self, hash: &[u8; 32]) -> StoreResult<Option<Artifact>>;
+    /// The artifact with this key, expired or not.
+    async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>>;
     /// Marks an artifact revoked; true when this call revoked it.
-    async fn revoke_artifact(&self, hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool>;
     /// Deletes up to `limit` artifacts that expired before `now`; returns how many.
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
 }

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Artifact, ArtifactKind, Client, TokenFormat};
+use crate::model::{Artifact, ArtifactKey, ArtifactKind, Client, TokenFormat};
 use crate::provider::Provider;
-use crate::secret::{b64url_decode, new_handle, new_jti, sha256};
+use crate::secret::{b64url_decode, handle_key, new_handle, new_jti, sha256};
 
 /// What an access token says, whatever its format.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ impl AccessClaims {
 pub enum FoundToken {
     Jwt(AccessClaims),
     Opaque {
-        hash: [u8; 32],
+        key: ArtifactKey,
         claims: AccessClaims,
         revoked: bool,
     },
@@ -87,9 +87,13 @@ impl FoundToken {
     }
 }
 
-/// Digest under which a revoked JWT's `jti` is remembered until the token's `exp`.
-pub fn revoked_jti_hash(jti: &str) -> [u8; 32] {
-    sha256(format!("revoked-jti:{jti}").as_bytes())
+/// Key under which a revoked JWT's `jti` is remembered until the token's `exp`.
+pub fn revoked_jti_key(claims: &AccessClaims) -> ArtifactKey {
+    let prefix = ((claims.exp.0.max(0) as u64).saturating_mul(1000) << 16).to_be_bytes();
+    ArtifactKey::new(
+        prefix,
+        sha256(format!("revoked-jti:{}", claims.jti).as_bytes()),
+    )
 }
 
 impl Provider {
@@ -125,9 +129,9 @@ impl Provider {
                     .map_err(Error::server)?
             }
             TokenFormat::Opaque => {
-                let (handle, hash) = new_handle();
+                let (handle, key) = new_handle();
                 let artifact = Artifact {
-                    hash,
+                    key,
                     kind: ArtifactKind::AccessToken,
                     client_id: client.client_id.clone(),
                     grant_id: None,
@@ -152,11 +156,13 @@ impl Provider {
         if token.matches('.').count() == 2 {
             return Ok(self.verify_own_jwt(token).map(FoundToken::Jwt));
         }
-        let hash = sha256(token.as_bytes());
-        let a = match self.artifacts.get(&hash) {
+        let Some(key) = handle_key(token) else {
+            return Ok(None);
+        };
+        let a = match self.artifacts.get(&key) {
             Some(a) => a,
             None => {
-                let Some(a) = self.store.get_artifact(&hash).await? else {
+                let Some(a) = self.store.get_artifact(&key).await? else {
                     return Ok(None);
                 };
                 let a = std::sync::Arc::new(a);
@@ -169,7 +175,7 @@ impl Provider {
         }
         Ok(
             AccessClaims::from_json(&a.payload).map(|claims| FoundToken::Opaque {
-                hash,
+                key,
                 claims,
                 revoked: a.revoked_at.is_some(),
             }),

@@ -22,7 +22,7 @@ struct Pending {
 
 /// One artifact row, encoded.
 struct Row7 {
-    hash: Vec<u8>,
+    key: Vec<u8>,
     kind: &'static str,
     client_id: String,
     grant_id: Option<String>,
@@ -49,7 +49,7 @@ impl ArtifactWriter {
         let payload =
             serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
         let row = Row7 {
-            hash: a.hash.to_vec(),
+            key: a.key.0.to_vec(),
             kind: a.kind.as_str(),
             client_id: a.client_id.clone(),
             grant_id: a.grant_id.clone(),
@@ -74,8 +74,8 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Pending>) {
             Ok(inserted) => {
                 let mut answered = HashSet::new();
                 for p in batch.drain(..) {
-                    // A hash queued twice in one batch: the first is the insert, the rest conflict.
-                    let ok = inserted.contains(&p.row.hash) && answered.insert(p.row.hash.clone());
+                    // A key queued twice in one batch: the first is the insert, the rest conflict.
+                    let ok = inserted.contains(&p.row.key) && answered.insert(p.row.key.clone());
                     let _ = p.reply.send(if ok {
                         Ok(())
                     } else {
@@ -99,10 +99,10 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-/// One statement for the whole batch; returns the hashes it inserted.
+/// One statement for the whole batch; returns the keys it inserted.
 async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>>> {
     let mut sql = String::with_capacity(120 + batch.len() * 40);
-    sql.push_str("INSERT INTO artifacts (hash, kind, client_id, grant_id, expires_at, revoked_at, payload) VALUES ");
+    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, expires_at, revoked_at, payload) VALUES ");
     for i in 0..batch.len() {
         let b = i * 7;
         if i > 0 {
@@ -119,12 +119,12 @@ async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>
             b + 7
         ));
     }
-    sql.push_str(" ON CONFLICT (hash) DO NOTHING RETURNING hash");
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut q = sqlx::query(&sql);
     for p in batch {
         let r = &p.row;
         q = q
-            .bind(r.hash.clone())
+            .bind(r.key.clone())
             .bind(r.kind)
             .bind(r.client_id.clone())
             .bind(r.grant_id.clone())

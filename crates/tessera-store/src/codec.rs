@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tessera_core::model::{Artifact, ArtifactKind};
+use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind};
 use tessera_core::store::{Record, StoreError};
 use tessera_core::Timestamp;
 
@@ -37,13 +37,14 @@ pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {
 }
 
 pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
-    let hash: Vec<u8> = row.try_get("hash").map_err(other)?;
+    let key: Vec<u8> = row.try_get("id").map_err(other)?;
     let kind: String = row.try_get("kind").map_err(other)?;
     let payload: String = row.try_get("payload").map_err(other)?;
     Ok(Artifact {
-        hash: hash
-            .try_into()
-            .map_err(|_| StoreError::Other("artifact hash is not 32 bytes".into()))?,
+        key: ArtifactKey(
+            key.try_into()
+                .map_err(|_| StoreError::Other("artifact key is not 40 bytes".into()))?,
+        ),
         kind: kind_from_str(&kind)?,
         client_id: row.try_get("client_id").map_err(other)?,
         grant_id: row.try_get("grant_id").map_err(other)?,

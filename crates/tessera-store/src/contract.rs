@@ -6,8 +6,8 @@
 
 use serde_json::json;
 use tessera_core::model::{
-    Alg, Api, Artifact, ArtifactKind, AuthMethod, Client, ClientType, GrantType, KeyRecord, Scope,
-    TokenFormat,
+    Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, GrantType,
+    KeyRecord, Scope, TokenFormat,
 };
 use tessera_core::store::{Change, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
@@ -48,7 +48,7 @@ fn scope(name: &str) -> Scope {
 
 fn artifact(n: u8, expires_at: i64) -> Artifact {
     Artifact {
-        hash: [n; 32],
+        key: ArtifactKey([n; 40]),
         kind: ArtifactKind::AccessToken,
         client_id: "c1".into(),
         grant_id: Some(format!("g{n}")),
@@ -67,12 +67,12 @@ pub async fn run(store: &dyn Store) {
     concurrent_inserts(store).await;
 }
 
-/// Many inserts at once (they are group-committed): each is answered for its own row, and a hash
+/// Many inserts at once (they are group-committed): each is answered for its own row, and a key
 /// queued twice is inserted once.
 async fn concurrent_inserts(store: &dyn Store) {
     let mut all: Vec<Artifact> = (0..200u8)
         .map(|n| Artifact {
-            hash: [n; 32],
+            key: ArtifactKey([n; 40]),
             kind: ArtifactKind::RevokedJti,
             ..artifact(n, 5_000)
         })
@@ -84,7 +84,7 @@ async fn concurrent_inserts(store: &dyn Store) {
         .iter()
         .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
         .count();
-    assert_eq!(conflicts, 2, "the duplicate, and hash 1 (stored earlier)");
+    assert_eq!(conflicts, 2, "the duplicate, and key 1 (stored earlier)");
     assert!(
         results
             .iter()
@@ -94,7 +94,7 @@ async fn concurrent_inserts(store: &dyn Store) {
     for a in all.iter().skip(7).take(150) {
         assert_eq!(
             store
-                .get_artifact(&a.hash)
+                .get_artifact(&a.key)
                 .await
                 .expect("get")
                 .map(|x| x.kind),
@@ -213,36 +213,42 @@ async fn artifacts(store: &dyn Store) {
     let a = artifact(1, 1_000);
     store.insert_artifact(&a).await.expect("insert");
     assert_eq!(
-        store.get_artifact(&a.hash).await.expect("get"),
+        store.get_artifact(&a.key).await.expect("get"),
         Some(a.clone())
     );
     assert!(matches!(
         store.insert_artifact(&a).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.get_artifact(&[9; 32]).await.expect("get"), None);
+    assert_eq!(
+        store
+            .get_artifact(&ArtifactKey([9; 40]))
+            .await
+            .expect("get"),
+        None
+    );
 
     assert!(store
-        .revoke_artifact(&a.hash, Timestamp(500))
+        .revoke_artifact(&a.key, Timestamp(500))
         .await
         .expect("revoke"));
     assert!(
         !store
-            .revoke_artifact(&a.hash, Timestamp(600))
+            .revoke_artifact(&a.key, Timestamp(600))
             .await
             .expect("revoke"),
         "revoked once"
     );
     assert_eq!(
         store
-            .get_artifact(&a.hash)
+            .get_artifact(&a.key)
             .await
             .expect("get")
             .and_then(|x| x.revoked_at),
         Some(Timestamp(500))
     );
     assert!(!store
-        .revoke_artifact(&[9; 32], Timestamp(1))
+        .revoke_artifact(&ArtifactKey([9; 40]), Timestamp(1))
         .await
         .expect("revoke"));
 
@@ -272,7 +278,7 @@ async fn artifacts(store: &dyn Store) {
         0
     );
     assert!(
-        store.get_artifact(&a.hash).await.expect("get").is_some(),
+        store.get_artifact(&a.key).await.expect("get").is_some(),
         "unexpired artifacts stay"
     );
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
-use tessera_core::model::{Api, Artifact, Client, KeyRecord, Scope};
+use tessera_core::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
 use tessera_core::store::{Change, Store, StoreError, StoreResult, Table};
 use tessera_core::Timestamp;
 
@@ -202,23 +202,23 @@ impl Store for SqlStore {
         self.artifacts.insert(a).await
     }
 
-    async fn get_artifact(&self, hash: &[u8; 32]) -> StoreResult<Option<Artifact>> {
+    async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {
         let row = sqlx::query(
-            "SELECT hash, kind, client_id, grant_id, expires_at, revoked_at, payload FROM artifacts WHERE hash = $1",
+            "SELECT id, kind, client_id, grant_id, expires_at, revoked_at, payload FROM artifacts WHERE id = $1",
         )
-        .bind(hash.to_vec())
+        .bind(key.0.to_vec())
         .fetch_optional(&self.readers)
         .await
         .map_err(map_err)?;
         row.as_ref().map(decode_artifact).transpose()
     }
 
-    async fn revoke_artifact(&self, hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+    async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE artifacts SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+            "UPDATE artifacts SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(at.0)
-        .bind(hash.to_vec())
+        .bind(key.0.to_vec())
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
@@ -227,7 +227,7 @@ impl Store for SqlStore {
 
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
         let done = sqlx::query(
-            "DELETE FROM artifacts WHERE hash IN (SELECT hash FROM artifacts WHERE expires_at < $1 LIMIT $2)",
+            "DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at < $1 LIMIT $2)",
         )
         .bind(now.0)
         .bind(limit)

@@ -1,28 +1,34 @@
-//! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers; an
-//! in-memory database is one shared connection.
+//! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers, and WAL
+//! checkpoints in the background (so a commit never waits for one); an in-memory database is one
+//! shared connection.
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::Executor;
+use sqlx::{AnyPool, Executor};
 use tessera_core::store::StoreError;
 
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::{map_err, Dialect, SqlStore};
 
-const PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-    PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;";
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;";
+/// The writer leaves checkpoints to the background task.
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-fn options(max: u32) -> AnyPoolOptions {
+fn options(max: u32, extra: &'static str) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(None)
         .max_lifetime(None)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 conn.execute(PRAGMAS).await?;
+                if !extra.is_empty() {
+                    conn.execute(extra).await?;
+                }
                 Ok(())
             })
         })
@@ -40,19 +46,28 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     };
     if memory {
         // Every connection to `:memory:` is its own database: keep exactly one, forever.
-        let pool = options(1)
-            .connect(&url)
-            .await
-            .map_err(crate::sql::map_err)?;
+        let pool = options(1, "").connect(&url).await.map_err(map_err)?;
         return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool));
     }
-    let writer = options(1)
+    let writer = options(1, WRITER_PRAGMAS)
         .connect(&url)
         .await
-        .map_err(crate::sql::map_err)?;
-    let readers = options(4)
-        .connect(&url)
-        .await
-        .map_err(crate::sql::map_err)?;
+        .map_err(map_err)?;
+    let readers = options(4, "").connect(&url).await.map_err(map_err)?;
+    tokio::spawn(checkpoints(readers.clone()));
     Ok(SqlStore::new(Dialect::Sqlite, writer, readers))
+}
+
+/// Copies committed WAL frames into the database without blocking the writer (PASSIVE), until
+/// the pool is closed.
+async fn checkpoints(pool: AnyPool) {
+    while !pool.is_closed() {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_all(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
 }

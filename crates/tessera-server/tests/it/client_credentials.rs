@@ -87,7 +87,11 @@ async fn opaque_tokens_are_256_bit_handles_stored_as_digests() {
     let c = h.client(Alg::ES256, TokenFormat::Opaque).await;
     let t = h.token(&c, "").await;
     let token = t["access_token"].as_str().expect("token");
-    assert_eq!(token.len(), 43, "256 bits, base64url");
+    assert_eq!(
+        token.len(),
+        54,
+        "a time prefix and 256 random bits, base64url"
+    );
     assert!(!token.contains('.'));
     let i = h.introspect(&c, token).await;
     assert_eq!(i["active"], true);
