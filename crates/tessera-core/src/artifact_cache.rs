@@ -1,7 +1,7 @@
 //! A short-lived, per-node cache of opaque access tokens read for introspection. Resource servers
 //! introspect the same token again and again; answering from memory for at most [`FRESHNESS`] keeps
-//! the store off that path. Revocation on this node drops the entry at once; a revocation made on
-//! another node is seen within `FRESHNESS` (the scale-out promise: within one second).
+//! the store off that path. Revocation on this node caches the revoked state at once; a revocation
+//! made on another node is seen within `FRESHNESS` (the scale-out promise: within one second).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -33,13 +33,13 @@ impl ArtifactCache {
                 map.clear();
             }
         }
+        // A revoked copy is never replaced by an older, unrevoked read.
+        if map
+            .get(&artifact.key)
+            .is_some_and(|(_, old)| old.revoked_at.is_some() && artifact.revoked_at.is_none())
+        {
+            return;
+        }
         map.insert(artifact.key, (Instant::now(), artifact));
-    }
-
-    pub fn forget(&self, key: &ArtifactKey) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
     }
 }

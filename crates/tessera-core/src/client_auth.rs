@@ -13,39 +13,59 @@ use crate::provider::{LoadedClient, Provider};
 use crate::secret::constant_time_eq;
 
 /// What a request to a client-authenticated endpoint carries: the `Authorization` header and the form.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ClientRequest {
     pub authorization: Option<String>,
     pub params: Params,
 }
 
+impl std::fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = self.authorization.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ClientRequest")
+            .field("authorization", &auth)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
 /// Credentials as presented, before they are checked.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Presented {
     method: AuthMethod,
     client_id: String,
     secret: String,
 }
 
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("method", &self.method)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The one description for every failed authentication: it does not say which part was wrong.
 const FAILED: &str = "client authentication failed";
 
-fn percent_decode(s: &str) -> Result<String> {
-    // RFC 6749 §2.3.1: the client identifier and secret are form-urlencoded before base64.
-    let decoded: String = form_urlencoded::parse(format!("v={s}").as_bytes())
+/// Whether `id` could be a registered client_id (1-255 visible ASCII characters): anything else
+/// is refused before it reaches the store or the client cache.
+pub fn plausible_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// RFC 6749 §2.3.1: the client identifier and secret are form-urlencoded before base64.
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("v={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    Ok(decoded)
+        .unwrap_or_default()
 }
 
 /// RFC 6749 §2.3.1, RFC 7617: `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
 fn parse_basic(header: &str) -> Result<Option<(String, String)>> {
-    let Some((scheme, rest)) = header.trim().split_once(' ') else {
-        return Err(Error::invalid_request(
-            "the Authorization header is malformed",
-        ));
-    };
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
@@ -57,7 +77,7 @@ fn parse_basic(header: &str) -> Result<Option<(String, String)>> {
     let (id, secret) = text
         .split_once(':')
         .ok_or_else(|| Error::invalid_client("the Basic credentials have no ':' separator"))?;
-    Ok(Some((percent_decode(id)?, percent_decode(secret)?)))
+    Ok(Some((percent_decode(id), percent_decode(secret))))
 }
 
 fn presented(req: &ClientRequest) -> Result<Presented> {
@@ -89,6 +109,9 @@ impl Provider {
     /// Authenticates the client of a request with the method it is registered with.
     pub async fn authenticate_client(&self, req: &ClientRequest) -> Result<Arc<LoadedClient>> {
         let p = presented(req)?;
+        if !plausible_client_id(&p.client_id) {
+            return Err(Error::invalid_client(FAILED));
+        }
         let Some(loaded) = self.client(&p.client_id).await? else {
             return Err(Error::invalid_client(FAILED));
         };
@@ -158,7 +181,7 @@ mod tests {
         );
         assert_eq!(
             presented(&req(Some("Basic"), "")).unwrap_err().code,
-            ErrorCode::InvalidRequest
+            ErrorCode::InvalidClient
         );
     }
 

@@ -28,7 +28,7 @@ impl Provider {
             return Ok(inactive);
         }
         let revoked = match &found {
-            FoundToken::Opaque { revoked, .. } => *revoked,
+            FoundToken::Opaque { artifact, .. } => artifact.revoked_at.is_some(),
             FoundToken::Jwt(c) => self
                 .store
                 .get_artifact(&revoked_jti_key(c))

@@ -7,9 +7,18 @@ use crate::error::{Error, Result};
 pub const MAX_PARAMS: usize = 64;
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+}
+
+/// Names only: values may be secrets or tokens.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
 }
 
 impl Params {

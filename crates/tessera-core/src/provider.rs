@@ -14,10 +14,17 @@ use crate::settings::Settings;
 use crate::store::{Store, StoreResult};
 
 /// A client as the hot path needs it: the record and its decrypted secret.
-#[derive(Debug)]
 pub struct LoadedClient {
     pub client: Client,
     pub secret: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for LoadedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedClient")
+            .field("client_id", &self.client.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How many client lookups (hits or misses) the cache keeps before it starts over.
@@ -27,6 +34,8 @@ const CLIENT_CACHE_LIMIT: usize = 100_000;
 #[derive(Debug, Default)]
 struct Snapshot {
     version: i64,
+    /// Stored keys that could not be loaded (wrong master key, corrupt record).
+    broken_keys: usize,
     keys: KeyRing,
     apis: HashMap<String, Api>,
     scopes: HashMap<String, Scope>,
@@ -74,6 +83,12 @@ impl Provider {
             reload: tokio::sync::Mutex::new(()),
         };
         p.sync().await?;
+        let snap = p.snapshot();
+        if snap.broken_keys > 0 && snap.keys.all().next().is_none() {
+            return Err(Error::server(
+                "no stored signing key can be decrypted: the master key is not the one this database was created with",
+            ));
+        }
         Ok(p)
     }
 
@@ -94,6 +109,11 @@ impl Provider {
         let version = self.store.config_version().await?;
         if version != self.snapshot().version {
             self.reload_if_stale(version).await?;
+        }
+        // Never generate (and so hand over from) keys while some stored key cannot be read: a wrong
+        // master key on one node must not rotate every other node's keys away.
+        if self.snapshot().broken_keys > 0 {
+            return Ok(());
         }
         if self.ensure_signing_keys(self.now()).await? {
             let version = self.store.config_version().await?;
@@ -117,7 +137,7 @@ impl Provider {
         // Read the version first: a change racing with this load raises it again and triggers a reload.
         let version = self.store.config_version().await?;
         let (ring, failures) = KeyRing::load(&self.store.list_keys().await?, &self.master);
-        for (kid, e) in failures {
+        for (kid, e) in &failures {
             tracing::error!(kid, error = %e, "signing key could not be loaded and is not used");
         }
         let apis = self
@@ -136,6 +156,7 @@ impl Provider {
             .collect();
         Ok(Snapshot {
             version,
+            broken_keys: failures.len(),
             keys: ring,
             apis,
             scopes,
@@ -153,6 +174,18 @@ impl Provider {
 
     pub(crate) fn scope(&self, name: &str) -> Option<Scope> {
         self.snapshot().scopes.get(name).cloned()
+    }
+
+    /// A scope no API defines fits any audience; a scope of some API fits only an audience with one
+    /// of the APIs that define it.
+    pub(crate) fn scope_fits(&self, scope: &str, aud: &[String]) -> bool {
+        let snap = self.snapshot();
+        let mut owners = snap
+            .apis
+            .values()
+            .filter(|a| a.scopes.iter().any(|s| s == scope))
+            .peekable();
+        owners.peek().is_none() || owners.any(|a| aud.contains(&a.identifier))
     }
 
     /// The scopes listed in discovery, sorted.

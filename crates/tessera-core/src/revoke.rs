@@ -30,9 +30,14 @@ impl Provider {
             return Ok(());
         }
         match &found {
-            FoundToken::Opaque { key, .. } => {
-                self.store.revoke_artifact(key, now).await?;
-                self.artifacts.forget(key);
+            FoundToken::Opaque { artifact, .. } => {
+                self.store.revoke_artifact(&artifact.key, now).await?;
+                // Cache the revoked state itself, so a read racing with this one cannot put back
+                // an active copy.
+                self.artifacts.put(std::sync::Arc::new(Artifact {
+                    revoked_at: Some(now),
+                    ..(**artifact).clone()
+                }));
             }
             FoundToken::Jwt(c) => {
                 let entry = Artifact {

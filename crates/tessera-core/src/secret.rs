@@ -216,6 +216,15 @@ mod tests {
         assert_eq!(handle_key(&"!".repeat(54)), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,120}") {
+            let _ = MasterKey::parse(&text);
+            let _ = handle_key(&text);
+            let _ = b64url_decode(&text);
+        }
+    }
+
     #[test]
     fn constant_time_comparison() {
         assert!(constant_time_eq(b"abc", b"abc"));

@@ -73,9 +73,8 @@ impl AccessClaims {
 pub enum FoundToken {
     Jwt(AccessClaims),
     Opaque {
-        key: ArtifactKey,
+        artifact: std::sync::Arc<Artifact>,
         claims: AccessClaims,
-        revoked: bool,
     },
 }
 
@@ -140,7 +139,6 @@ impl Provider {
                     payload: claims.to_json(&self.settings.issuer),
                 };
                 self.store.insert_artifact(&artifact).await?;
-                self.artifacts.put(std::sync::Arc::new(artifact));
                 handle
             }
         };
@@ -175,9 +173,8 @@ impl Provider {
         }
         Ok(
             AccessClaims::from_json(&a.payload).map(|claims| FoundToken::Opaque {
-                key,
+                artifact: a.clone(),
                 claims,
-                revoked: a.revoked_at.is_some(),
             }),
         )
     }

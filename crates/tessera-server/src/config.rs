@@ -218,6 +218,13 @@ impl Config {
         if explicit {
             bail!("master_key_file {} does not exist", path.display());
         }
+        if self
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres"))
+        {
+            bail!("with a PostgreSQL database_url, set master_key or master_key_file: every node and CLI run must share one master key");
+        }
         self.ensure_data_dir()?;
         let text = MasterKey::generate_text();
         write_private(&path, &text)?;

@@ -94,6 +94,14 @@ impl Provider {
         let now = self.now();
         unique("scopes", spec.scopes.iter().map(|s| s.name.as_str()))?;
         unique("apis", spec.apis.iter().map(|a| a.identifier.as_str()))?;
+        // Clients without a client_id are matched by name, so their names must be unique.
+        unique(
+            "clients",
+            spec.clients
+                .iter()
+                .filter(|c| c.client_id.is_none())
+                .map(|c| c.name.trim()),
+        )?;
         let mut plan = Plan::default();
 
         let existing_scopes = self.store.list_scopes().await?;

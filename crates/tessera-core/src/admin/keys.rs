@@ -121,12 +121,24 @@ impl Provider {
                 "key {kid} is already retired"
             )));
         }
+        let old_end = k.not_after;
         k.not_after = now;
         if k.not_before > now {
             k.not_before = now;
         }
-        self.commit(&[Change::Update(Record::Key(k.clone()))])
-            .await?;
+        let mut changes = vec![Change::Update(Record::Key(k.clone()))];
+        // A successor published to take over at the retired key's end takes over now instead.
+        if let Some(mut next) = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|n| n.alg == k.alg && n.kid != k.kid && n.not_before == old_end)
+        {
+            next.not_before = now;
+            changes.push(Change::Update(Record::Key(next)));
+        }
+        self.commit(&changes).await?;
         tracing::info!(kid, "signing key retired");
         Ok(k)
     }
@@ -139,9 +151,14 @@ impl Provider {
         let mut changed = false;
         for &alg in &self.settings.keys.algorithms {
             let window = match ring.signer(alg, now) {
+                // No signer now: one that signs until the next scheduled key (if any) takes over.
                 None => KeyWindow {
                     not_before: Some(now),
-                    not_after: None,
+                    not_after: ring
+                        .all()
+                        .filter(|k| k.alg == alg && k.not_before > now)
+                        .map(|k| k.not_before)
+                        .min(),
                 },
                 Some(cur) if cur.not_after.0 - now.0 <= self.settings.keys.publish_ahead => {
                     let has_successor = ring
@@ -163,8 +180,9 @@ impl Provider {
             };
             match applied {
                 Ok(()) => changed = true,
-                // Another node generated it first.
-                Err(AdminError::Conflict(_)) => {}
+                Err(AdminError::Conflict(why)) => {
+                    tracing::warn!(alg = alg.as_str(), why, "signing key not generated")
+                }
                 Err(AdminError::Store(e)) => return Err(e.into()),
                 Err(e) => return Err(Error::server(e)),
             }

@@ -20,8 +20,8 @@ impl Provider {
                 "the client is not allowed to use the client_credentials grant",
             ));
         }
-        let scope = self.granted_scope(client, scope)?;
         let aud = self.audience(client, resources)?;
+        let scope = self.granted_scope(client, scope, &aud)?;
         let (access_token, expires_in) = self
             .issue_access_token(client, &client.client_id, aud, scope.clone(), now)
             .await?;
@@ -33,12 +33,14 @@ impl Provider {
         })
     }
 
-    /// RFC 6749 §3.3: requested scopes must all be allowed; with none requested, the client's scopes
-    /// marked default, or all of its scopes when none is marked.
+    /// RFC 6749 §3.3: requested scopes must all be allowed, and a scope an API defines only for the
+    /// audience's APIs; with none requested, the client's scopes marked default (or all of them when
+    /// none is marked) that fit the audience.
     pub(crate) fn granted_scope(
         &self,
         client: &Client,
         requested: Option<Vec<String>>,
+        aud: &[String],
     ) -> Result<Vec<String>> {
         match requested {
             Some(req) => {
@@ -47,17 +49,26 @@ impl Provider {
                         "scope {bad} is not allowed for this client"
                     )));
                 }
+                if let Some(bad) = req.iter().find(|s| !self.scope_fits(s, aud)) {
+                    return Err(Error::invalid_scope(format!(
+                        "scope {bad} belongs to another API than the requested resource"
+                    )));
+                }
                 Ok(req)
             }
             None => {
-                let defaults: Vec<String> = client
+                let fitting: Vec<&String> = client
                     .scopes
                     .iter()
+                    .filter(|s| self.scope_fits(s, aud))
+                    .collect();
+                let defaults: Vec<String> = fitting
+                    .iter()
                     .filter(|s| self.scope(s).is_some_and(|sc| sc.default))
-                    .cloned()
+                    .map(|s| (*s).clone())
                     .collect();
                 Ok(if defaults.is_empty() {
-                    client.scopes.clone()
+                    fitting.into_iter().cloned().collect()
                 } else {
                     defaults
                 })

@@ -69,8 +69,9 @@ impl Provider {
     /// `POST /token`: authenticates the client, then runs the grant.
     pub async fn token(&self, req: &ClientRequest) -> Result<TokenResponse> {
         let now = self.now();
-        let grant = TokenRequest::parse(&req.params)?;
+        // RFC 6749 §5.2: an unauthenticated caller learns nothing about its request but invalid_client.
         let client = self.authenticate_client(req).await?;
+        let grant = TokenRequest::parse(&req.params)?;
         match grant {
             TokenRequest::ClientCredentials { scope, resources } => {
                 self.client_credentials(&client.client, scope, resources, now)

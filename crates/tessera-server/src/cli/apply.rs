@@ -23,10 +23,15 @@ pub struct ApplyArgs {
     pub prune: bool,
 }
 
+/// Parses a declarative file (unknown keys are errors).
+pub fn parse_spec(text: &str) -> Result<Spec, serde_norway::Error> {
+    serde_norway::from_str(text)
+}
+
 pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let spec: Spec = serde_norway::from_str(&text)
+    let spec = parse_spec(&text)
         .with_context(|| format!("{} is not a valid Tessera file", a.file.display()))?;
     let plan = p.plan(&spec, a.prune).await?;
     if !a.dry_run {
@@ -64,4 +69,32 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(
+            super::parse_spec("clients:\n  - name: x\n    type: m2m\n    colour: red\n").is_err()
+        );
+        assert!(super::parse_spec("scopes: []\napis: []\nclients: []\n").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn the_declarative_parser_never_panics(text in "(?s).{0,400}") {
+            let _ = super::parse_spec(&text);
+        }
+
+        #[test]
+        fn yaml_shaped_input_never_panics(
+            key in prop::sample::select(vec!["scopes", "apis", "clients", "name", "type", "client_id", "x"]),
+            value in "[ -~]{0,40}",
+        ) {
+            let _ = super::parse_spec(&format!("{key}:\n  - name: {value}\n    type: {value}\n    scopes: [{value}]\n"));
+        }
+    }
 }

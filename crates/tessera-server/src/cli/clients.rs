@@ -19,6 +19,8 @@ pub enum ClientCmd {
     /// Change settings of an application; unset options keep their value.
     Update {
         client_id: String,
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         opts: Options,
     },
@@ -135,9 +137,13 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
             print(out, &Value::Array(all));
         }
         ClientCmd::Show { client_id } => print(out, &view(&p.get_client(&client_id).await?)),
-        ClientCmd::Update { client_id, opts } => {
+        ClientCmd::Update {
+            client_id,
+            name,
+            opts,
+        } => {
             let patch = ClientPatch {
-                name: None,
+                name,
                 description: opts.description,
                 scopes: non_empty(opts.scopes),
                 apis: non_empty(opts.apis),

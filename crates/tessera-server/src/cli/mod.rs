@@ -1,7 +1,7 @@
 //! The `tessera` command line: every command reads the same settings as the server and calls the
 //! same core use-cases.
 
-mod apply;
+pub mod apply;
 mod catalog;
 mod clients;
 mod keys;

@@ -319,3 +319,38 @@ async fn rotation_and_disabling_take_effect_at_once() {
         (StatusCode::UNAUTHORIZED, "invalid_client")
     );
 }
+
+#[tokio::test]
+async fn scopes_must_fit_the_requested_resource() {
+    let h = Harness::new().await;
+    h.provider
+        .create_api(&tessera_core::admin::ApiSpec {
+            identifier: "https://billing.example.com".into(),
+            name: "Billing".into(),
+            scopes: vec!["billing:read".into()],
+        })
+        .await
+        .expect("api");
+    let both = ClientSpec {
+        apis: vec![API.into(), "https://billing.example.com".into()],
+        scopes: vec!["read:things".into(), "billing:read".into()],
+        ..Harness::spec("both")
+    };
+    let c = h.client_with(both).await;
+    let r = h.post("/token", Some(&c.basic()), "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&scope=billing:read").await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_scope"),
+        "another API's scope"
+    );
+    let t = h.token(&c, "&resource=https%3A%2F%2Fapi.example.com").await;
+    assert_eq!(
+        t["scope"], "read:things",
+        "defaults are limited to the audience's scopes"
+    );
+    let t = h.token(&c, "").await;
+    assert_eq!(
+        t["scope"], "read:things billing:read",
+        "both APIs are the audience without resource"
+    );
+}

@@ -11,10 +11,13 @@ use crate::support::{basic, Harness};
 async fn client_authentication_failures_are_401_with_a_challenge() {
     let h = Harness::new().await;
     let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let long_id = basic(&"x".repeat(300), &c.secret);
     for auth in [
         Some(basic(&c.id, "wrong")),
         Some(basic("unknown", &c.secret)),
         Some("Basic %%%".to_owned()),
+        Some("Basic".to_owned()),
+        Some(long_id),
         None,
     ] {
         let r = h
@@ -32,6 +35,18 @@ async fn client_authentication_failures_are_401_with_a_challenge() {
         assert_eq!(r.header("cache-control"), "no-store");
         assert!(r.json["error_description"].is_string());
     }
+    // Nothing about the request is judged before the client is authenticated.
+    let r = h
+        .post(
+            "/token",
+            Some(&basic(&c.id, "wrong")),
+            "grant_type=password&scope=nope",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
     // Unknown client and wrong secret look the same.
     let a = h
         .post(

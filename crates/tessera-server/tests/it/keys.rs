@@ -146,3 +146,75 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
     );
     assert!(h.provider.retire_key("no-such-kid").await.is_err());
 }
+
+#[tokio::test]
+async fn retiring_a_key_hands_over_to_its_published_successor() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let keys = h.provider.list_keys().await.expect("keys");
+    let current = keys
+        .iter()
+        .find(|k| k.alg == Alg::ES256)
+        .expect("ES256")
+        .clone();
+    let next = h
+        .provider
+        .generate_key(
+            Alg::ES256,
+            KeyWindow {
+                not_before: Some(current.not_after),
+                not_after: None,
+            },
+        )
+        .await
+        .expect("successor");
+    h.provider.retire_key(&current.kid).await.expect("retire");
+    let t = h.token(&c, "").await;
+    let kid = jsonwebtoken::decode_header(t["access_token"].as_str().expect("t"))
+        .expect("h")
+        .kid
+        .expect("kid");
+    assert_eq!(kid, next.kid, "the successor signs at once");
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_is_refused_at_start() {
+    use std::sync::Arc;
+    use tessera_core::secret::MasterKey;
+    use tessera_core::settings::{KeySettings, Lifetimes, Settings};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let settings = Settings::new(
+        crate::support::ISSUER,
+        Lifetimes::default(),
+        KeySettings::default(),
+    )
+    .expect("settings");
+    let start = |key: &str| {
+        let (url, settings, key) = (url.clone(), settings.clone(), key.to_owned());
+        async move {
+            let store = tessera_store::connect(&url).await.expect("store");
+            tessera_core::Provider::new(
+                settings,
+                store,
+                MasterKey::parse(&key).expect("key"),
+                tessera_core::Clock::System,
+            )
+            .await
+            .map(Arc::new)
+        }
+    };
+    let first = start(&"11".repeat(32))
+        .await
+        .expect("first start generates keys");
+    let keys_before = first.list_keys().await.expect("keys").len();
+    let err = start(&"22".repeat(32))
+        .await
+        .expect_err("another master key");
+    assert!(err.to_string().contains("master key"), "{err}");
+    assert_eq!(
+        first.list_keys().await.expect("keys").len(),
+        keys_before,
+        "nothing was generated or cut"
+    );
+}
