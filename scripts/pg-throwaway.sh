@@ -36,4 +36,4 @@ run "$bin/initdb" -D "$dir/data" -A trust -U tessera --no-sync -E UTF8 >"$dir/in
 run "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
   -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" start >&2
 echo "export TEST_DATABASE_URL=postgres://tessera@127.0.0.1:$port/postgres"
-echo "export TESSERA_PG_DIR=$dir"
+echo "export PG_THROWAWAY_DIR=$dir"

@@ -140,9 +140,12 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The `TESSERA_*` environment provider (`TESSERA_CONFIG` names the file and is not a setting).
+    /// The `TESSERA_*` environment provider. `TESSERA_CONFIG` (the file) and
+    /// `TESSERA_NEW_CLIENT_SECRET` (`client create --client-secret`) are CLI inputs, not settings.
     pub fn env() -> Env {
-        Env::prefixed("TESSERA_").split("__").ignore(&["config"])
+        Env::prefixed("TESSERA_")
+            .split("__")
+            .ignore(&["config", "new_client_secret"])
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {

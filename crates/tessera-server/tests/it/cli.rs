@@ -9,6 +9,15 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
+/// A `tessera` command that inherits no `TESSERA_*` setting from the environment of the tests.
+fn tessera() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TESSERA_")) {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -23,7 +32,7 @@ fn cli(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let out = Command::new(BIN)
+    let out = tessera()
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
@@ -56,7 +65,7 @@ impl Server {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = dir.join("serve.log");
-        let child = Command::new(BIN)
+        let child = tessera()
             .arg("serve")
             .current_dir(dir)
             .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
@@ -314,7 +323,7 @@ fn apply_is_idempotent_and_prunes_only_when_asked() {
         "clients:\n  - name: x\n    type: m2m\n    scopes: [nope]\n",
     )
     .expect("write");
-    let out = Command::new(BIN)
+    let out = tessera()
         .args(["apply", "-f", bad.to_str().expect("path")])
         .current_dir(dir.path())
         .output()
@@ -401,7 +410,7 @@ fn key_commands() {
             ],
         ));
         assert_eq!(imported["state"], "signing");
-        let wrong = Command::new(BIN)
+        let wrong = tessera()
             .args([
                 "key",
                 "import",
