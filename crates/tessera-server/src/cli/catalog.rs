@@ -1,36 +1,48 @@
 //! `tessera api …` and `tessera scope …`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_core::admin::{ApiSpec, ScopeSpec};
 use tessera_core::Provider;
 
 use super::{print, Output};
 
+/// An API as given on the command line (create, and update which replaces name and scopes).
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The identifier (absolute URI) that becomes the `aud` of tokens issued for the API.
+    #[arg(long)]
+    identifier: String,
+    #[arg(long, default_value = "")]
+    name: String,
+    /// A scope the API defines (repeat for several); missing scopes are created.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+}
+
+/// A scope as given on the command line (create, and update which replaces every field).
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    name: String,
+    #[arg(long, default_value = "")]
+    display_name: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Granted when a request names no scope.
+    #[arg(long)]
+    default: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ApiCmd {
-    /// Register an API; its identifier becomes the `aud` of tokens issued for it.
-    Create {
-        #[arg(long)]
-        identifier: String,
-        #[arg(long, default_value = "")]
-        name: String,
-        /// A scope the API defines (repeat for several); missing scopes are created.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-    },
+    /// Register an API.
+    Create(ApiArgs),
     List,
     Show {
         identifier: String,
     },
     /// Replace the name and scopes of an API.
-    Update {
-        identifier: String,
-        #[arg(long, default_value = "")]
-        name: String,
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-    },
+    Update(ApiArgs),
     Delete {
         identifier: String,
     },
@@ -38,33 +50,37 @@ pub enum ApiCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ScopeCmd {
-    Create {
-        name: String,
-        #[arg(long, default_value = "")]
-        display_name: String,
-        #[arg(long, default_value = "")]
-        description: String,
-        /// Granted when a request names no scope.
-        #[arg(long)]
-        default: bool,
-    },
+    Create(ScopeArgs),
     List,
     Show {
         name: String,
     },
     /// Replace the display name, description and default flag of a scope.
-    Update {
-        name: String,
-        #[arg(long, default_value = "")]
-        display_name: String,
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long)]
-        default: bool,
-    },
+    Update(ScopeArgs),
     Delete {
         name: String,
     },
+}
+
+impl From<ApiArgs> for ApiSpec {
+    fn from(a: ApiArgs) -> ApiSpec {
+        ApiSpec {
+            identifier: a.identifier,
+            name: a.name,
+            scopes: a.scopes,
+        }
+    }
+}
+
+impl From<ScopeArgs> for ScopeSpec {
+    fn from(a: ScopeArgs) -> ScopeSpec {
+        ScopeSpec {
+            name: a.name,
+            display_name: a.display_name,
+            description: a.description,
+            default: a.default,
+        }
+    }
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -72,89 +88,31 @@ fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 pub async fn run_api(p: &Provider, cmd: ApiCmd, out: Output) -> anyhow::Result<()> {
-    match cmd {
-        ApiCmd::Create {
-            identifier,
-            name,
-            scopes,
-        } => print(
-            out,
-            &to_value(
-                &p.create_api(&ApiSpec {
-                    identifier,
-                    name,
-                    scopes,
-                })
-                .await?,
-            ),
-        ),
-        ApiCmd::List => print(out, &to_value(&p.list_apis().await?)),
-        ApiCmd::Show { identifier } => print(out, &to_value(&p.get_api(&identifier).await?)),
-        ApiCmd::Update {
-            identifier,
-            name,
-            scopes,
-        } => print(
-            out,
-            &to_value(
-                &p.update_api(&ApiSpec {
-                    identifier,
-                    name,
-                    scopes,
-                })
-                .await?,
-            ),
-        ),
+    let value = match cmd {
+        ApiCmd::Create(a) => to_value(&p.create_api(&a.into()).await?),
+        ApiCmd::List => to_value(&p.list_apis().await?),
+        ApiCmd::Show { identifier } => to_value(&p.get_api(&identifier).await?),
+        ApiCmd::Update(a) => to_value(&p.update_api(&a.into()).await?),
         ApiCmd::Delete { identifier } => {
             p.delete_api(&identifier).await?;
-            print(out, &json!({"deleted": identifier}));
+            json!({ "deleted": identifier })
         }
-    }
+    };
+    print(out, &value);
     Ok(())
 }
 
 pub async fn run_scope(p: &Provider, cmd: ScopeCmd, out: Output) -> anyhow::Result<()> {
-    match cmd {
-        ScopeCmd::Create {
-            name,
-            display_name,
-            description,
-            default,
-        } => print(
-            out,
-            &to_value(
-                &p.create_scope(&ScopeSpec {
-                    name,
-                    display_name,
-                    description,
-                    default,
-                })
-                .await?,
-            ),
-        ),
-        ScopeCmd::List => print(out, &to_value(&p.list_scopes().await?)),
-        ScopeCmd::Show { name } => print(out, &to_value(&p.get_scope(&name).await?)),
-        ScopeCmd::Update {
-            name,
-            display_name,
-            description,
-            default,
-        } => print(
-            out,
-            &to_value(
-                &p.update_scope(&ScopeSpec {
-                    name,
-                    display_name,
-                    description,
-                    default,
-                })
-                .await?,
-            ),
-        ),
+    let value = match cmd {
+        ScopeCmd::Create(a) => to_value(&p.create_scope(&a.into()).await?),
+        ScopeCmd::List => to_value(&p.list_scopes().await?),
+        ScopeCmd::Show { name } => to_value(&p.get_scope(&name).await?),
+        ScopeCmd::Update(a) => to_value(&p.update_scope(&a.into()).await?),
         ScopeCmd::Delete { name } => {
             p.delete_scope(&name).await?;
-            print(out, &json!({"deleted": name}));
+            json!({ "deleted": name })
         }
-    }
+    };
+    print(out, &value);
     Ok(())
 }

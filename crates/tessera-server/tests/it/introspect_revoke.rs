@@ -51,14 +51,8 @@ async fn unknown_malformed_expired_tokens_are_inactive() {
     let h = Harness::new().await;
     let jwt = h.client(Alg::RS256, TokenFormat::Jwt).await;
     let opaque = h.client(Alg::RS256, TokenFormat::Opaque).await;
-    let t1 = h.token(&jwt, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
-    let t2 = h.token(&opaque, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t1 = h.access_token(&jwt).await;
+    let t2 = h.access_token(&opaque).await;
     for garbage in [
         "nope",
         "a.b.c",
@@ -105,10 +99,7 @@ async fn unknown_malformed_expired_tokens_are_inactive() {
 async fn introspection_needs_permission_and_authentication() {
     let h = Harness::new().await;
     let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
-    let t = h.token(&c, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t = h.access_token(&c).await;
     let denied = h
         .client_with(ClientSpec {
             introspection_allowed: Some(false),
@@ -140,10 +131,7 @@ async fn revocation_of_jwt_and_opaque_tokens() {
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
         let c = h.client(Alg::ES256, format).await;
         let other = h.client(Alg::ES256, format).await;
-        let t = h.token(&c, "").await["access_token"]
-            .as_str()
-            .expect("t")
-            .to_owned();
+        let t = h.access_token(&c).await;
 
         let r = h
             .post("/revoke", Some(&other.basic()), &format!("token={t}"))
@@ -198,10 +186,7 @@ async fn revocation_of_jwt_and_opaque_tokens() {
 async fn revoked_jti_is_forgotten_after_expiry() {
     let h = Harness::new().await;
     let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
-    let t = h.token(&c, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t = h.access_token(&c).await;
     assert_eq!(
         h.post("/revoke", Some(&c.basic()), &format!("token={t}"))
             .await
@@ -232,10 +217,7 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
     let h = Harness::new().await;
     let rs = h.client(Alg::ES256, TokenFormat::Jwt).await;
     let c = h.client(Alg::ES256, TokenFormat::Opaque).await;
-    let t = h.token(&c, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t = h.access_token(&c).await;
     h.provider
         .update_client(
             &c.id,

@@ -104,19 +104,13 @@ async fn a_scheduled_key_takes_over_at_its_not_before() {
 async fn retiring_a_key_rotates_and_keeps_it_published() {
     let h = Harness::new().await;
     let c = h.client(Alg::RS256, TokenFormat::Jwt).await;
-    let t = h.token(&c, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t = h.access_token(&c).await;
     let old = jsonwebtoken::decode_header(&t)
         .expect("header")
         .kid
         .expect("kid");
     h.provider.retire_key(&old).await.expect("retire");
-    let t2 = h.token(&c, "").await["access_token"]
-        .as_str()
-        .expect("t")
-        .to_owned();
+    let t2 = h.access_token(&c).await;
     assert_ne!(
         jsonwebtoken::decode_header(&t2)
             .expect("header")

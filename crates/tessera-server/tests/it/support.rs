@@ -199,6 +199,14 @@ impl Harness {
         r.json
     }
 
+    /// The access_token of a client_credentials token response.
+    pub async fn access_token(&self, c: &TestClient) -> String {
+        self.token(c, "").await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     pub async fn introspect(&self, caller: &TestClient, token: &str) -> Value {
         let r = self
             .post(
