@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::admin::Upkeep;
 use crate::artifact_cache::ArtifactCache;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
@@ -115,9 +116,18 @@ impl Provider {
         if self.snapshot().broken_keys > 0 {
             return Ok(());
         }
-        if self.ensure_signing_keys(self.now()).await? {
-            let version = self.store.config_version().await?;
-            self.reload_if_stale(version).await?;
+        for _ in 0..3 {
+            let snapshot_version = self.snapshot().version;
+            match self
+                .ensure_signing_keys(snapshot_version, self.now())
+                .await?
+            {
+                Upkeep::Nothing => break,
+                Upkeep::Applied | Upkeep::Raced => {
+                    let version = self.store.config_version().await?;
+                    self.reload_if_stale(version).await?;
+                }
+            }
         }
         Ok(())
     }

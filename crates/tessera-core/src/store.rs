@@ -72,6 +72,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// [`Store::apply_at`] found another version than expected: someone else changed the configuration.
+    #[error("the configuration changed concurrently")]
+    Stale,
     #[error("store unavailable: {0}")]
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
     #[error("store error: {0}")]
@@ -99,6 +102,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies all changes in one transaction, or none of them.
     async fn apply(&self, changes: &[Change]) -> StoreResult<()>;
+
+    /// [`Store::apply`], only if the configuration is still at `version` ([`StoreError::Stale`]
+    /// otherwise): optimistic concurrency for changes computed from what was read at `version`.
+    async fn apply_at(&self, version: i64, changes: &[Change]) -> StoreResult<()>;
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;

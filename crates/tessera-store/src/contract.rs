@@ -63,6 +63,7 @@ pub async fn run(store: &dyn Store) {
     store.ping().await.expect("ping");
     records(store).await;
     atomicity(store).await;
+    optimistic_concurrency(store).await;
     artifacts(store).await;
     concurrent_inserts(store).await;
 }
@@ -207,6 +208,25 @@ async fn atomicity(store: &dyn Store) {
         "the batch was rolled back"
     );
     assert_eq!(store.config_version().await.expect("version"), v);
+}
+
+/// `apply_at` writes only at the version it was given.
+async fn optimistic_concurrency(store: &dyn Store) {
+    let v = store.config_version().await.expect("version");
+    store
+        .apply_at(v, &[Change::Create(Record::Scope(scope("cas-1")))])
+        .await
+        .expect("at the current version");
+    let stale = store
+        .apply_at(v, &[Change::Create(Record::Scope(scope("cas-2")))])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Stale)), "{stale:?}");
+    assert_eq!(
+        store.get_scope("cas-2").await.expect("get"),
+        None,
+        "nothing written"
+    );
+    assert_eq!(store.config_version().await.expect("version"), v + 1);
 }
 
 async fn artifacts(store: &dyn Store) {

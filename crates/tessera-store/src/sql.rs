@@ -83,57 +83,24 @@ impl SqlStore {
         })
     }
 
-    async fn get_doc<T: DeserializeOwned>(&self, table: Table, id: &str) -> StoreResult<Option<T>> {
-        let sql = format!("SELECT doc FROM {} WHERE id = $1", table.name());
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(decode_doc).transpose()
-    }
-
-    async fn list_docs<T: DeserializeOwned>(&self, table: Table) -> StoreResult<Vec<T>> {
-        let sql = format!("SELECT doc FROM {} ORDER BY id", table.name());
-        let rows = sqlx::query(&sql)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode_doc).collect()
-    }
-}
-
-fn what(table: Table, id: &str) -> String {
-    format!("{} {id}", table.name())
-}
-
-#[async_trait]
-impl Store for SqlStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn config_version(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT version FROM config_version WHERE id = 1")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(map_err)?;
-        row.try_get::<i64, _>(0)
-            .map_err(|e| StoreError::Other(Box::new(e)))
-    }
-
-    async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+    /// One transaction: raise the version (only from `expected` when given), then every change.
+    async fn apply_changes(&self, expected: Option<i64>, changes: &[Change]) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         // Writing first takes SQLite's write lock before any read snapshot exists, so a concurrent
         // writer in another process waits (busy_timeout) instead of failing.
-        sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let bumped = match expected {
+            None => sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1"),
+            Some(v) => sqlx::query(
+                "UPDATE config_version SET version = version + 1 WHERE id = 1 AND version = $1",
+            )
+            .bind(v),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if bumped.rows_affected() == 0 {
+            return Err(StoreError::Stale);
+        }
         for change in changes {
             match change {
                 Change::Create(r) => {
@@ -184,6 +151,57 @@ impl Store for SqlStore {
             }
         }
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_doc<T: DeserializeOwned>(&self, table: Table, id: &str) -> StoreResult<Option<T>> {
+        let sql = format!("SELECT doc FROM {} WHERE id = $1", table.name());
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(decode_doc).transpose()
+    }
+
+    async fn list_docs<T: DeserializeOwned>(&self, table: Table) -> StoreResult<Vec<T>> {
+        let sql = format!("SELECT doc FROM {} ORDER BY id", table.name());
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode_doc).collect()
+    }
+}
+
+fn what(table: Table, id: &str) -> String {
+    format!("{} {id}", table.name())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn config_version(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT version FROM config_version WHERE id = 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Other(Box::new(e)))
+    }
+
+    async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        self.apply_changes(None, changes).await
+    }
+
+    async fn apply_at(&self, version: i64, changes: &[Change]) -> StoreResult<()> {
+        self.apply_changes(Some(version), changes).await
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::{Alg, KeyRecord};
 use crate::provider::Provider;
-use crate::store::{Change, Record};
+use crate::store::{Change, Record, StoreError};
 
 /// A signing window; an absent end means the configured key lifetime after the start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,11 +144,12 @@ impl Provider {
     }
 
     /// Generates what is due for each configured algorithm: a signer when none is valid now, and a
-    /// successor once the current signer is within `publish_ahead` of its end. True if it changed
-    /// anything.
-    pub(crate) async fn ensure_signing_keys(&self, now: Timestamp) -> Result<bool> {
+    /// successor once the current signer is within `publish_ahead` of its end. All of it is written
+    /// only if the configuration is still the one the key ring was loaded from (`version`), so nodes
+    /// starting together do not each generate keys: the losers reload and find the winner's.
+    pub(crate) async fn ensure_signing_keys(&self, version: i64, now: Timestamp) -> Result<Upkeep> {
         let ring = self.keys();
-        let mut changed = false;
+        let mut changes = Vec::new();
         for &alg in &self.settings.keys.algorithms {
             let window = match ring.signer(alg, now) {
                 // No signer now: one that signs until the next scheduled key (if any) takes over.
@@ -161,10 +162,10 @@ impl Provider {
                         .min(),
                 },
                 Some(cur) if cur.not_after.0 - now.0 <= self.settings.keys.publish_ahead => {
-                    let has_successor = ring
+                    if ring
                         .all()
-                        .any(|k| k.alg == alg && k.not_before >= cur.not_after);
-                    if has_successor {
+                        .any(|k| k.alg == alg && k.not_before >= cur.not_after)
+                    {
                         continue;
                     }
                     KeyWindow {
@@ -174,19 +175,27 @@ impl Provider {
                 }
                 Some(_) => continue,
             };
-            let applied = match self.generated_key(alg, window).await {
-                Ok((_, changes)) => self.store.apply(&changes).await.map_err(AdminError::from),
-                Err(e) => Err(e),
-            };
-            match applied {
-                Ok(()) => changed = true,
-                Err(AdminError::Conflict(why)) => {
-                    tracing::warn!(alg = alg.as_str(), why, "signing key not generated")
-                }
-                Err(AdminError::Store(e)) => return Err(e.into()),
+            match self.generated_key(alg, window).await {
+                Ok((_, c)) => changes.extend(c),
                 Err(e) => return Err(Error::server(e)),
             }
         }
-        Ok(changed)
+        if changes.is_empty() {
+            return Ok(Upkeep::Nothing);
+        }
+        match self.store.apply_at(version, &changes).await {
+            Ok(()) => Ok(Upkeep::Applied),
+            Err(StoreError::Stale) => Ok(Upkeep::Raced),
+            Err(e) => Err(e.into()),
+        }
     }
+}
+
+/// What [`Provider::ensure_signing_keys`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upkeep {
+    Nothing,
+    Applied,
+    /// The configuration moved meanwhile: reload and look again.
+    Raced,
 }

@@ -10,6 +10,7 @@ pub use apply::{Action, Plan, PlanItem, Spec};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use keys::KeyWindow;
+pub(crate) use keys::Upkeep;
 
 use crate::keys::KeyError;
 use crate::store::StoreError;
@@ -34,6 +35,9 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::NotFound(what) => AdminError::NotFound(what),
             StoreError::Conflict(what) => AdminError::Conflict(format!("{what} already exists")),
+            StoreError::Stale => AdminError::Conflict(
+                "the configuration changed while this change was prepared; retry".into(),
+            ),
             other => AdminError::Store(other),
         }
     }

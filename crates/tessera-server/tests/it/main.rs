@@ -4,10 +4,12 @@
 // Test helpers outside #[test] functions: a failed expectation is the test failing.
 #![allow(clippy::expect_used)]
 
+mod process;
 mod support;
 
 mod cli;
 mod client_credentials;
+mod cluster;
 mod config;
 mod discovery;
 mod errors;

@@ -1,0 +1,191 @@
+//! Several `tessera` nodes on one PostgreSQL (runs when `TEST_DATABASE_URL` is set): what one node
+//! issues, changes or revokes, the other sees within a second.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::process::{cli_env, json, Server};
+
+/// Polls `check` every 20 ms until it holds; returns how long that took (fails after 5 s).
+async fn within<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if check().await {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not seen within 5 s");
+}
+
+async fn post(
+    base: &str,
+    path: &str,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .basic_auth(id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn jwks_kids(base: &str) -> Vec<String> {
+    let jwks: Value = reqwest::get(format!("{base}/jwks"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    jwks["keys"]
+        .as_array()
+        .map(|ks| {
+            ks.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_nodes_share_one_postgresql() {
+    let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
+        eprintln!("TEST_DATABASE_URL is not set: the two-node test is skipped");
+        return;
+    };
+    let master = tessera_core::secret::MasterKey::generate_text();
+    let env = [
+        ("TESSERA_DATABASE_URL", url.as_str()),
+        ("TESSERA_MASTER_KEY", master.as_str()),
+    ];
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    // Both start at once on an empty database: one generates the signing keys, the other finds them.
+    let a = Server::start(dir_a.path(), &env);
+    let b = Server::start(dir_b.path(), &env);
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let (mut ka, mut kb) = (jwks_kids(&a.base).await, jwks_kids(&b.base).await);
+    ka.sort();
+    kb.sort();
+    assert_eq!(ka, kb, "one set of keys");
+    assert_eq!(ka.len(), 4, "one key per algorithm, not one per node");
+
+    let cli = |args: &[&str]| {
+        json(&cli_env(
+            dir_a.path(),
+            &[args, &["--output", "json"]].concat(),
+            &env,
+        ))
+    };
+    cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://api.example.com",
+        "--scope",
+        "read:things",
+    ]);
+    let c = cli(&[
+        "client",
+        "create",
+        "--type",
+        "m2m",
+        "--name",
+        "svc",
+        "--api",
+        "https://api.example.com",
+        "--token-format",
+        "opaque",
+    ]);
+    let (id, secret) = (
+        c["client_id"].as_str().expect("id").to_owned(),
+        c["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    within("the new client on node A", || async {
+        a.token(&id, &secret).await.status() == 200
+    })
+    .await;
+
+    // A token issued by A introspects on B, is revoked on B, and A sees it revoked within a second.
+    let (_, t) = post(
+        &a.base,
+        "/token",
+        &id,
+        &secret,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let token = t["access_token"].as_str().expect("token").to_owned();
+    let (_, i) = post(&b.base, "/introspect", &id, &secret, &[("token", &token)]).await;
+    assert_eq!(i["active"], true);
+    let (_, i) = post(&a.base, "/introspect", &id, &secret, &[("token", &token)]).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(
+        post(&b.base, "/revoke", &id, &secret, &[("token", &token)])
+            .await
+            .0,
+        200
+    );
+    let took = within("the revocation on node A", || async {
+        post(&a.base, "/introspect", &id, &secret, &[("token", &token)])
+            .await
+            .1["active"]
+            == false
+    })
+    .await;
+    assert!(
+        took <= Duration::from_secs(1),
+        "revocation seen by the other node in {took:?}"
+    );
+
+    // A secret rotated through the CLI is refused by both nodes within a second.
+    let rotated = cli(&["client", "rotate-secret", &id]);
+    let new_secret = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let took = within("the old secret refused on node B", || async {
+        b.token(&id, &secret).await.status() == 401
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1), "rotation seen in {took:?}");
+    let took = within("the new secret accepted on node A", || async {
+        a.token(&id, &new_secret).await.status() == 200
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1), "rotation seen in {took:?}");
+    assert_eq!(a.token(&id, &secret).await.status(), 401);
+
+    // A key generated for the cluster appears in both nodes' JWKS within a second.
+    let key = cli(&[
+        "key",
+        "generate",
+        "--alg",
+        "ES256",
+        "--not-before",
+        "2100-01-01T00:00:00Z",
+    ]);
+    let kid = key["kid"].as_str().expect("kid").to_owned();
+    let took = within("the new key in node B's JWKS", || async {
+        jwks_kids(&b.base).await.contains(&kid)
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1), "key seen in {took:?}");
+
+    a.terminate();
+    b.terminate();
+}

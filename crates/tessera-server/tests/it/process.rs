@@ -1,0 +1,139 @@
+//! Running the `tessera` binary as a real process: CLI commands and servers on free loopback
+//! ports, with no `TESSERA_*` setting inherited from the test environment.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// A `tessera` command that inherits no `TESSERA_*` setting from the environment of the tests.
+pub fn tessera() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TESSERA_")) {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Runs a CLI command in `dir` (so it finds `./tessera-data`), failing the test if it fails.
+pub fn cli(dir: &Path, args: &[&str]) -> Output {
+    cli_env(dir, args, &[])
+}
+
+pub fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = tessera()
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run tessera");
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let log = dir.join("serve.log");
+        let child = tessera()
+            .arg("serve")
+            .current_dir(dir)
+            .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn serve");
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", self.base)).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "server not ready: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    pub async fn token(&self, id: &str, secret: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Polls until the token endpoint answers `want` for these credentials; returns how long it took.
+    pub async fn until_status(&self, id: &str, secret: &str, want: u16) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.token(id, secret).await.status() == want {
+                return start.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the token endpoint never answered {want}");
+    }
+
+    pub fn terminate(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "serve exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::read_to_string(&self.log).expect("log")
+    }
+}
