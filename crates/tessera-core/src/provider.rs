@@ -2,6 +2,7 @@
 //! endpoint lives beside the module that implements it; this file owns the shared state and caches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::admin::Upkeep;
@@ -43,6 +44,24 @@ struct Snapshot {
     clients: RwLock<HashMap<String, Option<Arc<LoadedClient>>>>,
 }
 
+/// Hits and misses of the per-node caches, for metrics.
+#[derive(Debug, Default)]
+struct CacheCounters {
+    client_hits: AtomicU64,
+    client_misses: AtomicU64,
+    token_hits: AtomicU64,
+    token_misses: AtomicU64,
+}
+
+/// A reading of the cache counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub client_hits: u64,
+    pub client_misses: u64,
+    pub token_hits: u64,
+    pub token_misses: u64,
+}
+
 pub struct Provider {
     pub settings: Settings,
     pub store: Arc<dyn Store>,
@@ -51,6 +70,7 @@ pub struct Provider {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Opaque tokens recently read, for introspection.
     pub(crate) artifacts: ArtifactCache,
+    stats: CacheCounters,
     /// Serializes reloads so that concurrent callers do not reload twice.
     reload: tokio::sync::Mutex<()>,
 }
@@ -81,6 +101,7 @@ impl Provider {
                 ..Snapshot::default()
             })),
             artifacts: ArtifactCache::default(),
+            stats: CacheCounters::default(),
             reload: tokio::sync::Mutex::new(()),
         };
         p.sync().await?;
@@ -205,6 +226,25 @@ impl Provider {
         v
     }
 
+    pub fn cache_stats(&self) -> CacheStats {
+        let s = &self.stats;
+        CacheStats {
+            client_hits: s.client_hits.load(Ordering::Relaxed),
+            client_misses: s.client_misses.load(Ordering::Relaxed),
+            token_hits: s.token_hits.load(Ordering::Relaxed),
+            token_misses: s.token_misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn count_token_lookup(&self, hit: bool) {
+        let c = if hit {
+            &self.stats.token_hits
+        } else {
+            &self.stats.token_misses
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A client by id through the cache; unknown ids are cached as misses too.
     pub async fn client(&self, client_id: &str) -> Result<Option<Arc<LoadedClient>>> {
         let snap = self.snapshot();
@@ -214,8 +254,10 @@ impl Provider {
             .unwrap_or_else(|p| p.into_inner())
             .get(client_id)
         {
+            self.stats.client_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit.clone());
         }
+        self.stats.client_misses.fetch_add(1, Ordering::Relaxed);
         let loaded = match self.store.get_client(client_id).await? {
             Some(client) => {
                 let secret = match &client.secret_ciphertext {

@@ -157,7 +157,9 @@ impl Provider {
         let Some(key) = handle_key(token) else {
             return Ok(None);
         };
-        let a = match self.artifacts.get(&key) {
+        let cached = self.artifacts.get(&key);
+        self.count_token_lookup(cached.is_some());
+        let a = match cached {
             Some(a) => a,
             None => {
                 let Some(a) = self.store.get_artifact(&key).await? else {

@@ -4,12 +4,14 @@
 //! - [`config`]: TOML + `TESSERA_*` environment -> core settings
 //! - [`oauth`]: thin handlers for the protocol endpoints
 //! - [`ops`]: health, readiness
+//! - [`metrics`]: Prometheus metrics and the metered store
 //! - [`jobs`]: configuration sync, purge of expired artifacts
 //! - [`cli`]: the commands (`serve`, `client`, `api`, `scope`, `key`, `apply`, `migrate`)
 
 pub mod cli;
 pub mod config;
 pub mod jobs;
+pub mod metrics;
 pub mod oauth;
 pub mod ops;
 
@@ -62,6 +64,7 @@ impl MakeRequestId for RandomRequestId {
 
 /// The whole server as a value: testable without a socket.
 pub fn app(state: AppState, limits: Limits) -> Router {
+    metrics::install();
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/.well-known/openid-configuration", get(oauth::discovery))
@@ -75,8 +78,10 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/revoke", post(oauth::revoke))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(metrics::render))
         .fallback(ops::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,

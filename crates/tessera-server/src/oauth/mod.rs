@@ -27,7 +27,17 @@ pub async fn jwks(State(s): State<AppState>) -> Response {
 /// RFC 6749 §3.2.
 pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
     match s.provider.token(&req).await {
-        Ok(body) => no_store_json(&body),
+        Ok(body) => {
+            let grant = req
+                .params
+                .get("grant_type")
+                .ok()
+                .flatten()
+                .unwrap_or("")
+                .to_owned();
+            metrics::counter!("tessera_tokens_issued_total", "grant_type" => grant).increment(1);
+            no_store_json(&body)
+        }
         Err(e) => error(&s, e),
     }
 }

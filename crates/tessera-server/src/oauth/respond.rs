@@ -48,6 +48,7 @@ pub fn error(s: &AppState, e: Error) -> Response {
         }
         _ => tracing::debug!(error = %e, "request refused"),
     }
+    metrics::counter!("tessera_oauth_errors_total", "error" => e.code.as_str()).increment(1);
     let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut res = error_body(status, &e);
     if e.code == ErrorCode::InvalidClient {

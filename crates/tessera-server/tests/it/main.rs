@@ -15,3 +15,4 @@ mod discovery;
 mod errors;
 mod introspect_revoke;
 mod keys;
+mod ops;

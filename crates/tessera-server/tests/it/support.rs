@@ -78,6 +78,8 @@ impl Harness {
         let store = tessera_store::connect("sqlite::memory:")
             .await
             .expect("store");
+        let store: Arc<dyn tessera_core::store::Store> =
+            Arc::new(tessera_server::metrics::MeteredStore(store));
         let settings =
             Settings::new(ISSUER, Lifetimes::default(), KeySettings::default()).expect("settings");
         let master = MasterKey::parse(&MasterKey::generate_text()).expect("master key");
@@ -169,6 +171,19 @@ impl Harness {
             headers,
             json,
         }
+    }
+
+    /// A GET whose body is text (status, body).
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let res = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -1,0 +1,146 @@
+//! Prometheus metrics at `/metrics`: requests by endpoint and status with latency histograms,
+//! tokens issued by grant, protocol errors, store operation latency, cache hits and misses.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::CONTENT_TYPE;
+use http::StatusCode;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tessera_core::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
+use tessera_core::store::{Change, Store, StoreResult};
+use tessera_core::Timestamp;
+
+use crate::AppState;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The process-wide recorder, installed on first use.
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Installs the recorder (idempotent); call before the first request is counted.
+pub fn install() {
+    let _ = handle();
+}
+
+/// Middleware: one count and one latency sample per request, labelled by route (never the raw
+/// path, which is unbounded) and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("tessera_http_requests_total", "endpoint" => endpoint.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => endpoint)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(State(s): State<AppState>) -> Response {
+    let stats = s.provider.cache_stats();
+    metrics::counter!("tessera_cache_hits_total", "cache" => "client").absolute(stats.client_hits);
+    metrics::counter!("tessera_cache_misses_total", "cache" => "client")
+        .absolute(stats.client_misses);
+    metrics::counter!("tessera_cache_hits_total", "cache" => "token").absolute(stats.token_hits);
+    metrics::counter!("tessera_cache_misses_total", "cache" => "token")
+        .absolute(stats.token_misses);
+    match handle() {
+        Some(h) => ([(CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response(),
+    }
+}
+
+/// A store that times every operation (`tessera_store_operation_duration_seconds{op}`) and counts
+/// failures (`tessera_store_errors_total{op}`).
+pub struct MeteredStore(pub Arc<dyn Store>);
+
+async fn timed<T>(
+    op: &'static str,
+    f: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let start = Instant::now();
+    let r = f.await;
+    metrics::histogram!("tessera_store_operation_duration_seconds", "op" => op)
+        .record(start.elapsed().as_secs_f64());
+    if r.is_err() {
+        metrics::counter!("tessera_store_errors_total", "op" => op).increment(1);
+    }
+    r
+}
+
+#[async_trait]
+impl Store for MeteredStore {
+    async fn ping(&self) -> StoreResult<()> {
+        timed("ping", self.0.ping()).await
+    }
+    async fn config_version(&self) -> StoreResult<i64> {
+        timed("config_version", self.0.config_version()).await
+    }
+    async fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        timed("apply", self.0.apply(changes)).await
+    }
+    async fn apply_at(&self, version: i64, changes: &[Change]) -> StoreResult<()> {
+        timed("apply", self.0.apply_at(version, changes)).await
+    }
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        timed("get_client", self.0.get_client(client_id)).await
+    }
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        timed("list", self.0.list_clients()).await
+    }
+    async fn get_api(&self, identifier: &str) -> StoreResult<Option<Api>> {
+        timed("get_api", self.0.get_api(identifier)).await
+    }
+    async fn list_apis(&self) -> StoreResult<Vec<Api>> {
+        timed("list", self.0.list_apis()).await
+    }
+    async fn get_scope(&self, name: &str) -> StoreResult<Option<Scope>> {
+        timed("get_scope", self.0.get_scope(name)).await
+    }
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>> {
+        timed("list", self.0.list_scopes()).await
+    }
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        timed("list", self.0.list_keys()).await
+    }
+    async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
+        timed("insert_artifact", self.0.insert_artifact(artifact)).await
+    }
+    async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {
+        timed("get_artifact", self.0.get_artifact(key)).await
+    }
+    async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool> {
+        timed("revoke_artifact", self.0.revoke_artifact(key, at)).await
+    }
+    async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
+        timed("purge_expired", self.0.purge_expired(now, limit)).await
+    }
+}
