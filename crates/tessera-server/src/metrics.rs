@@ -40,6 +40,20 @@ pub fn install() {
     let _ = handle();
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds, so memory stays flat
+/// between scrapes. Runs until `stop` changes.
+pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Some(h) = handle() {
+            h.run_upkeep();
+        }
+    }
+}
+
 /// Middleware: one count and one latency sample per request, labelled by route (never the raw
 /// path, which is unbounded) and status.
 pub async fn track(req: Request, next: Next) -> Response {

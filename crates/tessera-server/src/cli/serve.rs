@@ -67,6 +67,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let sync = tokio::spawn(jobs::sync(provider.clone(), stop_rx.clone()));
     let purge = tokio::spawn(jobs::purge(provider.clone(), stop_rx.clone()));
+    let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
     let limits = Limits {
         max_body_bytes: config.http.max_body_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
@@ -79,7 +80,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = stopped.changed().await;
         })
         .await?;
-    let _ = tokio::join!(sync, purge);
+    let _ = tokio::join!(sync, purge, upkeep);
     tracing::info!("stopped");
     Ok(())
 }
