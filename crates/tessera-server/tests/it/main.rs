@@ -13,6 +13,7 @@ mod cluster;
 mod config;
 mod discovery;
 mod errors;
+mod faults;
 mod introspect_revoke;
 mod keys;
 mod ops;

@@ -1,0 +1,188 @@
+//! Faults: with the database cut off (a TCP proxy in front of PostgreSQL stops forwarding),
+//! requests that need it fail fast with 503 `temporarily_unavailable`, those that do not keep
+//! working, and service resumes by itself once the database is back. Runs when
+//! `TEST_DATABASE_URL` is set.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::process::{cli_env, json, Server};
+
+/// Forwards loopback connections to `target` while open; when cut, it drops every forwarded
+/// connection and closes new ones at once.
+struct Proxy {
+    port: u16,
+    open: Arc<AtomicBool>,
+    generation: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let open = Arc::new(AtomicBool::new(true));
+        let (generation, _) = watch::channel(0u64);
+        let (o, g) = (open.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let target = target.clone();
+                let mut cut = g.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            open,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn token(base: &str, id: &str, secret: &str) -> (u16, Value, Duration) {
+    let start = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (
+        status,
+        r.json().await.unwrap_or(Value::Null),
+        start.elapsed(),
+    )
+}
+
+// Multi-threaded: the proxy must keep forwarding while the test blocks on CLI processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_fails_fast_and_recovers() {
+    let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
+        eprintln!("TEST_DATABASE_URL is not set: the fault test is skipped");
+        return;
+    };
+    // postgres://user@127.0.0.1:PORT/db -> the same through the proxy.
+    let (scheme_user, rest) = url.split_once('@').expect("url has a host");
+    let (hostport, db) = rest.split_once('/').expect("url has a database");
+    let proxy = Proxy::start(hostport.to_owned()).await;
+    let proxied = format!("{scheme_user}@127.0.0.1:{}/{db}", proxy.port);
+
+    let master = tessera_core::secret::MasterKey::generate_text();
+    let env = [
+        ("TESSERA_DATABASE_URL", proxied.as_str()),
+        ("TESSERA_MASTER_KEY", master.as_str()),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &env);
+    server.wait_ready().await;
+    let cli = |args: &[&str]| {
+        json(&cli_env(
+            dir.path(),
+            &[args, &["--output", "json"]].concat(),
+            &env,
+        ))
+    };
+    let opaque = cli(&[
+        "client",
+        "create",
+        "--type",
+        "m2m",
+        "--name",
+        "opaque",
+        "--token-format",
+        "opaque",
+    ]);
+    let jwt = cli(&[
+        "client",
+        "create",
+        "--type",
+        "m2m",
+        "--name",
+        "jwt",
+        "--signing-alg",
+        "ES256",
+    ]);
+    let creds = |c: &Value| {
+        (
+            c["client_id"].as_str().expect("id").to_owned(),
+            c["client_secret"].as_str().expect("s").to_owned(),
+        )
+    };
+    let ((oid, osec), (jid, jsec)) = (creds(&opaque), creds(&jwt));
+    for (id, secret) in [(&oid, &osec), (&jid, &jsec)] {
+        let start = Instant::now();
+        while token(&server.base, id, secret).await.0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "client not usable"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    proxy.cut();
+    let (status, body, took) = token(&server.base, &oid, &osec).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(5), "failed fast: {took:?}");
+    let ready = reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .expect("readyz");
+    assert_eq!(
+        ready.status(),
+        503,
+        "not ready while the database is unreachable"
+    );
+    assert_eq!(
+        token(&server.base, &jid, &jsec).await.0,
+        200,
+        "JWT issuance needs no database"
+    );
+
+    proxy.restore();
+    let start = Instant::now();
+    loop {
+        let (status, _, _) = token(&server.base, &oid, &osec).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "service did not resume (last status {status})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = server.terminate();
+    assert!(!log.contains("panicked"), "{log}");
+}
