@@ -1,7 +1,7 @@
 //! Faults: with the database cut off (a TCP proxy in front of PostgreSQL stops forwarding),
 //! requests that need it fail fast with 503 `temporarily_unavailable`, those that do not keep
-//! working, and service resumes by itself once the database is back. Runs when
-//! `TEST_DATABASE_URL` is set.
+//! working, and service resumes by itself once the database is back (runs when
+//! `TEST_DATABASE_URL` is set); a node killed with SIGKILL under load loses no token it returned.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::process::{cli_env, json, Server};
+use crate::process::{cli, cli_env, json, Server};
 
 /// Forwards loopback connections to `target` while open; when cut, it drops every forwarded
 /// connection and closes new ones at once.
@@ -185,4 +185,98 @@ async fn database_outage_fails_fast_and_recovers() {
     }
     let log = server.terminate();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+// Multi-threaded: the load runs while the test kills and restarts the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_acknowledged_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    server.wait_ready().await;
+    let c = json(&cli(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "m2m",
+            "--name",
+            "opaque",
+            "--token-format",
+            "opaque",
+            "--output",
+            "json",
+        ],
+    ));
+    let (id, secret) = (
+        c["client_id"].as_str().expect("id").to_owned(),
+        c["client_secret"].as_str().expect("s").to_owned(),
+    );
+    let start = Instant::now();
+    while token(&server.base, &id, &secret).await.0 != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "client not usable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 16 clients request tokens as fast as they can; every 200 is an acknowledged token.
+    let issued = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut load = Vec::new();
+    for _ in 0..16 {
+        let (base, id, secret, issued) = (
+            server.base.clone(),
+            id.clone(),
+            secret.clone(),
+            issued.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let sent = http
+                    .post(format!("{base}/token"))
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                let Ok(r) = sent else { return };
+                if r.status() != 200 {
+                    return;
+                }
+                let Ok(body) = r.json::<Value>().await else {
+                    return;
+                };
+                if let Some(t) = body["access_token"].as_str() {
+                    issued.lock().expect("lock").push(t.to_owned());
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    for task in load {
+        let _ = task.await;
+    }
+    let tokens = issued.lock().expect("lock").clone();
+    assert!(tokens.len() > 100, "the load ran ({} tokens)", tokens.len());
+
+    let restarted = Server::start(dir.path(), &[]);
+    restarted.wait_ready().await;
+    let http = reqwest::Client::new();
+    for t in &tokens {
+        let r = http
+            .post(format!("{}/introspect", restarted.base))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .expect("introspect");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(
+            body["active"], true,
+            "a token returned before the kill is lost after restart"
+        );
+    }
+    restarted.terminate();
 }

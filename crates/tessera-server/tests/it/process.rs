@@ -120,6 +120,12 @@ impl Server {
         panic!("the token endpoint never answered {want}");
     }
 
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
     pub fn terminate(mut self) -> String {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
