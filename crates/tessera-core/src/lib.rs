@@ -4,7 +4,7 @@
 //! - [`grant`]: the token endpoint, one file per grant type
 //! - [`introspect`], [`revoke`], [`discovery`]: the other endpoints
 //! - [`client_auth`]: client authentication methods
-//! - [`token`]: JWT (RFC 9068) and opaque access tokens
+//! - [`token`]: JWT (RFC 9068) and opaque access tokens; [`artifact_cache`]: their per-node cache
 //! - [`keys`]: signing keys, certificates, JWKS
 //! - [`admin`]: the administrative use-cases behind the CLI, `apply`, API and Admin Portal
 //! - [`store`]: the `Store` trait, the only I/O boundary

@@ -5,7 +5,7 @@
 //! - `sqlite`, `postgres`: what differs per dialect (connection options, pools)
 //! - `batch`: group commit of artifact inserts
 //! - `codec`: rows <-> core records
-//! - [`contract`]: the one contract suite every backend passes
+//! - [`contract`]: the one contract suite every backend passes; [`testing`]: a fresh PostgreSQL database per test
 
 mod batch;
 mod codec;
