@@ -64,7 +64,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// RFC 6749 §2.3.1, RFC 7617: `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
-fn parse_basic(header: &str) -> Result<Option<(String, String)>> {
+pub fn parse_basic(header: &str) -> Result<Option<(String, String)>> {
     let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
