@@ -10,6 +10,7 @@ use crate::process::{cli, cli_env, json, stdout, tessera, Server};
 
 #[tokio::test]
 async fn zero_configuration_server_picks_up_cli_changes_live() {
+    let _serial = crate::process::exclusive().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
     server.wait_ready().await;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::process::{cli_env, json, Server};
+use crate::process::{cli_env, create_client, json, Server};
 
 /// Polls `check` every 20 ms until it holds; returns how long that took (fails after 5 s).
 async fn within<F, Fut>(what: &str, mut check: F) -> Duration
@@ -60,6 +60,7 @@ async fn jwks_kids(base: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn two_nodes_share_one_postgresql() {
+    let _serial = crate::process::exclusive().await;
     let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
         eprintln!("TEST_DATABASE_URL is not set: the two-node test is skipped");
         return;
@@ -99,26 +100,18 @@ async fn two_nodes_share_one_postgresql() {
         "--scope",
         "read:things",
     ]);
-    let c = cli(&[
-        "client",
-        "create",
-        "--type",
-        "m2m",
-        "--name",
+    let (id, secret) = create_client(
+        dir_a.path(),
+        &env,
         "svc",
-        "--api",
-        "https://api.example.com",
-        "--token-format",
-        "opaque",
-    ]);
-    let (id, secret) = (
-        c["client_id"].as_str().expect("id").to_owned(),
-        c["client_secret"].as_str().expect("secret").to_owned(),
+        &[
+            "--api",
+            "https://api.example.com",
+            "--token-format",
+            "opaque",
+        ],
     );
-    within("the new client on node A", || async {
-        a.token(&id, &secret).await.status() == 200
-    })
-    .await;
+    a.until_status(&id, &secret, 200).await;
 
     // A token issued by A introspects on B, is revoked on B, and A sees it revoked within a second.
     let (_, t) = post(

@@ -12,7 +12,7 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::process::{cli, cli_env, json, Server};
+use crate::process::{create_client, Server};
 
 /// Forwards loopback connections to `target` while open; when cut, it drops every forwarded
 /// connection and closes new ones at once.
@@ -85,6 +85,7 @@ async fn token(base: &str, id: &str, secret: &str) -> (u16, Value, Duration) {
 // Multi-threaded: the proxy must keep forwarding while the test blocks on CLI processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_fails_fast_and_recovers() {
+    let _serial = crate::process::exclusive().await;
     let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
         eprintln!("TEST_DATABASE_URL is not set: the fault test is skipped");
         return;
@@ -103,50 +104,10 @@ async fn database_outage_fails_fast_and_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &env);
     server.wait_ready().await;
-    let cli = |args: &[&str]| {
-        json(&cli_env(
-            dir.path(),
-            &[args, &["--output", "json"]].concat(),
-            &env,
-        ))
-    };
-    let opaque = cli(&[
-        "client",
-        "create",
-        "--type",
-        "m2m",
-        "--name",
-        "opaque",
-        "--token-format",
-        "opaque",
-    ]);
-    let jwt = cli(&[
-        "client",
-        "create",
-        "--type",
-        "m2m",
-        "--name",
-        "jwt",
-        "--signing-alg",
-        "ES256",
-    ]);
-    let creds = |c: &Value| {
-        (
-            c["client_id"].as_str().expect("id").to_owned(),
-            c["client_secret"].as_str().expect("s").to_owned(),
-        )
-    };
-    let ((oid, osec), (jid, jsec)) = (creds(&opaque), creds(&jwt));
-    for (id, secret) in [(&oid, &osec), (&jid, &jsec)] {
-        let start = Instant::now();
-        while token(&server.base, id, secret).await.0 != 200 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "client not usable"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let (oid, osec) = create_client(dir.path(), &env, "opaque", &["--token-format", "opaque"]);
+    let (jid, jsec) = create_client(dir.path(), &env, "jwt", &["--signing-alg", "ES256"]);
+    server.until_status(&oid, &osec, 200).await;
+    server.until_status(&jid, &jsec, 200).await;
 
     proxy.cut();
     let (status, body, took) = token(&server.base, &oid, &osec).await;
@@ -190,36 +151,12 @@ async fn database_outage_fails_fast_and_recovers() {
 // Multi-threaded: the load runs while the test kills and restarts the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_token() {
+    let _serial = crate::process::exclusive().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
     server.wait_ready().await;
-    let c = json(&cli(
-        dir.path(),
-        &[
-            "client",
-            "create",
-            "--type",
-            "m2m",
-            "--name",
-            "opaque",
-            "--token-format",
-            "opaque",
-            "--output",
-            "json",
-        ],
-    ));
-    let (id, secret) = (
-        c["client_id"].as_str().expect("id").to_owned(),
-        c["client_secret"].as_str().expect("s").to_owned(),
-    );
-    let start = Instant::now();
-    while token(&server.base, &id, &secret).await.0 != 200 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "client not usable"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (id, secret) = create_client(dir.path(), &[], "opaque", &["--token-format", "opaque"]);
+    server.until_status(&id, &secret, 200).await;
 
     // 16 clients request tokens as fast as they can; every 200 is an acknowledged token.
     let issued = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

@@ -47,6 +47,38 @@ pub fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// Registers a machine-to-machine client with the CLI (`extra` options appended); returns its
+/// client_id and secret.
+pub fn create_client(
+    dir: &Path,
+    env: &[(&str, &str)],
+    name: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let args = [
+        &[
+            "client", "create", "--type", "m2m", "--name", name, "--output", "json",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let c = json(&cli_env(dir, &args, env));
+    (
+        c["client_id"].as_str().expect("client_id").to_owned(),
+        c["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned(),
+    )
+}
+
+/// Tests that time a running server ("within a second") or load it take this lock, so that on a
+/// 2-core machine one test's load does not make another's timing fail.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
