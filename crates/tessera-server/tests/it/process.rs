@@ -175,3 +175,11 @@ impl Server {
         std::fs::read_to_string(&self.log).expect("log")
     }
 }
+
+/// A test that panics still stops its server.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
