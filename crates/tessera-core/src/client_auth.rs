@@ -101,7 +101,11 @@ fn presented(req: &ClientRequest) -> Result<Presented> {
             let id = body_id.ok_or_else(|| Error::invalid_request("client_secret requires client_id in the body"))?;
             Ok(Presented { method: AuthMethod::ClientSecretPost, client_id: id.to_owned(), secret: secret.to_owned() })
         }
-        (None, None) => Err(Error::new(ErrorCode::InvalidClient, "client authentication is required")),
+        // RFC 6749 §3.2.1: a public client identifies itself with client_id alone.
+        (None, None) => match body_id {
+            Some(id) => Ok(Presented { method: AuthMethod::None, client_id: id.to_owned(), secret: String::new() }),
+            None => Err(Error::new(ErrorCode::InvalidClient, "client authentication is required")),
+        },
     }
 }
 
@@ -116,10 +120,13 @@ impl Provider {
             return Err(Error::invalid_client(FAILED));
         };
         let c = &loaded.client;
-        let secret_ok = loaded
-            .secret
-            .as_deref()
-            .is_some_and(|s| constant_time_eq(s, p.secret.as_bytes()));
+        let secret_ok = match p.method {
+            AuthMethod::None => c.auth_method == AuthMethod::None,
+            _ => loaded
+                .secret
+                .as_deref()
+                .is_some_and(|s| constant_time_eq(s, p.secret.as_bytes())),
+        };
         if !secret_ok {
             return Err(Error::invalid_client(FAILED));
         }
@@ -172,7 +179,11 @@ mod tests {
         let p = presented(&req(None, "client_id=a&client_secret=b")).unwrap();
         assert_eq!(p.method, AuthMethod::ClientSecretPost);
         assert_eq!(
-            presented(&req(None, "client_id=a")).unwrap_err().code,
+            presented(&req(None, "client_id=a")).unwrap().method,
+            AuthMethod::None
+        );
+        assert_eq!(
+            presented(&req(None, "")).unwrap_err().code,
             ErrorCode::InvalidClient
         );
         assert_eq!(

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::admin::RESPONSE_TYPES;
+use crate::claims::STANDARD_CLAIMS;
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 
@@ -12,23 +14,62 @@ impl Provider {
     pub fn discovery(&self) -> Value {
         let s = &self.settings;
         let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        let secret_methods: Vec<&str> = AuthMethod::ALL
+            .iter()
+            .filter(|m| **m != AuthMethod::None)
+            .map(|m| m.as_str())
+            .collect();
         let algs: Vec<&str> = Alg::ALL
             .iter()
             .filter(|a| s.keys.algorithms.contains(a))
             .map(|a| a.as_str())
             .collect();
+        let mut id_token_algs = algs.clone();
+        id_token_algs.push("HS256");
+        let mut pkce_methods = vec!["S256"];
+        if s.pkce_plain {
+            pkce_methods.push("plain");
+        }
+        let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+        let mut claims: Vec<String> = STANDARD_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
+        for c in self.custom_claim_names() {
+            if !claims.contains(&c) {
+                claims.push(c);
+            }
+        }
         json!({
             "issuer": s.issuer,
+            "authorization_endpoint": s.endpoint("/authorize"),
             "token_endpoint": s.endpoint("/token"),
+            "userinfo_endpoint": s.endpoint("/userinfo"),
             "jwks_uri": s.endpoint("/jwks"),
             "introspection_endpoint": s.endpoint("/introspect"),
             "revocation_endpoint": s.endpoint("/revoke"),
-            "grant_types_supported": [GrantType::ClientCredentials.as_str()],
-            "response_types_supported": [],
+            "end_session_endpoint": s.endpoint("/logout"),
+            "check_session_iframe": s.endpoint("/check_session"),
+            "frontchannel_logout_supported": true,
+            "frontchannel_logout_session_supported": true,
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
+            "grant_types_supported": grants,
+            "response_types_supported": RESPONSE_TYPES,
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["public", "pairwise"],
+            "id_token_signing_alg_values_supported": id_token_algs,
+            "userinfo_signing_alg_values_supported": ["none"],
             "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": secret_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
+            "code_challenge_methods_supported": pkce_methods,
             "scopes_supported": self.scope_names(),
+            "claims_supported": claims,
+            "claims_parameter_supported": true,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "acr_values_supported": [crate::session::ACR_PASSWORD],
+            "claim_types_supported": ["normal"],
+            "authorization_response_iss_parameter_supported": true,
             "access_token_signing_alg_values_supported": algs,
         })
     }

@@ -18,6 +18,14 @@ pub enum ErrorCode {
     InvalidToken,
     ServerError,
     TemporarilyUnavailable,
+    UnsupportedResponseType,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    /// RFC 6750 §3.1: the token lacks the scope the resource needs.
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -35,6 +43,13 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -42,7 +57,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
-            ErrorCode::AccessDenied => 403,
+            ErrorCode::AccessDenied | ErrorCode::InsufficientScope => 403,
             ErrorCode::ServerError => 500,
             ErrorCode::TemporarilyUnavailable => 503,
             _ => 400,
@@ -83,6 +98,12 @@ impl Error {
     }
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Error {
         Error::new(ErrorCode::UnauthorizedClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn access_denied(d: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorCode::AccessDenied, d)
     }
 
     /// Anything unexpected: the client gets a generic description, the cause goes to the log.

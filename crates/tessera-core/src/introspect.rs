@@ -38,6 +38,12 @@ impl Provider {
         if revoked {
             return Ok(inactive);
         }
+        // A user's token lives only while its grant does and the user is not blocked.
+        if let Some(g) = claims.grant_id() {
+            if self.active_grant(g, now).await?.is_none() {
+                return Ok(inactive);
+            }
+        }
         // A token outlives neither its client nor the client's enabled state.
         if !self
             .client(&claims.client_id)

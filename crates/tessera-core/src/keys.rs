@@ -266,14 +266,25 @@ impl SigningKey {
         self.verifier.verify_sig(msg, sig).is_ok()
     }
 
-    /// RFC 7515 §7.1 compact serialization: `header.claims.signature`.
+    /// RFC 7515 §7.1 compact serialization: `header.claims.signature`; `typ` is `at+jwt` (RFC 9068)
+    /// for access tokens, `JWT` otherwise.
     pub fn sign_jwt(&self, at_jwt: bool, claims: &Value) -> Result<String, KeyError> {
-        let mut out = String::with_capacity(512);
-        out.push_str(if at_jwt {
+        let prefix = if at_jwt {
             &self.at_jwt_prefix
         } else {
             &self.jwt_prefix
-        });
+        };
+        self.sign_after(prefix.clone(), claims)
+    }
+
+    /// [`SigningKey::sign_jwt`] with another `typ` (e.g. `logout+jwt`).
+    pub fn sign_jwt_typed(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        let h = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        self.sign_after(format!("{}.", b64url(h.to_string().as_bytes())), claims)
+    }
+
+    fn sign_after(&self, mut out: String, claims: &Value) -> Result<String, KeyError> {
+        out.reserve(512);
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
         base64::Engine::encode_string(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,

@@ -2,7 +2,10 @@
 //!
 //! - [`provider`]: `Provider`, the one entry point, with its configuration caches
 //! - [`grant`]: the token endpoint, one file per grant type
-//! - [`introspect`], [`revoke`], [`discovery`]: the other endpoints
+//! - [`authorize`]: the authorization endpoint, login and consent
+//! - [`introspect`], [`revoke`], [`userinfo`], [`end_session`], [`discovery`]: the other endpoints
+//! - [`user_grant`], [`session`]: grants (a user's authorization of a client) and SSO sessions
+//! - [`id_token`], [`claims`], [`pkce`], [`password`]: ID tokens, user claims, PKCE, passwords
 //! - [`client_auth`]: client authentication methods
 //! - [`token`]: JWT (RFC 9068) and opaque access tokens; [`artifact_cache`]: their per-node cache
 //! - [`keys`]: signing keys, certificates, JWKS
@@ -12,21 +15,30 @@
 
 pub mod admin;
 pub mod artifact_cache;
+pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod clock;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod grant;
+pub mod id_token;
 pub mod introspect;
 pub mod keys;
 pub mod model;
 pub mod params;
+pub mod password;
+pub mod pkce;
 pub mod provider;
 pub mod revoke;
 pub mod secret;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod token;
+pub mod user_grant;
+pub mod userinfo;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode};

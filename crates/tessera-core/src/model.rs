@@ -47,19 +47,25 @@ impl ClientType {
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
 }
 
 impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
     pub fn parse(s: &str) -> Option<GrantType> {
-        match s {
-            "client_credentials" => Some(GrantType::ClientCredentials),
-            _ => None,
-        }
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
     }
 }
 
@@ -69,14 +75,21 @@ impl GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A public client (RFC 6749 §2.1): it sends its client_id and proves nothing else.
+    None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 2] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
         }
     }
     pub fn parse(s: &str) -> Option<AuthMethod> {
@@ -132,6 +145,61 @@ impl Alg {
     }
 }
 
+/// The algorithm of an application's ID tokens (seed 003): one of the signing-key algorithms, or
+/// HS256 with the client's own secret (OIDC Core §10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum IdTokenAlg {
+    Key(Alg),
+    HS256,
+}
+
+impl IdTokenAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenAlg::Key(a) => a.as_str(),
+            IdTokenAlg::HS256 => "HS256",
+        }
+    }
+    pub fn parse(s: &str) -> Option<IdTokenAlg> {
+        match s {
+            "HS256" => Some(IdTokenAlg::HS256),
+            other => Alg::parse(other).map(IdTokenAlg::Key),
+        }
+    }
+}
+
+impl TryFrom<String> for IdTokenAlg {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        IdTokenAlg::parse(&s).ok_or_else(|| format!("unknown ID token algorithm {s}"))
+    }
+}
+
+impl From<IdTokenAlg> for String {
+    fn from(a: IdTokenAlg) -> String {
+        a.as_str().to_owned()
+    }
+}
+
+/// Seed 003 "Auto Accept User Consent": whether users are asked before an application gets scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsentMode {
+    #[default]
+    Explicit,
+    AutoAccept,
+}
+
+/// OIDC Core §8: the same `sub` for every application, or one per application (pairwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    #[default]
+    Public,
+    Pairwise,
+}
+
 /// Lifetime ranges from seed 004: access and ID tokens 1-1440 minutes, refresh tokens 1-365 days.
 pub const ACCESS_TOKEN_TTL_RANGE: (i64, i64) = (60, 86_400);
 pub const REFRESH_TOKEN_TTL_RANGE: (i64, i64) = (86_400, 365 * 86_400);
@@ -162,7 +230,109 @@ pub struct Client {
     /// AES-256-GCM ciphertext of the client secret (base64url), never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ciphertext: Option<String>,
+    #[serde(flatten)]
+    pub browser: BrowserSettings,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What an application that signs users in through the browser (`web`, `spa`, `native`) adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserSettings {
+    /// Exact-match redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1).
+    pub redirect_uris: Vec<String>,
+    /// OIDC RP-Initiated Logout §3: where the user may be sent after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// CORS origins; `https://*.example.com` allows every subdomain (seed 002).
+    pub allowed_origins: Vec<String>,
+    /// Enabled `response_type` values, each a space-separated set in canonical order (`code` by
+    /// default for browser applications, none for m2m).
+    pub response_types: Vec<String>,
+    /// PKCE (RFC 7636) required; always true for public clients.
+    pub pkce_required: bool,
+    pub consent: ConsentMode,
+    /// The user attribute that becomes `sub` (seed 000 "Subject Management"): `id`, `username`,
+    /// `email`, or a custom attribute.
+    pub subject_attribute: String,
+    pub subject_type: SubjectType,
+    pub id_token_alg: IdTokenAlg,
+    pub id_token_ttl: i64,
+    pub code_ttl: i64,
+    pub refresh_token_ttl: i64,
+    /// Further `aud` values of ID tokens.
+    pub additional_audiences: Vec<String>,
+    /// Authorization policy: when not empty, only members of one of these groups may sign in.
+    pub allowed_groups: Vec<String>,
+    /// OIDC Front-Channel Logout §2.
+    pub frontchannel_logout_uri: Option<String>,
+    /// OIDC Back-Channel Logout §2.2.
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl Default for BrowserSettings {
+    fn default() -> Self {
+        BrowserSettings {
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
+            response_types: Vec::new(),
+            pkce_required: false,
+            consent: ConsentMode::Explicit,
+            subject_attribute: "id".into(),
+            subject_type: SubjectType::Public,
+            id_token_alg: IdTokenAlg::Key(Alg::RS256),
+            id_token_ttl: 3_600,
+            code_ttl: 60,
+            refresh_token_ttl: 86_400,
+            additional_audiences: Vec::new(),
+            allowed_groups: Vec::new(),
+            frontchannel_logout_uri: None,
+            backchannel_logout_uri: None,
+        }
+    }
+}
+
+/// A person who signs in (DESIGN §6).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable random id; the default `sub`.
+    pub id: String,
+    /// Unique, compared case-insensitively.
+    pub username: String,
+    /// Argon2id PHC string (`$argon2id$v=19$…`); `None` until a password is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// OIDC Core §5.1 standard claims (name, email, address, …), validated by name and type.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Custom attributes, released through scope claim mappings (seed 003 "Custom Claims").
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Id and username only: claims and the password hash stay out of logs.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Consent: the scopes a user granted an application (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consent {
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
     pub updated_at: Timestamp,
 }
 
@@ -188,6 +358,12 @@ pub struct Scope {
     /// Granted when a request names no scope (seed 001 "Is Default?").
     #[serde(default)]
     pub default: bool,
+    /// Listed in discovery's `scopes_supported` (seed 003).
+    #[serde(default = "yes")]
+    pub discoverable: bool,
+    /// Custom claims it releases: claim name <- user attribute (seed 003 "Custom Claims").
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -214,14 +390,43 @@ pub struct KeyRecord {
 pub enum ArtifactKind {
     AccessToken,
     RevokedJti,
+    /// One user-client authorization; every code and token below hangs off it.
+    Grant,
+    AuthorizationCode,
+    RefreshToken,
+    /// An SSO session in the browser (the cookie's handle).
+    Session,
+    /// A grant made in a session: who to tell at logout.
+    SessionGrant,
+    /// A paused authorization request waiting for login or consent.
+    Interaction,
 }
 
 impl ArtifactKind {
+    pub const ALL: [ArtifactKind; 8] = [
+        ArtifactKind::AccessToken,
+        ArtifactKind::RevokedJti,
+        ArtifactKind::Grant,
+        ArtifactKind::AuthorizationCode,
+        ArtifactKind::RefreshToken,
+        ArtifactKind::Session,
+        ArtifactKind::SessionGrant,
+        ArtifactKind::Interaction,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             ArtifactKind::AccessToken => "access_token",
             ArtifactKind::RevokedJti => "revoked_jti",
+            ArtifactKind::Grant => "grant",
+            ArtifactKind::AuthorizationCode => "authorization_code",
+            ArtifactKind::RefreshToken => "refresh_token",
+            ArtifactKind::Session => "session",
+            ArtifactKind::SessionGrant => "session_grant",
+            ArtifactKind::Interaction => "interaction",
         }
+    }
+    pub fn parse(s: &str) -> Option<ArtifactKind> {
+        ArtifactKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -249,6 +454,12 @@ pub struct Artifact {
     pub grant_id: Option<String>,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// Set once by [`crate::store::Store::consume_artifact`] (codes, rotated refresh tokens).
+    pub consumed_at: Option<Timestamp>,
     /// JSON payload: what introspection reports for a token.
     pub payload: serde_json::Value,
+}
+
+fn yes() -> bool {
+    true
 }

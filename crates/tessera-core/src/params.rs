@@ -48,6 +48,11 @@ impl Params {
         }
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// The single value of `name`; an empty value counts as absent (RFC 6749 §3.1), twice is an error.
     pub fn get(&self, name: &str) -> Result<Option<&str>> {
         let mut found = None;

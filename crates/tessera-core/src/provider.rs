@@ -41,6 +41,8 @@ struct Snapshot {
     keys: KeyRing,
     apis: HashMap<String, Api>,
     scopes: HashMap<String, Scope>,
+    /// Every client's allowed CORS origins (patterns).
+    origins: Vec<String>,
     clients: RwLock<HashMap<String, Option<Arc<LoadedClient>>>>,
 }
 
@@ -185,12 +187,23 @@ impl Provider {
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        let mut origins: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.enabled)
+            .flat_map(|c| c.browser.allowed_origins)
+            .collect();
+        origins.sort();
+        origins.dedup();
         Ok(Snapshot {
             version,
             broken_keys: failures.len(),
             keys: ring,
             apis,
             scopes,
+            origins,
             clients: RwLock::default(),
         })
     }
@@ -219,10 +232,42 @@ impl Provider {
         owners.peek().is_none() || owners.any(|a| aud.contains(&a.identifier))
     }
 
-    /// The scopes listed in discovery, sorted.
+    /// The scopes listed in discovery: the OpenID scopes and the discoverable ones (seed 003), sorted.
     pub fn scope_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.snapshot().scopes.keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .snapshot()
+            .scopes
+            .values()
+            .filter(|s| s.discoverable)
+            .map(|s| s.name.clone())
+            .collect();
+        for s in crate::authorize::OPENID_SCOPES {
+            if !v.iter().any(|x| x == s) {
+                v.push(s.to_owned());
+            }
+        }
         v.sort();
+        v
+    }
+
+    /// CORS: whether a browser `Origin` is allowed by some application (seed 002 wildcards).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.snapshot()
+            .origins
+            .iter()
+            .any(|a| crate::admin::origin_matches(a, origin))
+    }
+
+    /// Claim names the scopes' custom mappings release.
+    pub(crate) fn custom_claim_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .snapshot()
+            .scopes
+            .values()
+            .flat_map(|s| s.claims.keys().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
         v
     }
 

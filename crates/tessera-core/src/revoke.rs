@@ -47,6 +47,7 @@ impl Provider {
                     grant_id: None,
                     expires_at: c.exp,
                     revoked_at: Some(now),
+                    consumed_at: None,
                     payload: serde_json::json!({ "jti": c.jti }),
                 };
                 match self.store.insert_artifact(&entry).await {

@@ -93,6 +93,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The key that encrypts private keys and client secrets at rest.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HMAC-SHA256 key derived from the master key for values that must be stable but
+    /// unguessable (pairwise subjects, session-state salts).
+    derive: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -112,8 +115,11 @@ pub enum MasterKeyError {
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, MasterKeyError> {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| MasterKeyError::Format)?;
+        let mut label = b"tessera derived keys v1".to_vec();
+        label.extend_from_slice(bytes);
         Ok(MasterKey {
             key: LessSafeKey::new(unbound),
+            derive: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &sha256(&label)),
         })
     }
 
@@ -135,6 +141,14 @@ impl MasterKey {
             return Err(MasterKeyError::Format);
         }
         MasterKey::from_bytes(&bytes)
+    }
+
+    /// HMAC-SHA256 of `data` under a key derived from the master key.
+    pub fn derive(&self, data: &[u8]) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(&self.derive, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// A new random key in its text form (base64).

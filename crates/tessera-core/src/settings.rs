@@ -45,12 +45,41 @@ impl Default for KeySettings {
     }
 }
 
+/// Throttling of failed sign-ins (RFC 9700 §4.2.6 asks servers to slow down guessing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttle {
+    /// Failed passwords per username before sign-in pauses for the rest of the window.
+    pub per_account: i64,
+    /// Failed passwords per client address before sign-in pauses for the rest of the window.
+    pub per_address: i64,
+    /// The window in seconds.
+    pub window: i64,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            per_account: 5,
+            per_address: 20,
+            window: 900,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The issuer identifier (RFC 8414 §2): https (http only on loopback), no query or fragment, no trailing slash.
     pub issuer: String,
     pub lifetimes: Lifetimes,
     pub keys: KeySettings,
+    /// How long an SSO session lasts after sign-in, in seconds.
+    pub session_lifetime: i64,
+    /// How long a just-rotated refresh token still answers with the same new pair (a client's
+    /// retry after a lost response), in seconds; 0 turns the grace off.
+    pub refresh_grace: i64,
+    /// Accept PKCE `plain` (RFC 7636 §4.2); off by default (RFC 9700 §2.1.1).
+    pub pkce_plain: bool,
+    pub throttle: Throttle,
 }
 
 pub fn check_range(name: &str, value: i64, (lo, hi): (i64, i64)) -> Result<(), String> {
@@ -103,6 +132,10 @@ impl Settings {
             issuer: issuer.trim_end_matches('/').to_owned(),
             lifetimes,
             keys,
+            session_lifetime: 86_400,
+            refresh_grace: 10,
+            pkce_plain: false,
+            throttle: Throttle::default(),
         })
     }
 

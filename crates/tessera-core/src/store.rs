@@ -5,9 +5,11 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
+use crate::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
 
-/// A configuration record: one row of a typed table.
+/// A configuration record: one row of a typed table. Records travel only on the administrative
+/// path, a few at a time, so the size of the client variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Client(Client),
@@ -92,6 +94,16 @@ impl From<StoreError> for Error {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What [`Store::consume_artifact`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Consumed {
+    /// This call consumed it; the artifact as it was before.
+    First(Artifact),
+    /// It had been consumed before (a replay); the artifact as stored.
+    Again(Artifact),
+    Missing,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Readiness: the database answers.
@@ -121,6 +133,44 @@ pub trait Store: Send + Sync + 'static {
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>>;
     /// Marks an artifact revoked; true when this call revoked it.
     async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool>;
-    /// Deletes up to `limit` artifacts that expired before `now`; returns how many.
+    /// Marks an artifact consumed exactly once, in one conditional update; the first caller may
+    /// also replace its payload (a rotated refresh token keeps its successor for retries).
+    async fn consume_artifact(
+        &self,
+        key: &ArtifactKey,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+    ) -> StoreResult<Consumed>;
+    /// Revokes every artifact of a grant; returns how many this call revoked.
+    async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64>;
+    /// Every artifact whose `grant_id` is `grant_id` (a session's grants hang off its sid).
+    async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>>;
+    /// Deletes up to `limit` artifacts that expired before `now`, and stale throttle counters;
+    /// returns how many artifacts.
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
+
+    /// Fails with [`StoreError::Conflict`] when the id or the (case-folded) username exists.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Fails with [`StoreError::NotFound`] or, for a taken username, [`StoreError::Conflict`].
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Deletes the user and their consents.
+    async fn delete_user(&self, id: &str) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// By username, case-insensitively.
+    async fn find_user(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>>;
+    /// Creates or replaces the consent of a user for a client.
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+    /// True when a consent was deleted.
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
+
+    /// Counts a failure under `key` in a fixed window of `window` seconds starting at the first
+    /// failure; returns the count including this one.
+    async fn count_failure(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64>;
+    /// Failures under `key` in its current window.
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64>;
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 }

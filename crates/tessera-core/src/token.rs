@@ -18,10 +18,16 @@ pub struct AccessClaims {
     pub scope: Vec<String>,
     pub iat: Timestamp,
     pub exp: Timestamp,
+    /// For tokens of a user's grant: `<grant id>.<random>`, so the grant is found from the token.
     pub jti: String,
 }
 
 impl AccessClaims {
+    /// The grant a user's token belongs to (none for client_credentials tokens).
+    pub fn grant_id(&self) -> Option<&str> {
+        self.jti.split_once('.').map(|(g, _)| g)
+    }
+
     /// The RFC 9068 §2.2 claims, also the RFC 7662 §2.2 introspection members.
     pub fn to_json(&self, issuer: &str) -> Value {
         let aud = if self.aud.len() == 1 {
@@ -103,6 +109,7 @@ impl Provider {
         sub: &str,
         aud: Vec<String>,
         scope: Vec<String>,
+        grant_id: Option<&str>,
         now: Timestamp,
     ) -> Result<(String, i64)> {
         let ttl = client.access_token_ttl;
@@ -113,7 +120,10 @@ impl Provider {
             scope,
             iat: now,
             exp: now.plus(ttl),
-            jti: new_jti(),
+            jti: match grant_id {
+                Some(g) => format!("{g}.{}", new_jti()),
+                None => new_jti(),
+            },
         };
         let token = match client.token_format {
             TokenFormat::Jwt => {
@@ -133,9 +143,10 @@ impl Provider {
                     key,
                     kind: ArtifactKind::AccessToken,
                     client_id: client.client_id.clone(),
-                    grant_id: None,
+                    grant_id: grant_id.map(str::to_owned),
                     expires_at: claims.exp,
                     revoked_at: None,
+                    consumed_at: None,
                     payload: claims.to_json(&self.settings.issuer),
                 };
                 self.store.insert_artifact(&artifact).await?;

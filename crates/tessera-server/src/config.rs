@@ -10,7 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use tessera_core::model::Alg;
 use tessera_core::secret::MasterKey;
-use tessera_core::settings::{KeySettings, Lifetimes, Settings};
+use tessera_core::settings::{KeySettings, Lifetimes, Settings, Throttle};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -29,8 +29,48 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub lifetimes: LifetimesConfig,
     pub keys: KeysConfig,
+    pub sign_in: SignInConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// Browser sign-in: sessions, refresh-token rotation, PKCE, throttling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    pub session_lifetime: i64,
+    pub refresh_grace_secs: i64,
+    pub pkce_plain: bool,
+    pub max_failures_per_account: i64,
+    pub max_failures_per_address: i64,
+    pub failure_window_secs: i64,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        let s = Settings::new(
+            "http://localhost",
+            Lifetimes::default(),
+            KeySettings::default(),
+        );
+        let (life, grace, plain, t) = match s {
+            Ok(s) => (
+                s.session_lifetime,
+                s.refresh_grace,
+                s.pkce_plain,
+                s.throttle,
+            ),
+            Err(_) => (86_400, 10, false, Throttle::default()),
+        };
+        SignInConfig {
+            session_lifetime: life,
+            refresh_grace_secs: grace,
+            pkce_plain: plain,
+            max_failures_per_account: t.per_account,
+            max_failures_per_address: t.per_address,
+            failure_window_secs: t.window,
+        }
+    }
 }
 
 /// Default lifetimes in seconds; each application may set its own.
@@ -78,6 +118,7 @@ impl Default for Config {
             master_key_file: None,
             lifetimes: LifetimesConfig::default(),
             keys: KeysConfig::default(),
+            sign_in: SignInConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -141,11 +182,14 @@ impl Config {
     }
 
     /// The `TESSERA_*` environment provider. `TESSERA_CONFIG` (the file) and
-    /// `TESSERA_NEW_CLIENT_SECRET` (`client create --client-secret`) are CLI inputs, not settings.
+    /// `TESSERA_NEW_CLIENT_SECRET` (`client create --client-secret`) and `TESSERA_NEW_PASSWORD`
+    /// (`user create|set-password --password`) are CLI inputs, not settings.
     pub fn env() -> Env {
-        Env::prefixed("TESSERA_")
-            .split("__")
-            .ignore(&["config", "new_client_secret"])
+        Env::prefixed("TESSERA_").split("__").ignore(&[
+            "config",
+            "new_client_secret",
+            "new_password",
+        ])
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {
@@ -160,7 +204,7 @@ impl Config {
             })
             .collect::<anyhow::Result<Vec<Alg>>>()?;
         let l = &self.lifetimes;
-        Settings::new(
+        let mut settings = Settings::new(
             &self.issuer,
             Lifetimes {
                 authorization_code: l.authorization_code,
@@ -174,7 +218,29 @@ impl Config {
                 publish_ahead: self.keys.publish_ahead_days.saturating_mul(86_400),
             },
         )
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)?;
+        let si = &self.sign_in;
+        if !(300..=30 * 86_400).contains(&si.session_lifetime) {
+            bail!("sign_in.session_lifetime must be between 300 and 2592000 seconds");
+        }
+        if !(0..=120).contains(&si.refresh_grace_secs) {
+            bail!("sign_in.refresh_grace_secs must be between 0 and 120");
+        }
+        if si.max_failures_per_account < 1
+            || si.max_failures_per_address < 1
+            || si.failure_window_secs < 1
+        {
+            bail!("sign_in failure limits and window must be positive");
+        }
+        settings.session_lifetime = si.session_lifetime;
+        settings.refresh_grace = si.refresh_grace_secs;
+        settings.pkce_plain = si.pkce_plain;
+        settings.throttle = Throttle {
+            per_account: si.max_failures_per_account,
+            per_address: si.max_failures_per_address,
+            window: si.failure_window_secs,
+        };
+        Ok(settings)
     }
 
     pub fn database_url(&self) -> String {

@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: TOML + `TESSERA_*` environment -> core settings
 //! - [`oauth`]: thin handlers for the protocol endpoints
+//! - [`interaction`], [`pages`], [`cookies`]: the browser endpoints (authorize, login, consent,
+//!   logout, check_session) and their server-rendered pages
 //! - [`ops`]: health, readiness
 //! - [`metrics`]: Prometheus metrics and the metered store
 //! - [`jobs`]: configuration sync, purge of expired artifacts
@@ -10,10 +12,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod cookies;
+pub mod interaction;
 pub mod jobs;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
+pub mod pages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +26,10 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use http::{HeaderName, Request};
+use http::{HeaderName, Method, Request};
 use tessera_core::Provider;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -66,16 +72,47 @@ impl MakeRequestId for RandomRequestId {
 pub fn app(state: AppState, limits: Limits) -> Router {
     metrics::install();
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    // CORS for the endpoints a browser application calls itself (seed 002 "Allowed Origins").
+    let provider = state.provider.clone();
+    let app_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| provider.origin_allowed(o))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let public_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET]);
+    let browser_apis = Router::new()
+        .route("/token", post(oauth::token))
+        .route("/userinfo", get(oauth::userinfo).post(oauth::userinfo))
+        .route("/revoke", post(oauth::revoke))
+        .layer(app_cors);
+    let public = Router::new()
         .route("/.well-known/openid-configuration", get(oauth::discovery))
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::discovery),
         )
         .route("/jwks", get(oauth::jwks))
-        .route("/token", post(oauth::token))
+        .layer(public_cors);
+    Router::new()
+        .merge(browser_apis)
+        .merge(public)
+        .route(
+            "/authorize",
+            get(interaction::authorize).post(interaction::authorize),
+        )
+        .route("/login", post(interaction::login))
+        .route("/consent", post(interaction::consent))
+        .route(
+            "/logout",
+            get(interaction::logout).post(interaction::logout),
+        )
+        .route("/check_session", get(interaction::check_session))
+        .route("/static/tessera.css", get(pages::stylesheet))
         .route("/introspect", post(oauth::introspect))
-        .route("/revoke", post(oauth::revoke))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::render))

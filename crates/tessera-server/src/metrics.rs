@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tessera_core::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
-use tessera_core::store::{Change, Store, StoreResult};
+use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
+use tessera_core::store::{Change, Consumed, Store, StoreResult};
 use tessera_core::Timestamp;
 
 use crate::AppState;
@@ -154,7 +154,64 @@ impl Store for MeteredStore {
     async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool> {
         timed("revoke_artifact", self.0.revoke_artifact(key, at)).await
     }
+    async fn consume_artifact(
+        &self,
+        key: &ArtifactKey,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+    ) -> StoreResult<Consumed> {
+        timed(
+            "consume_artifact",
+            self.0.consume_artifact(key, at, payload),
+        )
+        .await
+    }
+    async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64> {
+        timed("revoke_grant", self.0.revoke_grant(grant_id, at)).await
+    }
+    async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>> {
+        timed("artifacts_of", self.0.artifacts_of(grant_id)).await
+    }
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
         timed("purge_expired", self.0.purge_expired(now, limit)).await
+    }
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        timed("insert_user", self.0.insert_user(user)).await
+    }
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        timed("update_user", self.0.update_user(user)).await
+    }
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        timed("delete_user", self.0.delete_user(id)).await
+    }
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        timed("get_user", self.0.get_user(id)).await
+    }
+    async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
+        timed("find_user", self.0.find_user(username)).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        timed("list", self.0.list_users()).await
+    }
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
+        timed("get_consent", self.0.get_consent(user_id, client_id)).await
+    }
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
+        timed("put_consent", self.0.put_consent(consent)).await
+    }
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        timed("list", self.0.list_consents(user_id)).await
+    }
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        timed("delete_consent", self.0.delete_consent(user_id, client_id)).await
+    }
+    async fn count_failure(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+        timed("count_failure", self.0.count_failure(key, now, window)).await
+    }
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+        timed("failures", self.0.failures(key, now, window)).await
+    }
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        timed("clear_failures", self.0.clear_failures(key)).await
     }
 }

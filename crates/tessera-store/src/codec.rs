@@ -3,11 +3,11 @@
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind};
+use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind, Consent};
 use tessera_core::store::{Record, StoreError};
 use tessera_core::Timestamp;
 
-fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(e))
 }
 
@@ -27,13 +27,22 @@ pub(crate) fn decode_doc<T: DeserializeOwned>(row: &AnyRow) -> Result<T, StoreEr
 }
 
 pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {
-    match s {
-        "access_token" => Ok(ArtifactKind::AccessToken),
-        "revoked_jti" => Ok(ArtifactKind::RevokedJti),
-        other => Err(StoreError::Other(
-            format!("unknown artifact kind {other}").into(),
-        )),
-    }
+    ArtifactKind::parse(s)
+        .ok_or_else(|| StoreError::Other(format!("unknown artifact kind {s}").into()))
+}
+
+/// The columns [`decode_artifact`] reads, for SELECT and RETURNING lists.
+pub(crate) const ARTIFACT_COLUMNS: &str =
+    "id, kind, client_id, grant_id, expires_at, revoked_at, consumed_at, payload";
+
+pub(crate) fn decode_consent(row: &AnyRow) -> Result<Consent, StoreError> {
+    let scopes: String = row.try_get("scopes").map_err(other)?;
+    Ok(Consent {
+        user_id: row.try_get("user_id").map_err(other)?,
+        client_id: row.try_get("client_id").map_err(other)?,
+        scopes: serde_json::from_str(&scopes).map_err(other)?,
+        updated_at: Timestamp(row.try_get("updated_at").map_err(other)?),
+    })
 }
 
 pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
@@ -51,6 +60,10 @@ pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
         expires_at: Timestamp(row.try_get("expires_at").map_err(other)?),
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(other)?
+            .map(Timestamp),
+        consumed_at: row
+            .try_get::<Option<i64>, _>("consumed_at")
             .map_err(other)?
             .map(Timestamp),
         payload: serde_json::from_str(&payload).map_err(other)?,

@@ -6,10 +6,10 @@
 
 use serde_json::json;
 use tessera_core::model::{
-    Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, GrantType,
-    KeyRecord, Scope, TokenFormat,
+    Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
+    GrantType, KeyRecord, Scope, TokenFormat, User,
 };
-use tessera_core::store::{Change, Record, Store, StoreError, Table};
+use tessera_core::store::{Change, Consumed, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
 
 const T0: Timestamp = Timestamp(1_700_000_000);
@@ -30,6 +30,7 @@ pub fn client(id: &str) -> Client {
         access_token_ttl: 900,
         introspection_allowed: true,
         secret_ciphertext: Some("ct".into()),
+        browser: Default::default(),
         created_at: T0,
         updated_at: T0,
     }
@@ -41,6 +42,8 @@ fn scope(name: &str) -> Scope {
         display_name: name.into(),
         description: String::new(),
         default: false,
+        discoverable: true,
+        claims: Default::default(),
         created_at: T0,
         updated_at: T0,
     }
@@ -54,6 +57,7 @@ fn artifact(n: u8, expires_at: i64) -> Artifact {
         grant_id: Some(format!("g{n}")),
         expires_at: Timestamp(expires_at),
         revoked_at: None,
+        consumed_at: None,
         payload: json!({"sub": "c1", "n": n}),
     }
 }
@@ -66,6 +70,200 @@ pub async fn run(store: &dyn Store) {
     optimistic_concurrency(store).await;
     artifacts(store).await;
     concurrent_inserts(store).await;
+    single_use_and_grants(store).await;
+    users_and_consents(store).await;
+    failure_counters(store).await;
+}
+
+/// A code is consumed exactly once even when many try at once; a grant revokes all its artifacts.
+async fn single_use_and_grants(store: &dyn Store) {
+    let mut code = artifact(240, 10_000);
+    code.grant_id = Some("grant-x".into());
+    store.insert_artifact(&code).await.expect("insert");
+    let mut sibling = artifact(241, 10_000);
+    sibling.grant_id = Some("grant-x".into());
+    store.insert_artifact(&sibling).await.expect("insert");
+
+    let successor = json!({"next": 1});
+    let tries = (0..8).map(|_| store.consume_artifact(&code.key, Timestamp(50), Some(&successor)));
+    let results = futures_util::future::join_all(tries).await;
+    let firsts: Vec<_> = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Consumed::First(_))))
+        .collect();
+    assert_eq!(firsts.len(), 1, "{results:?}");
+    match &results[0] {
+        Ok(Consumed::First(a)) | Ok(Consumed::Again(a)) => assert_eq!(a.key, code.key),
+        other => panic!("{other:?}"),
+    }
+    match store
+        .consume_artifact(&code.key, Timestamp(60), None)
+        .await
+        .expect("consume")
+    {
+        Consumed::Again(a) => {
+            assert_eq!(a.consumed_at, Some(Timestamp(50)));
+            assert_eq!(a.payload, successor, "the first consumer's payload is kept");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .consume_artifact(&ArtifactKey([250; 40]), Timestamp(1), None)
+            .await
+            .expect("consume"),
+        Consumed::Missing
+    );
+
+    assert_eq!(store.artifacts_of("grant-x").await.expect("of").len(), 2);
+    assert_eq!(
+        store
+            .revoke_grant("grant-x", Timestamp(70))
+            .await
+            .expect("revoke"),
+        2
+    );
+    assert_eq!(
+        store
+            .revoke_grant("grant-x", Timestamp(80))
+            .await
+            .expect("revoke"),
+        0
+    );
+    let s = store
+        .get_artifact(&sibling.key)
+        .await
+        .expect("get")
+        .expect("sibling");
+    assert_eq!(s.revoked_at, Some(Timestamp(70)));
+}
+
+pub fn user(id: &str, username: &str) -> User {
+    User {
+        id: id.into(),
+        username: username.into(),
+        password_hash: None,
+        claims: json!({"email": format!("{id}@example.com")})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        attributes: Default::default(),
+        groups: vec!["staff".into()],
+        blocked: false,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+async fn users_and_consents(store: &dyn Store) {
+    let alice = user("u1", "Alice");
+    store.insert_user(&alice).await.expect("insert");
+    assert!(
+        matches!(
+            store.insert_user(&user("u2", "ALICE")).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "usernames are unique case-insensitively"
+    );
+    assert_eq!(
+        store.find_user("alice").await.expect("find"),
+        Some(alice.clone())
+    );
+    let bob = user("u2", "bob");
+    store.insert_user(&bob).await.expect("insert");
+    let renamed = User {
+        username: "Alice".into(),
+        ..bob.clone()
+    };
+    assert!(matches!(
+        store.update_user(&renamed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let blocked = User {
+        blocked: true,
+        ..bob.clone()
+    };
+    store.update_user(&blocked).await.expect("update");
+    assert_eq!(store.get_user("u2").await.expect("get"), Some(blocked));
+    assert!(matches!(
+        store.update_user(&user("nobody", "x")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_users().await.expect("list").len(), 2);
+
+    let consent = Consent {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scopes: vec!["openid".into()],
+        updated_at: T0,
+    };
+    store.put_consent(&consent).await.expect("put");
+    let wider = Consent {
+        scopes: vec!["openid".into(), "email".into()],
+        ..consent.clone()
+    };
+    store.put_consent(&wider).await.expect("replace");
+    assert_eq!(
+        store.get_consent("u1", "c1").await.expect("get"),
+        Some(wider.clone())
+    );
+    assert_eq!(store.list_consents("u1").await.expect("list"), vec![wider]);
+    store.delete_user("u1").await.expect("delete");
+    assert_eq!(
+        store.get_consent("u1", "c1").await.expect("get"),
+        None,
+        "consents go with the user"
+    );
+    assert!(!store.delete_consent("u1", "c1").await.expect("delete"));
+    assert!(matches!(
+        store.delete_user("u1").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn failure_counters(store: &dyn Store) {
+    let t = Timestamp(1_000);
+    assert_eq!(store.failures("acct:a", t, 60).await.expect("read"), 0);
+    for n in 1..=3 {
+        assert_eq!(
+            store
+                .count_failure("acct:a", t.plus(n), 60)
+                .await
+                .expect("count"),
+            n
+        );
+    }
+    assert_eq!(
+        store
+            .failures("acct:a", t.plus(30), 60)
+            .await
+            .expect("read"),
+        3
+    );
+    assert_eq!(
+        store
+            .failures("acct:a", t.plus(61), 60)
+            .await
+            .expect("read"),
+        0,
+        "window over"
+    );
+    assert_eq!(
+        store
+            .count_failure("acct:a", t.plus(61), 60)
+            .await
+            .expect("count"),
+        1,
+        "starts over"
+    );
+    store.clear_failures("acct:a").await.expect("clear");
+    assert_eq!(
+        store
+            .failures("acct:a", t.plus(62), 60)
+            .await
+            .expect("read"),
+        0
+    );
 }
 
 /// Many inserts at once (they are group-committed): each is answered for its own row, and a key

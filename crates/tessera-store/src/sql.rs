@@ -5,12 +5,14 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
-use tessera_core::model::{Api, Artifact, ArtifactKey, Client, KeyRecord, Scope};
-use tessera_core::store::{Change, Store, StoreError, StoreResult, Table};
+use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
+use tessera_core::store::{Change, Consumed, Store, StoreError, StoreResult, Table};
 use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
-use crate::codec::{decode_artifact, decode_doc, encode_record};
+use crate::codec::{
+    decode_artifact, decode_consent, decode_doc, encode_record, other, ARTIFACT_COLUMNS,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -231,13 +233,12 @@ impl Store for SqlStore {
     }
 
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {
-        let row = sqlx::query(
-            "SELECT id, kind, client_id, grant_id, expires_at, revoked_at, payload FROM artifacts WHERE id = $1",
-        )
-        .bind(key.0.to_vec())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(map_err)?;
+        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(key.0.to_vec())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(decode_artifact).transpose()
     }
 
@@ -253,6 +254,68 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn consume_artifact(
+        &self,
+        key: &ArtifactKey,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+    ) -> StoreResult<Consumed> {
+        let payload = payload
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(other)?;
+        let sql = format!(
+            "UPDATE artifacts SET consumed_at = $1, payload = COALESCE($2, payload) \
+             WHERE id = $3 AND consumed_at IS NULL RETURNING {ARTIFACT_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(at.0)
+            .bind(payload)
+            .bind(key.0.to_vec())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        if let Some(row) = row {
+            let mut a = decode_artifact(&row)?;
+            a.consumed_at = None;
+            return Ok(Consumed::First(a));
+        }
+        // Read through the writer: the consuming transaction is visible to it at once.
+        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(key.0.to_vec())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(match row {
+            Some(row) => Consumed::Again(decode_artifact(&row)?),
+            None => Consumed::Missing,
+        })
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE artifacts SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(grant_id)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>> {
+        let sql =
+            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE grant_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(grant_id)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode_artifact).collect()
+    }
+
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at < $1 LIMIT $2)",
@@ -262,6 +325,198 @@ impl Store for SqlStore {
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
+        sqlx::query(
+            "DELETE FROM failure_counters WHERE id IN (SELECT id FROM failure_counters WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now.0)
+        .bind(limit)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let doc = serde_json::to_string(user).map_err(other)?;
+        let done = sqlx::query(
+            "INSERT INTO users (id, username, doc, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(user.id.as_str())
+        .bind(user.username.to_lowercase())
+        .bind(doc)
+        .bind(user.updated_at.0)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("user {}", user.username)));
+        }
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let doc = serde_json::to_string(user).map_err(other)?;
+        let taken = sqlx::query("SELECT id FROM users WHERE username = $1 AND id <> $2")
+            .bind(user.username.to_lowercase())
+            .bind(user.id.as_str())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!("user {}", user.username)));
+        }
+        let done =
+            sqlx::query("UPDATE users SET username = $1, doc = $2, updated_at = $3 WHERE id = $4")
+                .bind(user.username.to_lowercase())
+                .bind(doc)
+                .bind(user.updated_at.0)
+                .bind(user.id.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(|e| match map_err(e) {
+                    // A concurrent rename took the name between the check and the update.
+                    StoreError::Other(_) => StoreError::Conflict(format!("user {}", user.username)),
+                    other => other,
+                })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {}", user.id)));
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT doc FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(decode_doc).transpose()
+    }
+
+    async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT doc FROM users WHERE username = $1")
+            .bind(username.to_lowercase())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(decode_doc).transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query("SELECT doc FROM users ORDER BY username")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode_doc).collect()
+    }
+
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
+        let row = sqlx::query(
+            "SELECT user_id, client_id, scopes, updated_at FROM consents WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(decode_consent).transpose()
+    }
+
+    async fn put_consent(&self, c: &Consent) -> StoreResult<()> {
+        let scopes = serde_json::to_string(&c.scopes).map_err(other)?;
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(c.user_id.as_str())
+        .bind(c.client_id.as_str())
+        .bind(scopes)
+        .bind(c.updated_at.0)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let rows = sqlx::query(
+            "SELECT user_id, client_id, scopes, updated_at FROM consents WHERE user_id = $1 ORDER BY client_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(decode_consent).collect()
+    }
+
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_failure(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+        // A window that has run out starts over at this failure.
+        let row = sqlx::query(
+            "INSERT INTO failure_counters (id, failures, window_start, expires_at) VALUES ($1, 1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET \
+               failures = CASE WHEN failure_counters.window_start <= $4 THEN 1 ELSE failure_counters.failures + 1 END, \
+               window_start = CASE WHEN failure_counters.window_start <= $4 THEN $2 ELSE failure_counters.window_start END, \
+               expires_at = CASE WHEN failure_counters.window_start <= $4 THEN $3 ELSE failure_counters.expires_at END \
+             RETURNING failures",
+        )
+        .bind(key)
+        .bind(now.0)
+        .bind(now.0 + window)
+        .bind(now.0 - window)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        row.try_get::<i64, _>(0).map_err(other)
+    }
+
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT failures FROM failure_counters WHERE id = $1 AND window_start > $2",
+        )
+        .bind(key)
+        .bind(now.0 - window)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| r.try_get::<i64, _>(0).map_err(other))
+            .transpose()
+            .map(|n| n.unwrap_or(0))
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM failure_counters WHERE id = $1")
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec};
-use crate::model::Client;
+use super::{AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
+use crate::model::{Client, Scope, User};
 use crate::provider::Provider;
 use crate::secret::constant_time_eq;
 use crate::store::{Change, Record, Table};
@@ -21,6 +21,9 @@ pub struct Spec {
     pub apis: Vec<ApiSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    /// Users, matched by username; never pruned (people are not configuration).
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,6 +49,8 @@ pub struct PlanItem {
 pub struct Plan {
     pub items: Vec<PlanItem>,
     changes: Vec<Change>,
+    /// Users to create (true) or update (false), written after the configuration.
+    users: Vec<(bool, User)>,
 }
 
 impl Plan {
@@ -60,7 +65,7 @@ impl Plan {
     }
 
     pub fn is_noop(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.users.is_empty()
     }
 }
 
@@ -116,12 +121,11 @@ impl Provider {
                     Some(Change::Create(Record::Scope(new.clone()))),
                 ),
                 Some(o)
-                    if (o.display_name.as_str(), o.description.as_str(), o.default)
-                        != (
-                            new.display_name.as_str(),
-                            new.description.as_str(),
-                            new.default,
-                        ) =>
+                    if Scope {
+                        created_at: new.created_at,
+                        updated_at: new.updated_at,
+                        ..o.clone()
+                    } != new =>
                 {
                     plan.push(
                         Action::Update,
@@ -200,7 +204,9 @@ impl Provider {
             match old {
                 None => {
                     let secret = Self::spec_secret(c)?;
-                    self.seal_secret(&mut new, &secret);
+                    if let Some(secret) = &secret {
+                        self.seal_secret(&mut new, secret);
+                    }
                     let key = new.client_id.clone();
                     plan.push(
                         Action::Create,
@@ -210,7 +216,7 @@ impl Provider {
                     );
                     if c.client_secret.is_none() {
                         if let Some(item) = plan.items.last_mut() {
-                            item.client_secret = Some(secret);
+                            item.client_secret = secret;
                         }
                     }
                 }
@@ -239,6 +245,11 @@ impl Provider {
                     }
                 }
             }
+        }
+
+        unique("users", spec.users.iter().map(|u| u.username.as_str()))?;
+        for u in &spec.users {
+            self.plan_user(&mut plan, u).await?;
         }
 
         if prune {
@@ -279,9 +290,60 @@ impl Provider {
         Ok(plan)
     }
 
-    /// Applies a plan in one transaction; a plan with nothing to change writes nothing.
+    /// A user's line of the plan: created, updated when anything declared differs (a clear-text
+    /// password is checked against the stored hash), or unchanged.
+    async fn plan_user(&self, plan: &mut Plan, u: &UserSpec) -> AdminResult<()> {
+        let existing = self.store.find_user(u.username.trim()).await?;
+        let password_matches = match (&existing, &u.password, &u.password_hash) {
+            (Some(e), Some(p), None) => {
+                crate::password::verify_blocking(e.password_hash.clone(), p.clone()).await
+            }
+            (Some(e), None, Some(h)) => e.password_hash.as_deref() == Some(h.as_str()),
+            _ => true,
+        };
+        let hash = if existing.is_none() || !password_matches {
+            Self::spec_password_hash(u).await?
+        } else {
+            None
+        };
+        let new = self.user_from_spec(u, existing.as_ref(), hash)?;
+        let action = match &existing {
+            None => Action::Create,
+            Some(e)
+                if !password_matches
+                    || User {
+                        created_at: new.created_at,
+                        updated_at: new.updated_at,
+                        ..e.clone()
+                    } != new =>
+            {
+                Action::Update
+            }
+            Some(_) => Action::Unchanged,
+        };
+        plan.items.push(PlanItem {
+            action,
+            kind: "user",
+            key: new.username.clone(),
+            client_secret: None,
+        });
+        if action != Action::Unchanged {
+            plan.users.push((existing.is_none(), new));
+        }
+        Ok(())
+    }
+
+    /// Applies a plan: the users, then the configuration in one transaction; a plan with nothing
+    /// to change writes nothing.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
-        if !plan.is_noop() {
+        for (create, u) in &plan.users {
+            if *create {
+                self.store.insert_user(u).await?;
+            } else {
+                self.store.update_user(u).await?;
+            }
+        }
+        if !plan.changes.is_empty() {
             self.commit(&plan.changes).await?;
             tracing::info!(
                 changes = plan.changes.len(),

@@ -19,6 +19,12 @@ pub struct ScopeSpec {
     pub description: String,
     #[serde(default)]
     pub default: bool,
+    /// Listed in discovery (default true).
+    #[serde(default)]
+    pub discoverable: Option<bool>,
+    /// Custom claims: claim name <- user attribute (seed 003 "Custom Claims").
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 /// An API (resource server) as an administrator describes it.
@@ -68,6 +74,17 @@ impl ScopeSpec {
             display_name: text("display_name", &self.display_name, false, 200)?,
             description: text("description", &self.description, false, 1000)?,
             default: self.default,
+            discoverable: self.discoverable.unwrap_or(true),
+            claims: self
+                .claims
+                .iter()
+                .map(|(claim, attr)| {
+                    Ok((
+                        super::rules::claim_name("claims", claim)?,
+                        super::rules::attribute_name("claims", attr)?,
+                    ))
+                })
+                .collect::<AdminResult<_>>()?,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })

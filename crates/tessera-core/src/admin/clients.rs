@@ -4,10 +4,12 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::rules;
 use super::{invalid, text, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
-    Alg, AuthMethod, Client, ClientType, GrantType, TokenFormat, ACCESS_TOKEN_TTL_RANGE,
+    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, GrantType, IdTokenAlg,
+    SubjectType, TokenFormat, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::secret::{new_client_id, new_client_secret};
@@ -29,6 +31,9 @@ pub struct ClientSpec {
     pub description: String,
     #[serde(rename = "type")]
     pub client_type: ClientType,
+    /// Defaults by type: m2m client_credentials; web, spa, native authorization_code and refresh_token.
+    #[serde(default)]
+    pub grant_types: Option<Vec<GrantType>>,
     #[serde(default)]
     pub scopes: Vec<String>,
     #[serde(default)]
@@ -45,22 +50,136 @@ pub struct ClientSpec {
     pub introspection_allowed: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub response_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub pkce_required: Option<bool>,
+    #[serde(default)]
+    pub consent: Option<ConsentMode>,
+    #[serde(default)]
+    pub subject_attribute: Option<String>,
+    #[serde(default)]
+    pub subject_type: Option<SubjectType>,
+    #[serde(default)]
+    pub id_token_alg: Option<IdTokenAlg>,
+    #[serde(default)]
+    pub id_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub code_ttl: Option<i64>,
+    #[serde(default)]
+    pub refresh_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub additional_audiences: Vec<String>,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
-/// A partial update: only the fields that are set change.
+impl ClientSpec {
+    /// A spec with every option at its default.
+    pub fn new(name: &str, client_type: ClientType) -> ClientSpec {
+        ClientSpec {
+            client_id: None,
+            client_secret: None,
+            name: name.to_owned(),
+            description: String::new(),
+            client_type,
+            grant_types: None,
+            scopes: Vec::new(),
+            apis: Vec::new(),
+            token_format: None,
+            signing_alg: None,
+            auth_method: None,
+            access_token_ttl: None,
+            introspection_allowed: None,
+            enabled: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
+            response_types: None,
+            pkce_required: None,
+            consent: None,
+            subject_attribute: None,
+            subject_type: None,
+            id_token_alg: None,
+            id_token_ttl: None,
+            code_ttl: None,
+            refresh_token_ttl: None,
+            additional_audiences: Vec::new(),
+            allowed_groups: Vec::new(),
+            frontchannel_logout_uri: None,
+            backchannel_logout_uri: None,
+        }
+    }
+}
+
+/// A partial update: only the fields that are set change. Field names are those of [`Client`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<GrantType>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub apis: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_format: Option<TokenFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_alg: Option<Alg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<AuthMethod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkce_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_attribute: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<SubjectType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_alg: Option<IdTokenAlg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_ttl: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_ttl: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_audiences: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A new client and its secret, which is never shown again.
@@ -104,12 +223,7 @@ impl Provider {
         scopes: &HashSet<String>,
         apis: &HashSet<String>,
     ) -> AdminResult<()> {
-        if c.client_type != ClientType::M2m {
-            return Err(invalid(
-                "type",
-                "only m2m (machine to machine) applications are supported so far",
-            ));
-        }
+        rules::check_client(c)?;
         check_range(
             "access_token_ttl",
             c.access_token_ttl,
@@ -174,14 +288,62 @@ impl Provider {
             }
             out
         };
+        let ty = spec.client_type;
+        let defaults = BrowserSettings::default();
+        let browser = BrowserSettings {
+            redirect_uris: dedup(&spec.redirect_uris),
+            post_logout_redirect_uris: dedup(&spec.post_logout_redirect_uris),
+            allowed_origins: dedup(&spec.allowed_origins),
+            response_types: match &spec.response_types {
+                Some(v) => rules::response_types(v)?,
+                None if ty == ClientType::M2m => Vec::new(),
+                None => vec!["code".to_owned()],
+            },
+            pkce_required: spec.pkce_required.unwrap_or(!ty.is_confidential()),
+            consent: spec.consent.unwrap_or_default(),
+            subject_attribute: spec
+                .subject_attribute
+                .clone()
+                .unwrap_or(defaults.subject_attribute),
+            subject_type: spec.subject_type.unwrap_or_default(),
+            id_token_alg: spec.id_token_alg.unwrap_or(defaults.id_token_alg),
+            id_token_ttl: spec
+                .id_token_ttl
+                .unwrap_or(self.settings.lifetimes.id_token),
+            code_ttl: spec
+                .code_ttl
+                .unwrap_or(self.settings.lifetimes.authorization_code),
+            refresh_token_ttl: spec
+                .refresh_token_ttl
+                .unwrap_or(self.settings.lifetimes.refresh_token),
+            additional_audiences: dedup(&spec.additional_audiences),
+            allowed_groups: dedup(&spec.allowed_groups),
+            frontchannel_logout_uri: spec.frontchannel_logout_uri.clone(),
+            backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+        };
+        let grant_types = match &spec.grant_types {
+            Some(g) => g.iter().fold(Vec::new(), |mut v, x| {
+                if !v.contains(x) {
+                    v.push(*x);
+                }
+                v
+            }),
+            None if ty == ClientType::M2m => vec![GrantType::ClientCredentials],
+            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
+        let default_auth = if ty.is_confidential() {
+            AuthMethod::ClientSecretBasic
+        } else {
+            AuthMethod::None
+        };
         Ok(Client {
             client_id,
             name: text("name", &spec.name, true, 200)?,
             description: text("description", &spec.description, false, 1000)?,
             client_type: spec.client_type,
             enabled: spec.enabled.unwrap_or(true),
-            grant_types: vec![GrantType::ClientCredentials],
-            auth_method: spec.auth_method.unwrap_or(AuthMethod::ClientSecretBasic),
+            grant_types,
+            auth_method: spec.auth_method.unwrap_or(default_auth),
             scopes: dedup(&spec.scopes),
             apis: dedup(&spec.apis),
             token_format: spec.token_format.unwrap_or(TokenFormat::Jwt),
@@ -193,6 +355,7 @@ impl Provider {
                 .introspection_allowed
                 .unwrap_or(spec.client_type.is_confidential()),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
+            browser,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
@@ -203,13 +366,23 @@ impl Provider {
         client.secret_ciphertext = Some(self.master.encrypt(&client.client_id, secret.as_bytes()));
     }
 
-    /// The secret a spec asks for: the explicit one, or a new 256-bit secret.
-    pub(crate) fn spec_secret(spec: &ClientSpec) -> AdminResult<String> {
+    /// The secret a spec asks for: the explicit one, or a new 256-bit secret; none for a public
+    /// client.
+    pub(crate) fn spec_secret(spec: &ClientSpec) -> AdminResult<Option<String>> {
+        if !spec.client_type.is_confidential() {
+            if spec.client_secret.is_some() {
+                return Err(invalid(
+                    "client_secret",
+                    "a public client (spa, native) has no secret",
+                ));
+            }
+            return Ok(None);
+        }
         spec.client_secret
             .as_deref()
             .map(client_secret)
             .transpose()
-            .map(|s| s.unwrap_or_else(new_client_secret))
+            .map(|s| Some(s.unwrap_or_else(new_client_secret)))
     }
 
     pub(crate) fn decrypt_secret(&self, client: &Client) -> Option<Vec<u8>> {
@@ -225,13 +398,15 @@ impl Provider {
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&client, &scopes, &apis)?;
         let secret = Self::spec_secret(spec)?;
-        self.seal_secret(&mut client, &secret);
+        if let Some(secret) = &secret {
+            self.seal_secret(&mut client, secret);
+        }
         self.commit(&[Change::Create(Record::Client(client.clone()))])
             .await?;
         tracing::info!(client_id = %client.client_id, "client created");
         Ok(CreatedClient {
             client,
-            client_secret: Some(secret),
+            client_secret: secret,
         })
     }
 
@@ -247,27 +422,26 @@ impl Provider {
     }
 
     pub async fn update_client(&self, client_id: &str, patch: &ClientPatch) -> AdminResult<Client> {
-        let mut c = self.get_client(client_id).await?;
-        if let Some(v) = &patch.name {
-            c.name = text("name", v, true, 200)?;
+        let existing = self.get_client(client_id).await?;
+        // The patch's fields are named as the client's, so it overlays the stored record.
+        let mut doc =
+            serde_json::to_value(&existing).map_err(|e| invalid("patch", e.to_string()))?;
+        let overlay = serde_json::to_value(patch).map_err(|e| invalid("patch", e.to_string()))?;
+        if let (Some(d), Some(o)) = (doc.as_object_mut(), overlay.as_object()) {
+            for (k, v) in o {
+                d.insert(k.clone(), v.clone());
+            }
         }
-        if let Some(v) = &patch.description {
-            c.description = text("description", v, false, 1000)?;
+        let mut c: Client =
+            serde_json::from_value(doc).map_err(|e| invalid("patch", e.to_string()))?;
+        c.name = text("name", &c.name, true, 200)?;
+        c.description = text("description", &c.description, false, 1000)?;
+        if let Some(v) = &patch.response_types {
+            c.browser.response_types = rules::response_types(v)?;
         }
-        if let Some(v) = &patch.scopes {
-            c.scopes = v.clone();
+        if !c.client_type.is_confidential() {
+            c.browser.pkce_required = true;
         }
-        if let Some(v) = &patch.apis {
-            c.apis = v.clone();
-        }
-        c.token_format = patch.token_format.unwrap_or(c.token_format);
-        c.signing_alg = patch.signing_alg.unwrap_or(c.signing_alg);
-        c.auth_method = patch.auth_method.unwrap_or(c.auth_method);
-        c.access_token_ttl = patch.access_token_ttl.unwrap_or(c.access_token_ttl);
-        c.introspection_allowed = patch
-            .introspection_allowed
-            .unwrap_or(c.introspection_allowed);
-        c.enabled = patch.enabled.unwrap_or(c.enabled);
         c.updated_at = self.now();
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;

@@ -5,12 +5,16 @@ mod apply;
 mod catalog;
 mod clients;
 mod keys;
+mod rules;
+mod users;
 
 pub use apply::{Action, Plan, PlanItem, Spec};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use keys::KeyWindow;
 pub(crate) use keys::Upkeep;
+pub use rules::{canonical_response_type, origin_matches, origin_matches_loopback, RESPONSE_TYPES};
+pub use users::{UserPatch, UserSpec};
 
 use crate::keys::KeyError;
 use crate::store::StoreError;

@@ -23,13 +23,15 @@ impl Provider {
         let aud = self.audience(client, resources)?;
         let scope = self.granted_scope(client, scope, &aud)?;
         let (access_token, expires_in) = self
-            .issue_access_token(client, &client.client_id, aud, scope.clone(), now)
+            .issue_access_token(client, &client.client_id, aud, scope.clone(), None, now)
             .await?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: "Bearer".into(),
             expires_in,
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
+            refresh_token: None,
+            id_token: None,
         })
     }
 

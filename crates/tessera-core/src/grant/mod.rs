@@ -1,9 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2): grants as a closed enum, parsed from the form and matched
 //! exhaustively, one file per `grant_type`.
 
+mod authorization_code;
 mod client_credentials;
+mod refresh_token;
+mod user_tokens;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::client_auth::ClientRequest;
 use crate::error::{Error, ErrorCode, Result};
@@ -18,6 +21,17 @@ pub enum TokenRequest {
         scope: Option<Vec<String>>,
         resources: Vec<String>,
     },
+    /// RFC 6749 §4.1.3, RFC 7636 §4.5.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<Vec<String>>,
+    },
 }
 
 impl TokenRequest {
@@ -29,6 +43,15 @@ impl TokenRequest {
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
                 resources: parse_resources(params)?,
             }),
+            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+                code: params.require("code")?.to_owned(),
+                redirect_uri: params.get("redirect_uri")?.map(str::to_owned),
+                code_verifier: params.get("code_verifier")?.map(str::to_owned),
+            }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_owned(),
+                scope: params.get("scope")?.map(parse_scope).transpose()?,
+            }),
             other => Err(Error::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other} is not supported by this authorization server"),
@@ -38,7 +61,7 @@ impl TokenRequest {
 }
 
 /// RFC 8707 §2: each `resource` is an absolute URI without a fragment.
-fn parse_resources(params: &Params) -> Result<Vec<String>> {
+pub(crate) fn parse_resources(params: &Params) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for r in params.all("resource") {
         let url = url::Url::parse(r)
@@ -55,14 +78,18 @@ fn parse_resources(params: &Params) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// RFC 6749 §5.1 successful response.
-#[derive(Debug, Serialize, PartialEq)]
+/// RFC 6749 §5.1 successful response, with OIDC Core §3.1.3.3 `id_token`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl Provider {
@@ -75,6 +102,21 @@ impl Provider {
         match grant {
             TokenRequest::ClientCredentials { scope, resources } => {
                 self.client_credentials(&client.client, scope, resources, now)
+                    .await
+            }
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.authorization_code(&client, &code, redirect_uri, code_verifier, now)
+                    .await
+            }
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                self.refresh_token(&client, &refresh_token, scope, now)
                     .await
             }
         }

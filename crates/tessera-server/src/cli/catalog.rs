@@ -31,6 +31,18 @@ pub struct ScopeArgs {
     /// Granted when a request names no scope.
     #[arg(long)]
     default: bool,
+    /// Leave the scope out of discovery's scopes_supported.
+    #[arg(long)]
+    hidden: bool,
+    /// A custom claim the scope releases, as claim=attribute (repeat for several).
+    #[arg(long = "claim", value_parser = parse_claim)]
+    claims: Vec<(String, String)>,
+}
+
+fn parse_claim(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(c, a)| (c.to_owned(), a.to_owned()))
+        .ok_or_else(|| format!("{s:?} must be claim=attribute"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +91,8 @@ impl From<ScopeArgs> for ScopeSpec {
             display_name: a.display_name,
             description: a.description,
             default: a.default,
+            discoverable: Some(!a.hidden),
+            claims: a.claims.into_iter().collect(),
         }
     }
 }

@@ -3,7 +3,10 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use tessera_core::admin::{ClientPatch, ClientSpec};
-use tessera_core::model::{Alg, AuthMethod, Client, ClientType, TokenFormat};
+use tessera_core::model::{
+    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, IdTokenAlg, SubjectType,
+    TokenFormat,
+};
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -35,7 +38,7 @@ pub enum ClientCmd {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Application type: m2m (machine to machine).
+    /// Application type: web (regular web app), spa, native, or m2m (machine to machine).
     #[arg(long = "type", value_parser = parse_type)]
     pub client_type: ClientType,
     #[arg(long)]
@@ -54,6 +57,9 @@ pub struct CreateArgs {
 pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
+    /// A grant type: authorization_code, refresh_token, client_credentials (repeat for several).
+    #[arg(long = "grant-type", value_parser = parse_grant)]
+    pub grant_types: Vec<GrantType>,
     /// A scope the client may request (repeat for several).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
@@ -66,7 +72,7 @@ pub struct Options {
     /// JWT access token signing algorithm: RS256, PS256, ES256 or EdDSA.
     #[arg(long, value_parser = parse_alg)]
     pub signing_alg: Option<Alg>,
-    /// client_secret_basic or client_secret_post.
+    /// client_secret_basic, client_secret_post, or none (public clients).
     #[arg(long, value_parser = parse_auth)]
     pub auth_method: Option<AuthMethod>,
     /// Access token lifetime in seconds (60-86400).
@@ -77,6 +83,112 @@ pub struct Options {
     pub introspection: Option<bool>,
     #[arg(long)]
     pub enabled: Option<bool>,
+    /// A redirect URI, matched exactly (repeat for several).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A URI the user may be sent to after logout (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A CORS origin such as https://app.example.com or https://*.example.com (repeat).
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+    /// An enabled response type: code, "code id_token", "id_token token", … (repeat).
+    #[arg(long = "response-type")]
+    pub response_types: Vec<String>,
+    /// Require PKCE (always on for spa and native).
+    #[arg(long)]
+    pub pkce_required: Option<bool>,
+    /// explicit or auto-accept.
+    #[arg(long, value_parser = parse_consent)]
+    pub consent: Option<ConsentMode>,
+    /// The user attribute that becomes sub: id, username, email, or a custom attribute.
+    #[arg(long)]
+    pub subject_attribute: Option<String>,
+    /// public or pairwise.
+    #[arg(long, value_parser = parse_subject_type)]
+    pub subject_type: Option<SubjectType>,
+    /// ID token algorithm: RS256, PS256, ES256, EdDSA, or HS256 (with the client secret).
+    #[arg(long, value_parser = parse_id_alg)]
+    pub id_token_alg: Option<IdTokenAlg>,
+    /// ID token lifetime in seconds (60-86400).
+    #[arg(long)]
+    pub id_token_ttl: Option<i64>,
+    /// Authorization code lifetime in seconds (10-600).
+    #[arg(long)]
+    pub code_ttl: Option<i64>,
+    /// Refresh token lifetime in seconds (86400-31536000).
+    #[arg(long)]
+    pub refresh_token_ttl: Option<i64>,
+    /// An additional audience of ID tokens (repeat for several).
+    #[arg(long = "additional-audience")]
+    pub additional_audiences: Vec<String>,
+    /// Only members of this group may sign in (repeat for several).
+    #[arg(long = "allowed-group")]
+    pub allowed_groups: Vec<String>,
+    #[arg(long)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl Options {
+    fn patch(self, name: Option<String>) -> ClientPatch {
+        ClientPatch {
+            name,
+            description: self.description,
+            grant_types: non_empty(self.grant_types),
+            scopes: non_empty(self.scopes),
+            apis: non_empty(self.apis),
+            token_format: self.token_format,
+            signing_alg: self.signing_alg,
+            auth_method: self.auth_method,
+            access_token_ttl: self.access_token_ttl,
+            introspection_allowed: self.introspection,
+            enabled: self.enabled,
+            redirect_uris: non_empty(self.redirect_uris),
+            post_logout_redirect_uris: non_empty(self.post_logout_redirect_uris),
+            allowed_origins: non_empty(self.allowed_origins),
+            response_types: non_empty(self.response_types),
+            pkce_required: self.pkce_required,
+            consent: self.consent,
+            subject_attribute: self.subject_attribute,
+            subject_type: self.subject_type,
+            id_token_alg: self.id_token_alg,
+            id_token_ttl: self.id_token_ttl,
+            code_ttl: self.code_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            additional_audiences: non_empty(self.additional_audiences),
+            allowed_groups: non_empty(self.allowed_groups),
+            frontchannel_logout_uri: self.frontchannel_logout_uri,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+        }
+    }
+}
+
+fn parse_grant(s: &str) -> Result<GrantType, String> {
+    GrantType::parse(s).ok_or_else(|| {
+        format!("unknown grant type {s:?}: authorization_code, refresh_token or client_credentials")
+    })
+}
+fn parse_consent(s: &str) -> Result<ConsentMode, String> {
+    match s {
+        "explicit" => Ok(ConsentMode::Explicit),
+        "auto-accept" => Ok(ConsentMode::AutoAccept),
+        _ => Err(format!(
+            "unknown consent mode {s:?}: explicit or auto-accept"
+        )),
+    }
+}
+fn parse_subject_type(s: &str) -> Result<SubjectType, String> {
+    match s {
+        "public" => Ok(SubjectType::Public),
+        "pairwise" => Ok(SubjectType::Pairwise),
+        _ => Err(format!("unknown subject type {s:?}: public or pairwise")),
+    }
+}
+fn parse_id_alg(s: &str) -> Result<IdTokenAlg, String> {
+    IdTokenAlg::parse(s)
+        .ok_or_else(|| format!("unknown algorithm {s:?}: RS256, PS256, ES256, EdDSA or HS256"))
 }
 
 fn parse_type(s: &str) -> Result<ClientType, String> {
@@ -89,8 +201,9 @@ pub(crate) fn parse_alg(s: &str) -> Result<Alg, String> {
     Alg::parse(s).ok_or_else(|| format!("unknown algorithm {s:?}: RS256, PS256, ES256 or EdDSA"))
 }
 fn parse_auth(s: &str) -> Result<AuthMethod, String> {
-    AuthMethod::parse(s)
-        .ok_or_else(|| format!("unknown method {s:?}: client_secret_basic or client_secret_post"))
+    AuthMethod::parse(s).ok_or_else(|| {
+        format!("unknown method {s:?}: client_secret_basic, client_secret_post or none")
+    })
 }
 
 /// A client as printed: never the secret's ciphertext.
@@ -102,33 +215,51 @@ pub fn view(c: &Client) -> Value {
     v
 }
 
-fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
 pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()> {
     match cmd {
         ClientCmd::Create(a) => {
+            let o = a.opts;
             let spec = ClientSpec {
                 client_id: a.client_id,
                 client_secret: a.client_secret,
                 name: a.name,
-                description: a.opts.description.unwrap_or_default(),
+                description: o.description.unwrap_or_default(),
                 client_type: a.client_type,
-                scopes: a.opts.scopes,
-                apis: a.opts.apis,
-                token_format: a.opts.token_format,
-                signing_alg: a.opts.signing_alg,
-                auth_method: a.opts.auth_method,
-                access_token_ttl: a.opts.access_token_ttl,
-                introspection_allowed: a.opts.introspection,
-                enabled: a.opts.enabled,
+                grant_types: non_empty(o.grant_types),
+                scopes: o.scopes,
+                apis: o.apis,
+                token_format: o.token_format,
+                signing_alg: o.signing_alg,
+                auth_method: o.auth_method,
+                access_token_ttl: o.access_token_ttl,
+                introspection_allowed: o.introspection,
+                enabled: o.enabled,
+                redirect_uris: o.redirect_uris,
+                post_logout_redirect_uris: o.post_logout_redirect_uris,
+                allowed_origins: o.allowed_origins,
+                response_types: non_empty(o.response_types),
+                pkce_required: o.pkce_required,
+                consent: o.consent,
+                subject_attribute: o.subject_attribute,
+                subject_type: o.subject_type,
+                id_token_alg: o.id_token_alg,
+                id_token_ttl: o.id_token_ttl,
+                code_ttl: o.code_ttl,
+                refresh_token_ttl: o.refresh_token_ttl,
+                additional_audiences: o.additional_audiences,
+                allowed_groups: o.allowed_groups,
+                frontchannel_logout_uri: o.frontchannel_logout_uri,
+                backchannel_logout_uri: o.backchannel_logout_uri,
             };
             let created = p.create_client(&spec).await?;
             let mut v = view(&created.client);
             v["client_secret"] = json!(created.client_secret);
             print(out, &v);
-            if out == Output::Text {
+            if out == Output::Text && created.client_secret.is_some() {
                 eprintln!("\nCopy the client secret now: it will not be displayed again.");
             }
         }
@@ -142,18 +273,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
             name,
             opts,
         } => {
-            let patch = ClientPatch {
-                name,
-                description: opts.description,
-                scopes: non_empty(opts.scopes),
-                apis: non_empty(opts.apis),
-                token_format: opts.token_format,
-                signing_alg: opts.signing_alg,
-                auth_method: opts.auth_method,
-                access_token_ttl: opts.access_token_ttl,
-                introspection_allowed: opts.introspection,
-                enabled: opts.enabled,
-            };
+            let patch = opts.patch(name);
             print(out, &view(&p.update_client(&client_id, &patch).await?));
         }
         ClientCmd::Delete { client_id } => {

@@ -6,6 +6,7 @@ mod catalog;
 mod clients;
 mod keys;
 mod serve;
+mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub enum Output {
     Json,
 }
 
+/// Parsed once per process: the size of the client options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
@@ -55,10 +58,13 @@ pub enum Command {
     /// Scopes.
     #[command(subcommand)]
     Scope(catalog::ScopeCmd),
+    /// Users who sign in.
+    #[command(subcommand)]
+    User(users::UserCmd),
     /// Signing keys and certificates.
     #[command(subcommand)]
     Key(keys::KeyCmd),
-    /// Create or update scopes, APIs and clients from a YAML file.
+    /// Create or update scopes, APIs, clients and users from a YAML file.
     Apply(apply::ApplyArgs),
 }
 
@@ -77,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(c) => clients::run(&*provider(&config).await?, c, cli.output).await,
+        Command::User(c) => users::run(&*provider(&config).await?, c, cli.output).await,
         Command::Api(c) => catalog::run_api(&*provider(&config).await?, c, cli.output).await,
         Command::Scope(c) => catalog::run_scope(&*provider(&config).await?, c, cli.output).await,
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,

@@ -9,6 +9,9 @@ use axum::response::Response;
 pub use extract::FormRequest;
 use respond::{error, json, no_store_json};
 
+use tessera_core::params::Params;
+use tessera_core::Error;
+
 use crate::AppState;
 
 /// RFC 8414 §3 / OIDC Discovery §4.
@@ -47,6 +50,64 @@ pub async fn introspect(State(s): State<AppState>, FormRequest(req): FormRequest
     match s.provider.introspect(&req).await {
         Ok(body) => no_store_json(&body),
         Err(e) => error(&s, e),
+    }
+}
+
+/// OIDC Core §5.3: `GET` or `POST /userinfo`, bearer token in the header (RFC 6750 §2.1) or the
+/// form body (§2.2), never both.
+pub async fn userinfo(
+    State(s): State<AppState>,
+    method: http::Method,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let header_token = match headers.get(http::header::AUTHORIZATION).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(v)) => match v.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => Some(t.trim().to_owned()),
+            _ => {
+                return respond::bearer_error(
+                    &s,
+                    Error::invalid_request("the Authorization header must use the Bearer scheme"),
+                )
+            }
+        },
+        Some(Err(_)) => {
+            return respond::bearer_error(
+                &s,
+                Error::invalid_request("the Authorization header is not visible ASCII"),
+            )
+        }
+    };
+    let is_form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let body_token = if method == http::Method::POST && is_form {
+        match Params::parse(&body).and_then(|p| p.get("access_token").map(|t| t.map(str::to_owned)))
+        {
+            Ok(t) => t,
+            Err(e) => return respond::bearer_error(&s, e),
+        }
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => {
+            return respond::bearer_error(
+                &s,
+                Error::invalid_request("the access token was sent twice (header and body)"),
+            )
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return respond::bearer_challenge(&s),
+    };
+    match s.provider.userinfo(&token).await {
+        Ok(body) => no_store_json(&body),
+        Err(e) => respond::bearer_error(&s, e),
     }
 }
 

@@ -64,3 +64,46 @@ pub fn error(s: &AppState, e: Error) -> Response {
     }
     res
 }
+
+/// RFC 6750 §3: a request without a token gets the bare challenge.
+pub fn bearer_challenge(s: &AppState) -> Response {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::UNAUTHORIZED;
+    let value = format!("Bearer realm=\"{}\"", s.provider.settings.issuer);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// RFC 6750 §3.1: the error in `WWW-Authenticate` and in the body.
+pub fn bearer_error(s: &AppState, e: Error) -> Response {
+    if matches!(
+        e.code,
+        ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+    ) {
+        return error(s, e);
+    }
+    let status = match e.code {
+        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let code = if status == StatusCode::UNAUTHORIZED {
+        "invalid_token"
+    } else {
+        e.code.as_str()
+    };
+    let mut res = error_body(status, &Error::new(e.code, e.description.clone()));
+    let desc = e.description.replace(['"', '\\'], "'");
+    let value = format!(
+        "Bearer realm=\"{}\", error=\"{code}\", error_description=\"{desc}\"",
+        s.provider.settings.issuer
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    res
+}

@@ -30,7 +30,7 @@ async fn post(
     secret: &str,
     form: &[(&str, &str)],
 ) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = crate::process::http()
         .post(format!("{base}{path}"))
         .basic_auth(id, Some(secret))
         .form(form)
@@ -42,7 +42,9 @@ async fn post(
 }
 
 async fn jwks_kids(base: &str) -> Vec<String> {
-    let jwks: Value = reqwest::get(format!("{base}/jwks"))
+    let jwks: Value = crate::process::http()
+        .get(format!("{base}/jwks"))
+        .send()
         .await
         .expect("jwks")
         .json()

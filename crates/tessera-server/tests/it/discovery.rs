@@ -19,18 +19,61 @@ async fn both_documents_describe_the_implemented_endpoints() {
     assert_eq!(d["revocation_endpoint"], format!("{ISSUER}/revoke"));
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
-    );
-    assert!(
-        d.get("authorization_endpoint").is_none(),
-        "not implemented yet, so not advertised"
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(
+        d["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    for (k, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("end_session_endpoint", "/logout"),
+        ("check_session_iframe", "/check_session"),
+    ] {
+        assert_eq!(d[k], format!("{ISSUER}{path}"), "{k}");
+    }
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        d["response_modes_supported"],
+        serde_json::json!(["query", "fragment", "form_post"])
+    );
+    assert_eq!(
+        d["subject_types_supported"],
+        serde_json::json!(["public", "pairwise"])
+    );
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert!(d["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("HS256")));
+    assert!(d["claims_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("email")));
+    assert!(d["response_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("code id_token token")));
+    // The OpenID scopes and every discoverable scope (seed 003).
+    assert_eq!(
         d["scopes_supported"],
-        serde_json::json!(["read:things", "write:things"])
+        serde_json::json!([
+            "address",
+            "email",
+            "offline_access",
+            "openid",
+            "phone",
+            "profile",
+            "read:things",
+            "write:things"
+        ])
     );
 }

@@ -66,7 +66,7 @@ impl Proxy {
 
 async fn token(base: &str, id: &str, secret: &str) -> (u16, Value, Duration) {
     let start = Instant::now();
-    let r = reqwest::Client::new()
+    let r = crate::process::http()
         .post(format!("{base}/token"))
         .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
@@ -117,7 +117,9 @@ async fn database_outage_fails_fast_and_recovers() {
         "{body}"
     );
     assert!(took < Duration::from_secs(5), "failed fast: {took:?}");
-    let ready = reqwest::get(format!("{}/readyz", server.base))
+    let ready = crate::process::http()
+        .get(format!("{}/readyz", server.base))
+        .send()
         .await
         .expect("readyz");
     assert_eq!(
@@ -169,7 +171,7 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
             issued.clone(),
         );
         load.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::process::http();
             loop {
                 let sent = http
                     .post(format!("{base}/token"))
@@ -200,7 +202,7 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
 
     let restarted = Server::start(dir.path(), &[]);
     restarted.wait_ready().await;
-    let http = reqwest::Client::new();
+    let http = crate::process::http();
     for t in &tokens {
         let r = http
             .post(format!("{}/introspect", restarted.base))

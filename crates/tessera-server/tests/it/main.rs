@@ -4,9 +4,11 @@
 // Test helpers outside #[test] functions: a failed expectation is the test failing.
 #![allow(clippy::expect_used)]
 
+mod flow;
 mod process;
 mod support;
 
+mod browser;
 mod cli;
 mod client_credentials;
 mod cluster;
@@ -16,4 +18,8 @@ mod errors;
 mod faults;
 mod introspect_revoke;
 mod keys;
+mod logout;
+mod oidc_rp;
 mod ops;
+mod sign_in;
+mod user_tokens;

@@ -18,6 +18,13 @@ pub fn tessera() -> Command {
     cmd
 }
 
+/// An HTTP client for the tests; reqwest's TLS runs on rustls with the aws-lc-rs provider, which
+/// is installed here once per test process.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -95,7 +102,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Server::start_on(dir, free_port(), env)
+    }
+
+    /// [`Server::start`] on a given port (to set an issuer that names it).
+    pub fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
         let log = dir.join("serve.log");
         let child = tessera()
             .arg("serve")
@@ -117,7 +128,7 @@ impl Server {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(format!("{}/readyz", self.base)).await {
+            if let Ok(r) = http().get(format!("{}/readyz", self.base)).send().await {
                 if r.status() == 200 {
                     return;
                 }
@@ -131,7 +142,7 @@ impl Server {
     }
 
     pub async fn token(&self, id: &str, secret: &str) -> reqwest::Response {
-        reqwest::Client::new()
+        http()
             .post(format!("{}/token", self.base))
             .basic_auth(id, Some(secret))
             .form(&[("grant_type", "client_credentials")])

@@ -23,13 +23,14 @@ pub const API: &str = "https://api.example.com";
 pub struct Harness {
     pub provider: Arc<Provider>,
     pub clock: Clock,
-    router: Router,
+    pub router: Router,
 }
 
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub json: Value,
+    pub text: String,
 }
 
 impl Reply {
@@ -74,6 +75,11 @@ impl Harness {
     /// A fresh server on its own in-memory database, with the API `API` (scopes read:things,
     /// write:things) registered.
     pub async fn new() -> Harness {
+        Harness::with_issuer(ISSUER).await
+    }
+
+    /// [`Harness::new`] with another issuer (a test that serves the router on a socket).
+    pub async fn with_issuer(issuer: &str) -> Harness {
         let clock = Clock::fixed(now());
         let store = tessera_store::connect("sqlite::memory:")
             .await
@@ -81,7 +87,7 @@ impl Harness {
         let store: Arc<dyn tessera_core::store::Store> =
             Arc::new(tessera_server::metrics::MeteredStore(store));
         let settings =
-            Settings::new(ISSUER, Lifetimes::default(), KeySettings::default()).expect("settings");
+            Settings::new(issuer, Lifetimes::default(), KeySettings::default()).expect("settings");
         let master = MasterKey::parse(&MasterKey::generate_text()).expect("master key");
         let provider = Arc::new(
             Provider::new(settings, store, master, clock.clone())
@@ -111,19 +117,9 @@ impl Harness {
 
     pub fn spec(name: &str) -> ClientSpec {
         ClientSpec {
-            client_id: None,
-            client_secret: None,
-            name: name.into(),
-            description: String::new(),
-            client_type: ClientType::M2m,
             scopes: vec!["read:things".into(), "write:things".into()],
             apis: vec![API.into()],
-            token_format: None,
-            signing_alg: None,
-            auth_method: None,
-            access_token_ttl: None,
-            introspection_allowed: None,
-            enabled: None,
+            ..ClientSpec::new(name, ClientType::M2m)
         }
     }
 
@@ -153,8 +149,8 @@ impl Harness {
             .create_scope(&ScopeSpec {
                 name: name.into(),
                 display_name: name.into(),
-                description: String::new(),
                 default,
+                ..ScopeSpec::default()
             })
             .await
             .expect("scope");
@@ -167,6 +163,7 @@ impl Harness {
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
             status,
             headers,
             json,
@@ -189,6 +186,16 @@ impl Harness {
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Request::get(path).body(Body::empty()).expect("request"))
             .await
+    }
+
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
     }
 
     /// A form POST, with an optional `Authorization` header.

@@ -1,0 +1,365 @@
+//! The rules an application's browser settings obey: redirect URIs (RFC 9700 §2.1, RFC 8252 §7),
+//! response types (OAuth 2.0 Multiple Response Type Encoding §3), CORS origins, grant types per
+//! application type, and the names of claims and attributes.
+
+use super::{invalid, AdminResult};
+use crate::model::{
+    AuthMethod, Client, ClientType, GrantType, IdTokenAlg, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE,
+    REFRESH_TOKEN_TTL_RANGE,
+};
+use crate::settings::check_range;
+
+/// Every `response_type` Tessera implements, in canonical order (code, id_token, token).
+pub const RESPONSE_TYPES: [&str; 7] = [
+    "code",
+    "id_token",
+    "token",
+    "code id_token",
+    "code token",
+    "id_token token",
+    "code id_token token",
+];
+
+/// A response type in canonical order, or `None` when it is not one Tessera implements.
+pub fn canonical_response_type(value: &str) -> Option<&'static str> {
+    let mut parts: Vec<&str> = value.split(' ').collect();
+    let n = parts.len();
+    parts.sort_by_key(|p| match *p {
+        "code" => 0,
+        "id_token" => 1,
+        "token" => 2,
+        _ => 3,
+    });
+    parts.dedup();
+    if parts.len() != n {
+        return None;
+    }
+    let joined = parts.join(" ");
+    RESPONSE_TYPES.into_iter().find(|r| *r == joined)
+}
+
+pub(crate) fn response_types(v: &[String]) -> AdminResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for r in v {
+        let c = canonical_response_type(r.trim()).ok_or_else(|| {
+            invalid(
+                "response_types",
+                format!("{r:?} is not one of {}", RESPONSE_TYPES.join(", ")),
+            )
+        })?;
+        if !out.iter().any(|x| x == c) {
+            out.push(c.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn is_loopback_host(host: Option<&str>) -> bool {
+    matches!(host, Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// RFC 9700 §2.1 and RFC 8252 §7: https; http only on a loopback host; a private-use scheme in
+/// reverse-domain form (`com.example.app:/cb`) only for native apps. No fragment (RFC 6749 §3.1.2).
+fn redirect_uri(field: &str, uri: &str, ty: ClientType) -> AdminResult<()> {
+    let url = url::Url::parse(uri)
+        .map_err(|_| invalid(field, format!("{uri:?} is not an absolute URI")))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(invalid(
+            field,
+            format!("{uri:?} must not contain a fragment"),
+        ));
+    }
+    if uri.len() > 2000 {
+        return Err(invalid(field, "a URI must be at most 2000 characters"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(url.host_str()) => Ok(()),
+        "http" => Err(invalid(
+            field,
+            format!("{uri:?} must use https (http only on localhost, 127.0.0.1 or [::1])"),
+        )),
+        scheme if ty == ClientType::Native && scheme.contains('.') => Ok(()),
+        _ if ty == ClientType::Native => Err(invalid(
+            field,
+            format!("{uri:?}: a private-use scheme must be a reverse domain name such as com.example.app"),
+        )),
+        _ => Err(invalid(field, format!("{uri:?} must use https"))),
+    }
+}
+
+/// A CORS origin: `scheme://host[:port]`, optionally `https://*.example.com` (seed 002).
+fn origin(o: &str) -> AdminResult<()> {
+    let bad = || {
+        invalid(
+            "allowed_origins",
+            format!(
+                "{o:?} must be an origin such as https://app.example.com or https://*.example.com"
+            ),
+        )
+    };
+    let (scheme, rest) = o.split_once("://").ok_or_else(bad)?;
+    if !matches!(scheme, "https" | "http") || rest.is_empty() || rest.contains('/') {
+        return Err(bad());
+    }
+    let host = rest.strip_prefix("*.").unwrap_or(rest);
+    let probe = url::Url::parse(&format!("{scheme}://{host}")).map_err(|_| bad())?;
+    if probe.host_str().is_none() || o.ends_with(':') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Whether `origin` (as a browser sends it) is allowed by the pattern `allowed`.
+pub fn origin_matches(allowed: &str, origin: &str) -> bool {
+    if allowed == origin {
+        return true;
+    }
+    let (Some((a_scheme, a_rest)), Some((o_scheme, o_rest))) =
+        (allowed.split_once("://"), origin.split_once("://"))
+    else {
+        return false;
+    };
+    let Some(suffix) = a_rest.strip_prefix("*.") else {
+        return false;
+    };
+    a_scheme == o_scheme
+        && o_rest.len() > suffix.len() + 1
+        && o_rest.ends_with(suffix)
+        && o_rest.as_bytes()[o_rest.len() - suffix.len() - 1] == b'.'
+}
+
+/// RFC 8252 §7.3: two loopback redirect URIs that differ only in their port.
+pub fn origin_matches_loopback(registered: &str, requested: &str) -> bool {
+    let (Ok(a), Ok(b)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    a.scheme() == "http"
+        && b.scheme() == "http"
+        && is_loopback_host(a.host_str())
+        && a.host_str() == b.host_str()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && b.fragment().is_none()
+        && a.username().is_empty()
+        && b.username().is_empty()
+}
+
+/// A claim name for a custom claim mapping: 1-64 visible characters, not a registered JWT claim.
+pub(crate) fn claim_name(field: &str, name: &str) -> AdminResult<String> {
+    const RESERVED: [&str; 14] = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "sid",
+        "scope",
+    ];
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(invalid(
+            field,
+            format!("claim name {name:?} must be 1-64 visible characters"),
+        ));
+    }
+    if RESERVED.contains(&name) {
+        return Err(invalid(
+            field,
+            format!("claim {name} is set by the authorization server"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A user attribute name: letters, digits, `_`, `-`, `.`; at most 64 characters.
+pub(crate) fn attribute_name(field: &str, name: &str) -> AdminResult<String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(invalid(
+            field,
+            format!("attribute name {name:?} must be 1-64 letters, digits, '_', '-' or '.'"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// What the application type allows (seed 000 "Application Type").
+pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
+    let ty = c.client_type;
+    let b = &c.browser;
+    let allowed: &[GrantType] = match ty {
+        ClientType::M2m => &[GrantType::ClientCredentials],
+        ClientType::Web => &[
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+        ],
+        ClientType::Spa | ClientType::Native => {
+            &[GrantType::AuthorizationCode, GrantType::RefreshToken]
+        }
+    };
+    if let Some(g) = c.grant_types.iter().find(|g| !allowed.contains(g)) {
+        return Err(invalid(
+            "grant_types",
+            format!("a {} application cannot use {}", ty.as_str(), g.as_str()),
+        ));
+    }
+    match (ty.is_confidential(), c.auth_method) {
+        (true, AuthMethod::None) => {
+            return Err(invalid(
+                "auth_method",
+                "a confidential application authenticates with its secret",
+            ))
+        }
+        (false, m) if m != AuthMethod::None => {
+            return Err(invalid(
+                "auth_method",
+                "a public application (spa, native) has no secret: its method is none",
+            ))
+        }
+        _ => {}
+    }
+    if !ty.is_confidential() && !b.pkce_required {
+        return Err(invalid(
+            "pkce_required",
+            "PKCE is always required for public applications",
+        ));
+    }
+    if !ty.is_confidential() && b.id_token_alg == IdTokenAlg::HS256 {
+        return Err(invalid(
+            "id_token_alg",
+            "HS256 needs a client secret; public applications have none",
+        ));
+    }
+    let browser_flows =
+        c.grant_types.contains(&GrantType::AuthorizationCode) || !b.response_types.is_empty();
+    if c.grant_types.contains(&GrantType::AuthorizationCode) && b.redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect_uris",
+            "at least one redirect URI is required",
+        ));
+    }
+    if !browser_flows && !b.redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect_uris",
+            "only applications that sign users in have redirect URIs",
+        ));
+    }
+    for u in &b.redirect_uris {
+        redirect_uri("redirect_uris", u, ty)?;
+    }
+    for u in &b.post_logout_redirect_uris {
+        redirect_uri("post_logout_redirect_uris", u, ty)?;
+    }
+    for (field, u) in [
+        ("frontchannel_logout_uri", &b.frontchannel_logout_uri),
+        ("backchannel_logout_uri", &b.backchannel_logout_uri),
+    ] {
+        if let Some(u) = u {
+            redirect_uri(field, u, ClientType::Web)?;
+        }
+    }
+    for o in &b.allowed_origins {
+        origin(o)?;
+    }
+    if b.response_types.is_empty() && c.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(invalid(
+            "response_types",
+            "at least one response type is required",
+        ));
+    }
+    if b.response_types.iter().any(|r| r.contains("code"))
+        && !c.grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(invalid(
+            "response_types",
+            "response types with code need the authorization_code grant",
+        ));
+    }
+    attribute_name("subject_attribute", &b.subject_attribute)?;
+    for g in &b.allowed_groups {
+        super::text("allowed_groups", g, true, 128)?;
+    }
+    for a in &b.additional_audiences {
+        super::text("additional_audiences", a, true, 512)?;
+    }
+    check_range("id_token_ttl", b.id_token_ttl, ID_TOKEN_TTL_RANGE)
+        .map_err(|m| invalid("id_token_ttl", m))?;
+    check_range("code_ttl", b.code_ttl, CODE_TTL_RANGE).map_err(|m| invalid("code_ttl", m))?;
+    check_range(
+        "refresh_token_ttl",
+        b.refresh_token_ttl,
+        REFRESH_TOKEN_TTL_RANGE,
+    )
+    .map_err(|m| invalid("refresh_token_ttl", m))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types_are_canonical() {
+        assert_eq!(
+            canonical_response_type("token id_token"),
+            Some("id_token token")
+        );
+        assert_eq!(
+            canonical_response_type("id_token code token"),
+            Some("code id_token token")
+        );
+        assert_eq!(canonical_response_type("code code"), None);
+        assert_eq!(canonical_response_type("none"), None);
+    }
+
+    #[test]
+    fn redirect_uris() {
+        assert!(redirect_uri("r", "https://app.example.com/cb", ClientType::Web).is_ok());
+        assert!(redirect_uri("r", "http://127.0.0.1/cb", ClientType::Native).is_ok());
+        assert!(redirect_uri("r", "http://app.example.com/cb", ClientType::Web).is_err());
+        assert!(redirect_uri("r", "com.example.app:/cb", ClientType::Native).is_ok());
+        assert!(redirect_uri("r", "com.example.app:/cb", ClientType::Web).is_err());
+        assert!(redirect_uri("r", "myapp:/cb", ClientType::Native).is_err());
+        assert!(redirect_uri("r", "https://a.example/cb#x", ClientType::Web).is_err());
+    }
+
+    #[test]
+    fn origins() {
+        assert!(origin("https://*.example.com").is_ok());
+        assert!(origin("http://localhost:3000").is_ok());
+        assert!(origin("https://example.com/path").is_err());
+        assert!(origin("example.com").is_err());
+        assert!(origin_matches(
+            "https://*.example.com",
+            "https://a.b.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://evilexample.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "http://a.example.com"
+        ));
+        assert!(origin_matches(
+            "http://localhost:3000",
+            "http://localhost:3000"
+        ));
+    }
+}

@@ -1,0 +1,297 @@
+//! Users: create (with a password or a pre-hashed argon2 value), read, update, set a password,
+//! block, unblock, delete. Standard claims are checked by name and type (OIDC Core §5.1).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{invalid, rules, text, AdminError, AdminResult};
+use crate::model::User;
+use crate::password;
+use crate::provider::Provider;
+use crate::secret::{b64url, random_bytes};
+
+/// A user as an administrator describes it.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub username: String,
+    /// A password in clear, hashed with argon2id before it is stored.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// A pre-hashed argon2 PHC string, to migrate users without knowing their passwords.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// OIDC standard claims: name, given_name, email, email_verified, address, …
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub blocked: bool,
+}
+
+impl std::fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partial update: set fields replace the stored ones; `claims` and `attributes` are merged
+/// key by key, a `null` value removing the key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub username: Option<String>,
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    pub groups: Option<Vec<String>>,
+    pub blocked: Option<bool>,
+}
+
+const STRING_CLAIMS: [&str; 15] = [
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+];
+const BOOL_CLAIMS: [&str; 2] = ["email_verified", "phone_number_verified"];
+const ADDRESS_FIELDS: [&str; 6] = [
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+];
+
+/// OIDC Core §5.1: each standard claim with its JSON type.
+fn check_claims(claims: &Map<String, Value>) -> AdminResult<()> {
+    for (k, v) in claims {
+        let ok = if STRING_CLAIMS.contains(&k.as_str()) {
+            v.as_str().is_some_and(|s| s.chars().count() <= 1000)
+        } else if BOOL_CLAIMS.contains(&k.as_str()) {
+            v.is_boolean()
+        } else if k == "address" {
+            v.as_object().is_some_and(|a| {
+                a.iter()
+                    .all(|(f, x)| ADDRESS_FIELDS.contains(&f.as_str()) && x.is_string())
+            })
+        } else {
+            return Err(invalid(
+                "claims",
+                format!(
+                    "{k} is not an OpenID Connect standard claim; use attributes for custom data"
+                ),
+            ));
+        };
+        if !ok {
+            return Err(invalid("claims", format!("{k} has the wrong type")));
+        }
+    }
+    Ok(())
+}
+
+fn check_attributes(attrs: &Map<String, Value>) -> AdminResult<()> {
+    for (k, v) in attrs {
+        rules::attribute_name("attributes", k)?;
+        if v.to_string().len() > 4096 {
+            return Err(invalid("attributes", format!("{k} is larger than 4 KiB")));
+        }
+    }
+    Ok(())
+}
+
+/// Usernames: 1-256 visible characters, no spaces; compared case-insensitively.
+fn username(u: &str) -> AdminResult<String> {
+    let u = u.trim();
+    if u.is_empty()
+        || u.chars().count() > 256
+        || u.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "username",
+            "must be 1-256 characters without spaces",
+        ));
+    }
+    Ok(u.to_owned())
+}
+
+fn groups(g: &[String]) -> AdminResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for x in g {
+        let x = text("groups", x, true, 128)?;
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn check_password(p: &str) -> AdminResult<()> {
+    let n = p.chars().count();
+    let (lo, hi) = password::PASSWORD_LENGTH;
+    if n < lo || n > hi {
+        return Err(invalid("password", format!("must be {lo}-{hi} characters")));
+    }
+    Ok(())
+}
+
+fn merge(into: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        if v.is_null() {
+            into.remove(k);
+        } else {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+impl Provider {
+    /// The stored password hash a spec asks for.
+    pub(crate) async fn spec_password_hash(spec: &UserSpec) -> AdminResult<Option<String>> {
+        match (&spec.password, &spec.password_hash) {
+            (Some(_), Some(_)) => Err(invalid(
+                "password",
+                "give either password or password_hash, not both",
+            )),
+            (Some(p), None) => {
+                check_password(p)?;
+                password::hash_blocking(p.clone())
+                    .await
+                    .map(Some)
+                    .map_err(|e| invalid("password", e))
+            }
+            (None, Some(h)) if password::is_argon2_phc(h) => Ok(Some(h.clone())),
+            (None, Some(_)) => Err(invalid(
+                "password_hash",
+                "must be an argon2 PHC string ($argon2id$v=19$m=…)",
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A user record from a spec; `existing` keeps id, hash and creation time.
+    pub(crate) fn user_from_spec(
+        &self,
+        spec: &UserSpec,
+        existing: Option<&User>,
+        password_hash: Option<String>,
+    ) -> AdminResult<User> {
+        check_claims(&spec.claims)?;
+        check_attributes(&spec.attributes)?;
+        let now = self.now();
+        Ok(User {
+            id: existing.map_or_else(|| b64url(&random_bytes::<16>()), |e| e.id.clone()),
+            username: username(&spec.username)?,
+            password_hash: password_hash.or_else(|| existing.and_then(|e| e.password_hash.clone())),
+            claims: spec.claims.clone(),
+            attributes: spec.attributes.clone(),
+            groups: groups(&spec.groups)?,
+            blocked: spec.blocked,
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+        })
+    }
+
+    pub async fn create_user(&self, spec: &UserSpec) -> AdminResult<User> {
+        let hash = Self::spec_password_hash(spec).await?;
+        let user = self.user_from_spec(spec, None, hash)?;
+        self.store.insert_user(&user).await?;
+        tracing::info!(user_id = %user.id, "user created");
+        Ok(user)
+    }
+
+    /// A user by id or, failing that, by username.
+    pub async fn find_user(&self, id_or_username: &str) -> AdminResult<User> {
+        if let Some(u) = self.store.get_user(id_or_username).await? {
+            return Ok(u);
+        }
+        self.store
+            .find_user(id_or_username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("user {id_or_username}")))
+    }
+
+    pub async fn list_users(&self) -> AdminResult<Vec<User>> {
+        Ok(self.store.list_users().await?)
+    }
+
+    pub async fn update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
+        let mut u = self.find_user(id_or_username).await?;
+        if let Some(n) = &patch.username {
+            u.username = username(n)?;
+        }
+        merge(&mut u.claims, &patch.claims);
+        merge(&mut u.attributes, &patch.attributes);
+        check_claims(&u.claims)?;
+        check_attributes(&u.attributes)?;
+        if let Some(g) = &patch.groups {
+            u.groups = groups(g)?;
+        }
+        u.blocked = patch.blocked.unwrap_or(u.blocked);
+        u.updated_at = self.now();
+        self.store.update_user(&u).await?;
+        if patch.blocked == Some(true) {
+            tracing::info!(user_id = %u.id, "user blocked");
+        }
+        Ok(u)
+    }
+
+    pub async fn set_user_password(&self, id_or_username: &str, password: &str) -> AdminResult<()> {
+        check_password(password)?;
+        let mut u = self.find_user(id_or_username).await?;
+        u.password_hash = Some(
+            password::hash_blocking(password.to_owned())
+                .await
+                .map_err(|e| invalid("password", e))?,
+        );
+        u.updated_at = self.now();
+        self.store.update_user(&u).await?;
+        tracing::info!(user_id = %u.id, "password set");
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, id_or_username: &str) -> AdminResult<()> {
+        let u = self.find_user(id_or_username).await?;
+        self.store.delete_user(&u.id).await?;
+        tracing::info!(user_id = %u.id, "user deleted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn standard_claims_are_typed() {
+        let ok = json!({"email": "a@example.com", "email_verified": true,
+            "address": {"locality": "Gent", "country": "BE"}});
+        assert!(check_claims(ok.as_object().unwrap()).is_ok());
+        for bad in [
+            json!({"email_verified": "yes"}),
+            json!({"favourite_colour": "blue"}),
+            json!({"address": {"planet": "Mars"}}),
+        ] {
+            assert!(check_claims(bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The authorization request (RFC 6749 §4.1.1, §4.2.1; OIDC Core §3.1.2.1): parsed and checked in
+//! the order that decides where an error may go. Until `client_id` and `redirect_uri` are known
+//! good, errors are shown as a page; after that they go back to the client (§3.1.2.6).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::admin::{canonical_response_type, origin_matches_loopback};
+use crate::client_auth::plausible_client_id;
+use crate::error::{Error, ErrorCode, Result};
+use crate::grant::parse_resources;
+use crate::model::{ClientType, GrantType, IdTokenAlg};
+use crate::params::{parse_scope, Params};
+use crate::pkce;
+use crate::provider::{LoadedClient, Provider};
+use crate::secret::b64url_decode;
+
+/// OAuth 2.0 Multiple Response Type Encoding §2.1 and Form Post Response Mode §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// OIDC Core §3.1.2.1 `prompt` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    None,
+    Login,
+    Consent,
+    SelectAccount,
+}
+
+/// Where an error or a response goes once the redirect URI is trusted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Arc<LoadedClient>,
+    pub target: Target,
+    /// Canonical order: code, id_token, token.
+    pub response_type: &'static str,
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub prompt: Vec<Prompt>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub acr_values: Vec<String>,
+    pub ui_locales: Vec<String>,
+    pub claims: Option<Value>,
+    pub pkce: Option<(String, String)>,
+    pub resources: Vec<String>,
+}
+
+impl AuthorizeRequest {
+    pub fn wants(&self, part: &str) -> bool {
+        self.response_type.split(' ').any(|p| p == part)
+    }
+    pub fn is_openid(&self) -> bool {
+        self.scope.iter().any(|s| s == "openid")
+    }
+}
+
+/// Why a request was refused, and whether the client may be told through its redirect URI.
+#[derive(Debug)]
+pub enum Rejection {
+    /// Shown to the user: the redirect URI cannot be trusted.
+    Page(Error),
+    /// Sent back to the client.
+    Redirect(Target, Error),
+}
+
+impl From<Error> for Rejection {
+    fn from(e: Error) -> Self {
+        Rejection::Page(e)
+    }
+}
+
+/// Scopes every browser application may request (OIDC Core §5.4, §11).
+pub const OPENID_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+/// RFC 8252 §7.3: a native app's loopback redirect matches on any port.
+fn redirect_matches(registered: &str, requested: &str, ty: ClientType) -> bool {
+    if registered == requested {
+        return true;
+    }
+    ty == ClientType::Native && origin_matches_loopback(registered, requested)
+}
+
+impl Provider {
+    /// OIDC Core §3.1.2.1–§3.1.2.2: checks the request.
+    pub async fn authorize_request(
+        &self,
+        p: &Params,
+    ) -> std::result::Result<AuthorizeRequest, Rejection> {
+        let client_id = p.require("client_id")?;
+        if !plausible_client_id(client_id) {
+            return Err(Rejection::Page(Error::invalid_request(
+                "client_id is not a registered client",
+            )));
+        }
+        let client = self
+            .client(client_id)
+            .await?
+            .ok_or_else(|| Error::invalid_request("client_id is not a registered client"))?;
+        let c = &client.client;
+        if !c.enabled {
+            return Err(Rejection::Page(Error::unauthorized_client(
+                "the client is disabled",
+            )));
+        }
+        let b = &c.browser;
+        let redirect_uri = match p.get("redirect_uri")? {
+            Some(r) => b
+                .redirect_uris
+                .iter()
+                .any(|reg| redirect_matches(reg, r, c.client_type))
+                .then(|| r.to_owned())
+                .ok_or_else(|| {
+                    Error::invalid_request("redirect_uri does not match a registered URI")
+                })?,
+            // RFC 6749 §3.1.2.3: may be left out when exactly one is registered (OIDC requires it).
+            None if b.redirect_uris.len() == 1
+                && !p
+                    .get("scope")?
+                    .unwrap_or("")
+                    .split(' ')
+                    .any(|s| s == "openid") =>
+            {
+                b.redirect_uris[0].clone()
+            }
+            None => {
+                return Err(Rejection::Page(Error::invalid_request(
+                    "redirect_uri is required",
+                )))
+            }
+        };
+        let state = p.get("state")?.map(str::to_owned);
+        let response_type = p.get("response_type")?.and_then(canonical_response_type);
+        let default_mode = match response_type {
+            Some("code") | None => ResponseMode::Query,
+            Some(_) => ResponseMode::Fragment,
+        };
+        let mode = match p.get("response_mode")? {
+            None => default_mode,
+            Some("query") => ResponseMode::Query,
+            Some("fragment") => ResponseMode::Fragment,
+            Some("form_post") => ResponseMode::FormPost,
+            Some(other) => {
+                let t = Target {
+                    redirect_uri,
+                    mode: default_mode,
+                    state,
+                };
+                return Err(Rejection::Redirect(
+                    t,
+                    Error::invalid_request(format!("response_mode {other} is not supported")),
+                ));
+            }
+        };
+        let target = Target {
+            redirect_uri,
+            mode,
+            state,
+        };
+        let fail = |e: Error| Rejection::Redirect(target.clone(), e);
+        self.check_request(p, &client, response_type, mode)
+            .map(|parts| AuthorizeRequest {
+                client: client.clone(),
+                target: target.clone(),
+                ..parts
+            })
+            .map_err(fail)
+    }
+
+    /// Everything after the redirect URI is trusted.
+    fn check_request(
+        &self,
+        p: &Params,
+        client: &Arc<LoadedClient>,
+        response_type: Option<&'static str>,
+        mode: ResponseMode,
+    ) -> Result<AuthorizeRequest> {
+        let c = &client.client;
+        if p.contains("request") {
+            return Err(Error::new(
+                ErrorCode::RequestNotSupported,
+                "the request parameter is not supported",
+            ));
+        }
+        if p.contains("request_uri") {
+            return Err(Error::new(
+                ErrorCode::RequestUriNotSupported,
+                "the request_uri parameter is not supported",
+            ));
+        }
+        let raw_type = p.require("response_type")?;
+        let response_type = response_type.ok_or_else(|| {
+            Error::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type {raw_type} is not supported"),
+            )
+        })?;
+        if !c.browser.response_types.iter().any(|r| r == response_type) {
+            return Err(Error::unauthorized_client(format!(
+                "the client is not allowed to use response_type {response_type}"
+            )));
+        }
+        if response_type.contains("code") && !c.grant_types.contains(&GrantType::AuthorizationCode)
+        {
+            return Err(Error::unauthorized_client(
+                "the client may not use the authorization_code grant",
+            ));
+        }
+        let returns_tokens = response_type != "code";
+        if returns_tokens && mode == ResponseMode::Query {
+            // Multiple Response Type Encoding §2.1: tokens never travel in the query.
+            return Err(Error::invalid_request(
+                "response_mode query cannot carry tokens; use fragment or form_post",
+            ));
+        }
+        let scope = match p.get("scope")? {
+            Some(s) => parse_scope(s).map_err(|e| Error::invalid_scope(e.description))?,
+            None => self.granted_scope(c, None, &c.apis)?,
+        };
+        for s in &scope {
+            let standard = OPENID_SCOPES.contains(&s.as_str());
+            if !(standard || c.scopes.contains(s)) {
+                return Err(Error::invalid_scope(format!(
+                    "scope {s} is not allowed for this client"
+                )));
+            }
+        }
+        let openid = scope.iter().any(|s| s == "openid");
+        if response_type.contains("id_token") && !openid {
+            return Err(Error::invalid_scope(
+                "response_type id_token requires the openid scope",
+            ));
+        }
+        let nonce = p.get("nonce")?.map(str::to_owned);
+        if returns_tokens && openid && nonce.is_none() {
+            // OIDC Core §3.2.2.1, §3.3.2.11: nonce is required for implicit and hybrid flows.
+            return Err(Error::invalid_request(
+                "nonce is required for implicit and hybrid flows",
+            ));
+        }
+        let mut prompt = Vec::new();
+        if let Some(v) = p.get("prompt")? {
+            for x in v.split(' ').filter(|x| !x.is_empty()) {
+                prompt.push(match x {
+                    "none" => Prompt::None,
+                    "login" => Prompt::Login,
+                    "consent" => Prompt::Consent,
+                    "select_account" => Prompt::SelectAccount,
+                    other => {
+                        return Err(Error::invalid_request(format!(
+                            "prompt {other} is not supported"
+                        )))
+                    }
+                });
+            }
+            if prompt.contains(&Prompt::None) && prompt.len() > 1 {
+                return Err(Error::invalid_request(
+                    "prompt none cannot be combined with other values",
+                ));
+            }
+        }
+        let max_age = p
+            .get("max_age")?
+            .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
+            .map(|v| {
+                v.ok_or_else(|| Error::invalid_request("max_age must be a non-negative integer"))
+            })
+            .transpose()?;
+        let pkce = pkce::parse_challenge(
+            p.get("code_challenge")?,
+            p.get("code_challenge_method")?,
+            self.settings.pkce_plain,
+        )?;
+        if pkce.is_none() && response_type.contains("code") && c.browser.pkce_required {
+            return Err(Error::invalid_request(
+                "code_challenge is required (PKCE, RFC 7636)",
+            ));
+        }
+        let hint_sub = match p.get("id_token_hint")? {
+            Some(t) => Some(self.id_token_hint_sub(t, client).ok_or_else(|| {
+                Error::invalid_request(
+                    "id_token_hint is not an ID token this server issued to the client",
+                )
+            })?),
+            None => None,
+        };
+        let claims = match p.get("claims")? {
+            Some(raw) => {
+                let v: Value = serde_json::from_str(raw)
+                    .map_err(|_| Error::invalid_request("claims is not a JSON object"))?;
+                if !v.is_object() {
+                    return Err(Error::invalid_request("claims is not a JSON object"));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        let resources = parse_resources(p)?;
+        if !resources.is_empty() {
+            self.audience(c, resources.clone())?;
+        }
+        let words = |name: &str| -> Result<Vec<String>> {
+            Ok(p.get(name)?
+                .map(|v| {
+                    v.split(' ')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default())
+        };
+        Ok(AuthorizeRequest {
+            client: client.clone(),
+            target: Target {
+                redirect_uri: String::new(),
+                mode,
+                state: None,
+            },
+            response_type,
+            scope,
+            nonce,
+            prompt,
+            max_age,
+            login_hint: p.get("login_hint")?.map(str::to_owned),
+            hint_sub,
+            acr_values: words("acr_values")?,
+            ui_locales: words("ui_locales")?,
+            claims,
+            pkce,
+            resources,
+        })
+    }
+
+    /// OIDC Core §3.1.2.1 `id_token_hint`: an ID token this server signed for the client (expired
+    /// or not); returns its `sub`.
+    pub(crate) fn id_token_hint_sub(&self, token: &str, client: &LoadedClient) -> Option<String> {
+        let mut parts = token.split('.');
+        let (h, pl, s) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
+        let signed = &token.as_bytes()[..h.len() + 1 + pl.len()];
+        let sig = b64url_decode(s)?;
+        let ok = match header["alg"].as_str()? {
+            "HS256" => {
+                let secret = client.secret.as_deref()?;
+                client.client.browser.id_token_alg == IdTokenAlg::HS256 && {
+                    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                    aws_lc_rs::hmac::verify(&key, signed, &sig).is_ok()
+                }
+            }
+            alg => {
+                let keys = self.keys();
+                let key = keys.by_kid(header["kid"].as_str()?)?;
+                key.alg.as_str() == alg && key.verify(signed, &sig)
+            }
+        };
+        if !ok {
+            return None;
+        }
+        let claims: Value = serde_json::from_slice(&b64url_decode(pl)?).ok()?;
+        if claims["iss"].as_str()? != self.settings.issuer {
+            return None;
+        }
+        let aud_ok = match &claims["aud"] {
+            Value::String(a) => a == &client.client.client_id,
+            Value::Array(a) => a
+                .iter()
+                .any(|x| x.as_str() == Some(&client.client.client_id)),
+            _ => false,
+        };
+        aud_ok
+            .then(|| claims["sub"].as_str().map(str::to_owned))
+            .flatten()
+    }
+}

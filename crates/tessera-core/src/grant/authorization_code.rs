@@ -1,0 +1,97 @@
+//! The authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.6): a code is used once; a replay
+//! revokes every token issued from it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+
+use crate::authorize::CodeRecord;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::grant::TokenResponse;
+use crate::model::{ArtifactKind, GrantType};
+use crate::pkce;
+use crate::provider::{LoadedClient, Provider};
+use crate::secret::handle_key;
+use crate::store::Consumed;
+
+const BAD_CODE: &str =
+    "the authorization code is invalid, expired, or was issued to another client";
+
+impl Provider {
+    /// RFC 6749 §4.1.3.
+    pub(crate) async fn authorization_code(
+        &self,
+        loaded: &LoadedClient,
+        code: &str,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let client = &loaded.client;
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(Error::unauthorized_client(
+                "the client is not allowed to use the authorization_code grant",
+            ));
+        }
+        let key = handle_key(code).ok_or_else(|| Error::invalid_grant(BAD_CODE))?;
+        let artifact = match self.store.consume_artifact(&key, now, None).await? {
+            Consumed::First(a) => a,
+            Consumed::Missing => return Err(Error::invalid_grant(BAD_CODE)),
+            Consumed::Again(a) => {
+                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+                if a.kind == ArtifactKind::AuthorizationCode && a.client_id == client.client_id {
+                    if let Some(g) = &a.grant_id {
+                        tracing::warn!(client_id = %client.client_id, grant_id = %g, "authorization code replayed; grant revoked");
+                        self.revoke_grant(g, now).await?;
+                    }
+                    return Err(Error::invalid_grant(
+                        "the authorization code was already used; the tokens issued from it are revoked",
+                    ));
+                }
+                return Err(Error::invalid_grant(BAD_CODE));
+            }
+        };
+        if artifact.kind != ArtifactKind::AuthorizationCode
+            || artifact.client_id != client.client_id
+            || artifact.expires_at <= now
+            || artifact.revoked_at.is_some()
+        {
+            return Err(Error::invalid_grant(BAD_CODE));
+        }
+        let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
+        // RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
+        // in the initial authorization request ... and if included ensure that their values are identical".
+        if redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+            return Err(Error::invalid_grant(
+                "redirect_uri does not match the one of the authorization request",
+            ));
+        }
+        match (
+            &record.code_challenge,
+            &record.code_challenge_method,
+            code_verifier,
+        ) {
+            (Some(c), Some(m), Some(v)) if !pkce::verify(c, m, &v) => {
+                return Err(Error::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+            (Some(_), _, None) => {
+                return Err(Error::invalid_grant("code_verifier is required (PKCE)"));
+            }
+            // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+            (None, _, Some(_)) => {
+                return Err(Error::invalid_grant(
+                    "code_verifier was sent but the authorization request had no code_challenge",
+                ));
+            }
+            _ => {}
+        }
+        let grant_id = artifact
+            .grant_id
+            .ok_or_else(|| Error::server("code without a grant"))?;
+        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
+            Error::invalid_grant("the authorization was revoked or the user is blocked")
+        })?;
+        let scope = grant.record.scope.clone();
+        self.tokens_for_grant(loaded, &grant, &scope, record.nonce.as_deref(), None, now)
+            .await
+    }
+}

@@ -1,0 +1,95 @@
+//! The tokens a user's grant yields at the token endpoint: an access token, a refresh token when
+//! the client may refresh, and an ID token for OpenID requests (OIDC Core §3.1.3.3, §12.2).
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::grant::TokenResponse;
+use crate::id_token::IdTokenParts;
+use crate::model::{Artifact, ArtifactKind, GrantType};
+use crate::provider::{LoadedClient, Provider};
+use crate::secret::new_handle;
+use crate::user_grant::ActiveGrant;
+
+/// What a refresh token remembers: the grant's scope (RFC 6749 §6: a new refresh token keeps it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RefreshRecord {
+    pub scope: Vec<String>,
+    /// Set when the token was rotated: the response it was answered with, encrypted, for retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
+}
+
+impl Provider {
+    /// Issues the tokens for `scope` (the grant's, or narrower) from a grant in force.
+    pub(crate) async fn tokens_for_grant(
+        &self,
+        loaded: &LoadedClient,
+        grant: &ActiveGrant,
+        scope: &[String],
+        nonce: Option<&str>,
+        code: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let client = &loaded.client;
+        let sub = self.subject(client, &grant.user);
+        let aud = self.audience(client, grant.record.resources.clone())?;
+        let (access_token, expires_in) = self
+            .issue_access_token(client, &sub, aud, scope.to_vec(), Some(&grant.id), now)
+            .await?;
+        let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
+            let (handle, key) = new_handle();
+            let record = RefreshRecord {
+                scope: grant.record.scope.clone(),
+                successor: None,
+            };
+            self.store
+                .insert_artifact(&Artifact {
+                    key,
+                    kind: ArtifactKind::RefreshToken,
+                    client_id: client.client_id.clone(),
+                    grant_id: Some(grant.id.clone()),
+                    // Refresh tokens live as long as the grant: rotation does not extend it.
+                    expires_at: grant.expires_at,
+                    revoked_at: None,
+                    consumed_at: None,
+                    payload: serde_json::to_value(&record).map_err(Error::server)?,
+                })
+                .await?;
+            Some(handle)
+        } else {
+            None
+        };
+        let id_token = if scope.iter().any(|s| s == "openid") {
+            Some(self.issue_id_token(
+                IdTokenParts {
+                    client,
+                    client_secret: loaded.secret.as_deref(),
+                    sub: &sub,
+                    grant: &grant.record,
+                    nonce,
+                    access_token: Some(&access_token),
+                    code,
+                    user_claims: self.user_claims(
+                        &grant.user,
+                        &[],
+                        &crate::claims::requested_claims(
+                            grant.record.claims_request.as_ref(),
+                            "id_token",
+                        ),
+                    ),
+                },
+                now,
+            )?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            scope: Some(scope.join(" ")),
+            refresh_token,
+            id_token,
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! SSO sessions in the browser: a cookie holds a random handle, the store keeps its digest with
+//! the user, `auth_time`, `amr` and the `sid` ID tokens carry (OIDC Core §2, Session Management).
+//! Each grant made in a session is linked to its sid, so logout knows whom to tell.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::model::{Artifact, ArtifactKey, ArtifactKind, User};
+use crate::provider::Provider;
+use crate::secret::{b64url, handle_key, new_handle, random_bytes, sha256};
+use crate::store::StoreError;
+
+/// What a session records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+/// A session in force, with its user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub key: ArtifactKey,
+    pub record: SessionRecord,
+    pub user: User,
+    pub expires_at: Timestamp,
+}
+
+/// A grant made in a session: the client to notify at logout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionGrant {
+    pub grant_id: String,
+    pub offline: bool,
+}
+
+/// The `acr` of a password sign-in: no assurance level beyond the default.
+pub const ACR_PASSWORD: &str = "0";
+
+impl Provider {
+    /// OIDC Session Management §3: the opaque browser state the check_session iframe reads from
+    /// the `tessera_browser_state` cookie; derived from the sid so it changes with the session.
+    pub fn browser_state(&self, sid: &str) -> String {
+        b64url(
+            &self
+                .master
+                .derive(format!("browser-state\0{sid}").as_bytes())[..16],
+        )
+    }
+
+    /// OIDC Session Management §3: `session_state` for a response to `redirect_uri`.
+    pub fn session_state(&self, client_id: &str, redirect_uri: &str, sid: &str) -> String {
+        let origin = url::Url::parse(redirect_uri)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let salt = b64url(&random_bytes::<8>());
+        let text = format!("{client_id} {origin} {} {salt}", self.browser_state(sid));
+        let hex: String = sha256(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{hex}.{salt}")
+    }
+
+    /// Starts a session for `user`; returns the cookie value.
+    pub(crate) async fn start_session(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        now: Timestamp,
+    ) -> Result<(String, SessionRecord)> {
+        let (handle, key) = new_handle();
+        let record = SessionRecord {
+            sid: b64url(&random_bytes::<16>()),
+            user_id: user.id.clone(),
+            auth_time: now,
+            amr,
+            acr: ACR_PASSWORD.to_owned(),
+        };
+        let artifact = Artifact {
+            key,
+            kind: ArtifactKind::Session,
+            client_id: String::new(),
+            grant_id: Some(record.sid.clone()),
+            expires_at: now.plus(self.settings.session_lifetime),
+            revoked_at: None,
+            consumed_at: None,
+            payload: serde_json::to_value(&record).map_err(Error::server)?,
+        };
+        self.store.insert_artifact(&artifact).await?;
+        tracing::info!(user_id = %user.id, sid = %record.sid, "session started");
+        Ok((handle, record))
+    }
+
+    /// The session a cookie names, if it is in force and its user may still sign in.
+    pub async fn session(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<Session>> {
+        let Some(key) = cookie.and_then(handle_key) else {
+            return Ok(None);
+        };
+        let Some(a) = self.store.get_artifact(&key).await? else {
+            return Ok(None);
+        };
+        if a.kind != ArtifactKind::Session || a.revoked_at.is_some() || a.expires_at <= now {
+            return Ok(None);
+        }
+        let record: SessionRecord = serde_json::from_value(a.payload).map_err(Error::server)?;
+        let Some(user) = self.store.get_user(&record.user_id).await? else {
+            return Ok(None);
+        };
+        if user.blocked {
+            return Ok(None);
+        }
+        Ok(Some(Session {
+            key,
+            record,
+            user,
+            expires_at: a.expires_at,
+        }))
+    }
+
+    /// Links a grant to the session it was made in.
+    pub(crate) async fn link_session_grant(
+        &self,
+        sid: &str,
+        client_id: &str,
+        link: &SessionGrant,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let digest = sha256(format!("session-grant:{sid}:{}", link.grant_id).as_bytes());
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&digest[..8]);
+        let artifact = Artifact {
+            key: ArtifactKey::new(prefix, digest),
+            kind: ArtifactKind::SessionGrant,
+            client_id: client_id.to_owned(),
+            grant_id: Some(sid.to_owned()),
+            expires_at,
+            revoked_at: None,
+            consumed_at: None,
+            payload: serde_json::to_value(link).map_err(Error::server)?,
+        };
+        match self.store.insert_artifact(&artifact).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends a session: the session stops, and grants made in it without `offline_access` are
+    /// revoked. Returns the clients that took part, to notify (front- and back-channel logout).
+    pub(crate) async fn end_session(&self, sid: &str, now: Timestamp) -> Result<Vec<String>> {
+        let mut clients: Vec<String> = Vec::new();
+        for a in self.store.artifacts_of(sid).await? {
+            if a.kind != ArtifactKind::SessionGrant {
+                continue;
+            }
+            if !clients.contains(&a.client_id) {
+                clients.push(a.client_id.clone());
+            }
+            if let Ok(link) = serde_json::from_value::<SessionGrant>(a.payload) {
+                if !link.offline {
+                    self.revoke_grant(&link.grant_id, now).await?;
+                }
+            }
+        }
+        // Revokes the session record and the links (they share the sid as grant id).
+        self.store.revoke_grant(sid, now).await?;
+        tracing::info!(sid, "session ended");
+        Ok(clients)
+    }
+}

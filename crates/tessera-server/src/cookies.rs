@@ -1,0 +1,57 @@
+//! Cookies of the browser flows: the SSO session (HttpOnly), the paused request's handle
+//! (HttpOnly), and the browser state the check_session iframe reads (not HttpOnly, by design).
+//! SameSite=Lax everywhere; Secure when the issuer is https.
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+
+pub const SESSION: &str = "tessera_session";
+pub const INTERACTION: &str = "tessera_interaction";
+pub const BROWSER_STATE: &str = "tessera_browser_state";
+
+/// The value of cookie `name` in the request, if sent once or more (the first wins).
+pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Adds a `Set-Cookie`; `max_age` 0 deletes the cookie.
+pub fn set(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    http_only: bool,
+    secure: bool,
+) {
+    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        headers.append(SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_cookies() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            "a=1; tessera_session=xyz; b=2".parse().unwrap(),
+        );
+        assert_eq!(super::get(&h, "tessera_session"), Some("xyz"));
+        assert_eq!(super::get(&h, "c"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! The browser endpoints: `/authorize` (GET and POST), the login and consent forms that resume a
+//! paused request, `/logout` (RP-initiated, with front- and back-channel notification) and the
+//! check_session iframe. Handlers translate HTTP to core calls and core outcomes to pages.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::response::Response;
+use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tessera_core::authorize::{
+    AuthorizeOutcome, ConsentForm, LoginForm, LoginOutcome, ResponseMode,
+};
+use tessera_core::params::Params;
+use tessera_core::session::Session;
+use tessera_core::Error;
+
+use crate::{cookies, pages, AppState};
+
+/// The client's address as the socket saw it (for throttling); "unknown" in in-process tests.
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+fn secure(s: &AppState) -> bool {
+    s.provider.settings.issuer.starts_with("https://")
+}
+
+/// Parameters from the query (GET) or the form body (POST, RFC 6749 §3.1 / OIDC Core §3.1.2.1).
+fn params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: &Bytes,
+) -> Result<Params, Error> {
+    if method == Method::POST {
+        let ct = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(Error::invalid_request(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Params::parse(body)
+    } else {
+        Params::parse(query.unwrap_or_default().as_bytes())
+    }
+}
+
+fn redirect(location: &str) -> Response {
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// A core outcome as an HTTP response.
+fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
+    match outcome {
+        AuthorizeOutcome::ErrorPage(e) => pages::error(&e),
+        AuthorizeOutcome::Respond(r) => match r.mode {
+            ResponseMode::FormPost => pages::form_post(&r.redirect_uri, &r.params),
+            _ => redirect(&r.location()),
+        },
+        AuthorizeOutcome::Login(page) => {
+            let mut res = pages::login(&page, StatusCode::OK);
+            cookies::set(
+                res.headers_mut(),
+                cookies::INTERACTION,
+                &page.interaction,
+                1800,
+                true,
+                secure(s),
+            );
+            res
+        }
+        AuthorizeOutcome::Consent(page) => {
+            let mut res = pages::consent(&page);
+            cookies::set(
+                res.headers_mut(),
+                cookies::INTERACTION,
+                &page.interaction,
+                1800,
+                true,
+                secure(s),
+            );
+            res
+        }
+    }
+}
+
+/// RFC 6749 §3.1, OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
+pub async fn authorize(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let p = match params(&method, &headers, query, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let outcome = s
+        .provider
+        .authorize(&p, cookies::get(&headers, cookies::SESSION))
+        .await;
+    render(&s, outcome)
+}
+
+fn form(headers: &HeaderMap, body: &Bytes) -> Result<Params, Error> {
+    params(&Method::POST, headers, None, body)
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten();
+    let submitted = LoginForm {
+        interaction: field("interaction").unwrap_or(""),
+        csrf: field("csrf"),
+        cookie: cookies::get(&headers, cookies::INTERACTION),
+        username: field("username").unwrap_or(""),
+        password: field("password").unwrap_or(""),
+        address: &addr,
+    };
+    match s.provider.login(&submitted).await {
+        LoginOutcome::Retry(page) => pages::login(&page, StatusCode::UNAUTHORIZED),
+        LoginOutcome::Throttled { page, retry_after } => {
+            let mut res = pages::login(&page, StatusCode::TOO_MANY_REQUESTS);
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                res.headers_mut().insert(RETRY_AFTER, v);
+            }
+            res
+        }
+        LoginOutcome::Refused(e) => pages::error(&e),
+        LoginOutcome::Done {
+            session_cookie,
+            outcome,
+        } => {
+            let browser_state = s
+                .provider
+                .session(Some(&session_cookie), s.provider.now())
+                .await
+                .ok()
+                .flatten()
+                .map(|x| s.provider.browser_state(&x.record.sid));
+            let mut res = render(&s, outcome);
+            let h = res.headers_mut();
+            let life = s.provider.settings.session_lifetime;
+            cookies::set(h, cookies::SESSION, &session_cookie, life, true, secure(&s));
+            if let Some(b) = browser_state {
+                cookies::set(h, cookies::BROWSER_STATE, &b, life, false, secure(&s));
+            }
+            res
+        }
+    }
+}
+
+/// `POST /consent`.
+pub async fn consent(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten();
+    let submitted = ConsentForm {
+        interaction: field("interaction").unwrap_or(""),
+        csrf: field("csrf"),
+        cookie: cookies::get(&headers, cookies::INTERACTION),
+        approve: field("decision") == Some("allow"),
+        session_cookie: cookies::get(&headers, cookies::SESSION),
+    };
+    let outcome = s.provider.consent(&submitted).await;
+    render(&s, outcome)
+}
+
+/// OIDC RP-Initiated Logout §2–§3: `GET` and `POST /logout`.
+pub async fn logout(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let p = match params(&method, &headers, query, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let session: Option<Session> = match s
+        .provider
+        .session(cookies::get(&headers, cookies::SESSION), s.provider.now())
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return pages::error(&e),
+    };
+    let req = match s.provider.logout_request(&p, session.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => return pages::error(&e),
+    };
+    let Some(session) = session else {
+        return match req.post_logout_redirect {
+            Some(r) => redirect(&r),
+            None => pages::logged_out(&[], &None),
+        };
+    };
+    let confirmed = method == Method::POST
+        && p.get("confirm").ok().flatten() == Some("yes")
+        && s.provider
+            .logout_csrf_ok(&session.record.sid, p.get("csrf").ok().flatten());
+    if !req.hinted && !confirmed {
+        // Without proof that the application asked, the user confirms (RP-Initiated Logout §2).
+        let carried: Vec<(String, String)> = [
+            "id_token_hint",
+            "client_id",
+            "post_logout_redirect_uri",
+            "state",
+        ]
+        .iter()
+        .filter_map(|k| {
+            p.get(k)
+                .ok()
+                .flatten()
+                .map(|v| ((*k).to_owned(), v.to_owned()))
+        })
+        .collect();
+        return pages::logout_confirm(
+            &session.user.username,
+            &s.provider.logout_csrf(&session.record.sid),
+            &carried,
+        );
+    }
+    let done = match s.provider.logout(&session, req.post_logout_redirect).await {
+        Ok(d) => d,
+        Err(e) => return pages::error(&e),
+    };
+    for (uri, token) in done.backchannel {
+        tokio::spawn(back_channel(uri, token));
+    }
+    let mut res = pages::logged_out(&done.frontchannel, &done.redirect);
+    let h = res.headers_mut();
+    cookies::set(h, cookies::SESSION, "", 0, true, secure(&s));
+    cookies::set(h, cookies::BROWSER_STATE, "", 0, false, secure(&s));
+    res
+}
+
+/// OIDC Back-Channel Logout §2.5: POST the logout token; failures are logged, not retried.
+async fn back_channel(uri: String, token: String) {
+    // reqwest's TLS runs on rustls with aws-lc-rs, the crypto the rest of Tessera uses.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout client");
+            return;
+        }
+    };
+    match client
+        .post(&uri)
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => tracing::info!(uri, "back-channel logout delivered"),
+        Ok(r) => tracing::warn!(uri, status = %r.status(), "back-channel logout refused"),
+        Err(e) => tracing::warn!(uri, error = %e, "back-channel logout failed"),
+    }
+}
+
+/// OIDC Session Management §4.2: the OP iframe.
+pub async fn check_session() -> Response {
+    pages::check_session()
+}

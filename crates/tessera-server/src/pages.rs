@@ -1,0 +1,246 @@
+//! Server-rendered pages (askama): login, consent, errors, form_post responses, logout, and the
+//! check_session iframe. Every page is sent with a CSP that forbids framing (`frame-ancestors
+//! 'none'`, the clickjacking defence) except the iframe, which relying parties frame by design.
+
+use askama::Template;
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use http::{HeaderValue, StatusCode};
+use tessera_core::authorize::{ConsentPage, LoginPage, ScopeLine};
+use tessera_core::Error;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTpl<'a> {
+    client_name: &'a str,
+    interaction: &'a str,
+    csrf: &'a str,
+    login_hint: &'a str,
+    error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentTpl<'a> {
+    client_name: &'a str,
+    username: &'a str,
+    interaction: &'a str,
+    csrf: &'a str,
+    scopes: &'a [ScopeLine],
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTpl<'a> {
+    code: &'a str,
+    description: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostTpl<'a> {
+    action: &'a str,
+    params: &'a [(String, String)],
+    nonce: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct LogoutConfirmTpl<'a> {
+    username: &'a str,
+    csrf: &'a str,
+    params: &'a [(String, String)],
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutTpl<'a> {
+    frontchannel: &'a [String],
+    redirect: &'a Option<String>,
+    nonce: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "check_session.html")]
+struct CheckSessionTpl<'a> {
+    nonce: &'a str,
+}
+
+/// How a page may be embedded and which scripts and frames it may run.
+#[derive(Debug, Clone, Copy)]
+enum Policy<'a> {
+    /// No script, never framed.
+    Plain,
+    /// One inline script with this nonce; never framed; may frame `frames` (front-channel logout).
+    Script { nonce: &'a str, frames: &'a str },
+    /// The check_session iframe: a script, framed by any relying party.
+    Framed { nonce: &'a str },
+}
+
+fn csp(p: Policy<'_>) -> String {
+    let base = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'";
+    match p {
+        Policy::Plain => format!("{base}; frame-ancestors 'none'"),
+        Policy::Script { nonce, frames } => {
+            let frames = if frames.is_empty() {
+                String::new()
+            } else {
+                format!("; frame-src {frames}")
+            };
+            format!("{base}; script-src 'nonce-{nonce}'{frames}; frame-ancestors 'none'")
+        }
+        Policy::Framed { nonce } => format!("{base}; script-src 'nonce-{nonce}'"),
+    }
+}
+
+fn html(status: StatusCode, body: Result<String, askama::Error>, policy: Policy<'_>) -> Response {
+    let (status, body) = match body {
+        Ok(b) => (status, b),
+        Err(e) => {
+            tracing::error!(error = %e, "page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error".to_owned(),
+            )
+        }
+    };
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !matches!(policy, Policy::Framed { .. }) {
+        h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&csp(policy)) {
+        h.insert(CONTENT_SECURITY_POLICY, v);
+    }
+    res
+}
+
+fn nonce() -> String {
+    tessera_core::secret::b64url(&tessera_core::secret::random_bytes::<16>())
+}
+
+pub fn login(page: &LoginPage, status: StatusCode) -> Response {
+    let body = LoginTpl {
+        client_name: &page.client_name,
+        interaction: &page.interaction,
+        csrf: &page.csrf,
+        login_hint: page.login_hint.as_deref().unwrap_or(""),
+        error: &page.error,
+    }
+    .render();
+    html(status, body, Policy::Plain)
+}
+
+pub fn consent(page: &ConsentPage) -> Response {
+    let body = ConsentTpl {
+        client_name: &page.client_name,
+        username: &page.username,
+        interaction: &page.interaction,
+        csrf: &page.csrf,
+        scopes: &page.scopes,
+    }
+    .render();
+    html(StatusCode::OK, body, Policy::Plain)
+}
+
+/// An error shown to the user, never redirected (OIDC Core §3.1.2.6 before the redirect URI is trusted).
+pub fn error(e: &Error) -> Response {
+    let status = match e.code.http_status() {
+        401 | 403 => StatusCode::BAD_REQUEST,
+        s => StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST),
+    };
+    if e.code.http_status() >= 500 {
+        tracing::error!(error = %e, "browser request failed");
+    }
+    let body = ErrorTpl {
+        code: e.code.as_str(),
+        description: &e.description,
+    }
+    .render();
+    html(status, body, Policy::Plain)
+}
+
+/// OAuth 2.0 Form Post Response Mode §2: an auto-submitting form to the redirect URI.
+pub fn form_post(action: &str, params: &[(String, String)]) -> Response {
+    let n = nonce();
+    let body = FormPostTpl {
+        action,
+        params,
+        nonce: &n,
+    }
+    .render();
+    html(
+        StatusCode::OK,
+        body,
+        Policy::Script {
+            nonce: &n,
+            frames: "",
+        },
+    )
+}
+
+pub fn logout_confirm(username: &str, csrf: &str, params: &[(String, String)]) -> Response {
+    let body = LogoutConfirmTpl {
+        username,
+        csrf,
+        params,
+    }
+    .render();
+    html(StatusCode::OK, body, Policy::Plain)
+}
+
+pub fn logged_out(frontchannel: &[String], redirect: &Option<String>) -> Response {
+    let n = nonce();
+    let origins: Vec<String> = frontchannel
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let body = LoggedOutTpl {
+        frontchannel,
+        redirect,
+        nonce: &n,
+    }
+    .render();
+    html(
+        StatusCode::OK,
+        body,
+        Policy::Script {
+            nonce: &n,
+            frames: &origins.join(" "),
+        },
+    )
+}
+
+pub fn check_session() -> Response {
+    let n = nonce();
+    let body = CheckSessionTpl { nonce: &n }.render();
+    html(StatusCode::OK, body, Policy::Framed { nonce: &n })
+}
+
+/// The stylesheet the pages share.
+pub async fn stylesheet() -> Response {
+    let mut res = Response::new(Body::from(include_str!("../static/tessera.css")));
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}

@@ -1,0 +1,172 @@
+//! The real pages in a real browser: Debian chromium, driven by `tests/browser/signin.mjs`
+//! (playwright-core), signs in with the keyboard, approves consent and lands on the relying
+//! party's redirect; a second run in the same browser profile signs in without a password.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::flow::{enc, pkce, PASSWORD, RP};
+use crate::process::{cli_env, exclusive, free_port, json as json_out, Server};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the driver script with one JSON argument; returns its one line of JSON.
+fn drive(args: &Value) -> Value {
+    let browser_dir = repo_root().join("tests/browser");
+    if !browser_dir.join("node_modules/playwright-core").exists() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&browser_dir)
+            .status()
+            .expect("npm (Node.js) is needed for the browser test");
+        assert!(ok.success(), "npm ci in tests/browser failed");
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the browser test needs Debian's chromium at {chromium} (apt-get install chromium; .ci/run installs it)"
+    );
+    let out = std::process::Command::new("node")
+        .arg(browser_dir.join("signin.mjs"))
+        .arg(args.to_string())
+        .output()
+        .expect("node");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| {
+        panic!(
+            "driver output: {line} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "browser run failed: {v:#}");
+    v
+}
+
+fn params(url: &str) -> std::collections::HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+#[tokio::test]
+async fn chromium_signs_in_through_the_real_pages() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("TESSERA_ISSUER", base.as_str())];
+    cli_env(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--claim",
+            "email=alice@example.com",
+            "--claim",
+            "name=Alice Example",
+        ],
+        &[
+            ("TESSERA_ISSUER", base.as_str()),
+            ("TESSERA_NEW_PASSWORD", PASSWORD),
+        ],
+    );
+    let c = json_out(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Browser RP",
+            "--redirect-uri",
+            RP,
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap().to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+
+    let (verifier, challenge) = pkce();
+    let authorize = |state: &str| {
+        format!(
+            "{base}/authorize?{}",
+            enc(&[
+                ("response_type", "code"),
+                ("client_id", &id),
+                ("redirect_uri", RP),
+                ("scope", "openid profile email"),
+                ("state", state),
+                ("nonce", "n"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256")
+            ])
+        )
+    };
+    let profile = dir.path().join("browser-state.json");
+    let first = tokio::task::spawn_blocking({
+        let args = json!({"authorize_url": authorize("first"), "username": "alice", "password": PASSWORD,
+            "redirect_prefix": RP, "consent": "allow", "storage_state_out": profile});
+        move || drive(&args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(first["login"]["title"], "Sign in to Browser RP");
+    assert_eq!(first["login"]["username_autocomplete"], "username");
+    assert_eq!(first["login"]["password_autocomplete"], "current-password");
+    assert!(first["login"]["csp"]
+        .as_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let scopes: Vec<String> = serde_json::from_value(first["consent_scopes"].clone()).unwrap();
+    assert!(
+        scopes.iter().any(|s| s.contains("Your email address")),
+        "{scopes:?}"
+    );
+    let url = first["final_url"].as_str().unwrap();
+    assert!(url.starts_with(RP), "{url}");
+    let p = params(url);
+    assert_eq!(p["state"], "first");
+    assert_eq!(p["iss"], base);
+
+    let http = crate::process::http();
+    let tokens: Value = http
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &p["code"]),
+            ("redirect_uri", RP),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+
+    // Same browser profile: the session cookie signs in without a password, consent is remembered.
+    let second = tokio::task::spawn_blocking({
+        let args = json!({"authorize_url": authorize("second"), "redirect_prefix": RP,
+            "expect_no_login": true, "storage_state_in": profile});
+        move || drive(&args)
+    })
+    .await
+    .unwrap();
+    let p = params(second["final_url"].as_str().unwrap());
+    assert_eq!(p["state"], "second");
+    assert!(p.contains_key("code"));
+    server.kill();
+}

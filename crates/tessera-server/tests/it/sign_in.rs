@@ -1,0 +1,486 @@
+//! Browser sign-in through `/authorize`, `/login` and `/consent`: the pages, consent, SSO, the
+//! errors that must not redirect, and the ones that must.
+
+use http::StatusCode;
+use tessera_core::model::ConsentMode;
+
+use crate::flow::{code_request, enc, hidden, redirect_params, sign_in, Browser, PASSWORD, RP};
+use crate::support::{Harness, ISSUER};
+
+#[tokio::test]
+async fn code_flow_with_login_and_consent() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&app, "openid profile email", "");
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // The login page: labelled inputs with autocomplete hints, no framing.
+    assert!(page
+        .text
+        .contains("<label for=\"username\">Username</label>"));
+    assert!(page.text.contains("autocomplete=\"username\""));
+    assert!(page.text.contains("autocomplete=\"current-password\""));
+    assert!(page
+        .header("content-security-policy")
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(page.header("x-frame-options"), "DENY");
+    assert!(page.header("set-cookie").contains("HttpOnly"));
+    assert!(page.header("set-cookie").contains("SameSite=Lax"));
+
+    let consent = b.login(&page, "alice", PASSWORD).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.text);
+    let session_cookie = consent
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("tessera_session="))
+        .expect("session cookie");
+    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
+    assert!(
+        !session_cookie.contains("Secure"),
+        "http issuer: no Secure attribute"
+    );
+    // Each scope by display name and description.
+    assert!(
+        consent.text.contains("Your email address"),
+        "{}",
+        consent.text
+    );
+    assert!(consent.text.contains("Your profile"));
+
+    let done = b.consent(&consent, true).await;
+    let p = redirect_params(&done);
+    assert!(done.header("location").starts_with(RP));
+    assert_eq!(p["state"], "st-1");
+    assert_eq!(p["iss"], ISSUER, "RFC 9207");
+    assert!(p.contains_key("session_state"));
+    let tokens = h.exchange(&app, &p["code"], Some(&verifier)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
+    assert!(tokens.json["id_token"].is_string());
+    assert!(tokens.json["refresh_token"].is_string());
+
+    // Consent is remembered: the same scopes again go straight back.
+    let (path, _) = code_request(&app, "openid email", "");
+    let again = b.get(&path).await;
+    assert!(redirect_params(&again).contains_key("code"));
+    // A new scope asks again.
+    let (path, _) = code_request(&app, "openid email phone", "");
+    let more = b.get(&path).await;
+    assert_eq!(more.status, StatusCode::OK);
+    assert!(more.text.contains("Your phone number"));
+}
+
+#[tokio::test]
+async fn second_application_signs_in_without_a_password() {
+    let h = Harness::new().await;
+    h.user("bob").await;
+    let first = h.web_app(|_| {}).await;
+    let second = h
+        .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
+        .await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&first, "openid", "");
+    sign_in(&b, &path, "bob").await;
+    let (path, _) = code_request(&second, "openid", "");
+    let r = b.get(&path).await;
+    let p = redirect_params(&r);
+    assert!(
+        p.contains_key("code"),
+        "SSO: no login page, and auto-accept: no consent page"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_blocked_user_get_one_message() {
+    let h = Harness::new().await;
+    h.user("carol").await;
+    h.user("dave").await;
+    h.provider
+        .update_user(
+            "dave",
+            &tessera_core::admin::UserPatch {
+                blocked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    let page = b.get(&path).await;
+    for (user, pass) in [
+        ("carol", "wrong password"),
+        ("nobody", PASSWORD),
+        ("dave", PASSWORD),
+    ] {
+        let r = b.login(&page, user, pass).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{user}");
+        assert!(
+            r.text.contains("The username or password is incorrect."),
+            "{user}: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_per_account() {
+    let h = Harness::new().await;
+    h.user("erin").await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    let page = b.get(&path).await;
+    for _ in 0..5 {
+        assert_eq!(
+            b.login(&page, "erin", "nope nope").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = b.login(&page, "erin", PASSWORD).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert_eq!(r.header("retry-after"), "900");
+    h.clock.advance(901);
+    let page = b.get(&path).await;
+    let r = b.login(&page, "erin", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "the window is over: {}", r.text);
+}
+
+#[tokio::test]
+async fn login_without_csrf_token_or_cookie_is_refused() {
+    let h = Harness::new().await;
+    h.user("frank").await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    let page = b.get(&path).await;
+    let interaction = hidden(&page.text, "interaction");
+    let no_csrf = enc(&[
+        ("interaction", &interaction),
+        ("username", "frank"),
+        ("password", PASSWORD),
+    ]);
+    let r = b.post("/login", &no_csrf).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("CSRF"), "{}", r.text);
+    // A forged post from another site carries the token it cannot read, and no cookie.
+    let csrf = hidden(&page.text, "csrf");
+    b.forget("tessera_interaction");
+    let forged = enc(&[
+        ("interaction", &interaction),
+        ("csrf", &csrf),
+        ("username", "frank"),
+        ("password", PASSWORD),
+    ]);
+    assert_eq!(
+        b.post("/login", &forged).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn unknown_client_or_redirect_uri_shows_a_page_and_never_redirects() {
+    let h = Harness::new().await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let cases = [
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", "nope"),
+            ("redirect_uri", RP),
+        ]),
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("redirect_uri", "https://evil.example/cb"),
+        ]),
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("redirect_uri", "https://rp.example.com/cb/extra"),
+        ]),
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("scope", "openid"),
+        ]),
+    ];
+    for q in cases {
+        let r = b.get(&format!("/authorize?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert_eq!(r.header("location"), "", "{q}");
+        assert!(r.text.contains("invalid_request"), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn errors_after_the_redirect_uri_is_trusted_go_back_to_the_client() {
+    let h = Harness::new().await;
+    let app = h
+        .web_app(|s| {
+            s.response_types = Some(vec![
+                "code".into(),
+                "code id_token".into(),
+                "id_token token".into(),
+            ])
+        })
+        .await;
+    let b = Browser::new(&h);
+    let base = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("client_id", app.id.as_str()),
+            ("redirect_uri", RP),
+            ("state", "s"),
+        ];
+        pairs.extend_from_slice(extra);
+        format!("/authorize?{}", enc(&pairs))
+    };
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("response_type", "id_token token"), ("scope", "openid")],
+            "invalid_request",
+        ),
+        (&[("response_type", "token")], "unauthorized_client"),
+        (&[("response_type", "bogus")], "unsupported_response_type"),
+        (
+            &[("response_type", "code"), ("scope", "openid admin")],
+            "invalid_scope",
+        ),
+        (
+            &[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("prompt", "none"),
+            ],
+            "login_required",
+        ),
+        (
+            &[
+                ("response_type", "code"),
+                ("code_challenge", "abc"),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+    ];
+    for (extra, want) in cases {
+        let r = b.get(&base(extra)).await;
+        let p = redirect_params(&r);
+        assert_eq!(p["error"], want, "{extra:?}: {p:?}");
+        assert_eq!(p["state"], "s");
+        assert_eq!(p["iss"], ISSUER);
+    }
+    // Implicit without nonce: the error goes back in the fragment.
+    let r = b
+        .get(&base(&[
+            ("response_type", "id_token token"),
+            ("scope", "openid"),
+        ]))
+        .await;
+    assert!(r.header("location").contains('#'));
+}
+
+#[tokio::test]
+async fn public_clients_must_use_pkce_and_native_loopback_matches_any_port() {
+    let h = Harness::new().await;
+    h.user("gina").await;
+    let native = h
+        .web_app(|s| {
+            s.client_type = tessera_core::model::ClientType::Native;
+            s.redirect_uris = vec![
+                "http://127.0.0.1/callback".into(),
+                "com.example.app:/cb".into(),
+            ];
+            s.post_logout_redirect_uris = vec![];
+        })
+        .await;
+    let b = Browser::new(&h);
+    let no_pkce = enc(&[
+        ("response_type", "code"),
+        ("client_id", &native.id),
+        ("redirect_uri", "http://127.0.0.1:51234/callback"),
+        ("scope", "openid"),
+    ]);
+    let p = redirect_params(&b.get(&format!("/authorize?{no_pkce}")).await);
+    assert_eq!(p["error"], "invalid_request");
+    assert!(p["error_description"].contains("code_challenge"));
+    let (verifier, challenge) = crate::flow::pkce();
+    let q = enc(&[
+        ("response_type", "code"),
+        ("client_id", &native.id),
+        ("redirect_uri", "http://127.0.0.1:51234/callback"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let page = b.get(&format!("/authorize?{q}")).await;
+    let consent = b.login(&page, "gina", PASSWORD).await;
+    let done = b.consent(&consent, true).await;
+    assert!(done
+        .header("location")
+        .starts_with("http://127.0.0.1:51234/callback?"));
+    let code = redirect_params(&done)["code"].clone();
+    let body = enc(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "http://127.0.0.1:51234/callback"),
+        ("client_id", &native.id),
+        ("code_verifier", &verifier),
+    ]);
+    let r = h.post("/token", None, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(r.json["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn deny_answers_access_denied_and_groups_restrict_applications() {
+    let h = Harness::new().await;
+    h.user("hank").await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    let page = b.get(&path).await;
+    let consent = b.login(&page, "hank", PASSWORD).await;
+    let p = redirect_params(&b.consent(&consent, false).await);
+    assert_eq!(p["error"], "access_denied");
+
+    let admins_only = h
+        .web_app(|s| s.allowed_groups = vec!["admins".into()])
+        .await;
+    let (path, _) = code_request(&admins_only, "openid", "");
+    let p = redirect_params(&b.get(&path).await);
+    assert_eq!(p["error"], "access_denied", "hank is staff, not admins");
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_the_password_again() {
+    let h = Harness::new().await;
+    h.user("ivy").await;
+    let app = h
+        .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
+        .await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    sign_in(&b, &path, "ivy").await;
+    for extra in ["&prompt=login", "&max_age=0"] {
+        h.clock.advance(5);
+        let (path, _) = code_request(&app, "openid", extra);
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{extra}: a login page");
+        let r = b.login(&page, "ivy", PASSWORD).await;
+        assert!(redirect_params(&r).contains_key("code"), "{extra}");
+    }
+    let (path, _) = code_request(&app, "openid", "&prompt=none");
+    assert!(
+        redirect_params(&b.get(&path).await).contains_key("code"),
+        "a session satisfies prompt=none"
+    );
+}
+
+#[tokio::test]
+async fn form_post_hybrid_and_implicit_responses() {
+    let h = Harness::new().await;
+    h.user("jo").await;
+    let app = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.response_types = Some(vec![
+                "code".into(),
+                "code id_token".into(),
+                "id_token token".into(),
+                "id_token".into(),
+            ]);
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    sign_in(&b, &path, "jo").await;
+
+    let q = enc(&[
+        ("response_type", "code"),
+        ("client_id", &app.id),
+        ("redirect_uri", RP),
+        ("scope", "openid"),
+        ("response_mode", "form_post"),
+        ("state", "fp"),
+    ]);
+    let r = b.get(&format!("/authorize?{q}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text.contains(&format!("action=\"{RP}\""))
+            || r.text
+                .contains("action=\"https:&#x2f;&#x2f;rp.example.com&#x2f;cb\""),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("name=\"code\""));
+    assert!(r
+        .header("content-security-policy")
+        .contains("script-src 'nonce-"));
+
+    let q = enc(&[
+        ("response_type", "code id_token"),
+        ("client_id", &app.id),
+        ("redirect_uri", RP),
+        ("scope", "openid email"),
+        ("nonce", "hy"),
+    ]);
+    let p = redirect_params(&b.get(&format!("/authorize?{q}")).await);
+    let claims = crate::flow::jwt_claims(&p["id_token"]);
+    assert_eq!(claims["nonce"], "hy");
+    assert_eq!(
+        claims["c_hash"],
+        tessera_core::id_token::half_hash(
+            tessera_core::model::IdTokenAlg::Key(tessera_core::model::Alg::RS256),
+            &p["code"]
+        )
+    );
+
+    let q = enc(&[
+        ("response_type", "id_token token"),
+        ("client_id", &app.id),
+        ("redirect_uri", RP),
+        ("scope", "openid email"),
+        ("nonce", "im"),
+    ]);
+    let r = b.get(&format!("/authorize?{q}")).await;
+    assert!(
+        r.header("location").contains('#'),
+        "tokens travel in the fragment"
+    );
+    let p = redirect_params(&r);
+    let claims = crate::flow::jwt_claims(&p["id_token"]);
+    assert_eq!(
+        claims["at_hash"],
+        tessera_core::id_token::half_hash(
+            tessera_core::model::IdTokenAlg::Key(tessera_core::model::Alg::RS256),
+            &p["access_token"]
+        )
+    );
+    assert!(
+        claims.get("email").is_none(),
+        "with an access token, claims come from userinfo"
+    );
+
+    let q = enc(&[
+        ("response_type", "id_token"),
+        ("client_id", &app.id),
+        ("redirect_uri", RP),
+        ("scope", "openid email"),
+        ("nonce", "only"),
+    ]);
+    let p = redirect_params(&b.get(&format!("/authorize?{q}")).await);
+    assert_eq!(
+        crate::flow::jwt_claims(&p["id_token"])["email"],
+        "jo@example.com",
+        "OIDC Core §5.4"
+    );
+}
