@@ -298,3 +298,129 @@ fn key_commands() {
         assert!(!wrong.status.success(), "an EC key is refused for RS256");
     }
 }
+
+#[test]
+fn users_are_managed_from_the_cli_and_apply_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = [("TESSERA_NEW_PASSWORD", "correct horse battery")];
+    let u = json(&cli_env(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "Alice",
+            "--claim",
+            "email=alice@example.com",
+            "--claim",
+            "email_verified=true",
+            "--attribute",
+            "department=R&D",
+            "--group",
+            "staff",
+            "--output",
+            "json",
+        ],
+        &pw,
+    ));
+    assert_eq!(
+        u["claims"]["email_verified"], true,
+        "JSON values are parsed"
+    );
+    assert_eq!(u["has_password"], true);
+    assert!(
+        u.get("password_hash").is_none(),
+        "the hash is never printed"
+    );
+    let id = u["id"].as_str().expect("id").to_owned();
+    let shown = json(&cli(
+        dir.path(),
+        &["user", "show", "alice", "--output", "json"],
+    ));
+    assert_eq!(shown["id"], id.as_str(), "usernames are case-insensitive");
+    let blocked = json(&cli(
+        dir.path(),
+        &["user", "block", &id, "--output", "json"],
+    ));
+    assert_eq!(blocked["blocked"], true);
+    let updated = json(&cli(
+        dir.path(),
+        &[
+            "user",
+            "update",
+            "alice",
+            "--claim",
+            "name=Alice A.",
+            "--group",
+            "admins",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(updated["claims"]["name"], "Alice A.");
+    assert_eq!(updated["groups"], serde_json::json!(["admins"]));
+    let bad = tessera()
+        .args(["user", "update", "alice", "--claim", "colour=blue"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an OpenID Connect standard claim"));
+    cli_env(
+        dir.path(),
+        &["user", "set-password", "alice"],
+        &[("TESSERA_NEW_PASSWORD", "another good one")],
+    );
+    let short = tessera()
+        .args(["user", "set-password", "alice", "--password", "short"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert!(!short.status.success(), "passwords have a minimum length");
+
+    let phc = tessera_core::password::hash("migrated secret").expect("hash");
+    let f = dir.path().join("users.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "users:\n  - username: bob\n    password: bob's password\n    claims: {{email: bob@example.com}}\n  - username: carol\n    password_hash: '{phc}'\n    groups: [staff]\nclients:\n  - name: Portal\n    type: web\n    redirect_uris: [https://portal.example.com/cb]\n    consent: auto-accept\n"
+        ),
+    )
+    .expect("write");
+    let f = f.to_str().expect("path");
+    let first = json(&cli(dir.path(), &["apply", "-f", f, "--output", "json"]));
+    let actions: Vec<(String, String)> = first["plan"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap_or("").to_owned(),
+                i["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("user".into(), "create".into())),
+        "{actions:?}"
+    );
+    let again = json(&cli(dir.path(), &["apply", "-f", f, "--output", "json"]));
+    assert!(
+        again["plan"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["action"] == "unchanged"),
+        "idempotent, passwords included: {again}"
+    );
+    let users = json(&cli(dir.path(), &["user", "list", "--output", "json"]));
+    assert_eq!(users.as_array().expect("list").len(), 3);
+    cli(dir.path(), &["user", "delete", "bob"]);
+    assert_eq!(
+        json(&cli(dir.path(), &["user", "list", "--output", "json"]))
+            .as_array()
+            .expect("list")
+            .len(),
+        2
+    );
+}

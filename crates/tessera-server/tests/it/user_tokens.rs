@@ -354,3 +354,69 @@ async fn browser_applications_get_cors_for_their_origins() {
     assert_eq!(no.header("access-control-allow-origin"), "");
     let _ = RP;
 }
+
+#[tokio::test]
+async fn pairwise_subjects_differ_per_sector_and_match_userinfo() {
+    let h = Harness::new().await;
+    let uid = h.user("ida").await;
+    let pairwise = |host: &'static str| {
+        move |s: &mut tessera_core::admin::ClientSpec| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.subject_type = Some(tessera_core::model::SubjectType::Pairwise);
+            s.redirect_uris = vec![format!("https://{host}/cb")];
+        }
+    };
+    let a = h.web_app(pairwise("rp.example.com")).await;
+    let b2 = h.web_app(pairwise("other.example.net")).await;
+    let b = Browser::new(&h);
+    let mut subs = Vec::new();
+    for (app, redirect) in [
+        (&a, "https://rp.example.com/cb"),
+        (&b2, "https://other.example.net/cb"),
+    ] {
+        let (verifier, challenge) = crate::flow::pkce();
+        let q = enc(&[
+            ("response_type", "code"),
+            ("client_id", &app.id),
+            ("redirect_uri", redirect),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let p = sign_in(&b, &format!("/authorize?{q}"), "ida").await;
+        let body = enc(&[
+            ("grant_type", "authorization_code"),
+            ("code", &p["code"]),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ]);
+        let t = h.post("/token", Some(&app.basic()), &body).await;
+        let sub = crate::flow::jwt_claims(t.json["id_token"].as_str().unwrap())["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let info = h
+            .get_with_bearer("/userinfo", t.json["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            info.json["sub"],
+            sub.as_str(),
+            "userinfo sub = ID token sub"
+        );
+        subs.push(sub);
+    }
+    assert_ne!(subs[0], subs[1]);
+    assert!(!subs.contains(&uid));
+}
+
+#[tokio::test]
+async fn check_session_iframe_may_be_framed_by_relying_parties() {
+    let h = Harness::new().await;
+    let r = h.get("/check_session").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("postMessage"));
+    assert!(!r
+        .header("content-security-policy")
+        .contains("frame-ancestors"));
+    assert_eq!(r.header("x-frame-options"), "");
+}
