@@ -96,6 +96,8 @@ pub struct KeysConfig {
 pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// The header a trusted reverse proxy sets to the client's address; empty: the socket peer.
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,6 +155,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            client_ip_header: String::new(),
         }
     }
 }

@@ -40,6 +40,9 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub provider: Arc<Provider>,
+    /// The header a trusted reverse proxy puts the client's address in (`http.client_ip_header`);
+    /// `None`: the socket's peer address.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 /// Limits applied to every request.

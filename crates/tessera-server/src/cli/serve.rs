@@ -72,9 +72,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.http.max_body_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
-    let router = app(AppState { provider }, limits);
+    let client_ip_header = match config.http.client_ip_header.trim() {
+        "" => None,
+        h => Some(http::HeaderName::from_bytes(h.as_bytes())?),
+    };
+    let router = app(
+        AppState {
+            provider,
+            client_ip_header,
+        },
+        limits,
+    );
     let mut stopped = stop_rx;
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             tokio::spawn(shutdown_signal(stop_tx));
             let _ = stopped.changed().await;

@@ -105,6 +105,7 @@ impl Harness {
         let router = app(
             AppState {
                 provider: provider.clone(),
+                client_ip_header: None,
             },
             Limits::default(),
         );
