@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::error::{Error, Result};
 use crate::model::{Client, SubjectType, User};
 use crate::provider::Provider;
 use crate::secret::b64url;
@@ -78,6 +79,19 @@ pub fn attribute(user: &User, name: &str) -> Option<Value> {
     }
 }
 
+/// OIDC Core §8.1: the sector of a pairwise client is the one host of its redirect URIs; native
+/// apps on loopback or private-use schemes have no host of their own, so each is its own sector.
+pub fn sector(client: &Client) -> String {
+    let host = client
+        .browser
+        .redirect_uris
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter_map(|u| u.host_str().map(str::to_owned))
+        .find(|h| !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]"));
+    host.unwrap_or_else(|| format!("client:{}", client.client_id))
+}
+
 /// The claim names the OIDC `claims` parameter asks for under `member` (`userinfo` or `id_token`).
 pub fn requested_claims(claims_request: Option<&Value>, member: &str) -> Vec<String> {
     claims_request
@@ -88,45 +102,45 @@ pub fn requested_claims(claims_request: Option<&Value>, member: &str) -> Vec<Str
 }
 
 impl Provider {
-    /// OIDC Core §8: the `sub` this client sees for this user.
-    pub fn subject(&self, client: &Client, user: &User) -> String {
+    /// OIDC Core §8: the `sub` this client sees for this user. A user without the application's
+    /// subject attribute gets no token at all: falling back to another value could hand one
+    /// user's `sub` to another.
+    pub fn subject(&self, client: &Client, user: &User) -> Result<String> {
         let b = &client.browser;
         let local = match attribute(user, &b.subject_attribute) {
             Some(Value::String(s)) if !s.is_empty() => s,
             Some(Value::Number(n)) => n.to_string(),
             _ => {
-                if b.subject_attribute != "id" {
-                    tracing::warn!(client_id = %client.client_id, user_id = %user.id,
-                        attribute = %b.subject_attribute, "subject attribute missing; using the user id");
-                }
-                user.id.clone()
+                tracing::warn!(client_id = %client.client_id, user_id = %user.id,
+                    attribute = %b.subject_attribute, "subject attribute missing");
+                return Err(Error::access_denied(format!(
+                    "the user has no {} attribute, which this application uses as the subject identifier",
+                    b.subject_attribute
+                )));
             }
         };
-        match b.subject_type {
+        Ok(match b.subject_type {
             SubjectType::Public => local,
             SubjectType::Pairwise => {
-                // OIDC Core §8.1: the sector is the host of the redirect URIs.
-                let sector = b
-                    .redirect_uris
-                    .first()
-                    .and_then(|u| url::Url::parse(u).ok())
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .unwrap_or_else(|| client.client_id.clone());
+                let sector = sector(client);
                 b64url(
                     &self
                         .master
                         .derive(format!("pairwise\0{sector}\0{local}").as_bytes()),
                 )
             }
-        }
+        })
     }
 
-    /// The user's claims for these scopes, plus named extra claims (the `claims` parameter).
+    /// The user's claims for `scopes`. `extra` (the `claims` parameter) only moves claims that
+    /// `granted` scopes already release, e.g. into the ID token: it never widens what the user
+    /// consented to (OIDC Core §3.1.2.4).
     pub fn user_claims(
         &self,
         user: &User,
         scopes: &[String],
         extra: &[String],
+        granted: &[String],
     ) -> Map<String, Value> {
         let mut out = Map::new();
         let add = |name: &str, out: &mut Map<String, Value>| {
@@ -149,12 +163,9 @@ impl Provider {
             }
         }
         for name in extra {
-            if scope_claims("profile")
+            if granted
                 .iter()
-                .chain(scope_claims("email"))
-                .chain(scope_claims("address"))
-                .chain(scope_claims("phone"))
-                .any(|c| c == name)
+                .any(|s| scope_claims(s).contains(&name.as_str()))
             {
                 add(name, &mut out);
             }

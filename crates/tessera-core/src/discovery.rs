@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::admin::RESPONSE_TYPES;
-use crate::claims::STANDARD_CLAIMS;
+use crate::claims::{scope_claims, STANDARD_CLAIMS};
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 
@@ -30,8 +30,17 @@ impl Provider {
         if s.pkce_plain {
             pkce_methods.push("plain");
         }
-        let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+        let mut grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+        // OIDC Discovery §3: implicit, for the response types that return tokens.
+        grants.push("implicit");
         let mut claims: Vec<String> = STANDARD_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
+        for scope in ["profile", "email", "address", "phone"] {
+            for c in scope_claims(scope) {
+                if !claims.iter().any(|x| x == c) {
+                    claims.push((*c).to_owned());
+                }
+            }
+        }
         for c in self.custom_claim_names() {
             if !claims.contains(&c) {
                 claims.push(c);
@@ -56,7 +65,6 @@ impl Provider {
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": id_token_algs,
-            "userinfo_signing_alg_values_supported": ["none"],
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": secret_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,

@@ -23,8 +23,7 @@ pub fn half_hash(alg: IdTokenAlg, value: &str) -> String {
     b64url(&bytes[..bytes.len() / 2])
 }
 
-/// What goes into one ID token besides the user's claims.
-#[derive(Debug)]
+/// What goes into one ID token besides the user's claims (no `Debug`: it holds the secret).
 pub(crate) struct IdTokenParts<'a> {
     pub client: &'a Client,
     pub client_secret: Option<&'a [u8]>,

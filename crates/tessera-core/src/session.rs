@@ -65,16 +65,18 @@ impl Provider {
         format!("{hex}.{salt}")
     }
 
-    /// Starts a session for `user`; returns the cookie value.
+    /// Starts a session for `user` (continuing `sid` when the user signed in again); returns the
+    /// cookie value. The cookie's handle is new every time (no session fixation).
     pub(crate) async fn start_session(
         &self,
         user: &User,
         amr: Vec<String>,
+        sid: Option<String>,
         now: Timestamp,
     ) -> Result<(String, SessionRecord)> {
         let (handle, key) = new_handle();
         let record = SessionRecord {
-            sid: b64url(&random_bytes::<16>()),
+            sid: sid.unwrap_or_else(|| b64url(&random_bytes::<16>())),
             user_id: user.id.clone(),
             auth_time: now,
             amr,

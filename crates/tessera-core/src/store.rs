@@ -94,6 +94,15 @@ impl From<StoreError> for Error {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The artifact [`Store::consume_artifact`] consumes: its key, and the kind and client it must
+/// have (an artifact of another kind or client is left alone and reported missing).
+#[derive(Debug, Clone, Copy)]
+pub struct Consume<'a> {
+    pub key: &'a ArtifactKey,
+    pub kind: crate::model::ArtifactKind,
+    pub client_id: &'a str,
+}
+
 /// What [`Store::consume_artifact`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Consumed {
@@ -137,7 +146,7 @@ pub trait Store: Send + Sync + 'static {
     /// also replace its payload (a rotated refresh token keeps its successor for retries).
     async fn consume_artifact(
         &self,
-        key: &ArtifactKey,
+        which: Consume<'_>,
         at: Timestamp,
         payload: Option<&serde_json::Value>,
     ) -> StoreResult<Consumed>;

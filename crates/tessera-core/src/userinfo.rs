@@ -44,6 +44,13 @@ impl Provider {
                 "the access token was not issued for a user",
             )
         })?;
+        if !self
+            .client(&claims.client_id)
+            .await?
+            .is_some_and(|c| c.client.enabled)
+        {
+            return Err(invalid_token());
+        }
         let grant = self
             .active_grant(grant_id, now)
             .await?
@@ -55,7 +62,8 @@ impl Provider {
             ));
         }
         let extra = requested_claims(grant.record.claims_request.as_ref(), "userinfo");
-        let mut body: Map<String, Value> = self.user_claims(&grant.user, &claims.scope, &extra);
+        let mut body: Map<String, Value> =
+            self.user_claims(&grant.user, &claims.scope, &extra, &claims.scope);
         body.insert("sub".into(), json!(claims.sub));
         Ok(Value::Object(body))
     }

@@ -1,6 +1,8 @@
 //! Cookies of the browser flows: the SSO session (HttpOnly), the paused request's handle
-//! (HttpOnly), and the browser state the check_session iframe reads (not HttpOnly, by design).
-//! SameSite=Lax everywhere; Secure when the issuer is https.
+//! (HttpOnly, SameSite=Lax: the CSRF binding of the forms), and the browser state the
+//! check_session iframe reads (not HttpOnly, by design). On an https issuer the session and the
+//! browser state are SameSite=None; Secure, so that relying parties on other sites can run
+//! `prompt=none` and the check_session iframe in frames; on http (development) they are Lax.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -21,17 +23,27 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// What a cookie is for, which decides its attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Session,
+    Interaction,
+    BrowserState,
+}
+
 /// Adds a `Set-Cookie`; `max_age` 0 deletes the cookie.
 pub fn set(
     headers: &mut HeaderMap,
     name: &str,
     value: &str,
     max_age: i64,
-    http_only: bool,
+    kind: Kind,
     secure: bool,
 ) {
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax");
-    if http_only {
+    let cross_site = secure && kind != Kind::Interaction;
+    let same_site = if cross_site { "None" } else { "Lax" };
+    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite={same_site}");
+    if kind != Kind::BrowserState {
         c.push_str("; HttpOnly");
     }
     if secure {

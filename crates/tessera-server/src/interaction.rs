@@ -105,7 +105,7 @@ fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
                 cookies::INTERACTION,
                 &page.interaction,
                 1800,
-                true,
+                cookies::Kind::Interaction,
                 secure(s),
             );
             res
@@ -117,7 +117,7 @@ fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
                 cookies::INTERACTION,
                 &page.interaction,
                 1800,
-                true,
+                cookies::Kind::Interaction,
                 secure(s),
             );
             res
@@ -167,6 +167,7 @@ pub async fn login(
         username: field("username").unwrap_or(""),
         password: field("password").unwrap_or(""),
         address: &addr,
+        session_cookie: cookies::get(&headers, cookies::SESSION),
     };
     match s.provider.login(&submitted).await {
         LoginOutcome::Retry(page) => pages::login(&page, StatusCode::UNAUTHORIZED),
@@ -192,9 +193,23 @@ pub async fn login(
             let mut res = render(&s, outcome);
             let h = res.headers_mut();
             let life = s.provider.settings.session_lifetime;
-            cookies::set(h, cookies::SESSION, &session_cookie, life, true, secure(&s));
+            cookies::set(
+                h,
+                cookies::SESSION,
+                &session_cookie,
+                life,
+                cookies::Kind::Session,
+                secure(&s),
+            );
             if let Some(b) = browser_state {
-                cookies::set(h, cookies::BROWSER_STATE, &b, life, false, secure(&s));
+                cookies::set(
+                    h,
+                    cookies::BROWSER_STATE,
+                    &b,
+                    life,
+                    cookies::Kind::BrowserState,
+                    secure(&s),
+                );
             }
             res
         }
@@ -284,8 +299,22 @@ pub async fn logout(
     }
     let mut res = pages::logged_out(&done.frontchannel, &done.redirect);
     let h = res.headers_mut();
-    cookies::set(h, cookies::SESSION, "", 0, true, secure(&s));
-    cookies::set(h, cookies::BROWSER_STATE, "", 0, false, secure(&s));
+    cookies::set(
+        h,
+        cookies::SESSION,
+        "",
+        0,
+        cookies::Kind::Session,
+        secure(&s),
+    );
+    cookies::set(
+        h,
+        cookies::BROWSER_STATE,
+        "",
+        0,
+        cookies::Kind::BrowserState,
+        secure(&s),
+    );
     res
 }
 

@@ -12,7 +12,7 @@ use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
-use tessera_core::store::{Change, Consumed, Store, StoreResult};
+use tessera_core::store::{Change, Consume, Consumed, Store, StoreResult};
 use tessera_core::Timestamp;
 
 use crate::AppState;
@@ -156,13 +156,13 @@ impl Store for MeteredStore {
     }
     async fn consume_artifact(
         &self,
-        key: &ArtifactKey,
+        which: Consume<'_>,
         at: Timestamp,
         payload: Option<&serde_json::Value>,
     ) -> StoreResult<Consumed> {
         timed(
             "consume_artifact",
-            self.0.consume_artifact(key, at, payload),
+            self.0.consume_artifact(which, at, payload),
         )
         .await
     }

@@ -9,7 +9,7 @@ use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
     GrantType, KeyRecord, Scope, TokenFormat, User,
 };
-use tessera_core::store::{Change, Consumed, Record, Store, StoreError, Table};
+use tessera_core::store::{Change, Consume, Consumed, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
 
 const T0: Timestamp = Timestamp(1_700_000_000);
@@ -85,7 +85,24 @@ async fn single_use_and_grants(store: &dyn Store) {
     store.insert_artifact(&sibling).await.expect("insert");
 
     let successor = json!({"next": 1});
-    let tries = (0..8).map(|_| store.consume_artifact(&code.key, Timestamp(50), Some(&successor)));
+    let which = Consume {
+        key: &code.key,
+        kind: code.kind,
+        client_id: "c1",
+    };
+    let other_client = Consume {
+        client_id: "c2",
+        ..which
+    };
+    assert_eq!(
+        store
+            .consume_artifact(other_client, Timestamp(40), None)
+            .await
+            .expect("consume"),
+        Consumed::Missing,
+        "another client cannot use it up"
+    );
+    let tries = (0..8).map(|_| store.consume_artifact(which, Timestamp(50), Some(&successor)));
     let results = futures_util::future::join_all(tries).await;
     let firsts: Vec<_> = results
         .iter()
@@ -97,7 +114,7 @@ async fn single_use_and_grants(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     match store
-        .consume_artifact(&code.key, Timestamp(60), None)
+        .consume_artifact(which, Timestamp(60), None)
         .await
         .expect("consume")
     {
@@ -109,7 +126,14 @@ async fn single_use_and_grants(store: &dyn Store) {
     }
     assert_eq!(
         store
-            .consume_artifact(&ArtifactKey([250; 40]), Timestamp(1), None)
+            .consume_artifact(
+                Consume {
+                    key: &ArtifactKey([250; 40]),
+                    ..which
+                },
+                Timestamp(1),
+                None,
+            )
             .await
             .expect("consume"),
         Consumed::Missing

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
-use tessera_core::store::{Change, Consumed, Store, StoreError, StoreResult, Table};
+use tessera_core::store::{Change, Consume, Consumed, Store, StoreError, StoreResult, Table};
 use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
@@ -256,7 +256,7 @@ impl Store for SqlStore {
 
     async fn consume_artifact(
         &self,
-        key: &ArtifactKey,
+        which: Consume<'_>,
         at: Timestamp,
         payload: Option<&serde_json::Value>,
     ) -> StoreResult<Consumed> {
@@ -266,12 +266,15 @@ impl Store for SqlStore {
             .map_err(other)?;
         let sql = format!(
             "UPDATE artifacts SET consumed_at = $1, payload = COALESCE($2, payload) \
-             WHERE id = $3 AND consumed_at IS NULL RETURNING {ARTIFACT_COLUMNS}"
+             WHERE id = $3 AND kind = $4 AND client_id = $5 AND consumed_at IS NULL \
+             RETURNING {ARTIFACT_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(at.0)
             .bind(payload)
-            .bind(key.0.to_vec())
+            .bind(which.key.0.to_vec())
+            .bind(which.kind.as_str())
+            .bind(which.client_id)
             .fetch_optional(&self.writer)
             .await
             .map_err(map_err)?;
@@ -281,16 +284,20 @@ impl Store for SqlStore {
             return Ok(Consumed::First(a));
         }
         // Read through the writer: the consuming transaction is visible to it at once.
-        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1");
+        let sql = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND kind = $2 AND client_id = $3"
+        );
         let row = sqlx::query(&sql)
-            .bind(key.0.to_vec())
+            .bind(which.key.0.to_vec())
+            .bind(which.kind.as_str())
+            .bind(which.client_id)
             .fetch_optional(&self.writer)
             .await
             .map_err(map_err)?;
-        Ok(match row {
-            Some(row) => Consumed::Again(decode_artifact(&row)?),
-            None => Consumed::Missing,
-        })
+        match row.as_ref().map(decode_artifact).transpose()? {
+            Some(a) if a.consumed_at.is_some() => Ok(Consumed::Again(a)),
+            _ => Ok(Consumed::Missing),
+        }
     }
 
     async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64> {

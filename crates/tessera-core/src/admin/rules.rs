@@ -4,8 +4,8 @@
 
 use super::{invalid, AdminResult};
 use crate::model::{
-    AuthMethod, Client, ClientType, GrantType, IdTokenAlg, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE,
-    REFRESH_TOKEN_TTL_RANGE,
+    AuthMethod, Client, ClientType, GrantType, IdTokenAlg, SubjectType, CODE_TTL_RANGE,
+    ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
 };
 use crate::settings::check_range;
 
@@ -288,6 +288,24 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
         ));
     }
     attribute_name("subject_attribute", &b.subject_attribute)?;
+    if b.subject_type == SubjectType::Pairwise {
+        // OIDC Core §8.1: with redirect URIs on several hosts the sector would be ambiguous.
+        let mut hosts: Vec<String> = b
+            .redirect_uris
+            .iter()
+            .filter_map(|u| url::Url::parse(u).ok())
+            .filter_map(|u| u.host_str().map(str::to_owned))
+            .filter(|h| !is_loopback_host(Some(h)))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        if hosts.len() > 1 {
+            return Err(invalid(
+                "subject_type",
+                "pairwise subjects need every redirect URI on one host (the sector)",
+            ));
+        }
+    }
     for g in &b.allowed_groups {
         super::text("allowed_groups", g, true, 128)?;
     }

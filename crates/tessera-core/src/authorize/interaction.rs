@@ -13,7 +13,7 @@ use crate::password;
 use crate::provider::Provider;
 use crate::secret::{b64url, constant_time_eq, handle_key, new_handle, random_bytes};
 use crate::session::Session;
-use crate::store::Consumed;
+use crate::store::{Consume, Consumed};
 
 /// How long a paused request waits for the user.
 const INTERACTION_TTL: i64 = 1_800;
@@ -67,7 +67,6 @@ pub struct ConsentPage {
 }
 
 /// What the login form posts; `cookie` is the interaction cookie the browser sent.
-#[derive(Debug)]
 pub struct LoginForm<'a> {
     pub interaction: &'a str,
     pub csrf: Option<&'a str>,
@@ -76,6 +75,18 @@ pub struct LoginForm<'a> {
     pub password: &'a str,
     /// The client's address, for throttling.
     pub address: &'a str,
+    /// The SSO session cookie the browser already holds, if any.
+    pub session_cookie: Option<&'a str>,
+}
+
+/// The username and address only: never the password.
+impl std::fmt::Debug for LoginForm<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("username", &self.username)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the consent form posts.
@@ -127,6 +138,14 @@ fn builtin_scope(name: &str) -> Option<(&'static str, &'static str)> {
         ),
         _ => return None,
     })
+}
+
+fn interaction(a: &Artifact) -> Consume<'_> {
+    Consume {
+        key: &a.key,
+        kind: ArtifactKind::Interaction,
+        client_id: &a.client_id,
+    }
 }
 
 fn form_refused(what: &str) -> Error {
@@ -352,13 +371,29 @@ impl Provider {
         self.store.clear_failures(&account_key).await?;
         match self
             .store
-            .consume_artifact(&artifact.key, now, None)
+            .consume_artifact(interaction(&artifact), now, None)
             .await?
         {
             Consumed::First(_) => {}
             _ => return Err(form_refused("the sign-in request was already completed")),
         }
-        let (cookie, record) = self.start_session(&user, vec!["pwd".into()], now).await?;
+        // Signing in again keeps the session (and its sid, which logout and the applications
+        // know); another user's session in this browser ends first.
+        let previous = self.session(form.session_cookie, now).await?;
+        let sid = match previous {
+            Some(p) if p.user.id == user.id => {
+                self.store.revoke_artifact(&p.key, now).await?;
+                Some(p.record.sid)
+            }
+            Some(p) => {
+                self.end_session(&p.record.sid, now).await?;
+                None
+            }
+            None => None,
+        };
+        let (cookie, record) = self
+            .start_session(&user, vec!["pwd".into()], sid, now)
+            .await?;
         let session = Session {
             key: handle_key(&cookie).ok_or_else(|| Error::server("session handle"))?,
             record,
@@ -407,7 +442,7 @@ impl Provider {
             .ok_or_else(|| form_refused("you are no longer signed in as the user who was asked"))?;
         match self
             .store
-            .consume_artifact(&artifact.key, now, None)
+            .consume_artifact(interaction(&artifact), now, None)
             .await?
         {
             Consumed::First(_) => {}

@@ -86,14 +86,16 @@ impl Provider {
         let session = session.filter(|s| {
             let forced =
                 req.prompt.contains(&Prompt::Login) || req.prompt.contains(&Prompt::SelectAccount);
+            // auth_time has one-second resolution: an elapsed time equal to max_age may be up to a
+            // second over it, so it counts as too old (and max_age=0 always asks).
             let too_old = req
                 .max_age
-                .is_some_and(|m| now.0 - s.record.auth_time.0 > m);
+                .is_some_and(|m| now.0 - s.record.auth_time.0 >= m);
             // OIDC Core §3.1.2.1: an id_token_hint for another user means this session will not do.
             let other_user = req
                 .hint_sub
                 .as_ref()
-                .is_some_and(|sub| *sub != self.subject(client, &s.user));
+                .is_some_and(|sub| self.subject(client, &s.user).ok().as_ref() != Some(sub));
             settled.fresh_login || !(forced || too_old || other_user)
         });
         let Some(session) = session else {
@@ -137,7 +139,10 @@ impl Provider {
                     .map(AuthorizeOutcome::Consent);
             }
         }
-        self.issue_authorization(req, &session, now)
+        // OIDC Core §11: offline access only when the user was asked in this request, or the
+        // administrator made the application first-party (auto-accept).
+        let offline_ok = settled.consented || client.browser.consent == ConsentMode::AutoAccept;
+        self.issue_authorization(req, &session, offline_ok, now)
             .await
             .map(AuthorizeOutcome::Respond)
     }

@@ -46,6 +46,8 @@ pub struct Target {
 pub struct AuthorizeRequest {
     pub client: Arc<LoadedClient>,
     pub target: Target,
+    /// The request named `redirect_uri` (RFC 6749 §4.1.3: then the token request must too).
+    pub redirect_uri_given: bool,
     /// Canonical order: code, id_token, token.
     pub response_type: &'static str,
     pub scope: Vec<String>,
@@ -127,6 +129,7 @@ impl Provider {
             )));
         }
         let b = &c.browser;
+        let redirect_uri_given = p.get("redirect_uri")?.is_some();
         let redirect_uri = match p.get("redirect_uri")? {
             Some(r) => b
                 .redirect_uris
@@ -185,6 +188,7 @@ impl Provider {
             .map(|parts| AuthorizeRequest {
                 client: client.clone(),
                 target: target.clone(),
+                redirect_uri_given,
                 ..parts
             })
             .map_err(fail)
@@ -255,8 +259,9 @@ impl Provider {
             ));
         }
         let nonce = p.get("nonce")?.map(str::to_owned);
-        if returns_tokens && openid && nonce.is_none() {
-            // OIDC Core §3.2.2.1, §3.3.2.11: nonce is required for implicit and hybrid flows.
+        if response_type.contains("id_token") && nonce.is_none() {
+            // OIDC Core §3.2.2.1, §3.3.2.11: nonce is required when the ID token comes from the
+            // authorization endpoint.
             return Err(Error::invalid_request(
                 "nonce is required for implicit and hybrid flows",
             ));
@@ -300,11 +305,15 @@ impl Provider {
             ));
         }
         let hint_sub = match p.get("id_token_hint")? {
-            Some(t) => Some(self.id_token_hint_sub(t, client).ok_or_else(|| {
-                Error::invalid_request(
-                    "id_token_hint is not an ID token this server issued to the client",
-                )
-            })?),
+            Some(t) => Some(
+                self.id_token_hint(t, client)
+                    .and_then(|c| c["sub"].as_str().map(str::to_owned))
+                    .ok_or_else(|| {
+                        Error::invalid_request(
+                            "id_token_hint is not an ID token this server issued to the client",
+                        )
+                    })?,
+            ),
             None => None,
         };
         let claims = match p.get("claims")? {
@@ -339,6 +348,7 @@ impl Provider {
                 mode,
                 state: None,
             },
+            redirect_uri_given: true,
             response_type,
             scope,
             nonce,
@@ -355,8 +365,8 @@ impl Provider {
     }
 
     /// OIDC Core §3.1.2.1 `id_token_hint`: an ID token this server signed for the client (expired
-    /// or not); returns its `sub`.
-    pub(crate) fn id_token_hint_sub(&self, token: &str, client: &LoadedClient) -> Option<String> {
+    /// or not); returns its claims.
+    pub(crate) fn id_token_hint(&self, token: &str, client: &LoadedClient) -> Option<Value> {
         let mut parts = token.split('.');
         let (h, pl, s) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -393,8 +403,6 @@ impl Provider {
                 .any(|x| x.as_str() == Some(&client.client.client_id)),
             _ => false,
         };
-        aud_ok
-            .then(|| claims["sub"].as_str().map(str::to_owned))
-            .flatten()
+        (aud_ok && claims["sub"].is_string()).then_some(claims)
     }
 }

@@ -17,11 +17,25 @@ use crate::session::{Session, SessionGrant};
 use crate::user_grant::GrantRecord;
 
 /// A response for the client's redirect URI.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AuthResponse {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub params: Vec<(String, String)>,
+}
+
+/// Parameter names only: the values are codes and tokens.
+impl std::fmt::Debug for AuthResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthResponse")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("mode", &self.mode)
+            .field(
+                "params",
+                &self.params.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl AuthResponse {
@@ -56,6 +70,8 @@ impl AuthResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeRecord {
     pub redirect_uri: String,
+    /// The authorization request named the redirect URI (so the token request must, too).
+    pub redirect_uri_given: bool,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
@@ -67,16 +83,19 @@ impl Provider {
         &self,
         req: &AuthorizeRequest,
         session: &Session,
+        offline_ok: bool,
         now: Timestamp,
     ) -> Result<AuthResponse> {
         let loaded = &req.client;
         let client = &loaded.client;
+        let sub = self.subject(client, &session.user)?;
         let can_refresh = client.grant_types.contains(&GrantType::RefreshToken);
-        // OIDC Core §11: offline_access is ignored for a client that cannot use refresh tokens.
+        // OIDC Core §11: offline_access is ignored for a client that cannot use refresh tokens,
+        // and unless the user was asked for it in this request (or the client is first-party).
         let scope: Vec<String> = req
             .scope
             .iter()
-            .filter(|s| can_refresh || s.as_str() != "offline_access")
+            .filter(|s| (can_refresh && offline_ok) || s.as_str() != "offline_access")
             .cloned()
             .collect();
         let record = GrantRecord {
@@ -109,6 +128,7 @@ impl Provider {
             let (handle, key) = new_handle();
             let payload = CodeRecord {
                 redirect_uri: req.target.redirect_uri.clone(),
+                redirect_uri_given: req.redirect_uri_given,
                 nonce: req.nonce.clone(),
                 code_challenge: req.pkce.as_ref().map(|p| p.0.clone()),
                 code_challenge_method: req.pkce.as_ref().map(|p| p.1.clone()),
@@ -128,7 +148,6 @@ impl Provider {
             params.push(("code".into(), handle.clone()));
             code = Some(handle);
         }
-        let sub = self.subject(client, &session.user);
         let mut access_token = None;
         if req.wants("token") {
             let aud = self.audience(client, record.resources.clone())?;
@@ -142,14 +161,15 @@ impl Provider {
             access_token = Some(token);
         }
         if req.wants("id_token") {
-            // OIDC Core §5.4: with no access token to call userinfo with, the claims go in the ID token.
-            let mut user_claims = if access_token.is_none() {
-                self.user_claims(&session.user, &scope, &[])
+            // OIDC Core §5.4: when no access token is issued at all (response_type id_token), the
+            // scopes' claims go in the ID token.
+            let mut user_claims = if req.response_type == "id_token" {
+                self.user_claims(&session.user, &scope, &[], &scope)
             } else {
                 Map::new()
             };
             let extra = requested_claims(req.claims.as_ref(), "id_token");
-            user_claims.extend(self.user_claims(&session.user, &[], &extra));
+            user_claims.extend(self.user_claims(&session.user, &[], &extra, &scope));
             let id_token = self.issue_id_token(
                 IdTokenParts {
                     client,

@@ -9,7 +9,7 @@ use crate::model::{ArtifactKind, GrantType};
 use crate::pkce;
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
-use crate::store::Consumed;
+use crate::store::{Consume, Consumed};
 
 const BAD_CODE: &str =
     "the authorization code is invalid, expired, or was issued to another client";
@@ -31,34 +31,36 @@ impl Provider {
             ));
         }
         let key = handle_key(code).ok_or_else(|| Error::invalid_grant(BAD_CODE))?;
-        let artifact = match self.store.consume_artifact(&key, now, None).await? {
+        let which = Consume {
+            key: &key,
+            kind: ArtifactKind::AuthorizationCode,
+            client_id: &client.client_id,
+        };
+        let artifact = match self.store.consume_artifact(which, now, None).await? {
             Consumed::First(a) => a,
             Consumed::Missing => return Err(Error::invalid_grant(BAD_CODE)),
             Consumed::Again(a) => {
                 // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-                if a.kind == ArtifactKind::AuthorizationCode && a.client_id == client.client_id {
-                    if let Some(g) = &a.grant_id {
-                        tracing::warn!(client_id = %client.client_id, grant_id = %g, "authorization code replayed; grant revoked");
-                        self.revoke_grant(g, now).await?;
-                    }
-                    return Err(Error::invalid_grant(
-                        "the authorization code was already used; the tokens issued from it are revoked",
-                    ));
+                if let Some(g) = &a.grant_id {
+                    tracing::warn!(client_id = %client.client_id, grant_id = %g, "authorization code replayed; grant revoked");
+                    self.revoke_grant(g, now).await?;
                 }
-                return Err(Error::invalid_grant(BAD_CODE));
+                return Err(Error::invalid_grant(
+                    "the authorization code was already used; the tokens issued from it are revoked",
+                ));
             }
         };
-        if artifact.kind != ArtifactKind::AuthorizationCode
-            || artifact.client_id != client.client_id
-            || artifact.expires_at <= now
-            || artifact.revoked_at.is_some()
-        {
+        if artifact.expires_at <= now || artifact.revoked_at.is_some() {
             return Err(Error::invalid_grant(BAD_CODE));
         }
         let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
         // RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
         // in the initial authorization request ... and if included ensure that their values are identical".
-        if redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+        let matches = match redirect_uri.as_deref() {
+            Some(r) => r == record.redirect_uri,
+            None => !record.redirect_uri_given,
+        };
+        if !matches {
             return Err(Error::invalid_grant(
                 "redirect_uri does not match the one of the authorization request",
             ));

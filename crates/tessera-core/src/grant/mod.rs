@@ -79,7 +79,7 @@ pub(crate) fn parse_resources(params: &Params) -> Result<Vec<String>> {
 }
 
 /// RFC 6749 §5.1 successful response, with OIDC Core §3.1.3.3 `id_token`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -90,6 +90,18 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+/// Never the tokens themselves.
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token", &self.id_token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Provider {

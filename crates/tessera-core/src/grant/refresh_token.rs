@@ -12,7 +12,7 @@ use crate::grant::TokenResponse;
 use crate::model::{Artifact, ArtifactKind, GrantType};
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
-use crate::store::Consumed;
+use crate::store::{Consume, Consumed};
 
 const BAD_TOKEN: &str =
     "the refresh token is invalid, expired, revoked, or was issued to another client";
@@ -80,7 +80,15 @@ impl Provider {
         let payload = serde_json::to_value(&rotated).map_err(Error::server)?;
         match self
             .store
-            .consume_artifact(&key, now, Some(&payload))
+            .consume_artifact(
+                Consume {
+                    key: &key,
+                    kind: ArtifactKind::RefreshToken,
+                    client_id: &client.client_id,
+                },
+                now,
+                Some(&payload),
+            )
             .await?
         {
             Consumed::First(_) => Ok(response),
@@ -106,12 +114,22 @@ impl Provider {
                 if let Ok(plain) = self.master.decrypt(&successor_context(artifact), sealed) {
                     let response: TokenResponse =
                         serde_json::from_slice(&plain).map_err(Error::server)?;
-                    // The successor must still be good: a grant revoked meanwhile answers no.
+                    // Only while the successor is untouched: a grant revoked meanwhile, or a
+                    // successor already used or revoked, answers no.
                     let grant_ok = match &artifact.grant_id {
                         Some(g) => self.active_grant(g, now).await?.is_some(),
                         None => false,
                     };
-                    if grant_ok {
+                    let successor_live =
+                        match response.refresh_token.as_deref().and_then(handle_key) {
+                            Some(k) => {
+                                self.store.get_artifact(&k).await?.is_some_and(|s| {
+                                    s.consumed_at.is_none() && s.revoked_at.is_none()
+                                })
+                            }
+                            None => false,
+                        };
+                    if grant_ok && successor_live {
                         return Ok(response);
                     }
                 }

@@ -31,7 +31,7 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        let sub = self.subject(client, &grant.user);
+        let sub = self.subject(client, &grant.user)?;
         let aud = self.audience(client, grant.record.resources.clone())?;
         let (access_token, expires_in) = self
             .issue_access_token(client, &sub, aud, scope.to_vec(), Some(&grant.id), now)
@@ -76,6 +76,7 @@ impl Provider {
                             grant.record.claims_request.as_ref(),
                             "id_token",
                         ),
+                        scope,
                     ),
                 },
                 now,

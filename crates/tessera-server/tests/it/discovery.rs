@@ -19,7 +19,12 @@ async fn both_documents_describe_the_implemented_endpoints() {
     assert_eq!(d["revocation_endpoint"], format!("{ISSUER}/revoke"));
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "implicit"
+        ])
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],

@@ -368,15 +368,33 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
         .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
         .await;
     let b = Browser::new(&h);
-    let (path, _) = code_request(&app, "openid", "");
-    sign_in(&b, &path, "ivy").await;
-    for extra in ["&prompt=login", "&max_age=0"] {
-        h.clock.advance(5);
-        let (path, _) = code_request(&app, "openid", extra);
+    let (path, verifier) = code_request(&app, "openid", "");
+    let p = sign_in(&b, &path, "ivy").await;
+    let first = crate::flow::jwt_claims(
+        h.exchange(&app, &p["code"], Some(&verifier)).await.json["id_token"]
+            .as_str()
+            .unwrap(),
+    );
+    for extra in ["&prompt=login", "&max_age=0", "&max_age=1"] {
+        h.clock.advance(1);
+        let (path, verifier) = code_request(&app, "openid", extra);
         let page = b.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{extra}: a login page");
         let r = b.login(&page, "ivy", PASSWORD).await;
-        assert!(redirect_params(&r).contains_key("code"), "{extra}");
+        let p = redirect_params(&r);
+        let again = crate::flow::jwt_claims(
+            h.exchange(&app, &p["code"], Some(&verifier)).await.json["id_token"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(
+            again["sid"], first["sid"],
+            "{extra}: signing in again keeps the session"
+        );
+        assert!(
+            again["auth_time"].as_i64() > first["auth_time"].as_i64(),
+            "{extra}: a new auth_time"
+        );
     }
     let (path, _) = code_request(&app, "openid", "&prompt=none");
     assert!(

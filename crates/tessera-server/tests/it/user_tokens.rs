@@ -162,6 +162,11 @@ async fn codes_are_bound_to_client_redirect_uri_and_lifetime() {
         "invalid_grant",
         "another client"
     );
+    assert_eq!(
+        h.exchange(&app, &c, Some(&v)).await.status,
+        StatusCode::OK,
+        "another client cannot use the code up"
+    );
     let (c, v) = code(&h, &b, &app, "eve", "openid").await;
     let body = enc(&[
         ("grant_type", "authorization_code"),
@@ -419,4 +424,35 @@ async fn check_session_iframe_may_be_framed_by_relying_parties() {
         .header("content-security-policy")
         .contains("frame-ancestors"));
     assert_eq!(r.header("x-frame-options"), "");
+}
+
+#[tokio::test]
+async fn the_claims_parameter_moves_consented_claims_but_never_adds_any() {
+    let h = Harness::new().await;
+    h.user("kim").await;
+    let app = auto_app(&h).await;
+    let b = Browser::new(&h);
+    let claims = r#"{"id_token":{"email":null},"userinfo":{"phone_number":null,"address":null}}"#;
+    let (path, verifier) = code_request(
+        &app,
+        "openid email",
+        &format!("&{}", enc(&[("claims", claims)])),
+    );
+    let p = sign_in(&b, &path, "kim").await;
+    let t = h.exchange(&app, &p["code"], Some(&verifier)).await;
+    let id = crate::flow::jwt_claims(t.json["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["email"], "kim@example.com",
+        "asked for in the ID token, covered by the email scope"
+    );
+    let info = h
+        .get_with_bearer("/userinfo", t.json["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info.json["email"], "kim@example.com");
+    assert!(
+        info.json.get("phone_number").is_none(),
+        "not consented: {}",
+        info.json
+    );
+    assert!(info.json.get("address").is_none());
 }
