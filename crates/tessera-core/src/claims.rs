@@ -35,8 +35,8 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
     }
 }
 
-/// Every claim name discovery lists (`claims_supported`).
-pub const STANDARD_CLAIMS: [&str; 26] = [
+/// The claims of the protocol itself that ID tokens carry; discovery adds the scopes' claims.
+pub const PROTOCOL_CLAIMS: [&str; 11] = [
     "sub",
     "iss",
     "aud",
@@ -48,21 +48,6 @@ pub const STANDARD_CLAIMS: [&str; 26] = [
     "amr",
     "azp",
     "sid",
-    "name",
-    "family_name",
-    "given_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "email",
-    "email_verified",
-    "address",
-    "phone_number",
-    "phone_number_verified",
-    "locale",
 ];
 
 /// A user attribute by name: `id`, `username`, `groups`, a standard claim, or a custom attribute.

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::admin::RESPONSE_TYPES;
-use crate::claims::{scope_claims, STANDARD_CLAIMS};
+use crate::claims::{scope_claims, PROTOCOL_CLAIMS};
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 
@@ -33,7 +33,7 @@ impl Provider {
         let mut grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
         // OIDC Discovery §3: implicit, for the response types that return tokens.
         grants.push("implicit");
-        let mut claims: Vec<String> = STANDARD_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
+        let mut claims: Vec<String> = PROTOCOL_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
         for scope in ["profile", "email", "address", "phone"] {
             for c in scope_claims(scope) {
                 if !claims.iter().any(|x| x == c) {

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::{Artifact, ArtifactKey, ArtifactKind, Client, TokenFormat};
 use crate::provider::Provider;
 use crate::secret::{b64url_decode, handle_key, new_handle, new_jti, sha256};
+use crate::user_grant::ActiveGrant;
 
 /// What an access token says, whatever its format.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +191,49 @@ impl Provider {
                 claims,
             }),
         )
+    }
+
+    /// An access token in force: ours, unexpired, unrevoked, its client enabled, and (for a user's
+    /// token) its grant in force and its user not blocked. Returns the claims and the grant.
+    pub async fn active_access_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<(AccessClaims, Option<ActiveGrant>)>> {
+        let Some(found) = self.find_access_token(token).await? else {
+            return Ok(None);
+        };
+        let claims = found.claims().clone();
+        if claims.exp <= now {
+            return Ok(None);
+        }
+        let revoked = match &found {
+            FoundToken::Opaque { artifact, .. } => artifact.revoked_at.is_some(),
+            FoundToken::Jwt(c) => self
+                .store
+                .get_artifact(&revoked_jti_key(c))
+                .await?
+                .is_some(),
+        };
+        if revoked {
+            return Ok(None);
+        }
+        // A token outlives neither its client nor the client's enabled state.
+        if !self
+            .client(&claims.client_id)
+            .await?
+            .is_some_and(|c| c.client.enabled)
+        {
+            return Ok(None);
+        }
+        let grant = match claims.grant_id() {
+            Some(g) => match self.active_grant(g, now).await? {
+                Some(active) => Some(active),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some((claims, grant)))
     }
 
     /// RFC 7515 §5.2 validation of a JWT access token this server signed (RFC 9068 §4).

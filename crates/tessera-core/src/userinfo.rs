@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 use crate::claims::requested_claims;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
-use crate::token::{revoked_jti_key, FoundToken};
 
 fn invalid_token() -> Error {
     Error::new(
@@ -19,42 +18,16 @@ impl Provider {
     /// OIDC Core §5.3.1: `token` is the bearer access token (RFC 6750 §2.1 or §2.2).
     pub async fn userinfo(&self, token: &str) -> Result<Value> {
         let now = self.now();
-        let found = self
-            .find_access_token(token)
+        let (claims, grant) = self
+            .active_access_token(token, now)
             .await?
             .ok_or_else(invalid_token)?;
-        let claims = found.claims();
-        if claims.exp <= now {
-            return Err(invalid_token());
-        }
-        let revoked = match &found {
-            FoundToken::Opaque { artifact, .. } => artifact.revoked_at.is_some(),
-            FoundToken::Jwt(c) => self
-                .store
-                .get_artifact(&revoked_jti_key(c))
-                .await?
-                .is_some(),
-        };
-        if revoked {
-            return Err(invalid_token());
-        }
-        let grant_id = claims.grant_id().ok_or_else(|| {
+        let grant = grant.ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidToken,
                 "the access token was not issued for a user",
             )
         })?;
-        if !self
-            .client(&claims.client_id)
-            .await?
-            .is_some_and(|c| c.client.enabled)
-        {
-            return Err(invalid_token());
-        }
-        let grant = self
-            .active_grant(grant_id, now)
-            .await?
-            .ok_or_else(invalid_token)?;
         if !claims.scope.iter().any(|s| s == "openid") {
             return Err(Error::new(
                 ErrorCode::InsufficientScope,

@@ -99,30 +99,23 @@ fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
             _ => redirect(&r.location()),
         },
         AuthorizeOutcome::Login(page) => {
-            let mut res = pages::login(&page, StatusCode::OK);
-            cookies::set(
-                res.headers_mut(),
-                cookies::INTERACTION,
-                &page.interaction,
-                1800,
-                cookies::Kind::Interaction,
-                secure(s),
-            );
-            res
+            paused(s, pages::login(&page, StatusCode::OK), &page.interaction)
         }
-        AuthorizeOutcome::Consent(page) => {
-            let mut res = pages::consent(&page);
-            cookies::set(
-                res.headers_mut(),
-                cookies::INTERACTION,
-                &page.interaction,
-                1800,
-                cookies::Kind::Interaction,
-                secure(s),
-            );
-            res
-        }
+        AuthorizeOutcome::Consent(page) => paused(s, pages::consent(&page), &page.interaction),
     }
+}
+
+/// A page of a paused request, with the interaction cookie its form needs.
+fn paused(s: &AppState, mut res: Response, interaction: &str) -> Response {
+    cookies::set(
+        res.headers_mut(),
+        cookies::INTERACTION,
+        interaction,
+        1800,
+        cookies::Kind::Interaction,
+        secure(s),
+    );
+    res
 }
 
 /// RFC 6749 §3.1, OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
