@@ -1,8 +1,8 @@
-//! Cookies of the browser flows: the SSO session (HttpOnly), the paused request's handle
-//! (HttpOnly, SameSite=Lax: the CSRF binding of the forms), and the browser state the
-//! check_session iframe reads (not HttpOnly, by design). On an https issuer the session and the
-//! browser state are SameSite=None; Secure, so that relying parties on other sites can run
-//! `prompt=none` and the check_session iframe in frames; on http (development) they are Lax.
+//! Cookies of the browser flows: the SSO session (HttpOnly, SameSite=Lax), the paused request's
+//! handle (HttpOnly, SameSite=Lax: the CSRF binding of the forms), and the browser state the
+//! check_session iframe reads (not HttpOnly by design; it is no credential, so on an https issuer
+//! it is SameSite=None so that the iframe can read it inside a relying party on another site).
+//! Secure whenever the issuer is https.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -40,7 +40,7 @@ pub fn set(
     kind: Kind,
     secure: bool,
 ) {
-    let cross_site = secure && kind != Kind::Interaction;
+    let cross_site = secure && kind == Kind::BrowserState;
     let same_site = if cross_site { "None" } else { "Lax" };
     let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite={same_site}");
     if kind != Kind::BrowserState {
@@ -56,6 +56,27 @@ pub fn set(
 
 #[cfg(test)]
 mod tests {
+    use super::{set, Kind};
+
+    #[test]
+    fn attributes_per_kind() {
+        let mut h = http::HeaderMap::new();
+        set(&mut h, "s", "v", 60, Kind::Session, true);
+        set(&mut h, "b", "v", 60, Kind::BrowserState, true);
+        set(&mut h, "i", "v", 60, Kind::Interaction, false);
+        let all: Vec<&str> = h
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            all[0],
+            "s=v; Path=/; Max-Age=60; SameSite=Lax; HttpOnly; Secure"
+        );
+        assert_eq!(all[1], "b=v; Path=/; Max-Age=60; SameSite=None; Secure");
+        assert_eq!(all[2], "i=v; Path=/; Max-Age=60; SameSite=Lax; HttpOnly");
+    }
+
     #[test]
     fn reads_cookies() {
         let mut h = http::HeaderMap::new();

@@ -3,6 +3,7 @@
 //! application type, and the names of claims and attributes.
 
 use super::{invalid, AdminResult};
+use crate::claims::PROTOCOL_CLAIMS;
 use crate::model::{
     AuthMethod, Client, ClientType, GrantType, IdTokenAlg, SubjectType, CODE_TTL_RANGE,
     ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
@@ -147,29 +148,14 @@ pub fn origin_matches_loopback(registered: &str, requested: &str) -> bool {
 
 /// A claim name for a custom claim mapping: 1-64 visible characters, not a registered JWT claim.
 pub(crate) fn claim_name(field: &str, name: &str) -> AdminResult<String> {
-    const RESERVED: [&str; 14] = [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "auth_time",
-        "nonce",
-        "acr",
-        "amr",
-        "azp",
-        "sid",
-        "scope",
-    ];
+    const ALSO_RESERVED: [&str; 4] = ["jti", "nbf", "scope", "client_id"];
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(invalid(
             field,
             format!("claim name {name:?} must be 1-64 visible characters"),
         ));
     }
-    if RESERVED.contains(&name) {
+    if PROTOCOL_CLAIMS.contains(&name) || ALSO_RESERVED.contains(&name) {
         return Err(invalid(
             field,
             format!("claim {name} is set by the authorization server"),
