@@ -17,6 +17,8 @@ use crate::secret::constant_time_eq;
 pub struct ClientRequest {
     pub authorization: Option<String>,
     pub params: Params,
+    /// The caller's network address (for throttling the password grant).
+    pub address: String,
 }
 
 impl std::fmt::Debug for ClientRequest {
@@ -80,6 +82,39 @@ pub fn parse_basic(header: &str) -> Result<Option<(String, String)>> {
     Ok(Some((percent_decode(id), percent_decode(secret))))
 }
 
+/// RFC 7521 §4.2 `client_assertion_type` for JWTs.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client assertion as presented: the JWT and the body's client_id, if any.
+struct PresentedAssertion {
+    jwt: String,
+    client_id: Option<String>,
+}
+
+/// RFC 7521 §4.2: the assertion parameters, when the request uses them.
+fn presented_assertion(req: &ClientRequest) -> Result<Option<PresentedAssertion>> {
+    let jwt = req.params.get("client_assertion")?;
+    let ty = req.params.get("client_assertion_type")?;
+    if jwt.is_none() && ty.is_none() {
+        return Ok(None);
+    }
+    if req.authorization.is_some() || req.params.contains("client_secret") {
+        return Err(Error::invalid_request(
+            "the client used more than one authentication method (client_assertion and a secret)",
+        ));
+    }
+    if ty != Some(ASSERTION_TYPE) {
+        return Err(Error::invalid_request(format!(
+            "client_assertion_type must be {ASSERTION_TYPE}"
+        )));
+    }
+    let jwt = jwt.ok_or_else(|| Error::invalid_request("client_assertion is required"))?;
+    Ok(Some(PresentedAssertion {
+        jwt: jwt.to_owned(),
+        client_id: req.params.get("client_id")?.map(str::to_owned),
+    }))
+}
+
 fn presented(req: &ClientRequest) -> Result<Presented> {
     let basic = match &req.authorization {
         Some(h) => parse_basic(h)?,
@@ -112,6 +147,11 @@ fn presented(req: &ClientRequest) -> Result<Presented> {
 impl Provider {
     /// Authenticates the client of a request with the method it is registered with.
     pub async fn authenticate_client(&self, req: &ClientRequest) -> Result<Arc<LoadedClient>> {
+        if let Some(a) = presented_assertion(req)? {
+            return self
+                .client_by_assertion(&a.jwt, a.client_id.as_deref(), self.now())
+                .await;
+        }
         let p = presented(req)?;
         if !plausible_client_id(&p.client_id) {
             return Err(Error::invalid_client(FAILED));
@@ -153,6 +193,7 @@ mod tests {
         ClientRequest {
             authorization: auth.map(str::to_owned),
             params: Params::parse(body.as_bytes()).unwrap(),
+            address: String::new(),
         }
     }
 

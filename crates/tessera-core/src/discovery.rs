@@ -8,6 +8,13 @@ use crate::claims::{scope_claims, PROTOCOL_CLAIMS};
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 
+/// The JWS algorithms of client assertions: HMAC for client_secret_jwt, the rest for
+/// private_key_jwt (RFC 7518 §3.1; `none` never).
+const ASSERTION_ALGS: [&str; 12] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
 impl Provider {
     /// The same document serves `/.well-known/openid-configuration` and
     /// `/.well-known/oauth-authorization-server`.
@@ -69,6 +76,9 @@ impl Provider {
             "introspection_endpoint_auth_methods_supported": secret_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": pkce_methods,
+            "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+            "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+            "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
             "scopes_supported": self.scope_names(),
             "claims_supported": claims,
             "claims_parameter_supported": true,

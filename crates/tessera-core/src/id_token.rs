@@ -61,7 +61,9 @@ impl Provider {
         set("auth_time", json!(p.grant.auth_time.0));
         set("acr", json!(p.grant.acr));
         set("amr", json!(p.grant.amr));
-        set("sid", json!(p.grant.sid));
+        if !p.grant.sid.is_empty() {
+            set("sid", json!(p.grant.sid));
+        }
         if aud.len() > 1 {
             // OIDC Core §2: azp when the ID token has several audiences.
             set("azp", json!(p.client.client_id));

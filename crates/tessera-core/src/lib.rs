@@ -5,8 +5,11 @@
 //! - [`authorize`]: the authorization endpoint, login and consent
 //! - [`introspect`], [`revoke`], [`userinfo`], [`end_session`], [`discovery`]: the other endpoints
 //! - [`user_grant`], [`session`]: grants (a user's authorization of a client) and SSO sessions
-//! - [`id_token`], [`claims`], [`pkce`], [`password`]: ID tokens, user claims, PKCE, passwords
-//! - [`client_auth`]: client authentication methods
+//! - [`id_token`], [`claims`], [`pkce`], [`password`], [`credentials`]: ID tokens, user claims,
+//!   PKCE, passwords and their throttled checking
+//! - [`client_auth`], [`client_assertion`]: client authentication methods
+//! - [`assertion`], [`jwks`], [`outbound`]: JWTs and keys of other parties, fetched through the
+//!   `Outbound` trait (the protocol never sees HTTP)
 //! - [`token`]: JWT (RFC 9068) and opaque access tokens; [`artifact_cache`]: their per-node cache
 //! - [`keys`]: signing keys, certificates, JWKS
 //! - [`admin`]: the administrative use-cases behind the CLI, `apply`, API and Admin Portal
@@ -15,18 +18,23 @@
 
 pub mod admin;
 pub mod artifact_cache;
+pub mod assertion;
 pub mod authorize;
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod clock;
+pub mod credentials;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
 pub mod grant;
 pub mod id_token;
 pub mod introspect;
+pub mod jwks;
 pub mod keys;
 pub mod model;
+pub mod outbound;
 pub mod params;
 pub mod password;
 pub mod pkce;

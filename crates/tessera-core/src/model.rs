@@ -49,23 +49,42 @@ pub enum GrantType {
     ClientCredentials,
     AuthorizationCode,
     RefreshToken,
+    /// RFC 6749 §4.3, seed 001 "Resource Owner Credential Grant".
+    Password,
+    /// RFC 7523 §2.1.
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::Password,
+        GrantType::JwtBearer,
     ];
+    /// The `grant_type` value at the token endpoint.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::Password => "password",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
+    /// The short name in configuration (`jwt_bearer`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            GrantType::JwtBearer => "jwt_bearer",
+            other => other.as_str(),
+        }
+    }
+    /// By `grant_type` value or short name.
     pub fn parse(s: &str) -> Option<GrantType> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s || g.name() == s)
     }
 }
 
@@ -75,20 +94,28 @@ impl GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2 with an HMAC of the client secret (OIDC Core §9).
+    ClientSecretJwt,
+    /// RFC 7523 §2.2 signed with the client's own key (`jwks` or `jwks_uri`).
+    PrivateKeyJwt,
     /// A public client (RFC 6749 §2.1): it sends its client_id and proves nothing else.
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 5] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
+        AuthMethod::ClientSecretJwt,
+        AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
@@ -232,8 +259,45 @@ pub struct Client {
     pub secret_ciphertext: Option<String>,
     #[serde(flatten)]
     pub browser: BrowserSettings,
+    #[serde(flatten)]
+    pub federation: Federation,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Keys and trust beyond the client secret: the client's own keys (private_key_jwt) and the
+/// issuers whose JWTs it may present (JWT bearer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Federation {
+    /// The client's public keys (RFC 7517 JWK Set), for private_key_jwt.
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client publishes its keys, for private_key_jwt.
+    pub jwks_uri: Option<String>,
+    /// The issuers whose assertions the JWT bearer grant accepts.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// RFC 7523 §3: what an assertion's `sub` names: a user (by id or username), or the client.
+    pub jwt_bearer_subject: JwtBearerSubject,
+}
+
+/// An issuer whose JWTs an application may present, with its keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+/// RFC 7523 §3 `sub` of a JWT bearer assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JwtBearerSubject {
+    #[default]
+    User,
+    Client,
 }
 
 /// What an application that signs users in through the browser (`web`, `spa`, `native`) adds.
@@ -390,6 +454,8 @@ pub struct KeyRecord {
 pub enum ArtifactKind {
     AccessToken,
     RevokedJti,
+    /// A client assertion's or JWT bearer assertion's `jti`, kept until its `exp` (replay).
+    SeenJti,
     /// One user-client authorization; every code and token below hangs off it.
     Grant,
     AuthorizationCode,
@@ -403,9 +469,10 @@ pub enum ArtifactKind {
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 8] = [
+    pub const ALL: [ArtifactKind; 9] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
+        ArtifactKind::SeenJti,
         ArtifactKind::Grant,
         ArtifactKind::AuthorizationCode,
         ArtifactKind::RefreshToken,
@@ -417,6 +484,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::AccessToken => "access_token",
             ArtifactKind::RevokedJti => "revoked_jti",
+            ArtifactKind::SeenJti => "seen_jti",
             ArtifactKind::Grant => "grant",
             ArtifactKind::AuthorizationCode => "authorization_code",
             ArtifactKind::RefreshToken => "refresh_token",

@@ -9,8 +9,10 @@ use crate::admin::Upkeep;
 use crate::artifact_cache::ArtifactCache;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
+use crate::jwks::JwksCache;
 use crate::keys::KeyRing;
 use crate::model::{Api, Client, Scope};
+use crate::outbound::{NoOutbound, Outbound};
 use crate::secret::MasterKey;
 use crate::settings::Settings;
 use crate::store::{Store, StoreResult};
@@ -75,6 +77,10 @@ pub struct Provider {
     stats: CacheCounters,
     /// Serializes reloads so that concurrent callers do not reload twice.
     reload: tokio::sync::Mutex<()>,
+    /// Requests to other servers (key sets).
+    pub(crate) outbound: Arc<dyn Outbound>,
+    /// Fetched key sets of clients and trusted issuers.
+    pub(crate) jwks: JwksCache,
 }
 
 impl std::fmt::Debug for Provider {
@@ -105,6 +111,8 @@ impl Provider {
             artifacts: ArtifactCache::default(),
             stats: CacheCounters::default(),
             reload: tokio::sync::Mutex::new(()),
+            outbound: Arc::new(NoOutbound),
+            jwks: JwksCache::default(),
         };
         p.sync().await?;
         let snap = p.snapshot();
@@ -114,6 +122,12 @@ impl Provider {
             ));
         }
         Ok(p)
+    }
+
+    /// Lets the provider make outbound requests (the server's HTTP client).
+    pub fn with_outbound(mut self, outbound: Arc<dyn Outbound>) -> Provider {
+        self.outbound = outbound;
+        self
     }
 
     pub fn now(&self) -> Timestamp {

@@ -20,7 +20,8 @@ pub struct GrantRecord {
     /// RFC 8707 resources (audiences) the grant was made for.
     #[serde(default)]
     pub resources: Vec<String>,
-    /// The SSO session the grant was made in (OIDC `sid`).
+    /// The SSO session the grant was made in (OIDC `sid`); empty for grants made at the token
+    /// endpoint (password, JWT bearer), which no browser session holds.
     pub sid: String,
     pub auth_time: Timestamp,
     pub amr: Vec<String>,

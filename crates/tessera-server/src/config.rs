@@ -30,8 +30,38 @@ pub struct Config {
     pub lifetimes: LifetimesConfig,
     pub keys: KeysConfig,
     pub sign_in: SignInConfig,
+    pub outbound: OutboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// Requests Tessera makes: client key sets and trusted issuers' keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    pub timeout_ms: u64,
+    pub max_bytes: usize,
+    pub allow_private_addresses: bool,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            timeout_ms: 3_000,
+            max_bytes: 256 * 1024,
+            allow_private_addresses: false,
+        }
+    }
+}
+
+impl OutboundConfig {
+    pub fn client(&self) -> crate::outbound::HttpOutbound {
+        crate::outbound::HttpOutbound {
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            max_bytes: self.max_bytes,
+            allow_private: self.allow_private_addresses,
+        }
+    }
 }
 
 /// Browser sign-in: sessions, refresh-token rotation, PKCE, throttling.
@@ -121,6 +151,7 @@ impl Default for Config {
             lifetimes: LifetimesConfig::default(),
             keys: KeysConfig::default(),
             sign_in: SignInConfig::default(),
+            outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }

@@ -22,28 +22,35 @@ use crate::{cookies, pages, AppState};
 
 /// The client's address, for throttling: the last entry of the configured proxy header (the one
 /// the trusted proxy appended), else the socket's peer; "unknown" in in-process tests.
+pub fn client_address(headers: &HeaderMap, extensions: &http::Extensions, s: &AppState) -> String {
+    let from_proxy = s.client_ip_header.as_ref().and_then(|h| {
+        headers
+            .get_all(h)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(|v| v.chars().take(64).collect::<String>())
+    });
+    from_proxy.unwrap_or_else(|| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+    })
+}
+
+/// [`client_address`] as an extractor.
 pub struct ClientAddr(pub String);
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let from_proxy = s.client_ip_header.as_ref().and_then(|h| {
-            parts
-                .headers
-                .get_all(h)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .rfind(|v| !v.is_empty())
-                .map(|v| v.chars().take(64).collect::<String>())
-        });
-        Ok(ClientAddr(from_proxy.unwrap_or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-        })))
+        Ok(ClientAddr(client_address(
+            &parts.headers,
+            &parts.extensions,
+            s,
+        )))
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`oauth`]: thin handlers for the protocol endpoints
 //! - [`interaction`], [`pages`], [`cookies`]: the browser endpoints (authorize, login, consent,
 //!   logout, check_session) and their server-rendered pages
+//! - [`outbound`]: HTTP requests to other servers (key sets, policy webhooks), SSRF-guarded
 //! - [`ops`]: health, readiness
 //! - [`metrics`]: Prometheus metrics and the metered store
 //! - [`jobs`]: configuration sync, purge of expired artifacts
@@ -18,6 +19,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
+pub mod outbound;
 pub mod pages;
 
 use std::sync::Arc;

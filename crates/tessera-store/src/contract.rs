@@ -31,6 +31,7 @@ pub fn client(id: &str) -> Client {
         introspection_allowed: true,
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
+        federation: Default::default(),
         created_at: T0,
         updated_at: T0,
     }

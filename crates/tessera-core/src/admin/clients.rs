@@ -8,8 +8,8 @@ use super::rules;
 use super::{invalid, text, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
-    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, GrantType, IdTokenAlg,
-    SubjectType, TokenFormat, ACCESS_TOKEN_TTL_RANGE,
+    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, Federation, GrantType,
+    IdTokenAlg, JwtBearerSubject, SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::secret::{new_client_id, new_client_secret};
@@ -82,6 +82,14 @@ pub struct ClientSpec {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    #[serde(default)]
+    pub jwt_bearer_subject: Option<JwtBearerSubject>,
 }
 
 impl ClientSpec {
@@ -118,6 +126,10 @@ impl ClientSpec {
             allowed_groups: Vec::new(),
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
+            jwks: None,
+            jwks_uri: None,
+            trusted_issuers: Vec::new(),
+            jwt_bearer_subject: None,
         }
     }
 }
@@ -180,6 +192,14 @@ pub struct ClientPatch {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_issuers: Option<Vec<TrustedIssuer>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_bearer_subject: Option<JwtBearerSubject>,
 }
 
 /// A new client and its secret, which is never shown again.
@@ -356,6 +376,12 @@ impl Provider {
                 .unwrap_or(spec.client_type.is_confidential()),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
             browser,
+            federation: Federation {
+                jwks: spec.jwks.clone(),
+                jwks_uri: spec.jwks_uri.clone(),
+                trusted_issuers: spec.trusted_issuers.clone(),
+                jwt_bearer_subject: spec.jwt_bearer_subject.unwrap_or_default(),
+            },
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })

@@ -180,20 +180,91 @@ pub(crate) fn attribute_name(field: &str, name: &str) -> AdminResult<String> {
     Ok(name.to_owned())
 }
 
+/// A JWK Set of public keys only: a private key (`d`, or a symmetric `k`) never belongs here.
+fn public_jwks(field: &str, v: &serde_json::Value) -> AdminResult<()> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(v.clone())
+        .map_err(|e| invalid(field, format!("is not a JWK Set: {e}")))?;
+    if set.keys.is_empty() {
+        return Err(invalid(field, "has no keys"));
+    }
+    let has_private = v["keys"].as_array().is_some_and(|ks| {
+        ks.iter()
+            .any(|k| k.get("d").is_some() || k.get("k").is_some())
+    });
+    if has_private {
+        return Err(invalid(
+            field,
+            "must hold public keys only (no \"d\" or \"k\")",
+        ));
+    }
+    Ok(())
+}
+
+/// Key sources and trusted issuers.
+fn check_federation(c: &Client) -> AdminResult<()> {
+    let f = &c.federation;
+    match (&f.jwks, &f.jwks_uri) {
+        (Some(_), Some(_)) => return Err(invalid("jwks", "give jwks or jwks_uri, not both")),
+        (Some(j), None) => public_jwks("jwks", j)?,
+        (None, Some(u)) => redirect_uri("jwks_uri", u, ClientType::Web)?,
+        (None, None) if c.auth_method == AuthMethod::PrivateKeyJwt => {
+            return Err(invalid(
+                "jwks",
+                "private_key_jwt needs the client's keys: jwks or jwks_uri",
+            ))
+        }
+        (None, None) => {}
+    }
+    if c.auth_method == AuthMethod::ClientSecretJwt && !c.client_type.is_confidential() {
+        return Err(invalid(
+            "auth_method",
+            "client_secret_jwt needs a client secret",
+        ));
+    }
+    for t in &f.trusted_issuers {
+        if t.issuer.trim().is_empty() || t.issuer.len() > 512 {
+            return Err(invalid(
+                "trusted_issuers",
+                "issuer must be 1-512 characters",
+            ));
+        }
+        match (&t.jwks, &t.jwks_uri) {
+            (Some(j), None) => public_jwks("trusted_issuers", j)?,
+            (None, Some(u)) => redirect_uri("trusted_issuers", u, ClientType::Web)?,
+            _ => {
+                return Err(invalid(
+                    "trusted_issuers",
+                    format!("{}: give jwks or jwks_uri (one of them)", t.issuer),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the application type allows (seed 000 "Application Type").
 pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
     let ty = c.client_type;
     let b = &c.browser;
     let allowed: &[GrantType] = match ty {
-        ClientType::M2m => &[GrantType::ClientCredentials],
+        ClientType::M2m => &[
+            GrantType::ClientCredentials,
+            GrantType::Password,
+            GrantType::JwtBearer,
+        ],
         ClientType::Web => &[
             GrantType::AuthorizationCode,
             GrantType::RefreshToken,
             GrantType::ClientCredentials,
+            GrantType::Password,
+            GrantType::JwtBearer,
         ],
-        ClientType::Spa | ClientType::Native => {
-            &[GrantType::AuthorizationCode, GrantType::RefreshToken]
-        }
+        ClientType::Spa => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ClientType::Native => &[
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::Password,
+        ],
     };
     if let Some(g) = c.grant_types.iter().find(|g| !allowed.contains(g)) {
         return Err(invalid(
@@ -216,6 +287,7 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
         }
         _ => {}
     }
+    check_federation(c)?;
     if !ty.is_confidential() && !b.pkce_required {
         return Err(invalid(
             "pkce_required",

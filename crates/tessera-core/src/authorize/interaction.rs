@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuthorizeOutcome, AuthorizeRequest, Rejection, Settled};
 use crate::clock::Timestamp;
+use crate::credentials::CredentialCheck;
 use crate::error::{Error, Result};
 use crate::model::{Artifact, ArtifactKind, Consent};
 use crate::params::Params;
-use crate::password;
 use crate::provider::Provider;
 use crate::secret::{b64url, constant_time_eq, handle_key, new_handle, random_bytes};
 use crate::session::Session;
@@ -334,41 +334,19 @@ impl Provider {
             login_hint: Some(form.username.to_owned()).filter(|u| !u.is_empty()),
             error: Some(error.to_owned()),
         };
-        let t = &self.settings.throttle;
-        let account_key = format!("login:account:{}", form.username.trim().to_lowercase());
-        let address_key = format!("login:address:{}", form.address);
-        let over = self.store.failures(&account_key, now, t.window).await? >= t.per_account
-            || self.store.failures(&address_key, now, t.window).await? >= t.per_address;
-        if over {
-            tracing::warn!(address = form.address, "sign-in throttled");
-            return Ok(LoginOutcome::Throttled {
-                page: page("Too many failed attempts. Wait a few minutes, then try again."),
-                retry_after: t.window,
-            });
-        }
-        let user = if form.username.trim().is_empty() || form.username.len() > 256 {
-            None
-        } else {
-            self.store.find_user(form.username.trim()).await?
-        };
-        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = password::verify_blocking(hash, form.password.to_owned()).await;
-        let user = match user {
-            Some(u) if ok && !u.blocked => u,
-            other => {
-                if other.as_ref().is_some_and(|u| u.blocked) && ok {
-                    tracing::info!(user_id = %other.as_ref().map(|u| u.id.as_str()).unwrap_or(""), "blocked user refused");
-                }
-                self.store
-                    .count_failure(&account_key, now, t.window)
-                    .await?;
-                self.store
-                    .count_failure(&address_key, now, t.window)
-                    .await?;
-                return Ok(LoginOutcome::Retry(page(WRONG_CREDENTIALS)));
+        let user = match self
+            .check_credentials(form.username, form.password, form.address, now)
+            .await?
+        {
+            CredentialCheck::Valid(u) => u,
+            CredentialCheck::Invalid => return Ok(LoginOutcome::Retry(page(WRONG_CREDENTIALS))),
+            CredentialCheck::Throttled(retry_after) => {
+                return Ok(LoginOutcome::Throttled {
+                    page: page("Too many failed attempts. Wait a few minutes, then try again."),
+                    retry_after,
+                })
             }
         };
-        self.store.clear_failures(&account_key).await?;
         match self
             .store
             .consume_artifact(interaction(&artifact), now, None)

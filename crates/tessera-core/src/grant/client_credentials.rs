@@ -20,6 +20,18 @@ impl Provider {
                 "the client is not allowed to use the client_credentials grant",
             ));
         }
+        self.client_token(client, scope, resources, now).await
+    }
+
+    /// A token whose subject is the client itself (client credentials, or a JWT bearer
+    /// assertion about the client).
+    pub(crate) async fn client_token(
+        &self,
+        client: &Client,
+        scope: Option<Vec<String>>,
+        resources: Vec<String>,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
         let aud = self.audience(client, resources)?;
         let scope = self.granted_scope(client, scope, &aud)?;
         let (access_token, expires_in) = self

@@ -3,6 +3,8 @@
 
 mod authorization_code;
 mod client_credentials;
+mod jwt_bearer;
+mod password;
 mod refresh_token;
 mod user_tokens;
 
@@ -13,8 +15,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::params::{parse_scope, Params};
 use crate::provider::Provider;
 
-/// A token request, by `grant_type`.
-#[derive(Debug, Clone, PartialEq)]
+/// A token request, by `grant_type`. `Debug` names the grant only: the fields hold codes,
+/// tokens and passwords.
+#[derive(Clone, PartialEq)]
 pub enum TokenRequest {
     /// RFC 6749 §4.4.2.
     ClientCredentials {
@@ -32,6 +35,30 @@ pub enum TokenRequest {
         refresh_token: String,
         scope: Option<Vec<String>>,
     },
+    /// RFC 6749 §4.3.2.
+    Password {
+        username: String,
+        password: String,
+        scope: Option<Vec<String>>,
+    },
+    /// RFC 7523 §2.1.
+    JwtBearer {
+        assertion: String,
+        scope: Option<Vec<String>>,
+    },
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            TokenRequest::ClientCredentials { .. } => "ClientCredentials",
+            TokenRequest::AuthorizationCode { .. } => "AuthorizationCode",
+            TokenRequest::RefreshToken { .. } => "RefreshToken",
+            TokenRequest::Password { .. } => "Password",
+            TokenRequest::JwtBearer { .. } => "JwtBearer",
+        };
+        f.write_str(name)
+    }
 }
 
 impl TokenRequest {
@@ -47,6 +74,15 @@ impl TokenRequest {
                 code: params.require("code")?.to_owned(),
                 redirect_uri: params.get("redirect_uri")?.map(str::to_owned),
                 code_verifier: params.get("code_verifier")?.map(str::to_owned),
+            }),
+            "password" => Ok(TokenRequest::Password {
+                username: params.require("username")?.to_owned(),
+                password: params.require("password")?.to_owned(),
+                scope: params.get("scope")?.map(parse_scope).transpose()?,
+            }),
+            "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(TokenRequest::JwtBearer {
+                assertion: params.require("assertion")?.to_owned(),
+                scope: params.get("scope")?.map(parse_scope).transpose()?,
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_owned(),
@@ -131,6 +167,17 @@ impl Provider {
                 self.refresh_token(&client, &refresh_token, scope, now)
                     .await
             }
+            TokenRequest::Password {
+                username,
+                password,
+                scope,
+            } => {
+                self.password_grant(&client, &username, &password, scope, &req.address, now)
+                    .await
+            }
+            TokenRequest::JwtBearer { assertion, scope } => {
+                self.jwt_bearer(&client, &assertion, scope, now).await
+            }
         }
     }
 }
@@ -152,7 +199,8 @@ mod tests {
                 resources: vec!["https://api".into()]
             }
         );
-        let e = TokenRequest::parse(&Params::parse(b"grant_type=password").unwrap()).unwrap_err();
+        let e =
+            TokenRequest::parse(&Params::parse(b"grant_type=urn%3Aexample").unwrap()).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnsupportedGrantType);
         let e = TokenRequest::parse(&Params::parse(b"scope=a").unwrap()).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);

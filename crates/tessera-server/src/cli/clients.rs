@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use tessera_core::admin::{ClientPatch, ClientSpec};
 use tessera_core::model::{
-    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, IdTokenAlg, SubjectType,
-    TokenFormat,
+    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, IdTokenAlg, JwtBearerSubject,
+    SubjectType, TokenFormat, TrustedIssuer,
 };
 use tessera_core::Provider;
 
@@ -57,7 +57,8 @@ pub struct CreateArgs {
 pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials (repeat for several).
+    /// A grant type: authorization_code, refresh_token, client_credentials, password,
+    /// jwt_bearer (repeat for several).
     #[arg(long = "grant-type", value_parser = parse_grant)]
     pub grant_types: Vec<GrantType>,
     /// A scope the client may request (repeat for several).
@@ -72,7 +73,8 @@ pub struct Options {
     /// JWT access token signing algorithm: RS256, PS256, ES256 or EdDSA.
     #[arg(long, value_parser = parse_alg)]
     pub signing_alg: Option<Alg>,
-    /// client_secret_basic, client_secret_post, or none (public clients).
+    /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or none
+    /// (public clients).
     #[arg(long, value_parser = parse_auth)]
     pub auth_method: Option<AuthMethod>,
     /// Access token lifetime in seconds (60-86400).
@@ -129,6 +131,47 @@ pub struct Options {
     pub frontchannel_logout_uri: Option<String>,
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// The client's public keys for private_key_jwt: a JWK Set file.
+    #[arg(long = "jwks-file", value_parser = read_json)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client publishes its public keys (private_key_jwt).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// An issuer whose assertions the client may present (JWT bearer grant), as
+    /// ISSUER=JWKS_URI or ISSUER=@jwks.json (repeat for several).
+    #[arg(long = "trusted-issuer", value_parser = parse_issuer)]
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// What a JWT bearer assertion's sub names: user or client.
+    #[arg(long, value_parser = parse_bearer_subject)]
+    pub jwt_bearer_subject: Option<JwtBearerSubject>,
+}
+
+fn read_json(path: &str) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: not JSON: {e}"))
+}
+
+fn parse_issuer(s: &str) -> Result<TrustedIssuer, String> {
+    let (issuer, keys) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} must be ISSUER=JWKS_URI or ISSUER=@jwks.json"))?;
+    let (jwks, jwks_uri) = match keys.strip_prefix('@') {
+        Some(path) => (Some(read_json(path)?), None),
+        None => (None, Some(keys.to_owned())),
+    };
+    Ok(TrustedIssuer {
+        issuer: issuer.to_owned(),
+        jwks,
+        jwks_uri,
+    })
+}
+
+fn parse_bearer_subject(s: &str) -> Result<JwtBearerSubject, String> {
+    match s {
+        "user" => Ok(JwtBearerSubject::User),
+        "client" => Ok(JwtBearerSubject::Client),
+        _ => Err(format!("unknown subject {s:?}: user or client")),
+    }
 }
 
 impl Options {
@@ -161,13 +204,17 @@ impl Options {
             allowed_groups: non_empty(self.allowed_groups),
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             backchannel_logout_uri: self.backchannel_logout_uri,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
+            trusted_issuers: non_empty(self.trusted_issuers),
+            jwt_bearer_subject: self.jwt_bearer_subject,
         }
     }
 }
 
 fn parse_grant(s: &str) -> Result<GrantType, String> {
     GrantType::parse(s).ok_or_else(|| {
-        format!("unknown grant type {s:?}: authorization_code, refresh_token or client_credentials")
+        format!("unknown grant type {s:?}: authorization_code, refresh_token, client_credentials, password or jwt_bearer")
     })
 }
 fn parse_consent(s: &str) -> Result<ConsentMode, String> {
@@ -254,6 +301,10 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 allowed_groups: o.allowed_groups,
                 frontchannel_logout_uri: o.frontchannel_logout_uri,
                 backchannel_logout_uri: o.backchannel_logout_uri,
+                jwks: o.jwks,
+                jwks_uri: o.jwks_uri,
+                trusted_issuers: o.trusted_issuers,
+                jwt_bearer_subject: o.jwt_bearer_subject,
             };
             let created = p.create_client(&spec).await?;
             let mut v = view(&created.client);

@@ -104,7 +104,8 @@ pub async fn provider(config: &Config) -> anyhow::Result<Arc<Provider>> {
     Ok(Arc::new(
         Provider::new(settings, store, master, Clock::System)
             .await
-            .context("cannot load the configuration")?,
+            .context("cannot load the configuration")?
+            .with_outbound(Arc::new(config.outbound.client())),
     ))
 }
 

@@ -11,6 +11,7 @@ use tessera_core::params::Params;
 use tessera_core::Error;
 
 use super::respond::error_body;
+use crate::AppState;
 
 pub struct FormRequest(pub ClientRequest);
 
@@ -24,11 +25,12 @@ fn is_form(content_type: Option<&str>) -> bool {
         })
 }
 
-impl<S: Send + Sync> FromRequest<S> for FormRequest {
+impl FromRequest<AppState> for FormRequest {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let headers = req.headers();
+        let address = crate::interaction::client_address(headers, req.extensions(), state);
         let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         if !is_form(content_type) {
             let e = Error::invalid_request(
@@ -60,6 +62,7 @@ impl<S: Send + Sync> FromRequest<S> for FormRequest {
         Ok(FormRequest(ClientRequest {
             authorization,
             params,
+            address,
         }))
     }
 }

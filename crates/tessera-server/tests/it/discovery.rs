@@ -23,16 +23,35 @@ async fn both_documents_describe_the_implemented_endpoints() {
             "authorization_code",
             "client_credentials",
             "refresh_token",
+            "password",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "implicit"
         ])
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(
         d["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt"
+        ])
+    );
+    let algs = d["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        algs.contains(&serde_json::json!("ES256")) && !algs.contains(&serde_json::json!("none"))
     );
     for (k, path) in [
         ("authorization_endpoint", "/authorize"),

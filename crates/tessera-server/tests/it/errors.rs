@@ -81,7 +81,12 @@ async fn malformed_requests_are_invalid_request() {
             "invalid_request",
             "scope",
         ),
-        ("grant_type=password", "unsupported_grant_type", "password"),
+        (
+            "grant_type=urn:example:unknown",
+            "unsupported_grant_type",
+            "urn:example:unknown",
+        ),
+        ("grant_type=password", "invalid_request", "username"),
     ];
     for (body, code, mentions) in cases {
         let r = h.post("/token", Some(&c.basic()), body).await;

@@ -8,6 +8,7 @@ mod flow;
 mod process;
 mod support;
 
+mod assertions;
 mod browser;
 mod cli;
 mod client_credentials;

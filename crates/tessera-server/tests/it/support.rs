@@ -92,7 +92,13 @@ impl Harness {
         let provider = Arc::new(
             Provider::new(settings, store, master, clock.clone())
                 .await
-                .expect("provider"),
+                .expect("provider")
+                .with_outbound(Arc::new(tessera_server::outbound::HttpOutbound {
+                    timeout: std::time::Duration::from_millis(1_000),
+                    max_bytes: 64 * 1024,
+                    // The tests' key servers and webhooks listen on loopback.
+                    allow_private: true,
+                })),
         );
         provider
             .create_api(&ApiSpec {

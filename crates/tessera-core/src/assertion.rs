@@ -1,0 +1,137 @@
+//! JWTs from other parties: client assertions (RFC 7523 §2.2 and §3, OIDC Core §9), JWT bearer
+//! grant assertions (RFC 7523 §2.1) and trusted issuers' subject tokens (RFC 8693). Signatures
+//! are checked with `jsonwebtoken` against the algorithm the header names, which must fit the
+//! key (never `none`); times are judged against Tessera's clock; a `jti` is accepted once.
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::model::{Artifact, ArtifactKey, ArtifactKind};
+use crate::provider::Provider;
+use crate::secret::{b64url_decode, sha256};
+use crate::store::StoreError;
+
+/// Clock skew tolerated on `iat` and `nbf`, in seconds.
+pub const SKEW: i64 = 30;
+
+/// The header and claims of a compact JWS, not yet verified; `None` when it is not one.
+pub(crate) fn peek(token: &str) -> Option<(jsonwebtoken::Header, Value)> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return None;
+    }
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&b64url_decode(payload)?).ok()?;
+    claims.is_object().then_some((header, claims))
+}
+
+/// Whether the signature verifies under `key` with `alg`, and only with `alg`.
+pub(crate) fn signature_ok(token: &str, alg: Algorithm, key: &DecodingKey) -> bool {
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(token, key, &v).is_ok()
+}
+
+/// The asymmetric algorithms a JWK may verify (HMAC keys never come from a JWK Set here).
+pub(crate) fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    use jsonwebtoken::jwk::AlgorithmParameters as P;
+    let family_ok = matches!(
+        (&jwk.algorithm, alg),
+        (
+            P::RSA(_),
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ) | (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+            | (P::OctetKeyPair(_), Algorithm::EdDSA)
+    );
+    // A key that names its algorithm verifies only under that one.
+    let named_ok = jwk
+        .common
+        .key_algorithm
+        .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"));
+    family_ok && named_ok
+}
+
+/// Verifies `token` with a JWK: the header's algorithm must fit the key.
+pub(crate) fn verify_with_jwk(token: &str, alg: Algorithm, jwk: &Jwk) -> bool {
+    key_fits(jwk, alg)
+        && DecodingKey::from_jwk(jwk)
+            .map(|k| signature_ok(token, alg, &k))
+            .unwrap_or(false)
+}
+
+/// RFC 7519 §4.1.4-4.1.6: `exp` required and in the future but at most `max_ahead` seconds away
+/// (when given); `nbf` and `iat`, when present, not in the future beyond [`SKEW`].
+pub(crate) fn check_times(
+    claims: &Value,
+    now: Timestamp,
+    max_ahead: Option<i64>,
+) -> std::result::Result<Timestamp, &'static str> {
+    let exp = claims["exp"].as_i64().ok_or("exp is required")?;
+    if exp <= now.0 {
+        return Err("the JWT has expired");
+    }
+    if max_ahead.is_some_and(|m| exp > now.0 + m) {
+        return Err("exp is too far in the future");
+    }
+    for c in ["nbf", "iat"] {
+        if let Some(v) = claims.get(c) {
+            let t = v.as_i64().ok_or("nbf and iat must be numbers")?;
+            if t > now.0 + SKEW {
+                return Err("the JWT is not valid yet");
+            }
+        }
+    }
+    Ok(Timestamp(exp))
+}
+
+/// Whether `aud` (a string or an array) names one of `accepted`.
+pub(crate) fn audience_ok(claims: &Value, accepted: &[String]) -> bool {
+    match &claims["aud"] {
+        Value::String(a) => accepted.contains(a),
+        Value::Array(v) => v
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| accepted.iter().any(|x| x == a))),
+        _ => false,
+    }
+}
+
+impl Provider {
+    /// Remembers a `jti` of `issuer` until `exp`; false when it was seen before (a replay).
+    pub(crate) async fn first_use_of_jti(
+        &self,
+        purpose: &str,
+        issuer: &str,
+        jti: &str,
+        exp: Timestamp,
+    ) -> Result<bool> {
+        let digest = sha256(format!("{purpose}\0{issuer}\0{jti}").as_bytes());
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&digest[..8]);
+        let entry = Artifact {
+            key: ArtifactKey::new(prefix, digest),
+            kind: ArtifactKind::SeenJti,
+            client_id: issuer.chars().take(255).collect(),
+            grant_id: None,
+            expires_at: exp,
+            revoked_at: None,
+            consumed_at: None,
+            payload: serde_json::json!({}),
+        };
+        match self.store.insert_artifact(&entry).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

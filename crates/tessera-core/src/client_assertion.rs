@@ -1,0 +1,122 @@
+//! `client_secret_jwt` and `private_key_jwt` (RFC 7523 §2.2 and §3, OIDC Core §9): the client signs
+//! a short-lived JWT with `iss` = `sub` = its client_id and `aud` = the token endpoint or the
+//! issuer; HMAC with its secret, or its own key from `jwks` / `jwks_uri`. Each `jti` works once.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+use crate::assertion::{audience_ok, check_times, peek, signature_ok, verify_with_jwk};
+use crate::client_auth::plausible_client_id;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::jwks::KeySource;
+use crate::model::AuthMethod;
+use crate::provider::{LoadedClient, Provider};
+
+/// How far in the future a client assertion may expire (RFC 7523 §3 item 4: reasonably short).
+pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+
+const HMAC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+fn refused(why: impl Into<String>) -> Error {
+    Error::invalid_client(format!("client assertion refused: {}", why.into()))
+}
+
+impl Provider {
+    /// The audiences a client assertion may name.
+    pub(crate) fn assertion_audiences(&self) -> Vec<String> {
+        vec![
+            self.settings.endpoint("/token"),
+            self.settings.issuer.clone(),
+        ]
+    }
+
+    /// RFC 7523 §3: authenticates the client that signed `jwt`.
+    pub(crate) async fn client_by_assertion(
+        &self,
+        jwt: &str,
+        body_client_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Arc<LoadedClient>> {
+        let (header, claims) = peek(jwt).ok_or_else(|| refused("not a signed JWT"))?;
+        let iss = claims["iss"]
+            .as_str()
+            .ok_or_else(|| refused("iss is required"))?;
+        // RFC 7523 §3 items 1-2: iss and sub are both the client_id.
+        if claims["sub"].as_str() != Some(iss) {
+            return Err(refused("sub must equal iss (the client_id)"));
+        }
+        if body_client_id.is_some_and(|b| b != iss) {
+            return Err(refused("client_id differs from the assertion's iss"));
+        }
+        if !plausible_client_id(iss) {
+            return Err(refused("unknown client"));
+        }
+        let loaded = self
+            .client(iss)
+            .await?
+            .ok_or_else(|| refused("unknown client"))?;
+        let c = &loaded.client;
+        if !c.enabled {
+            return Err(Error::invalid_client("the client is disabled"));
+        }
+        let alg = header.alg;
+        let verified = match c.auth_method {
+            AuthMethod::ClientSecretJwt => {
+                if !HMAC.contains(&alg) {
+                    return Err(refused(format!(
+                        "{alg:?} is not an HMAC algorithm (client_secret_jwt)"
+                    )));
+                }
+                let secret = loaded
+                    .secret
+                    .as_deref()
+                    .ok_or_else(|| refused("the client has no secret"))?;
+                signature_ok(jwt, alg, &DecodingKey::from_secret(secret))
+            }
+            AuthMethod::PrivateKeyJwt => {
+                if HMAC.contains(&alg) {
+                    return Err(refused(format!(
+                        "{alg:?} is not allowed for private_key_jwt"
+                    )));
+                }
+                let source = KeySource {
+                    inline: c.federation.jwks.as_ref(),
+                    uri: c.federation.jwks_uri.as_deref(),
+                };
+                let key = self
+                    .foreign_key(source, header.kid.as_deref())
+                    .await
+                    .map_err(refused)?
+                    .ok_or_else(|| refused("no registered key matches the kid"))?;
+                verify_with_jwk(jwt, alg, &key)
+            }
+            other => {
+                return Err(Error::invalid_client(format!(
+                    "the client is registered for {} authentication, not a client assertion",
+                    other.as_str()
+                )))
+            }
+        };
+        if !verified {
+            return Err(refused("the signature does not verify"));
+        }
+        // RFC 7523 §3 item 3: the audience is this authorization server.
+        if !audience_ok(&claims, &self.assertion_audiences()) {
+            return Err(refused("aud must be the token endpoint or the issuer"));
+        }
+        let exp = check_times(&claims, now, Some(MAX_ASSERTION_LIFETIME)).map_err(refused)?;
+        let jti = claims["jti"]
+            .as_str()
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(|| refused("jti is required"))?;
+        if !self
+            .first_use_of_jti("client-assertion", iss, jti, exp)
+            .await?
+        {
+            return Err(refused("this jti was already used"));
+        }
+        Ok(loaded)
+    }
+}

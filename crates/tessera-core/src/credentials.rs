@@ -1,0 +1,66 @@
+//! Checking a username and password, for the login page and the password grant alike: argon2id
+//! off the async threads, the same cost for unknown users, one answer for every failure, and
+//! failures counted per account and per address (RFC 9700 §4.2.6; the window and limits are
+//! `settings.throttle`).
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::model::User;
+use crate::password;
+use crate::provider::Provider;
+
+/// The outcome of a credential check.
+#[derive(Debug)]
+pub(crate) enum CredentialCheck {
+    Valid(User),
+    /// Wrong username, wrong password, no password set, or a blocked user: never told apart.
+    Invalid,
+    /// Too many failures: retry after this many seconds.
+    Throttled(i64),
+}
+
+impl Provider {
+    pub(crate) async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> Result<CredentialCheck> {
+        let t = &self.settings.throttle;
+        let username = username.trim();
+        let account_key = format!("login:account:{}", username.to_lowercase());
+        let address_key = format!("login:address:{address}");
+        let over = self.store.failures(&account_key, now, t.window).await? >= t.per_account
+            || self.store.failures(&address_key, now, t.window).await? >= t.per_address;
+        if over {
+            tracing::warn!(address, "sign-in throttled");
+            return Ok(CredentialCheck::Throttled(t.window));
+        }
+        let user = if username.is_empty() || username.len() > 256 {
+            None
+        } else {
+            self.store.find_user(username).await?
+        };
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = password::verify_blocking(hash, password.to_owned()).await;
+        match user {
+            Some(u) if ok && !u.blocked => {
+                self.store.clear_failures(&account_key).await?;
+                Ok(CredentialCheck::Valid(u))
+            }
+            other => {
+                if let Some(u) = other.filter(|u| u.blocked && ok) {
+                    tracing::info!(user_id = %u.id, "blocked user refused");
+                }
+                self.store
+                    .count_failure(&account_key, now, t.window)
+                    .await?;
+                self.store
+                    .count_failure(&address_key, now, t.window)
+                    .await?;
+                Ok(CredentialCheck::Invalid)
+            }
+        }
+    }
+}
