@@ -51,16 +51,19 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.3, seed 001 "Resource Owner Credential Grant".
     Password,
+    /// RFC 8693.
+    TokenExchange,
     /// RFC 7523 §2.1.
     JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::Password,
+        GrantType::TokenExchange,
         GrantType::JwtBearer,
     ];
     /// The `grant_type` value at the token endpoint.
@@ -70,12 +73,14 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::Password => "password",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
-    /// The short name in configuration (`jwt_bearer`, …).
+    /// The short name in configuration (`token_exchange`, `jwt_bearer`, …).
     pub fn name(self) -> &'static str {
         match self {
+            GrantType::TokenExchange => "token_exchange",
             GrantType::JwtBearer => "jwt_bearer",
             other => other.as_str(),
         }
@@ -265,8 +270,8 @@ pub struct Client {
     pub updated_at: Timestamp,
 }
 
-/// Keys and trust beyond the client secret: the client's own keys (private_key_jwt) and the
-/// issuers whose JWTs it may present (JWT bearer).
+/// Keys and trust beyond the client secret: the client's own keys (private_key_jwt), the
+/// issuers whose JWTs it may present (JWT bearer, token exchange), and exchange policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Federation {
@@ -274,8 +279,12 @@ pub struct Federation {
     pub jwks: Option<serde_json::Value>,
     /// Where the client publishes its keys, for private_key_jwt.
     pub jwks_uri: Option<String>,
-    /// The issuers whose assertions the JWT bearer grant accepts.
+    /// Seed 001 "Token Exchange Allowed IDPs"; also the JWT bearer grant's issuers.
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// RFC 8693 §1.1: may exchange without an actor token (impersonation).
+    pub impersonation_allowed: bool,
+    /// Seed 001 "Token Exchange Policy Workflow": a URL the exchange context is POSTed to.
+    pub exchange_policy_url: Option<String>,
     /// RFC 7523 §3: what an assertion's `sub` names: a user (by id or username), or the client.
     pub jwt_bearer_subject: JwtBearerSubject,
 }

@@ -1,5 +1,5 @@
-//! Requests Tessera makes to other servers (client `jwks_uri`s, trusted issuers' keys) go
-//! through this trait, so the protocol never sees HTTP. The server implements it with timeouts,
+//! Requests Tessera makes to other servers (client `jwks_uri`s, trusted issuers' keys, the token
+//! exchange policy webhook) go through this trait, so the protocol never sees HTTP. The server implements it with timeouts,
 //! size limits and a refusal of private addresses.
 
 use async_trait::async_trait;
@@ -19,6 +19,8 @@ pub enum OutboundError {
 pub trait Outbound: Send + Sync + 'static {
     /// GETs a JSON document.
     async fn get_json(&self, url: &str) -> Result<Value, OutboundError>;
+    /// POSTs a JSON document and reads the JSON answer.
+    async fn post_json(&self, url: &str, body: &Value) -> Result<Value, OutboundError>;
 }
 
 /// For processes that make no outbound requests (the CLI): every request is refused.
@@ -28,6 +30,9 @@ pub struct NoOutbound;
 #[async_trait]
 impl Outbound for NoOutbound {
     async fn get_json(&self, url: &str) -> Result<Value, OutboundError> {
+        Err(OutboundError::Refused(url.to_owned()))
+    }
+    async fn post_json(&self, url: &str, _: &Value) -> Result<Value, OutboundError> {
         Err(OutboundError::Refused(url.to_owned()))
     }
 }

@@ -77,7 +77,7 @@ pub struct Provider {
     stats: CacheCounters,
     /// Serializes reloads so that concurrent callers do not reload twice.
     reload: tokio::sync::Mutex<()>,
-    /// Requests to other servers (key sets).
+    /// Requests to other servers (key sets, policy webhooks).
     pub(crate) outbound: Arc<dyn Outbound>,
     /// Fetched key sets of clients and trusted issuers.
     pub(crate) jwks: JwksCache,

@@ -21,7 +21,21 @@ pub struct AccessClaims {
     pub exp: Timestamp,
     /// For tokens of a user's grant: `<grant id>.<random>`, so the grant is found from the token.
     pub jti: String,
+    /// Further claims: `act` (RFC 8693 §4.1) and claims a token exchange policy added.
+    pub extra: serde_json::Map<String, Value>,
 }
+
+/// The claims [`AccessClaims`] owns; `extra` never overrides them.
+const OWN_CLAIMS: [&str; 8] = [
+    "iss",
+    "sub",
+    "aud",
+    "client_id",
+    "iat",
+    "exp",
+    "jti",
+    "scope",
+];
 
 impl AccessClaims {
     /// The grant a user's token belongs to (none for client_credentials tokens).
@@ -48,6 +62,11 @@ impl AccessClaims {
         if !self.scope.is_empty() {
             v["scope"] = json!(self.scope.join(" "));
         }
+        for (k, x) in &self.extra {
+            if !OWN_CLAIMS.contains(&k.as_str()) && k != "active" && k != "token_type" {
+                v[k.as_str()] = x.clone();
+            }
+        }
         v
     }
 
@@ -71,8 +90,25 @@ impl AccessClaims {
             iat: Timestamp(v["iat"].as_i64()?),
             exp: Timestamp(v["exp"].as_i64()?),
             jti: v["jti"].as_str()?.to_owned(),
+            extra: v
+                .as_object()?
+                .iter()
+                .filter(|(k, _)| !OWN_CLAIMS.contains(&k.as_str()))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect(),
         })
     }
+}
+
+/// What an access token says beyond its client: subject, audience, scope, the grant it belongs
+/// to (a user's token), and further claims (`act`, policy claims).
+#[derive(Debug, Default)]
+pub struct TokenContent<'a> {
+    pub sub: &'a str,
+    pub aud: Vec<String>,
+    pub scope: Vec<String>,
+    pub grant_id: Option<&'a str>,
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// An access token found by introspection or revocation.
@@ -107,24 +143,23 @@ impl Provider {
     pub async fn issue_access_token(
         &self,
         client: &Client,
-        sub: &str,
-        aud: Vec<String>,
-        scope: Vec<String>,
-        grant_id: Option<&str>,
+        content: TokenContent<'_>,
         now: Timestamp,
     ) -> Result<(String, i64)> {
         let ttl = client.access_token_ttl;
+        let grant_id = content.grant_id;
         let claims = AccessClaims {
-            sub: sub.to_owned(),
+            sub: content.sub.to_owned(),
             client_id: client.client_id.clone(),
-            aud,
-            scope,
+            aud: content.aud,
+            scope: content.scope,
             iat: now,
             exp: now.plus(ttl),
             jti: match grant_id {
                 Some(g) => format!("{g}.{}", new_jti()),
                 None => new_jti(),
             },
+            extra: content.extra,
         };
         let token = match client.token_format {
             TokenFormat::Jwt => {

@@ -21,7 +21,7 @@ pub struct GrantRecord {
     #[serde(default)]
     pub resources: Vec<String>,
     /// The SSO session the grant was made in (OIDC `sid`); empty for grants made at the token
-    /// endpoint (password, JWT bearer), which no browser session holds.
+    /// endpoint (password, JWT bearer, token exchange), which no browser session holds.
     pub sid: String,
     pub auth_time: Timestamp,
     pub amr: Vec<String>,

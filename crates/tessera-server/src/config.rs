@@ -35,7 +35,7 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// Requests Tessera makes: client key sets and trusted issuers' keys.
+/// Requests Tessera makes: client key sets, trusted issuers' keys, policy webhooks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {

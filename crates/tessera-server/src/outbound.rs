@@ -1,5 +1,5 @@
-//! The server's `Outbound`: HTTP(S) requests to client key sets and trusted issuers' keys (and
-//! any other server Tessera calls), with a timeout, a size limit, no redirects, and no loopback, private or link-local
+//! The server's `Outbound`: HTTP(S) requests to client key sets, trusted issuers' keys and the
+//! token exchange policy webhook, with a timeout, a size limit, no redirects, and no loopback, private or link-local
 //! destinations unless `outbound.allow_private_addresses` is set (SSRF: a client's `jwks_uri`
 //! must not reach into the network Tessera runs in).
 
@@ -118,6 +118,19 @@ impl Outbound for HttpOutbound {
         let res = client
             .get(url)
             .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.classify(url, e))?;
+        tokio::time::timeout(self.timeout, self.read(url, res))
+            .await
+            .map_err(|_| OutboundError::Timeout(url.to_owned()))?
+    }
+
+    async fn post_json(&self, url: &str, body: &Value) -> Result<Value, OutboundError> {
+        let client = self.client_for(url).await?;
+        let res = client
+            .post(url)
+            .json(body)
             .send()
             .await
             .map_err(|e| self.classify(url, e))?;

@@ -89,6 +89,10 @@ pub struct ClientSpec {
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
     #[serde(default)]
+    pub impersonation_allowed: Option<bool>,
+    #[serde(default)]
+    pub exchange_policy_url: Option<String>,
+    #[serde(default)]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
 }
 
@@ -129,6 +133,8 @@ impl ClientSpec {
             jwks: None,
             jwks_uri: None,
             trusted_issuers: Vec::new(),
+            impersonation_allowed: None,
+            exchange_policy_url: None,
             jwt_bearer_subject: None,
         }
     }
@@ -198,6 +204,10 @@ pub struct ClientPatch {
     pub jwks_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonation_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange_policy_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
 }
@@ -380,6 +390,8 @@ impl Provider {
                 jwks: spec.jwks.clone(),
                 jwks_uri: spec.jwks_uri.clone(),
                 trusted_issuers: spec.trusted_issuers.clone(),
+                impersonation_allowed: spec.impersonation_allowed.unwrap_or(false),
+                exchange_policy_url: spec.exchange_policy_url.clone(),
                 jwt_bearer_subject: spec.jwt_bearer_subject.unwrap_or_default(),
             },
             created_at: existing.map_or(now, |e| e.created_at),

@@ -200,7 +200,7 @@ fn public_jwks(field: &str, v: &serde_json::Value) -> AdminResult<()> {
     Ok(())
 }
 
-/// Key sources and trusted issuers.
+/// Key sources, trusted issuers and the exchange policy URL.
 fn check_federation(c: &Client) -> AdminResult<()> {
     let f = &c.federation;
     match (&f.jwks, &f.jwks_uri) {
@@ -239,6 +239,9 @@ fn check_federation(c: &Client) -> AdminResult<()> {
             }
         }
     }
+    if let Some(u) = &f.exchange_policy_url {
+        redirect_uri("exchange_policy_url", u, ClientType::Web)?;
+    }
     Ok(())
 }
 
@@ -250,6 +253,7 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
         ClientType::M2m => &[
             GrantType::ClientCredentials,
             GrantType::Password,
+            GrantType::TokenExchange,
             GrantType::JwtBearer,
         ],
         ClientType::Web => &[
@@ -257,6 +261,7 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
             GrantType::RefreshToken,
             GrantType::ClientCredentials,
             GrantType::Password,
+            GrantType::TokenExchange,
             GrantType::JwtBearer,
         ],
         ClientType::Spa => &[GrantType::AuthorizationCode, GrantType::RefreshToken],

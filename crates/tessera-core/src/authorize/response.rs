@@ -14,6 +14,7 @@ use crate::model::{Artifact, ArtifactKind, GrantType};
 use crate::provider::Provider;
 use crate::secret::new_handle;
 use crate::session::{Session, SessionGrant};
+use crate::token::TokenContent;
 use crate::user_grant::GrantRecord;
 
 /// A response for the client's redirect URI.
@@ -152,7 +153,17 @@ impl Provider {
         if req.wants("token") {
             let aud = self.audience(client, record.resources.clone())?;
             let (token, ttl) = self
-                .issue_access_token(client, &sub, aud, scope.clone(), Some(&grant_id), now)
+                .issue_access_token(
+                    client,
+                    TokenContent {
+                        sub: &sub,
+                        aud,
+                        scope: scope.clone(),
+                        grant_id: Some(&grant_id),
+                        extra: serde_json::Map::new(),
+                    },
+                    now,
+                )
                 .await?;
             params.push(("access_token".into(), token.clone()));
             params.push(("token_type".into(), "Bearer".into()));

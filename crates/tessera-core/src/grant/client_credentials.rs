@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
 use crate::model::{Client, GrantType};
 use crate::provider::Provider;
+use crate::token::TokenContent;
 
 impl Provider {
     /// RFC 6749 §4.4.3: the access token is issued to the client itself (`sub` = client_id).
@@ -35,7 +36,17 @@ impl Provider {
         let aud = self.audience(client, resources)?;
         let scope = self.granted_scope(client, scope, &aud)?;
         let (access_token, expires_in) = self
-            .issue_access_token(client, &client.client_id, aud, scope.clone(), None, now)
+            .issue_access_token(
+                client,
+                TokenContent {
+                    sub: &client.client_id,
+                    aud,
+                    scope: scope.clone(),
+                    grant_id: None,
+                    extra: serde_json::Map::new(),
+                },
+                now,
+            )
             .await?;
         Ok(TokenResponse {
             access_token,
@@ -44,6 +55,7 @@ impl Provider {
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         })
     }
 

@@ -6,7 +6,10 @@ mod client_credentials;
 mod jwt_bearer;
 mod password;
 mod refresh_token;
+mod token_exchange;
 mod user_tokens;
+
+pub use token_exchange::ExchangeRequest;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,8 @@ pub enum TokenRequest {
         assertion: String,
         scope: Option<Vec<String>>,
     },
+    /// RFC 8693 §2.1.
+    TokenExchange(ExchangeRequest),
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -56,6 +61,7 @@ impl std::fmt::Debug for TokenRequest {
             TokenRequest::RefreshToken { .. } => "RefreshToken",
             TokenRequest::Password { .. } => "Password",
             TokenRequest::JwtBearer { .. } => "JwtBearer",
+            TokenRequest::TokenExchange(_) => "TokenExchange",
         };
         f.write_str(name)
     }
@@ -80,6 +86,35 @@ impl TokenRequest {
                 password: params.require("password")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
             }),
+            "urn:ietf:params:oauth:grant-type:token-exchange" => {
+                let actor = match (params.get("actor_token")?, params.get("actor_token_type")?) {
+                    (Some(t), Some(ty)) => Some((t.to_owned(), ty.to_owned())),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(Error::invalid_request(
+                            "actor_token requires actor_token_type",
+                        ))
+                    }
+                    (None, Some(_)) => {
+                        return Err(Error::invalid_request(
+                            "actor_token_type requires actor_token",
+                        ))
+                    }
+                };
+                Ok(TokenRequest::TokenExchange(ExchangeRequest {
+                    subject_token: params.require("subject_token")?.to_owned(),
+                    subject_token_type: params.require("subject_token_type")?.to_owned(),
+                    actor_token: actor,
+                    requested_token_type: params.get("requested_token_type")?.map(str::to_owned),
+                    audiences: params
+                        .all("audience")
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                    resources: parse_resources(params)?,
+                    scope: params.get("scope")?.map(parse_scope).transpose()?,
+                }))
+            }
             "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(TokenRequest::JwtBearer {
                 assertion: params.require("assertion")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
@@ -126,6 +161,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// Never the tokens themselves.
@@ -178,6 +216,7 @@ impl Provider {
             TokenRequest::JwtBearer { assertion, scope } => {
                 self.jwt_bearer(&client, &assertion, scope, now).await
             }
+            TokenRequest::TokenExchange(x) => self.token_exchange(&client, x, now).await,
         }
     }
 }

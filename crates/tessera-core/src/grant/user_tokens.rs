@@ -8,6 +8,7 @@ use crate::id_token::IdTokenParts;
 use crate::model::{Artifact, ArtifactKind, GrantType};
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::new_handle;
+use crate::token::TokenContent;
 use crate::user_grant::ActiveGrant;
 
 /// What a refresh token remembers: the grant's scope (RFC 6749 §6: a new refresh token keeps it).
@@ -34,7 +35,17 @@ impl Provider {
         let sub = self.subject(client, &grant.user)?;
         let aud = self.audience(client, grant.record.resources.clone())?;
         let (access_token, expires_in) = self
-            .issue_access_token(client, &sub, aud, scope.to_vec(), Some(&grant.id), now)
+            .issue_access_token(
+                client,
+                TokenContent {
+                    sub: &sub,
+                    aud,
+                    scope: scope.to_vec(),
+                    grant_id: Some(&grant.id),
+                    extra: serde_json::Map::new(),
+                },
+                now,
+            )
             .await?;
         let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
             let (handle, key) = new_handle();
@@ -91,6 +102,7 @@ impl Provider {
             scope: Some(scope.join(" ")),
             refresh_token,
             id_token,
+            issued_token_type: None,
         })
     }
 }

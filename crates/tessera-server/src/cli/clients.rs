@@ -58,7 +58,7 @@ pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
     /// A grant type: authorization_code, refresh_token, client_credentials, password,
-    /// jwt_bearer (repeat for several).
+    /// token_exchange, jwt_bearer (repeat for several).
     #[arg(long = "grant-type", value_parser = parse_grant)]
     pub grant_types: Vec<GrantType>,
     /// A scope the client may request (repeat for several).
@@ -137,10 +137,16 @@ pub struct Options {
     /// Where the client publishes its public keys (private_key_jwt).
     #[arg(long)]
     pub jwks_uri: Option<String>,
-    /// An issuer whose assertions the client may present (JWT bearer grant), as
+    /// An issuer whose JWTs the client may present (token exchange, JWT bearer), as
     /// ISSUER=JWKS_URI or ISSUER=@jwks.json (repeat for several).
     #[arg(long = "trusted-issuer", value_parser = parse_issuer)]
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// May exchange tokens without an actor token (RFC 8693 impersonation).
+    #[arg(long)]
+    pub impersonation_allowed: Option<bool>,
+    /// Token exchange policy webhook: the exchange context is POSTed here as JSON.
+    #[arg(long)]
+    pub exchange_policy_url: Option<String>,
     /// What a JWT bearer assertion's sub names: user or client.
     #[arg(long, value_parser = parse_bearer_subject)]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
@@ -207,6 +213,8 @@ impl Options {
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             trusted_issuers: non_empty(self.trusted_issuers),
+            impersonation_allowed: self.impersonation_allowed,
+            exchange_policy_url: self.exchange_policy_url,
             jwt_bearer_subject: self.jwt_bearer_subject,
         }
     }
@@ -214,7 +222,7 @@ impl Options {
 
 fn parse_grant(s: &str) -> Result<GrantType, String> {
     GrantType::parse(s).ok_or_else(|| {
-        format!("unknown grant type {s:?}: authorization_code, refresh_token, client_credentials, password or jwt_bearer")
+        format!("unknown grant type {s:?}: authorization_code, refresh_token, client_credentials, password, token_exchange or jwt_bearer")
     })
 }
 fn parse_consent(s: &str) -> Result<ConsentMode, String> {
@@ -304,6 +312,8 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 jwks: o.jwks,
                 jwks_uri: o.jwks_uri,
                 trusted_issuers: o.trusted_issuers,
+                impersonation_allowed: o.impersonation_allowed,
+                exchange_policy_url: o.exchange_policy_url,
                 jwt_bearer_subject: o.jwt_bearer_subject,
             };
             let created = p.create_client(&spec).await?;

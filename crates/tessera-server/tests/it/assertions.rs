@@ -19,9 +19,17 @@ use crate::support::{now, Harness, TestClient, ISSUER};
 const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A P-256 key: its PEM private key and its public JWK.
-struct TestKey {
-    pem: String,
-    jwk: Value,
+pub struct TestKey {
+    pub pem: String,
+    pub jwk: Value,
+}
+
+pub fn key_pair(kid: &str) -> TestKey {
+    key(kid)
+}
+
+pub fn sign_with(k: &TestKey, claims: &Value) -> String {
+    sign(k, claims)
 }
 
 fn key(kid: &str) -> TestKey {

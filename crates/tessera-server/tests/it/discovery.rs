@@ -24,6 +24,7 @@ async fn both_documents_describe_the_implemented_endpoints() {
             "client_credentials",
             "refresh_token",
             "password",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "implicit"
         ])

@@ -23,4 +23,5 @@ mod logout;
 mod oidc_rp;
 mod ops;
 mod sign_in;
+mod token_exchange;
 mod user_tokens;

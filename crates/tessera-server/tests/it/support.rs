@@ -57,10 +57,12 @@ impl TestClient {
     }
 }
 
+/// RFC 6749 §2.3.1: the client_id and secret are form-urlencoded, then joined and base64-encoded.
 pub fn basic(id: &str, secret: &str) -> String {
+    let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
     )
 }
 

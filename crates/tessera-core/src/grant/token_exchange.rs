@@ -1,0 +1,315 @@
+//! Token exchange (RFC 8693): a subject token (Tessera's own access token, refresh token or ID
+//! token, or a JWT from an issuer the application trusts) becomes an access token for the
+//! requested audience, with scopes that can only narrow. An actor token makes it delegation,
+//! recorded in a (nested) `act` claim; without one it is impersonation, which the application must
+//! be allowed. An optional policy webhook (seed 001 "Token Exchange Policy Workflow") may allow,
+//! deny, or add claims.
+
+use serde_json::{json, Map, Value};
+
+use crate::assertion::{audience_ok, check_times, peek};
+use crate::clock::Timestamp;
+use crate::error::{Error, ErrorCode, Result};
+use crate::grant::TokenResponse;
+use crate::model::{ArtifactKind, GrantType, TokenFormat};
+use crate::provider::{LoadedClient, Provider};
+use crate::secret::handle_key;
+use crate::token::TokenContent;
+
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_token";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// RFC 8693 §2.1 request parameters.
+#[derive(Clone, PartialEq)]
+pub struct ExchangeRequest {
+    pub subject_token: String,
+    pub subject_token_type: String,
+    pub actor_token: Option<(String, String)>,
+    pub requested_token_type: Option<String>,
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+    pub scope: Option<Vec<String>>,
+}
+
+/// Token types only: the tokens themselves stay out of logs.
+impl std::fmt::Debug for ExchangeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeRequest")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor", &self.actor_token.as_ref().map(|a| &a.1))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a subject or actor token speaks for.
+#[derive(Debug, Clone)]
+struct Party {
+    sub: String,
+    iss: String,
+    scope: Vec<String>,
+    act: Option<Value>,
+}
+
+fn bad_token(which: &str, why: &str) -> Error {
+    Error::invalid_request(format!("{which} refused: {why}"))
+}
+
+fn scope_of(claims: &Value) -> Vec<String> {
+    claims["scope"]
+        .as_str()
+        .map(|s| {
+            s.split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Provider {
+    /// RFC 8693 §2.1: who `token` of `token_type` speaks for, judged for the calling client.
+    async fn exchange_party(
+        &self,
+        caller: &LoadedClient,
+        which: &str,
+        token: &str,
+        token_type: &str,
+        now: Timestamp,
+    ) -> Result<Party> {
+        let me = &caller.client.client_id;
+        match token_type {
+            ACCESS_TOKEN_TYPE => {
+                let (claims, _) = self
+                    .active_access_token(token, now)
+                    .await?
+                    .ok_or_else(|| bad_token(which, "not an active access token of this server"))?;
+                if claims.client_id != *me && !claims.aud.iter().any(|a| a == me) {
+                    return Err(bad_token(
+                        which,
+                        "the token was issued for another audience",
+                    ));
+                }
+                Ok(Party {
+                    sub: claims.sub,
+                    iss: self.settings.issuer.clone(),
+                    scope: claims.scope,
+                    act: claims.extra.get("act").cloned(),
+                })
+            }
+            REFRESH_TOKEN_TYPE => {
+                let key = handle_key(token)
+                    .ok_or_else(|| bad_token(which, "not a refresh token of this server"))?;
+                let a = self
+                    .store
+                    .get_artifact(&key)
+                    .await?
+                    .filter(|a| a.kind == ArtifactKind::RefreshToken && a.client_id == *me)
+                    .filter(|a| {
+                        a.revoked_at.is_none() && a.consumed_at.is_none() && a.expires_at > now
+                    })
+                    .ok_or_else(|| {
+                        bad_token(which, "not an active refresh token of this client")
+                    })?;
+                let grant_id = a
+                    .grant_id
+                    .ok_or_else(|| Error::server("refresh token without a grant"))?;
+                let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
+                    bad_token(
+                        which,
+                        "the authorization was revoked or the user is blocked",
+                    )
+                })?;
+                Ok(Party {
+                    sub: self.subject(&caller.client, &grant.user)?,
+                    iss: self.settings.issuer.clone(),
+                    scope: grant.record.scope,
+                    act: None,
+                })
+            }
+            ID_TOKEN_TYPE | JWT_TYPE => {
+                let (_, unverified) =
+                    peek(token).ok_or_else(|| bad_token(which, "not a signed JWT"))?;
+                let claims = if unverified["iss"].as_str() == Some(self.settings.issuer.as_str()) {
+                    // Tessera's own ID token: verified with its keys, addressed to the caller.
+                    let c = self.id_token_hint(token, caller).ok_or_else(|| {
+                        bad_token(which, "not an ID token this server issued to the client")
+                    })?;
+                    check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
+                    c
+                } else {
+                    let (_, c) = self
+                        .verify_trusted_jwt(caller, token)
+                        .await
+                        .map_err(|w| bad_token(which, &w))?;
+                    check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
+                    let mut accepted = self.assertion_audiences();
+                    accepted.push(me.clone());
+                    if !audience_ok(&c, &accepted) {
+                        return Err(bad_token(
+                            which,
+                            "the token was issued for another audience",
+                        ));
+                    }
+                    c
+                };
+                Ok(Party {
+                    sub: claims["sub"]
+                        .as_str()
+                        .ok_or_else(|| bad_token(which, "sub is required"))?
+                        .to_owned(),
+                    iss: claims["iss"].as_str().unwrap_or_default().to_owned(),
+                    scope: scope_of(&claims),
+                    act: claims.get("act").cloned(),
+                })
+            }
+            other => Err(bad_token(
+                which,
+                &format!("token type {other} is not supported"),
+            )),
+        }
+    }
+
+    /// RFC 8693 §2.
+    pub(crate) async fn token_exchange(
+        &self,
+        loaded: &LoadedClient,
+        req: ExchangeRequest,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let client = &loaded.client;
+        if !client.grant_types.contains(&GrantType::TokenExchange) {
+            return Err(Error::unauthorized_client(
+                "the client is not allowed to use token exchange",
+            ));
+        }
+        let issued_type = match req.requested_token_type.as_deref() {
+            None | Some(ACCESS_TOKEN_TYPE) => ACCESS_TOKEN_TYPE,
+            Some(JWT_TYPE) if client.token_format == TokenFormat::Jwt => JWT_TYPE,
+            Some(other) => {
+                return Err(Error::invalid_request(format!(
+                    "requested_token_type {other} cannot be issued to this client"
+                )))
+            }
+        };
+        let subject = self
+            .exchange_party(
+                loaded,
+                "subject_token",
+                &req.subject_token,
+                &req.subject_token_type,
+                now,
+            )
+            .await?;
+        let actor = match &req.actor_token {
+            Some((token, ty)) => Some(
+                self.exchange_party(loaded, "actor_token", token, ty, now)
+                    .await?,
+            ),
+            None => None,
+        };
+        // RFC 8693 §4.1: the actor, with the subject token's own actor nested below it.
+        let act = match &actor {
+            Some(a) => {
+                let mut act = json!({"sub": a.sub});
+                if a.iss != self.settings.issuer {
+                    act["iss"] = json!(a.iss);
+                }
+                if let Some(prev) = &subject.act {
+                    act["act"] = prev.clone();
+                }
+                Some(act)
+            }
+            None if client.federation.impersonation_allowed => subject.act.clone(),
+            None => {
+                return Err(Error::unauthorized_client(
+                    "the client may not impersonate: send an actor_token",
+                ))
+            }
+        };
+        let mut targets = req.resources.clone();
+        targets.extend(req.audiences.iter().cloned());
+        let aud = self.audience(client, targets)?;
+        // The new token is for APIs: only scopes the client may request, never the OpenID ones.
+        let may_request = |s: &String| client.scopes.contains(s);
+        let scope = match req.scope {
+            Some(s) => {
+                if let Some(bad) = s
+                    .iter()
+                    .find(|x| !subject.scope.contains(x) || !may_request(x))
+                {
+                    return Err(Error::invalid_scope(format!(
+                        "scope {bad} exceeds the subject token's scopes or the client's"
+                    )));
+                }
+                s
+            }
+            None => subject
+                .scope
+                .iter()
+                .filter(|s| may_request(s))
+                .cloned()
+                .collect(),
+        };
+        let mut extra = Map::new();
+        if let Some(url) = &client.federation.exchange_policy_url {
+            let context = json!({
+                "client_id": client.client_id,
+                "subject": {"sub": subject.sub, "iss": subject.iss, "token_type": req.subject_token_type, "scope": subject.scope},
+                "actor": actor.as_ref().map(|a| json!({"sub": a.sub, "iss": a.iss})),
+                "audience": aud,
+                "scope": scope,
+                "requested_token_type": issued_type,
+            });
+            extra = self.exchange_policy(url, &context).await?;
+        }
+        if let Some(a) = act {
+            extra.insert("act".into(), a);
+        }
+        let (access_token, expires_in) = self
+            .issue_access_token(
+                client,
+                TokenContent {
+                    sub: &subject.sub,
+                    aud,
+                    scope: scope.clone(),
+                    grant_id: None,
+                    extra,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(client_id = %client.client_id, delegation = actor.is_some(), "token exchanged");
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            scope: (!scope.is_empty()).then(|| scope.join(" ")),
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: Some(issued_type.to_owned()),
+        })
+    }
+
+    /// Asks the policy webhook: `{"allow": true, "claims": {...}}` allows (adding claims),
+    /// anything else denies. An unreachable webhook denies too (fail closed).
+    async fn exchange_policy(&self, url: &str, context: &Value) -> Result<Map<String, Value>> {
+        let answer = self.outbound.post_json(url, context).await.map_err(|e| {
+            tracing::warn!(url, error = %e, "token exchange policy unreachable");
+            Error::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the token exchange policy could not be consulted; retry later",
+            )
+        })?;
+        if answer["allow"].as_bool() != Some(true) {
+            let reason = answer["reason"]
+                .as_str()
+                .unwrap_or("the token exchange policy denied the request");
+            return Err(Error::access_denied(
+                reason.chars().take(200).collect::<String>(),
+            ));
+        }
+        Ok(answer["claims"].as_object().cloned().unwrap_or_default())
+    }
+}

@@ -1,0 +1,343 @@
+//! Token exchange (RFC 8693): delegation with nested `act`, impersonation only when allowed,
+//! audience and scope rules, subject tokens of trusted issuers, and the policy webhook (allow with
+//! claims, deny, timeout) on a local HTTP server.
+
+use std::time::Duration;
+
+use axum::routing::post;
+use http::StatusCode;
+use serde_json::{json, Value};
+use tessera_core::admin::{ApiSpec, ClientSpec};
+use tessera_core::model::{ClientType, ConsentMode, GrantType, TrustedIssuer};
+
+use crate::flow::{code_request, enc, jwt_claims, sign_in, Browser};
+use crate::support::{Harness, TestClient, API};
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+const ORDERS: &str = "https://orders.example.com";
+
+/// A user's access token for the things API, from a first-party web app.
+async fn user_token(h: &Harness) -> String {
+    h.user("alice").await;
+    let web = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.apis = vec![API.into()];
+            s.scopes = vec!["read:things".into(), "write:things".into()];
+        })
+        .await;
+    let b = Browser::new(h);
+    let (path, verifier) = code_request(&web, "openid read:things", "");
+    let p = sign_in(&b, &path, "alice").await;
+    let t = h.exchange(&web, &p["code"], Some(&verifier)).await;
+    t.json["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// The things API's backend, registered with its API identifier as client_id so that tokens
+/// addressed to the API are addressed to it; it may call the orders API.
+async fn resource_server(h: &Harness, tweak: impl FnOnce(&mut ClientSpec)) -> TestClient {
+    let _ = h
+        .provider
+        .create_api(&ApiSpec {
+            identifier: ORDERS.into(),
+            name: "Orders".into(),
+            scopes: vec![],
+        })
+        .await;
+    let mut spec = ClientSpec {
+        client_id: Some(API.into()),
+        grant_types: Some(vec![GrantType::TokenExchange, GrantType::ClientCredentials]),
+        apis: vec![ORDERS.into()],
+        scopes: vec!["read:things".into()],
+        introspection_allowed: Some(true),
+        ..ClientSpec::new("things backend", ClientType::M2m)
+    };
+    tweak(&mut spec);
+    h.client_with(spec).await
+}
+
+fn exchange(subject: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("grant_type", GRANT),
+        ("subject_token", subject),
+        ("subject_token_type", AT),
+        ("resource", ORDERS),
+    ];
+    pairs.extend_from_slice(extra);
+    enc(&pairs)
+}
+
+#[tokio::test]
+async fn delegation_records_the_actor_and_nests_earlier_ones() {
+    let h = Harness::new().await;
+    let subject = user_token(&h).await;
+    let rs = resource_server(&h, |_| {}).await;
+    let actor = h.access_token(&rs).await;
+    let r = h
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &exchange(
+                &subject,
+                &[("actor_token", &actor), ("actor_token_type", AT)],
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["issued_token_type"], AT);
+    assert_eq!(
+        r.json["scope"], "read:things",
+        "the subject's scopes the client may request"
+    );
+    let claims = jwt_claims(r.json["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], jwt_claims(&subject)["sub"]);
+    assert_eq!(claims["aud"], ORDERS);
+    assert_eq!(claims["act"], json!({"sub": API}));
+    let i = h
+        .introspect(&rs, r.json["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(i["act"]["sub"], API, "introspection shows the actor");
+
+    // The orders backend exchanges again: the first actor nests under the second.
+    let orders = h
+        .client_with(ClientSpec {
+            client_id: Some(ORDERS.into()),
+            grant_types: Some(vec![GrantType::TokenExchange, GrantType::ClientCredentials]),
+            scopes: vec!["read:things".into()],
+            apis: vec![API.into()],
+            ..ClientSpec::new("orders backend", ClientType::M2m)
+        })
+        .await;
+    let second_actor = h.access_token(&orders).await;
+    let body = enc(&[
+        ("grant_type", GRANT),
+        ("subject_token", r.json["access_token"].as_str().unwrap()),
+        ("subject_token_type", AT),
+        ("actor_token", &second_actor),
+        ("actor_token_type", AT),
+    ]);
+    let r2 = h.post("/token", Some(&orders.basic()), &body).await;
+    assert_eq!(r2.status, StatusCode::OK, "{}", r2.json);
+    assert_eq!(
+        jwt_claims(r2.json["access_token"].as_str().unwrap())["act"],
+        json!({"sub": ORDERS, "act": {"sub": API}})
+    );
+}
+
+#[tokio::test]
+async fn impersonation_audience_and_scope_rules() {
+    let h = Harness::new().await;
+    let subject = user_token(&h).await;
+    let rs = resource_server(&h, |_| {}).await;
+    let r = h
+        .post("/token", Some(&rs.basic()), &exchange(&subject, &[]))
+        .await;
+    assert_eq!(
+        r.error(),
+        "unauthorized_client",
+        "no actor and no permission to impersonate"
+    );
+
+    let h2 = Harness::new().await;
+    let subject = user_token(&h2).await;
+    let rs = resource_server(&h2, |s| s.impersonation_allowed = Some(true)).await;
+    let r = h2
+        .post("/token", Some(&rs.basic()), &exchange(&subject, &[]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(
+        jwt_claims(r.json["access_token"].as_str().unwrap())
+            .get("act")
+            .is_none(),
+        "impersonation: no act"
+    );
+    let wider = h2
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &exchange(&subject, &[("scope", "read:things write:things")]),
+        )
+        .await;
+    assert_eq!(wider.error(), "invalid_scope", "scopes only narrow");
+    let elsewhere = h2
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &enc(&[
+                ("grant_type", GRANT),
+                ("subject_token", &subject),
+                ("subject_token_type", AT),
+                ("resource", "https://unknown.example.com"),
+            ]),
+        )
+        .await;
+    assert_eq!(elsewhere.error(), "invalid_target");
+    let unsupported = h2
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &exchange(
+                &subject,
+                &[(
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:saml2",
+                )],
+            ),
+        )
+        .await;
+    assert_eq!(unsupported.error(), "invalid_request");
+
+    // A token addressed to another audience cannot be exchanged by this client.
+    let stranger = h2
+        .client_with(ClientSpec {
+            grant_types: Some(vec![GrantType::TokenExchange]),
+            impersonation_allowed: Some(true),
+            apis: vec![ORDERS.into()],
+            scopes: vec!["read:things".into()],
+            ..ClientSpec::new("stranger", ClientType::M2m)
+        })
+        .await;
+    let r = h2
+        .post("/token", Some(&stranger.basic()), &exchange(&subject, &[]))
+        .await;
+    assert_eq!(r.error(), "invalid_request");
+    assert!(r.json["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("another audience"));
+    let r = h2
+        .post(
+            "/token",
+            Some(&stranger.basic()),
+            &exchange("not-a-token", &[]),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_request");
+}
+
+#[tokio::test]
+async fn subject_tokens_from_trusted_issuers() {
+    let h = Harness::new().await;
+    let idp = crate::assertions::key_pair("idp");
+    let rs = resource_server(&h, |s| {
+        s.impersonation_allowed = Some(true);
+        s.trusted_issuers = vec![TrustedIssuer {
+            issuer: "https://idp.example.com".into(),
+            jwks: Some(json!({"keys": [idp.jwk.clone()]})),
+            jwks_uri: None,
+        }];
+    })
+    .await;
+    let now = crate::support::now();
+    let foreign = |iss: &str| {
+        crate::assertions::sign_with(
+            &idp,
+            &json!({"iss": iss, "sub": "partner-user-7", "aud": API, "exp": now + 300, "scope": "read:things"}),
+        )
+    };
+    let jwt_type = "urn:ietf:params:oauth:token-type:jwt";
+    let body = |t: &str| {
+        enc(&[
+            ("grant_type", GRANT),
+            ("subject_token", t),
+            ("subject_token_type", jwt_type),
+            ("resource", ORDERS),
+        ])
+    };
+    let r = h
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &body(&foreign("https://idp.example.com")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(
+        jwt_claims(r.json["access_token"].as_str().unwrap())["sub"],
+        "partner-user-7"
+    );
+    let r = h
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &body(&foreign("https://untrusted.example.com")),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_request");
+}
+
+async fn policy_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = axum::Router::new()
+        .route("/allow", post(|axum::Json(ctx): axum::Json<Value>| async move {
+            axum::Json(json!({"allow": true, "claims": {"tenant": "acme", "seen_scope": ctx["scope"], "sub": "overridden?"}}))
+        }))
+        .route("/deny", post(|| async { axum::Json(json!({"allow": false, "reason": "orders are closed on Sundays"})) }))
+        .route("/slow", post(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            axum::Json(json!({"allow": true}))
+        }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+#[tokio::test]
+async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
+    let h = Harness::new().await;
+    let base = policy_server().await;
+    h.provider
+        .create_api(&ApiSpec {
+            identifier: ORDERS.into(),
+            name: "Orders".into(),
+            scopes: vec![],
+        })
+        .await
+        .expect("api");
+    for (path, status, error) in [
+        ("allow", 200, ""),
+        ("deny", 403, "access_denied"),
+        ("slow", 503, "temporarily_unavailable"),
+    ] {
+        let rs = h
+            .client_with(ClientSpec {
+                client_id: Some(format!("{API}/{path}")),
+                grant_types: Some(vec![GrantType::TokenExchange, GrantType::ClientCredentials]),
+                impersonation_allowed: Some(true),
+                exchange_policy_url: Some(format!("{base}/{path}")),
+                apis: vec![ORDERS.into()],
+                scopes: vec!["read:things".into()],
+                ..ClientSpec::new(path, ClientType::M2m)
+            })
+            .await;
+        // Each caller exchanges a token issued to itself (impersonation is allowed here).
+        let own = h.access_token(&rs).await;
+        let body = enc(&[
+            ("grant_type", GRANT),
+            ("subject_token", &own),
+            ("subject_token_type", AT),
+            ("resource", ORDERS),
+        ]);
+        let r = h.post("/token", Some(&rs.basic()), &body).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (status, error),
+            "{path}: {}",
+            r.json
+        );
+        if path == "allow" {
+            let claims = jwt_claims(r.json["access_token"].as_str().unwrap());
+            assert_eq!(claims["tenant"], "acme");
+            assert_eq!(claims["sub"], rs.id.as_str(), "a policy cannot replace sub");
+        }
+        if path == "deny" {
+            assert_eq!(r.json["error_description"], "orders are closed on Sundays");
+        }
+    }
+}
