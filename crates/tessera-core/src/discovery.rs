@@ -88,7 +88,7 @@ impl Provider {
             "acr_values_supported": [crate::session::ACR_PASSWORD],
             "claim_types_supported": ["normal"],
             "authorization_response_iss_parameter_supported": true,
-            "access_token_signing_alg_values_supported": algs,
+            "access_token_signing_alg_values_supported": id_token_algs,
         })
     }
 }

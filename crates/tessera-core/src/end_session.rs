@@ -164,11 +164,11 @@ impl Provider {
                     "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
                 });
                 let token = match c.browser.id_token_alg {
-                    crate::model::IdTokenAlg::HS256 => match &loaded.secret {
-                        Some(s) => crate::id_token::sign_hs256(s, &claims),
+                    crate::model::JwsAlg::HS256 => match &loaded.secret {
+                        Some(s) => crate::id_token::sign_hs256(s, "logout+jwt", &claims),
                         None => continue,
                     },
-                    crate::model::IdTokenAlg::Key(alg) => {
+                    crate::model::JwsAlg::Key(alg) => {
                         let keys = self.keys();
                         let Some(key) = keys.signer(alg, now) else {
                             continue;

@@ -6,16 +6,16 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Alg, Client, IdTokenAlg};
+use crate::model::{Alg, Client, JwsAlg};
 use crate::provider::Provider;
 use crate::secret::b64url;
 use crate::user_grant::GrantRecord;
 
 /// OIDC Core §3.1.3.6: base64url of the left half of the hash of the ASCII value, with the hash of
 /// the JWS algorithm (SHA-256 for RS256, PS256, ES256, HS256; SHA-512 for EdDSA over Ed25519).
-pub fn half_hash(alg: IdTokenAlg, value: &str) -> String {
+pub fn half_hash(alg: JwsAlg, value: &str) -> String {
     let algo = match alg {
-        IdTokenAlg::Key(Alg::EdDSA) => &digest::SHA512,
+        JwsAlg::Key(Alg::EdDSA) => &digest::SHA512,
         _ => &digest::SHA256,
     };
     let d = digest::digest(algo, value.as_bytes());
@@ -79,26 +79,26 @@ impl Provider {
         }
         let claims = Value::Object(claims);
         match alg {
-            IdTokenAlg::Key(a) => {
+            JwsAlg::Key(a) => {
                 let keys = self.keys();
                 let key = keys.signer(a, now).ok_or_else(|| {
                     Error::server(format!("no {} signing key is valid now", a.as_str()))
                 })?;
                 key.sign_jwt(false, &claims).map_err(Error::server)
             }
-            IdTokenAlg::HS256 => {
+            JwsAlg::HS256 => {
                 let secret = p
                     .client_secret
                     .ok_or_else(|| Error::server("HS256 ID token for a client without a secret"))?;
-                Ok(sign_hs256(secret, &claims))
+                Ok(sign_hs256(secret, "JWT", &claims))
             }
         }
     }
 }
 
-/// RFC 7518 §3.2: HMAC-SHA256 over `header.payload`.
-pub fn sign_hs256(secret: &[u8], claims: &Value) -> String {
-    let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+/// RFC 7518 §3.2: HMAC-SHA256 over `header.payload`, with `typ` in the header.
+pub fn sign_hs256(secret: &[u8], typ: &str, claims: &Value) -> String {
+    let header = b64url(json!({"alg": "HS256", "typ": typ}).to_string().as_bytes());
     let payload = b64url(claims.to_string().as_bytes());
     let input = format!("{header}.{payload}");
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
@@ -113,11 +113,8 @@ mod tests {
     #[test]
     fn at_hash_example() {
         // OIDC Core Appendix A.3/A.4 style: left half of SHA-256, base64url.
-        let h = half_hash(
-            IdTokenAlg::Key(Alg::RS256),
-            "jHkWEdUXMU1BwAsC4vtUsZwnNOIdLAyh",
-        );
+        let h = half_hash(JwsAlg::Key(Alg::RS256), "jHkWEdUXMU1BwAsC4vtUsZwnNOIdLAyh");
         assert_eq!(h.len(), 22);
-        assert_eq!(half_hash(IdTokenAlg::Key(Alg::EdDSA), "x").len(), 43);
+        assert_eq!(half_hash(JwsAlg::Key(Alg::EdDSA), "x").len(), 43);
     }
 }

@@ -177,39 +177,39 @@ impl Alg {
     }
 }
 
-/// The algorithm of an application's ID tokens (seed 003): one of the signing-key algorithms, or
-/// HS256 with the client's own secret (OIDC Core §10.1).
+/// The algorithm of an application's JWTs (seeds 001, 003): one of the signing-key algorithms,
+/// or HS256 with the client's own secret (OIDC Core §10.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub enum IdTokenAlg {
+pub enum JwsAlg {
     Key(Alg),
     HS256,
 }
 
-impl IdTokenAlg {
+impl JwsAlg {
     pub fn as_str(self) -> &'static str {
         match self {
-            IdTokenAlg::Key(a) => a.as_str(),
-            IdTokenAlg::HS256 => "HS256",
+            JwsAlg::Key(a) => a.as_str(),
+            JwsAlg::HS256 => "HS256",
         }
     }
-    pub fn parse(s: &str) -> Option<IdTokenAlg> {
+    pub fn parse(s: &str) -> Option<JwsAlg> {
         match s {
-            "HS256" => Some(IdTokenAlg::HS256),
-            other => Alg::parse(other).map(IdTokenAlg::Key),
+            "HS256" => Some(JwsAlg::HS256),
+            other => Alg::parse(other).map(JwsAlg::Key),
         }
     }
 }
 
-impl TryFrom<String> for IdTokenAlg {
+impl TryFrom<String> for JwsAlg {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        IdTokenAlg::parse(&s).ok_or_else(|| format!("unknown ID token algorithm {s}"))
+        JwsAlg::parse(&s).ok_or_else(|| format!("unknown ID token algorithm {s}"))
     }
 }
 
-impl From<IdTokenAlg> for String {
-    fn from(a: IdTokenAlg) -> String {
+impl From<JwsAlg> for String {
+    fn from(a: JwsAlg) -> String {
         a.as_str().to_owned()
     }
 }
@@ -254,7 +254,9 @@ pub struct Client {
     /// Identifiers of the APIs (resource servers) the client may obtain tokens for.
     pub apis: Vec<String>,
     pub token_format: TokenFormat,
-    pub signing_alg: Alg,
+    /// The JWS algorithm of JWT access tokens: a signing-key algorithm, or HS256 with the
+    /// client's own secret (seed 001).
+    pub signing_alg: JwsAlg,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Seed 003 "Allowed Flows: Introspection".
@@ -329,7 +331,7 @@ pub struct BrowserSettings {
     /// `email`, or a custom attribute.
     pub subject_attribute: String,
     pub subject_type: SubjectType,
-    pub id_token_alg: IdTokenAlg,
+    pub id_token_alg: JwsAlg,
     pub id_token_ttl: i64,
     pub code_ttl: i64,
     pub refresh_token_ttl: i64,
@@ -354,7 +356,7 @@ impl Default for BrowserSettings {
             consent: ConsentMode::Explicit,
             subject_attribute: "id".into(),
             subject_type: SubjectType::Public,
-            id_token_alg: IdTokenAlg::Key(Alg::RS256),
+            id_token_alg: JwsAlg::Key(Alg::RS256),
             id_token_ttl: 3_600,
             code_ttl: 60,
             refresh_token_ttl: 86_400,

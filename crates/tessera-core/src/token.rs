@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Artifact, ArtifactKey, ArtifactKind, Client, TokenFormat};
+use crate::id_token::sign_hs256;
+use crate::model::{Artifact, ArtifactKey, ArtifactKind, Client, JwsAlg, TokenFormat};
 use crate::provider::Provider;
 use crate::secret::{b64url_decode, handle_key, new_handle, new_jti, sha256};
 use crate::user_grant::ActiveGrant;
@@ -162,17 +163,22 @@ impl Provider {
             extra: content.extra,
         };
         let token = match client.token_format {
-            TokenFormat::Jwt => {
-                let keys = self.keys();
-                let key = keys.signer(client.signing_alg, now).ok_or_else(|| {
-                    Error::server(format!(
-                        "no {} signing key is valid now",
-                        client.signing_alg.as_str()
-                    ))
-                })?;
-                key.sign_jwt(true, &claims.to_json(&self.settings.issuer))
-                    .map_err(Error::server)?
-            }
+            TokenFormat::Jwt => match client.signing_alg {
+                JwsAlg::Key(alg) => {
+                    let keys = self.keys();
+                    let key = keys.signer(alg, now).ok_or_else(|| {
+                        Error::server(format!("no {} signing key is valid now", alg.as_str()))
+                    })?;
+                    key.sign_jwt(true, &claims.to_json(&self.settings.issuer))
+                        .map_err(Error::server)?
+                }
+                JwsAlg::HS256 => {
+                    let secret = self.decrypt_secret(client).ok_or_else(|| {
+                        Error::server("HS256 access token for a client without a secret")
+                    })?;
+                    sign_hs256(&secret, "at+jwt", &claims.to_json(&self.settings.issuer))
+                }
+            },
             TokenFormat::Opaque => {
                 let (handle, key) = new_handle();
                 let artifact = Artifact {
@@ -199,7 +205,10 @@ impl Provider {
             return Ok(None);
         }
         if token.matches('.').count() == 2 {
-            return Ok(self.verify_own_jwt(token).map(FoundToken::Jwt));
+            let secret = self.hs256_client_secret(token).await?;
+            return Ok(self
+                .verify_own_jwt(token, secret.as_deref())
+                .map(FoundToken::Jwt));
         }
         let Some(key) = handle_key(token) else {
             return Ok(None);
@@ -271,22 +280,50 @@ impl Provider {
         Ok(Some((claims, grant)))
     }
 
-    /// RFC 7515 §5.2 validation of a JWT access token this server signed (RFC 9068 §4).
-    fn verify_own_jwt(&self, token: &str) -> Option<AccessClaims> {
+    /// For an HS256 access token: the secret of the client it names, if that client signs its
+    /// access tokens with HS256.
+    async fn hs256_client_secret(&self, token: &str) -> Result<Option<Vec<u8>>> {
+        let Some((header, claims)) = crate::assertion::peek(token) else {
+            return Ok(None);
+        };
+        if header.alg != jsonwebtoken::Algorithm::HS256 {
+            return Ok(None);
+        }
+        let Some(id) = claims["client_id"].as_str() else {
+            return Ok(None);
+        };
+        Ok(self
+            .client(id)
+            .await?
+            .filter(|c| c.client.signing_alg == JwsAlg::HS256)
+            .and_then(|c| c.secret.clone()))
+    }
+
+    /// RFC 7515 §5.2 validation of a JWT access token this server signed (RFC 9068 §4): with the
+    /// key its `kid` names under that key's algorithm, or HS256 under `hs256_secret`.
+    fn verify_own_jwt(&self, token: &str, hs256_secret: Option<&[u8]>) -> Option<AccessClaims> {
         let mut parts = token.split('.');
         let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
         let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
         if header["typ"].as_str() != Some("at+jwt") {
             return None;
         }
-        let keys = self.keys();
-        let key = keys.by_kid(header["kid"].as_str()?)?;
-        // The algorithm is pinned to the key: a header naming another one never verifies.
-        if header["alg"].as_str()? != key.alg.as_str() {
-            return None;
-        }
-        let signed_len = h.len() + 1 + p.len();
-        if !key.verify(&token.as_bytes()[..signed_len], &b64url_decode(s)?) {
+        let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+        let sig = b64url_decode(s)?;
+        let verified = match (header["alg"].as_str()?, hs256_secret) {
+            ("HS256", Some(secret)) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                aws_lc_rs::hmac::verify(&key, signed, &sig).is_ok()
+            }
+            ("HS256", None) => false,
+            (alg, _) => {
+                let keys = self.keys();
+                let key = keys.by_kid(header["kid"].as_str()?)?;
+                // The algorithm is pinned to the key: a header naming another one never verifies.
+                alg == key.alg.as_str() && key.verify(signed, &sig)
+            }
+        };
+        if !verified {
             return None;
         }
         let claims: Value = serde_json::from_slice(&b64url_decode(p)?).ok()?;

@@ -26,7 +26,7 @@ pub fn client(id: &str) -> Client {
         scopes: vec!["read".into()],
         apis: vec![],
         token_format: TokenFormat::Jwt,
-        signing_alg: Alg::ES256,
+        signing_alg: tessera_core::model::JwsAlg::Key(Alg::ES256),
         access_token_ttl: 900,
         introspection_allowed: true,
         secret_ciphertext: Some("ct".into()),

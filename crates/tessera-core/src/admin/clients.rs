@@ -9,7 +9,7 @@ use super::{invalid, text, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
     Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, Federation, GrantType,
-    IdTokenAlg, JwtBearerSubject, SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
+    JwsAlg, JwtBearerSubject, SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::secret::{new_client_id, new_client_secret};
@@ -41,7 +41,7 @@ pub struct ClientSpec {
     #[serde(default)]
     pub token_format: Option<TokenFormat>,
     #[serde(default)]
-    pub signing_alg: Option<Alg>,
+    pub signing_alg: Option<JwsAlg>,
     #[serde(default)]
     pub auth_method: Option<AuthMethod>,
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct ClientSpec {
     #[serde(default)]
     pub subject_type: Option<SubjectType>,
     #[serde(default)]
-    pub id_token_alg: Option<IdTokenAlg>,
+    pub id_token_alg: Option<JwsAlg>,
     #[serde(default)]
     pub id_token_ttl: Option<i64>,
     #[serde(default)]
@@ -157,7 +157,7 @@ pub struct ClientPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_format: Option<TokenFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_alg: Option<Alg>,
+    pub signing_alg: Option<JwsAlg>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<AuthMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,7 +183,7 @@ pub struct ClientPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<SubjectType>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token_alg: Option<IdTokenAlg>,
+    pub id_token_alg: Option<JwsAlg>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_ttl: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -266,14 +266,25 @@ impl Provider {
         if let Some(a) = c.apis.iter().find(|a| !apis.contains(*a)) {
             return Err(invalid("apis", format!("API {a} does not exist")));
         }
-        if !self.settings.keys.algorithms.contains(&c.signing_alg) {
-            return Err(invalid(
-                "signing_alg",
-                format!(
-                    "{} has no signing key (see keys.algorithms)",
-                    c.signing_alg.as_str()
-                ),
-            ));
+        for (field, alg) in [
+            ("signing_alg", c.signing_alg),
+            ("id_token_alg", c.browser.id_token_alg),
+        ] {
+            match alg {
+                JwsAlg::Key(a) if !self.settings.keys.algorithms.contains(&a) => {
+                    return Err(invalid(
+                        field,
+                        format!("{} has no signing key (see keys.algorithms)", a.as_str()),
+                    ))
+                }
+                JwsAlg::HS256 if !c.client_type.is_confidential() => {
+                    return Err(invalid(
+                        field,
+                        "HS256 needs a client secret; public applications have none",
+                    ))
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -377,7 +388,7 @@ impl Provider {
             scopes: dedup(&spec.scopes),
             apis: dedup(&spec.apis),
             token_format: spec.token_format.unwrap_or(TokenFormat::Jwt),
-            signing_alg: spec.signing_alg.unwrap_or(Alg::RS256),
+            signing_alg: spec.signing_alg.unwrap_or(JwsAlg::Key(Alg::RS256)),
             access_token_ttl: spec
                 .access_token_ttl
                 .unwrap_or(self.settings.lifetimes.access_token),

@@ -5,7 +5,7 @@
 use super::{invalid, AdminResult};
 use crate::claims::PROTOCOL_CLAIMS;
 use crate::model::{
-    AuthMethod, Client, ClientType, GrantType, IdTokenAlg, SubjectType, CODE_TTL_RANGE,
+    AuthMethod, Client, ClientType, GrantType, JwsAlg, SubjectType, CODE_TTL_RANGE,
     ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
 };
 use crate::settings::check_range;
@@ -299,7 +299,7 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
             "PKCE is always required for public applications",
         ));
     }
-    if !ty.is_confidential() && b.id_token_alg == IdTokenAlg::HS256 {
+    if !ty.is_confidential() && b.id_token_alg == JwsAlg::HS256 {
         return Err(invalid(
             "id_token_alg",
             "HS256 needs a client secret; public applications have none",

@@ -10,7 +10,7 @@ use crate::admin::{canonical_response_type, origin_matches_loopback};
 use crate::client_auth::plausible_client_id;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::parse_resources;
-use crate::model::{ClientType, GrantType, IdTokenAlg};
+use crate::model::{ClientType, GrantType, JwsAlg};
 use crate::params::{parse_scope, Params};
 use crate::pkce;
 use crate::provider::{LoadedClient, Provider};
@@ -378,7 +378,7 @@ impl Provider {
         let ok = match header["alg"].as_str()? {
             "HS256" => {
                 let secret = client.secret.as_deref()?;
-                client.client.browser.id_token_alg == IdTokenAlg::HS256 && {
+                client.client.browser.id_token_alg == JwsAlg::HS256 && {
                     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
                     aws_lc_rs::hmac::verify(&key, signed, &sig).is_ok()
                 }

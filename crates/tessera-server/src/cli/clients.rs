@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use tessera_core::admin::{ClientPatch, ClientSpec};
 use tessera_core::model::{
-    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, IdTokenAlg, JwtBearerSubject,
+    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, JwtBearerSubject,
     SubjectType, TokenFormat, TrustedIssuer,
 };
 use tessera_core::Provider;
@@ -70,9 +70,10 @@ pub struct Options {
     /// Access token format: jwt or opaque.
     #[arg(long, value_parser = parse_format)]
     pub token_format: Option<TokenFormat>,
-    /// JWT access token signing algorithm: RS256, PS256, ES256 or EdDSA.
-    #[arg(long, value_parser = parse_alg)]
-    pub signing_alg: Option<Alg>,
+    /// JWT access token signing algorithm: RS256, PS256, ES256, EdDSA, or HS256 (with the
+    /// client secret).
+    #[arg(long, value_parser = parse_id_alg)]
+    pub signing_alg: Option<JwsAlg>,
     /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or none
     /// (public clients).
     #[arg(long, value_parser = parse_auth)]
@@ -111,7 +112,7 @@ pub struct Options {
     pub subject_type: Option<SubjectType>,
     /// ID token algorithm: RS256, PS256, ES256, EdDSA, or HS256 (with the client secret).
     #[arg(long, value_parser = parse_id_alg)]
-    pub id_token_alg: Option<IdTokenAlg>,
+    pub id_token_alg: Option<JwsAlg>,
     /// ID token lifetime in seconds (60-86400).
     #[arg(long)]
     pub id_token_ttl: Option<i64>,
@@ -241,8 +242,8 @@ fn parse_subject_type(s: &str) -> Result<SubjectType, String> {
         _ => Err(format!("unknown subject type {s:?}: public or pairwise")),
     }
 }
-fn parse_id_alg(s: &str) -> Result<IdTokenAlg, String> {
-    IdTokenAlg::parse(s)
+fn parse_id_alg(s: &str) -> Result<JwsAlg, String> {
+    JwsAlg::parse(s)
         .ok_or_else(|| format!("unknown algorithm {s:?}: RS256, PS256, ES256, EdDSA or HS256"))
 }
 

@@ -527,3 +527,53 @@ async fn jwt_bearer_grant_trusts_only_configured_issuers() {
         machine.id.as_str()
     );
 }
+
+#[tokio::test]
+async fn hs256_access_tokens_are_signed_with_the_client_secret() {
+    let h = Harness::new().await;
+    let c = h
+        .client_with(ClientSpec {
+            signing_alg: Some(tessera_core::model::JwsAlg::HS256),
+            introspection_allowed: Some(true),
+            ..Harness::spec("hs256")
+        })
+        .await;
+    let at = h.access_token(&c).await;
+    let header = jsonwebtoken::decode_header(&at).unwrap();
+    assert_eq!(header.alg, Algorithm::HS256);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+    v.set_audience(&[crate::support::API]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &at,
+        &jsonwebtoken::DecodingKey::from_secret(c.secret.as_bytes()),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["client_id"], c.id.as_str());
+    assert_eq!(h.introspect(&c, &at).await["active"], true);
+    // A token signed with another secret under the same client_id is not ours.
+    let forged = jsonwebtoken::encode(
+        &Header {
+            typ: Some("at+jwt".into()),
+            ..Header::new(Algorithm::HS256)
+        },
+        &claims,
+        &EncodingKey::from_secret(b"guessed secret guessed secret 12"),
+    )
+    .unwrap();
+    assert_eq!(h.introspect(&c, &forged).await["active"], false);
+    let public = h
+        .provider
+        .create_client(&ClientSpec {
+            signing_alg: Some(tessera_core::model::JwsAlg::HS256),
+            redirect_uris: vec!["https://spa.example.com/cb".into()],
+            ..ClientSpec::new("spa", ClientType::Spa)
+        })
+        .await;
+    assert!(
+        public.is_err(),
+        "a public client has no secret to sign with"
+    );
+}

@@ -457,7 +457,7 @@ async fn form_post_hybrid_and_implicit_responses() {
     assert_eq!(
         claims["c_hash"],
         tessera_core::id_token::half_hash(
-            tessera_core::model::IdTokenAlg::Key(tessera_core::model::Alg::RS256),
+            tessera_core::model::JwsAlg::Key(tessera_core::model::Alg::RS256),
             &p["code"]
         )
     );
@@ -479,7 +479,7 @@ async fn form_post_hybrid_and_implicit_responses() {
     assert_eq!(
         claims["at_hash"],
         tessera_core::id_token::half_hash(
-            tessera_core::model::IdTokenAlg::Key(tessera_core::model::Alg::RS256),
+            tessera_core::model::JwsAlg::Key(tessera_core::model::Alg::RS256),
             &p["access_token"]
         )
     );

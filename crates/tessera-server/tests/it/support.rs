@@ -146,7 +146,7 @@ impl Harness {
 
     pub async fn client(&self, alg: Alg, format: TokenFormat) -> TestClient {
         self.client_with(ClientSpec {
-            signing_alg: Some(alg),
+            signing_alg: Some(tessera_core::model::JwsAlg::Key(alg)),
             token_format: Some(format),
             ..Self::spec("svc")
         })

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 use serde_json::json;
-use tessera_core::model::{ConsentMode, IdTokenAlg};
+use tessera_core::model::{ConsentMode, JwsAlg};
 
 use crate::flow::{code_request, enc, sign_in, Browser, RP};
 use crate::support::{Harness, TestClient, ISSUER};
@@ -62,7 +62,7 @@ async fn id_token_claims_and_signature() {
     assert_eq!(
         claims["at_hash"],
         tessera_core::id_token::half_hash(
-            IdTokenAlg::Key(tessera_core::model::Alg::RS256),
+            JwsAlg::Key(tessera_core::model::Alg::RS256),
             r.json["access_token"].as_str().unwrap()
         )
     );
@@ -75,7 +75,7 @@ async fn hs256_id_tokens_use_the_client_secret_and_subjects_follow_the_attribute
     let app = h
         .web_app(|s| {
             s.consent = Some(ConsentMode::AutoAccept);
-            s.id_token_alg = Some(IdTokenAlg::HS256);
+            s.id_token_alg = Some(JwsAlg::HS256);
             s.subject_attribute = Some("email".into());
         })
         .await;
