@@ -341,3 +341,63 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
         }
     }
 }
+
+#[tokio::test]
+async fn own_refresh_and_id_tokens_are_subject_tokens_too() {
+    let h = Harness::new().await;
+    let uid = h.user("dora").await;
+    let web = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.grant_types = Some(vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::TokenExchange,
+            ]);
+            s.impersonation_allowed = Some(true);
+            s.apis = vec![API.into()];
+            s.scopes = vec!["read:things".into()];
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&web, "openid read:things", "");
+    let p = sign_in(&b, &path, "dora").await;
+    let t = h.exchange(&web, &p["code"], Some(&verifier)).await;
+    for (token, ty) in [
+        (
+            t.json["refresh_token"].as_str().unwrap(),
+            "urn:ietf:params:oauth:token-type:refresh_token",
+        ),
+        (
+            t.json["id_token"].as_str().unwrap(),
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+    ] {
+        let body = enc(&[
+            ("grant_type", GRANT),
+            ("subject_token", token),
+            ("subject_token_type", ty),
+            ("resource", API),
+        ]);
+        let r = h.post("/token", Some(&web.basic()), &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{ty}: {}", r.json);
+        assert_eq!(
+            jwt_claims(r.json["access_token"].as_str().unwrap())["sub"],
+            uid.as_str(),
+            "{ty}"
+        );
+    }
+    // A token of one type presented as another is refused.
+    let body = enc(&[
+        ("grant_type", GRANT),
+        ("subject_token", t.json["refresh_token"].as_str().unwrap()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+    ]);
+    assert_eq!(
+        h.post("/token", Some(&web.basic()), &body).await.error(),
+        "invalid_request"
+    );
+}
