@@ -18,7 +18,7 @@ use crate::store::StoreError;
 pub const SKEW: i64 = 30;
 
 /// The header and claims of a compact JWS, not yet verified; `None` when it is not one.
-pub(crate) fn peek(token: &str) -> Option<(jsonwebtoken::Header, Value)> {
+pub fn peek(token: &str) -> Option<(jsonwebtoken::Header, Value)> {
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
         return None;
     }
