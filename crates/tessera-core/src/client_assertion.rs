@@ -17,7 +17,11 @@ use crate::provider::{LoadedClient, Provider};
 /// How far in the future a client assertion may expire (RFC 7523 §3 item 4: reasonably short).
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 
+/// HMAC algorithms: never for private_key_jwt; for client_secret_jwt only HS256, as the 256-bit
+/// client secrets are long enough for it alone (RFC 7518 §3.2).
 const HMAC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+const BAD_SIGNATURE: &str = "the signature does not verify";
 
 fn refused(why: impl Into<String>) -> Error {
     Error::invalid_client(format!("client assertion refused: {}", why.into()))
@@ -50,24 +54,21 @@ impl Provider {
         if body_client_id.is_some_and(|b| b != iss) {
             return Err(refused("client_id differs from the assertion's iss"));
         }
+        // Unknown, disabled, and signed wrongly all read the same.
         if !plausible_client_id(iss) {
-            return Err(refused("unknown client"));
+            return Err(refused(BAD_SIGNATURE));
         }
         let loaded = self
             .client(iss)
             .await?
-            .ok_or_else(|| refused("unknown client"))?;
+            .filter(|l| l.client.enabled)
+            .ok_or_else(|| refused(BAD_SIGNATURE))?;
         let c = &loaded.client;
-        if !c.enabled {
-            return Err(Error::invalid_client("the client is disabled"));
-        }
         let alg = header.alg;
         let verified = match c.auth_method {
             AuthMethod::ClientSecretJwt => {
-                if !HMAC.contains(&alg) {
-                    return Err(refused(format!(
-                        "{alg:?} is not an HMAC algorithm (client_secret_jwt)"
-                    )));
+                if alg != Algorithm::HS256 {
+                    return Err(refused(format!("{alg:?} is not HS256 (client_secret_jwt)")));
                 }
                 let secret = loaded
                     .secret
@@ -92,19 +93,23 @@ impl Provider {
                     .ok_or_else(|| refused("no registered key matches the kid"))?;
                 verify_with_jwk(jwt, alg, &key)
             }
-            other => {
-                return Err(Error::invalid_client(format!(
-                    "the client is registered for {} authentication, not a client assertion",
-                    other.as_str()
-                )))
-            }
+            // Registered for another method: no key to check the signature with, and the
+            // answer must not tell which method the client uses.
+            _ => return Err(refused(BAD_SIGNATURE)),
         };
         if !verified {
-            return Err(refused("the signature does not verify"));
+            return Err(refused(BAD_SIGNATURE));
         }
-        // RFC 7523 §3 item 3: the audience is this authorization server.
-        if !audience_ok(&claims, &self.assertion_audiences()) {
-            return Err(refused("aud must be the token endpoint or the issuer"));
+        // RFC 7523 §3 item 3: the audience is this authorization server, and only it (an array
+        // naming others too is refused: audience injection).
+        let single = match &claims["aud"] {
+            serde_json::Value::Array(a) => a.len() == 1,
+            _ => true,
+        };
+        if !single || !audience_ok(&claims, &self.assertion_audiences()) {
+            return Err(refused(
+                "aud must be the token endpoint or the issuer, and only that",
+            ));
         }
         let exp = check_times(&claims, now, Some(MAX_ASSERTION_LIFETIME)).map_err(refused)?;
         let jti = claims["jti"]

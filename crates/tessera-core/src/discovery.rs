@@ -8,11 +8,10 @@ use crate::claims::{scope_claims, PROTOCOL_CLAIMS};
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 
-/// The JWS algorithms of client assertions: HMAC for client_secret_jwt, the rest for
+/// The JWS algorithms of client assertions: HS256 for client_secret_jwt, the rest for
 /// private_key_jwt (RFC 7518 §3.1; `none` never).
-const ASSERTION_ALGS: [&str; 12] = [
-    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-    "ES384", "EdDSA",
+const ASSERTION_ALGS: [&str; 10] = [
+    "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
 
 impl Provider {

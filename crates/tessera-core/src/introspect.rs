@@ -18,7 +18,10 @@ impl Provider {
         }
         let token = req.params.require("token")?;
         req.params.get("token_type_hint")?;
-        let Some((claims, _)) = self.active_access_token(token, now).await? else {
+        let Some((claims, _)) = self
+            .active_access_token(token, Some(&caller.client.client_id), now)
+            .await?
+        else {
             return Ok(json!({ "active": false }));
         };
         let mut body = claims.to_json(&self.settings.issuer);

@@ -19,8 +19,11 @@ const REFETCH_AFTER: i64 = 10;
 
 #[derive(Debug, Default)]
 pub struct JwksCache {
-    entries: RwLock<HashMap<String, (Timestamp, Arc<JwkSet>)>>,
+    entries: RwLock<HashMap<String, Fetched>>,
 }
+
+/// When a URL was last fetched, and the set (`None`: that fetch failed).
+type Fetched = (Timestamp, Option<Arc<JwkSet>>);
 
 /// Where a key set comes from.
 #[derive(Debug, Clone, Copy)]
@@ -33,28 +36,47 @@ fn parse_set(v: &Value) -> Result<JwkSet, String> {
     serde_json::from_value(v.clone()).map_err(|e| format!("the key set is not a JWK Set: {e}"))
 }
 
-/// The key for `kid`; without a kid, the only key of the set.
+/// The signature key for `kid`; without a kid, the only signature key of the set. Keys marked
+/// for encryption (`use: enc`) never verify signatures.
 fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
+    let mut signing = set.keys.iter().filter(|k| {
+        !matches!(
+            k.common.public_key_use,
+            Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+        )
+    });
     match kid {
-        Some(k) => set.find(k),
-        None if set.keys.len() == 1 => set.keys.first(),
-        None => None,
+        Some(id) => signing.find(|k| k.common.key_id.as_deref() == Some(id)),
+        None => {
+            let first = signing.next();
+            if signing.next().is_some() {
+                None
+            } else {
+                first
+            }
+        }
     }
 }
 
 impl Provider {
+    /// Fetches and caches a set; a failure is cached too, so that requests naming the client
+    /// cannot make Tessera call the URL more than every [`REFETCH_AFTER`] seconds.
     async fn fetch_set(&self, uri: &str) -> Result<Arc<JwkSet>, String> {
-        let v = self.outbound.get_json(uri).await.map_err(|e| {
-            tracing::warn!(uri, error = %e, "key set could not be fetched");
-            format!("the keys at {uri} could not be fetched")
-        })?;
-        let set = Arc::new(parse_set(&v).map_err(|_| format!("{uri} did not answer a JWK Set"))?);
+        let fetched = match self.outbound.get_json(uri).await {
+            Ok(v) => parse_set(&v)
+                .map(Arc::new)
+                .map_err(|_| format!("{uri} did not answer a JWK Set")),
+            Err(e) => {
+                tracing::warn!(uri, error = %e, "key set could not be fetched");
+                Err(format!("the keys at {uri} could not be fetched"))
+            }
+        };
         let mut w = self.jwks.entries.write().unwrap_or_else(|p| p.into_inner());
         if w.len() > 10_000 {
             w.clear();
         }
-        w.insert(uri.to_owned(), (self.now(), set.clone()));
-        Ok(set)
+        w.insert(uri.to_owned(), (self.now(), fetched.as_ref().ok().cloned()));
+        fetched
     }
 
     /// The verification key named by `kid` from `source`; `Err` says why the set is unusable.
@@ -79,7 +101,12 @@ impl Provider {
             .cloned();
         let now = self.now();
         let set = match cached {
-            Some((at, set)) if now.0 - at.0 < FRESH => {
+            Some((at, None)) if now.0 - at.0 < REFETCH_AFTER => {
+                return Err(format!(
+                    "the keys at {uri} could not be fetched a moment ago"
+                ))
+            }
+            Some((at, Some(set))) if now.0 - at.0 < FRESH => {
                 if let Some(k) = pick(&set, kid) {
                     return Ok(Some(k.clone()));
                 }

@@ -239,15 +239,26 @@ impl Provider {
 
     /// An access token in force: ours, unexpired, unrevoked, its client enabled, and (for a user's
     /// token) its grant in force and its user not blocked. Returns the claims and the grant.
+    ///
+    /// An HS256 access token is signed with its client's secret, so that client could have made
+    /// it up: it counts only when `hs256_trusted_for` names that very client (introspection by
+    /// the client itself), never at userinfo or as a token exchange subject or actor.
     pub async fn active_access_token(
         &self,
         token: &str,
+        hs256_trusted_for: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<(AccessClaims, Option<ActiveGrant>)>> {
         let Some(found) = self.find_access_token(token).await? else {
             return Ok(None);
         };
         let claims = found.claims().clone();
+        let symmetric = matches!(&found, FoundToken::Jwt(_))
+            && crate::assertion::peek(token)
+                .is_some_and(|(h, _)| h.alg == jsonwebtoken::Algorithm::HS256);
+        if symmetric && hs256_trusted_for != Some(claims.client_id.as_str()) {
+            return Ok(None);
+        }
         if claims.exp <= now {
             return Ok(None);
         }

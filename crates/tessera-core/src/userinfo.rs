@@ -19,7 +19,7 @@ impl Provider {
     pub async fn userinfo(&self, token: &str) -> Result<Value> {
         let now = self.now();
         let (claims, grant) = self
-            .active_access_token(token, now)
+            .active_access_token(token, None, now)
             .await?
             .ok_or_else(invalid_token)?;
         let grant = grant.ok_or_else(|| {

@@ -17,26 +17,51 @@ pub struct HttpOutbound {
     pub allow_private: bool,
 }
 
+/// Whether an address is globally routable: not loopback, private, link-local, shared (CGNAT),
+/// benchmarking, reserved, multicast, documentation, or an IPv6 form that embeds such an IPv4
+/// address (mapped, compatible, NAT64, 6to4).
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let o = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
             let seg = v6.segments();
+            let embedded = |hi: usize| {
+                let (a, b) = (seg[hi], seg[hi + 1]);
+                std::net::Ipv4Addr::new((a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8)
+            };
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::/96) carry an IPv4 address last.
+            if seg[..6].iter().all(|s| *s == 0) || (seg[0] == 0x64 && seg[1] == 0xff9b) {
+                return is_public(IpAddr::V4(embedded(6)));
+            }
+            // 6to4 (2002::/16) carries it right after the prefix.
+            if seg[0] == 0x2002 {
+                return is_public(IpAddr::V4(embedded(1)));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| !is_public(IpAddr::V4(v4))))
+                || (seg[0] & 0xffc0) == 0xfec0
+                || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8))
         }
     }
 }
@@ -68,6 +93,8 @@ impl HttpOutbound {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         reqwest::Client::builder()
             .timeout(self.timeout)
+            // A proxy would resolve the host itself, around the check above.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&host, addr)
             .build()

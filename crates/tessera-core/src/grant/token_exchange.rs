@@ -1,6 +1,6 @@
 //! Token exchange (RFC 8693): a subject token (Tessera's own access token, refresh token or ID
-//! token, or a JWT from an issuer the application trusts) becomes an access token for the
-//! requested audience, with scopes that can only narrow. An actor token makes it delegation,
+//! token, or a JWT from an issuer the application trusts, whose `sub` becomes `issuer|sub`)
+//! becomes an access token for the requested audience, with scopes that can only narrow. An actor token makes it delegation,
 //! recorded in a (nested) `act` claim; without one it is impersonation, which the application must
 //! be allowed. An optional policy webhook (seed 001 "Token Exchange Policy Workflow") may allow,
 //! deny, or add claims.
@@ -20,6 +20,30 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_token";
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// How far ahead a trusted issuer's subject token may expire.
+const FOREIGN_MAX_LIFETIME: i64 = 86_400;
+
+/// Claims a policy webhook may not set: the token's own, and those that speak for identity,
+/// authentication or key binding.
+const POLICY_RESERVED: [&str; 16] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "act",
+    "may_act",
+    "cnf",
+    "azp",
+    "acr",
+    "amr",
+    "auth_time",
+];
 
 /// RFC 8693 §2.1 request parameters.
 #[derive(Clone, PartialEq)]
@@ -82,7 +106,7 @@ impl Provider {
         match token_type {
             ACCESS_TOKEN_TYPE => {
                 let (claims, _) = self
-                    .active_access_token(token, now)
+                    .active_access_token(token, None, now)
                     .await?
                     .ok_or_else(|| bad_token(which, "not an active access token of this server"))?;
                 if claims.client_id != *me && !claims.aud.iter().any(|a| a == me) {
@@ -129,39 +153,59 @@ impl Provider {
                 })
             }
             ID_TOKEN_TYPE | JWT_TYPE => {
-                let (_, unverified) =
+                let (header, unverified) =
                     peek(token).ok_or_else(|| bad_token(which, "not a signed JWT"))?;
-                let claims = if unverified["iss"].as_str() == Some(self.settings.issuer.as_str()) {
-                    // Tessera's own ID token: verified with its keys, addressed to the caller.
+                if unverified["iss"].as_str() == Some(self.settings.issuer.as_str()) {
+                    // Tessera's own ID token, signed with Tessera's keys (an HS256 one the client
+                    // could have written itself) and addressed to the caller.
+                    if header.alg == jsonwebtoken::Algorithm::HS256 {
+                        return Err(bad_token(which, "an HS256 ID token cannot be exchanged"));
+                    }
                     let c = self.id_token_hint(token, caller).ok_or_else(|| {
                         bad_token(which, "not an ID token this server issued to the client")
                     })?;
                     check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
-                    c
-                } else {
-                    let (_, c) = self
-                        .verify_trusted_jwt(caller, token)
-                        .await
-                        .map_err(|w| bad_token(which, &w))?;
-                    check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
-                    let mut accepted = self.assertion_audiences();
-                    accepted.push(me.clone());
-                    if !audience_ok(&c, &accepted) {
-                        return Err(bad_token(
-                            which,
-                            "the token was issued for another audience",
-                        ));
+                    return Ok(Party {
+                        sub: c["sub"]
+                            .as_str()
+                            .ok_or_else(|| bad_token(which, "sub is required"))?
+                            .to_owned(),
+                        iss: self.settings.issuer.clone(),
+                        scope: Vec::new(),
+                        act: None,
+                    });
+                }
+                // A trusted issuer's JWT: addressed to the caller itself (so an assertion meant
+                // for Tessera cannot be replayed here), unexpired, used once.
+                let (trusted, c) = self
+                    .verify_trusted_jwt(caller, token)
+                    .await
+                    .map_err(|w| bad_token(which, &w))?;
+                let exp = check_times(&c, now, Some(FOREIGN_MAX_LIFETIME))
+                    .map_err(|w| bad_token(which, w))?;
+                if !audience_ok(&c, std::slice::from_ref(me)) {
+                    return Err(bad_token(
+                        which,
+                        "the token was issued for another audience",
+                    ));
+                }
+                if let Some(jti) = c["jti"].as_str() {
+                    if !self
+                        .first_use_of_jti("token-exchange", &trusted.issuer, jti, exp)
+                        .await?
+                    {
+                        return Err(bad_token(which, "this token was already exchanged"));
                     }
-                    c
-                };
+                }
+                let sub = c["sub"]
+                    .as_str()
+                    .ok_or_else(|| bad_token(which, "sub is required"))?;
                 Ok(Party {
-                    sub: claims["sub"]
-                        .as_str()
-                        .ok_or_else(|| bad_token(which, "sub is required"))?
-                        .to_owned(),
-                    iss: claims["iss"].as_str().unwrap_or_default().to_owned(),
-                    scope: scope_of(&claims),
-                    act: claims.get("act").cloned(),
+                    // Namespaced by issuer: a partner's subject never passes for a local user.
+                    sub: format!("{}|{sub}", trusted.issuer),
+                    iss: trusted.issuer,
+                    scope: scope_of(&c),
+                    act: c.get("act").cloned(),
                 })
             }
             other => Err(bad_token(
@@ -310,6 +354,14 @@ impl Provider {
                 reason.chars().take(200).collect::<String>(),
             ));
         }
-        Ok(answer["claims"].as_object().cloned().unwrap_or_default())
+        Ok(answer["claims"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !POLICY_RESERVED.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

@@ -130,6 +130,9 @@ async fn private_key_jwt_authenticates_at_token_introspection_and_revocation() {
     let mut aud = claims(&c.id, &c.id, "e4");
     aud["aud"] = json!("https://elsewhere.example/token");
     cases.push(("wrong audience", sign(&k, &aud)));
+    let mut injected = claims(&c.id, &c.id, "e4b");
+    injected["aud"] = json!([format!("{ISSUER}/token"), "https://other-as.example/token"]);
+    cases.push(("an audience array naming others too", sign(&k, &injected)));
     cases.push((
         "sub differs from iss",
         sign(&k, &claims(&c.id, "someone-else", "e5")),
@@ -553,6 +556,14 @@ async fn hs256_access_tokens_are_signed_with_the_client_secret() {
     .claims;
     assert_eq!(claims["client_id"], c.id.as_str());
     assert_eq!(h.introspect(&c, &at).await["active"], true);
+    // The client holds the key, so only the client itself may rely on such a token at Tessera.
+    let other = h
+        .client_with(ClientSpec {
+            introspection_allowed: Some(true),
+            ..Harness::spec("other rs")
+        })
+        .await;
+    assert_eq!(h.introspect(&other, &at).await["active"], false);
     // A token signed with another secret under the same client_id is not ours.
     let forged = jsonwebtoken::encode(
         &Header {

@@ -144,7 +144,11 @@ async fn impersonation_audience_and_scope_rules() {
 
     let h2 = Harness::new().await;
     let subject = user_token(&h2).await;
-    let rs = resource_server(&h2, |s| s.impersonation_allowed = Some(true)).await;
+    let rs = resource_server(&h2, |s| {
+        s.impersonation_allowed = Some(true);
+        s.scopes = vec!["read:things".into(), "write:things".into()];
+    })
+    .await;
     let r = h2
         .post("/token", Some(&rs.basic()), &exchange(&subject, &[]))
         .await;
@@ -258,7 +262,8 @@ async fn subject_tokens_from_trusted_issuers() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(
         jwt_claims(r.json["access_token"].as_str().unwrap())["sub"],
-        "partner-user-7"
+        "https://idp.example.com|partner-user-7",
+        "a partner's subject is namespaced by its issuer"
     );
     let r = h
         .post(
@@ -277,7 +282,8 @@ async fn policy_server() -> String {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let router = axum::Router::new()
         .route("/allow", post(|axum::Json(ctx): axum::Json<Value>| async move {
-            axum::Json(json!({"allow": true, "claims": {"tenant": "acme", "seen_scope": ctx["scope"], "sub": "overridden?"}}))
+            axum::Json(json!({"allow": true, "claims": {"tenant": "acme", "seen_scope": ctx["scope"],
+                "sub": "overridden?", "aud": "https://evil.example", "act": {"sub": "someone"}, "acr": "9"}}))
         }))
         .route("/deny", post(|| async { axum::Json(json!({"allow": false, "reason": "orders are closed on Sundays"})) }))
         .route("/slow", post(|| async {
@@ -335,6 +341,11 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
             let claims = jwt_claims(r.json["access_token"].as_str().unwrap());
             assert_eq!(claims["tenant"], "acme");
             assert_eq!(claims["sub"], rs.id.as_str(), "a policy cannot replace sub");
+            assert_eq!(claims["aud"], ORDERS);
+            assert!(
+                claims.get("act").is_none() && claims.get("acr").is_none(),
+                "{claims}"
+            );
         }
         if path == "deny" {
             assert_eq!(r.json["error_description"], "orders are closed on Sundays");
