@@ -138,12 +138,15 @@ impl HttpOutbound {
     }
 }
 
-#[async_trait]
-impl Outbound for HttpOutbound {
-    async fn get_json(&self, url: &str) -> Result<Value, OutboundError> {
+impl HttpOutbound {
+    /// Sends a GET (no body) or a POST of `body`, and reads the JSON answer within the timeout.
+    async fn exchange(&self, url: &str, body: Option<&Value>) -> Result<Value, OutboundError> {
         let client = self.client_for(url).await?;
-        let res = client
-            .get(url)
+        let request = match body {
+            None => client.get(url),
+            Some(b) => client.post(url).json(b),
+        };
+        let res = request
             .header("accept", "application/json")
             .send()
             .await
@@ -152,18 +155,16 @@ impl Outbound for HttpOutbound {
             .await
             .map_err(|_| OutboundError::Timeout(url.to_owned()))?
     }
+}
+
+#[async_trait]
+impl Outbound for HttpOutbound {
+    async fn get_json(&self, url: &str) -> Result<Value, OutboundError> {
+        self.exchange(url, None).await
+    }
 
     async fn post_json(&self, url: &str, body: &Value) -> Result<Value, OutboundError> {
-        let client = self.client_for(url).await?;
-        let res = client
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.classify(url, e))?;
-        tokio::time::timeout(self.timeout, self.read(url, res))
-            .await
-            .map_err(|_| OutboundError::Timeout(url.to_owned()))?
+        self.exchange(url, Some(body)).await
     }
 }
 
