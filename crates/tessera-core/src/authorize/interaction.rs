@@ -176,12 +176,14 @@ impl Provider {
         Ok(handle)
     }
 
-    /// The interaction a handle names, if it is open and the browser holds its cookie and CSRF token.
+    /// The interaction a handle names, if it is open at `stage` and the browser holds its cookie
+    /// and CSRF token.
     async fn open_interaction(
         &self,
         handle: &str,
         csrf: Option<&str>,
         cookie: Option<&str>,
+        stage: Stage,
         now: Timestamp,
     ) -> Result<(Artifact, InteractionState)> {
         let key =
@@ -207,6 +209,12 @@ impl Provider {
             return Err(Error::invalid_request(
                 "the form's CSRF token is missing or does not match; reload the page and try again",
             ));
+        }
+        if state.stage != stage {
+            return Err(form_refused(match stage {
+                Stage::Login => "the sign-in request is not waiting for a password",
+                Stage::Consent => "the sign-in request is not waiting for consent",
+            }));
         }
         Ok((a, state))
     }
@@ -316,13 +324,8 @@ impl Provider {
     async fn try_login(&self, form: &LoginForm<'_>) -> Result<LoginOutcome> {
         let now = self.now();
         let (artifact, state) = self
-            .open_interaction(form.interaction, form.csrf, form.cookie, now)
+            .open_interaction(form.interaction, form.csrf, form.cookie, Stage::Login, now)
             .await?;
-        if state.stage != Stage::Login {
-            return Err(form_refused(
-                "the sign-in request is not waiting for a password",
-            ));
-        }
         let client = self
             .client(&artifact.client_id)
             .await?
@@ -406,13 +409,14 @@ impl Provider {
     async fn try_consent(&self, form: &ConsentForm<'_>) -> Result<AuthorizeOutcome> {
         let now = self.now();
         let (artifact, state) = self
-            .open_interaction(form.interaction, form.csrf, form.cookie, now)
+            .open_interaction(
+                form.interaction,
+                form.csrf,
+                form.cookie,
+                Stage::Consent,
+                now,
+            )
             .await?;
-        if state.stage != Stage::Consent {
-            return Err(form_refused(
-                "the sign-in request is not waiting for consent",
-            ));
-        }
         let session = self
             .session(form.session_cookie, now)
             .await?
