@@ -160,12 +160,22 @@ impl Provider {
             return Err(Error::invalid_client(FAILED));
         };
         let c = &loaded.client;
+        let now = self.now();
         let secret_ok = match p.method {
             AuthMethod::None => c.auth_method == AuthMethod::None,
-            _ => loaded
-                .secret
-                .as_deref()
-                .is_some_and(|s| constant_time_eq(s, p.secret.as_bytes())),
+            _ => {
+                if let Some(secs) = self.client_throttled(&loaded, now).await? {
+                    return Err(Error::throttled(ErrorCode::InvalidClient, secs));
+                }
+                let ok = loaded
+                    .secret
+                    .as_deref()
+                    .is_some_and(|s| constant_time_eq(s, p.secret.as_bytes()));
+                if !ok && loaded.secret.is_some() {
+                    self.client_failed(&loaded, now).await?;
+                }
+                ok
+            }
         };
         if !secret_ok {
             return Err(Error::invalid_client(FAILED));

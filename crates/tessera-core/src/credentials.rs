@@ -1,6 +1,6 @@
 //! Checking a username and password, for the login page and the password grant alike: argon2id
 //! off the async threads, the same cost for unknown users, one answer for every failure, and
-//! failures counted per account and per address (RFC 9700 §4.2.6; the window and limits are
+//! failures counted per account and per address ([`crate::throttle`]; the window and limits are
 //! `settings.throttle`).
 
 use crate::clock::Timestamp;
@@ -31,11 +31,13 @@ impl Provider {
         let username = username.trim();
         let account_key = format!("login:account:{}", username.to_lowercase());
         let address_key = format!("login:address:{address}");
-        let over = self.store.failures(&account_key, now, t.window).await? >= t.per_account
-            || self.store.failures(&address_key, now, t.window).await? >= t.per_address;
-        if over {
+        let limits = [
+            (account_key.as_str(), t.per_account),
+            (address_key.as_str(), t.per_address),
+        ];
+        if let Some(retry_after) = self.throttled(&limits, now).await? {
             tracing::warn!(address, "sign-in throttled");
-            return Ok(CredentialCheck::Throttled(t.window));
+            return Ok(CredentialCheck::Throttled(retry_after));
         }
         let user = if username.is_empty() || username.len() > 256 {
             None
@@ -53,11 +55,7 @@ impl Provider {
                 if let Some(u) = other.filter(|u| u.blocked && ok) {
                     tracing::info!(user_id = %u.id, "blocked user refused");
                 }
-                self.store
-                    .count_failure(&account_key, now, t.window)
-                    .await?;
-                self.store
-                    .count_failure(&address_key, now, t.window)
+                self.count_failures(&[&account_key, &address_key], now)
                     .await?;
                 Ok(CredentialCheck::Invalid)
             }

@@ -73,6 +73,9 @@ pub struct Error {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
     pub source: Option<Source>,
+    /// Set when the request was refused for too many failures: answered 429 with `Retry-After`
+    /// (RFC 6585 §4) carrying these seconds.
+    pub retry_after: Option<i64>,
 }
 
 impl Error {
@@ -81,6 +84,7 @@ impl Error {
             code,
             description: description.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -106,6 +110,17 @@ impl Error {
         Error::new(ErrorCode::AccessDenied, d)
     }
 
+    /// Too many failures (see [`crate::throttle`]): the request may be repeated after `seconds`.
+    pub fn throttled(code: ErrorCode, seconds: i64) -> Error {
+        Error {
+            retry_after: Some(seconds),
+            ..Error::new(
+                code,
+                format!("too many failed attempts; retry in {seconds} seconds"),
+            )
+        }
+    }
+
     /// Anything unexpected: the client gets a generic description, the cause goes to the log.
     pub fn server(source: impl Into<Source>) -> Error {
         Error {
@@ -114,6 +129,7 @@ impl Error {
                 "the authorization server encountered an unexpected condition",
             ),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -125,6 +141,7 @@ impl Error {
                 "the authorization server is temporarily unavailable, retry later",
             ),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 }

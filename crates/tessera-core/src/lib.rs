@@ -44,6 +44,7 @@ pub mod secret;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod throttle;
 pub mod token;
 pub mod user_grant;
 pub mod userinfo;

@@ -21,6 +21,7 @@ use crate::store::{Store, StoreResult};
 pub struct LoadedClient {
     pub client: Client,
     pub secret: Option<Vec<u8>>,
+    pub(crate) throttle: crate::throttle::ClientThrottle,
 }
 
 impl std::fmt::Debug for LoadedClient {
@@ -327,7 +328,11 @@ impl Provider {
                     ),
                     None => None,
                 };
-                Some(Arc::new(LoadedClient { client, secret }))
+                Some(Arc::new(LoadedClient {
+                    client,
+                    secret,
+                    throttle: Default::default(),
+                }))
             }
             None => None,
         };

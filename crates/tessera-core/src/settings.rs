@@ -52,6 +52,9 @@ pub struct Throttle {
     pub per_account: i64,
     /// Failed passwords per client address before sign-in pauses for the rest of the window.
     pub per_address: i64,
+    /// Failed client authentications with a client secret per client before the token,
+    /// introspection and revocation endpoints refuse it for the rest of the window.
+    pub per_client: i64,
     /// The window in seconds.
     pub window: i64,
 }
@@ -61,6 +64,7 @@ impl Default for Throttle {
         Throttle {
             per_account: 5,
             per_address: 20,
+            per_client: 20,
             window: 900,
         }
     }

@@ -179,7 +179,24 @@ pub trait Store: Send + Sync + 'static {
     /// Counts a failure under `key` in a fixed window of `window` seconds starting at the first
     /// failure; returns the count including this one.
     async fn count_failure(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64>;
-    /// Failures under `key` in its current window.
-    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64>;
+    /// Failures under `key` in its current window, and when that window ends.
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<Failures>;
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`: true when `holder` has it
+    /// (it was free, expired, or already this holder's). One node at a time runs a cluster-wide job.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: i64,
+    ) -> StoreResult<bool>;
+}
+
+/// What [`Store::failures`] found: the count in the current window and its end (`count` 0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: i64,
+    pub until: Timestamp,
 }

@@ -73,6 +73,8 @@ pub struct SignInConfig {
     pub pkce_plain: bool,
     pub max_failures_per_account: i64,
     pub max_failures_per_address: i64,
+    /// Failed client-secret authentications per client (token, introspection, revocation).
+    pub max_failures_per_client: i64,
     pub failure_window_secs: i64,
 }
 
@@ -98,6 +100,7 @@ impl Default for SignInConfig {
             pkce_plain: plain,
             max_failures_per_account: t.per_account,
             max_failures_per_address: t.per_address,
+            max_failures_per_client: t.per_client,
             failure_window_secs: t.window,
         }
     }
@@ -125,6 +128,8 @@ pub struct KeysConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub max_body_bytes: usize,
+    pub max_uri_bytes: usize,
+    pub max_header_bytes: usize,
     pub request_timeout_secs: u64,
     /// The header a trusted reverse proxy sets to the client's address; empty: the socket peer.
     pub client_ip_header: String,
@@ -183,9 +188,12 @@ impl Default for KeysConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
+        let l = crate::Limits::default();
         HttpConfig {
-            max_body_bytes: 64 * 1024,
-            request_timeout_secs: 30,
+            max_body_bytes: l.max_body_bytes,
+            max_uri_bytes: l.max_uri_bytes,
+            max_header_bytes: l.max_header_bytes,
+            request_timeout_secs: l.request_timeout.as_secs(),
             client_ip_header: String::new(),
         }
     }
@@ -253,6 +261,11 @@ impl Config {
             },
         )
         .map_err(anyhow::Error::msg)?;
+        if self.http.max_uri_bytes < 2048 || self.http.max_header_bytes < 4096 {
+            bail!(
+                "http.max_uri_bytes must be at least 2048 and http.max_header_bytes at least 4096"
+            );
+        }
         let si = &self.sign_in;
         if !(300..=30 * 86_400).contains(&si.session_lifetime) {
             bail!("sign_in.session_lifetime must be between 300 and 2592000 seconds");
@@ -262,6 +275,7 @@ impl Config {
         }
         if si.max_failures_per_account < 1
             || si.max_failures_per_address < 1
+            || si.max_failures_per_client < 1
             || si.failure_window_secs < 1
         {
             bail!("sign_in failure limits and window must be positive");
@@ -272,6 +286,7 @@ impl Config {
         settings.throttle = Throttle {
             per_account: si.max_failures_per_account,
             per_address: si.max_failures_per_address,
+            per_client: si.max_failures_per_client,
             window: si.failure_window_secs,
         };
         Ok(settings)

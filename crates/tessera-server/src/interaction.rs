@@ -169,7 +169,17 @@ pub async fn login(
         address: &addr,
         session_cookie: cookies::get(&headers, cookies::SESSION),
     };
-    match s.provider.login(&submitted).await {
+    let outcome = s.provider.login(&submitted).await;
+    let counted = match &outcome {
+        LoginOutcome::Retry(_) => Some("failed"),
+        LoginOutcome::Throttled { .. } => Some("throttled"),
+        LoginOutcome::Done { .. } => Some("succeeded"),
+        LoginOutcome::Refused(_) => None,
+    };
+    if let Some(c) = counted {
+        metrics::counter!("tessera_sign_ins_total", "outcome" => c).increment(1);
+    }
+    match outcome {
         LoginOutcome::Retry(page) => pages::login(&page, StatusCode::UNAUTHORIZED),
         LoginOutcome::Throttled { page, retry_after } => {
             let mut res = pages::login(&page, StatusCode::TOO_MANY_REQUESTS);

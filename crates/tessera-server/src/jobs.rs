@@ -1,5 +1,6 @@
 //! Background jobs of a running server: configuration sync (changes made by the CLI or another node
-//! take effect within a second) and the purge of expired artifacts in bounded batches.
+//! take effect within a second, due signing keys are generated) and the purge of expired artifacts
+//! in bounded batches, run by one node of the cluster at a time (a lease in the store).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,9 @@ use tokio::sync::watch;
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const PURGE_BATCH: i64 = 1_000;
+/// The purge lease outlives two intervals: a node that stops renewing it hands over within two
+/// minutes.
+const PURGE_LEASE_SECS: i64 = 2 * PURGE_INTERVAL.as_secs() as i64;
 
 /// Runs until `stop` changes.
 pub async fn sync(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
@@ -35,27 +39,44 @@ pub async fn sync(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Deletes expired artifacts, a batch at a time, until none is left; then waits a minute.
-pub async fn purge(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
+/// While this node (`node`) holds the purge lease: deletes expired artifacts a batch at a time
+/// until none is left, renewing the lease between batches; then waits a minute.
+pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Receiver<bool>) {
     loop {
+        let mut deleted = 0;
         loop {
+            let now = provider.now();
             match provider
                 .store
-                .purge_expired(provider.now(), PURGE_BATCH)
+                .try_lease("purge", &node, now, PURGE_LEASE_SECS)
                 .await
             {
-                Ok(n) if n as i64 == PURGE_BATCH => continue,
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::debug!(deleted = n, "purged expired artifacts");
-                    }
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge lease unavailable");
                     break;
+                }
+            }
+            match provider.store.purge_expired(now, PURGE_BATCH).await {
+                Ok(n) => {
+                    deleted += n;
+                    if (n as i64) < PURGE_BATCH {
+                        break;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "purge failed");
                     break;
                 }
             }
+            if *stop.borrow() {
+                return;
+            }
+        }
+        if deleted > 0 {
+            tracing::debug!(deleted, "purged expired artifacts");
+            metrics::counter!("tessera_purged_artifacts_total").increment(deleted);
         }
         tokio::select! {
             _ = tokio::time::sleep(PURGE_INTERVAL) => {}

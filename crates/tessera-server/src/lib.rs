@@ -16,6 +16,7 @@ pub mod config;
 pub mod cookies;
 pub mod interaction;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
@@ -51,6 +52,10 @@ pub struct AppState {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// The request target (path and query); an authorization request travels in it.
+    pub max_uri_bytes: usize,
+    /// The header section, every field counted.
+    pub max_header_bytes: usize,
     pub request_timeout: Duration,
 }
 
@@ -58,6 +63,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 64 * 1024,
+            max_uri_bytes: 16 * 1024,
+            max_header_bytes: 32 * 1024,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -123,6 +130,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(ops::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(limits, limits::check))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

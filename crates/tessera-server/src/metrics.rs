@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests by endpoint and status with latency histograms,
-//! tokens issued by grant, protocol errors, store operation latency, cache hits and misses.
+//! tokens issued by grant, protocol errors, throttled requests, sign-ins by outcome, purged
+//! artifacts, store operation latency, cache hits and misses.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -12,7 +13,7 @@ use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
-use tessera_core::store::{Change, Consume, Consumed, Store, StoreResult};
+use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
 use tessera_core::Timestamp;
 
 use crate::AppState;
@@ -208,10 +209,19 @@ impl Store for MeteredStore {
     async fn count_failure(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
         timed("count_failure", self.0.count_failure(key, now, window)).await
     }
-    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<Failures> {
         timed("failures", self.0.failures(key, now, window)).await
     }
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         timed("clear_failures", self.0.clear_failures(key)).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: i64,
+    ) -> StoreResult<bool> {
+        timed("try_lease", self.0.try_lease(name, holder, now, ttl)).await
     }
 }

@@ -74,6 +74,7 @@ pub async fn run(store: &dyn Store) {
     single_use_and_grants(store).await;
     users_and_consents(store).await;
     failure_counters(store).await;
+    leases(store).await;
 }
 
 /// A code is consumed exactly once even when many try at once; a grant revokes all its artifacts.
@@ -248,7 +249,9 @@ async fn users_and_consents(store: &dyn Store) {
 
 async fn failure_counters(store: &dyn Store) {
     let t = Timestamp(1_000);
-    assert_eq!(store.failures("acct:a", t, 60).await.expect("read"), 0);
+    let count =
+        |at: Timestamp| async move { store.failures("acct:a", at, 60).await.expect("read").count };
+    assert_eq!(count(t).await, 0);
     for n in 1..=3 {
         assert_eq!(
             store
@@ -258,21 +261,17 @@ async fn failure_counters(store: &dyn Store) {
             n
         );
     }
+    let f = store
+        .failures("acct:a", t.plus(30), 60)
+        .await
+        .expect("read");
+    assert_eq!(f.count, 3);
     assert_eq!(
-        store
-            .failures("acct:a", t.plus(30), 60)
-            .await
-            .expect("read"),
-        3
+        f.until,
+        t.plus(61),
+        "the window started at the first failure"
     );
-    assert_eq!(
-        store
-            .failures("acct:a", t.plus(61), 60)
-            .await
-            .expect("read"),
-        0,
-        "window over"
-    );
+    assert_eq!(count(t.plus(61)).await, 0, "window over");
     assert_eq!(
         store
             .count_failure("acct:a", t.plus(61), 60)
@@ -282,12 +281,30 @@ async fn failure_counters(store: &dyn Store) {
         "starts over"
     );
     store.clear_failures("acct:a").await.expect("clear");
-    assert_eq!(
+    assert_eq!(count(t.plus(62)).await, 0);
+}
+
+/// A lease has one holder until it expires; its holder renews it.
+async fn leases(store: &dyn Store) {
+    let t = Timestamp(5_000);
+    let take = |holder: &'static str, at: Timestamp| async move {
         store
-            .failures("acct:a", t.plus(62), 60)
+            .try_lease("purge", holder, at, 60)
             .await
-            .expect("read"),
-        0
+            .expect("lease")
+    };
+    assert!(take("a", t).await, "free");
+    assert!(!take("b", t.plus(1)).await, "held by a");
+    assert!(take("a", t.plus(30)).await, "renewed by its holder");
+    assert!(!take("b", t.plus(89)).await, "the renewal runs to t+90");
+    assert!(take("b", t.plus(90)).await, "expired: b takes it");
+    assert!(!take("a", t.plus(91)).await, "now b's");
+    assert!(
+        store
+            .try_lease("other", "a", t.plus(91), 60)
+            .await
+            .expect("lease"),
+        "leases are independent"
     );
 }
 

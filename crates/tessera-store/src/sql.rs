@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
-use tessera_core::store::{Change, Consume, Consumed, Store, StoreError, StoreResult, Table};
+use tessera_core::store::{
+    Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
+};
 use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
@@ -504,18 +506,25 @@ impl Store for SqlStore {
         row.try_get::<i64, _>(0).map_err(other)
     }
 
-    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<i64> {
+    async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<Failures> {
         let row = sqlx::query(
-            "SELECT failures FROM failure_counters WHERE id = $1 AND window_start > $2",
+            "SELECT failures, expires_at FROM failure_counters WHERE id = $1 AND window_start > $2",
         )
         .bind(key)
         .bind(now.0 - window)
         .fetch_optional(&self.readers)
         .await
         .map_err(map_err)?;
-        row.map(|r| r.try_get::<i64, _>(0).map_err(other))
-            .transpose()
-            .map(|n| n.unwrap_or(0))
+        match row {
+            None => Ok(Failures {
+                count: 0,
+                until: now,
+            }),
+            Some(r) => Ok(Failures {
+                count: r.try_get::<i64, _>(0).map_err(other)?,
+                until: Timestamp(r.try_get::<i64, _>(1).map_err(other)?),
+            }),
+        }
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
@@ -525,5 +534,28 @@ impl Store for SqlStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: i64,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = $2, expires_at = $3 \
+             WHERE leases.holder = $2 OR leases.expires_at <= $4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.0 + ttl)
+        .bind(now.0)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(row.is_some())
     }
 }

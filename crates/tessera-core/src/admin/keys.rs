@@ -1,5 +1,6 @@
 //! Signing-key administration (DESIGN §3): generate, import, retire, and the upkeep that keeps one
-//! current signer per algorithm with its successor published ahead of use.
+//! current signer per algorithm with its successor published ahead of use and drops keys whose
+//! publication has ended.
 
 use super::{AdminError, AdminResult};
 use crate::clock::Timestamp;
@@ -7,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::{Alg, KeyRecord};
 use crate::provider::Provider;
-use crate::store::{Change, Record, StoreError};
+use crate::store::{Change, Record, StoreError, Table};
 
 /// A signing window; an absent end means the configured key lifetime after the start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,7 +145,8 @@ impl Provider {
     }
 
     /// Generates what is due for each configured algorithm: a signer when none is valid now, and a
-    /// successor once the current signer is within `publish_ahead` of its end. All of it is written
+    /// successor once the current signer is within `publish_ahead` of its end; deletes the records
+    /// of keys no longer published. All of it is written
     /// only if the configuration is still the one the key ring was loaded from (`version`), so nodes
     /// starting together do not each generate keys: the losers reload and find the winner's.
     pub(crate) async fn ensure_signing_keys(&self, version: i64, now: Timestamp) -> Result<Upkeep> {
@@ -180,6 +182,13 @@ impl Provider {
                 Err(e) => return Err(Error::server(e)),
             }
         }
+        // A key whose publication has ended verifies nothing any more (every token it signed has
+        // expired): its record goes.
+        changes.extend(
+            ring.all()
+                .filter(|k| !k.published_at(now))
+                .map(|k| Change::Delete(Table::Keys, k.kid.clone())),
+        );
         if changes.is_empty() {
             return Ok(Upkeep::Nothing);
         }

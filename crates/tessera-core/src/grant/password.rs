@@ -5,7 +5,7 @@
 use crate::authorize::OPENID_SCOPES;
 use crate::clock::Timestamp;
 use crate::credentials::CredentialCheck;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::grant::TokenResponse;
 use crate::model::GrantType;
 use crate::provider::{LoadedClient, Provider};
@@ -50,9 +50,7 @@ impl Provider {
                 ))
             }
             CredentialCheck::Throttled(after) => {
-                return Err(Error::invalid_grant(format!(
-                    "too many failed attempts; retry in {after} seconds"
-                )))
+                return Err(Error::throttled(ErrorCode::InvalidGrant, after))
             }
         };
         self.user_may_use(loaded, &user)?;

@@ -57,7 +57,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // Names this process in the cluster (the purge lease's holder) and in its logs.
+    let node = tessera_core::secret::b64url(&tessera_core::secret::random_bytes::<9>());
     tracing::info!(
+        node,
         issuer = %provider.settings.issuer,
         listen = %listener.local_addr()?,
         database = %tessera_store::redact(&url),
@@ -66,10 +69,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let sync = tokio::spawn(jobs::sync(provider.clone(), stop_rx.clone()));
-    let purge = tokio::spawn(jobs::purge(provider.clone(), stop_rx.clone()));
+    let purge = tokio::spawn(jobs::purge(provider.clone(), node, stop_rx.clone()));
     let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
     let limits = Limits {
         max_body_bytes: config.http.max_body_bytes,
+        max_uri_bytes: config.http.max_uri_bytes,
+        max_header_bytes: config.http.max_header_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
     let client_ip_header = match config.http.client_ip_header.trim() {

@@ -49,6 +49,14 @@ pub fn error(s: &AppState, e: Error) -> Response {
         _ => tracing::debug!(error = %e, "request refused"),
     }
     metrics::counter!("tessera_oauth_errors_total", "error" => e.code.as_str()).increment(1);
+    if let Some(secs) = e.retry_after {
+        metrics::counter!("tessera_throttled_requests_total", "error" => e.code.as_str())
+            .increment(1);
+        let mut res = error_body(StatusCode::TOO_MANY_REQUESTS, &e);
+        res.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return res;
+    }
     let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut res = error_body(status, &e);
     if e.code == ErrorCode::InvalidClient {

@@ -395,7 +395,11 @@ async fn password_grant_only_when_enabled_and_with_the_login_rules() {
     let throttled = h
         .post("/token", Some(&on.basic()), &body("alice", PASSWORD))
         .await;
-    assert_eq!(throttled.error(), "invalid_grant");
+    assert_eq!(
+        (throttled.status, throttled.error()),
+        (StatusCode::TOO_MANY_REQUESTS, "invalid_grant")
+    );
+    assert_eq!(throttled.header("retry-after"), "900");
     assert!(throttled.json["error_description"]
         .as_str()
         .unwrap()

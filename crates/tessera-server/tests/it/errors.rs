@@ -151,6 +151,71 @@ async fn wrong_content_type_and_oversized_bodies() {
 }
 
 #[tokio::test]
+async fn oversized_request_targets_and_header_sections() {
+    let h = Harness::new().await;
+    let long = format!("/authorize?client_id=x&state={}", "s".repeat(17 * 1024));
+    let r = h.get(&long).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::URI_TOO_LONG, "invalid_request")
+    );
+    let mut req = Request::get("/jwks");
+    for i in 0..5 {
+        req = req.header(format!("x-pad-{i}"), "p".repeat(8 * 1024));
+    }
+    let r = h.send(req.body(Body::empty()).expect("request")).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request"
+        )
+    );
+    let mut req = Request::get("/jwks");
+    for i in 0..3 {
+        req = req.header(format!("x-pad-{i}"), "p".repeat(8 * 1024));
+    }
+    let r = h.send(req.body(Body::empty()).expect("request")).await;
+    assert_eq!(r.status, StatusCode::OK, "24 KiB of headers pass");
+}
+
+/// RFC 6749 §2.3.1: a client's secret cannot be guessed at full speed. After 20 failures in the
+/// window even the right secret waits (429 with Retry-After); other clients are not affected.
+#[tokio::test]
+async fn repeated_client_authentication_failures_are_throttled_per_client() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let other = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let cc = "grant_type=client_credentials";
+    for _ in 0..20 {
+        let r = h.post("/token", Some(&basic(&c.id, "guess")), cc).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    h.clock.advance(100);
+    for auth in [basic(&c.id, "guess"), c.basic()] {
+        let r = h.post("/token", Some(&auth), cc).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::TOO_MANY_REQUESTS, "invalid_client")
+        );
+        assert_eq!(r.header("retry-after"), "800", "the window's rest");
+        assert_eq!(r.header("cache-control"), "no-store");
+    }
+    let r = h.post("/introspect", Some(&c.basic()), "token=abc").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "every endpoint");
+    assert_eq!(
+        h.post("/token", Some(&other.basic()), cc).await.status,
+        StatusCode::OK
+    );
+    h.clock.advance(800);
+    assert_eq!(
+        h.post("/token", Some(&c.basic()), cc).await.status,
+        StatusCode::OK,
+        "the window is over"
+    );
+}
+
+#[tokio::test]
 async fn unknown_paths_and_methods() {
     let h = Harness::new().await;
     assert_eq!(h.get("/nope").await.status, StatusCode::NOT_FOUND);

@@ -138,6 +138,15 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         !published(&h.get("/jwks").await.json),
         "dropped once every token it signed has expired"
     );
+    assert!(
+        !h.provider
+            .list_keys()
+            .await
+            .expect("keys")
+            .iter()
+            .any(|k| k.kid == old),
+        "and its record deleted"
+    );
     assert!(h.provider.retire_key("no-such-kid").await.is_err());
 }
 
@@ -169,6 +178,112 @@ async fn retiring_a_key_hands_over_to_its_published_successor() {
         .kid
         .expect("kid");
     assert_eq!(kid, next.kid, "the successor signs at once");
+}
+
+/// DESIGN §3 key rotation without an operator: the successor is published `publish_ahead` (7 days)
+/// before the current key's 90 days end, signs from that end, and the old key stays published
+/// until every token it signed has expired; a token signed a second before the hand-over verifies.
+#[tokio::test]
+async fn keys_rotate_by_themselves_and_no_token_fails_verification() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let kid = |t: &str| {
+        jsonwebtoken::decode_header(t)
+            .expect("header")
+            .kid
+            .expect("kid")
+    };
+    let jwks_kids = || async {
+        h.get("/jwks").await.json["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect::<Vec<_>>()
+    };
+    let first = h.access_token(&c).await;
+    let k1 = kid(&first);
+    let end = h
+        .provider
+        .list_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.kid == k1)
+        .expect("k1")
+        .not_after;
+    let now = h.provider.now();
+    assert_eq!(end.0 - now.0, 90 * 86_400, "the configured lifetime");
+
+    h.clock.advance(end.0 - now.0 - 7 * 86_400 - 1);
+    h.provider.sync().await.expect("sync");
+    let before = jwks_kids().await;
+    assert_eq!(before.len(), 4, "nothing due yet");
+    h.clock.advance(1);
+    h.provider.sync().await.expect("sync");
+    let published = jwks_kids().await;
+    let new: Vec<&String> = published.iter().filter(|k| !before.contains(k)).collect();
+    assert_eq!(
+        new.len(),
+        4,
+        "a successor per algorithm, published a week ahead"
+    );
+    let k2 = h
+        .provider
+        .list_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.alg == Alg::ES256 && k.not_before == end)
+        .expect("the ES256 successor starts at the current key's end")
+        .kid;
+    assert!(published.contains(&k2));
+    assert_eq!(
+        kid(&h.access_token(&c).await),
+        k1,
+        "the current key still signs"
+    );
+
+    h.clock.advance(7 * 86_400 - 1);
+    h.provider.sync().await.expect("sync");
+    let last_of_k1 = h.access_token(&c).await;
+    assert_eq!(kid(&last_of_k1), k1);
+    h.clock.advance(1);
+    h.provider.sync().await.expect("sync");
+    let first_of_k2 = h.access_token(&c).await;
+    assert_eq!(
+        kid(&first_of_k2),
+        k2,
+        "the successor signs from the old key's end"
+    );
+    for t in [&first_of_k2, &last_of_k1] {
+        assert_eq!(h.introspect(&c, t).await["active"], true);
+    }
+    assert!(
+        jwks_kids().await.contains(&k1),
+        "the old key is still published"
+    );
+    let jwks = h.get("/jwks").await.json;
+    let jwk = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == k1.as_str())
+        .expect("k1 published")
+        .clone();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
+        .expect("key");
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.validate_aud = false;
+    jsonwebtoken::decode::<serde_json::Value>(&last_of_k1, &key, &v)
+        .expect("the last token of the old key verifies against the published JWKS");
+
+    h.clock.advance(86_400 + 300);
+    h.provider.sync().await.expect("sync");
+    assert!(
+        !jwks_kids().await.contains(&k1),
+        "gone once its tokens have expired"
+    );
 }
 
 #[tokio::test]

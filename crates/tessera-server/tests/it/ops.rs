@@ -44,3 +44,62 @@ async fn metrics_count_requests_tokens_store_and_caches() {
         );
     }
 }
+
+/// The purge job of two nodes on one store: one holds the lease and deletes every expired token in
+/// batches; live tokens stay.
+#[tokio::test]
+async fn one_node_purges_expired_artifacts_in_batches() {
+    let h = Harness::new().await;
+    let c = h
+        .client(
+            tessera_core::model::Alg::ES256,
+            tessera_core::model::TokenFormat::Opaque,
+        )
+        .await;
+    for _ in 0..2_100 {
+        h.access_token(&c).await;
+    }
+    h.clock.advance(901);
+    let live = h.access_token(&c).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let nodes = [
+        tokio::spawn(tessera_server::jobs::purge(
+            h.provider.clone(),
+            "node-a".into(),
+            stopped.clone(),
+        )),
+        tokio::spawn(tessera_server::jobs::purge(
+            h.provider.clone(),
+            "node-b".into(),
+            stopped,
+        )),
+    ];
+    let purged = || async {
+        let (_, text) = h.get_text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("tessera_purged_artifacts_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while purged().await < 2_100.0 {
+        assert!(std::time::Instant::now() < deadline, "purge did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    for n in nodes {
+        n.await.expect("job");
+    }
+    let (store, now) = (&h.provider.store, h.provider.now());
+    let held_by_a = store
+        .try_lease("purge", "node-a", now, 120)
+        .await
+        .expect("lease");
+    let held_by_b = store
+        .try_lease("purge", "node-b", now, 120)
+        .await
+        .expect("lease");
+    assert!(held_by_a != held_by_b, "exactly one node holds the lease");
+    assert_eq!(h.introspect(&c, &live).await["active"], true);
+    assert_eq!(h.drain_artifacts().await, 1, "only the live token is left");
+}

@@ -148,6 +148,13 @@ async fn repeated_failures_are_throttled_per_account() {
         "even the right password waits"
     );
     assert_eq!(r.header("retry-after"), "900");
+    let (_, metrics) = h.get_text("/metrics").await;
+    for outcome in ["failed", "throttled"] {
+        assert!(
+            metrics.contains(&format!("tessera_sign_ins_total{{outcome=\"{outcome}\"}}")),
+            "{outcome} sign-ins are counted"
+        );
+    }
     h.clock.advance(901);
     let page = b.get(&path).await;
     let r = b.login(&page, "erin", PASSWORD).await;

@@ -1,0 +1,93 @@
+//! Failure throttling (RFC 9700 §4.2.6; RFC 6749 §10.10): failures are counted per key (an account,
+//! an address, a client) in fixed windows stored in the database, so every node sees the same
+//! counts; a key over its limit pauses until its window ends.
+
+use std::sync::Mutex;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::provider::{LoadedClient, Provider};
+
+/// A node's memory of one client's throttle state: the second it was last read from the store and
+/// when the client is refused until. Read at most once a second, so a client authenticating
+/// thousands of times a second does not pay a read each time; a failure forgets it.
+#[derive(Debug, Default)]
+pub struct ClientThrottle(Mutex<Option<(i64, Option<Timestamp>)>>);
+
+impl ClientThrottle {
+    fn remembered(&self, now: Timestamp) -> Option<Option<i64>> {
+        let memo = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match memo {
+            Some((second, until)) if second == now.0 => {
+                Some(until.filter(|u| *u > now).map(|u| u.0 - now.0))
+            }
+            _ => None,
+        }
+    }
+
+    fn remember(&self, value: Option<(i64, Option<Timestamp>)>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = value;
+    }
+}
+
+fn client_key(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
+impl Provider {
+    /// Seconds until every key over its limit has cleared (at least 1), or `None` when no key of
+    /// `limits` (`(key, limit)`) is over its limit.
+    pub(crate) async fn throttled(
+        &self,
+        limits: &[(&str, i64)],
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let window = self.settings.throttle.window;
+        let mut retry_after = None;
+        for &(key, limit) in limits {
+            let f = self.store.failures(key, now, window).await?;
+            if f.count >= limit {
+                let secs = (f.until.0 - now.0).max(1);
+                retry_after = Some(retry_after.map_or(secs, |r: i64| r.max(secs)));
+            }
+        }
+        Ok(retry_after)
+    }
+
+    /// RFC 6749 §2.3.1 asks to protect client secrets against brute force: seconds until `loaded`
+    /// may authenticate with its secret again, or `None`.
+    pub(crate) async fn client_throttled(
+        &self,
+        loaded: &LoadedClient,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        if let Some(known) = loaded.throttle.remembered(now) {
+            return Ok(known);
+        }
+        let key = client_key(&loaded.client.client_id);
+        let secs = self
+            .throttled(&[(&key, self.settings.throttle.per_client)], now)
+            .await?;
+        loaded
+            .throttle
+            .remember(Some((now.0, secs.map(|s| now.plus(s)))));
+        Ok(secs)
+    }
+
+    /// Counts a failed client authentication with a secret.
+    pub(crate) async fn client_failed(&self, loaded: &LoadedClient, now: Timestamp) -> Result<()> {
+        loaded.throttle.remember(None);
+        let key = client_key(&loaded.client.client_id);
+        tracing::info!(client_id = %loaded.client.client_id, "client authentication failed");
+        self.count_failures(&[&key], now).await
+    }
+
+    /// Counts one failure under each key.
+    pub(crate) async fn count_failures(&self, keys: &[&str], now: Timestamp) -> Result<()> {
+        let window = self.settings.throttle.window;
+        for key in keys {
+            self.store.count_failure(key, now, window).await?;
+        }
+        Ok(())
+    }
+}
