@@ -5,7 +5,73 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::process::{cli_env, create_client, json, Server};
+use crate::flow::{enc, hidden, pkce, PASSWORD, RP};
+use crate::process::{cli_env, create_client, http, json, Server};
+
+/// Signs `username` in on the node at `base` through the real pages (authorization request, login
+/// form with its CSRF token and interaction cookie); returns the code the node redirects with.
+async fn sign_in_for_code(base: &str, client_id: &str, username: &str, challenge: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let q = enc(&[
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", RP),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("nonce", "n"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    // The application was just created: the node knows it within a second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = client
+            .get(format!("{base}/authorize?{q}"))
+            .send()
+            .await
+            .expect("authorize");
+        if page.status() == 200 || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let html = page.text().await.expect("page");
+    let form = enc(&[
+        ("interaction", &hidden(&html, "interaction")),
+        ("csrf", &hidden(&html, "csrf")),
+        ("username", username),
+        ("password", PASSWORD),
+    ]);
+    let done = client
+        .post(format!("{base}/login"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("login");
+    let location = done
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no redirect after sign-in: {}", done.status()))
+        .to_owned();
+    let url = url::Url::parse(&location).expect("redirect");
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code")
+}
 
 /// Polls `check` every 20 ms until it holds; returns how long that took (fails after 5 s).
 async fn within<F, Fut>(what: &str, mut check: F) -> Duration
@@ -146,6 +212,51 @@ async fn two_nodes_share_one_postgresql() {
         took <= Duration::from_secs(1),
         "revocation seen by the other node in {took:?}"
     );
+
+    // A code issued by A is redeemed once on B; the replay on A fails.
+    cli_env(
+        dir_a.path(),
+        &["user", "create", "--username", "alice"],
+        &[env.as_slice(), &[("TESSERA_NEW_PASSWORD", PASSWORD)]].concat(),
+    );
+    let web = cli(&[
+        "client",
+        "create",
+        "--type",
+        "web",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        RP,
+        "--consent",
+        "auto-accept",
+    ]);
+    let (web_id, web_secret) = (
+        web["client_id"].as_str().expect("id").to_owned(),
+        web["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let (verifier, challenge) = pkce();
+    let code = sign_in_for_code(&a.base, &web_id, "alice", &challenge).await;
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, t) = post(&b.base, "/token", &web_id, &web_secret, &redeem).await;
+    assert_eq!(status, 200, "{t}");
+    assert!(t["id_token"].is_string());
+    let (status, replay) = post(&a.base, "/token", &web_id, &web_secret, &redeem).await;
+    assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")));
+    let at = t["access_token"].as_str().expect("at");
+    let took = within("the grant revoked by the replay, on node B", || async {
+        post(&b.base, "/introspect", &web_id, &web_secret, &[("token", at)])
+            .await
+            .1["active"]
+            == false
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1), "revocation seen in {took:?}");
 
     // A secret rotated through the CLI is refused by both nodes within a second.
     let rotated = cli(&["client", "rotate-secret", &id]);
