@@ -258,7 +258,10 @@ pub(crate) fn parse_alg(s: &str) -> Result<Alg, String> {
 }
 fn parse_auth(s: &str) -> Result<AuthMethod, String> {
     AuthMethod::parse(s).ok_or_else(|| {
-        format!("unknown method {s:?}: client_secret_basic, client_secret_post or none")
+        format!(
+            "unknown method {s:?}: client_secret_basic, client_secret_post, client_secret_jwt, \
+             private_key_jwt or none"
+        )
     })
 }
 

@@ -1,7 +1,8 @@
 //! Faults: with the database cut off (a TCP proxy in front of PostgreSQL stops forwarding),
 //! requests that need it fail fast with 503 `temporarily_unavailable`, those that do not keep
 //! working, and service resumes by itself once the database is back (runs when
-//! `TEST_DATABASE_URL` is set); a node killed with SIGKILL under load loses no token it returned.
+//! `TEST_DATABASE_URL` is set); a node killed with SIGKILL under load loses no token it returned;
+//! a node told to stop (SIGTERM) finishes the requests it is serving.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -218,4 +219,99 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
         );
     }
     restarted.terminate();
+}
+
+/// SIGTERM while a request is in flight: the node stops accepting, answers that request in full,
+/// then exits. The request is slow because the node fetches the client's keys from a `jwks_uri`
+/// that takes 1.5 s to answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests() {
+    let _serial = crate::process::exclusive().await;
+    let key = crate::assertions::key_pair("drain");
+    let jwks = serde_json::json!({"keys": [key.jwk]});
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+    let slow = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                axum::Json(jwks)
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = crate::process::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("TESSERA_ISSUER", base.as_str()),
+        ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+    ];
+    let created = crate::process::json(&crate::process::cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "m2m",
+            "--name",
+            "keyed",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-uri",
+            &jwks_uri,
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let id = created["client_id"].as_str().expect("client_id").to_owned();
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+
+    let now = crate::support::now();
+    let assertion = crate::assertions::sign_with(
+        &key,
+        &serde_json::json!({"iss": id, "sub": id, "aud": format!("{base}/token"),
+            "exp": now + 60, "jti": "drain-1"}),
+    );
+    let started = Instant::now();
+    let in_flight = tokio::spawn({
+        let base = base.clone();
+        async move {
+            crate::process::http()
+                .post(format!("{base}/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let log = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("terminate");
+    let r = in_flight.await.expect("task").expect("the in-flight request is answered");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["access_token"].is_string(), "{body}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(log.contains("finishing in-flight requests"), "{log}");
+    assert!(
+        crate::process::http()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "stopped"
+    );
 }
