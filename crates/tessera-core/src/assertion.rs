@@ -135,3 +135,65 @@ impl Provider {
         }
     }
 }
+
+/// The property-test twin of the `jws_and_authorize` fuzz target's JWS part: compact JWS parsing
+/// and time checks never panic, whatever the segments hold.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::b64url;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "[ -~]{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop::sample::select(vec![
+                        "alg", "kid", "typ", "exp", "iat", "nbf", "iss", "aud", "x"
+                    ]),
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,300}") {
+            let _ = peek(&text);
+        }
+
+        #[test]
+        fn jws_shaped_input_never_panics(
+            header in json_value(),
+            claims in json_value(),
+            signature in proptest::collection::vec(any::<u8>(), 0..80),
+            now in any::<i64>(),
+            ahead in proptest::option::of(any::<i64>()),
+        ) {
+            let token = format!(
+                "{}.{}.{}",
+                b64url(header.to_string().as_bytes()),
+                b64url(claims.to_string().as_bytes()),
+                b64url(&signature)
+            );
+            if let Some((_, c)) = peek(&token) {
+                prop_assert!(c.is_object());
+                let _ = check_times(&c, Timestamp(now), ahead);
+            }
+            let _ = check_times(&claims, Timestamp(now), ahead);
+        }
+    }
+}

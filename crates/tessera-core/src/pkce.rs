@@ -83,4 +83,26 @@ mod tests {
         assert!(parse_challenge(Some("short"), Some("S256"), false).is_err());
         assert!(parse_challenge(None, Some("S256"), false).is_err());
     }
+
+    // The property-test twin of the `jws_and_authorize` fuzz target's PKCE and response-type part.
+    proptest::proptest! {
+        #[test]
+        fn challenges_and_response_types_never_panic(
+            challenge in "[ -~]{0,200}|[A-Za-z0-9._~-]{43,128}",
+            method in proptest::sample::select(vec!["S256", "plain", "s256", "", "none"]),
+            verifier in "[ -~]{0,200}",
+            response_type in "((code|id_token|token|none|x)[ ]?){0,4}",
+        ) {
+            for plain in [false, true] {
+                if let Ok(Some((c, m))) = parse_challenge(Some(&challenge), Some(method), plain) {
+                    proptest::prop_assert!(is_verifier_syntax(&c));
+                    proptest::prop_assert!(m == "S256" || (plain && m == "plain"));
+                }
+            }
+            let _ = verify(&challenge, method, &verifier);
+            if let Some(t) = crate::admin::canonical_response_type(&response_type) {
+                proptest::prop_assert_eq!(crate::admin::canonical_response_type(t), Some(t));
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::flow::{enc, hidden, pkce, PASSWORD, RP};
-use crate::process::{cli_env, create_client, http, json, Server};
+use crate::process::{cli_env, create_client, json, Server};
 
 /// Signs `username` in on the node at `base` through the real pages (authorization request, login
 /// form with its CSRF token and interaction cookie); returns the code the node redirects with.
@@ -247,16 +247,28 @@ async fn two_nodes_share_one_postgresql() {
     assert_eq!(status, 200, "{t}");
     assert!(t["id_token"].is_string());
     let (status, replay) = post(&a.base, "/token", &web_id, &web_secret, &redeem).await;
-    assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let at = t["access_token"].as_str().expect("at");
     let took = within("the grant revoked by the replay, on node B", || async {
-        post(&b.base, "/introspect", &web_id, &web_secret, &[("token", at)])
-            .await
-            .1["active"]
+        post(
+            &b.base,
+            "/introspect",
+            &web_id,
+            &web_secret,
+            &[("token", at)],
+        )
+        .await
+        .1["active"]
             == false
     })
     .await;
-    assert!(took <= Duration::from_secs(1), "revocation seen in {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "revocation seen in {took:?}"
+    );
 
     // A secret rotated through the CLI is refused by both nodes within a second.
     let rotated = cli(&["client", "rotate-secret", &id]);

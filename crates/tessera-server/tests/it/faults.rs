@@ -300,7 +300,10 @@ async fn sigterm_drains_in_flight_requests() {
     let log = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .expect("terminate");
-    let r = in_flight.await.expect("task").expect("the in-flight request is answered");
+    let r = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
     assert!(body["access_token"].is_string(), "{body}");

@@ -509,3 +509,87 @@ async fn form_post_hybrid_and_implicit_responses() {
         "OIDC Core §5.4"
     );
 }
+
+/// The property-test twin of the `authorize_request` fuzz target, through HTTP: whatever follows a
+/// registered application's client_id and redirect_uri, `/authorize` answers a page (login,
+/// consent or error) or a redirect to that very redirect_uri, never a server error.
+#[test]
+fn no_authorization_request_makes_the_server_fail_or_redirect_elsewhere() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (h, app) = rt.block_on(async {
+        let h = Harness::new().await;
+        let app = h.web_app(|_| {}).await;
+        (h, app)
+    });
+    let name = prop::sample::select(vec![
+        "response_type",
+        "response_mode",
+        "scope",
+        "state",
+        "nonce",
+        "prompt",
+        "max_age",
+        "code_challenge",
+        "code_challenge_method",
+        "claims",
+        "id_token_hint",
+        "login_hint",
+        "resource",
+        "request",
+        "request_uri",
+        "redirect_uri",
+        "client_id",
+        "ui_locales",
+    ]);
+    let value = prop_oneof![
+        "[ -~]{0,60}",
+        Just("code".to_owned()),
+        Just("code id_token token".to_owned()),
+        Just("openid profile email offline_access".to_owned()),
+        Just("form_post".to_owned()),
+        Just("none login".to_owned()),
+        Just("{\"userinfo\":{\"email\":null}}".to_owned()),
+        Just("-1".to_owned()),
+        Just("S256".to_owned()),
+        Just("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+    ];
+    let pairs = proptest::collection::vec((name, value), 0..8);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&pairs, |pairs| {
+            let mut all = vec![("client_id", app.id.clone()), ("redirect_uri", RP.into())];
+            all.extend(pairs.iter().map(|(n, v)| (*n, v.clone())));
+            let query = enc(&all
+                .iter()
+                .map(|(n, v)| (*n, v.as_str()))
+                .collect::<Vec<_>>());
+            let r = rt.block_on(h.get(&format!("/authorize?{query}")));
+            prop_assert!(
+                !r.status.is_server_error(),
+                "{} for {query}: {}",
+                r.status,
+                r.text
+            );
+            if r.status.is_redirection() {
+                let to = r.header("location");
+                prop_assert!(to.starts_with(RP), "redirected to {to} for {query}");
+            } else if let Some(at) = r.text.find("action=\"") {
+                // A form goes to Tessera's own pages or (form_post) to the registered redirect_uri.
+                let rest = &r.text[at + 8..];
+                let action = rest[..rest.find('"').unwrap_or(0)].replace("&#x2f;", "/");
+                prop_assert!(
+                    ["/login", "/consent", "/logout"].contains(&action.as_str()) || action == RP,
+                    "a form posting to {action} for {query}"
+                );
+            }
+            Ok(())
+        })
+        .expect("property");
+}
