@@ -1,7 +1,10 @@
-//! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified off the async threads.
+//! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified off the async threads, at
+//! most one computation per core at a time, each reusing the memory of an earlier one.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use std::sync::{Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// The shortest and longest password accepted when one is set.
 pub const PASSWORD_LENGTH: (usize, usize) = (8, 1024);
@@ -25,34 +28,106 @@ pub fn is_argon2_phc(phc: &str) -> bool {
 
 /// Checks a password against a PHC string; false for a malformed hash.
 pub fn verify(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    verify_in(phc, password, &mut Vec::new())
+}
+
+/// [`verify`] with `memory` as argon2's working memory (grown as the hash's cost needs; RFC 9106
+/// §3.1), so that a caller verifying again does not allocate and fault in 19 MiB each time.
+fn verify_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (h.hash, h.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(h.algorithm) else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&h) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_ok()
+        && crate::secret::constant_time_eq(&out, expected.as_bytes())
 }
 
 /// A hash of nothing anyone knows: verifying against it costs what a real check costs, so an
 /// unknown username answers as slowly as a wrong password.
 fn decoy() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
         let random = crate::secret::b64url(&crate::secret::random_bytes::<24>());
         hash(&random).unwrap_or_default()
     })
 }
 
-/// [`verify`] on a blocking thread; `None` as the hash spends the same time and answers false.
+/// Argon2 is memory-hard on purpose: more computations than cores at once only evict each
+/// other's 19 MiB from the caches (and a burst of sign-ins would hold 19 MiB each). So at most
+/// one per core runs; the rest queue. Their working memories are kept for reuse.
+struct Hashers {
+    permits: tokio::sync::Semaphore,
+    memories: Mutex<Vec<Vec<Block>>>,
+}
+
+fn hashers() -> &'static Hashers {
+    static HASHERS: OnceLock<Hashers> = OnceLock::new();
+    HASHERS.get_or_init(|| Hashers {
+        permits: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
+        memories: Mutex::new(Vec::new()),
+    })
+}
+
+/// [`verify`] on a blocking thread, one per core at most; `None` as the hash spends the same time
+/// and answers false.
 pub async fn verify_blocking(phc: Option<String>, password: String) -> bool {
-    let checked = tokio::task::spawn_blocking(move || match phc {
-        Some(h) => verify(&h, &password),
-        None => {
-            verify(decoy(), &password);
-            false
-        }
+    let h = hashers();
+    let Ok(_permit) = h.permits.acquire().await else {
+        return false;
+    };
+    let mut memory = h
+        .memories
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    let checked = tokio::task::spawn_blocking(move || {
+        let ok = match phc {
+            Some(h) => verify_in(&h, &password, &mut memory),
+            None => {
+                verify_in(decoy(), &password, &mut memory);
+                false
+            }
+        };
+        (ok, memory)
     })
     .await;
-    checked.unwrap_or(false)
+    match checked {
+        Ok((ok, memory)) => {
+            h.memories
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(memory);
+            ok
+        }
+        Err(_) => false,
+    }
 }
 
 /// [`hash`] on a blocking thread.
@@ -73,5 +148,50 @@ mod tests {
         assert!(!super::verify(&h, "wrong"));
         assert!(!super::verify("not a hash", "x"));
         assert!(!super::is_argon2_phc("$2b$12$abcdefghijklmnopqrstuv"));
+    }
+
+    /// Imported hashes keep their own variant, version and cost; one working memory serves all.
+    #[test]
+    fn other_variants_versions_and_costs_verify_with_reused_memory() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        use argon2::{Algorithm, Argon2, Params, Version};
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let mut memory = Vec::new();
+        for (alg, version, m, t, p) in [
+            (Algorithm::Argon2i, Version::V0x13, 8 * 1024, 3, 1),
+            (Algorithm::Argon2d, Version::V0x10, 4 * 1024, 1, 2),
+            (Algorithm::Argon2id, Version::V0x13, 32 * 1024, 1, 4),
+            (Algorithm::Argon2id, Version::V0x13, 1024, 2, 1),
+        ] {
+            let params = Params::new(m, t, p, Some(24)).unwrap();
+            let phc = Argon2::new(alg, version, params)
+                .hash_password(b"pass phrase", &salt)
+                .unwrap()
+                .to_string();
+            assert!(super::verify_in(&phc, "pass phrase", &mut memory), "{phc}");
+            assert!(!super::verify_in(&phc, "pass phrasf", &mut memory), "{phc}");
+            let tampered = phc.replace(",t=", ",t=1").replace("t=11", "t=5");
+            assert!(!super::verify_in(&tampered, "pass phrase", &mut memory));
+        }
+        assert_eq!(
+            memory.len(),
+            32 * 1024,
+            "grown to the largest cost, not beyond"
+        );
+    }
+
+    #[tokio::test]
+    async fn blocking_checks_answer_like_verify() {
+        let h = super::hash("correct horse").unwrap();
+        let checks = (0..6).map(|i| {
+            let (h, pw) = (h.clone(), if i % 2 == 0 { "correct horse" } else { "nope" });
+            tokio::spawn(super::verify_blocking(Some(h), pw.to_owned()))
+        });
+        let mut answers = Vec::new();
+        for c in checks {
+            answers.push(c.await.unwrap());
+        }
+        assert_eq!(answers, [true, false, true, false, true, false]);
+        assert!(!super::verify_blocking(None, "anything".into()).await);
     }
 }
