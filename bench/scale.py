@@ -373,14 +373,21 @@ def part_cluster(workdir):
             for _ in range(REPEAT):
                 path = "/token" if row == "opaque" else "/introspect"
                 one.append(wrk(a.base + path, "post.lua", env_, SECONDS)[0])
-                pair = []
-                ts = [threading.Thread(target=lambda n=n: pair.append(
-                    wrk(n.base + path, "post.lua", env_, SECONDS, CONNECTIONS // 2)[0]))
-                    for n in (a, b)]
+                pair, errors = [], []
+
+                def load(n):
+                    try:
+                        pair.append(wrk(n.base + path, "post.lua", env_, SECONDS,
+                                        CONNECTIONS // 2)[0])
+                    except BaseException as e:  # noqa: BLE001 - re-raised below
+                        errors.append(e)
+                ts = [threading.Thread(target=load, args=(n,)) for n in (a, b)]
                 for t in ts:
                     t.start()
                 for t in ts:
                     t.join()
+                if errors:
+                    raise SystemExit(f"two-node run failed: {errors[0]}")
                 two.append(sum(pair))
             results[row] = (one, two)
         out("## Two nodes vs one node on one PostgreSQL")
@@ -425,7 +432,7 @@ def main():
                 tokens = []
                 if "signin" in PARTS:
                     part_signin(node, app, tokens)
-                while len(tokens) < 4 * CONNECTIONS:
+                while len(tokens) < (REPEAT + 6) * CONNECTIONS:  # each wrk run strands up to -c
                     tokens.append(sign_in(node.base, *app, "user0"))
                 if "refresh" in PARTS or "million" in PARTS:
                     tokens_file, rate = part_refresh(node, app, tokens, workdir)

@@ -81,13 +81,13 @@ pub(crate) fn check_times(
     if exp <= now.0 {
         return Err("the JWT has expired");
     }
-    if max_ahead.is_some_and(|m| exp > now.0 + m) {
+    if max_ahead.is_some_and(|m| exp > now.0.saturating_add(m)) {
         return Err("exp is too far in the future");
     }
     for c in ["nbf", "iat"] {
         if let Some(v) = claims.get(c) {
             let t = v.as_i64().ok_or("nbf and iat must be numbers")?;
-            if t > now.0 + SKEW {
+            if t > now.0.saturating_add(SKEW) {
                 return Err("the JWT is not valid yet");
             }
         }

@@ -172,7 +172,9 @@ impl Provider {
                     .as_deref()
                     .is_some_and(|s| constant_time_eq(s, p.secret.as_bytes()));
                 if !ok && loaded.secret.is_some() {
-                    self.client_failed(&loaded, now).await?;
+                    if let Some(secs) = self.client_failed(&loaded, now).await? {
+                        return Err(Error::throttled(ErrorCode::InvalidClient, secs));
+                    }
                 }
                 ok
             }

@@ -35,6 +35,11 @@ impl Provider {
             (account_key.as_str(), t.per_account),
             (address_key.as_str(), t.per_address),
         ];
+        // The counters are read once this check may hash, not before it queues for a core: every
+        // failure counted while it waited counts against it.
+        let hasher = password::hasher()
+            .await
+            .ok_or_else(|| crate::error::Error::server("password hashing is shut down"))?;
         if let Some(retry_after) = self.throttled(&limits, now).await? {
             tracing::warn!(address, "sign-in throttled");
             return Ok(CredentialCheck::Throttled(retry_after));
@@ -45,7 +50,7 @@ impl Provider {
             self.store.find_user(username).await?
         };
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = password::verify_blocking(hash, password.to_owned()).await;
+        let ok = password::verify_blocking(hasher, hash, password.to_owned()).await;
         match user {
             Some(u) if ok && !u.blocked => {
                 self.store.clear_failures(&account_key).await?;

@@ -19,6 +19,10 @@ use crate::secret::{b64std, b64url, sha256, MasterKey};
 /// (1440 minutes, seed 004) plus five minutes of clock skew.
 pub const PUBLISH_AFTER_RETIREMENT: i64 = 86_400 + 300;
 
+/// A key's record outlives its publication by the longest SSO session (`sign_in.session_lifetime`
+/// is at most 30 days), then it is deleted.
+pub const KEEP_AFTER_PUBLICATION: i64 = 30 * 86_400;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{0}")]
@@ -307,6 +311,14 @@ impl SigningKey {
 
     pub fn published_at(&self, now: Timestamp) -> bool {
         now < self.not_after.plus(PUBLISH_AFTER_RETIREMENT)
+    }
+
+    /// Whether the record is still needed: after its publication it still verifies the expired
+    /// ID tokens `id_token_hint` accepts (logout, `prompt=none`) for the longest SSO session.
+    pub fn kept_at(&self, now: Timestamp) -> bool {
+        now < self
+            .not_after
+            .plus(PUBLISH_AFTER_RETIREMENT + KEEP_AFTER_PUBLICATION)
     }
 }
 

@@ -1,7 +1,7 @@
 //! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified off the async threads, at
 //! most one computation per core at a time, each reusing the memory of an earlier one.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -19,10 +19,22 @@ pub fn hash(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The costs an imported hash may ask for: 256 MiB, 16 passes, 16 lanes. More would let one
+/// stored hash take a core and its memory for seconds at every sign-in.
+const MAX_COST: (u32, u32, u32) = (256 * 1024, 16, 16);
+
+/// The parameters of an argon2 PHC string within [`MAX_COST`].
+fn params_of(h: &PasswordHash<'_>) -> Option<Params> {
+    let p = Params::try_from(h).ok()?;
+    (p.m_cost() <= MAX_COST.0 && p.t_cost() <= MAX_COST.1 && p.p_cost() <= MAX_COST.2).then_some(p)
+}
+
 /// Whether `phc` is an argon2 PHC string Tessera can verify (for imported, pre-hashed passwords).
 pub fn is_argon2_phc(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {
-        matches!(h.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") && h.hash.is_some()
+        matches!(h.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d")
+            && h.hash.is_some()
+            && params_of(&h).is_some()
     })
 }
 
@@ -48,7 +60,7 @@ fn verify_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
     };
-    let Ok(params) = Params::try_from(&h) else {
+    let Some(params) = params_of(&h) else {
         return false;
     };
     let mut salt_buf = [0u8; 64];
@@ -80,54 +92,54 @@ fn decoy() -> &'static str {
 /// other's 19 MiB from the caches (and a burst of sign-ins would hold 19 MiB each). So at most
 /// one per core runs; the rest queue. Their working memories are kept for reuse.
 struct Hashers {
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     memories: Mutex<Vec<Vec<Block>>>,
 }
 
 fn hashers() -> &'static Hashers {
     static HASHERS: OnceLock<Hashers> = OnceLock::new();
     HASHERS.get_or_init(|| Hashers {
-        permits: tokio::sync::Semaphore::new(
+        permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
-        ),
+        )),
         memories: Mutex::new(Vec::new()),
     })
 }
 
-/// [`verify`] on a blocking thread, one per core at most; `None` as the hash spends the same time
-/// and answers false.
-pub async fn verify_blocking(phc: Option<String>, password: String) -> bool {
-    let h = hashers();
-    let Ok(_permit) = h.permits.acquire().await else {
-        return false;
-    };
-    let mut memory = h
-        .memories
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default();
+/// The right to run one argon2 computation: waits while every core runs one. Held (never read)
+/// until the computation ends; dropping it lets the next one run.
+pub struct Hasher(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+pub async fn hasher() -> Option<Hasher> {
+    hashers()
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .ok()
+        .map(Hasher)
+}
+
+/// [`verify`] on a blocking thread that holds `hasher` until the computation ends (even when the
+/// request waiting for it is dropped); `None` as the hash spends the same time and answers false.
+pub async fn verify_blocking(hasher: Hasher, phc: Option<String>, password: String) -> bool {
     let checked = tokio::task::spawn_blocking(move || {
+        let h = hashers();
+        let pool = || h.memories.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memory = pool().pop().unwrap_or_default();
         let ok = match phc {
-            Some(h) => verify_in(&h, &password, &mut memory),
+            Some(phc) => verify_in(&phc, &password, &mut memory),
             None => {
                 verify_in(decoy(), &password, &mut memory);
                 false
             }
         };
-        (ok, memory)
+        pool().push(memory);
+        drop(hasher);
+        ok
     })
     .await;
-    match checked {
-        Ok((ok, memory)) => {
-            h.memories
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(memory);
-            ok
-        }
-        Err(_) => false,
-    }
+    checked.unwrap_or(false)
 }
 
 /// [`hash`] on a blocking thread.
@@ -185,13 +197,17 @@ mod tests {
         let h = super::hash("correct horse").unwrap();
         let checks = (0..6).map(|i| {
             let (h, pw) = (h.clone(), if i % 2 == 0 { "correct horse" } else { "nope" });
-            tokio::spawn(super::verify_blocking(Some(h), pw.to_owned()))
+            tokio::spawn(async move {
+                let hasher = super::hasher().await.unwrap();
+                super::verify_blocking(hasher, Some(h), pw.to_owned()).await
+            })
         });
         let mut answers = Vec::new();
         for c in checks {
             answers.push(c.await.unwrap());
         }
         assert_eq!(answers, [true, false, true, false, true, false]);
-        assert!(!super::verify_blocking(None, "anything".into()).await);
+        let hasher = super::hasher().await.unwrap();
+        assert!(!super::verify_blocking(hasher, None, "anything".into()).await);
     }
 }

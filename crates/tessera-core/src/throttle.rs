@@ -74,12 +74,23 @@ impl Provider {
         Ok(secs)
     }
 
-    /// Counts a failed client authentication with a secret.
-    pub(crate) async fn client_failed(&self, loaded: &LoadedClient, now: Timestamp) -> Result<()> {
-        loaded.throttle.remember(None);
+    /// Counts a failed client authentication with a secret; the seconds to wait when this failure
+    /// went past the limit (so parallel guesses past the limit are told to wait, not "wrong").
+    pub(crate) async fn client_failed(
+        &self,
+        loaded: &LoadedClient,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
         let key = client_key(&loaded.client.client_id);
         tracing::info!(client_id = %loaded.client.client_id, "client authentication failed");
-        self.count_failures(&[&key], now).await
+        let t = &self.settings.throttle;
+        let count = self.store.count_failure(&key, now, t.window).await?;
+        // Forgotten only now that the failure is stored: a read racing with this one re-reads it.
+        loaded.throttle.remember(None);
+        if count <= t.per_client {
+            return Ok(None);
+        }
+        self.throttled(&[(&key, t.per_client)], now).await
     }
 
     /// Counts one failure under each key.

@@ -334,7 +334,7 @@ impl Store for SqlStore {
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
-        sqlx::query(
+        let counters = sqlx::query(
             "DELETE FROM failure_counters WHERE id IN (SELECT id FROM failure_counters WHERE expires_at < $1 LIMIT $2)",
         )
         .bind(now.0)
@@ -342,7 +342,7 @@ impl Store for SqlStore {
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected().max(counters.rows_affected()))
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {

@@ -295,9 +295,13 @@ impl Provider {
     async fn plan_user(&self, plan: &mut Plan, u: &UserSpec) -> AdminResult<()> {
         let existing = self.store.find_user(u.username.trim()).await?;
         let password_matches = match (&existing, &u.password, &u.password_hash) {
-            (Some(e), Some(p), None) => {
-                crate::password::verify_blocking(e.password_hash.clone(), p.clone()).await
-            }
+            (Some(e), Some(p), None) => match crate::password::hasher().await {
+                Some(hasher) => {
+                    crate::password::verify_blocking(hasher, e.password_hash.clone(), p.clone())
+                        .await
+                }
+                None => false,
+            },
             (Some(e), None, Some(h)) => e.password_hash.as_deref() == Some(h.as_str()),
             _ => true,
         };

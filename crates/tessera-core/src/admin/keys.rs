@@ -1,6 +1,6 @@
 //! Signing-key administration (DESIGN §3): generate, import, retire, and the upkeep that keeps one
-//! current signer per algorithm with its successor published ahead of use and drops keys whose
-//! publication has ended.
+//! current signer per algorithm with its successor published ahead of use and drops keys no
+//! longer needed.
 
 use super::{AdminError, AdminResult};
 use crate::clock::Timestamp;
@@ -146,7 +146,7 @@ impl Provider {
 
     /// Generates what is due for each configured algorithm: a signer when none is valid now, and a
     /// successor once the current signer is within `publish_ahead` of its end; deletes the records
-    /// of keys no longer published. All of it is written
+    /// of keys no longer needed ([`keys::SigningKey::kept_at`]). All of it is written
     /// only if the configuration is still the one the key ring was loaded from (`version`), so nodes
     /// starting together do not each generate keys: the losers reload and find the winner's.
     pub(crate) async fn ensure_signing_keys(&self, version: i64, now: Timestamp) -> Result<Upkeep> {
@@ -182,11 +182,10 @@ impl Provider {
                 Err(e) => return Err(Error::server(e)),
             }
         }
-        // A key whose publication has ended verifies nothing any more (every token it signed has
-        // expired): its record goes.
+        // A key no longer published and past every session's expired ID token hints: its record goes.
         changes.extend(
             ring.all()
-                .filter(|k| !k.published_at(now))
+                .filter(|k| !k.kept_at(now))
                 .map(|k| Change::Delete(Table::Keys, k.kid.clone())),
         );
         if changes.is_empty() {

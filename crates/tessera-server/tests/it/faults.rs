@@ -231,13 +231,18 @@ async fn sigterm_drains_in_flight_requests() {
     let jwks = serde_json::json!({"keys": [key.jwk]});
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let jwks_uri = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+    let asked = Arc::new(tokio::sync::Notify::new());
     let slow = axum::Router::new().route(
         "/jwks",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                axum::Json(jwks)
+        axum::routing::get({
+            let asked = asked.clone();
+            move || {
+                let (jwks, asked) = (jwks.clone(), asked.clone());
+                async move {
+                    asked.notify_one();
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    axum::Json(jwks)
+                }
             }
         }),
     );
@@ -296,7 +301,10 @@ async fn sigterm_drains_in_flight_requests() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The node is fetching the client's keys: the request is in flight.
+    tokio::time::timeout(Duration::from_secs(10), asked.notified())
+        .await
+        .expect("the node fetched the key set");
     let log = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .expect("terminate");

@@ -138,14 +138,27 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         !published(&h.get("/jwks").await.json),
         "dropped once every token it signed has expired"
     );
+    let provider = h.provider.clone();
+    let stored = |kid: String| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .list_keys()
+                .await
+                .expect("keys")
+                .iter()
+                .any(|k| k.kid == kid)
+        }
+    };
     assert!(
-        !h.provider
-            .list_keys()
-            .await
-            .expect("keys")
-            .iter()
-            .any(|k| k.kid == old),
-        "and its record deleted"
+        stored(old.clone()).await,
+        "its record still verifies expired ID tokens given as id_token_hint"
+    );
+    h.clock.advance(30 * 86_400);
+    h.provider.sync().await.expect("sync");
+    assert!(
+        !stored(old.clone()).await,
+        "deleted after the longest session"
     );
     assert!(h.provider.retire_key("no-such-kid").await.is_err());
 }

@@ -86,11 +86,20 @@ async fn one_node_purges_expired_artifacts_in_batches() {
         assert!(std::time::Instant::now() < deadline, "purge did not finish");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let now = h.provider.now();
+    assert!(
+        !h.provider
+            .store
+            .try_lease("purge", "node-c", now, 120)
+            .await
+            .expect("lease"),
+        "a node holds the purge lease"
+    );
     let _ = stop.send(true);
     for n in nodes {
         n.await.expect("job");
     }
-    let (store, now) = (&h.provider.store, h.provider.now());
+    let store = &h.provider.store;
     let held_by_a = store
         .try_lease("purge", "node-a", now, 120)
         .await
