@@ -12,8 +12,8 @@ use tokio::sync::watch;
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const PURGE_BATCH: i64 = 1_000;
-/// The purge lease outlives two intervals: a node that stops renewing it hands over within two
-/// minutes.
+/// The purge lease outlives two intervals: when its holder stops renewing it, another node takes
+/// it at its next pass after the lease ran out (within three minutes).
 const PURGE_LEASE_SECS: i64 = 2 * PURGE_INTERVAL.as_secs() as i64;
 
 /// Runs until `stop` changes.

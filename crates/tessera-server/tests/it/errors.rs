@@ -215,6 +215,44 @@ async fn repeated_client_authentication_failures_are_throttled_per_client() {
     );
 }
 
+/// Wrong guesses sent all at once: each failure is counted atomically, so however many pass the
+/// throttle check together, at most the limit are answered "wrong" and the rest are told to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_never_overshoot_the_client_limit() {
+    let h = std::sync::Arc::new(Harness::new().await);
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let auth = basic(&c.id, "guess");
+    let sent: Vec<_> = (0..60)
+        .map(|_| {
+            let (h, auth) = (h.clone(), auth.clone());
+            tokio::spawn(async move {
+                h.post("/token", Some(&auth), "grant_type=client_credentials")
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.expect("request"));
+    }
+    let wrong = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let wait = answers
+        .iter()
+        .filter(|r| {
+            r.status == StatusCode::TOO_MANY_REQUESTS && !r.header("retry-after").is_empty()
+        })
+        .count();
+    assert_eq!(
+        wrong + wait,
+        60,
+        "every answer is 401 or 429 with Retry-After"
+    );
+    assert!(wrong <= 20, "{wrong} guesses were judged, the limit is 20");
+}
+
 #[tokio::test]
 async fn unknown_paths_and_methods() {
     let h = Harness::new().await;
