@@ -35,12 +35,13 @@ impl Provider {
             (account_key.as_str(), t.per_account),
             (address_key.as_str(), t.per_address),
         ];
-        // The counters are read once this check may hash, not before it queues for a core: every
-        // failure counted while it waited counts against it.
+        // The counters are read once this check is past the queue for the cores, not before it
+        // queues: every failure counted while it waited counts against it.
         let hasher = password::hasher()
             .await
             .ok_or_else(|| crate::error::Error::server("password hashing is shut down"))?;
-        if let Some(retry_after) = self.throttled(&limits, now).await? {
+        let tally = self.tally(&limits, now).await?;
+        if let Some(retry_after) = tally.retry_after {
             tracing::warn!(address, "sign-in throttled");
             return Ok(CredentialCheck::Throttled(retry_after));
         }
@@ -53,7 +54,10 @@ impl Provider {
         let ok = password::verify_blocking(hasher, hash, password.to_owned()).await;
         match user {
             Some(u) if ok && !u.blocked => {
-                self.store.clear_failures(&account_key).await?;
+                // A success clears the account's failures (not the address's); none, no write.
+                if tally.failures > 0 {
+                    self.store.clear_failures(&account_key).await?;
+                }
                 Ok(CredentialCheck::Valid(u))
             }
             other => {

@@ -1,7 +1,7 @@
-//! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified off the async threads, at
-//! most one computation per core at a time, each reusing the memory of an earlier one.
+//! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified on one hashing thread
+//! per core, each reusing its working memory.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -89,30 +89,82 @@ fn decoy() -> &'static str {
 }
 
 /// Argon2 is memory-hard on purpose: more computations than cores at once only evict each
-/// other's 19 MiB from the caches (and a burst of sign-ins would hold 19 MiB each). So at most
-/// one per core runs; the rest queue. Their working memories are kept for reuse.
+/// other's 19 MiB from the caches (and a burst of sign-ins would hold 19 MiB each). So the checks
+/// run on one hashing thread per core, each keeping its working memory, and queue for them. When
+/// the process may use every core of the machine, each thread stays on its own core: the
+/// scheduler then never parks two computations on one core while the other idles.
+///
+/// Twice as many checks as threads may be past the queue at once: while some compute, the others
+/// read their counters and user, so that no hashing thread waits for the database.
 struct Hashers {
-    permits: Arc<tokio::sync::Semaphore>,
-    memories: Mutex<Vec<Vec<Block>>>,
+    checks: Arc<tokio::sync::Semaphore>,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// One verification for a hashing thread; `hasher` is released once it is done.
+struct Job {
+    phc: Option<String>,
+    password: String,
+    answer: tokio::sync::oneshot::Sender<bool>,
+    hasher: Hasher,
 }
 
 fn hashers() -> &'static Hashers {
     static HASHERS: OnceLock<Hashers> = OnceLock::new();
-    HASHERS.get_or_init(|| Hashers {
-        permits: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        )),
-        memories: Mutex::new(Vec::new()),
+    HASHERS.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = core_affinity::get_core_ids().filter(|c| c.len() == threads);
+        let (send, receive) = mpsc::channel::<Job>();
+        let receive = Arc::new(Mutex::new(receive));
+        for i in 0..threads {
+            let receive = receive.clone();
+            let core = cores.as_ref().map(|c| c[i]);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || hashing_thread(&receive, core));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Hashers {
+            checks: Arc::new(tokio::sync::Semaphore::new(2 * threads)),
+            jobs: Mutex::new(send),
+        }
     })
 }
 
-/// The right to run one argon2 computation: waits while every core runs one. Held (never read)
-/// until the computation ends; dropping it lets the next one run.
+/// Verifies the queued jobs one after the other, on `core` if given, until the queue closes.
+fn hashing_thread(jobs: &Mutex<mpsc::Receiver<Job>>, core: Option<core_affinity::CoreId>) {
+    if let Some(core) = core {
+        core_affinity::set_for_current(core);
+    }
+    let mut memory = Vec::new();
+    loop {
+        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(job) = next else { return };
+        // A request that went away needs no answer; its place is released all the same.
+        if job.answer.is_closed() {
+            continue;
+        }
+        let ok = match &job.phc {
+            Some(phc) => verify_in(phc, &job.password, &mut memory),
+            None => {
+                verify_in(decoy(), &job.password, &mut memory);
+                false
+            }
+        };
+        let _ = job.answer.send(ok);
+        drop(job.hasher);
+    }
+}
+
+/// A place among the password checks under way: waits while twice as many as hashing threads
+/// are. Held (never read) until the computation ends; dropping it lets the next check in.
 pub struct Hasher(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 pub async fn hasher() -> Option<Hasher> {
     hashers()
-        .permits
+        .checks
         .clone()
         .acquire_owned()
         .await
@@ -120,26 +172,23 @@ pub async fn hasher() -> Option<Hasher> {
         .map(Hasher)
 }
 
-/// [`verify`] on a blocking thread that holds `hasher` until the computation ends (even when the
-/// request waiting for it is dropped); `None` as the hash spends the same time and answers false.
+/// [`verify`] on a hashing thread, which holds `hasher` until the computation ends (a request
+/// dropped while it runs does not free its place; one dropped before its turn is skipped); `None`
+/// as the hash spends the same time and answers false.
 pub async fn verify_blocking(hasher: Hasher, phc: Option<String>, password: String) -> bool {
-    let checked = tokio::task::spawn_blocking(move || {
-        let h = hashers();
-        let pool = || h.memories.lock().unwrap_or_else(|p| p.into_inner());
-        let mut memory = pool().pop().unwrap_or_default();
-        let ok = match phc {
-            Some(phc) => verify_in(&phc, &password, &mut memory),
-            None => {
-                verify_in(decoy(), &password, &mut memory);
-                false
-            }
-        };
-        pool().push(memory);
-        drop(hasher);
-        ok
-    })
-    .await;
-    checked.unwrap_or(false)
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job = Job {
+        phc,
+        password,
+        answer,
+        hasher,
+    };
+    let queued = hashers()
+        .jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job);
+    queued.is_ok() && answered.await.unwrap_or(false)
 }
 
 /// [`hash`] on a blocking thread.

@@ -30,6 +30,15 @@ impl ClientThrottle {
     }
 }
 
+/// The failures counted under some keys.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Seconds until every key over its limit has cleared (at least 1), if any is over it.
+    pub retry_after: Option<i64>,
+    /// The failures counted under all the keys together.
+    pub failures: i64,
+}
+
 fn client_key(client_id: &str) -> String {
     format!("client:{client_id}")
 }
@@ -42,16 +51,22 @@ impl Provider {
         limits: &[(&str, i64)],
         now: Timestamp,
     ) -> Result<Option<i64>> {
+        Ok(self.tally(limits, now).await?.retry_after)
+    }
+
+    /// What the counters of `limits` (`(key, limit)`) say at `now`.
+    pub(crate) async fn tally(&self, limits: &[(&str, i64)], now: Timestamp) -> Result<Tally> {
         let window = self.settings.throttle.window;
-        let mut retry_after = None;
+        let mut tally = Tally::default();
         for &(key, limit) in limits {
             let f = self.store.failures(key, now, window).await?;
+            tally.failures += f.count;
             if f.count >= limit {
                 let secs = (f.until.0 - now.0).max(1);
-                retry_after = Some(retry_after.map_or(secs, |r: i64| r.max(secs)));
+                tally.retry_after = Some(tally.retry_after.map_or(secs, |r: i64| r.max(secs)));
             }
         }
-        Ok(retry_after)
+        Ok(tally)
     }
 
     /// RFC 6749 §2.3.1 asks to protect client secrets against brute force: seconds until `loaded`

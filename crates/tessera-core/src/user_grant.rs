@@ -96,6 +96,8 @@ impl Provider {
             payload: serde_json::to_value(record).map_err(Error::server)?,
         };
         self.store.insert_artifact(&artifact).await?;
+        // The code made with it is usually redeemed on this node moments later.
+        self.artifacts.put(Arc::new(artifact));
         Ok((id, expires_at))
     }
 

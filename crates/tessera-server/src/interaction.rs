@@ -191,15 +191,10 @@ pub async fn login(
         LoginOutcome::Refused(e) => pages::error(&e),
         LoginOutcome::Done {
             session_cookie,
+            sid,
             outcome,
         } => {
-            let browser_state = s
-                .provider
-                .session(Some(&session_cookie), s.provider.now())
-                .await
-                .ok()
-                .flatten()
-                .map(|x| s.provider.browser_state(&x.record.sid));
+            let browser_state = s.provider.browser_state(&sid);
             let mut res = render(&s, outcome);
             let h = res.headers_mut();
             let life = s.provider.settings.session_lifetime;
@@ -211,16 +206,14 @@ pub async fn login(
                 cookies::Kind::Session,
                 secure(&s),
             );
-            if let Some(b) = browser_state {
-                cookies::set(
-                    h,
-                    cookies::BROWSER_STATE,
-                    &b,
-                    life,
-                    cookies::Kind::BrowserState,
-                    secure(&s),
-                );
-            }
+            cookies::set(
+                h,
+                cookies::BROWSER_STATE,
+                &browser_state,
+                life,
+                cookies::Kind::BrowserState,
+                secure(&s),
+            );
             res
         }
     }

@@ -106,9 +106,10 @@ pub enum LoginOutcome {
     Retry(LoginPage),
     /// Too many failures: try again after this many seconds.
     Throttled { page: LoginPage, retry_after: i64 },
-    /// Signed in: the new session cookie, and what the browser is shown next.
+    /// Signed in: the new session cookie, its `sid`, and what the browser is shown next.
     Done {
         session_cookie: String,
+        sid: String,
         outcome: AuthorizeOutcome,
     },
     /// The form itself is not acceptable (CSRF, expired or used interaction).
@@ -381,6 +382,7 @@ impl Provider {
             user,
             expires_at: now.plus(self.settings.session_lifetime),
         };
+        let sid = session.record.sid.clone();
         let outcome = match self.resume(&state).await {
             Ok((req, params)) => {
                 let settled = Settled {
@@ -394,6 +396,7 @@ impl Provider {
         };
         Ok(LoginOutcome::Done {
             session_cookie: cookie,
+            sid,
             outcome,
         })
     }

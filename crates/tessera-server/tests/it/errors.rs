@@ -3,7 +3,7 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use proptest::prelude::*;
-use tessera_core::model::{Alg, TokenFormat};
+use tessera_core::model::{Alg, GrantType, TokenFormat};
 
 use crate::support::{basic, Harness};
 
@@ -251,6 +251,47 @@ async fn parallel_guesses_never_overshoot_the_client_limit() {
         "every answer is 401 or 429 with Retry-After"
     );
     assert!(wrong <= 20, "{wrong} guesses were judged, the limit is 20");
+}
+
+/// Wrong passwords for one account sent all at once: the counters are read once a check has a
+/// place among those under way (twice as many as cores), so at most the limit plus those places
+/// are judged; everyone later is told to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_password_guesses_stop_near_the_account_limit() {
+    let h = std::sync::Arc::new(Harness::new().await);
+    h.user("alice").await;
+    let app = h
+        .web_app(|s| {
+            s.grant_types = Some(vec![GrantType::AuthorizationCode, GrantType::Password]);
+        })
+        .await;
+    let body = "grant_type=password&username=alice&password=wrong+guess&scope=openid";
+    let sent: Vec<_> = (0..40)
+        .map(|_| {
+            let (h, auth) = (h.clone(), app.basic());
+            tokio::spawn(async move { h.post("/token", Some(&auth), body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.expect("request"));
+    }
+    let judged = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::BAD_REQUEST && r.error() == "invalid_grant")
+        .count();
+    let wait = answers
+        .iter()
+        .filter(|r| {
+            r.status == StatusCode::TOO_MANY_REQUESTS && !r.header("retry-after").is_empty()
+        })
+        .count();
+    assert_eq!(judged + wait, 40, "every answer is invalid_grant or 429");
+    let places = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        judged <= 5 + places,
+        "{judged} guesses were judged; the limit is 5 and {places} checks may run at once"
+    );
 }
 
 #[tokio::test]
