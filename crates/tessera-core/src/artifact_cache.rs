@@ -1,7 +1,8 @@
-//! A short-lived, per-node cache of opaque access tokens read for introspection, and of grants
-//! from their creation to the code exchange. Resource servers introspect the same token again and
-//! again; answering from memory for at most [`FRESHNESS`] keeps the store off that path. Revocation on this node caches the revoked state at once; a revocation
-//! made on another node is seen within `FRESHNESS` (the scale-out promise: within one second).
+//! A short-lived, per-node cache of opaque access tokens read for introspection, and of grants from
+//! their creation to the code exchange. Resource servers introspect the same token again and again;
+//! answering from memory for at most [`FRESHNESS`] keeps the store off that path. Revocation on
+//! this node caches the revoked state at once; a revocation made on another node is seen within
+//! `FRESHNESS` (the scale-out promise: within one second).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -4,7 +4,7 @@
 //! `settings.throttle`).
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::User;
 use crate::password;
 use crate::provider::Provider;
@@ -35,11 +35,12 @@ impl Provider {
             (account_key.as_str(), t.per_account),
             (address_key.as_str(), t.per_address),
         ];
-        // The counters are read once this check is past the queue for the cores, not before it
-        // queues: every failure counted while it waited counts against it.
-        let hasher = password::hasher()
+        // The counters are read once this check has a place, not before it queues: every failure
+        // counted while it waited counts against it. The place is kept until this check's own
+        // failure is counted, so at most the limit plus the places are ever judged.
+        let place = password::place()
             .await
-            .ok_or_else(|| crate::error::Error::server("password hashing is shut down"))?;
+            .ok_or_else(|| Error::unavailable("password hashing is shut down"))?;
         let tally = self.tally(&limits, now).await?;
         if let Some(retry_after) = tally.retry_after {
             tracing::warn!(address, "sign-in throttled");
@@ -51,11 +52,13 @@ impl Provider {
             self.store.find_user(username).await?
         };
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = password::verify_blocking(hasher, hash, password.to_owned()).await;
-        match user {
+        let ok = password::verify_blocking(&place, hash, password.to_owned())
+            .await
+            .ok_or_else(|| Error::unavailable("no password hashing thread answered"))?;
+        let checked = match user {
             Some(u) if ok && !u.blocked => {
                 // A success clears the account's failures (not the address's); none, no write.
-                if tally.failures > 0 {
+                if tally.counts.first().is_some_and(|&n| n > 0) {
                     self.store.clear_failures(&account_key).await?;
                 }
                 Ok(CredentialCheck::Valid(u))
@@ -68,6 +71,8 @@ impl Provider {
                     .await?;
                 Ok(CredentialCheck::Invalid)
             }
-        }
+        };
+        drop(place);
+        checked
     }
 }

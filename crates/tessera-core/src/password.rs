@@ -91,22 +91,23 @@ fn decoy() -> &'static str {
 /// Argon2 is memory-hard on purpose: more computations than cores at once only evict each
 /// other's 19 MiB from the caches (and a burst of sign-ins would hold 19 MiB each). So the checks
 /// run on one hashing thread per core, each keeping its working memory, and queue for them. When
-/// the process may use every core of the machine, each thread stays on its own core: the
-/// scheduler then never parks two computations on one core while the other idles.
+/// the CPUs the process may run on are as many as it may use (no CPU quota below them), each
+/// thread stays on its own CPU: the scheduler then never parks two computations on one core while
+/// another idles.
 ///
-/// Twice as many checks as threads may be past the queue at once: while some compute, the others
-/// read their counters and user, so that no hashing thread waits for the database.
+/// A check first takes a [`Place`]: twice as many as threads may be under way at once, so that
+/// while some compute, the others read their counters and user and no hashing thread waits for
+/// the database.
 struct Hashers {
     checks: Arc<tokio::sync::Semaphore>,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
-/// One verification for a hashing thread; `hasher` is released once it is done.
+/// One verification for a hashing thread.
 struct Job {
     phc: Option<String>,
     password: String,
     answer: tokio::sync::oneshot::Sender<bool>,
-    hasher: Hasher,
 }
 
 fn hashers() -> &'static Hashers {
@@ -128,7 +129,7 @@ fn hashers() -> &'static Hashers {
         }
         Hashers {
             checks: Arc::new(tokio::sync::Semaphore::new(2 * threads)),
-            jobs: Mutex::new(send),
+            jobs: send,
         }
     })
 }
@@ -142,53 +143,54 @@ fn hashing_thread(jobs: &Mutex<mpsc::Receiver<Job>>, core: Option<core_affinity:
     loop {
         let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(job) = next else { return };
-        // A request that went away needs no answer; its place is released all the same.
+        // A request that went away before its turn needs no answer.
         if job.answer.is_closed() {
             continue;
         }
-        let ok = match &job.phc {
+        // A panic must not take the thread (and with all of them, every sign-in) away.
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &job.phc {
             Some(phc) => verify_in(phc, &job.password, &mut memory),
             None => {
                 verify_in(decoy(), &job.password, &mut memory);
                 false
             }
-        };
+        }))
+        .unwrap_or(false);
         let _ = job.answer.send(ok);
-        drop(job.hasher);
     }
 }
 
-/// A place among the password checks under way: waits while twice as many as hashing threads
-/// are. Held (never read) until the computation ends; dropping it lets the next check in.
-pub struct Hasher(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+/// A place among the password checks under way, taken before the check reads anything: waits
+/// while twice as many as hashing threads are. Held (never read) until the check's outcome is
+/// recorded; dropping it lets the next check in.
+pub struct Place(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
-pub async fn hasher() -> Option<Hasher> {
+pub async fn place() -> Option<Place> {
     hashers()
         .checks
         .clone()
         .acquire_owned()
         .await
         .ok()
-        .map(Hasher)
+        .map(Place)
 }
 
-/// [`verify`] on a hashing thread, which holds `hasher` until the computation ends (a request
-/// dropped while it runs does not free its place; one dropped before its turn is skipped); `None`
-/// as the hash spends the same time and answers false.
-pub async fn verify_blocking(hasher: Hasher, phc: Option<String>, password: String) -> bool {
+/// [`verify`] on a hashing thread, for a check holding `_place`; `None` as the hash spends the
+/// same time and answers false. `None` back when no hashing thread could answer (never a
+/// verdict: the caller must not count it as a wrong password).
+pub async fn verify_blocking(
+    _place: &Place,
+    phc: Option<String>,
+    password: String,
+) -> Option<bool> {
     let (answer, answered) = tokio::sync::oneshot::channel();
     let job = Job {
         phc,
         password,
         answer,
-        hasher,
     };
-    let queued = hashers()
-        .jobs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(job);
-    queued.is_ok() && answered.await.unwrap_or(false)
+    hashers().jobs.send(job).ok()?;
+    answered.await.ok()
 }
 
 /// [`hash`] on a blocking thread.
@@ -247,16 +249,20 @@ mod tests {
         let checks = (0..6).map(|i| {
             let (h, pw) = (h.clone(), if i % 2 == 0 { "correct horse" } else { "nope" });
             tokio::spawn(async move {
-                let hasher = super::hasher().await.unwrap();
-                super::verify_blocking(hasher, Some(h), pw.to_owned()).await
+                let place = super::place().await.unwrap();
+                super::verify_blocking(&place, Some(h), pw.to_owned()).await
             })
         });
         let mut answers = Vec::new();
         for c in checks {
             answers.push(c.await.unwrap());
         }
-        assert_eq!(answers, [true, false, true, false, true, false]);
-        let hasher = super::hasher().await.unwrap();
-        assert!(!super::verify_blocking(hasher, None, "anything".into()).await);
+        let all = [true, false, true, false, true, false].map(Some);
+        assert_eq!(answers, all);
+        let place = super::place().await.unwrap();
+        assert_eq!(
+            super::verify_blocking(&place, None, "anything".into()).await,
+            Some(false)
+        );
     }
 }

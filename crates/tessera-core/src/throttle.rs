@@ -35,8 +35,8 @@ impl ClientThrottle {
 pub(crate) struct Tally {
     /// Seconds until every key over its limit has cleared (at least 1), if any is over it.
     pub retry_after: Option<i64>,
-    /// The failures counted under all the keys together.
-    pub failures: i64,
+    /// The failures counted under each key, in the order of the limits.
+    pub counts: Vec<i64>,
 }
 
 fn client_key(client_id: &str) -> String {
@@ -60,7 +60,7 @@ impl Provider {
         let mut tally = Tally::default();
         for &(key, limit) in limits {
             let f = self.store.failures(key, now, window).await?;
-            tally.failures += f.count;
+            tally.counts.push(f.count);
             if f.count >= limit {
                 let secs = (f.until.0 - now.0).max(1);
                 tally.retry_after = Some(tally.retry_after.map_or(secs, |r: i64| r.max(secs)));

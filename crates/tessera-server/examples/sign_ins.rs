@@ -198,6 +198,8 @@ fn hidden(page: &str, name: &str) -> Result<String, Failure> {
     let end = page[start..].find('"').ok_or("unterminated value")? + start;
     Ok(page[start..end]
         .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
         .replace("&#x27;", "'")
         .replace("&lt;", "<")
         .replace("&gt;", ">")

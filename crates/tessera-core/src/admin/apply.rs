@@ -295,10 +295,11 @@ impl Provider {
     async fn plan_user(&self, plan: &mut Plan, u: &UserSpec) -> AdminResult<()> {
         let existing = self.store.find_user(u.username.trim()).await?;
         let password_matches = match (&existing, &u.password, &u.password_hash) {
-            (Some(e), Some(p), None) => match crate::password::hasher().await {
-                Some(hasher) => {
-                    crate::password::verify_blocking(hasher, e.password_hash.clone(), p.clone())
+            (Some(e), Some(p), None) => match crate::password::place().await {
+                Some(place) => {
+                    crate::password::verify_blocking(&place, e.password_hash.clone(), p.clone())
                         .await
+                        == Some(true)
                 }
                 None => false,
             },
