@@ -222,29 +222,12 @@ async fn parallel_guesses_never_overshoot_the_client_limit() {
     let h = std::sync::Arc::new(Harness::new().await);
     let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
     let auth = basic(&c.id, "guess");
-    let sent: Vec<_> = (0..60)
-        .map(|_| {
-            let (h, auth) = (h.clone(), auth.clone());
-            tokio::spawn(async move {
-                h.post("/token", Some(&auth), "grant_type=client_credentials")
-                    .await
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for s in sent {
-        answers.push(s.await.expect("request"));
-    }
+    let answers = all_at_once(&h, 60, &auth, "grant_type=client_credentials").await;
     let wrong = answers
         .iter()
         .filter(|r| r.status == StatusCode::UNAUTHORIZED)
         .count();
-    let wait = answers
-        .iter()
-        .filter(|r| {
-            r.status == StatusCode::TOO_MANY_REQUESTS && !r.header("retry-after").is_empty()
-        })
-        .count();
+    let wait = told_to_wait(&answers);
     assert_eq!(
         wrong + wait,
         60,
@@ -268,26 +251,12 @@ async fn parallel_password_guesses_stop_near_the_account_limit() {
     let body = "grant_type=password&username=alice&password=wrong+guess&scope=openid";
     let places = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
     let guesses = 20 + 4 * places;
-    let sent: Vec<_> = (0..guesses)
-        .map(|_| {
-            let (h, auth) = (h.clone(), app.basic());
-            tokio::spawn(async move { h.post("/token", Some(&auth), body).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for s in sent {
-        answers.push(s.await.expect("request"));
-    }
+    let answers = all_at_once(&h, guesses, &app.basic(), body).await;
     let judged = answers
         .iter()
         .filter(|r| r.status == StatusCode::BAD_REQUEST && r.error() == "invalid_grant")
         .count();
-    let wait = answers
-        .iter()
-        .filter(|r| {
-            r.status == StatusCode::TOO_MANY_REQUESTS && !r.header("retry-after").is_empty()
-        })
-        .count();
+    let wait = told_to_wait(&answers);
     assert_eq!(
         judged + wait,
         guesses,
@@ -297,6 +266,36 @@ async fn parallel_password_guesses_stop_near_the_account_limit() {
         judged <= 5 + places,
         "{judged} guesses were judged; the limit is 5 and {places} checks may run at once"
     );
+}
+
+/// `n` token requests with the same credentials and body, all sent at once.
+async fn all_at_once(
+    h: &std::sync::Arc<Harness>,
+    n: usize,
+    auth: &str,
+    body: &'static str,
+) -> Vec<crate::support::Reply> {
+    let sent: Vec<_> = (0..n)
+        .map(|_| {
+            let (h, auth) = (h.clone(), auth.to_owned());
+            tokio::spawn(async move { h.post("/token", Some(&auth), body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.expect("request"));
+    }
+    answers
+}
+
+/// How many answers are 429 with `Retry-After`.
+fn told_to_wait(answers: &[crate::support::Reply]) -> usize {
+    answers
+        .iter()
+        .filter(|r| {
+            r.status == StatusCode::TOO_MANY_REQUESTS && !r.header("retry-after").is_empty()
+        })
+        .count()
 }
 
 #[tokio::test]
