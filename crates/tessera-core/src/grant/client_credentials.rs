@@ -48,15 +48,7 @@ impl Provider {
                 now,
             )
             .await?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in,
-            scope: (!scope.is_empty()).then(|| scope.join(" ")),
-            refresh_token: None,
-            id_token: None,
-            issued_token_type: None,
-        })
+        Ok(TokenResponse::bearer(access_token, expires_in, &scope))
     }
 
     /// RFC 6749 §3.3: requested scopes must all be allowed, and a scope an API defines only for the

@@ -166,6 +166,22 @@ pub struct TokenResponse {
     pub issued_token_type: Option<String>,
 }
 
+impl TokenResponse {
+    /// RFC 6749 §5.1: a Bearer access token and its granted scope (omitted when empty); the
+    /// refresh token, ID token and RFC 8693 issued type are added by the grants that have them.
+    pub(crate) fn bearer(access_token: String, expires_in: i64, scope: &[String]) -> Self {
+        TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            scope: (!scope.is_empty()).then(|| scope.join(" ")),
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: None,
+        }
+    }
+}
+
 /// Never the tokens themselves.
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -326,13 +326,8 @@ impl Provider {
             .await?;
         tracing::info!(client_id = %client.client_id, delegation = actor.is_some(), "token exchanged");
         Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in,
-            scope: (!scope.is_empty()).then(|| scope.join(" ")),
-            refresh_token: None,
-            id_token: None,
             issued_token_type: Some(issued_type.to_owned()),
+            ..TokenResponse::bearer(access_token, expires_in, &scope)
         })
     }
 

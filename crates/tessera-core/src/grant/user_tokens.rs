@@ -96,13 +96,9 @@ impl Provider {
             None
         };
         Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in,
-            scope: Some(scope.join(" ")),
             refresh_token,
             id_token,
-            issued_token_type: None,
+            ..TokenResponse::bearer(access_token, expires_in, scope)
         })
     }
 }

@@ -64,6 +64,16 @@ fn with_assertion(body: &str, jwt: &str) -> String {
     )
 }
 
+/// A client_credentials request authenticated by `jwt` alone.
+async fn client_credentials_with(h: &Harness, jwt: &str) -> crate::support::Reply {
+    h.post(
+        "/token",
+        None,
+        &with_assertion("grant_type=client_credentials", jwt),
+    )
+    .await
+}
+
 async fn key_client(h: &Harness, tweak: impl FnOnce(&mut ClientSpec)) -> TestClient {
     let mut spec = Harness::spec("keyed");
     spec.auth_method = Some(AuthMethod::PrivateKeyJwt);
@@ -162,13 +172,7 @@ async fn private_key_jwt_authenticates_at_token_introspection_and_revocation() {
     .unwrap();
     cases.push(("HS256 for a private_key_jwt client", hs));
     for (what, jwt) in cases {
-        let r = h
-            .post(
-                "/token",
-                None,
-                &with_assertion("grant_type=client_credentials", &jwt),
-            )
-            .await;
+        let r = client_credentials_with(&h, &jwt).await;
         assert_eq!(
             (r.status, r.error()),
             (StatusCode::UNAUTHORIZED, "invalid_client"),
@@ -202,13 +206,7 @@ async fn client_secret_jwt_uses_the_client_secret() {
         &EncodingKey::from_secret(c.secret.as_bytes()),
     )
     .unwrap();
-    let r = h
-        .post(
-            "/token",
-            None,
-            &with_assertion("grant_type=client_credentials", &jwt),
-        )
-        .await;
+    let r = client_credentials_with(&h, &jwt).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     let wrong = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -217,25 +215,13 @@ async fn client_secret_jwt_uses_the_client_secret() {
     )
     .unwrap();
     assert_eq!(
-        h.post(
-            "/token",
-            None,
-            &with_assertion("grant_type=client_credentials", &wrong)
-        )
-        .await
-        .error(),
+        client_credentials_with(&h, &wrong).await.error(),
         "invalid_client"
     );
     let k = key("k1");
     let rsa_like = sign(&k, &claims(&c.id, &c.id, "h3"));
     assert_eq!(
-        h.post(
-            "/token",
-            None,
-            &with_assertion("grant_type=client_credentials", &rsa_like)
-        )
-        .await
-        .error(),
+        client_credentials_with(&h, &rsa_like).await.error(),
         "invalid_client",
         "ES256 for a client_secret_jwt client"
     );
@@ -314,13 +300,7 @@ async fn jwks_uri_is_fetched_cached_refetched_and_guarded() {
     for path in ["slow", "large", "garbage"] {
         let bad = key_client(&h, |s| s.jwks_uri = Some(format!("{base}/{path}"))).await;
         let jwt = sign(&k1, &claims(&bad.id, &bad.id, path));
-        let r = h
-            .post(
-                "/token",
-                None,
-                &with_assertion("grant_type=client_credentials", &jwt),
-            )
-            .await;
+        let r = client_credentials_with(&h, &jwt).await;
         assert_eq!(
             (r.status, r.error()),
             (StatusCode::UNAUTHORIZED, "invalid_client"),
