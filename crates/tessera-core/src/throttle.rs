@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::provider::{LoadedClient, Provider};
 
 /// A node's memory of one client's throttle state: the second it was last read from the store and
@@ -27,6 +27,14 @@ impl ClientThrottle {
 
     fn remember(&self, value: Option<(i64, Option<Timestamp>)>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = value;
+    }
+
+    /// Keeps the last state read for one more second (the store could not be read at `now`).
+    fn keep(&self, now: Timestamp) -> Option<i64> {
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let until = memo.and_then(|(_, until)| until);
+        *memo = Some((now.0, until));
+        until.filter(|u| *u > now).map(|u| u.0 - now.0)
     }
 }
 
@@ -80,9 +88,20 @@ impl Provider {
             return Ok(known);
         }
         let key = client_key(&loaded.client.client_id);
-        let secs = self
+        let secs = match self
             .throttled(&[(&key, self.settings.throttle.per_client)], now)
-            .await?;
+            .await
+        {
+            Ok(secs) => secs,
+            // The store is unreachable: the last state this node read stands (a client it knew
+            // to be paused stays paused), so tokens that need no database are still issued. A
+            // wrong secret is still refused: its failure cannot be counted, which answers 503.
+            Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
+                tracing::warn!(error = %e, "client throttle unreadable; last known state kept");
+                return Ok(loaded.throttle.keep(now));
+            }
+            Err(e) => return Err(e),
+        };
         loaded
             .throttle
             .remember(Some((now.0, secs.map(|s| now.plus(s)))));

@@ -128,10 +128,18 @@ async fn database_outage_fails_fast_and_recovers() {
         503,
         "not ready while the database is unreachable"
     );
+    // Past the second in which the client's throttle state was last read from the store.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         token(&server.base, &jid, &jsec).await.0,
         200,
         "JWT issuance needs no database"
+    );
+    let (status, body, _) = token(&server.base, &jid, "wrong-secret").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "a wrong secret that cannot be counted is refused: {body}"
     );
 
     proxy.restore();
