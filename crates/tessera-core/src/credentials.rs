@@ -3,6 +3,9 @@
 //! failures counted per account and per address ([`crate::throttle`]; the window and limits are
 //! `settings.throttle`).
 
+use serde_json::json;
+
+use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::model::User;
@@ -19,12 +22,28 @@ pub(crate) enum CredentialCheck {
     Throttled(i64),
 }
 
+/// Who a sign-in event is by and about: the user when the username names one, otherwise the
+/// username as typed (bounded).
+fn sign_in_parties(username: &str, user: Option<&User>) -> (Actor, String) {
+    match user {
+        Some(u) => (Actor::user(&u.id), format!("user:{}", u.id)),
+        None => {
+            let typed: String = username.chars().take(256).collect();
+            (
+                Actor(format!("username:{typed}")),
+                format!("username:{typed}"),
+            )
+        }
+    }
+}
+
 impl Provider {
     pub(crate) async fn check_credentials(
         &self,
         username: &str,
         password: &str,
         address: &str,
+        client_id: &str,
         now: Timestamp,
     ) -> Result<CredentialCheck> {
         let t = &self.settings.throttle;
@@ -44,6 +63,16 @@ impl Provider {
         let tally = self.tally(&limits, now).await?;
         if let Some(retry_after) = tally.retry_after {
             tracing::warn!(address, "sign-in throttled");
+            let (actor, target) = sign_in_parties(username, None);
+            let detail = json!({"address": address, "retry_after": retry_after});
+            self.record(
+                &actor,
+                "sign_in.throttled",
+                &target,
+                Some(client_id),
+                detail,
+            )
+            .await;
             return Ok(CredentialCheck::Throttled(retry_after));
         }
         let user = if username.is_empty() || username.len() > 256 {
@@ -61,14 +90,34 @@ impl Provider {
                 if tally.counts.first().is_some_and(|&n| n > 0) {
                     self.store.clear_failures(&account_key).await?;
                 }
+                let (actor, target) = sign_in_parties(username, Some(&u));
+                let detail = json!({"address": address});
+                self.record(
+                    &actor,
+                    "sign_in.succeeded",
+                    &target,
+                    Some(client_id),
+                    detail,
+                )
+                .await;
                 Ok(CredentialCheck::Valid(u))
             }
             other => {
-                if let Some(u) = other.filter(|u| u.blocked && ok) {
+                let blocked = other.as_ref().is_some_and(|u| u.blocked && ok);
+                if let Some(u) = other.as_ref().filter(|_| blocked) {
                     tracing::info!(user_id = %u.id, "blocked user refused");
                 }
                 self.count_failures(&[&account_key, &address_key], now)
                     .await?;
+                let (actor, target) = sign_in_parties(username, other.as_ref());
+                let reason = if blocked {
+                    "blocked"
+                } else {
+                    "invalid_credentials"
+                };
+                let detail = json!({"address": address, "reason": reason});
+                self.record(&actor, "sign_in.failed", &target, Some(client_id), detail)
+                    .await;
                 Ok(CredentialCheck::Invalid)
             }
         };

@@ -12,13 +12,15 @@
 //!   `Outbound` trait (the protocol never sees HTTP)
 //! - [`token`]: JWT (RFC 9068) and opaque access tokens; [`artifact_cache`]: their per-node cache
 //! - [`keys`]: signing keys, certificates, JWKS
-//! - [`admin`]: the administrative use-cases behind the CLI, `apply`, API and Admin Portal
+//! - [`admin`]: the administrative use-cases behind the CLI, `apply`, API and Admin Portal;
+//!   [`audit`]: the log of administrative changes and security events
 //! - [`store`]: the `Store` trait, the only I/O boundary
 //! - [`model`], [`settings`], [`params`], [`secret`], [`clock`], [`error`]: the vocabulary
 
 pub mod admin;
 pub mod artifact_cache;
 pub mod assertion;
+pub mod audit;
 pub mod authorize;
 pub mod claims;
 pub mod client_assertion;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 
 /// Seed 000 "Application Type".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     /// Regular Web App: confidential, authorization code.
@@ -43,7 +43,7 @@ impl ClientType {
 }
 
 /// The grant types a client may use (RFC 6749 §4, the `grant_type` values Tessera implements).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     ClientCredentials,
@@ -94,7 +94,7 @@ impl GrantType {
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values Tessera implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ClientSecretBasic,
@@ -130,7 +130,7 @@ impl AuthMethod {
 }
 
 /// Seed 001 "Access Token Type".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenFormat {
     Jwt,
@@ -154,7 +154,19 @@ impl TokenFormat {
 }
 
 /// JWS algorithms (RFC 7518 §3, RFC 8037 §3.1) Tessera signs with. `none` does not exist here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
 pub enum Alg {
     RS256,
     PS256,
@@ -208,6 +220,19 @@ impl TryFrom<String> for JwsAlg {
     }
 }
 
+/// On the wire a JWS algorithm is its name.
+impl schemars::JsonSchema for JwsAlg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JwsAlg".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": ["RS256", "PS256", "ES256", "EdDSA", "HS256"]
+        })
+    }
+}
+
 impl From<JwsAlg> for String {
     fn from(a: JwsAlg) -> String {
         a.as_str().to_owned()
@@ -215,7 +240,9 @@ impl From<JwsAlg> for String {
 }
 
 /// Seed 003 "Auto Accept User Consent": whether users are asked before an application gets scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConsentMode {
     #[default]
@@ -224,7 +251,9 @@ pub enum ConsentMode {
 }
 
 /// OIDC Core §8: the same `sub` for every application, or one per application (pairwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectType {
     #[default]
@@ -239,7 +268,7 @@ pub const ID_TOKEN_TTL_RANGE: (i64, i64) = (60, 86_400);
 pub const CODE_TTL_RANGE: (i64, i64) = (10, 600);
 
 /// An application integration (OAuth client).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Client {
     pub client_id: String,
     pub name: String,
@@ -274,7 +303,7 @@ pub struct Client {
 
 /// Keys and trust beyond the client secret: the client's own keys (private_key_jwt), the
 /// issuers whose JWTs it may present (JWT bearer, token exchange), and exchange policy.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Federation {
     /// The client's public keys (RFC 7517 JWK Set), for private_key_jwt.
@@ -292,7 +321,7 @@ pub struct Federation {
 }
 
 /// An issuer whose JWTs an application may present, with its keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIssuer {
     pub issuer: String,
@@ -303,7 +332,9 @@ pub struct TrustedIssuer {
 }
 
 /// RFC 7523 §3 `sub` of a JWT bearer assertion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum JwtBearerSubject {
     #[default]
@@ -312,7 +343,7 @@ pub enum JwtBearerSubject {
 }
 
 /// What an application that signs users in through the browser (`web`, `spa`, `native`) adds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct BrowserSettings {
     /// Exact-match redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1).
@@ -403,7 +434,7 @@ impl std::fmt::Debug for User {
 }
 
 /// Consent: the scopes a user granted an application (DESIGN §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Consent {
     pub user_id: String,
     pub client_id: String,
@@ -412,7 +443,7 @@ pub struct Consent {
 }
 
 /// An API (resource server): its identifier becomes the `aud` of tokens issued for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Api {
     pub identifier: String,
     pub name: String,
@@ -423,7 +454,7 @@ pub struct Api {
 }
 
 /// A scope: a permission a client may request (RFC 6749 §3.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scope {
     pub name: String,
     #[serde(default)]

@@ -84,6 +84,8 @@ pub struct Settings {
     /// Accept PKCE `plain` (RFC 7636 §4.2); off by default (RFC 9700 §2.1.1).
     pub pkce_plain: bool,
     pub throttle: Throttle,
+    /// How long audit events are kept, in seconds.
+    pub audit_retention: i64,
 }
 
 pub fn check_range(name: &str, value: i64, (lo, hi): (i64, i64)) -> Result<(), String> {
@@ -140,6 +142,7 @@ impl Settings {
             refresh_grace: 10,
             pkce_plain: false,
             throttle: Throttle::default(),
+            audit_retention: 90 * 86_400,
         })
     }
 

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
@@ -173,8 +174,17 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces the consent of a user for a client.
     async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
     async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+    /// Every user's consent for one client, by user id.
+    async fn client_consents(&self, client_id: &str) -> StoreResult<Vec<Consent>>;
     /// True when a consent was deleted.
     async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
+
+    /// Appends an event to the audit log, kept until `expires_at` (then purged).
+    async fn record_event(&self, event: &AuditEvent, expires_at: Timestamp) -> StoreResult<()>;
+    /// Deletes up to `limit` audit events past their retention; returns how many.
+    async fn purge_events(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
+    /// Events matching `query`, newest (highest id) first, at most `query.limit`.
+    async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 
     /// Counts a failure under `key` in a fixed window of `window` seconds starting at the first
     /// failure; returns the count including this one.

@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{ErrorCode, Result};
 use crate::provider::{LoadedClient, Provider};
@@ -119,6 +120,17 @@ impl Provider {
         tracing::info!(client_id = %loaded.client.client_id, "client authentication failed");
         let t = &self.settings.throttle;
         let count = self.store.count_failure(&key, now, t.window).await?;
+        let id = &loaded.client.client_id;
+        let target = format!("client:{id}");
+        let detail = serde_json::json!({"failures_in_window": count});
+        self.record(
+            &Actor::client(id),
+            "client.authentication_failed",
+            &target,
+            Some(id),
+            detail,
+        )
+        .await;
         // Forgotten only now that the failure is stored: a read racing with this one re-reads it.
         loaded.throttle.remember(None);
         if count <= t.per_client {

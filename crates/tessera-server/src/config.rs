@@ -33,6 +33,23 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
+}
+
+/// The admin API and the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// How long audit events are kept, in days.
+    pub audit_retention_days: i64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            audit_retention_days: 90,
+        }
+    }
 }
 
 /// Requests Tessera makes: client key sets, trusted issuers' keys, policy webhooks.
@@ -159,6 +176,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -280,6 +298,10 @@ impl Config {
         {
             bail!("sign_in failure limits and window must be positive");
         }
+        if !(1..=3650).contains(&self.admin.audit_retention_days) {
+            bail!("admin.audit_retention_days must be between 1 and 3650");
+        }
+        settings.audit_retention = self.admin.audit_retention_days * 86_400;
         settings.session_lifetime = si.session_lifetime;
         settings.refresh_grace = si.refresh_grace_secs;
         settings.pkce_plain = si.pkce_plain;

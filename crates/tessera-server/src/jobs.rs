@@ -58,7 +58,15 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
                     break;
                 }
             }
-            match provider.store.purge_expired(now, PURGE_BATCH).await {
+            let purged = match provider.store.purge_expired(now, PURGE_BATCH).await {
+                Ok(n) => provider
+                    .store
+                    .purge_events(now, PURGE_BATCH)
+                    .await
+                    .map(|e| n.max(e)),
+                Err(e) => Err(e),
+            };
+            match purged {
                 Ok(n) => {
                     deleted += n;
                     if (n as i64) < PURGE_BATCH {

@@ -6,11 +6,13 @@
 //! - [`interaction`], [`pages`], [`cookies`]: the browser endpoints (authorize, login, consent,
 //!   logout, check_session) and their server-rendered pages
 //! - [`outbound`]: HTTP requests to other servers (key sets, policy webhooks), SSRF-guarded
+//! - [`admin`]: the admin REST API and its OpenAPI document
 //! - [`ops`]: health, readiness
 //! - [`metrics`]: Prometheus metrics and the metered store
 //! - [`jobs`]: configuration sync, purge of expired artifacts
 //! - [`cli`]: the commands (`serve`, `client`, `api`, `scope`, `key`, `apply`, `migrate`)
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod cookies;
@@ -125,6 +127,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/check_session", get(interaction::check_session))
         .route("/static/tessera.css", get(pages::stylesheet))
         .route("/introspect", post(oauth::introspect))
+        .nest("/admin/api", admin::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::render))

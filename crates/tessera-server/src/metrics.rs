@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
 use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
 use tessera_core::Timestamp;
@@ -202,6 +203,18 @@ impl Store for MeteredStore {
     }
     async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
         timed("list", self.0.list_consents(user_id)).await
+    }
+    async fn client_consents(&self, client_id: &str) -> StoreResult<Vec<Consent>> {
+        timed("list", self.0.client_consents(client_id)).await
+    }
+    async fn record_event(&self, event: &AuditEvent, expires_at: Timestamp) -> StoreResult<()> {
+        timed("record_event", self.0.record_event(event, expires_at)).await
+    }
+    async fn purge_events(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
+        timed("purge_events", self.0.purge_events(now, limit)).await
+    }
+    async fn list_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        timed("list", self.0.list_events(query)).await
     }
     async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
         timed("delete_consent", self.0.delete_consent(user_id, client_id)).await

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use tessera_core::audit::AuditEvent;
 use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind, Consent};
 use tessera_core::store::{Record, StoreError};
 use tessera_core::Timestamp;
@@ -42,6 +43,19 @@ pub(crate) fn decode_consent(row: &AnyRow) -> Result<Consent, StoreError> {
         client_id: row.try_get("client_id").map_err(other)?,
         scopes: serde_json::from_str(&scopes).map_err(other)?,
         updated_at: Timestamp(row.try_get("updated_at").map_err(other)?),
+    })
+}
+
+pub(crate) fn decode_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+    let detail: String = row.try_get("detail").map_err(other)?;
+    Ok(AuditEvent {
+        id: row.try_get("id").map_err(other)?,
+        at: Timestamp(row.try_get("at").map_err(other)?),
+        actor: row.try_get("actor").map_err(other)?,
+        action: row.try_get("action").map_err(other)?,
+        target: row.try_get("target").map_err(other)?,
+        client_id: row.try_get("client_id").map_err(other)?,
+        detail: serde_json::from_str(&detail).map_err(other)?,
     })
 }
 

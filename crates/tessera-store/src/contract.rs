@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used)]
 
 use serde_json::json;
+use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
     GrantType, KeyRecord, Scope, TokenFormat, User,
@@ -75,6 +76,107 @@ pub async fn run(store: &dyn Store) {
     users_and_consents(store).await;
     failure_counters(store).await;
     leases(store).await;
+    audit_events(store).await;
+}
+
+/// Audit events come back newest first, filtered and paged by id; expired ones are purged.
+async fn audit_events(store: &dyn Store) {
+    let event = |n: i64, actor: &str, action: &str, client: Option<&str>| AuditEvent {
+        id: 0,
+        at: T0.plus(n),
+        actor: actor.into(),
+        action: action.into(),
+        target: format!("t{n}"),
+        client_id: client.map(str::to_owned),
+        detail: json!({"n": n}),
+    };
+    let all = [
+        event(0, "cli", "client.created", Some("c1")),
+        event(1, "user:a", "client.updated", Some("c1")),
+        event(2, "user:a", "user.blocked", None),
+        event(3, "system", "key.rotated", None),
+        event(4, "user:b", "client.secret_rotated", Some("c2")),
+    ];
+    for (i, e) in all.iter().enumerate() {
+        // The first two expire early and are purged below.
+        let expires = if i < 2 { T0.plus(10) } else { T0.plus(1000) };
+        store.record_event(e, expires).await.expect("record");
+    }
+    let list = |q: AuditQuery| async move {
+        store
+            .list_events(&AuditQuery { limit: 10, ..q })
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|e| e.target)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(AuditQuery::default()).await,
+        ["t4", "t3", "t2", "t1", "t0"]
+    );
+    let got = store
+        .list_events(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        got[4],
+        AuditEvent {
+            id: got[4].id,
+            ..all[0].clone()
+        }
+    );
+    assert!(got.windows(2).all(|w| w[0].id > w[1].id));
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        list(q(|q| q.actor = Some("user:a".into()))).await,
+        ["t2", "t1"]
+    );
+    assert_eq!(
+        list(q(|q| q.action = Some("client.".into()))).await,
+        ["t4", "t1", "t0"]
+    );
+    assert_eq!(
+        list(q(|q| q.action = Some("client.updated".into()))).await,
+        ["t1"]
+    );
+    assert_eq!(
+        list(q(|q| q.client_id = Some("c1".into()))).await,
+        ["t1", "t0"]
+    );
+    assert_eq!(
+        list(q(|q| {
+            q.since = Some(T0.plus(1));
+            q.until = Some(T0.plus(3));
+        }))
+        .await,
+        ["t3", "t2", "t1"]
+    );
+    let page = store
+        .list_events(&AuditQuery {
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("page");
+    let next = AuditQuery {
+        before: Some(page[1].id),
+        ..AuditQuery::default()
+    };
+    assert_eq!(list(next).await, ["t2", "t1", "t0"]);
+    assert_eq!(store.purge_events(T0.plus(11), 1).await.expect("purge"), 1);
+    assert_eq!(
+        store.purge_events(T0.plus(11), 100).await.expect("purge"),
+        1
+    );
+    assert_eq!(list(AuditQuery::default()).await, ["t4", "t3", "t2"]);
 }
 
 /// A code is consumed exactly once even when many try at once; a grant revokes all its artifacts.
@@ -233,7 +335,20 @@ async fn users_and_consents(store: &dyn Store) {
         store.get_consent("u1", "c1").await.expect("get"),
         Some(wider.clone())
     );
-    assert_eq!(store.list_consents("u1").await.expect("list"), vec![wider]);
+    assert_eq!(
+        store.list_consents("u1").await.expect("list"),
+        vec![wider.clone()]
+    );
+    let bobs = Consent {
+        user_id: "u2".into(),
+        ..consent.clone()
+    };
+    store.put_consent(&bobs).await.expect("put");
+    assert_eq!(
+        store.client_consents("c1").await.expect("by client"),
+        vec![wider, bobs]
+    );
+    assert_eq!(store.client_consents("c2").await.expect("none"), vec![]);
     store.delete_user("u1").await.expect("delete");
     assert_eq!(
         store.get_consent("u1", "c1").await.expect("get"),

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
+use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
@@ -13,7 +14,8 @@ use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
 use crate::codec::{
-    decode_artifact, decode_consent, decode_doc, encode_record, other, ARTIFACT_COLUMNS,
+    decode_artifact, decode_consent, decode_doc, decode_event, encode_record, other,
+    ARTIFACT_COLUMNS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,6 +476,76 @@ impl Store for SqlStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(decode_consent).collect()
+    }
+
+    async fn client_consents(&self, client_id: &str) -> StoreResult<Vec<Consent>> {
+        let rows = sqlx::query(
+            "SELECT user_id, client_id, scopes, updated_at FROM consents WHERE client_id = $1 ORDER BY user_id",
+        )
+        .bind(client_id)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(decode_consent).collect()
+    }
+
+    async fn purge_events(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now.0)
+        .bind(limit)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_event(&self, e: &AuditEvent, expires_at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, target, client_id, detail, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.at.0)
+        .bind(e.actor.as_str())
+        .bind(e.action.as_str())
+        .bind(e.target.as_str())
+        .bind(e.client_id.as_deref())
+        .bind(e.detail.to_string())
+        .bind(expires_at.0)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        // Each filter is one numbered parameter; absent filters are bound as NULL and match all.
+        let action_prefix = q.action.as_deref().filter(|a| a.ends_with('.'));
+        let action_exact = q.action.as_deref().filter(|a| !a.ends_with('.'));
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, client_id, detail FROM audit_events \
+             WHERE ($1 IS NULL OR actor = $1) \
+               AND ($2 IS NULL OR action = $2) \
+               AND ($3 IS NULL OR substr(action, 1, length($3)) = $3) \
+               AND ($4 IS NULL OR client_id = $4) \
+               AND ($5 IS NULL OR at >= $5) \
+               AND ($6 IS NULL OR at <= $6) \
+               AND ($7 IS NULL OR id < $7) \
+             ORDER BY id DESC LIMIT $8",
+        )
+        .bind(q.actor.as_deref())
+        .bind(action_exact)
+        .bind(action_prefix)
+        .bind(q.client_id.as_deref())
+        .bind(q.since.map(|t| t.0))
+        .bind(q.until.map(|t| t.0))
+        .bind(q.before)
+        .bind(q.limit)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(decode_event).collect()
     }
 
     async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
+use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
 use crate::model::{Client, Scope, User};
 use crate::provider::Provider;
 use crate::secret::constant_time_eq;
@@ -337,19 +338,26 @@ impl Provider {
         }
         Ok(())
     }
+}
 
+impl Admin<'_> {
     /// Applies a plan: the users, then the configuration in one transaction; a plan with nothing
     /// to change writes nothing.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
         for (create, u) in &plan.users {
-            if *create {
+            let action = if *create {
                 self.store.insert_user(u).await?;
+                "user.created"
             } else {
                 self.store.update_user(u).await?;
-            }
+                "user.updated"
+            };
+            self.audit(action, &format!("user:{}", u.id), None, Value::Null)
+                .await;
         }
         if !plan.changes.is_empty() {
-            self.commit(&plan.changes).await?;
+            self.commit_as(None, &plan.changes, None, Value::Null)
+                .await?;
             tracing::info!(
                 changes = plan.changes.len(),
                 "declarative configuration applied"

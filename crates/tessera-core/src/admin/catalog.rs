@@ -1,15 +1,16 @@
 //! APIs (resource servers) and scopes: the catalog clients draw their audiences and permissions from.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{invalid, text, AdminError, AdminResult};
+use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::model::{Api, Scope};
 use crate::params::parse_scope;
 use crate::provider::Provider;
 use crate::store::{Change, Record, Table};
 
 /// A scope as an administrator describes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
     pub name: String,
@@ -28,7 +29,7 @@ pub struct ScopeSpec {
 }
 
 /// An API (resource server) as an administrator describes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSpec {
     pub identifier: String,
@@ -121,25 +122,6 @@ impl ApiSpec {
 }
 
 impl Provider {
-    pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
-        let scope = spec.to_scope(None, self.now())?;
-        self.commit(&[Change::Create(Record::Scope(scope.clone()))])
-            .await?;
-        Ok(scope)
-    }
-
-    pub async fn update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
-        let existing = self
-            .store
-            .get_scope(&spec.name)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("scope {}", spec.name)))?;
-        let scope = spec.to_scope(Some(&existing), self.now())?;
-        self.commit(&[Change::Update(Record::Scope(scope.clone()))])
-            .await?;
-        Ok(scope)
-    }
-
     pub async fn list_scopes(&self) -> AdminResult<Vec<Scope>> {
         Ok(self.store.list_scopes().await?)
     }
@@ -155,8 +137,64 @@ impl Provider {
             .ok_or_else(|| AdminError::NotFound(format!("scope {name}")))
     }
 
+    pub async fn get_api(&self, identifier: &str) -> AdminResult<Api> {
+        self.store
+            .get_api(identifier)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("API {identifier}")))
+    }
+
+    async fn missing_scopes(&self, api: &Api) -> AdminResult<Vec<Change>> {
+        let mut changes = Vec::new();
+        for s in &api.scopes {
+            if self.store.get_scope(s).await?.is_none() {
+                let spec = ScopeSpec {
+                    name: s.clone(),
+                    display_name: s.clone(),
+                    ..ScopeSpec::default()
+                };
+                changes.push(Change::Create(Record::Scope(
+                    spec.to_scope(None, api.updated_at)?,
+                )));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+impl Admin<'_> {
+    pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        let scope = spec.to_scope(None, self.now())?;
+        self.commit_as(
+            None,
+            &[Change::Create(Record::Scope(scope.clone()))],
+            None,
+            Value::Null,
+        )
+        .await?;
+        Ok(scope)
+    }
+
+    /// Replaces the scope named by `spec` with `spec`.
+    pub async fn update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        let version = self.version_for_precondition().await?;
+        let existing = self.get_scope(&spec.name).await?;
+        self.precondition(&existing)?;
+        let scope = spec.to_scope(Some(&existing), self.now())?;
+        self.commit_as(
+            version,
+            &[Change::Update(Record::Scope(scope.clone()))],
+            None,
+            Value::Null,
+        )
+        .await?;
+        Ok(scope)
+    }
+
     /// Refuses while an API or a client still uses the scope.
     pub async fn delete_scope(&self, name: &str) -> AdminResult<()> {
+        let version = self.version_for_precondition().await?;
+        self.precondition(&self.get_scope(name).await?)?;
         let users: Vec<String> = self
             .store
             .list_clients()
@@ -179,43 +217,41 @@ impl Provider {
                 users.join(", ")
             )));
         }
-        self.commit(&[Change::Delete(Table::Scopes, name.to_owned())])
-            .await?;
-        Ok(())
+        self.commit_as(
+            version,
+            &[Change::Delete(Table::Scopes, name.to_owned())],
+            None,
+            Value::Null,
+        )
+        .await
     }
 
     /// Creates the API and any of its scopes that do not exist yet, in one change.
     pub async fn create_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let now = self.now();
         let api = spec.to_api(None, now)?;
-        let mut changes = self.missing_scopes(&api).await?;
-        changes.push(Change::Create(Record::Api(api.clone())));
-        self.commit(&changes).await?;
+        let mut changes = vec![Change::Create(Record::Api(api.clone()))];
+        changes.extend(self.missing_scopes(&api).await?);
+        self.commit_as(None, &changes, None, Value::Null).await?;
         Ok(api)
     }
 
+    /// Replaces the API named by `spec` with `spec`, creating scopes it names that do not exist.
     pub async fn update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
-        let existing = self
-            .store
-            .get_api(&spec.identifier)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("API {}", spec.identifier)))?;
+        let version = self.version_for_precondition().await?;
+        let existing = self.get_api(&spec.identifier).await?;
+        self.precondition(&existing)?;
         let api = spec.to_api(Some(&existing), self.now())?;
-        let mut changes = self.missing_scopes(&api).await?;
-        changes.push(Change::Update(Record::Api(api.clone())));
-        self.commit(&changes).await?;
+        let mut changes = vec![Change::Update(Record::Api(api.clone()))];
+        changes.extend(self.missing_scopes(&api).await?);
+        self.commit_as(version, &changes, None, Value::Null).await?;
         Ok(api)
-    }
-
-    pub async fn get_api(&self, identifier: &str) -> AdminResult<Api> {
-        self.store
-            .get_api(identifier)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("API {identifier}")))
     }
 
     /// Refuses while a client may still obtain tokens for the API.
     pub async fn delete_api(&self, identifier: &str) -> AdminResult<()> {
+        let version = self.version_for_precondition().await?;
+        self.precondition(&self.get_api(identifier).await?)?;
         let users: Vec<String> = self
             .store
             .list_clients()
@@ -230,25 +266,12 @@ impl Provider {
                 users.join(", ")
             )));
         }
-        self.commit(&[Change::Delete(Table::Apis, identifier.to_owned())])
-            .await?;
-        Ok(())
-    }
-
-    async fn missing_scopes(&self, api: &Api) -> AdminResult<Vec<Change>> {
-        let mut changes = Vec::new();
-        for s in &api.scopes {
-            if self.store.get_scope(s).await?.is_none() {
-                let spec = ScopeSpec {
-                    name: s.clone(),
-                    display_name: s.clone(),
-                    ..ScopeSpec::default()
-                };
-                changes.push(Change::Create(Record::Scope(
-                    spec.to_scope(None, api.updated_at)?,
-                )));
-            }
-        }
-        Ok(changes)
+        self.commit_as(
+            version,
+            &[Change::Delete(Table::Apis, identifier.to_owned())],
+            None,
+            Value::Null,
+        )
+        .await
     }
 }

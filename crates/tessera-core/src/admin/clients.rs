@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::rules;
-use super::{invalid, text, AdminError, AdminResult};
+use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
     Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, Federation, GrantType,
@@ -17,7 +18,7 @@ use crate::settings::check_range;
 use crate::store::{Change, Record, Table};
 
 /// A client as an administrator describes it; absent options take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     /// An explicit id, to migrate an existing integration; generated when absent.
@@ -141,7 +142,7 @@ impl ClientSpec {
 }
 
 /// A partial update: only the fields that are set change. Field names are those of [`Client`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -441,24 +442,6 @@ impl Provider {
             .and_then(|ct| self.master.decrypt(&client.client_id, ct).ok())
     }
 
-    pub async fn create_client(&self, spec: &ClientSpec) -> AdminResult<CreatedClient> {
-        let now = self.now();
-        let mut client = self.client_from_spec(spec, None, now)?;
-        let (scopes, apis) = self.catalog().await?;
-        self.validate_client(&client, &scopes, &apis)?;
-        let secret = Self::spec_secret(spec)?;
-        if let Some(secret) = &secret {
-            self.seal_secret(&mut client, secret);
-        }
-        self.commit(&[Change::Create(Record::Client(client.clone()))])
-            .await?;
-        tracing::info!(client_id = %client.client_id, "client created");
-        Ok(CreatedClient {
-            client,
-            client_secret: secret,
-        })
-    }
-
     pub async fn get_client(&self, client_id: &str) -> AdminResult<Client> {
         self.store
             .get_client(client_id)
@@ -469,13 +452,47 @@ impl Provider {
     pub async fn list_clients(&self) -> AdminResult<Vec<Client>> {
         Ok(self.store.list_clients().await?)
     }
+}
 
+impl Admin<'_> {
+    pub async fn create_client(&self, spec: &ClientSpec) -> AdminResult<CreatedClient> {
+        let now = self.now();
+        let mut client = self.client_from_spec(spec, None, now)?;
+        let (scopes, apis) = self.catalog().await?;
+        self.validate_client(&client, &scopes, &apis)?;
+        let secret = Provider::spec_secret(spec)?;
+        if let Some(secret) = &secret {
+            self.seal_secret(&mut client, secret);
+        }
+        let detail = json!({"name": client.name, "type": client.client_type.as_str()});
+        self.commit_as(
+            None,
+            &[Change::Create(Record::Client(client.clone()))],
+            None,
+            detail,
+        )
+        .await?;
+        tracing::info!(client_id = %client.client_id, "client created");
+        Ok(CreatedClient {
+            client,
+            client_secret: secret,
+        })
+    }
+
+    /// Changes the fields `patch` sets. `enabled` alone is audited as `client.enabled` or
+    /// `client.disabled`.
     pub async fn update_client(&self, client_id: &str, patch: &ClientPatch) -> AdminResult<Client> {
+        let version = self.version_for_precondition().await?;
         let existing = self.get_client(client_id).await?;
+        self.precondition(&existing)?;
         // The patch's fields are named as the client's, so it overlays the stored record.
         let mut doc =
             serde_json::to_value(&existing).map_err(|e| invalid("patch", e.to_string()))?;
         let overlay = serde_json::to_value(patch).map_err(|e| invalid("patch", e.to_string()))?;
+        let fields: Vec<String> = overlay
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         if let (Some(d), Some(o)) = (doc.as_object_mut(), overlay.as_object()) {
             for (k, v) in o {
                 d.insert(k.clone(), v.clone());
@@ -494,14 +511,33 @@ impl Provider {
         c.updated_at = self.now();
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;
-        self.commit(&[Change::Update(Record::Client(c.clone()))])
-            .await?;
+        let action = match (fields.as_slice(), patch.enabled) {
+            ([only], Some(true)) if only == "enabled" => Some("client.enabled"),
+            ([only], Some(false)) if only == "enabled" => Some("client.disabled"),
+            _ => None,
+        };
+        self.commit_as(
+            version,
+            &[Change::Update(Record::Client(c.clone()))],
+            action,
+            json!({ "fields": fields }),
+        )
+        .await?;
         Ok(c)
     }
 
     pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
-        self.commit(&[Change::Delete(Table::Clients, client_id.to_owned())])
-            .await?;
+        let version = self.version_for_precondition().await?;
+        if version.is_some() {
+            self.precondition(&self.get_client(client_id).await?)?;
+        }
+        self.commit_as(
+            version,
+            &[Change::Delete(Table::Clients, client_id.to_owned())],
+            None,
+            Value::Null,
+        )
+        .await?;
         tracing::info!(client_id, "client deleted");
         Ok(())
     }
@@ -509,7 +545,9 @@ impl Provider {
     /// Seed 000 "Revoke a client secret": the old secret stops working at once; the new one is
     /// returned once.
     pub async fn rotate_client_secret(&self, client_id: &str) -> AdminResult<String> {
+        let version = self.version_for_precondition().await?;
         let mut c = self.get_client(client_id).await?;
+        self.precondition(&c)?;
         if !c.client_type.is_confidential() {
             return Err(AdminError::Conflict(format!(
                 "client {client_id} is public and has no secret"
@@ -518,7 +556,13 @@ impl Provider {
         let secret = new_client_secret();
         self.seal_secret(&mut c, &secret);
         c.updated_at = self.now();
-        self.commit(&[Change::Update(Record::Client(c))]).await?;
+        self.commit_as(
+            version,
+            &[Change::Update(Record::Client(c))],
+            Some("client.secret_rotated"),
+            Value::Null,
+        )
+        .await?;
         tracing::info!(client_id, "client secret rotated");
         Ok(secret)
     }

@@ -2,7 +2,8 @@
 //! current signer per algorithm with its successor published ahead of use and drops keys no
 //! longer needed.
 
-use super::{AdminError, AdminResult};
+use super::{Admin, AdminError, AdminResult};
+use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -53,16 +54,19 @@ impl Provider {
         Ok(changes)
     }
 
+    pub async fn get_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        self.store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| AdminError::NotFound(format!("key {kid}")))
+    }
+
     pub async fn list_keys(&self) -> AdminResult<Vec<KeyRecord>> {
         let mut keys = self.store.list_keys().await?;
         keys.sort_by_key(|k| (k.alg, k.not_before));
         Ok(keys)
-    }
-
-    pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
-        let (rec, changes) = self.generated_key(alg, window).await?;
-        self.commit(&changes).await?;
-        Ok(rec)
     }
 
     /// The changes that add a generated key (and hand over from the key it follows).
@@ -79,71 +83,6 @@ impl Provider {
         Ok((rec, changes))
     }
 
-    pub async fn import_key(
-        &self,
-        alg: Alg,
-        key_pem: &str,
-        chain_pem: &str,
-        window: KeyWindow,
-    ) -> AdminResult<KeyRecord> {
-        let now = self.now();
-        let w = self.window(window, now)?;
-        let rec = keys::import(alg, key_pem, chain_pem, w, &self.master, now)?;
-        if self
-            .store
-            .list_keys()
-            .await?
-            .iter()
-            .any(|k| k.kid == rec.kid)
-        {
-            return Err(AdminError::Conflict(format!(
-                "key {} is already imported",
-                rec.kid
-            )));
-        }
-        let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
-        self.commit(&changes).await?;
-        tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key imported");
-        Ok(rec)
-    }
-
-    /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.
-    pub async fn retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
-        let now = self.now();
-        let mut k = self
-            .store
-            .list_keys()
-            .await?
-            .into_iter()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| AdminError::NotFound(format!("key {kid}")))?;
-        if k.not_after <= now {
-            return Err(AdminError::Conflict(format!(
-                "key {kid} is already retired"
-            )));
-        }
-        let old_end = k.not_after;
-        k.not_after = now;
-        if k.not_before > now {
-            k.not_before = now;
-        }
-        let mut changes = vec![Change::Update(Record::Key(k.clone()))];
-        // A successor published to take over at the retired key's end takes over now instead.
-        if let Some(mut next) = self
-            .store
-            .list_keys()
-            .await?
-            .into_iter()
-            .find(|n| n.alg == k.alg && n.kid != k.kid && n.not_before == old_end)
-        {
-            next.not_before = now;
-            changes.push(Change::Update(Record::Key(next)));
-        }
-        self.commit(&changes).await?;
-        tracing::info!(kid, "signing key retired");
-        Ok(k)
-    }
-
     /// Generates what is due for each configured algorithm: a signer when none is valid now, and a
     /// successor once the current signer is within `publish_ahead` of its end; deletes the records
     /// of keys no longer needed ([`keys::SigningKey::kept_at`]). All of it is written
@@ -152,6 +91,7 @@ impl Provider {
     pub(crate) async fn ensure_signing_keys(&self, version: i64, now: Timestamp) -> Result<Upkeep> {
         let ring = self.keys();
         let mut changes = Vec::new();
+        let mut made = Vec::new();
         for &alg in &self.settings.keys.algorithms {
             let window = match ring.signer(alg, now) {
                 // No signer now: one that signs until the next scheduled key (if any) takes over.
@@ -177,8 +117,15 @@ impl Provider {
                 }
                 Some(_) => continue,
             };
+            let action = match ring.signer(alg, now) {
+                Some(_) => "key.rotated",
+                None => "key.generated",
+            };
             match self.generated_key(alg, window).await {
-                Ok((_, c)) => changes.extend(c),
+                Ok((rec, c)) => {
+                    made.push((action, rec));
+                    changes.extend(c);
+                }
                 Err(e) => return Err(Error::server(e)),
             }
         }
@@ -192,11 +139,148 @@ impl Provider {
             return Ok(Upkeep::Nothing);
         }
         match self.store.apply_at(version, &changes).await {
-            Ok(()) => Ok(Upkeep::Applied),
+            Ok(()) => {
+                for (action, k) in made {
+                    let target = format!("key:{}", k.kid);
+                    self.record(&Actor::system(), action, &target, None, key_detail(&k))
+                        .await;
+                }
+                Ok(Upkeep::Applied)
+            }
             Err(StoreError::Stale) => Ok(Upkeep::Raced),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+impl Admin<'_> {
+    pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
+        let (rec, changes) = self.generated_key(alg, window).await?;
+        self.commit_as(None, &changes, Some("key.generated"), key_detail(&rec))
+            .await?;
+        Ok(rec)
+    }
+
+    pub async fn import_key(
+        &self,
+        alg: Alg,
+        key_pem: &str,
+        chain_pem: &str,
+        window: KeyWindow,
+    ) -> AdminResult<KeyRecord> {
+        let now = self.now();
+        let w = self.window(window, now)?;
+        let rec = keys::import(alg, key_pem, chain_pem, w, &self.master, now)?;
+        if self
+            .store
+            .list_keys()
+            .await?
+            .iter()
+            .any(|k| k.kid == rec.kid)
+        {
+            return Err(AdminError::Conflict(format!(
+                "key {} is already imported",
+                rec.kid
+            )));
+        }
+        let changes = Provider::key_changes(&self.store.list_keys().await?, rec.clone())?;
+        self.commit_as(None, &changes, Some("key.imported"), key_detail(&rec))
+            .await?;
+        tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key imported");
+        Ok(rec)
+    }
+
+    /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.
+    pub async fn retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        let version = self.version_for_precondition().await?;
+        let now = self.now();
+        let mut k = self.get_key(kid).await?;
+        self.precondition(&k)?;
+        if k.not_after <= now {
+            return Err(AdminError::Conflict(format!(
+                "key {kid} is already retired"
+            )));
+        }
+        let old_end = k.not_after;
+        k.not_after = now;
+        if k.not_before > now {
+            k.not_before = now;
+        }
+        let mut changes = vec![Change::Update(Record::Key(k.clone()))];
+        // A successor published to take over at the retired key's end takes over now instead.
+        if let Some(mut next) = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|n| n.alg == k.alg && n.kid != k.kid && n.not_before == old_end)
+        {
+            next.not_before = now;
+            changes.push(Change::Update(Record::Key(next)));
+        }
+        self.commit_as(version, &changes, Some("key.retired"), key_detail(&k))
+            .await?;
+        tracing::info!(kid, "signing key retired");
+        Ok(k)
+    }
+
+    /// Moves a key's signing window (seed 002 "Used From" / "Used Until"). A key that has
+    /// signed keeps its start; windows of one algorithm still may not overlap.
+    pub async fn schedule_key(&self, kid: &str, window: KeyWindow) -> AdminResult<KeyRecord> {
+        let version = self.version_for_precondition().await?;
+        let now = self.now();
+        let mut k = self.get_key(kid).await?;
+        self.precondition(&k)?;
+        let nb = window.not_before.unwrap_or(k.not_before);
+        let na = window.not_after.unwrap_or(k.not_after);
+        if k.not_before <= now && nb != k.not_before {
+            return Err(super::invalid(
+                "not_before",
+                "the key has already signed; only its end can move",
+            ));
+        }
+        if k.not_before > now && nb < now {
+            return Err(super::invalid("not_before", "must not be in the past"));
+        }
+        if na <= nb {
+            return Err(super::invalid("not_after", "must be later than not_before"));
+        }
+        if na < now {
+            return Err(super::invalid(
+                "not_after",
+                "must not be in the past; retire the key to stop it now",
+            ));
+        }
+        let others = self.store.list_keys().await?;
+        if let Some(o) = others
+            .iter()
+            .find(|o| o.alg == k.alg && o.kid != k.kid && o.not_before < na && nb < o.not_after)
+        {
+            return Err(AdminError::Conflict(format!(
+                "key {} signs {} in that window; windows of one algorithm may not overlap",
+                o.kid,
+                o.alg.as_str()
+            )));
+        }
+        k.not_before = nb;
+        k.not_after = na;
+        self.commit_as(
+            version,
+            &[Change::Update(Record::Key(k.clone()))],
+            Some("key.scheduled"),
+            key_detail(&k),
+        )
+        .await?;
+        Ok(k)
+    }
+}
+
+fn key_detail(k: &KeyRecord) -> serde_json::Value {
+    serde_json::json!({
+        "alg": k.alg.as_str(),
+        "not_before": k.not_before.0,
+        "not_after": k.not_after.0,
+    })
 }
 
 /// What [`Provider::ensure_signing_keys`] did.

@@ -1,23 +1,32 @@
 //! Administrative use-cases: the one place that creates, changes and deletes configuration. The CLI,
-//! `tessera apply`, and later the admin API and Admin Portal all call these.
+//! `tessera apply`, the admin API and the Admin Portal all call these, through [`Admin`], which
+//! records each change in the audit log with its actor.
 
 mod apply;
+mod bootstrap;
 mod catalog;
 mod clients;
 mod keys;
+mod page;
 mod rules;
 mod users;
 
 pub use apply::{Action, Plan, PlanItem, Spec};
+pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use keys::KeyWindow;
 pub(crate) use keys::Upkeep;
+pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use rules::{canonical_response_type, origin_matches, origin_matches_loopback, RESPONSE_TYPES};
 pub use users::{UserPatch, UserSpec};
 
+use serde_json::Value;
+
+use crate::audit::Actor;
 use crate::keys::KeyError;
-use crate::store::StoreError;
+use crate::provider::Provider;
+use crate::store::{Change, StoreError, Table};
 
 /// Why an administrative change was refused; `field` names the offending input.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +39,9 @@ pub enum AdminError {
     Invalid { field: String, message: String },
     #[error(transparent)]
     Store(StoreError),
+    /// The record changed since the caller read it (`If-Match` does not hold).
+    #[error("the record changed since it was read; read it again")]
+    PreconditionFailed,
     #[error("signing key: {0}")]
     Key(#[from] KeyError),
 }
@@ -49,15 +61,122 @@ impl From<StoreError> for AdminError {
 
 pub type AdminResult<T> = Result<T, AdminError>;
 
-impl crate::provider::Provider {
-    /// Writes a change and refreshes this process's caches at once (other processes notice the
-    /// store's version within a second).
-    pub(crate) async fn commit(&self, changes: &[crate::store::Change]) -> AdminResult<()> {
-        self.store.apply(changes).await?;
+/// An administrator acting: the administrative changes, each recorded in the audit log with
+/// who made it. Reads are the provider's own (`Admin` dereferences to it).
+pub struct Admin<'a> {
+    provider: &'a Provider,
+    actor: Actor,
+    /// The caller's `If-Match`: updates and deletes proceed only while the record has this tag.
+    if_match: Option<String>,
+}
+
+impl Provider {
+    /// Administrative changes made by `actor`.
+    pub fn admin(&self, actor: Actor) -> Admin<'_> {
+        Admin {
+            provider: self,
+            actor,
+            if_match: None,
+        }
+    }
+
+    /// Writes a change (only if the configuration is still at `version` when one is given) and
+    /// refreshes this process's caches at once (other processes notice the store's version
+    /// within a second).
+    async fn commit_at(&self, version: Option<i64>, changes: &[Change]) -> AdminResult<()> {
+        match version {
+            Some(v) => self.store.apply_at(v, changes).await.map_err(|e| match e {
+                StoreError::Stale => AdminError::PreconditionFailed,
+                other => other.into(),
+            })?,
+            None => self.store.apply(changes).await?,
+        }
         if let Err(e) = self.sync().await {
             tracing::warn!(error = %e, "configuration changed but the cache could not reload yet");
         }
         Ok(())
+    }
+}
+
+impl std::ops::Deref for Admin<'_> {
+    type Target = Provider;
+    fn deref(&self) -> &Provider {
+        self.provider
+    }
+}
+
+impl Admin<'_> {
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Makes the following update or delete conditional on the record's entity tag
+    /// ([`etag`]); `None` leaves it unconditional.
+    pub fn if_match(mut self, tag: Option<&str>) -> Self {
+        self.if_match = tag.map(str::to_owned);
+        self
+    }
+
+    /// With a precondition, the configuration version to write at, read before the record is:
+    /// a change made by someone else in between makes the write fail instead of overwriting it.
+    pub(crate) async fn version_for_precondition(&self) -> AdminResult<Option<i64>> {
+        match self.if_match {
+            Some(_) => Ok(Some(self.store.config_version().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Fails with [`AdminError::PreconditionFailed`] unless `current` has the expected tag.
+    pub(crate) fn precondition(&self, current: &impl serde::Serialize) -> AdminResult<()> {
+        page::check_etag(current, self.if_match.as_deref())
+    }
+
+    /// Commits `changes` (at `version`), then one audit event per change: `<kind>.created|updated|deleted`,
+    /// or `action` for the first change when given (`client.secret_rotated`).
+    pub(crate) async fn commit_as(
+        &self,
+        version: Option<i64>,
+        changes: &[Change],
+        action: Option<&str>,
+        detail: Value,
+    ) -> AdminResult<()> {
+        self.provider.commit_at(version, changes).await?;
+        for (i, change) in changes.iter().enumerate() {
+            let (table, key, verb) = match change {
+                Change::Create(r) => (r.table(), r.key(), "created"),
+                Change::Update(r) => (r.table(), r.key(), "updated"),
+                Change::Delete(t, k) => (*t, k.as_str(), "deleted"),
+            };
+            let kind = match table {
+                Table::Clients => "client",
+                Table::Apis => "api",
+                Table::Scopes => "scope",
+                Table::Keys => "key",
+            };
+            let derived = format!("{kind}.{verb}");
+            let action = match (i, action) {
+                (0, Some(a)) => a,
+                _ => derived.as_str(),
+            };
+            let client = (table == Table::Clients).then_some(key);
+            let detail = if i == 0 { detail.clone() } else { Value::Null };
+            self.audit(action, &format!("{kind}:{key}"), client, detail)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Records an event caused by this administrator.
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        client_id: Option<&str>,
+        detail: Value,
+    ) {
+        self.provider
+            .record(&self.actor, action, target, client_id, detail)
+            .await;
     }
 }
 

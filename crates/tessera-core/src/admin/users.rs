@@ -1,17 +1,19 @@
 //! Users: create (with a password or a pre-hashed argon2 value), read, update, set a password,
 //! block, unblock, delete. Standard claims are checked by name and type (OIDC Core §5.1).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-use super::{invalid, rules, text, AdminError, AdminResult};
-use crate::model::User;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{invalid, rules, text, Admin, AdminError, AdminResult};
+use crate::model::{Consent, User};
 use crate::password;
 use crate::provider::Provider;
 use crate::secret::{b64url, random_bytes};
 
 /// A user as an administrator describes it.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
     pub username: String,
@@ -42,7 +44,7 @@ impl std::fmt::Debug for UserSpec {
 
 /// A partial update: set fields replace the stored ones; `claims` and `attributes` are merged
 /// key by key, a `null` value removing the key.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub username: Option<String>,
@@ -210,14 +212,6 @@ impl Provider {
         })
     }
 
-    pub async fn create_user(&self, spec: &UserSpec) -> AdminResult<User> {
-        let hash = Self::spec_password_hash(spec).await?;
-        let user = self.user_from_spec(spec, None, hash)?;
-        self.store.insert_user(&user).await?;
-        tracing::info!(user_id = %user.id, "user created");
-        Ok(user)
-    }
-
     /// A user by id or, failing that, by username.
     pub async fn find_user(&self, id_or_username: &str) -> AdminResult<User> {
         if let Some(u) = self.store.get_user(id_or_username).await? {
@@ -233,8 +227,44 @@ impl Provider {
         Ok(self.store.list_users().await?)
     }
 
+    /// The consents a user gave, by client.
+    pub async fn user_consents(&self, user_id: &str) -> AdminResult<Vec<Consent>> {
+        Ok(self.store.list_consents(user_id).await?)
+    }
+
+    /// Every user's consent for one client, by user.
+    pub async fn client_consents(&self, client_id: &str) -> AdminResult<Vec<Consent>> {
+        Ok(self.store.client_consents(client_id).await?)
+    }
+
+    /// The group names users belong to, each with its members' ids.
+    pub async fn list_groups(&self) -> AdminResult<BTreeMap<String, Vec<String>>> {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for u in self.store.list_users().await? {
+            for g in u.groups {
+                groups.entry(g).or_default().push(u.id.clone());
+            }
+        }
+        Ok(groups)
+    }
+}
+
+impl Admin<'_> {
+    pub async fn create_user(&self, spec: &UserSpec) -> AdminResult<User> {
+        let hash = Provider::spec_password_hash(spec).await?;
+        let user = self.user_from_spec(spec, None, hash)?;
+        self.store.insert_user(&user).await?;
+        tracing::info!(user_id = %user.id, "user created");
+        self.audit_user("user.created", &user, json!({"username": user.username}))
+            .await;
+        Ok(user)
+    }
+
+    /// Changes what `patch` sets; blocking or unblocking alone is audited as `user.blocked` or
+    /// `user.unblocked`.
     pub async fn update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
         let mut u = self.find_user(id_or_username).await?;
+        self.precondition(&u)?;
         if let Some(n) = &patch.username {
             u.username = username(n)?;
         }
@@ -248,15 +278,35 @@ impl Provider {
         u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
         self.store.update_user(&u).await?;
+        let mut fields: Vec<&str> = Vec::new();
+        for (set, name) in [
+            (patch.username.is_some(), "username"),
+            (!patch.claims.is_empty(), "claims"),
+            (!patch.attributes.is_empty(), "attributes"),
+            (patch.groups.is_some(), "groups"),
+            (patch.blocked.is_some(), "blocked"),
+        ] {
+            if set {
+                fields.push(name);
+            }
+        }
+        let action = match (fields.as_slice(), patch.blocked) {
+            (["blocked"], Some(true)) => "user.blocked",
+            (["blocked"], Some(false)) => "user.unblocked",
+            _ => "user.updated",
+        };
         if patch.blocked == Some(true) {
             tracing::info!(user_id = %u.id, "user blocked");
         }
+        self.audit_user(action, &u, json!({ "fields": fields }))
+            .await;
         Ok(u)
     }
 
     pub async fn set_user_password(&self, id_or_username: &str, password: &str) -> AdminResult<()> {
         check_password(password)?;
         let mut u = self.find_user(id_or_username).await?;
+        self.precondition(&u)?;
         u.password_hash = Some(
             password::hash_blocking(password.to_owned())
                 .await
@@ -265,14 +315,36 @@ impl Provider {
         u.updated_at = self.now();
         self.store.update_user(&u).await?;
         tracing::info!(user_id = %u.id, "password set");
+        self.audit_user("user.password_set", &u, Value::Null).await;
         Ok(())
     }
 
     pub async fn delete_user(&self, id_or_username: &str) -> AdminResult<()> {
         let u = self.find_user(id_or_username).await?;
+        self.precondition(&u)?;
         self.store.delete_user(&u.id).await?;
         tracing::info!(user_id = %u.id, "user deleted");
+        self.audit_user("user.deleted", &u, json!({"username": u.username}))
+            .await;
         Ok(())
+    }
+
+    /// Forgets a user's consent for a client: the application asks again at its next sign-in.
+    pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
+        if !self.store.delete_consent(user_id, client_id).await? {
+            return Err(AdminError::NotFound(format!(
+                "consent of user {user_id} for client {client_id}"
+            )));
+        }
+        let target = format!("user:{user_id}");
+        self.audit("consent.revoked", &target, Some(client_id), Value::Null)
+            .await;
+        Ok(())
+    }
+
+    async fn audit_user(&self, action: &str, u: &User, detail: Value) {
+        self.audit(action, &format!("user:{}", u.id), None, detail)
+            .await;
     }
 }
 

@@ -339,7 +339,13 @@ impl Provider {
             error: Some(error.to_owned()),
         };
         let user = match self
-            .check_credentials(form.username, form.password, form.address, now)
+            .check_credentials(
+                form.username,
+                form.password,
+                form.address,
+                &client.client.client_id,
+                now,
+            )
             .await?
         {
             CredentialCheck::Valid(u) => u,

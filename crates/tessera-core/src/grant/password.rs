@@ -39,6 +39,7 @@ impl Provider {
                 } else {
                     address
                 },
+                &client.client_id,
                 now,
             )
             .await?

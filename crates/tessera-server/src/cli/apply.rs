@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use tessera_core::admin::{Action, Spec};
+use tessera_core::audit::Actor;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -29,6 +30,7 @@ pub fn parse_spec(text: &str) -> Result<Spec, serde_norway::Error> {
 }
 
 pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
     let spec = parse_spec(&text)

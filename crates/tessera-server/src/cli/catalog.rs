@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_core::admin::{ApiSpec, ScopeSpec};
+use tessera_core::audit::Actor;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -102,6 +103,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 pub async fn run_api(p: &Provider, cmd: ApiCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     let value = match cmd {
         ApiCmd::Create(a) => to_value(&p.create_api(&a.into()).await?),
         ApiCmd::List => to_value(&p.list_apis().await?),
@@ -117,6 +119,7 @@ pub async fn run_api(p: &Provider, cmd: ApiCmd, out: Output) -> anyhow::Result<(
 }
 
 pub async fn run_scope(p: &Provider, cmd: ScopeCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     let value = match cmd {
         ScopeCmd::Create(a) => to_value(&p.create_scope(&a.into()).await?),
         ScopeCmd::List => to_value(&p.list_scopes().await?),

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use tessera_core::admin::{ClientPatch, ClientSpec};
+use tessera_core::audit::Actor;
 use tessera_core::model::{
     Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, JwtBearerSubject,
     SubjectType, TokenFormat, TrustedIssuer,
@@ -279,6 +280,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     match cmd {
         ClientCmd::Create(a) => {
             let o = a.opts;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use tessera_core::admin::KeyWindow;
+use tessera_core::audit::Actor;
 use tessera_core::keys::PUBLISH_AFTER_RETIREMENT;
 use tessera_core::model::{Alg, KeyRecord};
 use tessera_core::{Provider, Timestamp};
@@ -86,6 +87,7 @@ fn view(k: &KeyRecord, now: Timestamp) -> Value {
 }
 
 pub async fn run(p: &Provider, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     let now = p.now();
     let rec = match cmd {
         KeyCmd::List => {

@@ -1,7 +1,8 @@
 //! The `tessera` command line: every command reads the same settings as the server and calls the
 //! same core use-cases.
 
-pub mod apply;
+pub mod admin;
+mod apply;
 mod catalog;
 mod clients;
 mod keys;
@@ -66,6 +67,9 @@ pub enum Command {
     Key(keys::KeyCmd),
     /// Create or update scopes, APIs, clients and users from a YAML file.
     Apply(apply::ApplyArgs),
+    /// Administrators of the admin API and Admin Portal.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }
 
 /// Runs a parsed command line.
@@ -88,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scope(c) => catalog::run_scope(&*provider(&config).await?, c, cli.output).await,
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
+        Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,
     }
 }
 

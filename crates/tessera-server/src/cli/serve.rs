@@ -54,6 +54,12 @@ async fn shutdown_signal(stop: watch::Sender<bool>) {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let url = config.database_url();
     let provider = super::provider(&config).await?;
+    // The admin API is one of Tessera's own APIs: its scopes must exist before a token names them.
+    provider
+        .admin(tessera_core::audit::Actor::system())
+        .ensure_admin_api()
+        .await
+        .context("creating the admin API")?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use tessera_core::admin::{UserPatch, UserSpec};
+use tessera_core::audit::Actor;
 use tessera_core::model::User;
 use tessera_core::Provider;
 
@@ -96,6 +97,7 @@ fn map(pairs: Vec<(String, Value)>) -> Map<String, Value> {
 }
 
 pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Actor::cli());
     let patch = |blocked| UserPatch {
         blocked: Some(blocked),
         ..UserPatch::default()

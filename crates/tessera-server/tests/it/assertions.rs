@@ -561,6 +561,7 @@ async fn hs256_access_tokens_are_signed_with_the_client_secret() {
     assert_eq!(h.introspect(&c, &forged).await["active"], false);
     let public = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_client(&ClientSpec {
             signing_alg: Some(tessera_core::model::JwsAlg::HS256),
             redirect_uris: vec!["https://spa.example.com/cb".into()],

@@ -150,6 +150,7 @@ async fn scopes_default_and_escalation() {
         "no default marked: all allowed scopes"
     );
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_scope(&tessera_core::admin::ScopeSpec {
             name: "read:things".into(),
             default: true,
@@ -192,6 +193,7 @@ async fn scopes_default_and_escalation() {
 async fn resource_indicators_select_the_audience() {
     let h = Harness::new().await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_api(&tessera_core::admin::ApiSpec {
             identifier: "https://other.example.com".into(),
             ..Default::default()
@@ -259,6 +261,7 @@ async fn lifetime_and_migration_with_explicit_credentials() {
     assert_eq!(h.token(&c, "").await["expires_in"], 120);
     let bad = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_client(&ClientSpec {
             access_token_ttl: Some(86_401),
             ..Harness::spec("x")
@@ -267,6 +270,7 @@ async fn lifetime_and_migration_with_explicit_credentials() {
     assert!(bad.unwrap_err().to_string().contains("access_token_ttl"));
     let short = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_client(&ClientSpec {
             client_secret: Some("short".into()),
             ..Harness::spec("x")
@@ -282,6 +286,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
     h.token(&c, "").await;
     let new = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .rotate_client_secret(&c.id)
         .await
         .expect("rotate");
@@ -304,6 +309,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
         ..Default::default()
     };
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_client(&c.id, &patch)
         .await
         .expect("disable");
@@ -324,6 +330,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
 async fn scopes_must_fit_the_requested_resource() {
     let h = Harness::new().await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_api(&tessera_core::admin::ApiSpec {
             identifier: "https://billing.example.com".into(),
             name: "Billing".into(),

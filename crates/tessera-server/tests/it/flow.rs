@@ -177,7 +177,12 @@ impl Harness {
             groups: vec!["staff".into()],
             ..UserSpec::default()
         };
-        self.provider.create_user(&spec).await.expect("user").id
+        self.provider
+            .admin(tessera_core::audit::Actor::cli())
+            .create_user(&spec)
+            .await
+            .expect("user")
+            .id
     }
 
     /// A web application with `redirect_uris = [RP]`; `tweak` adjusts the spec.
@@ -188,7 +193,12 @@ impl Harness {
             ..ClientSpec::new("Web App", ClientType::Web)
         };
         tweak(&mut spec);
-        let created = self.provider.create_client(&spec).await.expect("web app");
+        let created = self
+            .provider
+            .admin(tessera_core::audit::Actor::cli())
+            .create_client(&spec)
+            .await
+            .expect("web app");
         TestClient {
             id: created.client.client_id,
             secret: created.client_secret.unwrap_or_default(),

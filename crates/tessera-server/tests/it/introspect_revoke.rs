@@ -219,6 +219,7 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
     let c = h.client(Alg::ES256, TokenFormat::Opaque).await;
     let t = h.access_token(&c).await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_client(
             &c.id,
             &ClientPatch {
@@ -230,6 +231,7 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
         .expect("disable");
     assert_eq!(h.introspect(&rs, &t).await["active"], false);
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_client(
             &c.id,
             &ClientPatch {
@@ -240,6 +242,10 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
         .await
         .expect("enable");
     assert_eq!(h.introspect(&rs, &t).await["active"], true);
-    h.provider.delete_client(&c.id).await.expect("delete");
+    h.provider
+        .admin(tessera_core::audit::Actor::cli())
+        .delete_client(&c.id)
+        .await
+        .expect("delete");
     assert_eq!(h.introspect(&rs, &t).await["active"], false);
 }

@@ -44,6 +44,7 @@ async fn a_scheduled_key_takes_over_at_its_not_before() {
     let now = h.provider.now();
     let next = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -86,6 +87,7 @@ async fn a_scheduled_key_takes_over_at_its_not_before() {
 
     let overlapping = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -109,7 +111,11 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         .expect("header")
         .kid
         .expect("kid");
-    h.provider.retire_key(&old).await.expect("retire");
+    h.provider
+        .admin(tessera_core::audit::Actor::cli())
+        .retire_key(&old)
+        .await
+        .expect("retire");
     let t2 = h.access_token(&c).await;
     assert_ne!(
         jsonwebtoken::decode_header(&t2)
@@ -160,7 +166,12 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         !stored(old.clone()).await,
         "deleted after the longest session"
     );
-    assert!(h.provider.retire_key("no-such-kid").await.is_err());
+    assert!(h
+        .provider
+        .admin(tessera_core::audit::Actor::cli())
+        .retire_key("no-such-kid")
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -175,6 +186,7 @@ async fn retiring_a_key_hands_over_to_its_published_successor() {
         .clone();
     let next = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -184,7 +196,11 @@ async fn retiring_a_key_hands_over_to_its_published_successor() {
         )
         .await
         .expect("successor");
-    h.provider.retire_key(&current.kid).await.expect("retire");
+    h.provider
+        .admin(tessera_core::audit::Actor::cli())
+        .retire_key(&current.kid)
+        .await
+        .expect("retire");
     let t = h.token(&c, "").await;
     let kid = jsonwebtoken::decode_header(t["access_token"].as_str().expect("t"))
         .expect("h")

@@ -99,6 +99,7 @@ async fn wrong_password_unknown_user_and_blocked_user_get_one_message() {
     h.user("carol").await;
     h.user("dave").await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_user(
             "dave",
             &tessera_core::admin::UserPatch {

@@ -103,6 +103,7 @@ impl Harness {
                 })),
         );
         provider
+            .admin(tessera_core::audit::Actor::cli())
             .create_api(&ApiSpec {
                 identifier: API.into(),
                 name: "Example".into(),
@@ -135,6 +136,7 @@ impl Harness {
     pub async fn client_with(&self, spec: ClientSpec) -> TestClient {
         let created = self
             .provider
+            .admin(tessera_core::audit::Actor::cli())
             .create_client(&spec)
             .await
             .expect("create client");
@@ -155,6 +157,7 @@ impl Harness {
 
     pub async fn scope(&self, name: &str, default: bool) {
         self.provider
+            .admin(tessera_core::audit::Actor::cli())
             .create_scope(&ScopeSpec {
                 name: name.into(),
                 display_name: name.into(),

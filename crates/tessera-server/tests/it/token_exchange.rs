@@ -42,6 +42,7 @@ async fn user_token(h: &Harness) -> String {
 async fn resource_server(h: &Harness, tweak: impl FnOnce(&mut ClientSpec)) -> TestClient {
     let _ = h
         .provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_api(&ApiSpec {
             identifier: ORDERS.into(),
             name: "Orders".into(),
@@ -299,6 +300,7 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
     let h = Harness::new().await;
     let base = policy_server().await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_api(&ApiSpec {
             identifier: ORDERS.into(),
             name: "Orders".into(),

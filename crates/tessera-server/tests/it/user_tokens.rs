@@ -249,6 +249,7 @@ async fn blocked_users_cannot_refresh_and_their_tokens_are_inactive() {
     let at = t.json["access_token"].as_str().unwrap();
     assert_eq!(h.introspect(&app, at).await["active"], true);
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .update_user(
             "gus",
             &tessera_core::admin::UserPatch {
@@ -270,6 +271,7 @@ async fn userinfo_releases_claims_by_scope_and_custom_mappings() {
     let h = Harness::new().await;
     let uid = h.user("hal").await;
     h.provider
+        .admin(tessera_core::audit::Actor::cli())
         .create_scope(&tessera_core::admin::ScopeSpec {
             name: "org".into(),
             claims: [

@@ -1,0 +1,49 @@
+//! `tessera admin create`: the first administrator of a fresh install (and the admin API with
+//! its scopes, which the server also creates at start).
+
+use clap::Subcommand;
+use serde_json::json;
+use tessera_core::admin::ADMIN_GROUP;
+use tessera_core::audit::Actor;
+use tessera_core::Provider;
+
+use super::{print, Output};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Create an administrator (or make an existing user one): a member of the tessera-admins
+    /// group, who may sign in to the Admin Portal.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// The password (or TESSERA_NEW_PASSWORD, which stays out of the shell history);
+        /// required for a new user.
+        #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+pub async fn run(p: &Provider, cmd: AdminCmd, out: Output) -> anyhow::Result<()> {
+    let admin = p.admin(Actor::cli());
+    match cmd {
+        AdminCmd::Create { username, password } => {
+            admin.ensure_admin_api().await?;
+            if password.is_none() && admin.find_user(&username).await.is_err() {
+                anyhow::bail!("a new administrator needs --password or TESSERA_NEW_PASSWORD");
+            }
+            let u = admin
+                .make_administrator(&username, password.as_deref())
+                .await?;
+            print(
+                out,
+                &json!({
+                    "id": u.id,
+                    "username": u.username,
+                    "group": ADMIN_GROUP,
+                    "admin_api": p.admin_api(),
+                }),
+            );
+        }
+    }
+    Ok(())
+}
