@@ -22,17 +22,15 @@ pub(crate) enum CredentialCheck {
     Throttled(i64),
 }
 
-/// Who a sign-in event is by and about: the user when the username names one, otherwise the
-/// username as typed (bounded).
-fn sign_in_parties(username: &str, user: Option<&User>) -> (Actor, String) {
+/// Who a sign-in event is by and about: the address acts (a failure is not the named user's
+/// doing); the target is the user when the username names one, otherwise the username as typed.
+fn sign_in_parties(address: &str, username: &str, user: Option<&User>) -> (Actor, String) {
+    let actor = Actor(format!("address:{address}"));
     match user {
-        Some(u) => (Actor::user(&u.id), format!("user:{}", u.id)),
+        Some(u) => (actor, format!("user:{}", u.id)),
         None => {
             let typed: String = username.chars().take(256).collect();
-            (
-                Actor(format!("username:{typed}")),
-                format!("username:{typed}"),
-            )
+            (actor, format!("username:{typed}"))
         }
     }
 }
@@ -63,7 +61,9 @@ impl Provider {
         let tally = self.tally(&limits, now).await?;
         if let Some(retry_after) = tally.retry_after {
             tracing::warn!(address, "sign-in throttled");
-            let (actor, target) = sign_in_parties(username, None);
+            // The hashing place goes back before the audit write.
+            drop(place);
+            let (actor, target) = sign_in_parties(address, username, None);
             let detail = json!({"address": address, "retry_after": retry_after});
             self.record(
                 &actor,
@@ -90,7 +90,7 @@ impl Provider {
                 if tally.counts.first().is_some_and(|&n| n > 0) {
                     self.store.clear_failures(&account_key).await?;
                 }
-                let (actor, target) = sign_in_parties(username, Some(&u));
+                let (actor, target) = (Actor::user(&u.id), format!("user:{}", u.id));
                 let detail = json!({"address": address});
                 self.record(
                     &actor,
@@ -109,7 +109,7 @@ impl Provider {
                 }
                 self.count_failures(&[&account_key, &address_key], now)
                     .await?;
-                let (actor, target) = sign_in_parties(username, other.as_ref());
+                let (actor, target) = sign_in_parties(address, username, other.as_ref());
                 let reason = if blocked {
                     "blocked"
                 } else {

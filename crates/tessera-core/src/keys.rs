@@ -19,6 +19,22 @@ use crate::secret::{b64std, b64url, sha256, MasterKey};
 /// (1440 minutes, seed 004) plus five minutes of clock skew.
 pub const PUBLISH_AFTER_RETIREMENT: i64 = 86_400 + 300;
 
+impl crate::model::KeyRecord {
+    /// Where the key is in its life at `now`: `upcoming` (published ahead of use), `signing`,
+    /// `retired` (signs no more, still published for verification) or `expired`.
+    pub fn state(&self, now: Timestamp) -> &'static str {
+        if now < self.not_before {
+            "upcoming"
+        } else if now < self.not_after {
+            "signing"
+        } else if now < self.not_after.plus(PUBLISH_AFTER_RETIREMENT) {
+            "retired"
+        } else {
+            "expired"
+        }
+    }
+}
+
 /// A key's record outlives its publication by the longest SSO session (`sign_in.session_lifetime`
 /// is at most 30 days), then it is deleted.
 pub const KEEP_AFTER_PUBLICATION: i64 = 30 * 86_400;

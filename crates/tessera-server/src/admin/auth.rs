@@ -22,6 +22,9 @@ pub enum Need {
     SelfWrite,
     Consents,
     Audit,
+    /// What could make its holder an administrator: the admin API and its scopes, clients that
+    /// may call it, imported signing keys, membership of the administrators' group.
+    Administrator,
 }
 
 impl Need {
@@ -35,7 +38,7 @@ impl Need {
             Need::SelfRead => &["administrator", "users:read", "users:write", "users:self"],
             Need::SelfWrite => &["administrator", "users:write", "users:self"],
             Need::Consents => &["administrator", "consents"],
-            Need::Audit => &["administrator"],
+            Need::Audit | Need::Administrator => &["administrator"],
         }
     }
 }

@@ -6,12 +6,14 @@ use axum::extract::{Path, RawQuery, State};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tessera_core::admin::{paginate, ApiSpec, ClientPatch, ClientSpec, KeyWindow, ScopeSpec};
+use tessera_core::admin::{
+    paginate, ApiSpec, ClientPatch, ClientSpec, KeyWindow, ScopeSpec, ADMIN_SCOPES,
+};
 use tessera_core::keys::PUBLISH_AFTER_RETIREMENT;
 use tessera_core::model::{Alg, Client, KeyRecord};
 use tessera_core::Timestamp;
 
-use super::auth::{caller, Need};
+use super::auth::{caller, Caller, Need};
 use super::problem::Problem;
 use super::{body, if_match, limit, no_content, one, page, plain, query, Reply};
 use crate::AppState;
@@ -48,6 +50,9 @@ pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
     let spec: ClientSpec = body(&h, &b)?;
+    if spec.apis.contains(&s.provider.admin_api()) {
+        c.require(Need::Administrator)?;
+    }
     let created = s.provider.admin(c.actor).create_client(&spec).await?;
     let view = json!({
         "application": app_view(&created.client),
@@ -71,6 +76,12 @@ pub async fn update_app(
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
     let patch: ClientPatch = body(&h, &b)?;
+    let admin_api = s.provider.admin_api();
+    let touches_admin = patch.apis.as_ref().is_some_and(|a| a.contains(&admin_api))
+        || s.provider.get_client(&id).await?.apis.contains(&admin_api);
+    if touches_admin {
+        c.require(Need::Administrator)?;
+    }
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let client = admin.update_client(&id, &patch).await?;
     Ok(one(StatusCode::OK, &client, &app_view(&client)))
@@ -156,6 +167,7 @@ pub async fn create_api(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
     let spec: ApiSpec = body(&h, &b)?;
+    guard_admin_api(&s, &c, &spec.identifier)?;
     let api = s.provider.admin(c.actor).create_api(&spec).await?;
     Ok(one(StatusCode::CREATED, &api, &api))
 }
@@ -177,6 +189,7 @@ pub async fn update_api(
     c.require(Need::ConfigWrite)?;
     let mut spec: ApiSpec = body(&h, &b)?;
     same_key("identifier", &mut spec.identifier, &id)?;
+    guard_admin_api(&s, &c, &id)?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let api = admin.update_api(&spec).await?;
     Ok(one(StatusCode::OK, &api, &api))
@@ -185,9 +198,26 @@ pub async fn update_api(
 pub async fn delete_api(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
+    guard_admin_api(&s, &c, &id)?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     admin.delete_api(&id).await?;
     Ok(no_content())
+}
+
+/// The admin API itself is changed only with `administrator`.
+fn guard_admin_api(s: &AppState, c: &Caller, identifier: &str) -> Result<(), Problem> {
+    if identifier == s.provider.admin_api() {
+        c.require(Need::Administrator)?;
+    }
+    Ok(())
+}
+
+/// The admin API's scopes are changed only with `administrator`.
+fn guard_admin_scope(c: &Caller, name: &str) -> Result<(), Problem> {
+    if ADMIN_SCOPES.iter().any(|(n, _, _)| *n == name) {
+        c.require(Need::Administrator)?;
+    }
+    Ok(())
 }
 
 /// A body naming its resource must name the path's; an empty name takes the path's.
@@ -218,6 +248,7 @@ pub async fn create_scope(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> 
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
     let spec: ScopeSpec = body(&h, &b)?;
+    guard_admin_scope(&c, &spec.name)?;
     let scope = s.provider.admin(c.actor).create_scope(&spec).await?;
     Ok(one(StatusCode::CREATED, &scope, &scope))
 }
@@ -239,6 +270,7 @@ pub async fn update_scope(
     c.require(Need::ConfigWrite)?;
     let mut spec: ScopeSpec = body(&h, &b)?;
     same_key("name", &mut spec.name, &n)?;
+    guard_admin_scope(&c, &n)?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let scope = admin.update_scope(&spec).await?;
     Ok(one(StatusCode::OK, &scope, &scope))
@@ -247,6 +279,7 @@ pub async fn update_scope(
 pub async fn delete_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
+    guard_admin_scope(&c, &n)?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     admin.delete_scope(&n).await?;
     Ok(no_content())
@@ -254,15 +287,7 @@ pub async fn delete_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path
 
 /// A signing key as the API shows it: public parts, its window, and where it is in its life.
 pub fn key_view(k: &KeyRecord, now: Timestamp) -> Value {
-    let state = if now < k.not_before {
-        "upcoming"
-    } else if now < k.not_after {
-        "signing"
-    } else if now < k.not_after.plus(PUBLISH_AFTER_RETIREMENT) {
-        "retired"
-    } else {
-        "expired"
-    };
+    let state = k.state(now);
     json!({
         "kid": k.kid,
         "alg": k.alg.as_str(),
@@ -346,6 +371,8 @@ pub async fn generate_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> 
 pub async fn import_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
+    // Whoever knows an imported key's private part can sign any token.
+    c.require(Need::Administrator)?;
     let r: KeyImport = body(&h, &b)?;
     let window = KeyWindow {
         not_before: r.not_before,

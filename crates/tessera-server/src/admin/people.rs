@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tessera_core::admin::{paginate, UserPatch, UserSpec};
+use tessera_core::admin::{paginate, UserPatch, UserSpec, ADMIN_GROUP};
 use tessera_core::audit::AuditQuery;
 use tessera_core::model::User;
 use tessera_core::Timestamp;
@@ -14,6 +14,22 @@ use super::auth::{caller, Caller, Need};
 use super::problem::Problem;
 use super::{body, if_match, limit, no_content, one, page, plain, query, Reply};
 use crate::AppState;
+
+/// OIDC Core §5.1 profile claims a user may edit with `users:self`.
+const SELF_CLAIMS: [&str; 12] = [
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+];
 
 /// A user as the API shows it: never the password hash, only whether there is a password.
 pub fn user_view(u: &User) -> Value {
@@ -53,6 +69,9 @@ pub async fn create_user(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> R
     let c = caller(&s.provider, &h).await?;
     c.require(Need::UsersWrite)?;
     let spec: UserSpec = body(&h, &b)?;
+    if spec.groups.iter().any(|g| g == ADMIN_GROUP) {
+        c.require(Need::Administrator)?;
+    }
     let u = s.provider.admin(c.actor).create_user(&spec).await?;
     Ok(one(StatusCode::CREATED, &u, &user_view(&u)))
 }
@@ -101,8 +120,32 @@ pub async fn update_user(
     let c = caller(&s.provider, &h).await?;
     let u = reach(&s, &c, Need::SelfWrite, &id).await?;
     let patch: UserPatch = body(&h, &b)?;
-    // With users:self alone a user edits their claims and attributes, never what decides access.
+    if patch
+        .groups
+        .as_ref()
+        .is_some_and(|g| g.iter().any(|g| g == ADMIN_GROUP))
+    {
+        c.require(Need::Administrator)?;
+    }
+    // With users:self alone a user edits their profile claims, never what identifies them to
+    // applications (email, phone, verified flags, attributes) or decides access.
     if !c.may(Need::UsersWrite) {
+        if let Some(k) = patch
+            .claims
+            .keys()
+            .find(|k| !SELF_CLAIMS.contains(&k.as_str()))
+        {
+            return Err(Problem {
+                detail: format!("claims.{k} can be changed only with users:write"),
+                ..Problem::forbidden(Need::UsersWrite.scopes())
+            });
+        }
+        if !patch.attributes.is_empty() {
+            return Err(Problem {
+                detail: "attributes can be changed only with users:write".into(),
+                ..Problem::forbidden(Need::UsersWrite.scopes())
+            });
+        }
         for (set, field) in [
             (patch.username.is_some(), "username"),
             (patch.groups.is_some(), "groups"),
@@ -246,6 +289,9 @@ pub async fn get_group(State(s): State<AppState>, h: HeaderMap, Path(name): Path
 async fn membership(s: AppState, h: HeaderMap, name: String, user: String, add: bool) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::UsersWrite)?;
+    if name == ADMIN_GROUP {
+        c.require(Need::Administrator)?;
+    }
     let u = s.provider.find_user(&user).await?;
     let mut groups = u.groups.clone();
     groups.retain(|g| *g != name);

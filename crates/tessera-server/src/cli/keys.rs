@@ -7,7 +7,6 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 use tessera_core::admin::KeyWindow;
 use tessera_core::audit::Actor;
-use tessera_core::keys::PUBLISH_AFTER_RETIREMENT;
 use tessera_core::model::{Alg, KeyRecord};
 use tessera_core::{Provider, Timestamp};
 
@@ -67,15 +66,7 @@ fn rfc3339(t: Timestamp) -> String {
 
 /// A key as printed: never the private part.
 fn view(k: &KeyRecord, now: Timestamp) -> Value {
-    let state = if now < k.not_before {
-        "upcoming"
-    } else if now < k.not_after {
-        "signing"
-    } else if now < k.not_after.plus(PUBLISH_AFTER_RETIREMENT) {
-        "retired (published)"
-    } else {
-        "expired"
-    };
+    let state = k.state(now);
     json!({
         "kid": k.kid,
         "alg": k.alg.as_str(),

@@ -149,6 +149,34 @@ async fn scopes_decide_what_a_token_may_do() {
         900
     );
 
+    // What could make its holder an administrator needs administrator.
+    let escalate = json!({"name": "Me too", "type": "m2m", "apis": [h.provider.admin_api()], "scopes": ["administrator"]});
+    problem(
+        &call(&h, "POST", "/applications", &write, Some(escalate)).await,
+        403,
+    );
+    problem(
+        &call(
+            &h,
+            "PUT",
+            "/scopes/administrator",
+            &write,
+            Some(json!({"name": "administrator"})),
+        )
+        .await,
+        403,
+    );
+    let writer = automation(&h, &["users:write"]).await;
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        Some(json!({"username": "mallory", "groups": ["tessera-admins"]})),
+    )
+    .await;
+    problem(&r, 403);
+
     // users:self: a user's own token reads and edits only that user, and not what decides access.
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
@@ -198,6 +226,22 @@ async fn scopes_decide_what_a_token_may_do() {
     )
     .await;
     problem(&r, 403);
+    for identity in [
+        json!({"claims": {"email": "bob@example.com"}}),
+        json!({"attributes": {"role": "admin"}}),
+    ] {
+        problem(
+            &call(
+                &h,
+                "PATCH",
+                &format!("/users/{alice}"),
+                &own,
+                Some(identity),
+            )
+            .await,
+            403,
+        );
+    }
 }
 
 #[tokio::test]

@@ -227,7 +227,7 @@ fn key_commands() {
             "json",
         ],
     ));
-    assert_eq!(retired["state"], "retired (published)");
+    assert_eq!(retired["state"], "retired");
     let next = json(&cli(
         dir.path(),
         &[
