@@ -64,19 +64,6 @@ impl Caller {
             Err(Problem::forbidden(need.scopes()))
         }
     }
-
-    /// `users:self` reaches only the caller's own user; the wider scopes reach everyone.
-    pub fn require_user(&self, need: Need, user_id: &str) -> Result<(), Problem> {
-        let wide = match need {
-            Need::SelfRead => Need::UsersRead,
-            _ => Need::UsersWrite,
-        };
-        if self.may(wide) || (self.may(need) && self.user_id.as_deref() == Some(user_id)) {
-            Ok(())
-        } else {
-            Err(Problem::forbidden(wide.scopes()))
-        }
-    }
 }
 
 /// RFC 6750 §2.1: the bearer token of the `Authorization` header, checked like any access token

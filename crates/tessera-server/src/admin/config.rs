@@ -110,7 +110,6 @@ pub async fn disable_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path
 pub async fn delete_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::ConfigWrite)?;
-    s.provider.get_client(&id).await?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     admin.delete_client(&id).await?;
     Ok(no_content())

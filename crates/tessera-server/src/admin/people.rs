@@ -78,20 +78,18 @@ pub async fn create_user(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> R
 
 /// The user a path names (by id or username), once the caller may reach it.
 async fn reach(s: &AppState, c: &Caller, need: Need, id: &str) -> Result<User, Problem> {
-    // Refused before looking up, so a users:self token learns nothing about other users.
-    if !c.may(match need {
+    // users:self names its own user by id; any other user needs the wider scope, checked before
+    // the lookup so a users:self token learns nothing about other users.
+    let wide = match need {
         Need::SelfRead => Need::UsersRead,
         _ => Need::UsersWrite,
-    }) && c.user_id.as_deref() != Some(id)
-        && !(c.may(Need::Consents) && need == Need::Consents)
-    {
-        c.require_user(need, id)?;
+    };
+    if c.user_id.as_deref() == Some(id) {
+        c.require(need)?;
+    } else {
+        c.require(wide)?;
     }
-    let u = s.provider.find_user(id).await?;
-    if need != Need::Consents {
-        c.require_user(need, &u.id)?;
-    }
-    Ok(u)
+    Ok(s.provider.find_user(id).await?)
 }
 
 pub async fn get_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
@@ -105,7 +103,10 @@ pub async fn me(State(s): State<AppState>, h: HeaderMap) -> Reply {
     let c = caller(&s.provider, &h).await?;
     c.require(Need::SelfRead)?;
     let id = c.user_id.clone().ok_or_else(|| {
-        Problem::not_found("the token was issued to an application, not a user; its user")
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "the token was issued to an application, which has no user; use /users/{id}",
+        )
     })?;
     let u = s.provider.find_user(&id).await?;
     Ok(one(StatusCode::OK, &u, &user_view(&u)))
@@ -135,16 +136,16 @@ pub async fn update_user(
             .keys()
             .find(|k| !SELF_CLAIMS.contains(&k.as_str()))
         {
-            return Err(Problem {
-                detail: format!("claims.{k} can be changed only with users:write"),
-                ..Problem::forbidden(Need::UsersWrite.scopes())
-            });
+            return Err(Problem::forbidden_because(
+                format!("claims.{k} can be changed only with users:write"),
+                Need::UsersWrite.scopes(),
+            ));
         }
         if !patch.attributes.is_empty() {
-            return Err(Problem {
-                detail: "attributes can be changed only with users:write".into(),
-                ..Problem::forbidden(Need::UsersWrite.scopes())
-            });
+            return Err(Problem::forbidden_because(
+                "attributes can be changed only with users:write",
+                Need::UsersWrite.scopes(),
+            ));
         }
         for (set, field) in [
             (patch.username.is_some(), "username"),
@@ -152,10 +153,10 @@ pub async fn update_user(
             (patch.blocked.is_some(), "blocked"),
         ] {
             if set {
-                return Err(Problem {
-                    detail: format!("{field} can be changed only with users:write"),
-                    ..Problem::forbidden(Need::UsersWrite.scopes())
-                });
+                return Err(Problem::forbidden_because(
+                    format!("{field} can be changed only with users:write"),
+                    Need::UsersWrite.scopes(),
+                ));
             }
         }
     }
@@ -229,14 +230,15 @@ pub async fn user_consents(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
+    let q = query(q.as_deref(), &["limit", "cursor"])?;
     let u = consent_owner(&s, &c, &id).await?;
     let all = s.provider.user_consents(&u.id).await?;
-    Ok(plain(
-        StatusCode::OK,
-        &json!({ "items": all, "next_cursor": null }),
-    ))
+    let cursor = q.get("cursor").map(String::as_str);
+    let p = paginate(all, |c| &c.client_id, cursor, limit(&q)?)?;
+    Ok(page(p, Clone::clone))
 }
 
 pub async fn revoke_consent(
@@ -253,16 +255,21 @@ pub async fn revoke_consent(
     Ok(no_content())
 }
 
-pub async fn list_groups(State(s): State<AppState>, h: HeaderMap) -> Reply {
+pub async fn list_groups(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     caller(&s.provider, &h).await?.require(Need::UsersRead)?;
-    let groups = s.provider.list_groups().await?;
-    let items: Vec<Value> = groups
-        .iter()
-        .map(|(name, members)| json!({ "name": name, "members": members.len() }))
+    let q = query(q.as_deref(), &["limit", "cursor"])?;
+    let groups: Vec<(String, usize)> = s
+        .provider
+        .list_groups()
+        .await?
+        .into_iter()
+        .map(|(name, members)| (name, members.len()))
         .collect();
-    Ok(plain(
-        StatusCode::OK,
-        &json!({ "items": items, "next_cursor": null }),
+    let cursor = q.get("cursor").map(String::as_str);
+    let p = paginate(groups, |(name, _)| name, cursor, limit(&q)?)?;
+    Ok(page(
+        p,
+        |(name, members)| json!({ "name": name, "members": members }),
     ))
 }
 

@@ -66,6 +66,14 @@ impl Problem {
         }
     }
 
+    /// 403 with a detail saying what the token may not do.
+    pub fn forbidden_because(detail: impl Into<String>, scopes: &[&str]) -> Problem {
+        Problem {
+            detail: detail.into(),
+            ..Problem::forbidden(scopes)
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self.status {
             StatusCode::UNPROCESSABLE_ENTITY => "invalid-input",

@@ -522,6 +522,34 @@ async fn users_blocked_consents_keys_and_the_audit_log() {
         (refused.status.as_u16(), refused.error()),
         (400, "invalid_grant")
     );
+    // Unblocked, with a new password: the old one fails, the new one signs in.
+    assert_eq!(
+        call(&h, "POST", &format!("/users/{carol}/unblock"), &admin, None)
+            .await
+            .json["blocked"],
+        false
+    );
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/users/{carol}/password"),
+        &admin,
+        Some(json!({"password": "a brand new passphrase"})),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        h.post("/token", Some(&app.basic()), &sign_in).await.status,
+        400
+    );
+    let new_sign_in =
+        "grant_type=password&username=carol&password=a+brand+new+passphrase&scope=openid";
+    assert_eq!(
+        h.post("/token", Some(&app.basic()), new_sign_in)
+            .await
+            .status,
+        200
+    );
 
     // Groups and consents.
     assert_eq!(
@@ -588,6 +616,20 @@ async fn users_blocked_consents_keys_and_the_audit_log() {
         )
         .await,
         404,
+    );
+    let left = call(
+        &h,
+        "GET",
+        &format!("/users/{carol}/consents?limit=1"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        left.json,
+        json!({"items": [], "next_cursor": null}),
+        "{}",
+        left.text
     );
 
     // Keys: a scheduled key, its window moved, then retired.
@@ -664,8 +706,21 @@ async fn users_blocked_consents_keys_and_the_audit_log() {
         None,
     )
     .await;
+    // Newest first: the old password after the reset, then the blocked sign-in; the address acts.
+    let reasons: Vec<&Value> = failed.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| &e["detail"]["reason"])
+        .collect();
     assert_eq!(
-        failed.json["items"][0]["detail"]["reason"], "blocked",
+        reasons,
+        [&json!("invalid_credentials"), &json!("blocked")],
+        "{}",
+        failed.text
+    );
+    assert_eq!(
+        failed.json["items"][0]["actor"], "address:unknown",
         "{}",
         failed.text
     );
@@ -682,4 +737,19 @@ async fn users_blocked_consents_keys_and_the_audit_log() {
     assert!(second.json["items"][0]["id"].as_i64() < page.json["items"][0]["id"].as_i64());
     let by_cli = call(&h, "GET", "/audit?actor=cli", &admin, None).await;
     assert!(!by_cli.json["items"].as_array().expect("items").is_empty());
+
+    // Leaving a group, then deleting the user.
+    let path = format!("/groups/ops/members/{carol}");
+    assert_eq!(call(&h, "DELETE", &path, &admin, None).await.status, 204);
+    problem(&call(&h, "GET", "/groups/ops", &admin, None).await, 404);
+    assert_eq!(
+        call(&h, "DELETE", &format!("/users/{carol}"), &admin, None)
+            .await
+            .status,
+        204
+    );
+    problem(
+        &call(&h, "GET", &format!("/users/{carol}"), &admin, None).await,
+        404,
+    );
 }
