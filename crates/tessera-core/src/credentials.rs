@@ -63,16 +63,23 @@ impl Provider {
             tracing::warn!(address, "sign-in throttled");
             // The hashing place goes back before the audit write.
             drop(place);
-            let (actor, target) = sign_in_parties(address, username, None);
-            let detail = json!({"address": address, "retry_after": retry_after});
-            self.record(
-                &actor,
-                "sign_in.throttled",
-                &target,
-                Some(client_id),
-                detail,
-            )
-            .await;
+            // Once per paused key and window: retrying while paused adds nothing to the log.
+            let news = tally
+                .paused
+                .as_ref()
+                .is_some_and(|(key, until)| self.throttle_notes.first(key, *until, now));
+            if news {
+                let (actor, target) = sign_in_parties(address, username, None);
+                let detail = json!({"address": address, "retry_after": retry_after});
+                self.record(
+                    &actor,
+                    "sign_in.throttled",
+                    &target,
+                    Some(client_id),
+                    detail,
+                )
+                .await;
+            }
             return Ok(CredentialCheck::Throttled(retry_after));
         }
         let user = if username.is_empty() || username.len() > 256 {

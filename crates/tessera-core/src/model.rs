@@ -421,6 +421,10 @@ pub struct User {
     pub blocked: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// How many times the record was written: an update lands only on the revision it was
+    /// read at ([`crate::store::Store::update_user`]). Kept by the store, not in the document.
+    #[serde(skip)]
+    pub revision: i64,
 }
 
 /// Id and username only: claims and the password hash stay out of logs.

@@ -16,6 +16,7 @@ use crate::outbound::{NoOutbound, Outbound};
 use crate::secret::MasterKey;
 use crate::settings::Settings;
 use crate::store::{Store, StoreResult};
+use crate::throttle::ThrottleNotes;
 
 /// A client as the hot path needs it: the record and its decrypted secret.
 pub struct LoadedClient {
@@ -82,6 +83,8 @@ pub struct Provider {
     pub(crate) outbound: Arc<dyn Outbound>,
     /// Fetched key sets of clients and trusted issuers.
     pub(crate) jwks: JwksCache,
+    /// The throttled keys already in the audit log.
+    pub(crate) throttle_notes: ThrottleNotes,
 }
 
 impl std::fmt::Debug for Provider {
@@ -114,6 +117,7 @@ impl Provider {
             reload: tokio::sync::Mutex::new(()),
             outbound: Arc::new(NoOutbound),
             jwks: JwksCache::default(),
+            throttle_notes: ThrottleNotes::default(),
         };
         p.sync().await?;
         let snap = p.snapshot();

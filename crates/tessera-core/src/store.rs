@@ -161,7 +161,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Fails with [`StoreError::Conflict`] when the id or the (case-folded) username exists.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
-    /// Fails with [`StoreError::NotFound`] or, for a taken username, [`StoreError::Conflict`].
+    /// Writes the user only if the stored record is still at `user.revision` (the one it was read
+    /// at), else [`StoreError::Stale`]; the stored revision goes one up. Fails with
+    /// [`StoreError::NotFound`] or, for a taken username, [`StoreError::Conflict`].
     async fn update_user(&self, user: &User) -> StoreResult<()>;
     /// Deletes the user and their consents.
     async fn delete_user(&self, id: &str) -> StoreResult<()>;

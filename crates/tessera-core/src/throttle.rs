@@ -2,6 +2,7 @@
 //! an address, a client) in fixed windows stored in the database, so every node sees the same
 //! counts; a key over its limit pauses until its window ends.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::audit::Actor;
@@ -39,6 +40,33 @@ impl ClientThrottle {
     }
 }
 
+/// The throttled keys this node has put in the audit log, each with the end of its pause: one
+/// event per key and window however often a throttled caller keeps trying, so an attacker cannot
+/// grow the log by retrying. Bounded: past [`NOTED_KEYS`] keys paused at once, new pauses are only
+/// logged (`tracing`), not recorded.
+#[derive(Debug, Default)]
+pub struct ThrottleNotes(Mutex<HashMap<String, Timestamp>>);
+
+const NOTED_KEYS: usize = 10_000;
+
+impl ThrottleNotes {
+    /// Whether the pause of `key` until `until` is news to this node; it is remembered.
+    pub(crate) fn first(&self, key: &str, until: Timestamp, now: Timestamp) -> bool {
+        let mut noted = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if noted.get(key) == Some(&until) {
+            return false;
+        }
+        if noted.len() >= NOTED_KEYS {
+            noted.retain(|_, u| *u > now);
+            if noted.len() >= NOTED_KEYS {
+                return false;
+            }
+        }
+        noted.insert(key.to_owned(), until);
+        true
+    }
+}
+
 /// The failures counted under some keys.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
@@ -46,6 +74,8 @@ pub(crate) struct Tally {
     pub retry_after: Option<i64>,
     /// The failures counted under each key, in the order of the limits.
     pub counts: Vec<i64>,
+    /// The first key over its limit, and when its window ends.
+    pub paused: Option<(String, Timestamp)>,
 }
 
 fn client_key(client_id: &str) -> String {
@@ -71,6 +101,9 @@ impl Provider {
             let f = self.store.failures(key, now, window).await?;
             tally.counts.push(f.count);
             if f.count >= limit {
+                tally
+                    .paused
+                    .get_or_insert_with(|| (key.to_owned(), f.until));
                 let secs = (f.until.0 - now.0).max(1);
                 tally.retry_after = Some(tally.retry_after.map_or(secs, |r: i64| r.max(secs)));
             }

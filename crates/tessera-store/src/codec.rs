@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tessera_core::audit::AuditEvent;
-use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind, Consent};
+use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind, Consent, User};
 use tessera_core::store::{Record, StoreError};
 use tessera_core::Timestamp;
 
@@ -25,6 +25,13 @@ pub(crate) fn encode_record(r: &Record) -> Result<(String, i64), StoreError> {
 pub(crate) fn decode_doc<T: DeserializeOwned>(row: &AnyRow) -> Result<T, StoreError> {
     let doc: String = row.try_get("doc").map_err(other)?;
     serde_json::from_str(&doc).map_err(other)
+}
+
+/// A user: the document, with the revision the store keeps beside it.
+pub(crate) fn decode_user(row: &AnyRow) -> Result<User, StoreError> {
+    let mut user: User = decode_doc(row)?;
+    user.revision = row.try_get("revision").map_err(other)?;
+    Ok(user)
 }
 
 pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {

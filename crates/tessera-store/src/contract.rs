@@ -280,6 +280,7 @@ pub fn user(id: &str, username: &str) -> User {
         blocked: false,
         created_at: T0,
         updated_at: T0,
+        revision: 0,
     }
 }
 
@@ -312,7 +313,40 @@ async fn users_and_consents(store: &dyn Store) {
         ..bob.clone()
     };
     store.update_user(&blocked).await.expect("update");
-    assert_eq!(store.get_user("u2").await.expect("get"), Some(blocked));
+    let stored = store.get_user("u2").await.expect("get").expect("u2");
+    assert_eq!(
+        stored,
+        User {
+            revision: 1,
+            ..blocked.clone()
+        },
+        "one revision up"
+    );
+    // A write prepared from the record before that update loses, whatever it changes.
+    let from_before = User {
+        claims: Default::default(),
+        ..bob.clone()
+    };
+    assert!(matches!(
+        store.update_user(&from_before).await,
+        Err(StoreError::Stale)
+    ));
+    assert_eq!(
+        store.get_user("u2").await.expect("get"),
+        Some(stored.clone())
+    );
+    store
+        .update_user(&stored)
+        .await
+        .expect("the current revision writes");
+    assert_eq!(
+        store
+            .find_user("BOB")
+            .await
+            .expect("find")
+            .map(|u| u.revision),
+        Some(2)
+    );
     assert!(matches!(
         store.update_user(&user("nobody", "x")).await,
         Err(StoreError::NotFound(_))

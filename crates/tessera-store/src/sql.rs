@@ -14,7 +14,7 @@ use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
 use crate::codec::{
-    decode_artifact, decode_consent, decode_doc, decode_event, encode_record, other,
+    decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record, other,
     ARTIFACT_COLUMNS,
 };
 
@@ -376,21 +376,32 @@ impl Store for SqlStore {
         if taken.is_some() {
             return Err(StoreError::Conflict(format!("user {}", user.username)));
         }
-        let done =
-            sqlx::query("UPDATE users SET username = $1, doc = $2, updated_at = $3 WHERE id = $4")
-                .bind(user.username.to_lowercase())
-                .bind(doc)
-                .bind(user.updated_at.0)
-                .bind(user.id.as_str())
-                .execute(&self.writer)
-                .await
-                .map_err(|e| match map_err(e) {
-                    // A concurrent rename took the name between the check and the update.
-                    StoreError::Other(_) => StoreError::Conflict(format!("user {}", user.username)),
-                    other => other,
-                })?;
+        let done = sqlx::query(
+            "UPDATE users SET username = $1, doc = $2, updated_at = $3, revision = revision + 1 \
+             WHERE id = $4 AND revision = $5",
+        )
+        .bind(user.username.to_lowercase())
+        .bind(doc)
+        .bind(user.updated_at.0)
+        .bind(user.id.as_str())
+        .bind(user.revision)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| match map_err(e) {
+            // A concurrent rename took the name between the check and the update.
+            StoreError::Other(_) => StoreError::Conflict(format!("user {}", user.username)),
+            other => other,
+        })?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {}", user.id)));
+            let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+                .bind(user.id.as_str())
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(map_err)?;
+            return Err(match exists {
+                Some(_) => StoreError::Stale,
+                None => StoreError::NotFound(format!("user {}", user.id)),
+            });
         }
         Ok(())
     }
@@ -414,29 +425,29 @@ impl Store for SqlStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT doc FROM users WHERE id = $1")
+        let row = sqlx::query("SELECT doc, revision FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.readers)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(decode_doc).transpose()
+        row.as_ref().map(decode_user).transpose()
     }
 
     async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT doc FROM users WHERE username = $1")
+        let row = sqlx::query("SELECT doc, revision FROM users WHERE username = $1")
             .bind(username.to_lowercase())
             .fetch_optional(&self.readers)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(decode_doc).transpose()
+        row.as_ref().map(decode_user).transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT doc FROM users ORDER BY username")
+        let rows = sqlx::query("SELECT doc, revision FROM users ORDER BY username")
             .fetch_all(&self.readers)
             .await
             .map_err(map_err)?;
-        rows.iter().map(decode_doc).collect()
+        rows.iter().map(decode_user).collect()
     }
 
     async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {

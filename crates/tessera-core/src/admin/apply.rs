@@ -52,6 +52,8 @@ pub struct Plan {
     changes: Vec<Change>,
     /// Users to create (true) or update (false), written after the configuration.
     users: Vec<(bool, User)>,
+    /// The configuration version the plan was made from: it is applied only onto that one.
+    version: i64,
 }
 
 impl Plan {
@@ -108,7 +110,10 @@ impl Provider {
                 .filter(|c| c.client_id.is_none())
                 .map(|c| c.name.trim()),
         )?;
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            version: self.store.config_version().await?,
+            ..Plan::default()
+        };
 
         let existing_scopes = self.store.list_scopes().await?;
         for s in &spec.scopes {
@@ -341,27 +346,38 @@ impl Provider {
 }
 
 impl Admin<'_> {
-    /// Applies a plan: the users, then the configuration in one transaction; a plan with nothing
-    /// to change writes nothing.
+    /// Applies a plan: the configuration in one transaction, then the users; a plan with nothing
+    /// to change writes nothing. Either part fails, writing nothing of itself, if what it was
+    /// planned from changed meanwhile: plan again.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
+        let again = |e| match e {
+            AdminError::Raced => AdminError::Conflict(
+                "the configuration changed since this plan was made; plan and apply again".into(),
+            ),
+            other => other,
+        };
+        if !plan.changes.is_empty() {
+            self.commit_as(plan.version, &plan.changes, None, Value::Null)
+                .await
+                .map_err(again)?;
+            tracing::info!(
+                changes = plan.changes.len(),
+                "declarative configuration applied"
+            );
+        }
         for (create, u) in &plan.users {
             let action = if *create {
                 self.store.insert_user(u).await?;
                 "user.created"
             } else {
-                self.store.update_user(u).await?;
+                self.store
+                    .update_user(u)
+                    .await
+                    .map_err(|e| again(e.into()))?;
                 "user.updated"
             };
             self.audit(action, &format!("user:{}", u.id), None, Value::Null)
                 .await;
-        }
-        if !plan.changes.is_empty() {
-            self.commit_as(None, &plan.changes, None, Value::Null)
-                .await?;
-            tracing::info!(
-                changes = plan.changes.len(),
-                "declarative configuration applied"
-            );
         }
         Ok(())
     }

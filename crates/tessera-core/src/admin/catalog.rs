@@ -164,20 +164,23 @@ impl Provider {
 
 impl Admin<'_> {
     pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
-        let scope = spec.to_scope(None, self.now())?;
-        self.commit_as(
-            None,
-            &[Change::Create(Record::Scope(scope.clone()))],
-            None,
-            Value::Null,
-        )
+        let scope = &spec.to_scope(None, self.now())?;
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            let change = Change::Create(Record::Scope(scope.clone()));
+            self.commit_as(version, &[change], None, Value::Null).await
+        })
         .await?;
-        Ok(scope)
+        Ok(scope.clone())
     }
 
     /// Replaces the scope named by `spec` with `spec`.
     pub async fn update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_update_scope(spec)).await
+    }
+
+    async fn try_update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        let version = self.read_version().await?;
         let existing = self.get_scope(&spec.name).await?;
         self.precondition(&existing)?;
         let scope = spec.to_scope(Some(&existing), self.now())?;
@@ -193,7 +196,11 @@ impl Admin<'_> {
 
     /// Refuses while an API or a client still uses the scope.
     pub async fn delete_scope(&self, name: &str) -> AdminResult<()> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_delete_scope(name)).await
+    }
+
+    async fn try_delete_scope(&self, name: &str) -> AdminResult<()> {
+        let version = self.read_version().await?;
         self.precondition(&self.get_scope(name).await?)?;
         let users: Vec<String> = self
             .store
@@ -230,15 +237,24 @@ impl Admin<'_> {
     pub async fn create_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let now = self.now();
         let api = spec.to_api(None, now)?;
-        let mut changes = vec![Change::Create(Record::Api(api.clone()))];
-        changes.extend(self.missing_scopes(&api).await?);
-        self.commit_as(None, &changes, None, Value::Null).await?;
-        Ok(api)
+        let api = &api;
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            let mut changes = vec![Change::Create(Record::Api(api.clone()))];
+            changes.extend(self.missing_scopes(api).await?);
+            self.commit_as(version, &changes, None, Value::Null).await
+        })
+        .await?;
+        Ok(api.clone())
     }
 
     /// Replaces the API named by `spec` with `spec`, creating scopes it names that do not exist.
     pub async fn update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_update_api(spec)).await
+    }
+
+    async fn try_update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
+        let version = self.read_version().await?;
         let existing = self.get_api(&spec.identifier).await?;
         self.precondition(&existing)?;
         let api = spec.to_api(Some(&existing), self.now())?;
@@ -250,7 +266,11 @@ impl Admin<'_> {
 
     /// Refuses while a client may still obtain tokens for the API.
     pub async fn delete_api(&self, identifier: &str) -> AdminResult<()> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_delete_api(identifier)).await
+    }
+
+    async fn try_delete_api(&self, identifier: &str) -> AdminResult<()> {
+        let version = self.read_version().await?;
         self.precondition(&self.get_api(identifier).await?)?;
         let users: Vec<String> = self
             .store

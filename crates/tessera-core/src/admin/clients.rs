@@ -458,23 +458,24 @@ impl Admin<'_> {
     pub async fn create_client(&self, spec: &ClientSpec) -> AdminResult<CreatedClient> {
         let now = self.now();
         let mut client = self.client_from_spec(spec, None, now)?;
-        let (scopes, apis) = self.catalog().await?;
-        self.validate_client(&client, &scopes, &apis)?;
         let secret = Provider::spec_secret(spec)?;
         if let Some(secret) = &secret {
             self.seal_secret(&mut client, secret);
         }
-        let detail = json!({"name": client.name, "type": client.client_type.as_str()});
-        self.commit_as(
-            None,
-            &[Change::Create(Record::Client(client.clone()))],
-            None,
-            detail,
-        )
+        let client = &client;
+        // Checked against the scopes and APIs as they are when the client is written.
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            let (scopes, apis) = self.catalog().await?;
+            self.validate_client(client, &scopes, &apis)?;
+            let detail = json!({"name": client.name, "type": client.client_type.as_str()});
+            let change = Change::Create(Record::Client(client.clone()));
+            self.commit_as(version, &[change], None, detail).await
+        })
         .await?;
         tracing::info!(client_id = %client.client_id, "client created");
         Ok(CreatedClient {
-            client,
+            client: client.clone(),
             client_secret: secret,
         })
     }
@@ -482,7 +483,12 @@ impl Admin<'_> {
     /// Changes the fields `patch` sets. `enabled` alone is audited as `client.enabled` or
     /// `client.disabled`.
     pub async fn update_client(&self, client_id: &str, patch: &ClientPatch) -> AdminResult<Client> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_update_client(client_id, patch))
+            .await
+    }
+
+    async fn try_update_client(&self, client_id: &str, patch: &ClientPatch) -> AdminResult<Client> {
+        let version = self.read_version().await?;
         let existing = self.get_client(client_id).await?;
         self.precondition(&existing)?;
         // The patch's fields are named as the client's, so it overlays the stored record.
@@ -527,16 +533,14 @@ impl Admin<'_> {
     }
 
     pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
-        let version = self.version_for_precondition().await?;
-        if version.is_some() {
-            self.precondition(&self.get_client(client_id).await?)?;
-        }
-        self.commit_as(
-            version,
-            &[Change::Delete(Table::Clients, client_id.to_owned())],
-            None,
-            Value::Null,
-        )
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            if self.if_match.is_some() {
+                self.precondition(&self.get_client(client_id).await?)?;
+            }
+            let change = Change::Delete(Table::Clients, client_id.to_owned());
+            self.commit_as(version, &[change], None, Value::Null).await
+        })
         .await?;
         tracing::info!(client_id, "client deleted");
         Ok(())
@@ -545,7 +549,12 @@ impl Admin<'_> {
     /// Seed 000 "Revoke a client secret": the old secret stops working at once; the new one is
     /// returned once.
     pub async fn rotate_client_secret(&self, client_id: &str) -> AdminResult<String> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_rotate_client_secret(client_id))
+            .await
+    }
+
+    async fn try_rotate_client_secret(&self, client_id: &str) -> AdminResult<String> {
+        let version = self.read_version().await?;
         let mut c = self.get_client(client_id).await?;
         self.precondition(&c)?;
         if !c.client_type.is_confidential() {

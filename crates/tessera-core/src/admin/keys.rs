@@ -155,9 +155,10 @@ impl Provider {
 
 impl Admin<'_> {
     pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
-        let (rec, changes) = self.generated_key(alg, window).await?;
-        self.commit_as(None, &changes, Some("key.generated"), key_detail(&rec))
-            .await?;
+        let now = self.now();
+        let rec = keys::generate(alg, self.window(window, now)?, &self.master, now)?;
+        tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key generated");
+        self.add_key(&rec, "key.generated").await?;
         Ok(rec)
     }
 
@@ -171,28 +172,36 @@ impl Admin<'_> {
         let now = self.now();
         let w = self.window(window, now)?;
         let rec = keys::import(alg, key_pem, chain_pem, w, &self.master, now)?;
-        if self
-            .store
-            .list_keys()
-            .await?
-            .iter()
-            .any(|k| k.kid == rec.kid)
-        {
-            return Err(AdminError::Conflict(format!(
-                "key {} is already imported",
-                rec.kid
-            )));
-        }
-        let changes = Provider::key_changes(&self.store.list_keys().await?, rec.clone())?;
-        self.commit_as(None, &changes, Some("key.imported"), key_detail(&rec))
-            .await?;
+        self.add_key(&rec, "key.imported").await?;
         tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key imported");
         Ok(rec)
     }
 
+    /// Writes a new key, handing over from the key it follows, against the keys as they are then.
+    async fn add_key(&self, rec: &KeyRecord, action: &str) -> AdminResult<()> {
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            let existing = self.store.list_keys().await?;
+            if existing.iter().any(|k| k.kid == rec.kid) {
+                return Err(AdminError::Conflict(format!(
+                    "key {} already exists",
+                    rec.kid
+                )));
+            }
+            let changes = Provider::key_changes(&existing, rec.clone())?;
+            self.commit_as(version, &changes, Some(action), key_detail(rec))
+                .await
+        })
+        .await
+    }
+
     /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.
     pub async fn retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_retire_key(kid)).await
+    }
+
+    async fn try_retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        let version = self.read_version().await?;
         let now = self.now();
         let mut k = self.get_key(kid).await?;
         self.precondition(&k)?;
@@ -227,7 +236,11 @@ impl Admin<'_> {
     /// Moves a key's signing window (seed 002 "Used From" / "Used Until"). A key that has
     /// signed keeps its start; windows of one algorithm still may not overlap.
     pub async fn schedule_key(&self, kid: &str, window: KeyWindow) -> AdminResult<KeyRecord> {
-        let version = self.version_for_precondition().await?;
+        self.settle(|| self.try_schedule_key(kid, window)).await
+    }
+
+    async fn try_schedule_key(&self, kid: &str, window: KeyWindow) -> AdminResult<KeyRecord> {
+        let version = self.read_version().await?;
         let now = self.now();
         let mut k = self.get_key(kid).await?;
         self.precondition(&k)?;

@@ -42,6 +42,9 @@ pub enum AdminError {
     /// The record changed since the caller read it (`If-Match` does not hold).
     #[error("the record changed since it was read; read it again")]
     PreconditionFailed,
+    /// Another writer changed the records this change was prepared from, again and again.
+    #[error("the configuration kept changing while this change was prepared; retry")]
+    Raced,
     #[error("signing key: {0}")]
     Key(#[from] KeyError),
 }
@@ -51,15 +54,16 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::NotFound(what) => AdminError::NotFound(what),
             StoreError::Conflict(what) => AdminError::Conflict(format!("{what} already exists")),
-            StoreError::Stale => AdminError::Conflict(
-                "the configuration changed while this change was prepared; retry".into(),
-            ),
+            StoreError::Stale => AdminError::Raced,
             other => AdminError::Store(other),
         }
     }
 }
 
 pub type AdminResult<T> = Result<T, AdminError>;
+
+/// How many times a change that lost a race to another writer is prepared before giving up.
+const ATTEMPTS: u32 = 5;
 
 /// An administrator acting: the administrative changes, each recorded in the audit log with
 /// who made it. Reads are the provider's own (`Admin` dereferences to it).
@@ -80,17 +84,10 @@ impl Provider {
         }
     }
 
-    /// Writes a change (only if the configuration is still at `version` when one is given) and
-    /// refreshes this process's caches at once (other processes notice the store's version
-    /// within a second).
-    async fn commit_at(&self, version: Option<i64>, changes: &[Change]) -> AdminResult<()> {
-        match version {
-            Some(v) => self.store.apply_at(v, changes).await.map_err(|e| match e {
-                StoreError::Stale => AdminError::PreconditionFailed,
-                other => other.into(),
-            })?,
-            None => self.store.apply(changes).await?,
-        }
+    /// Writes a change, only if the configuration is still at `version`, and refreshes this
+    /// process's caches at once (other processes notice the store's version within a second).
+    async fn commit_at(&self, version: i64, changes: &[Change]) -> AdminResult<()> {
+        self.store.apply_at(version, changes).await?;
         if let Err(e) = self.sync().await {
             tracing::warn!(error = %e, "configuration changed but the cache could not reload yet");
         }
@@ -117,12 +114,31 @@ impl Admin<'_> {
         self
     }
 
-    /// With a precondition, the configuration version to write at, read before the record is:
-    /// a change made by someone else in between makes the write fail instead of overwriting it.
-    pub(crate) async fn version_for_precondition(&self) -> AdminResult<Option<i64>> {
-        match self.if_match {
-            Some(_) => Ok(Some(self.store.config_version().await?)),
-            None => Ok(None),
+    /// The configuration version to write at, read before the records a change is prepared from:
+    /// a change made by someone else in between makes the write fail ([`AdminError::Raced`])
+    /// instead of overwriting it.
+    pub(crate) async fn read_version(&self) -> AdminResult<i64> {
+        Ok(self.store.config_version().await?)
+    }
+
+    /// Runs a read-modify-write until it lands. When another writer changed what `attempt` read
+    /// before it could write ([`AdminError::Raced`]), it is prepared again from a fresh read, so
+    /// nobody's change is lost; unless the caller named the copy it changed (`If-Match`): then
+    /// the race is the caller's [`AdminError::PreconditionFailed`].
+    pub(crate) async fn settle<T, F, Fut>(&self, attempt: F) -> AdminResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = AdminResult<T>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(AdminError::Raced) if self.if_match.is_some() => {
+                    return Err(AdminError::PreconditionFailed)
+                }
+                Err(AdminError::Raced) if tries < ATTEMPTS => tries += 1,
+                other => return other,
+            }
         }
     }
 
@@ -135,7 +151,7 @@ impl Admin<'_> {
     /// or `action` for the first change when given (`client.secret_rotated`).
     pub(crate) async fn commit_as(
         &self,
-        version: Option<i64>,
+        version: i64,
         changes: &[Change],
         action: Option<&str>,
         detail: Value,

@@ -209,6 +209,7 @@ impl Provider {
             blocked: spec.blocked,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
+            revision: existing.map_or(0, |e| e.revision),
         })
     }
 
@@ -263,21 +264,9 @@ impl Admin<'_> {
     /// Changes what `patch` sets; blocking or unblocking alone is audited as `user.blocked` or
     /// `user.unblocked`.
     pub async fn update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
-        let mut u = self.find_user(id_or_username).await?;
-        self.precondition(&u)?;
-        if let Some(n) = &patch.username {
-            u.username = username(n)?;
-        }
-        merge(&mut u.claims, &patch.claims);
-        merge(&mut u.attributes, &patch.attributes);
-        check_claims(&u.claims)?;
-        check_attributes(&u.attributes)?;
-        if let Some(g) = &patch.groups {
-            u.groups = groups(g)?;
-        }
-        u.blocked = patch.blocked.unwrap_or(u.blocked);
-        u.updated_at = self.now();
-        self.store.update_user(&u).await?;
+        let u = self
+            .settle(|| self.try_update_user(id_or_username, patch))
+            .await?;
         let mut fields: Vec<&str> = Vec::new();
         for (set, name) in [
             (patch.username.is_some(), "username"),
@@ -303,17 +292,45 @@ impl Admin<'_> {
         Ok(u)
     }
 
-    pub async fn set_user_password(&self, id_or_username: &str, password: &str) -> AdminResult<()> {
-        check_password(password)?;
+    async fn try_update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
         let mut u = self.find_user(id_or_username).await?;
         self.precondition(&u)?;
-        u.password_hash = Some(
-            password::hash_blocking(password.to_owned())
-                .await
-                .map_err(|e| invalid("password", e))?,
-        );
+        if let Some(n) = &patch.username {
+            u.username = username(n)?;
+        }
+        merge(&mut u.claims, &patch.claims);
+        merge(&mut u.attributes, &patch.attributes);
+        check_claims(&u.claims)?;
+        check_attributes(&u.attributes)?;
+        if let Some(g) = &patch.groups {
+            u.groups = groups(g)?;
+        }
+        u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
         self.store.update_user(&u).await?;
+        u.revision += 1;
+        Ok(u)
+    }
+
+    pub async fn set_user_password(&self, id_or_username: &str, password: &str) -> AdminResult<()> {
+        check_password(password)?;
+        if self.if_match.is_some() {
+            // A stale copy is refused before the hashing is paid for.
+            self.precondition(&self.find_user(id_or_username).await?)?;
+        }
+        let hash = &password::hash_blocking(password.to_owned())
+            .await
+            .map_err(|e| invalid("password", e))?;
+        let u = self
+            .settle(|| async move {
+                let mut u = self.find_user(id_or_username).await?;
+                self.precondition(&u)?;
+                u.password_hash = Some(hash.clone());
+                u.updated_at = self.now();
+                self.store.update_user(&u).await?;
+                Ok(u)
+            })
+            .await?;
         tracing::info!(user_id = %u.id, "password set");
         self.audit_user("user.password_set", &u, Value::Null).await;
         Ok(())

@@ -95,6 +95,7 @@ impl From<AdminError> for Problem {
         match e {
             AdminError::NotFound(what) => Problem::not_found(what),
             AdminError::Conflict(what) => Problem::new(StatusCode::CONFLICT, what),
+            AdminError::Raced => Problem::new(StatusCode::CONFLICT, e.to_string()),
             AdminError::Invalid { field, message } => Problem::invalid(field, message),
             AdminError::PreconditionFailed => Problem::new(
                 StatusCode::PRECONDITION_FAILED,

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
-use tessera_core::admin::ClientSpec;
+use tessera_core::admin::{ClientPatch, ClientSpec, UserPatch, UserSpec};
 use tessera_core::audit::Actor;
 use tessera_core::model::{ClientType, GrantType};
 use tessera_server::admin::openapi::OPS;
@@ -752,4 +752,81 @@ async fn users_blocked_consents_keys_and_the_audit_log() {
         &call(&h, "GET", &format!("/users/{carol}"), &admin, None).await,
         404,
     );
+}
+
+/// Two administrators at once, neither naming a copy with `If-Match`: a change that lost the
+/// race is prepared again on top of the other's, so an edit racing a secret rotation never writes
+/// the old secret back, and two profile edits and a password reset all stand.
+#[tokio::test]
+async fn concurrent_changes_without_if_match_both_land() {
+    let h = setup().await;
+    let c = h.client_with(Harness::spec("raced")).await;
+    h.provider
+        .admin(Actor::cli())
+        .create_user(&UserSpec {
+            username: "racer".into(),
+            password: Some(PASSWORD.into()),
+            ..UserSpec::default()
+        })
+        .await
+        .expect("user");
+    for round in 0..10 {
+        let (a, b) = (
+            h.provider.admin(Actor::cli()),
+            h.provider.admin(Actor::cli()),
+        );
+        let patch = ClientPatch {
+            description: Some(format!("round {round}")),
+            ..ClientPatch::default()
+        };
+        let (edited, rotated) = tokio::join!(
+            a.update_client(&c.id, &patch),
+            b.rotate_client_secret(&c.id)
+        );
+        edited.expect("edit");
+        let secret = rotated.expect("rotation");
+        let stored = a.get_client(&c.id).await.expect("client");
+        assert_eq!(stored.description, format!("round {round}"));
+        let r = h
+            .post(
+                "/token",
+                Some(&basic(&c.id, &secret)),
+                "grant_type=client_credentials",
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "round {round}: the rotated secret stands"
+        );
+
+        let (name, nickname) = (format!("Racer {round}"), format!("r{round}"));
+        let password = format!("{PASSWORD} {round}");
+        let claim = |k: &str, v: &str| UserPatch {
+            claims: json!({ k: v }).as_object().cloned().unwrap_or_default(),
+            ..UserPatch::default()
+        };
+        let third = h.provider.admin(Actor::cli());
+        let (by_name, by_nickname) = (claim("name", &name), claim("nickname", &nickname));
+        let (named, nicknamed, reset) = tokio::join!(
+            a.update_user("racer", &by_name),
+            b.update_user("racer", &by_nickname),
+            third.set_user_password("racer", &password)
+        );
+        named.expect("name");
+        nicknamed.expect("nickname");
+        reset.expect("password");
+        let u = a.find_user("racer").await.expect("user");
+        assert_eq!(
+            u.claims["name"],
+            name.as_str(),
+            "round {round}: both edits stand"
+        );
+        assert_eq!(u.claims["nickname"], nickname.as_str(), "round {round}");
+        let hash = u.password_hash.expect("hash");
+        assert!(
+            tessera_core::password::verify(&hash, &password),
+            "round {round}: the new password stands"
+        );
+    }
 }

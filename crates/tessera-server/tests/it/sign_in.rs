@@ -2,6 +2,7 @@
 //! errors that must not redirect, and the ones that must.
 
 use http::StatusCode;
+use tessera_core::audit::AuditQuery;
 use tessera_core::model::ConsentMode;
 
 use crate::flow::{code_request, enc, hidden, redirect_params, sign_in, Browser, PASSWORD, RP};
@@ -149,6 +150,12 @@ async fn repeated_failures_are_throttled_per_account() {
         "even the right password waits"
     );
     assert_eq!(r.header("retry-after"), "900");
+    // Retrying while paused adds nothing to the audit log: one event per paused key and window.
+    for _ in 0..3 {
+        let again = b.login(&page, "erin", PASSWORD).await;
+        assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(throttled_events(&h).await, 1, "one event for the pause");
     let (_, metrics) = h.get_text("/metrics").await;
     for outcome in ["failed", "throttled"] {
         assert!(
@@ -160,6 +167,24 @@ async fn repeated_failures_are_throttled_per_account() {
     let page = b.get(&path).await;
     let r = b.login(&page, "erin", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "the window is over: {}", r.text);
+    // A new pause in a new window is news again (another browser: this one is signed in).
+    let b = Browser::new(&h);
+    let page = b.get(&path).await;
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = b.login(&page, "erin", "nope nope").await.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled_events(&h).await, 2, "one event per window");
+}
+
+async fn throttled_events(h: &Harness) -> usize {
+    let query = AuditQuery {
+        action: Some("sign_in.throttled".into()),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    h.provider.audit_events(&query).await.expect("audit").len()
 }
 
 #[tokio::test]
