@@ -2,7 +2,8 @@
 //! handle (HttpOnly, SameSite=Lax: the CSRF binding of the forms), and the browser state the
 //! check_session iframe reads (not HttpOnly by design; it is no credential, so on an https issuer
 //! it is SameSite=None so that the iframe can read it inside a relying party on another site).
-//! Secure whenever the issuer is https.
+//! The Admin Portal's cookies (HttpOnly, SameSite=Lax) are sent to `/admin` only. Secure whenever
+//! the issuer is https.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -29,6 +30,8 @@ pub enum Kind {
     Session,
     Interaction,
     BrowserState,
+    /// The Admin Portal's sign-in and its pending sign-in: sent to `/admin` only.
+    Portal,
 }
 
 /// Adds a `Set-Cookie`; `max_age` 0 deletes the cookie.
@@ -42,7 +45,8 @@ pub fn set(
 ) {
     let cross_site = secure && kind == Kind::BrowserState;
     let same_site = if cross_site { "None" } else { "Lax" };
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite={same_site}");
+    let path = if kind == Kind::Portal { "/admin" } else { "/" };
+    let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite={same_site}");
     if kind != Kind::BrowserState {
         c.push_str("; HttpOnly");
     }

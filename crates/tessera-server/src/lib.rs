@@ -7,6 +7,7 @@
 //!   logout, check_session) and their server-rendered pages
 //! - [`outbound`]: HTTP requests to other servers (key sets, policy webhooks), SSRF-guarded
 //! - [`admin`]: the admin REST API and its OpenAPI document
+//! - [`portal`]: the Admin Portal, server-rendered pages over the same use-cases
 //! - [`ops`]: health, readiness
 //! - [`metrics`]: Prometheus metrics and the metered store
 //! - [`jobs`]: configuration sync, purge of expired artifacts
@@ -24,6 +25,7 @@ pub mod oauth;
 pub mod ops;
 pub mod outbound;
 pub mod pages;
+pub mod portal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,8 +128,10 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         )
         .route("/check_session", get(interaction::check_session))
         .route("/static/tessera.css", get(pages::stylesheet))
+        .route("/static/admin.js", get(pages::portal_script))
         .route("/introspect", post(oauth::introspect))
         .nest("/admin/api", admin::router())
+        .nest("/admin", portal::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::render))

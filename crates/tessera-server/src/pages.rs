@@ -72,13 +72,15 @@ struct CheckSessionTpl<'a> {
 
 /// How a page may be embedded and which scripts and frames it may run.
 #[derive(Debug, Clone, Copy)]
-enum Policy<'a> {
+pub(crate) enum Policy<'a> {
     /// No script, never framed.
     Plain,
     /// One inline script with this nonce; never framed; may frame `frames` (front-channel logout).
     Script { nonce: &'a str, frames: &'a str },
     /// The check_session iframe: a script, framed by any relying party.
     Framed { nonce: &'a str },
+    /// The Admin Portal: its own script file only, forms post to itself only, never framed.
+    Portal,
 }
 
 fn csp(p: Policy<'_>) -> String {
@@ -94,10 +96,17 @@ fn csp(p: Policy<'_>) -> String {
             format!("{base}; script-src 'nonce-{nonce}'{frames}; frame-ancestors 'none'")
         }
         Policy::Framed { nonce } => format!("{base}; script-src 'nonce-{nonce}'"),
+        Policy::Portal => {
+            format!("{base}; script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        }
     }
 }
 
-fn html(status: StatusCode, body: Result<String, askama::Error>, policy: Policy<'_>) -> Response {
+pub(crate) fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    policy: Policy<'_>,
+) -> Response {
     let (status, body) = match body {
         Ok(b) => (status, b),
         Err(e) => {
@@ -117,7 +126,12 @@ fn html(status: StatusCode, body: Result<String, askama::Error>, policy: Policy<
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The portal's forms carry their Origin, which it checks; a same-origin referrer allows that.
+    let referrer = match policy {
+        Policy::Portal => "same-origin",
+        _ => "no-referrer",
+    };
+    h.insert(REFERRER_POLICY, HeaderValue::from_static(referrer));
     if !matches!(policy, Policy::Framed { .. }) {
         h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
@@ -232,12 +246,25 @@ pub fn check_session() -> Response {
 
 /// The stylesheet the pages share.
 pub async fn stylesheet() -> Response {
-    let mut res = Response::new(Body::from(include_str!("../static/tessera.css")));
+    asset(
+        include_str!("../static/tessera.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+/// The Admin Portal's script: copy buttons (no framework, nothing to build).
+pub async fn portal_script() -> Response {
+    asset(
+        include_str!("../static/admin.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut res = Response::new(Body::from(body));
     let h = res.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(
         CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

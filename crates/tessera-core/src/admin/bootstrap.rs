@@ -3,12 +3,22 @@
 
 use serde_json::json;
 
-use super::{Admin, AdminError, AdminResult, ApiSpec, ScopeSpec, UserPatch, UserSpec};
-use crate::model::User;
+use super::{
+    Admin, AdminError, AdminResult, ApiSpec, ClientPatch, ClientSpec, ScopeSpec, UserPatch,
+    UserSpec,
+};
+use crate::model::{ClientType, ConsentMode, GrantType, TokenFormat, User};
 use crate::provider::Provider;
 
 /// The group whose members are administrators (the Admin Portal signs in only its members).
 pub const ADMIN_GROUP: &str = "tessera-admins";
+
+/// The Admin Portal's own client: public, authorization code with PKCE, for administrators only.
+pub const PORTAL_CLIENT: &str = "tessera-admin-portal";
+
+/// How long a portal sign-in lasts before the portal asks Tessera again (silently while the SSO
+/// session lasts).
+pub const PORTAL_SESSION_SECONDS: i64 = 3600;
 
 /// The admin API's scopes: name, display name, description.
 pub const ADMIN_SCOPES: [(&str, &str, &str); 7] = [
@@ -50,12 +60,23 @@ impl Provider {
     pub fn admin_api(&self) -> String {
         self.settings.endpoint("/admin/api")
     }
+
+    /// Where Tessera sends an administrator back to the Admin Portal after signing in.
+    pub fn portal_callback(&self) -> String {
+        self.settings.endpoint("/admin/callback")
+    }
 }
 
 impl Admin<'_> {
     /// Creates the admin API and its scopes when they are missing; true when it created them.
     /// Scopes an administrator edited are left as they are.
     pub async fn ensure_admin_api(&self) -> AdminResult<bool> {
+        let created = self.ensure_api_and_scopes().await?;
+        self.ensure_portal_client().await?;
+        Ok(created)
+    }
+
+    async fn ensure_api_and_scopes(&self) -> AdminResult<bool> {
         let identifier = self.admin_api();
         if self.store.get_api(&identifier).await?.is_some() {
             return Ok(false);
@@ -87,6 +108,44 @@ impl Admin<'_> {
             Ok(_) => Ok(true),
             // Another node created it meanwhile.
             Err(AdminError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Admin Portal's client (seed 000's Admin Portal signs in through Tessera itself): created
+    /// when missing, its redirect URI moved when the issuer changed.
+    async fn ensure_portal_client(&self) -> AdminResult<()> {
+        let callback = self.portal_callback();
+        let done = match self.store.get_client(PORTAL_CLIENT).await? {
+            Some(c) if c.browser.redirect_uris == [callback.clone()] => return Ok(()),
+            Some(_) => {
+                let patch = ClientPatch {
+                    redirect_uris: Some(vec![callback]),
+                    ..ClientPatch::default()
+                };
+                self.update_client(PORTAL_CLIENT, &patch).await.map(|_| ())
+            }
+            None => {
+                let spec = ClientSpec {
+                    client_id: Some(PORTAL_CLIENT.into()),
+                    description:
+                        "The Admin Portal at /admin; only members of tessera-admins sign in".into(),
+                    grant_types: Some(vec![GrantType::AuthorizationCode]),
+                    scopes: vec!["administrator".into()],
+                    apis: vec![self.admin_api()],
+                    token_format: Some(TokenFormat::Opaque),
+                    access_token_ttl: Some(PORTAL_SESSION_SECONDS),
+                    redirect_uris: vec![callback],
+                    consent: Some(ConsentMode::AutoAccept),
+                    allowed_groups: vec![ADMIN_GROUP.into()],
+                    ..ClientSpec::new("Tessera Admin Portal", ClientType::Spa)
+                };
+                self.create_client(&spec).await.map(|_| ())
+            }
+        };
+        match done {
+            // Another node did it meanwhile.
+            Ok(()) | Err(AdminError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -12,7 +12,7 @@ mod rules;
 mod users;
 
 pub use apply::{Action, Plan, PlanItem, Spec};
-pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES};
+pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use keys::KeyWindow;

@@ -78,6 +78,12 @@ pub async fn caller(p: &Provider, headers: &HeaderMap) -> Result<Caller, Problem
         })
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Problem::unauthenticated("a bearer access token is required"))?;
+    caller_for_token(p, token).await
+}
+
+/// The caller an access token stands for, if it is active and was issued for the admin API
+/// (the Admin Portal's session holds such a token).
+pub async fn caller_for_token(p: &Provider, token: &str) -> Result<Caller, Problem> {
     let found = p
         .active_access_token(token, None, p.now())
         .await

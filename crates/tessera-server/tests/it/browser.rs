@@ -1,6 +1,8 @@
 //! The real pages in a real browser: Debian chromium, driven by `tests/browser/signin.mjs`
 //! (playwright-core), signs in with the keyboard, approves consent and lands on the relying
-//! party's redirect; a second run in the same browser profile signs in without a password.
+//! party's redirect; a second run in the same browser profile signs in without a password. The
+//! Admin Portal is driven by `tests/browser/portal.mjs`: the wizard, the secret, rotation,
+//! lifetimes, blocking a user.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +15,13 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs the driver script with one JSON argument; returns its one line of JSON.
+/// Runs the sign-in driver script with one JSON argument; returns its one line of JSON.
 fn drive(args: &Value) -> Value {
+    drive_script("signin.mjs", args)
+}
+
+/// Runs a driver script of `tests/browser` with one JSON argument; returns its one line of JSON.
+fn drive_script(script: &str, args: &Value) -> Value {
     let browser_dir = repo_root().join("tests/browser");
     if !browser_dir.join("node_modules/playwright-core").exists() {
         let ok = std::process::Command::new("npm")
@@ -30,7 +37,7 @@ fn drive(args: &Value) -> Value {
         "the browser test needs Debian's chromium at {chromium} (apt-get install chromium; .ci/run installs it)"
     );
     let out = std::process::Command::new("node")
-        .arg(browser_dir.join("signin.mjs"))
+        .arg(browser_dir.join(script))
         .arg(args.to_string())
         .output()
         .expect("node");
@@ -168,5 +175,109 @@ async fn chromium_signs_in_through_the_real_pages() {
     let p = params(second["final_url"].as_str().unwrap());
     assert_eq!(p["state"], "second");
     assert!(p.contains_key("code"));
+    server.kill();
+}
+
+/// The issue's Admin Portal walk-through in a real browser: an administrator signs in through
+/// Tessera (a non-administrator is turned away), sets up each application type with the wizard,
+/// copies the secret with its button and gets a token with it, revokes it for a new one (the old
+/// one fails, the new one works), edits the access-token lifetime and sees it in issued tokens,
+/// and blocks a user whose sign-in is then refused. With `TESSERA_SCREENSHOTS=<dir>` the driver
+/// saves the screenshots the README shows.
+#[tokio::test]
+async fn chromium_administers_through_the_admin_portal() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("TESSERA_ISSUER", base.as_str()),
+        ("TESSERA_NEW_PASSWORD", PASSWORD),
+    ];
+    cli_env(dir.path(), &["admin", "create", "--username", "root"], &env);
+    cli_env(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "bob",
+            "--claim",
+            "name=Bob Example",
+        ],
+        &env,
+    );
+    let server = Server::start_on(dir.path(), port, &env[..1]);
+    server.wait_ready().await;
+
+    let web_redirect = "https://store.example.com/callback";
+    let out = tokio::task::spawn_blocking({
+        let args = json!({"base": base, "admin": "root", "user": "bob", "password": PASSWORD,
+            "web_redirect": web_redirect,
+            "screenshots": std::env::var("TESSERA_SCREENSHOTS").ok()});
+        move || drive_script("portal.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert!(
+        out["non_admin"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Only members of the tessera-admins group"),
+        "{out:#}"
+    );
+    assert!(out["signed_in_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/admin/applications"));
+    let csp = out["csp"].as_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
+
+    assert_eq!(
+        out["forged"],
+        json!({"wrong_csrf": 403, "cross_origin": 403})
+    );
+    let m2m = &out["m2m"];
+    assert!(m2m["warning"]
+        .as_str()
+        .unwrap()
+        .contains("it will not be shown again"));
+    assert_eq!(m2m["first_token"]["status"], 200, "{out:#}");
+    assert_eq!(m2m["first_token"]["expires_in"], 900, "the seed's default");
+    assert_eq!(m2m["saved"], "Saved.");
+    let id = m2m["client_id"].as_str().unwrap();
+    let (old, new) = (
+        m2m["first_secret"].as_str().unwrap(),
+        m2m["second_secret"].as_str().unwrap(),
+    );
+    assert_ne!(old, new);
+    let http = crate::process::http();
+    let token = |secret: &str| {
+        http.post(format!("{base}/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let refused = token(old).await.unwrap();
+    assert_eq!(refused.status(), 401, "the revoked secret fails");
+    let issued: Value = token(new).await.unwrap().json().await.unwrap();
+    assert_eq!(issued["expires_in"], 600, "the edited lifetime: {issued}");
+
+    assert_eq!(out["api"], "The API was added.");
+    assert!(out["web"]["client_id"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty()));
+    assert_eq!(out["spa"]["notice"], "The application was created.");
+    assert_eq!(out["spa"]["copied_token_url"], format!("{base}/token"));
+    assert!(out["blocked"].as_str().unwrap().contains("blocked"));
+    let audit: Vec<String> = serde_json::from_value(out["audit_actions"].clone()).unwrap();
+    for action in ["client.created", "client.secret_rotated", "user.blocked"] {
+        assert!(audit.iter().any(|a| a == action), "{action} in {audit:?}");
+    }
+    assert!(
+        !out["blocked_sign_in"].as_str().unwrap().is_empty(),
+        "the blocked user's sign-in is refused: {out:#}"
+    );
+    assert_eq!(out["console_errors"], json!([]), "no script or CSP errors");
     server.kill();
 }

@@ -1,0 +1,468 @@
+//! Users in the portal: search, create, edit the profile, attributes and groups, block and
+//! unblock, reset the password, revoke consents, delete with a confirmation.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tessera_core::admin::{etag, AdminError, UserPatch, UserSpec, ADMIN_GROUP};
+use tessera_core::model::{Consent, User};
+
+use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
+use crate::admin::auth::Need;
+use crate::AppState;
+
+const SECTION: &str = "users";
+
+fn notice(key: &str) -> Option<String> {
+    let text = match key {
+        "created" => "The user was created.",
+        "saved" => "Saved.",
+        "blocked" => "The user is blocked: they cannot sign in and their tokens stop working.",
+        "unblocked" => "The user is unblocked.",
+        "password" => "The password was reset.",
+        "consent" => "The consent was revoked: the application asks again at the next sign-in.",
+        "deleted" => "The user was deleted.",
+        _ => return None,
+    };
+    Some(text.to_owned())
+}
+
+fn claim(u: &User, name: &str) -> String {
+    u.claims
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    notice: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct ListTpl {
+    chrome: Chrome,
+    q: String,
+    /// id, username, name, email, groups, status
+    users: Vec<(String, String, String, String, String, &'static str)>,
+    open: bool,
+    /// username, name, email, groups
+    form: (String, String, String, String),
+}
+
+async fn list_page(
+    s: &AppState,
+    signed: &Signed,
+    q: &str,
+    chrome: Chrome,
+    status: StatusCode,
+    form: Option<&Form>,
+) -> Response {
+    let all = match signed.admin(&s.provider).list_users().await {
+        Ok(u) => u,
+        Err(e) => return refused(chrome, &e),
+    };
+    let needle = q.trim().to_lowercase();
+    let users = all
+        .iter()
+        .filter(|u| {
+            needle.is_empty()
+                || [u.username.clone(), claim(u, "name"), claim(u, "email")]
+                    .iter()
+                    .any(|v| v.to_lowercase().contains(&needle))
+        })
+        .map(|u| {
+            let status = if u.blocked { "Blocked" } else { "Active" };
+            (
+                u.id.clone(),
+                u.username.clone(),
+                claim(u, "name"),
+                claim(u, "email"),
+                u.groups.join(", "),
+                status,
+            )
+        })
+        .collect();
+    let typed = |k: &str| form.map_or(String::new(), |f| f.get(k).to_owned());
+    render(
+        status,
+        &ListTpl {
+            chrome,
+            q: q.trim().to_owned(),
+            users,
+            open: form.is_some(),
+            form: (
+                typed("username"),
+                typed("name"),
+                typed("email"),
+                typed("groups"),
+            ),
+        },
+    )
+}
+
+pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Search>) -> Response {
+    if let Err(r) = signed.require(Need::UsersRead, SECTION) {
+        return r;
+    }
+    let mut chrome = signed.chrome(SECTION);
+    chrome.notice = notice(&q.notice);
+    list_page(&s, &signed, &q.q, chrome, StatusCode::OK, None).await
+}
+
+/// Checks the session may change users, the form is its own, and membership of the
+/// administrators' group is given or taken only by an administrator.
+fn allowed(signed: &Signed, form: &Form, groups_change_admins: bool) -> Result<(), Response> {
+    signed.require(Need::UsersWrite, SECTION)?;
+    signed.check(form)?;
+    if groups_change_admins {
+        signed.require(Need::Administrator, SECTION)?;
+    }
+    Ok(())
+}
+
+fn profile_claims(form: &Form) -> Map<String, Value> {
+    let mut claims = Map::new();
+    for name in ["name", "email"] {
+        let v = form.get(name);
+        // An emptied field removes the claim.
+        claims.insert(
+            name.into(),
+            if v.is_empty() {
+                Value::Null
+            } else {
+                Value::String(v.into())
+            },
+        );
+    }
+    claims
+}
+
+pub async fn create(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    let groups = form.list("groups");
+    if let Err(r) = allowed(&signed, &form, groups.iter().any(|g| g == ADMIN_GROUP)) {
+        return r;
+    }
+    let claims = profile_claims(&form)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    let spec = UserSpec {
+        username: form.get("username").to_owned(),
+        password: Some(form.get("password").to_owned()),
+        claims,
+        groups,
+        ..UserSpec::default()
+    };
+    match signed.admin(&s.provider).create_user(&spec).await {
+        Ok(u) => see_other(&format!("/admin/users/{}?notice=created", u.id)),
+        Err(e) => {
+            let (status, text) = explain(&e);
+            let mut chrome = signed.chrome(SECTION);
+            chrome.error = Some(text);
+            list_page(&s, &signed, "", chrome, status, Some(&form)).await
+        }
+    }
+}
+
+/// The profile form's fields.
+struct ProfileForm {
+    username: String,
+    name: String,
+    email: String,
+    email_verified: bool,
+    groups: String,
+    attributes: String,
+}
+
+impl ProfileForm {
+    fn of(u: &User) -> ProfileForm {
+        ProfileForm {
+            username: u.username.clone(),
+            name: claim(u, "name"),
+            email: claim(u, "email"),
+            email_verified: u.claims.get("email_verified") == Some(&Value::Bool(true)),
+            groups: u.groups.join(", "),
+            attributes: serde_json::to_string_pretty(&u.attributes).unwrap_or_default(),
+        }
+    }
+
+    fn typed(f: &Form) -> ProfileForm {
+        ProfileForm {
+            username: f.get("username").into(),
+            name: f.get("name").into(),
+            email: f.get("email").into(),
+            email_verified: f.checked("email_verified"),
+            groups: f.get("groups").into(),
+            attributes: f.get("attributes").into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserTpl {
+    chrome: Chrome,
+    u: User,
+    etag: String,
+    form: ProfileForm,
+    consents: Vec<Consent>,
+}
+
+async fn user_page(
+    s: &AppState,
+    signed: &Signed,
+    u: User,
+    chrome: Chrome,
+    status: StatusCode,
+    typed: Option<&Form>,
+) -> Response {
+    let consents = match signed.admin(&s.provider).user_consents(&u.id).await {
+        Ok(c) => c,
+        Err(e) => return refused(chrome, &e),
+    };
+    render(
+        status,
+        &UserTpl {
+            chrome,
+            etag: etag(&u),
+            form: typed.map_or_else(|| ProfileForm::of(&u), ProfileForm::typed),
+            u,
+            consents,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    if let Err(r) = signed.require(Need::UsersRead, SECTION) {
+        return r;
+    }
+    match signed.admin(&s.provider).find_user(&id).await {
+        Ok(u) => {
+            let mut chrome = signed.chrome(SECTION);
+            chrome.notice = notice(&q.notice);
+            user_page(&s, &signed, u, chrome, StatusCode::OK, None).await
+        }
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+fn patch_from(form: &Form) -> Result<UserPatch, AdminError> {
+    let mut claims = profile_claims(form);
+    claims.insert(
+        "email_verified".into(),
+        Value::Bool(form.checked("email_verified")),
+    );
+    let attributes = match form.get("attributes") {
+        "" => Map::new(),
+        text => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err(AdminError::Invalid {
+                    field: "attributes".into(),
+                    message: "must be a JSON object, like {\"department\": \"sales\"}".into(),
+                })
+            }
+        },
+    };
+    Ok(UserPatch {
+        username: Some(form.get("username").to_owned()),
+        claims,
+        attributes,
+        groups: Some(form.list("groups")),
+        blocked: None,
+    })
+}
+
+pub async fn save(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let before = match signed.admin(&s.provider).find_user(&id).await {
+        Ok(u) => u,
+        Err(e) => return refused(signed.chrome(SECTION), &e),
+    };
+    let admins = |gs: &[String]| gs.iter().any(|g| g == ADMIN_GROUP);
+    let changes_admins = admins(&before.groups) != admins(&form.list("groups"));
+    if let Err(r) = allowed(&signed, &form, changes_admins) {
+        return r;
+    }
+    // Attributes replace the stored ones: keys taken out of the JSON are removed.
+    let saved = match patch_from(&form) {
+        Ok(mut patch) => {
+            for k in before.attributes.keys() {
+                patch.attributes.entry(k.clone()).or_insert(Value::Null);
+            }
+            let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
+            admin.update_user(&id, &patch).await
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(u) => see_other(&format!("/admin/users/{}?notice=saved", u.id)),
+        Err(e) => {
+            let (status, text) = explain(&e);
+            let mut chrome = signed.chrome(SECTION);
+            chrome.error = Some(text);
+            let stale = matches!(e, AdminError::PreconditionFailed);
+            match signed.admin(&s.provider).find_user(&id).await {
+                // A stale form shows their change; any other refusal shows what was typed.
+                Ok(now) => {
+                    user_page(&s, &signed, now, chrome, status, (!stale).then_some(&form)).await
+                }
+                Err(e) => refused(signed.chrome(SECTION), &e),
+            }
+        }
+    }
+}
+
+pub async fn block(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = allowed(&signed, &form, false) {
+        return r;
+    }
+    let blocked = form.get("blocked") == "true";
+    let patch = UserPatch {
+        blocked: Some(blocked),
+        ..UserPatch::default()
+    };
+    match signed.admin(&s.provider).update_user(&id, &patch).await {
+        Ok(u) => {
+            let key = if blocked { "blocked" } else { "unblocked" };
+            see_other(&format!("/admin/users/{}?notice={key}", u.id))
+        }
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+pub async fn password(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = allowed(&signed, &form, false) {
+        return r;
+    }
+    match signed
+        .admin(&s.provider)
+        .set_user_password(&id, form.get("password"))
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{id}?notice=password")),
+        Err(e) => {
+            let (status, text) = explain(&e);
+            let mut chrome = signed.chrome(SECTION);
+            chrome.error = Some(text);
+            match signed.admin(&s.provider).find_user(&id).await {
+                Ok(u) => user_page(&s, &signed, u, chrome, status, None).await,
+                Err(e) => refused(signed.chrome(SECTION), &e),
+            }
+        }
+    }
+}
+
+pub async fn revoke_consent(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = signed
+        .require(Need::Consents, SECTION)
+        .and_then(|()| signed.check(&form))
+    {
+        return r;
+    }
+    match signed
+        .admin(&s.provider)
+        .revoke_consent(&id, form.get("client_id"))
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{id}?notice=consent")),
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+pub async fn confirm_delete(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = signed.require(Need::UsersWrite, SECTION) {
+        return r;
+    }
+    let u = match signed.admin(&s.provider).find_user(&id).await {
+        Ok(u) => u,
+        Err(e) => return refused(signed.chrome(SECTION), &e),
+    };
+    let text = format!(
+        "{} will be deleted with their consents; their tokens stop working. This cannot be undone.",
+        u.username
+    );
+    let action = format!("/admin/users/{id}/delete");
+    let back = format!("/admin/users/{id}");
+    render(
+        StatusCode::OK,
+        &ConfirmTpl {
+            chrome: signed.chrome(SECTION),
+            title: "Delete the user?",
+            message: &text,
+            action: &action,
+            fields: Vec::new(),
+            button: "Delete user",
+            back: &back,
+        },
+    )
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let is_admin = match signed.admin(&s.provider).find_user(&id).await {
+        Ok(u) => u.groups.iter().any(|g| g == ADMIN_GROUP),
+        Err(e) => return refused(signed.chrome(SECTION), &e),
+    };
+    if let Err(r) = allowed(&signed, &form, is_admin) {
+        return r;
+    }
+    match signed.admin(&s.provider).delete_user(&id).await {
+        Ok(()) => see_other("/admin/users?notice=deleted"),
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
