@@ -317,6 +317,10 @@ pub async fn save(
             for k in before.attributes.keys() {
                 patch.attributes.entry(k.clone()).or_insert(Value::Null);
             }
+            // An unticked box adds no `email_verified: false` to a user who never had the claim.
+            if !form.checked("email_verified") && !before.claims.contains_key("email_verified") {
+                patch.claims.remove("email_verified");
+            }
             let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
             admin.update_user(&id, &patch).await
         }
