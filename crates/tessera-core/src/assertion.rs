@@ -123,6 +123,7 @@ impl Provider {
             kind: ArtifactKind::SeenJti,
             client_id: issuer.chars().take(255).collect(),
             grant_id: None,
+            user_id: None,
             expires_at: exp,
             revoked_at: None,
             consumed_at: None,

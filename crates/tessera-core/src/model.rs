@@ -566,6 +566,9 @@ pub struct Artifact {
     pub kind: ArtifactKind,
     pub client_id: String,
     pub grant_id: Option<String>,
+    /// The user an SSO session or a grant belongs to: how an administrator finds a user's
+    /// sessions and grants ([`crate::store::Store::user_artifacts`]); `None` for everything else.
+    pub user_id: Option<String>,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     /// Set once by [`crate::store::Store::consume_artifact`] (codes, rotated refresh tokens).

@@ -45,6 +45,7 @@ impl Provider {
                     kind: ArtifactKind::RevokedJti,
                     client_id: c.client_id.clone(),
                     grant_id: None,
+                    user_id: None,
                     expires_at: c.exp,
                     revoked_at: Some(now),
                     consumed_at: None,

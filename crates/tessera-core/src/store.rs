@@ -155,6 +155,9 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64>;
     /// Every artifact whose `grant_id` is `grant_id` (a session's grants hang off its sid).
     async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>>;
+    /// Every artifact that belongs to `user_id` ([`Artifact::user_id`]: sessions and grants),
+    /// expired or not, oldest first.
+    async fn user_artifacts(&self, user_id: &str) -> StoreResult<Vec<Artifact>>;
     /// Deletes up to `limit` artifacts that expired before `now`, and up to `limit` stale throttle
     /// counters; returns the larger of the two counts (a caller repeats while it equals `limit`).
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;

@@ -186,6 +186,7 @@ impl Provider {
                     kind: ArtifactKind::AccessToken,
                     client_id: client.client_id.clone(),
                     grant_id: grant_id.map(str::to_owned),
+                    user_id: None,
                     expires_at: claims.exp,
                     revoked_at: None,
                     consumed_at: None,

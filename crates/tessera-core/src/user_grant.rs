@@ -90,6 +90,7 @@ impl Provider {
             kind: ArtifactKind::Grant,
             client_id: client.client_id.clone(),
             grant_id: Some(id.clone()),
+            user_id: Some(record.user_id.clone()),
             expires_at,
             revoked_at: None,
             consumed_at: None,

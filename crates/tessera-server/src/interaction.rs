@@ -322,7 +322,7 @@ pub async fn logout(
 }
 
 /// OIDC Back-Channel Logout §2.5: POST the logout token; failures are logged, not retried.
-async fn back_channel(uri: String, token: String) {
+pub(crate) async fn back_channel(uri: String, token: String) {
     // reqwest's TLS runs on rustls with aws-lc-rs, the crypto the rest of Tessera uses.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = match reqwest::Client::builder()

@@ -174,6 +174,9 @@ impl Store for MeteredStore {
     async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>> {
         timed("artifacts_of", self.0.artifacts_of(grant_id)).await
     }
+    async fn user_artifacts(&self, user_id: &str) -> StoreResult<Vec<Artifact>> {
+        timed("user_artifacts", self.0.user_artifacts(user_id)).await
+    }
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
         timed("purge_expired", self.0.purge_expired(now, limit)).await
     }

@@ -11,21 +11,22 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::map_err;
 
-/// Rows per statement: 7 parameters each stays far below SQLite's and PostgreSQL's limits.
+/// Rows per statement: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
 
 struct Pending {
-    row: Row7,
+    row: Row8,
     reply: oneshot::Sender<StoreResult<()>>,
 }
 
 /// One artifact row, encoded.
-struct Row7 {
+struct Row8 {
     key: Vec<u8>,
     kind: &'static str,
     client_id: String,
     grant_id: Option<String>,
+    user_id: Option<String>,
     expires_at: i64,
     revoked_at: Option<i64>,
     payload: String,
@@ -48,11 +49,12 @@ impl ArtifactWriter {
     pub(crate) async fn insert(&self, a: &Artifact) -> StoreResult<()> {
         let payload =
             serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let row = Row7 {
+        let row = Row8 {
             key: a.key.0.to_vec(),
             kind: a.kind.as_str(),
             client_id: a.client_id.clone(),
             grant_id: a.grant_id.clone(),
+            user_id: a.user_id.clone(),
             expires_at: a.expires_at.0,
             revoked_at: a.revoked_at.map(|t| t.0),
             payload,
@@ -102,21 +104,22 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Pending>) {
 /// One statement for the whole batch; returns the keys it inserted.
 async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>>> {
     let mut sql = String::with_capacity(120 + batch.len() * 40);
-    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, expires_at, revoked_at, payload) VALUES ");
+    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) VALUES ");
     for i in 0..batch.len() {
-        let b = i * 7;
+        let b = i * 8;
         if i > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(${},${},${},${},${},${},${})",
+            "(${},${},${},${},${},${},${},${})",
             b + 1,
             b + 2,
             b + 3,
             b + 4,
             b + 5,
             b + 6,
-            b + 7
+            b + 7,
+            b + 8
         ));
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
@@ -128,6 +131,7 @@ async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>
             .bind(r.kind)
             .bind(r.client_id.clone())
             .bind(r.grant_id.clone())
+            .bind(r.user_id.clone())
             .bind(r.expires_at)
             .bind(r.revoked_at)
             .bind(r.payload.clone());

@@ -41,7 +41,7 @@ pub(crate) fn kind_from_str(s: &str) -> Result<ArtifactKind, StoreError> {
 
 /// The columns [`decode_artifact`] reads, for SELECT and RETURNING lists.
 pub(crate) const ARTIFACT_COLUMNS: &str =
-    "id, kind, client_id, grant_id, expires_at, revoked_at, consumed_at, payload";
+    "id, kind, client_id, grant_id, user_id, expires_at, revoked_at, consumed_at, payload";
 
 pub(crate) fn decode_consent(row: &AnyRow) -> Result<Consent, StoreError> {
     let scopes: String = row.try_get("scopes").map_err(other)?;
@@ -78,6 +78,7 @@ pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
         kind: kind_from_str(&kind)?,
         client_id: row.try_get("client_id").map_err(other)?,
         grant_id: row.try_get("grant_id").map_err(other)?,
+        user_id: row.try_get("user_id").map_err(other)?,
         expires_at: Timestamp(row.try_get("expires_at").map_err(other)?),
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")

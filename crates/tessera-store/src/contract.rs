@@ -57,6 +57,7 @@ fn artifact(n: u8, expires_at: i64) -> Artifact {
         kind: ArtifactKind::AccessToken,
         client_id: "c1".into(),
         grant_id: Some(format!("g{n}")),
+        user_id: None,
         expires_at: Timestamp(expires_at),
         revoked_at: None,
         consumed_at: None,
@@ -73,10 +74,48 @@ pub async fn run(store: &dyn Store) {
     artifacts(store).await;
     concurrent_inserts(store).await;
     single_use_and_grants(store).await;
+    user_artifacts(store).await;
     users_and_consents(store).await;
     failure_counters(store).await;
     leases(store).await;
     audit_events(store).await;
+}
+
+/// A user's sessions and grants are found by user, oldest first, revoked and expired ones too.
+async fn user_artifacts(store: &dyn Store) {
+    let owned = |n: u8, kind: ArtifactKind, user: &str| Artifact {
+        kind,
+        user_id: Some(user.into()),
+        ..artifact(n, T0.plus(100).0)
+    };
+    let mine = [
+        owned(220, ArtifactKind::Session, "u-ann"),
+        owned(221, ArtifactKind::Grant, "u-ann"),
+        owned(223, ArtifactKind::Grant, "u-ann"),
+    ];
+    for a in &mine {
+        store.insert_artifact(a).await.expect("insert");
+    }
+    store
+        .insert_artifact(&owned(222, ArtifactKind::Grant, "u-bob"))
+        .await
+        .expect("insert");
+    store
+        .revoke_artifact(&mine[2].key, T0)
+        .await
+        .expect("revoke");
+    let found = store.user_artifacts("u-ann").await.expect("user artifacts");
+    assert_eq!(
+        found.iter().map(|a| a.key).collect::<Vec<_>>(),
+        mine.iter().map(|a| a.key).collect::<Vec<_>>()
+    );
+    assert_eq!(found[0], mine[0], "stored as inserted");
+    assert_eq!(found[2].revoked_at, Some(T0));
+    assert!(store
+        .user_artifacts("u-nobody")
+        .await
+        .expect("none")
+        .is_empty());
 }
 
 /// Audit events come back newest first, filtered and paged by id; expired ones are purged.

@@ -327,6 +327,17 @@ impl Store for SqlStore {
         rows.iter().map(decode_artifact).collect()
     }
 
+    async fn user_artifacts(&self, user_id: &str) -> StoreResult<Vec<Artifact>> {
+        let sql =
+            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE user_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode_artifact).collect()
+    }
+
     async fn purge_expired(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at < $1 LIMIT $2)",

@@ -2,6 +2,7 @@
 //! `tessera apply`, the admin API and the Admin Portal all call these, through [`Admin`], which
 //! records each change in the audit log with its actor.
 
+mod access;
 mod apply;
 mod bootstrap;
 mod catalog;
@@ -11,6 +12,7 @@ mod page;
 mod rules;
 mod users;
 
+pub use access::{GrantView, SessionView};
 pub use apply::{Action, Plan, PlanItem, Spec};
 pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use catalog::{ApiSpec, ScopeSpec};

@@ -346,7 +346,8 @@ impl Admin<'_> {
         Ok(())
     }
 
-    /// Forgets a user's consent for a client: the application asks again at its next sign-in.
+    /// Forgets a user's consent for a client: the application asks again at its next sign-in,
+    /// and the grants the consent allowed are revoked (their refresh tokens stop working).
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
         if !self.store.delete_consent(user_id, client_id).await? {
             return Err(AdminError::NotFound(format!(
@@ -356,7 +357,7 @@ impl Admin<'_> {
         let target = format!("user:{user_id}");
         self.audit("consent.revoked", &target, Some(client_id), Value::Null)
             .await;
-        Ok(())
+        self.revoke_user_grants(user_id, Some(client_id)).await
     }
 
     async fn audit_user(&self, action: &str, u: &User, detail: Value) {

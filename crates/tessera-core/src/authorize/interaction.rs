@@ -168,6 +168,7 @@ impl Provider {
             kind: ArtifactKind::Interaction,
             client_id: client_id.to_owned(),
             grant_id: None,
+            user_id: None,
             expires_at: now.plus(INTERACTION_TTL),
             revoked_at: None,
             consumed_at: None,

@@ -140,6 +140,7 @@ impl Provider {
                     kind: ArtifactKind::AuthorizationCode,
                     client_id: client.client_id.clone(),
                     grant_id: Some(grant_id.clone()),
+                    user_id: None,
                     expires_at: now.plus(client.browser.code_ttl),
                     revoked_at: None,
                     consumed_at: None,

@@ -59,6 +59,7 @@ impl Provider {
                     kind: ArtifactKind::RefreshToken,
                     client_id: client.client_id.clone(),
                     grant_id: Some(grant.id.clone()),
+                    user_id: None,
                     // Refresh tokens live as long as the grant: rotation does not extend it.
                     expires_at: grant.expires_at,
                     revoked_at: None,

@@ -5,8 +5,10 @@
 //! - [`auth`]: the bearer token and its scopes; [`problem`]: errors
 //! - [`config`]: applications, credentials, APIs, scopes, signing keys, settings
 //! - [`people`]: users, groups, consents, the audit log
+//! - [`access`]: a user's sessions and grants
 //! - [`openapi`]: the document at `/admin/api/openapi.json`
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod openapi;
@@ -29,6 +31,7 @@ use problem::Problem;
 
 /// Every route of the admin API, under `/admin/api`.
 pub fn router() -> Router<AppState> {
+    use access::*;
     use config::*;
     use people::*;
     let v1 = Router::new()
@@ -69,6 +72,19 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{id}/consents/{client_id}",
             axum::routing::delete(revoke_consent),
+        )
+        .route(
+            "/users/{id}/sessions",
+            get(user_sessions).delete(end_sessions),
+        )
+        .route(
+            "/users/{id}/sessions/{sid}",
+            axum::routing::delete(end_session),
+        )
+        .route("/users/{id}/grants", get(user_grants).delete(revoke_grants))
+        .route(
+            "/users/{id}/grants/{grant_id}",
+            axum::routing::delete(revoke_grant),
         )
         .route("/groups", get(list_groups))
         .route("/groups/{name}", get(get_group))

@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
-use tessera_core::admin::{ApiSpec, ClientPatch, ClientSpec, ScopeSpec, UserPatch, UserSpec};
+use tessera_core::admin::{
+    ApiSpec, ClientPatch, ClientSpec, GrantView, ScopeSpec, SessionView, UserPatch, UserSpec,
+};
 use tessera_core::audit::AuditEvent;
 use tessera_core::model::{Api, Client, Consent, Scope};
 
@@ -384,6 +386,60 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/users/{id}/sessions",
+        "A user's SSO sessions in force (users:self: one's own)",
+        SelfRead,
+        None,
+        Some("SessionPage"),
+        200,
+    ),
+    op(
+        "delete",
+        "/users/{id}/sessions",
+        "Sign a user out everywhere: every session ends, back-channel logout is sent",
+        SelfWrite,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "delete",
+        "/users/{id}/sessions/{sid}",
+        "End one session: grants made in it without offline_access are revoked",
+        SelfWrite,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "get",
+        "/users/{id}/grants",
+        "A user's grants in force: what applications may still get tokens for",
+        SelfRead,
+        None,
+        Some("GrantPage"),
+        200,
+    ),
+    op(
+        "delete",
+        "/users/{id}/grants",
+        "Revoke every grant of a user (application=<client_id>: only that application's)",
+        SelfWrite,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "delete",
+        "/users/{id}/grants/{grant_id}",
+        "Revoke one grant: its refresh and access tokens stop working",
+        SelfWrite,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "get",
         "/groups",
         "Groups and their sizes",
         UsersRead,
@@ -465,6 +521,8 @@ fn schemas() -> Map<String, Value> {
     define::<Consent>(&mut g);
     define::<AuditEvent>(&mut g);
     define::<Client>(&mut g);
+    define::<SessionView>(&mut g);
+    define::<GrantView>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     // An application as shown: the client without its secret's ciphertext.
     let mut app = m.remove("Client").unwrap_or_else(|| json!({}));
@@ -528,6 +586,14 @@ fn schemas() -> Map<String, Value> {
         (
             "ConsentPage",
             page_of(json!({ "$ref": "#/components/schemas/Consent" })),
+        ),
+        (
+            "SessionPage",
+            page_of(json!({ "$ref": "#/components/schemas/SessionView" })),
+        ),
+        (
+            "GrantPage",
+            page_of(json!({ "$ref": "#/components/schemas/GrantView" })),
         ),
         (
             "AuditPage",

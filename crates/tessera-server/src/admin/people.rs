@@ -77,7 +77,7 @@ pub async fn create_user(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> R
 }
 
 /// The user a path names (by id or username), once the caller may reach it.
-async fn reach(s: &AppState, c: &Caller, need: Need, id: &str) -> Result<User, Problem> {
+pub(super) async fn reach(s: &AppState, c: &Caller, need: Need, id: &str) -> Result<User, Problem> {
     // users:self names its own user by id; any other user needs the wider scope, checked before
     // the lookup so a users:self token learns nothing about other users.
     let wide = match need {

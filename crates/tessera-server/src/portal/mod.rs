@@ -67,6 +67,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/blocked", post(users::block))
         .route("/users/{id}/password", post(users::password))
         .route("/users/{id}/consents", post(users::revoke_consent))
+        .route("/users/{id}/sessions", post(users::end_sessions))
+        .route("/users/{id}/grants", post(users::revoke_grants))
         .route(
             "/users/{id}/delete",
             get(users::confirm_delete).post(users::delete),

@@ -1,5 +1,6 @@
 //! Users in the portal: search, create, edit the profile, attributes and groups, block and
-//! unblock, reset the password, revoke consents, delete with a confirmation.
+//! unblock, reset the password, revoke consents, end sessions and revoke grants, delete with a
+//! confirmation.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -8,10 +9,12 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tessera_core::admin::{etag, AdminError, UserPatch, UserSpec, ADMIN_GROUP};
+use tessera_core::admin::{
+    etag, AdminError, GrantView, SessionView, UserPatch, UserSpec, ADMIN_GROUP,
+};
 use tessera_core::model::{Consent, User};
 
-use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
+use super::{explain, refused, render, see_other, when, Chrome, ConfirmTpl, Form, Signed};
 use crate::admin::auth::Need;
 use crate::AppState;
 
@@ -24,7 +27,11 @@ fn notice(key: &str) -> Option<String> {
         "blocked" => "The user is blocked: they cannot sign in and their tokens stop working.",
         "unblocked" => "The user is unblocked.",
         "password" => "The password was reset.",
-        "consent" => "The consent was revoked: the application asks again at the next sign-in.",
+        "consent" => "The consent was revoked: the application asks again at the next sign-in, and its refresh tokens stop working.",
+        "session" => "The session ended: the user signs in again with their password.",
+        "sessions" => "Every session ended: the user is signed out everywhere.",
+        "grant" => "The grant was revoked: its refresh and access tokens stop working.",
+        "grants" => "Every grant was revoked: applications can no longer refresh the user's tokens.",
         "deleted" => "The user was deleted.",
         _ => return None,
     };
@@ -217,6 +224,14 @@ struct UserTpl {
     etag: String,
     form: ProfileForm,
     consents: Vec<Consent>,
+    sessions: Vec<SessionView>,
+    grants: Vec<GrantView>,
+}
+
+impl UserTpl {
+    fn when(&self, t: &tessera_core::Timestamp) -> String {
+        when(*t)
+    }
 }
 
 async fn user_page(
@@ -227,9 +242,14 @@ async fn user_page(
     status: StatusCode,
     typed: Option<&Form>,
 ) -> Response {
-    let consents = match signed.admin(&s.provider).user_consents(&u.id).await {
-        Ok(c) => c,
-        Err(e) => return refused(chrome, &e),
+    let p = signed.admin(&s.provider);
+    let (consents, sessions, grants) = match (
+        p.user_consents(&u.id).await,
+        p.user_sessions(&u.id).await,
+        p.user_grants(&u.id).await,
+    ) {
+        (Ok(c), Ok(s), Ok(g)) => (c, s, g),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return refused(chrome, &e),
     };
     render(
         status,
@@ -239,6 +259,8 @@ async fn user_page(
             form: typed.map_or_else(|| ProfileForm::of(&u), ProfileForm::typed),
             u,
             consents,
+            sessions,
+            grants,
         },
     )
 }
@@ -415,6 +437,53 @@ pub async fn revoke_consent(
         .await
     {
         Ok(()) => see_other(&format!("/admin/users/{id}?notice=consent")),
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+/// Ends one session (`sid`), or every session of the user (`all`).
+pub async fn end_sessions(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = allowed(&signed, &form, false) {
+        return r;
+    }
+    let admin = signed.admin(&s.provider);
+    let (done, key) = match form.get("sid") {
+        "" => (admin.end_user_sessions(&id).await, "sessions"),
+        sid => (admin.end_user_session(&id, sid).await, "session"),
+    };
+    match done {
+        Ok(out) => {
+            crate::admin::access::deliver(out);
+            see_other(&format!("/admin/users/{id}?notice={key}"))
+        }
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+/// Revokes one grant (`grant_id`), or every grant of the user.
+pub async fn revoke_grants(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = allowed(&signed, &form, false) {
+        return r;
+    }
+    let admin = signed.admin(&s.provider);
+    let (done, key) = match form.get("grant_id") {
+        "" => (admin.revoke_user_grants(&id, None).await, "grants"),
+        g => (admin.revoke_user_grant(&id, g).await, "grant"),
+    };
+    match done {
+        Ok(()) => see_other(&format!("/admin/users/{id}?notice={key}")),
         Err(e) => refused(signed.chrome(SECTION), &e),
     }
 }

@@ -12,10 +12,10 @@ use tessera_server::admin::openapi::OPS;
 use crate::flow::PASSWORD;
 use crate::support::{basic, Harness, Reply, TestClient};
 
-const V1: &str = "/admin/api/v1";
+pub const V1: &str = "/admin/api/v1";
 
 /// A harness whose admin API exists, and a token for it with `scopes`.
-async fn setup() -> Harness {
+pub async fn setup() -> Harness {
     let h = Harness::new().await;
     h.provider
         .admin(Actor::cli())
@@ -25,7 +25,7 @@ async fn setup() -> Harness {
     h
 }
 
-async fn automation(h: &Harness, scopes: &[&str]) -> String {
+pub async fn automation(h: &Harness, scopes: &[&str]) -> String {
     let c = h
         .client_with(ClientSpec {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
@@ -36,7 +36,13 @@ async fn automation(h: &Harness, scopes: &[&str]) -> String {
     h.access_token(&c).await
 }
 
-async fn call(h: &Harness, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+pub async fn call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Reply {
     call_with(h, method, path, token, body, None).await
 }
 
@@ -64,7 +70,7 @@ async fn call_with(
     h.send(req.expect("request")).await
 }
 
-fn problem(r: &Reply, status: u16) {
+pub fn problem(r: &Reply, status: u16) {
     assert_eq!(r.status.as_u16(), status, "{}", r.text);
     assert_eq!(r.header("content-type"), "application/problem+json");
     assert_eq!(r.json["status"], status);
@@ -85,6 +91,8 @@ async fn every_documented_operation_needs_an_admin_api_token() {
             .replace("{name}", "x")
             .replace("{kid}", "x")
             .replace("{client_id}", "x")
+            .replace("{sid}", "x")
+            .replace("{grant_id}", "x")
             .replace("{user}", "x");
         let method = op.method.to_uppercase();
         let req = Request::builder()

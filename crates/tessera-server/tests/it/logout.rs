@@ -11,7 +11,7 @@ use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, sign_i
 use crate::support::{Harness, ISSUER};
 
 /// A one-shot HTTP receiver on loopback: returns its URL and the body of the first request.
-async fn receiver() -> (String, tokio::sync::oneshot::Receiver<String>) {
+pub async fn receiver() -> (String, tokio::sync::oneshot::Receiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("back-channel receiver");

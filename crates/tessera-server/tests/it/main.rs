@@ -8,6 +8,7 @@ mod flow;
 mod process;
 mod support;
 
+mod admin_access;
 mod admin_api;
 mod assertions;
 mod browser;
