@@ -478,6 +478,44 @@ pub struct Scope {
     pub updated_at: Timestamp,
 }
 
+/// Settings an administrator changed at runtime (admin API, Admin Portal). They are stored with
+/// the configuration, so every node uses them; what is not set keeps the configuration file's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSettings {
+    /// Default lifetimes of new applications, in seconds.
+    pub lifetimes: LifetimeOverrides,
+    pub updated_at: Timestamp,
+}
+
+impl StoredSettings {
+    /// The one stored settings record's key.
+    pub const KEY: &'static str = "defaults";
+}
+
+/// Nothing changed yet: every setting is the configuration file's.
+impl Default for StoredSettings {
+    fn default() -> Self {
+        StoredSettings {
+            lifetimes: LifetimeOverrides::default(),
+            updated_at: Timestamp(0),
+        }
+    }
+}
+
+/// Default lifetimes an administrator set; `None` keeps the configuration file's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct LifetimeOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<i64>,
+}
+
 /// A signing key as stored: public parts in clear, the PKCS#8 private key encrypted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {

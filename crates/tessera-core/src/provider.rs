@@ -11,10 +11,10 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::jwks::JwksCache;
 use crate::keys::KeyRing;
-use crate::model::{Api, Client, Scope};
+use crate::model::{Api, Client, LifetimeOverrides, Scope};
 use crate::outbound::{NoOutbound, Outbound};
 use crate::secret::MasterKey;
-use crate::settings::Settings;
+use crate::settings::{Lifetimes, Settings};
 use crate::store::{Store, StoreResult};
 use crate::throttle::ThrottleNotes;
 
@@ -47,6 +47,8 @@ struct Snapshot {
     scopes: HashMap<String, Scope>,
     /// Every client's allowed CORS origins (patterns).
     origins: Vec<String>,
+    /// Default lifetimes administrators set at runtime, over the configuration file's.
+    lifetimes: LifetimeOverrides,
     clients: RwLock<HashMap<String, Option<Arc<LoadedClient>>>>,
 }
 
@@ -216,6 +218,12 @@ impl Provider {
             .collect();
         origins.sort();
         origins.dedup();
+        let lifetimes = self
+            .store
+            .get_settings()
+            .await?
+            .unwrap_or_default()
+            .lifetimes;
         Ok(Snapshot {
             version,
             broken_keys: failures.len(),
@@ -223,12 +231,20 @@ impl Provider {
             apis,
             scopes,
             origins,
+            lifetimes,
             clients: RwLock::default(),
         })
     }
 
     pub fn keys(&self) -> KeyRing {
         self.snapshot().keys.clone()
+    }
+
+    /// The lifetimes new applications get: what administrators set, else the configuration file's.
+    pub fn default_lifetimes(&self) -> Lifetimes {
+        self.settings
+            .lifetimes
+            .overridden(&self.snapshot().lifetimes)
     }
 
     pub(crate) fn api(&self, identifier: &str) -> Option<Api> {

@@ -1,7 +1,8 @@
 //! Validated, immutable runtime settings of the protocol: issuer, default lifetimes, signing keys.
 
 use crate::model::{
-    Alg, ACCESS_TOKEN_TTL_RANGE, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
+    Alg, LifetimeOverrides, ACCESS_TOKEN_TTL_RANGE, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE,
+    REFRESH_TOKEN_TTL_RANGE,
 };
 
 /// Default lifetimes in seconds (seed 000: code 60 s, access token 900 s, refresh token 86 400 s).
@@ -11,6 +12,18 @@ pub struct Lifetimes {
     pub access_token: i64,
     pub refresh_token: i64,
     pub id_token: i64,
+}
+
+impl Lifetimes {
+    /// These lifetimes with what administrators set at runtime in their place.
+    pub fn overridden(&self, o: &LifetimeOverrides) -> Lifetimes {
+        Lifetimes {
+            authorization_code: o.authorization_code.unwrap_or(self.authorization_code),
+            access_token: o.access_token.unwrap_or(self.access_token),
+            refresh_token: o.refresh_token.unwrap_or(self.refresh_token),
+            id_token: o.id_token.unwrap_or(self.id_token),
+        }
+    }
 }
 
 impl Default for Lifetimes {

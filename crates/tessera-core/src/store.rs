@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
+use crate::model::{
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+};
 
 /// A configuration record: one row of a typed table. Records travel only on the administrative
 /// path, a few at a time, so the size of the client variant costs nothing worth boxing for.
@@ -17,6 +19,7 @@ pub enum Record {
     Api(Api),
     Scope(Scope),
     Key(KeyRecord),
+    Settings(StoredSettings),
 }
 
 /// Which typed table a record lives in.
@@ -26,6 +29,7 @@ pub enum Table {
     Apis,
     Scopes,
     Keys,
+    Settings,
 }
 
 impl Table {
@@ -35,6 +39,7 @@ impl Table {
             Table::Apis => "apis",
             Table::Scopes => "scopes",
             Table::Keys => "signing_keys",
+            Table::Settings => "settings",
         }
     }
 }
@@ -46,6 +51,7 @@ impl Record {
             Record::Api(_) => Table::Apis,
             Record::Scope(_) => Table::Scopes,
             Record::Key(_) => Table::Keys,
+            Record::Settings(_) => Table::Settings,
         }
     }
     pub fn key(&self) -> &str {
@@ -54,6 +60,7 @@ impl Record {
             Record::Api(a) => &a.identifier,
             Record::Scope(s) => &s.name,
             Record::Key(k) => &k.kid,
+            Record::Settings(_) => StoredSettings::KEY,
         }
     }
 }
@@ -136,6 +143,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_scope(&self, name: &str) -> StoreResult<Option<Scope>>;
     async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// The settings administrators changed at runtime, if any.
+    async fn get_settings(&self) -> StoreResult<Option<StoredSettings>>;
 
     /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;

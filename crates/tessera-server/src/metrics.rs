@@ -13,7 +13,9 @@ use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::audit::{AuditEvent, AuditQuery};
-use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
+use tessera_core::model::{
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+};
 use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
 use tessera_core::Timestamp;
 
@@ -146,6 +148,9 @@ impl Store for MeteredStore {
     }
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         timed("list", self.0.list_keys()).await
+    }
+    async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
+        timed("get_settings", self.0.get_settings()).await
     }
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
         timed("insert_artifact", self.0.insert_artifact(artifact)).await

@@ -8,7 +8,7 @@ use serde_json::json;
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
-    GrantType, KeyRecord, Scope, TokenFormat, User,
+    GrantType, KeyRecord, LifetimeOverrides, Scope, StoredSettings, TokenFormat, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
@@ -75,6 +75,7 @@ pub async fn run(store: &dyn Store) {
     concurrent_inserts(store).await;
     single_use_and_grants(store).await;
     user_artifacts(store).await;
+    stored_settings(store).await;
     users_and_consents(store).await;
     failure_counters(store).await;
     leases(store).await;
@@ -116,6 +117,39 @@ async fn user_artifacts(store: &dyn Store) {
         .await
         .expect("none")
         .is_empty());
+}
+
+/// The runtime settings are one configuration record: absent, created, updated.
+async fn stored_settings(store: &dyn Store) {
+    assert_eq!(store.get_settings().await.expect("get"), None);
+    let mut settings = StoredSettings {
+        lifetimes: LifetimeOverrides {
+            access_token: Some(600),
+            ..LifetimeOverrides::default()
+        },
+        updated_at: T0,
+    };
+    let v = store.config_version().await.expect("version");
+    store
+        .apply_at(v, &[Change::Create(Record::Settings(settings.clone()))])
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get_settings().await.expect("get"),
+        Some(settings.clone())
+    );
+    settings.lifetimes.id_token = Some(120);
+    assert!(matches!(
+        store
+            .apply_at(v, &[Change::Update(Record::Settings(settings.clone()))])
+            .await,
+        Err(StoreError::Stale)
+    ));
+    store
+        .apply(&[Change::Update(Record::Settings(settings.clone()))])
+        .await
+        .expect("update");
+    assert_eq!(store.get_settings().await.expect("get"), Some(settings));
 }
 
 /// Audit events come back newest first, filtered and paged by id; expired ones are purged.

@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
-use tessera_core::model::{Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, User};
+use tessera_core::model::{
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+};
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
 };
@@ -230,6 +232,10 @@ impl Store for SqlStore {
     }
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         self.list_docs(Table::Keys).await
+    }
+
+    async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
+        self.get_doc(Table::Settings, StoredSettings::KEY).await
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {

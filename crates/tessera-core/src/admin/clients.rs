@@ -332,6 +332,7 @@ impl Provider {
         };
         let ty = spec.client_type;
         let defaults = BrowserSettings::default();
+        let lifetimes = self.default_lifetimes();
         let browser = BrowserSettings {
             redirect_uris: dedup(&spec.redirect_uris),
             post_logout_redirect_uris: dedup(&spec.post_logout_redirect_uris),
@@ -349,15 +350,9 @@ impl Provider {
                 .unwrap_or(defaults.subject_attribute),
             subject_type: spec.subject_type.unwrap_or_default(),
             id_token_alg: spec.id_token_alg.unwrap_or(defaults.id_token_alg),
-            id_token_ttl: spec
-                .id_token_ttl
-                .unwrap_or(self.settings.lifetimes.id_token),
-            code_ttl: spec
-                .code_ttl
-                .unwrap_or(self.settings.lifetimes.authorization_code),
-            refresh_token_ttl: spec
-                .refresh_token_ttl
-                .unwrap_or(self.settings.lifetimes.refresh_token),
+            id_token_ttl: spec.id_token_ttl.unwrap_or(lifetimes.id_token),
+            code_ttl: spec.code_ttl.unwrap_or(lifetimes.authorization_code),
+            refresh_token_ttl: spec.refresh_token_ttl.unwrap_or(lifetimes.refresh_token),
             additional_audiences: dedup(&spec.additional_audiences),
             allowed_groups: dedup(&spec.allowed_groups),
             frontchannel_logout_uri: spec.frontchannel_logout_uri.clone(),
@@ -390,9 +385,7 @@ impl Provider {
             apis: dedup(&spec.apis),
             token_format: spec.token_format.unwrap_or(TokenFormat::Jwt),
             signing_alg: spec.signing_alg.unwrap_or(JwsAlg::Key(Alg::RS256)),
-            access_token_ttl: spec
-                .access_token_ttl
-                .unwrap_or(self.settings.lifetimes.access_token),
+            access_token_ttl: spec.access_token_ttl.unwrap_or(lifetimes.access_token),
             introspection_allowed: spec
                 .introspection_allowed
                 .unwrap_or(spec.client_type.is_confidential()),

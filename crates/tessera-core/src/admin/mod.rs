@@ -7,6 +7,7 @@ mod apply;
 mod bootstrap;
 mod catalog;
 mod clients;
+mod defaults;
 mod keys;
 mod page;
 mod rules;
@@ -17,6 +18,7 @@ pub use apply::{Action, Plan, PlanItem, Spec};
 pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
+pub use defaults::LifetimePatch;
 pub use keys::KeyWindow;
 pub(crate) use keys::Upkeep;
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
@@ -170,6 +172,7 @@ impl Admin<'_> {
                 Table::Apis => "api",
                 Table::Scopes => "scope",
                 Table::Keys => "key",
+                Table::Settings => "settings",
             };
             let derived = format!("{kind}.{verb}");
             let action = match (i, action) {

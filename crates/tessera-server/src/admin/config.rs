@@ -7,15 +7,15 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::admin::{
-    paginate, ApiSpec, ClientPatch, ClientSpec, KeyWindow, ScopeSpec, ADMIN_SCOPES,
+    paginate, ApiSpec, ClientPatch, ClientSpec, KeyWindow, LifetimePatch, ScopeSpec, ADMIN_SCOPES,
 };
 use tessera_core::keys::PUBLISH_AFTER_RETIREMENT;
-use tessera_core::model::{Alg, Client, KeyRecord};
+use tessera_core::model::{Alg, Client, KeyRecord, LifetimeOverrides};
 use tessera_core::Timestamp;
 
 use super::auth::{caller, Caller, Need};
 use super::problem::Problem;
-use super::{body, if_match, limit, no_content, one, page, plain, query, Reply};
+use super::{body, if_match, limit, no_content, one, page, query, Reply};
 use crate::AppState;
 
 /// An application as the API shows it: never its secret, only whether it has one.
@@ -424,33 +424,63 @@ pub async fn retire_key(State(s): State<AppState>, h: HeaderMap, Path(kid): Path
 
 /// The settings in force (from the configuration file and environment): default lifetimes
 /// (seed 000), key rotation, sign-in limits, audit retention.
+/// The settings in force: `lifetimes` are the defaults of new applications (what administrators
+/// set, `lifetime_overrides`, over the configuration file's); the rest comes from the file.
+fn settings_view(p: &tessera_core::Provider, overrides: &LifetimeOverrides) -> Value {
+    let st = &p.settings;
+    let l = st.lifetimes.overridden(overrides);
+    json!({
+        "issuer": st.issuer,
+        "lifetimes": {
+            "authorization_code": l.authorization_code,
+            "access_token": l.access_token,
+            "refresh_token": l.refresh_token,
+            "id_token": l.id_token,
+        },
+        "lifetime_overrides": overrides,
+        "keys": {
+            "algorithms": st.keys.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "lifetime": st.keys.lifetime,
+            "publish_ahead": st.keys.publish_ahead,
+        },
+        "sign_in": {
+            "session_lifetime": st.session_lifetime,
+            "max_failures_per_account": st.throttle.per_account,
+            "max_failures_per_address": st.throttle.per_address,
+            "max_failures_per_client": st.throttle.per_client,
+            "failure_window": st.throttle.window,
+        },
+        "audit_retention": st.audit_retention,
+    })
+}
+
 pub async fn settings(State(s): State<AppState>, h: HeaderMap) -> Reply {
     caller(&s.provider, &h).await?.require(Need::ConfigRead)?;
-    let st = &s.provider.settings;
-    let l = &st.lifetimes;
-    Ok(plain(
+    let overrides = s.provider.stored_lifetimes().await?;
+    Ok(one(
         StatusCode::OK,
-        &json!({
-            "issuer": st.issuer,
-            "lifetimes": {
-                "authorization_code": l.authorization_code,
-                "access_token": l.access_token,
-                "refresh_token": l.refresh_token,
-                "id_token": l.id_token,
-            },
-            "keys": {
-                "algorithms": st.keys.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                "lifetime": st.keys.lifetime,
-                "publish_ahead": st.keys.publish_ahead,
-            },
-            "sign_in": {
-                "session_lifetime": st.session_lifetime,
-                "max_failures_per_account": st.throttle.per_account,
-                "max_failures_per_address": st.throttle.per_address,
-                "max_failures_per_client": st.throttle.per_client,
-                "failure_window": st.throttle.window,
-            },
-            "audit_retention": st.audit_retention,
-        }),
+        &overrides,
+        &settings_view(&s.provider, &overrides),
+    ))
+}
+
+/// What `PATCH /settings` may change: the default lifetimes of new applications.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    #[serde(default)]
+    pub lifetimes: LifetimePatch,
+}
+
+pub async fn change_settings(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+    let c = caller(&s.provider, &h).await?;
+    c.require(Need::ConfigWrite)?;
+    let patch: SettingsPatch = body(&h, &b)?;
+    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
+    let overrides = admin.change_default_lifetimes(&patch.lifetimes).await?;
+    Ok(one(
+        StatusCode::OK,
+        &overrides,
+        &settings_view(&s.provider, &overrides),
     ))
 }

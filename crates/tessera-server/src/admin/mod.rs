@@ -58,7 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/keys/import", post(import_key))
         .route("/keys/{kid}", get(get_key).patch(schedule_key))
         .route("/keys/{kid}/retire", post(retire_key))
-        .route("/settings", get(settings))
+        .route("/settings", get(settings).patch(change_settings))
         .route("/users", get(list_users).post(create_user))
         .route("/users/me", get(me))
         .route(

@@ -12,7 +12,7 @@ use tessera_core::audit::AuditEvent;
 use tessera_core::model::{Api, Client, Consent, Scope};
 
 use super::auth::Need;
-use super::config::{KeyImport, KeyRequest, KeySchedule};
+use super::config::{KeyImport, KeyRequest, KeySchedule, SettingsPatch};
 use super::people::NewPassword;
 
 /// One operation: method, path under `/admin/api/v1`, summary, what it needs, request and
@@ -279,9 +279,18 @@ pub const OPS: &[Op] = &[
     op(
         "get",
         "/settings",
-        "The settings in force: default lifetimes, keys, sign-in limits",
+        "The settings in force: default lifetimes of new applications, keys, sign-in limits",
         ConfigRead,
         None,
+        Some("Settings"),
+        200,
+    ),
+    op(
+        "patch",
+        "/settings",
+        "Change the default lifetimes of new applications (null: the configuration file's; If-Match)",
+        ConfigWrite,
+        Some("SettingsPatch"),
         Some("Settings"),
         200,
     ),
@@ -521,6 +530,7 @@ fn schemas() -> Map<String, Value> {
     define::<Consent>(&mut g);
     define::<AuditEvent>(&mut g);
     define::<Client>(&mut g);
+    define::<SettingsPatch>(&mut g);
     define::<SessionView>(&mut g);
     define::<GrantView>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();

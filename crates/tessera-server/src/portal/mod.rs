@@ -13,6 +13,7 @@ mod catalog;
 mod form;
 mod keys;
 mod session;
+mod settings;
 mod users;
 
 use askama::Template;
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
             "/keys/{kid}/retire",
             get(keys::confirm_retire).post(keys::retire),
         )
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/audit", get(audit::list))
 }
 

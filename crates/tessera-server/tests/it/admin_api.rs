@@ -838,3 +838,117 @@ async fn concurrent_changes_without_if_match_both_land() {
         );
     }
 }
+
+#[tokio::test]
+async fn default_lifetimes_change_at_runtime_for_new_applications() {
+    let h = setup().await;
+    let read = automation(&h, &["config:read"]).await;
+    let write = automation(&h, &["config:write"]).await;
+    let new_app = |name: &str| json!({"name": name, "type": "m2m", "scopes": ["read:things"], "apis": [crate::support::API]});
+    let created = |r: Reply| {
+        assert_eq!(r.status, 201, "{}", r.text);
+        TestClient {
+            id: r.json["application"]["client_id"]
+                .as_str()
+                .expect("id")
+                .into(),
+            secret: r.json["client_secret"].as_str().expect("secret").into(),
+        }
+    };
+    let before = created(call(&h, "POST", "/applications", &write, Some(new_app("Before"))).await);
+
+    let got = call(&h, "GET", "/settings", &read, None).await;
+    assert_eq!(got.json["lifetimes"]["access_token"], 900);
+    assert_eq!(got.json["lifetimes"]["authorization_code"], 60);
+    assert_eq!(got.json["lifetime_overrides"], json!({}));
+    let tag = got.header("etag").to_owned();
+    let change = json!({"lifetimes": {"access_token": 600, "refresh_token": 172_800}});
+    problem(
+        &call(&h, "PATCH", "/settings", &read, Some(change.clone())).await,
+        403,
+    );
+    let r = call_with(
+        &h,
+        "PATCH",
+        "/settings",
+        &write,
+        Some(change.clone()),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["lifetimes"]["access_token"], 600);
+    assert_eq!(r.json["lifetimes"]["refresh_token"], 172_800);
+    assert_eq!(r.json["lifetimes"]["id_token"], 3_600, "untouched");
+    assert_eq!(
+        r.json["lifetime_overrides"],
+        json!({"access_token": 600, "refresh_token": 172_800})
+    );
+    assert_ne!(r.header("etag"), tag);
+    // A stale copy, an out-of-range value and a setting of the configuration file are refused.
+    let stale = call_with(&h, "PATCH", "/settings", &write, Some(change), Some(&tag)).await;
+    problem(&stale, 412);
+    let r = call(
+        &h,
+        "PATCH",
+        "/settings",
+        &write,
+        Some(json!({"lifetimes": {"access_token": 5}})),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(
+        r.json["invalid-params"][0]["name"],
+        "lifetimes.access_token"
+    );
+    let r = call(
+        &h,
+        "PATCH",
+        "/settings",
+        &write,
+        Some(json!({"audit_retention": 1})),
+    )
+    .await;
+    problem(&r, 422);
+
+    // New applications get the new default; those set up before keep theirs.
+    let after = created(call(&h, "POST", "/applications", &write, Some(new_app("After"))).await);
+    assert_eq!(h.token(&after, "").await["expires_in"], 600);
+    assert_eq!(h.token(&before, "").await["expires_in"], 900);
+    let shown = call(
+        &h,
+        "GET",
+        &format!("/applications/{}", after.id),
+        &read,
+        None,
+    )
+    .await;
+    assert_eq!(shown.json["refresh_token_ttl"], 172_800);
+
+    // null: back to the configuration file's value.
+    let r = call(
+        &h,
+        "PATCH",
+        "/settings",
+        &write,
+        Some(json!({"lifetimes": {"access_token": null}})),
+    )
+    .await;
+    assert_eq!(r.json["lifetimes"]["access_token"], 900, "{}", r.text);
+    assert_eq!(
+        r.json["lifetime_overrides"],
+        json!({"refresh_token": 172_800})
+    );
+    let last = created(call(&h, "POST", "/applications", &write, Some(new_app("Last"))).await);
+    assert_eq!(h.token(&last, "").await["expires_in"], 900);
+
+    let admin = automation(&h, &["administrator"]).await;
+    let log = call(&h, "GET", "/audit?action=settings.", &admin, None).await;
+    let actions: Vec<&str> = log.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["settings.updated", "settings.created"]);
+}
