@@ -6,6 +6,9 @@
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
 
+// A 16x16 PNG: the logo the wizard uploads.
+const LOGO_PNG = 'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAIklEQVR42mP4sEDkPyWYQS7lxH9K8CAwYDQMRsNgNAzAGADDx1+f8fuOmwAAAABJRU5ErkJggg==';
+
 let browser = null;
 let page = null;
 const consoleErrors = [];
@@ -39,6 +42,9 @@ async function setUp(args, app) {
   await page.getByRole('link', { name: '+ Set up app integration' }).click();
   await page.getByLabel('Application name').fill(app.name);
   await page.getByLabel('Description').fill(app.description);
+  if (app.logo) {
+    await page.getByLabel('Logo', { exact: true }).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: Buffer.from(LOGO_PNG, 'base64') });
+  }
   await page.getByLabel(app.type).check();
   if (app.shot) await shot(args, 'wizard-general');
   await page.getByRole('button', { name: 'Next' }).click();
@@ -133,6 +139,13 @@ async function run(args) {
   out.m2m.saved = await notice();
   await shot(args, 'security-settings');
 
+  // Settings: the default access-token lifetime of applications set up from now on.
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByLabel('Access token', { exact: true }).fill('1200');
+  await page.getByRole('button', { name: 'Save' }).click();
+  out.settings = await notice();
+  await shot(args, 'settings');
+
   // An API with a scope, then a Regular Web App that uses them, and a Public SPA.
   await page.getByRole('link', { name: 'APIs & scopes', exact: true }).click();
   await page.getByText('Add an API').click();
@@ -142,8 +155,10 @@ async function run(args) {
   await page.getByRole('button', { name: 'Add API' }).click();
   out.api = await notice();
   await setUp(args, { name: 'Storefront', description: 'The shop', type: 'Regular Web App', redirect: args.web_redirect,
-    apis: ['https://api.example.com/orders'], scopes: ['orders:read'] });
+    apis: ['https://api.example.com/orders'], scopes: ['orders:read'], logo: true });
   out.web = { client_id: (await copySecret()).clientId };
+  await page.goto(`${args.base}/admin/applications/${out.web.client_id}?tab=security`);
+  out.web.access_token_ttl = await page.getByLabel('Access token', { exact: true }).inputValue();
   await setUp(args, { name: 'Dashboard', description: 'Single-page dashboard', type: 'Public: single-page app', redirect: 'https://dash.example.com/cb' });
   out.spa = { notice: await notice(), url: page.url() };
   await page.getByRole('link', { name: 'Endpoints' }).click();
@@ -151,7 +166,17 @@ async function run(args) {
   out.spa.copied_token_url = await page.evaluate(() => navigator.clipboard.readText());
   await shot(args, 'endpoints');
   await page.goto(`${args.base}/admin/applications`);
+  out.list_logos = await page.locator('img.list-logo').evaluateAll((imgs) => imgs.map((i) => i.naturalWidth));
   await shot(args, 'applications');
+
+  // The administrator's own sessions and grants: the portal's sign-in is one of each.
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('link', { name: args.admin, exact: true }).click();
+  out.admin_user = {
+    end_session_buttons: await page.getByRole('button', { name: 'End session' }).count(),
+    portal_rows: await page.locator('td code', { hasText: 'tessera-admin-portal' }).count(),
+  };
+  await shot(args, 'user-sessions');
 
   // Block a user.
   await page.getByRole('link', { name: 'Users' }).click();
@@ -175,6 +200,7 @@ async function run(args) {
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
     await p.goto(`${args.base}/authorize?${q}`);
+    out.sign_in_logo = await p.locator('img.app-logo').evaluate((i) => i.complete && i.naturalWidth);
     await signIn(p, args.user, args.password);
     await p.locator('#login-error').waitFor();
     out.blocked_sign_in = (await p.locator('#login-error').innerText()).trim();

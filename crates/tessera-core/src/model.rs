@@ -297,8 +297,27 @@ pub struct Client {
     pub browser: BrowserSettings,
     #[serde(flatten)]
     pub federation: Federation,
+    /// The version of the application's logo (a digest of the image) when it has one; the image
+    /// itself is a [`Logo`] record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// An application's logo (seed 000: "visible in the applications list and on the authentication
+/// pages"): a PNG, JPEG, GIF or WebP image of at most [`Logo::MAX_BYTES`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logo {
+    pub client_id: String,
+    pub content_type: String,
+    /// The image, base64url.
+    pub data: String,
+    pub updated_at: Timestamp,
+}
+
+impl Logo {
+    pub const MAX_BYTES: usize = 256 * 1024;
 }
 
 /// Keys and trust beyond the client secret: the client's own keys (private_key_jwt), the

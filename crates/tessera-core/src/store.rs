@@ -7,7 +7,7 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
 };
 
 /// A configuration record: one row of a typed table. Records travel only on the administrative
@@ -20,6 +20,7 @@ pub enum Record {
     Scope(Scope),
     Key(KeyRecord),
     Settings(StoredSettings),
+    Logo(Logo),
 }
 
 /// Which typed table a record lives in.
@@ -30,6 +31,7 @@ pub enum Table {
     Scopes,
     Keys,
     Settings,
+    Logos,
 }
 
 impl Table {
@@ -40,6 +42,7 @@ impl Table {
             Table::Scopes => "scopes",
             Table::Keys => "signing_keys",
             Table::Settings => "settings",
+            Table::Logos => "logos",
         }
     }
 }
@@ -52,6 +55,7 @@ impl Record {
             Record::Scope(_) => Table::Scopes,
             Record::Key(_) => Table::Keys,
             Record::Settings(_) => Table::Settings,
+            Record::Logo(_) => Table::Logos,
         }
     }
     pub fn key(&self) -> &str {
@@ -61,6 +65,7 @@ impl Record {
             Record::Scope(s) => &s.name,
             Record::Key(k) => &k.kid,
             Record::Settings(_) => StoredSettings::KEY,
+            Record::Logo(l) => &l.client_id,
         }
     }
 }
@@ -145,6 +150,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
     /// The settings administrators changed at runtime, if any.
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>>;
+    /// An application's logo; deleting the client deletes it too.
+    async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>>;
 
     /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;

@@ -4,7 +4,7 @@
 //! - [`config`]: TOML + `TESSERA_*` environment -> core settings
 //! - [`oauth`]: thin handlers for the protocol endpoints
 //! - [`interaction`], [`pages`], [`cookies`]: the browser endpoints (authorize, login, consent,
-//!   logout, check_session) and their server-rendered pages
+//!   logout, check_session) and their server-rendered pages; [`logo`]: applications' logos
 //! - [`outbound`]: HTTP requests to other servers (key sets, policy webhooks), SSRF-guarded
 //! - [`admin`]: the admin REST API and its OpenAPI document
 //! - [`portal`]: the Admin Portal, server-rendered pages over the same use-cases
@@ -20,6 +20,7 @@ pub mod cookies;
 pub mod interaction;
 pub mod jobs;
 pub mod limits;
+pub mod logo;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
@@ -129,6 +130,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/check_session", get(interaction::check_session))
         .route("/static/tessera.css", get(pages::stylesheet))
         .route("/static/admin.js", get(pages::portal_script))
+        .route("/logo/{client_id}", get(logo::logo))
         .route("/introspect", post(oauth::introspect))
         .nest("/admin/api", admin::router())
         .nest("/admin", portal::router())

@@ -14,7 +14,7 @@ use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
 use tessera_core::Timestamp;
@@ -151,6 +151,9 @@ impl Store for MeteredStore {
     }
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
         timed("get_settings", self.0.get_settings()).await
+    }
+    async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {
+        timed("get_logo", self.0.get_logo(client_id)).await
     }
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
         timed("insert_artifact", self.0.insert_artifact(artifact)).await

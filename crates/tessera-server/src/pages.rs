@@ -17,6 +17,7 @@ use tessera_core::Error;
 #[template(path = "login.html")]
 struct LoginTpl<'a> {
     client_name: &'a str,
+    logo_uri: &'a Option<String>,
     interaction: &'a str,
     csrf: &'a str,
     login_hint: &'a str,
@@ -27,6 +28,7 @@ struct LoginTpl<'a> {
 #[template(path = "consent.html")]
 struct ConsentTpl<'a> {
     client_name: &'a str,
+    logo_uri: &'a Option<String>,
     username: &'a str,
     interaction: &'a str,
     csrf: &'a str,
@@ -148,6 +150,7 @@ fn nonce() -> String {
 pub fn login(page: &LoginPage, status: StatusCode) -> Response {
     let body = LoginTpl {
         client_name: &page.client_name,
+        logo_uri: &page.logo_uri,
         interaction: &page.interaction,
         csrf: &page.csrf,
         login_hint: page.login_hint.as_deref().unwrap_or(""),
@@ -160,6 +163,7 @@ pub fn login(page: &LoginPage, status: StatusCode) -> Response {
 pub fn consent(page: &ConsentPage) -> Response {
     let body = ConsentTpl {
         client_name: &page.client_name,
+        logo_uri: &page.logo_uri,
         username: &page.username,
         interaction: &page.interaction,
         csrf: &page.csrf,

@@ -8,7 +8,7 @@ use serde_json::json;
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
-    GrantType, KeyRecord, LifetimeOverrides, Scope, StoredSettings, TokenFormat, User,
+    GrantType, KeyRecord, LifetimeOverrides, Logo, Scope, StoredSettings, TokenFormat, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Record, Store, StoreError, Table};
 use tessera_core::Timestamp;
@@ -33,6 +33,7 @@ pub fn client(id: &str) -> Client {
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),
+        logo: None,
         created_at: T0,
         updated_at: T0,
     }
@@ -76,6 +77,7 @@ pub async fn run(store: &dyn Store) {
     single_use_and_grants(store).await;
     user_artifacts(store).await;
     stored_settings(store).await;
+    logos(store).await;
     users_and_consents(store).await;
     failure_counters(store).await;
     leases(store).await;
@@ -150,6 +152,42 @@ async fn stored_settings(store: &dyn Store) {
         .await
         .expect("update");
     assert_eq!(store.get_settings().await.expect("get"), Some(settings));
+}
+
+/// A logo is written with its client's change and deleted with the client.
+async fn logos(store: &dyn Store) {
+    let logo = Logo {
+        client_id: "with-logo".into(),
+        content_type: "image/png".into(),
+        data: "iVBORw0".into(),
+        updated_at: T0,
+    };
+    store
+        .apply(&[
+            Change::Create(Record::Client(client("with-logo"))),
+            Change::Create(Record::Logo(logo.clone())),
+        ])
+        .await
+        .expect("client and logo");
+    assert_eq!(
+        store.get_logo("with-logo").await.expect("get"),
+        Some(logo.clone())
+    );
+    assert!(
+        store
+            .apply(&[Change::Create(Record::Logo(Logo {
+                client_id: "no-such-client".into(),
+                ..logo
+            }))])
+            .await
+            .is_err(),
+        "a logo belongs to a client"
+    );
+    store
+        .apply(&[Change::Delete(Table::Clients, "with-logo".into())])
+        .await
+        .expect("delete");
+    assert_eq!(store.get_logo("with-logo").await.expect("get"), None);
 }
 
 /// Audit events come back newest first, filtered and paged by id; expired ones are purged.

@@ -7,7 +7,7 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
 };
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
@@ -236,6 +236,10 @@ impl Store for SqlStore {
 
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
         self.get_doc(Table::Settings, StoredSettings::KEY).await
+    }
+
+    async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {
+        self.get_doc(Table::Logos, client_id).await
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {

@@ -390,6 +390,7 @@ impl Provider {
                 .introspection_allowed
                 .unwrap_or(spec.client_type.is_confidential()),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
+            logo: existing.and_then(|e| e.logo.clone()),
             browser,
             federation: Federation {
                 jwks: spec.jwks.clone(),

@@ -9,6 +9,7 @@ mod catalog;
 mod clients;
 mod defaults;
 mod keys;
+mod logo;
 mod page;
 mod rules;
 mod users;
@@ -21,6 +22,7 @@ pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use defaults::LifetimePatch;
 pub use keys::KeyWindow;
 pub(crate) use keys::Upkeep;
+pub use logo::check_logo;
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use rules::{canonical_response_type, origin_matches, origin_matches_loopback, RESPONSE_TYPES};
 pub use users::{UserPatch, UserSpec};
@@ -173,6 +175,8 @@ impl Admin<'_> {
                 Table::Scopes => "scope",
                 Table::Keys => "key",
                 Table::Settings => "settings",
+                // A logo is part of its client's change, audited there.
+                Table::Logos => continue,
             };
             let derived = format!("{kind}.{verb}");
             let action = match (i, action) {

@@ -44,6 +44,8 @@ pub struct LoginPage {
     pub interaction: String,
     pub csrf: String,
     pub client_name: String,
+    /// The application's logo, when it has one.
+    pub logo_uri: Option<String>,
     pub login_hint: Option<String>,
     pub error: Option<String>,
 }
@@ -62,6 +64,8 @@ pub struct ConsentPage {
     pub interaction: String,
     pub csrf: String,
     pub client_name: String,
+    /// The application's logo, when it has one.
+    pub logo_uri: Option<String>,
     pub username: String,
     pub scopes: Vec<ScopeLine>,
 }
@@ -242,6 +246,7 @@ impl Provider {
             interaction: handle,
             csrf: state.csrf,
             client_name: req.client.client.name.clone(),
+            logo_uri: self.logo_uri(&req.client.client),
             login_hint: req.login_hint.clone(),
             error,
         })
@@ -297,6 +302,7 @@ impl Provider {
             interaction: handle,
             csrf: state.csrf,
             client_name: req.client.client.name.clone(),
+            logo_uri: self.logo_uri(&req.client.client),
             username: session.user.username.clone(),
             scopes,
         })
@@ -336,6 +342,7 @@ impl Provider {
             interaction: form.interaction.to_owned(),
             csrf: state.csrf.clone(),
             client_name: client.client.name.clone(),
+            logo_uri: self.logo_uri(&client.client),
             login_hint: Some(form.username.to_owned()).filter(|u| !u.is_empty()),
             error: Some(error.to_owned()),
         };

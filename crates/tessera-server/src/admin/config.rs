@@ -11,19 +11,23 @@ use tessera_core::admin::{
 };
 use tessera_core::keys::PUBLISH_AFTER_RETIREMENT;
 use tessera_core::model::{Alg, Client, KeyRecord, LifetimeOverrides};
-use tessera_core::Timestamp;
+use tessera_core::{Provider, Timestamp};
 
 use super::auth::{caller, Caller, Need};
 use super::problem::Problem;
 use super::{body, if_match, limit, no_content, one, page, query, Reply};
 use crate::AppState;
 
-/// An application as the API shows it: never its secret, only whether it has one.
-pub fn app_view(c: &Client) -> Value {
+/// An application as the API shows it: never its secret, only whether it has one; where its
+/// logo is served, when it has one.
+pub fn app_view(p: &Provider, c: &Client) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or_default();
     if let Some(m) = v.as_object_mut() {
         let has_secret = m.remove("secret_ciphertext").is_some();
         m.insert("has_secret".into(), json!(has_secret));
+        if let Some(uri) = p.logo_uri(c) {
+            m.insert("logo_uri".into(), json!(uri));
+        }
     }
     v
 }
@@ -43,7 +47,7 @@ pub async fn list_apps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Raw
         q.get("cursor").map(String::as_str),
         limit(&q)?,
     )?;
-    Ok(page(p, app_view))
+    Ok(page(p, |c| app_view(&s.provider, c)))
 }
 
 pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
@@ -55,7 +59,7 @@ pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
     }
     let created = s.provider.admin(c.actor).create_client(&spec).await?;
     let view = json!({
-        "application": app_view(&created.client),
+        "application": app_view(&s.provider, &created.client),
         "client_secret": created.client_secret,
     });
     Ok(one(StatusCode::CREATED, &created.client, &view))
@@ -64,7 +68,11 @@ pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
 pub async fn get_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
     caller(&s.provider, &h).await?.require(Need::ConfigRead)?;
     let client = s.provider.get_client(&id).await?;
-    Ok(one(StatusCode::OK, &client, &app_view(&client)))
+    Ok(one(
+        StatusCode::OK,
+        &client,
+        &app_view(&s.provider, &client),
+    ))
 }
 
 pub async fn update_app(
@@ -84,7 +92,11 @@ pub async fn update_app(
     }
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let client = admin.update_client(&id, &patch).await?;
-    Ok(one(StatusCode::OK, &client, &app_view(&client)))
+    Ok(one(
+        StatusCode::OK,
+        &client,
+        &app_view(&s.provider, &client),
+    ))
 }
 
 async fn set_enabled(s: AppState, h: HeaderMap, id: String, enabled: bool) -> Reply {
@@ -96,7 +108,11 @@ async fn set_enabled(s: AppState, h: HeaderMap, id: String, enabled: bool) -> Re
     };
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let client = admin.update_client(&id, &patch).await?;
-    Ok(one(StatusCode::OK, &client, &app_view(&client)))
+    Ok(one(
+        StatusCode::OK,
+        &client,
+        &app_view(&s.provider, &client),
+    ))
 }
 
 pub async fn enable_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
@@ -128,6 +144,36 @@ pub async fn rotate_secret(
     let client = s.provider.get_client(&id).await?;
     let view = json!({ "client_id": id, "client_secret": secret });
     Ok(one(StatusCode::OK, &client, &view))
+}
+
+/// `PUT /applications/{id}/logo`: the image is the body, sent as what it is (`image/png`,
+/// `image/jpeg`, `image/gif`, `image/webp`); at most 256 KiB.
+pub async fn put_logo(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Reply {
+    let c = caller(&s.provider, &h).await?;
+    c.require(Need::ConfigWrite)?;
+    let declared = h
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
+    let client = admin.set_logo(&id, declared, &b).await?;
+    Ok(one(
+        StatusCode::OK,
+        &client,
+        &app_view(&s.provider, &client),
+    ))
+}
+
+pub async fn delete_logo(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+    let c = caller(&s.provider, &h).await?;
+    c.require(Need::ConfigWrite)?;
+    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
+    admin.remove_logo(&id).await?;
+    Ok(no_content())
 }
 
 pub async fn app_consents(

@@ -18,6 +18,7 @@ pub mod problem;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -28,6 +29,10 @@ use tessera_core::admin::{etag, Page};
 
 use crate::AppState;
 use problem::Problem;
+
+/// The largest upload a logo route reads: a logo's own limit is checked with a clear answer below
+/// this, and a body above it is refused before it is read.
+pub const UPLOAD_LIMIT: usize = 1024 * 1024;
 
 /// Every route of the admin API, under `/admin/api`.
 pub fn router() -> Router<AppState> {
@@ -44,6 +49,12 @@ pub fn router() -> Router<AppState> {
         .route("/applications/{id}/disable", post(disable_app))
         .route("/applications/{id}/credentials/rotate", post(rotate_secret))
         .route("/applications/{id}/consents", get(app_consents))
+        .route(
+            "/applications/{id}/logo",
+            put(put_logo)
+                .delete(delete_logo)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
         .route("/apis", get(list_apis).post(create_api))
         .route(
             "/apis/{identifier}",

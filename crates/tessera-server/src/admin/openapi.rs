@@ -133,6 +133,24 @@ pub const OPS: &[Op] = &[
         200,
     ),
     op(
+        "put",
+        "/applications/{id}/logo",
+        "Set the logo: the body is a PNG, JPEG, GIF or WebP image (at most 256 KiB) sent as its type",
+        ConfigWrite,
+        Some("Logo"),
+        Some("Application"),
+        200,
+    ),
+    op(
+        "delete",
+        "/applications/{id}/logo",
+        "Remove the logo",
+        ConfigWrite,
+        None,
+        None,
+        204,
+    ),
+    op(
         "get",
         "/apis",
         "List APIs (resource servers)",
@@ -542,6 +560,10 @@ fn schemas() -> Map<String, Value> {
     {
         props.remove("secret_ciphertext");
         props.insert("has_secret".into(), json!({ "type": "boolean" }));
+        props.insert(
+            "logo_uri".into(),
+            json!({ "type": "string", "description": "where the logo is served, when there is one" }),
+        );
     }
     let key = json!({
         "type": "object",
@@ -675,11 +697,23 @@ pub fn build(issuer: &str) -> Value {
         if !params.is_empty() {
             operation["parameters"] = Value::Array(params);
         }
-        if let Some(req) = o.request {
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{req}") } } }
-            });
+        match o.request {
+            // An image, not JSON.
+            Some("Logo") => {
+                let image =
+                    json!({ "schema": { "type": "string", "contentMediaType": "image/*" } });
+                operation["requestBody"] = json!({
+                    "required": true,
+                    "content": { "image/png": image, "image/jpeg": image, "image/gif": image, "image/webp": image }
+                });
+            }
+            Some(req) => {
+                operation["requestBody"] = json!({
+                    "required": true,
+                    "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{req}") } } }
+                });
+            }
+            None => {}
         }
         let ok = match o.response {
             Some(r) => json!({

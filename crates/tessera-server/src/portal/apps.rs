@@ -6,14 +6,17 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use http::StatusCode;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tessera_core::admin::{etag, AdminError, ClientPatch, ClientSpec};
+use tessera_core::admin::{check_logo, etag, AdminError, ClientPatch, ClientSpec};
 use tessera_core::model::{
     AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, TokenFormat,
 };
+use tessera_core::settings::Lifetimes;
 
-use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
+use super::{explain, message, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
 use crate::admin::auth::Need;
 use crate::AppState;
 
@@ -59,7 +62,11 @@ fn guard(s: &AppState, signed: &Signed, apis: &[String]) -> Result<(), Response>
 }
 
 /// The stored application, if this session may change it.
-async fn changeable(s: &AppState, signed: &Signed, id: &str) -> Result<Client, Response> {
+pub(super) async fn changeable(
+    s: &AppState,
+    signed: &Signed,
+    id: &str,
+) -> Result<Client, Response> {
     signed.require(Need::ConfigWrite, SECTION)?;
     let c = signed
         .admin(&s.provider)
@@ -87,6 +94,8 @@ fn notice(key: &str) -> Option<String> {
         "enabled" => "The application is enabled.",
         "disabled" => "The application is disabled: it gets no tokens.",
         "deleted" => "The application was deleted.",
+        "logo" => "The logo was saved: it shows on the sign-in and consent pages.",
+        "logo-removed" => "The logo was removed.",
         _ => return None,
     };
     Some(text.to_owned())
@@ -120,6 +129,7 @@ pub struct Search {
 pub struct Row {
     client_id: String,
     name: String,
+    logo: Option<String>,
     kind: &'static str,
     enabled: bool,
 }
@@ -149,6 +159,7 @@ pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Sea
                 || c.client_id.to_lowercase().contains(&needle)
         })
         .map(|c| Row {
+            logo: s.provider.logo_uri(&c),
             kind: type_label(c.client_type),
             client_id: c.client_id,
             name: c.name,
@@ -189,6 +200,12 @@ pub struct Wizard {
     allowed_groups: String,
     #[serde(default)]
     signing_alg: String,
+    /// The logo chosen in step 1, carried to the submit: its checked type, and the image in
+    /// standard base64 (a `data:` URL shows it in step 2).
+    #[serde(default)]
+    logo_type: String,
+    #[serde(default)]
+    logo_data: String,
 }
 
 #[derive(Template)]
@@ -303,11 +320,11 @@ struct SecretTpl<'a> {
 }
 
 /// A secret shown once: in the answer to the form itself, never in a URL or a later page.
-fn secret_page(signed: &Signed, c: &Client, heading: &str, secret: &str) -> Response {
+fn secret_page(chrome: Chrome, c: &Client, heading: &str, secret: &str) -> Response {
     render(
         StatusCode::OK,
         &SecretTpl {
-            chrome: signed.chrome(SECTION),
+            chrome,
             name: &c.name,
             heading,
             client_id: &c.client_id,
@@ -338,18 +355,35 @@ fn spec_from(w: &Wizard, form: &Form) -> Result<ClientSpec, AdminError> {
     Ok(spec)
 }
 
-pub async fn create(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
+/// The wizard's forms: step 1 posts with `stage=next` (its logo is checked, then carried), step
+/// 2 submits the whole integration.
+pub async fn create(
+    State(s): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
         return r;
     }
-    let form = Form::parse(&body);
+    let (form, upload) = match Form::read(&headers, body, "logo").await {
+        Ok(read) => read,
+        Err(text) => {
+            return message(
+                signed.chrome(SECTION),
+                StatusCode::BAD_REQUEST,
+                "Not read",
+                &text,
+            )
+        }
+    };
     if let Err(r) = signed.check(&form) {
         return r;
     }
     if let Err(r) = guard(&s, &signed, &form.all("apis")) {
         return r;
     }
-    let w = Wizard {
+    let mut w = Wizard {
         step: 2,
         name: form.get("name").to_owned(),
         description: form.get("description").to_owned(),
@@ -359,20 +393,72 @@ pub async fn create(State(s): State<AppState>, signed: Signed, body: Bytes) -> R
         redirect_uris: form.get("redirect_uris").to_owned(),
         allowed_groups: form.get("allowed_groups").to_owned(),
         signing_alg: form.get("signing_alg").to_owned(),
+        logo_type: form.get("logo_type").to_owned(),
+        logo_data: form.get("logo_data").to_owned(),
     };
+    if let Some(u) = upload {
+        match check_logo(u.content_type.as_deref(), &u.bytes) {
+            Ok(t) => {
+                w.logo_type = t.to_owned();
+                w.logo_data = STANDARD.encode(&u.bytes);
+            }
+            Err(e) => {
+                w.step = 1;
+                let (status, text) = explain(&e);
+                return wizard_page(&s, &signed, &w, (&[], &[]), status, Some(text)).await;
+            }
+        }
+    }
+    if form.get("stage") == "next" {
+        if w.subject_attribute.is_empty() {
+            w.subject_attribute = "id".into();
+        }
+        if w.signing_alg.is_empty() {
+            w.signing_alg = "RS256".into();
+        }
+        if w.auth_method.is_empty() {
+            w.auth_method = "client_secret_basic".into();
+        }
+        return wizard_page(&s, &signed, &w, (&[], &[]), StatusCode::OK, None).await;
+    }
     let admin = signed.admin(&s.provider);
-    let created = match spec_from(&w, &form) {
-        Ok(spec) => admin.create_client(&spec).await,
+    // The logo is checked before anything is created.
+    let logo = match w.logo_data.as_str() {
+        "" => Ok(None),
+        data => STANDARD
+            .decode(data)
+            .map_err(|_| invalid("logo", "was not carried intact; choose it again"))
+            .and_then(|bytes| check_logo(None, &bytes).map(|_| Some(bytes))),
+    };
+    let created = match logo.and_then(|l| Ok((l, spec_from(&w, &form)?))) {
+        Ok((logo, spec)) => admin.create_client(&spec).await.map(|c| (c, logo)),
         Err(e) => Err(e),
     };
     match created {
-        Ok(c) => match &c.client_secret {
-            Some(secret) => secret_page(&signed, &c.client, "Your client secret", secret),
-            None => see_other(&format!(
-                "/admin/applications/{}?notice=created",
-                c.client.client_id
-            )),
-        },
+        Ok((c, logo)) => {
+            let mut chrome = signed.chrome(SECTION);
+            if let Some(bytes) = &logo {
+                if let Err(e) = admin.set_logo(&c.client.client_id, None, bytes).await {
+                    chrome.error = Some(format!(
+                        "The application was created, but its logo was not saved: {}",
+                        explain(&e).1
+                    ));
+                }
+            }
+            match &c.client_secret {
+                Some(secret) => secret_page(chrome, &c.client, "Your client secret", secret),
+                None if chrome.error.is_some() => message(
+                    chrome,
+                    StatusCode::OK,
+                    "Created",
+                    "Add the logo on the application's General tab.",
+                ),
+                None => see_other(&format!(
+                    "/admin/applications/{}?notice=created",
+                    c.client.client_id
+                )),
+            }
+        }
         Err(e) => {
             let (status, text) = explain(&e);
             let chosen = (form.all("apis"), form.all("scopes"));
@@ -488,6 +574,9 @@ struct AppTpl<'a> {
     scopes: Vec<(String, String, bool)>,
     /// (id, label, URL)
     endpoints: Vec<(&'static str, &'static str, String)>,
+    logo_uri: Option<String>,
+    /// The lifetimes an application set up now would get.
+    defaults: Lifetimes,
 }
 
 #[derive(Deserialize)]
@@ -499,7 +588,7 @@ pub struct TabQuery {
 }
 
 /// The application's page on one tab; `refused` carries a refused form and why.
-async fn app_page(
+pub(super) async fn app_page(
     s: &AppState,
     signed: &Signed,
     c: &Client,
@@ -569,6 +658,8 @@ async fn app_page(
                 })
                 .collect(),
             endpoints,
+            logo_uri: p.logo_uri(c),
+            defaults: p.default_lifetimes(),
         },
     )
 }
@@ -764,7 +855,12 @@ pub async fn rotate(
     let admin = signed.admin(&s.provider);
     let rotated = admin.rotate_client_secret(&id).await;
     match (rotated, admin.get_client(&id).await) {
-        (Ok(secret), Ok(c)) => secret_page(&signed, &c, "Your new client secret", &secret),
+        (Ok(secret), Ok(c)) => secret_page(
+            signed.chrome(SECTION),
+            &c,
+            "Your new client secret",
+            &secret,
+        ),
         (Err(e), _) | (_, Err(e)) => refused(signed.chrome(SECTION), &e),
     }
 }

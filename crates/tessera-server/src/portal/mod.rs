@@ -12,12 +12,13 @@ mod audit;
 mod catalog;
 mod form;
 mod keys;
+mod logo;
 mod session;
 mod settings;
 mod users;
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -28,6 +29,7 @@ use tessera_core::store::StoreError;
 use tessera_core::Provider;
 
 use crate::admin::auth::{caller_for_token, Caller, Need};
+use crate::admin::UPLOAD_LIMIT;
 use crate::pages::{html, Policy};
 use crate::{cookies, AppState};
 pub use form::Form;
@@ -42,9 +44,18 @@ pub fn router() -> Router<AppState> {
         .route("/callback", get(session::callback))
         .route("/logout", post(session::logout))
         .route("/applications", get(apps::list))
-        .route("/applications/new", get(apps::wizard).post(apps::create))
+        .route(
+            "/applications/new",
+            get(apps::wizard)
+                .post(apps::create)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
         .route("/applications/{id}", get(apps::show).post(apps::save))
         .route("/applications/{id}/enabled", post(apps::enable))
+        .route(
+            "/applications/{id}/logo",
+            post(logo::save).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
         .route(
             "/applications/{id}/rotate",
             get(apps::confirm_rotate).post(apps::rotate),

@@ -263,6 +263,21 @@ async fn chromium_administers_through_the_admin_portal() {
     let issued: Value = token(new).await.unwrap().json().await.unwrap();
     assert_eq!(issued["expires_in"], 600, "the edited lifetime: {issued}");
 
+    assert!(
+        out["settings"].as_str().unwrap().starts_with("Saved"),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["web"]["access_token_ttl"], "1200",
+        "set up after the default changed"
+    );
+    assert_eq!(out["list_logos"], json!([16]), "the Storefront's logo, loaded");
+    assert_eq!(out["sign_in_logo"], 16, "the logo on the sign-in page");
+    assert_eq!(out["admin_user"]["end_session_buttons"], 1, "{out:#}");
+    assert_eq!(
+        out["admin_user"]["portal_rows"], 2,
+        "the portal in the session and as a grant"
+    );
     assert_eq!(out["api"], "The API was added.");
     assert!(out["web"]["client_id"]
         .as_str()

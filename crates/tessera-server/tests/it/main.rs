@@ -21,6 +21,7 @@ mod errors;
 mod faults;
 mod introspect_revoke;
 mod keys;
+mod logo;
 mod logout;
 mod oidc_rp;
 mod ops;

@@ -31,6 +31,7 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub json: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -176,6 +177,7 @@ impl Harness {
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
             status,
             headers,
             json,
