@@ -290,13 +290,16 @@ pub async fn show(
     }
 }
 
-fn patch_from(form: &Form) -> Result<UserPatch, AdminError> {
+/// The profile form as a change of `before`: attributes replace the stored ones (keys taken out
+/// of the JSON are removed), an emptied field removes its claim, and an unticked box adds no
+/// `email_verified: false` to a user who never had the claim.
+fn patch_from(before: &User, form: &Form) -> Result<UserPatch, AdminError> {
     let mut claims = profile_claims(form);
-    claims.insert(
-        "email_verified".into(),
-        Value::Bool(form.checked("email_verified")),
-    );
-    let attributes = match form.get("attributes") {
+    let verified = form.checked("email_verified");
+    if verified || before.claims.contains_key("email_verified") {
+        claims.insert("email_verified".into(), Value::Bool(verified));
+    }
+    let mut attributes = match form.get("attributes") {
         "" => Map::new(),
         text => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(m)) => m,
@@ -308,6 +311,9 @@ fn patch_from(form: &Form) -> Result<UserPatch, AdminError> {
             }
         },
     };
+    for k in before.attributes.keys() {
+        attributes.entry(k.clone()).or_insert(Value::Null);
+    }
     Ok(UserPatch {
         username: Some(form.get("username").to_owned()),
         claims,
@@ -333,16 +339,8 @@ pub async fn save(
     if let Err(r) = allowed(&signed, &form, changes_admins) {
         return r;
     }
-    // Attributes replace the stored ones: keys taken out of the JSON are removed.
-    let saved = match patch_from(&form) {
-        Ok(mut patch) => {
-            for k in before.attributes.keys() {
-                patch.attributes.entry(k.clone()).or_insert(Value::Null);
-            }
-            // An unticked box adds no `email_verified: false` to a user who never had the claim.
-            if !form.checked("email_verified") && !before.claims.contains_key("email_verified") {
-                patch.claims.remove("email_verified");
-            }
+    let saved = match patch_from(&before, &form) {
+        Ok(patch) => {
             let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
             admin.update_user(&id, &patch).await
         }
@@ -537,5 +535,57 @@ pub async fn delete(
     match signed.admin(&s.provider).delete_user(&id).await {
         Ok(()) => see_other("/admin/users?notice=deleted"),
         Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(claims: Value, attributes: Value) -> User {
+        serde_json::from_value(json!({
+            "id": "u1", "username": "ann", "claims": claims, "attributes": attributes,
+            "groups": [], "blocked": false, "created_at": 0, "updated_at": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_profile_form_changes_only_what_it_shows() {
+        let never = user(
+            json!({"name": "Ann"}),
+            json!({"dept": "R&D", "site": "Gent"}),
+        );
+        let form =
+            Form::parse(b"username=ann&name=Ann+B&email=&attributes=%7B%22dept%22%3A%22Ops%22%7D");
+        let p = patch_from(&never, &form).unwrap();
+        assert_eq!(
+            p.claims.get("email_verified"),
+            None,
+            "never had it: unticked adds nothing"
+        );
+        assert_eq!(p.claims["name"], "Ann B");
+        assert_eq!(p.claims["email"], Value::Null, "emptied: removed");
+        assert_eq!(p.attributes["dept"], "Ops");
+        assert_eq!(
+            p.attributes["site"],
+            Value::Null,
+            "taken out of the JSON: removed"
+        );
+
+        let had = user(json!({"email_verified": true}), json!({}));
+        let p = patch_from(&had, &form).unwrap();
+        assert_eq!(
+            p.claims["email_verified"], false,
+            "unticked on a user who had it"
+        );
+        let ticked = Form::parse(b"username=ann&email_verified=on");
+        assert_eq!(
+            patch_from(&never, &ticked).unwrap().claims["email_verified"],
+            true
+        );
+        let bad = Form::parse(b"username=ann&attributes=%5B1%5D");
+        assert!(patch_from(&never, &bad).is_err());
     }
 }

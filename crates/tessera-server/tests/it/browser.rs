@@ -271,7 +271,11 @@ async fn chromium_administers_through_the_admin_portal() {
         out["web"]["access_token_ttl"], "1200",
         "set up after the default changed"
     );
-    assert_eq!(out["list_logos"], json!([16]), "the Storefront's logo, loaded");
+    assert_eq!(
+        out["list_logos"],
+        json!([16]),
+        "the Storefront's logo, loaded"
+    );
     assert_eq!(out["sign_in_logo"], 16, "the logo on the sign-in page");
     assert_eq!(out["admin_user"]["end_session_buttons"], 1, "{out:#}");
     assert_eq!(
