@@ -99,6 +99,9 @@ pub struct Settings {
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
+    /// Record every token issued or refused at the token endpoint in the audit log (a database
+    /// write per request, also for client credentials; off by default, like Keycloak's events).
+    pub audit_tokens: bool,
 }
 
 pub fn check_range(name: &str, value: i64, (lo, hi): (i64, i64)) -> Result<(), String> {
@@ -156,6 +159,7 @@ impl Settings {
             pkce_plain: false,
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
+            audit_tokens: false,
         })
     }
 

@@ -42,12 +42,15 @@ pub struct Config {
 pub struct AdminConfig {
     /// How long audit events are kept, in days.
     pub audit_retention_days: i64,
+    /// Record every token issued or refused in the audit log.
+    pub audit_tokens: bool,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             audit_retention_days: 90,
+            audit_tokens: false,
         }
     }
 }
@@ -302,6 +305,7 @@ impl Config {
             bail!("admin.audit_retention_days must be between 1 and 3650");
         }
         settings.audit_retention = self.admin.audit_retention_days * 86_400;
+        settings.audit_tokens = self.admin.audit_tokens;
         settings.session_lifetime = si.session_lifetime;
         settings.refresh_grace = si.refresh_grace_secs;
         settings.pkce_plain = si.pkce_plain;

@@ -12,11 +12,14 @@ mod user_tokens;
 pub use token_exchange::ExchangeRequest;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use crate::audit::Actor;
 use crate::client_auth::ClientRequest;
+use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::params::{parse_scope, Params};
-use crate::provider::Provider;
+use crate::provider::{LoadedClient, Provider};
 
 /// A token request, by `grant_type`. `Debug` names the grant only: the fields hold codes,
 /// tokens and passwords.
@@ -200,6 +203,21 @@ impl Provider {
         let now = self.now();
         // RFC 6749 §5.2: an unauthenticated caller learns nothing about its request but invalid_client.
         let client = self.authenticate_client(req).await?;
+        let answer = self.grant(&client, req, now).await;
+        if self.settings.audit_tokens {
+            self.audit_token(&client.client.client_id, req, &answer)
+                .await;
+        }
+        answer
+    }
+
+    /// Runs the grant an authenticated client asked for.
+    async fn grant(
+        &self,
+        client: &LoadedClient,
+        req: &ClientRequest,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
         let grant = TokenRequest::parse(&req.params)?;
         match grant {
             TokenRequest::ClientCredentials { scope, resources } => {
@@ -211,29 +229,50 @@ impl Provider {
                 redirect_uri,
                 code_verifier,
             } => {
-                self.authorization_code(&client, &code, redirect_uri, code_verifier, now)
+                self.authorization_code(client, &code, redirect_uri, code_verifier, now)
                     .await
             }
             TokenRequest::RefreshToken {
                 refresh_token,
                 scope,
-            } => {
-                self.refresh_token(&client, &refresh_token, scope, now)
-                    .await
-            }
+            } => self.refresh_token(client, &refresh_token, scope, now).await,
             TokenRequest::Password {
                 username,
                 password,
                 scope,
             } => {
-                self.password_grant(&client, &username, &password, scope, &req.address, now)
+                self.password_grant(client, &username, &password, scope, &req.address, now)
                     .await
             }
             TokenRequest::JwtBearer { assertion, scope } => {
-                self.jwt_bearer(&client, &assertion, scope, now).await
+                self.jwt_bearer(client, &assertion, scope, now).await
             }
-            TokenRequest::TokenExchange(x) => self.token_exchange(&client, x, now).await,
+            TokenRequest::TokenExchange(x) => self.token_exchange(client, x, now).await,
         }
+    }
+
+    /// With `admin.audit_tokens`: a `token.issued` or `token.refused` event for the client.
+    async fn audit_token(
+        &self,
+        client_id: &str,
+        req: &ClientRequest,
+        answer: &Result<TokenResponse>,
+    ) {
+        let grant_type = req.params.get("grant_type").ok().flatten().unwrap_or("");
+        let (action, detail) = match answer {
+            Ok(t) => (
+                "token.issued",
+                json!({ "grant_type": grant_type, "scope": t.scope, "refresh_token": t.refresh_token.is_some() }),
+            ),
+            Err(e) => (
+                "token.refused",
+                json!({ "grant_type": grant_type, "error": e.code.as_str(), "error_description": e.description }),
+            ),
+        };
+        let actor = Actor::client(client_id);
+        let target = format!("client:{client_id}");
+        self.record(&actor, action, &target, Some(client_id), detail)
+            .await;
     }
 }
 

@@ -952,3 +952,45 @@ async fn default_lifetimes_change_at_runtime_for_new_applications() {
         .collect();
     assert_eq!(actions, ["settings.updated", "settings.created"]);
 }
+
+#[tokio::test]
+async fn tokens_issued_and_refused_are_audited_when_asked() {
+    use tessera_core::audit::AuditQuery;
+    let events = |h: &Harness| {
+        let p = h.provider.clone();
+        async move {
+            p.audit_events(&AuditQuery {
+                action: Some("token.".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("events")
+        }
+    };
+    // Off by default: the client-credentials hot path writes nothing.
+    let quiet = Harness::new().await;
+    let c = quiet.client_with(Harness::spec("quiet")).await;
+    quiet.access_token(&c).await;
+    assert!(events(&quiet).await.is_empty());
+
+    let h = Harness::with_settings(crate::support::ISSUER, |s| s.audit_tokens = true).await;
+    let c = h.client_with(Harness::spec("audited")).await;
+    h.access_token(&c).await;
+    let refused = h
+        .post(
+            "/token",
+            Some(&c.basic()),
+            "grant_type=client_credentials&scope=nope",
+        )
+        .await;
+    assert_eq!(refused.error(), "invalid_scope");
+    let got = events(&h).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].action, "token.refused");
+    assert_eq!(got[0].detail["error"], "invalid_scope");
+    assert_eq!(got[0].detail["grant_type"], "client_credentials");
+    assert_eq!(got[1].action, "token.issued");
+    assert_eq!(got[1].actor, format!("client:{}", c.id));
+    assert_eq!(got[1].client_id.as_deref(), Some(c.id.as_str()));
+}

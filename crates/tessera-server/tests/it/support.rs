@@ -83,14 +83,20 @@ impl Harness {
 
     /// [`Harness::new`] with another issuer (a test that serves the router on a socket).
     pub async fn with_issuer(issuer: &str) -> Harness {
+        Harness::with_settings(issuer, |_| {}).await
+    }
+
+    /// [`Harness::with_issuer`] with settings `tweak` adjusts.
+    pub async fn with_settings(issuer: &str, tweak: impl FnOnce(&mut Settings)) -> Harness {
         let clock = Clock::fixed(now());
         let store = tessera_store::connect("sqlite::memory:")
             .await
             .expect("store");
         let store: Arc<dyn tessera_core::store::Store> =
             Arc::new(tessera_server::metrics::MeteredStore(store));
-        let settings =
+        let mut settings =
             Settings::new(issuer, Lifetimes::default(), KeySettings::default()).expect("settings");
+        tweak(&mut settings);
         let master = MasterKey::parse(&MasterKey::generate_text()).expect("master key");
         let provider = Arc::new(
             Provider::new(settings, store, master, clock.clone())
