@@ -195,6 +195,27 @@ pub async fn app_consents(
     Ok(page(p, Clone::clone))
 }
 
+/// Revokes every user's consent for the application (and the grants they allowed): each user is
+/// asked again at their next sign-in.
+pub async fn revoke_app_consents(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let c = caller(&s.provider, &h).await?;
+    c.require(Need::Consents)?;
+    s.provider.get_client(&id).await?;
+    let admin = s.provider.admin(c.actor);
+    for consent in admin.client_consents(&id).await? {
+        match admin.revoke_consent(&consent.user_id, &id).await {
+            // Revoked meanwhile by someone else: nothing left to do.
+            Ok(()) | Err(tessera_core::admin::AdminError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(no_content())
+}
+
 pub async fn list_apis(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     caller(&s.provider, &h).await?.require(Need::ConfigRead)?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;

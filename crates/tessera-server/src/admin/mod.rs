@@ -48,7 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/applications/{id}/enable", post(enable_app))
         .route("/applications/{id}/disable", post(disable_app))
         .route("/applications/{id}/credentials/rotate", post(rotate_secret))
-        .route("/applications/{id}/consents", get(app_consents))
+        .route(
+            "/applications/{id}/consents",
+            get(app_consents).delete(revoke_app_consents),
+        )
         .route(
             "/applications/{id}/logo",
             put(put_logo)

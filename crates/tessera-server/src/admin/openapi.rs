@@ -133,6 +133,15 @@ pub const OPS: &[Op] = &[
         200,
     ),
     op(
+        "delete",
+        "/applications/{id}/consents",
+        "Revoke every user's consent for an application, with the grants they allowed",
+        Consents,
+        None,
+        None,
+        204,
+    ),
+    op(
         "put",
         "/applications/{id}/logo",
         "Set the logo: the body is a PNG, JPEG, GIF or WebP image (at most 256 KiB) sent as its type",

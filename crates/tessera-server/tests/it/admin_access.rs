@@ -189,6 +189,36 @@ async fn signing_out_everywhere_and_revoking_a_consent() {
     assert_eq!(grants.len(), 1, "{grants:?}");
     assert_eq!(grants[0]["client_id"], other.id.as_str());
 
+    // Every consent of one application: the other application's user is asked again too.
+    let all_consents = format!("/applications/{}/consents", other.id);
+    let reader = automation(&h, &["users:read"]).await;
+    problem(&call(&h, "DELETE", &all_consents, &reader, None).await, 403);
+    let t4 = tokens(&h, &phone, &app, "tim", "openid offline_access").await;
+    assert_eq!(
+        call(
+            &h,
+            "DELETE",
+            &format!("/applications/{}/consents", app.id),
+            &admin,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert!(items(
+        &call(
+            &h,
+            "GET",
+            &format!("/applications/{}/consents", app.id),
+            &admin,
+            None
+        )
+        .await
+    )
+    .is_empty());
+    assert_eq!(refresh(&h, &app, &t4).await.error(), "invalid_grant");
+
     // All grants of one application by query, then none is left.
     let all = format!("/users/{tim}/grants?application={}", other.id);
     assert_eq!(call(&h, "DELETE", &all, &admin, None).await.status, 204);
