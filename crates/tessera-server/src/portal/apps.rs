@@ -1,43 +1,33 @@
-//! Applications in the portal: the list with search, the "+ Set up app integration" wizard
-//! (seed 000), the application's tabs (General, Security settings, App settings, Endpoints,
-//! Credentials), enabling and disabling, deleting, and revoking the secret for a new one.
+//! Applications in the portal: the list with search, the application's tabs (General, Security
+//! settings, App settings, Endpoints, Credentials), enabling and disabling, deleting, and revoking
+//! the secret for a new one. Setting one up is [`super::wizard`]'s.
 
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::{check_logo, etag, AdminError, ClientPatch, ClientSpec};
+use tessera_core::admin::{etag, AdminError, ClientPatch};
 use tessera_core::model::{
     AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
 
-use super::{explain, message, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
+use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
 use crate::admin::auth::Need;
 use crate::AppState;
 
-const SECTION: &str = "applications";
+pub(super) const SECTION: &str = "applications";
 
-/// The application types the wizard offers, with the line that explains each.
-const TYPES: [(&str, &str, &str); 4] = [
-    ("web", "Regular Web App", "A server-side web application that keeps a secret; users sign in with the authorization code flow."),
-    ("m2m", "Machine to machine", "A service, script or daemon that calls your APIs as itself (client credentials); no users sign in."),
-    ("spa", "Public: single-page app", "Runs in the browser and cannot keep a secret; users sign in with the authorization code flow and PKCE."),
-    ("native", "Public: native app", "A mobile or desktop application; authorization code with PKCE, loopback or app-scheme redirect URIs."),
-];
-
-const AUTH_METHODS: [(&str, &str); 4] = [
+pub(super) const AUTH_METHODS: [(&str, &str); 4] = [
     ("client_secret_basic", "Client secret in HTTP Basic (client_secret_basic)"),
     ("client_secret_post", "Client secret in the form body (client_secret_post)"),
     ("client_secret_jwt", "JWT signed with the client secret (client_secret_jwt)"),
     ("private_key_jwt", "JWT signed with the application's own key (private_key_jwt; add its key set with the API or CLI)"),
 ];
 
-const ALGS: [(&str, &str); 4] = [
+pub(super) const ALGS: [(&str, &str); 4] = [
     ("RS256", "RS256 (RSA, the default)"),
     ("PS256", "PS256 (RSA-PSS)"),
     ("ES256", "ES256 (ECDSA P-256)"),
@@ -54,7 +44,7 @@ const TABS: [(&str, &str); 5] = [
 
 /// What could make its holder an administrator (an application of the admin API) needs the
 /// `administrator` scope, as in the admin API.
-fn guard(s: &AppState, signed: &Signed, apis: &[String]) -> Result<(), Response> {
+pub(super) fn guard(s: &AppState, signed: &Signed, apis: &[String]) -> Result<(), Response> {
     if apis.contains(&s.provider.admin_api()) {
         return signed.require(Need::Administrator, SECTION);
     }
@@ -77,7 +67,7 @@ pub(super) async fn changeable(
     Ok(c)
 }
 
-fn type_label(t: ClientType) -> &'static str {
+pub(super) fn type_label(t: ClientType) -> &'static str {
     match t {
         ClientType::Web => "Regular Web App",
         ClientType::M2m => "Machine to machine",
@@ -101,7 +91,7 @@ fn notice(key: &str) -> Option<String> {
     Some(text.to_owned())
 }
 
-fn invalid(field: &str, message: &str) -> AdminError {
+pub(super) fn invalid(field: &str, message: &str) -> AdminError {
     AdminError::Invalid {
         field: field.to_owned(),
         message: message.to_owned(),
@@ -109,12 +99,15 @@ fn invalid(field: &str, message: &str) -> AdminError {
 }
 
 /// A `serde` enum from a form's string value (`auto-accept`, `client_secret_post`, …).
-fn choice<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T, AdminError> {
+pub(super) fn choice<T: serde::de::DeserializeOwned>(
+    field: &str,
+    value: &str,
+) -> Result<T, AdminError> {
     serde_json::from_value(serde_json::Value::String(value.to_owned()))
         .map_err(|_| invalid(field, &format!("{value:?} is not one of the choices")))
 }
 
-fn alg(field: &str, value: &str) -> Result<JwsAlg, AdminError> {
+pub(super) fn alg(field: &str, value: &str) -> Result<JwsAlg, AdminError> {
     JwsAlg::parse(value).ok_or_else(|| invalid(field, &format!("{value:?} is not an algorithm")))
 }
 
@@ -179,136 +172,6 @@ pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Sea
     )
 }
 
-/// What the wizard has been told so far.
-#[derive(Default, Deserialize)]
-pub struct Wizard {
-    #[serde(default)]
-    step: u8,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-    #[serde(default)]
-    subject_attribute: String,
-    #[serde(default)]
-    auth_method: String,
-    #[serde(default)]
-    redirect_uris: String,
-    #[serde(default)]
-    allowed_groups: String,
-    #[serde(default)]
-    signing_alg: String,
-    /// The logo chosen in step 1, carried to the submit: its checked type, and the image in
-    /// standard base64 (a `data:` URL shows it in step 2).
-    #[serde(default)]
-    logo_type: String,
-    #[serde(default)]
-    logo_data: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin/wizard.html")]
-struct WizardTpl<'a> {
-    chrome: Chrome,
-    step: u8,
-    w: &'a Wizard,
-    kind_label: &'static str,
-    types: &'static [(&'static str, &'static str, &'static str)],
-    auth_methods: &'static [(&'static str, &'static str)],
-    algs: &'static [(&'static str, &'static str)],
-    /// (identifier, name, checked)
-    apis: Vec<(String, String, bool)>,
-    /// (name, description, checked)
-    scopes: Vec<(String, String, bool)>,
-}
-
-/// The wizard's page: step 1 (General and the type) until both are given, then step 2.
-async fn wizard_page(
-    s: &AppState,
-    signed: &Signed,
-    w: &Wizard,
-    chosen: (&[String], &[String]),
-    status: StatusCode,
-    error: Option<String>,
-) -> Response {
-    let kind = ClientType::parse(&w.kind);
-    let mut chrome = signed.chrome(SECTION);
-    chrome.error = error;
-    let step = match kind {
-        Some(_) if w.step == 2 && !w.name.trim().is_empty() => 2,
-        _ => {
-            if w.step == 2 && chrome.error.is_none() {
-                chrome.error = Some("Give the application a name and choose its type.".into());
-            }
-            1
-        }
-    };
-    let admin = signed.admin(&s.provider);
-    let (apis, scopes) = match (admin.list_apis().await, admin.list_scopes().await) {
-        (Ok(a), Ok(sc)) => (a, sc),
-        (Err(e), _) | (_, Err(e)) => return refused(chrome, &e),
-    };
-    let apis = apis
-        .into_iter()
-        .map(|a| {
-            let on = chosen.0.contains(&a.identifier);
-            (a.identifier, a.name, on)
-        })
-        .collect();
-    let scopes = scopes
-        .into_iter()
-        .map(|sc| {
-            let on = chosen.1.contains(&sc.name);
-            let text = if sc.display_name.is_empty() {
-                sc.description
-            } else {
-                sc.display_name
-            };
-            (sc.name, text, on)
-        })
-        .collect();
-    render(
-        if step == 1 && w.step == 2 {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            status
-        },
-        &WizardTpl {
-            chrome,
-            step,
-            w,
-            kind_label: kind.map_or("", type_label),
-            types: &TYPES,
-            auth_methods: &AUTH_METHODS,
-            algs: &ALGS,
-            apis,
-            scopes,
-        },
-    )
-}
-
-pub async fn wizard(
-    State(s): State<AppState>,
-    signed: Signed,
-    Query(mut w): Query<Wizard>,
-) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
-        return r;
-    }
-    if w.subject_attribute.is_empty() {
-        w.subject_attribute = "id".into();
-    }
-    if w.signing_alg.is_empty() {
-        w.signing_alg = "RS256".into();
-    }
-    if w.auth_method.is_empty() {
-        w.auth_method = "client_secret_basic".into();
-    }
-    wizard_page(&s, &signed, &w, (&[], &[]), StatusCode::OK, None).await
-}
-
 #[derive(Template)]
 #[template(path = "admin/secret.html")]
 struct SecretTpl<'a> {
@@ -320,7 +183,7 @@ struct SecretTpl<'a> {
 }
 
 /// A secret shown once: in the answer to the form itself, never in a URL or a later page.
-fn secret_page(chrome: Chrome, c: &Client, heading: &str, secret: &str) -> Response {
+pub(super) fn secret_page(chrome: Chrome, c: &Client, heading: &str, secret: &str) -> Response {
     render(
         StatusCode::OK,
         &SecretTpl {
@@ -331,140 +194,6 @@ fn secret_page(chrome: Chrome, c: &Client, heading: &str, secret: &str) -> Respo
             secret,
         },
     )
-}
-
-/// The wizard's answers as the use-case's spec.
-fn spec_from(w: &Wizard, form: &Form) -> Result<ClientSpec, AdminError> {
-    let kind = ClientType::parse(&w.kind).ok_or_else(|| invalid("type", "choose a type"))?;
-    let mut spec = ClientSpec::new(&w.name, kind);
-    spec.description = w.description.clone();
-    spec.apis = form.all("apis");
-    spec.scopes = form.all("scopes");
-    spec.signing_alg = Some(alg("signing_alg", &w.signing_alg)?);
-    if kind.is_confidential() {
-        spec.auth_method = Some(choice("auth_method", &w.auth_method)?);
-    }
-    if kind != ClientType::M2m {
-        spec.subject_attribute = Some(w.subject_attribute.trim().to_owned());
-        spec.redirect_uris = form.lines("redirect_uris");
-        if spec.redirect_uris.is_empty() {
-            return Err(invalid("redirect_uris", "give at least one redirect URI"));
-        }
-        spec.allowed_groups = form.list("allowed_groups");
-    }
-    Ok(spec)
-}
-
-/// The wizard's forms: step 1 posts with `stage=next` (its logo is checked, then carried), step
-/// 2 submits the whole integration.
-pub async fn create(
-    State(s): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
-        return r;
-    }
-    let (form, upload) = match Form::read(&headers, body, "logo").await {
-        Ok(read) => read,
-        Err(text) => {
-            return message(
-                signed.chrome(SECTION),
-                StatusCode::BAD_REQUEST,
-                "Not read",
-                &text,
-            )
-        }
-    };
-    if let Err(r) = signed.check(&form) {
-        return r;
-    }
-    if let Err(r) = guard(&s, &signed, &form.all("apis")) {
-        return r;
-    }
-    let mut w = Wizard {
-        step: 2,
-        name: form.get("name").to_owned(),
-        description: form.get("description").to_owned(),
-        kind: form.get("type").to_owned(),
-        subject_attribute: form.get("subject_attribute").to_owned(),
-        auth_method: form.get("auth_method").to_owned(),
-        redirect_uris: form.get("redirect_uris").to_owned(),
-        allowed_groups: form.get("allowed_groups").to_owned(),
-        signing_alg: form.get("signing_alg").to_owned(),
-        logo_type: form.get("logo_type").to_owned(),
-        logo_data: form.get("logo_data").to_owned(),
-    };
-    if let Some(u) = upload {
-        match check_logo(u.content_type.as_deref(), &u.bytes) {
-            Ok(t) => {
-                w.logo_type = t.to_owned();
-                w.logo_data = STANDARD.encode(&u.bytes);
-            }
-            Err(e) => {
-                w.step = 1;
-                let (status, text) = explain(&e);
-                return wizard_page(&s, &signed, &w, (&[], &[]), status, Some(text)).await;
-            }
-        }
-    }
-    if form.get("stage") == "next" {
-        if w.subject_attribute.is_empty() {
-            w.subject_attribute = "id".into();
-        }
-        if w.signing_alg.is_empty() {
-            w.signing_alg = "RS256".into();
-        }
-        if w.auth_method.is_empty() {
-            w.auth_method = "client_secret_basic".into();
-        }
-        return wizard_page(&s, &signed, &w, (&[], &[]), StatusCode::OK, None).await;
-    }
-    let admin = signed.admin(&s.provider);
-    // The logo is checked before anything is created.
-    let logo = match w.logo_data.as_str() {
-        "" => Ok(None),
-        data => STANDARD
-            .decode(data)
-            .map_err(|_| invalid("logo", "was not carried intact; choose it again"))
-            .and_then(|bytes| check_logo(None, &bytes).map(|_| Some(bytes))),
-    };
-    let created = match logo.and_then(|l| Ok((l, spec_from(&w, &form)?))) {
-        Ok((logo, spec)) => admin.create_client(&spec).await.map(|c| (c, logo)),
-        Err(e) => Err(e),
-    };
-    match created {
-        Ok((c, logo)) => {
-            let mut chrome = signed.chrome(SECTION);
-            if let Some(bytes) = &logo {
-                if let Err(e) = admin.set_logo(&c.client.client_id, None, bytes).await {
-                    chrome.error = Some(format!(
-                        "The application was created, but its logo was not saved: {}",
-                        explain(&e).1
-                    ));
-                }
-            }
-            match &c.client_secret {
-                Some(secret) => secret_page(chrome, &c.client, "Your client secret", secret),
-                None if chrome.error.is_some() => message(
-                    chrome,
-                    StatusCode::OK,
-                    "Created",
-                    "Add the logo on the application's General tab.",
-                ),
-                None => see_other(&format!(
-                    "/admin/applications/{}?notice=created",
-                    c.client.client_id
-                )),
-            }
-        }
-        Err(e) => {
-            let (status, text) = explain(&e);
-            let chosen = (form.all("apis"), form.all("scopes"));
-            wizard_page(&s, &signed, &w, (&chosen.0, &chosen.1), status, Some(text)).await
-        }
-    }
 }
 
 /// An application's settings as the tabs show them (strings, so a refused form shows what was typed).

@@ -16,6 +16,7 @@ mod logo;
 mod session;
 mod settings;
 mod users;
+mod wizard;
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -46,8 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/applications", get(apps::list))
         .route(
             "/applications/new",
-            get(apps::wizard)
-                .post(apps::create)
+            get(wizard::wizard)
+                .post(wizard::create)
                 .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
         .route("/applications/{id}", get(apps::show).post(apps::save))
@@ -142,6 +143,25 @@ impl Signed {
                 need.scopes().join(", ")
             ),
         ))
+    }
+
+    /// A posted form that may upload a file (the field `file`), once its CSRF token is checked.
+    pub async fn upload_form(
+        &self,
+        headers: &http::HeaderMap,
+        body: axum::body::Bytes,
+        file: &str,
+    ) -> Result<(Form, Option<form::Upload>), Response> {
+        let (form, upload) = Form::read(headers, body, file).await.map_err(|text| {
+            message(
+                self.chrome(""),
+                StatusCode::BAD_REQUEST,
+                "Form not read",
+                &text,
+            )
+        })?;
+        self.check(&form)?;
+        Ok((form, upload))
     }
 
     /// The form's CSRF token must be the session's: another site cannot read it.

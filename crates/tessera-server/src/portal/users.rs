@@ -429,12 +429,17 @@ pub async fn revoke_consent(
     {
         return r;
     }
-    match signed
+    let done = signed
         .admin(&s.provider)
         .revoke_consent(&id, form.get("client_id"))
-        .await
-    {
-        Ok(()) => see_other(&format!("/admin/users/{id}?notice=consent")),
+        .await;
+    back_to_user(&signed, &id, done, "consent")
+}
+
+/// The user's page with the notice `key` once a change is done, or the refusal.
+fn back_to_user(signed: &Signed, id: &str, done: Result<(), AdminError>, key: &str) -> Response {
+    match done {
+        Ok(()) => see_other(&format!("/admin/users/{id}?notice={key}")),
         Err(e) => refused(signed.chrome(SECTION), &e),
     }
 }
@@ -455,13 +460,7 @@ pub async fn end_sessions(
         "" => (admin.end_user_sessions(&id).await, "sessions"),
         sid => (admin.end_user_session(&id, sid).await, "session"),
     };
-    match done {
-        Ok(out) => {
-            crate::admin::access::deliver(out);
-            see_other(&format!("/admin/users/{id}?notice={key}"))
-        }
-        Err(e) => refused(signed.chrome(SECTION), &e),
-    }
+    back_to_user(&signed, &id, done.map(crate::admin::access::deliver), key)
 }
 
 /// Revokes one grant (`grant_id`), or every grant of the user.
@@ -480,10 +479,7 @@ pub async fn revoke_grants(
         "" => (admin.revoke_user_grants(&id, None).await, "grants"),
         g => (admin.revoke_user_grant(&id, g).await, "grant"),
     };
-    match done {
-        Ok(()) => see_other(&format!("/admin/users/{id}?notice={key}")),
-        Err(e) => refused(signed.chrome(SECTION), &e),
-    }
+    back_to_user(&signed, &id, done, key)
 }
 
 pub async fn confirm_delete(
