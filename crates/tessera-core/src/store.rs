@@ -172,7 +172,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every artifact whose `grant_id` is `grant_id` (a session's grants hang off its sid).
     async fn artifacts_of(&self, grant_id: &str) -> StoreResult<Vec<Artifact>>;
     /// Every artifact that belongs to `user_id` ([`Artifact::user_id`]: sessions and grants),
-    /// expired or not, oldest first.
+    /// expired or not, in key order (keys start with their creation time).
     async fn user_artifacts(&self, user_id: &str) -> StoreResult<Vec<Artifact>>;
     /// Deletes up to `limit` artifacts that expired before `now`, and up to `limit` stale throttle
     /// counters; returns the larger of the two counts (a caller repeats while it equals `limit`).

@@ -32,10 +32,15 @@ pub async fn logo(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String
         "\"{}\"",
         tessera_core::secret::b64url(&tessera_core::secret::sha256(&bytes)[..9])
     );
+    // RFC 9110 §13.1.2: `*`, or any listed tag matching weakly.
     let fresh = h
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim())
+                .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+        });
     let mut res = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

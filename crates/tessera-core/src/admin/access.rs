@@ -56,12 +56,12 @@ fn decode<T: serde::de::DeserializeOwned>(a: &Artifact) -> AdminResult<T> {
 }
 
 impl Provider {
-    /// The user's sessions and grants in force, oldest first.
+    /// Every session and grant of the user, as stored, and the time to judge them by.
     async fn user_access(&self, user_id: &str) -> AdminResult<(Vec<Artifact>, Timestamp)> {
         Ok((self.store.user_artifacts(user_id).await?, self.now()))
     }
 
-    /// The user's SSO sessions in force, oldest first.
+    /// The user's SSO sessions in force.
     pub async fn user_sessions(&self, user_id: &str) -> AdminResult<Vec<SessionView>> {
         let (all, now) = self.user_access(user_id).await?;
         let mut out = Vec::new();
@@ -90,7 +90,7 @@ impl Provider {
         Ok(out)
     }
 
-    /// The user's grants in force, oldest first.
+    /// The user's grants in force.
     pub async fn user_grants(&self, user_id: &str) -> AdminResult<Vec<GrantView>> {
         let (all, now) = self.user_access(user_id).await?;
         all.iter()
@@ -144,19 +144,27 @@ impl Admin<'_> {
         Ok(out)
     }
 
-    /// Ends every session of the user; returns the back-channel logout tokens to deliver.
-    pub async fn end_user_sessions(&self, user_id: &str) -> AdminResult<LoggedOut> {
-        let user = self.find_user(user_id).await?;
+    /// Ends every session of the user. Returns the back-channel logout tokens of the sessions it
+    /// ended, to deliver even when a later one could not be ended (the error, second).
+    pub async fn end_user_sessions(&self, user_id: &str) -> (LoggedOut, AdminResult<()>) {
         let mut out = LoggedOut::default();
-        for s in self.user_sessions(&user.id).await? {
+        let sessions = match self.find_user(user_id).await {
+            Ok(user) => self.user_sessions(&user.id).await.map(|s| (user, s)),
+            Err(e) => Err(e),
+        };
+        let (user, sessions) = match sessions {
+            Ok(found) => found,
+            Err(e) => return (out, Err(e)),
+        };
+        for s in sessions {
             match self.end_user_session(&user.id, &s.sid).await {
                 Ok(done) => out.backchannel.extend(done.backchannel),
                 // Ended meanwhile (a logout in the browser): nothing left to do.
                 Err(AdminError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+                Err(e) => return (out, Err(e)),
             }
         }
-        Ok(out)
+        (out, Ok(()))
     }
 
     /// Revokes one of the user's grants: its refresh and access tokens stop working.

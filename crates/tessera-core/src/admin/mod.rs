@@ -22,7 +22,7 @@ pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use defaults::LifetimePatch;
 pub use keys::KeyWindow;
 pub(crate) use keys::Upkeep;
-pub use logo::check_logo;
+pub use logo::{check_logo, sniff};
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use rules::{canonical_response_type, origin_matches, origin_matches_loopback, RESPONSE_TYPES};
 pub use users::{UserPatch, UserSpec};

@@ -349,15 +349,22 @@ impl Admin<'_> {
     /// Forgets a user's consent for a client: the application asks again at its next sign-in,
     /// and the grants the consent allowed are revoked (their refresh tokens stop working).
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
-        if !self.store.delete_consent(user_id, client_id).await? {
+        if self.store.get_consent(user_id, client_id).await?.is_none() {
             return Err(AdminError::NotFound(format!(
                 "consent of user {user_id} for client {client_id}"
             )));
         }
+        // The grants first: should the store fail between the two, a retry still finds the
+        // consent and revokes what is left.
+        self.revoke_user_grants(user_id, Some(client_id)).await?;
+        if !self.store.delete_consent(user_id, client_id).await? {
+            // Revoked meanwhile by someone else, who recorded it.
+            return Ok(());
+        }
         let target = format!("user:{user_id}");
         self.audit("consent.revoked", &target, Some(client_id), Value::Null)
             .await;
-        self.revoke_user_grants(user_id, Some(client_id)).await
+        Ok(())
     }
 
     async fn audit_user(&self, action: &str, u: &User, detail: Value) {

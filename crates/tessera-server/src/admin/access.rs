@@ -43,7 +43,9 @@ pub async fn end_sessions(
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
     let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    deliver(s.provider.admin(c.actor).end_user_sessions(&u.id).await?);
+    let (ended, done) = s.provider.admin(c.actor).end_user_sessions(&u.id).await;
+    deliver(ended);
+    done?;
     Ok(no_content())
 }
 

@@ -75,6 +75,21 @@ pub async fn get_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     ))
 }
 
+/// The caller may change the stored application `id`: `config:write`, and `administrator` when
+/// it may call the admin API (its secret, state or pages could make an administrator).
+async fn may_change(s: &AppState, c: &Caller, id: &str) -> Result<(), Problem> {
+    c.require(Need::ConfigWrite)?;
+    if s.provider
+        .get_client(id)
+        .await?
+        .apis
+        .contains(&s.provider.admin_api())
+    {
+        c.require(Need::Administrator)?;
+    }
+    Ok(())
+}
+
 pub async fn update_app(
     State(s): State<AppState>,
     h: HeaderMap,
@@ -82,12 +97,10 @@ pub async fn update_app(
     b: Bytes,
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let patch: ClientPatch = body(&h, &b)?;
     let admin_api = s.provider.admin_api();
-    let touches_admin = patch.apis.as_ref().is_some_and(|a| a.contains(&admin_api))
-        || s.provider.get_client(&id).await?.apis.contains(&admin_api);
-    if touches_admin {
+    if patch.apis.as_ref().is_some_and(|a| a.contains(&admin_api)) {
         c.require(Need::Administrator)?;
     }
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
@@ -101,7 +114,7 @@ pub async fn update_app(
 
 async fn set_enabled(s: AppState, h: HeaderMap, id: String, enabled: bool) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let patch = ClientPatch {
         enabled: Some(enabled),
         ..ClientPatch::default()
@@ -125,7 +138,7 @@ pub async fn disable_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path
 
 pub async fn delete_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     admin.delete_client(&id).await?;
     Ok(no_content())
@@ -138,7 +151,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     let secret = admin.rotate_client_secret(&id).await?;
     let client = s.provider.get_client(&id).await?;
@@ -155,7 +168,7 @@ pub async fn put_logo(
     b: Bytes,
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let declared = h
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -170,7 +183,7 @@ pub async fn put_logo(
 
 pub async fn delete_logo(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
     let c = caller(&s.provider, &h).await?;
-    c.require(Need::ConfigWrite)?;
+    may_change(&s, &c, &id).await?;
     let admin = s.provider.admin(c.actor).if_match(if_match(&h));
     admin.remove_logo(&id).await?;
     Ok(no_content())

@@ -5,13 +5,6 @@
 use axum::body::Bytes;
 use http::HeaderMap;
 
-/// A file a form uploaded: what the browser said it is, and its bytes.
-#[derive(Debug)]
-pub struct Upload {
-    pub content_type: Option<String>,
-    pub bytes: Bytes,
-}
-
 /// The fields of a posted form, in order.
 #[derive(Debug, Default)]
 pub struct Form(Vec<(String, String)>);
@@ -20,13 +13,14 @@ pub struct Form(Vec<(String, String)>);
 const MAX_FIELDS: usize = 200;
 
 impl Form {
-    /// A form of either encoding, with the file of the field `file` when one was chosen (an
-    /// empty file input is no upload). A multipart body that cannot be read is refused.
+    /// A form of either encoding, with the bytes of the field `file` when one was chosen (an
+    /// empty file input is no upload; what the browser says the file is follows its name, so
+    /// only the bytes are kept). A multipart body that cannot be read is refused.
     pub async fn read(
         headers: &HeaderMap,
         body: Bytes,
         file: &str,
-    ) -> Result<(Form, Option<Upload>), String> {
+    ) -> Result<(Form, Option<Bytes>), String> {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -41,13 +35,9 @@ impl Form {
         while let Some(part) = parts.next_field().await.map_err(unreadable)? {
             let name = part.name().unwrap_or("").to_owned();
             if name == file && part.file_name().is_some() {
-                let content_type = part.content_type().map(|m| m.essence_str().to_owned());
                 let bytes = part.bytes().await.map_err(unreadable)?;
                 if !bytes.is_empty() {
-                    upload = Some(Upload {
-                        content_type,
-                        bytes,
-                    });
+                    upload = Some(bytes);
                 }
             } else if fields.len() < MAX_FIELDS {
                 fields.push((name, part.text().await.map_err(unreadable)?));
@@ -140,8 +130,7 @@ mod tests {
         let (form, upload) = Form::read(&h, Bytes::from(body), "logo").await.unwrap();
         assert_eq!(form.get("csrf"), "t0k");
         let upload = upload.expect("the logo");
-        assert_eq!(upload.content_type.as_deref(), Some("image/png"));
-        assert_eq!(&upload.bytes[..], b"PNGDATA");
+        assert_eq!(&upload[..], b"PNGDATA");
         // No file chosen: the empty part is no upload; urlencoded bodies read as before.
         let empty = body.replace("PNGDATA", "");
         let (_, none) = Form::read(&h, Bytes::from(empty), "logo").await.unwrap();

@@ -40,12 +40,8 @@ pub async fn save(
     let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
     let (done, notice) = match (form.get("remove"), upload) {
         ("true", _) => (admin.remove_logo(&id).await, "logo-removed"),
-        (_, Some(u)) => (
-            admin
-                .set_logo(&id, u.content_type.as_deref(), &u.bytes)
-                .await,
-            "logo",
-        ),
+        // A browser names the type after the file's extension: the bytes alone decide.
+        (_, Some(u)) => (admin.set_logo(&id, None, &u).await, "logo"),
         (_, None) => (
             Err(tessera_core::admin::AdminError::Invalid {
                 field: "logo".into(),

@@ -151,7 +151,7 @@ impl Signed {
         headers: &http::HeaderMap,
         body: axum::body::Bytes,
         file: &str,
-    ) -> Result<(Form, Option<form::Upload>), Response> {
+    ) -> Result<(Form, Option<axum::body::Bytes>), Response> {
         let (form, upload) = Form::read(headers, body, file).await.map_err(|text| {
             message(
                 self.chrome(""),

@@ -30,7 +30,7 @@ fn notice(key: &str) -> Option<String> {
         "consent" => "The consent was revoked: the application asks again at the next sign-in, and its refresh tokens stop working.",
         "session" => "The session ended: the user signs in again with their password.",
         "sessions" => "Every session ended: the user is signed out everywhere.",
-        "grant" => "The grant was revoked: its refresh and access tokens stop working.",
+        "grant" => "The grant was revoked: its refresh tokens and opaque access tokens stop working; JWT access tokens last until they expire.",
         "grants" => "Every grant was revoked: applications can no longer refresh the user's tokens.",
         "deleted" => "The user was deleted.",
         _ => return None,
@@ -457,10 +457,20 @@ pub async fn end_sessions(
     }
     let admin = signed.admin(&s.provider);
     let (done, key) = match form.get("sid") {
-        "" => (admin.end_user_sessions(&id).await, "sessions"),
-        sid => (admin.end_user_session(&id, sid).await, "session"),
+        "" => {
+            let (ended, done) = admin.end_user_sessions(&id).await;
+            crate::admin::access::deliver(ended);
+            (done, "sessions")
+        }
+        sid => (
+            admin
+                .end_user_session(&id, sid)
+                .await
+                .map(crate::admin::access::deliver),
+            "session",
+        ),
     };
-    back_to_user(&signed, &id, done.map(crate::admin::access::deliver), key)
+    back_to_user(&signed, &id, done, key)
 }
 
 /// Revokes one grant (`grant_id`), or every grant of the user.

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tessera_core::admin::{check_logo, AdminError, ClientSpec};
+use tessera_core::admin::{check_logo, sniff, AdminError, ClientSpec};
 use tessera_core::model::ClientType;
 
 use super::apps::{
@@ -142,20 +142,20 @@ async fn wizard_page(
 pub async fn wizard(
     State(s): State<AppState>,
     signed: Signed,
-    Query(mut w): Query<Wizard>,
+    Query(w): Query<Wizard>,
 ) -> Response {
     if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
         return r;
     }
-    if w.subject_attribute.is_empty() {
-        w.subject_attribute = "id".into();
-    }
-    if w.signing_alg.is_empty() {
-        w.signing_alg = "RS256".into();
-    }
-    if w.auth_method.is_empty() {
-        w.auth_method = "client_secret_basic".into();
-    }
+    // A link opens step 1 (name, description and type filled in, as the Back link does); step 2
+    // is reached only by posting step 1, with its CSRF token and its logo checked.
+    let w = Wizard {
+        step: 1,
+        name: w.name,
+        description: w.description,
+        kind: w.kind,
+        ..Wizard::default()
+    };
     wizard_page(&s, &signed, &w, (&[], &[]), StatusCode::OK, None).await
 }
 
@@ -209,14 +209,19 @@ pub async fn create(
         redirect_uris: form.get("redirect_uris").to_owned(),
         allowed_groups: form.get("allowed_groups").to_owned(),
         signing_alg: form.get("signing_alg").to_owned(),
-        logo_type: form.get("logo_type").to_owned(),
+        logo_type: String::new(),
         logo_data: form.get("logo_data").to_owned(),
     };
+    // The carried logo's type comes from its bytes again, never from the form.
+    if let Some(t) = STANDARD.decode(&w.logo_data).ok().and_then(|b| sniff(&b)) {
+        w.logo_type = t.to_owned();
+    }
+    // A browser names the type after the file's extension: the bytes alone decide.
     if let Some(u) = upload {
-        match check_logo(u.content_type.as_deref(), &u.bytes) {
+        match check_logo(None, &u) {
             Ok(t) => {
                 w.logo_type = t.to_owned();
-                w.logo_data = STANDARD.encode(&u.bytes);
+                w.logo_data = STANDARD.encode(&u);
             }
             Err(e) => {
                 w.step = 1;

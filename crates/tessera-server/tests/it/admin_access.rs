@@ -189,7 +189,7 @@ async fn signing_out_everywhere_and_revoking_a_consent() {
     assert_eq!(grants.len(), 1, "{grants:?}");
     assert_eq!(grants[0]["client_id"], other.id.as_str());
 
-    // Every consent of one application: the other application's user is asked again too.
+    // Every consent of one application at once (the consents scope), with the grants they allowed.
     let all_consents = format!("/applications/{}/consents", other.id);
     let reader = automation(&h, &["users:read"]).await;
     problem(&call(&h, "DELETE", &all_consents, &reader, None).await, 403);

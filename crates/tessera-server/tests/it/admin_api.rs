@@ -250,6 +250,45 @@ async fn scopes_decide_what_a_token_may_do() {
             403,
         );
     }
+    // Sessions and grants: one's own (the password grant made one), never another user's.
+    let mine = call(&h, "GET", &format!("/users/{alice}/grants"), &own, None).await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    assert_eq!(mine.json["items"][0]["client_id"], app.id.as_str());
+    for (method, path) in [
+        ("GET", format!("/users/{bob}/sessions")),
+        ("DELETE", format!("/users/{bob}/sessions")),
+        ("GET", format!("/users/{bob}/grants")),
+        ("DELETE", format!("/users/{bob}/grants")),
+    ] {
+        problem(&call(&h, method, &path, &own, None).await, 403);
+    }
+
+    // config:write cannot touch an application of the admin API: its secret, state or logo
+    // could make an administrator.
+    let admin_client = app.id.clone();
+    for (method, path) in [
+        (
+            "POST",
+            format!("/applications/{admin_client}/credentials/rotate"),
+        ),
+        ("POST", format!("/applications/{admin_client}/disable")),
+        ("DELETE", format!("/applications/{admin_client}/logo")),
+        ("DELETE", format!("/applications/{admin_client}")),
+    ] {
+        problem(&call(&h, method, &path, &write, None).await, 403);
+    }
+    let logo = Request::builder()
+        .method("PUT")
+        .uri(format!("{V1}/applications/{admin_client}/logo"))
+        .header("authorization", format!("Bearer {write}"))
+        .header("content-type", "image/png")
+        .body(Body::from(crate::logo::png()))
+        .expect("request");
+    problem(&h.send(logo).await, 403);
+    let administrator = automation(&h, &["administrator"]).await;
+    let rotate = format!("/applications/{admin_client}/credentials/rotate");
+    let r = call(&h, "POST", &rotate, &administrator, None).await;
+    assert_eq!(r.status, 200, "an administrator may: {}", r.text);
 }
 
 #[tokio::test]
