@@ -18,10 +18,12 @@ pub enum ClientCmd {
     Create(CreateArgs),
     List,
     Show {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Change settings of an application; unset options keep their value.
     Update {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         name: Option<String>,
@@ -29,10 +31,12 @@ pub enum ClientCmd {
         opts: Options,
     },
     Delete {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Replace the secret: the old one stops working at once; the new one is printed once.
     RotateSecret {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }

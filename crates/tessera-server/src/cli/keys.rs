@@ -42,7 +42,11 @@ pub enum KeyCmd {
         not_after: Option<Timestamp>,
     },
     /// Stop a key signing now; it stays published until the tokens it signed have expired.
-    Retire { kid: String },
+    Retire {
+        /// Key ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 fn parse_time(s: &str) -> Result<Timestamp, String> {

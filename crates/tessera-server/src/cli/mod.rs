@@ -156,3 +156,32 @@ fn print_text(value: &Value) {
         other => println!("{}", text_of(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Key ids, client ids and user ids are base64url: one in 64 starts with `-`.
+    #[test]
+    fn ids_may_start_with_a_hyphen() {
+        for args in [
+            &["tessera", "key", "retire", "-xy9mJ0gQRW17"][..],
+            &["tessera", "client", "show", "-abc"],
+            &["tessera", "client", "update", "-abc", "--name", "New"],
+            &["tessera", "user", "block", "-u1"],
+            &["tessera", "user", "update", "-u1", "--username", "ann"],
+        ] {
+            let cli = Cli::try_parse_from(args.iter().copied());
+            assert!(cli.is_ok(), "{args:?}: {:?}", cli.err());
+        }
+        let cli =
+            Cli::try_parse_from(["tessera", "client", "update", "-abc", "--name", "New"]).unwrap();
+        let text = format!("{:?}", cli.command);
+        assert!(
+            text.contains("\"-abc\"") && text.contains("Some(\"New\")"),
+            "{text}"
+        );
+    }
+}

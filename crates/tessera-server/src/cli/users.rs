@@ -16,10 +16,12 @@ pub enum UserCmd {
     List,
     /// Show a user (by id or username).
     Show {
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Change a user's username, claims, attributes or groups; unset options keep their value.
     Update {
+        #[arg(allow_hyphen_values = true)]
         user: String,
         #[arg(long)]
         username: Option<String>,
@@ -31,18 +33,22 @@ pub enum UserCmd {
     },
     /// Set a new password (from --password or TESSERA_NEW_PASSWORD).
     SetPassword {
+        #[arg(allow_hyphen_values = true)]
         user: String,
         #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
         password: String,
     },
     /// Block a user: no sign-in, no refresh, their tokens introspect inactive.
     Block {
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     Unblock {
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     Delete {
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
 }
