@@ -1,12 +1,12 @@
-//! The audit log: every administrative change and security event (sign-ins, refused client
-//! authentications, rotated secrets and keys), who caused it and when; kept for
-//! `audit.retention` seconds, then purged with the other expired artifacts.
+//! The audit log's vocabulary: every administrative change and security event (sign-ins, refused
+//! client authentications, rotated secrets and keys), who caused it and when. Events are written
+//! by [`crate::audit_log`], kept for `audit.retention` seconds, then purged with the other
+//! expired artifacts.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Timestamp;
-use crate::provider::Provider;
 
 /// Who caused an event: `user:<id>`, `client:<client_id>`, `cli`, `system` (background jobs), or
 /// for a sign-in the username as typed.
@@ -61,40 +61,4 @@ pub struct AuditQuery {
     /// Only events with a smaller id (the cursor of the previous page).
     pub before: Option<i64>,
     pub limit: i64,
-}
-
-impl Provider {
-    /// Appends an event to the audit log. The log never blocks what it records: a store failure
-    /// is logged and the caller goes on.
-    pub async fn record(
-        &self,
-        actor: &Actor,
-        action: &str,
-        target: &str,
-        client_id: Option<&str>,
-        detail: Value,
-    ) {
-        let at = self.now();
-        let event = AuditEvent {
-            id: 0,
-            at,
-            actor: actor.0.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            client_id: client_id.map(str::to_owned),
-            detail,
-        };
-        let expires = at.plus(self.settings.audit_retention);
-        if let Err(e) = self.store.record_event(&event, expires).await {
-            tracing::warn!(error = %e, action, target, "audit event not recorded");
-        }
-    }
-
-    /// The events `query` selects, newest first.
-    pub async fn audit_events(
-        &self,
-        query: &AuditQuery,
-    ) -> crate::admin::AdminResult<Vec<AuditEvent>> {
-        Ok(self.store.list_events(query).await?)
-    }
 }

@@ -87,7 +87,8 @@ impl Provider {
                     uri: c.federation.jwks_uri.as_deref(),
                 };
                 let key = self
-                    .foreign_key(source, header.kid.as_deref())
+                    .jwks
+                    .key(&*self.outbound, self.now(), source, header.kid.as_deref())
                     .await
                     .map_err(refused)?
                     .ok_or_else(|| refused("no registered key matches the kid"))?;

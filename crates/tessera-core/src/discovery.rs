@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use crate::admin::RESPONSE_TYPES;
 use crate::claims::{scope_claims, PROTOCOL_CLAIMS};
 use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
+use crate::response_type::RESPONSE_TYPES;
 
 /// The JWS algorithms of client assertions: HS256 for client_secret_jwt, the rest for
 /// private_key_jwt (RFC 7518 §3.1; `none` never).

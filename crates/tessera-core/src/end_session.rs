@@ -29,6 +29,21 @@ pub struct LoggedOut {
 }
 
 impl Provider {
+    /// Back-Channel Logout §2.5: POSTs one logout token (form-encoded `logout_token`) through the
+    /// guarded outbound path, so a registered URI never reaches a loopback, private or link-local
+    /// address. Failures are logged, not retried (§2.8).
+    pub async fn send_logout_token(&self, uri: &str, token: &str) {
+        let shown = crate::outbound::redact_url(uri);
+        match self
+            .outbound
+            .post_form(uri, &[("logout_token", token)])
+            .await
+        {
+            Ok(()) => tracing::info!(uri = %shown, "back-channel logout delivered"),
+            Err(e) => tracing::warn!(uri = %shown, error = %e, "back-channel logout failed"),
+        }
+    }
+
     /// RP-Initiated Logout §2: checks `id_token_hint`, `client_id`, `post_logout_redirect_uri`, `state`.
     pub async fn logout_request(
         &self,

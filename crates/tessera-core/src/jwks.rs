@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde_json::Value;
 
 use crate::clock::Timestamp;
-use crate::provider::Provider;
+use crate::outbound::{redact_url, Outbound};
 
 /// Seconds a fetched set is used before it is fetched again.
 const FRESH: i64 = 300;
@@ -58,30 +58,39 @@ fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
     }
 }
 
-impl Provider {
+impl JwksCache {
     /// Fetches and caches a set; a failure is cached too, so that requests naming the client
     /// cannot make Tessera call the URL more than every [`REFETCH_AFTER`] seconds.
-    async fn fetch_set(&self, uri: &str) -> Result<Arc<JwkSet>, String> {
-        let fetched = match self.outbound.get_json(uri).await {
+    async fn fetch_set(
+        &self,
+        outbound: &dyn Outbound,
+        now: Timestamp,
+        uri: &str,
+    ) -> Result<Arc<JwkSet>, String> {
+        let shown = redact_url(uri);
+        let fetched = match outbound.get_json(uri).await {
             Ok(v) => parse_set(&v)
                 .map(Arc::new)
-                .map_err(|_| format!("{uri} did not answer a JWK Set")),
+                .map_err(|_| format!("{shown} did not answer a JWK Set")),
             Err(e) => {
-                tracing::warn!(uri, error = %e, "key set could not be fetched");
-                Err(format!("the keys at {uri} could not be fetched"))
+                tracing::warn!(uri = %shown, error = %e, "key set could not be fetched");
+                Err(format!("the keys at {shown} could not be fetched"))
             }
         };
-        let mut w = self.jwks.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if w.len() > 10_000 {
             w.clear();
         }
-        w.insert(uri.to_owned(), (self.now(), fetched.as_ref().ok().cloned()));
+        w.insert(uri.to_owned(), (now, fetched.as_ref().ok().cloned()));
         fetched
     }
 
-    /// The verification key named by `kid` from `source`; `Err` says why the set is unusable.
-    pub(crate) async fn foreign_key(
+    /// The verification key named by `kid` from `source`, fetched through `outbound` when the
+    /// set is published at a URI; `Err` says why the set is unusable.
+    pub(crate) async fn key(
         &self,
+        outbound: &dyn Outbound,
+        now: Timestamp,
         source: KeySource<'_>,
         kid: Option<&str>,
     ) -> Result<Option<Jwk>, String> {
@@ -93,17 +102,16 @@ impl Provider {
             return Ok(None);
         };
         let cached = self
-            .jwks
             .entries
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(uri)
             .cloned();
-        let now = self.now();
         let set = match cached {
             Some((at, None)) if now.0 - at.0 < REFETCH_AFTER => {
                 return Err(format!(
-                    "the keys at {uri} could not be fetched a moment ago"
+                    "the keys at {} could not be fetched a moment ago",
+                    redact_url(uri)
                 ))
             }
             Some((at, Some(set))) if now.0 - at.0 < FRESH => {
@@ -113,9 +121,9 @@ impl Provider {
                 if now.0 - at.0 < REFETCH_AFTER {
                     return Ok(None);
                 }
-                self.fetch_set(uri).await?
+                self.fetch_set(outbound, now, uri).await?
             }
-            _ => self.fetch_set(uri).await?,
+            _ => self.fetch_set(outbound, now, uri).await?,
         };
         Ok(pick(&set, kid).cloned())
     }

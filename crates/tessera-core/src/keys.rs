@@ -493,6 +493,15 @@ pub fn import(
     record(alg, &signer, chain, window, master, now)
 }
 
+/// What one round of signing-key upkeep did (`Provider::ensure_signing_keys`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upkeep {
+    Nothing,
+    Applied,
+    /// The configuration moved meanwhile: reload and look again.
+    Raced,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -476,6 +476,16 @@ pub struct Api {
     pub updated_at: Timestamp,
 }
 
+/// Scopes every browser application may request (OIDC Core §5.4, §11).
+pub const OPENID_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
 /// A scope: a permission a client may request (RFC 6749 §3.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scope {

@@ -100,8 +100,8 @@ mod tests {
                 }
             }
             let _ = verify(&challenge, method, &verifier);
-            if let Some(t) = crate::admin::canonical_response_type(&response_type) {
-                proptest::prop_assert_eq!(crate::admin::canonical_response_type(t), Some(t));
+            if let Some(t) = crate::response_type::canonical_response_type(&response_type) {
+                proptest::prop_assert_eq!(crate::response_type::canonical_response_type(t), Some(t));
             }
         }
     }

@@ -5,24 +5,23 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::admin::Upkeep;
 use crate::artifact_cache::ArtifactCache;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::jwks::JwksCache;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, Upkeep};
 use crate::model::{Api, Client, LifetimeOverrides, Scope};
 use crate::outbound::{NoOutbound, Outbound};
 use crate::secret::MasterKey;
 use crate::settings::{Lifetimes, Settings};
 use crate::store::{Store, StoreResult};
-use crate::throttle::ThrottleNotes;
+use crate::throttle_memo::{ClientThrottle, ThrottleNotes};
 
 /// A client as the hot path needs it: the record and its decrypted secret.
 pub struct LoadedClient {
     pub client: Client,
     pub secret: Option<Vec<u8>>,
-    pub(crate) throttle: crate::throttle::ClientThrottle,
+    pub(crate) throttle: ClientThrottle,
 }
 
 impl std::fmt::Debug for LoadedClient {
@@ -276,7 +275,7 @@ impl Provider {
             .filter(|s| s.discoverable)
             .map(|s| s.name.clone())
             .collect();
-        for s in crate::authorize::OPENID_SCOPES {
+        for s in crate::model::OPENID_SCOPES {
             if !v.iter().any(|x| x == s) {
                 v.push(s.to_owned());
             }
@@ -290,7 +289,7 @@ impl Provider {
         self.snapshot()
             .origins
             .iter()
-            .any(|a| crate::admin::origin_matches(a, origin))
+            .any(|a| crate::uri::origin_matches(a, origin))
     }
 
     /// Claim names the scopes' custom mappings release.

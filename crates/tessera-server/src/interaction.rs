@@ -3,7 +3,6 @@
 //! check_session iframe. Handlers translate HTTP to core calls and core outcomes to pages.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
@@ -297,9 +296,7 @@ pub async fn logout(
         Ok(d) => d,
         Err(e) => return pages::error(&e),
     };
-    for (uri, token) in done.backchannel {
-        tokio::spawn(back_channel(uri, token));
-    }
+    crate::admin::access::deliver(&s.provider, done.backchannel);
     let mut res = pages::logged_out(&done.frontchannel, &done.redirect);
     let h = res.headers_mut();
     cookies::set(
@@ -319,33 +316,6 @@ pub async fn logout(
         secure(&s),
     );
     res
-}
-
-/// OIDC Back-Channel Logout §2.5: POST the logout token; failures are logged, not retried.
-pub(crate) async fn back_channel(uri: String, token: String) {
-    // reqwest's TLS runs on rustls with aws-lc-rs, the crypto the rest of Tessera uses.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "back-channel logout client");
-            return;
-        }
-    };
-    match client
-        .post(&uri)
-        .form(&[("logout_token", token.as_str())])
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => tracing::info!(uri, "back-channel logout delivered"),
-        Ok(r) => tracing::warn!(uri, status = %r.status(), "back-channel logout refused"),
-        Err(e) => tracing::warn!(uri, error = %e, "back-channel logout failed"),
-    }
 }
 
 /// OIDC Session Management §4.2: the OP iframe.

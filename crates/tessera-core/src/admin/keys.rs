@@ -6,7 +6,7 @@ use super::{Admin, AdminError, AdminResult};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::keys::{self, Upkeep};
 use crate::model::{Alg, KeyRecord};
 use crate::provider::Provider;
 use crate::store::{Change, Record, StoreError, Table};
@@ -294,13 +294,4 @@ fn key_detail(k: &KeyRecord) -> serde_json::Value {
         "not_before": k.not_before.0,
         "not_after": k.not_after.0,
     })
-}
-
-/// What [`Provider::ensure_signing_keys`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Upkeep {
-    Nothing,
-    Applied,
-    /// The configuration moved meanwhile: reload and look again.
-    Raced,
 }

@@ -21,15 +21,13 @@ pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use defaults::LifetimePatch;
 pub use keys::KeyWindow;
-pub(crate) use keys::Upkeep;
 pub use logo::{check_logo, sniff};
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
-pub use rules::{canonical_response_type, origin_matches, origin_matches_loopback, RESPONSE_TYPES};
 pub use users::{UserPatch, UserSpec};
 
 use serde_json::Value;
 
-use crate::audit::Actor;
+use crate::audit::{Actor, AuditEvent, AuditQuery};
 use crate::keys::KeyError;
 use crate::provider::Provider;
 use crate::store::{Change, StoreError, Table};
@@ -98,6 +96,13 @@ impl Provider {
             tracing::warn!(error = %e, "configuration changed but the cache could not reload yet");
         }
         Ok(())
+    }
+}
+
+impl Provider {
+    /// The events `query` selects, newest first.
+    pub async fn audit_events(&self, query: &AuditQuery) -> AdminResult<Vec<AuditEvent>> {
+        Ok(self.store.list_events(query).await?)
     }
 }
 

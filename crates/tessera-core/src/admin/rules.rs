@@ -8,36 +8,10 @@ use crate::model::{
     AuthMethod, Client, ClientType, GrantType, JwsAlg, SubjectType, CODE_TTL_RANGE,
     ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
 };
+use crate::response_type::canonical_response_type;
+use crate::response_type::RESPONSE_TYPES;
 use crate::settings::check_range;
-
-/// Every `response_type` Tessera implements, in canonical order (code, id_token, token).
-pub const RESPONSE_TYPES: [&str; 7] = [
-    "code",
-    "id_token",
-    "token",
-    "code id_token",
-    "code token",
-    "id_token token",
-    "code id_token token",
-];
-
-/// A response type in canonical order, or `None` when it is not one Tessera implements.
-pub fn canonical_response_type(value: &str) -> Option<&'static str> {
-    let mut parts: Vec<&str> = value.split(' ').collect();
-    let n = parts.len();
-    parts.sort_by_key(|p| match *p {
-        "code" => 0,
-        "id_token" => 1,
-        "token" => 2,
-        _ => 3,
-    });
-    parts.dedup();
-    if parts.len() != n {
-        return None;
-    }
-    let joined = parts.join(" ");
-    RESPONSE_TYPES.into_iter().find(|r| *r == joined)
-}
+use crate::uri::is_loopback_host;
 
 pub(crate) fn response_types(v: &[String]) -> AdminResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
@@ -53,10 +27,6 @@ pub(crate) fn response_types(v: &[String]) -> AdminResult<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn is_loopback_host(host: Option<&str>) -> bool {
-    matches!(host, Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
 /// RFC 9700 §2.1 and RFC 8252 §7: https; http only on a loopback host; a private-use scheme in
@@ -109,41 +79,6 @@ fn origin(o: &str) -> AdminResult<()> {
         return Err(bad());
     }
     Ok(())
-}
-
-/// Whether `origin` (as a browser sends it) is allowed by the pattern `allowed`.
-pub fn origin_matches(allowed: &str, origin: &str) -> bool {
-    if allowed == origin {
-        return true;
-    }
-    let (Some((a_scheme, a_rest)), Some((o_scheme, o_rest))) =
-        (allowed.split_once("://"), origin.split_once("://"))
-    else {
-        return false;
-    };
-    let Some(suffix) = a_rest.strip_prefix("*.") else {
-        return false;
-    };
-    a_scheme == o_scheme
-        && o_rest.len() > suffix.len() + 1
-        && o_rest.ends_with(suffix)
-        && o_rest.as_bytes()[o_rest.len() - suffix.len() - 1] == b'.'
-}
-
-/// RFC 8252 §7.3: two loopback redirect URIs that differ only in their port.
-pub fn origin_matches_loopback(registered: &str, requested: &str) -> bool {
-    let (Ok(a), Ok(b)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
-        return false;
-    };
-    a.scheme() == "http"
-        && b.scheme() == "http"
-        && is_loopback_host(a.host_str())
-        && a.host_str() == b.host_str()
-        && a.path() == b.path()
-        && a.query() == b.query()
-        && b.fragment().is_none()
-        && a.username().is_empty()
-        && b.username().is_empty()
 }
 
 /// A claim name for a custom claim mapping: 1-64 visible characters, not a registered JWT claim.
@@ -392,20 +327,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn response_types_are_canonical() {
-        assert_eq!(
-            canonical_response_type("token id_token"),
-            Some("id_token token")
-        );
-        assert_eq!(
-            canonical_response_type("id_token code token"),
-            Some("code id_token token")
-        );
-        assert_eq!(canonical_response_type("code code"), None);
-        assert_eq!(canonical_response_type("none"), None);
-    }
-
-    #[test]
     fn redirect_uris() {
         assert!(redirect_uri("r", "https://app.example.com/cb", ClientType::Web).is_ok());
         assert!(redirect_uri("r", "http://127.0.0.1/cb", ClientType::Native).is_ok());
@@ -422,25 +343,5 @@ mod tests {
         assert!(origin("http://localhost:3000").is_ok());
         assert!(origin("https://example.com/path").is_err());
         assert!(origin("example.com").is_err());
-        assert!(origin_matches(
-            "https://*.example.com",
-            "https://a.b.example.com"
-        ));
-        assert!(!origin_matches(
-            "https://*.example.com",
-            "https://example.com"
-        ));
-        assert!(!origin_matches(
-            "https://*.example.com",
-            "https://evilexample.com"
-        ));
-        assert!(!origin_matches(
-            "https://*.example.com",
-            "http://a.example.com"
-        ));
-        assert!(origin_matches(
-            "http://localhost:3000",
-            "http://localhost:3000"
-        ));
     }
 }

@@ -8,7 +8,7 @@ mod request;
 mod response;
 
 pub use interaction::{ConsentForm, ConsentPage, LoginForm, LoginOutcome, LoginPage, ScopeLine};
-pub use request::{AuthorizeRequest, Prompt, Rejection, ResponseMode, Target, OPENID_SCOPES};
+pub use request::{AuthorizeRequest, Prompt, Rejection, ResponseMode, Target};
 pub use response::AuthResponse;
 pub(crate) use response::CodeRecord;
 

@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::admin::{canonical_response_type, origin_matches_loopback};
 use crate::client_auth::plausible_client_id;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::parse_resources;
-use crate::model::{ClientType, GrantType, JwsAlg};
+use crate::model::{ClientType, GrantType, JwsAlg, OPENID_SCOPES};
 use crate::params::{parse_scope, Params};
 use crate::pkce;
 use crate::provider::{LoadedClient, Provider};
+use crate::response_type::canonical_response_type;
 use crate::secret::b64url_decode;
+use crate::uri::redirect_uri_matches;
 
 /// OAuth 2.0 Multiple Response Type Encoding §2.1 and Form Post Response Mode §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,24 +89,6 @@ impl From<Error> for Rejection {
     }
 }
 
-/// Scopes every browser application may request (OIDC Core §5.4, §11).
-pub const OPENID_SCOPES: [&str; 6] = [
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
-
-/// RFC 8252 §7.3: a native app's loopback redirect matches on any port.
-fn redirect_matches(registered: &str, requested: &str, ty: ClientType) -> bool {
-    if registered == requested {
-        return true;
-    }
-    ty == ClientType::Native && origin_matches_loopback(registered, requested)
-}
-
 impl Provider {
     /// OIDC Core §3.1.2.1–§3.1.2.2: checks the request.
     pub async fn authorize_request(
@@ -134,7 +117,7 @@ impl Provider {
             Some(r) => b
                 .redirect_uris
                 .iter()
-                .any(|reg| redirect_matches(reg, r, c.client_type))
+                .any(|reg| redirect_uri_matches(reg, r, c.client_type == ClientType::Native))
                 .then(|| r.to_owned())
                 .ok_or_else(|| {
                     Error::invalid_request("redirect_uri does not match a registered URI")

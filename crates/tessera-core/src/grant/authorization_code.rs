@@ -5,7 +5,7 @@ use crate::authorize::CodeRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
-use crate::model::{ArtifactKind, GrantType};
+use crate::model::ArtifactKind;
 use crate::pkce;
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
@@ -25,11 +25,6 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use the authorization_code grant",
-            ));
-        }
         let key = handle_key(code).ok_or_else(|| Error::invalid_grant(BAD_CODE))?;
         let which = Consume {
             key: &key,

@@ -3,7 +3,7 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
-use crate::model::{Client, GrantType};
+use crate::model::Client;
 use crate::provider::Provider;
 use crate::token::TokenContent;
 
@@ -16,11 +16,6 @@ impl Provider {
         resources: Vec<String>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
-        if !client.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use the client_credentials grant",
-            ));
-        }
         self.client_token(client, scope, resources, now).await
     }
 

@@ -7,7 +7,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
 use crate::jwks::KeySource;
-use crate::model::{GrantType, JwtBearerSubject, TrustedIssuer};
+use crate::model::{JwtBearerSubject, TrustedIssuer};
 use crate::provider::{LoadedClient, Provider};
 
 /// How far ahead a bearer assertion may expire.
@@ -35,7 +35,8 @@ impl Provider {
             uri: trusted.jwks_uri.as_deref(),
         };
         let key = self
-            .foreign_key(source, header.kid.as_deref())
+            .jwks
+            .key(&*self.outbound, self.now(), source, header.kid.as_deref())
             .await?
             .ok_or("no key of the issuer matches the kid")?;
         if !verify_with_jwk(jwt, header.alg, &key) {
@@ -53,11 +54,6 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        if !client.grant_types.contains(&GrantType::JwtBearer) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use the JWT bearer grant",
-            ));
-        }
         let refused = |why: &str| Error::invalid_grant(format!("assertion refused: {why}"));
         let (trusted, claims) = self
             .verify_trusted_jwt(loaded, assertion)

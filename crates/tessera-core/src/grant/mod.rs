@@ -18,6 +18,7 @@ use crate::audit::Actor;
 use crate::client_auth::ClientRequest;
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::GrantType;
 use crate::params::{parse_scope, Params};
 use crate::provider::{LoadedClient, Provider};
 
@@ -71,6 +72,18 @@ impl std::fmt::Debug for TokenRequest {
 }
 
 impl TokenRequest {
+    /// The grant type the request uses.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            TokenRequest::Password { .. } => GrantType::Password,
+            TokenRequest::JwtBearer { .. } => GrantType::JwtBearer,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+        }
+    }
+
     /// RFC 6749 §4.4.2, RFC 8707 §2.1: parses the grant-specific parameters.
     pub fn parse(params: &Params) -> Result<TokenRequest> {
         let grant_type = params.require("grant_type")?;
@@ -219,6 +232,15 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let grant = TokenRequest::parse(&req.params)?;
+        // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not authorized to use
+        // this authorization grant type."
+        let grant_type = grant.grant_type();
+        if !client.client.grant_types.contains(&grant_type) {
+            return Err(Error::unauthorized_client(format!(
+                "the client is not allowed to use the {} grant",
+                grant_type.name()
+            )));
+        }
         match grant {
             TokenRequest::ClientCredentials { scope, resources } => {
                 self.client_credentials(&client.client, scope, resources, now)

@@ -2,12 +2,11 @@
 //! Credential Grant"): off unless the application enables it, and held to the login page's rules:
 //! throttling, blocked users, the authorization policy.
 
-use crate::authorize::OPENID_SCOPES;
 use crate::clock::Timestamp;
 use crate::credentials::CredentialCheck;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::TokenResponse;
-use crate::model::GrantType;
+use crate::model::{GrantType, OPENID_SCOPES};
 use crate::provider::{LoadedClient, Provider};
 use crate::session::ACR_PASSWORD;
 use crate::user_grant::{ActiveGrant, GrantRecord};
@@ -24,11 +23,6 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        if !client.grant_types.contains(&GrantType::Password) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use the password grant",
-            ));
-        }
         let scope = self.user_grant_scope(loaded, scope)?;
         let user = match self
             .check_credentials(

@@ -9,7 +9,7 @@ use super::user_tokens::RefreshRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
-use crate::model::{Artifact, ArtifactKind, GrantType};
+use crate::model::{Artifact, ArtifactKind};
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
 use crate::store::{Consume, Consumed};
@@ -27,11 +27,6 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        if !client.grant_types.contains(&GrantType::RefreshToken) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use the refresh_token grant",
-            ));
-        }
         let key = handle_key(token).ok_or_else(|| Error::invalid_grant(BAD_TOKEN))?;
         let artifact = self
             .store

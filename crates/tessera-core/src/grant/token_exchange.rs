@@ -11,7 +11,7 @@ use crate::assertion::{audience_ok, check_times, peek};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::TokenResponse;
-use crate::model::{ArtifactKind, GrantType, TokenFormat};
+use crate::model::{ArtifactKind, TokenFormat};
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
 use crate::token::TokenContent;
@@ -223,11 +223,6 @@ impl Provider {
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
-        if !client.grant_types.contains(&GrantType::TokenExchange) {
-            return Err(Error::unauthorized_client(
-                "the client is not allowed to use token exchange",
-            ));
-        }
         let issued_type = match req.requested_token_type.as_deref() {
             None | Some(ACCESS_TOKEN_TYPE) => ACCESS_TOKEN_TYPE,
             Some(JWT_TYPE) if client.token_format == TokenFormat::Jwt => JWT_TYPE,

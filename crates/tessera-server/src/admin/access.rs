@@ -3,18 +3,22 @@
 
 use axum::extract::{Path, RawQuery, State};
 use http::HeaderMap;
+use std::sync::Arc;
 use tessera_core::admin::paginate;
-use tessera_core::end_session::LoggedOut;
+
+use tessera_core::Provider;
 
 use super::auth::{caller, Need};
 use super::people::reach;
 use super::{limit, no_content, page, query, Reply};
 use crate::AppState;
 
-/// OIDC Back-Channel Logout §2.5: the logout tokens go out in the background.
-pub(crate) fn deliver(done: LoggedOut) {
-    for (uri, token) in done.backchannel {
-        tokio::spawn(crate::interaction::back_channel(uri, token));
+/// OIDC Back-Channel Logout §2.5: the logout tokens go out in the background, through the
+/// provider's guarded outbound path.
+pub(crate) fn deliver(p: &Arc<Provider>, backchannel: Vec<(String, String)>) {
+    for (uri, token) in backchannel {
+        let p = p.clone();
+        tokio::spawn(async move { p.send_logout_token(&uri, &token).await });
     }
 }
 
@@ -44,7 +48,7 @@ pub async fn end_sessions(
     let c = caller(&s.provider, &h).await?;
     let u = reach(&s, &c, Need::SelfWrite, &id).await?;
     let (ended, done) = s.provider.admin(c.actor).end_user_sessions(&u.id).await;
-    deliver(ended);
+    deliver(&s.provider, ended.backchannel);
     done?;
     Ok(no_content())
 }
@@ -56,12 +60,12 @@ pub async fn end_session(
 ) -> Reply {
     let c = caller(&s.provider, &h).await?;
     let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    deliver(
-        s.provider
-            .admin(c.actor)
-            .end_user_session(&u.id, &sid)
-            .await?,
-    );
+    let done = s
+        .provider
+        .admin(c.actor)
+        .end_user_session(&u.id, &sid)
+        .await?;
+    deliver(&s.provider, done.backchannel);
     Ok(no_content())
 }
 

@@ -459,14 +459,14 @@ pub async fn end_sessions(
     let (done, key) = match form.get("sid") {
         "" => {
             let (ended, done) = admin.end_user_sessions(&id).await;
-            crate::admin::access::deliver(ended);
+            crate::admin::access::deliver(&s.provider, ended.backchannel);
             (done, "sessions")
         }
         sid => (
             admin
                 .end_user_session(&id, sid)
                 .await
-                .map(crate::admin::access::deliver),
+                .map(|done| crate::admin::access::deliver(&s.provider, done.backchannel)),
             "session",
         ),
     };
