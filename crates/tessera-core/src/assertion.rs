@@ -17,9 +17,21 @@ use crate::store::StoreError;
 /// Clock skew tolerated on `iat` and `nbf`, in seconds.
 pub const SKEW: i64 = 30;
 
-/// The header and claims of a compact JWS, not yet verified; `None` when it is not one.
+/// RFC 7515 §4.1.11: a JWS whose `crit` lists extensions the recipient does not understand
+/// MUST be rejected, and `crit` must not be empty. Tessera understands no extension header
+/// parameter, so a header with `crit` at all is refused.
+pub(crate) fn header_acceptable(header: &Value) -> bool {
+    header.is_object() && header.get("crit").is_none()
+}
+
+/// The header and claims of a compact JWS, not yet verified; `None` when it is not one, or
+/// when its header is not acceptable ([`header_acceptable`]).
 pub fn peek(token: &str) -> Option<(jsonwebtoken::Header, Value)> {
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return None;
+    }
+    let raw: Value = serde_json::from_slice(&b64url_decode(token.split('.').next()?)?).ok()?;
+    if !header_acceptable(&raw) {
         return None;
     }
     let header = jsonwebtoken::decode_header(token).ok()?;

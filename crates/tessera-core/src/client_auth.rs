@@ -31,6 +31,31 @@ impl std::fmt::Debug for ClientRequest {
     }
 }
 
+/// What an endpoint answered, and the client the answer is for: the client that authenticated
+/// in the request (or, at userinfo, the client the access token was issued to); none when that
+/// failed. It decides which browser origins may read the answer (CORS).
+#[derive(Debug)]
+pub struct Answered<T> {
+    pub client_id: Option<String>,
+    pub result: Result<T>,
+}
+
+impl<T> Answered<T> {
+    pub(crate) fn anonymous(e: Error) -> Answered<T> {
+        Answered {
+            client_id: None,
+            result: Err(e),
+        }
+    }
+
+    pub(crate) fn for_client(client_id: &str, result: Result<T>) -> Answered<T> {
+        Answered {
+            client_id: Some(client_id.to_owned()),
+            result,
+        }
+    }
+}
+
 /// Credentials as presented, before they are checked.
 #[derive(PartialEq, Eq)]
 struct Presented {

@@ -1,5 +1,5 @@
 //! The one protocol error: RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8693 §2.2.2, RFC 8707 §2,
-//! OIDC Core §3.1.2.6 codes. The `description` is for the client developer; `source` is only logged.
+//! OIDC Core §3.1.2.6 and Unmet Authentication Requirements codes. The `description` is for the client developer; `source` is only logged.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -26,6 +26,9 @@ pub enum ErrorCode {
     InteractionRequired,
     /// RFC 6750 §3.1: the token lacks the scope the resource needs.
     InsufficientScope,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0 §1: an essential `acr` the
+    /// authorization server cannot meet (OIDC Core §5.5.1.1).
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 

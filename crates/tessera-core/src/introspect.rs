@@ -1,32 +1,77 @@
-//! `POST /introspect` (RFC 7662): active tokens with their claims; everything else `{"active": false}`.
+//! `POST /introspect` (RFC 7662): active tokens with their claims; everything else, and every
+//! token the calling client may not introspect, `{"active": false}` (§2.2, §4: a client learns
+//! nothing about tokens it has no business with).
+//!
+//! Which tokens a client may introspect (§2.1 leaves it to the server): access tokens issued to
+//! it, and those addressed to it as a resource server (its client_id is the identifier of the API
+//! it serves, so it is in the token's `aud`); every access token only with the explicit
+//! `introspect_any_token`; refresh tokens only its own, whatever its permissions.
 
 use serde_json::{json, Value};
 
 use crate::client_auth::ClientRequest;
 use crate::error::{Error, Result};
+use crate::grant::RefreshToken;
+use crate::model::Client;
 use crate::provider::Provider;
+use crate::token::AccessClaims;
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+/// Whether `client` may learn about the access token `claims` describes.
+fn may_introspect(client: &Client, claims: &AccessClaims) -> bool {
+    client.introspect_any_token
+        || claims.client_id == client.client_id
+        || claims.aud.contains(&client.client_id)
+}
 
 impl Provider {
-    /// RFC 7662 §2.1-2.2.
+    /// RFC 7662 §2.1-2.2. `token_type_hint` is only a hint: access and refresh tokens are both
+    /// looked for.
     pub async fn introspect(&self, req: &ClientRequest) -> Result<Value> {
         let now = self.now();
         let caller = self.authenticate_client(req).await?;
-        if !caller.client.introspection_allowed {
+        let client = &caller.client;
+        if !client.introspection_allowed {
             return Err(Error::unauthorized_client(
                 "the client is not allowed to introspect tokens",
             ));
         }
         let token = req.params.require("token")?;
         req.params.get("token_type_hint")?;
-        let Some((claims, _)) = self
-            .active_access_token(token, Some(&caller.client.client_id), now)
+        if let Some((claims, _)) = self
+            .active_access_token(token, Some(&client.client_id), now)
             .await?
-        else {
-            return Ok(json!({ "active": false }));
-        };
-        let mut body = claims.to_json(&self.settings.issuer);
-        body["active"] = json!(true);
-        body["token_type"] = json!("Bearer");
-        Ok(body)
+        {
+            if !may_introspect(client, &claims) {
+                return Ok(inactive());
+            }
+            let mut body = claims.to_json(&self.settings.issuer);
+            body["active"] = json!(true);
+            body["token_type"] = json!("Bearer");
+            return Ok(body);
+        }
+        match self.active_refresh_token(token, client, now).await? {
+            Some(rt) => Ok(self.refresh_token_claims(&rt)),
+            None => Ok(inactive()),
+        }
+    }
+
+    /// RFC 7662 §2.2 members of a refresh token in force.
+    fn refresh_token_claims(&self, rt: &RefreshToken) -> Value {
+        let mut body = json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "iss": self.settings.issuer,
+            "client_id": rt.client_id,
+            "sub": rt.sub,
+            "exp": rt.expires_at.0,
+        });
+        if !rt.scope.is_empty() {
+            body["scope"] = json!(rt.scope.join(" "));
+        }
+        body
     }
 }

@@ -22,15 +22,39 @@ pub const PUBLISH_AFTER_RETIREMENT: i64 = 86_400 + 300;
 impl crate::model::KeyRecord {
     /// Where the key is in its life at `now`: `upcoming` (published ahead of use), `signing`,
     /// `retired` (signs no more, still published for verification) or `expired`.
-    pub fn state(&self, now: Timestamp) -> &'static str {
+    pub fn state(&self, now: Timestamp) -> KeyState {
         if now < self.not_before {
-            "upcoming"
+            KeyState::Upcoming
         } else if now < self.not_after {
-            "signing"
+            KeyState::Signing
         } else if now < self.not_after.plus(PUBLISH_AFTER_RETIREMENT) {
-            "retired"
+            KeyState::Retired
         } else {
-            "expired"
+            KeyState::Expired
+        }
+    }
+}
+
+/// Where a signing key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published, not signing yet.
+    Upcoming,
+    Signing,
+    /// No longer signing, still published for the tokens it signed.
+    Retired,
+    /// No longer published.
+    Expired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Upcoming => "upcoming",
+            KeyState::Signing => "signing",
+            KeyState::Retired => "retired",
+            KeyState::Expired => "expired",
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod keys;
 pub mod model;
+pub mod names;
 pub mod outbound;
 pub mod params;
 pub mod password;

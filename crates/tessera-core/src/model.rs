@@ -288,8 +288,19 @@ pub struct Client {
     pub signing_alg: JwsAlg,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
-    /// Seed 003 "Allowed Flows: Introspection".
+    /// Seed 003 "Allowed Flows: Introspection": of the tokens issued to it and those addressed to
+    /// it (its client_id is the identifier of the API it serves).
     pub introspection_allowed: bool,
+    /// May introspect any token (RFC 7662 §2.1 leaves it to the server): an explicit permission,
+    /// given only by an administrator.
+    #[serde(default)]
+    pub introspect_any_token: bool,
+    /// RFC 9700 §4.14.2: seconds during which a just-rotated refresh token, presented again,
+    /// answers with the very same new pair instead of counting as reuse (a retry after a lost
+    /// response). 0, the default, detects every reuse; never for public clients, whose refresh
+    /// tokens are not sender-constrained.
+    #[serde(default)]
+    pub refresh_grace_secs: i64,
     /// AES-256-GCM ciphertext of the client secret (base64url), never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ciphertext: Option<String>,
@@ -529,6 +540,21 @@ impl Default for StoredSettings {
             updated_at: Timestamp(0),
         }
     }
+}
+
+/// What a database was set up for: the issuer its tokens, keys, admin API and Portal are bound
+/// to. A process configured with another issuer refuses to start on it (a CLI run without the
+/// server's `TESSERA_ISSUER` would otherwise create a second admin API); `tessera issuer change`
+/// moves it deliberately.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    pub issuer: String,
+    pub updated_at: Timestamp,
+}
+
+impl Installation {
+    /// Its key among the stored settings.
+    pub const KEY: &'static str = "installation";
 }
 
 /// Default lifetimes an administrator set; `None` keeps the configuration file's.

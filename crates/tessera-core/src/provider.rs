@@ -10,11 +10,11 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::jwks::JwksCache;
 use crate::keys::{KeyRing, Upkeep};
-use crate::model::{Api, Client, LifetimeOverrides, Scope};
+use crate::model::{Api, Client, Installation, LifetimeOverrides, Scope};
 use crate::outbound::{NoOutbound, Outbound};
 use crate::secret::MasterKey;
 use crate::settings::{Lifetimes, Settings};
-use crate::store::{Store, StoreResult};
+use crate::store::{Change, Record, Store, StoreError, StoreResult};
 use crate::throttle_memo::{ClientThrottle, ThrottleNotes};
 
 /// A client as the hot path needs it: the record and its decrypted secret.
@@ -120,6 +120,7 @@ impl Provider {
             jwks: JwksCache::default(),
             throttle_notes: ThrottleNotes::default(),
         };
+        p.bind_issuer().await?;
         p.sync().await?;
         let snap = p.snapshot();
         if snap.broken_keys > 0 && snap.keys.all().next().is_none() {
@@ -128,6 +129,40 @@ impl Provider {
             ));
         }
         Ok(p)
+    }
+
+    /// Records the issuer on a database set up now; refuses a database set up for another issuer
+    /// (its tokens, admin API and Portal are bound to that one).
+    async fn bind_issuer(&self) -> Result<()> {
+        let mine = &self.settings.issuer;
+        let stored = match self.store.installation().await? {
+            Some(i) => i,
+            None => {
+                let record = Installation {
+                    issuer: mine.clone(),
+                    updated_at: self.now(),
+                };
+                match self
+                    .store
+                    .apply(&[Change::Create(Record::Installation(record.clone()))])
+                    .await
+                {
+                    Ok(()) => record,
+                    // Another process recorded one meanwhile: judge by it.
+                    Err(StoreError::Conflict(_)) => {
+                        self.store.installation().await?.unwrap_or(record)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        if stored.issuer != *mine {
+            return Err(Error::server(format!(
+                "this database was set up for the issuer {stored}, but this process is configured with {mine}: set issuer (TESSERA_ISSUER) to {stored}, or move the installation deliberately with `tessera issuer change --from {stored}`",
+                stored = stored.issuer
+            )));
+        }
+        Ok(())
     }
 
     /// Lets the provider make outbound requests (the server's HTTP client).
@@ -290,6 +325,20 @@ impl Provider {
             .origins
             .iter()
             .any(|a| crate::uri::origin_matches(a, origin))
+    }
+
+    /// CORS: whether the application `client_id` allows the browser `Origin` (an unknown client,
+    /// or one the store cannot be read for, allows none).
+    pub async fn origin_allowed_for(&self, client_id: &str, origin: &str) -> bool {
+        match self.client(client_id).await {
+            Ok(Some(c)) => c
+                .client
+                .browser
+                .allowed_origins
+                .iter()
+                .any(|a| crate::uri::origin_matches(a, origin)),
+            _ => false,
+        }
     }
 
     /// Claim names the scopes' custom mappings release.

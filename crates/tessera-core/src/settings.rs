@@ -91,9 +91,9 @@ pub struct Settings {
     pub keys: KeySettings,
     /// How long an SSO session lasts after sign-in, in seconds.
     pub session_lifetime: i64,
-    /// How long a just-rotated refresh token still answers with the same new pair (a client's
-    /// retry after a lost response), in seconds; 0 turns the grace off.
-    pub refresh_grace: i64,
+    /// Whether Tessera may call loopback, private and link-local addresses (`outbound.
+    /// allow_private_addresses`): registration refuses such destinations otherwise.
+    pub allow_private_addresses: bool,
     /// Accept PKCE `plain` (RFC 7636 §4.2); off by default (RFC 9700 §2.1.1).
     pub pkce_plain: bool,
     pub throttle: Throttle,
@@ -155,7 +155,7 @@ impl Settings {
             lifetimes,
             keys,
             session_lifetime: 86_400,
-            refresh_grace: 10,
+            allow_private_addresses: false,
             pkce_plain: false,
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,

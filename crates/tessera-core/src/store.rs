@@ -7,7 +7,8 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
+    StoredSettings, User,
 };
 
 /// A configuration record: one row of a typed table. Records travel only on the administrative
@@ -20,6 +21,7 @@ pub enum Record {
     Scope(Scope),
     Key(KeyRecord),
     Settings(StoredSettings),
+    Installation(Installation),
     Logo(Logo),
 }
 
@@ -54,7 +56,7 @@ impl Record {
             Record::Api(_) => Table::Apis,
             Record::Scope(_) => Table::Scopes,
             Record::Key(_) => Table::Keys,
-            Record::Settings(_) => Table::Settings,
+            Record::Settings(_) | Record::Installation(_) => Table::Settings,
             Record::Logo(_) => Table::Logos,
         }
     }
@@ -65,6 +67,7 @@ impl Record {
             Record::Scope(s) => &s.name,
             Record::Key(k) => &k.kid,
             Record::Settings(_) => StoredSettings::KEY,
+            Record::Installation(_) => Installation::KEY,
             Record::Logo(l) => &l.client_id,
         }
     }
@@ -150,6 +153,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
     /// The settings administrators changed at runtime, if any.
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>>;
+    /// What the database was set up for, once recorded.
+    async fn installation(&self) -> StoreResult<Option<Installation>>;
     /// An application's logo; deleting the client deletes it too.
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>>;
 

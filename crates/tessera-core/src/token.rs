@@ -317,7 +317,8 @@ impl Provider {
         let mut parts = token.split('.');
         let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
         let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
-        if header["typ"].as_str() != Some("at+jwt") {
+        if header["typ"].as_str() != Some("at+jwt") || !crate::assertion::header_acceptable(&header)
+        {
             return None;
         }
         let signed = &token.as_bytes()[..h.len() + 1 + p.len()];

@@ -33,6 +33,14 @@ pub struct GrantRecord {
     pub claims_request: Option<serde_json::Value>,
 }
 
+impl GrantRecord {
+    /// Whether the user was asserted by an application (the JWT bearer grant) rather than
+    /// authenticated by Tessera.
+    pub fn asserted(&self) -> bool {
+        self.amr.iter().any(|m| m == "jwt")
+    }
+}
+
 /// A grant id: base64url of an 8-byte time prefix and 128 random bits (32 characters).
 pub fn new_grant_id() -> String {
     let mut raw = [0u8; 24];

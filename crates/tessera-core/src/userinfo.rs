@@ -4,8 +4,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::claims::requested_claims;
+use crate::client_auth::Answered;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
+use crate::token::AccessClaims;
+use crate::user_grant::ActiveGrant;
 
 fn invalid_token() -> Error {
     Error::new(
@@ -15,13 +18,19 @@ fn invalid_token() -> Error {
 }
 
 impl Provider {
-    /// OIDC Core §5.3.1: `token` is the bearer access token (RFC 6750 §2.1 or §2.2).
-    pub async fn userinfo(&self, token: &str) -> Result<Value> {
-        let now = self.now();
-        let (claims, grant) = self
-            .active_access_token(token, None, now)
-            .await?
-            .ok_or_else(invalid_token)?;
+    /// OIDC Core §5.3.1: `token` is the bearer access token (RFC 6750 §2.1 or §2.2). The answer
+    /// is for the client the token was issued to, when it is valid.
+    pub async fn userinfo(&self, token: &str) -> Answered<Value> {
+        let found = match self.active_access_token(token, None, self.now()).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Answered::anonymous(invalid_token()),
+            Err(e) => return Answered::anonymous(e),
+        };
+        let client_id = found.0.client_id.clone();
+        Answered::for_client(&client_id, self.claims_of(found))
+    }
+
+    fn claims_of(&self, (claims, grant): (AccessClaims, Option<ActiveGrant>)) -> Result<Value> {
         let grant = grant.ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidToken,

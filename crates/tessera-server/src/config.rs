@@ -32,8 +32,43 @@ pub struct Config {
     pub sign_in: SignInConfig,
     pub outbound: OutboundConfig,
     pub http: HttpConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+}
+
+/// Where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate address (`127.0.0.1:9464`) to serve `/metrics` on instead of the public
+    /// listener; empty: the public listener.
+    pub listen: String,
+    /// A bearer token scrapers must send (`Authorization: Bearer …`); prefer `token_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A file holding that token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl MetricsConfig {
+    /// The token `/metrics` requires, if any (from `token` or `token_file`, trimmed).
+    pub fn bearer_token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => bail!("metrics: give token or token_file, not both"),
+            (Some(t), None) => t.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("metrics.token_file {}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        if token.len() < 16 {
+            bail!("metrics.token must be at least 16 characters");
+        }
+        Ok(Some(token))
+    }
 }
 
 /// The admin API and the audit log.
@@ -84,12 +119,15 @@ impl OutboundConfig {
     }
 }
 
-/// Browser sign-in: sessions, refresh-token rotation, PKCE, throttling.
+/// Browser sign-in: sessions, PKCE, throttling.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignInConfig {
     pub session_lifetime: i64,
-    pub refresh_grace_secs: i64,
+    /// Replaced by each application's `refresh_grace_secs` (off by default); a file that still
+    /// sets it is refused with a pointer there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_grace_secs: Option<i64>,
     pub pkce_plain: bool,
     pub max_failures_per_account: i64,
     pub max_failures_per_address: i64,
@@ -105,18 +143,13 @@ impl Default for SignInConfig {
             Lifetimes::default(),
             KeySettings::default(),
         );
-        let (life, grace, plain, t) = match s {
-            Ok(s) => (
-                s.session_lifetime,
-                s.refresh_grace,
-                s.pkce_plain,
-                s.throttle,
-            ),
-            Err(_) => (86_400, 10, false, Throttle::default()),
+        let (life, plain, t) = match s {
+            Ok(s) => (s.session_lifetime, s.pkce_plain, s.throttle),
+            Err(_) => (86_400, false, Throttle::default()),
         };
         SignInConfig {
             session_lifetime: life,
-            refresh_grace_secs: grace,
+            refresh_grace_secs: None,
             pkce_plain: plain,
             max_failures_per_account: t.per_account,
             max_failures_per_address: t.per_address,
@@ -151,6 +184,12 @@ pub struct HttpConfig {
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
     pub request_timeout_secs: u64,
+    /// A connection must send a request's whole header section within this many seconds.
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight is closed after this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
     /// The header a trusted reverse proxy sets to the client's address; empty: the socket peer.
     pub client_ip_header: String,
 }
@@ -178,6 +217,7 @@ impl Default for Config {
             sign_in: SignInConfig::default(),
             outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             admin: AdminConfig::default(),
         }
@@ -215,6 +255,9 @@ impl Default for HttpConfig {
             max_uri_bytes: l.max_uri_bytes,
             max_header_bytes: l.max_header_bytes,
             request_timeout_secs: l.request_timeout.as_secs(),
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 4096,
             client_ip_header: String::new(),
         }
     }
@@ -246,13 +289,14 @@ impl Config {
 
     /// The `TESSERA_*` environment provider. `TESSERA_CONFIG` (the file) and
     /// `TESSERA_NEW_CLIENT_SECRET` (`client create --client-secret`) and `TESSERA_NEW_PASSWORD`
-    /// (`user create|set-password --password`) are CLI inputs, not settings.
+    /// (`user create|set-password --password`) are CLI inputs, not settings. Of the others, only
+    /// those that could be settings ([`could_be_setting`]) are judged: a misspelt setting stops
+    /// the start, naming it; a tool's own variable (`TESSERA_BIN`) is left alone.
     pub fn env() -> Env {
-        Env::prefixed("TESSERA_").split("__").ignore(&[
-            "config",
-            "new_client_secret",
-            "new_password",
-        ])
+        Env::prefixed("TESSERA_")
+            .split("__")
+            .ignore(&["config", "new_client_secret", "new_password"])
+            .filter(|key| could_be_setting(key.as_str()))
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {
@@ -291,9 +335,14 @@ impl Config {
         if !(300..=30 * 86_400).contains(&si.session_lifetime) {
             bail!("sign_in.session_lifetime must be between 300 and 2592000 seconds");
         }
-        if !(0..=120).contains(&si.refresh_grace_secs) {
-            bail!("sign_in.refresh_grace_secs must be between 0 and 120");
+        if si.refresh_grace_secs.is_some() {
+            bail!("sign_in.refresh_grace_secs was removed: the grace window for retried refresh tokens is now a setting of each confidential application (refresh_grace_secs, 0 by default)");
         }
+        let h = &self.http;
+        if h.header_read_timeout_secs == 0 || h.idle_timeout_secs == 0 || h.max_connections == 0 {
+            bail!("http.header_read_timeout_secs, http.idle_timeout_secs and http.max_connections must be positive");
+        }
+        self.metrics.bearer_token()?;
         if si.max_failures_per_account < 1
             || si.max_failures_per_address < 1
             || si.max_failures_per_client < 1
@@ -307,7 +356,7 @@ impl Config {
         settings.audit_retention = self.admin.audit_retention_days * 86_400;
         settings.audit_tokens = self.admin.audit_tokens;
         settings.session_lifetime = si.session_lifetime;
-        settings.refresh_grace = si.refresh_grace_secs;
+        settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
         settings.throttle = Throttle {
             per_account: si.max_failures_per_account,
@@ -375,6 +424,41 @@ impl Config {
         tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, signing keys and client secrets cannot be decrypted");
         MasterKey::parse(&text).context("generated master key")
     }
+}
+
+/// The top-level names of the settings (sections and keys), as the configuration file spells them.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// How many single-character edits turn `a` into `b` (Levenshtein).
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether a `TESSERA_` variable (its name after the prefix, lower case, sections joined by
+/// `.`) could be a setting: its first part names a setting or section, or is at most two edits
+/// from one (a misspelling, which must be refused rather than silently ignored). Anything else
+/// (`TESSERA_BIN`, a deployment tool's `TESSERA_DEPLOY_ENV`) is not Tessera's to judge.
+pub fn could_be_setting(key: &str) -> bool {
+    let top = key.split('.').next().unwrap_or(key).to_ascii_lowercase();
+    setting_names().iter().any(|name| edits(&top, name) <= 2)
 }
 
 /// Writes a file readable by its owner only (mode 0600), failing if it already exists.

@@ -17,9 +17,11 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod cookies;
+pub mod cors;
 pub mod interaction;
 pub mod jobs;
 pub mod limits;
+pub mod listener;
 pub mod logo;
 pub mod metrics;
 pub mod oauth;
@@ -51,6 +53,19 @@ pub struct AppState {
     /// The header a trusted reverse proxy puts the client's address in (`http.client_ip_header`);
     /// `None`: the socket's peer address.
     pub client_ip_header: Option<HeaderName>,
+    /// Where `/metrics` is served and who may read it.
+    pub metrics: metrics::MetricsAccess,
+}
+
+impl AppState {
+    /// The state of a server of `provider` with every other setting at its default.
+    pub fn new(provider: Arc<Provider>) -> AppState {
+        AppState {
+            provider,
+            client_ip_header: None,
+            metrics: metrics::MetricsAccess::default(),
+        }
+    }
 }
 
 /// Limits applied to every request.
@@ -89,15 +104,6 @@ impl MakeRequestId for RandomRequestId {
 pub fn app(state: AppState, limits: Limits) -> Router {
     metrics::install();
     let request_id = HeaderName::from_static("x-request-id");
-    // CORS for the endpoints a browser application calls itself (seed 002 "Allowed Origins").
-    let provider = state.provider.clone();
-    let app_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| {
-            origin.to_str().is_ok_and(|o| provider.origin_allowed(o))
-        }))
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(600));
     let public_cors = CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET]);
@@ -105,7 +111,11 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/token", post(oauth::token))
         .route("/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/revoke", post(oauth::revoke))
-        .layer(app_cors);
+        // CORS for the endpoints a browser application calls itself, per application.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::browser_endpoints,
+        ));
     let public = Router::new()
         .route("/.well-known/openid-configuration", get(oauth::discovery))
         .route(
@@ -114,7 +124,8 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         )
         .route("/jwks", get(oauth::jwks))
         .layer(public_cors);
-    Router::new()
+    let metrics_here = state.metrics.on_main;
+    let mut router = Router::new()
         .merge(browser_apis)
         .merge(public)
         .route(
@@ -135,8 +146,11 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .nest("/admin/api", admin::router())
         .nest("/admin", portal::router())
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(metrics::render))
+        .route("/readyz", get(ops::readyz));
+    if metrics_here {
+        router = router.route("/metrics", get(metrics::render));
+    }
+    router
         .fallback(ops::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(limits, limits::check))

@@ -1,6 +1,8 @@
 //! Prometheus metrics at `/metrics`: requests by endpoint and status with latency histograms,
 //! tokens issued by grant, protocol errors, throttled requests, sign-ins by outcome, purged
-//! artifacts, store operation latency, cache hits and misses.
+//! artifacts, store operation latency, cache hits and misses. Served on the public listener or
+//! an address of its own (`metrics.listen`), optionally only to scrapers sending a bearer token
+//! (`metrics.token_file`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -14,7 +16,8 @@ use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
+    StoredSettings, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
 use tessera_core::Timestamp;
@@ -77,8 +80,58 @@ pub async fn track(req: Request, next: Next) -> Response {
     res
 }
 
+/// Where `/metrics` is served and who may read it.
+#[derive(Debug, Clone)]
+pub struct MetricsAccess {
+    /// Served on the public listener (otherwise only on `metrics.listen`).
+    pub on_main: bool,
+    /// The bearer token a scraper must send, when one is configured.
+    pub token: Option<Arc<str>>,
+}
+
+impl Default for MetricsAccess {
+    fn default() -> Self {
+        MetricsAccess {
+            on_main: true,
+            token: None,
+        }
+    }
+}
+
+/// The router of a listener of its own that serves `/metrics` alone.
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(render))
+        .with_state(state)
+}
+
+/// RFC 6750 §3.1: 401 with a challenge unless the request carries the configured token.
+fn unauthorized(headers: &http::HeaderMap, token: &str) -> Option<Response> {
+    let sent = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if sent.is_some_and(|t| tessera_core::secret::constant_time_eq(t.as_bytes(), token.as_bytes()))
+    {
+        return None;
+    }
+    let mut res = (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
+    res.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer realm=\"tessera-metrics\""),
+    );
+    Some(res)
+}
+
 /// `GET /metrics` in the Prometheus text format.
-pub async fn render(State(s): State<AppState>) -> Response {
+pub async fn render(State(s): State<AppState>, headers: http::HeaderMap) -> Response {
+    if let Some(token) = &s.metrics.token {
+        if let Some(refused) = unauthorized(&headers, token) {
+            return refused;
+        }
+    }
     let stats = s.provider.cache_stats();
     metrics::counter!("tessera_cache_hits_total", "cache" => "client").absolute(stats.client_hits);
     metrics::counter!("tessera_cache_misses_total", "cache" => "client")
@@ -151,6 +204,9 @@ impl Store for MeteredStore {
     }
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
         timed("get_settings", self.0.get_settings()).await
+    }
+    async fn installation(&self) -> StoreResult<Option<Installation>> {
+        timed("installation", self.0.installation()).await
     }
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {
         timed("get_logo", self.0.get_logo(client_id)).await

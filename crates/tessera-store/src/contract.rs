@@ -30,6 +30,8 @@ pub fn client(id: &str) -> Client {
         signing_alg: tessera_core::model::JwsAlg::Key(Alg::ES256),
         access_token_ttl: 900,
         introspection_allowed: true,
+        introspect_any_token: false,
+        refresh_grace_secs: 0,
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),

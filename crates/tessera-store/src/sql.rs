@@ -7,7 +7,8 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::model::{
-    Api, Artifact, ArtifactKey, Client, Consent, KeyRecord, Logo, Scope, StoredSettings, User,
+    Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
+    StoredSettings, User,
 };
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
@@ -236,6 +237,10 @@ impl Store for SqlStore {
 
     async fn get_settings(&self) -> StoreResult<Option<StoredSettings>> {
         self.get_doc(Table::Settings, StoredSettings::KEY).await
+    }
+
+    async fn installation(&self) -> StoreResult<Option<Installation>> {
+        self.get_doc(Table::Settings, Installation::KEY).await
     }
 
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {

@@ -5,11 +5,11 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Admin, AdminError, AdminResult};
+use super::permission::Operation;
+use super::{protocol_error, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::end_session::LoggedOut;
-use crate::error::{Error, ErrorCode};
-use crate::model::{Artifact, ArtifactKind};
+use crate::model::{Artifact, ArtifactKind, User};
 use crate::provider::Provider;
 use crate::session::{Session, SessionRecord};
 use crate::store::StoreError;
@@ -62,7 +62,7 @@ impl Provider {
     }
 
     /// The user's SSO sessions in force.
-    pub async fn user_sessions(&self, user_id: &str) -> AdminResult<Vec<SessionView>> {
+    async fn sessions_of(&self, user_id: &str) -> AdminResult<Vec<SessionView>> {
         let (all, now) = self.user_access(user_id).await?;
         let mut out = Vec::new();
         for a in all
@@ -91,7 +91,7 @@ impl Provider {
     }
 
     /// The user's grants in force.
-    pub async fn user_grants(&self, user_id: &str) -> AdminResult<Vec<GrantView>> {
+    async fn grants_of(&self, user_id: &str) -> AdminResult<Vec<GrantView>> {
         let (all, now) = self.user_access(user_id).await?;
         all.iter()
             .filter(|a| in_force(a, ArtifactKind::Grant, now))
@@ -113,10 +113,30 @@ impl Provider {
 }
 
 impl Admin<'_> {
+    /// The user's SSO sessions in force.
+    pub async fn user_sessions(&self, id_or_username: &str) -> AdminResult<Vec<SessionView>> {
+        let (u, _) = self.reach(Operation::ListSessions, id_or_username).await?;
+        self.sessions_of(&u.id).await
+    }
+
+    /// The user's grants in force.
+    pub async fn user_grants(&self, id_or_username: &str) -> AdminResult<Vec<GrantView>> {
+        let (u, _) = self.reach(Operation::ListGrants, id_or_username).await?;
+        self.grants_of(&u.id).await
+    }
+
     /// Ends one of the user's sessions, as a logout would: the session stops, grants made in it
     /// without `offline_access` are revoked. Returns the back-channel logout tokens to deliver.
-    pub async fn end_user_session(&self, user_id: &str, sid: &str) -> AdminResult<LoggedOut> {
-        let user = self.find_user(user_id).await?;
+    pub async fn end_user_session(
+        &self,
+        id_or_username: &str,
+        sid: &str,
+    ) -> AdminResult<LoggedOut> {
+        let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;
+        self.end_session_of(user, sid).await
+    }
+
+    async fn end_session_of(&self, user: User, sid: &str) -> AdminResult<LoggedOut> {
         let (all, now) = self.user_access(&user.id).await?;
         let found = all.into_iter().find_map(|a| {
             if !in_force(&a, ArtifactKind::Session, now) {
@@ -137,27 +157,28 @@ impl Admin<'_> {
             expires_at: a.expires_at,
             user,
         };
-        let out = self.logout(&session, None).await.map_err(admin_error)?;
+        let out = self.logout(&session, None).await.map_err(protocol_error)?;
         let target = format!("user:{}", session.user.id);
         self.audit("session.ended", &target, None, json!({ "sid": sid }))
             .await;
         Ok(out)
     }
 
-    /// Ends every session of the user. Returns the back-channel logout tokens of the sessions it
-    /// ended, to deliver even when a later one could not be ended (the error, second).
-    pub async fn end_user_sessions(&self, user_id: &str) -> (LoggedOut, AdminResult<()>) {
+    /// Ends every session of the user ("sign out everywhere"). Returns the back-channel logout
+    /// tokens of the sessions it ended, to deliver even when a later one could not be ended (the
+    /// error, second).
+    pub async fn end_user_sessions(&self, id_or_username: &str) -> (LoggedOut, AdminResult<()>) {
         let mut out = LoggedOut::default();
-        let sessions = match self.find_user(user_id).await {
-            Ok(user) => self.user_sessions(&user.id).await.map(|s| (user, s)),
-            Err(e) => Err(e),
+        let user = match self.reach(Operation::EndSession, id_or_username).await {
+            Ok((u, _)) => u,
+            Err(e) => return (out, Err(e)),
         };
-        let (user, sessions) = match sessions {
-            Ok(found) => found,
+        let sessions = match self.sessions_of(&user.id).await {
+            Ok(s) => s,
             Err(e) => return (out, Err(e)),
         };
         for s in sessions {
-            match self.end_user_session(&user.id, &s.sid).await {
+            match self.end_session_of(user.clone(), &s.sid).await {
                 Ok(done) => out.backchannel.extend(done.backchannel),
                 // Ended meanwhile (a logout in the browser): nothing left to do.
                 Err(AdminError::NotFound(_)) => {}
@@ -168,10 +189,10 @@ impl Admin<'_> {
     }
 
     /// Revokes one of the user's grants: its refresh and access tokens stop working.
-    pub async fn revoke_user_grant(&self, user_id: &str, grant_id: &str) -> AdminResult<()> {
-        let user = self.find_user(user_id).await?;
+    pub async fn revoke_user_grant(&self, id_or_username: &str, grant_id: &str) -> AdminResult<()> {
+        let (user, _) = self.reach(Operation::RevokeGrant, id_or_username).await?;
         let grant = self
-            .user_grants(&user.id)
+            .grants_of(&user.id)
             .await?
             .into_iter()
             .find(|g| g.id == grant_id)
@@ -184,20 +205,32 @@ impl Admin<'_> {
     /// Revokes every grant of the user, or only those of one application.
     pub async fn revoke_user_grants(
         &self,
+        id_or_username: &str,
+        client_id: Option<&str>,
+    ) -> AdminResult<()> {
+        let (user, _) = self.reach(Operation::RevokeGrant, id_or_username).await?;
+        self.revoke_grants_of(&user.id, client_id).await
+    }
+
+    /// Revokes the user's grants (of one application only, when given); the caller's permission
+    /// was checked by the use-case that calls this.
+    pub(crate) async fn revoke_grants_of(
+        &self,
         user_id: &str,
         client_id: Option<&str>,
     ) -> AdminResult<()> {
-        let user = self.find_user(user_id).await?;
-        let mut grants = self.user_grants(&user.id).await?;
+        let mut grants = self.grants_of(user_id).await?;
         grants.retain(|g| client_id.is_none_or(|c| g.client_id == c));
-        self.revoke_grants(&user.id, &grants).await
+        self.revoke_grants(user_id, &grants).await
     }
 
     async fn revoke_grants(&self, user_id: &str, grants: &[GrantView]) -> AdminResult<()> {
         let now = self.now();
         let target = format!("user:{user_id}");
         for g in grants {
-            self.revoke_grant(&g.id, now).await.map_err(admin_error)?;
+            self.revoke_grant(&g.id, now)
+                .await
+                .map_err(protocol_error)?;
             self.audit(
                 "grant.revoked",
                 &target,
@@ -208,15 +241,4 @@ impl Admin<'_> {
         }
         Ok(())
     }
-}
-
-/// A protocol error met on the administrative path: the store's trouble (503 when unreachable).
-fn admin_error(e: Error) -> AdminError {
-    let unavailable = e.code == ErrorCode::TemporarilyUnavailable;
-    let e = Box::new(e);
-    AdminError::Store(if unavailable {
-        StoreError::Unavailable(e)
-    } else {
-        StoreError::Other(e)
-    })
 }

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::permission::{Operation, TargetKind};
+use super::targets::{is_administrator, scope_kind};
 use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
 use crate::model::{Client, Scope, User};
 use crate::provider::Provider;
@@ -72,6 +74,34 @@ impl Plan {
     }
 }
 
+/// The operation creating a record of `table` is (`None`: not a record a plan changes).
+fn create_op(t: Table) -> Option<Operation> {
+    match t {
+        Table::Clients => Some(Operation::CreateApplication),
+        Table::Apis => Some(Operation::CreateApi),
+        Table::Scopes => Some(Operation::CreateScope),
+        _ => None,
+    }
+}
+
+fn change_op(t: Table) -> Option<Operation> {
+    match t {
+        Table::Clients => Some(Operation::ChangeApplication),
+        Table::Apis => Some(Operation::ReplaceApi),
+        Table::Scopes => Some(Operation::ReplaceScope),
+        _ => None,
+    }
+}
+
+fn delete_op(t: Table) -> Option<Operation> {
+    match t {
+        Table::Clients => Some(Operation::DeleteApplication),
+        Table::Apis => Some(Operation::DeleteApi),
+        Table::Scopes => Some(Operation::DeleteScope),
+        _ => None,
+    }
+}
+
 fn unique<'a>(kind: &str, keys: impl Iterator<Item = &'a str>) -> AdminResult<()> {
     let mut seen = HashSet::new();
     for k in keys {
@@ -98,7 +128,7 @@ fn client_differs(a: &Client, b: &Client) -> bool {
 
 impl Provider {
     /// Compares the spec with the store; nothing is written.
-    pub async fn plan(&self, spec: &Spec, prune: bool) -> AdminResult<Plan> {
+    async fn make_plan(&self, spec: &Spec, prune: bool) -> AdminResult<Plan> {
         let now = self.now();
         unique("scopes", spec.scopes.iter().map(|s| s.name.as_str()))?;
         unique("apis", spec.apis.iter().map(|a| a.identifier.as_str()))?;
@@ -346,10 +376,91 @@ impl Provider {
 }
 
 impl Admin<'_> {
+    /// Compares the spec with the store (what the caller may read of it); nothing is written.
+    pub async fn plan(&self, spec: &Spec, prune: bool) -> AdminResult<Plan> {
+        for op in [
+            Operation::ListScopes,
+            Operation::ListApis,
+            Operation::ListApplications,
+            Operation::ListUsers,
+        ] {
+            self.authorize(op, TargetKind::Ordinary)?;
+        }
+        self.make_plan(spec, prune).await
+    }
+
+    /// Checks the caller may make every change of the plan, each judged by what it touches
+    /// before and after.
+    async fn may_apply(&self, plan: &Plan) -> AdminResult<()> {
+        for change in &plan.changes {
+            let (op, after) = match change {
+                Change::Create(r) => (create_op(r.table()), Some(r)),
+                Change::Update(r) => (change_op(r.table()), Some(r)),
+                Change::Delete(t, _) => (delete_op(*t), None),
+            };
+            let Some(op) = op else { continue };
+            self.authorize(op, TargetKind::Ordinary)?;
+            let key = match change {
+                Change::Create(r) | Change::Update(r) => r.key().to_owned(),
+                Change::Delete(_, k) => k.clone(),
+            };
+            let before = match change {
+                Change::Create(_) => TargetKind::Ordinary,
+                Change::Update(r) => self.stored_kind(r.table(), &key).await?,
+                Change::Delete(t, _) => self.stored_kind(*t, &key).await?,
+            };
+            self.authorize(op, before)?;
+            if let Some(r) = after {
+                self.authorize(op, self.record_kind(r))?;
+            }
+        }
+        for (create, u) in &plan.users {
+            let op = if *create {
+                Operation::CreateUser
+            } else {
+                Operation::ChangeUser
+            };
+            self.authorize(op, TargetKind::Ordinary)?;
+            if is_administrator(u) {
+                self.authorize(op, TargetKind::Protected)?;
+            }
+            if let Some(existing) = self.store.get_user(&u.id).await? {
+                self.authorize(op, self.as_other(&existing))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The kind of the stored record `key` of `table` (ordinary when there is none).
+    async fn stored_kind(&self, table: Table, key: &str) -> AdminResult<TargetKind> {
+        Ok(match table {
+            Table::Clients => match self.store.get_client(key).await? {
+                Some(c) => self.client_kind(&c),
+                None => TargetKind::Ordinary,
+            },
+            Table::Apis => match self.store.get_api(key).await? {
+                Some(a) => self.api_kind(&a.identifier, &a.scopes),
+                None => TargetKind::Ordinary,
+            },
+            Table::Scopes => scope_kind(key),
+            _ => TargetKind::Protected,
+        })
+    }
+
+    fn record_kind(&self, r: &Record) -> TargetKind {
+        match r {
+            Record::Client(c) => self.client_kind(c),
+            Record::Api(a) => self.api_kind(&a.identifier, &a.scopes),
+            Record::Scope(s) => scope_kind(&s.name),
+            _ => TargetKind::Protected,
+        }
+    }
+
     /// Applies a plan: the configuration in one transaction, then the users; a plan with nothing
     /// to change writes nothing. Either part fails, writing nothing of itself, if what it was
     /// planned from changed meanwhile: plan again.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
+        self.may_apply(plan).await?;
         let again = |e| match e {
             AdminError::Raced => AdminError::Conflict(
                 "the configuration changed since this plan was made; plan and apply again".into(),

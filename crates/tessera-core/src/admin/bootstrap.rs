@@ -3,15 +3,14 @@
 
 use serde_json::json;
 
+use super::permission::{AdminScope, Operation, TargetKind};
 use super::{
     Admin, AdminError, AdminResult, ApiSpec, ClientPatch, ClientSpec, ScopeSpec, UserPatch,
     UserSpec,
 };
 use crate::model::{ClientType, ConsentMode, GrantType, TokenFormat, User};
+use crate::names::ADMIN_GROUP;
 use crate::provider::Provider;
-
-/// The group whose members are administrators (the Admin Portal signs in only its members).
-pub const ADMIN_GROUP: &str = "tessera-admins";
 
 /// The Admin Portal's own client: public, authorization code with PKCE, for administrators only.
 pub const PORTAL_CLIENT: &str = "tessera-admin-portal";
@@ -19,41 +18,6 @@ pub const PORTAL_CLIENT: &str = "tessera-admin-portal";
 /// How long a portal sign-in lasts before the portal asks Tessera again (silently while the SSO
 /// session lasts).
 pub const PORTAL_SESSION_SECONDS: i64 = 3600;
-
-/// The admin API's scopes: name, display name, description.
-pub const ADMIN_SCOPES: [(&str, &str, &str); 7] = [
-    (
-        "administrator",
-        "Administrator",
-        "Everything the admin API offers, the audit log included",
-    ),
-    (
-        "config:read",
-        "Read configuration",
-        "Read applications, APIs, scopes, signing keys and settings",
-    ),
-    (
-        "config:write",
-        "Change configuration",
-        "Create, change and delete applications, APIs, scopes and signing keys",
-    ),
-    ("users:read", "Read users", "Read users and groups"),
-    (
-        "users:write",
-        "Manage users",
-        "Create, change, block and delete users and set their passwords",
-    ),
-    (
-        "users:self",
-        "Your own profile",
-        "Read and change your own profile",
-    ),
-    (
-        "consents",
-        "Consents",
-        "List and revoke the consents users gave applications",
-    ),
-];
 
 impl Provider {
     /// The admin API's identifier, the `aud` its tokens carry: `<issuer>/admin/api`.
@@ -81,7 +45,8 @@ impl Admin<'_> {
         if self.store.get_api(&identifier).await?.is_some() {
             return Ok(false);
         }
-        for (name, display, description) in ADMIN_SCOPES {
+        for scope in AdminScope::ALL {
+            let (name, (display, description)) = (scope.name(), scope.describe());
             if self.store.get_scope(name).await?.is_none() {
                 let created = self
                     .create_scope(&ScopeSpec {
@@ -102,7 +67,10 @@ impl Admin<'_> {
         let api = ApiSpec {
             identifier,
             name: "Tessera admin API".into(),
-            scopes: ADMIN_SCOPES.iter().map(|s| s.0.to_owned()).collect(),
+            scopes: AdminScope::ALL
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect(),
         };
         match self.create_api(&api).await {
             Ok(_) => Ok(true),
@@ -157,7 +125,8 @@ impl Admin<'_> {
         username: &str,
         password: Option<&str>,
     ) -> AdminResult<User> {
-        let user = match self.find_user(username).await {
+        self.authorize(Operation::AddMember, TargetKind::Protected)?;
+        let user = match self.provider.find_user(username).await {
             Ok(u) => {
                 let mut groups = u.groups.clone();
                 if !groups.iter().any(|g| g == ADMIN_GROUP) {
@@ -169,7 +138,11 @@ impl Admin<'_> {
                 };
                 let u = self.update_user(&u.id, &patch).await?;
                 if let Some(p) = password {
-                    self.set_user_password(&u.id, p).await?;
+                    let change = super::PasswordChange {
+                        password: p.to_owned(),
+                        current_password: None,
+                    };
+                    self.set_user_password(&u.id, &change).await?;
                 }
                 u
             }

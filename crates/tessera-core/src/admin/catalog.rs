@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::permission::{Operation, TargetKind};
+use super::targets::scope_kind;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::model::{Api, Scope};
 use crate::params::parse_scope;
@@ -51,17 +53,9 @@ pub(crate) fn scope_name(field: &str, name: &str) -> AdminResult<String> {
     }
 }
 
-/// RFC 8707 §2: an API identifier is an absolute URI without a fragment.
+/// RFC 8707 §2: an API identifier, in its normal form ([`crate::names::api_identifier`]).
 fn api_identifier(identifier: &str) -> AdminResult<String> {
-    let url = url::Url::parse(identifier)
-        .map_err(|_| invalid("identifier", "must be an absolute URI"))?;
-    if url.fragment().is_some() {
-        return Err(invalid("identifier", "must not contain a fragment"));
-    }
-    if identifier.len() > 512 {
-        return Err(invalid("identifier", "must be at most 512 characters"));
-    }
-    Ok(identifier.to_owned())
+    crate::names::api_identifier(identifier).map_err(|m| invalid("identifier", m))
 }
 
 impl ScopeSpec {
@@ -122,22 +116,14 @@ impl ApiSpec {
 }
 
 impl Provider {
-    pub async fn list_scopes(&self) -> AdminResult<Vec<Scope>> {
-        Ok(self.store.list_scopes().await?)
-    }
-
-    pub async fn list_apis(&self) -> AdminResult<Vec<Api>> {
-        Ok(self.store.list_apis().await?)
-    }
-
-    pub async fn get_scope(&self, name: &str) -> AdminResult<Scope> {
+    pub(crate) async fn get_scope(&self, name: &str) -> AdminResult<Scope> {
         self.store
             .get_scope(name)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("scope {name}")))
     }
 
-    pub async fn get_api(&self, identifier: &str) -> AdminResult<Api> {
+    pub(crate) async fn get_api(&self, identifier: &str) -> AdminResult<Api> {
         self.store
             .get_api(identifier)
             .await?
@@ -163,8 +149,42 @@ impl Provider {
 }
 
 impl Admin<'_> {
+    pub async fn scopes(&self) -> AdminResult<Vec<Scope>> {
+        self.authorize(Operation::ListScopes, TargetKind::Ordinary)?;
+        Ok(self.store.list_scopes().await?)
+    }
+
+    pub async fn scope(&self, name: &str) -> AdminResult<Scope> {
+        self.authorize(Operation::ReadScope, TargetKind::Ordinary)?;
+        self.get_scope(name).await
+    }
+
+    pub async fn apis(&self) -> AdminResult<Vec<Api>> {
+        self.authorize(Operation::ListApis, TargetKind::Ordinary)?;
+        Ok(self.store.list_apis().await?)
+    }
+
+    pub async fn api(&self, identifier: &str) -> AdminResult<Api> {
+        self.authorize(Operation::ReadApi, TargetKind::Ordinary)?;
+        self.get_api(identifier).await
+    }
+
+    /// Checks the caller may perform `op` on the scope `name` (an admin API scope is protected).
+    fn may_touch_scope(&self, op: Operation, name: &str) -> AdminResult<()> {
+        self.authorize(op, TargetKind::Ordinary)?;
+        self.authorize(op, scope_kind(name))
+    }
+
+    /// Checks the caller may perform `op` on the API (the admin API, or one naming its scopes,
+    /// is protected).
+    fn may_touch_api(&self, op: Operation, identifier: &str, scopes: &[String]) -> AdminResult<()> {
+        self.authorize(op, TargetKind::Ordinary)?;
+        self.authorize(op, self.api_kind(identifier, scopes))
+    }
+
     pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
         let scope = &spec.to_scope(None, self.now())?;
+        self.may_touch_scope(Operation::CreateScope, &scope.name)?;
         self.settle(|| async move {
             let version = self.read_version().await?;
             let change = Change::Create(Record::Scope(scope.clone()));
@@ -180,6 +200,7 @@ impl Admin<'_> {
     }
 
     async fn try_update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
+        self.may_touch_scope(Operation::ReplaceScope, &spec.name)?;
         let version = self.read_version().await?;
         let existing = self.get_scope(&spec.name).await?;
         self.precondition(&existing)?;
@@ -200,6 +221,7 @@ impl Admin<'_> {
     }
 
     async fn try_delete_scope(&self, name: &str) -> AdminResult<()> {
+        self.may_touch_scope(Operation::DeleteScope, name)?;
         let version = self.read_version().await?;
         self.precondition(&self.get_scope(name).await?)?;
         let users: Vec<String> = self
@@ -237,6 +259,7 @@ impl Admin<'_> {
     pub async fn create_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let now = self.now();
         let api = spec.to_api(None, now)?;
+        self.may_touch_api(Operation::CreateApi, &api.identifier, &api.scopes)?;
         let api = &api;
         self.settle(|| async move {
             let version = self.read_version().await?;
@@ -255,9 +278,16 @@ impl Admin<'_> {
 
     async fn try_update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let version = self.read_version().await?;
+        self.may_touch_api(Operation::ReplaceApi, &spec.identifier, &[])?;
         let existing = self.get_api(&spec.identifier).await?;
+        self.may_touch_api(
+            Operation::ReplaceApi,
+            &existing.identifier,
+            &existing.scopes,
+        )?;
         self.precondition(&existing)?;
         let api = spec.to_api(Some(&existing), self.now())?;
+        self.may_touch_api(Operation::ReplaceApi, &api.identifier, &api.scopes)?;
         let mut changes = vec![Change::Update(Record::Api(api.clone()))];
         changes.extend(self.missing_scopes(&api).await?);
         self.commit_as(version, &changes, None, Value::Null).await?;
@@ -270,8 +300,11 @@ impl Admin<'_> {
     }
 
     async fn try_delete_api(&self, identifier: &str) -> AdminResult<()> {
+        self.may_touch_api(Operation::DeleteApi, identifier, &[])?;
         let version = self.read_version().await?;
-        self.precondition(&self.get_api(identifier).await?)?;
+        let existing = self.get_api(identifier).await?;
+        self.may_touch_api(Operation::DeleteApi, identifier, &existing.scopes)?;
+        self.precondition(&existing)?;
         let users: Vec<String> = self
             .store
             .list_clients()

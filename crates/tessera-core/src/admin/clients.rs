@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::permission::{Operation, TargetKind};
 use super::rules;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
@@ -49,6 +50,13 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<i64>,
     #[serde(default)]
     pub introspection_allowed: Option<bool>,
+    /// May introspect any token, not only its own and those addressed to it (administrator only).
+    #[serde(default)]
+    pub introspect_any_token: Option<bool>,
+    /// Seconds a rotated refresh token may be retried for the same answer (confidential
+    /// applications only; default 0: every reuse revokes the grant).
+    #[serde(default)]
+    pub refresh_grace_secs: Option<i64>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -114,6 +122,8 @@ impl ClientSpec {
             auth_method: None,
             access_token_ttl: None,
             introspection_allowed: None,
+            introspect_any_token: None,
+            refresh_grace_secs: None,
             enabled: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
@@ -141,7 +151,18 @@ impl ClientSpec {
     }
 }
 
-/// A partial update: only the fields that are set change. Field names are those of [`Client`].
+/// A field of a partial update that can be cleared: absent keeps it, `null` clears it, a value
+/// sets it.
+fn clearable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A partial update: only the fields that are set change (an optional URI or key set is cleared
+/// with `null`). Field names are those of [`Client`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
@@ -165,6 +186,10 @@ pub struct ClientPatch {
     pub access_token_ttl: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspect_any_token: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_grace_secs: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,20 +220,40 @@ pub struct ClientPatch {
     pub additional_audiences: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frontchannel_logout_uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_logout_uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub frontchannel_logout_uri: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jwks: Option<Option<serde_json::Value>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jwks_uri: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impersonation_allowed: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exchange_policy_url: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exchange_policy_url: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
 }
@@ -254,7 +299,7 @@ impl Provider {
         scopes: &HashSet<String>,
         apis: &HashSet<String>,
     ) -> AdminResult<()> {
-        rules::check_client(c)?;
+        rules::check_client(c, self.settings.allow_private_addresses)?;
         check_range(
             "access_token_ttl",
             c.access_token_ttl,
@@ -389,6 +434,8 @@ impl Provider {
             introspection_allowed: spec
                 .introspection_allowed
                 .unwrap_or(spec.client_type.is_confidential()),
+            introspect_any_token: spec.introspect_any_token.unwrap_or(false),
+            refresh_grace_secs: spec.refresh_grace_secs.unwrap_or(0),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
             logo: existing.and_then(|e| e.logo.clone()),
             browser,
@@ -436,22 +483,39 @@ impl Provider {
             .and_then(|ct| self.master.decrypt(&client.client_id, ct).ok())
     }
 
-    pub async fn get_client(&self, client_id: &str) -> AdminResult<Client> {
+    pub(crate) async fn get_client(&self, client_id: &str) -> AdminResult<Client> {
         self.store
             .get_client(client_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))
     }
-
-    pub async fn list_clients(&self) -> AdminResult<Vec<Client>> {
-        Ok(self.store.list_clients().await?)
-    }
 }
 
 impl Admin<'_> {
+    pub async fn applications(&self) -> AdminResult<Vec<Client>> {
+        self.authorize(Operation::ListApplications, TargetKind::Ordinary)?;
+        Ok(self.store.list_clients().await?)
+    }
+
+    pub async fn application(&self, client_id: &str) -> AdminResult<Client> {
+        self.authorize(Operation::ReadApplication, TargetKind::Ordinary)?;
+        self.provider.get_client(client_id).await
+    }
+
+    /// The application `client_id`, once the caller may perform `op` on it.
+    pub(crate) async fn reach_client(&self, op: Operation, client_id: &str) -> AdminResult<Client> {
+        self.authorize(op, TargetKind::Ordinary)?;
+        let c = self.provider.get_client(client_id).await?;
+        self.authorize(op, self.client_kind(&c))?;
+        Ok(c)
+    }
+
     pub async fn create_client(&self, spec: &ClientSpec) -> AdminResult<CreatedClient> {
+        self.authorize(Operation::CreateApplication, TargetKind::Ordinary)?;
         let now = self.now();
         let mut client = self.client_from_spec(spec, None, now)?;
+        let kind = self.client_kind(&client);
+        self.authorize(Operation::CreateApplication, kind)?;
         let secret = Provider::spec_secret(spec)?;
         if let Some(secret) = &secret {
             self.seal_secret(&mut client, secret);
@@ -462,7 +526,10 @@ impl Admin<'_> {
             let version = self.read_version().await?;
             let (scopes, apis) = self.catalog().await?;
             self.validate_client(client, &scopes, &apis)?;
-            let detail = json!({"name": client.name, "type": client.client_type.as_str()});
+            let mut detail = json!({"name": client.name, "type": client.client_type.as_str()});
+            if kind == TargetKind::AssertsUsers {
+                detail["asserts_users"] = json!(true);
+            }
             let change = Change::Create(Record::Client(client.clone()));
             self.commit_as(version, &[change], None, detail).await
         })
@@ -483,16 +550,21 @@ impl Admin<'_> {
 
     async fn try_update_client(&self, client_id: &str, patch: &ClientPatch) -> AdminResult<Client> {
         let version = self.read_version().await?;
-        let existing = self.get_client(client_id).await?;
-        self.precondition(&existing)?;
         // The patch's fields are named as the client's, so it overlays the stored record.
-        let mut doc =
-            serde_json::to_value(&existing).map_err(|e| invalid("patch", e.to_string()))?;
         let overlay = serde_json::to_value(patch).map_err(|e| invalid("patch", e.to_string()))?;
         let fields: Vec<String> = overlay
             .as_object()
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
+        let op = match (fields.as_slice(), patch.enabled) {
+            ([only], Some(true)) if only == "enabled" => Operation::EnableApplication,
+            ([only], Some(false)) if only == "enabled" => Operation::DisableApplication,
+            _ => Operation::ChangeApplication,
+        };
+        let existing = self.reach_client(op, client_id).await?;
+        self.precondition(&existing)?;
+        let mut doc =
+            serde_json::to_value(&existing).map_err(|e| invalid("patch", e.to_string()))?;
         if let (Some(d), Some(o)) = (doc.as_object_mut(), overlay.as_object()) {
             for (k, v) in o {
                 d.insert(k.clone(), v.clone());
@@ -509,18 +581,24 @@ impl Admin<'_> {
             c.browser.pkce_required = true;
         }
         c.updated_at = self.now();
+        // What the application becomes needs the caller's permission too.
+        self.authorize(op, self.client_kind(&c))?;
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;
-        let action = match (fields.as_slice(), patch.enabled) {
-            ([only], Some(true)) if only == "enabled" => Some("client.enabled"),
-            ([only], Some(false)) if only == "enabled" => Some("client.disabled"),
+        let action = match op {
+            Operation::EnableApplication => Some("client.enabled"),
+            Operation::DisableApplication => Some("client.disabled"),
             _ => None,
         };
+        let mut detail = json!({ "fields": fields });
+        if self.client_kind(&c) == TargetKind::AssertsUsers {
+            detail["asserts_users"] = json!(true);
+        }
         self.commit_as(
             version,
             &[Change::Update(Record::Client(c.clone()))],
             action,
-            json!({ "fields": fields }),
+            detail,
         )
         .await?;
         Ok(c)
@@ -529,9 +607,10 @@ impl Admin<'_> {
     pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
         self.settle(|| async move {
             let version = self.read_version().await?;
-            if self.if_match.is_some() {
-                self.precondition(&self.get_client(client_id).await?)?;
-            }
+            let existing = self
+                .reach_client(Operation::DeleteApplication, client_id)
+                .await?;
+            self.precondition(&existing)?;
             let change = Change::Delete(Table::Clients, client_id.to_owned());
             self.commit_as(version, &[change], None, Value::Null).await
         })
@@ -541,15 +620,17 @@ impl Admin<'_> {
     }
 
     /// Seed 000 "Revoke a client secret": the old secret stops working at once; the new one is
-    /// returned once.
-    pub async fn rotate_client_secret(&self, client_id: &str) -> AdminResult<String> {
+    /// returned once, with the application as it now is.
+    pub async fn rotate_client_secret(&self, client_id: &str) -> AdminResult<(Client, String)> {
         self.settle(|| self.try_rotate_client_secret(client_id))
             .await
     }
 
-    async fn try_rotate_client_secret(&self, client_id: &str) -> AdminResult<String> {
+    async fn try_rotate_client_secret(&self, client_id: &str) -> AdminResult<(Client, String)> {
         let version = self.read_version().await?;
-        let mut c = self.get_client(client_id).await?;
+        let mut c = self
+            .reach_client(Operation::RotateSecret, client_id)
+            .await?;
         self.precondition(&c)?;
         if !c.client_type.is_confidential() {
             return Err(AdminError::Conflict(format!(
@@ -561,12 +642,12 @@ impl Admin<'_> {
         c.updated_at = self.now();
         self.commit_as(
             version,
-            &[Change::Update(Record::Client(c))],
+            &[Change::Update(Record::Client(c.clone()))],
             Some("client.secret_rotated"),
             Value::Null,
         )
         .await?;
         tracing::info!(client_id, "client secret rotated");
-        Ok(secret)
+        Ok((c, secret))
     }
 }

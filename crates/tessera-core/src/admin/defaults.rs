@@ -4,12 +4,12 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
+use super::permission::{Operation, TargetKind};
 use super::{invalid, Admin, AdminResult};
 use crate::model::{
     LifetimeOverrides, StoredSettings, ACCESS_TOKEN_TTL_RANGE, CODE_TTL_RANGE, ID_TOKEN_TTL_RANGE,
     REFRESH_TOKEN_TTL_RANGE,
 };
-use crate::provider::Provider;
 use crate::settings::check_range;
 use crate::store::{Change, Record};
 
@@ -84,10 +84,11 @@ impl LifetimePatch {
     }
 }
 
-impl Provider {
+impl Admin<'_> {
     /// The default lifetimes administrators set, as stored now (this node's cache may be up to a
     /// moment behind another node's change).
     pub async fn stored_lifetimes(&self) -> AdminResult<LifetimeOverrides> {
+        self.authorize(Operation::ReadSettings, TargetKind::Ordinary)?;
         Ok(self
             .store
             .get_settings()
@@ -95,15 +96,14 @@ impl Provider {
             .unwrap_or_default()
             .lifetimes)
     }
-}
 
-impl Admin<'_> {
     /// Changes the default lifetimes of applications created from now on (existing applications
     /// keep theirs). With `If-Match`, only while the overrides have that tag.
     pub async fn change_default_lifetimes(
         &self,
         patch: &LifetimePatch,
     ) -> AdminResult<LifetimeOverrides> {
+        self.authorize(Operation::ChangeSettings, TargetKind::Ordinary)?;
         self.settle(|| async {
             let version = self.read_version().await?;
             let stored = self.store.get_settings().await?;

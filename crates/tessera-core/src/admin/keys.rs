@@ -2,6 +2,7 @@
 //! current signer per algorithm with its successor published ahead of use and drops keys no
 //! longer needed.
 
+use super::permission::{Operation, TargetKind};
 use super::{Admin, AdminError, AdminResult};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
@@ -54,7 +55,7 @@ impl Provider {
         Ok(changes)
     }
 
-    pub async fn get_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+    pub(crate) async fn get_key(&self, kid: &str) -> AdminResult<KeyRecord> {
         self.store
             .list_keys()
             .await?
@@ -63,7 +64,7 @@ impl Provider {
             .ok_or_else(|| AdminError::NotFound(format!("key {kid}")))
     }
 
-    pub async fn list_keys(&self) -> AdminResult<Vec<KeyRecord>> {
+    pub(crate) async fn list_keys(&self) -> AdminResult<Vec<KeyRecord>> {
         let mut keys = self.store.list_keys().await?;
         keys.sort_by_key(|k| (k.alg, k.not_before));
         Ok(keys)
@@ -154,7 +155,18 @@ impl Provider {
 }
 
 impl Admin<'_> {
+    pub async fn keys(&self) -> AdminResult<Vec<KeyRecord>> {
+        self.authorize(Operation::ListKeys, TargetKind::Ordinary)?;
+        self.list_keys().await
+    }
+
+    pub async fn key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        self.authorize(Operation::ReadKey, TargetKind::Ordinary)?;
+        self.get_key(kid).await
+    }
+
     pub async fn generate_key(&self, alg: Alg, window: KeyWindow) -> AdminResult<KeyRecord> {
+        self.authorize(Operation::GenerateKey, TargetKind::Ordinary)?;
         let now = self.now();
         let rec = keys::generate(alg, self.window(window, now)?, &self.master, now)?;
         tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key generated");
@@ -169,6 +181,8 @@ impl Admin<'_> {
         chain_pem: &str,
         window: KeyWindow,
     ) -> AdminResult<KeyRecord> {
+        // Whoever knows an imported key's private part can sign any token.
+        self.authorize(Operation::ImportKey, TargetKind::Protected)?;
         let now = self.now();
         let w = self.window(window, now)?;
         let rec = keys::import(alg, key_pem, chain_pem, w, &self.master, now)?;
@@ -201,6 +215,7 @@ impl Admin<'_> {
     }
 
     async fn try_retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
+        self.authorize(Operation::RetireKey, TargetKind::Ordinary)?;
         let version = self.read_version().await?;
         let now = self.now();
         let mut k = self.get_key(kid).await?;
@@ -240,6 +255,7 @@ impl Admin<'_> {
     }
 
     async fn try_schedule_key(&self, kid: &str, window: KeyWindow) -> AdminResult<KeyRecord> {
+        self.authorize(Operation::ScheduleKey, TargetKind::Ordinary)?;
         let version = self.read_version().await?;
         let now = self.now();
         let mut k = self.get_key(kid).await?;

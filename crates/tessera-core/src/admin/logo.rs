@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::permission::Operation;
 use super::{invalid, Admin, AdminError, AdminResult};
 use crate::model::{Client, Logo};
 use crate::provider::Provider;
@@ -29,8 +30,78 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
         .map(|(t, _)| *t)
 }
 
+/// The largest width or height of a logo, in pixels: a small file may claim huge dimensions that
+/// would cost every browser showing the sign-in page.
+pub const MAX_SIDE: u32 = 4096;
+
+fn be16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from(u16::from_le_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
+}
+
+fn le24(b: &[u8], at: usize) -> Option<u32> {
+    let x = b.get(at..at + 3)?;
+    Some(u32::from(x[0]) | u32::from(x[1]) << 8 | u32::from(x[2]) << 16)
+}
+
+/// A JPEG's dimensions, from its first start-of-frame marker (ITU T.81 §B.2.2).
+fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    loop {
+        while *b.get(i)? != 0xff {
+            i += 1;
+        }
+        while *b.get(i)? == 0xff {
+            i += 1;
+        }
+        let marker = *b.get(i)?;
+        i += 1;
+        match marker {
+            0xd0..=0xd9 | 0x01 => continue,
+            0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
+                return Some((be16(b, i + 5)?, be16(b, i + 3)?));
+            }
+            _ => i += usize::try_from(be16(b, i)?).ok()?,
+        }
+    }
+}
+
+/// An image's width and height in pixels, read from its header without decoding it: PNG's IHDR
+/// chunk, GIF's logical screen, JPEG's frame header, WebP's VP8, VP8L or VP8X header.
+pub fn dimensions(content_type: &str, b: &[u8]) -> Option<(u32, u32)> {
+    match content_type {
+        "image/png" if b.get(12..16) == Some(b"IHDR") => {
+            let w = u32::from_be_bytes(b.get(16..20)?.try_into().ok()?);
+            let h = u32::from_be_bytes(b.get(20..24)?.try_into().ok()?);
+            Some((w, h))
+        }
+        "image/gif" => Some((le16(b, 6)?, le16(b, 8)?)),
+        "image/jpeg" => jpeg_dimensions(b),
+        "image/webp" => match b.get(12..16)? {
+            b"VP8 " if b.get(23..26) == Some(&[0x9d, 0x01, 0x2a]) => {
+                Some((le16(b, 26)? & 0x3fff, le16(b, 28)? & 0x3fff))
+            }
+            b"VP8L" if b.get(20) == Some(&0x2f) => {
+                let bits = u32::from_le_bytes(b.get(21..25)?.try_into().ok()?);
+                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
+            }
+            b"VP8X" => Some((le24(b, 24)? + 1, le24(b, 27)? + 1)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Checks an upload: not empty, at most [`Logo::MAX_BYTES`], a PNG, JPEG, GIF or WebP image
-/// whose bytes agree with the type it was sent as (when one was given). Returns its type.
+/// whose bytes agree with the type it was sent as (when one was given), at most [`MAX_SIDE`]
+/// pixels wide and high. Returns its type.
 pub fn check_logo(declared: Option<&str>, bytes: &[u8]) -> AdminResult<&'static str> {
     if bytes.is_empty() {
         return Err(invalid("logo", "the file is empty"));
@@ -70,7 +141,19 @@ pub fn check_logo(declared: Option<&str>, bytes: &[u8]) -> AdminResult<&'static 
             format!("was sent as {d} but the file is {actual}"),
         ));
     }
-    Ok(actual)
+    match dimensions(actual, bytes) {
+        None => Err(invalid(
+            "logo",
+            format!("the {actual} header does not say the image's size in pixels"),
+        )),
+        Some((w, h)) if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE => Err(invalid(
+            "logo",
+            format!(
+                "the image is {w}×{h} pixels; a logo may be at most {MAX_SIDE}×{MAX_SIDE} pixels"
+            ),
+        )),
+        Some(_) => Ok(actual),
+    }
 }
 
 impl Provider {
@@ -102,6 +185,7 @@ impl Admin<'_> {
         declared: Option<&str>,
         bytes: &[u8],
     ) -> AdminResult<Client> {
+        self.authorize(Operation::SetLogo, super::TargetKind::Ordinary)?;
         let content_type = check_logo(declared, bytes)?;
         let version = b64url(&sha256(bytes)[..9]);
         let data = b64url(bytes);
@@ -122,7 +206,12 @@ impl Admin<'_> {
         let logo = &logo;
         self.settle(|| async move {
             let at = self.read_version().await?;
-            let mut c = self.get_client(client_id).await?;
+            let op = if logo.is_some() {
+                Operation::SetLogo
+            } else {
+                Operation::RemoveLogo
+            };
+            let mut c = self.reach_client(op, client_id).await?;
             self.precondition(&c)?;
             let stored = self.store.get_logo(client_id).await?.is_some();
             let now = self.now();
@@ -165,21 +254,32 @@ impl Admin<'_> {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0";
+    /// A JPEG's start of image, an APP0 segment, then a baseline frame header of 48×32.
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x04ab\xff\xc0\0\x11\x08\0\x20\0\x30\x03";
 
     #[test]
     fn logos_are_judged_by_their_bytes() {
         assert_eq!(check_logo(Some("image/png"), PNG).unwrap(), "image/png");
         assert_eq!(check_logo(None, PNG).unwrap(), "image/png");
+        assert_eq!(check_logo(Some("image/jpg"), JPEG).unwrap(), "image/jpeg");
+        assert_eq!(dimensions("image/jpeg", JPEG), Some((48, 32)));
         assert_eq!(
-            check_logo(Some("image/jpg"), b"\xff\xd8\xff\xe0").unwrap(),
-            "image/jpeg"
+            check_logo(None, b"GIF89a\x10\0\x10\0..").unwrap(),
+            "image/gif"
         );
-        assert_eq!(check_logo(None, b"GIF89a..").unwrap(), "image/gif");
-        assert_eq!(
-            check_logo(None, b"RIFF\0\0\0\0WEBPVP8 ").unwrap(),
-            "image/webp"
-        );
+        let vp8x = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x3f\0\0\x1f\0\0";
+        assert_eq!(check_logo(None, vp8x).unwrap(), "image/webp");
+        assert_eq!(dimensions("image/webp", vp8x), Some((64, 32)));
+        let huge_gif = b"GIF89a\x40\x9c\x40\x9c..";
+        assert!(check_logo(None, huge_gif)
+            .unwrap_err()
+            .to_string()
+            .contains("pixels"));
+        assert!(check_logo(None, b"\xff\xd8\xff\xe0")
+            .unwrap_err()
+            .to_string()
+            .contains("pixels"));
         let refused = |declared: Option<&str>, bytes: &[u8]| {
             check_logo(declared, bytes).unwrap_err().to_string()
         };

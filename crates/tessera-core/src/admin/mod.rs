@@ -1,33 +1,47 @@
-//! Administrative use-cases: the one place that creates, changes and deletes configuration. The CLI,
-//! `tessera apply`, the admin API and the Admin Portal all call these, through [`Admin`], which
-//! records each change in the audit log with its actor.
+//! Administrative use-cases: the one place that reads, creates, changes and deletes
+//! configuration and users for administrators. The CLI, `tessera apply`, the admin API and the
+//! Admin Portal all call these, through [`Admin`], which carries the [`Caller`]: every use-case
+//! checks the caller's permission ([`permission::required`]) for the targets it touches before it
+//! acts, and records each change in the audit log with its actor.
 
 mod access;
 mod apply;
 mod bootstrap;
+mod caller;
 mod catalog;
 mod clients;
 mod defaults;
+mod groups;
+mod issuer;
 mod keys;
 mod logo;
 mod page;
+pub mod permission;
 mod rules;
+mod targets;
 mod users;
+mod views;
 
+pub use crate::names::ADMIN_GROUP;
 pub use access::{GrantView, SessionView};
 pub use apply::{Action, Plan, PlanItem, Spec};
-pub use bootstrap::{ADMIN_GROUP, ADMIN_SCOPES, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
+pub use bootstrap::{PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
+pub use caller::{Caller, CallerError, Principal};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use defaults::LifetimePatch;
+pub use groups::{GroupMember, GroupView};
+pub use issuer::move_installation;
 pub use keys::KeyWindow;
 pub use logo::{check_logo, sniff};
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
-pub use users::{UserPatch, UserSpec};
+pub use permission::{AdminScope, Need, Operation, TargetKind};
+pub use users::{PasswordChange, UserPatch, UserSpec};
+pub use views::{ApplicationView, KeyView, UserView};
 
 use serde_json::Value;
 
-use crate::audit::{Actor, AuditEvent, AuditQuery};
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::keys::KeyError;
 use crate::provider::Provider;
 use crate::store::{Change, StoreError, Table};
@@ -51,6 +65,9 @@ pub enum AdminError {
     Raced,
     #[error("signing key: {0}")]
     Key(#[from] KeyError),
+    /// The caller's scopes do not meet what the operation needs on this target.
+    #[error("{reason}; it needs {}", need.describe())]
+    Forbidden { need: Need, reason: String },
 }
 
 impl From<StoreError> for AdminError {
@@ -69,21 +86,21 @@ pub type AdminResult<T> = Result<T, AdminError>;
 /// How many times a change that lost a race to another writer is prepared before giving up.
 const ATTEMPTS: u32 = 5;
 
-/// An administrator acting: the administrative changes, each recorded in the audit log with
-/// who made it. Reads are the provider's own (`Admin` dereferences to it).
+/// A caller acting: the administrative reads and changes, each checked against the caller's
+/// permission and each change recorded in the audit log with who made it.
 pub struct Admin<'a> {
     provider: &'a Provider,
-    actor: Actor,
+    caller: Caller,
     /// The caller's `If-Match`: updates and deletes proceed only while the record has this tag.
     if_match: Option<String>,
 }
 
 impl Provider {
-    /// Administrative changes made by `actor`.
-    pub fn admin(&self, actor: Actor) -> Admin<'_> {
+    /// Administrative use-cases as `caller` may perform them.
+    pub fn admin(&self, caller: Caller) -> Admin<'_> {
         Admin {
             provider: self,
-            actor,
+            caller,
             if_match: None,
         }
     }
@@ -99,13 +116,6 @@ impl Provider {
     }
 }
 
-impl Provider {
-    /// The events `query` selects, newest first.
-    pub async fn audit_events(&self, query: &AuditQuery) -> AdminResult<Vec<AuditEvent>> {
-        Ok(self.store.list_events(query).await?)
-    }
-}
-
 impl std::ops::Deref for Admin<'_> {
     type Target = Provider;
     fn deref(&self) -> &Provider {
@@ -114,8 +124,39 @@ impl std::ops::Deref for Admin<'_> {
 }
 
 impl Admin<'_> {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Refuses unless the caller may perform `op` on a target of `kind` ([`permission::required`]).
+    pub fn authorize(&self, op: Operation, kind: TargetKind) -> AdminResult<()> {
+        let need = permission::required(op, kind);
+        if self.caller.meets(need) {
+            return Ok(());
+        }
+        let reason = match kind {
+            TargetKind::Protected if op.writes() => format!(
+                "{} on an administrator, the administrators' group, the admin API or its applications needs administrator",
+                op.name()
+            ),
+            TargetKind::AssertsUsers if op.writes() => format!(
+                "{} on an application that may assert users' identities is a power over users",
+                op.name()
+            ),
+            _ => format!("{} is not allowed with this token", op.name()),
+        };
+        Err(AdminError::Forbidden { need, reason })
+    }
+
+    /// Whether the caller may perform `op` on a target of `kind`, without refusing.
+    pub fn may(&self, op: Operation, kind: TargetKind) -> bool {
+        self.caller.meets(permission::required(op, kind))
+    }
+
+    /// The events `query` selects, newest first.
+    pub async fn audit_events(&self, query: &AuditQuery) -> AdminResult<Vec<AuditEvent>> {
+        self.authorize(Operation::ReadAudit, TargetKind::Ordinary)?;
+        Ok(self.store.list_events(query).await?)
     }
 
     /// Makes the following update or delete conditional on the record's entity tag
@@ -205,9 +246,20 @@ impl Admin<'_> {
         detail: Value,
     ) {
         self.provider
-            .record(&self.actor, action, target, client_id, detail)
+            .record(&self.caller.actor(), action, target, client_id, detail)
             .await;
     }
+}
+
+/// A protocol error met on the administrative path: the store's trouble (503 when unreachable).
+pub(crate) fn protocol_error(e: crate::error::Error) -> AdminError {
+    let unavailable = e.code == crate::error::ErrorCode::TemporarilyUnavailable;
+    let e = Box::new(e);
+    AdminError::Store(if unavailable {
+        StoreError::Unavailable(e)
+    } else {
+        StoreError::Other(e)
+    })
 }
 
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> AdminError {

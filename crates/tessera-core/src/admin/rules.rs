@@ -135,13 +135,22 @@ fn public_jwks(field: &str, v: &serde_json::Value) -> AdminResult<()> {
     Ok(())
 }
 
+/// A URL Tessera will call ([`crate::outbound::check_destination`]).
+fn destination(field: &str, uri: &str, allow_private: bool) -> AdminResult<()> {
+    if uri.len() > 2000 {
+        return Err(invalid(field, "a URI must be at most 2000 characters"));
+    }
+    crate::outbound::check_destination(uri, allow_private)
+        .map_err(|m| invalid(field, format!("{}: {m}", crate::outbound::redact_url(uri))))
+}
+
 /// Key sources, trusted issuers and the exchange policy URL.
-fn check_federation(c: &Client) -> AdminResult<()> {
+fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
     let f = &c.federation;
     match (&f.jwks, &f.jwks_uri) {
         (Some(_), Some(_)) => return Err(invalid("jwks", "give jwks or jwks_uri, not both")),
         (Some(j), None) => public_jwks("jwks", j)?,
-        (None, Some(u)) => redirect_uri("jwks_uri", u, ClientType::Web)?,
+        (None, Some(u)) => destination("jwks_uri", u, allow_private)?,
         (None, None) if c.auth_method == AuthMethod::PrivateKeyJwt => {
             return Err(invalid(
                 "jwks",
@@ -165,7 +174,7 @@ fn check_federation(c: &Client) -> AdminResult<()> {
         }
         match (&t.jwks, &t.jwks_uri) {
             (Some(j), None) => public_jwks("trusted_issuers", j)?,
-            (None, Some(u)) => redirect_uri("trusted_issuers", u, ClientType::Web)?,
+            (None, Some(u)) => destination("trusted_issuers", u, allow_private)?,
             _ => {
                 return Err(invalid(
                     "trusted_issuers",
@@ -175,13 +184,14 @@ fn check_federation(c: &Client) -> AdminResult<()> {
         }
     }
     if let Some(u) = &f.exchange_policy_url {
-        redirect_uri("exchange_policy_url", u, ClientType::Web)?;
+        destination("exchange_policy_url", u, allow_private)?;
     }
     Ok(())
 }
 
-/// What the application type allows (seed 000 "Application Type").
-pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
+/// What the application type allows (seed 000 "Application Type"); `allow_private` lets URLs
+/// Tessera calls name loopback and private addresses (`outbound.allow_private_addresses`).
+pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
     let ty = c.client_type;
     let b = &c.browser;
     let allowed: &[GrantType] = match ty {
@@ -227,7 +237,21 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
         }
         _ => {}
     }
-    check_federation(c)?;
+    check_federation(c, allow_private)?;
+    if !(0..=120).contains(&c.refresh_grace_secs) {
+        return Err(invalid(
+            "refresh_grace_secs",
+            "must be between 0 and 120 seconds",
+        ));
+    }
+    // RFC 9700 §4.14.2: a public client's refresh tokens are not sender-constrained, so every
+    // reuse of a rotated one must revoke the grant.
+    if c.refresh_grace_secs > 0 && !ty.is_confidential() {
+        return Err(invalid(
+            "refresh_grace_secs",
+            "a public application (spa, native) detects every reuse of a rotated refresh token: its grace window must be 0",
+        ));
+    }
     if !ty.is_confidential() && !b.pkce_required {
         return Err(invalid(
             "pkce_required",
@@ -260,13 +284,13 @@ pub(crate) fn check_client(c: &Client) -> AdminResult<()> {
     for u in &b.post_logout_redirect_uris {
         redirect_uri("post_logout_redirect_uris", u, ty)?;
     }
-    for (field, u) in [
-        ("frontchannel_logout_uri", &b.frontchannel_logout_uri),
-        ("backchannel_logout_uri", &b.backchannel_logout_uri),
-    ] {
-        if let Some(u) = u {
-            redirect_uri(field, u, ClientType::Web)?;
-        }
+    // Front-channel logout pages load in the user's browser; back-channel logout tokens are
+    // POSTed by Tessera itself.
+    if let Some(u) = &b.frontchannel_logout_uri {
+        redirect_uri("frontchannel_logout_uri", u, ClientType::Web)?;
+    }
+    if let Some(u) = &b.backchannel_logout_uri {
+        destination("backchannel_logout_uri", u, allow_private)?;
     }
     for o in &b.allowed_origins {
         origin(o)?;

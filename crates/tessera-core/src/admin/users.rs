@@ -1,13 +1,16 @@
 //! Users: create (with a password or a pre-hashed argon2 value), read, update, set a password,
-//! block, unblock, delete. Standard claims are checked by name and type (OIDC Core §5.1).
-
-use std::collections::BTreeMap;
+//! block, unblock, delete. Standard claims are checked by name and type (OIDC Core §5.1); names
+//! and groups must be in their normal form ([`crate::names`]). With `users:self` alone a user
+//! edits their own profile claims, and changes their password only with the current one.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{invalid, rules, text, Admin, AdminError, AdminResult};
+use super::permission::{Operation, TargetKind};
+use super::targets::group_kind;
+use super::{invalid, protocol_error, rules, Admin, AdminError, AdminResult};
 use crate::model::{Consent, User};
+use crate::names::ADMIN_GROUP;
 use crate::password;
 use crate::provider::Provider;
 use crate::secret::{b64url, random_bytes};
@@ -54,6 +57,30 @@ pub struct UserPatch {
     pub attributes: Map<String, Value>,
     pub groups: Option<Vec<String>>,
     pub blocked: Option<bool>,
+}
+
+/// A new password; `current_password` is required when a user changes their own with
+/// `users:self` alone.
+#[derive(Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange")
+    }
+}
+
+/// OIDC Core §5.4: a profile claim a user may edit with `users:self` alone; never what
+/// identifies them to applications (email, phone, verified flags, attributes, the username that
+/// `preferred_username` mirrors) or what Tessera keeps (`updated_at`).
+fn self_editable(claim: &str) -> bool {
+    crate::claims::scope_claims("profile").contains(&claim)
+        && !matches!(claim, "preferred_username" | "updated_at")
 }
 
 const STRING_CLAIMS: [&str; 15] = [
@@ -120,30 +147,56 @@ fn check_attributes(attrs: &Map<String, Value>) -> AdminResult<()> {
     Ok(())
 }
 
-/// Usernames: 1-256 visible characters, no spaces; compared case-insensitively.
+/// A username in its normal form ([`crate::names::username`]); unique regardless of case.
 fn username(u: &str) -> AdminResult<String> {
-    let u = u.trim();
-    if u.is_empty()
-        || u.chars().count() > 256
-        || u.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(invalid(
-            "username",
-            "must be 1-256 characters without spaces",
-        ));
-    }
-    Ok(u.to_owned())
+    crate::names::username(u).map_err(|m| invalid("username", m))
 }
 
-fn groups(g: &[String]) -> AdminResult<Vec<String>> {
+/// Group names in their normal form ([`crate::names::group`]), each once.
+pub(crate) fn groups(field: &str, g: &[String]) -> AdminResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for x in g {
-        let x = text("groups", x, true, 128)?;
+        let x = crate::names::group(x).map_err(|m| invalid(field, m))?;
         if !out.contains(&x) {
             out.push(x);
         }
     }
     Ok(out)
+}
+
+/// Whether membership of the administrators' group differs between two group lists.
+fn admins_change(before: &[String], after: &[String]) -> Option<Operation> {
+    let was = before.iter().any(|g| g == ADMIN_GROUP);
+    let is = after.iter().any(|g| g == ADMIN_GROUP);
+    match (was, is) {
+        (false, true) => Some(Operation::AddMember),
+        (true, false) => Some(Operation::RemoveMember),
+        _ => None,
+    }
+}
+
+/// What `users:self` alone may change of its own user: profile claims.
+fn self_service_patch(patch: &UserPatch) -> AdminResult<()> {
+    let refuse = |what: String| AdminError::Forbidden {
+        need: super::Need::UsersWrite,
+        reason: format!("{what} can be changed only with users:write"),
+    };
+    if let Some(k) = patch.claims.keys().find(|k| !self_editable(k)) {
+        return Err(refuse(format!("claims.{k}")));
+    }
+    if !patch.attributes.is_empty() {
+        return Err(refuse("attributes".into()));
+    }
+    for (set, field) in [
+        (patch.username.is_some(), "username"),
+        (patch.groups.is_some(), "groups"),
+        (patch.blocked.is_some(), "blocked"),
+    ] {
+        if set {
+            return Err(refuse(field.into()));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_password(p: &str) -> AdminResult<()> {
@@ -205,7 +258,7 @@ impl Provider {
             password_hash: password_hash.or_else(|| existing.and_then(|e| e.password_hash.clone())),
             claims: spec.claims.clone(),
             attributes: spec.attributes.clone(),
-            groups: groups(&spec.groups)?,
+            groups: groups("groups", &spec.groups)?,
             blocked: spec.blocked,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
@@ -214,7 +267,7 @@ impl Provider {
     }
 
     /// A user by id or, failing that, by username.
-    pub async fn find_user(&self, id_or_username: &str) -> AdminResult<User> {
+    pub(crate) async fn find_user(&self, id_or_username: &str) -> AdminResult<User> {
         if let Some(u) = self.store.get_user(id_or_username).await? {
             return Ok(u);
         }
@@ -223,35 +276,45 @@ impl Provider {
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("user {id_or_username}")))
     }
-
-    pub async fn list_users(&self) -> AdminResult<Vec<User>> {
-        Ok(self.store.list_users().await?)
-    }
-
-    /// The consents a user gave, by client.
-    pub async fn user_consents(&self, user_id: &str) -> AdminResult<Vec<Consent>> {
-        Ok(self.store.list_consents(user_id).await?)
-    }
-
-    /// Every user's consent for one client, by user.
-    pub async fn client_consents(&self, client_id: &str) -> AdminResult<Vec<Consent>> {
-        Ok(self.store.client_consents(client_id).await?)
-    }
-
-    /// The group names users belong to, each with its members' ids.
-    pub async fn list_groups(&self) -> AdminResult<BTreeMap<String, Vec<String>>> {
-        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for u in self.store.list_users().await? {
-            for g in u.groups {
-                groups.entry(g).or_default().push(u.id.clone());
-            }
-        }
-        Ok(groups)
-    }
 }
 
 impl Admin<'_> {
+    pub async fn users(&self) -> AdminResult<Vec<User>> {
+        self.authorize(Operation::ListUsers, TargetKind::Ordinary)?;
+        Ok(self.store.list_users().await?)
+    }
+
+    /// A user by id or username; the caller's own by its id with `users:self`.
+    pub async fn user(&self, id_or_username: &str) -> AdminResult<User> {
+        Ok(self.reach(Operation::ReadUser, id_or_username).await?.0)
+    }
+
+    /// The consents a user gave, by client (`consents`, or `users:self` for one's own).
+    pub async fn user_consents(&self, id_or_username: &str) -> AdminResult<Vec<Consent>> {
+        let (u, _) = self
+            .reach(Operation::ListUserConsents, id_or_username)
+            .await?;
+        Ok(self.store.list_consents(&u.id).await?)
+    }
+
+    /// Every user's consent for one application, by user.
+    pub async fn client_consents(&self, client_id: &str) -> AdminResult<Vec<Consent>> {
+        self.authorize(Operation::ListApplicationConsents, TargetKind::Ordinary)?;
+        self.provider.get_client(client_id).await?;
+        Ok(self.store.client_consents(client_id).await?)
+    }
+
     pub async fn create_user(&self, spec: &UserSpec) -> AdminResult<User> {
+        self.authorize(Operation::CreateUser, TargetKind::Ordinary)?;
+        let kind = if groups("groups", &spec.groups)?
+            .iter()
+            .any(|g| group_kind(g) == TargetKind::Protected)
+        {
+            TargetKind::Protected
+        } else {
+            TargetKind::Ordinary
+        };
+        self.authorize(Operation::CreateUser, kind)?;
         let hash = Provider::spec_password_hash(spec).await?;
         let user = self.user_from_spec(spec, None, hash)?;
         self.store.insert_user(&user).await?;
@@ -264,9 +327,6 @@ impl Admin<'_> {
     /// Changes what `patch` sets; blocking or unblocking alone is audited as `user.blocked` or
     /// `user.unblocked`.
     pub async fn update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
-        let u = self
-            .settle(|| self.try_update_user(id_or_username, patch))
-            .await?;
         let mut fields: Vec<&str> = Vec::new();
         for (set, name) in [
             (patch.username.is_some(), "username"),
@@ -279,11 +339,14 @@ impl Admin<'_> {
                 fields.push(name);
             }
         }
-        let action = match (fields.as_slice(), patch.blocked) {
-            (["blocked"], Some(true)) => "user.blocked",
-            (["blocked"], Some(false)) => "user.unblocked",
-            _ => "user.updated",
+        let (op, action) = match (fields.as_slice(), patch.blocked) {
+            (["blocked"], Some(true)) => (Operation::BlockUser, "user.blocked"),
+            (["blocked"], Some(false)) => (Operation::UnblockUser, "user.unblocked"),
+            _ => (Operation::ChangeUser, "user.updated"),
         };
+        let u = self
+            .settle(|| self.try_update_user(op, id_or_username, patch))
+            .await?;
         if patch.blocked == Some(true) {
             tracing::info!(user_id = %u.id, "user blocked");
         }
@@ -292,8 +355,16 @@ impl Admin<'_> {
         Ok(u)
     }
 
-    async fn try_update_user(&self, id_or_username: &str, patch: &UserPatch) -> AdminResult<User> {
-        let mut u = self.find_user(id_or_username).await?;
+    async fn try_update_user(
+        &self,
+        op: Operation,
+        id_or_username: &str,
+        patch: &UserPatch,
+    ) -> AdminResult<User> {
+        let (mut u, kind) = self.reach(op, id_or_username).await?;
+        if self.self_service_only(op, &u, kind) {
+            self_service_patch(patch)?;
+        }
         self.precondition(&u)?;
         if let Some(n) = &patch.username {
             u.username = username(n)?;
@@ -303,7 +374,11 @@ impl Admin<'_> {
         check_claims(&u.claims)?;
         check_attributes(&u.attributes)?;
         if let Some(g) = &patch.groups {
-            u.groups = groups(g)?;
+            let g = groups("groups", g)?;
+            if let Some(membership) = admins_change(&u.groups, &g) {
+                self.authorize(membership, TargetKind::Protected)?;
+            }
+            u.groups = g;
         }
         u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
@@ -312,23 +387,42 @@ impl Admin<'_> {
         Ok(u)
     }
 
-    pub async fn set_user_password(&self, id_or_username: &str, password: &str) -> AdminResult<()> {
-        check_password(password)?;
-        if self.if_match.is_some() {
-            // A stale copy is refused before the hashing is paid for.
-            self.precondition(&self.find_user(id_or_username).await?)?;
+    /// Sets a user's password. A user changing their own with `users:self` alone proves the
+    /// current one first (a stolen session must not be enough); its failures count toward the
+    /// account's sign-in throttling.
+    pub async fn set_user_password(
+        &self,
+        id_or_username: &str,
+        change: &PasswordChange,
+    ) -> AdminResult<()> {
+        let (u, kind) = self.reach(Operation::SetPassword, id_or_username).await?;
+        check_password(&change.password)?;
+        if self.self_service_only(Operation::SetPassword, &u, kind) {
+            let current = change.current_password.as_deref().ok_or_else(|| {
+                invalid(
+                    "current_password",
+                    "is required to change your own password",
+                )
+            })?;
+            self.verify_current_password(&u, current).await?;
         }
-        let hash = &password::hash_blocking(password.to_owned())
+        // A stale copy is refused before the hashing is paid for.
+        self.precondition(&u)?;
+        let hash = &password::hash_blocking(change.password.clone())
             .await
             .map_err(|e| invalid("password", e))?;
+        let id = u.id.clone();
         let u = self
-            .settle(|| async move {
-                let mut u = self.find_user(id_or_username).await?;
-                self.precondition(&u)?;
-                u.password_hash = Some(hash.clone());
-                u.updated_at = self.now();
-                self.store.update_user(&u).await?;
-                Ok(u)
+            .settle(|| {
+                let id = id.clone();
+                async move {
+                    let (mut u, _) = self.reach(Operation::SetPassword, &id).await?;
+                    self.precondition(&u)?;
+                    u.password_hash = Some(hash.clone());
+                    u.updated_at = self.now();
+                    self.store.update_user(&u).await?;
+                    Ok(u)
+                }
             })
             .await?;
         tracing::info!(user_id = %u.id, "password set");
@@ -336,8 +430,45 @@ impl Admin<'_> {
         Ok(())
     }
 
+    /// The user's current password, checked like a sign-in: throttled per account, each
+    /// failure counted.
+    async fn verify_current_password(&self, u: &User, current: &str) -> AdminResult<()> {
+        let now = self.now();
+        let unavailable = || {
+            AdminError::Store(crate::store::StoreError::Unavailable(
+                "no password hashing thread answered".into(),
+            ))
+        };
+        let key = format!("login:account:{}", u.username.to_lowercase());
+        let limits = [(key.as_str(), self.settings.throttle.per_account)];
+        if let Some(after) = self.throttled(&limits, now).await.map_err(protocol_error)? {
+            return Err(invalid(
+                "current_password",
+                format!("too many wrong passwords; retry in {after} s"),
+            ));
+        }
+        let place = password::place().await.ok_or_else(unavailable)?;
+        let ok = password::verify_blocking(&place, u.password_hash.clone(), current.to_owned())
+            .await
+            .ok_or_else(unavailable)?;
+        drop(place);
+        if ok {
+            return Ok(());
+        }
+        self.count_failures(&[&key], now)
+            .await
+            .map_err(protocol_error)?;
+        self.audit_user(
+            "user.password_check_failed",
+            u,
+            json!({ "reason": "current_password" }),
+        )
+        .await;
+        Err(invalid("current_password", "does not match"))
+    }
+
     pub async fn delete_user(&self, id_or_username: &str) -> AdminResult<()> {
-        let u = self.find_user(id_or_username).await?;
+        let (u, _) = self.reach(Operation::DeleteUser, id_or_username).await?;
         self.precondition(&u)?;
         self.store.delete_user(&u.id).await?;
         tracing::info!(user_id = %u.id, "user deleted");
@@ -348,7 +479,26 @@ impl Admin<'_> {
 
     /// Forgets a user's consent for a client: the application asks again at its next sign-in,
     /// and the grants the consent allowed are revoked (their refresh tokens stop working).
-    pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
+    pub async fn revoke_consent(&self, id_or_username: &str, client_id: &str) -> AdminResult<()> {
+        let (u, _) = self.reach(Operation::RevokeConsent, id_or_username).await?;
+        self.forget_consent(&u.id, client_id).await
+    }
+
+    /// Revokes every user's consent for the application (and the grants they allowed).
+    pub async fn revoke_client_consents(&self, client_id: &str) -> AdminResult<()> {
+        self.authorize(Operation::RevokeApplicationConsents, TargetKind::Ordinary)?;
+        self.provider.get_client(client_id).await?;
+        for consent in self.store.client_consents(client_id).await? {
+            match self.forget_consent(&consent.user_id, client_id).await {
+                // Revoked meanwhile by someone else: nothing left to do.
+                Ok(()) | Err(AdminError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
         if self.store.get_consent(user_id, client_id).await?.is_none() {
             return Err(AdminError::NotFound(format!(
                 "consent of user {user_id} for client {client_id}"
@@ -356,7 +506,7 @@ impl Admin<'_> {
         }
         // The grants first: should the store fail between the two, a retry still finds the
         // consent and revokes what is left.
-        self.revoke_user_grants(user_id, Some(client_id)).await?;
+        self.revoke_grants_of(user_id, Some(client_id)).await?;
         if !self.store.delete_consent(user_id, client_id).await? {
             // Revoked meanwhile by someone else, who recorded it.
             return Ok(());

@@ -89,6 +89,39 @@ impl From<Error> for Rejection {
     }
 }
 
+/// The `acr` values Tessera can authenticate users at: a password sign-in.
+const ACR_SUPPORTED: [&str; 1] = [crate::session::ACR_PASSWORD];
+
+/// OIDC Core §5.5.1.1: "If this is an Essential Claim and the requirement cannot be met, then
+/// the Authorization Server MUST treat that outcome as a failed authentication attempt." An
+/// essential `acr` (in `id_token` or `userinfo`) whose `value` or `values` Tessera cannot meet
+/// fails the request with `unmet_authentication_requirements`; a voluntary one, like
+/// `acr_values` (§3.1.2.1), is not an error: the ID token says what was done.
+fn essential_acr_met(claims: &Value) -> Result<()> {
+    for member in ["id_token", "userinfo"] {
+        let acr = &claims[member]["acr"];
+        if acr["essential"].as_bool() != Some(true) {
+            continue;
+        }
+        let wanted: Vec<&str> = match (&acr["value"], &acr["values"]) {
+            (Value::String(v), _) => vec![v.as_str()],
+            (_, Value::Array(vs)) => vs.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        if !wanted.iter().any(|w| ACR_SUPPORTED.contains(w)) {
+            return Err(Error::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                format!(
+                    "the essential acr {} cannot be met; this server authenticates users at {}",
+                    wanted.join(" "),
+                    ACR_SUPPORTED.join(" ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Provider {
     /// OIDC Core §3.1.2.1–§3.1.2.2: checks the request.
     pub async fn authorize_request(
@@ -310,6 +343,9 @@ impl Provider {
             }
             None => None,
         };
+        if let Some(c) = &claims {
+            essential_acr_met(c)?;
+        }
         let resources = parse_resources(p)?;
         if !resources.is_empty() {
             self.audience(c, resources.clone())?;
@@ -356,6 +392,9 @@ impl Provider {
             return None;
         }
         let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
+        if !crate::assertion::header_acceptable(&header) {
+            return None;
+        }
         let signed = &token.as_bytes()[..h.len() + 1 + pl.len()];
         let sig = b64url_decode(s)?;
         let ok = match header["alg"].as_str()? {

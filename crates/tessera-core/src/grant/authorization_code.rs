@@ -88,7 +88,7 @@ impl Provider {
             Error::invalid_grant("the authorization was revoked or the user is blocked")
         })?;
         let scope = grant.record.scope.clone();
-        self.tokens_for_grant(loaded, &grant, &scope, record.nonce.as_deref(), None, now)
+        self.tokens_for_grant(loaded, &grant, &scope, &[], record.nonce.as_deref(), now)
             .await
     }
 }

@@ -89,6 +89,27 @@ impl Provider {
         }
     }
 
+    /// The audience of a token for an identity the client asserted or exchanged (the JWT bearer
+    /// grant with a user subject, token exchange): as [`Provider::audience`], but never the admin
+    /// API, whose callers must have signed in themselves; when nothing else is left, the client.
+    pub(crate) fn asserted_audience(
+        &self,
+        client: &Client,
+        resources: Vec<String>,
+    ) -> Result<Vec<String>> {
+        if resources.iter().any(|r| self.is_admin_api(r)) {
+            return Err(Error::invalid_target(
+                "tokens for an asserted or exchanged identity are never issued for the admin API",
+            ));
+        }
+        let mut aud = self.audience(client, resources)?;
+        aud.retain(|a| !self.is_admin_api(a));
+        if aud.is_empty() {
+            aud.push(client.client_id.clone());
+        }
+        Ok(aud)
+    }
+
     /// RFC 8707 §2, RFC 9068 §3: `aud` is the requested resources, each an API the client may use;
     /// without `resource`, the client's APIs (or its own id when it has none).
     pub(crate) fn audience(&self, client: &Client, resources: Vec<String>) -> Result<Vec<String>> {

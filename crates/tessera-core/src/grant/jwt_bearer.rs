@@ -51,6 +51,7 @@ impl Provider {
         loaded: &LoadedClient,
         assertion: &str,
         scope: Option<Vec<String>>,
+        resources: Vec<String>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
@@ -82,7 +83,7 @@ impl Provider {
                 if sub != client.client_id {
                     return Err(refused("sub must be the client_id"));
                 }
-                self.client_token(client, scope, Vec::new(), now).await
+                self.client_token(client, scope, resources, now).await
             }
             JwtBearerSubject::User => {
                 let user = match self.store.get_user(sub).await? {
@@ -93,8 +94,11 @@ impl Provider {
                     .filter(|u| !u.blocked)
                     .ok_or_else(|| refused("sub does not name an active user"))?;
                 self.user_may_use(loaded, &user)?;
+                // Checked before the grant is made: an asserted user's tokens never reach the
+                // admin API.
+                self.asserted_audience(client, resources.clone())?;
                 let scope = self.user_grant_scope(loaded, scope)?;
-                self.grant_for_user(loaded, user, scope, vec!["jwt".into()], now)
+                self.grant_for_user(loaded, user, scope, resources, vec!["jwt".into()], now)
                     .await
             }
         }

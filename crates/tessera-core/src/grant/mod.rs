@@ -9,13 +9,14 @@ mod refresh_token;
 mod token_exchange;
 mod user_tokens;
 
+pub(crate) use refresh_token::RefreshToken;
 pub use token_exchange::ExchangeRequest;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::Actor;
-use crate::client_auth::ClientRequest;
+use crate::client_auth::{Answered, ClientRequest};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::GrantType;
@@ -37,10 +38,11 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         code_verifier: Option<String>,
     },
-    /// RFC 6749 §6.
+    /// RFC 6749 §6, RFC 8707 §2.2.
     RefreshToken {
         refresh_token: String,
         scope: Option<Vec<String>>,
+        resources: Vec<String>,
     },
     /// RFC 6749 §4.3.2.
     Password {
@@ -48,10 +50,11 @@ pub enum TokenRequest {
         password: String,
         scope: Option<Vec<String>>,
     },
-    /// RFC 7523 §2.1.
+    /// RFC 7523 §2.1, RFC 8707 §2.1.
     JwtBearer {
         assertion: String,
         scope: Option<Vec<String>>,
+        resources: Vec<String>,
     },
     /// RFC 8693 §2.1.
     TokenExchange(ExchangeRequest),
@@ -134,10 +137,12 @@ impl TokenRequest {
             "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(TokenRequest::JwtBearer {
                 assertion: params.require("assertion")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
+                resources: parse_resources(params)?,
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
+                resources: parse_resources(params)?,
             }),
             other => Err(Error::new(
                 ErrorCode::UnsupportedGrantType,
@@ -212,16 +217,19 @@ impl std::fmt::Debug for TokenResponse {
 
 impl Provider {
     /// `POST /token`: authenticates the client, then runs the grant.
-    pub async fn token(&self, req: &ClientRequest) -> Result<TokenResponse> {
+    pub async fn token(&self, req: &ClientRequest) -> Answered<TokenResponse> {
         let now = self.now();
         // RFC 6749 §5.2: an unauthenticated caller learns nothing about its request but invalid_client.
-        let client = self.authenticate_client(req).await?;
+        let client = match self.authenticate_client(req).await {
+            Ok(c) => c,
+            Err(e) => return Answered::anonymous(e),
+        };
         let answer = self.grant(&client, req, now).await;
         if self.settings.audit_tokens {
             self.audit_token(&client.client.client_id, req, &answer)
                 .await;
         }
-        answer
+        Answered::for_client(&client.client.client_id, answer)
     }
 
     /// Runs the grant an authenticated client asked for.
@@ -257,7 +265,11 @@ impl Provider {
             TokenRequest::RefreshToken {
                 refresh_token,
                 scope,
-            } => self.refresh_token(client, &refresh_token, scope, now).await,
+                resources,
+            } => {
+                self.refresh_token(client, &refresh_token, scope, &resources, now)
+                    .await
+            }
             TokenRequest::Password {
                 username,
                 password,
@@ -266,8 +278,13 @@ impl Provider {
                 self.password_grant(client, &username, &password, scope, &req.address, now)
                     .await
             }
-            TokenRequest::JwtBearer { assertion, scope } => {
-                self.jwt_bearer(client, &assertion, scope, now).await
+            TokenRequest::JwtBearer {
+                assertion,
+                scope,
+                resources,
+            } => {
+                self.jwt_bearer(client, &assertion, scope, resources, now)
+                    .await
             }
             TokenRequest::TokenExchange(x) => self.token_exchange(client, x, now).await,
         }

@@ -49,7 +49,7 @@ impl Provider {
             }
         };
         self.user_may_use(loaded, &user)?;
-        self.grant_for_user(loaded, user, scope, vec!["pwd".into()], now)
+        self.grant_for_user(loaded, user, scope, Vec::new(), vec!["pwd".into()], now)
             .await
     }
 
@@ -95,12 +95,14 @@ impl Provider {
         Ok(())
     }
 
-    /// Records a grant for `user` made at the token endpoint and issues its tokens.
+    /// Records a grant for `user` made at the token endpoint (for `resources`, RFC 8707) and
+    /// issues its tokens.
     pub(crate) async fn grant_for_user(
         &self,
         loaded: &LoadedClient,
         user: crate::model::User,
         scope: Vec<String>,
+        resources: Vec<String>,
         amr: Vec<String>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
@@ -110,7 +112,7 @@ impl Provider {
             user_id: user.id.clone(),
             client_id: client.client_id.clone(),
             scope: scope.clone(),
-            resources: Vec::new(),
+            resources,
             sid: String::new(),
             auth_time: now,
             amr,
@@ -125,7 +127,7 @@ impl Provider {
             user,
             expires_at,
         };
-        self.tokens_for_grant(loaded, &grant, &scope, None, None, now)
+        self.tokens_for_grant(loaded, &grant, &scope, &[], None, now)
             .await
     }
 }

@@ -1,7 +1,9 @@
 //! The refresh_token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2): each use answers a new
-//! refresh token; reusing a rotated one revokes the whole grant, except that within a short grace
-//! window a retry gets the very same new pair (a client that lost the response must not be
-//! punished for retrying).
+//! refresh token; reusing a rotated one revokes the whole grant. A confidential application may
+//! opt into a short grace window (`refresh_grace_secs`, off by default) in which a retry gets the
+//! very same new pair, so a client that lost the response is not punished for retrying; the
+//! trade-off is that a stolen token used within the window yields that pair too. `resource`
+//! narrows the new access token's audience (RFC 8707 §2.2).
 
 use serde_json::Value;
 
@@ -9,21 +11,69 @@ use super::user_tokens::RefreshRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::grant::TokenResponse;
-use crate::model::{Artifact, ArtifactKind};
+use crate::model::{Artifact, ArtifactKind, Client};
 use crate::provider::{LoadedClient, Provider};
 use crate::secret::handle_key;
 use crate::store::{Consume, Consumed};
+
+/// A refresh token in force, as introspection and token exchange see it.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshToken {
+    pub client_id: String,
+    /// The user's subject as the client knows it.
+    pub sub: String,
+    pub scope: Vec<String>,
+    pub expires_at: Timestamp,
+}
 
 const BAD_TOKEN: &str =
     "the refresh token is invalid, expired, revoked, or was issued to another client";
 
 impl Provider {
+    /// `token` as a refresh token issued to `client` and in force: unrevoked, unexpired, not
+    /// rotated yet, its grant in force and its user not blocked.
+    pub(crate) async fn active_refresh_token(
+        &self,
+        token: &str,
+        client: &Client,
+        now: Timestamp,
+    ) -> Result<Option<RefreshToken>> {
+        let Some(key) = handle_key(token) else {
+            return Ok(None);
+        };
+        let Some(a) = self.store.get_artifact(&key).await?.filter(|a| {
+            a.kind == ArtifactKind::RefreshToken
+                && a.client_id == client.client_id
+                && a.revoked_at.is_none()
+                && a.consumed_at.is_none()
+                && a.expires_at > now
+        }) else {
+            return Ok(None);
+        };
+        let grant_id = a
+            .grant_id
+            .as_deref()
+            .ok_or_else(|| Error::server("refresh token without a grant"))?;
+        let Some(grant) = self.active_grant(grant_id, now).await? else {
+            return Ok(None);
+        };
+        let record: RefreshRecord =
+            serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
+        Ok(Some(RefreshToken {
+            client_id: a.client_id,
+            sub: self.subject(client, &grant.user)?,
+            scope: record.scope,
+            expires_at: a.expires_at,
+        }))
+    }
+
     /// RFC 6749 §6.
     pub(crate) async fn refresh_token(
         &self,
         loaded: &LoadedClient,
         token: &str,
         scope: Option<Vec<String>>,
+        resources: &[String],
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
@@ -38,7 +88,7 @@ impl Provider {
             return Err(Error::invalid_grant(BAD_TOKEN));
         }
         if artifact.consumed_at.is_some() {
-            return self.reused(&artifact, now).await;
+            return self.reused(client, &artifact, now).await;
         }
         let grant_id = artifact
             .grant_id
@@ -61,8 +111,20 @@ impl Provider {
             }
             None => record.scope.clone(),
         };
+        // RFC 8707 §2.2: the resources may only narrow what the grant was made for (the client's
+        // APIs when it named none).
+        let allowed = if grant.record.resources.is_empty() {
+            &client.apis
+        } else {
+            &grant.record.resources
+        };
+        if let Some(r) = resources.iter().find(|r| !allowed.contains(r)) {
+            return Err(Error::invalid_target(format!(
+                "resource {r} is not one this refresh token was granted for"
+            )));
+        }
         let response = self
-            .tokens_for_grant(loaded, &grant, &scope, None, None, now)
+            .tokens_for_grant(loaded, &grant, &scope, resources, None, now)
             .await?;
         let sealed = self.master.encrypt(
             &successor_context(&artifact),
@@ -92,18 +154,28 @@ impl Provider {
                 if let Some(new) = response.refresh_token.as_deref().and_then(handle_key) {
                     self.store.revoke_artifact(&new, now).await?;
                 }
-                self.reused(&winner, now).await
+                self.reused(client, &winner, now).await
             }
             Consumed::Missing => Err(Error::invalid_grant(BAD_TOKEN)),
         }
     }
 
-    /// A rotated refresh token presented again: within the grace window the same answer, after it
-    /// a reuse, which revokes the grant.
-    async fn reused(&self, artifact: &Artifact, now: Timestamp) -> Result<TokenResponse> {
-        let within_grace = artifact
-            .consumed_at
-            .is_some_and(|at| now.0 - at.0 <= self.settings.refresh_grace);
+    /// A rotated refresh token presented again: a reuse, which revokes the grant; except within
+    /// the grace window a confidential application opted into, where it is a retry answered with
+    /// the same pair.
+    async fn reused(
+        &self,
+        client: &Client,
+        artifact: &Artifact,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let grace = if client.client_type.is_confidential() {
+            client.refresh_grace_secs
+        } else {
+            0
+        };
+        let within_grace =
+            grace > 0 && artifact.consumed_at.is_some_and(|at| now.0 - at.0 <= grace);
         if within_grace {
             if let Some(Value::String(sealed)) = artifact.payload.get("successor") {
                 if let Ok(plain) = self.master.decrypt(&successor_context(artifact), sealed) {

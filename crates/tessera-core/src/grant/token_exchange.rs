@@ -11,9 +11,8 @@ use crate::assertion::{audience_ok, check_times, peek};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::TokenResponse;
-use crate::model::{ArtifactKind, TokenFormat};
+use crate::model::TokenFormat;
 use crate::provider::{LoadedClient, Provider};
-use crate::secret::handle_key;
 use crate::token::TokenContent;
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -76,6 +75,22 @@ struct Party {
     act: Option<Value>,
 }
 
+/// Which token of the request is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Subject,
+    Actor,
+}
+
+impl Role {
+    fn param(self) -> &'static str {
+        match self {
+            Role::Subject => "subject_token",
+            Role::Actor => "actor_token",
+        }
+    }
+}
+
 fn bad_token(which: &str, why: &str) -> Error {
     Error::invalid_request(format!("{which} refused: {why}"))
 }
@@ -93,22 +108,31 @@ fn scope_of(claims: &Value) -> Vec<String> {
 }
 
 impl Provider {
-    /// RFC 8693 §2.1: who `token` of `token_type` speaks for, judged for the calling client.
+    /// RFC 8693 §2.1: who `token` of `token_type` speaks for, judged for the calling client. A
+    /// subject token is the caller's own or addressed to it; an actor token speaks for the
+    /// caller, so it must have been issued to it (§4.1: the actor is the party acting).
     async fn exchange_party(
         &self,
         caller: &LoadedClient,
-        which: &str,
+        role: Role,
         token: &str,
         token_type: &str,
         now: Timestamp,
     ) -> Result<Party> {
         let me = &caller.client.client_id;
+        let which = role.param();
         match token_type {
             ACCESS_TOKEN_TYPE => {
                 let (claims, _) = self
                     .active_access_token(token, None, now)
                     .await?
                     .ok_or_else(|| bad_token(which, "not an active access token of this server"))?;
+                if role == Role::Actor && claims.client_id != *me {
+                    return Err(bad_token(
+                        which,
+                        "the actor token was not issued to this client",
+                    ));
+                }
                 if claims.client_id != *me && !claims.aud.iter().any(|a| a == me) {
                     return Err(bad_token(
                         which,
@@ -123,32 +147,16 @@ impl Provider {
                 })
             }
             REFRESH_TOKEN_TYPE => {
-                let key = handle_key(token)
-                    .ok_or_else(|| bad_token(which, "not a refresh token of this server"))?;
-                let a = self
-                    .store
-                    .get_artifact(&key)
+                let rt = self
+                    .active_refresh_token(token, &caller.client, now)
                     .await?
-                    .filter(|a| a.kind == ArtifactKind::RefreshToken && a.client_id == *me)
-                    .filter(|a| {
-                        a.revoked_at.is_none() && a.consumed_at.is_none() && a.expires_at > now
-                    })
                     .ok_or_else(|| {
                         bad_token(which, "not an active refresh token of this client")
                     })?;
-                let grant_id = a
-                    .grant_id
-                    .ok_or_else(|| Error::server("refresh token without a grant"))?;
-                let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
-                    bad_token(
-                        which,
-                        "the authorization was revoked or the user is blocked",
-                    )
-                })?;
                 Ok(Party {
-                    sub: self.subject(&caller.client, &grant.user)?,
+                    sub: rt.sub,
                     iss: self.settings.issuer.clone(),
-                    scope: grant.record.scope,
+                    scope: rt.scope,
                     act: None,
                 })
             }
@@ -189,13 +197,23 @@ impl Provider {
                         "the token was issued for another audience",
                     ));
                 }
-                if let Some(jti) = c["jti"].as_str() {
-                    if !self
-                        .first_use_of_jti("token-exchange", &trusted.issuer, jti, exp)
-                        .await?
-                    {
-                        return Err(bad_token(which, "this token was already exchanged"));
-                    }
+                let issued_to = c["azp"].as_str().or(c["client_id"].as_str());
+                if role == Role::Actor && issued_to != Some(me.as_str()) {
+                    return Err(bad_token(
+                        which,
+                        "the actor token was not issued to this client (azp or client_id)",
+                    ));
+                }
+                // Without a jti the token could be exchanged again and again until it expires.
+                let jti = c["jti"]
+                    .as_str()
+                    .filter(|j| !j.is_empty() && j.len() <= 256)
+                    .ok_or_else(|| bad_token(which, "jti is required"))?;
+                if !self
+                    .first_use_of_jti("token-exchange", &trusted.issuer, jti, exp)
+                    .await?
+                {
+                    return Err(bad_token(which, "this token was already exchanged"));
                 }
                 let sub = c["sub"]
                     .as_str()
@@ -235,7 +253,7 @@ impl Provider {
         let subject = self
             .exchange_party(
                 loaded,
-                "subject_token",
+                Role::Subject,
                 &req.subject_token,
                 &req.subject_token_type,
                 now,
@@ -243,10 +261,23 @@ impl Provider {
             .await?;
         let actor = match &req.actor_token {
             Some((token, ty)) => Some(
-                self.exchange_party(loaded, "actor_token", token, ty, now)
+                self.exchange_party(loaded, Role::Actor, token, ty, now)
                     .await?,
             ),
             None => None,
+        };
+        // RFC 8693 §1.1: an actor that is the subject itself is not delegation but
+        // impersonation, which the client must be allowed.
+        let actor = match actor {
+            Some(a) if a.sub == subject.sub && a.iss == subject.iss => {
+                if !client.federation.impersonation_allowed {
+                    return Err(Error::unauthorized_client(
+                        "the actor is the subject itself, which is impersonation; the client may not impersonate",
+                    ));
+                }
+                None
+            }
+            other => other,
         };
         // RFC 8693 §4.1: the actor, with the subject token's own actor nested below it.
         let act = match &actor {
@@ -269,7 +300,7 @@ impl Provider {
         };
         let mut targets = req.resources.clone();
         targets.extend(req.audiences.iter().cloned());
-        let aud = self.audience(client, targets)?;
+        let aud = self.asserted_audience(client, targets)?;
         // The new token is for APIs: only scopes the client may request, never the OpenID ones.
         let may_request = |s: &String| client.scopes.contains(s);
         let scope = match req.scope {

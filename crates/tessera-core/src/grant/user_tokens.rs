@@ -21,19 +21,30 @@ pub(crate) struct RefreshRecord {
 }
 
 impl Provider {
-    /// Issues the tokens for `scope` (the grant's, or narrower) from a grant in force.
+    /// Issues the tokens for `scope` (the grant's, or narrower) and `resources` (the grant's
+    /// when empty, or narrower) from a grant in force. A grant whose user was asserted (the JWT
+    /// bearer grant) never yields a token for the admin API.
     pub(crate) async fn tokens_for_grant(
         &self,
         loaded: &LoadedClient,
         grant: &ActiveGrant,
         scope: &[String],
+        resources: &[String],
         nonce: Option<&str>,
-        code: Option<&str>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
         let sub = self.subject(client, &grant.user)?;
-        let aud = self.audience(client, grant.record.resources.clone())?;
+        let wanted = if resources.is_empty() {
+            grant.record.resources.clone()
+        } else {
+            resources.to_vec()
+        };
+        let aud = if grant.record.asserted() {
+            self.asserted_audience(client, wanted)?
+        } else {
+            self.audience(client, wanted)?
+        };
         let (access_token, expires_in) = self
             .issue_access_token(
                 client,
@@ -80,7 +91,7 @@ impl Provider {
                     grant: &grant.record,
                     nonce,
                     access_token: Some(&access_token),
-                    code,
+                    code: None,
                     user_claims: self.user_claims(
                         &grant.user,
                         &[],

@@ -1,15 +1,15 @@
 //! Admin API: a user's SSO sessions and grants, listed and revoked (`users:read`/`users:write`,
-//! or `users:self` for one's own). Ending a session delivers back-channel logout tokens.
+//! or `users:self` for one's own, as core decides). Ending a session delivers back-channel logout
+//! tokens.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use http::HeaderMap;
-use std::sync::Arc;
 use tessera_core::admin::paginate;
-
 use tessera_core::Provider;
 
-use super::auth::{caller, Need};
-use super::people::reach;
+use super::auth::admin;
 use super::{limit, no_content, page, query, Reply};
 use crate::AppState;
 
@@ -28,10 +28,9 @@ pub async fn user_sessions(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
-    let u = reach(&s, &c, Need::SelfRead, &id).await?;
-    let all = s.provider.user_sessions(&u.id).await?;
+    let all = a.user_sessions(&id).await?;
     let cursor = q.get("cursor").map(String::as_str);
     Ok(page(
         paginate(all, |x| &x.sid, cursor, limit(&q)?)?,
@@ -45,9 +44,7 @@ pub async fn end_sessions(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    let (ended, done) = s.provider.admin(c.actor).end_user_sessions(&u.id).await;
+    let (ended, done) = admin(&s, &h).await?.end_user_sessions(&id).await;
     deliver(&s.provider, ended.backchannel);
     done?;
     Ok(no_content())
@@ -58,13 +55,7 @@ pub async fn end_session(
     h: HeaderMap,
     Path((id, sid)): Path<(String, String)>,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    let done = s
-        .provider
-        .admin(c.actor)
-        .end_user_session(&u.id, &sid)
-        .await?;
+    let done = admin(&s, &h).await?.end_user_session(&id, &sid).await?;
     deliver(&s.provider, done.backchannel);
     Ok(no_content())
 }
@@ -75,10 +66,9 @@ pub async fn user_grants(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
-    let u = reach(&s, &c, Need::SelfRead, &id).await?;
-    let all = s.provider.user_grants(&u.id).await?;
+    let all = a.user_grants(&id).await?;
     let cursor = q.get("cursor").map(String::as_str);
     Ok(page(
         paginate(all, |g| &g.id, cursor, limit(&q)?)?,
@@ -93,14 +83,10 @@ pub async fn revoke_grants(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["application"])?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
     let only = q.get("application").map(String::as_str);
-    s.provider
-        .admin(c.actor)
-        .revoke_user_grants(&u.id, only)
-        .await?;
+    a.revoke_user_grants(&id, only).await?;
     Ok(no_content())
 }
 
@@ -109,11 +95,6 @@ pub async fn revoke_grant(
     h: HeaderMap,
     Path((id, grant)): Path<(String, String)>,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    s.provider
-        .admin(c.actor)
-        .revoke_user_grant(&u.id, &grant)
-        .await?;
+    admin(&s, &h).await?.revoke_user_grant(&id, &grant).await?;
     Ok(no_content())
 }

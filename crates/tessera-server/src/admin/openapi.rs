@@ -5,23 +5,24 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
+use tessera_core::admin::permission::required;
 use tessera_core::admin::{
-    ApiSpec, ClientPatch, ClientSpec, GrantView, ScopeSpec, SessionView, UserPatch, UserSpec,
+    ApiSpec, ApplicationView, ClientPatch, ClientSpec, GrantView, GroupView, KeyView, Operation,
+    PasswordChange, ScopeSpec, SessionView, TargetKind, UserPatch, UserSpec, UserView,
 };
 use tessera_core::audit::AuditEvent;
-use tessera_core::model::{Api, Client, Consent, Scope};
+use tessera_core::model::{Api, Consent, Scope};
 
-use super::auth::Need;
 use super::config::{KeyImport, KeyRequest, KeySchedule, SettingsPatch};
-use super::people::NewPassword;
 
-/// One operation: method, path under `/admin/api/v1`, summary, what it needs, request and
-/// response schema names (from [`schemas`]), and the success status.
+/// One operation: method, path under `/admin/api/v1`, summary, the core use-case it calls (whose
+/// permission rule the document states), request and response schema names (from [`schemas`]),
+/// and the success status.
 pub struct Op {
     pub method: &'static str,
     pub path: &'static str,
     pub summary: &'static str,
-    pub need: Need,
+    pub operation: Operation,
     pub request: Option<&'static str>,
     pub response: Option<&'static str>,
     pub status: u16,
@@ -31,7 +32,7 @@ const fn op(
     method: &'static str,
     path: &'static str,
     summary: &'static str,
-    need: Need,
+    operation: Operation,
     request: Option<&'static str>,
     response: Option<&'static str>,
     status: u16,
@@ -40,14 +41,14 @@ const fn op(
         method,
         path,
         summary,
-        need,
+        operation,
         request,
         response,
         status,
     }
 }
 
-use Need::*;
+use Operation as O;
 
 /// Every operation the router serves (a test calls each one).
 pub const OPS: &[Op] = &[
@@ -55,7 +56,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/applications",
         "List applications (search by name or client_id)",
-        ConfigRead,
+        O::ListApplications,
         None,
         Some("ApplicationPage"),
         200,
@@ -64,7 +65,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/applications",
         "Set up an application integration; the secret is returned once",
-        ConfigWrite,
+        O::CreateApplication,
         Some("ClientSpec"),
         Some("CreatedApplication"),
         201,
@@ -73,7 +74,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/applications/{id}",
         "Read an application",
-        ConfigRead,
+        O::ReadApplication,
         None,
         Some("Application"),
         200,
@@ -82,7 +83,7 @@ pub const OPS: &[Op] = &[
         "patch",
         "/applications/{id}",
         "Change an application (If-Match)",
-        ConfigWrite,
+        O::ChangeApplication,
         Some("ClientPatch"),
         Some("Application"),
         200,
@@ -91,7 +92,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/applications/{id}",
         "Delete an application (If-Match)",
-        ConfigWrite,
+        O::DeleteApplication,
         None,
         None,
         204,
@@ -100,7 +101,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/applications/{id}/enable",
         "Enable an application",
-        ConfigWrite,
+        O::EnableApplication,
         None,
         Some("Application"),
         200,
@@ -109,7 +110,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/applications/{id}/disable",
         "Disable an application: its tokens stop working",
-        ConfigWrite,
+        O::DisableApplication,
         None,
         Some("Application"),
         200,
@@ -118,7 +119,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/applications/{id}/credentials/rotate",
         "Rotate the client secret: the old one stops working, the new one is returned once",
-        ConfigWrite,
+        O::RotateSecret,
         None,
         Some("RotatedSecret"),
         200,
@@ -127,7 +128,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/applications/{id}/consents",
         "Users' consents for an application",
-        Consents,
+        O::ListApplicationConsents,
         None,
         Some("ConsentPage"),
         200,
@@ -136,7 +137,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/applications/{id}/consents",
         "Revoke every user's consent for an application, with the grants they allowed",
-        Consents,
+        O::RevokeApplicationConsents,
         None,
         None,
         204,
@@ -145,7 +146,7 @@ pub const OPS: &[Op] = &[
         "put",
         "/applications/{id}/logo",
         "Set the logo: the body is a PNG, JPEG, GIF or WebP image (at most 256 KiB) sent as its type",
-        ConfigWrite,
+        O::SetLogo,
         Some("Logo"),
         Some("Application"),
         200,
@@ -154,7 +155,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/applications/{id}/logo",
         "Remove the logo",
-        ConfigWrite,
+        O::RemoveLogo,
         None,
         None,
         204,
@@ -163,7 +164,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/apis",
         "List APIs (resource servers)",
-        ConfigRead,
+        O::ListApis,
         None,
         Some("ApiPage"),
         200,
@@ -172,7 +173,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/apis",
         "Create an API and the scopes it names",
-        ConfigWrite,
+        O::CreateApi,
         Some("ApiSpec"),
         Some("Api"),
         201,
@@ -181,7 +182,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/apis/{identifier}",
         "Read an API (identifier percent-encoded)",
-        ConfigRead,
+        O::ReadApi,
         None,
         Some("Api"),
         200,
@@ -190,7 +191,7 @@ pub const OPS: &[Op] = &[
         "put",
         "/apis/{identifier}",
         "Replace an API (If-Match)",
-        ConfigWrite,
+        O::ReplaceApi,
         Some("ApiSpec"),
         Some("Api"),
         200,
@@ -199,7 +200,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/apis/{identifier}",
         "Delete an API no application uses (If-Match)",
-        ConfigWrite,
+        O::DeleteApi,
         None,
         None,
         204,
@@ -208,7 +209,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/scopes",
         "List scopes",
-        ConfigRead,
+        O::ListScopes,
         None,
         Some("ScopePage"),
         200,
@@ -217,7 +218,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/scopes",
         "Create a scope",
-        ConfigWrite,
+        O::CreateScope,
         Some("ScopeSpec"),
         Some("Scope"),
         201,
@@ -226,7 +227,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/scopes/{name}",
         "Read a scope",
-        ConfigRead,
+        O::ReadScope,
         None,
         Some("Scope"),
         200,
@@ -235,7 +236,7 @@ pub const OPS: &[Op] = &[
         "put",
         "/scopes/{name}",
         "Replace a scope (If-Match)",
-        ConfigWrite,
+        O::ReplaceScope,
         Some("ScopeSpec"),
         Some("Scope"),
         200,
@@ -244,7 +245,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/scopes/{name}",
         "Delete a scope nothing uses (If-Match)",
-        ConfigWrite,
+        O::DeleteScope,
         None,
         None,
         204,
@@ -253,7 +254,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/keys",
         "List signing keys with their windows",
-        ConfigRead,
+        O::ListKeys,
         None,
         Some("KeyPage"),
         200,
@@ -262,7 +263,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/keys",
         "Generate a signing key (optionally scheduled)",
-        ConfigWrite,
+        O::GenerateKey,
         Some("KeyRequest"),
         Some("Key"),
         201,
@@ -271,7 +272,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/keys/import",
         "Import a PEM key and certificate chain",
-        ConfigWrite,
+        O::ImportKey,
         Some("KeyImport"),
         Some("Key"),
         201,
@@ -280,7 +281,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/keys/{kid}",
         "Read a signing key",
-        ConfigRead,
+        O::ReadKey,
         None,
         Some("Key"),
         200,
@@ -289,7 +290,7 @@ pub const OPS: &[Op] = &[
         "patch",
         "/keys/{kid}",
         "Move a key's signing window (If-Match)",
-        ConfigWrite,
+        O::ScheduleKey,
         Some("KeySchedule"),
         Some("Key"),
         200,
@@ -298,7 +299,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/keys/{kid}/retire",
         "Stop a key signing now; it stays published",
-        ConfigWrite,
+        O::RetireKey,
         None,
         Some("Key"),
         200,
@@ -307,7 +308,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/settings",
         "The settings in force: default lifetimes of new applications, keys, sign-in limits",
-        ConfigRead,
+        O::ReadSettings,
         None,
         Some("Settings"),
         200,
@@ -316,7 +317,7 @@ pub const OPS: &[Op] = &[
         "patch",
         "/settings",
         "Change the default lifetimes of new applications (null: the configuration file's; If-Match)",
-        ConfigWrite,
+        O::ChangeSettings,
         Some("SettingsPatch"),
         Some("Settings"),
         200,
@@ -325,7 +326,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users",
         "List users (search, group)",
-        UsersRead,
+        O::ListUsers,
         None,
         Some("UserPage"),
         200,
@@ -334,7 +335,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/users",
         "Create a user",
-        UsersWrite,
+        O::CreateUser,
         Some("UserSpec"),
         Some("User"),
         201,
@@ -343,7 +344,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users/me",
         "The caller's own user",
-        SelfRead,
+        O::ReadUser,
         None,
         Some("User"),
         200,
@@ -352,7 +353,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users/{id}",
         "Read a user (users:self: only oneself)",
-        SelfRead,
+        O::ReadUser,
         None,
         Some("User"),
         200,
@@ -361,7 +362,7 @@ pub const OPS: &[Op] = &[
         "patch",
         "/users/{id}",
         "Change a user (If-Match; users:self: own claims and attributes)",
-        SelfWrite,
+        O::ChangeUser,
         Some("UserPatch"),
         Some("User"),
         200,
@@ -370,7 +371,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}",
         "Delete a user and their consents (If-Match)",
-        UsersWrite,
+        O::DeleteUser,
         None,
         None,
         204,
@@ -379,7 +380,7 @@ pub const OPS: &[Op] = &[
         "put",
         "/users/{id}/password",
         "Set a user's password",
-        SelfWrite,
+        O::SetPassword,
         Some("NewPassword"),
         None,
         204,
@@ -388,7 +389,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/users/{id}/block",
         "Block a user: no sign-in, no refresh, tokens inactive",
-        UsersWrite,
+        O::BlockUser,
         None,
         Some("User"),
         200,
@@ -397,7 +398,7 @@ pub const OPS: &[Op] = &[
         "post",
         "/users/{id}/unblock",
         "Unblock a user",
-        UsersWrite,
+        O::UnblockUser,
         None,
         Some("User"),
         200,
@@ -406,7 +407,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users/{id}/consents",
         "A user's consents (users:self: one's own)",
-        Consents,
+        O::ListUserConsents,
         None,
         Some("ConsentPage"),
         200,
@@ -415,7 +416,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}/consents/{client_id}",
         "Revoke a consent",
-        Consents,
+        O::RevokeConsent,
         None,
         None,
         204,
@@ -424,7 +425,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users/{id}/sessions",
         "A user's SSO sessions in force (users:self: one's own)",
-        SelfRead,
+        O::ListSessions,
         None,
         Some("SessionPage"),
         200,
@@ -433,7 +434,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}/sessions",
         "Sign a user out everywhere: every session ends, back-channel logout is sent",
-        SelfWrite,
+        O::EndSession,
         None,
         None,
         204,
@@ -442,7 +443,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}/sessions/{sid}",
         "End one session: grants made in it without offline_access are revoked",
-        SelfWrite,
+        O::EndSession,
         None,
         None,
         204,
@@ -451,7 +452,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/users/{id}/grants",
         "A user's grants in force: what applications may still get tokens for",
-        SelfRead,
+        O::ListGrants,
         None,
         Some("GrantPage"),
         200,
@@ -460,7 +461,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}/grants",
         "Revoke every grant of a user (application=<client_id>: only that application's)",
-        SelfWrite,
+        O::RevokeGrant,
         None,
         None,
         204,
@@ -469,7 +470,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/users/{id}/grants/{grant_id}",
         "Revoke one grant: its refresh and access tokens stop working",
-        SelfWrite,
+        O::RevokeGrant,
         None,
         None,
         204,
@@ -478,7 +479,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/groups",
         "Groups and their sizes",
-        UsersRead,
+        O::ListGroups,
         None,
         Some("GroupPage"),
         200,
@@ -487,7 +488,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/groups/{name}",
         "A group's members",
-        UsersRead,
+        O::ReadGroup,
         None,
         Some("Group"),
         200,
@@ -496,7 +497,7 @@ pub const OPS: &[Op] = &[
         "put",
         "/groups/{name}/members/{user}",
         "Add a user to a group",
-        UsersWrite,
+        O::AddMember,
         None,
         None,
         204,
@@ -505,7 +506,7 @@ pub const OPS: &[Op] = &[
         "delete",
         "/groups/{name}/members/{user}",
         "Remove a user from a group",
-        UsersWrite,
+        O::RemoveMember,
         None,
         None,
         204,
@@ -514,7 +515,7 @@ pub const OPS: &[Op] = &[
         "get",
         "/audit",
         "The audit log, newest first (actor, action, application, since, until)",
-        Audit,
+        O::ReadAudit,
         None,
         Some("AuditPage"),
         200,
@@ -550,51 +551,23 @@ fn schemas() -> Map<String, Value> {
     define::<Scope>(&mut g);
     define::<UserSpec>(&mut g);
     define::<UserPatch>(&mut g);
-    define::<NewPassword>(&mut g);
+    define::<PasswordChange>(&mut g);
     define::<KeyRequest>(&mut g);
     define::<KeyImport>(&mut g);
     define::<KeySchedule>(&mut g);
     define::<Consent>(&mut g);
     define::<AuditEvent>(&mut g);
-    define::<Client>(&mut g);
+    define::<ApplicationView>(&mut g);
+    define::<UserView>(&mut g);
+    define::<KeyView>(&mut g);
+    define::<GroupView>(&mut g);
     define::<SettingsPatch>(&mut g);
     define::<SessionView>(&mut g);
     define::<GrantView>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
-    // An application as shown: the client without its secret's ciphertext.
-    let mut app = m.remove("Client").unwrap_or_else(|| json!({}));
-    if let Some(props) = app
-        .pointer_mut("/properties")
-        .and_then(Value::as_object_mut)
-    {
-        props.remove("secret_ciphertext");
-        props.insert("has_secret".into(), json!({ "type": "boolean" }));
-        props.insert(
-            "logo_uri".into(),
-            json!({ "type": "string", "description": "where the logo is served, when there is one" }),
-        );
-    }
-    let key = json!({
-        "type": "object",
-        "properties": {
-            "kid": { "type": "string" }, "alg": { "type": "string" },
-            "state": { "enum": ["upcoming", "signing", "retired", "expired"] },
-            "not_before": { "type": "integer" }, "not_after": { "type": "integer" },
-            "published_until": { "type": "integer" },
-            "x5c": { "type": "array", "items": { "type": "string" } },
-            "created_at": { "type": "integer" }
-        }
-    });
-    let user = json!({
-        "type": "object",
-        "properties": {
-            "id": { "type": "string" }, "username": { "type": "string" },
-            "claims": { "type": "object" }, "attributes": { "type": "object" },
-            "groups": { "type": "array", "items": { "type": "string" } },
-            "blocked": { "type": "boolean" }, "has_password": { "type": "boolean" },
-            "created_at": { "type": "integer" }, "updated_at": { "type": "integer" }
-        }
-    });
+    let app = json!({ "$ref": "#/components/schemas/ApplicationView" });
+    let key = json!({ "$ref": "#/components/schemas/KeyView" });
+    let user = json!({ "$ref": "#/components/schemas/UserView" });
     let entries: Vec<(&str, Value)> = vec![
         ("Application", app.clone()),
         ("ApplicationPage", page_of(app.clone())),
@@ -616,6 +589,7 @@ fn schemas() -> Map<String, Value> {
         ("KeyPage", page_of(key)),
         ("User", user.clone()),
         ("UserPage", page_of(user)),
+        ("Group", json!({ "$ref": "#/components/schemas/GroupView" })),
         (
             "ApiPage",
             page_of(json!({ "$ref": "#/components/schemas/Api" })),
@@ -646,14 +620,6 @@ fn schemas() -> Map<String, Value> {
                 "type": "object", "properties": { "name": { "type": "string" }, "members": { "type": "integer" } }
             })),
         ),
-        (
-            "Group",
-            json!({
-                "type": "object",
-                "properties": { "name": { "type": "string" }, "members": { "type": "array", "items": {
-                    "type": "object", "properties": { "id": { "type": "string" }, "username": { "type": "string" } } } } }
-            }),
-        ),
         ("Settings", json!({ "type": "object" })),
         (
             "Problem",
@@ -682,16 +648,36 @@ fn problem(description: &str) -> Value {
     })
 }
 
+/// What an operation needs, from the one model: on an ordinary target, and on each other kind of
+/// target it can meet.
+fn permission_text(op: Operation) -> String {
+    let mut text = format!("Needs {}.", op.need().describe());
+    for k in op.targets() {
+        if *k == TargetKind::Ordinary {
+            continue;
+        }
+        text.push_str(&format!(
+            " On {}: {}.",
+            k.describe(),
+            required(op, *k).describe()
+        ));
+    }
+    text
+}
+
 /// The whole document.
 pub fn build(issuer: &str) -> Value {
     let mut paths = Map::new();
     for o in OPS {
+        let need = o.operation.need();
         let mut operation = json!({
             "summary": o.summary,
-            "security": [{ "bearer": o.need.scopes() }],
+            "x-tessera-operation": o.operation.name(),
+            "description": permission_text(o.operation),
+            "security": [{ "bearer": need.scopes() }],
             "responses": {
                 "401": problem("no valid access token for the admin API"),
-                "403": problem(&format!("the token has none of: {}", o.need.scopes().join(", "))),
+                "403": problem(&format!("the token's scopes do not meet: {}", need.describe())),
                 "404": problem("not found"),
                 "412": problem("If-Match does not hold"),
                 "422": problem("invalid input; invalid-params names the field"),

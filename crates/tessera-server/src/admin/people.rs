@@ -1,50 +1,23 @@
-//! Admin API: users (with `users:self` for one's own profile), groups, consents and the audit log.
+//! Admin API: users, groups, consents and the audit log. Each handler extracts, calls the
+//! `tessera_core::admin` use-case (which decides what the caller may do) and renders.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use tessera_core::admin::{paginate, UserPatch, UserSpec, ADMIN_GROUP};
+use serde_json::json;
+use tessera_core::admin::{paginate, PasswordChange, UserPatch, UserSpec, UserView};
 use tessera_core::audit::AuditQuery;
-use tessera_core::model::User;
 use tessera_core::Timestamp;
 
-use super::auth::{caller, Caller, Need};
+use super::auth::admin;
 use super::problem::Problem;
-use super::{body, if_match, limit, no_content, one, page, plain, query, Reply};
+use super::{body, limit, no_content, one, page, plain, query, Reply};
 use crate::AppState;
 
-/// OIDC Core §5.1 profile claims a user may edit with `users:self`.
-const SELF_CLAIMS: [&str; 12] = [
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-];
-
-/// A user as the API shows it: never the password hash, only whether there is a password.
-pub fn user_view(u: &User) -> Value {
-    let mut v = serde_json::to_value(u).unwrap_or_default();
-    if let Some(m) = v.as_object_mut() {
-        let has_password = m.remove("password_hash").is_some();
-        m.insert("has_password".into(), json!(has_password));
-    }
-    v
-}
-
 pub async fn list_users(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    caller(&s.provider, &h).await?.require(Need::UsersRead)?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor", "search", "group"])?;
-    let mut all = s.provider.list_users().await?;
+    let mut all = a.users().await?;
     if let Some(term) = q.get("search").map(|t| t.to_lowercase()) {
         all.retain(|u| {
             u.username.to_lowercase().contains(&term)
@@ -62,54 +35,32 @@ pub async fn list_users(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Ra
         q.get("cursor").map(String::as_str),
         limit(&q)?,
     )?;
-    Ok(page(p, user_view))
+    Ok(page(p, |u| UserView::from(u)))
 }
 
 pub async fn create_user(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    c.require(Need::UsersWrite)?;
+    let a = admin(&s, &h).await?;
     let spec: UserSpec = body(&h, &b)?;
-    if spec.groups.iter().any(|g| g == ADMIN_GROUP) {
-        c.require(Need::Administrator)?;
-    }
-    let u = s.provider.admin(c.actor).create_user(&spec).await?;
-    Ok(one(StatusCode::CREATED, &u, &user_view(&u)))
-}
-
-/// The user a path names (by id or username), once the caller may reach it.
-pub(super) async fn reach(s: &AppState, c: &Caller, need: Need, id: &str) -> Result<User, Problem> {
-    // users:self names its own user by id; any other user needs the wider scope, checked before
-    // the lookup so a users:self token learns nothing about other users.
-    let wide = match need {
-        Need::SelfRead => Need::UsersRead,
-        _ => Need::UsersWrite,
-    };
-    if c.user_id.as_deref() == Some(id) {
-        c.require(need)?;
-    } else {
-        c.require(wide)?;
-    }
-    Ok(s.provider.find_user(id).await?)
+    let u = a.create_user(&spec).await?;
+    Ok(one(StatusCode::CREATED, &u, &UserView::from(&u)))
 }
 
 pub async fn get_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfRead, &id).await?;
-    Ok(one(StatusCode::OK, &u, &user_view(&u)))
+    let u = admin(&s, &h).await?.user(&id).await?;
+    Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
 /// The caller's own user (a token issued for a user).
 pub async fn me(State(s): State<AppState>, h: HeaderMap) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    c.require(Need::SelfRead)?;
-    let id = c.user_id.clone().ok_or_else(|| {
+    let a = admin(&s, &h).await?;
+    let id = a.caller().user_id().map(str::to_owned).ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_FOUND,
             "the token was issued to an application, which has no user; use /users/{id}",
         )
     })?;
-    let u = s.provider.find_user(&id).await?;
-    Ok(one(StatusCode::OK, &u, &user_view(&u)))
+    let u = a.user(&id).await?;
+    Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
 pub async fn update_user(
@@ -118,91 +69,37 @@ pub async fn update_user(
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
+    let a = admin(&s, &h).await?;
     let patch: UserPatch = body(&h, &b)?;
-    if patch
-        .groups
-        .as_ref()
-        .is_some_and(|g| g.iter().any(|g| g == ADMIN_GROUP))
-    {
-        c.require(Need::Administrator)?;
-    }
-    // With users:self alone a user edits their profile claims, never what identifies them to
-    // applications (email, phone, verified flags, attributes) or decides access.
-    if !c.may(Need::UsersWrite) {
-        if let Some(k) = patch
-            .claims
-            .keys()
-            .find(|k| !SELF_CLAIMS.contains(&k.as_str()))
-        {
-            return Err(Problem::forbidden_because(
-                format!("claims.{k} can be changed only with users:write"),
-                Need::UsersWrite.scopes(),
-            ));
-        }
-        if !patch.attributes.is_empty() {
-            return Err(Problem::forbidden_because(
-                "attributes can be changed only with users:write",
-                Need::UsersWrite.scopes(),
-            ));
-        }
-        for (set, field) in [
-            (patch.username.is_some(), "username"),
-            (patch.groups.is_some(), "groups"),
-            (patch.blocked.is_some(), "blocked"),
-        ] {
-            if set {
-                return Err(Problem::forbidden_because(
-                    format!("{field} can be changed only with users:write"),
-                    Need::UsersWrite.scopes(),
-                ));
-            }
-        }
-    }
-    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
-    let u = admin.update_user(&u.id, &patch).await?;
-    Ok(one(StatusCode::OK, &u, &user_view(&u)))
+    let u = a.update_user(&id, &patch).await?;
+    Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
 pub async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    c.require(Need::UsersWrite)?;
-    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
-    admin.delete_user(&id).await?;
+    admin(&s, &h).await?.delete_user(&id).await?;
     Ok(no_content())
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPassword {
-    pub password: String,
-}
-
+/// A new password; with `users:self` alone, `current_password` too.
 pub async fn set_password(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = reach(&s, &c, Need::SelfWrite, &id).await?;
-    let r: NewPassword = body(&h, &b)?;
-    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
-    admin.set_user_password(&u.id, &r.password).await?;
+    let a = admin(&s, &h).await?;
+    let change: PasswordChange = body(&h, &b)?;
+    a.set_user_password(&id, &change).await?;
     Ok(no_content())
 }
 
 async fn set_blocked(s: AppState, h: HeaderMap, id: String, blocked: bool) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    c.require(Need::UsersWrite)?;
     let patch = UserPatch {
         blocked: Some(blocked),
         ..UserPatch::default()
     };
-    let admin = s.provider.admin(c.actor).if_match(if_match(&h));
-    let u = admin.update_user(&id, &patch).await?;
-    Ok(one(StatusCode::OK, &u, &user_view(&u)))
+    let u = admin(&s, &h).await?.update_user(&id, &patch).await?;
+    Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
 /// A blocked user cannot sign in or refresh, and their tokens introspect as inactive.
@@ -218,24 +115,15 @@ pub async fn unblock_user(
     set_blocked(s, h, id, false).await
 }
 
-/// Consents of one user: with `consents`, or `users:self` for one's own.
-async fn consent_owner(s: &AppState, c: &Caller, id: &str) -> Result<User, Problem> {
-    if c.may(Need::Consents) {
-        return Ok(s.provider.find_user(id).await?);
-    }
-    reach(s, c, Need::SelfWrite, id).await
-}
-
 pub async fn user_consents(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
-    let u = consent_owner(&s, &c, &id).await?;
-    let all = s.provider.user_consents(&u.id).await?;
+    let all = a.user_consents(&id).await?;
     let cursor = q.get("cursor").map(String::as_str);
     let p = paginate(all, |c| &c.client_id, cursor, limit(&q)?)?;
     Ok(page(p, Clone::clone))
@@ -246,71 +134,25 @@ pub async fn revoke_consent(
     h: HeaderMap,
     Path((id, client_id)): Path<(String, String)>,
 ) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    let u = consent_owner(&s, &c, &id).await?;
-    s.provider
-        .admin(c.actor)
-        .revoke_consent(&u.id, &client_id)
-        .await?;
+    admin(&s, &h).await?.revoke_consent(&id, &client_id).await?;
     Ok(no_content())
 }
 
 pub async fn list_groups(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    caller(&s.provider, &h).await?.require(Need::UsersRead)?;
+    let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
-    let groups: Vec<(String, usize)> = s
-        .provider
-        .list_groups()
-        .await?
-        .into_iter()
-        .map(|(name, members)| (name, members.len()))
-        .collect();
+    let groups = a.groups().await?;
     let cursor = q.get("cursor").map(String::as_str);
-    let p = paginate(groups, |(name, _)| name, cursor, limit(&q)?)?;
+    let p = paginate(groups, |g| &g.name, cursor, limit(&q)?)?;
     Ok(page(
         p,
-        |(name, members)| json!({ "name": name, "members": members }),
+        |g| json!({ "name": g.name, "members": g.members.len() }),
     ))
 }
 
 pub async fn get_group(State(s): State<AppState>, h: HeaderMap, Path(name): Path<String>) -> Reply {
-    caller(&s.provider, &h).await?.require(Need::UsersRead)?;
-    let mut members: Vec<Value> = s
-        .provider
-        .list_users()
-        .await?
-        .iter()
-        .filter(|u| u.groups.contains(&name))
-        .map(|u| json!({ "id": u.id, "username": u.username }))
-        .collect();
-    if members.is_empty() {
-        return Err(Problem::not_found(format!("group {name}")));
-    }
-    members.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
-    Ok(plain(
-        StatusCode::OK,
-        &json!({ "name": name, "members": members }),
-    ))
-}
-
-async fn membership(s: AppState, h: HeaderMap, name: String, user: String, add: bool) -> Reply {
-    let c = caller(&s.provider, &h).await?;
-    c.require(Need::UsersWrite)?;
-    if name == ADMIN_GROUP {
-        c.require(Need::Administrator)?;
-    }
-    let u = s.provider.find_user(&user).await?;
-    let mut groups = u.groups.clone();
-    groups.retain(|g| *g != name);
-    if add {
-        groups.push(name);
-    }
-    let patch = UserPatch {
-        groups: Some(groups),
-        ..UserPatch::default()
-    };
-    s.provider.admin(c.actor).update_user(&u.id, &patch).await?;
-    Ok(no_content())
+    let g = admin(&s, &h).await?.group(&name).await?;
+    Ok(plain(StatusCode::OK, &g))
 }
 
 pub async fn add_member(
@@ -318,7 +160,11 @@ pub async fn add_member(
     h: HeaderMap,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
-    membership(s, h, name, user, true).await
+    admin(&s, &h)
+        .await?
+        .set_membership(&name, &user, true)
+        .await?;
+    Ok(no_content())
 }
 
 pub async fn remove_member(
@@ -326,7 +172,11 @@ pub async fn remove_member(
     h: HeaderMap,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
-    membership(s, h, name, user, false).await
+    admin(&s, &h)
+        .await?
+        .set_membership(&name, &user, false)
+        .await?;
+    Ok(no_content())
 }
 
 fn seconds(
@@ -345,7 +195,7 @@ fn seconds(
 /// The audit log, newest first: filter by actor, action (`client.` for a prefix), application
 /// and time (Unix seconds); `cursor` continues a page.
 pub async fn audit(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    caller(&s.provider, &h).await?.require(Need::Audit)?;
+    let a = admin(&s, &h).await?;
     let q = query(
         q.as_deref(),
         &[
@@ -366,8 +216,7 @@ pub async fn audit(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuer
                 .map_err(|_| Problem::invalid("cursor", "is not a cursor this server returned"))
         })
         .transpose()?;
-    let events = s
-        .provider
+    let events = a
         .audit_events(&AuditQuery {
             actor: q.get("actor").cloned(),
             action: q.get("action").cloned(),

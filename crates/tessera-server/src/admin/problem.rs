@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
-use tessera_core::admin::AdminError;
+use tessera_core::admin::{AdminError, Need};
 use tessera_core::store::StoreError;
 
 /// One RFC 9457 problem.
@@ -52,25 +52,15 @@ impl Problem {
         }
     }
 
-    /// 403 (RFC 6750 §3.1 `insufficient_scope`): one of `scopes` is needed.
-    pub fn forbidden(scopes: &[&str]) -> Problem {
-        let list = scopes.join(" ");
+    /// 403 (RFC 6750 §3.1 `insufficient_scope`): what was refused and what it needs; the
+    /// challenge lists the scopes that take part.
+    pub fn forbidden(detail: impl Into<String>, need: Need) -> Problem {
+        let list = need.scopes().join(" ");
         Problem {
             challenge: Some(format!(
                 "Bearer realm=\"tessera-admin\", error=\"insufficient_scope\", scope=\"{list}\""
             )),
-            ..Problem::new(
-                StatusCode::FORBIDDEN,
-                format!("the access token needs one of the scopes: {list}"),
-            )
-        }
-    }
-
-    /// 403 with a detail saying what the token may not do.
-    pub fn forbidden_because(detail: impl Into<String>, scopes: &[&str]) -> Problem {
-        Problem {
-            detail: detail.into(),
-            ..Problem::forbidden(scopes)
+            ..Problem::new(StatusCode::FORBIDDEN, detail)
         }
     }
 
@@ -102,6 +92,7 @@ impl From<AdminError> for Problem {
                 "the record changed since it was read (If-Match does not hold); read it again",
             ),
             AdminError::Key(k) => Problem::invalid("key", k.to_string()),
+            AdminError::Forbidden { need, .. } => Problem::forbidden(e.to_string(), need),
             AdminError::Store(StoreError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "admin API: store unavailable");
                 Problem::new(

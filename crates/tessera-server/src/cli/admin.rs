@@ -3,8 +3,8 @@
 
 use clap::Subcommand;
 use serde_json::json;
+use tessera_core::admin::Caller;
 use tessera_core::admin::ADMIN_GROUP;
-use tessera_core::audit::Actor;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -24,11 +24,11 @@ pub enum AdminCmd {
 }
 
 pub async fn run(p: &Provider, cmd: AdminCmd, out: Output) -> anyhow::Result<()> {
-    let admin = p.admin(Actor::cli());
+    let admin = p.admin(Caller::local());
     match cmd {
         AdminCmd::Create { username, password } => {
             admin.ensure_admin_api().await?;
-            if password.is_none() && admin.find_user(&username).await.is_err() {
+            if password.is_none() && admin.user(&username).await.is_err() {
                 anyhow::bail!("a new administrator needs --password or TESSERA_NEW_PASSWORD");
             }
             let u = admin

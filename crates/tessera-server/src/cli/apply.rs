@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use tessera_core::admin::Caller;
 use tessera_core::admin::{Action, Spec};
-use tessera_core::audit::Actor;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -30,7 +30,7 @@ pub fn parse_spec(text: &str) -> Result<Spec, serde_norway::Error> {
 }
 
 pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
     let spec = parse_spec(&text)

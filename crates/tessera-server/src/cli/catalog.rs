@@ -2,8 +2,8 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use tessera_core::admin::Caller;
 use tessera_core::admin::{ApiSpec, ScopeSpec};
-use tessera_core::audit::Actor;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -103,11 +103,11 @@ fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 pub async fn run_api(p: &Provider, cmd: ApiCmd, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     let value = match cmd {
         ApiCmd::Create(a) => to_value(&p.create_api(&a.into()).await?),
-        ApiCmd::List => to_value(&p.list_apis().await?),
-        ApiCmd::Show { identifier } => to_value(&p.get_api(&identifier).await?),
+        ApiCmd::List => to_value(&p.apis().await?),
+        ApiCmd::Show { identifier } => to_value(&p.api(&identifier).await?),
         ApiCmd::Update(a) => to_value(&p.update_api(&a.into()).await?),
         ApiCmd::Delete { identifier } => {
             p.delete_api(&identifier).await?;
@@ -119,11 +119,11 @@ pub async fn run_api(p: &Provider, cmd: ApiCmd, out: Output) -> anyhow::Result<(
 }
 
 pub async fn run_scope(p: &Provider, cmd: ScopeCmd, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     let value = match cmd {
         ScopeCmd::Create(a) => to_value(&p.create_scope(&a.into()).await?),
-        ScopeCmd::List => to_value(&p.list_scopes().await?),
-        ScopeCmd::Show { name } => to_value(&p.get_scope(&name).await?),
+        ScopeCmd::List => to_value(&p.scopes().await?),
+        ScopeCmd::Show { name } => to_value(&p.scope(&name).await?),
         ScopeCmd::Update(a) => to_value(&p.update_scope(&a.into()).await?),
         ScopeCmd::Delete { name } => {
             p.delete_scope(&name).await?;

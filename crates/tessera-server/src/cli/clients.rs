@@ -2,8 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::admin::{ClientPatch, ClientSpec};
-use tessera_core::audit::Actor;
+use tessera_core::admin::{ApplicationView, Caller, ClientPatch, ClientSpec};
 use tessera_core::model::{
     Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, JwtBearerSubject,
     SubjectType, TokenFormat, TrustedIssuer,
@@ -86,9 +85,17 @@ pub struct Options {
     /// Access token lifetime in seconds (60-86400).
     #[arg(long)]
     pub access_token_ttl: Option<i64>,
-    /// May the client call the introspection endpoint.
+    /// May the client call the introspection endpoint (for its own tokens and those addressed
+    /// to it).
     #[arg(long)]
     pub introspection: Option<bool>,
+    /// May the client introspect any token (administrator's decision).
+    #[arg(long)]
+    pub introspect_any_token: Option<bool>,
+    /// Seconds a rotated refresh token may be retried for the same answer (confidential
+    /// applications; 0, the default, detects every reuse).
+    #[arg(long)]
+    pub refresh_grace_secs: Option<i64>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -133,14 +140,16 @@ pub struct Options {
     /// Only members of this group may sign in (repeat for several).
     #[arg(long = "allowed-group")]
     pub allowed_groups: Vec<String>,
+    /// OIDC Front-Channel Logout URI ('' clears it).
     #[arg(long)]
     pub frontchannel_logout_uri: Option<String>,
+    /// OIDC Back-Channel Logout URI, which Tessera POSTs to ('' clears it).
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
-    /// The client's public keys for private_key_jwt: a JWK Set file.
-    #[arg(long = "jwks-file", value_parser = read_json)]
+    /// The client's public keys for private_key_jwt: a JWK Set file ('' clears them).
+    #[arg(long = "jwks-file", value_parser = read_jwks)]
     pub jwks: Option<serde_json::Value>,
-    /// Where the client publishes its public keys (private_key_jwt).
+    /// Where the client publishes its public keys (private_key_jwt; '' clears it).
     #[arg(long)]
     pub jwks_uri: Option<String>,
     /// An issuer whose JWTs the client may present (token exchange, JWT bearer), as
@@ -150,12 +159,31 @@ pub struct Options {
     /// May exchange tokens without an actor token (RFC 8693 impersonation).
     #[arg(long)]
     pub impersonation_allowed: Option<bool>,
-    /// Token exchange policy webhook: the exchange context is POSTed here as JSON.
+    /// Token exchange policy webhook: the exchange context is POSTed here as JSON ('' clears
+    /// it).
     #[arg(long)]
     pub exchange_policy_url: Option<String>,
     /// What a JWT bearer assertion's sub names: user or client.
     #[arg(long, value_parser = parse_bearer_subject)]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
+}
+
+/// A JWK Set file; '' stands for none (`null`).
+fn read_jwks(path: &str) -> Result<serde_json::Value, String> {
+    if path.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    read_json(path)
+}
+
+/// An optional value on `update`: absent keeps it, '' (or a JSON `null`) clears it.
+fn clearable<T: Default + PartialEq>(v: Option<T>) -> Option<Option<T>> {
+    v.map(|x| (x != T::default()).then_some(x))
+}
+
+/// An optional value on `create`: '' is none.
+fn given<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+    v.filter(|x| *x != T::default())
 }
 
 fn read_json(path: &str) -> Result<serde_json::Value, String> {
@@ -199,6 +227,8 @@ impl Options {
             auth_method: self.auth_method,
             access_token_ttl: self.access_token_ttl,
             introspection_allowed: self.introspection,
+            introspect_any_token: self.introspect_any_token,
+            refresh_grace_secs: self.refresh_grace_secs,
             enabled: self.enabled,
             redirect_uris: non_empty(self.redirect_uris),
             post_logout_redirect_uris: non_empty(self.post_logout_redirect_uris),
@@ -214,13 +244,13 @@ impl Options {
             refresh_token_ttl: self.refresh_token_ttl,
             additional_audiences: non_empty(self.additional_audiences),
             allowed_groups: non_empty(self.allowed_groups),
-            frontchannel_logout_uri: self.frontchannel_logout_uri,
-            backchannel_logout_uri: self.backchannel_logout_uri,
-            jwks: self.jwks,
-            jwks_uri: self.jwks_uri,
+            frontchannel_logout_uri: clearable(self.frontchannel_logout_uri),
+            backchannel_logout_uri: clearable(self.backchannel_logout_uri),
+            jwks: clearable(self.jwks),
+            jwks_uri: clearable(self.jwks_uri),
             trusted_issuers: non_empty(self.trusted_issuers),
             impersonation_allowed: self.impersonation_allowed,
-            exchange_policy_url: self.exchange_policy_url,
+            exchange_policy_url: clearable(self.exchange_policy_url),
             jwt_bearer_subject: self.jwt_bearer_subject,
         }
     }
@@ -270,13 +300,9 @@ fn parse_auth(s: &str) -> Result<AuthMethod, String> {
     })
 }
 
-/// A client as printed: never the secret's ciphertext.
-pub fn view(c: &Client) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or_default();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("secret_ciphertext");
-    }
-    v
+/// An application as printed: its typed view, which has no secret.
+pub fn view(p: &Provider, c: &Client) -> Value {
+    serde_json::to_value(ApplicationView::of(p, c)).unwrap_or_default()
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -284,7 +310,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     match cmd {
         ClientCmd::Create(a) => {
             let o = a.opts;
@@ -302,6 +328,8 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 auth_method: o.auth_method,
                 access_token_ttl: o.access_token_ttl,
                 introspection_allowed: o.introspection,
+                introspect_any_token: o.introspect_any_token,
+                refresh_grace_secs: o.refresh_grace_secs,
                 enabled: o.enabled,
                 redirect_uris: o.redirect_uris,
                 post_logout_redirect_uris: o.post_logout_redirect_uris,
@@ -317,17 +345,17 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 refresh_token_ttl: o.refresh_token_ttl,
                 additional_audiences: o.additional_audiences,
                 allowed_groups: o.allowed_groups,
-                frontchannel_logout_uri: o.frontchannel_logout_uri,
-                backchannel_logout_uri: o.backchannel_logout_uri,
-                jwks: o.jwks,
-                jwks_uri: o.jwks_uri,
+                frontchannel_logout_uri: given(o.frontchannel_logout_uri),
+                backchannel_logout_uri: given(o.backchannel_logout_uri),
+                jwks: given(o.jwks),
+                jwks_uri: given(o.jwks_uri),
                 trusted_issuers: o.trusted_issuers,
                 impersonation_allowed: o.impersonation_allowed,
-                exchange_policy_url: o.exchange_policy_url,
+                exchange_policy_url: given(o.exchange_policy_url),
                 jwt_bearer_subject: o.jwt_bearer_subject,
             };
             let created = p.create_client(&spec).await?;
-            let mut v = view(&created.client);
+            let mut v = view(p, &created.client);
             v["client_secret"] = json!(created.client_secret);
             print(out, &v);
             if out == Output::Text && created.client_secret.is_some() {
@@ -335,24 +363,24 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
             }
         }
         ClientCmd::List => {
-            let all: Vec<Value> = p.list_clients().await?.iter().map(view).collect();
+            let all: Vec<Value> = p.applications().await?.iter().map(|c| view(p, c)).collect();
             print(out, &Value::Array(all));
         }
-        ClientCmd::Show { client_id } => print(out, &view(&p.get_client(&client_id).await?)),
+        ClientCmd::Show { client_id } => print(out, &view(p, &p.application(&client_id).await?)),
         ClientCmd::Update {
             client_id,
             name,
             opts,
         } => {
             let patch = opts.patch(name);
-            print(out, &view(&p.update_client(&client_id, &patch).await?));
+            print(out, &view(p, &p.update_client(&client_id, &patch).await?));
         }
         ClientCmd::Delete { client_id } => {
             p.delete_client(&client_id).await?;
             print(out, &json!({"deleted": client_id}));
         }
         ClientCmd::RotateSecret { client_id } => {
-            let secret = p.rotate_client_secret(&client_id).await?;
+            let (_, secret) = p.rotate_client_secret(&client_id).await?;
             print(
                 out,
                 &json!({"client_id": client_id, "client_secret": secret}),

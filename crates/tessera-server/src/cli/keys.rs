@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
+use tessera_core::admin::Caller;
 use tessera_core::admin::KeyWindow;
-use tessera_core::audit::Actor;
 use tessera_core::model::{Alg, KeyRecord};
 use tessera_core::{Provider, Timestamp};
 
@@ -82,11 +82,11 @@ fn view(k: &KeyRecord, now: Timestamp) -> Value {
 }
 
 pub async fn run(p: &Provider, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     let now = p.now();
     let rec = match cmd {
         KeyCmd::List => {
-            let all: Vec<Value> = p.list_keys().await?.iter().map(|k| view(k, now)).collect();
+            let all: Vec<Value> = p.keys().await?.iter().map(|k| view(k, now)).collect();
             print(out, &Value::Array(all));
             return Ok(());
         }

@@ -5,6 +5,7 @@ pub mod admin;
 mod apply;
 mod catalog;
 mod clients;
+mod issuer;
 mod keys;
 mod serve;
 mod users;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Administrators of the admin API and Admin Portal.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// The issuer the database was set up for.
+    #[command(subcommand)]
+    Issuer(issuer::IssuerCmd),
 }
 
 /// Runs a parsed command line.
@@ -93,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
         Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,
+        Command::Issuer(c) => issuer::run(&config, c, cli.output).await,
     }
 }
 

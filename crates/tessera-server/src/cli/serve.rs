@@ -7,6 +7,8 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::listener::{self, ConnectionLimits};
+use crate::metrics::MetricsAccess;
 use crate::{app, jobs, AppState, Limits};
 
 /// Text or JSON logs to stderr; `RUST_LOG` overrides `log.level`. CLI commands other than `serve`
@@ -56,7 +58,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let provider = super::provider(&config).await?;
     // The admin API is one of Tessera's own APIs: its scopes must exist before a token names them.
     provider
-        .admin(tessera_core::audit::Actor::system())
+        .admin(tessera_core::admin::Caller::system())
         .ensure_admin_api()
         .await
         .context("creating the admin API")?;
@@ -87,21 +89,40 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "" => None,
         h => Some(http::HeaderName::from_bytes(h.as_bytes())?),
     };
-    let router = app(
-        AppState {
-            provider,
-            client_ip_header,
+    let metrics_listen = config.metrics.listen.trim();
+    let state = AppState {
+        provider,
+        client_ip_header,
+        metrics: MetricsAccess {
+            on_main: metrics_listen.is_empty(),
+            token: config.metrics.bearer_token()?.map(Into::into),
         },
-        limits,
-    );
-    let mut stopped = stop_rx;
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            tokio::spawn(shutdown_signal(stop_tx));
-            let _ = stopped.changed().await;
-        })
-        .await?;
+    };
+    let connections = ConnectionLimits {
+        max_connections: config.http.max_connections,
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http.idle_timeout_secs),
+        drain_timeout: limits.request_timeout,
+    };
+    let metrics_server = if metrics_listen.is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_listen} (metrics.listen)"))?;
+        tracing::info!(listen = %l.local_addr()?, "metrics are served apart");
+        Some(tokio::spawn(listener::serve(
+            l,
+            crate::metrics::router(state.clone()),
+            connections,
+            stop_rx.clone(),
+        )))
+    };
+    tokio::spawn(shutdown_signal(stop_tx));
+    listener::serve(listener, app(state, limits), connections, stop_rx).await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     let _ = tokio::join!(sync, purge, upkeep);
     tracing::info!("stopped");
     Ok(())

@@ -2,8 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
-use tessera_core::admin::{UserPatch, UserSpec};
-use tessera_core::audit::Actor;
+use tessera_core::admin::{Caller, PasswordChange, UserPatch, UserSpec, UserView};
 use tessera_core::model::User;
 use tessera_core::Provider;
 
@@ -90,12 +89,7 @@ fn parse_pair(s: &str) -> Result<(String, Value), String> {
 
 /// A user as printed: never the password hash.
 pub fn view(u: &User) -> Value {
-    let mut v = serde_json::to_value(u).unwrap_or_default();
-    if let Some(m) = v.as_object_mut() {
-        let has_password = m.remove("password_hash").is_some();
-        m.insert("has_password".into(), json!(has_password));
-    }
-    v
+    serde_json::to_value(UserView::from(u)).unwrap_or_default()
 }
 
 fn map(pairs: Vec<(String, Value)>) -> Map<String, Value> {
@@ -103,7 +97,7 @@ fn map(pairs: Vec<(String, Value)>) -> Map<String, Value> {
 }
 
 pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> {
-    let p = &p.admin(Actor::cli());
+    let p = &p.admin(Caller::local());
     let patch = |blocked| UserPatch {
         blocked: Some(blocked),
         ..UserPatch::default()
@@ -121,8 +115,8 @@ pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> 
             };
             view(&p.create_user(&spec).await?)
         }
-        UserCmd::List => Value::Array(p.list_users().await?.iter().map(view).collect()),
-        UserCmd::Show { user } => view(&p.find_user(&user).await?),
+        UserCmd::List => Value::Array(p.users().await?.iter().map(view).collect()),
+        UserCmd::Show { user } => view(&p.user(&user).await?),
         UserCmd::Update {
             user,
             username,
@@ -140,7 +134,11 @@ pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> 
             view(&p.update_user(&user, &patch).await?)
         }
         UserCmd::SetPassword { user, password } => {
-            p.set_user_password(&user, &password).await?;
+            let change = PasswordChange {
+                password,
+                current_password: None,
+            };
+            p.set_user_password(&user, &change).await?;
             json!({"user": user, "password": "set"})
         }
         UserCmd::Block { user } => view(&p.update_user(&user, &patch(true)).await?),

@@ -12,6 +12,7 @@ use respond::{error, json, no_store_json};
 use tessera_core::params::Params;
 use tessera_core::Error;
 
+use crate::cors::AnswerFor;
 use crate::AppState;
 
 /// RFC 8414 §3 / OIDC Discovery §4.
@@ -29,7 +30,8 @@ pub async fn jwks(State(s): State<AppState>) -> Response {
 
 /// RFC 6749 §3.2.
 pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
-    match s.provider.token(&req).await {
+    let answer = s.provider.token(&req).await;
+    let res = match answer.result {
         Ok(body) => {
             let grant = req
                 .params
@@ -42,7 +44,8 @@ pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> 
             no_store_json(&body)
         }
         Err(e) => error(&s, e),
-    }
+    };
+    AnswerFor::mark(res, answer.client_id)
 }
 
 /// RFC 7662 §2.
@@ -54,28 +57,52 @@ pub async fn introspect(State(s): State<AppState>, FormRequest(req): FormRequest
 }
 
 /// OIDC Core §5.3: `GET` or `POST /userinfo`, bearer token in the header (RFC 6750 §2.1) or the
-/// form body (§2.2), never both.
+/// form body (§2.2), never both. Its answer is for the token's application; a refusal without
+/// a valid token may be read by any application's origin (CORS).
 pub async fn userinfo(
     State(s): State<AppState>,
     method: http::Method,
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let (client, mut res) = userinfo_answer(&s, method, &headers, &body).await;
+    res.extensions_mut().insert(match client {
+        Some(c) => AnswerFor::Client(c),
+        None => AnswerFor::AnyApplication,
+    });
+    res
+}
+
+async fn userinfo_answer(
+    s: &AppState,
+    method: http::Method,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> (Option<String>, Response) {
+    let s = s.clone();
     let header_token = match headers.get(http::header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => Some(t.trim().to_owned()),
             _ => {
-                return respond::bearer_error(
-                    &s,
-                    Error::invalid_request("the Authorization header must use the Bearer scheme"),
+                return (
+                    None,
+                    respond::bearer_error(
+                        &s,
+                        Error::invalid_request(
+                            "the Authorization header must use the Bearer scheme",
+                        ),
+                    ),
                 )
             }
         },
         Some(Err(_)) => {
-            return respond::bearer_error(
-                &s,
-                Error::invalid_request("the Authorization header is not visible ASCII"),
+            return (
+                None,
+                respond::bearer_error(
+                    &s,
+                    Error::invalid_request("the Authorization header is not visible ASCII"),
+                ),
             )
         }
     };
@@ -87,34 +114,41 @@ pub async fn userinfo(
                 .starts_with("application/x-www-form-urlencoded")
         });
     let body_token = if method == http::Method::POST && is_form {
-        match Params::parse(&body).and_then(|p| p.get("access_token").map(|t| t.map(str::to_owned)))
+        match Params::parse(body).and_then(|p| p.get("access_token").map(|t| t.map(str::to_owned)))
         {
             Ok(t) => t,
-            Err(e) => return respond::bearer_error(&s, e),
+            Err(e) => return (None, respond::bearer_error(&s, e)),
         }
     } else {
         None
     };
     let token = match (header_token, body_token) {
         (Some(_), Some(_)) => {
-            return respond::bearer_error(
-                &s,
-                Error::invalid_request("the access token was sent twice (header and body)"),
+            return (
+                None,
+                respond::bearer_error(
+                    &s,
+                    Error::invalid_request("the access token was sent twice (header and body)"),
+                ),
             )
         }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return respond::bearer_challenge(&s),
+        (None, None) => return (None, respond::bearer_challenge(&s)),
     };
-    match s.provider.userinfo(&token).await {
+    let answer = s.provider.userinfo(&token).await;
+    let res = match answer.result {
         Ok(body) => no_store_json(&body),
         Err(e) => respond::bearer_error(&s, e),
-    }
+    };
+    (answer.client_id, res)
 }
 
 /// RFC 7009 §2.
 pub async fn revoke(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
-    match s.provider.revoke(&req).await {
+    let answer = s.provider.revoke(&req).await;
+    let res = match answer.result {
         Ok(()) => no_store_json(&serde_json::json!({})),
         Err(e) => error(&s, e),
-    }
+    };
+    AnswerFor::mark(res, answer.client_id)
 }

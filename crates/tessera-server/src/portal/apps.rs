@@ -8,14 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::{etag, AdminError, ClientPatch};
+use tessera_core::admin::{etag, AdminError, ClientPatch, Operation};
 use tessera_core::model::{
     AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
 
 use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 pub(super) const SECTION: &str = "applications";
@@ -42,29 +41,19 @@ const TABS: [(&str, &str); 5] = [
     ("credentials", "Credentials"),
 ];
 
-/// What could make its holder an administrator (an application of the admin API) needs the
-/// `administrator` scope, as in the admin API.
-pub(super) fn guard(s: &AppState, signed: &Signed, apis: &[String]) -> Result<(), Response> {
-    if apis.contains(&s.provider.admin_api()) {
-        return signed.require(Need::Administrator, SECTION);
-    }
-    Ok(())
-}
-
-/// The stored application, if this session may change it.
+/// The stored application, if this session may perform `op` on it (core decides).
 pub(super) async fn changeable(
     s: &AppState,
     signed: &Signed,
     id: &str,
+    op: Operation,
 ) -> Result<Client, Response> {
-    signed.require(Need::ConfigWrite, SECTION)?;
-    let c = signed
-        .admin(&s.provider)
-        .get_client(id)
+    let admin = signed.admin(&s.provider);
+    admin
+        .application(id)
         .await
-        .map_err(|e| refused(signed.chrome(SECTION), &e))?;
-    guard(s, signed, &c.apis)?;
-    Ok(c)
+        .and_then(|c| admin.may_on_application(op, &c).map(|()| c))
+        .map_err(|e| refused(signed.chrome(SECTION), &e))
 }
 
 pub(super) fn type_label(t: ClientType) -> &'static str {
@@ -136,10 +125,7 @@ struct ListTpl {
 }
 
 pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Search>) -> Response {
-    if let Err(r) = signed.require(Need::ConfigRead, SECTION) {
-        return r;
-    }
-    let clients = match signed.admin(&s.provider).list_clients().await {
+    let clients = match signed.admin(&s.provider).applications().await {
         Ok(c) => c,
         Err(e) => return refused(signed.chrome(SECTION), &e),
     };
@@ -326,7 +312,7 @@ pub(super) async fn app_page(
     notice_key: &str,
 ) -> Response {
     let admin = signed.admin(&s.provider);
-    let (apis, scopes) = match (admin.list_apis().await, admin.list_scopes().await) {
+    let (apis, scopes) = match (admin.apis().await, admin.scopes().await) {
         (Ok(a), Ok(sc)) => (a, sc),
         (Err(e), _) | (_, Err(e)) => return refused(signed.chrome(SECTION), &e),
     };
@@ -399,10 +385,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<TabQuery>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::ConfigRead, SECTION) {
-        return r;
-    }
-    match signed.admin(&s.provider).get_client(&id).await {
+    match signed.admin(&s.provider).application(&id).await {
         Ok(c) => app_page(&s, &signed, &c, &q.tab, None, &q.notice).await,
         Err(e) => refused(signed.chrome(SECTION), &e),
     }
@@ -474,13 +457,10 @@ pub async fn save(
     if let Err(r) = signed.check(&form) {
         return r;
     }
-    let c = match changeable(&s, &signed, &id).await {
+    let c = match changeable(&s, &signed, &id, Operation::ChangeApplication).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = guard(&s, &signed, &form.all("apis")) {
-        return r;
-    }
     let admin = signed.admin(&s.provider);
     let tab = form.get("tab").to_owned();
     // The copy the form was made from: a change by someone else since then is not overwritten.
@@ -499,7 +479,7 @@ pub async fn save(
             // Show their change (read again), not the stale form.
             let (status, text) = explain(&AdminError::PreconditionFailed);
             let fresh = Form::parse(format!("tab={tab}").as_bytes());
-            match signed.admin(&s.provider).get_client(&id).await {
+            match signed.admin(&s.provider).application(&id).await {
                 Ok(now) => {
                     app_page(&s, &signed, &now, &tab, Some((&fresh, status, text)), "").await
                 }
@@ -519,9 +499,6 @@ pub async fn enable(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = changeable(&s, &signed, &id).await {
-        return r;
-    }
     let form = Form::parse(&body);
     if let Err(r) = signed.check(&form) {
         return r;
@@ -545,7 +522,7 @@ pub async fn confirm_rotate(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match changeable(&s, &signed, &id).await {
+    let c = match changeable(&s, &signed, &id, Operation::RotateSecret).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -575,22 +552,17 @@ pub async fn rotate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = changeable(&s, &signed, &id).await {
-        return r;
-    }
     if let Err(r) = signed.check(&Form::parse(&body)) {
         return r;
     }
-    let admin = signed.admin(&s.provider);
-    let rotated = admin.rotate_client_secret(&id).await;
-    match (rotated, admin.get_client(&id).await) {
-        (Ok(secret), Ok(c)) => secret_page(
+    match signed.admin(&s.provider).rotate_client_secret(&id).await {
+        Ok((c, secret)) => secret_page(
             signed.chrome(SECTION),
             &c,
             "Your new client secret",
             &secret,
         ),
-        (Err(e), _) | (_, Err(e)) => refused(signed.chrome(SECTION), &e),
+        Err(e) => refused(signed.chrome(SECTION), &e),
     }
 }
 
@@ -599,7 +571,7 @@ pub async fn confirm_delete(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match changeable(&s, &signed, &id).await {
+    let c = match changeable(&s, &signed, &id, Operation::DeleteApplication).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -629,9 +601,6 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = changeable(&s, &signed, &id).await {
-        return r;
-    }
     if let Err(r) = signed.check(&Form::parse(&body)) {
         return r;
     }

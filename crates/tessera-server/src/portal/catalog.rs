@@ -6,11 +6,10 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::{AdminError, ApiSpec, ScopeSpec, ADMIN_SCOPES};
+use tessera_core::admin::{AdminError, ApiSpec, Operation, ScopeSpec};
 use tessera_core::model::{Api, Scope};
 
 use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 const SECTION: &str = "apis";
@@ -54,7 +53,7 @@ async fn page(
     form: &Form,
 ) -> Response {
     let admin = signed.admin(&s.provider);
-    let (apis, mut scopes) = match (admin.list_apis().await, admin.list_scopes().await) {
+    let (apis, mut scopes) = match (admin.apis().await, admin.scopes().await) {
         (Ok(a), Ok(sc)) => (a, sc),
         (Err(e), _) | (_, Err(e)) => return refused(chrome, &e),
     };
@@ -90,9 +89,6 @@ async fn page(
 }
 
 pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Notice>) -> Response {
-    if let Err(r) = signed.require(Need::ConfigRead, SECTION) {
-        return r;
-    }
     let mut chrome = signed.chrome(SECTION);
     chrome.notice = notice(&q.notice);
     page(&s, &signed, chrome, StatusCode::OK, "", &Form::default()).await
@@ -117,16 +113,6 @@ async fn change(
     }
 }
 
-/// Checks the session may change configuration and the form is its own.
-fn allowed(signed: &Signed, form: &Form, admin_owned: bool) -> Result<(), Response> {
-    signed.require(Need::ConfigWrite, SECTION)?;
-    signed.check(form)?;
-    if admin_owned {
-        signed.require(Need::Administrator, SECTION)?;
-    }
-    Ok(())
-}
-
 pub async fn create_api(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let spec = ApiSpec {
@@ -134,9 +120,7 @@ pub async fn create_api(State(s): State<AppState>, signed: Signed, body: Bytes) 
         name: form.get("name").to_owned(),
         scopes: form.list("scopes"),
     };
-    let admin_owned =
-        spec.identifier == s.provider.admin_api() || spec.scopes.iter().any(|n| is_admin_scope(n));
-    if let Err(r) = allowed(&signed, &form, admin_owned) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let done = signed
@@ -147,13 +131,9 @@ pub async fn create_api(State(s): State<AppState>, signed: Signed, body: Bytes) 
     change(&s, &signed, &form, "api", done).await
 }
 
-fn is_admin_scope(name: &str) -> bool {
-    ADMIN_SCOPES.iter().any(|(n, _, _)| *n == name)
-}
-
 pub async fn create_scope(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = allowed(&signed, &form, is_admin_scope(form.get("name"))) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let spec = ScopeSpec {
@@ -200,9 +180,17 @@ fn confirm(
     )
 }
 
-pub async fn confirm_delete_api(signed: Signed, Query(q): Query<Named>) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
-        return r;
+pub async fn confirm_delete_api(
+    State(s): State<AppState>,
+    signed: Signed,
+    Query(q): Query<Named>,
+) -> Response {
+    let may = signed
+        .admin(&s.provider)
+        .may_on_api(Operation::DeleteApi, &q.identifier)
+        .await;
+    if let Err(e) = may {
+        return refused(signed.chrome(SECTION), &e);
     }
     let text = format!(
         "The API {} will be deleted; applications can no longer get tokens for it. Its scopes stay.",
@@ -220,7 +208,7 @@ pub async fn confirm_delete_api(signed: Signed, Query(q): Query<Named>) -> Respo
 pub async fn delete_api(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let id = form.get("identifier");
-    if let Err(r) = allowed(&signed, &form, id == s.provider.admin_api()) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     match signed.admin(&s.provider).delete_api(id).await {
@@ -229,9 +217,16 @@ pub async fn delete_api(State(s): State<AppState>, signed: Signed, body: Bytes) 
     }
 }
 
-pub async fn confirm_delete_scope(signed: Signed, Query(q): Query<Named>) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
-        return r;
+pub async fn confirm_delete_scope(
+    State(s): State<AppState>,
+    signed: Signed,
+    Query(q): Query<Named>,
+) -> Response {
+    if let Err(e) = signed
+        .admin(&s.provider)
+        .may_on_scope(Operation::DeleteScope, &q.name)
+    {
+        return refused(signed.chrome(SECTION), &e);
     }
     let text = format!("The scope {} will be deleted.", q.name);
     confirm(
@@ -246,7 +241,7 @@ pub async fn confirm_delete_scope(signed: Signed, Query(q): Query<Named>) -> Res
 pub async fn delete_scope(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let name = form.get("name");
-    if let Err(r) = allowed(&signed, &form, is_admin_scope(name)) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     match signed.admin(&s.provider).delete_scope(name).await {

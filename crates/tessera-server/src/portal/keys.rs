@@ -7,11 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::KeyWindow;
+use tessera_core::admin::{KeyWindow, Operation};
+use tessera_core::keys::KeyState;
 use tessera_core::model::Alg;
 
 use super::{explain, refused, render, see_other, when, Chrome, ConfirmTpl, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 const SECTION: &str = "keys";
@@ -74,7 +74,7 @@ async fn page(
     status: StatusCode,
     import: Option<&Form>,
 ) -> Response {
-    let keys = match signed.admin(&s.provider).list_keys().await {
+    let keys = match signed.admin(&s.provider).keys().await {
         Ok(k) => k,
         Err(e) => return refused(chrome, &e),
     };
@@ -100,9 +100,9 @@ async fn page(
         .enumerate()
         .map(|(i, k)| {
             let state = match k.state(now) {
-                "signing" => "",
-                "upcoming" => "next",
-                _ => "retired",
+                KeyState::Signing => "",
+                KeyState::Upcoming => "next",
+                KeyState::Retired | KeyState::Expired => "retired",
             };
             let (x0, x1) = (x(k.not_before.0), x(k.not_after.0));
             Bar {
@@ -111,7 +111,7 @@ async fn page(
                 width: (x1 - x0).max(2),
                 text_x: (x0 + 4).min(760),
                 state,
-                label: format!("{} {} ({})", k.alg.as_str(), k.kid, k.state(now)),
+                label: format!("{} {} ({})", k.alg.as_str(), k.kid, k.state(now).as_str()),
             }
         })
         .collect();
@@ -120,7 +120,7 @@ async fn page(
         .map(|k| KeyRow {
             kid: k.kid.clone(),
             alg: k.alg.as_str(),
-            state: k.state(now),
+            state: k.state(now).as_str(),
             from: when(k.not_before),
             until: when(k.not_after),
             certificate: match k.x5c.len() {
@@ -151,9 +151,6 @@ pub async fn list(
     signed: Signed,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::ConfigRead, SECTION) {
-        return r;
-    }
     let mut chrome = signed.chrome(SECTION);
     chrome.notice = notice(&q.notice);
     page(&s, &signed, chrome, StatusCode::OK, None).await
@@ -169,10 +166,7 @@ fn algorithm(form: &Form) -> Result<Alg, tessera_core::admin::AdminError> {
 /// A new key that signs from now on; the current one hands over and stays published.
 pub async fn rotate(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = signed
-        .require(Need::ConfigWrite, SECTION)
-        .and_then(|()| signed.check(&form))
-    {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let done = match algorithm(&form) {
@@ -192,11 +186,7 @@ pub async fn rotate(State(s): State<AppState>, signed: Signed, body: Bytes) -> R
 
 pub async fn import(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    // A key of one's own choosing signs tokens: as in the admin API, only an administrator.
-    if let Err(r) = signed
-        .require(Need::Administrator, SECTION)
-        .and_then(|()| signed.check(&form))
-    {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let done = match algorithm(&form) {
@@ -224,8 +214,12 @@ pub async fn import(State(s): State<AppState>, signed: Signed, body: Bytes) -> R
     }
 }
 
-pub async fn confirm_retire(signed: Signed, Path(kid): Path<String>) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
+pub async fn confirm_retire(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(kid): Path<String>,
+) -> Response {
+    if let Err(r) = signed.allowed(&s.provider, Operation::RetireKey, SECTION) {
         return r;
     }
     let text = format!(
@@ -253,10 +247,7 @@ pub async fn retire(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = signed
-        .require(Need::ConfigWrite, SECTION)
-        .and_then(|()| signed.check(&form))
-    {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     match signed.admin(&s.provider).retire_key(&kid).await {

@@ -6,6 +6,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 
+use tessera_core::admin::Operation;
+
 use super::apps::{app_page, changeable};
 use super::{explain, message, see_other, Form, Signed};
 use crate::AppState;
@@ -19,7 +21,7 @@ pub async fn save(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let c = match changeable(&s, &signed, &id).await {
+    let c = match changeable(&s, &signed, &id, Operation::SetLogo).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -54,7 +56,11 @@ pub async fn save(
         Ok(_) => see_other(&format!("/admin/applications/{id}?notice={notice}")),
         Err(e) => {
             let (status, text) = explain(&e);
-            let now = signed.admin(&s.provider).get_client(&id).await.unwrap_or(c);
+            let now = signed
+                .admin(&s.provider)
+                .application(&id)
+                .await
+                .unwrap_or(c);
             app_page(
                 &s,
                 &signed,

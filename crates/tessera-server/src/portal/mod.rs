@@ -25,11 +25,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::request::Parts;
 use http::{header, Method, StatusCode};
-use tessera_core::admin::{Admin, AdminError};
+use tessera_core::admin::{Admin, AdminError, Caller, Operation, TargetKind};
 use tessera_core::store::StoreError;
 use tessera_core::Provider;
 
-use crate::admin::auth::{caller_for_token, Caller, Need};
+use crate::admin::auth::caller_for_token;
 use crate::admin::UPLOAD_LIMIT;
 use crate::pages::{html, Policy};
 use crate::{cookies, AppState};
@@ -114,9 +114,23 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// The administrative use-cases, recorded in the audit log as this user's.
+    /// The administrative use-cases as this session's user may perform them (core decides),
+    /// recorded in the audit log as theirs.
     pub fn admin<'a>(&self, p: &'a Provider) -> Admin<'a> {
-        p.admin(self.caller.actor.clone())
+        p.admin(self.caller.clone())
+    }
+
+    /// A refusal page unless this session may perform `op` on an ordinary target (a page that
+    /// leads to the change asks before it shows).
+    pub fn allowed(
+        &self,
+        p: &Provider,
+        op: Operation,
+        section: &'static str,
+    ) -> Result<(), Response> {
+        self.admin(p)
+            .authorize(op, TargetKind::Ordinary)
+            .map_err(|e| refused(self.chrome(section), &e))
     }
 
     pub fn chrome(&self, section: &'static str) -> Chrome {
@@ -127,22 +141,6 @@ impl Signed {
             notice: None,
             error: None,
         }
-    }
-
-    /// A 403 page unless the session's scopes grant `need`.
-    pub fn require(&self, need: Need, section: &'static str) -> Result<(), Response> {
-        if self.caller.may(need) {
-            return Ok(());
-        }
-        Err(message(
-            self.chrome(section),
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!(
-                "Your sign-in does not allow this; it needs one of the scopes {}.",
-                need.scopes().join(", ")
-            ),
-        ))
     }
 
     /// A posted form that may upload a file (the field `file`), once its CSRF token is checked.
@@ -215,7 +213,7 @@ impl FromRequestParts<AppState> for Signed {
             }
             Err(_) => return Err(session::sign_in_redirect(&back)),
         };
-        let username = match &caller.user_id {
+        let username = match caller.user_id() {
             Some(id) => match p.store.get_user(id).await {
                 Ok(Some(u)) => u.username,
                 _ => return Err(session::sign_in_redirect(&back)),
@@ -305,6 +303,10 @@ pub fn explain(e: &AdminError) -> (StatusCode, String) {
                 .into(),
         ),
         AdminError::Key(k) => (StatusCode::UNPROCESSABLE_ENTITY, k.to_string()),
+        AdminError::Forbidden { .. } => (
+            StatusCode::FORBIDDEN,
+            format!("Your sign-in does not allow this: {e}."),
+        ),
         AdminError::Store(StoreError::Unavailable(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The database is unreachable; nothing was saved. Retry shortly.".into(),

@@ -137,7 +137,7 @@ pub async fn callback(
         ]),
         address,
     };
-    let tokens = match p.token(&req).await {
+    let tokens = match p.token(&req).await.result {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "admin portal sign-in: code refused");
@@ -187,7 +187,7 @@ pub async fn logout(
             params: Params::from_pairs([("token", token), ("client_id", PORTAL_CLIENT)]),
             address,
         };
-        if let Err(e) = s.provider.revoke(&req).await {
+        if let Err(e) = s.provider.revoke(&req).await.result {
             tracing::warn!(error = %e, "admin portal sign-out: token not revoked");
         }
     }

@@ -12,7 +12,6 @@ use tessera_core::model::LifetimeOverrides;
 use tessera_core::settings::Settings;
 
 use super::{explain, refused, render, see_other, Chrome, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 const SECTION: &str = "settings";
@@ -64,8 +63,14 @@ fn fields(st: &Settings, o: &LifetimeOverrides, typed: Option<&Form>) -> Vec<Fie
     .collect()
 }
 
-async fn page(s: &AppState, chrome: Chrome, status: StatusCode, typed: Option<&Form>) -> Response {
-    let overrides = match s.provider.stored_lifetimes().await {
+async fn page(
+    s: &AppState,
+    signed: &Signed,
+    chrome: Chrome,
+    status: StatusCode,
+    typed: Option<&Form>,
+) -> Response {
+    let overrides = match signed.admin(&s.provider).stored_lifetimes().await {
         Ok(o) => o,
         Err(e) => return refused(chrome, &e),
     };
@@ -99,14 +104,11 @@ pub async fn show(
     signed: Signed,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::ConfigRead, SECTION) {
-        return r;
-    }
     let mut chrome = signed.chrome(SECTION);
     if q.notice == "saved" {
         chrome.notice = Some("Saved: applications set up from now on get these lifetimes.".into());
     }
-    page(&s, chrome, StatusCode::OK, None).await
+    page(&s, &signed, chrome, StatusCode::OK, None).await
 }
 
 /// The form as a merge patch: an emptied field returns to the configuration file's value.
@@ -127,10 +129,7 @@ fn patch_from(form: &Form) -> Result<LifetimePatch, AdminError> {
 
 pub async fn save(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = signed
-        .require(Need::ConfigWrite, SECTION)
-        .and_then(|()| signed.check(&form))
-    {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
@@ -146,7 +145,7 @@ pub async fn save(State(s): State<AppState>, signed: Signed, body: Bytes) -> Res
             chrome.error = Some(text);
             // A stale form shows the other change; any other refusal shows what was typed.
             let stale = matches!(e, AdminError::PreconditionFailed);
-            page(&s, chrome, status, (!stale).then_some(&form)).await
+            page(&s, &signed, chrome, status, (!stale).then_some(&form)).await
         }
     }
 }

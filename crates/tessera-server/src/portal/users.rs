@@ -10,12 +10,11 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_core::admin::{
-    etag, AdminError, GrantView, SessionView, UserPatch, UserSpec, ADMIN_GROUP,
+    etag, AdminError, GrantView, Operation, PasswordChange, SessionView, UserPatch, UserSpec,
 };
 use tessera_core::model::{Consent, User};
 
 use super::{explain, refused, render, see_other, when, Chrome, ConfirmTpl, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 const SECTION: &str = "users";
@@ -54,16 +53,33 @@ pub struct Search {
     notice: String,
 }
 
+/// A user as the list shows them.
+struct UserRow {
+    id: String,
+    username: String,
+    name: String,
+    email: String,
+    groups: String,
+    status: &'static str,
+}
+
+/// What the create form said.
+#[derive(Default)]
+struct NewUserForm {
+    username: String,
+    name: String,
+    email: String,
+    groups: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/users.html")]
 struct ListTpl {
     chrome: Chrome,
     q: String,
-    /// id, username, name, email, groups, status
-    users: Vec<(String, String, String, String, String, &'static str)>,
+    users: Vec<UserRow>,
     open: bool,
-    /// username, name, email, groups
-    form: (String, String, String, String),
+    form: NewUserForm,
 }
 
 async fn list_page(
@@ -74,7 +90,7 @@ async fn list_page(
     status: StatusCode,
     form: Option<&Form>,
 ) -> Response {
-    let all = match signed.admin(&s.provider).list_users().await {
+    let all = match signed.admin(&s.provider).users().await {
         Ok(u) => u,
         Err(e) => return refused(chrome, &e),
     };
@@ -87,16 +103,13 @@ async fn list_page(
                     .iter()
                     .any(|v| v.to_lowercase().contains(&needle))
         })
-        .map(|u| {
-            let status = if u.blocked { "Blocked" } else { "Active" };
-            (
-                u.id.clone(),
-                u.username.clone(),
-                claim(u, "name"),
-                claim(u, "email"),
-                u.groups.join(", "),
-                status,
-            )
+        .map(|u| UserRow {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            name: claim(u, "name"),
+            email: claim(u, "email"),
+            groups: u.groups.join(", "),
+            status: if u.blocked { "Blocked" } else { "Active" },
         })
         .collect();
     let typed = |k: &str| form.map_or(String::new(), |f| f.get(k).to_owned());
@@ -107,34 +120,20 @@ async fn list_page(
             q: q.trim().to_owned(),
             users,
             open: form.is_some(),
-            form: (
-                typed("username"),
-                typed("name"),
-                typed("email"),
-                typed("groups"),
-            ),
+            form: NewUserForm {
+                username: typed("username"),
+                name: typed("name"),
+                email: typed("email"),
+                groups: typed("groups"),
+            },
         },
     )
 }
 
 pub async fn list(State(s): State<AppState>, signed: Signed, Query(q): Query<Search>) -> Response {
-    if let Err(r) = signed.require(Need::UsersRead, SECTION) {
-        return r;
-    }
     let mut chrome = signed.chrome(SECTION);
     chrome.notice = notice(&q.notice);
     list_page(&s, &signed, &q.q, chrome, StatusCode::OK, None).await
-}
-
-/// Checks the session may change users, the form is its own, and membership of the
-/// administrators' group is given or taken only by an administrator.
-fn allowed(signed: &Signed, form: &Form, groups_change_admins: bool) -> Result<(), Response> {
-    signed.require(Need::UsersWrite, SECTION)?;
-    signed.check(form)?;
-    if groups_change_admins {
-        signed.require(Need::Administrator, SECTION)?;
-    }
-    Ok(())
 }
 
 fn profile_claims(form: &Form) -> Map<String, Value> {
@@ -156,10 +155,10 @@ fn profile_claims(form: &Form) -> Map<String, Value> {
 
 pub async fn create(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    let groups = form.list("groups");
-    if let Err(r) = allowed(&signed, &form, groups.iter().any(|g| g == ADMIN_GROUP)) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
+    let groups = form.list("groups");
     let claims = profile_claims(&form)
         .into_iter()
         .filter(|(_, v)| !v.is_null())
@@ -223,7 +222,8 @@ struct UserTpl {
     u: User,
     etag: String,
     form: ProfileForm,
-    consents: Vec<Consent>,
+    /// `None`: this sign-in may not see them (`consents`).
+    consents: Option<Vec<Consent>>,
     sessions: Vec<SessionView>,
     grants: Vec<GrantView>,
 }
@@ -243,13 +243,14 @@ async fn user_page(
     typed: Option<&Form>,
 ) -> Response {
     let p = signed.admin(&s.provider);
-    let (consents, sessions, grants) = match (
-        p.user_consents(&u.id).await,
-        p.user_sessions(&u.id).await,
-        p.user_grants(&u.id).await,
-    ) {
-        (Ok(c), Ok(s), Ok(g)) => (c, s, g),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return refused(chrome, &e),
+    let consents = match p.user_consents(&u.id).await {
+        Ok(c) => Some(c),
+        Err(AdminError::Forbidden { .. }) => None,
+        Err(e) => return refused(chrome, &e),
+    };
+    let (sessions, grants) = match (p.user_sessions(&u.id).await, p.user_grants(&u.id).await) {
+        (Ok(s), Ok(g)) => (s, g),
+        (Err(e), _) | (_, Err(e)) => return refused(chrome, &e),
     };
     render(
         status,
@@ -277,10 +278,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::UsersRead, SECTION) {
-        return r;
-    }
-    match signed.admin(&s.provider).find_user(&id).await {
+    match signed.admin(&s.provider).user(&id).await {
         Ok(u) => {
             let mut chrome = signed.chrome(SECTION);
             chrome.notice = notice(&q.notice);
@@ -330,15 +328,13 @@ pub async fn save(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let before = match signed.admin(&s.provider).find_user(&id).await {
+    if let Err(r) = signed.check(&form) {
+        return r;
+    }
+    let before = match signed.admin(&s.provider).user(&id).await {
         Ok(u) => u,
         Err(e) => return refused(signed.chrome(SECTION), &e),
     };
-    let admins = |gs: &[String]| gs.iter().any(|g| g == ADMIN_GROUP);
-    let changes_admins = admins(&before.groups) != admins(&form.list("groups"));
-    if let Err(r) = allowed(&signed, &form, changes_admins) {
-        return r;
-    }
     let saved = match patch_from(&before, &form) {
         Ok(patch) => {
             let admin = signed.admin(&s.provider).if_match(Some(form.get("etag")));
@@ -353,7 +349,7 @@ pub async fn save(
             let mut chrome = signed.chrome(SECTION);
             chrome.error = Some(text);
             let stale = matches!(e, AdminError::PreconditionFailed);
-            match signed.admin(&s.provider).find_user(&id).await {
+            match signed.admin(&s.provider).user(&id).await {
                 // A stale form shows their change; any other refusal shows what was typed.
                 Ok(now) => {
                     user_page(&s, &signed, now, chrome, status, (!stale).then_some(&form)).await
@@ -371,7 +367,7 @@ pub async fn block(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = allowed(&signed, &form, false) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let blocked = form.get("blocked") == "true";
@@ -395,12 +391,16 @@ pub async fn password(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = allowed(&signed, &form, false) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
+    let change = PasswordChange {
+        password: form.get("password").to_owned(),
+        current_password: None,
+    };
     match signed
         .admin(&s.provider)
-        .set_user_password(&id, form.get("password"))
+        .set_user_password(&id, &change)
         .await
     {
         Ok(()) => see_other(&format!("/admin/users/{id}?notice=password")),
@@ -408,7 +408,7 @@ pub async fn password(
             let (status, text) = explain(&e);
             let mut chrome = signed.chrome(SECTION);
             chrome.error = Some(text);
-            match signed.admin(&s.provider).find_user(&id).await {
+            match signed.admin(&s.provider).user(&id).await {
                 Ok(u) => user_page(&s, &signed, u, chrome, status, None).await,
                 Err(e) => refused(signed.chrome(SECTION), &e),
             }
@@ -423,10 +423,7 @@ pub async fn revoke_consent(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = signed
-        .require(Need::Consents, SECTION)
-        .and_then(|()| signed.check(&form))
-    {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let done = signed
@@ -452,7 +449,7 @@ pub async fn end_sessions(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = allowed(&signed, &form, false) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let admin = signed.admin(&s.provider);
@@ -481,7 +478,7 @@ pub async fn revoke_grants(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = allowed(&signed, &form, false) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     let admin = signed.admin(&s.provider);
@@ -497,10 +494,12 @@ pub async fn confirm_delete(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::UsersWrite, SECTION) {
-        return r;
-    }
-    let u = match signed.admin(&s.provider).find_user(&id).await {
+    let admin = signed.admin(&s.provider);
+    let u = match admin
+        .user(&id)
+        .await
+        .and_then(|u| admin.may_on_user(Operation::DeleteUser, &u).map(|()| u))
+    {
         Ok(u) => u,
         Err(e) => return refused(signed.chrome(SECTION), &e),
     };
@@ -531,11 +530,7 @@ pub async fn delete(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let is_admin = match signed.admin(&s.provider).find_user(&id).await {
-        Ok(u) => u.groups.iter().any(|g| g == ADMIN_GROUP),
-        Err(e) => return refused(signed.chrome(SECTION), &e),
-    };
-    if let Err(r) = allowed(&signed, &form, is_admin) {
+    if let Err(r) = signed.check(&form) {
         return r;
     }
     match signed.admin(&s.provider).delete_user(&id).await {

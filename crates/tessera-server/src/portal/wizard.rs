@@ -11,14 +11,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tessera_core::admin::{check_logo, sniff, AdminError, ClientSpec};
+use tessera_core::admin::{check_logo, sniff, AdminError, ClientSpec, Operation};
 use tessera_core::model::ClientType;
 
-use super::apps::{
-    alg, choice, guard, invalid, secret_page, type_label, ALGS, AUTH_METHODS, SECTION,
-};
+use super::apps::{alg, choice, invalid, secret_page, type_label, ALGS, AUTH_METHODS, SECTION};
 use super::{explain, message, refused, render, see_other, Chrome, Form, Signed};
-use crate::admin::auth::Need;
 use crate::AppState;
 
 /// The application types the wizard offers, with the line that explains each.
@@ -96,7 +93,7 @@ async fn wizard_page(
         }
     };
     let admin = signed.admin(&s.provider);
-    let (apis, scopes) = match (admin.list_apis().await, admin.list_scopes().await) {
+    let (apis, scopes) = match (admin.apis().await, admin.scopes().await) {
         (Ok(a), Ok(sc)) => (a, sc),
         (Err(e), _) | (_, Err(e)) => return refused(chrome, &e),
     };
@@ -144,7 +141,8 @@ pub async fn wizard(
     signed: Signed,
     Query(w): Query<Wizard>,
 ) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
+    // The wizard is for those who may set up an application.
+    if let Err(r) = signed.allowed(&s.provider, Operation::CreateApplication, SECTION) {
         return r;
     }
     // A link opens step 1 (name, description and type filled in, as the Back link does); step 2
@@ -189,16 +187,10 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = signed.require(Need::ConfigWrite, SECTION) {
-        return r;
-    }
     let (form, upload) = match signed.upload_form(&headers, body, "logo").await {
         Ok(read) => read,
         Err(r) => return r,
     };
-    if let Err(r) = guard(&s, &signed, &form.all("apis")) {
-        return r;
-    }
     let mut w = Wizard {
         step: 2,
         name: form.get("name").to_owned(),

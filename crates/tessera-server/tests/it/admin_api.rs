@@ -4,8 +4,8 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
+use tessera_core::admin::Caller;
 use tessera_core::admin::{ClientPatch, ClientSpec, UserPatch, UserSpec};
-use tessera_core::audit::Actor;
 use tessera_core::model::{ClientType, GrantType};
 use tessera_server::admin::openapi::OPS;
 
@@ -18,7 +18,7 @@ pub const V1: &str = "/admin/api/v1";
 pub async fn setup() -> Harness {
     let h = Harness::new().await;
     h.provider
-        .admin(Actor::cli())
+        .admin(Caller::local())
         .ensure_admin_api()
         .await
         .expect("admin API");
@@ -34,6 +34,46 @@ pub async fn automation(h: &Harness, scopes: &[&str]) -> String {
         })
         .await;
     h.access_token(&c).await
+}
+
+/// An application that signs its users in with the password grant and may ask for every scope
+/// of the admin API: how a user gets a token of their own for it.
+pub async fn self_service(h: &Harness) -> TestClient {
+    h.client_with(ClientSpec {
+        grant_types: Some(vec![GrantType::Password]),
+        response_types: Some(vec![]),
+        scopes: tessera_core::admin::AdminScope::ALL
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect(),
+        apis: vec![h.provider.admin_api()],
+        ..ClientSpec::new("self service", ClientType::Web)
+    })
+    .await
+}
+
+/// `username`'s own admin API token with `scopes` (none: a token without admin scopes), from
+/// [`self_service`]'s application.
+pub async fn own_token(h: &Harness, app: &TestClient, username: &str, scopes: &[&str]) -> String {
+    let scope = if scopes.is_empty() {
+        "openid".to_owned()
+    } else {
+        scopes.join(" ")
+    };
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &crate::flow::enc(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", PASSWORD),
+                ("scope", &scope),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["access_token"].as_str().expect("token").to_owned()
 }
 
 pub async fn call(
@@ -188,24 +228,8 @@ async fn scopes_decide_what_a_token_may_do() {
     // users:self: a user's own token reads and edits only that user, and not what decides access.
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
-    let app = h
-        .client_with(ClientSpec {
-            grant_types: Some(vec![GrantType::Password]),
-            response_types: Some(vec![]),
-            scopes: vec!["users:self".into()],
-            apis: vec![h.provider.admin_api()],
-            ..ClientSpec::new("profile", ClientType::Web)
-        })
-        .await;
-    let r = h
-        .post(
-            "/token",
-            Some(&app.basic()),
-            &format!("grant_type=password&username=alice&password={PASSWORD}&scope=users:self"),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    let own = r.json["access_token"].as_str().expect("token").to_owned();
+    let app = self_service(&h).await;
+    let own = own_token(&h, &app, "alice", &["users:self"]).await;
     let me = call(&h, "GET", "/users/me", &own, None).await;
     assert_eq!(me.json["id"], alice);
     assert_eq!(me.json.get("password_hash"), None);
@@ -809,7 +833,7 @@ async fn concurrent_changes_without_if_match_both_land() {
     let h = setup().await;
     let c = h.client_with(Harness::spec("raced")).await;
     h.provider
-        .admin(Actor::cli())
+        .admin(Caller::local())
         .create_user(&UserSpec {
             username: "racer".into(),
             password: Some(PASSWORD.into()),
@@ -819,8 +843,8 @@ async fn concurrent_changes_without_if_match_both_land() {
         .expect("user");
     for round in 0..10 {
         let (a, b) = (
-            h.provider.admin(Actor::cli()),
-            h.provider.admin(Actor::cli()),
+            h.provider.admin(Caller::local()),
+            h.provider.admin(Caller::local()),
         );
         let patch = ClientPatch {
             description: Some(format!("round {round}")),
@@ -831,8 +855,8 @@ async fn concurrent_changes_without_if_match_both_land() {
             b.rotate_client_secret(&c.id)
         );
         edited.expect("edit");
-        let secret = rotated.expect("rotation");
-        let stored = a.get_client(&c.id).await.expect("client");
+        let (_, secret) = rotated.expect("rotation");
+        let stored = a.application(&c.id).await.expect("client");
         assert_eq!(stored.description, format!("round {round}"));
         let r = h
             .post(
@@ -853,17 +877,21 @@ async fn concurrent_changes_without_if_match_both_land() {
             claims: json!({ k: v }).as_object().cloned().unwrap_or_default(),
             ..UserPatch::default()
         };
-        let third = h.provider.admin(Actor::cli());
+        let third = h.provider.admin(Caller::local());
+        let change = tessera_core::admin::PasswordChange {
+            password: password.clone(),
+            current_password: None,
+        };
         let (by_name, by_nickname) = (claim("name", &name), claim("nickname", &nickname));
         let (named, nicknamed, reset) = tokio::join!(
             a.update_user("racer", &by_name),
             b.update_user("racer", &by_nickname),
-            third.set_user_password("racer", &password)
+            third.set_user_password("racer", &change)
         );
         named.expect("name");
         nicknamed.expect("nickname");
         reset.expect("password");
-        let u = a.find_user("racer").await.expect("user");
+        let u = a.user("racer").await.expect("user");
         assert_eq!(
             u.claims["name"],
             name.as_str(),
@@ -998,13 +1026,14 @@ async fn tokens_issued_and_refused_are_audited_when_asked() {
     let events = |h: &Harness| {
         let p = h.provider.clone();
         async move {
-            p.audit_events(&AuditQuery {
-                action: Some("token.".into()),
-                limit: 10,
-                ..AuditQuery::default()
-            })
-            .await
-            .expect("events")
+            p.admin(Caller::local())
+                .audit_events(&AuditQuery {
+                    action: Some("token.".into()),
+                    limit: 10,
+                    ..AuditQuery::default()
+                })
+                .await
+                .expect("events")
         }
     };
     // Off by default: the client-credentials hot path writes nothing.

@@ -561,7 +561,7 @@ async fn hs256_access_tokens_are_signed_with_the_client_secret() {
     assert_eq!(h.introspect(&c, &forged).await["active"], false);
     let public = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_client(&ClientSpec {
             signing_alg: Some(tessera_core::model::JwsAlg::HS256),
             redirect_uris: vec!["https://spa.example.com/cb".into()],
@@ -572,4 +572,69 @@ async fn hs256_access_tokens_are_signed_with_the_client_secret() {
         public.is_err(),
         "a public client has no secret to sign with"
     );
+}
+
+/// `key`'s signature over `claims` with `crit` in the protected header.
+fn sign_critical(k: &TestKey, claims: &Value, crit: &[&str]) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = k.jwk["kid"].as_str().map(str::to_owned);
+    h.crit = Some(crit.iter().map(|c| c.to_string()).collect());
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &EncodingKey::from_ec_pem(k.pem.as_bytes()).expect("pem"),
+    )
+    .expect("sign")
+}
+
+/// RFC 7515 §4.1.11: a JWS whose `crit` names an extension the recipient does not understand
+/// MUST be rejected; Tessera understands none. Client assertions, JWT bearer assertions and
+/// trusted issuers' tokens alike.
+#[tokio::test]
+async fn a_critical_header_tessera_does_not_understand_is_refused() {
+    let h = Harness::new().await;
+    h.user("carol").await;
+    let k = key("k1");
+    let c = key_client(&h, |s| s.jwks = Some(json!({"keys": [k.jwk.clone()]}))).await;
+    for crit in [vec!["x-unknown"], vec!["exp"], vec![]] {
+        let jwt = sign_critical(
+            &k,
+            &claims(&c.id, &c.id, &format!("c-{}", crit.len())),
+            &crit,
+        );
+        let r = client_credentials_with(&h, &jwt).await;
+        assert_eq!(r.error(), "invalid_client", "{crit:?}: {}", r.text);
+    }
+    let ok = client_credentials_with(&h, &sign(&k, &claims(&c.id, &c.id, "c-ok"))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+
+    let idp = key("idp-1");
+    let app = h
+        .client_with(ClientSpec {
+            grant_types: Some(vec![GrantType::JwtBearer]),
+            trusted_issuers: vec![TrustedIssuer {
+                issuer: "https://idp.example.com".into(),
+                jwks: Some(json!({"keys": [idp.jwk.clone()]})),
+                jwks_uri: None,
+            }],
+            scopes: vec!["read:things".into()],
+            ..ClientSpec::new("bearer", ClientType::M2m)
+        })
+        .await;
+    let assertion = sign_critical(
+        &idp,
+        &claims("https://idp.example.com", "carol", "b-crit"),
+        &["x-unknown"],
+    );
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &enc(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &assertion),
+            ]),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_grant", "{}", r.text);
 }

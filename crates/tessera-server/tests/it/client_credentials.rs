@@ -150,7 +150,7 @@ async fn scopes_default_and_escalation() {
         "no default marked: all allowed scopes"
     );
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_scope(&tessera_core::admin::ScopeSpec {
             name: "read:things".into(),
             default: true,
@@ -193,7 +193,7 @@ async fn scopes_default_and_escalation() {
 async fn resource_indicators_select_the_audience() {
     let h = Harness::new().await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_api(&tessera_core::admin::ApiSpec {
             identifier: "https://other.example.com".into(),
             ..Default::default()
@@ -261,7 +261,7 @@ async fn lifetime_and_migration_with_explicit_credentials() {
     assert_eq!(h.token(&c, "").await["expires_in"], 120);
     let bad = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_client(&ClientSpec {
             access_token_ttl: Some(86_401),
             ..Harness::spec("x")
@@ -270,7 +270,7 @@ async fn lifetime_and_migration_with_explicit_credentials() {
     assert!(bad.unwrap_err().to_string().contains("access_token_ttl"));
     let short = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_client(&ClientSpec {
             client_secret: Some("short".into()),
             ..Harness::spec("x")
@@ -286,7 +286,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
     h.token(&c, "").await;
     let new = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .rotate_client_secret(&c.id)
         .await
         .expect("rotate");
@@ -300,7 +300,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
     );
     let rotated = crate::support::TestClient {
         id: c.id.clone(),
-        secret: new,
+        secret: new.1,
     };
     h.token(&rotated, "").await;
 
@@ -309,7 +309,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
         ..Default::default()
     };
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_client(&c.id, &patch)
         .await
         .expect("disable");
@@ -330,7 +330,7 @@ async fn rotation_and_disabling_take_effect_at_once() {
 async fn scopes_must_fit_the_requested_resource() {
     let h = Harness::new().await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_api(&tessera_core::admin::ApiSpec {
             identifier: "https://billing.example.com".into(),
             name: "Billing".into(),

@@ -178,7 +178,7 @@ impl Harness {
             ..UserSpec::default()
         };
         self.provider
-            .admin(tessera_core::audit::Actor::cli())
+            .admin(tessera_core::admin::Caller::local())
             .create_user(&spec)
             .await
             .expect("user")
@@ -195,7 +195,7 @@ impl Harness {
         tweak(&mut spec);
         let created = self
             .provider
-            .admin(tessera_core::audit::Actor::cli())
+            .admin(tessera_core::admin::Caller::local())
             .create_client(&spec)
             .await
             .expect("web app");

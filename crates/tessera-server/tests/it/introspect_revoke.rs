@@ -215,11 +215,17 @@ async fn revoked_jti_is_forgotten_after_expiry() {
 #[tokio::test]
 async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
     let h = Harness::new().await;
-    let rs = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    // The things API's backend: the tokens are addressed to it.
+    let rs = h
+        .client_with(ClientSpec {
+            client_id: Some(API.into()),
+            ..Harness::spec("things backend")
+        })
+        .await;
     let c = h.client(Alg::ES256, TokenFormat::Opaque).await;
     let t = h.access_token(&c).await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_client(
             &c.id,
             &ClientPatch {
@@ -231,7 +237,7 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
         .expect("disable");
     assert_eq!(h.introspect(&rs, &t).await["active"], false);
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_client(
             &c.id,
             &ClientPatch {
@@ -243,9 +249,52 @@ async fn tokens_of_disabled_or_deleted_clients_are_inactive() {
         .expect("enable");
     assert_eq!(h.introspect(&rs, &t).await["active"], true);
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .delete_client(&c.id)
         .await
         .expect("delete");
     assert_eq!(h.introspect(&rs, &t).await["active"], false);
+}
+
+/// RFC 7662 §2.1 leaves to the server which tokens a protected resource may introspect. By
+/// default a client introspects the tokens issued to it and those addressed to it as a resource
+/// server (an application registered with its API's identifier as client_id); every other token,
+/// an administrator's admin-API token included, is `{"active": false}` unless the application
+/// was explicitly allowed to introspect any token (administrator only).
+#[tokio::test]
+async fn clients_introspect_their_own_tokens_and_those_addressed_to_them() {
+    let h = crate::admin_api::setup().await;
+    let owner = h.client(Alg::ES256, TokenFormat::Opaque).await;
+    let stranger = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let theirs = h.access_token(&owner).await;
+    assert_eq!(h.introspect(&owner, &theirs).await["active"], true);
+    assert_eq!(
+        h.introspect(&stranger, &theirs).await,
+        serde_json::json!({"active": false})
+    );
+    // The things API's backend: tokens whose aud is the API are addressed to it.
+    let backend = h
+        .client_with(ClientSpec {
+            client_id: Some(API.into()),
+            apis: vec![],
+            scopes: vec![],
+            ..Harness::spec("things backend")
+        })
+        .await;
+    assert_eq!(h.introspect(&backend, &theirs).await["active"], true);
+    // An administrator's token for the admin API is nobody's business but its own client's.
+    let admin_token = crate::admin_api::automation(&h, &["administrator"]).await;
+    assert_eq!(h.introspect(&stranger, &admin_token).await["active"], false);
+    // The wider permission is explicit, and an administrator's to give.
+    let config = crate::admin_api::automation(&h, &["config:write"]).await;
+    let admin = crate::admin_api::automation(&h, &["administrator"]).await;
+    let wide = serde_json::json!({"introspect_any_token": true});
+    let path = format!("/applications/{}", stranger.id);
+    crate::admin_api::problem(
+        &crate::admin_api::call(&h, "PATCH", &path, &config, Some(wide.clone())).await,
+        403,
+    );
+    let r = crate::admin_api::call(&h, "PATCH", &path, &admin, Some(wide)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(h.introspect(&stranger, &theirs).await["active"], true);
 }

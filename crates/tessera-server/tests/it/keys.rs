@@ -44,7 +44,7 @@ async fn a_scheduled_key_takes_over_at_its_not_before() {
     let now = h.provider.now();
     let next = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -87,7 +87,7 @@ async fn a_scheduled_key_takes_over_at_its_not_before() {
 
     let overlapping = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -112,7 +112,7 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         .kid
         .expect("kid");
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .retire_key(&old)
         .await
         .expect("retire");
@@ -149,7 +149,8 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
         let provider = provider.clone();
         async move {
             provider
-                .list_keys()
+                .admin(tessera_core::admin::Caller::local())
+                .keys()
                 .await
                 .expect("keys")
                 .iter()
@@ -168,7 +169,7 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
     );
     assert!(h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .retire_key("no-such-kid")
         .await
         .is_err());
@@ -178,7 +179,12 @@ async fn retiring_a_key_rotates_and_keeps_it_published() {
 async fn retiring_a_key_hands_over_to_its_published_successor() {
     let h = Harness::new().await;
     let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
-    let keys = h.provider.list_keys().await.expect("keys");
+    let keys = h
+        .provider
+        .admin(tessera_core::admin::Caller::local())
+        .keys()
+        .await
+        .expect("keys");
     let current = keys
         .iter()
         .find(|k| k.alg == Alg::ES256)
@@ -186,7 +192,7 @@ async fn retiring_a_key_hands_over_to_its_published_successor() {
         .clone();
     let next = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .generate_key(
             Alg::ES256,
             KeyWindow {
@@ -197,7 +203,7 @@ async fn retiring_a_key_hands_over_to_its_published_successor() {
         .await
         .expect("successor");
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .retire_key(&current.kid)
         .await
         .expect("retire");
@@ -234,7 +240,8 @@ async fn keys_rotate_by_themselves_and_no_token_fails_verification() {
     let k1 = kid(&first);
     let end = h
         .provider
-        .list_keys()
+        .admin(tessera_core::admin::Caller::local())
+        .keys()
         .await
         .expect("keys")
         .into_iter()
@@ -259,7 +266,8 @@ async fn keys_rotate_by_themselves_and_no_token_fails_verification() {
     );
     let k2 = h
         .provider
-        .list_keys()
+        .admin(tessera_core::admin::Caller::local())
+        .keys()
         .await
         .expect("keys")
         .into_iter()
@@ -345,13 +353,23 @@ async fn a_wrong_master_key_is_refused_at_start() {
     let first = start(&"11".repeat(32))
         .await
         .expect("first start generates keys");
-    let keys_before = first.list_keys().await.expect("keys").len();
+    let keys_before = first
+        .admin(tessera_core::admin::Caller::local())
+        .keys()
+        .await
+        .expect("keys")
+        .len();
     let err = start(&"22".repeat(32))
         .await
         .expect_err("another master key");
     assert!(err.to_string().contains("master key"), "{err}");
     assert_eq!(
-        first.list_keys().await.expect("keys").len(),
+        first
+            .admin(tessera_core::admin::Caller::local())
+            .keys()
+            .await
+            .expect("keys")
+            .len(),
         keys_before,
         "nothing was generated or cut"
     );

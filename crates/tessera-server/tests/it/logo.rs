@@ -140,3 +140,69 @@ async fn logos_are_checked_served_shown_and_removed() {
     assert_eq!(h.get(&format!("/logo/{id}")).await.status, 404);
     assert_eq!(h.provider.store.get_logo(&id).await.expect("store"), None);
 }
+
+/// CRC-32 (ISO 3309, as PNG chunks use it).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The 16×16 PNG with its header claiming `width`×`height` (the chunk's CRC made right).
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut p = png();
+    p[16..20].copy_from_slice(&width.to_be_bytes());
+    p[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&p[12..29]);
+    p[29..33].copy_from_slice(&crc.to_be_bytes());
+    p
+}
+
+/// A logo's pixel dimensions are bounded, read from its header without decoding it: a small file
+/// claiming 40000×40000 pixels would cost every browser that shows the sign-in page.
+#[tokio::test]
+async fn logos_of_huge_dimensions_are_refused() {
+    let h = setup().await;
+    let write = automation(&h, &["config:write"]).await;
+    let r = call(&h, "POST", "/applications", &write,
+        Some(json!({"name": "Storefront", "type": ClientType::Web.as_str(), "redirect_uris": [crate::flow::RP]}))).await;
+    let id = r.json["application"]["client_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for (bytes, kind) in [
+        (png_claiming(40_000, 40_000), "image/png"),
+        (png_claiming(16, 100_000), "image/png"),
+        (
+            [
+                b"GIF89a".as_slice(),
+                &60_000u16.to_le_bytes(),
+                &60_000u16.to_le_bytes(),
+                &[0u8; 20],
+            ]
+            .concat(),
+            "image/gif",
+        ),
+    ] {
+        let r = upload(&h, &id, &write, kind, bytes).await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "logo");
+        assert!(
+            r.json["detail"].as_str().unwrap().contains("pixels"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(h.get(&format!("/logo/{id}")).await.status, 404);
+    let r = upload(&h, &id, &write, "image/png", png_claiming(16, 16)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -100,7 +100,7 @@ async fn wrong_password_unknown_user_and_blocked_user_get_one_message() {
     h.user("carol").await;
     h.user("dave").await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_user(
             "dave",
             &tessera_core::admin::UserPatch {
@@ -184,7 +184,12 @@ async fn throttled_events(h: &Harness) -> usize {
         limit: 100,
         ..AuditQuery::default()
     };
-    h.provider.audit_events(&query).await.expect("audit").len()
+    h.provider
+        .admin(tessera_core::admin::Caller::local())
+        .audit_events(&query)
+        .await
+        .expect("audit")
+        .len()
 }
 
 #[tokio::test]
@@ -618,4 +623,96 @@ fn no_authorization_request_makes_the_server_fail_or_redirect_elsewhere() {
             Ok(())
         })
         .expect("property");
+}
+
+/// RFC 8252 §7.3, RFC 9700 §4.1.3: a native app's loopback redirect URI matches the registered
+/// one exactly, the port aside; other spellings of the same address or path are other URIs, shown
+/// as an error page, never redirected to.
+#[tokio::test]
+async fn loopback_redirect_uris_match_exactly_but_for_the_port() {
+    let h = Harness::new().await;
+    let native = h
+        .web_app(|s| {
+            s.client_type = tessera_core::model::ClientType::Native;
+            s.redirect_uris = vec!["http://127.0.0.1/cb".into()];
+            s.post_logout_redirect_uris = vec![];
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (_, challenge) = crate::flow::pkce();
+    let ask = |redirect: &str| {
+        let q = enc(&[
+            ("response_type", "code"),
+            ("client_id", &native.id),
+            ("redirect_uri", redirect),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        format!("/authorize?{q}")
+    };
+    for spelled in [
+        "http://0x7f000001:1234/cb",
+        "http://127.1:1234/cb",
+        "http://2130706433:1234/cb",
+        "http://127.0.0.1:1234/./cb",
+        "http://127.0.0.1:1234/x/../cb",
+        "http://127.0.0.1:1234/cb/",
+    ] {
+        let r = b.get(&ask(spelled)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{spelled}");
+        assert_eq!(r.header("location"), "", "{spelled}");
+        assert!(!r.text.contains(spelled), "not echoed: {spelled}");
+    }
+    let r = b.get(&ask("http://127.0.0.1:1234/cb")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("name=\"password\""));
+}
+
+/// OIDC Core §5.5.1.1: an essential `acr` Tessera cannot meet is a failed authentication (the
+/// Unmet Authentication Requirements error), before any sign-in; a voluntary one (`acr_values`,
+/// §3.1.2.1) is not an error and the ID token says what was done.
+#[tokio::test]
+async fn an_essential_acr_that_cannot_be_met_fails_the_request() {
+    let h = Harness::new().await;
+    h.user("ivy").await;
+    let app = h
+        .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
+        .await;
+    let b = Browser::new(&h);
+    for claims in [
+        r#"{"id_token":{"acr":{"essential":true,"values":["urn:mace:incommon:iap:silver"]}}}"#,
+        r#"{"id_token":{"acr":{"essential":true,"value":"2"}}}"#,
+        r#"{"userinfo":{"acr":{"essential":true,"value":"2"}}}"#,
+    ] {
+        let (path, _) = code_request(&app, "openid", &format!("&{}", enc(&[("claims", claims)])));
+        let r = b.get(&path).await;
+        let p = redirect_params(&r);
+        assert_eq!(
+            p.get("error").map(String::as_str),
+            Some("unmet_authentication_requirements"),
+            "{claims}: {}",
+            r.text
+        );
+        assert_eq!(p["state"], "st-1");
+        assert!(!p.contains_key("code"));
+    }
+    // What Tessera can meet, essential or not, and voluntary acr_values: a code as usual.
+    for extra in [
+        format!(
+            "&{}",
+            enc(&[(
+                "claims",
+                r#"{"id_token":{"acr":{"essential":true,"values":["0","2"]}}}"#
+            )])
+        ),
+        "&acr_values=1%202".to_owned(),
+    ] {
+        let (path, verifier) = code_request(&app, "openid", &extra);
+        let p = sign_in(&b, &path, "ivy").await;
+        let t = h.exchange(&app, &p["code"], Some(&verifier)).await;
+        assert_eq!(t.status, StatusCode::OK, "{extra}: {}", t.text);
+        let id = crate::flow::jwt_claims(t.json["id_token"].as_str().unwrap());
+        assert_eq!(id["acr"], "0", "{extra}");
+    }
 }

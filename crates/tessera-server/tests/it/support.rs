@@ -96,6 +96,8 @@ impl Harness {
             Arc::new(tessera_server::metrics::MeteredStore(store));
         let mut settings =
             Settings::new(issuer, Lifetimes::default(), KeySettings::default()).expect("settings");
+        // The tests' key servers, webhooks and back-channel receivers listen on loopback.
+        settings.allow_private_addresses = true;
         tweak(&mut settings);
         let master = MasterKey::parse(&MasterKey::generate_text()).expect("master key");
         let provider = Arc::new(
@@ -110,7 +112,7 @@ impl Harness {
                 })),
         );
         provider
-            .admin(tessera_core::audit::Actor::cli())
+            .admin(tessera_core::admin::Caller::local())
             .create_api(&ApiSpec {
                 identifier: API.into(),
                 name: "Example".into(),
@@ -118,13 +120,7 @@ impl Harness {
             })
             .await
             .expect("api");
-        let router = app(
-            AppState {
-                provider: provider.clone(),
-                client_ip_header: None,
-            },
-            Limits::default(),
-        );
+        let router = app(AppState::new(provider.clone()), Limits::default());
         Harness {
             provider,
             clock,
@@ -143,7 +139,7 @@ impl Harness {
     pub async fn client_with(&self, spec: ClientSpec) -> TestClient {
         let created = self
             .provider
-            .admin(tessera_core::audit::Actor::cli())
+            .admin(tessera_core::admin::Caller::local())
             .create_client(&spec)
             .await
             .expect("create client");
@@ -164,7 +160,7 @@ impl Harness {
 
     pub async fn scope(&self, name: &str, default: bool) {
         self.provider
-            .admin(tessera_core::audit::Actor::cli())
+            .admin(tessera_core::admin::Caller::local())
             .create_scope(&ScopeSpec {
                 name: name.into(),
                 display_name: name.into(),

@@ -42,7 +42,7 @@ async fn user_token(h: &Harness) -> String {
 async fn resource_server(h: &Harness, tweak: impl FnOnce(&mut ClientSpec)) -> TestClient {
     let _ = h
         .provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_api(&ApiSpec {
             identifier: ORDERS.into(),
             name: "Orders".into(),
@@ -241,7 +241,7 @@ async fn subject_tokens_from_trusted_issuers() {
     let foreign = |iss: &str| {
         crate::assertions::sign_with(
             &idp,
-            &json!({"iss": iss, "sub": "partner-user-7", "aud": API, "exp": now + 300, "scope": "read:things"}),
+            &json!({"iss": iss, "sub": "partner-user-7", "aud": API, "exp": now + 300, "scope": "read:things", "jti": iss}),
         )
     };
     let jwt_type = "urn:ietf:params:oauth:token-type:jwt";
@@ -300,7 +300,7 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
     let h = Harness::new().await;
     let base = policy_server().await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_api(&ApiSpec {
             identifier: ORDERS.into(),
             name: "Orders".into(),
@@ -413,4 +413,110 @@ async fn own_refresh_and_id_tokens_are_subject_tokens_too() {
         h.post("/token", Some(&web.basic()), &body).await.error(),
         "invalid_request"
     );
+}
+
+/// RFC 8693 §2.1, §4.1: an actor token speaks for the caller itself. The subject token passed
+/// again as actor, or a third party's token that merely names the caller in its audience, is
+/// not the caller's; an actor equal to the subject is impersonation, allowed only when the
+/// client may impersonate.
+#[tokio::test]
+async fn actor_tokens_must_be_the_callers_own() {
+    let h = Harness::new().await;
+    let subject = user_token(&h).await;
+    let rs = resource_server(&h, |_| {}).await;
+    let with_actor = |actor: &str| {
+        exchange(
+            &subject,
+            &[("actor_token", actor), ("actor_token_type", AT)],
+        )
+    };
+    // The subject token as its own actor: issued to the web app, not to the caller.
+    let r = h
+        .post("/token", Some(&rs.basic()), &with_actor(&subject))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.error(), "invalid_request");
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("actor_token"),
+        "{}",
+        r.text
+    );
+    // A third party's token whose audience names the caller (its APIs include the things API).
+    let third = h
+        .client_with(ClientSpec {
+            apis: vec![API.into()],
+            scopes: vec!["read:things".into()],
+            ..ClientSpec::new("third party", ClientType::M2m)
+        })
+        .await;
+    let theirs = h.access_token(&third).await;
+    assert_eq!(jwt_claims(&theirs)["aud"], API, "addressed to the caller");
+    let r = h
+        .post("/token", Some(&rs.basic()), &with_actor(&theirs))
+        .await;
+    assert_eq!(r.error(), "invalid_request", "{}", r.text);
+    // The caller's own token works as actor.
+    let own = h.access_token(&rs).await;
+    let r = h.post("/token", Some(&rs.basic()), &with_actor(&own)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Its own token as both subject and actor is impersonating itself: refused unless allowed.
+    let body = enc(&[
+        ("grant_type", GRANT),
+        ("subject_token", &own),
+        ("subject_token_type", AT),
+        ("actor_token", &own),
+        ("actor_token_type", AT),
+        ("resource", ORDERS),
+    ]);
+    let r = h.post("/token", Some(&rs.basic()), &body).await;
+    assert_eq!(r.error(), "unauthorized_client", "{}", r.text);
+}
+
+/// A trusted issuer's subject token without `jti` could be replayed without limit.
+#[tokio::test]
+async fn trusted_subject_tokens_need_a_jti_and_are_used_once() {
+    let h = Harness::new().await;
+    let idp = crate::assertions::key_pair("idp");
+    let rs = resource_server(&h, |s| {
+        s.impersonation_allowed = Some(true);
+        s.trusted_issuers = vec![TrustedIssuer {
+            issuer: "https://idp.example.com".into(),
+            jwks: Some(json!({"keys": [idp.jwk.clone()]})),
+            jwks_uri: None,
+        }];
+    })
+    .await;
+    let now = crate::support::now();
+    let token = |jti: Option<&str>| {
+        let mut c = json!({"iss": "https://idp.example.com", "sub": "partner-user-7", "aud": API,
+            "exp": now + 300, "scope": "read:things"});
+        if let Some(j) = jti {
+            c["jti"] = json!(j);
+        }
+        crate::assertions::sign_with(&idp, &c)
+    };
+    let body = |t: &str| {
+        enc(&[
+            ("grant_type", GRANT),
+            ("subject_token", t),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("resource", ORDERS),
+        ])
+    };
+    let without = token(None);
+    let r = h.post("/token", Some(&rs.basic()), &body(&without)).await;
+    assert_eq!(r.error(), "invalid_request", "{}", r.text);
+    assert!(r.json["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("jti"));
+    let with = token(Some("once-1"));
+    let r = h.post("/token", Some(&rs.basic()), &body(&with)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = h.post("/token", Some(&rs.basic()), &body(&with)).await;
+    assert_eq!(r.error(), "invalid_request", "replayed: {}", r.text);
 }

@@ -1,5 +1,6 @@
 //! Codes and refresh tokens of signed-in users: PKCE, single use with replay revocation, ID token
-//! claims, rotation with reuse detection and its grace window, blocked users, userinfo.
+//! claims, rotation with reuse detection and an application's opt-in grace window, blocked
+//! users, userinfo.
 
 use http::StatusCode;
 use serde_json::json;
@@ -205,7 +206,13 @@ async fn refresh(
 async fn refresh_rotates_narrows_and_detects_reuse() {
     let h = Harness::new().await;
     h.user("fay").await;
-    let app = auto_app(&h).await;
+    // An application that opted into a grace window for retries.
+    let app = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.refresh_grace_secs = Some(10);
+        })
+        .await;
     let b = Browser::new(&h);
     let (c, v) = code(&h, &b, &app, "fay", "openid email profile").await;
     let first = h.exchange(&app, &c, Some(&v)).await;
@@ -249,7 +256,7 @@ async fn blocked_users_cannot_refresh_and_their_tokens_are_inactive() {
     let at = t.json["access_token"].as_str().unwrap();
     assert_eq!(h.introspect(&app, at).await["active"], true);
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .update_user(
             "gus",
             &tessera_core::admin::UserPatch {
@@ -271,7 +278,7 @@ async fn userinfo_releases_claims_by_scope_and_custom_mappings() {
     let h = Harness::new().await;
     let uid = h.user("hal").await;
     h.provider
-        .admin(tessera_core::audit::Actor::cli())
+        .admin(tessera_core::admin::Caller::local())
         .create_scope(&tessera_core::admin::ScopeSpec {
             name: "org".into(),
             claims: [

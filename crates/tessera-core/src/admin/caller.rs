@@ -1,0 +1,169 @@
+//! Who calls an administrative use-case, and with which of the admin API's scopes: a user or an
+//! application holding a Tessera access token for the admin API (RFC 6750 §2.1), the local
+//! `tessera` command line, or the server's own background jobs.
+
+use std::collections::BTreeSet;
+
+use super::permission::{AdminScope, Need};
+use crate::audit::Actor;
+use crate::error::ErrorCode;
+use crate::names::ADMIN_GROUP;
+use crate::provider::Provider;
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A user, through a token an application obtained for them.
+    User(String),
+    /// An application acting for itself (client credentials).
+    Client(String),
+    /// The `tessera` command line on the server's own machine: whoever runs it holds the
+    /// database and the master key already.
+    Local,
+    /// The server's background jobs (key rotation, the admin API's own set-up).
+    System,
+}
+
+/// The caller of an administrative use-case and the admin API scopes in force for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    principal: Principal,
+    scopes: BTreeSet<AdminScope>,
+}
+
+/// Why a token does not make an admin API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerError {
+    /// RFC 6750 §3.1 `invalid_token`: the reason, for the client developer.
+    InvalidToken(&'static str),
+    /// The store could not be read: retry.
+    Unavailable,
+}
+
+impl Caller {
+    /// The command line: every power.
+    pub fn local() -> Caller {
+        Caller {
+            principal: Principal::Local,
+            scopes: AdminScope::ALL.into_iter().collect(),
+        }
+    }
+
+    /// A background job of the server: every power.
+    pub fn system() -> Caller {
+        Caller {
+            principal: Principal::System,
+            scopes: AdminScope::ALL.into_iter().collect(),
+        }
+    }
+
+    /// A caller holding `scopes` (what a token grants, after the rules of [`Provider::admin_caller`]).
+    pub fn with_scopes(
+        principal: Principal,
+        scopes: impl IntoIterator<Item = AdminScope>,
+    ) -> Caller {
+        Caller {
+            principal,
+            scopes: scopes.into_iter().collect(),
+        }
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The user the caller is, when it is one.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::User(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = AdminScope> + '_ {
+        self.scopes.iter().copied()
+    }
+
+    pub fn holds(&self, scope: AdminScope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Whether the caller's scopes satisfy `need`.
+    pub fn meets(&self, need: Need) -> bool {
+        need.met_by(|s| self.holds(s))
+    }
+
+    /// Who the audit log names.
+    pub fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::User(id) => Actor::user(id),
+            Principal::Client(id) => Actor::client(id),
+            Principal::Local => Actor::cli(),
+            Principal::System => Actor::system(),
+        }
+    }
+}
+
+impl Provider {
+    /// The caller an access token stands for at the admin API: the token must be active (its
+    /// client enabled, its grant and user in force), issued for the admin API (its `aud` names
+    /// `<issuer>/admin/api`), and the caller's own:
+    ///
+    /// - a token carrying `act` (token exchange delegation) speaks for someone else: refused;
+    /// - a user's token obtained from an assertion (the JWT bearer grant) proves no sign-in by
+    ///   the user: refused;
+    /// - a token without a grant is an application's own only when its `sub` is its client_id
+    ///   (client credentials); an impersonating exchange is refused.
+    ///
+    /// Its scopes are the admin API's it names; `administrator` counts for a user only while the
+    /// user is a member of `tessera-admins`.
+    pub async fn admin_caller(&self, token: &str) -> Result<Caller, CallerError> {
+        let found = self
+            .active_access_token(token, None, self.now())
+            .await
+            .map_err(|e| match e.code {
+                ErrorCode::TemporarilyUnavailable => CallerError::Unavailable,
+                _ => CallerError::InvalidToken("the access token is invalid, expired or revoked"),
+            })?;
+        let Some((claims, grant)) = found else {
+            return Err(CallerError::InvalidToken(
+                "the access token is invalid, expired or revoked",
+            ));
+        };
+        if !claims.aud.iter().any(|a| *a == self.admin_api()) {
+            return Err(CallerError::InvalidToken(
+                "the access token was not issued for the admin API (its aud lacks <issuer>/admin/api)",
+            ));
+        }
+        if claims.extra.contains_key("act") {
+            return Err(CallerError::InvalidToken(
+                "a delegated token (with act) is not accepted by the admin API",
+            ));
+        }
+        let mut scopes: BTreeSet<AdminScope> = claims
+            .scope
+            .iter()
+            .filter_map(|s| AdminScope::parse(s))
+            .collect();
+        let principal = match grant {
+            Some(g) if g.record.amr.iter().any(|m| m == "jwt") => {
+                return Err(CallerError::InvalidToken(
+                    "a token obtained from an assertion is not accepted by the admin API",
+                ))
+            }
+            Some(g) => {
+                if !g.user.groups.iter().any(|x| x == ADMIN_GROUP) {
+                    scopes.remove(&AdminScope::Administrator);
+                }
+                Principal::User(g.user.id)
+            }
+            None if claims.sub == claims.client_id => Principal::Client(claims.client_id),
+            None => {
+                return Err(CallerError::InvalidToken(
+                    "a token issued for another subject than its client is not accepted by the admin API",
+                ))
+            }
+        };
+        Ok(Caller { principal, scopes })
+    }
+}

@@ -1,0 +1,206 @@
+//! Serving connections on a listener, with the limits a public server needs (the review found
+//! silent and header-dribbling connections held open indefinitely until the file descriptors ran
+//! out): at most `max_connections` at once (further ones wait in the listen queue), a request's
+//! header section within `header_read_timeout` (HTTP/1), a connection with no request in flight
+//! closed after `idle_timeout` (HTTP/1 keep-alive, HTTP/2, and a connection that never sends a
+//! byte), and on shutdown every connection drained: in-flight requests answered in full.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+/// The limits of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// How long a stopping server lets a connection finish its requests.
+    pub drain_timeout: Duration,
+}
+
+/// A connection's requests in flight, and when that number last changed.
+#[derive(Debug)]
+struct Activity(Mutex<(usize, Instant)>);
+
+impl Activity {
+    fn read(&self) -> (usize, Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn change(&self, by: isize) {
+        let mut a = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        a.0 = a.0.saturating_add_signed(by);
+        a.1 = Instant::now();
+    }
+}
+
+/// One request in flight while it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn enter(a: &Arc<Activity>) -> InFlight {
+        a.change(1);
+        InFlight(a.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.change(-1);
+    }
+}
+
+/// Serves `router` on `listener` until `stop` changes, then drains the open connections.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper silently drops its header-read timeout.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    let mut make = router.into_make_service_with_connect_info::<SocketAddr>();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        // A slot first: at the limit, new connections wait in the kernel's listen queue.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => continue,
+                Err(e) => {
+                    // Out of file descriptors or buffers: back off instead of spinning.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = match make.call(peer).await {
+            Ok(app) => app,
+            Err(never) => match never {},
+        };
+        tokio::spawn(connection(
+            builder.clone(),
+            tcp,
+            app,
+            limits,
+            stop.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    // Every open connection holds a slot: all slots back means every connection is done.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(
+        limits.drain_timeout + Duration::from_secs(1),
+        slots.acquire_many(all),
+    )
+    .await;
+}
+
+/// Serves one connection, closing it when idle or when the server stops.
+async fn connection<A>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tcp: TcpStream,
+    app: A,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) where
+    A: Service<
+            http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    A::Future: Send,
+{
+    let activity = Arc::new(Activity(Mutex::new((0, Instant::now()))));
+    let service = {
+        let activity = activity.clone();
+        tower::service_fn(move |req: http::Request<Incoming>| {
+            let in_flight = InFlight::enter(&activity);
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(req).await;
+                drop(in_flight);
+                res
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    // One timer: the idle check while open, the drain deadline once closing.
+    let timer = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(timer);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            done = conn.as_mut() => {
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                return;
+            }
+            _ = stop.changed(), if !closing => {
+                // HTTP/1: close after the exchange in progress; HTTP/2: GOAWAY.
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+                timer.as_mut().reset(Instant::now() + limits.drain_timeout);
+            }
+            () = timer.as_mut() => {
+                if closing {
+                    // Past the drain deadline: dropping the connection closes its socket.
+                    return;
+                }
+                let (in_flight, since) = activity.read();
+                if in_flight == 0 && since.elapsed() >= limits.idle_timeout {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    timer.as_mut().reset(Instant::now() + limits.drain_timeout);
+                } else if in_flight == 0 {
+                    timer.as_mut().reset(since + limits.idle_timeout);
+                } else {
+                    timer.as_mut().reset(Instant::now() + limits.idle_timeout);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Running Tessera as operators do, as a real process: connections that send nothing or dribble
+//! their headers are closed while others keep being served; `/metrics` on its own address or
+//! behind a token; a data directory keeps the issuer it was created for; unrelated `TESSERA_*`
+//! variables do not stop a start; the CLI clears optional URIs and refuses private destinations.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::process::{cli, cli_env, free_port, http, json, tessera, Server};
+
+/// Reads until the server closes the connection; how long that took, or `None` past `limit`.
+async fn closed_within(sock: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(start + limit),
+            sock.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_dribbling_connections_are_closed_and_others_served() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_HTTP__HEADER_READ_TIMEOUT_SECS", "2"),
+            ("TESSERA_HTTP__IDLE_TIMEOUT_SECS", "2"),
+            ("TESSERA_HTTP__MAX_CONNECTIONS", "16"),
+        ],
+    );
+    server.wait_ready().await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+
+    // Every slot taken by silent connections, and one that dribbles a header byte a second.
+    let mut silent = Vec::new();
+    for _ in 0..15 {
+        silent.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    let mut dribbler = TcpStream::connect(&addr).await.expect("connect");
+    let drip = tokio::spawn(async move {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        let start = Instant::now();
+        for b in head.iter().chain(std::iter::repeat(&b'a')) {
+            if dribbler.write_all(&[*b]).await.is_err() {
+                return Some(start.elapsed());
+            }
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(500), dribbler.read(&mut probe)).await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+                _ => {}
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return None;
+            }
+        }
+        None
+    });
+    // A real request still gets through: it waits for a slot the timeouts free.
+    let started = Instant::now();
+    let r = http()
+        .get(format!("{}/healthz", server.base))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .expect("healthz answers while idle connections are held");
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    for sock in &mut silent {
+        let took = closed_within(sock, Duration::from_secs(10)).await;
+        assert!(took.is_some(), "a silent connection stays open");
+    }
+    let dripped = drip.await.expect("drip task");
+    assert!(
+        dripped.is_some_and(|d| d < Duration::from_secs(8)),
+        "a dribbling connection was closed by the header-read timeout: {dripped:?}"
+    );
+    // A keep-alive connection between requests is closed when idle, too.
+    let mut keep = TcpStream::connect(&addr).await.expect("connect");
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut first = [0u8; 256];
+    let n = keep.read(&mut first).await.expect("read");
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    assert!(closed_within(&mut keep, Duration::from_secs(10))
+        .await
+        .is_some());
+    let log = server.terminate();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_apart_or_behind_a_token() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics_port = free_port();
+    let server = Server::start(
+        dir.path(),
+        &[(
+            "TESSERA_METRICS__LISTEN",
+            &format!("127.0.0.1:{metrics_port}"),
+        )],
+    );
+    server.wait_ready().await;
+    let main = http()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(main.status(), 404, "not on the public listener");
+    let apart = http()
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(apart.status(), 200);
+    assert!(apart.text().await.expect("body").contains("tessera_"));
+    drop(server);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "scrape-me-please-0123456789\n").expect("write");
+    let server = Server::start(
+        dir.path(),
+        &[(
+            "TESSERA_METRICS__TOKEN_FILE",
+            token_file.to_str().expect("path"),
+        )],
+    );
+    server.wait_ready().await;
+    let url = format!("{}/metrics", server.base);
+    let anonymous = http().get(&url).send().await.expect("metrics");
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"]
+        .to_str()
+        .expect("header")
+        .starts_with("Bearer"));
+    let wrong = http()
+        .get(&url)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(wrong.status(), 401);
+    let ok = http()
+        .get(&url)
+        .bearer_auth("scrape-me-please-0123456789")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(ok.status(), 200);
+}
+
+#[test]
+fn a_data_directory_keeps_the_issuer_it_was_created_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = [("TESSERA_ISSUER", "https://id.example.com")];
+    cli_env(
+        dir.path(),
+        &["admin", "create", "--username", "root"],
+        &[
+            ("TESSERA_ISSUER", "https://id.example.com"),
+            ("TESSERA_NEW_PASSWORD", "correct horse battery staple"),
+        ],
+    );
+    // The same issuer: fine. Another one (here: none set, the default): refused, saying both.
+    cli_env(dir.path(), &["client", "list", "--output", "json"], &first);
+    for args in [
+        vec!["client", "list"],
+        vec!["admin", "create", "--username", "other"],
+        vec!["serve"],
+    ] {
+        let out = tessera()
+            .args(&args)
+            .current_dir(dir.path())
+            .env("TESSERA_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("TESSERA_NEW_PASSWORD", "correct horse battery staple")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?} ran with another issuer");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("https://id.example.com") && err.contains("http://localhost:8080"),
+            "{args:?}: {err}"
+        );
+    }
+    // A deliberate change: the stored issuer moves, the admin API and the Portal follow.
+    cli_env(
+        dir.path(),
+        &["issuer", "change", "--from", "https://id.example.com"],
+        &[("TESSERA_ISSUER", "https://login.example.com")],
+    );
+    let apis = json(&cli_env(
+        dir.path(),
+        &["api", "list", "--output", "json"],
+        &[("TESSERA_ISSUER", "https://login.example.com")],
+    ));
+    let ids: Vec<&str> = apis
+        .as_array()
+        .expect("apis")
+        .iter()
+        .filter_map(|a| a["identifier"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"https://login.example.com/admin/api"),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"https://id.example.com/admin/api"),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn unrelated_tessera_variables_do_not_stop_a_start() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The benchmark's own knob and a tool's variable are not settings.
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_BIN", "/usr/local/bin/tessera"),
+            ("TESSERA_DEPLOY_ENV", "staging"),
+        ],
+    );
+    server.wait_ready().await;
+    drop(server);
+    // A misspelt setting still stops it, naming the variable.
+    for (name, value) in [
+        ("TESSERA_ISUER", "https://id.example.com"),
+        ("TESSERA_HTTP__MAX_BODY_BYTE", "1000"),
+        ("TESSERA_LIFETIME__ACCESS_TOKEN", "600"),
+    ] {
+        let out = tessera()
+            .args(["client", "list"])
+            .current_dir(dir.path())
+            .env(name, value)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{name} was ignored");
+        let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+        let misspelt = name["TESSERA_".len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .find(|part| err.contains(&format!("`{part}`")));
+        assert!(misspelt.is_some(), "{name}: {err}");
+    }
+}
+
+#[test]
+fn the_cli_clears_optional_uris_and_refuses_private_destinations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let created = json(&cli(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "portal",
+            "--redirect-uri",
+            "https://rp.example.com/cb",
+            "--frontchannel-logout-uri",
+            "https://rp.example.com/fc",
+            "--backchannel-logout-uri",
+            "https://rp.example.com/bc",
+            "--output",
+            "json",
+        ],
+    ));
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let updated = json(&cli(
+        dir.path(),
+        &[
+            "client",
+            "update",
+            &id,
+            "--frontchannel-logout-uri",
+            "",
+            "--backchannel-logout-uri",
+            "",
+            "--output",
+            "json",
+        ],
+    ));
+    assert!(updated["frontchannel_logout_uri"].is_null(), "{updated}");
+    assert!(updated["backchannel_logout_uri"].is_null(), "{updated}");
+    // Back-channel logout is a request Tessera makes: loopback, link-local and private
+    // destinations are refused when registered (unless outbound.allow_private_addresses).
+    for uri in [
+        "http://127.0.0.1:9/logout",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:169.254.169.254]/x",
+        "https://10.1.2.3/logout",
+    ] {
+        let out = tessera()
+            .args(["client", "update", &id, "--backchannel-logout-uri", uri])
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{uri} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("backchannel_logout_uri"), "{uri}: {err}");
+    }
+    cli_env(
+        dir.path(),
+        &[
+            "client",
+            "update",
+            &id,
+            "--backchannel-logout-uri",
+            "http://127.0.0.1:9/logout",
+        ],
+        &[("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true")],
+    );
+}

@@ -1,0 +1,387 @@
+//! The outside review's takeovers, replayed: a lesser admin scope must never reach a greater one.
+//! Group names padded with whitespace or invisible characters, acting on an administrator with
+//! `users:write`, letting an application assert users with `config:write`, and `users:self`
+//! changing a password without the current one.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use tessera_core::admin::ClientSpec;
+use tessera_core::model::{ClientType, GrantType, JwtBearerSubject, TrustedIssuer};
+
+use crate::admin_api::{automation, call, own_token, problem, self_service, setup};
+use crate::assertions::{key_pair, sign_with};
+use crate::flow::{enc, PASSWORD};
+use crate::support::{now, Harness, ISSUER};
+
+const ADMINS: &str = "tessera-admins";
+
+async fn groups_of(h: &Harness, id: &str) -> Vec<String> {
+    h.provider
+        .admin(tessera_core::admin::Caller::local())
+        .user(id)
+        .await
+        .expect("user")
+        .groups
+        .clone()
+}
+
+/// A user made an administrator the way `tessera admin create` does.
+async fn administrator(h: &Harness, username: &str) -> String {
+    h.provider
+        .admin(tessera_core::admin::Caller::local())
+        .make_administrator(username, Some(PASSWORD))
+        .await
+        .expect("administrator")
+        .id
+}
+
+#[tokio::test]
+async fn a_padded_group_name_never_makes_an_administrator() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let mallory = h.user("mallory").await;
+    // Space, tab, no-break space, zero-width space, and a leading space: each is refused as a
+    // name that is not in its normal form, naming the field; none lands in tessera-admins.
+    for padded in [
+        "tessera-admins%20",
+        "tessera-admins%09",
+        "tessera-admins%C2%A0",
+        "tessera-admins%E2%80%8B",
+        "%20tessera-admins",
+    ] {
+        let r = call(
+            &h,
+            "PUT",
+            &format!("/groups/{padded}/members/{mallory}"),
+            &writer,
+            None,
+        )
+        .await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "group", "{}", r.text);
+        assert!(!groups_of(&h, &mallory).await.iter().any(|g| g == ADMINS));
+    }
+    for padded in [
+        "tessera-admins ",
+        "tessera-admins\t",
+        "tessera-admins\u{a0}",
+        "tessera-admins\u{200b}",
+        "\u{2003}tessera-admins",
+    ] {
+        let r = call(
+            &h,
+            "POST",
+            "/users",
+            &writer,
+            Some(json!({"username": format!("eve{}", padded.len()), "password": PASSWORD, "groups": [padded]})),
+        )
+        .await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "groups", "{}", r.text);
+        let r = call(
+            &h,
+            "PATCH",
+            &format!("/users/{mallory}"),
+            &writer,
+            Some(json!({"groups": ["staff", padded]})),
+        )
+        .await;
+        problem(&r, 422);
+        assert!(!groups_of(&h, &mallory).await.iter().any(|g| g == ADMINS));
+    }
+    // The group itself, by its exact name, still needs administrator.
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/groups/{ADMINS}/members/{mallory}"),
+        &writer,
+        None,
+    )
+    .await;
+    problem(&r, 403);
+    // A name in its normal form is taken as given.
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/groups/sales%20team/members/{mallory}"),
+        &writer,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(groups_of(&h, &mallory)
+        .await
+        .contains(&"sales team".to_owned()));
+}
+
+#[tokio::test]
+async fn users_write_cannot_act_on_an_administrator() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let root = administrator(&h, "root").await;
+    let plain = h.user("plain").await;
+    let attempts: Vec<(&str, String, Option<Value>)> = vec![
+        (
+            "PUT",
+            format!("/users/{root}/password"),
+            Some(json!({"password": "mallory owns this now"})),
+        ),
+        ("POST", format!("/users/{root}/block"), None),
+        (
+            "PATCH",
+            format!("/users/{root}"),
+            Some(json!({"username": "not-root"})),
+        ),
+        (
+            "PATCH",
+            format!("/users/{root}"),
+            Some(json!({"claims": {"email": "mallory@example.com"}})),
+        ),
+        ("DELETE", format!("/users/{root}/sessions"), None),
+        ("DELETE", format!("/users/{root}/grants"), None),
+        ("DELETE", format!("/users/{root}"), None),
+        ("DELETE", format!("/groups/{ADMINS}/members/{root}"), None),
+    ];
+    for (method, path, body) in attempts {
+        let r = call(&h, method, &path, &writer, body).await;
+        problem(&r, 403);
+        assert!(
+            r.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("administrator")),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    // Nothing changed: the administrator still signs in with their own password.
+    let u = h
+        .provider
+        .admin(tessera_core::admin::Caller::local())
+        .user(&root)
+        .await
+        .expect("root");
+    assert_eq!(u.username, "root");
+    assert!(!u.blocked);
+    assert!(tessera_core::password::verify(
+        u.password_hash.as_deref().expect("hash"),
+        PASSWORD
+    ));
+    // The same calls on an ordinary user are users:write's to make.
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/users/{plain}/password"),
+        &writer,
+        Some(json!({"password": "a brand new passphrase"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = call(&h, "POST", &format!("/users/{plain}/block"), &writer, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // And administrator may act on an administrator.
+    let admin = automation(&h, &["administrator"]).await;
+    let r = call(&h, "POST", &format!("/users/{root}/block"), &admin, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// An application that trusts `issuer` (keys inline) for JWT bearer assertions about users.
+fn asserting_app(jwk: &Value, issuer: &str) -> Value {
+    json!({
+        "name": "Asserter", "type": "m2m",
+        "grant_types": ["jwt_bearer"],
+        "trusted_issuers": [{"issuer": issuer, "jwks": {"keys": [jwk]}}],
+        "jwt_bearer_subject": "user",
+    })
+}
+
+#[tokio::test]
+async fn letting_an_application_assert_users_is_a_power_over_users() {
+    let h = setup().await;
+    let config = automation(&h, &["config:write"]).await;
+    let both = automation(&h, &["config:write", "users:write"]).await;
+    let admin = automation(&h, &["administrator"]).await;
+    let k = key_pair("partner-1");
+    let issuer = "https://partner.example.com";
+
+    // config:write alone may not make an application that asserts users, nor one that
+    // impersonates them through token exchange, nor turn an existing one into either.
+    problem(
+        &call(
+            &h,
+            "POST",
+            "/applications",
+            &config,
+            Some(asserting_app(&k.jwk, issuer)),
+        )
+        .await,
+        403,
+    );
+    let impersonator = json!({"name": "Impersonator", "type": "m2m",
+        "grant_types": ["token_exchange"],
+        "impersonation_allowed": true});
+    problem(
+        &call(
+            &h,
+            "POST",
+            "/applications",
+            &config,
+            Some(impersonator.clone()),
+        )
+        .await,
+        403,
+    );
+    let plain = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(json!({"name": "Plain", "type": "m2m"})),
+    )
+    .await;
+    assert_eq!(plain.status, 201, "{}", plain.text);
+    let plain_id = plain.json["application"]["client_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let turn = json!({
+        "grant_types": ["client_credentials", "jwt_bearer"],
+        "trusted_issuers": [{"issuer": issuer, "jwks": {"keys": [k.jwk]}}],
+    });
+    problem(
+        &call(
+            &h,
+            "PATCH",
+            &format!("/applications/{plain_id}"),
+            &config,
+            Some(turn),
+        )
+        .await,
+        403,
+    );
+    // With users:write too, or administrator, it may; the change is audited.
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &both,
+        Some(asserting_app(&k.jwk, issuer)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(&h, "POST", "/applications", &admin, Some(impersonator)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let audit = call(&h, "GET", "/audit?action=client.created", &admin, None).await;
+    assert!(
+        audit.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|e| e["detail"]["asserts_users"] == true),
+        "{}",
+        audit.text
+    );
+}
+
+#[tokio::test]
+async fn asserted_users_never_reach_the_admin_api() {
+    let h = setup().await;
+    let root = administrator(&h, "root").await;
+    let k = key_pair("partner-2");
+    let issuer = "https://partner.example.com";
+    // Even set up by the CLI, with the admin API among its APIs: an asserted user's token is not
+    // an admin API token.
+    let app = h
+        .client_with(ClientSpec {
+            grant_types: Some(vec![GrantType::JwtBearer]),
+            scopes: vec!["users:self".into(), "read:things".into()],
+            apis: vec![h.provider.admin_api(), crate::support::API.into()],
+            trusted_issuers: vec![TrustedIssuer {
+                issuer: issuer.into(),
+                jwks: Some(json!({"keys": [k.jwk]})),
+                jwks_uri: None,
+            }],
+            jwt_bearer_subject: Some(JwtBearerSubject::User),
+            ..ClientSpec::new("asserter", ClientType::M2m)
+        })
+        .await;
+    let assertion = |jti: &str| {
+        sign_with(
+            &k,
+            &json!({"iss": issuer, "sub": root, "aud": format!("{ISSUER}/token"),
+                "exp": now() + 60, "iat": now(), "jti": jti}),
+        )
+    };
+    let grant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &enc(&[
+                ("grant_type", grant),
+                ("assertion", &assertion("a1")),
+                ("resource", &h.provider.admin_api()),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.error(), "invalid_target");
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &enc(&[("grant_type", grant), ("assertion", &assertion("a2"))]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let token = r.json["access_token"].as_str().expect("token");
+    let me = call(&h, "GET", "/users/me", token, None).await;
+    problem(&me, 401);
+}
+
+#[tokio::test]
+async fn users_self_changes_its_password_only_with_the_current_one() {
+    let h = setup().await;
+    let alice = h.user("alice").await;
+    let app = self_service(&h).await;
+    let own = own_token(&h, &app, "alice", &["users:self"]).await;
+    let path = format!("/users/{alice}/password");
+    let r = call(
+        &h,
+        "PUT",
+        &path,
+        &own,
+        Some(json!({"password": "stolen session, new password"})),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "current_password");
+    let r = call(
+        &h,
+        "PUT",
+        &path,
+        &own,
+        Some(json!({"password": "stolen session, new password", "current_password": "a wrong guess"})),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "current_password");
+    let r = call(
+        &h,
+        "PUT",
+        &path,
+        &own,
+        Some(json!({"password": "my own new passphrase", "current_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let u = h
+        .provider
+        .admin(tessera_core::admin::Caller::local())
+        .user(&alice)
+        .await
+        .expect("alice");
+    assert!(tessera_core::password::verify(
+        u.password_hash.as_deref().expect("hash"),
+        "my own new passphrase"
+    ));
+}
