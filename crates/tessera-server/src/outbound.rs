@@ -50,7 +50,7 @@ impl HttpOutbound {
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&host, addr)
             .build()
-            .map_err(|e| OutboundError::Failed(url.to_owned(), e.to_string()))
+            .map_err(|e| OutboundError::Failed(url.to_owned(), e.without_url().to_string()))
     }
 
     async fn read(&self, url: &str, res: reqwest::Response) -> Result<Value, OutboundError> {
@@ -81,11 +81,13 @@ impl HttpOutbound {
         serde_json::from_slice(&body).map_err(|_| failed("the answer is not JSON".into()))
     }
 
+    /// The error, its text without the URL (which may carry credentials; the error's own
+    /// display shows it redacted).
     fn classify(&self, url: &str, e: reqwest::Error) -> OutboundError {
         if e.is_timeout() {
             OutboundError::Timeout(url.to_owned())
         } else {
-            OutboundError::Failed(url.to_owned(), e.to_string())
+            OutboundError::Failed(url.to_owned(), e.without_url().to_string())
         }
     }
 }

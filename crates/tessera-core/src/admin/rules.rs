@@ -328,8 +328,9 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
             ));
         }
     }
+    // Compared with users' groups as stored: in their normal form too.
     for g in &b.allowed_groups {
-        super::text("allowed_groups", g, true, 128)?;
+        crate::names::group(g).map_err(|m| invalid("allowed_groups", m))?;
     }
     for a in &b.additional_audiences {
         super::text("additional_audiences", a, true, 512)?;

@@ -361,6 +361,7 @@ impl Provider {
     /// anything else denies. An unreachable webhook denies too (fail closed).
     async fn exchange_policy(&self, url: &str, context: &Value) -> Result<Map<String, Value>> {
         let answer = self.outbound.post_json(url, context).await.map_err(|e| {
+            let url = crate::outbound::redact_url(url);
             tracing::warn!(url, error = %e, "token exchange policy unreachable");
             Error::new(
                 ErrorCode::TemporarilyUnavailable,

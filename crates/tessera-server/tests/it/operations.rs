@@ -332,3 +332,66 @@ fn the_cli_clears_optional_uris_and_refuses_private_destinations() {
         &[("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true")],
     );
 }
+
+/// A URL's `user:password@` never reaches the log: a key set that cannot be fetched is logged
+/// with its credentials redacted.
+#[tokio::test]
+async fn credentials_in_urls_never_reach_the_log() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("TESSERA_ISSUER", issuer.as_str()),
+        ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+    ];
+    let dead = free_port();
+    let created = json(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "m2m",
+            "--name",
+            "keyed",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-uri",
+            &format!("http://keys:hunter2secret@127.0.0.1:{dead}/jwks"),
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+    let k = crate::assertions::key_pair("k1");
+    let now = crate::support::now();
+    let assertion = crate::assertions::sign_with(
+        &k,
+        &serde_json::json!({"iss": id, "sub": id, "aud": format!("{issuer}/token"),
+            "exp": now + 60, "iat": now, "jti": "redaction-1"}),
+    );
+    let r = http()
+        .post(format!("{issuer}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 401);
+    let body = r.text().await.expect("body");
+    assert!(!body.contains("hunter2secret"), "{body}");
+    let log = server.terminate();
+    assert!(log.contains("key set could not be fetched"), "{log}");
+    assert!(!log.contains("hunter2secret"), "{log}");
+    assert!(log.contains("***@127.0.0.1"), "{log}");
+}

@@ -89,6 +89,19 @@ async fn a_padded_group_name_never_makes_an_administrator() {
         problem(&r, 422);
         assert!(!groups_of(&h, &mallory).await.iter().any(|g| g == ADMINS));
     }
+    // An application's allowed groups are compared with users' groups as stored: the same rule.
+    let config = automation(&h, &["config:write"]).await;
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(json!({"name": "Staff app", "type": "web", "redirect_uris": [crate::flow::RP],
+            "allowed_groups": ["staff\u{200b}"]})),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "allowed_groups");
     // The group itself, by its exact name, still needs administrator.
     let r = call(
         &h,
