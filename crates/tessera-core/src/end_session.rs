@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::outbound::Outbound;
 use crate::params::Params;
 use crate::provider::Provider;
 use crate::secret::{b64url, constant_time_eq, new_jti};
@@ -18,29 +19,33 @@ pub struct LogoutRequest {
     pub hinted: bool,
 }
 
-/// What ending a session produced.
+/// What ending a session produced for the browser: where to go, and the front-channel logout
+/// pages to load (back-channel logout tokens are already on their way).
 #[derive(Debug, Clone, Default)]
 pub struct LoggedOut {
     pub redirect: Option<String>,
     /// Front-channel logout URIs to load in iframes (with `iss` and `sid`).
     pub frontchannel: Vec<String>,
-    /// Back-channel logout URIs and the logout token to POST to each.
-    pub backchannel: Vec<(String, String)>,
+}
+
+/// Back-Channel Logout §2.5: POSTs one logout token (form-encoded `logout_token`) through the
+/// guarded outbound path, so a registered URI never reaches a loopback, private or link-local
+/// address. Failures are logged, not retried (§2.8).
+async fn send_logout_token(outbound: &dyn Outbound, uri: &str, token: &str) {
+    let shown = crate::outbound::redact_url(uri);
+    match outbound.post_form(uri, &[("logout_token", token)]).await {
+        Ok(()) => tracing::info!(uri = %shown, "back-channel logout delivered"),
+        Err(e) => tracing::warn!(uri = %shown, error = %e, "back-channel logout failed"),
+    }
 }
 
 impl Provider {
-    /// Back-Channel Logout §2.5: POSTs one logout token (form-encoded `logout_token`) through the
-    /// guarded outbound path, so a registered URI never reaches a loopback, private or link-local
-    /// address. Failures are logged, not retried (§2.8).
-    pub async fn send_logout_token(&self, uri: &str, token: &str) {
-        let shown = crate::outbound::redact_url(uri);
-        match self
-            .outbound
-            .post_form(uri, &[("logout_token", token)])
-            .await
-        {
-            Ok(()) => tracing::info!(uri = %shown, "back-channel logout delivered"),
-            Err(e) => tracing::warn!(uri = %shown, error = %e, "back-channel logout failed"),
+    /// Sends logout tokens in the background: whoever ended the session does not wait for the
+    /// applications to answer.
+    fn deliver_logout_tokens(&self, tokens: Vec<(String, String)>) {
+        for (uri, token) in tokens {
+            let outbound = self.outbound.clone();
+            tokio::spawn(async move { send_logout_token(&*outbound, &uri, &token).await });
         }
     }
 
@@ -140,7 +145,8 @@ impl Provider {
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.logout_csrf(sid).as_bytes()))
     }
 
-    /// Ends the session `sid` of user `user_id` and prepares the notifications.
+    /// Ends the session `sid` of user `user_id`, sends the back-channel logout tokens and
+    /// prepares the front-channel notifications.
     pub async fn logout(
         &self,
         session: &crate::session::Session,
@@ -153,6 +159,7 @@ impl Provider {
             redirect,
             ..LoggedOut::default()
         };
+        let mut backchannel = Vec::new();
         for id in clients {
             let Some(loaded) = self.client(&id).await? else {
                 continue;
@@ -192,9 +199,10 @@ impl Provider {
                             .map_err(Error::server)?
                     }
                 };
-                out.backchannel.push((uri.clone(), token));
+                backchannel.push((uri.clone(), token));
             }
         }
+        self.deliver_logout_tokens(backchannel);
         Ok(out)
     }
 }

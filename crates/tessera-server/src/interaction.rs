@@ -296,7 +296,6 @@ pub async fn logout(
         Ok(d) => d,
         Err(e) => return pages::error(&e),
     };
-    crate::admin::access::deliver(&s.provider, done.backchannel);
     let mut res = pages::logged_out(&done.frontchannel, &done.redirect);
     let h = res.headers_mut();
     cookies::set(

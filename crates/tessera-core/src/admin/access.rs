@@ -8,7 +8,6 @@ use serde_json::json;
 use super::permission::Operation;
 use super::{protocol_error, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
-use crate::end_session::LoggedOut;
 use crate::model::{Artifact, ArtifactKind, User};
 use crate::provider::Provider;
 use crate::session::{Session, SessionRecord};
@@ -126,17 +125,13 @@ impl Admin<'_> {
     }
 
     /// Ends one of the user's sessions, as a logout would: the session stops, grants made in it
-    /// without `offline_access` are revoked. Returns the back-channel logout tokens to deliver.
-    pub async fn end_user_session(
-        &self,
-        id_or_username: &str,
-        sid: &str,
-    ) -> AdminResult<LoggedOut> {
+    /// without `offline_access` are revoked, applications with a back-channel logout URI are told.
+    pub async fn end_user_session(&self, id_or_username: &str, sid: &str) -> AdminResult<()> {
         let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;
         self.end_session_of(user, sid).await
     }
 
-    async fn end_session_of(&self, user: User, sid: &str) -> AdminResult<LoggedOut> {
+    async fn end_session_of(&self, user: User, sid: &str) -> AdminResult<()> {
         let (all, now) = self.user_access(&user.id).await?;
         let found = all.into_iter().find_map(|a| {
             if !in_force(&a, ArtifactKind::Session, now) {
@@ -157,35 +152,36 @@ impl Admin<'_> {
             expires_at: a.expires_at,
             user,
         };
-        let out = self.logout(&session, None).await.map_err(protocol_error)?;
+        self.logout(&session, None).await.map_err(protocol_error)?;
         let target = format!("user:{}", session.user.id);
         self.audit("session.ended", &target, None, json!({ "sid": sid }))
             .await;
-        Ok(out)
+        Ok(())
     }
 
-    /// Ends every session of the user ("sign out everywhere"). Returns the back-channel logout
-    /// tokens of the sessions it ended, to deliver even when a later one could not be ended (the
-    /// error, second).
-    pub async fn end_user_sessions(&self, id_or_username: &str) -> (LoggedOut, AdminResult<()>) {
-        let mut out = LoggedOut::default();
-        let user = match self.reach(Operation::EndSession, id_or_username).await {
-            Ok((u, _)) => u,
-            Err(e) => return (out, Err(e)),
-        };
-        let sessions = match self.sessions_of(&user.id).await {
-            Ok(s) => s,
-            Err(e) => return (out, Err(e)),
-        };
-        for s in sessions {
+    /// Ends every session of the user ("sign out everywhere").
+    pub async fn end_user_sessions(&self, id_or_username: &str) -> AdminResult<()> {
+        let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;
+        self.end_sessions_of(&user).await
+    }
+
+    async fn end_sessions_of(&self, user: &User) -> AdminResult<()> {
+        for s in self.sessions_of(&user.id).await? {
             match self.end_session_of(user.clone(), &s.sid).await {
-                Ok(done) => out.backchannel.extend(done.backchannel),
                 // Ended meanwhile (a logout in the browser): nothing left to do.
-                Err(AdminError::NotFound(_)) => {}
-                Err(e) => return (out, Err(e)),
+                Ok(()) | Err(AdminError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
         }
-        (out, Ok(()))
+        Ok(())
+    }
+
+    /// Every session of the user ends and every grant is revoked: what was signed in or granted
+    /// before a password reset or a change of administrator membership does not outlive it.
+    /// The caller's permission was checked by the use-case that calls this.
+    pub(crate) async fn sign_out_everywhere(&self, user: &User) -> AdminResult<()> {
+        self.end_sessions_of(user).await?;
+        self.revoke_grants_of(&user.id, None).await
     }
 
     /// Revokes one of the user's grants: its refresh and access tokens stop working.

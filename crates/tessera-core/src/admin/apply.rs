@@ -412,6 +412,10 @@ impl Admin<'_> {
             self.authorize(op, before)?;
             if let Some(r) = after {
                 self.authorize(op, self.record_kind(r))?;
+                if let Record::Client(c) = r {
+                    self.check_attribute_unique(&c.browser.subject_attribute)
+                        .await?;
+                }
             }
         }
         for (create, u) in &plan.users {
@@ -427,6 +431,7 @@ impl Admin<'_> {
             if let Some(existing) = self.store.get_user(&u.id).await? {
                 self.authorize(op, self.as_other(&existing))?;
             }
+            self.check_subjects_unique(u).await?;
         }
         Ok(())
     }

@@ -516,6 +516,8 @@ impl Admin<'_> {
         let mut client = self.client_from_spec(spec, None, now)?;
         let kind = self.client_kind(&client);
         self.authorize(Operation::CreateApplication, kind)?;
+        self.check_attribute_unique(&client.browser.subject_attribute)
+            .await?;
         let secret = Provider::spec_secret(spec)?;
         if let Some(secret) = &secret {
             self.seal_secret(&mut client, secret);
@@ -583,6 +585,10 @@ impl Admin<'_> {
         c.updated_at = self.now();
         // What the application becomes needs the caller's permission too.
         self.authorize(op, self.client_kind(&c))?;
+        if c.browser.subject_attribute != existing.browser.subject_attribute {
+            self.check_attribute_unique(&c.browser.subject_attribute)
+                .await?;
+        }
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;
         let action = match op {

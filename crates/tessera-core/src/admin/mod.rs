@@ -18,6 +18,7 @@ mod logo;
 mod page;
 pub mod permission;
 mod rules;
+mod subjects;
 mod targets;
 mod users;
 mod views;

@@ -469,7 +469,8 @@ impl Operation {
             | O::EndSession
             | O::ListGrants
             | O::RevokeGrant => &[K::Ordinary, K::Own, K::Protected],
-            O::CreateUser
+            O::RevokeApplicationConsents
+            | O::CreateUser
             | O::DeleteUser
             | O::BlockUser
             | O::UnblockUser

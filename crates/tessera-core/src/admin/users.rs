@@ -137,9 +137,24 @@ fn check_claims(claims: &Map<String, Value>) -> AdminResult<()> {
     Ok(())
 }
 
+/// Custom attributes: named apart from the standard claims (an attribute `email` would stand in
+/// for the `email` claim wherever an application reads an attribute) and from what every user
+/// has (`id`, `username`, `groups`), at most 4 KiB each.
 fn check_attributes(attrs: &Map<String, Value>) -> AdminResult<()> {
     for (k, v) in attrs {
         rules::attribute_name("attributes", k)?;
+        let standard = STRING_CLAIMS.contains(&k.as_str())
+            || BOOL_CLAIMS.contains(&k.as_str())
+            || matches!(
+                k.as_str(),
+                "address" | "sub" | "updated_at" | "id" | "username" | "groups"
+            );
+        if standard {
+            return Err(invalid(
+                "attributes",
+                format!("{k} is a standard claim or a user field; set it in claims, or name the attribute otherwise"),
+            ));
+        }
         if v.to_string().len() > 4096 {
             return Err(invalid("attributes", format!("{k} is larger than 4 KiB")));
         }
@@ -317,6 +332,7 @@ impl Admin<'_> {
         self.authorize(Operation::CreateUser, kind)?;
         let hash = Provider::spec_password_hash(spec).await?;
         let user = self.user_from_spec(spec, None, hash)?;
+        self.check_subjects_unique(&user).await?;
         self.store.insert_user(&user).await?;
         tracing::info!(user_id = %user.id, "user created");
         self.audit_user("user.created", &user, json!({"username": user.username}))
@@ -344,7 +360,7 @@ impl Admin<'_> {
             (["blocked"], Some(false)) => (Operation::UnblockUser, "user.unblocked"),
             _ => (Operation::ChangeUser, "user.updated"),
         };
-        let u = self
+        let (u, membership) = self
             .settle(|| self.try_update_user(op, id_or_username, patch))
             .await?;
         if patch.blocked == Some(true) {
@@ -352,15 +368,21 @@ impl Admin<'_> {
         }
         self.audit_user(action, &u, json!({ "fields": fields }))
             .await;
+        // Joining or leaving the administrators: sessions and grants from before do not carry
+        // over (a session someone else opened on an account that is now an administrator's).
+        if membership.is_some() {
+            self.sign_out_everywhere(&u).await?;
+        }
         Ok(u)
     }
 
+    /// The change, and whether it made or unmade an administrator.
     async fn try_update_user(
         &self,
         op: Operation,
         id_or_username: &str,
         patch: &UserPatch,
-    ) -> AdminResult<User> {
+    ) -> AdminResult<(User, Option<Operation>)> {
         let (mut u, kind) = self.reach(op, id_or_username).await?;
         if self.self_service_only(op, &u, kind) {
             self_service_patch(patch)?;
@@ -373,23 +395,28 @@ impl Admin<'_> {
         merge(&mut u.attributes, &patch.attributes);
         check_claims(&u.claims)?;
         check_attributes(&u.attributes)?;
+        let mut membership = None;
         if let Some(g) = &patch.groups {
             let g = groups("groups", g)?;
-            if let Some(membership) = admins_change(&u.groups, &g) {
-                self.authorize(membership, TargetKind::Protected)?;
+            membership = admins_change(&u.groups, &g);
+            if let Some(op) = membership {
+                self.authorize(op, TargetKind::Protected)?;
             }
             u.groups = g;
         }
         u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
+        if !patch.claims.is_empty() || !patch.attributes.is_empty() {
+            self.check_subjects_unique(&u).await?;
+        }
         self.store.update_user(&u).await?;
         u.revision += 1;
-        Ok(u)
+        Ok((u, membership))
     }
 
-    /// Sets a user's password. A user changing their own with `users:self` alone proves the
-    /// current one first (a stolen session must not be enough); its failures count toward the
-    /// account's sign-in throttling.
+    /// Sets a user's password, then signs them out everywhere (sessions end, grants are revoked).
+    /// A user changing their own with `users:self` alone proves the current one first (a stolen
+    /// session must not be enough); its failures count toward the account's sign-in throttling.
     pub async fn set_user_password(
         &self,
         id_or_username: &str,
@@ -427,7 +454,9 @@ impl Admin<'_> {
             .await?;
         tracing::info!(user_id = %u.id, "password set");
         self.audit_user("user.password_set", &u, Value::Null).await;
-        Ok(())
+        // Whoever signed in with the old password is signed out, and what they were granted
+        // stops (the caller's own token too, when it changed its own password).
+        self.sign_out_everywhere(&u).await
     }
 
     /// The user's current password, checked like a sign-in: throttled per account, each
@@ -488,7 +517,15 @@ impl Admin<'_> {
     pub async fn revoke_client_consents(&self, client_id: &str) -> AdminResult<()> {
         self.authorize(Operation::RevokeApplicationConsents, TargetKind::Ordinary)?;
         self.provider.get_client(client_id).await?;
-        for consent in self.store.client_consents(client_id).await? {
+        let consents = self.store.client_consents(client_id).await?;
+        // Every consent is judged before any is revoked: an administrator's among them needs
+        // administrator.
+        for consent in &consents {
+            if let Some(u) = self.store.get_user(&consent.user_id).await? {
+                self.authorize(Operation::RevokeApplicationConsents, self.as_other(&u))?;
+            }
+        }
+        for consent in consents {
             match self.forget_consent(&consent.user_id, client_id).await {
                 // Revoked meanwhile by someone else: nothing left to do.
                 Ok(()) | Err(AdminError::NotFound(_)) => {}

@@ -1,26 +1,14 @@
 //! Admin API: a user's SSO sessions and grants, listed and revoked (`users:read`/`users:write`,
-//! or `users:self` for one's own, as core decides). Ending a session delivers back-channel logout
-//! tokens.
-
-use std::sync::Arc;
+//! or `users:self` for one's own, as core decides). Ending a session sends back-channel logout
+//! tokens (core does).
 
 use axum::extract::{Path, RawQuery, State};
 use http::HeaderMap;
 use tessera_core::admin::paginate;
-use tessera_core::Provider;
 
 use super::auth::admin;
 use super::{limit, no_content, page, query, Reply};
 use crate::AppState;
-
-/// OIDC Back-Channel Logout §2.5: the logout tokens go out in the background, through the
-/// provider's guarded outbound path.
-pub(crate) fn deliver(p: &Arc<Provider>, backchannel: Vec<(String, String)>) {
-    for (uri, token) in backchannel {
-        let p = p.clone();
-        tokio::spawn(async move { p.send_logout_token(&uri, &token).await });
-    }
-}
 
 pub async fn user_sessions(
     State(s): State<AppState>,
@@ -44,9 +32,7 @@ pub async fn end_sessions(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let (ended, done) = admin(&s, &h).await?.end_user_sessions(&id).await;
-    deliver(&s.provider, ended.backchannel);
-    done?;
+    admin(&s, &h).await?.end_user_sessions(&id).await?;
     Ok(no_content())
 }
 
@@ -55,8 +41,7 @@ pub async fn end_session(
     h: HeaderMap,
     Path((id, sid)): Path<(String, String)>,
 ) -> Reply {
-    let done = admin(&s, &h).await?.end_user_session(&id, &sid).await?;
-    deliver(&s.provider, done.backchannel);
+    admin(&s, &h).await?.end_user_session(&id, &sid).await?;
     Ok(no_content())
 }
 

@@ -20,16 +20,36 @@ pub enum AdminCmd {
         /// required for a new user.
         #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Make an existing user an administrator. Without it an existing username (compared
+        /// regardless of case) is refused, so an account someone else made earlier under that
+        /// name is never promoted by mistake.
+        #[arg(long)]
+        existing: bool,
     },
 }
 
 pub async fn run(p: &Provider, cmd: AdminCmd, out: Output) -> anyhow::Result<()> {
     let admin = p.admin(Caller::local());
     match cmd {
-        AdminCmd::Create { username, password } => {
+        AdminCmd::Create {
+            username,
+            password,
+            existing,
+        } => {
             admin.ensure_admin_api().await?;
-            if password.is_none() && admin.user(&username).await.is_err() {
-                anyhow::bail!("a new administrator needs --password or TESSERA_NEW_PASSWORD");
+            match admin.user(&username).await {
+                Ok(u) if !existing => anyhow::bail!(
+                    "a user {} already exists (created at {} Unix seconds, groups: {}); pass --existing to make that account an administrator (it is signed out everywhere)",
+                    u.username,
+                    u.created_at.0,
+                    u.groups.join(", ")
+                ),
+                Ok(_) => {}
+                Err(_) if existing => anyhow::bail!("there is no user {username} to make an administrator"),
+                Err(_) if password.is_none() => {
+                    anyhow::bail!("a new administrator needs --password or TESSERA_NEW_PASSWORD")
+                }
+                Err(_) => {}
             }
             let u = admin
                 .make_administrator(&username, password.as_deref())

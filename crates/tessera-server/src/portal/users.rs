@@ -454,18 +454,8 @@ pub async fn end_sessions(
     }
     let admin = signed.admin(&s.provider);
     let (done, key) = match form.get("sid") {
-        "" => {
-            let (ended, done) = admin.end_user_sessions(&id).await;
-            crate::admin::access::deliver(&s.provider, ended.backchannel);
-            (done, "sessions")
-        }
-        sid => (
-            admin
-                .end_user_session(&id, sid)
-                .await
-                .map(|done| crate::admin::access::deliver(&s.provider, done.backchannel)),
-            "session",
-        ),
+        "" => (admin.end_user_sessions(&id).await, "sessions"),
+        sid => (admin.end_user_session(&id, sid).await, "session"),
     };
     back_to_user(&signed, &id, done, key)
 }

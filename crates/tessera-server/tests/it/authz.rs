@@ -207,7 +207,23 @@ async fn fixture(
     let mut body = None;
     // The resource a replacing body must name as its path does.
     let mut named = String::new();
-    if p.contains("/applications/{id}") {
+    if op == O::RevokeApplicationConsents {
+        // The kind is that of the users who consented: an ordinary application, and a consent
+        // of a user of the kind.
+        let app = w.app(TargetKind::Ordinary).await;
+        let user = w.user(kind).await;
+        w.h.provider
+            .store
+            .put_consent(&tessera_core::model::Consent {
+                user_id: user,
+                client_id: app.clone(),
+                scopes: vec!["openid".into()],
+                updated_at: tessera_core::Timestamp(crate::support::now()),
+            })
+            .await
+            .expect("consent");
+        p = p.replace("{id}", &app);
+    } else if p.contains("/applications/{id}") {
         p = p.replace("{id}", &w.app(kind).await);
     } else if p.starts_with("/users/{id}") {
         p = p.replace("{id}", &w.user(kind).await);

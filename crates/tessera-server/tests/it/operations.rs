@@ -395,3 +395,45 @@ async fn credentials_in_urls_never_reach_the_log() {
     assert!(!log.contains("hunter2secret"), "{log}");
     assert!(log.contains("***@127.0.0.1"), "{log}");
 }
+
+/// `tessera admin create` never promotes an account someone made earlier under that name (in
+/// any case) unless told to, and a promoted account is signed out everywhere.
+#[test]
+fn admin_create_promotes_an_existing_user_only_when_told() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = [("TESSERA_NEW_PASSWORD", "correct horse battery staple")];
+    cli_env(dir.path(), &["user", "create", "--username", "erin"], &pw);
+    let out = tessera()
+        .args(["admin", "create", "--username", "Erin"])
+        .current_dir(dir.path())
+        .envs(pw)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--existing"),
+        "{err}"
+    );
+    let made = json(&cli_env(
+        dir.path(),
+        &[
+            "admin",
+            "create",
+            "--username",
+            "Erin",
+            "--existing",
+            "--output",
+            "json",
+        ],
+        &pw,
+    ));
+    assert_eq!(made["username"], "erin");
+    let out = tessera()
+        .args(["admin", "create", "--username", "nobody", "--existing"])
+        .current_dir(dir.path())
+        .envs(pw)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}

@@ -96,8 +96,10 @@ async fn a_padded_group_name_never_makes_an_administrator() {
         "POST",
         "/applications",
         &config,
-        Some(json!({"name": "Staff app", "type": "web", "redirect_uris": [crate::flow::RP],
-            "allowed_groups": ["staff\u{200b}"]})),
+        Some(
+            json!({"name": "Staff app", "type": "web", "redirect_uris": [crate::flow::RP],
+            "allowed_groups": ["staff\u{200b}"]}),
+        ),
     )
     .await;
     problem(&r, 422);
@@ -397,4 +399,241 @@ async fn users_self_changes_its_password_only_with_the_current_one() {
         u.password_hash.as_deref().expect("hash"),
         "my own new passphrase"
     ));
+}
+
+/// A session or grant someone opened on an account outlives neither a password reset nor the
+/// account's joining (or leaving) the administrators: an account made by `users:write`, signed
+/// in to by its maker, then reset and promoted by an administrator, leaves its maker nothing.
+#[tokio::test]
+async fn a_reset_or_a_promotion_signs_the_account_out_everywhere() {
+    let h = setup().await;
+    let admin = automation(&h, &["administrator"]).await;
+    let frank = h.user("frank").await;
+    let app = h
+        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
+        .await;
+    let rt = frank_signs_in(&h, &app).await;
+    assert_eq!(session_count(&h, &admin, &frank).await, 1);
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/users/{frank}/password"),
+        &admin,
+        Some(json!({"password": "reset by an administrator"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        session_count(&h, &admin, &frank).await,
+        0,
+        "the reset ended the session"
+    );
+    assert_eq!(
+        refresh_with(&h, &app, &rt).await.error(),
+        "invalid_grant",
+        "and the grant"
+    );
+
+    // Signed in again (the maker knows the password too); then promoted: out again.
+    h.provider
+        .admin(tessera_core::admin::Caller::local())
+        .set_user_password(
+            &frank,
+            &tessera_core::admin::PasswordChange {
+                password: PASSWORD.into(),
+                current_password: None,
+            },
+        )
+        .await
+        .expect("password");
+    let rt = frank_signs_in(&h, &app).await;
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/groups/{ADMINS}/members/{frank}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        session_count(&h, &admin, &frank).await,
+        0,
+        "the promotion ended the session"
+    );
+    assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
+}
+
+/// frank signs in to `app` in a browser of his own; his refresh token.
+async fn frank_signs_in(h: &Harness, app: &crate::support::TestClient) -> String {
+    let b = crate::flow::Browser::new(h);
+    let (path, verifier) = crate::flow::code_request(app, "openid offline_access", "");
+    let p = crate::flow::sign_in(&b, &path, "frank").await;
+    let t = h.exchange(app, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    t.json["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned()
+}
+
+async fn refresh_with(
+    h: &Harness,
+    app: &crate::support::TestClient,
+    rt: &str,
+) -> crate::support::Reply {
+    h.post(
+        "/token",
+        Some(&app.basic()),
+        &enc(&[("grant_type", "refresh_token"), ("refresh_token", rt)]),
+    )
+    .await
+}
+
+async fn session_count(h: &Harness, admin: &str, id: &str) -> usize {
+    let r = call(h, "GET", &format!("/users/{id}/sessions"), admin, None).await;
+    r.json["items"].as_array().expect("items").len()
+}
+
+/// An application that takes its subject from an attribute other than the id: no two users may
+/// hold one value of it, and no custom attribute may stand in for a standard claim.
+#[tokio::test]
+async fn a_subject_identifier_stays_one_users() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let config = automation(&h, &["config:write"]).await;
+    // root@ is alice's email (from the test fixture: <username>@example.com).
+    h.user("alice").await;
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "CRM", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "email"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for body in [
+        json!({"username": "gina", "password": PASSWORD, "attributes": {"email": "alice@example.com"}}),
+        json!({"username": "gina", "password": PASSWORD, "attributes": {"username": "alice"}}),
+    ] {
+        let r = call(&h, "POST", "/users", &writer, Some(body)).await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "attributes");
+    }
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        Some(json!({"username": "gina", "password": PASSWORD, "claims": {"email": "alice@example.com"}})),
+    )
+    .await;
+    problem(&r, 409);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("subject"),
+        "{}",
+        r.text
+    );
+    let gina = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        Some(json!({"username": "gina", "password": PASSWORD, "claims": {"email": "gina@example.com"}})),
+    )
+    .await;
+    assert_eq!(gina.status, 201, "{}", gina.text);
+    let gina = gina.json["id"].as_str().expect("id").to_owned();
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{gina}"),
+        &writer,
+        Some(json!({"claims": {"email": "alice@example.com"}})),
+    )
+    .await;
+    problem(&r, 409);
+    // An application cannot take as its subject what users share.
+    let bob = h.user("bob").await;
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{bob}"),
+        &writer,
+        Some(json!({"claims": {"nickname": "same"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{gina}"),
+        &writer,
+        Some(json!({"claims": {"nickname": "same"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "nickname is no subject yet: {}", r.text);
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "Forum", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "nickname"}),
+        ),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "subject_attribute");
+}
+
+/// Revoking every user's consent for an application is acting on each of them: an
+/// administrator's among them needs administrator.
+#[tokio::test]
+async fn revoking_an_applications_consents_judges_each_user() {
+    let h = setup().await;
+    let consents = automation(&h, &["consents"]).await;
+    let root = administrator(&h, "root").await;
+    let app = h.web_app(|_| {}).await;
+    let b = crate::flow::Browser::new(&h);
+    let (path, _) = crate::flow::code_request(&app, "openid", "");
+    crate::flow::sign_in(&b, &path, "root").await;
+    assert!(h
+        .provider
+        .store
+        .get_consent(&root, &app.id)
+        .await
+        .expect("store")
+        .is_some());
+    let r = call(
+        &h,
+        "DELETE",
+        &format!("/applications/{}/consents", app.id),
+        &consents,
+        None,
+    )
+    .await;
+    problem(&r, 403);
+    assert!(h
+        .provider
+        .store
+        .get_consent(&root, &app.id)
+        .await
+        .expect("store")
+        .is_some());
+    let admin = automation(&h, &["administrator"]).await;
+    let r = call(
+        &h,
+        "DELETE",
+        &format!("/applications/{}/consents", app.id),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
