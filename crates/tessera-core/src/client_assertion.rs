@@ -28,6 +28,49 @@ fn refused(why: impl Into<String>) -> Error {
 }
 
 impl Provider {
+    /// Checks the assertion's signature with the client's secret (`client_secret_jwt`, HS256
+    /// only) or its registered keys (`private_key_jwt`, never HMAC); `Err` says why not.
+    async fn assertion_signature(
+        &self,
+        loaded: &LoadedClient,
+        jwt: &str,
+        header: &jsonwebtoken::Header,
+    ) -> std::result::Result<(), String> {
+        let c = &loaded.client;
+        let alg = header.alg;
+        let verified = match c.auth_method {
+            AuthMethod::ClientSecretJwt => {
+                if alg != Algorithm::HS256 {
+                    return Err(format!("{alg:?} is not HS256 (client_secret_jwt)"));
+                }
+                let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;
+                signature_ok(jwt, alg, &DecodingKey::from_secret(secret))
+            }
+            AuthMethod::PrivateKeyJwt => {
+                if HMAC.contains(&alg) {
+                    return Err(format!("{alg:?} is not allowed for private_key_jwt"));
+                }
+                let source = KeySource {
+                    inline: c.federation.jwks.as_ref(),
+                    uri: c.federation.jwks_uri.as_deref(),
+                };
+                let key = self
+                    .jwks
+                    .key(&*self.outbound, self.now(), source, header.kid.as_deref())
+                    .await?
+                    .ok_or("no registered key matches the kid")?;
+                verify_with_jwk(jwt, alg, &key)
+            }
+            // Registered for another method: no key to check the signature with.
+            other => return Err(format!("the client authenticates with {}", other.as_str())),
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err(BAD_SIGNATURE.into())
+        }
+    }
+
     /// The audiences a client assertion may name.
     pub(crate) fn assertion_audiences(&self) -> Vec<String> {
         vec![
@@ -63,42 +106,10 @@ impl Provider {
             .await?
             .filter(|l| l.client.enabled)
             .ok_or_else(|| refused(BAD_SIGNATURE))?;
-        let c = &loaded.client;
-        let alg = header.alg;
-        let verified = match c.auth_method {
-            AuthMethod::ClientSecretJwt => {
-                if alg != Algorithm::HS256 {
-                    return Err(refused(format!("{alg:?} is not HS256 (client_secret_jwt)")));
-                }
-                let secret = loaded
-                    .secret
-                    .as_deref()
-                    .ok_or_else(|| refused("the client has no secret"))?;
-                signature_ok(jwt, alg, &DecodingKey::from_secret(secret))
-            }
-            AuthMethod::PrivateKeyJwt => {
-                if HMAC.contains(&alg) {
-                    return Err(refused(format!(
-                        "{alg:?} is not allowed for private_key_jwt"
-                    )));
-                }
-                let source = KeySource {
-                    inline: c.federation.jwks.as_ref(),
-                    uri: c.federation.jwks_uri.as_deref(),
-                };
-                let key = self
-                    .jwks
-                    .key(&*self.outbound, self.now(), source, header.kid.as_deref())
-                    .await
-                    .map_err(refused)?
-                    .ok_or_else(|| refused("no registered key matches the kid"))?;
-                verify_with_jwk(jwt, alg, &key)
-            }
-            // Registered for another method: no key to check the signature with, and the
-            // answer must not tell which method the client uses.
-            _ => return Err(refused(BAD_SIGNATURE)),
-        };
-        if !verified {
+        // Until the signature verifies, the caller has proved nothing: every failure reads the
+        // same, so the answer tells neither the client's method nor its key set's state.
+        if let Err(why) = self.assertion_signature(&loaded, jwt, &header).await {
+            tracing::debug!(client_id = %iss, why, "client assertion refused");
             return Err(refused(BAD_SIGNATURE));
         }
         // RFC 7523 §3 item 3: the audience is this authorization server, and only it (an array

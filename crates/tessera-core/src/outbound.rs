@@ -47,8 +47,9 @@ impl Outbound for NoOutbound {
     }
 }
 
-/// A URL as it may be logged or shown: any `user:password@` replaced by `***@`. What is not a
-/// URL is shown as `<not a URL>`, never verbatim (it could hold a secret too).
+/// A URL as it may be logged or shown: any `user:password@` replaced by `***@`, and a query
+/// (which may carry a token) by `?redacted`. What is not a URL is shown as `<not a URL>`, never
+/// verbatim (it could hold a secret too).
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
@@ -56,6 +57,10 @@ pub fn redact_url(url: &str) -> String {
                 let _ = u.set_username("***");
                 let _ = u.set_password(None);
             }
+            if u.query().is_some() {
+                u.set_query(Some("redacted"));
+            }
+            u.set_fragment(None);
             u.to_string()
         }
         Err(_) => "<not a URL>".to_owned(),
@@ -197,6 +202,10 @@ mod tests {
         assert_eq!(
             redact_url("https://keys.example.com/jwks"),
             "https://keys.example.com/jwks"
+        );
+        assert_eq!(
+            redact_url("https://keys.example.com/jwks?token=QSECRET"),
+            "https://keys.example.com/jwks?redacted"
         );
         assert_eq!(redact_url("not a url: pw"), "<not a URL>");
     }

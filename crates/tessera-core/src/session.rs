@@ -152,6 +152,32 @@ impl Provider {
         }
     }
 
+    /// A grant made for `client_id` in the session `sid`, while the session and the grant are
+    /// in force and the user is not blocked.
+    pub(crate) async fn session_grant_of(
+        &self,
+        sid: &str,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::user_grant::ActiveGrant>> {
+        for a in self.store.artifacts_of(sid).await? {
+            let live = a.kind == ArtifactKind::SessionGrant
+                && a.client_id == client_id
+                && a.revoked_at.is_none()
+                && a.expires_at > now;
+            if !live {
+                continue;
+            }
+            let Ok(link) = serde_json::from_value::<SessionGrant>(a.payload) else {
+                continue;
+            };
+            if let Some(g) = self.active_grant(&link.grant_id, now).await? {
+                return Ok(Some(g));
+            }
+        }
+        Ok(None)
+    }
+
     /// Ends a session: the session stops, and grants made in it without `offline_access` are
     /// revoked. Returns the clients that took part, to notify (front- and back-channel logout).
     pub(crate) async fn end_session(&self, sid: &str, now: Timestamp) -> Result<Vec<String>> {

@@ -130,13 +130,27 @@ impl FoundToken {
     }
 }
 
-/// Key under which a revoked JWT's `jti` is remembered until the token's `exp`.
+/// Key under which a revoked JWT's `jti` is remembered until the token's `exp`: the client's
+/// and the `jti`, so an application signing its own HS256 tokens cannot revoke another
+/// application's token by copying its `jti` into one of its own.
 pub fn revoked_jti_key(claims: &AccessClaims) -> ArtifactKey {
-    let prefix = ((claims.exp.0.max(0) as u64).saturating_mul(1000) << 16).to_be_bytes();
     ArtifactKey::new(
-        prefix,
+        revoked_prefix(claims),
+        sha256(format!("revoked-jti:{}\0{}", claims.client_id, claims.jti).as_bytes()),
+    )
+}
+
+/// The key earlier releases remembered a revocation under (the `jti` alone): still honoured
+/// until the tokens it names have expired.
+fn legacy_revoked_jti_key(claims: &AccessClaims) -> ArtifactKey {
+    ArtifactKey::new(
+        revoked_prefix(claims),
         sha256(format!("revoked-jti:{}", claims.jti).as_bytes()),
     )
+}
+
+fn revoked_prefix(claims: &AccessClaims) -> [u8; 8] {
+    ((claims.exp.0.max(0) as u64).saturating_mul(1000) << 16).to_be_bytes()
 }
 
 impl Provider {
@@ -265,11 +279,17 @@ impl Provider {
         }
         let revoked = match &found {
             FoundToken::Opaque { artifact, .. } => artifact.revoked_at.is_some(),
-            FoundToken::Jwt(c) => self
-                .store
-                .get_artifact(&revoked_jti_key(c))
-                .await?
-                .is_some(),
+            FoundToken::Jwt(c) => {
+                self.store
+                    .get_artifact(&revoked_jti_key(c))
+                    .await?
+                    .is_some()
+                    || self
+                        .store
+                        .get_artifact(&legacy_revoked_jti_key(c))
+                        .await?
+                        .is_some_and(|a| a.client_id == c.client_id)
+            }
         };
         if revoked {
             return Ok(None);

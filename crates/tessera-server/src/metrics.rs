@@ -98,10 +98,13 @@ impl Default for MetricsAccess {
     }
 }
 
-/// The router of a listener of its own that serves `/metrics` alone.
+/// The router of the operations listener (`metrics.listen`): `/metrics`, and `/healthz` and
+/// `/readyz` for probes, which there never queue behind the public listener's connections.
 pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/metrics", axum::routing::get(render))
+        .route("/healthz", axum::routing::get(crate::ops::healthz))
+        .route("/readyz", axum::routing::get(crate::ops::readyz))
         .with_state(state)
 }
 

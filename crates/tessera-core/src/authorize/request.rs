@@ -100,14 +100,33 @@ const ACR_SUPPORTED: [&str; 1] = [crate::session::ACR_PASSWORD];
 fn essential_acr_met(claims: &Value) -> Result<()> {
     for member in ["id_token", "userinfo"] {
         let acr = &claims[member]["acr"];
-        if acr["essential"].as_bool() != Some(true) {
+        if acr.is_null() {
             continue;
         }
-        let wanted: Vec<&str> = match (&acr["value"], &acr["values"]) {
-            (Value::String(v), _) => vec![v.as_str()],
-            (_, Value::Array(vs)) => vs.iter().filter_map(Value::as_str).collect(),
-            _ => continue,
+        // OIDC Core §5.5.1: `essential` a boolean, `value` a string, `values` an array of them.
+        let malformed = |what: &str| Error::invalid_request(format!("claims.{member}.acr.{what}"));
+        let essential = match &acr["essential"] {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            _ => return Err(malformed("essential must be true or false")),
         };
+        let wanted: Vec<&str> = match (&acr["value"], &acr["values"]) {
+            (Value::Null, Value::Null) => continue,
+            (Value::String(v), Value::Null) => vec![v.as_str()],
+            (Value::Null, Value::Array(vs)) => vs
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| malformed("values must be strings"))
+                })
+                .collect::<Result<_>>()?,
+            (Value::Null, _) => return Err(malformed("values must be an array of strings")),
+            (Value::String(_), _) => return Err(malformed("value and values: give one")),
+            _ => return Err(malformed("value must be a string")),
+        };
+        if !essential {
+            continue;
+        }
         if !wanted.iter().any(|w| ACR_SUPPORTED.contains(w)) {
             return Err(Error::new(
                 ErrorCode::UnmetAuthenticationRequirements,
@@ -392,7 +411,8 @@ impl Provider {
             return None;
         }
         let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
-        if !crate::assertion::header_acceptable(&header) {
+        // An ID token, not an access (`at+jwt`) or logout (`logout+jwt`) token of this server.
+        if !crate::assertion::header_acceptable(&header) || header["typ"].as_str() != Some("JWT") {
             return None;
         }
         let signed = &token.as_bytes()[..h.len() + 1 + pl.len()];

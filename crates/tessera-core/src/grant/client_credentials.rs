@@ -107,6 +107,12 @@ impl Provider {
         if aud.is_empty() {
             aud.push(client.client_id.clone());
         }
+        // An application registered with the admin API's identifier as its client_id.
+        if aud.iter().any(|a| self.is_admin_api(a)) {
+            return Err(Error::invalid_target(
+                "tokens for an asserted or exchanged identity are never issued for the admin API",
+            ));
+        }
         Ok(aud)
     }
 

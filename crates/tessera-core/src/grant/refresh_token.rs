@@ -20,6 +20,7 @@ use crate::store::{Consume, Consumed};
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshToken {
     pub client_id: String,
+    pub grant_id: String,
     /// The user's subject as the client knows it.
     pub sub: String,
     pub scope: Vec<String>,
@@ -60,6 +61,7 @@ impl Provider {
         let record: RefreshRecord =
             serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
         Ok(Some(RefreshToken {
+            grant_id: grant.id,
             client_id: a.client_id,
             sub: self.subject(client, &grant.user)?,
             scope: record.scope,
@@ -181,8 +183,8 @@ impl Provider {
                 if let Ok(plain) = self.master.decrypt(&successor_context(artifact), sealed) {
                     let response: TokenResponse =
                         serde_json::from_slice(&plain).map_err(Error::server)?;
-                    // Only while the successor is untouched: a grant revoked meanwhile, or a
-                    // successor already used or revoked, answers no.
+                    // Only while the successor is untouched: after the successor was used (or
+                    // revoked), the old token coming back is reuse like any other.
                     let grant_ok = match &artifact.grant_id {
                         Some(g) => self.active_grant(g, now).await?.is_some(),
                         None => false,
@@ -201,7 +203,6 @@ impl Provider {
                     }
                 }
             }
-            return Err(Error::invalid_grant(BAD_TOKEN));
         }
         if let Some(g) = &artifact.grant_id {
             tracing::warn!(client_id = %artifact.client_id, grant_id = %g, "rotated refresh token reused; grant revoked");

@@ -73,6 +73,9 @@ struct Party {
     iss: String,
     scope: Vec<String>,
     act: Option<Value>,
+    /// The grant a token of this server belongs to: a token exchanged for it belongs to it
+    /// too, so revoking the grant or blocking the user stops it as well.
+    grant_id: Option<String>,
 }
 
 /// Which token of the request is judged.
@@ -123,7 +126,7 @@ impl Provider {
         let which = role.param();
         match token_type {
             ACCESS_TOKEN_TYPE => {
-                let (claims, _) = self
+                let (claims, grant) = self
                     .active_access_token(token, None, now)
                     .await?
                     .ok_or_else(|| bad_token(which, "not an active access token of this server"))?;
@@ -144,6 +147,7 @@ impl Provider {
                     iss: self.settings.issuer.clone(),
                     scope: claims.scope,
                     act: claims.extra.get("act").cloned(),
+                    grant_id: grant.map(|g| g.id),
                 })
             }
             REFRESH_TOKEN_TYPE => {
@@ -158,30 +162,14 @@ impl Provider {
                     iss: self.settings.issuer.clone(),
                     scope: rt.scope,
                     act: None,
+                    grant_id: Some(rt.grant_id),
                 })
             }
             ID_TOKEN_TYPE | JWT_TYPE => {
-                let (header, unverified) =
+                let (_, unverified) =
                     peek(token).ok_or_else(|| bad_token(which, "not a signed JWT"))?;
                 if unverified["iss"].as_str() == Some(self.settings.issuer.as_str()) {
-                    // Tessera's own ID token, signed with Tessera's keys (an HS256 one the client
-                    // could have written itself) and addressed to the caller.
-                    if header.alg == jsonwebtoken::Algorithm::HS256 {
-                        return Err(bad_token(which, "an HS256 ID token cannot be exchanged"));
-                    }
-                    let c = self.id_token_hint(token, caller).ok_or_else(|| {
-                        bad_token(which, "not an ID token this server issued to the client")
-                    })?;
-                    check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
-                    return Ok(Party {
-                        sub: c["sub"]
-                            .as_str()
-                            .ok_or_else(|| bad_token(which, "sub is required"))?
-                            .to_owned(),
-                        iss: self.settings.issuer.clone(),
-                        scope: Vec::new(),
-                        act: None,
-                    });
+                    return self.own_id_token_party(caller, which, token, now).await;
                 }
                 // A trusted issuer's JWT: addressed to the caller itself (so an assertion meant
                 // for Tessera cannot be replayed here), unexpired, used once.
@@ -218,12 +206,20 @@ impl Provider {
                 let sub = c["sub"]
                     .as_str()
                     .ok_or_else(|| bad_token(which, "sub is required"))?;
+                // The partner's own actor, said to be the partner's.
+                let act = c.get("act").cloned().map(|mut a| {
+                    if a.get("iss").is_none() {
+                        a["iss"] = json!(trusted.issuer);
+                    }
+                    a
+                });
                 Ok(Party {
                     // Namespaced by issuer: a partner's subject never passes for a local user.
                     sub: format!("{}|{sub}", trusted.issuer),
                     iss: trusted.issuer,
                     scope: scope_of(&c),
-                    act: c.get("act").cloned(),
+                    act,
+                    grant_id: None,
                 })
             }
             other => Err(bad_token(
@@ -231,6 +227,58 @@ impl Provider {
                 &format!("token type {other} is not supported"),
             )),
         }
+    }
+
+    /// One of this server's ID tokens as a subject or actor token: addressed to the caller (an
+    /// HS256 one the caller could have written itself is refused), an ID token and nothing else
+    /// (`typ` `JWT`: not an access or logout token), unexpired, and from a sign-in session
+    /// still in force, whose grant for the caller the exchanged token then belongs to.
+    async fn own_id_token_party(
+        &self,
+        caller: &LoadedClient,
+        which: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Party> {
+        let (header, _) = peek(token).ok_or_else(|| bad_token(which, "not a signed JWT"))?;
+        if header.alg == jsonwebtoken::Algorithm::HS256 {
+            return Err(bad_token(which, "an HS256 ID token cannot be exchanged"));
+        }
+        if header.typ.as_deref() != Some("JWT") {
+            return Err(bad_token(which, "not an ID token"));
+        }
+        let c = self
+            .id_token_hint(token, caller)
+            .ok_or_else(|| bad_token(which, "not an ID token this server issued to the client"))?;
+        check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
+        let sub = c["sub"]
+            .as_str()
+            .ok_or_else(|| bad_token(which, "sub is required"))?;
+        let sid = c["sid"].as_str().ok_or_else(|| {
+            bad_token(
+                which,
+                "only an ID token of a sign-in session can be exchanged",
+            )
+        })?;
+        let grant = self
+            .session_grant_of(sid, &caller.client.client_id, now)
+            .await?
+            .ok_or_else(|| {
+                bad_token(
+                    which,
+                    "the sign-in session ended, or its user is blocked or signed out",
+                )
+            })?;
+        if self.subject(&caller.client, &grant.user)? != sub {
+            return Err(bad_token(which, "the ID token is not the session's user's"));
+        }
+        Ok(Party {
+            sub: sub.to_owned(),
+            iss: self.settings.issuer.clone(),
+            scope: Vec::new(),
+            act: None,
+            grant_id: Some(grant.id),
+        })
     }
 
     /// RFC 8693 §2.
@@ -344,7 +392,7 @@ impl Provider {
                     sub: &subject.sub,
                     aud,
                     scope: scope.clone(),
-                    grant_id: None,
+                    grant_id: subject.grant_id.as_deref(),
                     extra,
                 },
                 now,

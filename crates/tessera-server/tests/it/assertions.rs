@@ -638,3 +638,39 @@ async fn a_critical_header_tessera_does_not_understand_is_refused() {
         .await;
     assert_eq!(r.error(), "invalid_grant", "{}", r.text);
 }
+
+/// Until its signature verifies, a client assertion proves nothing: an unknown client, a wrong
+/// algorithm, an unknown key and a wrong key all read the same.
+#[tokio::test]
+async fn client_assertion_refusals_tell_nothing_about_the_client() {
+    let h = Harness::new().await;
+    let k = key("k1");
+    let c = key_client(&h, |s| s.jwks = Some(json!({"keys": [k.jwk.clone()]}))).await;
+    let other = key("k1");
+    let unknown_kid = key("k9");
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("k1".into());
+    let hmac = jsonwebtoken::encode(
+        &hs,
+        &claims(&c.id, &c.id, "h1"),
+        &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+    )
+    .expect("sign");
+    let mut answers = Vec::new();
+    for jwt in [
+        sign(&k, &claims("no-such-client-id", "no-such-client-id", "u1")),
+        sign(&other, &claims(&c.id, &c.id, "w1")),
+        sign(&unknown_kid, &claims(&c.id, &c.id, "k1")),
+        hmac,
+    ] {
+        let r = client_credentials_with(&h, &jwt).await;
+        assert_eq!(r.error(), "invalid_client");
+        answers.push(
+            r.json["error_description"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}

@@ -298,3 +298,44 @@ async fn clients_introspect_their_own_tokens_and_those_addressed_to_them() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(h.introspect(&stranger, &theirs).await["active"], true);
 }
+
+/// An application signing its own access tokens with HS256 could write one carrying another
+/// application's `jti`: revoking it must not revoke that other application's token.
+#[tokio::test]
+async fn an_hs256_client_cannot_revoke_another_clients_token() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let h = Harness::new().await;
+    let victim = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let forger = h
+        .client_with(ClientSpec {
+            signing_alg: Some(tessera_core::model::JwsAlg::HS256),
+            ..Harness::spec("forger")
+        })
+        .await;
+    let token = h.access_token(&victim).await;
+    let c = crate::flow::jwt_claims(&token);
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"iss": ISSUER, "sub": forger.id, "aud": API, "client_id": forger.id,
+            "iat": c["iat"], "exp": c["exp"], "jti": c["jti"]}),
+        &EncodingKey::from_secret(forger.secret.as_bytes()),
+    )
+    .expect("sign");
+    let r = h
+        .post("/revoke", Some(&forger.basic()), &format!("token={forged}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        h.introspect(&victim, &token).await["active"],
+        true,
+        "the victim's token stands"
+    );
+    // Its own revocation still works.
+    let r = h
+        .post("/revoke", Some(&victim.basic()), &format!("token={token}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(h.introspect(&victim, &token).await["active"], false);
+}

@@ -132,6 +132,15 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
         .expect("metrics");
     assert_eq!(apart.status(), 200);
     assert!(apart.text().await.expect("body").contains("tessera_"));
+    // Probes go there too, never queued behind the public listener's connections.
+    for probe in ["healthz", "readyz"] {
+        let r = http()
+            .get(format!("http://127.0.0.1:{metrics_port}/{probe}"))
+            .send()
+            .await
+            .expect("probe");
+        assert_eq!(r.status(), 200, "{probe}");
+    }
     drop(server);
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -247,6 +256,7 @@ async fn unrelated_tessera_variables_do_not_stop_a_start() {
         ("TESSERA_ISUER", "https://id.example.com"),
         ("TESSERA_HTTP__MAX_BODY_BYTE", "1000"),
         ("TESSERA_LIFETIME__ACCESS_TOKEN", "600"),
+        ("TESSERA_METRICS_TOKEN", "scrape-me-please-0123456789"),
     ] {
         let out = tessera()
             .args(["client", "list"])

@@ -232,7 +232,21 @@ async fn the_grace_window_is_an_explicit_setting_of_confidential_clients() {
     let retry = refresh(&h, &app, rt1, &[]).await;
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
     assert_eq!(retry.json, second.json);
-    // After it, reuse revokes the grant.
+    // Once the successor was used, the old token coming back is reuse, even within the window.
+    let third = refresh(&h, &app, field(&second, "refresh_token"), &[]).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text);
+    assert_eq!(refresh(&h, &app, rt1, &[]).await.error(), "invalid_grant");
+    assert_eq!(
+        refresh(&h, &app, field(&third, "refresh_token"), &[])
+            .await
+            .error(),
+        "invalid_grant",
+        "the grant is revoked"
+    );
+    // A new grant: after the window, reuse revokes it too.
+    let t = tokens(&h, &app, "ann", "openid").await;
+    let rt1 = field(&t, "refresh_token");
+    let second = refresh(&h, &app, rt1, &[]).await;
     h.clock.advance(11);
     assert_eq!(refresh(&h, &app, rt1, &[]).await.error(), "invalid_grant");
     assert_eq!(

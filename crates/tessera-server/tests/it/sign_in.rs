@@ -697,6 +697,20 @@ async fn an_essential_acr_that_cannot_be_met_fails_the_request() {
         assert_eq!(p["state"], "st-1");
         assert!(!p.contains_key("code"));
     }
+    // Malformed: invalid_request, not a silent pass.
+    for claims in [
+        r#"{"id_token":{"acr":{"essential":true,"value":["urn:gold"]}}}"#,
+        r#"{"id_token":{"acr":{"essential":true,"values":"urn:gold"}}}"#,
+        r#"{"id_token":{"acr":{"essential":"yes","values":["0"]}}}"#,
+    ] {
+        let (path, _) = code_request(&app, "openid", &format!("&{}", enc(&[("claims", claims)])));
+        let p = redirect_params(&b.get(&path).await);
+        assert_eq!(
+            p.get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{claims}"
+        );
+    }
     // What Tessera can meet, essential or not, and voluntary acr_values: a code as usual.
     for extra in [
         format!(

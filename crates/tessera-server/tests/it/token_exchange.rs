@@ -241,7 +241,8 @@ async fn subject_tokens_from_trusted_issuers() {
     let foreign = |iss: &str| {
         crate::assertions::sign_with(
             &idp,
-            &json!({"iss": iss, "sub": "partner-user-7", "aud": API, "exp": now + 300, "scope": "read:things", "jti": iss}),
+            &json!({"iss": iss, "sub": "partner-user-7", "aud": API, "exp": now + 300, "scope": "read:things", "jti": iss,
+                "act": {"sub": "partner-agent"}}),
         )
     };
     let jwt_type = "urn:ietf:params:oauth:token-type:jwt";
@@ -265,6 +266,11 @@ async fn subject_tokens_from_trusted_issuers() {
         jwt_claims(r.json["access_token"].as_str().unwrap())["sub"],
         "https://idp.example.com|partner-user-7",
         "a partner's subject is namespaced by its issuer"
+    );
+    assert_eq!(
+        jwt_claims(r.json["access_token"].as_str().unwrap())["act"],
+        json!({"sub": "partner-agent", "iss": "https://idp.example.com"}),
+        "so is its actor"
     );
     let r = h
         .post(
@@ -519,4 +525,73 @@ async fn trusted_subject_tokens_need_a_jti_and_are_used_once() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = h.post("/token", Some(&rs.basic()), &body(&with)).await;
     assert_eq!(r.error(), "invalid_request", "replayed: {}", r.text);
+}
+
+/// A token exchanged for a user's token belongs to that token's grant: revoking the grant, or
+/// blocking the user, stops it too. Only a real ID token of a session in force is an ID token
+/// (an access token, a revoked one included, or a logout token passed as one is refused).
+#[tokio::test]
+async fn exchanged_tokens_live_no_longer_than_what_they_came_from() {
+    let h = Harness::new().await;
+    let subject = user_token(&h).await;
+    let rs = resource_server(&h, |s| s.impersonation_allowed = Some(true)).await;
+    let r = h
+        .post("/token", Some(&rs.basic()), &exchange(&subject, &[]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let exchanged = r.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.introspect(&rs, &exchanged).await["active"], true);
+    // The subject access token passed as an ID token or a JWT.
+    for ty in [
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:jwt",
+    ] {
+        let body = enc(&[
+            ("grant_type", GRANT),
+            ("subject_token", &subject),
+            ("subject_token_type", ty),
+            ("resource", ORDERS),
+        ]);
+        let r = h.post("/token", Some(&rs.basic()), &body).await;
+        assert_eq!(r.error(), "invalid_request", "{ty}: {}", r.text);
+    }
+    // Blocking the user stops the exchanged token.
+    h.provider
+        .admin(tessera_core::admin::Caller::local())
+        .update_user(
+            "alice",
+            &tessera_core::admin::UserPatch {
+                blocked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("block");
+    assert_eq!(h.introspect(&rs, &exchanged).await["active"], false);
+}
+
+/// An application registered with the admin API's identifier as its client_id still never gets
+/// an exchanged token for the admin API.
+#[tokio::test]
+async fn no_exchange_is_ever_for_the_admin_api() {
+    let h = crate::admin_api::setup().await;
+    h.user("alice").await;
+    let app = crate::admin_api::self_service(&h).await;
+    let subject = crate::admin_api::own_token(&h, &app, "alice", &["users:self"]).await;
+    let as_admin_api = h
+        .client_with(ClientSpec {
+            client_id: Some(h.provider.admin_api()),
+            grant_types: Some(vec![GrantType::TokenExchange]),
+            impersonation_allowed: Some(true),
+            scopes: vec!["users:self".into()],
+            ..ClientSpec::new("admin api lookalike", ClientType::M2m)
+        })
+        .await;
+    let body = enc(&[
+        ("grant_type", GRANT),
+        ("subject_token", &subject),
+        ("subject_token_type", AT),
+    ]);
+    let r = h.post("/token", Some(&as_admin_api.basic()), &body).await;
+    assert_eq!(r.error(), "invalid_target", "{}", r.text);
 }
