@@ -11,7 +11,7 @@ use tessera_core::model::{ClientType, GrantType, JwtBearerSubject, TrustedIssuer
 use crate::admin_api::{automation, call, own_token, problem, self_service, setup};
 use crate::assertions::{key_pair, sign_with};
 use crate::flow::{enc, PASSWORD};
-use crate::support::{now, Harness, ISSUER};
+use crate::support::{now, Harness, Reply, ISSUER};
 
 const ADMINS: &str = "tessera-admins";
 
@@ -497,12 +497,24 @@ async fn session_count(h: &Harness, admin: &str, id: &str) -> usize {
 
 /// An application that takes its subject from an attribute other than the id: no two users may
 /// hold one value of it, and no custom attribute may stand in for a standard claim.
+/// PATCH /users/{id} with new claims.
+async fn set_claims(h: &Harness, token: &str, id: &str, claims: Value) -> Reply {
+    call(
+        h,
+        "PATCH",
+        &format!("/users/{id}"),
+        token,
+        Some(json!({ "claims": claims })),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_subject_identifier_stays_one_users() {
     let h = setup().await;
     let writer = automation(&h, &["users:write"]).await;
     let config = automation(&h, &["config:write"]).await;
-    // root@ is alice's email (from the test fixture: <username>@example.com).
+    // The test fixture gives each user the email <username>@example.com.
     h.user("alice").await;
     let r = call(
         &h,
@@ -548,34 +560,13 @@ async fn a_subject_identifier_stays_one_users() {
     .await;
     assert_eq!(gina.status, 201, "{}", gina.text);
     let gina = gina.json["id"].as_str().expect("id").to_owned();
-    let r = call(
-        &h,
-        "PATCH",
-        &format!("/users/{gina}"),
-        &writer,
-        Some(json!({"claims": {"email": "alice@example.com"}})),
-    )
-    .await;
+    let r = set_claims(&h, &writer, &gina, json!({"email": "alice@example.com"})).await;
     problem(&r, 409);
     // An application cannot take as its subject what users share.
     let bob = h.user("bob").await;
-    let r = call(
-        &h,
-        "PATCH",
-        &format!("/users/{bob}"),
-        &writer,
-        Some(json!({"claims": {"nickname": "same"}})),
-    )
-    .await;
+    let r = set_claims(&h, &writer, &bob, json!({"nickname": "same"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = call(
-        &h,
-        "PATCH",
-        &format!("/users/{gina}"),
-        &writer,
-        Some(json!({"claims": {"nickname": "same"}})),
-    )
-    .await;
+    let r = set_claims(&h, &writer, &gina, json!({"nickname": "same"})).await;
     assert_eq!(r.status, 200, "nickname is no subject yet: {}", r.text);
     let r = call(
         &h,

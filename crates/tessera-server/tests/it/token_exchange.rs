@@ -61,6 +61,20 @@ async fn resource_server(h: &Harness, tweak: impl FnOnce(&mut ClientSpec)) -> Te
     h.client_with(spec).await
 }
 
+/// The resource server, trusting `https://idp.example.com` (signing with `idp`) and allowed to
+/// impersonate its users.
+async fn trusting_resource_server(h: &Harness, idp: &crate::assertions::TestKey) -> TestClient {
+    resource_server(h, |s| {
+        s.impersonation_allowed = Some(true);
+        s.trusted_issuers = vec![TrustedIssuer {
+            issuer: "https://idp.example.com".into(),
+            jwks: Some(json!({"keys": [idp.jwk.clone()]})),
+            jwks_uri: None,
+        }];
+    })
+    .await
+}
+
 fn exchange(subject: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("grant_type", GRANT),
@@ -228,15 +242,7 @@ async fn impersonation_audience_and_scope_rules() {
 async fn subject_tokens_from_trusted_issuers() {
     let h = Harness::new().await;
     let idp = crate::assertions::key_pair("idp");
-    let rs = resource_server(&h, |s| {
-        s.impersonation_allowed = Some(true);
-        s.trusted_issuers = vec![TrustedIssuer {
-            issuer: "https://idp.example.com".into(),
-            jwks: Some(json!({"keys": [idp.jwk.clone()]})),
-            jwks_uri: None,
-        }];
-    })
-    .await;
+    let rs = trusting_resource_server(&h, &idp).await;
     let now = crate::support::now();
     let foreign = |iss: &str| {
         crate::assertions::sign_with(
@@ -487,15 +493,7 @@ async fn actor_tokens_must_be_the_callers_own() {
 async fn trusted_subject_tokens_need_a_jti_and_are_used_once() {
     let h = Harness::new().await;
     let idp = crate::assertions::key_pair("idp");
-    let rs = resource_server(&h, |s| {
-        s.impersonation_allowed = Some(true);
-        s.trusted_issuers = vec![TrustedIssuer {
-            issuer: "https://idp.example.com".into(),
-            jwks: Some(json!({"keys": [idp.jwk.clone()]})),
-            jwks_uri: None,
-        }];
-    })
-    .await;
+    let rs = trusting_resource_server(&h, &idp).await;
     let now = crate::support::now();
     let token = |jti: Option<&str>| {
         let mut c = json!({"iss": "https://idp.example.com", "sub": "partner-user-7", "aud": API,
