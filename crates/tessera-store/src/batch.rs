@@ -9,7 +9,7 @@ use tessera_core::model::Artifact;
 use tessera_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sql::map_err;
+use crate::error::map_err;
 
 /// Rows per statement: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
 const MAX_BATCH: usize = 256;

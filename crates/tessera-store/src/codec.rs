@@ -8,9 +8,7 @@ use tessera_core::model::{Artifact, ArtifactKey, ArtifactKind, Consent, User};
 use tessera_core::store::{Record, StoreError};
 use tessera_core::Timestamp;
 
-pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Other(Box::new(e))
-}
+use crate::error::other;
 
 pub(crate) fn encode_record(r: &Record) -> Result<(String, i64), StoreError> {
     let (doc, updated) = match r {

@@ -4,12 +4,13 @@
 //! - `sql`: the one implementation of the trait, in SQL both dialects accept
 //! - `sqlite`, `postgres`: what differs per dialect (connection options, pools)
 //! - `batch`: group commit of artifact inserts
-//! - `codec`: rows <-> core records
+//! - `codec`: rows <-> core records; `error`: database errors as store errors
 //! - [`contract`]: the one contract suite every backend passes; [`testing`]: a fresh PostgreSQL database per test
 
 mod batch;
 mod codec;
 pub mod contract;
+mod error;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -15,6 +15,6 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .acquire_timeout(Duration::from_secs(3))
         .connect(url)
         .await
-        .map_err(crate::sql::map_err)?;
+        .map_err(crate::error::map_err)?;
     Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool))
 }

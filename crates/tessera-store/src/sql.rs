@@ -17,9 +17,10 @@ use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
 use crate::codec::{
-    decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record, other,
+    decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record,
     ARTIFACT_COLUMNS,
 };
+use crate::error::{map_err, other};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -35,27 +36,6 @@ pub struct SqlStore {
     writer: AnyPool,
     readers: AnyPool,
     artifacts: ArtifactWriter,
-}
-
-/// Connection trouble is `Unavailable` (callers answer 503 and retry); the rest is `Other`.
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(e)),
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes: another writer held the
-        // database past busy_timeout; the client may retry.
-        sqlx::Error::Database(ref db)
-            if db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
-        {
-            StoreError::Unavailable(Box::new(e))
-        }
-        other => StoreError::Other(Box::new(other)),
-    }
 }
 
 impl SqlStore {

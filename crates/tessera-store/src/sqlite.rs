@@ -8,7 +8,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tessera_core::store::StoreError;
 
-use crate::sql::{map_err, Dialect, SqlStore};
+use crate::error::map_err;
+use crate::sql::{Dialect, SqlStore};
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;";
