@@ -449,6 +449,12 @@ pub struct User {
     pub groups: Vec<String>,
     #[serde(default)]
     pub blocked: bool,
+    /// Moves on each time every session and grant of the user must end at once (a password
+    /// set, joining or leaving the administrators). Sessions and grants record the value they
+    /// were made under and stop when it moves on: the change and the sign-out are one write, so
+    /// nothing signed in before or during the change outlives it, however many there are.
+    #[serde(default)]
+    pub sign_out_epoch: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// How many times the record was written: an update lands only on the revision it was

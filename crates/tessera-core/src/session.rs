@@ -19,6 +19,10 @@ pub struct SessionRecord {
     pub auth_time: Timestamp,
     pub amr: Vec<String>,
     pub acr: String,
+    /// The user's [`User::sign_out_epoch`] when the session started: the session is in force
+    /// only while the user's is still the same.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A session in force, with its user.
@@ -81,6 +85,7 @@ impl Provider {
             auth_time: now,
             amr,
             acr: ACR_PASSWORD.to_owned(),
+            epoch: user.sign_out_epoch,
         };
         let artifact = Artifact {
             key,
@@ -113,7 +118,7 @@ impl Provider {
         let Some(user) = self.store.get_user(&record.user_id).await? else {
             return Ok(None);
         };
-        if user.blocked {
+        if user.blocked || user.sign_out_epoch != record.epoch {
             return Ok(None);
         }
         Ok(Some(Session {

@@ -31,6 +31,10 @@ pub struct GrantRecord {
     /// The OIDC `claims` request parameter, kept for userinfo (OIDC Core §5.5).
     #[serde(default)]
     pub claims_request: Option<serde_json::Value>,
+    /// The user's [`User::sign_out_epoch`] when the user signed in: the grant is in force only
+    /// while the user's is still the same.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl GrantRecord {
@@ -110,7 +114,8 @@ impl Provider {
         Ok((id, expires_at))
     }
 
-    /// The grant if it is unrevoked, unexpired, and its user exists and is not blocked.
+    /// The grant if it is unrevoked, unexpired, and its user exists, is not blocked and was not
+    /// signed out everywhere since.
     pub async fn active_grant(
         &self,
         grant_id: &str,
@@ -141,7 +146,7 @@ impl Provider {
         let Some(user) = self.store.get_user(&record.user_id).await? else {
             return Ok(None);
         };
-        if user.blocked {
+        if user.blocked || user.sign_out_epoch != record.epoch {
             return Ok(None);
         }
         Ok(Some(ActiveGrant {

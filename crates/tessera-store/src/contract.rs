@@ -391,6 +391,7 @@ pub fn user(id: &str, username: &str) -> User {
         attributes: Default::default(),
         groups: vec!["staff".into()],
         blocked: false,
+        sign_out_epoch: 0,
         created_at: T0,
         updated_at: T0,
         revision: 0,

@@ -54,6 +54,52 @@ fn decode<T: serde::de::DeserializeOwned>(a: &Artifact) -> AdminResult<T> {
         .map_err(|e| AdminError::Store(StoreError::Other(Box::new(e))))
 }
 
+/// The stored sessions among `all` that are unrevoked and unexpired, with their records: of the
+/// sign-out epoch `epoch` (the ones in force), or of any (those of an earlier epoch no longer
+/// work, but their records are not revoked yet).
+fn stored_sessions(
+    all: &[Artifact],
+    epoch: Option<u64>,
+    now: Timestamp,
+) -> AdminResult<Vec<(Artifact, SessionRecord)>> {
+    let mut out = Vec::new();
+    for a in all
+        .iter()
+        .filter(|a| in_force(a, ArtifactKind::Session, now))
+    {
+        let r: SessionRecord = decode(a)?;
+        if epoch.is_none_or(|e| r.epoch == e) {
+            out.push((a.clone(), r));
+        }
+    }
+    Ok(out)
+}
+
+/// The same for grants.
+fn stored_grants(
+    all: &[Artifact],
+    epoch: Option<u64>,
+    now: Timestamp,
+) -> AdminResult<Vec<GrantView>> {
+    let mut out = Vec::new();
+    for a in all.iter().filter(|a| in_force(a, ArtifactKind::Grant, now)) {
+        let r: GrantRecord = decode(a)?;
+        if epoch.is_none_or(|e| r.epoch == e) {
+            out.push(GrantView {
+                id: a.grant_id.clone().unwrap_or_default(),
+                client_id: r.client_id,
+                scope: r.scope,
+                resources: r.resources,
+                sid: Some(r.sid).filter(|s| !s.is_empty()),
+                authenticated_at: r.auth_time,
+                offline: r.offline,
+                expires_at: a.expires_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl Provider {
     /// Every session and grant of the user, as stored, and the time to judge them by.
     async fn user_access(&self, user_id: &str) -> AdminResult<(Vec<Artifact>, Timestamp)> {
@@ -61,14 +107,10 @@ impl Provider {
     }
 
     /// The user's SSO sessions in force.
-    async fn sessions_of(&self, user_id: &str) -> AdminResult<Vec<SessionView>> {
-        let (all, now) = self.user_access(user_id).await?;
+    async fn sessions_of(&self, user: &User) -> AdminResult<Vec<SessionView>> {
+        let (all, now) = self.user_access(&user.id).await?;
         let mut out = Vec::new();
-        for a in all
-            .iter()
-            .filter(|a| in_force(a, ArtifactKind::Session, now))
-        {
-            let r: SessionRecord = decode(a)?;
+        for (a, r) in stored_sessions(&all, Some(user.sign_out_epoch), now)? {
             let mut applications: Vec<String> = Vec::new();
             for link in self.store.artifacts_of(&r.sid).await? {
                 if in_force(&link, ArtifactKind::SessionGrant, now)
@@ -90,24 +132,9 @@ impl Provider {
     }
 
     /// The user's grants in force.
-    async fn grants_of(&self, user_id: &str) -> AdminResult<Vec<GrantView>> {
-        let (all, now) = self.user_access(user_id).await?;
-        all.iter()
-            .filter(|a| in_force(a, ArtifactKind::Grant, now))
-            .map(|a| {
-                let r: GrantRecord = decode(a)?;
-                Ok(GrantView {
-                    id: a.grant_id.clone().unwrap_or_default(),
-                    client_id: r.client_id,
-                    scope: r.scope,
-                    resources: r.resources,
-                    sid: Some(r.sid).filter(|s| !s.is_empty()),
-                    authenticated_at: r.auth_time,
-                    offline: r.offline,
-                    expires_at: a.expires_at,
-                })
-            })
-            .collect()
+    async fn grants_of(&self, user: &User) -> AdminResult<Vec<GrantView>> {
+        let (all, now) = self.user_access(&user.id).await?;
+        stored_grants(&all, Some(user.sign_out_epoch), now)
     }
 }
 
@@ -115,45 +142,47 @@ impl Admin<'_> {
     /// The user's SSO sessions in force.
     pub async fn user_sessions(&self, id_or_username: &str) -> AdminResult<Vec<SessionView>> {
         let (u, _) = self.reach(Operation::ListSessions, id_or_username).await?;
-        self.sessions_of(&u.id).await
+        self.sessions_of(&u).await
     }
 
     /// The user's grants in force.
     pub async fn user_grants(&self, id_or_username: &str) -> AdminResult<Vec<GrantView>> {
         let (u, _) = self.reach(Operation::ListGrants, id_or_username).await?;
-        self.grants_of(&u.id).await
+        self.grants_of(&u).await
     }
 
     /// Ends one of the user's sessions, as a logout would: the session stops, grants made in it
     /// without `offline_access` are revoked, applications with a back-channel logout URI are told.
     pub async fn end_user_session(&self, id_or_username: &str, sid: &str) -> AdminResult<()> {
         let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;
-        self.end_session_of(user, sid).await
-    }
-
-    async fn end_session_of(&self, user: User, sid: &str) -> AdminResult<()> {
         let (all, now) = self.user_access(&user.id).await?;
-        let found = all.into_iter().find_map(|a| {
-            if !in_force(&a, ArtifactKind::Session, now) {
-                return None;
-            }
-            let record: SessionRecord = decode(&a).ok()?;
-            (record.sid == sid).then_some((a, record))
-        });
+        let found = stored_sessions(&all, Some(user.sign_out_epoch), now)?
+            .into_iter()
+            .find(|(_, r)| r.sid == sid);
         let Some((a, record)) = found else {
             return Err(AdminError::NotFound(format!(
                 "session {sid} of user {}",
                 user.username
             )));
         };
+        self.end_stored_session(&user, a, record).await
+    }
+
+    async fn end_stored_session(
+        &self,
+        user: &User,
+        a: Artifact,
+        record: SessionRecord,
+    ) -> AdminResult<()> {
+        let sid = record.sid.clone();
         let session = Session {
             key: a.key,
             record,
             expires_at: a.expires_at,
-            user,
+            user: user.clone(),
         };
         self.logout(&session, None).await.map_err(protocol_error)?;
-        let target = format!("user:{}", session.user.id);
+        let target = format!("user:{}", user.id);
         self.audit("session.ended", &target, None, json!({ "sid": sid }))
             .await;
         Ok(())
@@ -162,33 +191,37 @@ impl Admin<'_> {
     /// Ends every session of the user ("sign out everywhere").
     pub async fn end_user_sessions(&self, id_or_username: &str) -> AdminResult<()> {
         let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;
-        self.end_sessions_of(&user).await
-    }
-
-    async fn end_sessions_of(&self, user: &User) -> AdminResult<()> {
-        for s in self.sessions_of(&user.id).await? {
-            match self.end_session_of(user.clone(), &s.sid).await {
-                // Ended meanwhile (a logout in the browser): nothing left to do.
-                Ok(()) | Err(AdminError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+        let (all, now) = self.user_access(&user.id).await?;
+        for (a, record) in stored_sessions(&all, Some(user.sign_out_epoch), now)? {
+            self.end_stored_session(&user, a, record).await?;
         }
         Ok(())
     }
 
-    /// Every session of the user ends and every grant is revoked: what was signed in or granted
-    /// before a password reset or a change of administrator membership does not outlive it.
+    /// After the user's sign-out epoch moved on (a password set, a change of administrator
+    /// membership), which already stopped every session and grant from before: their records
+    /// are revoked and applications with a back-channel logout URI are told, reading the user's
+    /// records once. Should this be cut short, nothing from before works all the same.
     /// The caller's permission was checked by the use-case that calls this.
     pub(crate) async fn sign_out_everywhere(&self, user: &User) -> AdminResult<()> {
-        self.end_sessions_of(user).await?;
-        self.revoke_grants_of(&user.id, None).await
+        let (all, now) = self.user_access(&user.id).await?;
+        let mut ended = Vec::new();
+        for (a, record) in stored_sessions(&all, None, now)? {
+            ended.push(record.sid.clone());
+            self.end_stored_session(user, a, record).await?;
+        }
+        // What those logouts left: offline grants, and those made in no session (the password
+        // and JWT bearer grants) or in one that already ended.
+        let mut grants = stored_grants(&all, None, now)?;
+        grants.retain(|g| g.offline || g.sid.as_ref().is_none_or(|s| !ended.contains(s)));
+        self.revoke_grants(&user.id, &grants).await
     }
 
     /// Revokes one of the user's grants: its refresh and access tokens stop working.
     pub async fn revoke_user_grant(&self, id_or_username: &str, grant_id: &str) -> AdminResult<()> {
         let (user, _) = self.reach(Operation::RevokeGrant, id_or_username).await?;
         let grant = self
-            .grants_of(&user.id)
+            .grants_of(&user)
             .await?
             .into_iter()
             .find(|g| g.id == grant_id)
@@ -215,7 +248,8 @@ impl Admin<'_> {
         user_id: &str,
         client_id: Option<&str>,
     ) -> AdminResult<()> {
-        let mut grants = self.grants_of(user_id).await?;
+        let (all, now) = self.user_access(user_id).await?;
+        let mut grants = stored_grants(&all, None, now)?;
         grants.retain(|g| client_id.is_none_or(|c| g.client_id == c));
         self.revoke_grants(user_id, &grants).await
     }

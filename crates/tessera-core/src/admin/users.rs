@@ -257,7 +257,8 @@ impl Provider {
         }
     }
 
-    /// A user record from a spec; `existing` keeps id, hash and creation time.
+    /// A user record from a spec; `existing` keeps id, hash and creation time. A new password or
+    /// a change of administrator membership signs the user out everywhere (the epoch moves on).
     pub(crate) fn user_from_spec(
         &self,
         spec: &UserSpec,
@@ -267,7 +268,7 @@ impl Provider {
         check_claims(&spec.claims)?;
         check_attributes(&spec.attributes)?;
         let now = self.now();
-        Ok(User {
+        let mut user = User {
             id: existing.map_or_else(|| b64url(&random_bytes::<16>()), |e| e.id.clone()),
             username: username(&spec.username)?,
             password_hash: password_hash.or_else(|| existing.and_then(|e| e.password_hash.clone())),
@@ -275,10 +276,19 @@ impl Provider {
             attributes: spec.attributes.clone(),
             groups: groups("groups", &spec.groups)?,
             blocked: spec.blocked,
+            sign_out_epoch: existing.map_or(0, |e| e.sign_out_epoch),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
             revision: existing.map_or(0, |e| e.revision),
-        })
+        };
+        if let Some(e) = existing {
+            if e.password_hash != user.password_hash
+                || admins_change(&e.groups, &user.groups).is_some()
+            {
+                user.sign_out_epoch += 1;
+            }
+        }
+        Ok(user)
     }
 
     /// A user by id or, failing that, by username.
@@ -370,6 +380,7 @@ impl Admin<'_> {
             .await;
         // Joining or leaving the administrators: sessions and grants from before do not carry
         // over (a session someone else opened on an account that is now an administrator's).
+        // The epoch moved on in the same write; this revokes their records and tells applications.
         if membership.is_some() {
             self.sign_out_everywhere(&u).await?;
         }
@@ -401,6 +412,7 @@ impl Admin<'_> {
             membership = admins_change(&u.groups, &g);
             if let Some(op) = membership {
                 self.authorize(op, TargetKind::Protected)?;
+                u.sign_out_epoch += 1;
             }
             u.groups = g;
         }
@@ -446,6 +458,7 @@ impl Admin<'_> {
                     let (mut u, _) = self.reach(Operation::SetPassword, &id).await?;
                     self.precondition(&u)?;
                     u.password_hash = Some(hash.clone());
+                    u.sign_out_epoch += 1;
                     u.updated_at = self.now();
                     self.store.update_user(&u).await?;
                     Ok(u)
@@ -455,7 +468,8 @@ impl Admin<'_> {
         tracing::info!(user_id = %u.id, "password set");
         self.audit_user("user.password_set", &u, Value::Null).await;
         // Whoever signed in with the old password is signed out, and what they were granted
-        // stops (the caller's own token too, when it changed its own password).
+        // stops (the caller's own token too, when it changed its own password): the epoch
+        // moved on in the same write; this revokes their records and tells applications.
         self.sign_out_everywhere(&u).await
     }
 

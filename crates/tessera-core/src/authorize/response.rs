@@ -110,6 +110,7 @@ impl Provider {
             acr: session.record.acr.clone(),
             offline: scope.iter().any(|s| s == "offline_access"),
             claims_request: req.claims.clone(),
+            epoch: session.record.epoch,
         };
         let (grant_id, grant_expires) = self.create_grant(client, &record, now).await?;
         self.link_session_grant(

@@ -119,6 +119,7 @@ impl Provider {
             acr: ACR_PASSWORD.to_owned(),
             offline: scope.iter().any(|s| s == "offline_access"),
             claims_request: None,
+            epoch: user.sign_out_epoch,
         };
         let (id, expires_at) = self.create_grant(client, &record, now).await?;
         let grant = ActiveGrant {

@@ -464,17 +464,75 @@ async fn a_reset_or_a_promotion_signs_the_account_out_everywhere() {
     assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
 }
 
+/// The sign-out is part of the change itself: the user's sign-out epoch moves on in the same
+/// write, and every session and grant made under an earlier one stops, however many there are
+/// and whether or not their records were revoked yet (a promotion that an attacker's thousands
+/// of sessions drew out past the request timeout used to leave some of them in force).
+#[tokio::test]
+async fn the_sign_out_holds_for_every_session_even_untidied_ones() {
+    let h = setup().await;
+    let admin = automation(&h, &["administrator"]).await;
+    let frank = h.user("frank").await;
+    let app = h
+        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
+        .await;
+
+    // Only the epoch moves on (as if the tidying after the change never ran).
+    let (b, rt) = frank_signs_in_with(&h, &app).await;
+    let mut u = h.provider.store.get_user(&frank).await.unwrap().unwrap();
+    u.sign_out_epoch += 1;
+    h.provider.store.update_user(&u).await.expect("update");
+    assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
+    assert_eq!(silently(&b, &app).await, "login_required");
+    assert_eq!(session_count(&h, &admin, &frank).await, 0);
+
+    // Many sessions, then a promotion: every one of them ends.
+    let mut kept = Vec::new();
+    for _ in 0..25 {
+        kept.push(frank_signs_in_with(&h, &app).await);
+    }
+    assert_eq!(session_count(&h, &admin, &frank).await, 25);
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/groups/{ADMINS}/members/{frank}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(session_count(&h, &admin, &frank).await, 0);
+    let (b, rt) = kept.pop().expect("a session");
+    assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
+    assert_eq!(silently(&b, &app).await, "login_required");
+}
+
+/// The error of a `prompt=none` request in browser `b`: `login_required` once signed out.
+async fn silently(b: &crate::flow::Browser<'_>, app: &crate::support::TestClient) -> String {
+    let (path, _) = crate::flow::code_request(app, "openid", "&prompt=none");
+    crate::flow::redirect_params(&b.get(&path).await)["error"].clone()
+}
+
 /// frank signs in to `app` in a browser of his own; his refresh token.
 async fn frank_signs_in(h: &Harness, app: &crate::support::TestClient) -> String {
+    frank_signs_in_with(h, app).await.1
+}
+
+/// frank signs in to `app` in a browser of his own: the browser and his refresh token.
+async fn frank_signs_in_with<'h>(
+    h: &'h Harness,
+    app: &crate::support::TestClient,
+) -> (crate::flow::Browser<'h>, String) {
     let b = crate::flow::Browser::new(h);
     let (path, verifier) = crate::flow::code_request(app, "openid offline_access", "");
     let p = crate::flow::sign_in(&b, &path, "frank").await;
     let t = h.exchange(app, &p["code"], Some(&verifier)).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-    t.json["refresh_token"]
+    let rt = t.json["refresh_token"]
         .as_str()
         .expect("refresh")
-        .to_owned()
+        .to_owned();
+    (b, rt)
 }
 
 async fn refresh_with(
@@ -495,8 +553,6 @@ async fn session_count(h: &Harness, admin: &str, id: &str) -> usize {
     r.json["items"].as_array().expect("items").len()
 }
 
-/// An application that takes its subject from an attribute other than the id: no two users may
-/// hold one value of it, and no custom attribute may stand in for a standard claim.
 /// PATCH /users/{id} with new claims.
 async fn set_claims(h: &Harness, token: &str, id: &str, claims: Value) -> Reply {
     call(
@@ -509,6 +565,8 @@ async fn set_claims(h: &Harness, token: &str, id: &str, claims: Value) -> Reply 
     .await
 }
 
+/// An application that takes its subject from an attribute other than the id: no two users may
+/// hold one value of it, and no custom attribute may stand in for a standard claim.
 #[tokio::test]
 async fn a_subject_identifier_stays_one_users() {
     let h = setup().await;
