@@ -35,6 +35,34 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
     }
 }
 
+/// Claims an administrator may neither define in a scope's claim mappings nor name a user
+/// attribute after: the protocol's own (set by the authorization server), those of JWTs and
+/// OAuth tokens (RFC 7519 §4.1, RFC 7662 §2.2, RFC 7800, RFC 8693 §4), and the standard claims of
+/// OIDC Core §5.1, which only the user's own claims fill (so `email` is always the user's email).
+pub fn reserved_claim(name: &str) -> bool {
+    const TOKENS: [&str; 14] = [
+        "jti",
+        "nbf",
+        "scope",
+        "client_id",
+        "cnf",
+        "act",
+        "may_act",
+        "token_type",
+        "events",
+        "at_hash",
+        "c_hash",
+        "s_hash",
+        "typ",
+        "username",
+    ];
+    PROTOCOL_CLAIMS.contains(&name)
+        || TOKENS.contains(&name)
+        || ["profile", "email", "address", "phone"]
+            .iter()
+            .any(|s| scope_claims(s).contains(&name))
+}
+
 /// The claims of the protocol itself that ID tokens carry; discovery adds the scopes' claims.
 pub const PROTOCOL_CLAIMS: [&str; 11] = [
     "sub",
@@ -140,7 +168,8 @@ impl Provider {
                 add(c, &mut out);
             }
             if let Some(scope) = self.scope(s) {
-                for (claim, attr) in &scope.claims {
+                // A mapping stored before standard claims were reserved never stands in for one.
+                for (claim, attr) in scope.claims.iter().filter(|(c, _)| !reserved_claim(c)) {
                     if let Some(v) = attribute(user, attr) {
                         out.insert(claim.clone(), v);
                     }

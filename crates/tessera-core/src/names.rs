@@ -5,13 +5,17 @@
 //! space) or `tessera-admins` with a zero-width space is an error, not the administrators' group.
 //!
 //! The normal form: no leading or trailing white space; no control, format or other invisible
-//! (default-ignorable) character anywhere; Unicode normalization form C; for group names the only
-//! space inside is U+0020, for usernames none at all. Group names are case-sensitive, but one
-//! that differs from `tessera-admins` only by case is refused as reserved; usernames are unique
-//! regardless of case (the store keys them in lower case).
+//! (default-ignorable) character anywhere; Unicode normalization form KC, so no full-width,
+//! ligature or other compatibility character (RFC 8264 §9.17 disallows them in identifiers too);
+//! for group names the only space inside is U+0020, for usernames none at all. Group names are
+//! case-sensitive, but one that looks like `tessera-admins` (by case, or by confusable characters
+//! such as U+2010 for `-` or a Cyrillic `а`: the UTS #39 skeleton) is refused as reserved;
+//! usernames are unique regardless of case (the store keys them in lower case), and a new one
+//! that looks like another user's ([`look_alike`]) is refused where users are written.
 
-use unicode_normalization::is_nfc;
+use unicode_normalization::{is_nfkc, UnicodeNormalization};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use unicode_security::confusable_detection::skeleton;
 
 /// The group whose members are administrators.
 pub const ADMIN_GROUP: &str = "tessera-admins";
@@ -84,16 +88,25 @@ fn normal(raw: &str, max: usize, inner_space: bool) -> Result<(), String> {
             "must not contain white space".into()
         });
     }
-    if !is_nfc(raw) {
-        return Err("must be in Unicode normalization form C (NFC)".into());
+    if !is_nfkc(raw) {
+        return Err(format!(
+            "must be in Unicode normalization form KC (no full-width, ligature or other compatibility characters): {}",
+            raw.nfkc().collect::<String>()
+        ));
     }
     Ok(())
+}
+
+/// What a name looks like, whatever its case and script: two names with the same look-alike
+/// form are told apart by no reader (UTS #39 §4 skeleton, of the lower-case form).
+pub fn look_alike(name: &str) -> String {
+    skeleton(&name.to_lowercase()).collect()
 }
 
 /// A group name in its normal form, at most 128 characters.
 pub fn group(raw: &str) -> Result<String, String> {
     normal(raw, 128, true)?;
-    if raw != ADMIN_GROUP && raw.to_lowercase() == ADMIN_GROUP {
+    if raw != ADMIN_GROUP && look_alike(raw) == look_alike(ADMIN_GROUP) {
         return Err(format!(
             "{raw:?} is reserved: the administrators' group is {ADMIN_GROUP}"
         ));
@@ -152,6 +165,10 @@ mod tests {
             "TESSERA-ADMINS",
             "",
             "cafe\u{301}",
+            "tessera\u{2010}admins",
+            "tessera-\u{430}dmins",
+            "ｔｅｓｓｅｒａ-admins",
+            "tessera-admin\u{455}",
         ] {
             assert!(group(bad).is_err(), "{bad:?}");
         }
@@ -167,6 +184,10 @@ mod tests {
         assert!(username("ali ce").is_err());
         assert!(username("alice\u{200b}").is_err());
         assert_eq!(username("Alice").as_deref(), Ok("Alice"));
+        assert!(username("ｒｏｏｔ").is_err(), "full-width");
+        assert!(username("ﬁona").is_err(), "a ligature");
+        assert_eq!(look_alike("r\u{43e}\u{43e}t"), look_alike("Root"));
+        assert_ne!(look_alike("root"), look_alike("robot"));
     }
 
     #[test]

@@ -431,7 +431,7 @@ impl Admin<'_> {
             if let Some(existing) = self.store.get_user(&u.id).await? {
                 self.authorize(op, self.as_other(&existing))?;
             }
-            self.check_subjects_unique(u).await?;
+            self.check_user_distinct(u, *create).await?;
         }
         Ok(())
     }

@@ -64,6 +64,15 @@ impl ScopeSpec {
         existing: Option<&Scope>,
         now: crate::clock::Timestamp,
     ) -> AdminResult<Scope> {
+        if crate::model::OPENID_SCOPES.contains(&self.name.as_str()) {
+            return Err(invalid(
+                "name",
+                format!(
+                    "{} is an OpenID Connect scope (OIDC Core §5.4, §11), which Tessera defines",
+                    self.name
+                ),
+            ));
+        }
         Ok(Scope {
             name: scope_name("name", &self.name)?,
             display_name: text("display_name", &self.display_name, false, 200)?,

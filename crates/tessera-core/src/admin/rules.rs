@@ -3,7 +3,7 @@
 //! application type, and the names of claims and attributes.
 
 use super::{invalid, AdminResult};
-use crate::claims::PROTOCOL_CLAIMS;
+use crate::claims::reserved_claim;
 use crate::model::{
     AuthMethod, Client, ClientType, GrantType, JwsAlg, SubjectType, CODE_TTL_RANGE,
     ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
@@ -83,17 +83,16 @@ fn origin(o: &str) -> AdminResult<()> {
 
 /// A claim name for a custom claim mapping: 1-64 visible characters, not a registered JWT claim.
 pub(crate) fn claim_name(field: &str, name: &str) -> AdminResult<String> {
-    const ALSO_RESERVED: [&str; 4] = ["jti", "nbf", "scope", "client_id"];
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(invalid(
             field,
             format!("claim name {name:?} must be 1-64 visible characters"),
         ));
     }
-    if PROTOCOL_CLAIMS.contains(&name) || ALSO_RESERVED.contains(&name) {
+    if reserved_claim(name) {
         return Err(invalid(
             field,
-            format!("claim {name} is set by the authorization server"),
+            format!("claim {name} is set by the authorization server or is a standard claim (OIDC Core §5.1), which only the user's own claims fill"),
         ));
     }
     Ok(name.to_owned())

@@ -1,18 +1,22 @@
 //! OIDC Core §8: `sub` is "a locally unique and never reassigned identifier within the Issuer
-//! for the End-User". An application may take its subject from a user attribute other than the
-//! id (seed 000 "Subject Management"); then no two users may hold the same value of it, or one
-//! would sign in to that application as the other. Writing a user whose value of such an
-//! attribute is another user's is refused, and so is making an attribute the subject of an
-//! application while users share values of it. (`id` and `username` are unique by construction.)
+//! for the End-User". Applications take their subject from the user's id or, per application,
+//! from another attribute (seed 000 "Subject Management"), and several of them may serve one API:
+//! a resource server then sees subjects of every namespace in use side by side. So one value is
+//! one user's across all of them: no user may hold, in any namespace in use, a value another user
+//! holds in any (the same or another), or one would pass for the other. Local subjects never
+//! contain `|`, the separator of partners' subjects (`issuer|sub`, token exchange). Nor may a
+//! new username look like another user's ([`crate::names::look_alike`]), to a reader of the
+//! Portal or the audit log.
+
+use std::collections::HashMap;
 
 use super::{Admin, AdminError, AdminResult};
 use crate::claims::attribute;
 use crate::model::User;
+use crate::names::look_alike;
 
-/// Subject attributes unique by construction.
-fn unique_by_construction(attr: &str) -> bool {
-    matches!(attr, "id" | "username")
-}
+/// Where partners' subjects put the issuer apart from its own subject.
+const PARTNER_SEPARATOR: char = '|';
 
 /// A value of `attr` as a subject would read it.
 fn subject_value(u: &User, attr: &str) -> Option<String> {
@@ -23,64 +27,128 @@ fn subject_value(u: &User, attr: &str) -> Option<String> {
     }
 }
 
+/// Two users holding one subject value.
+struct Collision {
+    value: String,
+    /// The namespace each holds it in.
+    attrs: (String, String),
+}
+
+/// The first value two users of `users` hold (each in any of `namespaces`) where one of the two
+/// holdings is `judged` (by user id and namespace): one pass over every value.
+fn collision(
+    users: &[User],
+    namespaces: &[String],
+    judged: impl Fn(&str, &str) -> bool,
+) -> Option<Collision> {
+    let mut holders: HashMap<String, (&str, &str)> = HashMap::new();
+    for u in users {
+        for attr in namespaces {
+            let Some(v) = subject_value(u, attr) else {
+                continue;
+            };
+            match holders.get(&v) {
+                None => {
+                    holders.insert(v, (&u.id, attr));
+                }
+                Some((id, other)) if *id != u.id && (judged(&u.id, attr) || judged(id, other)) => {
+                    return Some(Collision {
+                        value: v,
+                        attrs: (attr.clone(), (*other).to_owned()),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
+
 impl Admin<'_> {
-    /// The attributes applications take their subjects from (other than `id` and `username`),
-    /// each with one application that does.
-    async fn subject_attributes(&self) -> AdminResult<Vec<(String, String)>> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for c in self.store.list_clients().await? {
-            let attr = &c.browser.subject_attribute;
-            if !unique_by_construction(attr) && !out.iter().any(|(a, _)| a == attr) {
-                out.push((attr.clone(), c.client_id));
+    /// The subject namespaces in use: `id`, and every attribute an application takes its
+    /// subject from.
+    async fn namespaces(&self, adding: Option<&str>) -> AdminResult<Vec<String>> {
+        let mut out = vec!["id".to_owned()];
+        let clients = self.store.list_clients().await?;
+        let attrs = clients
+            .iter()
+            .map(|c| c.browser.subject_attribute.as_str())
+            .chain(adding);
+        for attr in attrs {
+            if !out.iter().any(|a| a == attr) {
+                out.push(attr.to_owned());
             }
         }
         Ok(out)
     }
 
-    /// Refuses `u` when its value of an attribute some application uses as its subject is
-    /// another user's.
-    pub(crate) async fn check_subjects_unique(&self, u: &User) -> AdminResult<()> {
-        let attrs = self.subject_attributes().await?;
-        let mine: Vec<(&str, &str, String)> = attrs
+    /// Refuses `u` when a subject value it holds is another user's, or contains `|`; or, when
+    /// its username is new (`new_username`), when that looks like another user's.
+    pub(crate) async fn check_user_distinct(
+        &self,
+        u: &User,
+        new_username: bool,
+    ) -> AdminResult<()> {
+        let namespaces = self.namespaces(None).await?;
+        if let Some(attr) = namespaces
             .iter()
-            .filter_map(|(a, c)| subject_value(u, a).map(|v| (a.as_str(), c.as_str(), v)))
-            .collect();
-        if mine.is_empty() {
+            .find(|a| subject_value(u, a).is_some_and(|v| v.contains(PARTNER_SEPARATOR)))
+        {
+            return Err(super::invalid(
+                if attr == "username" {
+                    "username"
+                } else {
+                    "attributes"
+                },
+                format!("the {attr} is a subject identifier and must not contain '|'"),
+            ));
+        }
+        if namespaces.len() == 1 && !new_username {
+            // Ids only: unique by construction.
             return Ok(());
         }
-        for other in self.store.list_users().await? {
-            if other.id == u.id {
-                continue;
-            }
-            for (attr, client, value) in &mine {
-                if subject_value(&other, attr).as_ref() == Some(value) {
-                    return Err(AdminError::Conflict(format!(
-                        "{attr} {value:?} is another user's, and the application {client} uses {attr} as its subject identifier"
-                    )));
-                }
+        let mut users = self.store.list_users().await?;
+        users.retain(|o| o.id != u.id);
+        if new_username {
+            let look = look_alike(&u.username);
+            if let Some(o) = users.iter().find(|o| look_alike(&o.username) == look) {
+                return Err(AdminError::Conflict(format!(
+                    "the username {:?} looks like another user's, {:?}",
+                    u.username, o.username
+                )));
             }
         }
-        Ok(())
+        users.push(u.clone());
+        match collision(&users, &namespaces, |id, _| id == u.id) {
+            None => Ok(()),
+            Some(c) => Err(AdminError::Conflict(format!(
+                "{:?} is one user's {} and another user's {}: a subject identifier must be one user's",
+                c.value, c.attrs.0, c.attrs.1
+            ))),
+        }
     }
 
-    /// Refuses `attr` as an application's subject while users share a value of it.
+    /// Refuses `attr` as an application's subject while a value of it is another user's in any
+    /// namespace in use, or contains `|`.
     pub(crate) async fn check_attribute_unique(&self, attr: &str) -> AdminResult<()> {
-        if unique_by_construction(attr) {
-            return Ok(());
+        let namespaces = self.namespaces(Some(attr)).await?;
+        let users = self.store.list_users().await?;
+        let refuse = |why: String| Err(super::invalid("subject_attribute", why));
+        if let Some(v) = users
+            .iter()
+            .filter_map(|u| subject_value(u, attr))
+            .find(|v| v.contains(PARTNER_SEPARATOR))
+        {
+            return refuse(format!(
+                "a user's {attr} {v:?} contains '|', which no subject identifier may"
+            ));
         }
-        let mut seen = std::collections::HashSet::new();
-        for u in self.store.list_users().await? {
-            if let Some(v) = subject_value(&u, attr) {
-                if !seen.insert(v.clone()) {
-                    return Err(super::invalid(
-                        "subject_attribute",
-                        format!(
-                            "users share the {attr} {v:?}; a subject identifier must be one user's"
-                        ),
-                    ));
-                }
-            }
+        match collision(&users, &namespaces, |_, a| a == attr) {
+            None => Ok(()),
+            Some(c) => refuse(format!(
+                "{:?} is one user's {} and another user's {}: a subject identifier must be one user's",
+                c.value, c.attrs.0, c.attrs.1
+            )),
         }
-        Ok(())
     }
 }

@@ -143,16 +143,10 @@ fn check_claims(claims: &Map<String, Value>) -> AdminResult<()> {
 fn check_attributes(attrs: &Map<String, Value>) -> AdminResult<()> {
     for (k, v) in attrs {
         rules::attribute_name("attributes", k)?;
-        let standard = STRING_CLAIMS.contains(&k.as_str())
-            || BOOL_CLAIMS.contains(&k.as_str())
-            || matches!(
-                k.as_str(),
-                "address" | "sub" | "updated_at" | "id" | "username" | "groups"
-            );
-        if standard {
+        if crate::claims::reserved_claim(k) || matches!(k.as_str(), "id" | "username" | "groups") {
             return Err(invalid(
                 "attributes",
-                format!("{k} is a standard claim or a user field; set it in claims, or name the attribute otherwise"),
+                format!("{k} is a standard or protocol claim or a user field; set standard claims in claims, or name the attribute otherwise"),
             ));
         }
         if v.to_string().len() > 4096 {
@@ -342,7 +336,7 @@ impl Admin<'_> {
         self.authorize(Operation::CreateUser, kind)?;
         let hash = Provider::spec_password_hash(spec).await?;
         let user = self.user_from_spec(spec, None, hash)?;
-        self.check_subjects_unique(&user).await?;
+        self.check_user_distinct(&user, true).await?;
         self.store.insert_user(&user).await?;
         tracing::info!(user_id = %user.id, "user created");
         self.audit_user("user.created", &user, json!({"username": user.username}))
@@ -399,6 +393,7 @@ impl Admin<'_> {
             self_service_patch(patch)?;
         }
         self.precondition(&u)?;
+        let renamed = patch.username.as_ref().is_some_and(|n| *n != u.username);
         if let Some(n) = &patch.username {
             u.username = username(n)?;
         }
@@ -418,8 +413,8 @@ impl Admin<'_> {
         }
         u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
-        if !patch.claims.is_empty() || !patch.attributes.is_empty() {
-            self.check_subjects_unique(&u).await?;
+        if renamed || !patch.claims.is_empty() || !patch.attributes.is_empty() {
+            self.check_user_distinct(&u, renamed).await?;
         }
         self.store.update_user(&u).await?;
         u.revision += 1;

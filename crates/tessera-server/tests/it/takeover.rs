@@ -686,3 +686,197 @@ async fn revoking_an_applications_consents_judges_each_user() {
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
+
+/// A subject value is one user's across every namespace in use: an attribute an application
+/// takes its subject from may not hold another user's id (the default subject), a username
+/// another user's id when an application uses usernames, nor the `issuer|sub` form of a
+/// partner's subject. A new username may not look like another user's.
+#[tokio::test]
+async fn no_user_passes_for_another_in_any_subject_namespace() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let config = automation(&h, &["config:write"]).await;
+    let root = administrator(&h, "root").await;
+    let app = |name: &str, attr: &str| {
+        json!({"name": name, "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": attr})
+    };
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(app("HR", "emp_id")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let create = |username: &str, attributes: Value| {
+        Some(json!({"username": username, "password": PASSWORD, "attributes": attributes}))
+    };
+    // root's id as mallory's emp_id: mallory's subject at HR would be root's everywhere else.
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        create("mallory", json!({"emp_id": root})),
+    )
+    .await;
+    problem(&r, 409);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("subject"),
+        "{}",
+        r.text
+    );
+    // A partner's subject form.
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        create(
+            "mallory",
+            json!({"emp_id": "https://idp.example.com|partner-user-7"}),
+        ),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "attributes");
+    // Renamed to root's id while an application uses usernames as subjects.
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(app("Wiki", "username")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let alice = h.user("alice").await;
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{alice}"),
+        &writer,
+        Some(json!({"username": root})),
+    )
+    .await;
+    problem(&r, 409);
+    // An application may not take a subject attribute some user holds another user's id in.
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{alice}"),
+        &writer,
+        Some(json!({"attributes": {"badge": root}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "no application uses badge yet: {}", r.text);
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(app("Door", "badge")),
+    )
+    .await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "subject_attribute");
+    // Look-alikes: full-width letters are refused as not in normal form; Cyrillic о's as
+    // looking like root; a group with a look-alike hyphen as reserved.
+    let r = call(&h, "POST", "/users", &writer, create("ｒｏｏｔ", json!({}))).await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "username");
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        create("r\u{43e}\u{43e}t", json!({})),
+    )
+    .await;
+    problem(&r, 409);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("looks like"),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/groups/tessera\u{2010}admins/members/{alice}"),
+        &writer,
+        None,
+    )
+    .await;
+    problem(&r, 422);
+    // Attributes named like the protocol's claims.
+    for name in ["acr", "amr", "sid", "iss", "aud", "client_id", "scope"] {
+        let r = call(
+            &h,
+            "POST",
+            "/users",
+            &writer,
+            create("gina", json!({ name: "x" })),
+        )
+        .await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "attributes", "{name}");
+    }
+}
+
+/// The OpenID Connect scopes and the standard claims are Tessera's: `config:write` can neither
+/// define a scope named like one nor map a claim named like one from another attribute (which
+/// would make a user-editable nickname every application's `email`).
+#[tokio::test]
+async fn config_write_cannot_redefine_identity_claims() {
+    let h = setup().await;
+    let config = automation(&h, &["config:write"]).await;
+    for name in [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ] {
+        let r = call(
+            &h,
+            "POST",
+            "/scopes",
+            &config,
+            Some(json!({ "name": name })),
+        )
+        .await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "name", "{name}");
+    }
+    for claim in [
+        "email",
+        "email_verified",
+        "name",
+        "acr",
+        "sub",
+        "cnf",
+        "act",
+    ] {
+        let r = call(
+            &h,
+            "POST",
+            "/scopes",
+            &config,
+            Some(json!({"name": "hr", "claims": { claim: "nickname" }})),
+        )
+        .await;
+        problem(&r, 422);
+    }
+    let r = call(
+        &h,
+        "POST",
+        "/scopes",
+        &config,
+        Some(json!({"name": "hr", "claims": {"department": "dept"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
