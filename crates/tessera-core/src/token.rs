@@ -109,6 +109,9 @@ pub struct TokenContent<'a> {
     pub aud: Vec<String>,
     pub scope: Vec<String>,
     pub grant_id: Option<&'a str>,
+    /// The latest the token may expire (a token exchanged for another lives no longer than
+    /// it); the client's access-token lifetime otherwise.
+    pub not_after: Option<Timestamp>,
     pub extra: serde_json::Map<String, Value>,
 }
 
@@ -161,7 +164,9 @@ impl Provider {
         content: TokenContent<'_>,
         now: Timestamp,
     ) -> Result<(String, i64)> {
-        let ttl = client.access_token_ttl;
+        let exp = now.plus(client.access_token_ttl);
+        let exp = content.not_after.map_or(exp, |n| exp.min(n));
+        let ttl = (exp.0 - now.0).max(0);
         let grant_id = content.grant_id;
         let claims = AccessClaims {
             sub: content.sub.to_owned(),
@@ -169,7 +174,7 @@ impl Provider {
             aud: content.aud,
             scope: content.scope,
             iat: now,
-            exp: now.plus(ttl),
+            exp,
             jti: match grant_id {
                 Some(g) => format!("{g}.{}", new_jti()),
                 None => new_jti(),

@@ -162,6 +162,7 @@ impl Provider {
                         aud,
                         scope: scope.clone(),
                         grant_id: Some(&grant_id),
+                        not_after: None,
                         extra: serde_json::Map::new(),
                     },
                     now,

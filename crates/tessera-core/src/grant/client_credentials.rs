@@ -38,6 +38,7 @@ impl Provider {
                     aud,
                     scope: scope.clone(),
                     grant_id: None,
+                    not_after: None,
                     extra: serde_json::Map::new(),
                 },
                 now,

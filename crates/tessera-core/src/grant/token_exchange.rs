@@ -76,6 +76,8 @@ struct Party {
     /// The grant a token of this server belongs to: a token exchanged for it belongs to it
     /// too, so revoking the grant or blocking the user stops it as well.
     grant_id: Option<String>,
+    /// When the token expires: a token exchanged for it expires no later.
+    exp: Timestamp,
 }
 
 /// Which token of the request is judged.
@@ -148,6 +150,7 @@ impl Provider {
                     scope: claims.scope,
                     act: claims.extra.get("act").cloned(),
                     grant_id: grant.map(|g| g.id),
+                    exp: claims.exp,
                 })
             }
             REFRESH_TOKEN_TYPE => {
@@ -163,6 +166,7 @@ impl Provider {
                     scope: rt.scope,
                     act: None,
                     grant_id: Some(rt.grant_id),
+                    exp: rt.expires_at,
                 })
             }
             ID_TOKEN_TYPE | JWT_TYPE => {
@@ -220,6 +224,7 @@ impl Provider {
                     scope: scope_of(&c),
                     act,
                     grant_id: None,
+                    exp,
                 })
             }
             other => Err(bad_token(
@@ -250,7 +255,7 @@ impl Provider {
         let c = self
             .id_token_hint(token, caller)
             .ok_or_else(|| bad_token(which, "not an ID token this server issued to the client"))?;
-        check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
+        let exp = check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
         let sub = c["sub"]
             .as_str()
             .ok_or_else(|| bad_token(which, "sub is required"))?;
@@ -278,6 +283,7 @@ impl Provider {
             scope: Vec::new(),
             act: None,
             grant_id: Some(grant.id),
+            exp,
         })
     }
 
@@ -350,7 +356,9 @@ impl Provider {
         targets.extend(req.audiences.iter().cloned());
         let aud = self.asserted_audience(client, targets)?;
         // The new token is for APIs: only scopes the client may request, never the OpenID ones.
-        let may_request = |s: &String| client.scopes.contains(s);
+        let may_request = |s: &String| {
+            client.scopes.contains(s) && !crate::model::OPENID_SCOPES.contains(&s.as_str())
+        };
         let scope = match req.scope {
             Some(s) => {
                 if let Some(bad) = s
@@ -393,6 +401,7 @@ impl Provider {
                     aud,
                     scope: scope.clone(),
                     grant_id: subject.grant_id.as_deref(),
+                    not_after: Some(subject.exp),
                     extra,
                 },
                 now,

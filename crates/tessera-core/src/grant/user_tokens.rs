@@ -53,6 +53,7 @@ impl Provider {
                     aud,
                     scope: scope.to_vec(),
                     grant_id: Some(&grant.id),
+                    not_after: None,
                     extra: serde_json::Map::new(),
                 },
                 now,

@@ -532,13 +532,45 @@ async fn trusted_subject_tokens_need_a_jti_and_are_used_once() {
 async fn exchanged_tokens_live_no_longer_than_what_they_came_from() {
     let h = Harness::new().await;
     let subject = user_token(&h).await;
-    let rs = resource_server(&h, |s| s.impersonation_allowed = Some(true)).await;
+    // The resource server's own tokens would live four times as long as the user's.
+    let rs = resource_server(&h, |s| {
+        s.impersonation_allowed = Some(true);
+        s.access_token_ttl = Some(3600);
+    })
+    .await;
     let r = h
         .post("/token", Some(&rs.basic()), &exchange(&subject, &[]))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let exchanged = r.json["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(h.introspect(&rs, &exchanged).await["active"], true);
+    let exp_of = |v: Value| v["exp"].as_i64().expect("exp");
+    let subject_exp = exp_of(h.introspect(&rs, &subject).await);
+    let seen = h.introspect(&rs, &exchanged).await;
+    assert_eq!(seen["active"], true);
+    assert!(exp_of(seen) <= subject_exp, "outlives its subject token");
+    assert!(r.json["expires_in"].as_i64().unwrap() <= 900, "{}", r.text);
+    // Exchanging the exchanged token again gains no time either: a chain ends when its first
+    // token does (a client's own client-credentials token here, which has no grant).
+    let own = h.access_token(&rs).await;
+    let own_exp = exp_of(h.introspect(&rs, &own).await);
+    let mut token = own;
+    for _ in 0..3 {
+        let r = h
+            .post("/token", Some(&rs.basic()), &exchange(&token, &[]))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        token = r.json["access_token"].as_str().unwrap().to_owned();
+        assert!(exp_of(h.introspect(&rs, &token).await) <= own_exp);
+    }
+    // No OpenID scope is ever exchanged for (userinfo would answer the new token).
+    let r = h
+        .post(
+            "/token",
+            Some(&rs.basic()),
+            &exchange(&subject, &[("scope", "openid")]),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_scope", "{}", r.text);
     // The subject access token passed as an ID token or a JWT.
     for ty in [
         "urn:ietf:params:oauth:token-type:id_token",
