@@ -1,7 +1,8 @@
 //! Foreign keys: a client's or a trusted issuer's JWK Set, inline or from a `jwks_uri`. Fetched
 //! sets are cached for five minutes (by the provider's clock); an unknown `kid` refetches (at
 //! most every ten seconds per URL), so a key rotation at the other end is picked up without
-//! letting a flood of bogus kids hammer it.
+//! letting a flood of bogus kids hammer it. Requests that need a URL fetched at the same moment
+//! wait for one fetch and share it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,8 @@ const REFETCH_AFTER: i64 = 10;
 #[derive(Debug, Default)]
 pub struct JwksCache {
     entries: RwLock<HashMap<String, Fetched>>,
+    /// One gate per URL: whoever holds it fetches, the others wait and read what it fetched.
+    gates: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// When a URL was last fetched, and the set (`None`: that fetch failed).
@@ -59,7 +62,16 @@ fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
 }
 
 impl JwksCache {
-    /// Fetches and caches a set; a failure is cached too, so that requests naming the client
+    fn cached(&self, uri: &str) -> Option<Fetched> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uri)
+            .cloned()
+    }
+
+    /// Fetches and caches a set, one fetch per URL at a time: a caller that waited for another's
+    /// fetch takes its result. A failure is cached too, so that requests naming the client
     /// cannot make Tessera call the URL more than every [`REFETCH_AFTER`] seconds.
     async fn fetch_set(
         &self,
@@ -67,7 +79,22 @@ impl JwksCache {
         now: Timestamp,
         uri: &str,
     ) -> Result<Arc<JwkSet>, String> {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            if gates.len() > 10_000 {
+                gates.retain(|_, g| Arc::strong_count(g) > 1);
+            }
+            gates.entry(uri.to_owned()).or_default().clone()
+        };
+        let _turn = gate.lock().await;
         let shown = redact_url(uri);
+        // Callers fetch only what is missing, stale, or older than REFETCH_AFTER; anything
+        // younger was fetched while this one waited.
+        if let Some((at, got)) = self.cached(uri) {
+            if now.0 - at.0 < REFETCH_AFTER {
+                return got.ok_or_else(|| format!("the keys at {shown} could not be fetched"));
+            }
+        }
         let fetched = match outbound.get_json(uri).await {
             Ok(v) => parse_set(&v)
                 .map(Arc::new)
@@ -101,13 +128,7 @@ impl JwksCache {
         let Some(uri) = source.uri else {
             return Ok(None);
         };
-        let cached = self
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uri)
-            .cloned();
-        let set = match cached {
+        let set = match self.cached(uri) {
             Some((at, None)) if now.0 - at.0 < REFETCH_AFTER => {
                 return Err(format!(
                     "the keys at {} could not be fetched a moment ago",
@@ -126,5 +147,65 @@ impl JwksCache {
             _ => self.fetch_set(outbound, now, uri).await?,
         };
         Ok(pick(&set, kid).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::outbound::OutboundError;
+
+    /// A slow key server that counts its requests.
+    #[derive(Default)]
+    struct SlowKeys(AtomicUsize);
+
+    #[async_trait]
+    impl Outbound for SlowKeys {
+        async fn get_json(&self, _: &str) -> Result<Value, OutboundError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            Ok(json!({"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]}))
+        }
+        async fn post_json(&self, url: &str, _: &Value) -> Result<Value, OutboundError> {
+            Err(OutboundError::Refused(url.to_owned()))
+        }
+        async fn post_form(&self, url: &str, _: &[(&str, &str)]) -> Result<(), OutboundError> {
+            Err(OutboundError::Refused(url.to_owned()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_kids_fetches_once() {
+        let cache = Arc::new(JwksCache::default());
+        let keys = Arc::new(SlowKeys::default());
+        let now = Timestamp(1_000_000);
+        let source = KeySource {
+            inline: None,
+            uri: Some("https://rp.example.com/jwks"),
+        };
+        let mut waiting = Vec::new();
+        for i in 0..50 {
+            let (cache, keys) = (cache.clone(), keys.clone());
+            waiting.push(tokio::spawn(async move {
+                let kid = format!("bogus-{i}");
+                cache.key(&*keys, now, source, Some(&kid)).await
+            }));
+        }
+        for w in waiting {
+            assert_eq!(w.await.expect("task"), Ok(None));
+        }
+        assert_eq!(keys.0.load(Ordering::SeqCst), 1);
+        // A later flood, once REFETCH_AFTER has passed, fetches once more.
+        let later = now.plus(REFETCH_AFTER);
+        for i in 0..5 {
+            let kid = format!("again-{i}");
+            assert_eq!(cache.key(&*keys, later, source, Some(&kid)).await, Ok(None));
+        }
+        assert_eq!(keys.0.load(Ordering::SeqCst), 2);
     }
 }
