@@ -1,9 +1,11 @@
 //! Serving connections on a listener, with the limits a public server needs (the review found
 //! silent and header-dribbling connections held open indefinitely until the file descriptors ran
-//! out): at most `max_connections` at once (further ones wait in the listen queue), a request's
-//! header section within `header_read_timeout` (HTTP/1), a connection with no request in flight
-//! closed after `idle_timeout` (HTTP/1 keep-alive, HTTP/2, and a connection that never sends a
-//! byte), and on shutdown every connection drained: in-flight requests answered in full.
+//! out): at most `max_connections` at once (further ones wait in the listen queue), the bytes
+//! that tell the protocol (an HTTP/1 request line, or HTTP/2's preface) and an HTTP/1 request's
+//! header section each within `header_read_timeout`, so a connection that sends nothing or
+//! dribbles is closed then; a connection with no request in flight closed after `idle_timeout`
+//! (HTTP/1 keep-alive, HTTP/2), and on shutdown every connection drained: in-flight requests
+//! answered in full.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -134,6 +136,35 @@ pub async fn serve(
     .await;
 }
 
+/// HTTP/2's connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection, within `limit`, sent enough to tell its protocol: the whole HTTP/2
+/// preface, or a first byte that departs from it (HTTP/1). hyper's own header-read timeout
+/// starts only once the protocol is known, so a silent or preface-dribbling peer is judged here.
+async fn protocol_known(tcp: &TcpStream, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut seen = [0u8; PREFACE.len()];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, tcp.peek(&mut seen)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) | Err(_) => return false,
+        };
+        if n == 0 {
+            return false;
+        }
+        if n == PREFACE.len() || seen[..n] != PREFACE[..n] {
+            return true;
+        }
+        // Part of the preface: the rest is still to come (peeking again at once would see the
+        // same bytes).
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Serves one connection, closing it when idle or when the server stops.
 async fn connection<A>(
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -152,6 +183,13 @@ async fn connection<A>(
         + 'static,
     A::Future: Send,
 {
+    let known = tokio::select! {
+        known = protocol_known(&tcp, limits.header_read_timeout) => known,
+        _ = stop.changed() => false,
+    };
+    if !known {
+        return;
+    }
     let activity = Arc::new(Activity(Mutex::new((0, Instant::now()))));
     let service = {
         let activity = activity.clone();

@@ -36,17 +36,22 @@ async fn idle_and_dribbling_connections_are_closed_and_others_served() {
         dir.path(),
         &[
             ("TESSERA_HTTP__HEADER_READ_TIMEOUT_SECS", "2"),
-            ("TESSERA_HTTP__IDLE_TIMEOUT_SECS", "2"),
+            ("TESSERA_HTTP__IDLE_TIMEOUT_SECS", "6"),
             ("TESSERA_HTTP__MAX_CONNECTIONS", "16"),
         ],
     );
     server.wait_ready().await;
     let addr = server.base.trim_start_matches("http://").to_owned();
 
-    // Every slot taken by silent connections, and one that dribbles a header byte a second.
+    // Every slot taken by silent connections (two of them start HTTP/2's preface and stop),
+    // and one that dribbles a header byte a second.
     let mut silent = Vec::new();
-    for _ in 0..15 {
-        silent.push(TcpStream::connect(&addr).await.expect("connect"));
+    for i in 0..15 {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        if i < 2 {
+            s.write_all(b"PRI * HTTP/2.0\r\n").await.expect("write");
+        }
+        silent.push(s);
     }
     let mut dribbler = TcpStream::connect(&addr).await.expect("connect");
     let drip = tokio::spawn(async move {
@@ -82,10 +87,16 @@ async fn idle_and_dribbling_connections_are_closed_and_others_served() {
         "{:?}",
         started.elapsed()
     );
+    // Closed by the header-read timeout (2 s), not only when idle (6 s).
     for sock in &mut silent {
         let took = closed_within(sock, Duration::from_secs(10)).await;
         assert!(took.is_some(), "a silent connection stays open");
     }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "silent connections were held past the header-read timeout: {:?}",
+        started.elapsed()
+    );
     let dripped = drip.await.expect("drip task");
     assert!(
         dripped.is_some_and(|d| d < Duration::from_secs(8)),
