@@ -35,30 +35,29 @@ struct Collision {
 }
 
 /// The first value two users of `users` hold (each in any of `namespaces`) where one of the two
-/// holdings is `judged` (by user id and namespace): one pass over every value.
+/// holdings is `judged` (by user id and namespace).
 fn collision(
     users: &[User],
     namespaces: &[String],
     judged: impl Fn(&str, &str) -> bool,
 ) -> Option<Collision> {
-    let mut holders: HashMap<String, (&str, &str)> = HashMap::new();
+    let mut holders: HashMap<String, Vec<(&str, &str)>> = HashMap::new();
     for u in users {
         for attr in namespaces {
             let Some(v) = subject_value(u, attr) else {
                 continue;
             };
-            match holders.get(&v) {
-                None => {
-                    holders.insert(v, (&u.id, attr));
-                }
-                Some((id, other)) if *id != u.id && (judged(&u.id, attr) || judged(id, other)) => {
-                    return Some(Collision {
-                        value: v,
-                        attrs: (attr.clone(), (*other).to_owned()),
-                    });
-                }
-                Some(_) => {}
+            let held = holders.entry(v.clone()).or_default();
+            let other = held
+                .iter()
+                .find(|(id, other)| *id != u.id && (judged(&u.id, attr) || judged(id, other)));
+            if let Some((_, other)) = other {
+                return Some(Collision {
+                    value: v,
+                    attrs: (attr.clone(), (*other).to_owned()),
+                });
             }
+            held.push((&u.id, attr));
         }
     }
     None
@@ -150,5 +149,49 @@ impl Admin<'_> {
                 c.value, c.attrs.0, c.attrs.1
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+
+    fn user(id: &str, username: &str, attrs: serde_json::Value) -> User {
+        User {
+            id: id.into(),
+            username: username.into(),
+            password_hash: None,
+            claims: Default::default(),
+            attributes: attrs.as_object().cloned().unwrap_or_default(),
+            groups: vec![],
+            blocked: false,
+            sign_out_epoch: 0,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            revision: 0,
+        }
+    }
+
+    #[test]
+    fn a_collision_is_found_whichever_holding_came_first() {
+        let ns: Vec<String> = ["id", "emp", "badge"].map(String::from).to_vec();
+        // a holds "x" as emp and as badge; b holds it as emp. Judging the badge namespace finds
+        // the pair though a's emp holding came first and neither emp holding is judged.
+        let users = [
+            user("a", "ann", serde_json::json!({"emp": "x", "badge": "x"})),
+            user("b", "bob", serde_json::json!({"emp": "x"})),
+        ];
+        let c = collision(&users, &ns, |_, attr| attr == "badge").expect("collision");
+        assert_eq!(c.value, "x");
+        // One user holding a value in two namespaces is no collision.
+        let alone = [user("a", "ann", serde_json::json!({"emp": "a"}))];
+        assert!(collision(&alone, &ns, |_, _| true).is_none());
+        // A number and the string of its digits are one subject.
+        let users = [
+            user("a", "ann", serde_json::json!({"emp": 7})),
+            user("b", "bob", serde_json::json!({"badge": "7"})),
+        ];
+        assert!(collision(&users, &ns, |id, _| id == "b").is_some());
     }
 }
