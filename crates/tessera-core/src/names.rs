@@ -97,16 +97,35 @@ fn normal(raw: &str, max: usize, inner_space: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// What a name looks like, whatever its case and script: two names with the same look-alike
-/// form are told apart by no reader (UTS #39 §4 skeleton, of the lower-case form).
-pub fn look_alike(name: &str) -> String {
-    skeleton(&name.to_lowercase()).collect()
+/// What a name looks like, whatever its case and script, in two forms: the UTS #39 §4 skeleton
+/// (which maps confusables to a prototype: Cyrillic `о` to `o`, `1` and `I` to `l`) of the
+/// lower-case name, and of the lower-cased skeleton. Neither alone is enough: lower-casing first
+/// turns a Greek `Τ` into `τ`, which looks like no Latin letter, and the skeleton first turns `I`
+/// into `l` where `i` stays `i`; so in both, `i` is taken for `l` too (`ADMINS` and `admins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookAlike([String; 2]);
+
+impl LookAlike {
+    /// Whether a reader could take one name for the other.
+    pub fn matches(&self, other: &LookAlike) -> bool {
+        self.0.iter().any(|f| other.0.contains(f))
+    }
+}
+
+pub fn look_alike(name: &str) -> LookAlike {
+    let fold = |s: &str| -> String {
+        skeleton(&s.to_lowercase())
+            .map(|c| if c == 'i' { 'l' } else { c })
+            .collect()
+    };
+    let prototype: String = skeleton(name).collect();
+    LookAlike([fold(name), fold(&prototype)])
 }
 
 /// A group name in its normal form, at most 128 characters.
 pub fn group(raw: &str) -> Result<String, String> {
     normal(raw, 128, true)?;
-    if raw != ADMIN_GROUP && look_alike(raw) == look_alike(ADMIN_GROUP) {
+    if raw != ADMIN_GROUP && look_alike(raw).matches(&look_alike(ADMIN_GROUP)) {
         return Err(format!(
             "{raw:?} is reserved: the administrators' group is {ADMIN_GROUP}"
         ));
@@ -169,6 +188,12 @@ mod tests {
             "tessera-\u{430}dmins",
             "ｔｅｓｓｅｒａ-admins",
             "tessera-admin\u{455}",
+            "\u{3a4}essera-Admins",
+            "\u{422}ESSERA-ADMINS",
+            "TESSERA-AD\u{41c}INS",
+            "TESSERA-ADM1NS",
+            "TESSERA-ADM|NS",
+            "tessera-a\u{13e7}mins",
         ] {
             assert!(group(bad).is_err(), "{bad:?}");
         }
@@ -186,8 +211,13 @@ mod tests {
         assert_eq!(username("Alice").as_deref(), Ok("Alice"));
         assert!(username("ｒｏｏｔ").is_err(), "full-width");
         assert!(username("ﬁona").is_err(), "a ligature");
-        assert_eq!(look_alike("r\u{43e}\u{43e}t"), look_alike("Root"));
-        assert_ne!(look_alike("root"), look_alike("robot"));
+        let alike = |a: &str, b: &str| look_alike(a).matches(&look_alike(b));
+        assert!(alike("r\u{43e}\u{43e}t", "Root"));
+        assert!(alike("a\u{399}ice", "alice"));
+        assert!(alike("aIice", "alice"));
+        assert!(alike("ROO\u{422}", "root"));
+        assert!(!alike("root", "robot"));
+        assert!(!alike("alice", "alicia"));
     }
 
     #[test]
