@@ -40,7 +40,7 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
 /// OAuth tokens (RFC 7519 §4.1, RFC 7662 §2.2, RFC 7800, RFC 8693 §4), and the standard claims of
 /// OIDC Core §5.1, which only the user's own claims fill (so `email` is always the user's email).
 pub fn reserved_claim(name: &str) -> bool {
-    const TOKENS: [&str; 14] = [
+    const TOKENS: [&str; 16] = [
         "jti",
         "nbf",
         "scope",
@@ -55,6 +55,9 @@ pub fn reserved_claim(name: &str) -> bool {
         "s_hash",
         "typ",
         "username",
+        // OIDC Core §5.6.2: aggregated and distributed claims.
+        "_claim_names",
+        "_claim_sources",
     ];
     PROTOCOL_CLAIMS.contains(&name)
         || TOKENS.contains(&name)

@@ -23,27 +23,6 @@ pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// How far ahead a trusted issuer's subject token may expire.
 const FOREIGN_MAX_LIFETIME: i64 = 86_400;
 
-/// Claims a policy webhook may not set: the token's own, and those that speak for identity,
-/// authentication or key binding.
-const POLICY_RESERVED: [&str; 16] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "client_id",
-    "scope",
-    "act",
-    "may_act",
-    "cnf",
-    "azp",
-    "acr",
-    "amr",
-    "auth_time",
-];
-
 /// RFC 8693 §2.1 request parameters.
 #[derive(Clone, PartialEq)]
 pub struct ExchangeRequest {
@@ -437,7 +416,9 @@ impl Provider {
             .as_object()
             .map(|m| {
                 m.iter()
-                    .filter(|(k, _)| !POLICY_RESERVED.contains(&k.as_str()))
+                    // The token's own claims and those that speak for identity, authentication
+                    // or key binding are Tessera's alone.
+                    .filter(|(k, _)| !crate::claims::reserved_claim(k))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })

@@ -296,7 +296,8 @@ async fn policy_server() -> String {
     let router = axum::Router::new()
         .route("/allow", post(|axum::Json(ctx): axum::Json<Value>| async move {
             axum::Json(json!({"allow": true, "claims": {"tenant": "acme", "seen_scope": ctx["scope"],
-                "sub": "overridden?", "aud": "https://evil.example", "act": {"sub": "someone"}, "acr": "9"}}))
+                "sub": "overridden?", "aud": "https://evil.example", "act": {"sub": "someone"}, "acr": "9",
+                "email": "root@example.com", "email_verified": true, "name": "Root", "sid": "x", "nonce": "n"}}))
         }))
         .route("/deny", post(|| async { axum::Json(json!({"allow": false, "reason": "orders are closed on Sundays"})) }))
         .route("/slow", post(|| async {
@@ -356,10 +357,17 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
             assert_eq!(claims["tenant"], "acme");
             assert_eq!(claims["sub"], rs.id.as_str(), "a policy cannot replace sub");
             assert_eq!(claims["aud"], ORDERS);
-            assert!(
-                claims.get("act").is_none() && claims.get("acr").is_none(),
-                "{claims}"
-            );
+            for reserved in [
+                "act",
+                "acr",
+                "email",
+                "email_verified",
+                "name",
+                "sid",
+                "nonce",
+            ] {
+                assert!(claims.get(reserved).is_none(), "{reserved}: {claims}");
+            }
         }
         if path == "deny" {
             assert_eq!(r.json["error_description"], "orders are closed on Sundays");
