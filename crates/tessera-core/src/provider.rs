@@ -86,6 +86,9 @@ pub struct Provider {
     pub(crate) jwks: JwksCache,
     /// The throttled keys already in the audit log.
     pub(crate) throttle_notes: ThrottleNotes,
+    /// Held by each write that could bring two parties to one subject value, from its check
+    /// to its store write (admin/subjects.rs): one at a time on this node.
+    pub(crate) subject_writes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -119,6 +122,7 @@ impl Provider {
             outbound: Arc::new(NoOutbound),
             jwks: JwksCache::default(),
             throttle_notes: ThrottleNotes::default(),
+            subject_writes: tokio::sync::Mutex::new(()),
         };
         p.bind_issuer().await?;
         p.sync().await?;

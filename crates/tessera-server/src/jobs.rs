@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_core::admin::Caller;
 use tessera_core::Provider;
 use tokio::sync::watch;
 
@@ -90,5 +91,19 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
             _ = tokio::time::sleep(PURGE_INTERVAL) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Once at start: names, as warnings, subject values two parties hold (stored before such
+/// writes were refused, or written on two nodes at one instant); an operator resolves them by
+/// changing one party's value.
+pub async fn report_shared_subjects(provider: Arc<Provider>) {
+    match provider.admin(Caller::system()).shared_subjects().await {
+        Ok(shared) => {
+            for s in shared {
+                tracing::warn!(subject = %s, "two parties hold one subject identifier");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "shared subject identifiers could not be looked for"),
     }
 }

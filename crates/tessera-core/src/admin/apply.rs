@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::permission::{Operation, TargetKind};
+use super::subjects::Written;
 use super::targets::{is_administrator, scope_kind};
 use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
 use crate::model::{Client, Scope, User};
@@ -412,10 +413,6 @@ impl Admin<'_> {
             self.authorize(op, before)?;
             if let Some(r) = after {
                 self.authorize(op, self.record_kind(r))?;
-                if let Record::Client(c) = r {
-                    self.check_attribute_unique(&c.browser.subject_attribute)
-                        .await?;
-                }
             }
         }
         for (create, u) in &plan.users {
@@ -431,9 +428,28 @@ impl Admin<'_> {
             if let Some(existing) = self.store.get_user(&u.id).await? {
                 self.authorize(op, self.as_other(&existing))?;
             }
-            self.check_user_distinct(u, *create).await?;
         }
-        Ok(())
+        // The users and applications of the plan together, with each other and with the rest.
+        let written = Written {
+            users: plan.users.iter().map(|(_, u)| u).collect(),
+            new_usernames: plan
+                .users
+                .iter()
+                .filter(|(create, _)| *create)
+                .map(|(_, u)| u.id.as_str())
+                .collect(),
+            clients: plan
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Create(Record::Client(c)) | Change::Update(Record::Client(c)) => {
+                        Some(c)
+                    }
+                    _ => None,
+                })
+                .collect(),
+        };
+        self.check_subjects(&written).await
     }
 
     /// The kind of the stored record `key` of `table` (ordinary when there is none).
@@ -465,6 +481,7 @@ impl Admin<'_> {
     /// to change writes nothing. Either part fails, writing nothing of itself, if what it was
     /// planned from changed meanwhile: plan again.
     pub async fn apply_plan(&self, plan: &Plan) -> AdminResult<()> {
+        let _one_at_a_time = self.subject_writes.lock().await;
         self.may_apply(plan).await?;
         let again = |e| match e {
             AdminError::Raced => AdminError::Conflict(

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::permission::{Operation, TargetKind};
 use super::rules;
+use super::subjects::Written;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
@@ -516,8 +517,8 @@ impl Admin<'_> {
         let mut client = self.client_from_spec(spec, None, now)?;
         let kind = self.client_kind(&client);
         self.authorize(Operation::CreateApplication, kind)?;
-        self.check_attribute_unique(&client.browser.subject_attribute)
-            .await?;
+        let one_at_a_time = self.subject_writes.lock().await;
+        self.check_subjects(&Written::client(&client)).await?;
         let secret = Provider::spec_secret(spec)?;
         if let Some(secret) = &secret {
             self.seal_secret(&mut client, secret);
@@ -536,6 +537,7 @@ impl Admin<'_> {
             self.commit_as(version, &[change], None, detail).await
         })
         .await?;
+        drop(one_at_a_time);
         tracing::info!(client_id = %client.client_id, "client created");
         Ok(CreatedClient {
             client: client.clone(),
@@ -585,9 +587,10 @@ impl Admin<'_> {
         c.updated_at = self.now();
         // What the application becomes needs the caller's permission too.
         self.authorize(op, self.client_kind(&c))?;
+        let mut one_at_a_time = None;
         if c.browser.subject_attribute != existing.browser.subject_attribute {
-            self.check_attribute_unique(&c.browser.subject_attribute)
-                .await?;
+            one_at_a_time = Some(self.subject_writes.lock().await);
+            self.check_subjects(&Written::client(&c)).await?;
         }
         let (scopes, apis) = self.catalog().await?;
         self.validate_client(&c, &scopes, &apis)?;
@@ -607,6 +610,7 @@ impl Admin<'_> {
             detail,
         )
         .await?;
+        drop(one_at_a_time);
         Ok(c)
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::permission::{Operation, TargetKind};
+use super::subjects::Written;
 use super::targets::group_kind;
 use super::{invalid, protocol_error, rules, Admin, AdminError, AdminResult};
 use crate::model::{Consent, User};
@@ -251,8 +252,9 @@ impl Provider {
         }
     }
 
-    /// A user record from a spec; `existing` keeps id, hash and creation time. A new password or
-    /// a change of administrator membership signs the user out everywhere (the epoch moves on).
+    /// A user record from a spec; `existing` keeps id, hash and creation time. A new password, a
+    /// change of administrator membership or a block signs the user out everywhere (the epoch
+    /// moves on).
     pub(crate) fn user_from_spec(
         &self,
         spec: &UserSpec,
@@ -278,6 +280,7 @@ impl Provider {
         if let Some(e) = existing {
             if e.password_hash != user.password_hash
                 || admins_change(&e.groups, &user.groups).is_some()
+                || (user.blocked && !e.blocked)
             {
                 user.sign_out_epoch += 1;
             }
@@ -336,8 +339,10 @@ impl Admin<'_> {
         self.authorize(Operation::CreateUser, kind)?;
         let hash = Provider::spec_password_hash(spec).await?;
         let user = self.user_from_spec(spec, None, hash)?;
-        self.check_user_distinct(&user, true).await?;
+        let one_at_a_time = self.subject_writes.lock().await;
+        self.check_subjects(&Written::user(&user, true)).await?;
         self.store.insert_user(&user).await?;
+        drop(one_at_a_time);
         tracing::info!(user_id = %user.id, "user created");
         self.audit_user("user.created", &user, json!({"username": user.username}))
             .await;
@@ -364,7 +369,7 @@ impl Admin<'_> {
             (["blocked"], Some(false)) => (Operation::UnblockUser, "user.unblocked"),
             _ => (Operation::ChangeUser, "user.updated"),
         };
-        let (u, membership) = self
+        let (u, signed_out) = self
             .settle(|| self.try_update_user(op, id_or_username, patch))
             .await?;
         if patch.blocked == Some(true) {
@@ -372,25 +377,28 @@ impl Admin<'_> {
         }
         self.audit_user(action, &u, json!({ "fields": fields }))
             .await;
-        // Joining or leaving the administrators: sessions and grants from before do not carry
-        // over (a session someone else opened on an account that is now an administrator's).
-        // The epoch moved on in the same write; this revokes their records and tells applications.
-        if membership.is_some() {
+        // Blocked, or joining or leaving the administrators: sessions and grants from before do
+        // not carry over (a session someone else opened on an account that is now an
+        // administrator's; a thief's session, back on unblocking). The epoch moved on in the
+        // same write; this revokes their records and tells applications.
+        if signed_out {
             self.sign_out_everywhere(&u).await?;
         }
         Ok(u)
     }
 
-    /// The change, and whether it made or unmade an administrator.
+    /// The change, and whether it signed the user out everywhere (blocked the user, or made or
+    /// unmade an administrator).
     async fn try_update_user(
         &self,
         op: Operation,
         id_or_username: &str,
         patch: &UserPatch,
-    ) -> AdminResult<(User, Option<Operation>)> {
+    ) -> AdminResult<(User, bool)> {
         let (mut u, kind) = self.reach(op, id_or_username).await?;
         if self.self_service_only(op, &u, kind) {
             self_service_patch(patch)?;
+            self.check_subject_self_edit(&patch.claims).await?;
         }
         self.precondition(&u)?;
         let renamed = patch.username.as_ref().is_some_and(|n| *n != u.username);
@@ -401,24 +409,30 @@ impl Admin<'_> {
         merge(&mut u.attributes, &patch.attributes);
         check_claims(&u.claims)?;
         check_attributes(&u.attributes)?;
-        let mut membership = None;
+        let mut sign_out = false;
         if let Some(g) = &patch.groups {
             let g = groups("groups", g)?;
-            membership = admins_change(&u.groups, &g);
-            if let Some(op) = membership {
+            if let Some(op) = admins_change(&u.groups, &g) {
                 self.authorize(op, TargetKind::Protected)?;
-                u.sign_out_epoch += 1;
+                sign_out = true;
             }
             u.groups = g;
         }
+        sign_out |= patch.blocked == Some(true) && !u.blocked;
+        if sign_out {
+            u.sign_out_epoch += 1;
+        }
         u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
+        let mut one_at_a_time = None;
         if renamed || !patch.claims.is_empty() || !patch.attributes.is_empty() {
-            self.check_user_distinct(&u, renamed).await?;
+            one_at_a_time = Some(self.subject_writes.lock().await);
+            self.check_subjects(&Written::user(&u, renamed)).await?;
         }
         self.store.update_user(&u).await?;
+        drop(one_at_a_time);
         u.revision += 1;
-        Ok((u, membership))
+        Ok((u, sign_out))
     }
 
     /// Sets a user's password, then signs them out everywhere (sessions end, grants are revoked).

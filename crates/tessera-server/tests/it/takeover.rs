@@ -880,3 +880,233 @@ async fn config_write_cannot_redefine_identity_claims() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+/// Applications' own subjects are their client_ids: no client_id may be a user's subject, nor
+/// a user's subject value an application's client_id.
+#[tokio::test]
+async fn no_application_passes_for_a_user() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let config = automation(&h, &["config:write"]).await;
+    let root = administrator(&h, "root").await;
+    let m2m = |client_id: &str| {
+        json!({"name": "Robot", "type": "m2m", "client_id": client_id,
+            "apis": [crate::support::API], "scopes": ["read:things"]})
+    };
+    for taken in [root.as_str(), "https://partner.example|alice"] {
+        let r = call(&h, "POST", "/applications", &config, Some(m2m(taken))).await;
+        problem(&r, 422);
+        assert_eq!(r.json["invalid-params"][0]["name"], "client_id", "{taken}");
+    }
+    let r = call(&h, "POST", "/applications", &config, Some(m2m("robot-7"))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "emp_id"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        Some(json!({"username": "mallory", "password": PASSWORD, "attributes": {"emp_id": "robot-7"}})),
+    )
+    .await;
+    problem(&r, 409);
+}
+
+/// Two writers racing to give two users one subject value: one wins, the other is refused.
+#[tokio::test]
+async fn racing_writes_cannot_share_a_subject() {
+    let h = setup().await;
+    let writer = automation(&h, &["users:write"]).await;
+    let config = automation(&h, &["config:write"]).await;
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "emp_id"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (bob, carol) = (h.user("bob").await, h.user("carol").await);
+    for round in 0..10 {
+        let value = json!({ "emp_id": format!("E{round}") });
+        let body = Some(json!({ "attributes": value }));
+        let (to_bob, to_carol) = (format!("/users/{bob}"), format!("/users/{carol}"));
+        let (a, b) = tokio::join!(
+            call(&h, "PATCH", &to_bob, &writer, body.clone()),
+            call(&h, "PATCH", &to_carol, &writer, body.clone()),
+        );
+        let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 409],
+            "round {round}: {} / {}",
+            a.text,
+            b.text
+        );
+    }
+}
+
+/// A collision stored before these rules (written here straight to the store) is reported, and
+/// blocks no unrelated write: an application with the default subject is still created.
+#[tokio::test]
+async fn an_old_collision_is_reported_and_blocks_nothing_else() {
+    let h = setup().await;
+    let config = automation(&h, &["config:write"]).await;
+    let root = administrator(&h, "root").await;
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "emp_id"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mallory = h.user("mallory").await;
+    let mut u = h.provider.store.get_user(&mallory).await.unwrap().unwrap();
+    u.attributes.insert("emp_id".into(), json!(root));
+    h.provider
+        .store
+        .update_user(&u)
+        .await
+        .expect("stored as before");
+    let shared = h
+        .provider
+        .admin(tessera_core::admin::Caller::local())
+        .shared_subjects()
+        .await
+        .expect("shared");
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert!(shared[0].contains(&root), "{shared:?}");
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(json!({"name": "Plain", "type": "web", "redirect_uris": [crate::flow::RP]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// A declarative file is judged as a whole: its users against each other and against the
+/// applications it brings, before anything is written.
+#[tokio::test]
+async fn an_applied_file_is_judged_as_a_whole() {
+    let h = setup().await;
+    let admin = h.provider.admin(tessera_core::admin::Caller::local());
+    let user = |name: &str, emp: &str| json!({"username": name, "password": PASSWORD, "attributes": {"emp_id": emp}});
+    let hr = json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
+        "subject_attribute": "emp_id"});
+    for (users, what) in [
+        (
+            vec![user("frank", "SAME"), user("grace", "SAME")],
+            "two users, one emp_id",
+        ),
+        (
+            vec![user("ivan", "I1"), user("iv\u{430}n", "I2")],
+            "look-alike usernames",
+        ),
+        (
+            vec![user("henry", "H1"), user("henrY", "H2")],
+            "one username in two cases",
+        ),
+    ] {
+        let spec: tessera_core::admin::Spec =
+            serde_json::from_value(json!({"clients": [hr], "users": users})).expect("spec");
+        let plan = admin.plan(&spec, false).await.expect("plan");
+        let e = admin.apply_plan(&plan).await.expect_err(what);
+        assert!(
+            matches!(e, tessera_core::admin::AdminError::Conflict(_)),
+            "{what}: {e:?}"
+        );
+        assert!(h
+            .provider
+            .store
+            .list_clients()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.name != "HR"));
+        assert!(h.provider.store.find_user("frank").await.unwrap().is_none());
+    }
+}
+
+/// Blocking signs out everywhere: unblocking does not bring back what a thief held.
+#[tokio::test]
+async fn unblocking_brings_nothing_back() {
+    let h = setup().await;
+    let admin = automation(&h, &["administrator"]).await;
+    let frank = h.user("frank").await;
+    let app = h
+        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
+        .await;
+    let (b, rt) = frank_signs_in_with(&h, &app).await;
+    for path in ["block", "unblock"] {
+        let r = call(&h, "POST", &format!("/users/{frank}/{path}"), &admin, None).await;
+        assert!(r.status.is_success(), "{path}: {}", r.text);
+    }
+    assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
+    assert_eq!(silently(&b, &app).await, "login_required");
+    // And frank signs in afresh.
+    frank_signs_in_with(&h, &app).await;
+}
+
+/// A user may not change, with `users:self`, a claim an application takes its subject from.
+#[tokio::test]
+async fn a_user_cannot_choose_their_own_subject() {
+    let h = setup().await;
+    let config = automation(&h, &["config:write"]).await;
+    let selfie = self_service(&h).await;
+    let alice = h.user("alice").await;
+    let token = own_token(&h, &selfie, "alice", &["users:self"]).await;
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{alice}"),
+        &token,
+        Some(json!({"claims": {"nickname": "ally"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "Forum", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_attribute": "nickname"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(
+        &h,
+        "PATCH",
+        &format!("/users/{alice}"),
+        &token,
+        Some(json!({"claims": {"nickname": "someone-else"}})),
+    )
+    .await;
+    problem(&r, 403);
+}
