@@ -184,9 +184,10 @@ pub struct HttpConfig {
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
     pub request_timeout_secs: u64,
-    /// A connection must send a request's whole header section within this many seconds.
+    /// A connection must send its opening bytes, and each request's whole header section, within
+    /// this many seconds (an HTTP/1 keep-alive connection waiting for its next request too).
     pub header_read_timeout_secs: u64,
-    /// A connection with no request in flight is closed after this many seconds.
+    /// An HTTP/2 connection with no request in flight is closed after this many seconds.
     pub idle_timeout_secs: u64,
     /// Connections served at once; more wait to be accepted until one closes.
     pub max_connections: usize,

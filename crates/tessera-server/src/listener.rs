@@ -3,9 +3,10 @@
 //! out): at most `max_connections` at once (further ones wait in the listen queue), the bytes
 //! that tell the protocol (an HTTP/1 request line, or HTTP/2's preface) and an HTTP/1 request's
 //! header section each within `header_read_timeout`, so a connection that sends nothing or
-//! dribbles is closed then; a connection with no request in flight closed after `idle_timeout`
-//! (HTTP/1 keep-alive, HTTP/2), and on shutdown every connection drained: in-flight requests
-//! answered in full.
+//! dribbles is closed then (and an HTTP/1 keep-alive connection waiting for its next request,
+//! whose wait hyper counts as reading a header); a connection with no request in flight closed
+//! after `idle_timeout` (HTTP/2, and HTTP/1 should that ever be longer), and on shutdown every
+//! connection drained: in-flight requests answered in full.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -156,12 +157,17 @@ async fn protocol_known(tcp: &TcpStream, limit: Duration) -> bool {
         if n == PREFACE.len() || seen[..n] != PREFACE[..n] {
             return true;
         }
-        // Part of the preface: the rest is still to come (peeking again at once would see the
-        // same bytes).
-        if Instant::now() >= deadline {
+        // Part of the preface: wait for more bytes. Peeking left the socket marked readable;
+        // clearing the mark makes the wait end only when new bytes arrive.
+        let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+        });
+        if tokio::time::timeout_at(deadline, tcp.readable())
+            .await
+            .is_err()
+        {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
