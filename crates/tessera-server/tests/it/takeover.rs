@@ -553,6 +553,13 @@ async fn session_count(h: &Harness, admin: &str, id: &str) -> usize {
     r.json["items"].as_array().expect("items").len()
 }
 
+/// POST /applications: a web application named `name` taking its subject from `attr`.
+async fn web_app_with_subject(h: &Harness, token: &str, name: &str, attr: &str) -> Reply {
+    let body = json!({"name": name, "type": "web", "redirect_uris": [crate::flow::RP],
+        "subject_attribute": attr});
+    call(h, "POST", "/applications", token, Some(body)).await
+}
+
 /// PATCH /users/{id} with new claims.
 async fn set_claims(h: &Harness, token: &str, id: &str, claims: Value) -> Reply {
     call(
@@ -574,17 +581,7 @@ async fn a_subject_identifier_stays_one_users() {
     let config = automation(&h, &["config:write"]).await;
     // The test fixture gives each user the email <username>@example.com.
     h.user("alice").await;
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "CRM", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "email"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "CRM", "email").await;
     assert_eq!(r.status, 201, "{}", r.text);
     for body in [
         json!({"username": "gina", "password": PASSWORD, "attributes": {"email": "alice@example.com"}}),
@@ -626,17 +623,7 @@ async fn a_subject_identifier_stays_one_users() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = set_claims(&h, &writer, &gina, json!({"nickname": "same"})).await;
     assert_eq!(r.status, 200, "nickname is no subject yet: {}", r.text);
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "Forum", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "nickname"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "Forum", "nickname").await;
     problem(&r, 422);
     assert_eq!(r.json["invalid-params"][0]["name"], "subject_attribute");
 }
@@ -697,18 +684,7 @@ async fn no_user_passes_for_another_in_any_subject_namespace() {
     let writer = automation(&h, &["users:write"]).await;
     let config = automation(&h, &["config:write"]).await;
     let root = administrator(&h, "root").await;
-    let app = |name: &str, attr: &str| {
-        json!({"name": name, "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": attr})
-    };
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(app("HR", "emp_id")),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "HR", "emp_id").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let create = |username: &str, attributes: Value| {
         Some(json!({"username": username, "password": PASSWORD, "attributes": attributes}))
@@ -743,14 +719,7 @@ async fn no_user_passes_for_another_in_any_subject_namespace() {
     problem(&r, 422);
     assert_eq!(r.json["invalid-params"][0]["name"], "attributes");
     // Renamed to root's id while an application uses usernames as subjects.
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(app("Wiki", "username")),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "Wiki", "username").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let alice = h.user("alice").await;
     let r = call(
@@ -772,14 +741,7 @@ async fn no_user_passes_for_another_in_any_subject_namespace() {
     )
     .await;
     assert_eq!(r.status, 200, "no application uses badge yet: {}", r.text);
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(app("Door", "badge")),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "Door", "badge").await;
     problem(&r, 422);
     assert_eq!(r.json["invalid-params"][0]["name"], "subject_attribute");
     // Look-alikes: full-width letters are refused as not in normal form; Cyrillic о's as
@@ -900,17 +862,7 @@ async fn no_application_passes_for_a_user() {
     }
     let r = call(&h, "POST", "/applications", &config, Some(m2m("robot-7"))).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "emp_id"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "HR", "emp_id").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = call(
         &h,
@@ -929,17 +881,7 @@ async fn racing_writes_cannot_share_a_subject() {
     let h = setup().await;
     let writer = automation(&h, &["users:write"]).await;
     let config = automation(&h, &["config:write"]).await;
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "emp_id"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "HR", "emp_id").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let (bob, carol) = (h.user("bob").await, h.user("carol").await);
     for round in 0..10 {
@@ -969,17 +911,7 @@ async fn an_old_collision_is_reported_and_blocks_nothing_else() {
     let h = setup().await;
     let config = automation(&h, &["config:write"]).await;
     let root = administrator(&h, "root").await;
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "HR", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "emp_id"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "HR", "emp_id").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let mallory = h.user("mallory").await;
     let mut u = h.provider.store.get_user(&mallory).await.unwrap().unwrap();
@@ -1088,17 +1020,7 @@ async fn a_user_cannot_choose_their_own_subject() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = call(
-        &h,
-        "POST",
-        "/applications",
-        &config,
-        Some(
-            json!({"name": "Forum", "type": "web", "redirect_uris": [crate::flow::RP],
-            "subject_attribute": "nickname"}),
-        ),
-    )
-    .await;
+    let r = web_app_with_subject(&h, &config, "Forum", "nickname").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = call(
         &h,
