@@ -417,8 +417,12 @@ impl Provider {
             .map(|m| {
                 m.iter()
                     // The token's own claims and those that speak for identity, authentication
-                    // or key binding are Tessera's alone.
-                    .filter(|(k, _)| !crate::claims::reserved_claim(k))
+                    // or key binding are Tessera's alone, and so are the user's authorization
+                    // attributes (RFC 9068 §2.2.3.1), which come from the user's record.
+                    .filter(|(k, _)| {
+                        !crate::claims::reserved_claim(k)
+                            && !["groups", "roles", "entitlements"].contains(&k.as_str())
+                    })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })

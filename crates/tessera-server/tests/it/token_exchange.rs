@@ -297,7 +297,8 @@ async fn policy_server() -> String {
         .route("/allow", post(|axum::Json(ctx): axum::Json<Value>| async move {
             axum::Json(json!({"allow": true, "claims": {"tenant": "acme", "seen_scope": ctx["scope"],
                 "sub": "overridden?", "aud": "https://evil.example", "act": {"sub": "someone"}, "acr": "9",
-                "email": "root@example.com", "email_verified": true, "name": "Root", "sid": "x", "nonce": "n"}}))
+                "email": "root@example.com", "email_verified": true, "name": "Root", "sid": "x", "nonce": "n",
+                "groups": ["tessera-admins"], "roles": ["admin"]}}))
         }))
         .route("/deny", post(|| async { axum::Json(json!({"allow": false, "reason": "orders are closed on Sundays"})) }))
         .route("/slow", post(|| async {
@@ -365,6 +366,8 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
                 "name",
                 "sid",
                 "nonce",
+                "groups",
+                "roles",
             ] {
                 assert!(claims.get(reserved).is_none(), "{reserved}: {claims}");
             }
