@@ -97,29 +97,42 @@ fn normal(raw: &str, max: usize, inner_space: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// What a name looks like, whatever its case and script, in two forms: the UTS #39 §4 skeleton
-/// (which maps confusables to a prototype: Cyrillic `о` to `o`, `1` and `I` to `l`) of the
-/// lower-case name, and of the lower-cased skeleton. Neither alone is enough: lower-casing first
-/// turns a Greek `Τ` into `τ`, which looks like no Latin letter, and the skeleton first turns `I`
-/// into `l` where `i` stays `i`; so in both, `i` is taken for `l` too (`ADMINS` and `admins`).
+/// What a name looks like, whatever its case and script, in three forms, each a UTS #39 §4
+/// skeleton (which maps confusables to a prototype: Cyrillic `о` to `o`, `1` and `I` to `l`,
+/// `rn` to `m`): of the lower-case name, of the lower-cased skeleton, and of the upper-case name.
+/// No one form is enough: lower-casing first turns a Greek `Τ` into `τ`, which looks like no
+/// Latin letter; the skeleton first turns `I` into `l` where `i` stays `i`. Dashes and other
+/// horizontal strokes UTS #39 leaves alone (em dash, U+1806, U+30FC) count as `-` first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookAlike([String; 2]);
+pub struct LookAlike([String; 3]);
 
 impl LookAlike {
-    /// Whether a reader could take one name for the other.
+    /// Whether a reader could take one name for the other: one of the forms is the same.
     pub fn matches(&self, other: &LookAlike) -> bool {
-        self.0.iter().any(|f| other.0.contains(f))
+        self.0.iter().zip(&other.0).any(|(a, b)| a == b)
     }
 }
 
+/// A dash, or a stroke drawn like one.
+fn dash_like(c: char) -> bool {
+    c.general_category() == GeneralCategory::DashPunctuation
+        || matches!(
+            c,
+            '\u{30FC}' | '\u{2500}' | '\u{2501}' | '\u{23AF}' | '\u{2212}'
+        )
+}
+
 pub fn look_alike(name: &str) -> LookAlike {
-    let fold = |s: &str| -> String {
-        skeleton(&s.to_lowercase())
-            .map(|c| if c == 'i' { 'l' } else { c })
-            .collect()
-    };
-    let prototype: String = skeleton(name).collect();
-    LookAlike([fold(name), fold(&prototype)])
+    let name: String = name
+        .chars()
+        .map(|c| if dash_like(c) { '-' } else { c })
+        .collect();
+    let skel = |s: &str| -> String { skeleton(s).collect() };
+    LookAlike([
+        skel(&name.to_lowercase()),
+        skel(&skel(&name).to_lowercase()),
+        skel(&name.to_uppercase()),
+    ])
 }
 
 /// A group name in its normal form, at most 128 characters.
@@ -194,6 +207,10 @@ mod tests {
             "TESSERA-ADM1NS",
             "TESSERA-ADM|NS",
             "tessera-a\u{13e7}mins",
+            "tessera\u{1806}admins",
+            "tessera\u{2014}admins",
+            "tessera\u{2e3a}admins",
+            "tessera\u{30fc}admins",
         ] {
             assert!(group(bad).is_err(), "{bad:?}");
         }
@@ -218,6 +235,16 @@ mod tests {
         assert!(alike("ROO\u{422}", "root"));
         assert!(!alike("root", "robot"));
         assert!(!alike("alice", "alicia"));
+        // Distinct names that only an extra fold would confuse.
+        for (a, b) in [
+            ("ian", "lan"),
+            ("ilia", "lila"),
+            ("eli", "ell"),
+            ("kim", "klm"),
+            ("ivan", "lvan"),
+        ] {
+            assert!(!alike(a, b), "{a} / {b}");
+        }
     }
 
     #[test]

@@ -28,6 +28,17 @@ const PARTNER_SEPARATOR: char = '|';
 /// The namespace of applications' own subjects.
 const CLIENT_IDS: &str = "client_id";
 
+/// The namespaces of pairwise subjects (OIDC Core §8.1) begin so; each names its application.
+const PAIRWISE: &str = "pairwise subject at ";
+
+/// Whether a value has the form of a pairwise subject: base64url of 32 bytes. Only such a
+/// value can equal one, so only then are the pairwise subjects of every user worked out.
+fn pairwise_form(v: &str) -> bool {
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A value of `attr` as a subject would read it.
 fn subject_value(u: &User, attr: &str) -> Option<String> {
     match attribute(u, attr)? {
@@ -48,7 +59,7 @@ enum Owner<'a> {
 #[derive(Debug)]
 struct Holding<'a> {
     owner: Owner<'a>,
-    namespace: &'a str,
+    namespace: String,
     value: String,
 }
 
@@ -95,7 +106,7 @@ fn holdings<'a>(
             if let Some(value) = subject_value(u, ns) {
                 out.push(Holding {
                     owner: Owner::User(u),
-                    namespace: ns,
+                    namespace: ns.clone(),
                     value,
                 });
             }
@@ -104,7 +115,7 @@ fn holdings<'a>(
     for c in clients {
         out.push(Holding {
             owner: Owner::Client(&c.client_id),
-            namespace: CLIENT_IDS,
+            namespace: CLIENT_IDS.to_owned(),
             value: c.client_id.clone(),
         });
     }
@@ -182,7 +193,7 @@ fn refusal(judged: &Holding<'_>, w: &Written<'_>, why: String) -> AdminError {
         Owner::User(u) if why.contains(PARTNER_SEPARATOR) => invalid(
             if judged.namespace == "username" {
                 "username"
-            } else if u.attributes.contains_key(judged.namespace) {
+            } else if u.attributes.contains_key(&judged.namespace) {
                 "attributes"
             } else {
                 "claims"
@@ -211,11 +222,19 @@ impl Admin<'_> {
         let mut users = self.store.list_users().await?;
         users.retain(|u| !w.writes_user(&u.id));
         users.extend(w.users.iter().map(|u| (*u).clone()));
-        let all = holdings(&users, &clients, &namespaces);
+        let mut all = holdings(&users, &clients, &namespaces);
         let judged = |h: &Holding<'_>| match h.owner {
             Owner::Client(id) => w.writes_client(id),
-            Owner::User(u) => w.writes_user(&u.id) || new_namespace(h.namespace),
+            Owner::User(u) => {
+                w.writes_user(&u.id)
+                    || (!h.namespace.starts_with(PAIRWISE) && new_namespace(&h.namespace))
+            }
         };
+        // A client_id or an attribute value set to a user's pairwise subject (handed to every
+        // relying party of its sector) would pass for that user.
+        if all.iter().any(|h| judged(h) && pairwise_form(&h.value)) {
+            all.extend(self.pairwise_holdings(&users, &clients));
+        }
         if let Some(h) = all
             .iter()
             .filter(|h| h.namespace != "id" && judged(h))
@@ -241,6 +260,30 @@ impl Admin<'_> {
                 Err(refusal(mine, w, why))
             }
         }
+    }
+
+    /// Every user's subject at each pairwise application.
+    fn pairwise_holdings<'a>(&self, users: &'a [User], clients: &'a [Client]) -> Vec<Holding<'a>> {
+        let mut out = Vec::new();
+        for c in clients
+            .iter()
+            .filter(|c| c.browser.subject_type == crate::model::SubjectType::Pairwise)
+        {
+            // Users without the attribute have no subject there (and no warning to log).
+            let holders = users
+                .iter()
+                .filter(|u| subject_value(u, &c.browser.subject_attribute).is_some());
+            for u in holders {
+                if let Ok(value) = self.subject(c, u) {
+                    out.push(Holding {
+                        owner: Owner::User(u),
+                        namespace: format!("{PAIRWISE}{}", c.client_id),
+                        value,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Refuses a new username that looks like another user's (`users` as they will be).
@@ -292,7 +335,8 @@ impl Admin<'_> {
         let clients = self.store.list_clients().await?;
         let namespaces = namespaces_of(&clients);
         let users = self.store.list_users().await?;
-        let all = holdings(&users, &clients, &namespaces);
+        let mut all = holdings(&users, &clients, &namespaces);
+        all.extend(self.pairwise_holdings(&users, &clients));
         let mut by_value: HashMap<&str, Vec<&Holding<'_>>> = HashMap::new();
         for h in &all {
             by_value.entry(h.value.as_str()).or_default().push(h);

@@ -873,6 +873,40 @@ async fn no_application_passes_for_a_user() {
     )
     .await;
     problem(&r, 409);
+    // A user's pairwise subject (every relying party of its sector sees it) is taken too.
+    let r = call(
+        &h,
+        "POST",
+        "/applications",
+        &config,
+        Some(
+            json!({"name": "Pairs", "type": "web", "redirect_uris": [crate::flow::RP],
+            "subject_type": "pairwise"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let pairs = h
+        .provider
+        .store
+        .get_client(r.json["application"]["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let root_user = h.provider.store.get_user(&root).await.unwrap().unwrap();
+    let pairwise = h.provider.subject(&pairs, &root_user).expect("pairwise");
+    let r = call(&h, "POST", "/applications", &config, Some(m2m(&pairwise))).await;
+    problem(&r, 422);
+    assert_eq!(r.json["invalid-params"][0]["name"], "client_id");
+    let r = call(
+        &h,
+        "POST",
+        "/users",
+        &writer,
+        Some(json!({"username": "mallory", "password": PASSWORD, "attributes": {"emp_id": pairwise}})),
+    )
+    .await;
+    problem(&r, 409);
 }
 
 /// Two writers racing to give two users one subject value: one wins, the other is refused.
