@@ -70,9 +70,7 @@ async fn revoking_a_refresh_token_ends_its_grant() {
         let app = web(&h, format).await;
         let t = tokens(&h, &app, "ann", "openid read:things offline_access").await;
         let (rt, at) = (field(&t, "refresh_token"), field(&t, "access_token"));
-        let r = h
-            .post("/revoke", Some(&app.basic()), &enc(&[("token", rt)]))
-            .await;
+        let r = revoke(&h, &app, rt, None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(
             refresh(&h, &app, rt, &[]).await.error(),
@@ -89,6 +87,13 @@ async fn revoking_a_refresh_token_ends_its_grant() {
     }
 }
 
+/// POST /revoke as `client`, with a `token_type_hint` when given.
+async fn revoke(h: &Harness, client: &TestClient, token: &str, hint: Option<&str>) -> Reply {
+    let mut form = vec![("token", token)];
+    form.extend(hint.map(|t| ("token_type_hint", t)));
+    h.post("/revoke", Some(&client.basic()), &enc(&form)).await
+}
+
 #[tokio::test]
 async fn token_type_hint_is_only_a_hint() {
     let h = Harness::new().await;
@@ -97,34 +102,20 @@ async fn token_type_hint_is_only_a_hint() {
     // An access token sent as a refresh token is still found.
     let t = tokens(&h, &app, "ann", "openid read:things").await;
     let at = field(&t, "access_token");
-    let r = h
-        .post(
-            "/revoke",
-            Some(&app.basic()),
-            &enc(&[("token", at), ("token_type_hint", "refresh_token")]),
-        )
-        .await;
+    let r = revoke(&h, &app, at, Some("refresh_token")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(h.introspect(&app, at).await["active"], false);
     // A refresh token sent as an access token too.
     let t = tokens(&h, &app, "ann", "openid read:things").await;
     let rt = field(&t, "refresh_token");
-    let r = h
-        .post(
-            "/revoke",
-            Some(&app.basic()),
-            &enc(&[("token", rt), ("token_type_hint", "access_token")]),
-        )
-        .await;
+    let r = revoke(&h, &app, rt, Some("access_token")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(refresh(&h, &app, rt, &[]).await.error(), "invalid_grant");
     // Another client cannot revoke it, and the token keeps working.
     let t = tokens(&h, &app, "ann", "openid read:things").await;
     let rt = field(&t, "refresh_token");
     let other = h.web_app(|_| {}).await;
-    let r = h
-        .post("/revoke", Some(&other.basic()), &enc(&[("token", rt)]))
-        .await;
+    let r = revoke(&h, &other, rt, None).await;
     assert_eq!(r.error(), "unauthorized_client", "{}", r.text);
     assert_eq!(refresh(&h, &app, rt, &[]).await.status, StatusCode::OK);
 }

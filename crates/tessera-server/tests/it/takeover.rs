@@ -408,10 +408,7 @@ async fn users_self_changes_its_password_only_with_the_current_one() {
 async fn a_reset_or_a_promotion_signs_the_account_out_everywhere() {
     let h = setup().await;
     let admin = automation(&h, &["administrator"]).await;
-    let frank = h.user("frank").await;
-    let app = h
-        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
-        .await;
+    let (frank, app) = frank_and_his_app(&h).await;
     let rt = frank_signs_in(&h, &app).await;
     assert_eq!(session_count(&h, &admin, &frank).await, 1);
     let r = call(
@@ -472,10 +469,7 @@ async fn a_reset_or_a_promotion_signs_the_account_out_everywhere() {
 async fn the_sign_out_holds_for_every_session_even_untidied_ones() {
     let h = setup().await;
     let admin = automation(&h, &["administrator"]).await;
-    let frank = h.user("frank").await;
-    let app = h
-        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
-        .await;
+    let (frank, app) = frank_and_his_app(&h).await;
 
     // Only the epoch moves on (as if the tidying after the change never ran).
     let (b, rt) = frank_signs_in_with(&h, &app).await;
@@ -511,6 +505,15 @@ async fn the_sign_out_holds_for_every_session_even_untidied_ones() {
 async fn silently(b: &crate::flow::Browser<'_>, app: &crate::support::TestClient) -> String {
     let (path, _) = crate::flow::code_request(app, "openid", "&prompt=none");
     crate::flow::redirect_params(&b.get(&path).await)["error"].clone()
+}
+
+/// frank, and a first-party web application he signs in to without a consent page.
+async fn frank_and_his_app(h: &Harness) -> (String, crate::support::TestClient) {
+    let frank = h.user("frank").await;
+    let app = h
+        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
+        .await;
+    (frank, app)
 }
 
 /// frank signs in to `app` in a browser of his own; his refresh token.
@@ -794,14 +797,7 @@ async fn no_user_passes_for_another_in_any_subject_namespace() {
 async fn config_write_cannot_redefine_identity_claims() {
     let h = setup().await;
     let config = automation(&h, &["config:write"]).await;
-    for name in [
-        "openid",
-        "profile",
-        "email",
-        "address",
-        "phone",
-        "offline_access",
-    ] {
+    for name in tessera_core::model::OPENID_SCOPES {
         let r = call(
             &h,
             "POST",
@@ -1022,10 +1018,7 @@ async fn an_applied_file_is_judged_as_a_whole() {
 async fn unblocking_brings_nothing_back() {
     let h = setup().await;
     let admin = automation(&h, &["administrator"]).await;
-    let frank = h.user("frank").await;
-    let app = h
-        .web_app(|s| s.consent = Some(tessera_core::model::ConsentMode::AutoAccept))
-        .await;
+    let (frank, app) = frank_and_his_app(&h).await;
     let (b, rt) = frank_signs_in_with(&h, &app).await;
     for path in ["block", "unblock"] {
         let r = call(&h, "POST", &format!("/users/{frank}/{path}"), &admin, None).await;
