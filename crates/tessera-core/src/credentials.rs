@@ -22,6 +22,11 @@ pub(crate) enum CredentialCheck {
     Throttled(i64),
 }
 
+/// The throttling key of an account's failed passwords, whatever the username's case.
+fn account_key(username: &str) -> String {
+    format!("login:account:{}", username.to_lowercase())
+}
+
 /// Who a sign-in event is by and about: the address acts (a failure is not the named user's
 /// doing); the target is the user when the username names one, otherwise the username as typed.
 fn sign_in_parties(address: &str, username: &str, user: Option<&User>) -> (Actor, String) {
@@ -46,7 +51,7 @@ impl Provider {
     ) -> Result<CredentialCheck> {
         let t = &self.settings.throttle;
         let username = username.trim();
-        let account_key = format!("login:account:{}", username.to_lowercase());
+        let account_key = account_key(username);
         let address_key = format!("login:address:{address}");
         let limits = [
             (account_key.as_str(), t.per_account),
@@ -130,5 +135,40 @@ impl Provider {
         };
         drop(place);
         checked
+    }
+
+    /// A signed-in user's password proved again (to change it): throttled and counted against
+    /// the account as a sign-in is, in the same order (a hashing place first, then the
+    /// counters); a success clears the account's failures. `Invalid` and `Throttled` only.
+    pub(crate) async fn check_own_password(
+        &self,
+        user: &User,
+        password: &str,
+        now: Timestamp,
+    ) -> Result<CredentialCheck> {
+        let key = account_key(&user.username);
+        let place = password::place()
+            .await
+            .ok_or_else(|| Error::unavailable("password hashing is shut down"))?;
+        let tally = self
+            .tally(&[(key.as_str(), self.settings.throttle.per_account)], now)
+            .await?;
+        if let Some(retry_after) = tally.retry_after {
+            return Ok(CredentialCheck::Throttled(retry_after));
+        }
+        let ok = password::verify_blocking(&place, user.password_hash.clone(), password.to_owned())
+            .await
+            .ok_or_else(|| Error::unavailable("no password hashing thread answered"))?;
+        let checked = if ok {
+            if tally.counts.first().is_some_and(|&n| n > 0) {
+                self.store.clear_failures(&key).await?;
+            }
+            CredentialCheck::Valid(user.clone())
+        } else {
+            self.count_failures(&[&key], now).await?;
+            CredentialCheck::Invalid
+        };
+        drop(place);
+        Ok(checked)
     }
 }

@@ -450,7 +450,7 @@ pub struct User {
     #[serde(default)]
     pub blocked: bool,
     /// Moves on each time every session and grant of the user must end at once (a password
-    /// set, joining or leaving the administrators). Sessions and grants record the value they
+    /// set, a block, joining or leaving the administrators). Sessions and grants record the value they
     /// were made under and stop when it moves on: the change and the sign-out are one write, so
     /// nothing signed in before or during the change outlives it, however many there are.
     #[serde(default)]

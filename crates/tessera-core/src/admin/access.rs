@@ -198,8 +198,8 @@ impl Admin<'_> {
         Ok(())
     }
 
-    /// After the user's sign-out epoch moved on (a password set, a change of administrator
-    /// membership), which already stopped every session and grant from before: their records
+    /// After the user's sign-out epoch moved on (a password set, a block, a change of
+    /// administrator membership), which already stopped every session and grant from before: their records
     /// are revoked and applications with a back-channel logout URI are told, reading the user's
     /// records once. Should this be cut short, nothing from before works all the same.
     /// The caller's permission was checked by the use-case that calls this.

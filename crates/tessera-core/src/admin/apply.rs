@@ -330,7 +330,7 @@ impl Provider {
     /// A user's line of the plan: created, updated when anything declared differs (a clear-text
     /// password is checked against the stored hash), or unchanged.
     async fn plan_user(&self, plan: &mut Plan, u: &UserSpec) -> AdminResult<()> {
-        let existing = self.store.find_user(u.username.trim()).await?;
+        let existing = self.store.find_user(&u.username).await?;
         let password_matches = match (&existing, &u.password, &u.password_hash) {
             (Some(e), Some(p), None) => match crate::password::place().await {
                 Some(place) => {
@@ -498,19 +498,29 @@ impl Admin<'_> {
                 "declarative configuration applied"
             );
         }
+        let mut signed_out = Vec::new();
         for (create, u) in &plan.users {
             let action = if *create {
                 self.store.insert_user(u).await?;
                 "user.created"
             } else {
+                let before = self.store.get_user(&u.id).await?;
                 self.store
                     .update_user(u)
                     .await
                     .map_err(|e| again(e.into()))?;
+                if before.is_some_and(|b| b.sign_out_epoch != u.sign_out_epoch) {
+                    signed_out.push(u);
+                }
                 "user.updated"
             };
             self.audit(action, &format!("user:{}", u.id), None, Value::Null)
                 .await;
+        }
+        // As for the same changes made one by one: the records of what the new epoch ended are
+        // revoked and applications told.
+        for u in signed_out {
+            self.sign_out_everywhere(u).await?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::permission::{AdminScope, Operation, TargetKind};
+use super::targets::in_admin_group;
 use super::{
     Admin, AdminError, AdminResult, ApiSpec, ClientPatch, ClientSpec, ScopeSpec, UserPatch,
     UserSpec,
@@ -118,18 +119,39 @@ impl Admin<'_> {
         }
     }
 
-    /// Makes `username` an administrator: creates the user with `password`, or adds an existing
-    /// user to [`ADMIN_GROUP`] (and sets the password when one is given).
+    /// Makes `username` an administrator: creates the user with `password`, or, only when
+    /// `existing` says so, adds the existing user to [`ADMIN_GROUP`] (and sets the password when
+    /// one is given), so that a typo naming someone else's account never promotes it.
     pub async fn make_administrator(
         &self,
         username: &str,
         password: Option<&str>,
+        existing: bool,
     ) -> AdminResult<User> {
         self.authorize(Operation::AddMember, TargetKind::Protected)?;
         let user = match self.provider.find_user(username).await {
+            Ok(u) if !existing => {
+                return Err(AdminError::Conflict(format!(
+                    "a user {} already exists (created at {} Unix seconds, groups: {}); pass --existing to make that account an administrator (it is signed out everywhere)",
+                    u.username,
+                    u.created_at.0,
+                    u.groups.join(", ")
+                )))
+            }
+            Err(AdminError::NotFound(_)) if existing => {
+                return Err(AdminError::NotFound(format!(
+                    "user {username}, to make an administrator"
+                )))
+            }
+            Err(AdminError::NotFound(_)) if password.is_none() => {
+                return Err(super::invalid(
+                    "password",
+                    "a new administrator needs a password (--password or TESSERA_NEW_PASSWORD)",
+                ))
+            }
             Ok(u) => {
                 let mut groups = u.groups.clone();
-                if !groups.iter().any(|g| g == ADMIN_GROUP) {
+                if !in_admin_group(&groups) {
                     groups.push(ADMIN_GROUP.into());
                 }
                 let patch = UserPatch {

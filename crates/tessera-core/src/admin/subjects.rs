@@ -184,13 +184,22 @@ impl<'a> Written<'a> {
     }
 }
 
-/// The error for a judged holding: on a user, 409 (or 422 naming the field for `|`); on an
-/// application, 422 naming `client_id` or `subject_attribute`.
-fn refusal(judged: &Holding<'_>, w: &Written<'_>, why: String) -> AdminError {
+/// What is wrong with a judged holding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wrong {
+    /// Another party holds the value.
+    Taken,
+    /// The value contains [`PARTNER_SEPARATOR`].
+    Separator,
+}
+
+/// The error for a judged holding: on a user, 409 for a value taken (422 naming the field for
+/// `|`); on an application, 422 naming `client_id` or `subject_attribute`.
+fn refusal(judged: &Holding<'_>, w: &Written<'_>, wrong: Wrong, why: String) -> AdminError {
     match judged.owner {
         Owner::Client(_) => invalid("client_id", why),
         Owner::User(u) if !w.writes_user(&u.id) => invalid("subject_attribute", why),
-        Owner::User(u) if why.contains(PARTNER_SEPARATOR) => invalid(
+        Owner::User(u) if wrong == Wrong::Separator => invalid(
             if judged.namespace == "username" {
                 "username"
             } else if u.attributes.contains_key(&judged.namespace) {
@@ -245,7 +254,7 @@ impl Admin<'_> {
                 h.describe(),
                 h.value
             );
-            return Err(refusal(h, w, why));
+            return Err(refusal(h, w, Wrong::Separator, why));
         }
         self.check_look_alikes(&users, w)?;
         match collision(&all, judged) {
@@ -257,7 +266,7 @@ impl Admin<'_> {
                     mine.describe(),
                     theirs.describe()
                 );
-                Err(refusal(mine, w, why))
+                Err(refusal(mine, w, Wrong::Taken, why))
             }
         }
     }

@@ -69,7 +69,12 @@ pub(crate) fn group_kind(name: &str) -> TargetKind {
 
 /// A member of the administrators' group.
 pub(crate) fn is_administrator(u: &User) -> bool {
-    u.groups.iter().any(|g| g == ADMIN_GROUP)
+    in_admin_group(&u.groups)
+}
+
+/// Whether `groups` holds the administrators' group.
+pub(crate) fn in_admin_group(groups: &[String]) -> bool {
+    groups.iter().any(|g| g == ADMIN_GROUP)
 }
 
 impl Admin<'_> {
@@ -133,7 +138,19 @@ impl Admin<'_> {
             Some(a) => a.scopes,
             None => Vec::new(),
         };
-        self.authorize(op, self.api_kind(identifier, &scopes))
+        self.may_on_api_with(op, identifier, &scopes)
+    }
+
+    /// Refuses unless the caller may perform `op` on the API `identifier` defining `scopes`
+    /// (the admin API, or one naming its scopes, is protected).
+    pub(crate) fn may_on_api_with(
+        &self,
+        op: Operation,
+        identifier: &str,
+        scopes: &[String],
+    ) -> super::AdminResult<()> {
+        self.authorize(op, TargetKind::Ordinary)?;
+        self.authorize(op, self.api_kind(identifier, scopes))
     }
 
     /// Refuses unless the caller may perform `op` on the scope `name`.

@@ -8,10 +8,10 @@ use serde_json::{json, Map, Value};
 
 use super::permission::{Operation, TargetKind};
 use super::subjects::Written;
-use super::targets::group_kind;
+use super::targets::in_admin_group;
 use super::{invalid, protocol_error, rules, Admin, AdminError, AdminResult};
+use crate::credentials::CredentialCheck;
 use crate::model::{Consent, User};
-use crate::names::ADMIN_GROUP;
 use crate::password;
 use crate::provider::Provider;
 use crate::secret::{b64url, random_bytes};
@@ -174,11 +174,17 @@ pub(crate) fn groups(field: &str, g: &[String]) -> AdminResult<Vec<String>> {
     Ok(out)
 }
 
+/// Whether a change of the user from `before` to `after` signs them out everywhere (moves the
+/// sign-out epoch on): a new password, a block, joining or leaving the administrators.
+fn signs_out(before: &User, after: &User) -> bool {
+    before.password_hash != after.password_hash
+        || (after.blocked && !before.blocked)
+        || admins_change(&before.groups, &after.groups).is_some()
+}
+
 /// Whether membership of the administrators' group differs between two group lists.
 fn admins_change(before: &[String], after: &[String]) -> Option<Operation> {
-    let was = before.iter().any(|g| g == ADMIN_GROUP);
-    let is = after.iter().any(|g| g == ADMIN_GROUP);
-    match (was, is) {
+    match (in_admin_group(before), in_admin_group(after)) {
         (false, true) => Some(Operation::AddMember),
         (true, false) => Some(Operation::RemoveMember),
         _ => None,
@@ -277,13 +283,8 @@ impl Provider {
             updated_at: now,
             revision: existing.map_or(0, |e| e.revision),
         };
-        if let Some(e) = existing {
-            if e.password_hash != user.password_hash
-                || admins_change(&e.groups, &user.groups).is_some()
-                || (user.blocked && !e.blocked)
-            {
-                user.sign_out_epoch += 1;
-            }
+        if existing.is_some_and(|e| signs_out(e, &user)) {
+            user.sign_out_epoch += 1;
         }
         Ok(user)
     }
@@ -328,17 +329,10 @@ impl Admin<'_> {
 
     pub async fn create_user(&self, spec: &UserSpec) -> AdminResult<User> {
         self.authorize(Operation::CreateUser, TargetKind::Ordinary)?;
-        let kind = if groups("groups", &spec.groups)?
-            .iter()
-            .any(|g| group_kind(g) == TargetKind::Protected)
-        {
-            TargetKind::Protected
-        } else {
-            TargetKind::Ordinary
-        };
-        self.authorize(Operation::CreateUser, kind)?;
-        let hash = Provider::spec_password_hash(spec).await?;
-        let user = self.user_from_spec(spec, None, hash)?;
+        let mut user = self.user_from_spec(spec, None, None)?;
+        // Judged before the password is hashed, which is the costly part.
+        self.authorize(Operation::CreateUser, self.as_other(&user))?;
+        user.password_hash = Provider::spec_password_hash(spec).await?;
         let one_at_a_time = self.subject_writes.lock().await;
         self.check_subjects(&Written::user(&user, true)).await?;
         self.store.insert_user(&user).await?;
@@ -409,20 +403,19 @@ impl Admin<'_> {
         merge(&mut u.attributes, &patch.attributes);
         check_claims(&u.claims)?;
         check_attributes(&u.attributes)?;
-        let mut sign_out = false;
+        let before = u.clone();
         if let Some(g) = &patch.groups {
             let g = groups("groups", g)?;
             if let Some(op) = admins_change(&u.groups, &g) {
                 self.authorize(op, TargetKind::Protected)?;
-                sign_out = true;
             }
             u.groups = g;
         }
-        sign_out |= patch.blocked == Some(true) && !u.blocked;
+        u.blocked = patch.blocked.unwrap_or(u.blocked);
+        let sign_out = signs_out(&before, &u);
         if sign_out {
             u.sign_out_epoch += 1;
         }
-        u.blocked = patch.blocked.unwrap_or(u.blocked);
         u.updated_at = self.now();
         let mut one_at_a_time = None;
         if renamed || !patch.claims.is_empty() || !patch.attributes.is_empty() {
@@ -485,38 +478,26 @@ impl Admin<'_> {
     /// The user's current password, checked like a sign-in: throttled per account, each
     /// failure counted.
     async fn verify_current_password(&self, u: &User, current: &str) -> AdminResult<()> {
-        let now = self.now();
-        let unavailable = || {
-            AdminError::Store(crate::store::StoreError::Unavailable(
-                "no password hashing thread answered".into(),
-            ))
-        };
-        let key = format!("login:account:{}", u.username.to_lowercase());
-        let limits = [(key.as_str(), self.settings.throttle.per_account)];
-        if let Some(after) = self.throttled(&limits, now).await.map_err(protocol_error)? {
-            return Err(invalid(
-                "current_password",
-                format!("too many wrong passwords; retry in {after} s"),
-            ));
-        }
-        let place = password::place().await.ok_or_else(unavailable)?;
-        let ok = password::verify_blocking(&place, u.password_hash.clone(), current.to_owned())
-            .await
-            .ok_or_else(unavailable)?;
-        drop(place);
-        if ok {
-            return Ok(());
-        }
-        self.count_failures(&[&key], now)
+        let check = self
+            .check_own_password(u, current, self.now())
             .await
             .map_err(protocol_error)?;
-        self.audit_user(
-            "user.password_check_failed",
-            u,
-            json!({ "reason": "current_password" }),
-        )
-        .await;
-        Err(invalid("current_password", "does not match"))
+        match check {
+            CredentialCheck::Valid(_) => Ok(()),
+            CredentialCheck::Throttled(after) => Err(invalid(
+                "current_password",
+                format!("too many wrong passwords; retry in {after} s"),
+            )),
+            CredentialCheck::Invalid => {
+                self.audit_user(
+                    "user.password_check_failed",
+                    u,
+                    json!({ "reason": "current_password" }),
+                )
+                .await;
+                Err(invalid("current_password", "does not match"))
+            }
+        }
     }
 
     pub async fn delete_user(&self, id_or_username: &str) -> AdminResult<()> {

@@ -37,22 +37,8 @@ pub async fn run(p: &Provider, cmd: AdminCmd, out: Output) -> anyhow::Result<()>
             existing,
         } => {
             admin.ensure_admin_api().await?;
-            match admin.user(&username).await {
-                Ok(u) if !existing => anyhow::bail!(
-                    "a user {} already exists (created at {} Unix seconds, groups: {}); pass --existing to make that account an administrator (it is signed out everywhere)",
-                    u.username,
-                    u.created_at.0,
-                    u.groups.join(", ")
-                ),
-                Ok(_) => {}
-                Err(_) if existing => anyhow::bail!("there is no user {username} to make an administrator"),
-                Err(_) if password.is_none() => {
-                    anyhow::bail!("a new administrator needs --password or TESSERA_NEW_PASSWORD")
-                }
-                Err(_) => {}
-            }
             let u = admin
-                .make_administrator(&username, password.as_deref())
+                .make_administrator(&username, password.as_deref(), existing)
                 .await?;
             print(
                 out,

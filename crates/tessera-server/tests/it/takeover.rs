@@ -29,7 +29,7 @@ async fn groups_of(h: &Harness, id: &str) -> Vec<String> {
 async fn administrator(h: &Harness, username: &str) -> String {
     h.provider
         .admin(tessera_core::admin::Caller::local())
-        .make_administrator(username, Some(PASSWORD))
+        .make_administrator(username, Some(PASSWORD), false)
         .await
         .expect("administrator")
         .id
@@ -1058,4 +1058,32 @@ async fn a_user_cannot_choose_their_own_subject() {
     )
     .await;
     problem(&r, 403);
+}
+
+/// A password set by `tessera apply` signs out everywhere as one set through the API does: the
+/// records of the sessions and grants it ended are revoked too (and applications told).
+#[tokio::test]
+async fn an_applied_password_signs_out_everywhere() {
+    let h = setup().await;
+    let (frank, app) = frank_and_his_app(&h).await;
+    let rt = frank_signs_in(&h, &app).await;
+    let admin = h.provider.admin(tessera_core::admin::Caller::local());
+    let spec: tessera_core::admin::Spec = serde_json::from_value(
+        json!({"users": [{"username": "frank", "password": "a new password from the file"}]}),
+    )
+    .expect("spec");
+    let plan = admin.plan(&spec, false).await.expect("plan");
+    admin.apply_plan(&plan).await.expect("apply");
+    assert_eq!(refresh_with(&h, &app, &rt).await.error(), "invalid_grant");
+    let left: Vec<_> = h
+        .provider
+        .store
+        .user_artifacts(&frank)
+        .await
+        .expect("artifacts")
+        .into_iter()
+        .filter(|a| a.revoked_at.is_none())
+        .map(|a| a.kind)
+        .collect();
+    assert!(left.is_empty(), "records left in force: {left:?}");
 }
