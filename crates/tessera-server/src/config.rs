@@ -454,15 +454,18 @@ fn edits(a: &str, b: &str) -> usize {
 }
 
 /// Whether a `TESSERA_` variable (its name after the prefix, lower case, sections joined by
-/// `.`) could be a setting: its first part names a setting or section, is at most two edits from
-/// one, or starts with a section's name and `_` (a section joined with one underscore instead of
-/// two): misspellings, which must be refused rather than silently ignored. Anything else
-/// (`TESSERA_BIN`, a deployment tool's `TESSERA_DEPLOY_ENV`) is not Tessera's to judge.
+/// `.`) could be a setting: its first part names a setting or section, is a few edits from one
+/// (one for names of up to four letters, such as `log` or `http`, two for longer ones), or
+/// starts with a section's name and `_` (a section joined with one underscore instead of two):
+/// misspellings, which must be refused rather than silently ignored. Anything else
+/// (`TESSERA_BIN`, `TESSERA_TAG`, a deployment tool's `TESSERA_DEPLOY_ENV`) is not Tessera's to
+/// judge.
 pub fn could_be_setting(key: &str) -> bool {
     let top = key.split('.').next().unwrap_or(key).to_ascii_lowercase();
     setting_names().iter().any(|name| {
+        let near = if name.len() <= 4 { 1 } else { 2 };
         // `TESSERA_METRICS_TOKEN` for `TESSERA_METRICS__TOKEN`: one underscore too few.
-        edits(&top, name) <= 2 || top.starts_with(&format!("{name}_"))
+        edits(&top, name) <= near || top.starts_with(&format!("{name}_"))
     })
 }
 

@@ -252,12 +252,15 @@ fn a_data_directory_keeps_the_issuer_it_was_created_for() {
 async fn unrelated_tessera_variables_do_not_stop_a_start() {
     let _serial = crate::process::exclusive().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    // The benchmark's own knob and a tool's variable are not settings.
+    // The benchmark's own knob and tools' variables are not settings.
     let server = Server::start(
         dir.path(),
         &[
             ("TESSERA_BIN", "/usr/local/bin/tessera"),
             ("TESSERA_DEPLOY_ENV", "staging"),
+            // Two edits from `log`, but short names are judged within one edit only.
+            ("TESSERA_TAG", "v1"),
+            ("TESSERA_OS", "linux"),
         ],
     );
     server.wait_ready().await;
