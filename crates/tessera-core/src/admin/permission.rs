@@ -136,7 +136,8 @@ impl Need {
             .any(|all| all.iter().all(|s| held(*s)))
     }
 
-    /// Every scope that takes part in some alternative (OpenAPI's `security` list).
+    /// Every scope that takes part in some alternative (the `scope` of an `insufficient_scope`
+    /// challenge, RFC 6750 §3).
     pub fn scopes(self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = Vec::new();
         for s in self.alternatives().iter().flat_map(|a| a.iter()) {

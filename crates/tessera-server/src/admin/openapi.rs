@@ -361,7 +361,7 @@ pub const OPS: &[Op] = &[
     op(
         "patch",
         "/users/{id}",
-        "Change a user (If-Match; users:self: own claims and attributes)",
+        "Change a user (If-Match; users:self: own profile claims, not one an application takes its subject from)",
         O::ChangeUser,
         Some("UserPatch"),
         Some("User"),
@@ -674,7 +674,12 @@ pub fn build(issuer: &str) -> Value {
             "summary": o.summary,
             "x-tessera-operation": o.operation.name(),
             "description": permission_text(o.operation),
-            "security": [{ "bearer": need.scopes() }],
+            // OpenAPI: the requirements are alternatives; the scopes of one are all needed.
+            "security": need
+                .alternatives()
+                .iter()
+                .map(|all| json!({ "bearer": all.iter().map(|s| s.name()).collect::<Vec<_>>() }))
+                .collect::<Vec<_>>(),
             "responses": {
                 "401": problem("no valid access token for the admin API"),
                 "403": problem(&format!("the token's scopes do not meet: {}", need.describe())),
