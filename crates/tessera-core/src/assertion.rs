@@ -30,12 +30,13 @@ pub fn peek(token: &str) -> Option<(jsonwebtoken::Header, Value)> {
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
         return None;
     }
-    let raw: Value = serde_json::from_slice(&b64url_decode(token.split('.').next()?)?).ok()?;
+    let mut parts = token.split('.');
+    let raw: Value = serde_json::from_slice(&b64url_decode(parts.next()?)?).ok()?;
     if !header_acceptable(&raw) {
         return None;
     }
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let payload = token.split('.').nth(1)?;
+    let header: jsonwebtoken::Header = serde_json::from_value(raw).ok()?;
+    let payload = parts.next()?;
     let claims: Value = serde_json::from_slice(&b64url_decode(payload)?).ok()?;
     claims.is_object().then_some((header, claims))
 }

@@ -153,7 +153,8 @@ pub fn username(raw: &str) -> Result<String, String> {
 
 /// RFC 8707 §2: an API identifier is an absolute URI without a fragment, here also in the form
 /// URI parsers give it (lower-case scheme and host, no default port, no dot segments,
-/// percent-encoding as parsed), so one API has one identifier.
+/// percent-encoding as parsed), so one API has one identifier (an authority alone may be written
+/// with or without its `/`, as resource indicators are sent both ways).
 pub fn api_identifier(raw: &str) -> Result<String, String> {
     if raw.len() > 512 {
         return Err("must be at most 512 characters".into());

@@ -14,6 +14,7 @@
 //! - [`cli`]: the commands (`serve`, `client`, `api`, `scope`, `key`, `apply`, `migrate`)
 
 pub mod admin;
+pub mod bearer;
 pub mod cli;
 pub mod config;
 pub mod cookies;

@@ -110,12 +110,7 @@ pub fn router(state: AppState) -> axum::Router {
 
 /// RFC 6750 §3.1: 401 with a challenge unless the request carries the configured token.
 fn unauthorized(headers: &http::HeaderMap, token: &str) -> Option<Response> {
-    let sent = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
+    let sent = crate::bearer::bearer_token(headers);
     if sent.is_some_and(|t| tessera_core::secret::constant_time_eq(t.as_bytes(), token.as_bytes()))
     {
         return None;

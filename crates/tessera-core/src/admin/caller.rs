@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::permission::{AdminScope, Need};
+use super::targets::is_administrator;
 use crate::audit::Actor;
 use crate::error::ErrorCode;
-use crate::names::ADMIN_GROUP;
 use crate::provider::Provider;
 
 /// Who acts.
@@ -57,31 +57,12 @@ impl Caller {
         }
     }
 
-    /// A caller holding `scopes` (what a token grants, after the rules of [`Provider::admin_caller`]).
-    pub fn with_scopes(
-        principal: Principal,
-        scopes: impl IntoIterator<Item = AdminScope>,
-    ) -> Caller {
-        Caller {
-            principal,
-            scopes: scopes.into_iter().collect(),
-        }
-    }
-
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-
     /// The user the caller is, when it is one.
     pub fn user_id(&self) -> Option<&str> {
         match &self.principal {
             Principal::User(id) => Some(id),
             _ => None,
         }
-    }
-
-    pub fn scopes(&self) -> impl Iterator<Item = AdminScope> + '_ {
-        self.scopes.iter().copied()
     }
 
     pub fn holds(&self, scope: AdminScope) -> bool {
@@ -130,7 +111,7 @@ impl Provider {
                 "the access token is invalid, expired or revoked",
             ));
         };
-        if !claims.aud.iter().any(|a| *a == self.admin_api()) {
+        if !claims.aud.iter().any(|a| self.is_admin_api(a)) {
             return Err(CallerError::InvalidToken(
                 "the access token was not issued for the admin API (its aud lacks <issuer>/admin/api)",
             ));
@@ -146,13 +127,13 @@ impl Provider {
             .filter_map(|s| AdminScope::parse(s))
             .collect();
         let principal = match grant {
-            Some(g) if g.record.amr.iter().any(|m| m == "jwt") => {
+            Some(g) if g.record.asserted() => {
                 return Err(CallerError::InvalidToken(
                     "a token obtained from an assertion is not accepted by the admin API",
                 ))
             }
             Some(g) => {
-                if !g.user.groups.iter().any(|x| x == ADMIN_GROUP) {
+                if !is_administrator(&g.user) {
                     scopes.remove(&AdminScope::Administrator);
                 }
                 Principal::User(g.user.id)

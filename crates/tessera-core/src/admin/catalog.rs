@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::permission::{Operation, TargetKind};
-use super::targets::scope_kind;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::model::{Api, Scope};
 use crate::params::parse_scope;
@@ -178,22 +177,9 @@ impl Admin<'_> {
         self.get_api(identifier).await
     }
 
-    /// Checks the caller may perform `op` on the scope `name` (an admin API scope is protected).
-    fn may_touch_scope(&self, op: Operation, name: &str) -> AdminResult<()> {
-        self.authorize(op, TargetKind::Ordinary)?;
-        self.authorize(op, scope_kind(name))
-    }
-
-    /// Checks the caller may perform `op` on the API (the admin API, or one naming its scopes,
-    /// is protected).
-    fn may_touch_api(&self, op: Operation, identifier: &str, scopes: &[String]) -> AdminResult<()> {
-        self.authorize(op, TargetKind::Ordinary)?;
-        self.authorize(op, self.api_kind(identifier, scopes))
-    }
-
     pub async fn create_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
         let scope = &spec.to_scope(None, self.now())?;
-        self.may_touch_scope(Operation::CreateScope, &scope.name)?;
+        self.may_on_scope(Operation::CreateScope, &scope.name)?;
         self.settle(|| async move {
             let version = self.read_version().await?;
             let change = Change::Create(Record::Scope(scope.clone()));
@@ -209,7 +195,7 @@ impl Admin<'_> {
     }
 
     async fn try_update_scope(&self, spec: &ScopeSpec) -> AdminResult<Scope> {
-        self.may_touch_scope(Operation::ReplaceScope, &spec.name)?;
+        self.may_on_scope(Operation::ReplaceScope, &spec.name)?;
         let version = self.read_version().await?;
         let existing = self.get_scope(&spec.name).await?;
         self.precondition(&existing)?;
@@ -230,7 +216,7 @@ impl Admin<'_> {
     }
 
     async fn try_delete_scope(&self, name: &str) -> AdminResult<()> {
-        self.may_touch_scope(Operation::DeleteScope, name)?;
+        self.may_on_scope(Operation::DeleteScope, name)?;
         let version = self.read_version().await?;
         self.precondition(&self.get_scope(name).await?)?;
         let users: Vec<String> = self
@@ -268,7 +254,7 @@ impl Admin<'_> {
     pub async fn create_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let now = self.now();
         let api = spec.to_api(None, now)?;
-        self.may_touch_api(Operation::CreateApi, &api.identifier, &api.scopes)?;
+        self.may_on_api_with(Operation::CreateApi, &api.identifier, &api.scopes)?;
         let api = &api;
         self.settle(|| async move {
             let version = self.read_version().await?;
@@ -287,16 +273,16 @@ impl Admin<'_> {
 
     async fn try_update_api(&self, spec: &ApiSpec) -> AdminResult<Api> {
         let version = self.read_version().await?;
-        self.may_touch_api(Operation::ReplaceApi, &spec.identifier, &[])?;
+        self.may_on_api_with(Operation::ReplaceApi, &spec.identifier, &[])?;
         let existing = self.get_api(&spec.identifier).await?;
-        self.may_touch_api(
+        self.may_on_api_with(
             Operation::ReplaceApi,
             &existing.identifier,
             &existing.scopes,
         )?;
         self.precondition(&existing)?;
         let api = spec.to_api(Some(&existing), self.now())?;
-        self.may_touch_api(Operation::ReplaceApi, &api.identifier, &api.scopes)?;
+        self.may_on_api_with(Operation::ReplaceApi, &api.identifier, &api.scopes)?;
         let mut changes = vec![Change::Update(Record::Api(api.clone()))];
         changes.extend(self.missing_scopes(&api).await?);
         self.commit_as(version, &changes, None, Value::Null).await?;
@@ -309,10 +295,10 @@ impl Admin<'_> {
     }
 
     async fn try_delete_api(&self, identifier: &str) -> AdminResult<()> {
-        self.may_touch_api(Operation::DeleteApi, identifier, &[])?;
+        self.may_on_api_with(Operation::DeleteApi, identifier, &[])?;
         let version = self.read_version().await?;
         let existing = self.get_api(identifier).await?;
-        self.may_touch_api(Operation::DeleteApi, identifier, &existing.scopes)?;
+        self.may_on_api_with(Operation::DeleteApi, identifier, &existing.scopes)?;
         self.precondition(&existing)?;
         let users: Vec<String> = self
             .store

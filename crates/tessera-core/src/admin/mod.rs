@@ -137,7 +137,7 @@ impl Admin<'_> {
         }
         let reason = match kind {
             TargetKind::Protected if op.writes() => format!(
-                "{} on an administrator, the administrators' group, the admin API or its applications needs administrator",
+                "{} on an administrator, the administrators' group, the admin API or its applications is a power over administration",
                 op.name()
             ),
             TargetKind::AssertsUsers if op.writes() => format!(

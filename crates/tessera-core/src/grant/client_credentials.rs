@@ -106,13 +106,14 @@ impl Provider {
         let mut aud = self.audience(client, resources)?;
         aud.retain(|a| !self.is_admin_api(a));
         if aud.is_empty() {
+            // Not even for an application registered with the admin API's identifier as its
+            // client_id.
+            if self.is_admin_api(&client.client_id) {
+                return Err(Error::invalid_target(
+                    "tokens for an asserted or exchanged identity are never issued for the admin API",
+                ));
+            }
             aud.push(client.client_id.clone());
-        }
-        // An application registered with the admin API's identifier as its client_id.
-        if aud.iter().any(|a| self.is_admin_api(a)) {
-            return Err(Error::invalid_target(
-                "tokens for an asserted or exchanged identity are never issued for the admin API",
-            ));
         }
         Ok(aud)
     }

@@ -11,14 +11,7 @@ use crate::AppState;
 
 /// The caller of one request.
 pub async fn caller(p: &Provider, headers: &HeaderMap) -> Result<Caller, Problem> {
-    let token = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
+    let token = crate::bearer::bearer_token(headers)
         .ok_or_else(|| Problem::unauthenticated("a bearer access token is required"))?;
     caller_for_token(p, token).await
 }

@@ -79,7 +79,6 @@ async fn userinfo_answer(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> (Option<String>, Response) {
-    let s = s.clone();
     let header_token = match headers.get(http::header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.split_once(' ') {
@@ -88,7 +87,7 @@ async fn userinfo_answer(
                 return (
                     None,
                     respond::bearer_error(
-                        &s,
+                        s,
                         Error::invalid_request(
                             "the Authorization header must use the Bearer scheme",
                         ),
@@ -100,7 +99,7 @@ async fn userinfo_answer(
             return (
                 None,
                 respond::bearer_error(
-                    &s,
+                    s,
                     Error::invalid_request("the Authorization header is not visible ASCII"),
                 ),
             )
@@ -117,7 +116,7 @@ async fn userinfo_answer(
         match Params::parse(body).and_then(|p| p.get("access_token").map(|t| t.map(str::to_owned)))
         {
             Ok(t) => t,
-            Err(e) => return (None, respond::bearer_error(&s, e)),
+            Err(e) => return (None, respond::bearer_error(s, e)),
         }
     } else {
         None
@@ -127,18 +126,18 @@ async fn userinfo_answer(
             return (
                 None,
                 respond::bearer_error(
-                    &s,
+                    s,
                     Error::invalid_request("the access token was sent twice (header and body)"),
                 ),
             )
         }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return (None, respond::bearer_challenge(&s)),
+        (None, None) => return (None, respond::bearer_challenge(s)),
     };
     let answer = s.provider.userinfo(&token).await;
     let res = match answer.result {
         Ok(body) => no_store_json(&body),
-        Err(e) => respond::bearer_error(&s, e),
+        Err(e) => respond::bearer_error(s, e),
     };
     (answer.client_id, res)
 }
