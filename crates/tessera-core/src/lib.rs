@@ -31,6 +31,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
+pub mod factor;
 pub mod grant;
 pub mod id_token;
 pub mod introspect;
