@@ -15,16 +15,21 @@ use crate::provider::Provider;
 /// The outcome of a credential check.
 #[derive(Debug)]
 pub(crate) enum CredentialCheck {
-    Valid(User),
+    Valid(Box<User>),
     /// Wrong username, wrong password, no password set, or a blocked user: never told apart.
     Invalid,
     /// Too many failures: retry after this many seconds.
     Throttled(i64),
 }
 
-/// The throttling key of an account's failed passwords, whatever the username's case.
-fn account_key(username: &str) -> String {
+/// The throttling key of an account's failed sign-ins, whatever the username's case.
+pub(crate) fn account_key(username: &str) -> String {
     format!("login:account:{}", username.to_lowercase())
+}
+
+/// The throttling key of an address's failed sign-ins.
+pub(crate) fn address_key(address: &str) -> String {
+    format!("login:address:{address}")
 }
 
 /// Who a sign-in event is by and about: the address acts (a failure is not the named user's
@@ -52,7 +57,7 @@ impl Provider {
         let t = &self.settings.throttle;
         let username = username.trim();
         let account_key = account_key(username);
-        let address_key = format!("login:address:{address}");
+        let address_key = address_key(address);
         let limits = [
             (account_key.as_str(), t.per_account),
             (address_key.as_str(), t.per_address),
@@ -112,7 +117,7 @@ impl Provider {
                     detail,
                 )
                 .await;
-                Ok(CredentialCheck::Valid(u))
+                Ok(CredentialCheck::Valid(Box::new(u)))
             }
             other => {
                 let blocked = other.as_ref().is_some_and(|u| u.blocked && ok);
@@ -163,7 +168,7 @@ impl Provider {
             if tally.counts.first().is_some_and(|&n| n > 0) {
                 self.store.clear_failures(&key).await?;
             }
-            CredentialCheck::Valid(user.clone())
+            CredentialCheck::Valid(Box::new(user.clone()))
         } else {
             self.count_failures(&[&key], now).await?;
             CredentialCheck::Invalid

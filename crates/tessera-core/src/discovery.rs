@@ -84,7 +84,7 @@ impl Provider {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "acr_values_supported": [crate::session::ACR_PASSWORD],
+            "acr_values_supported": self.acr_values(),
             "claim_types_supported": ["normal"],
             "authorization_response_iss_parameter_supported": true,
             "access_token_signing_alg_values_supported": id_token_algs,

@@ -46,6 +46,7 @@ pub mod pkce;
 pub mod provider;
 pub mod response_type;
 pub mod revoke;
+pub mod scheme;
 pub mod secret;
 pub mod session;
 pub mod settings;

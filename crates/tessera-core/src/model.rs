@@ -404,6 +404,8 @@ pub struct BrowserSettings {
     pub frontchannel_logout_uri: Option<String>,
     /// OIDC Back-Channel Logout §2.2.
     pub backchannel_logout_uri: Option<String>,
+    /// How its users sign in: the name of an authentication scheme (`password` by default).
+    pub authentication_scheme: String,
 }
 
 impl Default for BrowserSettings {
@@ -425,6 +427,7 @@ impl Default for BrowserSettings {
             allowed_groups: Vec::new(),
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
+            authentication_scheme: crate::scheme::DEFAULT_SCHEME.into(),
         }
     }
 }
@@ -455,6 +458,9 @@ pub struct User {
     /// nothing signed in before or during the change outlives it, however many there are.
     #[serde(default)]
     pub sign_out_epoch: u64,
+    /// TOTP, passkeys and recovery codes (never shown: [`crate::factor::FactorView`]).
+    #[serde(default, skip_serializing_if = "crate::factor::Factors::is_empty")]
+    pub factors: crate::factor::Factors,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// How many times the record was written: an update lands only on the revision it was

@@ -12,6 +12,7 @@ use crate::jwks::JwksCache;
 use crate::keys::{KeyRing, Upkeep};
 use crate::model::{Api, Client, Installation, LifetimeOverrides, Scope};
 use crate::outbound::{NoOutbound, Outbound};
+use crate::scheme::{AuthScheme, DEFAULT_SCHEME};
 use crate::secret::MasterKey;
 use crate::settings::{Lifetimes, Settings};
 use crate::store::{Change, Record, Store, StoreError, StoreResult};
@@ -44,6 +45,8 @@ struct Snapshot {
     keys: KeyRing,
     apis: HashMap<String, Api>,
     scopes: HashMap<String, Scope>,
+    /// Authentication schemes by name (the built-in `password` among them).
+    schemes: HashMap<String, AuthScheme>,
     /// Every client's allowed CORS origins (patterns).
     origins: Vec<String>,
     /// Default lifetimes administrators set at runtime, over the configuration file's.
@@ -246,6 +249,16 @@ impl Provider {
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        let mut schemes: HashMap<String, AuthScheme> = self
+            .store
+            .list_schemes()
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        schemes
+            .entry(DEFAULT_SCHEME.to_owned())
+            .or_insert_with(AuthScheme::password);
         let mut origins: Vec<String> = self
             .store
             .list_clients()
@@ -268,6 +281,7 @@ impl Provider {
             keys: ring,
             apis,
             scopes,
+            schemes,
             origins,
             lifetimes,
             clients: RwLock::default(),
@@ -287,6 +301,39 @@ impl Provider {
 
     pub(crate) fn api(&self, identifier: &str) -> Option<Api> {
         self.snapshot().apis.get(identifier).cloned()
+    }
+
+    /// The scheme `name` names, if there is one (`password` always is).
+    pub fn scheme(&self, name: &str) -> Option<AuthScheme> {
+        self.snapshot().schemes.get(name).cloned()
+    }
+
+    /// The scheme an application's users sign in with; the default when its own is gone.
+    pub fn scheme_of(&self, client: &Client) -> AuthScheme {
+        self.scheme(&client.browser.authentication_scheme)
+            .unwrap_or_else(AuthScheme::password)
+    }
+
+    /// The scheme whose `acr` is `acr`.
+    pub(crate) fn scheme_by_acr(&self, acr: &str) -> Option<AuthScheme> {
+        self.snapshot()
+            .schemes
+            .values()
+            .find(|s| s.acr == acr)
+            .cloned()
+    }
+
+    /// Every scheme's `acr`, sorted (discovery's `acr_values_supported`).
+    pub fn acr_values(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .snapshot()
+            .schemes
+            .values()
+            .map(|s| s.acr.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub(crate) fn scope(&self, name: &str) -> Option<Scope> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::factor::FactorUse;
 use crate::model::{Artifact, ArtifactKey, ArtifactKind, User};
 use crate::provider::Provider;
 use crate::secret::{b64url, handle_key, new_handle, random_bytes, sha256};
@@ -23,6 +24,20 @@ pub struct SessionRecord {
     /// only while the user's is still the same.
     #[serde(default)]
     pub epoch: u64,
+    /// Every factor proved in the session, and when; `amr` is made from them.
+    #[serde(default)]
+    pub factors: Vec<FactorUse>,
+}
+
+impl SessionRecord {
+    /// The factors proved (a session from before factors were recorded proved a password at
+    /// its `auth_time`).
+    pub fn uses(&self) -> Vec<FactorUse> {
+        if self.factors.is_empty() && self.amr.iter().any(|a| a == "pwd") {
+            return vec![FactorUse::password(self.auth_time)];
+        }
+        self.factors.clone()
+    }
 }
 
 /// A session in force, with its user.
@@ -69,12 +84,13 @@ impl Provider {
         format!("{hex}.{salt}")
     }
 
-    /// Starts a session for `user` (continuing `sid` when the user signed in again); returns the
-    /// cookie value. The cookie's handle is new every time (no session fixation).
+    /// Starts a session for `user` with the factors `uses` (continuing `sid` when the user
+    /// signed in again); returns the cookie value. The cookie's handle is new every time (no
+    /// session fixation). `auth_time` is now: a factor was just proved.
     pub(crate) async fn start_session(
         &self,
         user: &User,
-        amr: Vec<String>,
+        uses: Vec<FactorUse>,
         sid: Option<String>,
         now: Timestamp,
     ) -> Result<(String, SessionRecord)> {
@@ -83,9 +99,10 @@ impl Provider {
             sid: sid.unwrap_or_else(|| b64url(&random_bytes::<16>())),
             user_id: user.id.clone(),
             auth_time: now,
-            amr,
+            amr: crate::scheme::amr(&uses),
             acr: ACR_PASSWORD.to_owned(),
             epoch: user.sign_out_epoch,
+            factors: uses,
         };
         let artifact = Artifact {
             key,
@@ -101,6 +118,40 @@ impl Provider {
         self.store.insert_artifact(&artifact).await?;
         tracing::info!(user_id = %user.id, sid = %record.sid, "session started");
         Ok((handle, record))
+    }
+
+    /// Signs `user` in with one more factor: the browser's session continues (same sid, the
+    /// factors it proved kept) when it is the same user's, and ends first when it is another's.
+    /// Returns the new cookie and the session.
+    pub(crate) async fn add_factor(
+        &self,
+        previous: Option<Session>,
+        user: User,
+        used: FactorUse,
+        now: Timestamp,
+    ) -> Result<(String, Session)> {
+        let (sid, mut uses) = match previous {
+            Some(p) if p.user.id == user.id => {
+                self.store.revoke_artifact(&p.key, now).await?;
+                (Some(p.record.sid.clone()), p.record.uses())
+            }
+            Some(p) => {
+                self.end_session(&p.record.sid, now).await?;
+                (None, Vec::new())
+            }
+            None => (None, Vec::new()),
+        };
+        // One use per kind of proof: the latest.
+        uses.retain(|u| u.proof != used.proof);
+        uses.push(used);
+        let (cookie, record) = self.start_session(&user, uses, sid, now).await?;
+        let session = Session {
+            key: handle_key(&cookie).ok_or_else(|| Error::server("session handle"))?,
+            record,
+            user,
+            expires_at: now.plus(self.settings.session_lifetime),
+        };
+        Ok((cookie, session))
     }
 
     /// The session a cookie names, if it is in force and its user may still sign in.

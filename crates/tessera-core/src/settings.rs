@@ -102,6 +102,8 @@ pub struct Settings {
     /// Record every token issued or refused at the token endpoint in the audit log (a database
     /// write per request, also for client credentials; off by default, like Keycloak's events).
     pub audit_tokens: bool,
+    /// WebAuthn user verification (PIN or biometrics on the authenticator) for passkeys.
+    pub passkey_user_verification: crate::factor::webauthn::UserVerification,
 }
 
 pub fn check_range(name: &str, value: i64, (lo, hi): (i64, i64)) -> Result<(), String> {
@@ -160,6 +162,7 @@ impl Settings {
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,
+            passkey_user_verification: crate::factor::webauthn::UserVerification::Preferred,
         })
     }
 

@@ -10,6 +10,7 @@ use crate::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
 };
+use crate::scheme::AuthScheme;
 
 /// A configuration record: one row of a typed table. Records travel only on the administrative
 /// path, a few at a time, so the size of the client variant costs nothing worth boxing for.
@@ -23,6 +24,7 @@ pub enum Record {
     Settings(StoredSettings),
     Installation(Installation),
     Logo(Logo),
+    Scheme(AuthScheme),
 }
 
 /// Which typed table a record lives in.
@@ -34,6 +36,7 @@ pub enum Table {
     Keys,
     Settings,
     Logos,
+    Schemes,
 }
 
 impl Table {
@@ -45,6 +48,7 @@ impl Table {
             Table::Keys => "signing_keys",
             Table::Settings => "settings",
             Table::Logos => "logos",
+            Table::Schemes => "auth_schemes",
         }
     }
 }
@@ -58,6 +62,7 @@ impl Record {
             Record::Key(_) => Table::Keys,
             Record::Settings(_) | Record::Installation(_) => Table::Settings,
             Record::Logo(_) => Table::Logos,
+            Record::Scheme(_) => Table::Schemes,
         }
     }
     pub fn key(&self) -> &str {
@@ -69,6 +74,7 @@ impl Record {
             Record::Settings(_) => StoredSettings::KEY,
             Record::Installation(_) => Installation::KEY,
             Record::Logo(l) => &l.client_id,
+            Record::Scheme(s) => &s.name,
         }
     }
 }
@@ -157,6 +163,7 @@ pub trait Store: Send + Sync + 'static {
     async fn installation(&self) -> StoreResult<Option<Installation>>;
     /// An application's logo; deleting the client deletes it too.
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>>;
+    async fn list_schemes(&self) -> StoreResult<Vec<AuthScheme>>;
 
     /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;

@@ -134,6 +134,8 @@ pub struct SignInConfig {
     /// Failed client-secret authentications per client (token, introspection, revocation).
     pub max_failures_per_client: i64,
     pub failure_window_secs: i64,
+    /// WebAuthn user verification for passkeys: `required`, `preferred` or `discouraged`.
+    pub passkey_user_verification: tessera_core::factor::webauthn::UserVerification,
 }
 
 impl Default for SignInConfig {
@@ -155,6 +157,7 @@ impl Default for SignInConfig {
             max_failures_per_address: t.per_address,
             max_failures_per_client: t.per_client,
             failure_window_secs: t.window,
+            passkey_user_verification: Default::default(),
         }
     }
 }
@@ -359,6 +362,7 @@ impl Config {
         settings.session_lifetime = si.session_lifetime;
         settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
+        settings.passkey_user_verification = si.passkey_user_verification;
         settings.throttle = Throttle {
             per_account: si.max_failures_per_account,
             per_address: si.max_failures_per_address,

@@ -11,7 +11,8 @@ use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tessera_core::authorize::{
-    AuthorizeOutcome, ConsentForm, LoginForm, LoginOutcome, ResponseMode,
+    AuthorizeOutcome, ConsentForm, Enrolment, LoginForm, LoginOutcome, PasskeyAnswer, ResponseMode,
+    StepForm,
 };
 use tessera_core::params::Params;
 use tessera_core::session::Session;
@@ -98,16 +99,24 @@ fn redirect(location: &str) -> Response {
 
 /// A core outcome as an HTTP response.
 fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
+    render_as(s, outcome, StatusCode::OK)
+}
+
+/// A core outcome as an HTTP response; a page of a paused request with `status`.
+fn render_as(s: &AppState, outcome: AuthorizeOutcome, status: StatusCode) -> Response {
     match outcome {
         AuthorizeOutcome::ErrorPage(e) => pages::error(&e),
         AuthorizeOutcome::Respond(r) => match r.mode {
             ResponseMode::FormPost => pages::form_post(&r.redirect_uri, &r.params),
             _ => redirect(&r.location()),
         },
-        AuthorizeOutcome::Login(page) => {
-            paused(s, pages::login(&page, StatusCode::OK), &page.interaction)
-        }
+        AuthorizeOutcome::Login(page) => paused(s, pages::login(&page, status), &page.interaction),
         AuthorizeOutcome::Consent(page) => paused(s, pages::consent(&page), &page.interaction),
+        AuthorizeOutcome::Factor(page) => {
+            paused(s, pages::factor(&page, status), &page.interaction)
+        }
+        AuthorizeOutcome::Enrol(page) => paused(s, pages::enrol(&page, status), &page.interaction),
+        AuthorizeOutcome::Codes(page) => paused(s, pages::codes(&page), &page.interaction),
     }
 }
 
@@ -169,6 +178,12 @@ pub async fn login(
         session_cookie: cookies::get(&headers, cookies::SESSION),
     };
     let outcome = s.provider.login(&submitted).await;
+    step_response(&s, outcome)
+}
+
+/// A sign-in step's outcome as a response: the page again (401, or 429 with `Retry-After`), or
+/// the next page with the session's cookies.
+fn step_response(s: &AppState, outcome: LoginOutcome) -> Response {
     let counted = match &outcome {
         LoginOutcome::Retry(_) => Some("failed"),
         LoginOutcome::Throttled { .. } => Some("throttled"),
@@ -179,9 +194,9 @@ pub async fn login(
         metrics::counter!("tessera_sign_ins_total", "outcome" => c).increment(1);
     }
     match outcome {
-        LoginOutcome::Retry(page) => pages::login(&page, StatusCode::UNAUTHORIZED),
+        LoginOutcome::Retry(page) => render_as(s, page, StatusCode::UNAUTHORIZED),
         LoginOutcome::Throttled { page, retry_after } => {
-            let mut res = pages::login(&page, StatusCode::TOO_MANY_REQUESTS);
+            let mut res = render_as(s, page, StatusCode::TOO_MANY_REQUESTS);
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 res.headers_mut().insert(RETRY_AFTER, v);
             }
@@ -194,7 +209,7 @@ pub async fn login(
             outcome,
         } => {
             let browser_state = s.provider.browser_state(&sid);
-            let mut res = render(&s, outcome);
+            let mut res = render(s, outcome);
             let h = res.headers_mut();
             let life = s.provider.settings.session_lifetime;
             cookies::set(
@@ -203,7 +218,7 @@ pub async fn login(
                 &session_cookie,
                 life,
                 cookies::Kind::Session,
-                secure(&s),
+                secure(s),
             );
             cookies::set(
                 h,
@@ -211,11 +226,116 @@ pub async fn login(
                 &browser_state,
                 life,
                 cookies::Kind::BrowserState,
-                secure(&s),
+                secure(s),
             );
             res
         }
     }
+}
+
+/// The fields every sign-in step posts.
+fn step_form<'a>(p: &'a Params, headers: &'a HeaderMap, address: &'a str) -> StepForm<'a> {
+    StepForm {
+        interaction: p.get("interaction").ok().flatten().unwrap_or(""),
+        csrf: p.get("csrf").ok().flatten(),
+        cookie: cookies::get(headers, cookies::INTERACTION),
+        session_cookie: cookies::get(headers, cookies::SESSION),
+        address,
+    }
+}
+
+/// `POST /login/code`: a TOTP or recovery code.
+pub async fn login_code(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten().unwrap_or("");
+    let recovery = field("kind") == "recovery";
+    let outcome = s
+        .provider
+        .submit_code(&step_form(&p, &headers, &addr), field("code"), recovery)
+        .await;
+    step_response(&s, outcome)
+}
+
+/// `POST /login/passkey`: a WebAuthn assertion.
+pub async fn login_passkey(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten().unwrap_or("");
+    let answer = PasskeyAnswer {
+        credential_id: field("credential_id"),
+        client_data_json: field("client_data_json"),
+        authenticator_data: field("authenticator_data"),
+        signature: field("signature"),
+        user_handle: field("user_handle"),
+    };
+    let outcome = s
+        .provider
+        .submit_passkey(&step_form(&p, &headers, &addr), &answer)
+        .await;
+    step_response(&s, outcome)
+}
+
+/// `POST /login/enrol`: a factor set up while signing in.
+pub async fn login_enrol(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten().unwrap_or("");
+    let enrolment = match field("method") {
+        "totp" => Enrolment::Totp {
+            code: field("code"),
+        },
+        "passkey" => Enrolment::Passkey {
+            client_data_json: field("client_data_json"),
+            attestation_object: field("attestation_object"),
+            name: field("name"),
+        },
+        _ => return pages::error(&Error::invalid_request("method must be totp or passkey")),
+    };
+    let outcome = s
+        .provider
+        .submit_enrolment(&step_form(&p, &headers, &addr), &enrolment)
+        .await;
+    step_response(&s, outcome)
+}
+
+/// `POST /login/continue`: on from the recovery codes.
+pub async fn login_continue(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let outcome = s
+        .provider
+        .continue_sign_in(&step_form(&p, &headers, &addr))
+        .await;
+    render(&s, outcome)
 }
 
 /// `POST /consent`.

@@ -134,6 +134,10 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             get(interaction::authorize).post(interaction::authorize),
         )
         .route("/login", post(interaction::login))
+        .route("/login/code", post(interaction::login_code))
+        .route("/login/passkey", post(interaction::login_passkey))
+        .route("/login/enrol", post(interaction::login_enrol))
+        .route("/login/continue", post(interaction::login_continue))
         .route("/consent", post(interaction::consent))
         .route(
             "/logout",
@@ -142,6 +146,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/check_session", get(interaction::check_session))
         .route("/static/tessera.css", get(pages::stylesheet))
         .route("/static/admin.js", get(pages::portal_script))
+        .route("/static/webauthn.js", get(pages::webauthn_script))
         .route("/logo/{client_id}", get(logo::logo))
         .route("/introspect", post(oauth::introspect))
         .nest("/admin/api", admin::router())

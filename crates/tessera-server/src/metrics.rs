@@ -209,6 +209,9 @@ impl Store for MeteredStore {
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {
         timed("get_logo", self.0.get_logo(client_id)).await
     }
+    async fn list_schemes(&self) -> StoreResult<Vec<tessera_core::scheme::AuthScheme>> {
+        timed("list_schemes", self.0.list_schemes()).await
+    }
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
         timed("insert_artifact", self.0.insert_artifact(artifact)).await
     }

@@ -10,7 +10,10 @@ use http::header::{
     X_FRAME_OPTIONS,
 };
 use http::{HeaderValue, StatusCode};
-use tessera_core::authorize::{ConsentPage, LoginPage, ScopeLine};
+use tessera_core::authorize::{
+    CodesPage, ConsentPage, EnrolPage, FactorPage, LoginPage, PasskeyCreation, PasskeyRequest,
+    ScopeLine, TotpSetup,
+};
 use tessera_core::Error;
 
 #[derive(Template)]
@@ -22,6 +25,46 @@ struct LoginTpl<'a> {
     csrf: &'a str,
     login_hint: &'a str,
     error: &'a Option<String>,
+    passkey: &'a Option<PasskeyRequest>,
+}
+
+#[derive(Template)]
+#[template(path = "factor.html")]
+struct FactorTpl<'a> {
+    client_name: &'a str,
+    logo_uri: &'a Option<String>,
+    interaction: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    totp: bool,
+    passkey: &'a Option<PasskeyRequest>,
+    recovery: bool,
+    error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolTpl<'a> {
+    client_name: &'a str,
+    logo_uri: &'a Option<String>,
+    interaction: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    totp: &'a Option<TotpSetup>,
+    /// The QR code of the TOTP URI, as an SVG element.
+    qr_svg: String,
+    passkey: &'a Option<PasskeyCreation>,
+    algorithms: String,
+    error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "codes.html")]
+struct CodesTpl<'a> {
+    client_name: &'a str,
+    interaction: &'a str,
+    csrf: &'a str,
+    codes: &'a [String],
 }
 
 #[derive(Template)]
@@ -77,6 +120,8 @@ struct CheckSessionTpl<'a> {
 pub(crate) enum Policy<'a> {
     /// No script, never framed.
     Plain,
+    /// The sign-in pages that offer passkeys: the WebAuthn script file only, never framed.
+    SignIn,
     /// One inline script with this nonce; never framed; may frame `frames` (front-channel logout).
     Script { nonce: &'a str, frames: &'a str },
     /// The check_session iframe: a script, framed by any relying party.
@@ -89,6 +134,7 @@ fn csp(p: Policy<'_>) -> String {
     let base = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'";
     match p {
         Policy::Plain => format!("{base}; frame-ancestors 'none'"),
+        Policy::SignIn => format!("{base}; script-src 'self'; frame-ancestors 'none'"),
         Policy::Script { nonce, frames } => {
             let frames = if frames.is_empty() {
                 String::new()
@@ -155,9 +201,84 @@ pub fn login(page: &LoginPage, status: StatusCode) -> Response {
         csrf: &page.csrf,
         login_hint: page.login_hint.as_deref().unwrap_or(""),
         error: &page.error,
+        passkey: &page.passkey,
     }
     .render();
-    html(status, body, Policy::Plain)
+    html(status, body, Policy::SignIn)
+}
+
+pub fn factor(page: &FactorPage, status: StatusCode) -> Response {
+    let body = FactorTpl {
+        client_name: &page.client_name,
+        logo_uri: &page.logo_uri,
+        interaction: &page.interaction,
+        csrf: &page.csrf,
+        username: &page.username,
+        totp: page.totp,
+        passkey: &page.passkey,
+        recovery: page.recovery,
+        error: &page.error,
+    }
+    .render();
+    html(status, body, Policy::SignIn)
+}
+
+/// The QR code of `text` as an SVG element inside the page (rendered here: the page needs no
+/// script for it), without the XML prolog a document of its own would have.
+fn qr_svg(text: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    svg.find("<svg")
+        .map(|i| svg[i..].to_owned())
+        .unwrap_or_default()
+}
+
+pub fn enrol(page: &EnrolPage, status: StatusCode) -> Response {
+    let body = EnrolTpl {
+        client_name: &page.client_name,
+        logo_uri: &page.logo_uri,
+        interaction: &page.interaction,
+        csrf: &page.csrf,
+        username: &page.username,
+        totp: &page.totp,
+        qr_svg: page
+            .totp
+            .as_ref()
+            .map(|t| qr_svg(&t.uri))
+            .unwrap_or_default(),
+        passkey: &page.passkey,
+        algorithms: page
+            .passkey
+            .as_ref()
+            .map(|p| {
+                p.algorithms
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default(),
+        error: &page.error,
+    }
+    .render();
+    html(status, body, Policy::SignIn)
+}
+
+pub fn codes(page: &CodesPage) -> Response {
+    let body = CodesTpl {
+        client_name: &page.client_name,
+        interaction: &page.interaction,
+        csrf: &page.csrf,
+        codes: &page.codes,
+    }
+    .render();
+    html(StatusCode::OK, body, Policy::Plain)
 }
 
 pub fn consent(page: &ConsentPage) -> Response {
@@ -260,6 +381,14 @@ pub async fn stylesheet() -> Response {
 pub async fn portal_script() -> Response {
     asset(
         include_str!("../static/admin.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// The sign-in pages' passkey script (WebAuthn calls only; nothing to build).
+pub async fn webauthn_script() -> Response {
+    asset(
+        include_str!("../static/webauthn.js"),
         "text/javascript; charset=utf-8",
     )
 }

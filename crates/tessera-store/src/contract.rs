@@ -392,6 +392,7 @@ pub fn user(id: &str, username: &str) -> User {
         groups: vec!["staff".into()],
         blocked: false,
         sign_out_epoch: 0,
+        factors: Default::default(),
         created_at: T0,
         updated_at: T0,
         revision: 0,

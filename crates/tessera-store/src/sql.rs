@@ -10,6 +10,7 @@ use tessera_core::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
 };
+use tessera_core::scheme::AuthScheme;
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
 };
@@ -225,6 +226,10 @@ impl Store for SqlStore {
 
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>> {
         self.get_doc(Table::Logos, client_id).await
+    }
+
+    async fn list_schemes(&self) -> StoreResult<Vec<AuthScheme>> {
+        self.list_docs(Table::Schemes).await
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {

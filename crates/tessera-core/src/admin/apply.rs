@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::clients::Catalog;
 use super::permission::{Operation, TargetKind};
 use super::subjects::Written;
 use super::targets::{is_administrator, scope_kind};
-use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, ScopeSpec, UserSpec};
+use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, SchemeSpec, ScopeSpec, UserSpec};
 use crate::model::{Client, Scope, User};
 use crate::provider::Provider;
 use crate::secret::constant_time_eq;
@@ -23,6 +24,9 @@ pub struct Spec {
     pub scopes: Vec<ScopeSpec>,
     #[serde(default)]
     pub apis: Vec<ApiSpec>,
+    /// Authentication schemes (the built-in `password` is not declared).
+    #[serde(default)]
+    pub schemes: Vec<SchemeSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
     /// Users, matched by username; never pruned (people are not configuration).
@@ -81,6 +85,7 @@ fn create_op(t: Table) -> Option<Operation> {
         Table::Clients => Some(Operation::CreateApplication),
         Table::Apis => Some(Operation::CreateApi),
         Table::Scopes => Some(Operation::CreateScope),
+        Table::Schemes => Some(Operation::CreateScheme),
         _ => None,
     }
 }
@@ -90,6 +95,7 @@ fn change_op(t: Table) -> Option<Operation> {
         Table::Clients => Some(Operation::ChangeApplication),
         Table::Apis => Some(Operation::ReplaceApi),
         Table::Scopes => Some(Operation::ReplaceScope),
+        Table::Schemes => Some(Operation::ReplaceScheme),
         _ => None,
     }
 }
@@ -99,6 +105,7 @@ fn delete_op(t: Table) -> Option<Operation> {
         Table::Clients => Some(Operation::DeleteApplication),
         Table::Apis => Some(Operation::DeleteApi),
         Table::Scopes => Some(Operation::DeleteScope),
+        Table::Schemes => Some(Operation::DeleteScheme),
         _ => None,
     }
 }
@@ -212,6 +219,43 @@ impl Provider {
             api_ids.extend(existing_apis.iter().map(|a| a.identifier.clone()));
         }
 
+        unique("schemes", spec.schemes.iter().map(|s| s.name.as_str()))?;
+        let existing_schemes = self.store.list_schemes().await?;
+        for s in &spec.schemes {
+            let old = existing_schemes.iter().find(|e| e.name == s.name);
+            let new = s.to_scheme(old, now)?;
+            let change = match old {
+                None => Some((Action::Create, Change::Create(Record::Scheme(new.clone())))),
+                Some(o) if SchemeSpec::from(o) != SchemeSpec::from(&new) => {
+                    Some((Action::Update, Change::Update(Record::Scheme(new.clone()))))
+                }
+                Some(_) => None,
+            };
+            match change {
+                Some((action, c)) => plan.push(action, "scheme", &new.name, Some(c)),
+                None => plan.push(Action::Unchanged, "scheme", &new.name, None),
+            }
+        }
+        let declared: Vec<&SchemeSpec> = spec.schemes.iter().collect();
+        for (i, a) in declared.iter().enumerate() {
+            if let Some(b) = declared[i + 1..].iter().find(|b| b.acr == a.acr) {
+                return Err(super::invalid(
+                    "schemes",
+                    format!("{} and {} yield the same acr {}", a.name, b.name, a.acr),
+                ));
+            }
+        }
+        let mut scheme_names: HashSet<String> =
+            spec.schemes.iter().map(|s| s.name.clone()).collect();
+        if !prune {
+            scheme_names.extend(existing_schemes.iter().map(|s| s.name.clone()));
+        }
+        let catalog = Catalog {
+            scopes: scope_names.clone(),
+            apis: api_ids.clone(),
+            schemes: scheme_names.clone(),
+        };
+
         let existing_clients = self.store.list_clients().await?;
         let mut kept_clients = HashSet::new();
         for c in &spec.clients {
@@ -231,7 +275,7 @@ impl Provider {
                 }
             };
             let mut new = self.client_from_spec(c, old, now)?;
-            self.validate_client(&new, &scope_names, &api_ids)?;
+            self.validate_client(&new, &catalog)?;
             if !kept_clients.insert(new.client_id.clone()) {
                 return Err(super::invalid(
                     "clients",
@@ -312,6 +356,17 @@ impl Provider {
                     Some(Change::Delete(Table::Apis, a.identifier.clone())),
                 );
             }
+            for s in existing_schemes
+                .iter()
+                .filter(|s| !scheme_names.contains(&s.name))
+            {
+                plan.push(
+                    Action::Delete,
+                    "scheme",
+                    &s.name,
+                    Some(Change::Delete(Table::Schemes, s.name.clone())),
+                );
+            }
             for s in existing_scopes
                 .iter()
                 .filter(|s| !scope_names.contains(&s.name))
@@ -382,6 +437,7 @@ impl Admin<'_> {
         for op in [
             Operation::ListScopes,
             Operation::ListApis,
+            Operation::ListSchemes,
             Operation::ListApplications,
             Operation::ListUsers,
         ] {
@@ -464,6 +520,7 @@ impl Admin<'_> {
                 None => TargetKind::Ordinary,
             },
             Table::Scopes => scope_kind(key),
+            Table::Schemes => self.scheme_kind(key, &self.store.list_clients().await?),
             _ => TargetKind::Protected,
         })
     }
@@ -473,6 +530,7 @@ impl Admin<'_> {
             Record::Client(c) => self.client_kind(c),
             Record::Api(a) => self.api_kind(&a.identifier, &a.scopes),
             Record::Scope(s) => scope_kind(&s.name),
+            Record::Scheme(_) => TargetKind::Ordinary,
             _ => TargetKind::Protected,
         }
     }

@@ -15,6 +15,7 @@ use crate::model::{
     JwsAlg, JwtBearerSubject, SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
+use crate::scheme::DEFAULT_SCHEME;
 use crate::secret::{new_client_id, new_client_secret};
 use crate::settings::check_range;
 use crate::store::{Change, Record, Table};
@@ -92,6 +93,9 @@ pub struct ClientSpec {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// How its users sign in: an authentication scheme's name (default `password`).
+    #[serde(default)]
+    pub authentication_scheme: Option<String>,
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
     #[serde(default)]
@@ -142,6 +146,7 @@ impl ClientSpec {
             allowed_groups: Vec::new(),
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
+            authentication_scheme: None,
             jwks: None,
             jwks_uri: None,
             trusted_issuers: Vec::new(),
@@ -233,6 +238,8 @@ pub struct ClientPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub backchannel_logout_uri: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentication_scheme: Option<String>,
     #[serde(
         default,
         deserialize_with = "clearable",
@@ -257,6 +264,15 @@ pub struct ClientPatch {
     pub exchange_policy_url: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
+}
+
+/// What clients name that must exist: scopes, APIs and authentication schemes (stored ones;
+/// the built-in `password` always exists).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Catalog {
+    pub scopes: HashSet<String>,
+    pub apis: HashSet<String>,
+    pub schemes: HashSet<String>,
 }
 
 /// A new client and its secret, which is never shown again.
@@ -294,12 +310,7 @@ fn client_secret(secret: &str) -> AdminResult<String> {
 impl Provider {
     /// Checks a full client record against the catalog (scope names, API identifiers) and the
     /// ranges of seed 004.
-    pub(crate) fn validate_client(
-        &self,
-        c: &Client,
-        scopes: &HashSet<String>,
-        apis: &HashSet<String>,
-    ) -> AdminResult<()> {
+    pub(crate) fn validate_client(&self, c: &Client, catalog: &Catalog) -> AdminResult<()> {
         rules::check_client(c, self.settings.allow_private_addresses)?;
         check_range(
             "access_token_ttl",
@@ -307,11 +318,18 @@ impl Provider {
             ACCESS_TOKEN_TTL_RANGE,
         )
         .map_err(|m| invalid("access_token_ttl", m))?;
-        if let Some(s) = c.scopes.iter().find(|s| !scopes.contains(*s)) {
+        if let Some(s) = c.scopes.iter().find(|s| !catalog.scopes.contains(*s)) {
             return Err(invalid("scopes", format!("scope {s} does not exist")));
         }
-        if let Some(a) = c.apis.iter().find(|a| !apis.contains(*a)) {
+        if let Some(a) = c.apis.iter().find(|a| !catalog.apis.contains(*a)) {
             return Err(invalid("apis", format!("API {a} does not exist")));
+        }
+        let scheme = &c.browser.authentication_scheme;
+        if scheme != DEFAULT_SCHEME && !catalog.schemes.contains(scheme) {
+            return Err(invalid(
+                "authentication_scheme",
+                format!("scheme {scheme} does not exist"),
+            ));
         }
         for (field, alg) in [
             ("signing_alg", c.signing_alg),
@@ -336,8 +354,8 @@ impl Provider {
         Ok(())
     }
 
-    /// The scope names and API identifiers in the store.
-    pub(crate) async fn catalog(&self) -> AdminResult<(HashSet<String>, HashSet<String>)> {
+    /// The scope names, API identifiers and scheme names in the store.
+    pub(crate) async fn catalog(&self) -> AdminResult<Catalog> {
         let scopes = self
             .store
             .list_scopes()
@@ -352,7 +370,18 @@ impl Provider {
             .into_iter()
             .map(|a| a.identifier)
             .collect();
-        Ok((scopes, apis))
+        let schemes = self
+            .store
+            .list_schemes()
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        Ok(Catalog {
+            scopes,
+            apis,
+            schemes,
+        })
     }
 
     /// The full record a spec describes; `existing` keeps id, secret and creation time.
@@ -403,6 +432,10 @@ impl Provider {
             allowed_groups: dedup(&spec.allowed_groups),
             frontchannel_logout_uri: spec.frontchannel_logout_uri.clone(),
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+            authentication_scheme: spec
+                .authentication_scheme
+                .clone()
+                .unwrap_or(defaults.authentication_scheme),
         };
         let grant_types = match &spec.grant_types {
             Some(g) => g.iter().fold(Vec::new(), |mut v, x| {
@@ -527,8 +560,7 @@ impl Admin<'_> {
         // Checked against the scopes and APIs as they are when the client is written.
         self.settle(|| async move {
             let version = self.read_version().await?;
-            let (scopes, apis) = self.catalog().await?;
-            self.validate_client(client, &scopes, &apis)?;
+            self.validate_client(client, &self.catalog().await?)?;
             let mut detail = json!({"name": client.name, "type": client.client_type.as_str()});
             if kind == TargetKind::AssertsUsers {
                 detail["asserts_users"] = json!(true);
@@ -592,8 +624,7 @@ impl Admin<'_> {
             one_at_a_time = Some(self.subject_writes.lock().await);
             self.check_subjects(&Written::client(&c)).await?;
         }
-        let (scopes, apis) = self.catalog().await?;
-        self.validate_client(&c, &scopes, &apis)?;
+        self.validate_client(&c, &self.catalog().await?)?;
         let action = match op {
             Operation::EnableApplication => Some("client.enabled"),
             Operation::DisableApplication => Some("client.disabled"),

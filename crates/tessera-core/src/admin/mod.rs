@@ -18,6 +18,7 @@ mod logo;
 mod page;
 pub mod permission;
 mod rules;
+mod schemes;
 mod subjects;
 mod targets;
 mod users;
@@ -37,6 +38,7 @@ pub use keys::KeyWindow;
 pub use logo::{check_logo, sniff};
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use permission::{AdminScope, Need, Operation, TargetKind};
+pub use schemes::SchemeSpec;
 pub use users::{PasswordChange, UserPatch, UserSpec};
 pub use views::{ApplicationView, KeyView, UserView};
 
@@ -222,6 +224,7 @@ impl Admin<'_> {
                 Table::Scopes => "scope",
                 Table::Keys => "key",
                 Table::Settings => "settings",
+                Table::Schemes => "scheme",
                 // A logo is part of its client's change, audited there.
                 Table::Logos => continue,
             };

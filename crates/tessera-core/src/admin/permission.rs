@@ -249,13 +249,21 @@ pub enum Operation {
     AddMember,
     RemoveMember,
     ReadAudit,
+    ListSchemes,
+    ReadScheme,
+    CreateScheme,
+    ReplaceScheme,
+    DeleteScheme,
+    ListFactors,
+    RemoveFactor,
+    RequireEnrolment,
 }
 
 use Operation as O;
 use TargetKind as K;
 
 impl Operation {
-    pub const ALL: [Operation; 49] = [
+    pub const ALL: [Operation; 57] = [
         O::ListApplications,
         O::ReadApplication,
         O::CreateApplication,
@@ -305,6 +313,14 @@ impl Operation {
         O::AddMember,
         O::RemoveMember,
         O::ReadAudit,
+        O::ListSchemes,
+        O::ReadScheme,
+        O::CreateScheme,
+        O::ReplaceScheme,
+        O::DeleteScheme,
+        O::ListFactors,
+        O::RemoveFactor,
+        O::RequireEnrolment,
     ];
 
     /// A stable name: the audit log's and the documentation's.
@@ -359,6 +375,14 @@ impl Operation {
             O::AddMember => "group.add_member",
             O::RemoveMember => "group.remove_member",
             O::ReadAudit => "audit.read",
+            O::ListSchemes => "schemes.list",
+            O::ReadScheme => "scheme.read",
+            O::CreateScheme => "scheme.create",
+            O::ReplaceScheme => "scheme.replace",
+            O::DeleteScheme => "scheme.delete",
+            O::ListFactors => "user.factors.list",
+            O::RemoveFactor => "user.factor.remove",
+            O::RequireEnrolment => "user.require_enrolment",
         }
     }
 
@@ -384,6 +408,9 @@ impl Operation {
                 | O::ListGroups
                 | O::ReadGroup
                 | O::ReadAudit
+                | O::ListSchemes
+                | O::ReadScheme
+                | O::ListFactors
         )
     }
 
@@ -398,7 +425,9 @@ impl Operation {
             | O::ReadScope
             | O::ListKeys
             | O::ReadKey
-            | O::ReadSettings => Need::ConfigRead,
+            | O::ReadSettings
+            | O::ListSchemes
+            | O::ReadScheme => Need::ConfigRead,
             O::CreateApplication
             | O::ChangeApplication
             | O::DeleteApplication
@@ -416,7 +445,10 @@ impl Operation {
             | O::GenerateKey
             | O::ScheduleKey
             | O::RetireKey
-            | O::ChangeSettings => Need::ConfigWrite,
+            | O::ChangeSettings
+            | O::CreateScheme
+            | O::ReplaceScheme
+            | O::DeleteScheme => Need::ConfigWrite,
             O::ListApplicationConsents | O::RevokeApplicationConsents => Need::Consents,
             // Whoever knows an imported key's private part can sign any token.
             O::ImportKey => Need::Administrator,
@@ -425,7 +457,8 @@ impl Operation {
             | O::ListSessions
             | O::ListGrants
             | O::ListGroups
-            | O::ReadGroup => Need::UsersRead,
+            | O::ReadGroup
+            | O::ListFactors => Need::UsersRead,
             O::CreateUser
             | O::ChangeUser
             | O::DeleteUser
@@ -435,7 +468,9 @@ impl Operation {
             | O::EndSession
             | O::RevokeGrant
             | O::AddMember
-            | O::RemoveMember => Need::UsersWrite,
+            | O::RemoveMember
+            | O::RemoveFactor
+            | O::RequireEnrolment => Need::UsersWrite,
             O::ListUserConsents | O::RevokeConsent => Need::Consents,
             O::ReadAudit => Need::Audit,
         }
@@ -469,7 +504,8 @@ impl Operation {
             | O::ListSessions
             | O::EndSession
             | O::ListGrants
-            | O::RevokeGrant => &[K::Ordinary, K::Own, K::Protected],
+            | O::RevokeGrant
+            | O::ListFactors => &[K::Ordinary, K::Own, K::Protected],
             O::RevokeApplicationConsents
             | O::CreateUser
             | O::DeleteUser
@@ -477,7 +513,11 @@ impl Operation {
             | O::UnblockUser
             | O::AddMember
             | O::RemoveMember
-            | O::ReadGroup => &[K::Ordinary, K::Protected],
+            | O::ReadGroup
+            | O::ReplaceScheme
+            | O::DeleteScheme
+            | O::RemoveFactor
+            | O::RequireEnrolment => &[K::Ordinary, K::Protected],
             _ => &[K::Ordinary],
         }
     }
@@ -551,6 +591,8 @@ mod tests {
             O::RemoveMember,
             O::EndSession,
             O::RevokeGrant,
+            O::RemoveFactor,
+            O::RequireEnrolment,
         ] {
             assert!(
                 allows(&users_write, op, K::Ordinary),

@@ -378,6 +378,7 @@ mod tests {
             groups: vec![],
             blocked: false,
             sign_out_epoch: 0,
+            factors: Default::default(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             revision: 0,

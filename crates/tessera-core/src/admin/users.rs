@@ -279,6 +279,7 @@ impl Provider {
             groups: groups("groups", &spec.groups)?,
             blocked: spec.blocked,
             sign_out_epoch: existing.map_or(0, |e| e.sign_out_epoch),
+            factors: existing.map(|e| e.factors.clone()).unwrap_or_default(),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
             revision: existing.map_or(0, |e| e.revision),

@@ -1,6 +1,7 @@
 //! Login and consent: the paused authorization request is stored as an interaction (its
 //! parameters, a CSRF token, the stage), the browser holds its handle in a cookie, and the pages
 //! post back the handle and the token. Failed passwords are counted per account and per address.
+//! The steps after the first factor (second factors, enrolment) are in [`super::steps`].
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,7 @@ use super::{AuthorizeOutcome, AuthorizeRequest, Rejection, Settled};
 use crate::clock::Timestamp;
 use crate::credentials::CredentialCheck;
 use crate::error::{Error, Result};
+use crate::factor::{FactorUse, Method};
 use crate::model::{Artifact, ArtifactKind, Consent};
 use crate::params::Params;
 use crate::provider::Provider;
@@ -21,21 +23,52 @@ const INTERACTION_TTL: i64 = 1_800;
 /// The one message for any wrong username or password.
 pub const WRONG_CREDENTIALS: &str = "The username or password is incorrect.";
 
+/// The one message while sign-in is paused for too many failures.
+pub const THROTTLED: &str = "Too many failed attempts. Wait a few minutes, then try again.";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Stage {
+pub(crate) enum Stage {
+    /// The first factor: a password, or a passkey where one suffices.
     Login,
+    /// A second factor of the signed-in user.
+    Factor,
+    /// Setting up a factor.
+    Enrol,
+    /// New recovery codes were shown; the user goes on.
+    Codes,
     Consent,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct InteractionState {
-    stage: Stage,
-    params: Vec<(String, String)>,
-    csrf: String,
-    /// Consent stage: the signed-in user and whether they signed in for this request.
-    user_id: Option<String>,
-    fresh_login: bool,
+pub(crate) struct InteractionState {
+    pub stage: Stage,
+    pub params: Vec<(String, String)>,
+    pub csrf: String,
+    /// The signed-in user the stage is for (all stages but login).
+    pub user_id: Option<String>,
+    /// When the request first paused: factors proved since count for `prompt=login`/`max_age`.
+    #[serde(default)]
+    pub started: Option<Timestamp>,
+    /// The WebAuthn challenge of this page, base64url.
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// Enrolment: the TOTP secret being set up, encrypted, until a first code confirms it.
+    #[serde(default)]
+    pub pending_totp: Option<String>,
+    /// The factors this page offers.
+    #[serde(default)]
+    pub methods: Vec<Method>,
+}
+
+/// What a page asks the browser's WebAuthn to do (`navigator.credentials.get`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRequest {
+    pub challenge: String,
+    pub rp_id: String,
+    pub user_verification: &'static str,
+    /// Credential ids the user holds (empty: any discoverable credential, passwordless).
+    pub allow: Vec<String>,
 }
 
 /// The login page's data.
@@ -48,6 +81,8 @@ pub struct LoginPage {
     pub logo_uri: Option<String>,
     pub login_hint: Option<String>,
     pub error: Option<String>,
+    /// "Sign in with a passkey", where a passkey alone satisfies the application.
+    pub passkey: Option<PasskeyRequest>,
 }
 
 /// One scope on the consent page.
@@ -103,14 +138,17 @@ pub struct ConsentForm<'a> {
     pub session_cookie: Option<&'a str>,
 }
 
-/// The result of a login attempt.
+/// The result of a sign-in step (a password, a code, a passkey, an enrolment).
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// Wrong credentials: the page again with the generic message.
-    Retry(LoginPage),
+    Retry(AuthorizeOutcome),
     /// Too many failures: try again after this many seconds.
-    Throttled { page: LoginPage, retry_after: i64 },
-    /// Signed in: the new session cookie, its `sid`, and what the browser is shown next.
+    Throttled {
+        page: AuthorizeOutcome,
+        retry_after: i64,
+    },
+    /// A factor was proved: the new session cookie, its `sid`, and what the browser is shown next.
     Done {
         session_cookie: String,
         sid: String,
@@ -145,7 +183,7 @@ fn builtin_scope(name: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-fn interaction(a: &Artifact) -> Consume<'_> {
+pub(crate) fn interaction(a: &Artifact) -> Consume<'_> {
     Consume {
         key: &a.key,
         kind: ArtifactKind::Interaction,
@@ -153,14 +191,14 @@ fn interaction(a: &Artifact) -> Consume<'_> {
     }
 }
 
-fn form_refused(what: &str) -> Error {
+pub(crate) fn form_refused(what: &str) -> Error {
     Error::invalid_request(format!(
         "{what}; start signing in again from the application"
     ))
 }
 
 impl Provider {
-    async fn store_interaction(
+    pub(crate) async fn store_interaction(
         &self,
         state: &InteractionState,
         client_id: &str,
@@ -184,12 +222,12 @@ impl Provider {
 
     /// The interaction a handle names, if it is open at `stage` and the browser holds its cookie
     /// and CSRF token.
-    async fn open_interaction(
+    pub(crate) async fn open_interaction(
         &self,
         handle: &str,
         csrf: Option<&str>,
         cookie: Option<&str>,
-        stage: Stage,
+        stages: &[Stage],
         now: Timestamp,
     ) -> Result<(Artifact, InteractionState)> {
         let key =
@@ -216,40 +254,85 @@ impl Provider {
                 "the form's CSRF token is missing or does not match; reload the page and try again",
             ));
         }
-        if state.stage != stage {
+        if let Some(&stage) = stages.first().filter(|_| !stages.contains(&state.stage)) {
             return Err(form_refused(match stage {
                 Stage::Login => "the sign-in request is not waiting for a password",
+                Stage::Factor => "the sign-in request is not waiting for a second factor",
+                Stage::Enrol => "the sign-in request is not waiting for a new factor",
+                Stage::Codes => "the sign-in request is not showing recovery codes",
                 Stage::Consent => "the sign-in request is not waiting for consent",
             }));
         }
         Ok((a, state))
     }
 
+    /// A new interaction at `stage` for `req`, started when the request first paused.
+    pub(crate) fn new_state(
+        stage: Stage,
+        params: &Params,
+        user_id: Option<&str>,
+        settled: &Settled,
+        now: Timestamp,
+    ) -> InteractionState {
+        InteractionState {
+            stage,
+            params: params.pairs().to_vec(),
+            csrf: b64url(&random_bytes::<24>()),
+            user_id: user_id.map(str::to_owned),
+            started: Some(settled.started.unwrap_or(now)),
+            challenge: None,
+            pending_totp: None,
+            methods: Vec::new(),
+        }
+    }
+
+    /// The login page; `known` is the signed-in user who must prove a first factor again.
     pub(crate) async fn pause_for_login(
         &self,
         req: &AuthorizeRequest,
         params: &Params,
-        error: Option<String>,
+        known: Option<&crate::model::User>,
+        settled: &Settled,
         now: Timestamp,
     ) -> Result<LoginPage> {
-        let state = InteractionState {
-            stage: Stage::Login,
-            params: params.pairs().to_vec(),
-            csrf: b64url(&random_bytes::<24>()),
-            user_id: None,
-            fresh_login: false,
-        };
+        let mut state = Self::new_state(Stage::Login, params, None, settled, now);
+        let passkey_alone = self.level(req).schemes.iter().any(|s| s.passkey_alone());
+        if passkey_alone {
+            state.challenge = Some(b64url(&random_bytes::<32>()));
+        }
         let handle = self
             .store_interaction(&state, &req.client.client.client_id, now)
             .await?;
-        Ok(LoginPage {
-            interaction: handle,
-            csrf: state.csrf,
+        Ok(self.login_page(
+            req,
+            &handle,
+            &state,
+            known.map(|u| u.username.clone()),
+            None,
+        ))
+    }
+
+    /// The login page of an open interaction.
+    pub(crate) fn login_page(
+        &self,
+        req: &AuthorizeRequest,
+        handle: &str,
+        state: &InteractionState,
+        login_hint: Option<String>,
+        error: Option<&str>,
+    ) -> LoginPage {
+        LoginPage {
+            interaction: handle.to_owned(),
+            csrf: state.csrf.clone(),
             client_name: req.client.client.name.clone(),
             logo_uri: self.logo_uri(&req.client.client),
-            login_hint: req.login_hint.clone(),
-            error,
-        })
+            login_hint: login_hint.or_else(|| req.login_hint.clone()),
+            error: error.map(str::to_owned),
+            passkey: state
+                .challenge
+                .as_ref()
+                .map(|c| self.passkey_request(c, Vec::new())),
+        }
     }
 
     pub(crate) async fn pause_for_consent(
@@ -260,13 +343,13 @@ impl Provider {
         settled: Settled,
         now: Timestamp,
     ) -> Result<ConsentPage> {
-        let state = InteractionState {
-            stage: Stage::Consent,
-            params: params.pairs().to_vec(),
-            csrf: b64url(&random_bytes::<24>()),
-            user_id: Some(session.user.id.clone()),
-            fresh_login: settled.fresh_login,
-        };
+        let state = Self::new_state(
+            Stage::Consent,
+            params,
+            Some(&session.user.id),
+            &settled,
+            now,
+        );
         let handle = self
             .store_interaction(&state, &req.client.client.client_id, now)
             .await?;
@@ -309,7 +392,7 @@ impl Provider {
     }
 
     /// Re-checks the paused request (the client's settings may have changed meanwhile).
-    async fn resume(
+    pub(crate) async fn resume(
         &self,
         state: &InteractionState,
     ) -> std::result::Result<(AuthorizeRequest, Params), AuthorizeOutcome> {
@@ -332,75 +415,84 @@ impl Provider {
     async fn try_login(&self, form: &LoginForm<'_>) -> Result<LoginOutcome> {
         let now = self.now();
         let (artifact, state) = self
-            .open_interaction(form.interaction, form.csrf, form.cookie, Stage::Login, now)
+            .open_interaction(
+                form.interaction,
+                form.csrf,
+                form.cookie,
+                &[Stage::Login],
+                now,
+            )
             .await?;
-        let client = self
-            .client(&artifact.client_id)
-            .await?
-            .ok_or_else(|| form_refused("the application no longer exists"))?;
-        let page = |error: &str| LoginPage {
-            interaction: form.interaction.to_owned(),
-            csrf: state.csrf.clone(),
-            client_name: client.client.name.clone(),
-            logo_uri: self.logo_uri(&client.client),
-            login_hint: Some(form.username.to_owned()).filter(|u| !u.is_empty()),
-            error: Some(error.to_owned()),
+        let (req, _) = match self.resume(&state).await {
+            Ok(x) => x,
+            Err(o) => return Ok(LoginOutcome::Retry(o)),
+        };
+        let hint = Some(form.username.to_owned()).filter(|u| !u.is_empty());
+        let page = |error: &str| {
+            AuthorizeOutcome::Login(self.login_page(
+                &req,
+                form.interaction,
+                &state,
+                hint.clone(),
+                Some(error),
+            ))
         };
         let user = match self
             .check_credentials(
                 form.username,
                 form.password,
                 form.address,
-                &client.client.client_id,
+                &artifact.client_id,
                 now,
             )
             .await?
         {
-            CredentialCheck::Valid(u) => u,
+            CredentialCheck::Valid(u) => *u,
             CredentialCheck::Invalid => return Ok(LoginOutcome::Retry(page(WRONG_CREDENTIALS))),
             CredentialCheck::Throttled(retry_after) => {
                 return Ok(LoginOutcome::Throttled {
-                    page: page("Too many failed attempts. Wait a few minutes, then try again."),
+                    page: page(THROTTLED),
                     retry_after,
                 })
             }
         };
+        self.complete_step(
+            &artifact,
+            &state,
+            form.session_cookie,
+            user,
+            FactorUse::password(now),
+            now,
+        )
+        .await
+    }
+
+    /// A factor was proved at the interaction `artifact`: it is used up, the user's session
+    /// gains the factor, and the paused request goes on.
+    pub(crate) async fn complete_step(
+        &self,
+        artifact: &Artifact,
+        state: &InteractionState,
+        session_cookie: Option<&str>,
+        user: crate::model::User,
+        used: FactorUse,
+        now: Timestamp,
+    ) -> Result<LoginOutcome> {
         match self
             .store
-            .consume_artifact(interaction(&artifact), now, None)
+            .consume_artifact(interaction(artifact), now, None)
             .await?
         {
             Consumed::First(_) => {}
             _ => return Err(form_refused("the sign-in request was already completed")),
         }
-        // Signing in again keeps the session (and its sid, which logout and the applications
-        // know); another user's session in this browser ends first.
-        let previous = self.session(form.session_cookie, now).await?;
-        let sid = match previous {
-            Some(p) if p.user.id == user.id => {
-                self.store.revoke_artifact(&p.key, now).await?;
-                Some(p.record.sid)
-            }
-            Some(p) => {
-                self.end_session(&p.record.sid, now).await?;
-                None
-            }
-            None => None,
-        };
-        let (cookie, record) = self
-            .start_session(&user, vec!["pwd".into()], sid, now)
-            .await?;
-        let session = Session {
-            key: handle_key(&cookie).ok_or_else(|| Error::server("session handle"))?,
-            record,
-            user,
-            expires_at: now.plus(self.settings.session_lifetime),
-        };
+        let previous = self.session(session_cookie, now).await?;
+        let (cookie, session) = self.add_factor(previous, user, used, now).await?;
         let sid = session.record.sid.clone();
-        let outcome = match self.resume(&state).await {
+        let outcome = match self.resume(state).await {
             Ok((req, params)) => {
                 let settled = Settled {
-                    fresh_login: true,
+                    started: state.started,
                     consented: false,
                 };
                 self.proceed(&req, &params, Some(session), settled, now)
@@ -430,7 +522,7 @@ impl Provider {
                 form.interaction,
                 form.csrf,
                 form.cookie,
-                Stage::Consent,
+                &[Stage::Consent],
                 now,
             )
             .await?;
@@ -478,7 +570,7 @@ impl Provider {
             })
             .await?;
         let settled = Settled {
-            fresh_login: state.fresh_login,
+            started: state.started,
             consented: true,
         };
         Ok(self

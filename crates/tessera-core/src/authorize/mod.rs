@@ -4,20 +4,31 @@
 //! issues the code and tokens.
 
 mod interaction;
+mod level;
 mod request;
 mod response;
+mod steps;
 
-pub use interaction::{ConsentForm, ConsentPage, LoginForm, LoginOutcome, LoginPage, ScopeLine};
-pub use request::{AuthorizeRequest, Prompt, Rejection, ResponseMode, Target};
+pub use interaction::{
+    ConsentForm, ConsentPage, LoginForm, LoginOutcome, LoginPage, PasskeyRequest, ScopeLine,
+    THROTTLED, WRONG_CREDENTIALS,
+};
+pub use request::{AcrRequest, AuthorizeRequest, Prompt, Rejection, ResponseMode, Target};
 pub use response::AuthResponse;
 pub(crate) use response::CodeRecord;
+pub use steps::{
+    CodesPage, EnrolPage, Enrolment, FactorPage, PasskeyAnswer, PasskeyCreation, StepForm,
+    TotpSetup, WRONG_FACTOR,
+};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
+use crate::factor::Method;
 use crate::model::ConsentMode;
 use crate::params::Params;
 use crate::provider::Provider;
 use crate::session::Session;
+use level::Next;
 
 /// What the browser is shown next.
 #[derive(Debug)]
@@ -30,13 +41,20 @@ pub enum AuthorizeOutcome {
     Login(LoginPage),
     /// The request is paused; the user approves scopes.
     Consent(ConsentPage),
+    /// The request is paused; the user proves a second factor.
+    Factor(FactorPage),
+    /// The request is paused; the user sets up a factor.
+    Enrol(EnrolPage),
+    /// New recovery codes, shown once; the request goes on after.
+    Codes(CodesPage),
 }
 
 /// What was settled while the request was paused.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Settled {
-    /// The user signed in for this very request (satisfies prompt=login and max_age).
-    pub fresh_login: bool,
+    /// When the request first paused for the user: factors proved since satisfy
+    /// `prompt=login` and `max_age`.
+    pub started: Option<Timestamp>,
     /// The user approved the scopes for this very request (satisfies prompt=consent).
     pub consented: bool,
 }
@@ -84,21 +102,15 @@ impl Provider {
         let client = &req.client.client;
         let prompt_none = req.prompt.contains(&Prompt::None);
         let session = session.filter(|s| {
-            let forced =
-                req.prompt.contains(&Prompt::Login) || req.prompt.contains(&Prompt::SelectAccount);
-            // auth_time has one-second resolution: an elapsed time equal to max_age may be up to a
-            // second over it, so it counts as too old (and max_age=0 always asks).
-            let too_old = req
-                .max_age
-                .is_some_and(|m| now.0 - s.record.auth_time.0 >= m);
+            let select = req.prompt.contains(&Prompt::SelectAccount) && settled.started.is_none();
             // OIDC Core §3.1.2.1: an id_token_hint for another user means this session will not do.
             let other_user = req
                 .hint_sub
                 .as_ref()
                 .is_some_and(|sub| self.subject(client, &s.user).ok().as_ref() != Some(sub));
-            settled.fresh_login || !(forced || too_old || other_user)
+            !(select || other_user)
         });
-        let Some(session) = session else {
+        let Some(mut session) = session else {
             if prompt_none {
                 return Err(Error::new(
                     ErrorCode::LoginRequired,
@@ -106,10 +118,72 @@ impl Provider {
                 ));
             }
             return self
-                .pause_for_login(req, params, None, now)
+                .pause_for_login(req, params, None, &settled, now)
                 .await
                 .map(AuthorizeOutcome::Login);
         };
+        // The level the request needs, and what the session still lacks for it.
+        let mut level = self.level(req);
+        let fresh = level::fresh_after(req, &settled, now);
+        let uses = session.record.uses();
+        let factors = &session.user.factors;
+        let mut next = level::next(&level.schemes, factors, &uses, now, fresh);
+        if next == Next::Unreachable && level.asked.is_some() && !level.essential {
+            // A voluntary level the user cannot reach: the application's own will do.
+            level = level.application_only();
+            next = level::next(&level.schemes, factors, &uses, now, fresh);
+        }
+        if next == Next::Met && factors.enrolment_required {
+            next = Next::Enrol(vec![Method::Totp, Method::Passkey]);
+        }
+        if prompt_none && next != Next::Met {
+            let (code, what) = match next {
+                Next::FirstFactor => (ErrorCode::LoginRequired, "the user must sign in again"),
+                _ => (
+                    ErrorCode::InteractionRequired,
+                    "the user must prove another factor",
+                ),
+            };
+            return Err(Error::new(code, format!("{what} and prompt is none")));
+        }
+        match next {
+            Next::Met => {}
+            Next::FirstFactor => {
+                return self
+                    .pause_for_login(req, params, Some(&session.user), &settled, now)
+                    .await
+                    .map(AuthorizeOutcome::Login)
+            }
+            Next::SecondFactor(methods) => {
+                return self
+                    .pause_for_factor(req, params, &session, &methods, &settled, now)
+                    .await
+                    .map(AuthorizeOutcome::Factor)
+            }
+            Next::Enrol(methods) => {
+                return self
+                    .pause_for_enrol(req, params, &session, &methods, &settled, now)
+                    .await
+                    .map(AuthorizeOutcome::Enrol)
+            }
+            Next::Unreachable if level.essential => {
+                return Err(Error::new(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    format!(
+                        "the user cannot authenticate at the essential acr {}",
+                        level.acr
+                    ),
+                ))
+            }
+            Next::Unreachable => {
+                tracing::info!(user_id = %session.user.id, client_id = %client.client_id, "the user holds no factor the application's scheme accepts");
+                return Ok(AuthorizeOutcome::ErrorPage(Error::access_denied(format!(
+                    "{} needs a second factor (an authenticator app or a passkey) that your account does not have, and it cannot be set up while signing in. Ask your administrator to set one up for you.",
+                    client.name
+                ))));
+            }
+        }
+        session.record.acr = level.acr.clone();
         let allowed = &client.browser.allowed_groups;
         if !allowed.is_empty() && !session.user.groups.iter().any(|g| allowed.contains(g)) {
             tracing::info!(user_id = %session.user.id, client_id = %client.client_id, "authorization policy refused the user");

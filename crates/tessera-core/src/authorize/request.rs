@@ -58,7 +58,8 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
-    pub acr_values: Vec<String>,
+    /// The level asked for (`acr_values`, or the `claims` parameter's `acr`).
+    pub acr: AcrRequest,
     pub ui_locales: Vec<String>,
     pub claims: Option<Value>,
     pub pkce: Option<(String, String)>,
@@ -89,20 +90,29 @@ impl From<Error> for Rejection {
     }
 }
 
-/// The `acr` values Tessera can authenticate users at: a password sign-in.
-const ACR_SUPPORTED: [&str; 1] = [crate::session::ACR_PASSWORD];
+/// The authentication level a request asks for: `acr` values in order of preference, from the
+/// `claims` parameter's `acr` (OIDC Core §5.5.1.1) or else `acr_values` (§3.1.2.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcrRequest {
+    pub values: Vec<String>,
+    /// Asked as an essential claim: a level that cannot be met fails the sign-in.
+    pub essential: bool,
+}
 
 /// OIDC Core §5.5.1.1: "If this is an Essential Claim and the requirement cannot be met, then
 /// the Authorization Server MUST treat that outcome as a failed authentication attempt." An
-/// essential `acr` (in `id_token` or `userinfo`) whose `value` or `values` Tessera cannot meet
-/// fails the request with `unmet_authentication_requirements`; a voluntary one, like
-/// `acr_values` (§3.1.2.1), is not an error: the ID token says what was done.
-fn essential_acr_met(claims: &Value) -> Result<()> {
+/// essential `acr` (in `id_token` or `userinfo`) naming no scheme's `acr` fails the request with
+/// `unmet_authentication_requirements`; a voluntary one, like `acr_values` (§3.1.2.1), is not an
+/// error: the ID token says what was done.
+fn acr_request(
+    claims: Option<&Value>,
+    acr_values: Vec<String>,
+    known: &[String],
+) -> Result<AcrRequest> {
     for member in ["id_token", "userinfo"] {
-        let acr = &claims[member]["acr"];
-        if acr.is_null() {
+        let Some(acr) = claims.map(|c| &c[member]["acr"]).filter(|a| !a.is_null()) else {
             continue;
-        }
+        };
         // OIDC Core §5.5.1: `essential` a boolean, `value` a string, `values` an array of them.
         let malformed = |what: &str| Error::invalid_request(format!("claims.{member}.acr.{what}"));
         let essential = match &acr["essential"] {
@@ -110,13 +120,14 @@ fn essential_acr_met(claims: &Value) -> Result<()> {
             Value::Bool(b) => *b,
             _ => return Err(malformed("essential must be true or false")),
         };
-        let wanted: Vec<&str> = match (&acr["value"], &acr["values"]) {
+        let wanted: Vec<String> = match (&acr["value"], &acr["values"]) {
             (Value::Null, Value::Null) => continue,
-            (Value::String(v), Value::Null) => vec![v.as_str()],
+            (Value::String(v), Value::Null) => vec![v.clone()],
             (Value::Null, Value::Array(vs)) => vs
                 .iter()
                 .map(|v| {
                     v.as_str()
+                        .map(str::to_owned)
                         .ok_or_else(|| malformed("values must be strings"))
                 })
                 .collect::<Result<_>>()?,
@@ -124,21 +135,25 @@ fn essential_acr_met(claims: &Value) -> Result<()> {
             (Value::String(_), _) => return Err(malformed("value and values: give one")),
             _ => return Err(malformed("value must be a string")),
         };
-        if !essential {
-            continue;
-        }
-        if !wanted.iter().any(|w| ACR_SUPPORTED.contains(w)) {
+        if essential && !wanted.iter().any(|w| known.contains(w)) {
             return Err(Error::new(
                 ErrorCode::UnmetAuthenticationRequirements,
                 format!(
                     "the essential acr {} cannot be met; this server authenticates users at {}",
                     wanted.join(" "),
-                    ACR_SUPPORTED.join(" ")
+                    known.join(" ")
                 ),
             ));
         }
+        return Ok(AcrRequest {
+            values: wanted,
+            essential,
+        });
     }
-    Ok(())
+    Ok(AcrRequest {
+        values: acr_values,
+        essential: false,
+    })
 }
 
 impl Provider {
@@ -362,13 +377,6 @@ impl Provider {
             }
             None => None,
         };
-        if let Some(c) = &claims {
-            essential_acr_met(c)?;
-        }
-        let resources = parse_resources(p)?;
-        if !resources.is_empty() {
-            self.audience(c, resources.clone())?;
-        }
         let words = |name: &str| -> Result<Vec<String>> {
             Ok(p.get(name)?
                 .map(|v| {
@@ -379,6 +387,11 @@ impl Provider {
                 })
                 .unwrap_or_default())
         };
+        let acr = acr_request(claims.as_ref(), words("acr_values")?, &self.acr_values())?;
+        let resources = parse_resources(p)?;
+        if !resources.is_empty() {
+            self.audience(c, resources.clone())?;
+        }
         Ok(AuthorizeRequest {
             client: client.clone(),
             target: Target {
@@ -394,7 +407,7 @@ impl Provider {
             max_age,
             login_hint: p.get("login_hint")?.map(str::to_owned),
             hint_sub,
-            acr_values: words("acr_values")?,
+            acr,
             ui_locales: words("ui_locales")?,
             claims,
             pkce,

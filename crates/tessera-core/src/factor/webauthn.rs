@@ -242,7 +242,7 @@ fn int(n: i64) -> Value {
     Value::Integer(n.into())
 }
 
-fn bytes_of<'v>(map: &'v [(Value, Value)], key: i64) -> Checked<&'v [u8]> {
+fn bytes_of(map: &[(Value, Value)], key: i64) -> Checked<&[u8]> {
     map_get(map, &int(key))
         .and_then(Value::as_bytes)
         .map(Vec::as_slice)

@@ -24,6 +24,14 @@ impl Provider {
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
         let scope = self.user_grant_scope(loaded, scope)?;
+        // A password proves one factor: an application whose scheme needs more signs its users
+        // in through the browser, and the password is not even checked (no guessing through it).
+        let pwd = [crate::factor::FactorUse::password(now)];
+        if !self.scheme_of(client).satisfied_by(&pwd, now, None) {
+            return Err(Error::invalid_grant(
+                "this application's authentication scheme needs more than a password; users sign in through the authorization endpoint",
+            ));
+        }
         let user = match self
             .check_credentials(
                 username,
@@ -38,7 +46,7 @@ impl Provider {
             )
             .await?
         {
-            CredentialCheck::Valid(u) => u,
+            CredentialCheck::Valid(u) => *u,
             CredentialCheck::Invalid => {
                 return Err(Error::invalid_grant(
                     "the username or password is incorrect",

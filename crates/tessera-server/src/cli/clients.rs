@@ -146,6 +146,9 @@ pub struct Options {
     /// OIDC Back-Channel Logout URI, which Tessera POSTs to ('' clears it).
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// How its users sign in: an authentication scheme's name (`password` by default).
+    #[arg(long)]
+    pub authentication_scheme: Option<String>,
     /// The client's public keys for private_key_jwt: a JWK Set file ('' clears them).
     #[arg(long = "jwks-file", value_parser = read_jwks)]
     pub jwks: Option<serde_json::Value>,
@@ -246,6 +249,7 @@ impl Options {
             allowed_groups: non_empty(self.allowed_groups),
             frontchannel_logout_uri: clearable(self.frontchannel_logout_uri),
             backchannel_logout_uri: clearable(self.backchannel_logout_uri),
+            authentication_scheme: self.authentication_scheme,
             jwks: clearable(self.jwks),
             jwks_uri: clearable(self.jwks_uri),
             trusted_issuers: non_empty(self.trusted_issuers),
@@ -347,6 +351,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 allowed_groups: o.allowed_groups,
                 frontchannel_logout_uri: given(o.frontchannel_logout_uri),
                 backchannel_logout_uri: given(o.backchannel_logout_uri),
+                authentication_scheme: o.authentication_scheme,
                 jwks: given(o.jwks),
                 jwks_uri: given(o.jwks_uri),
                 trusted_issuers: o.trusted_issuers,

@@ -1,0 +1,146 @@
+//! The authentication level a request needs and what the session still lacks for it: the
+//! application's scheme, and the scheme whose `acr` the request asks for (step-up, OIDC Core
+//! §3.1.2.1 `acr_values`, RFC 9470); a factor counts while its scheme's lifetime, `max_age` and
+//! `prompt=login` allow. The sign-in then asks only for what is missing.
+
+use super::{AuthorizeRequest, Prompt, Settled};
+use crate::clock::Timestamp;
+use crate::factor::{FactorUse, Factors, Method};
+use crate::provider::Provider;
+use crate::scheme::AuthScheme;
+
+/// What a request needs: every scheme of `schemes` satisfied; the ID token then says `acr`.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    pub schemes: Vec<AuthScheme>,
+    pub acr: String,
+    /// The scheme asked for by `acr`, when it is not the application's own.
+    pub asked: Option<AuthScheme>,
+    /// Asked as an essential claim: unreachable is a failed sign-in, not a lower level.
+    pub essential: bool,
+}
+
+impl Level {
+    /// The application's scheme alone (a voluntary level the user cannot reach is dropped).
+    pub fn application_only(&self) -> Level {
+        let app = self.schemes[0].clone();
+        Level {
+            acr: app.acr.clone(),
+            schemes: vec![app],
+            asked: None,
+            essential: false,
+        }
+    }
+}
+
+/// The next step of a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Every scheme is satisfied.
+    Met,
+    /// Sign in from the first factor (a password, or a passkey where it suffices).
+    FirstFactor,
+    /// Prove one of these second factors (a recovery code stands in for either).
+    SecondFactor(Vec<Method>),
+    /// Set up one of these factors (the scheme allows enrolment; the user holds none).
+    Enrol(Vec<Method>),
+    /// The user holds nothing that satisfies the scheme, and may not enrol.
+    Unreachable,
+}
+
+/// What `factors` and `uses` still lack for `schemes`.
+pub(crate) fn next(
+    schemes: &[AuthScheme],
+    factors: &Factors,
+    uses: &[FactorUse],
+    now: Timestamp,
+    fresh_after: Option<Timestamp>,
+) -> Next {
+    for s in schemes {
+        if s.satisfied_by(uses, now, fresh_after) {
+            continue;
+        }
+        // Nothing of the session counts any more: sign in from the start.
+        if !uses.iter().any(|u| s.counts(u, now, fresh_after)) {
+            return Next::FirstFactor;
+        }
+        let reachable = s.reachable(factors, uses, now, fresh_after);
+        let mut second: Vec<Method> = Vec::new();
+        for missing in reachable.iter().filter(|m| !m.contains(&Method::Password)) {
+            for m in missing {
+                if !second.contains(m) {
+                    second.push(*m);
+                }
+            }
+        }
+        if !second.is_empty() {
+            return Next::SecondFactor(second);
+        }
+        if !reachable.is_empty() {
+            return Next::FirstFactor;
+        }
+        let enrollable = s.enrollable(factors);
+        if !s.enrolment || enrollable.is_empty() {
+            return Next::Unreachable;
+        }
+        // Enrolment comes once the rest of an alternative is proved: after the password.
+        let password = uses
+            .iter()
+            .any(|u| u.proves(Method::Password, false) && s.counts(u, now, fresh_after));
+        return if password {
+            Next::Enrol(enrollable)
+        } else {
+            Next::FirstFactor
+        };
+    }
+    Next::Met
+}
+
+impl Provider {
+    /// The level `req` needs: its application's scheme, and the first scheme whose `acr` it
+    /// asks for (in its order of preference).
+    pub(crate) fn level(&self, req: &AuthorizeRequest) -> Level {
+        let app = self.scheme_of(&req.client.client);
+        let asked = req
+            .acr
+            .values
+            .iter()
+            .find_map(|v| self.scheme_by_acr(v))
+            .filter(|s| s.name != app.name);
+        let acr = asked
+            .as_ref()
+            .map_or_else(|| app.acr.clone(), |s| s.acr.clone());
+        let mut schemes = vec![app];
+        schemes.extend(asked.clone());
+        Level {
+            schemes,
+            acr,
+            asked,
+            essential: req.acr.essential,
+        }
+    }
+}
+
+/// The moment factors must be proved after to count: `max_age` seconds ago (OIDC Core
+/// §3.1.2.1; an elapsed time equal to it is too old, auth_time having one-second resolution),
+/// or, with `prompt=login`, when this request began.
+/// Factors proved while this request waited count, whatever `max_age` says.
+pub(crate) fn fresh_after(
+    req: &AuthorizeRequest,
+    settled: &Settled,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let started = settled.started;
+    let by_age = req.max_age.map(|m| {
+        let t = Timestamp(now.0 - m + 1);
+        started.map_or(t, |s| t.min(s))
+    });
+    let by_prompt = req
+        .prompt
+        .contains(&Prompt::Login)
+        .then(|| started.unwrap_or(Timestamp(now.0 + 1)));
+    match (by_age, by_prompt) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
