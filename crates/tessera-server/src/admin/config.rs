@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::admin::{
     paginate, ApiSpec, ApplicationView, ClientPatch, ClientSpec, KeyView, KeyWindow, LifetimePatch,
-    ScopeSpec,
+    SchemeSpec, ScopeSpec,
 };
 use tessera_core::model::{Alg, LifetimeOverrides};
 use tessera_core::Timestamp;
@@ -260,6 +260,54 @@ pub async fn update_scope(
 
 pub async fn delete_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
     admin(&s, &h).await?.delete_scope(&n).await?;
+    Ok(no_content())
+}
+
+pub async fn list_schemes(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+    let a = admin(&s, &h).await?;
+    let q = query(q.as_deref(), &["limit", "cursor"])?;
+    let all = a.schemes().await?;
+    let p = paginate(
+        all,
+        |s| &s.name,
+        q.get("cursor").map(String::as_str),
+        limit(&q)?,
+    )?;
+    Ok(page(p, Clone::clone))
+}
+
+pub async fn create_scheme(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+    let a = admin(&s, &h).await?;
+    let spec: SchemeSpec = body(&h, &b)?;
+    let scheme = a.create_scheme(&spec).await?;
+    Ok(one(StatusCode::CREATED, &scheme, &scheme))
+}
+
+pub async fn get_scheme(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+    let scheme = admin(&s, &h).await?.scheme(&n).await?;
+    Ok(one(StatusCode::OK, &scheme, &scheme))
+}
+
+/// Replaces a scheme; the name is the path's.
+pub async fn update_scheme(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(n): Path<String>,
+    b: Bytes,
+) -> Reply {
+    let a = admin(&s, &h).await?;
+    let mut spec: SchemeSpec = body(&h, &b)?;
+    same_key("name", &mut spec.name, &n)?;
+    let scheme = a.update_scheme(&spec).await?;
+    Ok(one(StatusCode::OK, &scheme, &scheme))
+}
+
+pub async fn delete_scheme(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(n): Path<String>,
+) -> Reply {
+    admin(&s, &h).await?.delete_scheme(&n).await?;
     Ok(no_content())
 }
 

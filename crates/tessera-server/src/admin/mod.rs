@@ -68,6 +68,11 @@ pub fn router() -> Router<AppState> {
             "/scopes/{name}",
             get(get_scope).put(update_scope).delete(delete_scope),
         )
+        .route("/schemes", get(list_schemes).post(create_scheme))
+        .route(
+            "/schemes/{name}",
+            get(get_scheme).put(update_scheme).delete(delete_scheme),
+        )
         .route("/keys", get(list_keys).post(generate_key))
         .route("/keys/import", post(import_key))
         .route("/keys/{kid}", get(get_key).patch(schedule_key))
@@ -82,6 +87,12 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/password", put(set_password))
         .route("/users/{id}/block", post(block_user))
         .route("/users/{id}/unblock", post(unblock_user))
+        .route("/users/{id}/factors", get(user_factors))
+        .route(
+            "/users/{id}/factors/{factor_id}",
+            axum::routing::delete(remove_factor),
+        )
+        .route("/users/{id}/enrolment", put(require_enrolment))
         .route("/users/{id}/consents", get(user_consents))
         .route(
             "/users/{id}/consents/{client_id}",

@@ -7,11 +7,13 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 use tessera_core::admin::permission::required;
 use tessera_core::admin::{
-    ApiSpec, ApplicationView, ClientPatch, ClientSpec, GrantView, GroupView, KeyView, Operation,
-    PasswordChange, ScopeSpec, SessionView, TargetKind, UserPatch, UserSpec, UserView,
+    ApiSpec, ApplicationView, ClientPatch, ClientSpec, FactorsView, GrantView, GroupView, KeyView,
+    Operation, PasswordChange, SchemeSpec, ScopeSpec, SessionView, TargetKind, UserPatch, UserSpec,
+    UserView,
 };
 use tessera_core::audit::AuditEvent;
 use tessera_core::model::{Api, Consent, Scope};
+use tessera_core::scheme::AuthScheme;
 
 use super::config::{KeyImport, KeyRequest, KeySchedule, SettingsPatch};
 
@@ -252,6 +254,51 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/schemes",
+        "List authentication schemes (the built-in password first)",
+        O::ListSchemes,
+        None,
+        Some("SchemePage"),
+        200,
+    ),
+    op(
+        "post",
+        "/schemes",
+        "Create an authentication scheme",
+        O::CreateScheme,
+        Some("SchemeSpec"),
+        Some("AuthScheme"),
+        201,
+    ),
+    op(
+        "get",
+        "/schemes/{name}",
+        "Read an authentication scheme",
+        O::ReadScheme,
+        None,
+        Some("AuthScheme"),
+        200,
+    ),
+    op(
+        "put",
+        "/schemes/{name}",
+        "Replace an authentication scheme (If-Match)",
+        O::ReplaceScheme,
+        Some("SchemeSpec"),
+        Some("AuthScheme"),
+        200,
+    ),
+    op(
+        "delete",
+        "/schemes/{name}",
+        "Delete an authentication scheme no application uses (If-Match)",
+        O::DeleteScheme,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "get",
         "/keys",
         "List signing keys with their windows",
         O::ListKeys,
@@ -402,6 +449,33 @@ pub const OPS: &[Op] = &[
         None,
         Some("User"),
         200,
+    ),
+    op(
+        "get",
+        "/users/{id}/factors",
+        "A user's second factors and recovery codes (never a secret or key)",
+        O::ListFactors,
+        None,
+        Some("FactorsView"),
+        200,
+    ),
+    op(
+        "delete",
+        "/users/{id}/factors/{factor_id}",
+        "Remove a factor: totp, recovery_codes or passkey:{credential id}",
+        O::RemoveFactor,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "put",
+        "/users/{id}/enrolment",
+        "Require (or stop requiring) a second factor at the user's next sign-in",
+        O::RequireEnrolment,
+        Some("EnrolmentRequest"),
+        None,
+        204,
     ),
     op(
         "get",
@@ -564,6 +638,10 @@ fn schemas() -> Map<String, Value> {
     define::<SettingsPatch>(&mut g);
     define::<SessionView>(&mut g);
     define::<GrantView>(&mut g);
+    define::<SchemeSpec>(&mut g);
+    define::<AuthScheme>(&mut g);
+    define::<FactorsView>(&mut g);
+    define::<super::people::EnrolmentRequest>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     let app = json!({ "$ref": "#/components/schemas/ApplicationView" });
     let key = json!({ "$ref": "#/components/schemas/KeyView" });
@@ -597,6 +675,10 @@ fn schemas() -> Map<String, Value> {
         (
             "ScopePage",
             page_of(json!({ "$ref": "#/components/schemas/Scope" })),
+        ),
+        (
+            "SchemePage",
+            page_of(json!({ "$ref": "#/components/schemas/AuthScheme" })),
         ),
         (
             "ConsentPage",

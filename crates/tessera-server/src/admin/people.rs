@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde_json::json;
 use tessera_core::admin::{paginate, PasswordChange, UserPatch, UserSpec, UserView};
 use tessera_core::audit::AuditQuery;
@@ -113,6 +114,43 @@ pub async fn unblock_user(
     Path(id): Path<String>,
 ) -> Reply {
     set_blocked(s, h, id, false).await
+}
+
+/// Whether the user must set up a second factor at their next sign-in.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentRequest {
+    pub required: bool,
+}
+
+pub async fn user_factors(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let view = admin(&s, &h).await?.user_factors(&id).await?;
+    Ok(one(StatusCode::OK, &view, &view))
+}
+
+pub async fn remove_factor(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((id, factor)): Path<(String, String)>,
+) -> Reply {
+    admin(&s, &h).await?.remove_factor(&id, &factor).await?;
+    Ok(no_content())
+}
+
+pub async fn require_enrolment(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Reply {
+    let a = admin(&s, &h).await?;
+    let r: EnrolmentRequest = body(&h, &b)?;
+    a.require_enrolment(&id, r.required).await?;
+    Ok(no_content())
 }
 
 pub async fn user_consents(

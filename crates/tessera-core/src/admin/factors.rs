@@ -1,0 +1,78 @@
+//! A user's second factors as administrators see them: listed (never a secret or a key),
+//! removed one by one, and an enrolment required at the next sign-in. Removing an
+//! administrator's factor, or requiring one to enrol, is a change to a protected user.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::permission::Operation;
+use super::{Admin, AdminError, AdminResult};
+use crate::factor::FactorView;
+
+/// What a user holds besides a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct FactorsView {
+    pub factors: Vec<FactorView>,
+    /// The user will be asked to set up a second factor at their next sign-in.
+    pub enrolment_required: bool,
+}
+
+impl Admin<'_> {
+    pub async fn user_factors(&self, id_or_username: &str) -> AdminResult<FactorsView> {
+        let (u, _) = self.reach(Operation::ListFactors, id_or_username).await?;
+        Ok(FactorsView {
+            factors: u.factors.views(),
+            enrolment_required: u.factors.enrolment_required,
+        })
+    }
+
+    /// Removes the factor `factor_id` names (`totp`, `recovery_codes`, `passkey:{id}`).
+    pub async fn remove_factor(&self, id_or_username: &str, factor_id: &str) -> AdminResult<()> {
+        let u = self
+            .settle(|| async move {
+                let (mut u, _) = self.reach(Operation::RemoveFactor, id_or_username).await?;
+                self.precondition(&u)?;
+                if !u.factors.remove(factor_id) {
+                    return Err(AdminError::NotFound(format!(
+                        "factor {factor_id} of user {id_or_username}"
+                    )));
+                }
+                u.updated_at = self.now();
+                self.store.update_user(&u).await?;
+                Ok(u)
+            })
+            .await?;
+        self.audit(
+            "factor.removed",
+            &format!("user:{}", u.id),
+            None,
+            json!({"factor": factor_id}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Asks the user to set up a second factor at their next sign-in (or stops asking).
+    pub async fn require_enrolment(&self, id_or_username: &str, required: bool) -> AdminResult<()> {
+        let u = self
+            .settle(|| async move {
+                let (mut u, _) = self
+                    .reach(Operation::RequireEnrolment, id_or_username)
+                    .await?;
+                self.precondition(&u)?;
+                u.factors.enrolment_required = required;
+                u.updated_at = self.now();
+                self.store.update_user(&u).await?;
+                Ok(u)
+            })
+            .await?;
+        let action = if required {
+            "user.enrolment_required"
+        } else {
+            "user.enrolment_waived"
+        };
+        self.audit(action, &format!("user:{}", u.id), None, json!({}))
+            .await;
+        Ok(())
+    }
+}
