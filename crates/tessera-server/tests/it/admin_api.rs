@@ -133,6 +133,7 @@ async fn every_documented_operation_needs_an_admin_api_token() {
             .replace("{client_id}", "x")
             .replace("{sid}", "x")
             .replace("{grant_id}", "x")
+            .replace("{factor_id}", "x")
             .replace("{user}", "x");
         let method = op.method.to_uppercase();
         let req = Request::builder()

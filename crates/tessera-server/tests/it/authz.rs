@@ -174,6 +174,32 @@ impl World {
         name
     }
 
+    /// An authentication scheme; a protected one is the Admin Portal's.
+    async fn scheme(&self, kind: TargetKind) -> String {
+        let n = self.fresh.next();
+        let name = format!("scheme{n}");
+        self.local()
+            .create_scheme(&tessera_core::admin::SchemeSpec {
+                name: name.clone(),
+                methods: vec![vec![tessera_core::factor::Method::Password]],
+                acr: format!("acr-{n}"),
+                ..Default::default()
+            })
+            .await
+            .expect("scheme");
+        if kind == TargetKind::Protected {
+            let patch = tessera_core::admin::ClientPatch {
+                authentication_scheme: Some(name.clone()),
+                ..Default::default()
+            };
+            self.local()
+                .update_client(tessera_core::admin::PORTAL_CLIENT, &patch)
+                .await
+                .expect("portal scheme");
+        }
+        name
+    }
+
     /// A signing key scheduled far ahead, so changing it touches no key that signs.
     async fn future_key(&self) -> String {
         let ahead = crate::support::now() + 400 * 86_400 + self.fresh.next() as i64 * 86_400;
@@ -230,6 +256,9 @@ async fn fixture(
     } else if p.contains("{identifier}") {
         named = w.api(kind).await;
         p = p.replace("{identifier}", &enc_path(&named));
+    } else if p.starts_with("/schemes/{name}") {
+        named = w.scheme(kind).await;
+        p = p.replace("{name}", &named);
     } else if p.starts_with("/scopes/{name}") {
         named = w.scope(kind).await;
         p = p.replace("{name}", &enc_path(&named));
@@ -258,7 +287,8 @@ async fn fixture(
     p = p
         .replace("{client_id}", "no-such-client")
         .replace("{sid}", "no-such-session")
-        .replace("{grant_id}", "no-such-grant");
+        .replace("{grant_id}", "no-such-grant")
+        .replace("{factor_id}", "totp");
     match op {
         O::CreateApplication => body = Some(w.app_body(kind)),
         O::ChangeApplication => body = Some(json!({"description": "changed"})),
@@ -285,6 +315,19 @@ async fn fixture(
             body = Some(json!({ "name": name }));
         }
         O::ReplaceScope => body = Some(json!({"name": named, "display_name": "Renamed"})),
+        O::CreateScheme => {
+            let n = w.fresh.next();
+            body = Some(
+                json!({"name": format!("new{n}"), "methods": [["password"]], "acr": format!("new-{n}")}),
+            );
+        }
+        O::ReplaceScheme => {
+            let n = w.fresh.next();
+            body = Some(
+                json!({"name": named, "methods": [["password", "totp"]], "acr": format!("r-{n}")}),
+            );
+        }
+        O::RequireEnrolment => body = Some(json!({"required": true})),
         O::GenerateKey => {
             let ahead = crate::support::now() + 800 * 86_400;
             body = Some(json!({"alg": "EdDSA", "not_before": ahead, "not_after": ahead + 60}));

@@ -24,6 +24,7 @@ mod introspect_revoke;
 mod keys;
 mod logo;
 mod logout;
+mod mfa;
 mod oidc_rp;
 mod operations;
 mod ops;
