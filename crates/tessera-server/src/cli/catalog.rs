@@ -1,9 +1,10 @@
-//! `tessera api …` and `tessera scope …`.
+//! `tessera api …`, `tessera scope …` and `tessera scheme …`.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_core::admin::Caller;
-use tessera_core::admin::{ApiSpec, ScopeSpec};
+use tessera_core::admin::{ApiSpec, SchemeSpec, ScopeSpec};
+use tessera_core::factor::Method;
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -44,6 +45,84 @@ fn parse_claim(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(c, a)| (c.to_owned(), a.to_owned()))
         .ok_or_else(|| format!("{s:?} must be claim=attribute"))
+}
+
+/// An authentication scheme as given on the command line (create, and update which replaces it).
+#[derive(Debug, Args)]
+pub struct SchemeArgs {
+    name: String,
+    /// A set of methods proved together, joined by '+': password, totp, passkey (repeat for
+    /// alternatives: --methods password+totp --methods passkey).
+    #[arg(long = "methods", value_parser = parse_methods, required = true)]
+    methods: Vec<Vec<Method>>,
+    /// The acr value the scheme yields (unique among schemes).
+    #[arg(long)]
+    acr: String,
+    #[arg(long, default_value = "")]
+    display_name: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Seconds a proved factor counts for in the SSO session (at least 60).
+    #[arg(long)]
+    factor_lifetime: Option<i64>,
+    /// Users who lack a factor may not set one up while signing in.
+    #[arg(long)]
+    no_enrolment: bool,
+}
+
+fn parse_methods(s: &str) -> Result<Vec<Method>, String> {
+    s.split('+')
+        .map(|m| {
+            Method::parse(m.trim())
+                .ok_or_else(|| format!("unknown method {m:?}: password, totp or passkey"))
+        })
+        .collect()
+}
+
+impl From<SchemeArgs> for SchemeSpec {
+    fn from(a: SchemeArgs) -> SchemeSpec {
+        SchemeSpec {
+            name: a.name,
+            display_name: a.display_name,
+            description: a.description,
+            methods: a.methods,
+            acr: a.acr,
+            factor_lifetime: a.factor_lifetime,
+            enrolment: Some(!a.no_enrolment),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemeCmd {
+    /// Create an authentication scheme.
+    Create(SchemeArgs),
+    List,
+    Show {
+        name: String,
+    },
+    /// Replace an authentication scheme.
+    Update(SchemeArgs),
+    /// Delete a scheme no application uses.
+    Delete {
+        name: String,
+    },
+}
+
+pub async fn run_scheme(p: &Provider, cmd: SchemeCmd, out: Output) -> anyhow::Result<()> {
+    let p = &p.admin(Caller::local());
+    let value = match cmd {
+        SchemeCmd::Create(a) => to_value(&p.create_scheme(&a.into()).await?),
+        SchemeCmd::List => to_value(&p.schemes().await?),
+        SchemeCmd::Show { name } => to_value(&p.scheme(&name).await?),
+        SchemeCmd::Update(a) => to_value(&p.update_scheme(&a.into()).await?),
+        SchemeCmd::Delete { name } => {
+            p.delete_scheme(&name).await?;
+            json!({ "deleted": name })
+        }
+    };
+    print(out, &value);
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]

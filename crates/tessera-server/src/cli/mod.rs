@@ -60,6 +60,9 @@ pub enum Command {
     /// Scopes.
     #[command(subcommand)]
     Scope(catalog::ScopeCmd),
+    /// Authentication schemes: how users of an application sign in.
+    #[command(subcommand)]
+    Scheme(catalog::SchemeCmd),
     /// Users who sign in.
     #[command(subcommand)]
     User(users::UserCmd),
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => users::run(&*provider(&config).await?, c, cli.output).await,
         Command::Api(c) => catalog::run_api(&*provider(&config).await?, c, cli.output).await,
         Command::Scope(c) => catalog::run_scope(&*provider(&config).await?, c, cli.output).await,
+        Command::Scheme(c) => catalog::run_scheme(&*provider(&config).await?, c, cli.output).await,
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
         Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,

@@ -50,6 +50,24 @@ pub enum UserCmd {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// List a user's second factors and recovery codes (never a secret or a key).
+    Factors {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
+    /// Remove a factor: totp, recovery_codes, or passkey:<credential id> (see `user factors`).
+    RemoveFactor {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+        factor: String,
+    },
+    /// Ask the user to set up a second factor at their next sign-in (--off: stop asking).
+    RequireEnrolment {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +164,15 @@ pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> 
         UserCmd::Delete { user } => {
             p.delete_user(&user).await?;
             json!({"deleted": user})
+        }
+        UserCmd::Factors { user } => serde_json::to_value(p.user_factors(&user).await?)?,
+        UserCmd::RemoveFactor { user, factor } => {
+            p.remove_factor(&user, &factor).await?;
+            json!({"user": user, "removed": factor})
+        }
+        UserCmd::RequireEnrolment { user, off } => {
+            p.require_enrolment(&user, !off).await?;
+            json!({"user": user, "enrolment_required": !off})
         }
     };
     print(out, &value);
