@@ -17,6 +17,7 @@
 //! - [`store`]: the `Store` trait, the only I/O boundary
 //! - [`model`], [`settings`], [`params`], [`secret`], [`clock`], [`error`]: the vocabulary
 
+pub mod account;
 pub mod admin;
 pub mod artifact_cache;
 pub mod assertion;

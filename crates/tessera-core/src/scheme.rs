@@ -50,6 +50,23 @@ impl AuthScheme {
         }
     }
 
+    /// A second factor, or a passkey alone (what the account page asks of a user who holds one;
+    /// not a scheme applications pick).
+    pub fn second_factor() -> AuthScheme {
+        AuthScheme {
+            name: "second-factor".into(),
+            display_name: "A second factor".into(),
+            description: String::new(),
+            methods: vec![
+                vec![Method::Password, Method::Totp],
+                vec![Method::Password, Method::Passkey],
+                vec![Method::Passkey],
+            ],
+            enrolment: false,
+            ..AuthScheme::password()
+        }
+    }
+
     /// Whether `u` still counts: younger than the scheme's factor lifetime and made after
     /// `fresh_after` (what `max_age` or `prompt=login` ask for).
     pub(crate) fn counts(

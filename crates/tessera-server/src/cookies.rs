@@ -32,6 +32,8 @@ pub enum Kind {
     BrowserState,
     /// The Admin Portal's sign-in and its pending sign-in: sent to `/admin` only.
     Portal,
+    /// The account page's pending sign-in: sent to `/account` only.
+    Account,
 }
 
 /// Adds a `Set-Cookie`; `max_age` 0 deletes the cookie.
@@ -45,7 +47,11 @@ pub fn set(
 ) {
     let cross_site = secure && kind == Kind::BrowserState;
     let same_site = if cross_site { "None" } else { "Lax" };
-    let path = if kind == Kind::Portal { "/admin" } else { "/" };
+    let path = match kind {
+        Kind::Portal => "/admin",
+        Kind::Account => "/account",
+        _ => "/",
+    };
     let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite={same_site}");
     if kind != Kind::BrowserState {
         c.push_str("; HttpOnly");

@@ -13,6 +13,7 @@
 //! - [`jobs`]: configuration sync, purge of expired artifacts
 //! - [`cli`]: the commands (`serve`, `client`, `api`, `scope`, `key`, `apply`, `migrate`)
 
+pub mod account;
 pub mod admin;
 pub mod bearer;
 pub mod cli;
@@ -133,6 +134,15 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             "/authorize",
             get(interaction::authorize).post(interaction::authorize),
         )
+        .route("/account", get(account::show))
+        .route("/account/login", get(account::login))
+        .route("/account/callback", get(account::callback))
+        .route("/account/password", post(account::password))
+        .route("/account/factors/remove", post(account::remove_factor))
+        .route("/account/factors/new", post(account::new_factor))
+        .route("/account/factors/confirm", post(account::confirm_factor))
+        .route("/account/codes", post(account::new_codes))
+        .route("/account/consents/revoke", post(account::revoke_consent))
         .route("/login", post(interaction::login))
         .route("/login/code", post(interaction::login_code))
         .route("/login/passkey", post(interaction::login_passkey))

@@ -225,7 +225,7 @@ pub fn factor(page: &FactorPage, status: StatusCode) -> Response {
 
 /// The QR code of `text` as an SVG element inside the page (rendered here: the page needs no
 /// script for it), without the XML prolog a document of its own would have.
-fn qr_svg(text: &str) -> String {
+pub(crate) fn qr_svg(text: &str) -> String {
     let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
         return String::new();
     };

@@ -16,6 +16,9 @@ use crate::provider::Provider;
 /// The Admin Portal's own client: public, authorization code with PKCE, for administrators only.
 pub const PORTAL_CLIENT: &str = "tessera-admin-portal";
 
+/// The client of the self-service account page.
+pub const ACCOUNT_CLIENT: &str = "tessera-account";
+
 /// How long a portal sign-in lasts before the portal asks Tessera again (silently while the SSO
 /// session lasts).
 pub const PORTAL_SESSION_SECONDS: i64 = 3600;
@@ -38,6 +41,7 @@ impl Admin<'_> {
     pub async fn ensure_admin_api(&self) -> AdminResult<bool> {
         let created = self.ensure_api_and_scopes().await?;
         self.ensure_portal_client().await?;
+        self.ensure_account_client().await?;
         Ok(created)
     }
 
@@ -114,6 +118,37 @@ impl Admin<'_> {
         };
         match done {
             // Another node did it meanwhile.
+            Ok(()) | Err(AdminError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The account page's client (`/account` signs in through Tessera like the Portal): created
+    /// when missing, its redirect URI moved when the issuer changed.
+    async fn ensure_account_client(&self) -> AdminResult<()> {
+        let callback = self.settings.endpoint("/account/callback");
+        let done = match self.store.get_client(ACCOUNT_CLIENT).await? {
+            Some(c) if c.browser.redirect_uris == [callback.clone()] => return Ok(()),
+            Some(_) => {
+                let patch = ClientPatch {
+                    redirect_uris: Some(vec![callback]),
+                    ..ClientPatch::default()
+                };
+                self.update_client(ACCOUNT_CLIENT, &patch).await.map(|_| ())
+            }
+            None => {
+                let spec = ClientSpec {
+                    client_id: Some(ACCOUNT_CLIENT.into()),
+                    description: "The self-service account page at /account".into(),
+                    grant_types: Some(vec![GrantType::AuthorizationCode]),
+                    redirect_uris: vec![callback],
+                    consent: Some(ConsentMode::AutoAccept),
+                    ..ClientSpec::new("Your account", ClientType::Spa)
+                };
+                self.create_client(&spec).await.map(|_| ())
+            }
+        };
+        match done {
             Ok(()) | Err(AdminError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }

@@ -57,6 +57,15 @@ impl Caller {
         }
     }
 
+    /// A user on their own account page, signed in through the browser: `users:self` only, so
+    /// the permission model limits them to their own account as it does a `users:self` token.
+    pub(crate) fn account(user_id: &str) -> Caller {
+        Caller {
+            principal: Principal::User(user_id.to_owned()),
+            scopes: [AdminScope::UsersSelf].into_iter().collect(),
+        }
+    }
+
     /// The user the caller is, when it is one.
     pub fn user_id(&self) -> Option<&str> {
         match &self.principal {

@@ -28,7 +28,7 @@ mod views;
 pub use crate::names::ADMIN_GROUP;
 pub use access::{GrantView, SessionView};
 pub use apply::{Action, Plan, PlanItem, Spec};
-pub use bootstrap::{PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
+pub use bootstrap::{ACCOUNT_CLIENT, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use caller::{Caller, CallerError, Principal};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient};

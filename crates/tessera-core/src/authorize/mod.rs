@@ -27,6 +27,7 @@ use crate::factor::Method;
 use crate::model::ConsentMode;
 use crate::params::Params;
 use crate::provider::Provider;
+use crate::scheme::AuthScheme;
 use crate::session::Session;
 use level::Next;
 
@@ -124,6 +125,12 @@ impl Provider {
         };
         // The level the request needs, and what the session still lacks for it.
         let mut level = self.level(req);
+        // The account page changes how one signs in: whoever holds a second factor proves one.
+        if client.client_id == crate::admin::ACCOUNT_CLIENT
+            && session.user.factors.has_second_factor()
+        {
+            level.schemes.push(AuthScheme::second_factor());
+        }
         let fresh = level::fresh_after(req, &settled, now);
         let uses = session.record.uses();
         let factors = &session.user.factors;

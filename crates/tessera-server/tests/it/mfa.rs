@@ -702,3 +702,207 @@ async fn administrators_list_and_remove_factors_and_require_enrolment() {
     let r = call(&h, "DELETE", &format!("/users/{dave}"), &admin, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
+
+/// Follows the account page's redirects in `b` until a page (or a stop at `/authorize`'s pages).
+async fn follow(b: &Browser<'_>, mut r: Reply) -> Reply {
+    for _ in 0..10 {
+        if r.status != StatusCode::SEE_OTHER {
+            return r;
+        }
+        let loc = r.header("location").replace(ISSUER, "");
+        r = b.get(&loc).await;
+    }
+    r
+}
+
+#[tokio::test]
+async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
+    let h = setup().await;
+    let uid = h.user("erin").await;
+    let plain = app(&h, None).await;
+    let b = Browser::new(&h);
+    // Not signed in: through Tessera's own sign-in, as the account page's client.
+    let r = b.get("/account").await;
+    assert_eq!(r.header("location"), "/account/login");
+    let login = follow(&b, r).await;
+    assert!(
+        login.text.contains("Sign in to Your account"),
+        "{}",
+        login.text
+    );
+    let page = follow(&b, b.login(&login, "erin", PASSWORD).await).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Signed in as <strong>erin</strong>"));
+    let csrf = hidden(&page.text, "csrf");
+
+    // A forged form (no CSRF token) changes nothing.
+    let r = b
+        .post("/account/factors/new", &enc(&[("kind", "totp")]))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // An authenticator app: the key, then its first code; recovery codes come with it.
+    let setup = b
+        .post(
+            "/account/factors/new",
+            &enc(&[("csrf", &csrf), ("kind", "totp")]),
+        )
+        .await;
+    assert!(setup.text.contains("<svg"), "{}", setup.text);
+    let secret = base32_decode(&element(&setup.text, "totp-secret"));
+    let state = hidden(&setup.text, "state");
+    let wrong = b
+        .post(
+            "/account/factors/confirm",
+            &enc(&[
+                ("csrf", &csrf),
+                ("kind", "totp"),
+                ("state", &state),
+                ("code", "000000"),
+            ]),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        base32_decode(&element(&wrong.text, "totp-secret")),
+        secret,
+        "the same key again"
+    );
+    // A sealed setup not made for this session, does not verify.
+    let forged = b
+        .post(
+            "/account/factors/confirm",
+            &enc(&[
+                ("csrf", &csrf),
+                ("kind", "totp"),
+                ("state", "AAAA"),
+                ("code", &code_now(&h, &secret)),
+            ]),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    let code = code_now(&h, &secret);
+    let codes = b
+        .post(
+            "/account/factors/confirm",
+            &enc(&[
+                ("csrf", &csrf),
+                ("kind", "totp"),
+                ("state", &state),
+                ("code", &code),
+            ]),
+        )
+        .await;
+    assert!(codes.text.contains("recovery-codes"), "{}", codes.text);
+    let user = h
+        .provider
+        .store
+        .get_user(&uid)
+        .await
+        .expect("get")
+        .expect("user");
+    assert!(user.factors.totp.is_some());
+    assert_eq!(user.factors.recovery_left(), 10);
+
+    // Eleven minutes on: changes need a fresh sign-in with every factor held (password + TOTP).
+    h.clock.advance(660);
+    let r = b
+        .post(
+            "/account/factors/remove",
+            &enc(&[("csrf", &csrf), ("factor", "totp")]),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/account/login?fresh=1");
+    let login = follow(&b, r).await;
+    let factor = b.login(&login, "erin", PASSWORD).await;
+    assert!(factor.text.contains("Verify it is you"), "{}", factor.text);
+    h.clock.advance(30);
+    let fresh = code_now(&h, &secret);
+    let page = follow(
+        &b,
+        post_step(
+            &b,
+            &factor,
+            "/login/code",
+            &[("kind", "totp"), ("code", &fresh)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let csrf = hidden(&page.text, "csrf");
+    let r = b.post("/account/codes", &enc(&[("csrf", &csrf)])).await;
+    assert!(r.text.contains("recovery-codes"));
+    let r = b
+        .post(
+            "/account/factors/remove",
+            &enc(&[("csrf", &csrf), ("factor", "totp")]),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/account?notice=removed");
+    let user = h
+        .provider
+        .store
+        .get_user(&uid)
+        .await
+        .expect("get")
+        .expect("user");
+    assert!(
+        user.factors.is_empty(),
+        "the codes went with the last second factor"
+    );
+
+    // A password-only session from another application cannot change factors of a user who
+    // holds a second factor.
+    let setup = b
+        .post(
+            "/account/factors/new",
+            &enc(&[("csrf", &csrf), ("kind", "totp")]),
+        )
+        .await;
+    let secret = base32_decode(&element(&setup.text, "totp-secret"));
+    let state = hidden(&setup.text, "state");
+    let code = code_now(&h, &secret);
+    b.post(
+        "/account/factors/confirm",
+        &enc(&[
+            ("csrf", &csrf),
+            ("kind", "totp"),
+            ("state", &state),
+            ("code", &code),
+        ]),
+    )
+    .await;
+    let thief = Browser::new(&h);
+    let (path, _) = code_request(&plain, "openid", "");
+    let done = thief.login(&thief.get(&path).await, "erin", PASSWORD).await;
+    assert!(
+        redirect_params(&done).contains_key("code"),
+        "a password app"
+    );
+    let page = thief.get("/account").await;
+    let csrf = hidden(&page.text, "csrf");
+    let r = thief
+        .post(
+            "/account/factors/remove",
+            &enc(&[("csrf", &csrf), ("factor", "totp")]),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/account/login?fresh=1");
+    let r = thief.post("/account/codes", &enc(&[("csrf", &csrf)])).await;
+    assert_eq!(r.header("location"), "/account/login?fresh=1");
+
+    // The password: the current one first.
+    let r = thief
+        .post(
+            "/account/password",
+            &enc(&[
+                ("csrf", &csrf),
+                ("current_password", "wrong"),
+                ("password", "another long password"),
+            ]),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+}

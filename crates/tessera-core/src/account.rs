@@ -1,0 +1,394 @@
+//! The self-service account page's use-cases (`/account`): a signed-in user sees and manages
+//! their own factors, recovery codes, password, sessions and consents. The user acts as a caller
+//! holding `users:self` on their own account, so the permission model decides as it does for
+//! the admin API; changing how one signs in (a factor added or removed, new recovery codes) also
+//! needs a recent sign-in, so a session left open on a shared computer is not enough.
+
+use serde_json::json;
+
+use crate::admin::{AdminError, Caller, PasswordChange, SessionView};
+use crate::audit::Actor;
+use crate::clock::Timestamp;
+use crate::factor::webauthn;
+use crate::factor::{recovery, totp, FactorView, PasskeyFactor, RecoveryCodes, TotpFactor};
+use crate::model::{Consent, User};
+use crate::provider::Provider;
+use crate::secret::{b64url, b64url_decode, random_bytes};
+use crate::session::Session;
+use crate::store::StoreError;
+
+/// How recent the sign-in must be to change how one signs in, in seconds.
+pub const RECENT: i64 = 600;
+/// How long a factor being set up on the account page waits for its confirmation, in seconds.
+const PENDING_TTL: i64 = 900;
+
+/// What the account page shows.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub username: String,
+    pub factors: Vec<FactorView>,
+    pub sessions: Vec<SessionView>,
+    pub consents: Vec<Consent>,
+    /// The sign-in is recent enough to change factors.
+    pub recent: bool,
+    pub has_password: bool,
+}
+
+/// A factor being set up: what the page shows and the sealed state its form posts back.
+#[derive(Debug, Clone)]
+pub struct PendingFactor {
+    /// Sealed (encrypted, bound to the user and the session, expiring): posted back as is.
+    pub state: String,
+    pub totp: Option<crate::authorize::TotpSetup>,
+    pub passkey: Option<crate::authorize::PasskeyCreation>,
+}
+
+/// Why an account change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The sign-in is older than [`RECENT`]: sign in again first.
+    #[error("sign in again to change how you sign in")]
+    NotRecent,
+    /// A wrong code, or a passkey that did not verify: one message for all.
+    #[error("That did not work. Check the code or try again.")]
+    Wrong(&'static str),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+impl From<crate::error::Error> for AccountError {
+    fn from(e: crate::error::Error) -> Self {
+        AccountError::Admin(AdminError::Store(StoreError::Other(Box::new(e))))
+    }
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        AccountError::Admin(e.into())
+    }
+}
+
+type AccountResult<T> = Result<T, AccountError>;
+
+fn sealed_context(s: &Session) -> String {
+    format!("account-pending\0{}\0{}", s.user.id, s.record.sid)
+}
+
+impl Provider {
+    /// A recent sign-in: every factor the user holds proved within [`RECENT`] (a password
+    /// alone when the user has no second factor; a second factor when they do).
+    fn recent(&self, s: &Session, now: Timestamp) -> bool {
+        let fresh = |u: &crate::factor::FactorUse| now.0 - u.at.0 < RECENT;
+        let uses = s.record.uses();
+        if s.user.factors.has_second_factor() {
+            uses.iter()
+                .any(|u| fresh(u) && u.proof != crate::factor::Proof::Password)
+        } else {
+            uses.iter().any(fresh)
+        }
+    }
+
+    /// What the account page shows of the session's user.
+    pub async fn account(&self, s: &Session) -> AccountResult<AccountView> {
+        let admin = self.admin(Caller::account(&s.user.id));
+        Ok(AccountView {
+            username: s.user.username.clone(),
+            factors: s.user.factors.views(),
+            sessions: admin.user_sessions(&s.user.id).await?,
+            consents: admin.user_consents(&s.user.id).await?,
+            recent: self.recent(s, self.now()),
+            has_password: s.user.password_hash.is_some(),
+        })
+    }
+
+    /// Changes the password: the current one is proved first (and counted as a sign-in is).
+    pub async fn account_password(
+        &self,
+        s: &Session,
+        current: &str,
+        new: &str,
+    ) -> AccountResult<()> {
+        let change = PasswordChange {
+            password: new.to_owned(),
+            current_password: Some(current.to_owned()),
+        };
+        self.admin(Caller::account(&s.user.id))
+            .set_user_password(&s.user.id, &change)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes the consent given to `client_id`.
+    pub async fn account_revoke_consent(&self, s: &Session, client_id: &str) -> AccountResult<()> {
+        self.admin(Caller::account(&s.user.id))
+            .revoke_consent(&s.user.id, client_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts setting up an authenticator app or a passkey: nothing is stored until confirmed.
+    pub fn account_pending(&self, s: &Session, passkey: bool) -> AccountResult<PendingFactor> {
+        let now = self.now();
+        if !self.recent(s, now) {
+            return Err(AccountError::NotRecent);
+        }
+        let secret = random_bytes::<{ totp::SECRET_LEN }>();
+        let payload = json!({
+            "until": now.0 + PENDING_TTL,
+            "kind": if passkey { "passkey" } else { "totp" },
+            "secret": b64url(&secret),
+            "challenge": b64url(&random_bytes::<32>()),
+        });
+        let state = self
+            .master
+            .encrypt(&sealed_context(s), payload.to_string().as_bytes());
+        self.account_reopen(s, &state)
+    }
+
+    /// The factor being set up that `state` seals, shown again (after a wrong code).
+    pub fn account_reopen(&self, s: &Session, state: &str) -> AccountResult<PendingFactor> {
+        let v = self.open_pending(s, state, None)?;
+        let passkey = v["kind"] == "passkey";
+        let secret = v["secret"]
+            .as_str()
+            .and_then(b64url_decode)
+            .ok_or(AccountError::Wrong("pending_state"))?;
+        let challenge = v["challenge"].as_str().unwrap_or_default();
+        let label = self.relying_party().id;
+        Ok(PendingFactor {
+            state: state.to_owned(),
+            totp: (!passkey).then(|| crate::authorize::TotpSetup {
+                secret: totp::base32(&secret),
+                uri: totp::uri(&label, &s.user.username, &secret),
+            }),
+            passkey: passkey.then(|| self.passkey_creation(challenge, &s.user)),
+        })
+    }
+
+    fn open_pending(
+        &self,
+        s: &Session,
+        state: &str,
+        kind: Option<&str>,
+    ) -> AccountResult<serde_json::Value> {
+        let plain = self
+            .master
+            .decrypt(&sealed_context(s), state)
+            .map_err(|_| AccountError::Wrong("pending_state"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&plain).map_err(|_| AccountError::Wrong("pending_state"))?;
+        let fresh = v["until"].as_i64().is_some_and(|u| u > self.now().0);
+        if !fresh || kind.is_some_and(|k| v["kind"] != k) {
+            return Err(AccountError::Wrong("pending_expired"));
+        }
+        Ok(v)
+    }
+
+    /// Confirms the authenticator app with its first code; returns new recovery codes when the
+    /// user had none (shown once).
+    pub async fn account_confirm_totp(
+        &self,
+        s: &Session,
+        state: &str,
+        code: &str,
+    ) -> AccountResult<Option<Vec<String>>> {
+        let now = self.now();
+        if !self.recent(s, now) {
+            return Err(AccountError::NotRecent);
+        }
+        let v = self.open_pending(s, state, Some("totp"))?;
+        let secret = v["secret"]
+            .as_str()
+            .and_then(b64url_decode)
+            .ok_or(AccountError::Wrong("pending_state"))?;
+        let Some(step) = totp::verify(&secret, code, now, 0) else {
+            self.account_failed(s, "totp", "wrong_code").await;
+            return Err(AccountError::Wrong("wrong_code"));
+        };
+        let stored = self
+            .master
+            .encrypt(&format!("totp\0{}", s.user.id), &secret);
+        self.change_own(s, "factor.enrolled", json!({"factor": "totp"}), |u| {
+            u.factors.totp = Some(TotpFactor {
+                secret_ciphertext: stored.clone(),
+                last_step: step,
+                created_at: now,
+                last_used_at: None,
+            });
+            u.factors.enrolment_required = false;
+            Ok(self.first_codes(u, now))
+        })
+        .await
+    }
+
+    /// Registers a passkey from its WebAuthn registration; returns new recovery codes when the
+    /// user had none.
+    pub async fn account_add_passkey(
+        &self,
+        s: &Session,
+        state: &str,
+        client_data_json: &str,
+        attestation_object: &str,
+        name: &str,
+    ) -> AccountResult<Option<Vec<String>>> {
+        let now = self.now();
+        if !self.recent(s, now) {
+            return Err(AccountError::NotRecent);
+        }
+        let v = self.open_pending(s, state, Some("passkey"))?;
+        let challenge = v["challenge"]
+            .as_str()
+            .and_then(b64url_decode)
+            .ok_or(AccountError::Wrong("pending_state"))?;
+        let (Some(cd), Some(att)) = (
+            b64url_decode(client_data_json),
+            b64url_decode(attestation_object),
+        ) else {
+            return Err(AccountError::Wrong("client_data"));
+        };
+        let cred = match webauthn::verify_registration(&self.relying_party(), &challenge, &cd, &att)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.account_failed(s, "passkey", e.reason()).await;
+                return Err(AccountError::Wrong(e.reason()));
+            }
+        };
+        let id = b64url(&cred.id);
+        let name: String = name
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        let name = if name.is_empty() {
+            "Passkey".to_owned()
+        } else {
+            name
+        };
+        self.change_own(
+            s,
+            "factor.enrolled",
+            json!({"factor": "passkey", "credential": id}),
+            |u| {
+                if u.factors.passkeys.iter().any(|p| p.id == id) {
+                    return Err(AccountError::Wrong("already_registered"));
+                }
+                u.factors.passkeys.push(PasskeyFactor {
+                    id: id.clone(),
+                    name: name.clone(),
+                    public_key: b64url(&cred.public_key),
+                    alg: cred.alg,
+                    sign_count: cred.sign_count,
+                    backup_eligible: cred.backup_eligible,
+                    created_at: now,
+                    last_used_at: None,
+                });
+                u.factors.enrolment_required = false;
+                Ok(self.first_codes(u, now))
+            },
+        )
+        .await
+    }
+
+    /// Removes one of one's own factors (removing the last second factor removes the recovery
+    /// codes too).
+    pub async fn account_remove_factor(&self, s: &Session, factor_id: &str) -> AccountResult<()> {
+        if !self.recent(s, self.now()) {
+            return Err(AccountError::NotRecent);
+        }
+        self.change_own(s, "factor.removed", json!({"factor": factor_id}), |u| {
+            if u.factors.remove(factor_id) {
+                Ok(())
+            } else {
+                Err(AccountError::Admin(AdminError::NotFound(format!(
+                    "factor {factor_id}"
+                ))))
+            }
+        })
+        .await
+    }
+
+    /// New recovery codes, replacing the old ones (shown once).
+    pub async fn account_new_codes(&self, s: &Session) -> AccountResult<Vec<String>> {
+        let now = self.now();
+        if !self.recent(s, now) {
+            return Err(AccountError::NotRecent);
+        }
+        self.change_own(
+            s,
+            "recovery_codes.generated",
+            json!({"count": recovery::COUNT}),
+            |u| {
+                if !u.factors.has_second_factor() {
+                    return Err(AccountError::Admin(AdminError::Conflict(
+                        "recovery codes stand in for a second factor; set one up first".into(),
+                    )));
+                }
+                let (codes, digests) = recovery::generate(&self.master, &u.id);
+                u.factors.recovery = Some(RecoveryCodes {
+                    digests,
+                    created_at: now,
+                });
+                Ok(codes)
+            },
+        )
+        .await
+    }
+
+    fn first_codes(&self, u: &mut User, now: Timestamp) -> Option<Vec<String>> {
+        if u.factors.recovery.is_some() {
+            return None;
+        }
+        let (codes, digests) = recovery::generate(&self.master, &u.id);
+        u.factors.recovery = Some(RecoveryCodes {
+            digests,
+            created_at: now,
+        });
+        Some(codes)
+    }
+
+    /// Changes the session's user with `change` on the revision read (again on a concurrent
+    /// write), and audits `action` as the user's.
+    async fn change_own<T>(
+        &self,
+        s: &Session,
+        action: &str,
+        detail: serde_json::Value,
+        mut change: impl FnMut(&mut User) -> AccountResult<T>,
+    ) -> AccountResult<T> {
+        for _ in 0..5 {
+            let mut u = self
+                .store
+                .get_user(&s.user.id)
+                .await?
+                .ok_or_else(|| AdminError::NotFound("user".into()))?;
+            let out = change(&mut u)?;
+            u.updated_at = self.now();
+            match self.store.update_user(&u).await {
+                Ok(()) => {
+                    let target = format!("user:{}", u.id);
+                    self.record(&Actor::user(&u.id), action, &target, None, detail)
+                        .await;
+                    return Ok(out);
+                }
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AccountError::Admin(AdminError::Raced))
+    }
+
+    async fn account_failed(&self, s: &Session, factor: &str, reason: &str) {
+        let target = format!("user:{}", s.user.id);
+        let detail = json!({"factor": factor, "reason": reason, "where": "account"});
+        self.record(
+            &Actor::user(&s.user.id),
+            "factor.enrolment_failed",
+            &target,
+            None,
+            detail,
+        )
+        .await;
+    }
+}
