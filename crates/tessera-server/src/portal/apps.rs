@@ -287,6 +287,8 @@ struct AppTpl<'a> {
     auth_methods: &'static [(&'static str, &'static str)],
     apis: Vec<(String, String, bool)>,
     scopes: Vec<(String, String, bool)>,
+    /// Authentication schemes: name, label, chosen.
+    schemes: Vec<(String, String, bool)>,
     /// (id, label, URL)
     endpoints: Vec<(&'static str, &'static str, String)>,
     logo_uri: Option<String>,
@@ -315,6 +317,14 @@ pub(super) async fn app_page(
     let (apis, scopes) = match (admin.apis().await, admin.scopes().await) {
         (Ok(a), Ok(sc)) => (a, sc),
         (Err(e), _) | (_, Err(e)) => return refused(signed.chrome(SECTION), &e),
+    };
+    let schemes = match admin.schemes().await {
+        Ok(x) => x,
+        Err(e) => return refused(signed.chrome(SECTION), &e),
+    };
+    let chosen_scheme = match &refused_form {
+        Some((f, ..)) if f.get("tab") == "settings" => f.get("authentication_scheme").to_owned(),
+        _ => c.browser.authentication_scheme.clone(),
     };
     let (chosen_apis, chosen_scopes) = match &refused_form {
         Some((f, ..)) if f.get("tab") == "settings" => (f.all("apis"), f.all("scopes")),
@@ -370,6 +380,14 @@ pub(super) async fn app_page(
                 .map(|sc| {
                     let on = chosen_scopes.contains(&sc.name);
                     (sc.name, sc.display_name, on)
+                })
+                .collect(),
+            schemes: schemes
+                .into_iter()
+                .map(|x| {
+                    let label = format!("{} (acr {})", x.name, x.acr);
+                    let on = x.name == chosen_scheme;
+                    (x.name, label, on)
                 })
                 .collect(),
             endpoints,
@@ -432,6 +450,7 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
                 p.consent = Some(choice::<ConsentMode>("consent", form.get("consent"))?);
                 p.subject_attribute = Some(form.get("subject_attribute").to_owned());
                 p.allowed_groups = Some(form.list("allowed_groups"));
+                p.authentication_scheme = Some(form.get("authentication_scheme").to_owned());
             }
             if c.client_type.is_confidential() {
                 p.auth_method = Some(choice::<AuthMethod>(

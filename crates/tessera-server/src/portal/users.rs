@@ -10,7 +10,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_core::admin::{
-    etag, AdminError, GrantView, Operation, PasswordChange, SessionView, UserPatch, UserSpec,
+    etag, AdminError, FactorsView, GrantView, Operation, PasswordChange, SessionView, UserPatch,
+    UserSpec,
 };
 use tessera_core::model::{Consent, User};
 
@@ -32,6 +33,9 @@ fn notice(key: &str) -> Option<String> {
         "grant" => "The grant was revoked: its refresh tokens and opaque access tokens stop working; JWT access tokens last until they expire.",
         "grants" => "Every grant was revoked: applications can no longer refresh the user's tokens.",
         "deleted" => "The user was deleted.",
+        "factor" => "The factor was removed; the user sets up another when an application asks for it.",
+        "enrolment" => "The user will be asked to set up a second factor at their next sign-in.",
+        "waived" => "The user is no longer asked to set up a second factor.",
         _ => return None,
     };
     Some(text.to_owned())
@@ -226,6 +230,8 @@ struct UserTpl {
     consents: Option<Vec<Consent>>,
     sessions: Vec<SessionView>,
     grants: Vec<GrantView>,
+    /// `None`: this sign-in may not see them.
+    factors: Option<FactorsView>,
 }
 
 impl UserTpl {
@@ -252,6 +258,11 @@ async fn user_page(
         (Ok(s), Ok(g)) => (s, g),
         (Err(e), _) | (_, Err(e)) => return refused(chrome, &e),
     };
+    let factors = match p.user_factors(&u.id).await {
+        Ok(f) => Some(f),
+        Err(AdminError::Forbidden { .. }) => None,
+        Err(e) => return refused(chrome, &e),
+    };
     render(
         status,
         &UserTpl {
@@ -262,6 +273,7 @@ async fn user_page(
             consents,
             sessions,
             grants,
+            factors,
         },
     )
 }
@@ -413,6 +425,52 @@ pub async fn password(
                 Err(e) => refused(signed.chrome(SECTION), &e),
             }
         }
+    }
+}
+
+/// Removes one of the user's factors.
+pub async fn remove_factor(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = signed.check(&form) {
+        return r;
+    }
+    match signed
+        .admin(&s.provider)
+        .remove_factor(&id, form.get("factor"))
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{id}?notice=factor")),
+        Err(e) => refused(signed.chrome(SECTION), &e),
+    }
+}
+
+/// Requires (or stops requiring) a second factor at the user's next sign-in.
+pub async fn require_enrolment(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = signed.check(&form) {
+        return r;
+    }
+    let required = form.get("required") == "true";
+    match signed
+        .admin(&s.provider)
+        .require_enrolment(&id, required)
+        .await
+    {
+        Ok(()) => {
+            let key = if required { "enrolment" } else { "waived" };
+            see_other(&format!("/admin/users/{id}?notice={key}"))
+        }
+        Err(e) => refused(signed.chrome(SECTION), &e),
     }
 }
 
