@@ -132,6 +132,11 @@ impl Provider {
         if !self.recent(s, now) {
             return Err(AccountError::NotRecent);
         }
+        if passkey && !self.passkeys_available() {
+            return Err(AccountError::Admin(AdminError::Conflict(
+                "passkeys need an issuer whose host is a domain name (localhost will do), not an IP address".into(),
+            )));
+        }
         let secret = random_bytes::<{ totp::SECRET_LEN }>();
         let payload = json!({
             "until": now.0 + PENDING_TTL,

@@ -297,7 +297,7 @@ impl Provider {
     ) -> Result<LoginPage> {
         let mut state = Self::new_state(Stage::Login, params, None, settled, now);
         let passkey_alone = self.level(req).schemes.iter().any(|s| s.passkey_alone());
-        if passkey_alone {
+        if passkey_alone && self.passkeys_available() {
             state.challenge = Some(b64url(&random_bytes::<32>()));
         }
         let handle = self

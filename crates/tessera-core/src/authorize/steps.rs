@@ -175,6 +175,14 @@ impl Provider {
         }
     }
 
+    /// Whether passkeys can work here: a WebAuthn relying-party id is a domain (`localhost`
+    /// included), never an IP address.
+    pub fn passkeys_available(&self) -> bool {
+        url::Url::parse(&self.settings.issuer)
+            .ok()
+            .is_some_and(|u| matches!(u.host(), Some(url::Host::Domain(_))))
+    }
+
     pub(crate) fn passkey_request(&self, challenge: &str, allow: Vec<String>) -> PasskeyRequest {
         let rp = self.relying_party();
         PasskeyRequest {
@@ -219,7 +227,7 @@ impl Provider {
         let mut state =
             Self::new_state(Stage::Factor, params, Some(&session.user.id), settled, now);
         state.methods = methods.to_vec();
-        if methods.contains(&Method::Passkey) {
+        if state.methods.contains(&Method::Passkey) {
             state.challenge = Some(b64url(&random_bytes::<32>()));
         }
         let handle = self
@@ -268,12 +276,15 @@ impl Provider {
     ) -> Result<EnrolPage> {
         let mut state = Self::new_state(Stage::Enrol, params, Some(&session.user.id), settled, now);
         state.methods = methods.to_vec();
-        if methods.contains(&Method::Totp) {
+        if !self.passkeys_available() {
+            state.methods.retain(|m| *m != Method::Passkey);
+        }
+        if state.methods.contains(&Method::Totp) {
             let secret = random_bytes::<{ totp::SECRET_LEN }>();
             let context = pending_context(&session.user.id, &state.csrf);
             state.pending_totp = Some(self.master.encrypt(&context, &secret));
         }
-        if methods.contains(&Method::Passkey) {
+        if state.methods.contains(&Method::Passkey) {
             state.challenge = Some(b64url(&random_bytes::<32>()));
         }
         let handle = self

@@ -18,7 +18,7 @@ use crate::admin_api::{automation, call, problem, setup};
 use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browser, PASSWORD};
 use crate::support::{Harness, Reply, TestClient, ISSUER};
 
-const MFA: &str = "urn:example:mfa";
+pub(crate) const MFA: &str = "urn:example:mfa";
 const RP_ID: &str = "localhost";
 
 fn methods(sets: &[&[Method]]) -> Vec<Vec<Method>> {
@@ -26,7 +26,7 @@ fn methods(sets: &[&[Method]]) -> Vec<Vec<Method>> {
 }
 
 /// A scheme `name` yielding `acr`: password with TOTP or a passkey, or a passkey alone.
-async fn scheme(h: &Harness, name: &str, acr: &str, enrolment: bool) {
+pub(crate) async fn scheme(h: &Harness, name: &str, acr: &str, enrolment: bool) {
     use Method::*;
     h.provider
         .admin(Caller::local())
@@ -141,7 +141,11 @@ async fn events(h: &Harness, action: &str) -> Vec<Value> {
 }
 
 /// Enrols TOTP from the enrolment page `page`; returns the secret and the recovery codes.
-async fn enrol_totp(h: &Harness, b: &Browser<'_>, page: &Reply) -> (Vec<u8>, Vec<String>, Reply) {
+pub(crate) async fn enrol_totp(
+    h: &Harness,
+    b: &Browser<'_>,
+    page: &Reply,
+) -> (Vec<u8>, Vec<String>, Reply) {
     assert!(
         page.text.contains("Set up a second factor"),
         "{}",
@@ -154,7 +158,7 @@ async fn enrol_totp(h: &Harness, b: &Browser<'_>, page: &Reply) -> (Vec<u8>, Vec
     let secret = base32_decode(&element(&page.text, "totp-secret"));
     assert_eq!(secret.len(), 20);
     assert!(
-        page.text.contains("href=\"otpauth://totp/localhost:"),
+        page.text.contains("href=\"otpauth://totp/"),
         "{}",
         page.text
     );
