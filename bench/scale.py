@@ -5,9 +5,10 @@ and database bytes with a million stored refresh tokens, and two nodes against o
     bench/scale.py                      # everything (needs wrk; PostgreSQL binaries for 'cluster')
     BENCH_PARTS=signin,refresh bench/scale.py
 
-Knobs (environment): BENCH_PARTS (signin,refresh,million,cluster), BENCH_REPEAT (3),
+Knobs (environment): BENCH_PARTS (signin,totp,refresh,million,cluster), BENCH_REPEAT (3),
 BENCH_SECONDS (10, each measured run), BENCH_CONNECTIONS (32, wrk -c), BENCH_SIGNIN_WORKERS (4),
-BENCH_TOKENS (1000000, refresh tokens stored before the memory reading), BENCH_SKIP_BUILD (0).
+BENCH_TOKENS (1000000, refresh tokens stored before the memory reading), BENCH_TOTP_USERS (300
+users a browser in the password + TOTP run), BENCH_SKIP_BUILD (0).
 Prints a markdown report and writes it to bench/results/scale.md. Standard library only.
 """
 
@@ -30,7 +31,7 @@ import http.client
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 
-PARTS = os.environ.get("BENCH_PARTS", "signin,refresh,million,cluster").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "signin,totp,refresh,million,cluster").split(",")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -247,6 +248,70 @@ def part_signin(node, app, tokens):
     out()
 
 
+TOTP_USERS = int(os.environ.get("BENCH_TOTP_USERS", "300"))
+
+
+def part_signin_totp(node, app, workdir):
+    """Sign-ins with password + TOTP (an application whose scheme asks for both) against
+    password-only sign-ins, alternating, on the same node."""
+    node.cli("scheme", "create", "bench-mfa", "--methods", "password+totp",
+             "--acr", "urn:bench:mfa")
+    c = node.cli("client", "create", "--type", "web", "--name", "Bench MFA",
+                 "--redirect-uri", RP, "--consent", "auto-accept",
+                 "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+                 "--signing-alg", "ES256", "--id-token-alg", "ES256",
+                 "--authentication-scheme", "bench-mfa")
+    mfa_app = (c["client_id"], c["client_secret"])
+    # Users share user0's password hash (no hashing to set them up): one apply file.
+    db = sqlite3.connect(os.path.join(workdir, "tessera-data", "tessera.db"))
+    doc = json.loads(db.execute("SELECT doc FROM users WHERE username = 'user0'").fetchone()[0])
+    db.close()
+    users = [{"username": f"mfa{i}-{k}", "password_hash": doc["password_hash"]}
+             for i in range(WORKERS) for k in range(TOTP_USERS)]
+    spec = os.path.join(workdir, "mfa-users.yaml")
+    with open(spec, "w") as f:
+        json.dump({"users": users}, f)
+    node.cli("apply", "-f", spec)
+    time.sleep(1.5)
+    keys = os.path.join(workdir, "totp-keys.txt")
+    log(f"setting up {len(users)} authenticator apps through the enrolment page")
+
+    def totp_run(seconds):
+        with tempfile.NamedTemporaryFile("r", suffix=".txt") as f:
+            # The keys set up so far, read at the start; each browser appends its users' keys
+            # and last steps at the end (later lines win).
+            env = dict(os.environ, BENCH_TOTP_USERS=str(TOTP_USERS), BENCH_TOTP_KEYS=keys)
+            r = subprocess.run([SIGN_INS, node.base, *mfa_app, RP, PASSWORD, str(seconds),
+                                str(WORKERS), f.name], capture_output=True, text=True, env=env)
+            m = re.search(r"BENCH_RESULT rate=(\S+)", r.stdout)
+            if r.returncode != 0 or not m:
+                raise SystemExit(f"TOTP sign-ins failed: {r.stdout[-500:]} {r.stderr[-1500:]}")
+        return float(m.group(1))
+
+    totp_run(1)  # set-up and warm-up
+    pwd, totp = [], []
+    for _ in range(REPEAT):
+        pwd.append(sign_ins(node.base, *app, SECONDS, []))
+        totp.append(totp_run(SECONDS))
+    p, t = statistics.median(pwd), statistics.median(totp)
+    out("## Sign-ins with password + TOTP vs password only")
+    out()
+    out(f"{WORKERS} concurrent browsers (`examples/sign_ins`). Password only: GET /authorize, POST "
+        f"/login, POST /token. Password + TOTP (`BENCH_TOTP_USERS={TOTP_USERS}` users a browser, an "
+        f"application whose scheme asks for both): GET /authorize, POST /login, the second-factor "
+        f"page, POST /login/code (RFC 6238, a code counts once), POST /token. {REPEAT} alternating "
+        f"runs of {SECONDS:g} s, medians.")
+    out()
+    out("| | sign-ins per second (median) | runs |")
+    out("|---|---:|---|")
+    out(f"| password | {p:.1f} | {', '.join(f'{x:.1f}' for x in pwd)} |")
+    out(f"| password + TOTP | {t:.1f} | {', '.join(f'{x:.1f}' for x in totp)} |")
+    out()
+    out(f"Ratio password + TOTP / password: **{t / p:.2f}** (the second factor costs one request "
+        f"and one user write; the password's argon2id dominates both).")
+    out()
+
+
 # ------------------------------------------------------------------------------ refresh
 
 def refresh_runs(node, app, tokens_file, seconds, repeat, label):
@@ -416,13 +481,15 @@ def main():
     out()
     workdir = tempfile.mkdtemp(prefix="tessera-scale.")
     try:
-        if {"signin", "refresh", "million"} & set(PARTS):
+        if {"signin", "totp", "refresh", "million"} & set(PARTS):
             node = Node(workdir, {})
             try:
                 app = web_app(node)
                 tokens = []
                 if "signin" in PARTS:
                     part_signin(node, app, tokens)
+                if "totp" in PARTS:
+                    part_signin_totp(node, app, workdir)
                 while len(tokens) < (REPEAT + 6) * CONNECTIONS:  # each wrk run strands up to -c
                     tokens.append(sign_in(node.base, *app, "user0"))
                 if "refresh" in PARTS or "million" in PARTS:
