@@ -1,8 +1,10 @@
 //! The self-service account page's use-cases (`/account`): a signed-in user sees and manages
 //! their own factors, recovery codes, password, sessions and consents. The user acts as a caller
 //! holding `users:self` on their own account, so the permission model decides as it does for
-//! the admin API; changing how one signs in (a factor added or removed, new recovery codes) also
-//! needs a recent sign-in, so a session left open on a shared computer is not enough.
+//! the admin API for sessions, consents and the password (which also needs the current one).
+//! Changing how one signs in (a factor added or removed, new recovery codes, the password) is
+//! ruled here, on the user's own record: it needs a recent sign-in that proved a second factor
+//! when the user holds one, so a session left open, or a password alone, is not enough.
 
 use serde_json::json;
 
@@ -32,6 +34,9 @@ pub struct AccountView {
     /// The sign-in is recent enough to change factors.
     pub recent: bool,
     pub has_password: bool,
+    /// An authenticator app or a passkey (recovery codes stand in for one).
+    pub has_second_factor: bool,
+    pub has_totp: bool,
 }
 
 /// A factor being set up: what the page shows and the sealed state its form posts back.
@@ -75,8 +80,8 @@ fn sealed_context(s: &Session) -> String {
 }
 
 impl Provider {
-    /// A recent sign-in: every factor the user holds proved within [`RECENT`] (a password
-    /// alone when the user has no second factor; a second factor when they do).
+    /// A recent sign-in: a second factor (an app code, a passkey or a recovery code) proved within
+    /// [`RECENT`] when the user holds one, any factor when they do not.
     fn recent(&self, s: &Session, now: Timestamp) -> bool {
         let fresh = |u: &crate::factor::FactorUse| now.0 - u.at.0 < RECENT;
         let uses = s.record.uses();
@@ -98,6 +103,8 @@ impl Provider {
             consents: admin.user_consents(&s.user.id).await?,
             recent: self.recent(s, self.now()),
             has_password: s.user.password_hash.is_some(),
+            has_second_factor: s.user.factors.has_second_factor(),
+            has_totp: s.user.factors.totp.is_some(),
         })
     }
 
@@ -108,6 +115,9 @@ impl Provider {
         current: &str,
         new: &str,
     ) -> AccountResult<()> {
+        if !self.recent(s, self.now()) {
+            return Err(AccountError::NotRecent);
+        }
         let change = PasswordChange {
             password: new.to_owned(),
             current_password: Some(current.to_owned()),
@@ -214,6 +224,12 @@ impl Provider {
             .master
             .encrypt(&format!("totp\0{}", s.user.id), &secret);
         self.change_own(s, "factor.enrolled", json!({"factor": "totp"}), |u| {
+            if u.factors.totp.is_some() {
+                return Err(AccountError::Admin(AdminError::Conflict(
+                    "you already have an authenticator app; remove it first to set up another"
+                        .into(),
+                )));
+            }
             u.factors.totp = Some(TotpFactor {
                 secret_ciphertext: stored.clone(),
                 last_step: step,

@@ -27,6 +27,12 @@ pub(crate) fn account_key(username: &str) -> String {
     format!("login:account:{}", username.to_lowercase())
 }
 
+/// The throttling key of an account's failed second factors: a correct password does not clear
+/// it (else knowing the password would reset the count of wrong codes), a correct factor does.
+pub(crate) fn factor_key(username: &str) -> String {
+    format!("login:factor:{}", username.to_lowercase())
+}
+
 /// The throttling key of an address's failed sign-ins.
 pub(crate) fn address_key(address: &str) -> String {
     format!("login:address:{address}")

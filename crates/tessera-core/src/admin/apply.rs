@@ -236,14 +236,28 @@ impl Provider {
                 None => plan.push(Action::Unchanged, "scheme", &new.name, None),
             }
         }
-        let declared: Vec<&SchemeSpec> = spec.schemes.iter().collect();
-        for (i, a) in declared.iter().enumerate() {
-            if let Some(b) = declared[i + 1..].iter().find(|b| b.acr == a.acr) {
+        // One scheme per acr (acr_values names one): the declared ones, the stored ones that
+        // stay, and the built-in password.
+        let mut acrs: Vec<(String, String)> = vec![(
+            crate::scheme::DEFAULT_SCHEME.to_owned(),
+            crate::session::ACR_PASSWORD.to_owned(),
+        )];
+        if !prune {
+            acrs.extend(
+                existing_schemes
+                    .iter()
+                    .filter(|e| !spec.schemes.iter().any(|d| d.name == e.name))
+                    .map(|e| (e.name.clone(), e.acr.clone())),
+            );
+        }
+        for d in &spec.schemes {
+            if let Some((other, _)) = acrs.iter().find(|(_, acr)| *acr == d.acr) {
                 return Err(super::invalid(
                     "schemes",
-                    format!("{} and {} yield the same acr {}", a.name, b.name, a.acr),
+                    format!("{} and {other} yield the same acr {}", d.name, d.acr),
                 ));
             }
+            acrs.push((d.name.clone(), d.acr.clone()));
         }
         let mut scheme_names: HashSet<String> =
             spec.schemes.iter().map(|s| s.name.clone()).collect();

@@ -141,7 +141,23 @@ impl Provider {
             next = level::next(&level.schemes, factors, &uses, now, fresh);
         }
         if next == Next::Met && factors.enrolment_required {
-            next = Next::Enrol(vec![Method::Totp, Method::Passkey]);
+            // What the user does not hold yet (one who holds both has nothing left to set up).
+            let missing: Vec<Method> = [Method::Totp, Method::Passkey]
+                .into_iter()
+                .filter(|m| !factors.holds(*m))
+                .collect();
+            if !missing.is_empty() {
+                next = Next::Enrol(missing);
+            }
+        }
+        if next == Next::Unreachable && level.essential {
+            return Err(Error::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                format!(
+                    "the user cannot authenticate at the essential acr {}",
+                    level.acr
+                ),
+            ));
         }
         if prompt_none && next != Next::Met {
             let (code, what) = match next {
@@ -173,20 +189,12 @@ impl Provider {
                     .await
                     .map(AuthorizeOutcome::Enrol)
             }
-            Next::Unreachable if level.essential => {
-                return Err(Error::new(
-                    ErrorCode::UnmetAuthenticationRequirements,
-                    format!(
-                        "the user cannot authenticate at the essential acr {}",
-                        level.acr
-                    ),
-                ))
-            }
             Next::Unreachable => {
                 tracing::info!(user_id = %session.user.id, client_id = %client.client_id, "the user holds no factor the application's scheme accepts");
                 return Ok(AuthorizeOutcome::ErrorPage(Error::access_denied(format!(
-                    "{} needs a second factor (an authenticator app or a passkey) that your account does not have, and it cannot be set up while signing in. Ask your administrator to set one up for you.",
-                    client.name
+                    "{} needs a second factor (an authenticator app or a passkey) that your account does not have, and it cannot be set up while signing in. Add one on your account page ({}), then sign in again.",
+                    client.name,
+                    self.settings.endpoint("/account")
                 ))));
             }
         }

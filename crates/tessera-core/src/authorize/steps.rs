@@ -12,7 +12,7 @@ use super::interaction::{
 use super::{AuthorizeOutcome, AuthorizeRequest, LoginOutcome, Settled};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
-use crate::credentials::{account_key, address_key};
+use crate::credentials::{address_key, factor_key};
 use crate::error::{Error, Result};
 use crate::factor::webauthn::{self, Assertion, CeremonyError, RelyingParty, StoredKey};
 use crate::factor::{recovery, totp, FactorUse, Method, PasskeyFactor, RecoveryCodes, TotpFactor};
@@ -22,6 +22,7 @@ use crate::provider::Provider;
 use crate::secret::{b64url, b64url_decode, random_bytes};
 use crate::session::Session;
 use crate::store::{Consumed, StoreError};
+use crate::throttle::Tally;
 
 /// The one message for any wrong code or passkey.
 pub const WRONG_FACTOR: &str = "That did not work. Check the code or try another way.";
@@ -38,6 +39,8 @@ pub struct FactorPage {
     pub passkey: Option<PasskeyRequest>,
     /// The user has recovery codes left.
     pub recovery: bool,
+    /// The error was about a recovery code: that form shows open.
+    pub recovery_open: bool,
     pub error: Option<String>,
 }
 
@@ -260,6 +263,7 @@ impl Provider {
                     self.passkey_request(c, f.passkeys.iter().map(|p| p.id.clone()).collect())
                 }),
             recovery: f.recovery_left() > 0,
+            recovery_open: false,
             error: error.map(str::to_owned),
         }
     }
@@ -336,21 +340,33 @@ impl Provider {
         }
     }
 
-    /// Seconds the account or the address must wait, if either is over its limit.
+    /// The failures counted against the address and the account's second factors: whether
+    /// either must wait, and how many the account has.
     async fn step_throttled(
         &self,
         username: Option<&str>,
         address: &str,
         now: Timestamp,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Tally> {
         let t = &self.settings.throttle;
         let address_key = address_key(address);
         let mut limits = vec![(address_key.clone(), t.per_address)];
         if let Some(u) = username {
-            limits.push((account_key(u), t.per_account));
+            limits.push((factor_key(u), t.per_account));
         }
         let refs: Vec<(&str, i64)> = limits.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        self.throttled(&refs, now).await
+        self.tally(&refs, now).await
+    }
+
+    /// A factor was proved: the account's count of wrong second factors starts over (no write
+    /// when there is none).
+    async fn step_succeeded(&self, tally: &Tally, user: &User) -> Result<()> {
+        if tally.counts.get(1).is_some_and(|&n| n > 0) {
+            self.store
+                .clear_failures(&factor_key(&user.username))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts a failed step against the account and the address, and audits it.
@@ -366,7 +382,7 @@ impl Provider {
         let address_key = address_key(address);
         let mut keys = vec![address_key];
         if let Some(u) = user {
-            keys.push(account_key(&u.username));
+            keys.push(factor_key(&u.username));
         }
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.count_failures(&refs, now).await?;
@@ -463,18 +479,15 @@ impl Provider {
         };
         let user = &session.user;
         let page = |error: &str, user: &User| {
-            AuthorizeOutcome::Factor(self.factor_page(
-                &req,
-                form.interaction,
-                &state,
-                user,
-                Some(error),
-            ))
+            AuthorizeOutcome::Factor(FactorPage {
+                recovery_open: recovery_code,
+                ..self.factor_page(&req, form.interaction, &state, user, Some(error))
+            })
         };
-        if let Some(retry_after) = self
+        let tally = self
             .step_throttled(Some(&user.username), form.address, now)
-            .await?
-        {
+            .await?;
+        if let Some(retry_after) = tally.retry_after {
             return Ok(LoginOutcome::Throttled {
                 page: page(THROTTLED, user),
                 retry_after,
@@ -513,6 +526,7 @@ impl Provider {
         };
         match checked {
             Ok((user, used)) => {
+                self.step_succeeded(&tally, &user).await?;
                 let detail = json!({"factor": what, "address": form.address, "recovery_codes_left": user.factors.recovery_left()});
                 self.record(
                     &Actor::user(&user.id),
@@ -606,14 +620,14 @@ impl Provider {
                 Some(error),
             )),
         };
-        if let Some(retry_after) = self
+        let tally = self
             .step_throttled(
                 found.as_ref().map(|u| u.username.as_str()),
                 form.address,
                 now,
             )
-            .await?
-        {
+            .await?;
+        if let Some(retry_after) = tally.retry_after {
             return Ok(LoginOutcome::Throttled {
                 page: retry(THROTTLED, known.as_ref()),
                 retry_after,
@@ -663,6 +677,7 @@ impl Provider {
         };
         match checked {
             Ok((user, used)) => {
+                self.step_succeeded(&tally, &user).await?;
                 let detail = json!({"factor": "passkey", "credential": answer.credential_id, "address": form.address});
                 self.record(
                     &Actor::user(&user.id),
@@ -737,6 +752,7 @@ impl Provider {
         if let Some(retry_after) = self
             .step_throttled(Some(&user.username), form.address, now)
             .await?
+            .retry_after
         {
             return Ok(LoginOutcome::Throttled {
                 page: page(THROTTLED),

@@ -702,6 +702,16 @@ async fn administrators_list_and_remove_factors_and_require_enrolment() {
         422,
     );
 
+    // An apply file may not give a scheme the acr of a stored one, or the built-in "0".
+    for acr in [MFA, "0"] {
+        let spec: tessera_core::admin::Spec = serde_json::from_value(
+            json!({"schemes": [{"name": "other", "methods": [["passkey"]], "acr": acr}]}),
+        )
+        .expect("spec");
+        let planned = h.provider.admin(Caller::local()).plan(&spec, false).await;
+        assert!(planned.is_err(), "acr {acr}");
+    }
+
     // A user's factors go with the user.
     let r = call(&h, "DELETE", &format!("/users/{dave}"), &admin, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -903,10 +913,61 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
             "/account/password",
             &enc(&[
                 ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("password", "another long password"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        "/account/login?fresh=1",
+        "not with a password alone"
+    );
+
+    // The owner, freshly signed in with both factors: the current password first.
+    let csrf = hidden(&b.get("/account").await.text, "csrf");
+    let r = b
+        .post(
+            "/account/password",
+            &enc(&[
+                ("csrf", &csrf),
                 ("current_password", "wrong"),
                 ("password", "another long password"),
             ]),
         )
         .await;
     assert!(r.status.is_client_error(), "{}", r.status);
+}
+
+/// Knowing the password does not reset the count of wrong second factors: signing in again
+/// with it between guesses still ends in a pause.
+#[tokio::test]
+async fn wrong_codes_pause_sign_in_whatever_the_password_clears() {
+    let h = setup().await;
+    scheme(&h, "mfa", MFA, true).await;
+    h.user("gina").await;
+    let strict = app(&h, Some("mfa")).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&strict, "openid", "");
+    let enrol = b.login(&b.get(&path).await, "gina", PASSWORD).await;
+    enrol_totp(&h, &b, &enrol).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let thief = Browser::new(&h);
+        let (path, _) = code_request(&strict, "openid", "");
+        let factor = thief.login(&thief.get(&path).await, "gina", PASSWORD).await;
+        assert!(factor.text.contains("Verify it is you"), "{}", factor.text);
+        for _ in 0..2 {
+            let r = post_step(
+                &thief,
+                &factor,
+                "/login/code",
+                &[("kind", "totp"), ("code", "123456")],
+            )
+            .await;
+            statuses.push(r.status.as_u16());
+        }
+    }
+    // The wrong code tried while setting the app up counts too: five in all, then a pause.
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
 }
