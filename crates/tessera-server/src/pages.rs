@@ -39,6 +39,7 @@ struct FactorTpl<'a> {
     totp: bool,
     passkey: &'a Option<PasskeyRequest>,
     recovery: bool,
+    recovery_open: bool,
     error: &'a Option<String>,
 }
 
@@ -217,6 +218,7 @@ pub fn factor(page: &FactorPage, status: StatusCode) -> Response {
         totp: page.totp,
         passkey: &page.passkey,
         recovery: page.recovery,
+        recovery_open: page.recovery_open,
         error: &page.error,
     }
     .render();

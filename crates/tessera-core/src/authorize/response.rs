@@ -163,7 +163,7 @@ impl Provider {
                         scope: scope.clone(),
                         grant_id: Some(&grant_id),
                         not_after: None,
-                        extra: serde_json::Map::new(),
+                        extra: crate::grant::authentication_claims(&record),
                     },
                     now,
                 )

@@ -11,6 +11,7 @@ mod user_tokens;
 
 pub(crate) use refresh_token::RefreshToken;
 pub use token_exchange::ExchangeRequest;
+pub(crate) use user_tokens::authentication_claims;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

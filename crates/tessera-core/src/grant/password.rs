@@ -8,7 +8,6 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::grant::TokenResponse;
 use crate::model::{GrantType, OPENID_SCOPES};
 use crate::provider::{LoadedClient, Provider};
-use crate::session::ACR_PASSWORD;
 use crate::user_grant::{ActiveGrant, GrantRecord};
 
 impl Provider {
@@ -124,7 +123,8 @@ impl Provider {
             sid: String::new(),
             auth_time: now,
             amr,
-            acr: ACR_PASSWORD.to_owned(),
+            // A password satisfies the application's scheme (checked above): its acr.
+            acr: self.scheme_of(client).acr,
             offline: scope.iter().any(|s| s == "offline_access"),
             claims_request: None,
             epoch: user.sign_out_epoch,

@@ -54,7 +54,7 @@ impl Provider {
                     scope: scope.to_vec(),
                     grant_id: Some(&grant.id),
                     not_after: None,
-                    extra: authentication_claims(grant),
+                    extra: authentication_claims(&grant.record),
                 },
                 now,
             )
@@ -119,10 +119,11 @@ impl Provider {
 /// RFC 9068 §2.2.1: how the user authenticated (`auth_time`, `acr`, `amr`), in tokens of a grant
 /// the user signed in for; what a resource server reads, or introspects, to ask for step-up
 /// (RFC 9470). Asserted grants carry none.
-fn authentication_claims(grant: &ActiveGrant) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn authentication_claims(
+    r: &crate::user_grant::GrantRecord,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
-    if !grant.record.asserted() {
-        let r = &grant.record;
+    if !r.asserted() {
         m.insert("auth_time".into(), r.auth_time.0.into());
         m.insert("acr".into(), r.acr.clone().into());
         m.insert("amr".into(), r.amr.clone().into());

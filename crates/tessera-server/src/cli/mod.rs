@@ -137,7 +137,15 @@ pub fn print(output: Output, value: &Value) {
 fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(text_of).collect::<Vec<_>>().join(", "),
+        // A list of lists (a scheme's sets of methods) keeps its grouping: a+b, c.
+        Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                Value::Array(inner) => inner.iter().map(text_of).collect::<Vec<_>>().join("+"),
+                other => text_of(other),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Null => "-".into(),
         other => other.to_string(),
     }

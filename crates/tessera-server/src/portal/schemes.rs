@@ -55,7 +55,7 @@ pub struct Notice {
 
 fn notice(key: &str) -> Option<String> {
     match key {
-        "created" => Some("The scheme was added; pick it on an application's General tab.".into()),
+        "created" => Some("The scheme was added; pick it on an application's Settings tab.".into()),
         "deleted" => Some("The scheme was deleted.".into()),
         _ => None,
     }

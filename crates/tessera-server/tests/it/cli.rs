@@ -98,12 +98,18 @@ async fn zero_configuration_server_picks_up_cli_changes_live() {
         .expect("list")
         .iter()
         .filter_map(|c| c["client_id"].as_str())
-        .filter(|c| *c != tessera_core::admin::PORTAL_CLIENT)
+        .filter(|c| {
+            ![
+                tessera_core::admin::PORTAL_CLIENT,
+                tessera_core::admin::ACCOUNT_CLIENT,
+            ]
+            .contains(c)
+        })
         .collect();
     assert_eq!(
         ids,
         [id.as_str()],
-        "the server adds only the Admin Portal's client"
+        "the server adds only the Admin Portal's and the account page's clients"
     );
     assert!(stdout(&cli(dir.path(), &["client", "show", &id])).contains("billing"));
     assert!(
