@@ -209,6 +209,7 @@ async fn totp_browser(
             ],
         )
         .await?;
+        let cookies = merged(&cookies, codes.headers());
         let codes = expect(codes, 200).await?;
         let done = post(
             bench,
@@ -267,9 +268,19 @@ async fn totp_browser(
     if let Some(f) = keys_file {
         let lines: String = team
             .iter()
-            .map(|u| format!("{} {} {}\n", u.name, tessera_core::factor::totp::base32(&u.secret), u.last_step))
+            .map(|u| {
+                format!(
+                    "{} {} {}\n",
+                    u.name,
+                    tessera_core::factor::totp::base32(&u.secret),
+                    u.last_step
+                )
+            })
             .collect();
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(f)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(f)?;
         std::io::Write::write_all(&mut file, lines.as_bytes())?;
     }
     Ok((tokens, elapsed))
@@ -313,23 +324,24 @@ async fn login(
         ],
     )
     .await?;
-    // The answer's cookies replace the page's (a new interaction for the next step).
-    let mut jar: HashMap<String, String> = HashMap::new();
-    for pair in cookies.split("; ").chain(
-        self::cookies(answer.headers())
-            .split("; ")
-            .collect::<Vec<_>>(),
-    ) {
+    let jar = merged(&cookies, answer.headers());
+    Ok((answer, jar, verifier.secret().to_owned()))
+}
+
+/// The `Cookie` header after an answer: its cookies replace those of the same name (a new
+/// interaction for the next step, a new session after a factor).
+fn merged(cookies: &str, headers: &HeaderMap) -> String {
+    let fresh = self::cookies(headers);
+    let mut jar: HashMap<&str, &str> = HashMap::new();
+    for pair in cookies.split("; ").chain(fresh.split("; ")) {
         if let Some((k, v)) = pair.split_once('=') {
-            jar.insert(k.to_owned(), v.to_owned());
+            jar.insert(k, v);
         }
     }
-    let jar = jar
-        .iter()
+    jar.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join("; ");
-    Ok((answer, jar, verifier.secret().to_owned()))
+        .join("; ")
 }
 
 async fn post(
@@ -476,9 +488,21 @@ async fn expect(answer: reqwest::Response, status: u16) -> Result<String, Failur
     let got = answer.status().as_u16();
     let body = answer.text().await?;
     if got != status {
+        // A page's words, without its markup, say why.
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         return Err(format!(
             "expected {status}, got {got}: {}",
-            &body[..body.len().min(300)]
+            &text[..text.len().min(400)]
         )
         .into());
     }
