@@ -76,7 +76,7 @@ async function fillLogin(page, response, args) {
 
   const username = page.getByLabel('Username');
   const password = page.getByLabel('Password');
-  const submit = page.getByRole('button', { name: 'Sign in' });
+  const submit = page.getByRole('button', { name: 'Sign in', exact: true });
   await username.waitFor({ state: 'visible' });
   await password.waitFor({ state: 'visible' });
   await submit.waitFor({ state: 'visible' });

@@ -300,3 +300,374 @@ async fn chromium_administers_through_the_admin_portal() {
     assert_eq!(out["console_errors"], json!([]), "no script or CSP errors");
     server.kill();
 }
+
+/// An authorization request of `client_id` (PKCE S256 with `challenge`, nonce `n`), with `extra`
+/// parameters.
+fn authorize_url(
+    base: &str,
+    client_id: &str,
+    challenge: &str,
+    state: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut q: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", RP),
+        ("scope", "openid profile"),
+        ("state", state),
+        ("nonce", "n"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    q.extend_from_slice(extra);
+    format!("{base}/authorize?{}", enc(&q))
+}
+
+/// Redeems the code of a driver's `final_url` (a redirect to [`RP`] with `state`, from the issuer
+/// `base`) at the token endpoint of `server`; returns the ID token's claims.
+async fn redeem(
+    (server, base): (&str, &str),
+    (id, secret): (&str, &str),
+    verifier: &str,
+    final_url: &Value,
+    state: &str,
+) -> Value {
+    let url = final_url.as_str().expect("final_url");
+    assert!(url.starts_with(RP), "{url}");
+    let p = params(url);
+    assert_eq!(p.get("state").map(String::as_str), Some(state), "{url}");
+    assert_eq!(p.get("iss").map(String::as_str), Some(base), "{url}");
+    let code = p.get("code").expect("a code");
+    let tokens: Value = crate::process::http()
+        .post(format!("{server}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token response");
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ID token ({state}): {tokens}"));
+    let claims = crate::flow::jwt_claims(id_token);
+    assert_eq!(claims["nonce"], "n", "{claims}");
+    claims
+}
+
+/// The `amr` of ID token claims.
+fn amr(claims: &Value) -> Vec<String> {
+    serde_json::from_value(claims["amr"].clone()).unwrap_or_else(|_| panic!("amr in {claims}"))
+}
+
+/// Multi-factor sign-in in a real browser, driven by `tests/browser/mfa.mjs` with Chromium's
+/// virtual WebAuthn authenticator (DevTools protocol). An application whose scheme is a password
+/// with TOTP or a passkey, or a passkey alone: alice signs in with her password and sets up a
+/// passkey on the enrolment page (then saves her recovery codes); in fresh browsers holding that
+/// passkey she signs in with it alone, then with her password and it as the second factor. bob
+/// sets up TOTP from the key on the page, later verifies with a fresh code (the code he set it
+/// up with is refused: its step is spent) and with a recovery code. A password-only application
+/// gives bob acr "0"; asking it again for the scheme's acr in the same browser asks only for the
+/// code. The codes are redeemed here and the ID tokens' acr and amr checked.
+#[tokio::test]
+async fn chromium_signs_in_with_passkeys_totp_and_recovery_codes() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // WebAuthn: the RP id is the issuer's host, and it must be a domain in a secure context;
+    // http://localhost is one (the server still listens on 127.0.0.1).
+    let base = format!("http://localhost:{port}");
+    let env = [("TESSERA_ISSUER", base.as_str())];
+    let mfa_acr = "urn:example:mfa";
+    for user in ["alice", "bob"] {
+        cli_env(
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--username",
+                user,
+                "--claim",
+                &format!("name={user}"),
+            ],
+            &[
+                ("TESSERA_ISSUER", base.as_str()),
+                ("TESSERA_NEW_PASSWORD", PASSWORD),
+            ],
+        );
+    }
+    cli_env(
+        dir.path(),
+        &[
+            "scheme",
+            "create",
+            "mfa",
+            "--methods",
+            "password+totp",
+            "--methods",
+            "password+passkey",
+            "--methods",
+            "passkey",
+            "--acr",
+            mfa_acr,
+        ],
+        &env,
+    );
+    let client = |name: &str, scheme: Option<&str>| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            name,
+            "--redirect-uri",
+            RP,
+            "--consent",
+            "auto-accept",
+            "--output",
+            "json",
+        ];
+        if let Some(s) = scheme {
+            args.extend(["--authentication-scheme", s]);
+        }
+        let c = json_out(&cli_env(dir.path(), &args, &env));
+        (
+            c["client_id"].as_str().unwrap().to_owned(),
+            c["client_secret"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (mfa_id, mfa_secret) = client("MFA RP", Some("mfa"));
+    let (plain_id, plain_secret) = client("Plain RP", None);
+    let mfa_app = (mfa_id.as_str(), mfa_secret.as_str());
+    let plain_app = (plain_id.as_str(), plain_secret.as_str());
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+    // The server is called at the address it listens on; the browser goes through localhost.
+    let urls = (server.base.as_str(), base.as_str());
+
+    let (verifier, challenge) = pkce();
+    let at = |id: &str, state: &str| authorize_url(&base, id, &challenge, state, &[]);
+    let step_up = authorize_url(
+        &base,
+        &plain_id,
+        &challenge,
+        "step_up",
+        &[("acr_values", mfa_acr)],
+    );
+    let args = json!({
+        "redirect_prefix": RP,
+        "passkey_user": "alice",
+        "totp_user": "bob",
+        "password": PASSWORD,
+        "passkey_name": "Test laptop",
+        "screenshots": std::env::var("TESSERA_SCREENSHOTS").ok(),
+        "authorize": {
+            "passkey_enrol": at(&mfa_id, "passkey_enrol"),
+            "passwordless": at(&mfa_id, "passwordless"),
+            "passkey_verify": at(&mfa_id, "passkey_verify"),
+            "totp_enrol": at(&mfa_id, "totp_enrol"),
+            "totp_verify": at(&mfa_id, "totp_verify"),
+            "recovery": at(&mfa_id, "recovery"),
+            "plain": at(&plain_id, "plain"),
+            "step_up": step_up,
+        },
+    });
+    let out = tokio::task::spawn_blocking(move || drive_script("mfa.mjs", &args))
+        .await
+        .unwrap();
+
+    // A: the enrolment page (its script allowed by the CSP), a passkey, ten recovery codes.
+    let a = &out["passkey_enrol"];
+    assert_eq!(
+        a["pages"],
+        json!([
+            "Sign in to MFA RP",
+            "Set up a second factor",
+            "Save your recovery codes"
+        ]),
+        "{out:#}"
+    );
+    assert_eq!(a["login_passkey_button"], true, "a passkey alone suffices");
+    let csp = a["enrol"]["csp"].as_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    for shown in ["qr_svg", "totp_secret_shown", "passkey_form"] {
+        assert_eq!(a["enrol"][shown], true, "{shown}: {out:#}");
+    }
+    let codes =
+        |v: &Value| -> Vec<String> { serde_json::from_value(v["recovery_codes"].clone()).unwrap() };
+    let (alice_codes, bob_codes) = (codes(a), codes(&out["totp_enrol"]));
+    for c in alice_codes.iter().chain(&bob_codes) {
+        let (l, r) = c.split_once('-').unwrap_or_else(|| panic!("{c}"));
+        assert!(l.len() == 5 && r.len() == 5, "{c}");
+    }
+    assert_eq!(alice_codes.len(), 10);
+    assert_eq!(bob_codes.len(), 10);
+    assert!(alice_codes.iter().all(|c| !bob_codes.contains(c)));
+    assert_eq!(
+        a["credentials"],
+        json!([{"rp_id": "localhost", "is_resident_key": true, "has_user_handle": true,
+            "sign_count": 1}]),
+        "one discoverable credential for the issuer's host"
+    );
+    let a_id = redeem(urls, mfa_app, &verifier, &a["final_url"], "passkey_enrol").await;
+    assert_eq!(a_id["acr"], mfa_acr);
+    let a_amr = amr(&a_id);
+    assert!(
+        a_amr.iter().any(|m| m == "pwd") && a_amr.iter().any(|m| m == "mfa"),
+        "{a_amr:?}"
+    );
+    assert!(a_amr.iter().any(|m| m == "hwk" || m == "swk"), "{a_amr:?}");
+
+    // B: no cookies, the passkey alone; an authenticator without it fails first, and says so.
+    let b = &out["passwordless"];
+    assert_eq!(b["pages"], json!(["Sign in to MFA RP"]));
+    assert_eq!(b["passkey_button"], "Sign in with a passkey");
+    assert!(
+        b["without_passkey"]["status"]
+            .as_str()
+            .unwrap()
+            .contains("The passkey was not used"),
+        "{out:#}"
+    );
+    assert_eq!(
+        b["navigations"],
+        json!(["GET /authorize 200", "POST /login/passkey 303"]),
+        "no password posted"
+    );
+    let b_id = redeem(urls, mfa_app, &verifier, &b["final_url"], "passwordless").await;
+    assert_eq!(b_id["sub"], a_id["sub"]);
+    assert_eq!(b_id["acr"], mfa_acr);
+    let b_amr = amr(&b_id);
+    assert!(!b_amr.iter().any(|m| m == "pwd"), "passwordless: {b_amr:?}");
+    assert!(b_amr.iter().any(|m| m == "hwk" || m == "swk"), "{b_amr:?}");
+    assert!(
+        b_amr.iter().any(|m| m == "mfa"),
+        "a user-verifying passkey: {b_amr:?}"
+    );
+
+    // B': the password, then the passkey as the second factor (the ceremony names her credential).
+    let v = &out["passkey_verify"];
+    assert_eq!(v["pages"], json!(["Sign in to MFA RP", "Verify it is you"]));
+    assert_eq!(
+        v["factor_page"],
+        json!({"totp": false, "passkey": true, "allow_credentials": 1, "recovery": true})
+    );
+    let v_id = redeem(urls, mfa_app, &verifier, &v["final_url"], "passkey_verify").await;
+    assert_eq!(v_id["sub"], a_id["sub"]);
+    assert_eq!(v_id["acr"], mfa_acr);
+    let v_amr = amr(&v_id);
+    assert!(
+        v_amr.iter().any(|m| m == "pwd") && v_amr.iter().any(|m| m == "mfa"),
+        "{v_amr:?}"
+    );
+    assert!(v_amr.iter().any(|m| m == "hwk" || m == "swk"), "{v_amr:?}");
+
+    // C: TOTP set up from the key on the page, then a fresh code; the spent one is refused.
+    let c = &out["totp_enrol"];
+    assert_eq!(
+        c["pages"],
+        json!([
+            "Sign in to MFA RP",
+            "Set up a second factor",
+            "Save your recovery codes"
+        ])
+    );
+    assert_eq!(c["key_bytes"], 20, "RFC 4226 §4 R6's recommended 160 bits");
+    assert!(
+        c["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/"),
+        "{out:#}"
+    );
+    let c_id = redeem(urls, mfa_app, &verifier, &c["final_url"], "totp_enrol").await;
+    assert_ne!(c_id["sub"], a_id["sub"]);
+    assert_eq!(c_id["acr"], mfa_acr);
+    assert_eq!(c_id["amr"], json!(["pwd", "otp", "mfa"]));
+    let t = &out["totp_verify"];
+    assert_eq!(
+        t["factor_page"],
+        json!({"totp": true, "passkey": false, "allow_credentials": 0, "recovery": true})
+    );
+    assert_eq!(
+        t["replayed_code"],
+        json!({"status": 401, "error": "That did not work. Check the code or try another way."})
+    );
+    let t_id = redeem(urls, mfa_app, &verifier, &t["final_url"], "totp_verify").await;
+    assert_eq!(t_id["sub"], c_id["sub"]);
+    assert_eq!(t_id["acr"], mfa_acr);
+    assert_eq!(t_id["amr"], json!(["pwd", "otp", "mfa"]));
+
+    // D: a recovery code instead.
+    let d = &out["recovery"];
+    assert_eq!(d["code"], bob_codes[0].as_str());
+    let d_id = redeem(urls, mfa_app, &verifier, &d["final_url"], "recovery").await;
+    assert_eq!(d_id["sub"], c_id["sub"]);
+    assert_eq!(d_id["acr"], mfa_acr);
+    assert!(amr(&d_id).iter().any(|m| m == "mfa"), "{d_id}");
+
+    // E: the password-only application, then step-up by acr_values: only the code is asked.
+    let e = &out["plain"];
+    let e_id = redeem(urls, plain_app, &verifier, &e["final_url"], "plain").await;
+    assert_eq!(e_id["sub"], c_id["sub"]);
+    assert_eq!(e_id["acr"], "0");
+    assert_eq!(e_id["amr"], json!(["pwd"]));
+    let s = &out["step_up"];
+    assert_eq!(s["pages"], json!(["Verify it is you"]), "{out:#}");
+    assert_eq!(s["password_field"], false);
+    assert_eq!(s["username_field"], false);
+    let s_id = redeem(urls, plain_app, &verifier, &s["final_url"], "step_up").await;
+    assert_eq!(s_id["sub"], c_id["sub"]);
+    assert_eq!(s_id["acr"], mfa_acr);
+    let s_amr = amr(&s_id);
+    assert!(
+        s_amr.iter().any(|m| m == "otp") && s_amr.iter().any(|m| m == "mfa"),
+        "{s_amr:?}"
+    );
+
+    // The factors as the CLI sees them: the passkey's name as typed, one recovery code used.
+    let factors = |user: &str| {
+        json_out(&cli_env(
+            dir.path(),
+            &["user", "factors", user, "--output", "json"],
+            &env,
+        ))
+    };
+    let alice = factors("alice");
+    assert!(
+        alice["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "passkey" && f["name"] == "Test laptop"),
+        "{alice:#}"
+    );
+    let bob = factors("bob");
+    assert!(
+        bob["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "recovery_codes" && f["remaining"] == 9),
+        "{bob:#}"
+    );
+
+    // No script or CSP error; the refused code's 401 is the one expected console message.
+    for err in out["console_errors"].as_array().unwrap() {
+        let err = err.as_str().unwrap();
+        assert!(
+            err.starts_with("totp_verify: ") && err.contains("401"),
+            "{err}"
+        );
+    }
+    server.kill();
+}
