@@ -12,7 +12,7 @@ use crate::admin::{AdminError, Caller, PasswordChange, SessionView};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::factor::webauthn;
-use crate::factor::{recovery, totp, FactorView, PasskeyFactor, RecoveryCodes, TotpFactor};
+use crate::factor::{recovery, totp, FactorView};
 use crate::model::{Consent, User};
 use crate::provider::Provider;
 use crate::secret::{b64url, b64url_decode, random_bytes};
@@ -220,24 +220,13 @@ impl Provider {
             self.account_failed(s, "totp", "wrong_code").await;
             return Err(AccountError::Wrong("wrong_code"));
         };
-        let stored = self
-            .master
-            .encrypt(&format!("totp\0{}", s.user.id), &secret);
         self.change_own(s, "factor.enrolled", json!({"factor": "totp"}), |u| {
-            if u.factors.totp.is_some() {
-                return Err(AccountError::Admin(AdminError::Conflict(
+            self.add_totp(u, &secret, step, now).map_err(|_| {
+                AccountError::Admin(AdminError::Conflict(
                     "you already have an authenticator app; remove it first to set up another"
                         .into(),
-                )));
-            }
-            u.factors.totp = Some(TotpFactor {
-                secret_ciphertext: stored.clone(),
-                last_step: step,
-                created_at: now,
-                last_used_at: None,
-            });
-            u.factors.enrolment_required = false;
-            Ok(self.first_codes(u, now))
+                ))
+            })
         })
         .await
     }
@@ -276,37 +265,13 @@ impl Provider {
             }
         };
         let id = b64url(&cred.id);
-        let name: String = name
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect();
-        let name = if name.is_empty() {
-            "Passkey".to_owned()
-        } else {
-            name
-        };
         self.change_own(
             s,
             "factor.enrolled",
             json!({"factor": "passkey", "credential": id}),
             |u| {
-                if u.factors.passkeys.iter().any(|p| p.id == id) {
-                    return Err(AccountError::Wrong("already_registered"));
-                }
-                u.factors.passkeys.push(PasskeyFactor {
-                    id: id.clone(),
-                    name: name.clone(),
-                    public_key: b64url(&cred.public_key),
-                    alg: cred.alg,
-                    sign_count: cred.sign_count,
-                    backup_eligible: cred.backup_eligible,
-                    created_at: now,
-                    last_used_at: None,
-                });
-                u.factors.enrolment_required = false;
-                Ok(self.first_codes(u, now))
+                self.add_passkey(u, &cred, name, now)
+                    .map_err(AccountError::Wrong)
             },
         )
         .await
@@ -346,27 +311,10 @@ impl Provider {
                         "recovery codes stand in for a second factor; set one up first".into(),
                     )));
                 }
-                let (codes, digests) = recovery::generate(&self.master, &u.id);
-                u.factors.recovery = Some(RecoveryCodes {
-                    digests,
-                    created_at: now,
-                });
-                Ok(codes)
+                Ok(self.new_codes(u, now))
             },
         )
         .await
-    }
-
-    fn first_codes(&self, u: &mut User, now: Timestamp) -> Option<Vec<String>> {
-        if u.factors.recovery.is_some() {
-            return None;
-        }
-        let (codes, digests) = recovery::generate(&self.master, &u.id);
-        u.factors.recovery = Some(RecoveryCodes {
-            digests,
-            created_at: now,
-        });
-        Some(codes)
     }
 
     /// Changes the session's user with `change` on the revision read (again on a concurrent
@@ -376,28 +324,16 @@ impl Provider {
         s: &Session,
         action: &str,
         detail: serde_json::Value,
-        mut change: impl FnMut(&mut User) -> AccountResult<T>,
+        change: impl FnMut(&mut User) -> AccountResult<T>,
     ) -> AccountResult<T> {
-        for _ in 0..5 {
-            let mut u = self
-                .store
-                .get_user(&s.user.id)
-                .await?
-                .ok_or_else(|| AdminError::NotFound("user".into()))?;
-            let out = change(&mut u)?;
-            u.updated_at = self.now();
-            match self.store.update_user(&u).await {
-                Ok(()) => {
-                    let target = format!("user:{}", u.id);
-                    self.record(&Actor::user(&u.id), action, &target, None, detail)
-                        .await;
-                    return Ok(out);
-                }
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AccountError::Admin(AdminError::Raced))
+        let missing = || AccountError::Admin(AdminError::NotFound("user".into()));
+        let (u, out) = self
+            .change_user(&s.user.id, self.now(), missing, change)
+            .await??;
+        let target = format!("user:{}", u.id);
+        self.record(&Actor::user(&u.id), action, &target, None, detail)
+            .await;
+        Ok(out)
     }
 
     async fn account_failed(&self, s: &Session, factor: &str, reason: &str) {

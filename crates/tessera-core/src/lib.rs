@@ -56,6 +56,7 @@ pub mod throttle;
 pub mod throttle_memo;
 pub mod token;
 pub mod uri;
+pub mod user_factors;
 pub mod user_grant;
 pub mod userinfo;
 

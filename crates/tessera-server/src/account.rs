@@ -355,13 +355,7 @@ fn factor_page(
     let algorithms = pending
         .passkey
         .as_ref()
-        .map(|p| {
-            p.algorithms
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+        .map(tessera_core::authorize::PasskeyCreation::algorithm_list)
         .unwrap_or_default();
     html(
         status,

@@ -258,13 +258,7 @@ pub fn enrol(page: &EnrolPage, status: StatusCode) -> Response {
         algorithms: page
             .passkey
             .as_ref()
-            .map(|p| {
-                p.algorithms
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
+            .map(PasskeyCreation::algorithm_list)
             .unwrap_or_default(),
         error: &page.error,
     }

@@ -478,18 +478,38 @@ impl Provider {
         used: FactorUse,
         now: Timestamp,
     ) -> Result<LoginOutcome> {
+        self.use_up(artifact, now).await?;
+        let previous = self.session(session_cookie, now).await?;
+        let (cookie, session) = self.add_factor(previous, user, used, now).await?;
+        let sid = session.record.sid.clone();
+        let outcome = self.go_on(state, session, now).await;
+        Ok(LoginOutcome::Done {
+            session_cookie: cookie,
+            sid,
+            outcome,
+        })
+    }
+
+    /// Uses up the interaction `artifact` (once: a second post of its form is refused).
+    pub(crate) async fn use_up(&self, artifact: &Artifact, now: Timestamp) -> Result<()> {
         match self
             .store
             .consume_artifact(interaction(artifact), now, None)
             .await?
         {
-            Consumed::First(_) => {}
-            _ => return Err(form_refused("the sign-in request was already completed")),
+            Consumed::First(_) => Ok(()),
+            _ => Err(form_refused("the sign-in request was already completed")),
         }
-        let previous = self.session(session_cookie, now).await?;
-        let (cookie, session) = self.add_factor(previous, user, used, now).await?;
-        let sid = session.record.sid.clone();
-        let outcome = match self.resume(state).await {
+    }
+
+    /// The paused request goes on with `session` (re-checked: the client may have changed).
+    pub(crate) async fn go_on(
+        &self,
+        state: &InteractionState,
+        session: Session,
+        now: Timestamp,
+    ) -> AuthorizeOutcome {
+        match self.resume(state).await {
             Ok((req, params)) => {
                 let settled = Settled {
                     started: state.started,
@@ -499,12 +519,7 @@ impl Provider {
                     .await
             }
             Err(o) => o,
-        };
-        Ok(LoginOutcome::Done {
-            session_cookie: cookie,
-            sid,
-            outcome,
-        })
+        }
     }
 
     /// `POST /consent`: stores the approval (or answers access_denied) and resumes the request.
@@ -531,14 +546,7 @@ impl Provider {
             .await?
             .filter(|s| Some(&s.user.id) == state.user_id.as_ref())
             .ok_or_else(|| form_refused("you are no longer signed in as the user who was asked"))?;
-        match self
-            .store
-            .consume_artifact(interaction(&artifact), now, None)
-            .await?
-        {
-            Consumed::First(_) => {}
-            _ => return Err(form_refused("the sign-in request was already completed")),
-        }
+        self.use_up(&artifact, now).await?;
         let (req, params) = match self.resume(&state).await {
             Ok(x) => x,
             Err(o) => return Ok(o),

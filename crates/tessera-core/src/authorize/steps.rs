@@ -6,22 +6,19 @@
 
 use serde_json::json;
 
-use super::interaction::{
-    form_refused, interaction, InteractionState, PasskeyRequest, Stage, THROTTLED,
-};
+use super::interaction::{form_refused, InteractionState, PasskeyRequest, Stage, THROTTLED};
 use super::{AuthorizeOutcome, AuthorizeRequest, LoginOutcome, Settled};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::credentials::{address_key, factor_key};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::factor::webauthn::{self, Assertion, CeremonyError, RelyingParty, StoredKey};
-use crate::factor::{recovery, totp, FactorUse, Method, PasskeyFactor, RecoveryCodes, TotpFactor};
+use crate::factor::{recovery, totp, FactorUse, Method};
 use crate::model::User;
 use crate::params::Params;
 use crate::provider::Provider;
 use crate::secret::{b64url, b64url_decode, random_bytes};
 use crate::session::Session;
-use crate::store::{Consumed, StoreError};
 use crate::throttle::Tally;
 
 /// The one message for any wrong code or passkey.
@@ -67,6 +64,17 @@ pub struct PasskeyCreation {
     pub exclude: Vec<String>,
     pub user_verification: &'static str,
     pub algorithms: Vec<i64>,
+}
+
+impl PasskeyCreation {
+    /// The COSE algorithms offered, as the page's `data-algorithms` (`-7,-8,-257`).
+    pub fn algorithm_list(&self) -> String {
+        self.algorithms
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The enrolment page.
@@ -127,6 +135,15 @@ pub enum Enrolment<'a> {
     },
 }
 
+/// A step whose answer verified: its interaction, form and the failures counted before.
+#[derive(Clone, Copy)]
+struct Proved<'a> {
+    artifact: &'a crate::model::Artifact,
+    state: &'a InteractionState,
+    form: &'a StepForm<'a>,
+    tally: &'a Tally,
+}
+
 /// Why a step's check failed: for the audit log; the user sees [`WRONG_FACTOR`].
 type Refusal = &'static str;
 
@@ -137,29 +154,9 @@ fn decode(s: &str) -> Option<Vec<u8>> {
     b64url_decode(s)
 }
 
-/// The TOTP secret of a user, encrypted for the store.
-fn totp_context(user_id: &str) -> String {
-    format!("totp\0{user_id}")
-}
-
 /// A TOTP secret during enrolment, bound to the user and the page that showed it.
 fn pending_context(user_id: &str, csrf: &str) -> String {
     format!("totp-pending\0{user_id}\0{csrf}")
-}
-
-/// A passkey's name: trimmed, printable, at most 64 characters; "Passkey" when empty.
-fn passkey_name(name: &str) -> String {
-    let clean: String = name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
-    if clean.is_empty() {
-        "Passkey".into()
-    } else {
-        clean
-    }
 }
 
 impl Provider {
@@ -358,15 +355,34 @@ impl Provider {
         self.tally(&refs, now).await
     }
 
-    /// A factor was proved: the account's count of wrong second factors starts over (no write
-    /// when there is none).
-    async fn step_succeeded(&self, tally: &Tally, user: &User) -> Result<()> {
-        if tally.counts.get(1).is_some_and(|&n| n > 0) {
+    /// A factor was proved at a step: the account's count of wrong second factors starts over
+    /// (no write when there is none), the use is audited (`detail` says which factor), and the
+    /// sign-in goes on.
+    async fn proved(
+        &self,
+        step: Proved<'_>,
+        user: User,
+        used: FactorUse,
+        mut detail: serde_json::Value,
+        now: Timestamp,
+    ) -> Result<LoginOutcome> {
+        if step.tally.counts.get(1).is_some_and(|&n| n > 0) {
             self.store
                 .clear_failures(&factor_key(&user.username))
                 .await?;
         }
-        Ok(())
+        detail["address"] = json!(step.form.address);
+        self.record(
+            &Actor::user(&user.id),
+            "factor.used",
+            &format!("user:{}", user.id),
+            Some(&step.artifact.client_id),
+            detail,
+        )
+        .await;
+        let cookie = step.form.session_cookie;
+        self.complete_step(step.artifact, step.state, cookie, user, used, now)
+            .await
     }
 
     /// Counts a failed step against the account and the address, and audits it.
@@ -396,38 +412,6 @@ impl Provider {
         )
         .await;
         Ok(())
-    }
-
-    /// Changes the user's factors with `change`, on the revision read: a concurrent change
-    /// (another use of the same code, a counter moved by another node) makes it read and
-    /// judge again, so a single-use answer is accepted once.
-    async fn change_factors<T>(
-        &self,
-        user_id: &str,
-        now: Timestamp,
-        mut change: impl FnMut(&mut User) -> std::result::Result<T, Refusal>,
-    ) -> Result<std::result::Result<(User, T), Refusal>> {
-        for _ in 0..5 {
-            let Some(mut user) = self.store.get_user(user_id).await? else {
-                return Ok(Err("unknown_user"));
-            };
-            let out = match change(&mut user) {
-                Ok(out) => out,
-                Err(r) => return Ok(Err(r)),
-            };
-            user.updated_at = now;
-            match self.store.update_user(&user).await {
-                Ok(()) => {
-                    user.revision += 1;
-                    return Ok(Ok((user, out)));
-                }
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::unavailable(
-            "the account is changing too often; try again",
-        ))
     }
 
     /// The step's user: the session's, who the interaction was paused for.
@@ -500,44 +484,52 @@ impl Provider {
         };
         let master = &self.master;
         let checked = if recovery_code {
-            self.change_factors(&user.id, now, |u| {
-                let id = u.id.clone();
-                let codes = u.factors.recovery.as_mut().ok_or("no_recovery_codes")?;
-                let i = recovery::find(master, &id, &codes.digests, code).ok_or("wrong_code")?;
-                codes.digests.remove(i);
-                Ok(FactorUse::recovery(now))
-            })
+            self.change_user(
+                &user.id,
+                now,
+                || "unknown_user",
+                |u| {
+                    let id = u.id.clone();
+                    let codes = u.factors.recovery.as_mut().ok_or("no_recovery_codes")?;
+                    let i =
+                        recovery::find(master, &id, &codes.digests, code).ok_or("wrong_code")?;
+                    codes.digests.remove(i);
+                    Ok(FactorUse::recovery(now))
+                },
+            )
             .await?
         } else if state.methods.contains(&Method::Totp) {
-            self.change_factors(&user.id, now, |u| {
-                let context = totp_context(&u.id);
-                let t = u.factors.totp.as_mut().ok_or("no_totp")?;
-                let secret = master
-                    .decrypt(&context, &t.secret_ciphertext)
-                    .map_err(|_| "undecryptable")?;
-                let step = totp::verify(&secret, code, now, t.last_step).ok_or("wrong_code")?;
-                t.last_step = step;
-                t.last_used_at = Some(now);
-                Ok(FactorUse::totp(now))
-            })
+            self.change_user(
+                &user.id,
+                now,
+                || "unknown_user",
+                |u| {
+                    let context = crate::user_factors::totp_context(&u.id);
+                    let t = u.factors.totp.as_mut().ok_or("no_totp")?;
+                    let secret = master
+                        .decrypt(&context, &t.secret_ciphertext)
+                        .map_err(|_| "undecryptable")?;
+                    let step = totp::verify(&secret, code, now, t.last_step).ok_or("wrong_code")?;
+                    t.last_step = step;
+                    t.last_used_at = Some(now);
+                    Ok(FactorUse::totp(now))
+                },
+            )
             .await?
         } else {
             Err("not_offered")
         };
         match checked {
             Ok((user, used)) => {
-                self.step_succeeded(&tally, &user).await?;
-                let detail = json!({"factor": what, "address": form.address, "recovery_codes_left": user.factors.recovery_left()});
-                self.record(
-                    &Actor::user(&user.id),
-                    "factor.used",
-                    &format!("user:{}", user.id),
-                    Some(&artifact.client_id),
-                    detail,
-                )
-                .await;
-                self.complete_step(&artifact, &state, form.session_cookie, user, used, now)
-                    .await
+                let detail =
+                    json!({"factor": what, "recovery_codes_left": user.factors.recovery_left()});
+                let step = Proved {
+                    artifact: &artifact,
+                    state: &state,
+                    form,
+                    tally: &tally,
+                };
+                self.proved(step, user, used, detail, now).await
             }
             Err(reason) => {
                 self.step_failed(
@@ -646,30 +638,35 @@ impl Provider {
                     authenticator_data: &ad,
                     signature: &sig,
                 };
-                self.change_factors(&u.id, now, |u| {
-                    let p = u
-                        .factors
-                        .passkeys
-                        .iter_mut()
-                        .find(|p| p.id == answer.credential_id)
-                        .ok_or(CeremonyError::UnknownCredential.reason())?;
-                    let public_key =
-                        b64url_decode(&p.public_key).ok_or(CeremonyError::PublicKey.reason())?;
-                    let key = StoredKey {
-                        public_key: &public_key,
-                        alg: p.alg,
-                        sign_count: p.sign_count,
-                    };
-                    let ok = webauthn::verify_assertion(&rp, &challenge, &assertion, key)
-                        .map_err(CeremonyError::reason)?;
-                    p.sign_count = ok.sign_count;
-                    p.last_used_at = Some(now);
-                    Ok(FactorUse::passkey(
-                        now,
-                        ok.backup_eligible,
-                        ok.user_verified,
-                    ))
-                })
+                self.change_user(
+                    &u.id,
+                    now,
+                    || "unknown_user",
+                    |u| {
+                        let p = u
+                            .factors
+                            .passkeys
+                            .iter_mut()
+                            .find(|p| p.id == answer.credential_id)
+                            .ok_or(CeremonyError::UnknownCredential.reason())?;
+                        let public_key = b64url_decode(&p.public_key)
+                            .ok_or(CeremonyError::PublicKey.reason())?;
+                        let key = StoredKey {
+                            public_key: &public_key,
+                            alg: p.alg,
+                            sign_count: p.sign_count,
+                        };
+                        let ok = webauthn::verify_assertion(&rp, &challenge, &assertion, key)
+                            .map_err(CeremonyError::reason)?;
+                        p.sign_count = ok.sign_count;
+                        p.last_used_at = Some(now);
+                        Ok(FactorUse::passkey(
+                            now,
+                            ok.backup_eligible,
+                            ok.user_verified,
+                        ))
+                    },
+                )
                 .await?
             }
             (Some(_), _) => Err(CeremonyError::ClientData.reason()),
@@ -677,18 +674,14 @@ impl Provider {
         };
         match checked {
             Ok((user, used)) => {
-                self.step_succeeded(&tally, &user).await?;
-                let detail = json!({"factor": "passkey", "credential": answer.credential_id, "address": form.address});
-                self.record(
-                    &Actor::user(&user.id),
-                    "factor.used",
-                    &format!("user:{}", user.id),
-                    Some(&artifact.client_id),
-                    detail,
-                )
-                .await;
-                self.complete_step(&artifact, &state, form.session_cookie, user, used, now)
-                    .await
+                let detail = json!({"factor": "passkey", "credential": answer.credential_id});
+                let step = Proved {
+                    artifact: &artifact,
+                    state: &state,
+                    form,
+                    tally: &tally,
+                };
+                self.proved(step, user, used, detail, now).await
             }
             Err(reason) => {
                 self.step_failed(
@@ -818,14 +811,7 @@ impl Provider {
                 .await;
         };
         // The codes are shown once, on a page of their own; the request goes on from there.
-        match self
-            .store
-            .consume_artifact(interaction(&artifact), now, None)
-            .await?
-        {
-            Consumed::First(_) => {}
-            _ => return Err(form_refused("the sign-in request was already completed")),
-        }
+        self.use_up(&artifact, now).await?;
         let previous = self.session(form.session_cookie, now).await?;
         let (cookie, session) = self.add_factor(previous, user, used, now).await?;
         let settled = Settled {
@@ -849,19 +835,6 @@ impl Provider {
         })
     }
 
-    /// New recovery codes for `u` when it has none: the codes to show.
-    fn codes_for(&self, u: &mut User, now: Timestamp) -> Option<Vec<String>> {
-        if u.factors.recovery.is_some() {
-            return None;
-        }
-        let (codes, digests) = recovery::generate(&self.master, &u.id);
-        u.factors.recovery = Some(RecoveryCodes {
-            digests,
-            created_at: now,
-        });
-        Some(codes)
-    }
-
     async fn enrol_totp(
         &self,
         state: &InteractionState,
@@ -878,20 +851,12 @@ impl Provider {
         let Some(step) = totp::verify(&secret, code, now, 0) else {
             return Ok(Err("wrong_code"));
         };
-        let stored = self.master.encrypt(&totp_context(&user.id), &secret);
-        self.change_factors(&user.id, now, |u| {
-            if u.factors.totp.is_some() {
-                return Err("already_enrolled");
-            }
-            u.factors.totp = Some(TotpFactor {
-                secret_ciphertext: stored.clone(),
-                last_step: step,
-                created_at: now,
-                last_used_at: Some(now),
-            });
-            u.factors.enrolment_required = false;
-            Ok((FactorUse::totp(now), self.codes_for(u, now)))
-        })
+        self.change_user(
+            &user.id,
+            now,
+            || "unknown_user",
+            |u| Ok((FactorUse::totp(now), self.add_totp(u, &secret, step, now)?)),
+        )
         .await
     }
 
@@ -916,26 +881,13 @@ impl Provider {
             Ok(c) => c,
             Err(e) => return Ok(Err(e.reason())),
         };
-        let id = b64url(&cred.id);
-        let name = passkey_name(name);
-        self.change_factors(&user.id, now, |u| {
-            if u.factors.passkeys.iter().any(|p| p.id == id) {
-                return Err("already_registered");
-            }
-            u.factors.passkeys.push(PasskeyFactor {
-                id: id.clone(),
-                name: name.clone(),
-                public_key: b64url(&cred.public_key),
-                alg: cred.alg,
-                sign_count: cred.sign_count,
-                backup_eligible: cred.backup_eligible,
-                created_at: now,
-                last_used_at: Some(now),
-            });
-            u.factors.enrolment_required = false;
-            let used = FactorUse::passkey(now, cred.backup_eligible, cred.user_verified);
-            Ok((used, self.codes_for(u, now)))
-        })
+        let used = FactorUse::passkey(now, cred.backup_eligible, cred.user_verified);
+        self.change_user(
+            &user.id,
+            now,
+            || "unknown_user",
+            |u| Ok((used.clone(), self.add_passkey(u, &cred, name, now)?)),
+        )
         .await
     }
 
@@ -959,24 +911,7 @@ impl Provider {
             )
             .await?;
         let session = self.step_user(&state, form.session_cookie, now).await?;
-        match self
-            .store
-            .consume_artifact(interaction(&artifact), now, None)
-            .await?
-        {
-            Consumed::First(_) => {}
-            _ => return Err(form_refused("the sign-in request was already completed")),
-        }
-        Ok(match self.resume(&state).await {
-            Ok((req, params)) => {
-                let settled = Settled {
-                    started: state.started,
-                    consented: false,
-                };
-                self.proceed(&req, &params, Some(session), settled, now)
-                    .await
-            }
-            Err(o) => o,
-        })
+        self.use_up(&artifact, now).await?;
+        Ok(self.go_on(&state, session, now).await)
     }
 }
