@@ -298,8 +298,8 @@ def part_signin_totp(node, app, workdir):
     out()
     out(f"{WORKERS} concurrent browsers (`examples/sign_ins`). Password only: GET /authorize, POST "
         f"/login, POST /token. Password + TOTP (`BENCH_TOTP_USERS={TOTP_USERS}` users a browser, an "
-        f"application whose scheme asks for both): GET /authorize, POST /login, the second-factor "
-        f"page, POST /login/code (RFC 6238, a code counts once), POST /token. {REPEAT} alternating "
+        f"application whose scheme asks for both): GET /authorize, POST /login (answered with the "
+        f"second-factor page), POST /login/code (RFC 6238, a code counts once), POST /token. {REPEAT} alternating "
         f"runs of {SECONDS:g} s, medians.")
     out()
     out("| | sign-ins per second (median) | runs |")
