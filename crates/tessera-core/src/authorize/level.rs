@@ -21,12 +21,19 @@ pub(crate) struct Level {
 }
 
 impl Level {
-    /// The application's scheme alone (a voluntary level the user cannot reach is dropped).
+    /// Without the level the request asked for (a voluntary level the user cannot reach is
+    /// dropped); the application's scheme, and any added to it, stay.
     pub fn application_only(&self) -> Level {
-        let app = self.schemes[0].clone();
+        let asked = self.asked.as_ref().map(|a| a.name.as_str());
+        let schemes: Vec<AuthScheme> = self
+            .schemes
+            .iter()
+            .filter(|s| Some(s.name.as_str()) != asked)
+            .cloned()
+            .collect();
         Level {
-            acr: app.acr.clone(),
-            schemes: vec![app],
+            acr: schemes[0].acr.clone(),
+            schemes,
             asked: None,
             essential: false,
         }

@@ -150,6 +150,16 @@ impl Provider {
                 next = Next::Enrol(missing);
             }
         }
+        // Passkeys cannot work on an issuer whose host is an IP address: a step that could only
+        // be a passkey cannot be taken.
+        if !self.passkeys_available() {
+            if let Next::SecondFactor(m) | Next::Enrol(m) = &mut next {
+                m.retain(|x| *x != Method::Passkey);
+                if m.is_empty() {
+                    next = Next::Unreachable;
+                }
+            }
+        }
         if next == Next::Unreachable && level.essential {
             return Err(Error::new(
                 ErrorCode::UnmetAuthenticationRequirements,
