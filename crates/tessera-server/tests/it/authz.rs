@@ -634,8 +634,40 @@ async fn the_portal_refuses_what_the_model_refuses() {
             O::ReadAudit,
             K::Ordinary,
         ),
+        case(
+            "POST",
+            "/admin/schemes".into(),
+            vec![
+                ("name", "portal-made".into()),
+                ("methods", "password+totp, passkey".into()),
+                ("acr", "urn:example:portal".into()),
+            ],
+            O::CreateScheme,
+            K::Ordinary,
+        ),
+        case(
+            "POST",
+            format!("/admin/users/{ordinary}/factors"),
+            vec![("factor", "totp".into())],
+            O::RemoveFactor,
+            K::Ordinary,
+        ),
+        case(
+            "POST",
+            format!("/admin/users/{root}/factors"),
+            vec![("factor", "totp".into())],
+            O::RemoveFactor,
+            K::Protected,
+        ),
+        case(
+            "POST",
+            format!("/admin/users/{root}/enrolment"),
+            vec![("required", "true".into())],
+            O::RequireEnrolment,
+            K::Protected,
+        ),
     ];
-    assert_eq!(cases.len(), 17);
+    assert_eq!(cases.len(), 21);
     let mut checked = 0;
     for scopes in scope_sets() {
         let portal = Portal {
@@ -678,7 +710,7 @@ async fn the_portal_refuses_what_the_model_refuses() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 17 * scope_sets().len());
+    assert_eq!(checked, 21 * scope_sets().len());
 }
 
 /// One portal request, the operation it performs and the kind of its target.
