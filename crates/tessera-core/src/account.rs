@@ -95,7 +95,7 @@ impl Provider {
 
     /// What the account page shows of the session's user.
     pub async fn account(&self, s: &Session) -> AccountResult<AccountView> {
-        let admin = self.admin(Caller::account(&s.user.id));
+        let admin = self.admin(Caller::account(&s.user.id, self.recent(s, self.now())));
         Ok(AccountView {
             username: s.user.username.clone(),
             factors: s.user.factors.views(),
@@ -122,7 +122,7 @@ impl Provider {
             password: new.to_owned(),
             current_password: Some(current.to_owned()),
         };
-        self.admin(Caller::account(&s.user.id))
+        self.admin(Caller::account(&s.user.id, self.recent(s, self.now())))
             .set_user_password(&s.user.id, &change)
             .await?;
         Ok(())
@@ -130,7 +130,7 @@ impl Provider {
 
     /// Revokes the consent given to `client_id`.
     pub async fn account_revoke_consent(&self, s: &Session, client_id: &str) -> AccountResult<()> {
-        self.admin(Caller::account(&s.user.id))
+        self.admin(Caller::account(&s.user.id, self.recent(s, self.now())))
             .revoke_consent(&s.user.id, client_id)
             .await?;
         Ok(())
@@ -278,21 +278,26 @@ impl Provider {
     }
 
     /// Removes one of one's own factors (removing the last second factor removes the recovery
-    /// codes too).
+    /// codes too), and signs the user out everywhere, this browser included: a session that
+    /// proved the factor must not outlive it.
     pub async fn account_remove_factor(&self, s: &Session, factor_id: &str) -> AccountResult<()> {
         if !self.recent(s, self.now()) {
             return Err(AccountError::NotRecent);
         }
-        self.change_own(s, "factor.removed", json!({"factor": factor_id}), |u| {
-            if u.factors.remove(factor_id) {
-                Ok(())
-            } else {
-                Err(AccountError::Admin(AdminError::NotFound(format!(
-                    "factor {factor_id}"
-                ))))
-            }
-        })
-        .await
+        let u = self
+            .change_own(s, "factor.removed", json!({"factor": factor_id}), |u| {
+                if u.factors.remove(factor_id) {
+                    u.sign_out_epoch += 1;
+                    Ok(u.clone())
+                } else {
+                    Err(AccountError::Admin(AdminError::NotFound(format!(
+                        "factor {factor_id}"
+                    ))))
+                }
+            })
+            .await?;
+        self.admin(Caller::system()).sign_out_everywhere(&u).await?;
+        Ok(())
     }
 
     /// New recovery codes, replacing the old ones (shown once).

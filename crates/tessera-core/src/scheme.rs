@@ -88,15 +88,27 @@ impl AuthScheme {
         fresh_after: Option<Timestamp>,
     ) -> Vec<Method> {
         let as_second = alternative.len() > 1;
-        alternative
+        let counted: Vec<&FactorUse> = uses
             .iter()
-            .copied()
-            .filter(|m| {
-                !uses
-                    .iter()
-                    .any(|u| self.counts(u, now, fresh_after) && u.proves(*m, as_second))
-            })
-            .collect()
+            .filter(|u| self.counts(u, now, fresh_after))
+            .collect();
+        // A recovery code stands in for one second factor of the set, never for two.
+        let mut recovery_left = as_second && counted.iter().any(|u| u.proof == Proof::Recovery);
+        let mut missing = Vec::new();
+        for m in alternative.iter().copied() {
+            let genuine = counted
+                .iter()
+                .any(|u| u.proof != Proof::Recovery && u.proves(m, as_second));
+            if genuine {
+                continue;
+            }
+            if recovery_left && matches!(m, Method::Totp | Method::Passkey) {
+                recovery_left = false;
+                continue;
+            }
+            missing.push(m);
+        }
+        missing
     }
 
     pub fn satisfied_by(
@@ -228,6 +240,12 @@ mod tests {
         let rec = FactorUse::recovery(Timestamp(9_950));
         assert!(s.satisfied_by(&[pwd.clone(), rec.clone()], now, None));
         assert!(!s.satisfied_by(&[rec], now, None));
+        // One recovery code is one second factor, never two of a set.
+        let all = [Method::Password, Method::Totp, Method::Passkey];
+        let with_code = [pwd.clone(), FactorUse::recovery(Timestamp(9_950))];
+        assert_eq!(s.unproved(&all, &with_code, now, None).len(), 1);
+        let two = [Method::Passkey, Method::Totp];
+        assert_eq!(s.unproved(&two, &with_code[1..], now, None).len(), 1);
         // A passkey alone is an alternative of its own.
         assert!(s.satisfied_by(&[FactorUse::passkey(now, false, true)], now, None));
         assert!(AuthScheme::password().satisfied_by(std::slice::from_ref(&pwd), now, None));

@@ -192,7 +192,6 @@ pub async fn login(State(s): State<AppState>, Query(q): Query<PageQuery>) -> Res
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
-    error_description: Option<String>,
 }
 
 /// `GET /account/callback`: the code is redeemed in-process (so none is left lying about), and
@@ -212,10 +211,10 @@ pub async fn callback(
         .as_deref()
         .is_some_and(|st| constant_time_eq(st.as_bytes(), state.as_bytes()));
     let (Some(code), true) = (q.code, state_ok) else {
-        let why = q
-            .error_description
-            .unwrap_or_else(|| "the sign-in did not complete".into());
-        return crate::pages::error(&tessera_core::Error::access_denied(why));
+        // Tessera's own words only: this page is reachable with any query an attacker writes.
+        return crate::pages::error(&tessera_core::Error::access_denied(
+            "the sign-in to your account did not complete; start again from /account",
+        ));
     };
     let callback = s.provider.settings.endpoint("/account/callback");
     let req = ClientRequest {

@@ -29,6 +29,9 @@ pub enum Principal {
 pub struct Caller {
     principal: Principal,
     scopes: BTreeSet<AdminScope>,
+    /// The user proved a second factor for this call, recently (the account page): what a
+    /// user who holds one needs to change their own password.
+    second_factor: bool,
 }
 
 /// Why a token does not make an admin API caller.
@@ -46,6 +49,7 @@ impl Caller {
         Caller {
             principal: Principal::Local,
             scopes: AdminScope::ALL.into_iter().collect(),
+            second_factor: false,
         }
     }
 
@@ -54,16 +58,24 @@ impl Caller {
         Caller {
             principal: Principal::System,
             scopes: AdminScope::ALL.into_iter().collect(),
+            second_factor: false,
         }
     }
 
     /// A user on their own account page, signed in through the browser: `users:self` only, so
     /// the permission model limits them to their own account as it does a `users:self` token.
-    pub(crate) fn account(user_id: &str) -> Caller {
+    /// `recent` says the page saw a recent sign-in with a second factor (when the user holds one).
+    pub(crate) fn account(user_id: &str, recent: bool) -> Caller {
         Caller {
             principal: Principal::User(user_id.to_owned()),
             scopes: [AdminScope::UsersSelf].into_iter().collect(),
+            second_factor: recent,
         }
+    }
+
+    /// Whether the caller proved a second factor for this call, recently.
+    pub(crate) fn proved_second_factor(&self) -> bool {
+        self.second_factor
     }
 
     /// The user the caller is, when it is one.
@@ -154,6 +166,10 @@ impl Provider {
                 ))
             }
         };
-        Ok(Caller { principal, scopes })
+        Ok(Caller {
+            principal,
+            scopes,
+            second_factor: false,
+        })
     }
 }

@@ -26,7 +26,9 @@ impl Admin<'_> {
         })
     }
 
-    /// Removes the factor `factor_id` names (`totp`, `recovery_codes`, `passkey:{id}`).
+    /// Removes the factor `factor_id` names (`totp`, `recovery_codes`, `passkey:{id}`), and signs
+    /// the user out everywhere: a session that proved the factor (a lost phone, a thief's
+    /// passkey) must not outlive it.
     pub async fn remove_factor(&self, id_or_username: &str, factor_id: &str) -> AdminResult<()> {
         let u = self
             .settle(|| async move {
@@ -37,11 +39,13 @@ impl Admin<'_> {
                         "factor {factor_id} of user {id_or_username}"
                     )));
                 }
+                u.sign_out_epoch += 1;
                 u.updated_at = self.now();
                 self.store.update_user(&u).await?;
                 Ok(u)
             })
             .await?;
+        self.sign_out_everywhere(&u).await?;
         self.audit(
             "factor.removed",
             &format!("user:{}", u.id),
@@ -60,6 +64,12 @@ impl Admin<'_> {
                     .reach(Operation::RequireEnrolment, id_or_username)
                     .await?;
                 self.precondition(&u)?;
+                if required && u.factors.has_second_factor() {
+                    return Err(AdminError::Conflict(format!(
+                        "user {} already holds a second factor; remove it first to have a new one set up (with the password alone) at the next sign-in",
+                        u.username
+                    )));
+                }
                 u.factors.enrolment_required = required;
                 u.updated_at = self.now();
                 self.store.update_user(&u).await?;

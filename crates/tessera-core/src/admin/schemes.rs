@@ -46,7 +46,7 @@ impl SchemeSpec {
         now: Timestamp,
     ) -> AdminResult<AuthScheme> {
         let name = super::catalog::scope_name("name", &self.name)?;
-        if name == DEFAULT_SCHEME {
+        if name.eq_ignore_ascii_case(DEFAULT_SCHEME) {
             return Err(invalid(
                 "name",
                 "password is the built-in scheme of every application that names none",

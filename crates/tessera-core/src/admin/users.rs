@@ -440,6 +440,13 @@ impl Admin<'_> {
         let (u, kind) = self.reach(Operation::SetPassword, id_or_username).await?;
         check_password(&change.password)?;
         if self.self_service_only(Operation::SetPassword, &u, kind) {
+            // A password alone must not change the password of an account with a second factor
+            // (and sign its owner out everywhere): the account page asks for the factor first.
+            if u.factors.has_second_factor() && !self.caller().proved_second_factor() {
+                return Err(AdminError::Conflict(
+                    "this account has a second factor: change its password on the account page (/account), which asks for it".into(),
+                ));
+            }
             let current = change.current_password.as_deref().ok_or_else(|| {
                 invalid(
                     "current_password",

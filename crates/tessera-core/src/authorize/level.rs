@@ -5,7 +5,7 @@
 
 use super::{AuthorizeRequest, Prompt, Settled};
 use crate::clock::Timestamp;
-use crate::factor::{FactorUse, Factors, Method};
+use crate::factor::{FactorUse, Factors, Method, Proof};
 use crate::provider::Provider;
 use crate::scheme::AuthScheme;
 
@@ -90,15 +90,26 @@ pub(crate) fn next(
         if !s.enrolment || enrollable.is_empty() {
             return Next::Unreachable;
         }
-        // Enrolment comes once the rest of an alternative is proved: after the password.
+        // Enrolment comes once the rest of an alternative is proved: after the password; and a
+        // user who holds a second factor proves it before adding another (else the password
+        // alone would add one and pass for two factors from then on).
         let password = uses
             .iter()
             .any(|u| u.proves(Method::Password, false) && s.counts(u, now, fresh_after));
-        return if password {
-            Next::Enrol(enrollable)
-        } else {
-            Next::FirstFactor
-        };
+        if !password {
+            return Next::FirstFactor;
+        }
+        let second_proved = uses
+            .iter()
+            .any(|u| u.proof != Proof::Password && s.counts(u, now, fresh_after));
+        if factors.has_second_factor() && !second_proved {
+            let held: Vec<Method> = [Method::Totp, Method::Passkey]
+                .into_iter()
+                .filter(|m| factors.holds(*m))
+                .collect();
+            return Next::SecondFactor(held);
+        }
+        return Next::Enrol(enrollable);
     }
     Next::Met
 }

@@ -23,7 +23,7 @@ pub use steps::{
 
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
-use crate::factor::Method;
+use crate::factor::{FactorUse, Method};
 use crate::model::ConsentMode;
 use crate::params::Params;
 use crate::provider::Provider;
@@ -140,15 +140,10 @@ impl Provider {
             level = level.application_only();
             next = level::next(&level.schemes, factors, &uses, now, fresh);
         }
-        if next == Next::Met && factors.enrolment_required {
-            // What the user does not hold yet (one who holds both has nothing left to set up).
-            let missing: Vec<Method> = [Method::Totp, Method::Passkey]
-                .into_iter()
-                .filter(|m| !factors.holds(*m))
-                .collect();
-            if !missing.is_empty() {
-                next = Next::Enrol(missing);
-            }
+        // An administrator asked for a first second factor: asked of a user who still holds
+        // none (one who holds a factor adds another only after proving it, as a scheme asks).
+        if next == Next::Met && factors.enrolment_required && !factors.has_second_factor() {
+            next = Next::Enrol(vec![Method::Totp, Method::Passkey]);
         }
         // Passkeys cannot work on an issuer whose host is an IP address: a step that could only
         // be a passkey cannot be taken.
@@ -209,6 +204,13 @@ impl Provider {
             }
         }
         session.record.acr = level.acr.clone();
+        // RFC 8176 amr of what counts for this request: a factor max_age or prompt=login aged
+        // out is not named, though the session once proved it.
+        let counted: Vec<FactorUse> = uses
+            .into_iter()
+            .filter(|u| fresh.is_none_or(|t| u.at >= t))
+            .collect();
+        session.record.amr = crate::scheme::amr(&counted);
         let allowed = &client.browser.allowed_groups;
         if !allowed.is_empty() && !session.user.groups.iter().any(|g| allowed.contains(g)) {
             tracing::info!(user_id = %session.user.id, client_id = %client.client_id, "authorization policy refused the user");

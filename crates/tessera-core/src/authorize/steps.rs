@@ -19,7 +19,6 @@ use crate::params::Params;
 use crate::provider::Provider;
 use crate::secret::{b64url, b64url_decode, random_bytes};
 use crate::session::Session;
-use crate::throttle::Tally;
 
 /// The one message for any wrong code or passkey.
 pub const WRONG_FACTOR: &str = "That did not work. Check the code or try another way.";
@@ -135,13 +134,12 @@ pub enum Enrolment<'a> {
     },
 }
 
-/// A step whose answer verified: its interaction, form and the failures counted before.
+/// A step whose answer verified: its interaction and form.
 #[derive(Clone, Copy)]
 struct Proved<'a> {
     artifact: &'a crate::model::Artifact,
     state: &'a InteractionState,
     form: &'a StepForm<'a>,
-    tally: &'a Tally,
 }
 
 /// Why a step's check failed: for the audit log; the user sees [`WRONG_FACTOR`].
@@ -337,27 +335,38 @@ impl Provider {
         }
     }
 
-    /// The failures counted against the address and the account's second factors: whether
-    /// either must wait, and how many the account has.
-    async fn step_throttled(
+    /// Counts this attempt against the account's second factors before the answer is judged
+    /// (so parallel guesses cannot all be judged within the limit), and checks the address's
+    /// failures: the seconds to wait when either is over its limit. `username` is the account
+    /// the step is for, when it is known.
+    async fn step_attempt(
         &self,
         username: Option<&str>,
         address: &str,
         now: Timestamp,
-    ) -> Result<Tally> {
+    ) -> Result<Option<i64>> {
         let t = &self.settings.throttle;
         let address_key = address_key(address);
-        let mut limits = vec![(address_key.clone(), t.per_address)];
-        if let Some(u) = username {
-            limits.push((factor_key(u), t.per_account));
+        if let Some(wait) = self
+            .throttled(&[(&address_key, t.per_address)], now)
+            .await?
+        {
+            return Ok(Some(wait));
         }
-        let refs: Vec<(&str, i64)> = limits.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        self.tally(&refs, now).await
+        let Some(u) = username else {
+            return Ok(None);
+        };
+        let key = factor_key(u);
+        let attempts = self.store.count_failure(&key, now, t.window).await?;
+        if attempts > t.per_account {
+            return self.throttled(&[(&key, t.per_account)], now).await;
+        }
+        Ok(None)
     }
 
-    /// A factor was proved at a step: the account's count of wrong second factors starts over
-    /// (no write when there is none), the use is audited (`detail` says which factor), and the
-    /// sign-in goes on.
+    /// A factor was proved at a step: the account's count of second-factor attempts starts over
+    /// (this one was counted before it was judged), the use is audited (`detail` says which
+    /// factor), and the sign-in goes on.
     async fn proved(
         &self,
         step: Proved<'_>,
@@ -366,11 +375,9 @@ impl Provider {
         mut detail: serde_json::Value,
         now: Timestamp,
     ) -> Result<LoginOutcome> {
-        if step.tally.counts.get(1).is_some_and(|&n| n > 0) {
-            self.store
-                .clear_failures(&factor_key(&user.username))
-                .await?;
-        }
+        self.store
+            .clear_failures(&factor_key(&user.username))
+            .await?;
         detail["address"] = json!(step.form.address);
         self.record(
             &Actor::user(&user.id),
@@ -385,7 +392,8 @@ impl Provider {
             .await
     }
 
-    /// Counts a failed step against the account and the address, and audits it.
+    /// Counts a failed step against the address (the account's count has it already), and
+    /// audits it.
     async fn step_failed(
         &self,
         user: Option<&User>,
@@ -395,13 +403,7 @@ impl Provider {
         reason: &str,
         now: Timestamp,
     ) -> Result<()> {
-        let address_key = address_key(address);
-        let mut keys = vec![address_key];
-        if let Some(u) = user {
-            keys.push(factor_key(&u.username));
-        }
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.count_failures(&refs, now).await?;
+        self.count_failures(&[&address_key(address)], now).await?;
         let target = user.map_or_else(|| "user:unknown".to_owned(), |u| format!("user:{}", u.id));
         self.record(
             &Actor(format!("address:{address}")),
@@ -468,10 +470,10 @@ impl Provider {
                 ..self.factor_page(&req, form.interaction, &state, user, Some(error))
             })
         };
-        let tally = self
-            .step_throttled(Some(&user.username), form.address, now)
-            .await?;
-        if let Some(retry_after) = tally.retry_after {
+        if let Some(retry_after) = self
+            .step_attempt(Some(&user.username), form.address, now)
+            .await?
+        {
             return Ok(LoginOutcome::Throttled {
                 page: page(THROTTLED, user),
                 retry_after,
@@ -527,7 +529,6 @@ impl Provider {
                     artifact: &artifact,
                     state: &state,
                     form,
-                    tally: &tally,
                 };
                 self.proved(step, user, used, detail, now).await
             }
@@ -612,14 +613,14 @@ impl Provider {
                 Some(error),
             )),
         };
-        let tally = self
-            .step_throttled(
+        if let Some(retry_after) = self
+            .step_attempt(
                 found.as_ref().map(|u| u.username.as_str()),
                 form.address,
                 now,
             )
-            .await?;
-        if let Some(retry_after) = tally.retry_after {
+            .await?
+        {
             return Ok(LoginOutcome::Throttled {
                 page: retry(THROTTLED, known.as_ref()),
                 retry_after,
@@ -679,7 +680,6 @@ impl Provider {
                     artifact: &artifact,
                     state: &state,
                     form,
-                    tally: &tally,
                 };
                 self.proved(step, user, used, detail, now).await
             }
@@ -743,9 +743,8 @@ impl Provider {
             ))
         };
         if let Some(retry_after) = self
-            .step_throttled(Some(&user.username), form.address, now)
+            .step_attempt(Some(&user.username), form.address, now)
             .await?
-            .retry_after
         {
             return Ok(LoginOutcome::Throttled {
                 page: page(THROTTLED),
@@ -786,6 +785,10 @@ impl Provider {
                 return Ok(LoginOutcome::Retry(page(WRONG_FACTOR)));
             }
         };
+        // Set up: the attempts counted for the account start over.
+        self.store
+            .clear_failures(&factor_key(&user.username))
+            .await?;
         let target = format!("user:{}", user.id);
         self.record(
             &Actor::user(&user.id),

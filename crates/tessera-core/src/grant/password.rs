@@ -115,6 +115,13 @@ impl Provider {
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
         self.subject(client, &user)?;
+        // A password satisfies the application's scheme (checked by the password grant): its
+        // acr. An asserted identity (JWT bearer) proved nothing here: "0".
+        let acr = if amr.iter().any(|a| a == "pwd") {
+            self.scheme_of(client).acr
+        } else {
+            crate::session::ACR_PASSWORD.to_owned()
+        };
         let record = GrantRecord {
             user_id: user.id.clone(),
             client_id: client.client_id.clone(),
@@ -123,8 +130,7 @@ impl Provider {
             sid: String::new(),
             auth_time: now,
             amr,
-            // A password satisfies the application's scheme (checked above): its acr.
-            acr: self.scheme_of(client).acr,
+            acr,
             offline: scope.iter().any(|s| s == "offline_access"),
             claims_request: None,
             epoch: user.sign_out_epoch,

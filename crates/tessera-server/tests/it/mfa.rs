@@ -866,6 +866,12 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
         user.factors.is_empty(),
         "the codes went with the last second factor"
     );
+    // Removing a factor signed erin out everywhere, this browser included; she signs in again.
+    let r = b.get("/account").await;
+    assert_eq!(r.header("location"), "/account/login");
+    let login = follow(&b, r).await;
+    let page = follow(&b, b.login(&login, "erin", PASSWORD).await).await;
+    let csrf = hidden(&page.text, "csrf");
 
     // A password-only session from another application cannot change factors of a user who
     // holds a second factor.
@@ -924,8 +930,33 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
         "not with a password alone"
     );
 
-    // The owner, freshly signed in with both factors: the current password first.
-    let csrf = hidden(&b.get("/account").await.text, "csrf");
+    // The owner signs in afresh with both factors; then the current password comes first.
+    let r = b
+        .post(
+            "/account/password",
+            &enc(&[
+                ("csrf", &hidden(&b.get("/account").await.text, "csrf")),
+                ("current_password", PASSWORD),
+                ("password", "another long password"),
+            ]),
+        )
+        .await;
+    let login = follow(&b, r).await;
+    let factor = b.login(&login, "erin", PASSWORD).await;
+    h.clock.advance(30);
+    let code = code_now(&h, &secret);
+    let page = follow(
+        &b,
+        post_step(
+            &b,
+            &factor,
+            "/login/code",
+            &[("kind", "totp"), ("code", &code)],
+        )
+        .await,
+    )
+    .await;
+    let csrf = hidden(&page.text, "csrf");
     let r = b
         .post(
             "/account/password",
@@ -968,6 +999,160 @@ async fn wrong_codes_pause_sign_in_whatever_the_password_clears() {
             statuses.push(r.status.as_u16());
         }
     }
-    // The wrong code tried while setting the app up counts too: five in all, then a pause.
-    assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
+    // Each attempt is counted before it is judged (the set-up's wrong code was cleared by its
+    // right one): five wrong codes, then a pause.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
+
+/// The attack review's findings, each refused: a password alone never adds a factor to an
+/// account that holds one, guesses sent in parallel are counted before they are judged, a
+/// removed factor ends the sessions that proved it, one recovery code is one factor, and a
+/// password-only token cannot change the password of an account with a second factor.
+#[tokio::test]
+async fn a_password_alone_never_adds_or_passes_for_a_second_factor() {
+    use futures_util::future::join_all;
+    let h = setup().await;
+    scheme(&h, "mfa", MFA, true).await;
+    h.provider
+        .admin(Caller::local())
+        .create_scheme(&SchemeSpec {
+            name: "strong".into(),
+            methods: methods(&[&[Method::Password, Method::Passkey], &[Method::Passkey]]),
+            acr: "urn:example:strong".into(),
+            enrolment: Some(true),
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    let vid = h.user("victim").await;
+    let plain = app(&h, None).await;
+    let strict = app(&h, Some("mfa")).await;
+    let owner = Browser::new(&h);
+    let (path, _) = code_request(&strict, "openid", "");
+    let enrol = owner
+        .login(&owner.get(&path).await, "victim", PASSWORD)
+        .await;
+    enrol_totp(&h, &owner, &enrol).await;
+
+    // A scheme the victim's factors do not cover (a passkey), asked with acr_values: the
+    // password leads to the factor the victim holds, not to setting up the thief's passkey.
+    let thief = Browser::new(&h);
+    let (path, _) = code_request(&plain, "openid", "&acr_values=urn:example:strong");
+    let page = thief
+        .login(&thief.get(&path).await, "victim", PASSWORD)
+        .await;
+    assert!(page.text.contains("Verify it is you"), "{}", page.text);
+    assert!(!page.text.contains("Set up a second factor"));
+    let r = post_step(&thief, &page, "/login/enrol", &[("method", "passkey")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no enrolment is open");
+    // Required enrolment is for users who hold no second factor.
+    let users_write = automation(&h, &["users:write"]).await;
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/users/{vid}/enrolment"),
+        &users_write,
+        Some(json!({"required": true})),
+    )
+    .await;
+    problem(&r, 409);
+
+    // Wrong codes sent all at once: each is counted before it is judged, so no more than the
+    // limit (5) are ever judged.
+    let replies = join_all((0..30).map(|_| {
+        post_step(
+            &thief,
+            &page,
+            "/login/code",
+            &[("kind", "totp"), ("code", "123456")],
+        )
+    }))
+    .await;
+    let judged = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let paused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        judged <= 5 && judged + paused == 30,
+        "{judged} judged, {paused} paused"
+    );
+
+    // Once the pause is over, the owner, whose session proved the app (an hour counts), may
+    // add a passkey for the stronger scheme.
+    h.clock.advance(901);
+    let (path, v) = code_request(&plain, "openid", "&acr_values=urn:example:strong");
+    let enrol = owner.get(&path).await;
+    assert!(
+        enrol.text.contains("Set up a second factor"),
+        "{}",
+        enrol.text
+    );
+    let challenge = attr(
+        &enrol.text[enrol.text.find("data-webauthn=\"create\"").expect("create")..],
+        "data-challenge",
+    );
+    let auth = SoftAuthenticator::new(vid.as_bytes()).expect("authenticator");
+    let reg = auth.register(RP_ID, ISSUER, &challenge);
+    let done = post_step(
+        &owner,
+        &enrol,
+        "/login/enrol",
+        &[
+            ("method", "passkey"),
+            ("client_data_json", &reg.client_data_json),
+            ("attestation_object", &reg.data),
+            ("name", "Key"),
+        ],
+    )
+    .await;
+    let (id, _) = redeem(&h, &plain, &done, &v).await;
+    assert_eq!(id["acr"], "urn:example:strong");
+
+    // max_age=0 and prompt=login: only the password is proved again, and amr says only that.
+    h.clock.advance(5);
+    let (path, v) = code_request(&plain, "openid", "&max_age=0&prompt=login");
+    let done = owner
+        .login(&owner.get(&path).await, "victim", PASSWORD)
+        .await;
+    let (id, _) = redeem(&h, &plain, &done, &v).await;
+    assert_eq!(id["amr"], json!(["pwd"]));
+
+    // Removing a factor ends the sessions that proved it.
+    let admin = automation(&h, &["administrator"]).await;
+    let passkey = format!(
+        "passkey:{}",
+        tessera_core::secret::b64url(&auth.credential_id)
+    );
+    let r = call(
+        &h,
+        "DELETE",
+        &format!("/users/{vid}/factors/{passkey}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let (path, _) = code_request(&strict, "openid", "");
+    assert!(
+        owner.get(&path).await.text.contains("name=\"password\""),
+        "signed out"
+    );
+
+    // A password-only token (users:self) cannot change the password of an account with a
+    // second factor; the account page, after the factor, can.
+    let selfie = crate::admin_api::self_service(&h).await;
+    let own = crate::admin_api::own_token(&h, &selfie, "victim", &["users:self"]).await;
+    let r = call(
+        &h,
+        "PUT",
+        &format!("/users/{vid}/password"),
+        &own,
+        Some(json!({"password": "another long password", "current_password": PASSWORD})),
+    )
+    .await;
+    problem(&r, 409);
 }
