@@ -1156,3 +1156,44 @@ async fn a_password_alone_never_adds_or_passes_for_a_second_factor() {
     .await;
     problem(&r, 409);
 }
+
+/// `tessera apply` declares schemes and the applications that use them: created, then
+/// unchanged the second time; an application naming a scheme the file does not declare (with
+/// prune) is refused.
+#[tokio::test]
+async fn apply_files_declare_schemes_and_the_applications_using_them() {
+    let h = setup().await;
+    let admin = h.provider.admin(Caller::local());
+    let spec: tessera_core::admin::Spec = serde_json::from_value(json!({
+        "schemes": [{"name": "mfa", "methods": [["password", "totp"], ["passkey"]],
+                     "acr": MFA, "factor_lifetime": 43200, "enrolment": false}],
+        "clients": [{"name": "Declared", "type": "web", "redirect_uris": ["https://rp.example.com/cb"],
+                     "authentication_scheme": "mfa"}]
+    }))
+    .expect("spec");
+    let plan = admin.plan(&spec, false).await.expect("plan");
+    admin.apply_plan(&plan).await.expect("apply");
+    let scheme = admin.scheme("mfa").await.expect("scheme");
+    assert_eq!(scheme.acr, MFA);
+    assert!(!scheme.enrolment);
+    assert_eq!(scheme.factor_lifetime, Some(43_200));
+    let declared = admin
+        .applications()
+        .await
+        .expect("apps")
+        .into_iter()
+        .find(|c| c.name == "Declared")
+        .expect("declared app");
+    assert_eq!(declared.browser.authentication_scheme, "mfa");
+    let again = admin.plan(&spec, false).await.expect("plan");
+    assert!(again.is_noop(), "{:?}", again.items);
+    let orphan: tessera_core::admin::Spec = serde_json::from_value(json!({
+        "clients": [{"name": "Orphan", "type": "web", "redirect_uris": ["https://rp.example.com/cb"],
+                     "authentication_scheme": "mfa"}]
+    }))
+    .expect("spec");
+    assert!(
+        admin.plan(&orphan, true).await.is_err(),
+        "mfa would be pruned"
+    );
+}
