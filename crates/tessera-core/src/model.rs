@@ -267,6 +267,10 @@ pub const REFRESH_TOKEN_TTL_RANGE: (i64, i64) = (86_400, 365 * 86_400);
 pub const ID_TOKEN_TTL_RANGE: (i64, i64) = (60, 86_400);
 pub const CODE_TTL_RANGE: (i64, i64) = (10, 600);
 
+/// The authentication scheme of an application that names none: a password
+/// ([`crate::scheme`] owns the schemes).
+pub const DEFAULT_SCHEME: &str = "password";
+
 /// An application integration (OAuth client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Client {
@@ -427,7 +431,7 @@ impl Default for BrowserSettings {
             allowed_groups: Vec::new(),
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
-            authentication_scheme: crate::scheme::DEFAULT_SCHEME.into(),
+            authentication_scheme: DEFAULT_SCHEME.into(),
         }
     }
 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::factor::{FactorUse, Factors, Method, Proof};
 
-/// The scheme of an application that names none: a password, `acr` "0".
-pub const DEFAULT_SCHEME: &str = "password";
+pub use crate::model::DEFAULT_SCHEME;
+
+/// The `acr` of the built-in scheme, a password: no assurance level beyond the default.
+pub const ACR_PASSWORD: &str = "0";
 
 /// A named way of signing in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -42,7 +44,7 @@ impl AuthScheme {
             display_name: "Password".into(),
             description: "A username and password".into(),
             methods: vec![vec![Method::Password]],
-            acr: crate::session::ACR_PASSWORD.into(),
+            acr: ACR_PASSWORD.into(),
             factor_lifetime: None,
             enrolment: false,
             created_at: Timestamp(0),

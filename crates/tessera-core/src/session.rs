@@ -56,9 +56,6 @@ pub struct SessionGrant {
     pub offline: bool,
 }
 
-/// The `acr` of a password sign-in: no assurance level beyond the default.
-pub const ACR_PASSWORD: &str = "0";
-
 impl Provider {
     /// OIDC Session Management §3: the opaque browser state the check_session iframe reads from
     /// the `tessera_browser_state` cookie; derived from the sid so it changes with the session.
@@ -100,7 +97,7 @@ impl Provider {
             user_id: user.id.clone(),
             auth_time: now,
             amr: crate::scheme::amr(&uses),
-            acr: ACR_PASSWORD.to_owned(),
+            acr: crate::scheme::ACR_PASSWORD.to_owned(),
             epoch: user.sign_out_epoch,
             factors: uses,
         };

@@ -240,7 +240,7 @@ impl Provider {
         // stay, and the built-in password.
         let mut acrs: Vec<(String, String)> = vec![(
             crate::scheme::DEFAULT_SCHEME.to_owned(),
-            crate::session::ACR_PASSWORD.to_owned(),
+            crate::scheme::ACR_PASSWORD.to_owned(),
         )];
         if !prune {
             acrs.extend(

@@ -120,7 +120,7 @@ impl Provider {
         let acr = if amr.iter().any(|a| a == "pwd") {
             self.scheme_of(client).acr
         } else {
-            crate::session::ACR_PASSWORD.to_owned()
+            crate::scheme::ACR_PASSWORD.to_owned()
         };
         let record = GrantRecord {
             user_id: user.id.clone(),
