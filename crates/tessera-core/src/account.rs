@@ -19,8 +19,7 @@ use crate::secret::{b64url, b64url_decode, random_bytes};
 use crate::session::Session;
 use crate::store::StoreError;
 
-/// How recent the sign-in must be to change how one signs in, in seconds.
-pub const RECENT: i64 = 600;
+pub use crate::factor::RECENT;
 /// How long a factor being set up on the account page waits for its confirmation, in seconds.
 const PENDING_TTL: i64 = 900;
 
@@ -300,26 +299,31 @@ impl Provider {
         Ok(())
     }
 
-    /// New recovery codes, replacing the old ones (shown once).
+    /// New recovery codes, replacing the old ones (shown once), and the user signed out
+    /// everywhere: a session that used an old code must not outlive it.
     pub async fn account_new_codes(&self, s: &Session) -> AccountResult<Vec<String>> {
         let now = self.now();
         if !self.recent(s, now) {
             return Err(AccountError::NotRecent);
         }
-        self.change_own(
-            s,
-            "recovery_codes.generated",
-            json!({"count": recovery::COUNT}),
-            |u| {
-                if !u.factors.has_second_factor() {
-                    return Err(AccountError::Admin(AdminError::Conflict(
-                        "recovery codes stand in for a second factor; set one up first".into(),
-                    )));
-                }
-                Ok(self.new_codes(u, now))
-            },
-        )
-        .await
+        let (codes, u) = self
+            .change_own(
+                s,
+                "recovery_codes.generated",
+                json!({"count": recovery::COUNT}),
+                |u| {
+                    if !u.factors.has_second_factor() {
+                        return Err(AccountError::Admin(AdminError::Conflict(
+                            "recovery codes stand in for a second factor; set one up first".into(),
+                        )));
+                    }
+                    u.sign_out_epoch += 1;
+                    Ok((self.new_codes(u, now), u.clone()))
+                },
+            )
+            .await?;
+        self.admin(Caller::system()).sign_out_everywhere(&u).await?;
+        Ok(codes)
     }
 
     /// Changes the session's user with `change` on the revision read (again on a concurrent

@@ -10,6 +10,9 @@ use crate::factor::{FactorUse, Factors, Method, Proof};
 
 pub use crate::model::DEFAULT_SCHEME;
 
+/// The name of the account page's own requirement ([`AuthScheme::second_factor`]), reserved.
+pub const SECOND_FACTOR: &str = "second-factor";
+
 /// The `acr` of the built-in scheme, a password: no assurance level beyond the default.
 pub const ACR_PASSWORD: &str = "0";
 
@@ -56,7 +59,7 @@ impl AuthScheme {
     /// not a scheme applications pick).
     pub fn second_factor() -> AuthScheme {
         AuthScheme {
-            name: "second-factor".into(),
+            name: SECOND_FACTOR.into(),
             display_name: "A second factor".into(),
             description: String::new(),
             methods: vec![

@@ -15,6 +15,8 @@ pub struct FactorsView {
     pub factors: Vec<FactorView>,
     /// The user will be asked to set up a second factor at their next sign-in.
     pub enrolment_required: bool,
+    /// The user holds an authenticator app or a passkey (enrolment cannot be required then).
+    pub has_second_factor: bool,
 }
 
 impl Admin<'_> {
@@ -23,6 +25,7 @@ impl Admin<'_> {
         Ok(FactorsView {
             factors: u.factors.views(),
             enrolment_required: u.factors.enrolment_required,
+            has_second_factor: u.factors.has_second_factor(),
         })
     }
 

@@ -52,6 +52,12 @@ impl SchemeSpec {
                 "password is the built-in scheme of every application that names none",
             ));
         }
+        if name.eq_ignore_ascii_case(crate::scheme::SECOND_FACTOR) {
+            return Err(invalid(
+                "name",
+                "second-factor is the account page's own requirement, reserved",
+            ));
+        }
         if self.methods.is_empty() {
             return Err(invalid("methods", "name at least one set of methods"));
         }

@@ -99,9 +99,10 @@ pub(crate) fn next(
         if !password {
             return Next::FirstFactor;
         }
-        let second_proved = uses
-            .iter()
-            .any(|u| u.proof != Proof::Password && s.counts(u, now, fresh_after));
+        let second_proved = crate::factor::second_factor_recent(uses, now)
+            && uses
+                .iter()
+                .any(|u| u.proof != Proof::Password && s.counts(u, now, fresh_after));
         if factors.has_second_factor() && !second_proved {
             let held: Vec<Method> = [Method::Totp, Method::Passkey]
                 .into_iter()

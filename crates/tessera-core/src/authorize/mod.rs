@@ -134,26 +134,17 @@ impl Provider {
         let fresh = level::fresh_after(req, &settled, now);
         let uses = session.record.uses();
         let factors = &session.user.factors;
-        let mut next = level::next(&level.schemes, factors, &uses, now, fresh);
+        let mut next =
+            self.next_step_possible(level::next(&level.schemes, factors, &uses, now, fresh));
         if next == Next::Unreachable && level.asked.is_some() && !level.essential {
             // A voluntary level the user cannot reach: the application's own will do.
             level = level.application_only();
-            next = level::next(&level.schemes, factors, &uses, now, fresh);
+            next = self.next_step_possible(level::next(&level.schemes, factors, &uses, now, fresh));
         }
         // An administrator asked for a first second factor: asked of a user who still holds
         // none (one who holds a factor adds another only after proving it, as a scheme asks).
         if next == Next::Met && factors.enrolment_required && !factors.has_second_factor() {
             next = Next::Enrol(vec![Method::Totp, Method::Passkey]);
-        }
-        // Passkeys cannot work on an issuer whose host is an IP address: a step that could only
-        // be a passkey cannot be taken.
-        if !self.passkeys_available() {
-            if let Next::SecondFactor(m) | Next::Enrol(m) = &mut next {
-                m.retain(|x| *x != Method::Passkey);
-                if m.is_empty() {
-                    next = Next::Unreachable;
-                }
-            }
         }
         if next == Next::Unreachable && level.essential {
             return Err(Error::new(
@@ -208,7 +199,7 @@ impl Provider {
         // out is not named, though the session once proved it.
         let counted: Vec<FactorUse> = uses
             .into_iter()
-            .filter(|u| fresh.is_none_or(|t| u.at >= t))
+            .filter(|u| level.schemes.iter().all(|s| s.counts(u, now, fresh)))
             .collect();
         session.record.amr = crate::scheme::amr(&counted);
         let allowed = &client.browser.allowed_groups;
@@ -246,6 +237,20 @@ impl Provider {
         self.issue_authorization(req, &session, offline_ok, now)
             .await
             .map(AuthorizeOutcome::Respond)
+    }
+
+    /// `next` as this server can take it: passkeys cannot work on an issuer whose host is an IP
+    /// address, so a step that could only be a passkey cannot be taken.
+    fn next_step_possible(&self, mut next: Next) -> Next {
+        if !self.passkeys_available() {
+            if let Next::SecondFactor(m) | Next::Enrol(m) = &mut next {
+                m.retain(|x| *x != Method::Passkey);
+                if m.is_empty() {
+                    next = Next::Unreachable;
+                }
+            }
+        }
+        next
     }
 
     /// An error sent back to the client (OIDC Core §3.1.2.6, RFC 9207 `iss`).

@@ -142,6 +142,18 @@ struct Proved<'a> {
     form: &'a StepForm<'a>,
 }
 
+/// Whether the session proved a second factor recently ([`crate::factor::RECENT`]).
+struct SecondFactorProof(bool);
+
+/// A user who holds a second factor adds another only with one proved recently in this session:
+/// else the password alone would add a factor, and pass for two from then on.
+fn may_add_factor(u: &User, proved: &SecondFactorProof) -> std::result::Result<(), Refusal> {
+    if u.factors.has_second_factor() && !proved.0 {
+        return Err("second_factor_not_proved");
+    }
+    Ok(())
+}
+
 /// Why a step's check failed: for the audit log; the user sees [`WRONG_FACTOR`].
 type Refusal = &'static str;
 
@@ -614,8 +626,10 @@ impl Provider {
             )),
         };
         if let Some(retry_after) = self
+            // A passkey's signature cannot be guessed: a passwordless answer counts against the
+            // address only, so naming someone's user handle cannot lock their second factor.
             .step_attempt(
-                found.as_ref().map(|u| u.username.as_str()),
+                known.as_ref().map(|u| u.username.as_str()),
                 form.address,
                 now,
             )
@@ -752,7 +766,9 @@ impl Provider {
             });
         }
         let (what, checked) = match *enrolment {
-            Enrolment::Totp { code } => ("totp", self.enrol_totp(&state, user, code, now).await?),
+            Enrolment::Totp { code } => {
+                ("totp", self.enrol_totp(&state, &session, code, now).await?)
+            }
             Enrolment::Passkey {
                 client_data_json,
                 attestation_object,
@@ -761,7 +777,7 @@ impl Provider {
                 "passkey",
                 self.enrol_passkey(
                     &state,
-                    user,
+                    &session,
                     client_data_json,
                     attestation_object,
                     name,
@@ -841,10 +857,17 @@ impl Provider {
     async fn enrol_totp(
         &self,
         state: &InteractionState,
-        user: &User,
+        session: &Session,
         code: &str,
         now: Timestamp,
     ) -> Result<std::result::Result<(User, (FactorUse, Option<Vec<String>>)), Refusal>> {
+        // Judged again as the factor is written: the page may have been opened before the
+        // user held a factor.
+        let proved = SecondFactorProof(crate::factor::second_factor_recent(
+            &session.record.uses(),
+            now,
+        ));
+        let user = &session.user;
         if !state.methods.contains(&Method::Totp) {
             return Ok(Err("not_offered"));
         }
@@ -858,7 +881,10 @@ impl Provider {
             &user.id,
             now,
             || "unknown_user",
-            |u| Ok((FactorUse::totp(now), self.add_totp(u, &secret, step, now)?)),
+            |u| {
+                may_add_factor(u, &proved)?;
+                Ok((FactorUse::totp(now), self.add_totp(u, &secret, step, now)?))
+            },
         )
         .await
     }
@@ -866,12 +892,19 @@ impl Provider {
     async fn enrol_passkey(
         &self,
         state: &InteractionState,
-        user: &User,
+        session: &Session,
         client_data_json: &str,
         attestation_object: &str,
         name: &str,
         now: Timestamp,
     ) -> Result<std::result::Result<(User, (FactorUse, Option<Vec<String>>)), Refusal>> {
+        // Judged again as the factor is written: the page may have been opened before the
+        // user held a factor.
+        let proved = SecondFactorProof(crate::factor::second_factor_recent(
+            &session.record.uses(),
+            now,
+        ));
+        let user = &session.user;
         let challenge = match state.challenge.as_deref().and_then(b64url_decode) {
             Some(c) if state.methods.contains(&Method::Passkey) => c,
             _ => return Ok(Err("not_offered")),
@@ -889,7 +922,10 @@ impl Provider {
             &user.id,
             now,
             || "unknown_user",
-            |u| Ok((used.clone(), self.add_passkey(u, &cred, name, now)?)),
+            |u| {
+                may_add_factor(u, &proved)?;
+                Ok((used.clone(), self.add_passkey(u, &cred, name, now)?))
+            },
         )
         .await
     }

@@ -11,6 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
+/// How recently a second factor must have been proved for a change of how one signs in (a
+/// factor added, removed, new recovery codes, a new password), in seconds.
+pub const RECENT: i64 = 600;
+
+/// Whether `uses` hold a second factor (an app code, a passkey, a recovery code) proved within
+/// [`RECENT`] of `now`.
+pub fn second_factor_recent(uses: &[FactorUse], now: crate::clock::Timestamp) -> bool {
+    uses.iter()
+        .any(|u| u.proof != Proof::Password && now.0 - u.at.0 < RECENT)
+}
+
 /// A way of proving who one is, as an authentication scheme names it.
 #[derive(
     Debug,

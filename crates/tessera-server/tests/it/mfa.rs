@@ -848,6 +848,25 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
     let csrf = hidden(&page.text, "csrf");
     let r = b.post("/account/codes", &enc(&[("csrf", &csrf)])).await;
     assert!(r.text.contains("recovery-codes"));
+    // New codes signed erin out everywhere (a session that used an old one ends): she signs in
+    // again, with the password and a new code.
+    let r = b.get("/account").await;
+    assert_eq!(r.header("location"), "/account/login");
+    let factor = b.login(&follow(&b, r).await, "erin", PASSWORD).await;
+    h.clock.advance(30);
+    let again = code_now(&h, &secret);
+    let page = follow(
+        &b,
+        post_step(
+            &b,
+            &factor,
+            "/login/code",
+            &[("kind", "totp"), ("code", &again)],
+        )
+        .await,
+    )
+    .await;
+    let csrf = hidden(&page.text, "csrf");
     let r = b
         .post(
             "/account/factors/remove",
@@ -1032,7 +1051,7 @@ async fn a_password_alone_never_adds_or_passes_for_a_second_factor() {
     let enrol = owner
         .login(&owner.get(&path).await, "victim", PASSWORD)
         .await;
-    enrol_totp(&h, &owner, &enrol).await;
+    let (secret, _, _) = enrol_totp(&h, &owner, &enrol).await;
 
     // A scheme the victim's factors do not cover (a passkey), asked with acr_values: the
     // password leads to the factor the victim holds, not to setting up the thief's passkey.
@@ -1081,11 +1100,20 @@ async fn a_password_alone_never_adds_or_passes_for_a_second_factor() {
         "{judged} judged, {paused} paused"
     );
 
-    // Once the pause is over, the owner, whose session proved the app (an hour counts), may
-    // add a passkey for the stronger scheme.
+    // Once the pause is over, the owner proves the app again (her proof is over ten minutes
+    // old: a stolen session could not add a factor either), then adds a passkey.
     h.clock.advance(901);
     let (path, v) = code_request(&plain, "openid", "&acr_values=urn:example:strong");
-    let enrol = owner.get(&path).await;
+    let page = owner.get(&path).await;
+    assert!(page.text.contains("Verify it is you"), "{}", page.text);
+    let code = code_now(&h, &secret);
+    let enrol = post_step(
+        &owner,
+        &page,
+        "/login/code",
+        &[("kind", "totp"), ("code", &code)],
+    )
+    .await;
     assert!(
         enrol.text.contains("Set up a second factor"),
         "{}",
@@ -1196,4 +1224,82 @@ async fn apply_files_declare_schemes_and_the_applications_using_them() {
         admin.plan(&orphan, true).await.is_err(),
         "mfa would be pruned"
     );
+}
+
+/// A set-up page opened before the user held a factor adds nothing once they hold one, and
+/// passwordless answers naming someone's user handle do not lock their second factor.
+#[tokio::test]
+async fn a_stale_enrolment_page_and_a_named_user_handle_gain_nothing() {
+    let h = setup().await;
+    scheme(&h, "mfa", MFA, true).await;
+    let uid = h.user("ivan").await;
+    let strict = app(&h, Some("mfa")).await;
+    // The thief, with the password, opens the set-up page and waits.
+    let thief = Browser::new(&h);
+    let (path, _) = code_request(&strict, "openid", "");
+    let stale = thief.login(&thief.get(&path).await, "ivan", PASSWORD).await;
+    assert!(stale.text.contains("Set up a second factor"));
+    // Ivan sets up his authenticator app.
+    let owner = Browser::new(&h);
+    let enrol = owner.login(&owner.get(&path).await, "ivan", PASSWORD).await;
+    let (secret, _, _) = enrol_totp(&h, &owner, &enrol).await;
+    // The thief's passkey on the old page: refused, nothing added.
+    let challenge = attr(
+        &stale.text[stale.text.find("data-webauthn=\"create\"").expect("create")..],
+        "data-challenge",
+    );
+    let reg = SoftAuthenticator::new(uid.as_bytes())
+        .expect("authenticator")
+        .register(RP_ID, ISSUER, &challenge);
+    let r = post_step(
+        &thief,
+        &stale,
+        "/login/enrol",
+        &[
+            ("method", "passkey"),
+            ("client_data_json", &reg.client_data_json),
+            ("attestation_object", &reg.data),
+            ("name", "Thief"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let failed = events(&h, "sign_in.factor_failed").await;
+    assert_eq!(failed[0]["detail"]["reason"], "second_factor_not_proved");
+    let user = h
+        .provider
+        .store
+        .get_user(&uid)
+        .await
+        .expect("get")
+        .expect("user");
+    assert!(user.factors.passkeys.is_empty());
+
+    // Six bogus passwordless answers naming ivan's user handle: his own code still works.
+    for _ in 0..6 {
+        let b = Browser::new(&h);
+        let login = b.get(&path).await;
+        let fake = [
+            ("credential_id", "AAAA"),
+            ("client_data_json", "e30"),
+            ("authenticator_data", "AAAA"),
+            ("signature", "AAAA"),
+            ("user_handle", &tessera_core::secret::b64url(uid.as_bytes())),
+        ];
+        post_step(&b, &login, "/login/passkey", &fake).await;
+    }
+    h.clock.advance(30);
+    let b = Browser::new(&h);
+    let (path, v) = code_request(&strict, "openid", "");
+    let factor = b.login(&b.get(&path).await, "ivan", PASSWORD).await;
+    let code = code_now(&h, &secret);
+    let done = post_step(
+        &b,
+        &factor,
+        "/login/code",
+        &[("kind", "totp"), ("code", &code)],
+    )
+    .await;
+    let (id, _) = redeem(&h, &strict, &done, &v).await;
+    assert_eq!(id["acr"], MFA);
 }
