@@ -181,7 +181,9 @@ impl Admin<'_> {
             .ok_or_else(|| AdminError::NotFound(format!("scheme {name}")))
     }
 
-    async fn may_on_scheme(&self, op: Operation, name: &str) -> AdminResult<()> {
+    /// Refuses unless the caller may perform `op` on the scheme `name` (a confirmation page asks
+    /// before it shows).
+    pub async fn may_on_scheme(&self, op: Operation, name: &str) -> AdminResult<()> {
         self.authorize(op, TargetKind::Ordinary)?;
         let clients = self.store.list_clients().await?;
         self.authorize(op, self.scheme_kind(name, &clients))

@@ -77,14 +77,20 @@ pub fn router() -> Router<AppState> {
             get(catalog::confirm_delete_scope).post(catalog::delete_scope),
         )
         .route("/schemes", get(schemes::list).post(schemes::create))
-        .route("/schemes/delete", post(schemes::delete))
+        .route(
+            "/schemes/delete",
+            get(schemes::confirm_delete).post(schemes::delete),
+        )
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::show).post(users::save))
         .route("/users/{id}/blocked", post(users::block))
         .route("/users/{id}/password", post(users::password))
         .route("/users/{id}/consents", post(users::revoke_consent))
         .route("/users/{id}/sessions", post(users::end_sessions))
-        .route("/users/{id}/factors", post(users::remove_factor))
+        .route(
+            "/users/{id}/factors",
+            get(users::confirm_remove_factor).post(users::remove_factor),
+        )
         .route("/users/{id}/enrolment", post(users::require_enrolment))
         .route("/users/{id}/grants", post(users::revoke_grants))
         .route(

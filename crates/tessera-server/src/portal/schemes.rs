@@ -7,10 +7,10 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::{AdminError, SchemeSpec};
+use tessera_core::admin::{AdminError, Operation, SchemeSpec};
 use tessera_core::factor::Method;
 
-use super::{explain, refused, render, see_other, Chrome, Form, Signed};
+use super::{explain, refused, render, see_other, Chrome, ConfirmTpl, Form, Signed};
 use crate::AppState;
 
 const SECTION: &str = "schemes";
@@ -194,6 +194,43 @@ pub async fn create(State(s): State<AppState>, signed: Signed, body: Bytes) -> R
             page(&s, &signed, chrome, status, Some(&form)).await
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct Named {
+    #[serde(default)]
+    name: String,
+}
+
+/// Asks before a scheme is deleted.
+pub async fn confirm_delete(
+    State(s): State<AppState>,
+    signed: Signed,
+    Query(q): Query<Named>,
+) -> Response {
+    let may = signed
+        .admin(&s.provider)
+        .may_on_scheme(Operation::DeleteScheme, &q.name)
+        .await;
+    if let Err(e) = may {
+        return refused(signed.chrome(SECTION), &e);
+    }
+    let text = format!(
+        "The sign-in scheme {} will be deleted; no application uses it.",
+        q.name
+    );
+    render(
+        StatusCode::OK,
+        &ConfirmTpl {
+            chrome: signed.chrome(SECTION),
+            title: "Delete the scheme?",
+            message: &text,
+            action: "/admin/schemes/delete",
+            fields: vec![("name", &q.name)],
+            button: "Delete",
+            back: "/admin/schemes",
+        },
+    )
 }
 
 pub async fn delete(State(s): State<AppState>, signed: Signed, body: Bytes) -> Response {

@@ -428,6 +428,48 @@ pub async fn password(
     }
 }
 
+#[derive(Deserialize)]
+pub struct FactorQuery {
+    #[serde(default)]
+    factor: String,
+}
+
+/// Asks before one of the user's factors is removed.
+pub async fn confirm_remove_factor(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<FactorQuery>,
+) -> Response {
+    let admin = signed.admin(&s.provider);
+    let u = match admin
+        .user(&id)
+        .await
+        .and_then(|u| admin.may_on_user(Operation::RemoveFactor, &u).map(|()| u))
+    {
+        Ok(u) => u,
+        Err(e) => return refused(signed.chrome(SECTION), &e),
+    };
+    let text = format!(
+        "{}'s factor {} will be removed, and {} signed out everywhere.",
+        u.username, q.factor, u.username
+    );
+    let action = format!("/admin/users/{id}/factors");
+    let back = format!("/admin/users/{id}");
+    render(
+        StatusCode::OK,
+        &ConfirmTpl {
+            chrome: signed.chrome(SECTION),
+            title: "Remove the factor?",
+            message: &text,
+            action: &action,
+            fields: vec![("factor", &q.factor)],
+            button: "Remove",
+            back: &back,
+        },
+    )
+}
+
 /// Removes one of the user's factors.
 pub async fn remove_factor(
     State(s): State<AppState>,

@@ -666,8 +666,22 @@ async fn the_portal_refuses_what_the_model_refuses() {
             O::RequireEnrolment,
             K::Protected,
         ),
+        case(
+            "GET",
+            format!("/admin/users/{root}/factors?factor=totp"),
+            vec![],
+            O::RemoveFactor,
+            K::Protected,
+        ),
+        case(
+            "GET",
+            "/admin/schemes/delete?name=none".into(),
+            vec![],
+            O::DeleteScheme,
+            K::Ordinary,
+        ),
     ];
-    assert_eq!(cases.len(), 21);
+    assert_eq!(cases.len(), 23);
     let mut checked = 0;
     for scopes in scope_sets() {
         let portal = Portal {
@@ -710,7 +724,7 @@ async fn the_portal_refuses_what_the_model_refuses() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 21 * scope_sets().len());
+    assert_eq!(checked, 23 * scope_sets().len());
 }
 
 /// One portal request, the operation it performs and the kind of its target.
