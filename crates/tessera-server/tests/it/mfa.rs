@@ -115,6 +115,29 @@ async fn post_passkey(b: &Browser<'_>, page: &Reply, a: &Response) -> Reply {
     post_step(b, page, "/login/passkey", &fields).await
 }
 
+/// Signs `user` in again from the login page `login`: the password, then a fresh code of
+/// `secret` (the next step's, so never one already spent); returns where that leads.
+async fn sign_in_again(
+    h: &Harness,
+    b: &Browser<'_>,
+    login: &Reply,
+    user: &str,
+    secret: &[u8],
+) -> Reply {
+    let factor = b.login(login, user, PASSWORD).await;
+    assert!(factor.text.contains("Verify it is you"), "{}", factor.text);
+    h.clock.advance(30);
+    let code = code_now(h, secret);
+    let done = post_step(
+        b,
+        &factor,
+        "/login/code",
+        &[("kind", "totp"), ("code", &code)],
+    )
+    .await;
+    follow(b, done).await
+}
+
 /// Redeems the code of a finished sign-in; returns the ID token's claims and the token response.
 async fn redeem(h: &Harness, app: &TestClient, done: &Reply, verifier: &str) -> (Value, Value) {
     let p = redirect_params(done);
@@ -829,21 +852,7 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
         .await;
     assert_eq!(r.header("location"), "/account/login?fresh=1");
     let login = follow(&b, r).await;
-    let factor = b.login(&login, "erin", PASSWORD).await;
-    assert!(factor.text.contains("Verify it is you"), "{}", factor.text);
-    h.clock.advance(30);
-    let fresh = code_now(&h, &secret);
-    let page = follow(
-        &b,
-        post_step(
-            &b,
-            &factor,
-            "/login/code",
-            &[("kind", "totp"), ("code", &fresh)],
-        )
-        .await,
-    )
-    .await;
+    let page = sign_in_again(&h, &b, &login, "erin", &secret).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let csrf = hidden(&page.text, "csrf");
     let r = b.post("/account/codes", &enc(&[("csrf", &csrf)])).await;
@@ -852,20 +861,7 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
     // again, with the password and a new code.
     let r = b.get("/account").await;
     assert_eq!(r.header("location"), "/account/login");
-    let factor = b.login(&follow(&b, r).await, "erin", PASSWORD).await;
-    h.clock.advance(30);
-    let again = code_now(&h, &secret);
-    let page = follow(
-        &b,
-        post_step(
-            &b,
-            &factor,
-            "/login/code",
-            &[("kind", "totp"), ("code", &again)],
-        )
-        .await,
-    )
-    .await;
+    let page = sign_in_again(&h, &b, &follow(&b, r).await, "erin", &secret).await;
     let csrf = hidden(&page.text, "csrf");
     let r = b
         .post(
@@ -961,20 +957,7 @@ async fn the_account_page_manages_ones_own_factors_after_a_recent_sign_in() {
         )
         .await;
     let login = follow(&b, r).await;
-    let factor = b.login(&login, "erin", PASSWORD).await;
-    h.clock.advance(30);
-    let code = code_now(&h, &secret);
-    let page = follow(
-        &b,
-        post_step(
-            &b,
-            &factor,
-            "/login/code",
-            &[("kind", "totp"), ("code", &code)],
-        )
-        .await,
-    )
-    .await;
+    let page = sign_in_again(&h, &b, &login, "erin", &secret).await;
     let csrf = hidden(&page.text, "csrf");
     let r = b
         .post(
