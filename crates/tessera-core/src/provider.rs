@@ -47,6 +47,8 @@ struct Snapshot {
     scopes: HashMap<String, Scope>,
     /// Authentication schemes by name (the built-in `password` among them).
     schemes: HashMap<String, AuthScheme>,
+    /// Their `acr` values, sorted: discovery's, and what an essential `acr` may name.
+    acr_values: Vec<String>,
     /// Every client's allowed CORS origins (patterns).
     origins: Vec<String>,
     /// Default lifetimes administrators set at runtime, over the configuration file's.
@@ -92,6 +94,9 @@ pub struct Provider {
     /// Held by each write that could bring two parties to one subject value, from its check
     /// to its store write (admin/subjects.rs): one at a time on this node.
     pub(crate) subject_writes: tokio::sync::Mutex<()>,
+    /// The WebAuthn relying party of the issuer, and whether passkeys can work on it: read
+    /// once from the settings, not per request.
+    pub(crate) relying_party: (crate::factor::webauthn::RelyingParty, bool),
 }
 
 impl std::fmt::Debug for Provider {
@@ -110,6 +115,10 @@ impl Provider {
         master: MasterKey,
         clock: Clock,
     ) -> Result<Provider> {
+        let relying_party = crate::factor::webauthn::RelyingParty::of_issuer(
+            &settings.issuer,
+            settings.passkey_user_verification,
+        );
         let p = Provider {
             settings,
             store,
@@ -126,6 +135,7 @@ impl Provider {
             jwks: JwksCache::default(),
             throttle_notes: ThrottleNotes::default(),
             subject_writes: tokio::sync::Mutex::new(()),
+            relying_party,
         };
         p.bind_issuer().await?;
         p.sync().await?;
@@ -259,6 +269,9 @@ impl Provider {
         schemes
             .entry(DEFAULT_SCHEME.to_owned())
             .or_insert_with(AuthScheme::password);
+        let mut acr_values: Vec<String> = schemes.values().map(|s| s.acr.clone()).collect();
+        acr_values.sort();
+        acr_values.dedup();
         let mut origins: Vec<String> = self
             .store
             .list_clients()
@@ -281,6 +294,7 @@ impl Provider {
             keys: ring,
             apis,
             scopes,
+            acr_values,
             schemes,
             origins,
             lifetimes,
@@ -325,15 +339,7 @@ impl Provider {
 
     /// Every scheme's `acr`, sorted (discovery's `acr_values_supported`).
     pub fn acr_values(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .snapshot()
-            .schemes
-            .values()
-            .map(|s| s.acr.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+        self.snapshot().acr_values.clone()
     }
 
     pub(crate) fn scope(&self, name: &str) -> Option<Scope> {

@@ -401,67 +401,8 @@ async fn redeem(
 
 /// The authorization code flow as a browser and its application run it; returns the refresh token.
 async fn sign_in(bench: &Bench, http: &reqwest::Client, username: &str) -> Result<String, Failure> {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let query = form(&[
-        ("response_type", "code"),
-        ("client_id", &bench.client_id),
-        ("redirect_uri", &bench.redirect_uri),
-        ("scope", "openid offline_access"),
-        ("state", "s"),
-        ("nonce", "n"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("prompt", "consent"),
-    ]);
-    let page = http
-        .get(format!("{}/authorize?{query}", bench.base))
-        .send()
-        .await?;
-    let cookies = cookies(page.headers());
-    let page = expect(page, 200).await?;
-    let login = form(&[
-        ("interaction", &hidden(&page, "interaction")?),
-        ("csrf", &hidden(&page, "csrf")?),
-        ("username", username),
-        ("password", &bench.password),
-    ]);
-    let answer = http
-        .post(format!("{}/login", bench.base))
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(COOKIE, cookies)
-        .body(login)
-        .send()
-        .await?;
-    let location = answer
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    expect(answer, 303).await?;
-    let location = url::Url::parse(&location.ok_or("the sign-in gave no Location")?)?;
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| format!("no code in {location}"))?;
-    let exchange = form(&[
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", &bench.redirect_uri),
-        ("code_verifier", verifier.secret()),
-    ]);
-    let answer = http
-        .post(format!("{}/token", bench.base))
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(AUTHORIZATION, &bench.basic)
-        .body(exchange)
-        .send()
-        .await?;
-    let body: serde_json::Value = serde_json::from_str(&expect(answer, 200).await?)?;
-    Ok(body["refresh_token"]
-        .as_str()
-        .ok_or("the token response has no refresh_token")?
-        .to_owned())
+    let (answer, _, verifier) = login(bench, http, username).await?;
+    redeem(bench, http, answer, &verifier).await
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {

@@ -172,25 +172,13 @@ fn pending_context(user_id: &str, csrf: &str) -> String {
 impl Provider {
     /// The WebAuthn relying party: the issuer's host and origin.
     pub fn relying_party(&self) -> RelyingParty {
-        let url = url::Url::parse(&self.settings.issuer).ok();
-        RelyingParty {
-            id: url
-                .as_ref()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default(),
-            origin: url
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default(),
-            user_verification: self.settings.passkey_user_verification,
-        }
+        self.relying_party.0.clone()
     }
 
     /// Whether passkeys can work here: a WebAuthn relying-party id is a domain (`localhost`
     /// included), never an IP address.
     pub fn passkeys_available(&self) -> bool {
-        url::Url::parse(&self.settings.issuer)
-            .ok()
-            .is_some_and(|u| matches!(u.host(), Some(url::Host::Domain(_))))
+        self.relying_party.1
     }
 
     pub(crate) fn passkey_request(&self, challenge: &str, allow: Vec<String>) -> PasskeyRequest {
@@ -428,6 +416,18 @@ impl Provider {
         Ok(())
     }
 
+    /// The interaction a step form names, open at one of `stages`, with its CSRF token and
+    /// cookie checked.
+    async fn open_step(
+        &self,
+        form: &StepForm<'_>,
+        stages: &[Stage],
+        now: Timestamp,
+    ) -> Result<(crate::model::Artifact, InteractionState)> {
+        self.open_interaction(form.interaction, form.csrf, form.cookie, stages, now)
+            .await
+    }
+
     /// The step's user: the session's, who the interaction was paused for.
     async fn step_user(
         &self,
@@ -461,15 +461,7 @@ impl Provider {
         recovery_code: bool,
     ) -> Result<LoginOutcome> {
         let now = self.now();
-        let (artifact, state) = self
-            .open_interaction(
-                form.interaction,
-                form.csrf,
-                form.cookie,
-                &[Stage::Factor],
-                now,
-            )
-            .await?;
+        let (artifact, state) = self.open_step(form, &[Stage::Factor], now).await?;
         let session = self.step_user(&state, form.session_cookie, now).await?;
         let (req, _) = match self.resume(&state).await {
             Ok(x) => x,
@@ -579,13 +571,7 @@ impl Provider {
     ) -> Result<LoginOutcome> {
         let now = self.now();
         let (artifact, state) = self
-            .open_interaction(
-                form.interaction,
-                form.csrf,
-                form.cookie,
-                &[Stage::Login, Stage::Factor],
-                now,
-            )
+            .open_step(form, &[Stage::Login, Stage::Factor], now)
             .await?;
         let challenge = state
             .challenge
@@ -732,15 +718,7 @@ impl Provider {
         enrolment: &Enrolment<'_>,
     ) -> Result<LoginOutcome> {
         let now = self.now();
-        let (artifact, state) = self
-            .open_interaction(
-                form.interaction,
-                form.csrf,
-                form.cookie,
-                &[Stage::Enrol],
-                now,
-            )
-            .await?;
+        let (artifact, state) = self.open_step(form, &[Stage::Enrol], now).await?;
         let session = self.step_user(&state, form.session_cookie, now).await?;
         let (req, _) = match self.resume(&state).await {
             Ok(x) => x,
@@ -940,15 +918,7 @@ impl Provider {
 
     async fn try_continue(&self, form: &StepForm<'_>) -> Result<AuthorizeOutcome> {
         let now = self.now();
-        let (artifact, state) = self
-            .open_interaction(
-                form.interaction,
-                form.csrf,
-                form.cookie,
-                &[Stage::Codes],
-                now,
-            )
-            .await?;
+        let (artifact, state) = self.open_step(form, &[Stage::Codes], now).await?;
         let session = self.step_user(&state, form.session_cookie, now).await?;
         self.use_up(&artifact, now).await?;
         Ok(self.go_on(&state, session, now).await)

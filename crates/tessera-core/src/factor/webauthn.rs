@@ -46,6 +46,28 @@ pub struct RelyingParty {
     pub user_verification: UserVerification,
 }
 
+impl RelyingParty {
+    /// The relying party of an issuer: its host and origin; `None` beside it when the host is
+    /// no domain name (an IP address), where WebAuthn cannot work.
+    pub fn of_issuer(issuer: &str, user_verification: UserVerification) -> (RelyingParty, bool) {
+        let url = url::Url::parse(issuer).ok();
+        let domain = url
+            .as_ref()
+            .is_some_and(|u| matches!(u.host(), Some(url::Host::Domain(_))));
+        let rp = RelyingParty {
+            id: url
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            origin: url
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+            user_verification,
+        };
+        (rp, domain)
+    }
+}
+
 /// Why a ceremony was refused: for the audit log only; the user sees one message for all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CeremonyError {
