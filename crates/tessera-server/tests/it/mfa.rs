@@ -1286,3 +1286,35 @@ async fn a_stale_enrolment_page_and_a_named_user_handle_gain_nothing() {
     let (id, _) = redeem(&h, &strict, &done, &v).await;
     assert_eq!(id["acr"], MFA);
 }
+
+/// amr names what counts for the request: a factor the application's scheme has aged out
+/// (`factor_lifetime`) is not named, though the session once proved it.
+#[tokio::test]
+async fn amr_leaves_out_factors_a_scheme_aged_out() {
+    let h = setup().await;
+    scheme(&h, "mfa", MFA, true).await;
+    h.provider
+        .admin(Caller::local())
+        .create_scheme(&SchemeSpec {
+            name: "short".into(),
+            methods: methods(&[&[Method::Password]]),
+            acr: "urn:example:short".into(),
+            factor_lifetime: Some(60),
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    h.user("kim").await;
+    let strict = app(&h, Some("mfa")).await;
+    let short = app(&h, Some("short")).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&strict, "openid", "");
+    let enrol = b.login(&b.get(&path).await, "kim", PASSWORD).await;
+    enrol_totp(&h, &b, &enrol).await;
+    h.clock.advance(65);
+    let (path, v) = code_request(&short, "openid", "");
+    let done = b.login(&b.get(&path).await, "kim", PASSWORD).await;
+    let (id, _) = redeem(&h, &short, &done, &v).await;
+    assert_eq!(id["acr"], "urn:example:short");
+    assert_eq!(id["amr"], json!(["pwd"]));
+}
