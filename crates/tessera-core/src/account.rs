@@ -36,6 +36,10 @@ pub struct AccountView {
     /// An authenticator app or a passkey (recovery codes stand in for one).
     pub has_second_factor: bool,
     pub has_totp: bool,
+    /// The upstream identities linked to the account.
+    pub identities: Vec<crate::federation::LinkedIdentity>,
+    /// Enabled identity providers the user may link (those not linked yet).
+    pub linkable: Vec<crate::authorize::IdpButton>,
 }
 
 /// A factor being set up: what the page shows and the sealed state its form posts back.
@@ -85,8 +89,7 @@ impl Provider {
         let fresh = |u: &crate::factor::FactorUse| now.0 - u.at.0 < RECENT;
         let uses = s.record.uses();
         if s.user.factors.has_second_factor() {
-            uses.iter()
-                .any(|u| fresh(u) && u.proof != crate::factor::Proof::Password)
+            uses.iter().any(|u| fresh(u) && u.proof.is_second())
         } else {
             uses.iter().any(fresh)
         }
@@ -95,6 +98,7 @@ impl Provider {
     /// What the account page shows of the session's user.
     pub async fn account(&self, s: &Session) -> AccountResult<AccountView> {
         let admin = self.admin(Caller::account(&s.user.id, self.recent(s, self.now())));
+        let identities = admin.identities(&s.user.id).await?;
         Ok(AccountView {
             username: s.user.username.clone(),
             factors: s.user.factors.views(),
@@ -104,7 +108,48 @@ impl Provider {
             has_password: s.user.password_hash.is_some(),
             has_second_factor: s.user.factors.has_second_factor(),
             has_totp: s.user.factors.totp.is_some(),
+            identities: identities.clone(),
+            linkable: self
+                .idps()
+                .into_iter()
+                .filter(|i| i.enabled && !identities.iter().any(|l| l.idp == i.name))
+                .map(|i| crate::authorize::IdpButton {
+                    label: i.label().to_owned(),
+                    name: i.name,
+                })
+                .collect(),
         })
+    }
+
+    /// Starts linking an identity at `idp` (after a recent sign-in): where the browser goes, or
+    /// a message when the provider cannot be used right now.
+    pub async fn account_link(
+        &self,
+        s: &Session,
+        idp: &str,
+    ) -> AccountResult<std::result::Result<String, String>> {
+        let now = self.now();
+        if !self.recent(s, now) {
+            return Err(AccountError::NotRecent);
+        }
+        let idp = self
+            .idp(idp)
+            .filter(|i| i.enabled)
+            .ok_or_else(|| AdminError::NotFound(format!("identity provider {idp}")))?;
+        Ok(self
+            .start_link(&s.user.id, &s.record.sid, &idp, now)
+            .await?)
+    }
+
+    /// Unlinks one of the user's identities (after a recent sign-in).
+    pub async fn account_unlink(&self, s: &Session, idp: &str, subject: &str) -> AccountResult<()> {
+        if !self.recent(s, self.now()) {
+            return Err(AccountError::NotRecent);
+        }
+        self.admin(Caller::account(&s.user.id, true))
+            .unlink_identity(&s.user.id, idp, subject)
+            .await?;
+        Ok(())
     }
 
     /// Changes the password: the current one is proved first (and counted as a sign-in is).

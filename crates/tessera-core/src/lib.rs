@@ -12,6 +12,7 @@
 //!   `Outbound` trait (the protocol never sees HTTP)
 //! - [`token`]: JWT (RFC 9068) and opaque access tokens; [`artifact_cache`]: their per-node cache
 //! - [`keys`]: signing keys, certificates, JWKS
+//! - [`federation`]: upstream identity providers (OpenID Connect, OAuth 2.0), linked identities
 //! - [`admin`]: the administrative use-cases behind the CLI, `apply`, API and Admin Portal;
 //!   [`audit`]: the log of administrative changes and security events
 //! - [`store`]: the `Store` trait, the only I/O boundary
@@ -33,6 +34,7 @@ pub mod discovery;
 pub mod end_session;
 pub mod error;
 pub mod factor;
+pub mod federation;
 pub mod grant;
 pub mod id_token;
 pub mod introspect;

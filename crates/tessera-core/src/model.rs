@@ -621,10 +621,12 @@ pub enum ArtifactKind {
     SessionGrant,
     /// A paused authorization request waiting for login or consent.
     Interaction,
+    /// A sign-in at an upstream identity provider under way (its `state`).
+    Federation,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 9] = [
+    pub const ALL: [ArtifactKind; 10] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -634,6 +636,7 @@ impl ArtifactKind {
         ArtifactKind::Session,
         ArtifactKind::SessionGrant,
         ArtifactKind::Interaction,
+        ArtifactKind::Federation,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -646,6 +649,7 @@ impl ArtifactKind {
             ArtifactKind::Session => "session",
             ArtifactKind::SessionGrant => "session_grant",
             ArtifactKind::Interaction => "interaction",
+            ArtifactKind::Federation => "federation",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

@@ -28,6 +28,56 @@ pub trait Outbound: Send + Sync + 'static {
     /// POSTs an `application/x-www-form-urlencoded` body; any 2xx answer is success, its body is
     /// not read beyond the size limit.
     async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<(), OutboundError>;
+    /// Any other request (a token request to an upstream, a userinfo call with a bearer token):
+    /// the answer's status and body, whatever the status, up to the size limit.
+    async fn send(&self, req: &Request) -> Result<Response, OutboundError> {
+        Err(OutboundError::Refused(req.url.clone()))
+    }
+}
+
+/// A request [`Outbound::send`] makes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    pub url: String,
+    /// A form body: the request is a POST (`application/x-www-form-urlencoded`); none: a GET.
+    pub form: Option<Vec<(String, String)>>,
+    /// The `Authorization` header (client credentials, a bearer token).
+    pub authorization: Option<String>,
+    /// The `Accept` header.
+    pub accept: &'static str,
+}
+
+/// The URL only, redacted: the form and the header carry secrets.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("url", &redact_url(&self.url))
+            .field("post", &self.form.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Outbound::send`] got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as a JSON object.
+    pub fn json(&self) -> Option<serde_json::Map<String, Value>> {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+    }
 }
 
 /// For processes that make no outbound requests (the CLI): every request is refused.

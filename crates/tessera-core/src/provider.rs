@@ -49,6 +49,8 @@ struct Snapshot {
     schemes: HashMap<String, AuthScheme>,
     /// Their `acr` values, sorted: discovery's, and what an essential `acr` may name.
     acr_values: Vec<String>,
+    /// Upstream identity providers by name.
+    idps: HashMap<String, crate::federation::IdentityProvider>,
     /// Every client's allowed CORS origins (patterns).
     origins: Vec<String>,
     /// Default lifetimes administrators set at runtime, over the configuration file's.
@@ -89,6 +91,8 @@ pub struct Provider {
     pub(crate) outbound: Arc<dyn Outbound>,
     /// Fetched key sets of clients and trusted issuers.
     pub(crate) jwks: JwksCache,
+    /// Upstream identity providers' metadata.
+    pub(crate) upstream_metadata: crate::federation::oidc::MetadataCache,
     /// The throttled keys already in the audit log.
     pub(crate) throttle_notes: ThrottleNotes,
     /// Held by each write that could bring two parties to one subject value, from its check
@@ -133,6 +137,7 @@ impl Provider {
             reload: tokio::sync::Mutex::new(()),
             outbound: Arc::new(NoOutbound),
             jwks: JwksCache::default(),
+            upstream_metadata: Default::default(),
             throttle_notes: ThrottleNotes::default(),
             subject_writes: tokio::sync::Mutex::new(()),
             relying_party,
@@ -269,6 +274,13 @@ impl Provider {
         schemes
             .entry(DEFAULT_SCHEME.to_owned())
             .or_insert_with(AuthScheme::password);
+        let idps = self
+            .store
+            .list_idps()
+            .await?
+            .into_iter()
+            .map(|i| (i.name.clone(), i))
+            .collect();
         let mut acr_values: Vec<String> = schemes.values().map(|s| s.acr.clone()).collect();
         acr_values.sort();
         acr_values.dedup();
@@ -295,6 +307,7 @@ impl Provider {
             apis,
             scopes,
             acr_values,
+            idps,
             schemes,
             origins,
             lifetimes,
@@ -318,6 +331,18 @@ impl Provider {
     }
 
     /// The scheme `name` names, if there is one (`password` always is).
+    /// An upstream identity provider by name.
+    pub fn idp(&self, name: &str) -> Option<crate::federation::IdentityProvider> {
+        self.snapshot().idps.get(name).cloned()
+    }
+
+    /// Every upstream identity provider, by name.
+    pub fn idps(&self) -> Vec<crate::federation::IdentityProvider> {
+        let mut v: Vec<_> = self.snapshot().idps.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     pub fn scheme(&self, name: &str) -> Option<AuthScheme> {
         self.snapshot().schemes.get(name).cloned()
     }

@@ -35,6 +35,9 @@ pub struct AuthScheme {
     /// A user who lacks a factor it needs may set one up while signing in.
     #[serde(default)]
     pub enrolment: bool,
+    /// The upstream identity providers whose sign-in is the `upstream` method, by name.
+    #[serde(default)]
+    pub identity_providers: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -50,6 +53,7 @@ impl AuthScheme {
             acr: ACR_PASSWORD.into(),
             factor_lifetime: None,
             enrolment: false,
+            identity_providers: Vec::new(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         }
@@ -80,7 +84,8 @@ impl AuthScheme {
         now: Timestamp,
         fresh_after: Option<Timestamp>,
     ) -> bool {
-        self.factor_lifetime.is_none_or(|l| now.0 - u.at.0 < l)
+        self.accepts(u)
+            && self.factor_lifetime.is_none_or(|l| now.0 - u.at.0 < l)
             && fresh_after.is_none_or(|t| u.at >= t)
     }
 
@@ -114,6 +119,29 @@ impl AuthScheme {
             missing.push(m);
         }
         missing
+    }
+
+    /// Whether a use counts for this scheme at all: an upstream sign-in only at one of its
+    /// identity providers.
+    fn accepts(&self, u: &FactorUse) -> bool {
+        match &u.upstream {
+            Some(p) => self.identity_providers.contains(&p.idp),
+            None => true,
+        }
+    }
+
+    /// The identity providers users may sign in at for it (when an alternative has `upstream`).
+    pub fn upstream_idps(&self) -> &[String] {
+        if self.methods.iter().any(|a| a.contains(&Method::Upstream)) {
+            &self.identity_providers
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether a password is a first factor of one of its alternatives.
+    pub fn takes_password(&self) -> bool {
+        self.methods.iter().any(|a| a.contains(&Method::Password))
     }
 
     pub fn satisfied_by(
@@ -177,8 +205,8 @@ impl AuthScheme {
     }
 }
 
-/// RFC 8176 `amr` of a session: every value its factor uses add, and `mfa` when they are of
-/// more than one kind or a passkey verified its user (possession and a PIN or biometric).
+/// RFC 8176 `amr` of a session: every value its factor uses add, and `mfa` when a second factor
+/// joins another kind or a passkey verified its user (possession and a PIN or biometric).
 pub fn amr(uses: &[FactorUse]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in uses.iter().flat_map(|u| u.amr.iter()) {
@@ -192,7 +220,9 @@ pub fn amr(uses: &[FactorUse]) -> Vec<String> {
     let verified_passkey = uses
         .iter()
         .any(|u| u.proof == Proof::Passkey && u.amr.iter().any(|a| a == "pin"));
-    if kinds.len() > 1 || verified_passkey {
+    // Two first factors (a password and an upstream sign-in) are not two kinds of factor.
+    let second = kinds.iter().any(|k| k.is_second());
+    if (kinds.len() > 1 && second) || verified_passkey {
         out.push("mfa".into());
     }
     out

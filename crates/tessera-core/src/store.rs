@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::federation::{IdentityProvider, LinkedIdentity};
 use crate::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
@@ -25,6 +26,7 @@ pub enum Record {
     Installation(Installation),
     Logo(Logo),
     Scheme(AuthScheme),
+    Idp(IdentityProvider),
 }
 
 /// Which typed table a record lives in.
@@ -37,6 +39,7 @@ pub enum Table {
     Settings,
     Logos,
     Schemes,
+    Idps,
 }
 
 impl Table {
@@ -49,6 +52,7 @@ impl Table {
             Table::Settings => "settings",
             Table::Logos => "logos",
             Table::Schemes => "auth_schemes",
+            Table::Idps => "identity_providers",
         }
     }
 }
@@ -63,6 +67,7 @@ impl Record {
             Record::Settings(_) | Record::Installation(_) => Table::Settings,
             Record::Logo(_) => Table::Logos,
             Record::Scheme(_) => Table::Schemes,
+            Record::Idp(_) => Table::Idps,
         }
     }
     pub fn key(&self) -> &str {
@@ -75,6 +80,7 @@ impl Record {
             Record::Installation(_) => Installation::KEY,
             Record::Logo(l) => &l.client_id,
             Record::Scheme(s) => &s.name,
+            Record::Idp(i) => &i.name,
         }
     }
 }
@@ -164,6 +170,23 @@ pub trait Store: Send + Sync + 'static {
     /// An application's logo; deleting the client deletes it too.
     async fn get_logo(&self, client_id: &str) -> StoreResult<Option<Logo>>;
     async fn list_schemes(&self) -> StoreResult<Vec<AuthScheme>>;
+    /// Upstream identity providers; deleting one (a [`Change::Delete`] of [`Table::Idps`])
+    /// unlinks every identity of it in the same transaction.
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>>;
+
+    /// Links an identity to its user; [`StoreError::Conflict`] when the identity (provider and
+    /// subject) is linked already, to anyone.
+    async fn link_identity(&self, identity: &LinkedIdentity) -> StoreResult<()>;
+    /// Replaces the record of an identity linked to `identity.user_id`; [`StoreError::NotFound`]
+    /// when it is not linked to that user.
+    async fn update_identity(&self, identity: &LinkedIdentity) -> StoreResult<()>;
+    /// True when the identity was linked and now is not.
+    async fn unlink_identity(&self, idp: &str, subject: &str) -> StoreResult<bool>;
+    async fn find_identity(&self, idp: &str, subject: &str) -> StoreResult<Option<LinkedIdentity>>;
+    /// Every identity linked to a user (deleting the user unlinks them).
+    async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>>;
+    /// Up to `limit` users whose `email` claim is `email`, compared case-insensitively.
+    async fn find_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>>;
 
     /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;

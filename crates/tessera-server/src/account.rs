@@ -96,6 +96,9 @@ fn notice(key: &str) -> Option<&'static str> {
         "removed" => "The factor was removed.",
         "added" => "The factor was added.",
         "consent" => "The application's access was revoked.",
+        "linked" => "The identity was linked.",
+        "not_linked" => "The identity was not linked: it may be linked to another account, or the sign-in there did not complete.",
+        "unlinked" => "The identity was unlinked.",
         _ => return None,
     })
 }
@@ -337,6 +340,60 @@ pub async fn revoke_consent(
     {
         Ok(()) => see_other("/account?notice=consent"),
         Err(e) => refused(&s, &session, &cookie, e).await,
+    }
+}
+
+/// `POST /account/identities/link`: the browser goes to the identity provider to link it.
+pub async fn link_identity(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (session, cookie, p) = match posted(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.provider.account_link(&session, field(&p, "idp")).await {
+        Ok(Ok(url)) => see_other(&url),
+        Ok(Err(msg)) => {
+            page(
+                &s,
+                &session,
+                &cookie,
+                None,
+                Some(&msg),
+                StatusCode::BAD_GATEWAY,
+            )
+            .await
+        }
+        Err(e) => refused(&s, &session, &cookie, e).await,
+    }
+}
+
+/// `POST /account/identities/unlink`.
+pub async fn unlink_identity(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (session, cookie, p) = match posted(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s
+        .provider
+        .account_unlink(&session, field(&p, "idp"), field(&p, "subject"))
+        .await
+    {
+        Ok(()) => see_other("/account?notice=unlinked"),
+        Err(e) => refused(&s, &session, &cookie, e).await,
+    }
+}
+
+/// Back on the account page after linking at an identity provider.
+pub fn after_link(result: Result<String, String>) -> Response {
+    match result {
+        Ok(_) => see_other("/account?notice=linked"),
+        Err(why) => {
+            tracing::info!(why, "an identity was not linked");
+            see_other("/account?notice=not_linked")
+        }
     }
 }
 

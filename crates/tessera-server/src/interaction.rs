@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tessera_core::authorize::{
     AuthorizeOutcome, ConsentForm, Enrolment, LoginForm, LoginOutcome, PasskeyAnswer, ResponseMode,
-    StepForm,
+    StepForm, UpstreamForm, UpstreamOutcome, UpstreamReturn,
 };
 use tessera_core::params::Params;
 use tessera_core::session::Session;
@@ -117,6 +117,7 @@ fn render_as(s: &AppState, outcome: AuthorizeOutcome, status: StatusCode) -> Res
         }
         AuthorizeOutcome::Enrol(page) => paused(s, pages::enrol(&page, status), &page.interaction),
         AuthorizeOutcome::Codes(page) => paused(s, pages::codes(&page), &page.interaction),
+        AuthorizeOutcome::Upstream { interaction, url } => paused(s, redirect(&url), &interaction),
     }
 }
 
@@ -188,7 +189,7 @@ fn step_response(s: &AppState, outcome: LoginOutcome) -> Response {
         LoginOutcome::Retry(_) => Some("failed"),
         LoginOutcome::Throttled { .. } => Some("throttled"),
         LoginOutcome::Done { .. } => Some("succeeded"),
-        LoginOutcome::Refused(_) => None,
+        LoginOutcome::Refused(_) | LoginOutcome::Elsewhere(_) => None,
     };
     if let Some(c) = counted {
         metrics::counter!("tessera_sign_ins_total", "outcome" => c).increment(1);
@@ -203,6 +204,7 @@ fn step_response(s: &AppState, outcome: LoginOutcome) -> Response {
             res
         }
         LoginOutcome::Refused(e) => pages::error(&e),
+        LoginOutcome::Elsewhere(outcome) => render(s, outcome),
         LoginOutcome::Done {
             session_cookie,
             sid,
@@ -230,6 +232,54 @@ fn step_response(s: &AppState, outcome: LoginOutcome) -> Response {
             );
             res
         }
+    }
+}
+
+/// `POST /login/upstream`: a button of the sign-in page sends the browser to an upstream
+/// identity provider.
+pub async fn login_upstream(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten();
+    let submitted = UpstreamForm {
+        interaction: field("interaction").unwrap_or(""),
+        csrf: field("csrf"),
+        cookie: cookies::get(&headers, cookies::INTERACTION),
+        idp: field("idp").unwrap_or(""),
+    };
+    render(&s, s.provider.start_upstream(&submitted).await)
+}
+
+/// `GET /federation/{idp}/callback`: the upstream sends the browser back (OIDC Core §3.1.2.5).
+pub async fn upstream_callback(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let p = match params(&Method::GET, &headers, query, &Bytes::new()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let field = |n: &str| p.get(n).ok().flatten();
+    let r = UpstreamReturn {
+        idp: &idp,
+        state: field("state"),
+        code: field("code"),
+        error: field("error"),
+        iss: field("iss"),
+        interaction_cookie: cookies::get(&headers, cookies::INTERACTION),
+        session_cookie: cookies::get(&headers, cookies::SESSION),
+    };
+    match s.provider.upstream_return(&r).await {
+        UpstreamOutcome::SignIn(outcome) => step_response(&s, *outcome),
+        UpstreamOutcome::Linked(result) => crate::account::after_link(result),
     }
 }
 

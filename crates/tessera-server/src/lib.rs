@@ -143,6 +143,13 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/account/factors/confirm", post(account::confirm_factor))
         .route("/account/codes", post(account::new_codes))
         .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/identities/link", post(account::link_identity))
+        .route("/account/identities/unlink", post(account::unlink_identity))
+        .route("/login/upstream", post(interaction::login_upstream))
+        .route(
+            "/federation/{idp}/callback",
+            get(interaction::upstream_callback),
+        )
         .route("/login", post(interaction::login))
         .route("/login/code", post(interaction::login_code))
         .route("/login/passkey", post(interaction::login_passkey))

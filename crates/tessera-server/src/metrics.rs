@@ -15,6 +15,7 @@ use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::audit::{AuditEvent, AuditQuery};
+use tessera_core::federation::{IdentityProvider, LinkedIdentity};
 use tessera_core::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
@@ -211,6 +212,31 @@ impl Store for MeteredStore {
     }
     async fn list_schemes(&self) -> StoreResult<Vec<tessera_core::scheme::AuthScheme>> {
         timed("list_schemes", self.0.list_schemes()).await
+    }
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
+        timed("list_idps", self.0.list_idps()).await
+    }
+    async fn link_identity(&self, i: &LinkedIdentity) -> StoreResult<()> {
+        timed("link_identity", self.0.link_identity(i)).await
+    }
+    async fn update_identity(&self, i: &LinkedIdentity) -> StoreResult<()> {
+        timed("update_identity", self.0.update_identity(i)).await
+    }
+    async fn unlink_identity(&self, idp: &str, subject: &str) -> StoreResult<bool> {
+        timed("unlink_identity", self.0.unlink_identity(idp, subject)).await
+    }
+    async fn find_identity(&self, idp: &str, subject: &str) -> StoreResult<Option<LinkedIdentity>> {
+        timed("find_identity", self.0.find_identity(idp, subject)).await
+    }
+    async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
+        timed("user_identities", self.0.user_identities(user_id)).await
+    }
+    async fn find_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
+        timed(
+            "find_users_by_email",
+            self.0.find_users_by_email(email, limit),
+        )
+        .await
     }
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
         timed("insert_artifact", self.0.insert_artifact(artifact)).await

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tessera_core::outbound::{is_public, Outbound, OutboundError};
+use tessera_core::outbound::{is_public, Outbound, OutboundError, Request, Response};
 
 #[derive(Debug, Clone)]
 pub struct HttpOutbound {
@@ -160,5 +160,49 @@ impl Outbound for HttpOutbound {
             |res| self.accepted(url, res),
         )
         .await
+    }
+
+    async fn send(&self, req: &Request) -> Result<Response, OutboundError> {
+        let url = req.url.as_str();
+        self.exchange(
+            url,
+            |c| {
+                let mut b = match &req.form {
+                    Some(fields) => c.post(url).form(fields),
+                    None => c.get(url),
+                };
+                b = b
+                    .header("accept", req.accept)
+                    .header("user-agent", "Tessera");
+                if let Some(a) = &req.authorization {
+                    b = b.header("authorization", a);
+                }
+                b
+            },
+            |res| self.answer(url, res),
+        )
+        .await
+    }
+}
+
+impl HttpOutbound {
+    /// The status and the body up to the size limit, whatever the status.
+    async fn answer(
+        &self,
+        url: &str,
+        mut res: reqwest::Response,
+    ) -> Result<Response, OutboundError> {
+        let status = res.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| self.classify(url, e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > self.max_bytes {
+                return Err(OutboundError::Failed(
+                    url.to_owned(),
+                    format!("the answer is larger than {} bytes", self.max_bytes),
+                ));
+            }
+        }
+        Ok(Response { status, body })
     }
 }

@@ -26,6 +26,8 @@ struct LoginTpl<'a> {
     login_hint: &'a str,
     error: &'a Option<String>,
     passkey: &'a Option<PasskeyRequest>,
+    password: bool,
+    idps: &'a [tessera_core::authorize::IdpButton],
 }
 
 #[derive(Template)]
@@ -203,6 +205,8 @@ pub fn login(page: &LoginPage, status: StatusCode) -> Response {
         login_hint: page.login_hint.as_deref().unwrap_or(""),
         error: &page.error,
         passkey: &page.passkey,
+        password: page.password,
+        idps: &page.idps,
     }
     .render();
     html(status, body, Policy::SignIn)

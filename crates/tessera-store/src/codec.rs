@@ -20,6 +20,7 @@ pub(crate) fn encode_record(r: &Record) -> Result<(String, i64), StoreError> {
         Record::Installation(i) => (serde_json::to_string(i), i.updated_at.0),
         Record::Logo(l) => (serde_json::to_string(l), l.updated_at.0),
         Record::Scheme(x) => (serde_json::to_string(x), x.updated_at.0),
+        Record::Idp(x) => (serde_json::to_string(x), x.updated_at.0),
     };
     Ok((doc.map_err(other)?, updated))
 }

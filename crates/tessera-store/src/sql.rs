@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
+use tessera_core::federation::{IdentityProvider, LinkedIdentity};
 use tessera_core::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
@@ -128,6 +129,13 @@ impl SqlStore {
                     }
                 }
                 Change::Delete(table, id) => {
+                    if *table == Table::Idps {
+                        sqlx::query("DELETE FROM user_identities WHERE idp = $1")
+                            .bind(id.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
                     let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
                     let done = sqlx::query(&sql)
                         .bind(id.as_str())
@@ -161,6 +169,14 @@ impl SqlStore {
             .map_err(map_err)?;
         rows.iter().map(decode_doc).collect()
     }
+}
+
+/// The user's `email` claim in lower case: the column [`Store::find_users_by_email`] reads.
+fn email_of(user: &User) -> Option<String> {
+    user.claims
+        .get("email")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_lowercase)
 }
 
 fn what(table: Table, id: &str) -> String {
@@ -230,6 +246,94 @@ impl Store for SqlStore {
 
     async fn list_schemes(&self) -> StoreResult<Vec<AuthScheme>> {
         self.list_docs(Table::Schemes).await
+    }
+
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
+        self.list_docs(Table::Idps).await
+    }
+
+    async fn link_identity(&self, i: &LinkedIdentity) -> StoreResult<()> {
+        let doc = serde_json::to_string(i).map_err(other)?;
+        let done = sqlx::query(
+            "INSERT INTO user_identities (idp, subject, user_id, doc) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(i.idp.as_str())
+        .bind(i.subject.as_str())
+        .bind(i.user_id.as_str())
+        .bind(doc)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "identity {} at {}",
+                i.subject, i.idp
+            )));
+        }
+        Ok(())
+    }
+
+    async fn update_identity(&self, i: &LinkedIdentity) -> StoreResult<()> {
+        let doc = serde_json::to_string(i).map_err(other)?;
+        let done = sqlx::query(
+            "UPDATE user_identities SET doc = $1 WHERE idp = $2 AND subject = $3 AND user_id = $4",
+        )
+        .bind(doc)
+        .bind(i.idp.as_str())
+        .bind(i.subject.as_str())
+        .bind(i.user_id.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "identity {} at {}",
+                i.subject, i.idp
+            )));
+        }
+        Ok(())
+    }
+
+    async fn unlink_identity(&self, idp: &str, subject: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM user_identities WHERE idp = $1 AND subject = $2")
+            .bind(idp)
+            .bind(subject)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_identity(&self, idp: &str, subject: &str) -> StoreResult<Option<LinkedIdentity>> {
+        let row = sqlx::query("SELECT doc FROM user_identities WHERE idp = $1 AND subject = $2")
+            .bind(idp)
+            .bind(subject)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(decode_doc).transpose()
+    }
+
+    async fn user_identities(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
+        let rows =
+            sqlx::query("SELECT doc FROM user_identities WHERE user_id = $1 ORDER BY idp, subject")
+                .bind(user_id)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(decode_doc).collect()
+    }
+
+    async fn find_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
+        let rows =
+            sqlx::query("SELECT doc, revision FROM users WHERE email = $1 ORDER BY id LIMIT $2")
+                .bind(email.to_lowercase())
+                .bind(limit)
+                .fetch_all(&self.writer)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(decode_user).collect()
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {
@@ -361,12 +465,14 @@ impl Store for SqlStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
         let doc = serde_json::to_string(user).map_err(other)?;
         let done = sqlx::query(
-            "INSERT INTO users (id, username, doc, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO users (id, username, doc, updated_at, email) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(user.id.as_str())
         .bind(user.username.to_lowercase())
         .bind(doc)
         .bind(user.updated_at.0)
+        .bind(email_of(user))
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
@@ -388,12 +494,13 @@ impl Store for SqlStore {
             return Err(StoreError::Conflict(format!("user {}", user.username)));
         }
         let done = sqlx::query(
-            "UPDATE users SET username = $1, doc = $2, updated_at = $3, revision = revision + 1 \
-             WHERE id = $4 AND revision = $5",
+            "UPDATE users SET username = $1, doc = $2, updated_at = $3, email = $4, \
+             revision = revision + 1 WHERE id = $5 AND revision = $6",
         )
         .bind(user.username.to_lowercase())
         .bind(doc)
         .bind(user.updated_at.0)
+        .bind(email_of(user))
         .bind(user.id.as_str())
         .bind(user.revision)
         .execute(&self.writer)
@@ -420,6 +527,11 @@ impl Store for SqlStore {
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("DELETE FROM user_identities WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await

@@ -13,6 +13,8 @@ mod clients;
 mod defaults;
 mod factors;
 mod groups;
+mod identities;
+mod idps;
 mod issuer;
 mod keys;
 mod logo;
@@ -35,12 +37,15 @@ pub use clients::{ClientPatch, ClientSpec, CreatedClient};
 pub use defaults::LifetimePatch;
 pub use factors::FactorsView;
 pub use groups::{GroupMember, GroupView};
+pub use idps::{IdpSpec, IdpView};
 pub use issuer::move_installation;
 pub use keys::KeyWindow;
 pub use logo::{check_logo, sniff};
 pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use permission::{AdminScope, Need, Operation, TargetKind};
 pub use schemes::SchemeSpec;
+pub(crate) use targets::is_administrator;
+pub(crate) use users::{check_attribute_names, check_claim_values, standard_claim};
 pub use users::{PasswordChange, UserPatch, UserSpec};
 pub use views::{ApplicationView, KeyView, UserView};
 
@@ -227,6 +232,7 @@ impl Admin<'_> {
                 Table::Keys => "key",
                 Table::Settings => "settings",
                 Table::Schemes => "scheme",
+                Table::Idps => "identity_provider",
                 // A logo is part of its client's change, audited there.
                 Table::Logos => continue,
             };

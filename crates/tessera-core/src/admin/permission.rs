@@ -257,13 +257,20 @@ pub enum Operation {
     ListFactors,
     RemoveFactor,
     RequireEnrolment,
+    ListIdps,
+    ReadIdp,
+    CreateIdp,
+    ReplaceIdp,
+    DeleteIdp,
+    ListIdentities,
+    UnlinkIdentity,
 }
 
 use Operation as O;
 use TargetKind as K;
 
 impl Operation {
-    pub const ALL: [Operation; 57] = [
+    pub const ALL: [Operation; 64] = [
         O::ListApplications,
         O::ReadApplication,
         O::CreateApplication,
@@ -321,6 +328,13 @@ impl Operation {
         O::ListFactors,
         O::RemoveFactor,
         O::RequireEnrolment,
+        O::ListIdps,
+        O::ReadIdp,
+        O::CreateIdp,
+        O::ReplaceIdp,
+        O::DeleteIdp,
+        O::ListIdentities,
+        O::UnlinkIdentity,
     ];
 
     /// A stable name: the audit log's and the documentation's.
@@ -383,6 +397,13 @@ impl Operation {
             O::ListFactors => "user.factors.list",
             O::RemoveFactor => "user.factor.remove",
             O::RequireEnrolment => "user.require_enrolment",
+            O::ListIdps => "idps.list",
+            O::ReadIdp => "idp.read",
+            O::CreateIdp => "idp.create",
+            O::ReplaceIdp => "idp.replace",
+            O::DeleteIdp => "idp.delete",
+            O::ListIdentities => "user.identities.list",
+            O::UnlinkIdentity => "user.identity.unlink",
         }
     }
 
@@ -411,6 +432,9 @@ impl Operation {
                 | O::ListSchemes
                 | O::ReadScheme
                 | O::ListFactors
+                | O::ListIdps
+                | O::ReadIdp
+                | O::ListIdentities
         )
     }
 
@@ -427,7 +451,11 @@ impl Operation {
             | O::ReadKey
             | O::ReadSettings
             | O::ListSchemes
-            | O::ReadScheme => Need::ConfigRead,
+            | O::ReadScheme
+            | O::ListIdps
+            | O::ReadIdp => Need::ConfigRead,
+            // An identity provider asserts who users are: it creates them and links to them.
+            O::CreateIdp | O::ReplaceIdp | O::DeleteIdp => Need::UserPower,
             O::CreateApplication
             | O::ChangeApplication
             | O::DeleteApplication
@@ -458,7 +486,8 @@ impl Operation {
             | O::ListGrants
             | O::ListGroups
             | O::ReadGroup
-            | O::ListFactors => Need::UsersRead,
+            | O::ListFactors
+            | O::ListIdentities => Need::UsersRead,
             O::CreateUser
             | O::ChangeUser
             | O::DeleteUser
@@ -470,7 +499,8 @@ impl Operation {
             | O::AddMember
             | O::RemoveMember
             | O::RemoveFactor
-            | O::RequireEnrolment => Need::UsersWrite,
+            | O::RequireEnrolment
+            | O::UnlinkIdentity => Need::UsersWrite,
             O::ListUserConsents | O::RevokeConsent => Need::Consents,
             O::ReadAudit => Need::Audit,
         }
@@ -505,7 +535,9 @@ impl Operation {
             | O::EndSession
             | O::ListGrants
             | O::RevokeGrant
-            | O::ListFactors => &[K::Ordinary, K::Own, K::Protected],
+            | O::ListFactors
+            | O::ListIdentities
+            | O::UnlinkIdentity => &[K::Ordinary, K::Own, K::Protected],
             O::RevokeApplicationConsents
             | O::CreateUser
             | O::DeleteUser
@@ -517,7 +549,9 @@ impl Operation {
             | O::ReplaceScheme
             | O::DeleteScheme
             | O::RemoveFactor
-            | O::RequireEnrolment => &[K::Ordinary, K::Protected],
+            | O::RequireEnrolment
+            | O::ReplaceIdp
+            | O::DeleteIdp => &[K::Ordinary, K::Protected],
             _ => &[K::Ordinary],
         }
     }
@@ -619,6 +653,19 @@ mod tests {
             assert!(!allows(&[S::ConfigWrite, S::UsersWrite], op, K::Protected));
         }
         assert!(!allows(&[S::ConfigWrite], O::ImportKey, K::Ordinary));
+        // An identity provider asserts users: configuration scopes alone cannot add one.
+        for op in [O::CreateIdp, O::ReplaceIdp, O::DeleteIdp] {
+            assert!(!allows(&[S::ConfigWrite], op, K::Ordinary), "{op:?}");
+            assert!(!allows(&[S::UsersWrite], op, K::Ordinary), "{op:?}");
+            assert!(allows(&[S::ConfigWrite, S::UsersWrite], op, K::Ordinary));
+        }
+        assert!(!allows(
+            &[S::ConfigWrite, S::UsersWrite],
+            O::ReplaceIdp,
+            K::Protected
+        ));
+        assert!(allows(&[S::UsersSelf], O::UnlinkIdentity, K::Own));
+        assert!(!allows(&[S::UsersSelf], O::UnlinkIdentity, K::Ordinary));
         assert!(allows(&[S::UsersSelf], O::SetPassword, K::Own));
         assert!(!allows(&[S::UsersSelf], O::SetPassword, K::Ordinary));
         assert!(!allows(&[S::UsersSelf], O::DeleteUser, K::Ordinary));

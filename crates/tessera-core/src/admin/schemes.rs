@@ -37,6 +37,9 @@ pub struct SchemeSpec {
     /// Users who lack a factor it needs may set one up while signing in (default true).
     #[serde(default)]
     pub enrolment: Option<bool>,
+    /// The upstream identity providers the `upstream` method signs in at, by name.
+    #[serde(default)]
+    pub identity_providers: Vec<String>,
 }
 
 impl SchemeSpec {
@@ -69,20 +72,40 @@ impl SchemeSpec {
                     set.push(*m);
                 }
             }
-            // A sign-in starts with a password or a passkey: a code alone names no user.
+            // A sign-in starts with a password, a passkey or an upstream: a code alone names
+            // no user.
             if !set
                 .iter()
-                .any(|m| matches!(m, Method::Password | Method::Passkey))
+                .any(|m| matches!(m, Method::Password | Method::Passkey | Method::Upstream))
             {
                 return Err(invalid(
                     "methods",
-                    "every set needs password or passkey: a one-time code alone names no user",
+                    "every set needs password, passkey or upstream: a one-time code alone names no user",
                 ));
             }
             set.sort();
             if !methods.contains(&set) {
                 methods.push(set);
             }
+        }
+        let upstream = methods.iter().any(|a| a.contains(&Method::Upstream));
+        let mut idps: Vec<String> = Vec::new();
+        for i in &self.identity_providers {
+            if !idps.contains(i) {
+                idps.push(i.clone());
+            }
+        }
+        if upstream && idps.is_empty() {
+            return Err(invalid(
+                "identity_providers",
+                "the upstream method needs at least one identity provider",
+            ));
+        }
+        if !upstream && !idps.is_empty() {
+            return Err(invalid(
+                "identity_providers",
+                "identity providers count only in a set of methods with upstream",
+            ));
         }
         let acr = self.acr.as_str();
         if acr.is_empty() || acr.len() > 256 || !acr.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
@@ -107,6 +130,7 @@ impl SchemeSpec {
             acr: acr.to_owned(),
             factor_lifetime: self.factor_lifetime,
             enrolment: self.enrolment.unwrap_or(true),
+            identity_providers: idps,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
@@ -123,6 +147,7 @@ impl From<&AuthScheme> for SchemeSpec {
             acr: s.acr.clone(),
             factor_lifetime: s.factor_lifetime,
             enrolment: Some(s.enrolment),
+            identity_providers: s.identity_providers.clone(),
         }
     }
 }
@@ -147,6 +172,22 @@ impl Provider {
         stored.sort_by(|a, b| a.name.cmp(&b.name));
         v.extend(stored);
         Ok(v)
+    }
+
+    /// Refuses identity providers that do not exist.
+    async fn idps_exist(&self, s: &AuthScheme) -> AdminResult<()> {
+        let stored = self.store.list_idps().await?;
+        match s
+            .identity_providers
+            .iter()
+            .find(|n| !stored.iter().any(|i| &i.name == *n))
+        {
+            Some(n) => Err(invalid(
+                "identity_providers",
+                format!("there is no identity provider {n}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Refuses an `acr` another scheme yields: `acr_values` must name one scheme.
@@ -209,6 +250,7 @@ impl Admin<'_> {
         self.settle(|| async move {
             let version = self.read_version().await?;
             self.acr_unique(scheme).await?;
+            self.idps_exist(scheme).await?;
             let change = Change::Create(Record::Scheme(scheme.clone()));
             self.commit_as(version, &[change], None, json!({"acr": scheme.acr}))
                 .await
@@ -230,6 +272,7 @@ impl Admin<'_> {
         self.precondition(&existing)?;
         let scheme = spec.to_scheme(Some(&existing), self.now())?;
         self.acr_unique(&scheme).await?;
+        self.idps_exist(&scheme).await?;
         self.commit_as(
             version,
             &[Change::Update(Record::Scheme(scheme.clone()))],

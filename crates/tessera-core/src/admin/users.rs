@@ -157,6 +157,21 @@ fn check_attributes(attrs: &Map<String, Value>) -> AdminResult<()> {
     Ok(())
 }
 
+/// Whether `name` is an OpenID Connect standard claim a user record holds (OIDC Core §5.1).
+pub(crate) fn standard_claim(name: &str) -> bool {
+    STRING_CLAIMS.contains(&name) || BOOL_CLAIMS.contains(&name) || name == "address"
+}
+
+/// [`check_claims`] for callers outside administration (an upstream's mapped claims).
+pub(crate) fn check_claim_values(claims: &Map<String, Value>) -> Result<(), String> {
+    check_claims(claims).map_err(|e| e.to_string())
+}
+
+/// [`check_attributes`] for callers outside administration (an upstream's mapped attributes).
+pub(crate) fn check_attribute_names(attrs: &Map<String, Value>) -> Result<(), String> {
+    check_attributes(attrs).map_err(|e| e.to_string())
+}
+
 /// A username in its normal form ([`crate::names::username`]); unique regardless of case.
 fn username(u: &str) -> AdminResult<String> {
     crate::names::username(u).map_err(|m| invalid("username", m))
@@ -334,14 +349,37 @@ impl Admin<'_> {
         // Judged before the password is hashed, which is the costly part.
         self.authorize(Operation::CreateUser, self.as_other(&user))?;
         user.password_hash = Provider::spec_password_hash(spec).await?;
+        self.insert_checked_user(&user, json!({"username": user.username}))
+            .await?;
+        Ok(user)
+    }
+
+    /// Stores a new user once its subjects and username collide with no one's, and audits it
+    /// (`detail` says how it came: an administrator, an upstream sign-in).
+    pub(crate) async fn insert_checked_user(&self, user: &User, detail: Value) -> AdminResult<()> {
         let one_at_a_time = self.subject_writes.lock().await;
-        self.check_subjects(&Written::user(&user, true)).await?;
-        self.store.insert_user(&user).await?;
+        self.check_subjects(&Written::user(user, true)).await?;
+        self.store.insert_user(user).await?;
         drop(one_at_a_time);
         tracing::info!(user_id = %user.id, "user created");
-        self.audit_user("user.created", &user, json!({"username": user.username}))
-            .await;
-        Ok(user)
+        self.audit_user("user.created", user, detail).await;
+        Ok(())
+    }
+
+    /// Writes a changed user (at the revision it was read) once its subjects collide with no
+    /// one's; `claims_changed` says whether a subject could have moved.
+    pub(crate) async fn update_checked_user(
+        &self,
+        user: &User,
+        claims_changed: bool,
+    ) -> AdminResult<()> {
+        let one_at_a_time = self.subject_writes.lock().await;
+        if claims_changed {
+            self.check_subjects(&Written::user(user, false)).await?;
+        }
+        self.store.update_user(user).await?;
+        drop(one_at_a_time);
+        Ok(())
     }
 
     /// Changes what `patch` sets; blocking or unblocking alone is audited as `user.blocked` or
@@ -566,7 +604,7 @@ impl Admin<'_> {
         Ok(())
     }
 
-    async fn audit_user(&self, action: &str, u: &User, detail: Value) {
+    pub(crate) async fn audit_user(&self, action: &str, u: &User, detail: Value) {
         self.audit(action, &format!("user:{}", u.id), None, detail)
             .await;
     }

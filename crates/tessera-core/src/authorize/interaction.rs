@@ -83,6 +83,10 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// "Sign in with a passkey", where a passkey alone satisfies the application.
     pub passkey: Option<PasskeyRequest>,
+    /// The username and password form, where a password is a way in.
+    pub password: bool,
+    /// The upstream identity providers users may sign in at.
+    pub idps: Vec<super::IdpButton>,
 }
 
 /// One scope on the consent page.
@@ -148,6 +152,8 @@ pub enum LoginOutcome {
         page: AuthorizeOutcome,
         retry_after: i64,
     },
+    /// The user signs in elsewhere (home-realm discovery named an upstream identity provider).
+    Elsewhere(AuthorizeOutcome),
     /// A factor was proved: the new session cookie, its `sid`, and what the browser is shown next.
     Done {
         session_cookie: String,
@@ -286,7 +292,8 @@ impl Provider {
         }
     }
 
-    /// The login page; `known` is the signed-in user who must prove a first factor again.
+    /// The login page; `known` is the signed-in user who must prove a first factor again. An
+    /// `idp_hint`, or a `login_hint` whose domain is an upstream's, goes to that upstream instead.
     pub(crate) async fn pause_for_login(
         &self,
         req: &AuthorizeRequest,
@@ -294,7 +301,7 @@ impl Provider {
         known: Option<&crate::model::User>,
         settled: &Settled,
         now: Timestamp,
-    ) -> Result<LoginPage> {
+    ) -> Result<AuthorizeOutcome> {
         let mut state = Self::new_state(Stage::Login, params, None, settled, now);
         let passkey_alone = self.level(req).schemes.iter().any(|s| s.passkey_alone());
         if passkey_alone && self.passkeys_available() {
@@ -303,13 +310,47 @@ impl Provider {
         let handle = self
             .store_interaction(&state, &req.client.client.client_id, now)
             .await?;
-        Ok(self.login_page(
+        if let Some(idp) = self.discovered_idp(req, Some(params), req.login_hint.as_deref()) {
+            return self
+                .upstream_or_page(req, &idp, &handle, &state, req.login_hint.as_deref(), now)
+                .await;
+        }
+        Ok(AuthorizeOutcome::Login(self.login_page(
             req,
             &handle,
             &state,
             known.map(|u| u.username.clone()),
             None,
-        ))
+        )))
+    }
+
+    /// The open interaction `handle` at `stage`, without a form (the upstream's return carries
+    /// no CSRF token; its caller checks the browser holds the interaction's cookie).
+    pub(crate) async fn interaction_at(
+        &self,
+        handle: &str,
+        stage: Stage,
+        now: Timestamp,
+    ) -> Result<(Artifact, InteractionState)> {
+        let a = handle_key(handle)
+            .map(|k| async move { self.store.get_artifact(&k).await })
+            .ok_or_else(|| form_refused("the sign-in request is unknown"))?
+            .await?
+            .filter(|a| a.kind == ArtifactKind::Interaction)
+            .ok_or_else(|| form_refused("the sign-in request is unknown"))?;
+        if a.expires_at <= now || a.consumed_at.is_some() || a.revoked_at.is_some() {
+            return Err(form_refused(
+                "the sign-in request has expired or was already completed",
+            ));
+        }
+        let state: InteractionState =
+            serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
+        if state.stage != stage {
+            return Err(form_refused(
+                "the sign-in request is not waiting for a sign-in",
+            ));
+        }
+        Ok((a, state))
     }
 
     /// The login page of an open interaction.
@@ -332,6 +373,8 @@ impl Provider {
                 .challenge
                 .as_ref()
                 .map(|c| self.passkey_request(c, Vec::new())),
+            password: self.level(req).schemes.iter().all(|s| s.takes_password()),
+            idps: self.idp_buttons(req),
         }
     }
 
@@ -437,6 +480,18 @@ impl Provider {
                 Some(error),
             ))
         };
+        if let Some(idp) = self.discovered_idp(&req, None, Some(form.username)) {
+            let hint = Some(form.username);
+            return self
+                .upstream_or_page(&req, &idp, form.interaction, &state, hint, now)
+                .await
+                .map(LoginOutcome::Elsewhere);
+        }
+        if !self.level(&req).schemes.iter().all(|s| s.takes_password()) {
+            return Ok(LoginOutcome::Retry(page(
+                "This application does not take a password. Use one of the ways below.",
+            )));
+        }
         let user = match self
             .check_credentials(
                 form.username,

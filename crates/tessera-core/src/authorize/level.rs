@@ -5,7 +5,7 @@
 
 use super::{AuthorizeRequest, Prompt, Settled};
 use crate::clock::Timestamp;
-use crate::factor::{FactorUse, Factors, Method, Proof};
+use crate::factor::{FactorUse, Factors, Method};
 use crate::provider::Provider;
 use crate::scheme::AuthScheme;
 
@@ -73,7 +73,9 @@ pub(crate) fn next(
         }
         let reachable = s.reachable(factors, uses, now, fresh_after);
         let mut second: Vec<Method> = Vec::new();
-        for missing in reachable.iter().filter(|m| !m.contains(&Method::Password)) {
+        // What is left once a first factor (a password, an upstream sign-in) is proved.
+        let first = |m: &Method| matches!(m, Method::Password | Method::Upstream);
+        for missing in reachable.iter().filter(|m| !m.iter().any(first)) {
             for m in missing {
                 if !second.contains(m) {
                     second.push(*m);
@@ -93,16 +95,17 @@ pub(crate) fn next(
         // Enrolment comes once the rest of an alternative is proved: after the password; and a
         // user who holds a second factor proves it before adding another (else the password
         // alone would add one and pass for two factors from then on).
-        let password = uses
-            .iter()
-            .any(|u| u.proves(Method::Password, false) && s.counts(u, now, fresh_after));
-        if !password {
+        let first_proved = uses.iter().any(|u| {
+            (u.proves(Method::Password, false) || u.proves(Method::Upstream, false))
+                && s.counts(u, now, fresh_after)
+        });
+        if !first_proved {
             return Next::FirstFactor;
         }
         let second_proved = crate::factor::second_factor_recent(uses, now)
             && uses
                 .iter()
-                .any(|u| u.proof != Proof::Password && s.counts(u, now, fresh_after));
+                .any(|u| u.proof.is_second() && s.counts(u, now, fresh_after));
         if factors.has_second_factor() && !second_proved {
             let held: Vec<Method> = [Method::Totp, Method::Passkey]
                 .into_iter()
@@ -119,7 +122,21 @@ impl Provider {
     /// The level `req` needs: its application's scheme, and the first scheme whose `acr` it
     /// asks for (in its order of preference).
     pub(crate) fn level(&self, req: &AuthorizeRequest) -> Level {
-        let app = self.scheme_of(&req.client.client);
+        let mut app = self.scheme_of(&req.client.client);
+        // The account page lets a user in through any enabled identity provider: their linked
+        // identity names them as well as their password does.
+        if req.client.client.client_id == crate::admin::ACCOUNT_CLIENT {
+            let enabled: Vec<String> = self
+                .idps()
+                .into_iter()
+                .filter(|i| i.enabled)
+                .map(|i| i.name)
+                .collect();
+            if !enabled.is_empty() && !app.methods.iter().any(|m| m == &[Method::Upstream]) {
+                app.methods.push(vec![Method::Upstream]);
+                app.identity_providers = enabled;
+            }
+        }
         let asked = req
             .acr
             .values

@@ -8,6 +8,7 @@ mod level;
 mod request;
 mod response;
 mod steps;
+mod upstream;
 
 pub use interaction::{
     ConsentForm, ConsentPage, LoginForm, LoginOutcome, LoginPage, PasskeyRequest, ScopeLine,
@@ -20,6 +21,7 @@ pub use steps::{
     CodesPage, EnrolPage, Enrolment, FactorPage, PasskeyAnswer, PasskeyCreation, StepForm,
     TotpSetup, WRONG_FACTOR,
 };
+pub use upstream::{IdpButton, UpstreamForm, UpstreamOutcome, UpstreamReturn};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
@@ -48,6 +50,9 @@ pub enum AuthorizeOutcome {
     Enrol(EnrolPage),
     /// New recovery codes, shown once; the request goes on after.
     Codes(CodesPage),
+    /// The request is paused; the user signs in at an upstream identity provider: the browser
+    /// goes to `url`, holding the interaction's cookie for its return.
+    Upstream { interaction: String, url: String },
 }
 
 /// What was settled while the request was paused.
@@ -118,10 +123,7 @@ impl Provider {
                     "the user is not signed in and prompt is none",
                 ));
             }
-            return self
-                .pause_for_login(req, params, None, &settled, now)
-                .await
-                .map(AuthorizeOutcome::Login);
+            return self.pause_for_login(req, params, None, &settled, now).await;
         };
         // The level the request needs, and what the session still lacks for it.
         let mut level = self.level(req);
@@ -171,7 +173,6 @@ impl Provider {
                 return self
                     .pause_for_login(req, params, Some(&session.user), &settled, now)
                     .await
-                    .map(AuthorizeOutcome::Login)
             }
             Next::SecondFactor(methods) => {
                 return self

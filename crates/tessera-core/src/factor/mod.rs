@@ -19,7 +19,7 @@ pub const RECENT: i64 = 600;
 /// [`RECENT`] of `now`.
 pub fn second_factor_recent(uses: &[FactorUse], now: crate::clock::Timestamp) -> bool {
     uses.iter()
-        .any(|u| u.proof != Proof::Password && now.0 - u.at.0 < RECENT)
+        .any(|u| u.proof.is_second() && now.0 - u.at.0 < RECENT)
 }
 
 /// A way of proving who one is, as an authentication scheme names it.
@@ -41,16 +41,24 @@ pub enum Method {
     Password,
     Totp,
     Passkey,
+    /// A sign-in at one of the scheme's upstream identity providers (a first factor).
+    Upstream,
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::Password, Method::Totp, Method::Passkey];
+    pub const ALL: [Method; 4] = [
+        Method::Password,
+        Method::Totp,
+        Method::Passkey,
+        Method::Upstream,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Password => "password",
             Method::Totp => "totp",
             Method::Passkey => "passkey",
+            Method::Upstream => "upstream",
         }
     }
 
@@ -67,6 +75,15 @@ pub enum Proof {
     Totp,
     Passkey,
     Recovery,
+    Upstream,
+}
+
+impl Proof {
+    /// A second factor (an app code, a passkey, a recovery code), not a first one (a password,
+    /// an upstream sign-in).
+    pub fn is_second(self) -> bool {
+        matches!(self, Proof::Totp | Proof::Passkey | Proof::Recovery)
+    }
 }
 
 /// A factor proved in a session, and when (a scheme counts it for a while only).
@@ -74,8 +91,27 @@ pub enum Proof {
 pub struct FactorUse {
     pub proof: Proof,
     pub at: Timestamp,
-    /// RFC 8176 values this use adds: `pwd`; `otp`; `hwk` or `swk`, with `user` and `pin`.
+    /// RFC 8176 values this use adds: `pwd`; `otp`; `hwk` or `swk`, with `user` and `pin`;
+    /// `fed` and what an upstream's values map to.
     pub amr: Vec<String>,
+    /// A sign-in at an upstream: where, and what its logout needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamProof>,
+}
+
+/// The upstream sign-in a [`FactorUse`] records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamProof {
+    /// The identity provider's name.
+    pub idp: String,
+    /// The user's subject there.
+    pub subject: String,
+    /// The upstream's session id (`sid`), for its back-channel logout.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// The upstream's ID token: the `id_token_hint` of a logout there.
+    #[serde(default)]
+    pub id_token: Option<String>,
 }
 
 impl FactorUse {
@@ -84,6 +120,7 @@ impl FactorUse {
             proof: Proof::Password,
             at,
             amr: vec!["pwd".into()],
+            upstream: None,
         }
     }
 
@@ -92,6 +129,7 @@ impl FactorUse {
             proof: Proof::Totp,
             at,
             amr: vec!["otp".into()],
+            upstream: None,
         }
     }
 
@@ -101,6 +139,7 @@ impl FactorUse {
             proof: Proof::Recovery,
             at,
             amr: vec!["otp".into()],
+            upstream: None,
         }
     }
 
@@ -117,6 +156,17 @@ impl FactorUse {
             proof: Proof::Passkey,
             at,
             amr,
+            upstream: None,
+        }
+    }
+
+    /// A sign-in at an upstream identity provider, with the RFC 8176 values it maps to.
+    pub fn upstream(at: Timestamp, amr: Vec<String>, proof: UpstreamProof) -> FactorUse {
+        FactorUse {
+            proof: Proof::Upstream,
+            at,
+            amr,
+            upstream: Some(proof),
         }
     }
 
@@ -125,7 +175,8 @@ impl FactorUse {
         match (self.proof, method) {
             (Proof::Password, Method::Password)
             | (Proof::Totp, Method::Totp)
-            | (Proof::Passkey, Method::Passkey) => true,
+            | (Proof::Passkey, Method::Passkey)
+            | (Proof::Upstream, Method::Upstream) => true,
             (Proof::Recovery, Method::Totp | Method::Passkey) => as_second,
             _ => false,
         }
@@ -190,6 +241,8 @@ impl Factors {
             Method::Password => true,
             Method::Totp => self.totp.is_some(),
             Method::Passkey => !self.passkeys.is_empty(),
+            // Whether the user has an identity there is known only once they sign in at it.
+            Method::Upstream => true,
         }
     }
 

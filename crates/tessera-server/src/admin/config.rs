@@ -8,8 +8,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::admin::{
-    paginate, ApiSpec, ApplicationView, ClientPatch, ClientSpec, KeyView, KeyWindow, LifetimePatch,
-    SchemeSpec, ScopeSpec,
+    paginate, ApiSpec, ApplicationView, ClientPatch, ClientSpec, IdpSpec, KeyView, KeyWindow,
+    LifetimePatch, SchemeSpec, ScopeSpec,
 };
 use tessera_core::model::{Alg, LifetimeOverrides};
 use tessera_core::Timestamp;
@@ -308,6 +308,50 @@ pub async fn delete_scheme(
     Path(n): Path<String>,
 ) -> Reply {
     admin(&s, &h).await?.delete_scheme(&n).await?;
+    Ok(no_content())
+}
+
+pub async fn list_idps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+    let a = admin(&s, &h).await?;
+    let q = query(q.as_deref(), &["limit", "cursor"])?;
+    let all = a.idps().await?;
+    let p = paginate(
+        all,
+        |i| &i.spec.name,
+        q.get("cursor").map(String::as_str),
+        limit(&q)?,
+    )?;
+    Ok(page(p, Clone::clone))
+}
+
+pub async fn create_idp(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+    let a = admin(&s, &h).await?;
+    let spec: IdpSpec = body(&h, &b)?;
+    let view = a.create_idp(&spec).await?;
+    Ok(one(StatusCode::CREATED, &view, &view))
+}
+
+pub async fn get_idp(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+    let view = admin(&s, &h).await?.idp(&n).await?;
+    Ok(one(StatusCode::OK, &view, &view))
+}
+
+/// Replaces an identity provider; the name is the path's, a client secret not given is kept.
+pub async fn update_idp(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(n): Path<String>,
+    b: Bytes,
+) -> Reply {
+    let a = admin(&s, &h).await?;
+    let mut spec: IdpSpec = body(&h, &b)?;
+    same_key("name", &mut spec.name, &n)?;
+    let view = a.update_idp(&spec).await?;
+    Ok(one(StatusCode::OK, &view, &view))
+}
+
+pub async fn delete_idp(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+    admin(&s, &h).await?.delete_idp(&n).await?;
     Ok(no_content())
 }
 

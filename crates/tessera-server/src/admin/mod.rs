@@ -73,6 +73,11 @@ pub fn router() -> Router<AppState> {
             "/schemes/{name}",
             get(get_scheme).put(update_scheme).delete(delete_scheme),
         )
+        .route("/idps", get(list_idps).post(create_idp))
+        .route(
+            "/idps/{name}",
+            get(get_idp).put(update_idp).delete(delete_idp),
+        )
         .route("/keys", get(list_keys).post(generate_key))
         .route("/keys/import", post(import_key))
         .route("/keys/{kid}", get(get_key).patch(schedule_key))
@@ -93,6 +98,11 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(remove_factor),
         )
         .route("/users/{id}/enrolment", put(require_enrolment))
+        .route("/users/{id}/identities", get(user_identities))
+        .route(
+            "/users/{id}/identities/{idp}/{subject}",
+            axum::routing::delete(unlink_identity),
+        )
         .route("/users/{id}/consents", get(user_consents))
         .route(
             "/users/{id}/consents/{client_id}",

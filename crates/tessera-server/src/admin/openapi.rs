@@ -254,6 +254,51 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/idps",
+        "List upstream identity providers",
+        O::ListIdps,
+        None,
+        Some("IdpPage"),
+        200,
+    ),
+    op(
+        "post",
+        "/idps",
+        "Add an upstream identity provider (OpenID Connect or OAuth 2.0)",
+        O::CreateIdp,
+        Some("IdpSpec"),
+        Some("IdpView"),
+        201,
+    ),
+    op(
+        "get",
+        "/idps/{name}",
+        "Read an identity provider (never its client secret)",
+        O::ReadIdp,
+        None,
+        Some("IdpView"),
+        200,
+    ),
+    op(
+        "put",
+        "/idps/{name}",
+        "Replace an identity provider; a client secret not given is kept (If-Match)",
+        O::ReplaceIdp,
+        Some("IdpSpec"),
+        Some("IdpView"),
+        200,
+    ),
+    op(
+        "delete",
+        "/idps/{name}",
+        "Delete an identity provider no scheme names; its linked identities are unlinked (If-Match)",
+        O::DeleteIdp,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "get",
         "/schemes",
         "List authentication schemes (the built-in password first)",
         O::ListSchemes,
@@ -452,6 +497,24 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/users/{id}/identities",
+        "The upstream identities linked to a user",
+        O::ListIdentities,
+        None,
+        Some("IdentityList"),
+        200,
+    ),
+    op(
+        "delete",
+        "/users/{id}/identities/{idp}/{subject}",
+        "Unlink an upstream identity (never a password-less user's last way in)",
+        O::UnlinkIdentity,
+        None,
+        None,
+        204,
+    ),
+    op(
+        "get",
         "/users/{id}/factors",
         "A user's second factors and recovery codes (never a secret or key)",
         O::ListFactors,
@@ -641,6 +704,9 @@ fn schemas() -> Map<String, Value> {
     define::<SchemeSpec>(&mut g);
     define::<AuthScheme>(&mut g);
     define::<FactorsView>(&mut g);
+    define::<tessera_core::admin::IdpSpec>(&mut g);
+    define::<tessera_core::admin::IdpView>(&mut g);
+    define::<tessera_core::federation::LinkedIdentity>(&mut g);
     define::<super::people::EnrolmentRequest>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     let app = json!({ "$ref": "#/components/schemas/ApplicationView" });
@@ -679,6 +745,14 @@ fn schemas() -> Map<String, Value> {
         (
             "SchemePage",
             page_of(json!({ "$ref": "#/components/schemas/AuthScheme" })),
+        ),
+        (
+            "IdpPage",
+            page_of(json!({ "$ref": "#/components/schemas/IdpView" })),
+        ),
+        (
+            "IdentityList",
+            json!({ "type": "array", "items": { "$ref": "#/components/schemas/LinkedIdentity" } }),
         ),
         (
             "ConsentPage",

@@ -132,6 +132,27 @@ pub async fn user_factors(
     Ok(one(StatusCode::OK, &view, &view))
 }
 
+pub async fn user_identities(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let list = admin(&s, &h).await?.identities(&id).await?;
+    Ok(one(StatusCode::OK, &list, &list))
+}
+
+pub async fn unlink_identity(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((id, idp, subject)): Path<(String, String, String)>,
+) -> Reply {
+    admin(&s, &h)
+        .await?
+        .unlink_identity(&id, &idp, &subject)
+        .await?;
+    Ok(no_content())
+}
+
 pub async fn remove_factor(
     State(s): State<AppState>,
     h: HeaderMap,

@@ -51,7 +51,7 @@ fn parse_claim(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Args)]
 pub struct SchemeArgs {
     name: String,
-    /// A set of methods proved together, joined by '+': password, totp, passkey (repeat for
+    /// A set of methods proved together, joined by '+': password, totp, passkey, upstream (repeat for
     /// alternatives: --methods password+totp --methods passkey).
     #[arg(long = "methods", value_parser = parse_methods, required = true)]
     methods: Vec<Vec<Method>>,
@@ -68,13 +68,16 @@ pub struct SchemeArgs {
     /// Users who lack a factor may not set one up while signing in.
     #[arg(long)]
     no_enrolment: bool,
+    /// An identity provider the `upstream` method signs in at (repeat for several).
+    #[arg(long = "identity-provider")]
+    identity_providers: Vec<String>,
 }
 
 fn parse_methods(s: &str) -> Result<Vec<Method>, String> {
     s.split('+')
         .map(|m| {
             Method::parse(m.trim())
-                .ok_or_else(|| format!("unknown method {m:?}: password, totp or passkey"))
+                .ok_or_else(|| format!("unknown method {m:?}: password, totp, passkey or upstream"))
         })
         .collect()
 }
@@ -89,6 +92,7 @@ impl From<SchemeArgs> for SchemeSpec {
             acr: a.acr,
             factor_lifetime: a.factor_lifetime,
             enrolment: Some(!a.no_enrolment),
+            identity_providers: a.identity_providers,
         }
     }
 }

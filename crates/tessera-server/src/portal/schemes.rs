@@ -20,6 +20,7 @@ struct SchemeRow {
     name: String,
     display_name: String,
     methods: String,
+    idps: String,
     acr: String,
     factor_lifetime: String,
     enrolment: bool,
@@ -33,6 +34,7 @@ struct SchemeForm {
     name: String,
     display_name: String,
     methods: String,
+    idps: String,
     acr: String,
     factor_lifetime: String,
     enrolment: bool,
@@ -72,7 +74,7 @@ fn parse_methods(text: &str) -> Result<Vec<Vec<Method>>, AdminError> {
                     Method::parse(m.trim()).ok_or_else(|| AdminError::Invalid {
                         field: "methods".into(),
                         message: format!(
-                            "unknown method {:?}: password, totp or passkey",
+                            "unknown method {:?}: password, totp, passkey or upstream",
                             m.trim()
                         ),
                     })
@@ -108,6 +110,7 @@ async fn page(
             name: x.name.clone(),
             display_name: x.display_name.clone(),
             methods: written(&x.methods),
+            idps: x.identity_providers.join(", "),
             acr: x.acr.clone(),
             factor_lifetime: x
                 .factor_lifetime
@@ -131,6 +134,7 @@ async fn page(
             name: f.get("name").into(),
             display_name: f.get("display_name").into(),
             methods: f.get("methods").into(),
+            idps: f.get("identity_providers").into(),
             acr: f.get("acr").into(),
             factor_lifetime: f.get("factor_lifetime").into(),
             enrolment: f.checked("enrolment"),
@@ -169,6 +173,13 @@ fn spec(form: &Form) -> Result<SchemeSpec, AdminError> {
         acr: form.get("acr").trim().to_owned(),
         factor_lifetime: lifetime,
         enrolment: Some(form.checked("enrolment")),
+        identity_providers: form
+            .get("identity_providers")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

@@ -200,6 +200,47 @@ impl World {
         name
     }
 
+    /// An identity provider; a protected one is named by the scheme the Admin Portal uses.
+    async fn idp(&self, kind: TargetKind) -> String {
+        let n = self.fresh.next();
+        let name = format!("idp{n}");
+        self.local()
+            .create_idp(&tessera_core::admin::IdpSpec {
+                name: name.clone(),
+                issuer: Some("https://idp.example.com".into()),
+                client_id: "tessera".into(),
+                auth_method: tessera_core::federation::UpstreamAuth::None,
+                ..Default::default()
+            })
+            .await
+            .expect("idp");
+        if kind == TargetKind::Protected {
+            let scheme = format!("scheme{name}");
+            self.local()
+                .create_scheme(&tessera_core::admin::SchemeSpec {
+                    name: scheme.clone(),
+                    methods: vec![
+                        vec![tessera_core::factor::Method::Password],
+                        vec![tessera_core::factor::Method::Upstream],
+                    ],
+                    acr: format!("acr-idp-{n}"),
+                    identity_providers: vec![name.clone()],
+                    ..Default::default()
+                })
+                .await
+                .expect("scheme");
+            let patch = tessera_core::admin::ClientPatch {
+                authentication_scheme: Some(scheme),
+                ..Default::default()
+            };
+            self.local()
+                .update_client(tessera_core::admin::PORTAL_CLIENT, &patch)
+                .await
+                .expect("portal scheme");
+        }
+        name
+    }
+
     /// A signing key scheduled far ahead, so changing it touches no key that signs.
     async fn future_key(&self) -> String {
         let ahead = crate::support::now() + 400 * 86_400 + self.fresh.next() as i64 * 86_400;
@@ -256,6 +297,9 @@ async fn fixture(
     } else if p.contains("{identifier}") {
         named = w.api(kind).await;
         p = p.replace("{identifier}", &enc_path(&named));
+    } else if p.starts_with("/idps/{name}") {
+        named = w.idp(kind).await;
+        p = p.replace("{name}", &named);
     } else if p.starts_with("/schemes/{name}") {
         named = w.scheme(kind).await;
         p = p.replace("{name}", &named);
@@ -288,7 +332,9 @@ async fn fixture(
         .replace("{client_id}", "no-such-client")
         .replace("{sid}", "no-such-session")
         .replace("{grant_id}", "no-such-grant")
-        .replace("{factor_id}", "totp");
+        .replace("{factor_id}", "totp")
+        .replace("{idp}", "no-such-idp")
+        .replace("{subject}", "no-such-subject");
     match op {
         O::CreateApplication => body = Some(w.app_body(kind)),
         O::ChangeApplication => body = Some(json!({"description": "changed"})),
@@ -328,6 +374,17 @@ async fn fixture(
             );
         }
         O::RequireEnrolment => body = Some(json!({"required": true})),
+        O::CreateIdp => {
+            let n = w.fresh.next();
+            body = Some(
+                json!({"name": format!("newidp{n}"), "issuer": "https://idp.example.com",
+                "client_id": "tessera", "auth_method": "none"}),
+            );
+        }
+        O::ReplaceIdp => {
+            body = Some(json!({"name": named, "issuer": "https://idp.example.com",
+                "client_id": "tessera", "auth_method": "none", "display_name": "Renamed"}));
+        }
         O::GenerateKey => {
             let ahead = crate::support::now() + 800 * 86_400;
             body = Some(json!({"alg": "EdDSA", "not_before": ahead, "not_after": ahead + 60}));

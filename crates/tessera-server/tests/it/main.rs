@@ -20,6 +20,7 @@ mod config;
 mod discovery;
 mod errors;
 mod faults;
+mod federation;
 mod introspect_revoke;
 mod keys;
 mod logo;

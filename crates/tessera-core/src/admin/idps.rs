@@ -1,0 +1,451 @@
+//! Upstream identity providers as administrators set them up. An identity provider asserts who
+//! users are (it creates them, and links to them by email when trusted for it), so changing one
+//! is a power over users: `config:write` with `users:write`, or `administrator`; one the admin
+//! API's applications sign in with is protected. Its client secret is stored encrypted and never
+//! shown; its URLs pass the outbound destination rules when written.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::permission::{Operation, TargetKind};
+use super::{invalid, text, Admin, AdminError, AdminResult};
+use crate::clock::Timestamp;
+use crate::federation::mapping::{check_target, default_mappings, AMR_VALUES};
+use crate::federation::oidc::secret_context;
+use crate::federation::{IdentityProvider, IdpProtocol, Mapping, UpstreamAuth};
+use crate::model::Client;
+use crate::provider::Provider;
+use crate::store::{Change, Record, Table};
+
+/// An identity provider as an administrator describes it.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdpSpec {
+    /// Lower-case letters, digits, `-`, `_` and `.`; part of the callback URL.
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// `oidc` (default) or `oauth2`.
+    #[serde(default)]
+    pub protocol: IdpProtocol,
+    /// OpenID Connect: the issuer (discovery reads `{issuer}/.well-known/openid-configuration`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    pub client_id: String,
+    /// Write-only; absent on a change keeps the stored one.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+    /// Default `client_secret_basic`.
+    #[serde(default)]
+    pub auth_method: UpstreamAuth,
+    /// Default `openid email profile` for OpenID Connect.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub use_userinfo: bool,
+    /// Default `sub` (OpenID Connect) or `id` (OAuth 2.0).
+    #[serde(default)]
+    pub subject_claim: Option<String>,
+    /// Default: the protocol's usual claims to username, email and names.
+    #[serde(default)]
+    pub mappings: Option<Vec<Mapping>>,
+    /// Just-in-time provisioning (default true).
+    #[serde(default)]
+    pub jit: Option<bool>,
+    #[serde(default)]
+    pub link_by_email: bool,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub amr_map: BTreeMap<String, String>,
+}
+
+/// The client id only: the secret stays out of logs.
+impl std::fmt::Debug for IdpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpSpec")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An identity provider as it is shown: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IdpView {
+    #[serde(flatten)]
+    pub spec: IdpSpec,
+    pub has_client_secret: bool,
+    /// Register this at the upstream as Tessera's redirect URI.
+    pub redirect_uri: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn idp_name(n: &str) -> AdminResult<String> {
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok {
+        Ok(n.to_owned())
+    } else {
+        Err(invalid(
+            "name",
+            "must be 1-64 lower-case letters, digits, '-', '_' or '.'",
+        ))
+    }
+}
+
+fn browser_url(field: &str, u: &str) -> AdminResult<()> {
+    match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "https" | "http") && u.len() <= 2000 => Ok(()),
+        _ => Err(invalid(
+            field,
+            "must be an http(s) URL of at most 2000 characters",
+        )),
+    }
+}
+
+impl IdpSpec {
+    pub(crate) fn to_idp(
+        &self,
+        existing: Option<&IdentityProvider>,
+        allow_private: bool,
+        master: &crate::secret::MasterKey,
+        now: Timestamp,
+    ) -> AdminResult<IdentityProvider> {
+        let name = idp_name(&self.name)?;
+        let destination = |field: &str, u: &str| -> AdminResult<()> {
+            crate::outbound::check_destination(u, allow_private)
+                .map_err(|m| invalid(field, format!("{}: {m}", crate::outbound::redact_url(u))))
+        };
+        match self.protocol {
+            IdpProtocol::Oidc => {
+                let issuer = self.issuer.as_deref().ok_or_else(|| {
+                    invalid("issuer", "an OpenID Connect provider needs its issuer")
+                })?;
+                destination("issuer", issuer)?;
+            }
+            IdpProtocol::Oauth2 => {
+                for (field, v) in [
+                    ("authorization_endpoint", &self.authorization_endpoint),
+                    ("token_endpoint", &self.token_endpoint),
+                    ("userinfo_endpoint", &self.userinfo_endpoint),
+                ] {
+                    if v.is_none() {
+                        return Err(invalid(field, "a plain OAuth 2.0 provider needs it"));
+                    }
+                }
+            }
+        }
+        if let Some(u) = &self.authorization_endpoint {
+            browser_url("authorization_endpoint", u)?;
+        }
+        for (field, v) in [
+            ("token_endpoint", &self.token_endpoint),
+            ("userinfo_endpoint", &self.userinfo_endpoint),
+        ] {
+            if let Some(u) = v {
+                destination(field, u)?;
+            }
+        }
+        let client_id = text("client_id", &self.client_id, true, 255)?;
+        let secret_ciphertext = match &self.client_secret {
+            Some(s) if s.is_empty() || s.len() > 1024 => {
+                return Err(invalid("client_secret", "must be 1-1024 characters"))
+            }
+            Some(s) => Some(master.encrypt(&secret_context(&name), s.as_bytes())),
+            None => existing.and_then(|e| e.secret_ciphertext.clone()),
+        };
+        if self.auth_method.needs_secret() && secret_ciphertext.is_none() {
+            return Err(invalid(
+                "client_secret",
+                format!("{} needs the client secret", self.auth_method.as_str()),
+            ));
+        }
+        let scopes = self.scopes.clone().unwrap_or_else(|| match self.protocol {
+            IdpProtocol::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+            IdpProtocol::Oauth2 => Vec::new(),
+        });
+        for s in &scopes {
+            let ok = !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                return Err(invalid("scopes", format!("{s:?} is not a scope token")));
+            }
+        }
+        if self.protocol == IdpProtocol::Oidc && !scopes.iter().any(|s| s == "openid") {
+            return Err(invalid(
+                "scopes",
+                "an OpenID Connect sign-in asks for openid",
+            ));
+        }
+        let subject_claim = self.subject_claim.clone().unwrap_or_else(|| {
+            match self.protocol {
+                IdpProtocol::Oidc => "sub",
+                IdpProtocol::Oauth2 => "id",
+            }
+            .to_owned()
+        });
+        text("subject_claim", &subject_claim, true, 128)?;
+        let mappings = self
+            .mappings
+            .clone()
+            .unwrap_or_else(|| default_mappings(self.protocol));
+        for m in &mappings {
+            text("mappings", &m.claim, true, 128)?;
+            check_target(&m.to).map_err(|e| invalid("mappings", e))?;
+        }
+        let mut domains: Vec<String> = Vec::new();
+        for d in &self.domains {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.')
+                })
+                && !d.starts_with('.')
+                && !d.ends_with('.');
+            if !ok {
+                return Err(invalid(
+                    "domains",
+                    format!("{d:?} is not a lower-case domain name"),
+                ));
+            }
+            if !domains.contains(d) {
+                domains.push(d.clone());
+            }
+        }
+        for (k, v) in &self.amr_map {
+            if k.is_empty() || k.len() > 256 {
+                return Err(invalid("amr_map", "an upstream value is 1-256 characters"));
+            }
+            if !AMR_VALUES.contains(&v.as_str()) {
+                return Err(invalid(
+                    "amr_map",
+                    format!("{v} is not an RFC 8176 authentication method reference"),
+                ));
+            }
+        }
+        Ok(IdentityProvider {
+            name,
+            display_name: text("display_name", &self.display_name, false, 200)?,
+            enabled: self.enabled.unwrap_or(true),
+            protocol: self.protocol,
+            issuer: self.issuer.clone(),
+            authorization_endpoint: self.authorization_endpoint.clone(),
+            token_endpoint: self.token_endpoint.clone(),
+            userinfo_endpoint: self.userinfo_endpoint.clone(),
+            client_id,
+            secret_ciphertext,
+            auth_method: self.auth_method,
+            scopes,
+            use_userinfo: self.use_userinfo,
+            subject_claim,
+            mappings,
+            jit: self.jit.unwrap_or(true),
+            link_by_email: self.link_by_email,
+            domains,
+            amr_map: self.amr_map.clone(),
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+        })
+    }
+}
+
+impl From<&IdentityProvider> for IdpSpec {
+    fn from(i: &IdentityProvider) -> IdpSpec {
+        IdpSpec {
+            name: i.name.clone(),
+            display_name: i.display_name.clone(),
+            enabled: Some(i.enabled),
+            protocol: i.protocol,
+            issuer: i.issuer.clone(),
+            authorization_endpoint: i.authorization_endpoint.clone(),
+            token_endpoint: i.token_endpoint.clone(),
+            userinfo_endpoint: i.userinfo_endpoint.clone(),
+            client_id: i.client_id.clone(),
+            client_secret: None,
+            auth_method: i.auth_method,
+            scopes: Some(i.scopes.clone()),
+            use_userinfo: i.use_userinfo,
+            subject_claim: Some(i.subject_claim.clone()),
+            mappings: Some(i.mappings.clone()),
+            jit: Some(i.jit),
+            link_by_email: i.link_by_email,
+            domains: i.domains.clone(),
+            amr_map: i.amr_map.clone(),
+        }
+    }
+}
+
+impl Provider {
+    pub fn idp_view(&self, i: &IdentityProvider) -> IdpView {
+        IdpView {
+            spec: IdpSpec::from(i),
+            has_client_secret: i.secret_ciphertext.is_some(),
+            redirect_uri: self.federation_callback(&i.name),
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+
+    /// An identity provider a scheme of the admin API's applications names is protected.
+    pub(crate) async fn idp_kind(&self, name: &str, clients: &[Client]) -> AdminResult<TargetKind> {
+        for s in self.store.list_schemes().await? {
+            if s.identity_providers.iter().any(|n| n == name)
+                && self.scheme_kind(&s.name, clients) == TargetKind::Protected
+            {
+                return Ok(TargetKind::Protected);
+            }
+        }
+        Ok(TargetKind::Ordinary)
+    }
+
+    /// Refuses a home-realm domain another identity provider routes already.
+    async fn domains_free(&self, i: &IdentityProvider) -> AdminResult<()> {
+        for other in self.store.list_idps().await? {
+            if other.name == i.name {
+                continue;
+            }
+            if let Some(d) = i.domains.iter().find(|d| other.domains.contains(d)) {
+                return Err(AdminError::Conflict(format!(
+                    "the domain {d} signs in at identity provider {} already",
+                    other.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Admin<'_> {
+    pub async fn idps(&self) -> AdminResult<Vec<IdpView>> {
+        self.authorize(Operation::ListIdps, TargetKind::Ordinary)?;
+        let mut v = self.store.list_idps().await?;
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v.iter().map(|i| self.idp_view(i)).collect())
+    }
+
+    pub async fn idp(&self, name: &str) -> AdminResult<IdpView> {
+        self.authorize(Operation::ReadIdp, TargetKind::Ordinary)?;
+        Ok(self.idp_view(&self.stored_idp(name).await?))
+    }
+
+    async fn stored_idp(&self, name: &str) -> AdminResult<IdentityProvider> {
+        self.store
+            .list_idps()
+            .await?
+            .into_iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| AdminError::NotFound(format!("identity provider {name}")))
+    }
+
+    /// Refuses unless the caller may perform `op` on the identity provider `name`.
+    pub async fn may_on_idp(&self, op: Operation, name: &str) -> AdminResult<()> {
+        self.authorize(op, TargetKind::Ordinary)?;
+        let clients = self.store.list_clients().await?;
+        self.authorize(op, self.idp_kind(name, &clients).await?)
+    }
+
+    pub async fn create_idp(&self, spec: &IdpSpec) -> AdminResult<IdpView> {
+        self.authorize(Operation::CreateIdp, TargetKind::Ordinary)?;
+        let idp = &spec.to_idp(
+            None,
+            self.settings.allow_private_addresses,
+            &self.master,
+            self.now(),
+        )?;
+        self.settle(|| async move {
+            let version = self.read_version().await?;
+            self.domains_free(idp).await?;
+            let change = Change::Create(Record::Idp(idp.clone()));
+            self.commit_as(version, &[change], None, audit_detail(idp))
+                .await
+        })
+        .await?;
+        Ok(self.idp_view(idp))
+    }
+
+    /// Replaces the identity provider named by `spec` (a secret not given is kept).
+    pub async fn update_idp(&self, spec: &IdpSpec) -> AdminResult<IdpView> {
+        self.settle(|| self.try_update_idp(spec)).await
+    }
+
+    async fn try_update_idp(&self, spec: &IdpSpec) -> AdminResult<IdpView> {
+        self.may_on_idp(Operation::ReplaceIdp, &spec.name).await?;
+        let version = self.read_version().await?;
+        let existing = self.stored_idp(&spec.name).await?;
+        self.precondition(&self.idp_view(&existing))?;
+        let idp = spec.to_idp(
+            Some(&existing),
+            self.settings.allow_private_addresses,
+            &self.master,
+            self.now(),
+        )?;
+        self.domains_free(&idp).await?;
+        self.commit_as(
+            version,
+            &[Change::Update(Record::Idp(idp.clone()))],
+            None,
+            audit_detail(&idp),
+        )
+        .await?;
+        Ok(self.idp_view(&idp))
+    }
+
+    /// Refuses while a scheme names it; deleting it unlinks every identity at it.
+    pub async fn delete_idp(&self, name: &str) -> AdminResult<()> {
+        self.settle(|| self.try_delete_idp(name)).await
+    }
+
+    async fn try_delete_idp(&self, name: &str) -> AdminResult<()> {
+        self.may_on_idp(Operation::DeleteIdp, name).await?;
+        let version = self.read_version().await?;
+        self.precondition(&self.idp_view(&self.stored_idp(name).await?))?;
+        let users: Vec<String> = self
+            .store
+            .list_schemes()
+            .await?
+            .into_iter()
+            .filter(|s| s.identity_providers.iter().any(|n| n == name))
+            .map(|s| s.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "identity provider {name} is still named by scheme {}",
+                users.join(", ")
+            )));
+        }
+        self.commit_as(
+            version,
+            &[Change::Delete(Table::Idps, name.to_owned())],
+            None,
+            Value::Null,
+        )
+        .await
+    }
+}
+
+fn audit_detail(i: &IdentityProvider) -> Value {
+    json!({
+        "protocol": i.protocol.as_str(),
+        "issuer": i.issuer,
+        "jit": i.jit,
+        "link_by_email": i.link_by_email,
+    })
+}

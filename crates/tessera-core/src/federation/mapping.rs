@@ -1,0 +1,257 @@
+//! What an upstream says about a user, turned into Tessera's terms by the identity provider's
+//! mappings (seed 001 "propagated to the attribute set"): a username for a new user, standard
+//! claims, custom attributes and groups; and its `amr`/`acr` values mapped onto RFC 8176 values,
+//! never copied. A value of the wrong type or name is left out, never stored as it came; the
+//! administrators' group is never given by an upstream.
+
+use serde_json::{Map, Value};
+
+use super::{IdentityProvider, IdpProtocol, Mapping};
+use crate::names::ADMIN_GROUP;
+
+/// RFC 8176 §2 (the IANA "Authentication Method Reference Values" registry), plus `fed`.
+pub const AMR_VALUES: [&str; 22] = [
+    "face", "fed", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pop", "pwd",
+    "rba", "retina", "sc", "sms", "swk", "tel", "user", "vbm", "wia",
+];
+
+/// The mappings an identity provider starts with when its administrator names none.
+pub fn default_mappings(protocol: IdpProtocol) -> Vec<Mapping> {
+    let pairs: &[(&str, &str)] = match protocol {
+        IdpProtocol::Oidc => &[
+            ("preferred_username", "username"),
+            ("email", "email"),
+            ("name", "name"),
+            ("given_name", "given_name"),
+            ("family_name", "family_name"),
+        ],
+        IdpProtocol::Oauth2 => &[("login", "username"), ("email", "email"), ("name", "name")],
+    };
+    pairs
+        .iter()
+        .map(|(c, t)| Mapping {
+            claim: (*c).to_owned(),
+            to: (*t).to_owned(),
+        })
+        .collect()
+}
+
+/// A mapping's target, checked when the identity provider is written.
+pub fn check_target(to: &str) -> Result<(), String> {
+    if to == "username" || to == "groups" {
+        return Ok(());
+    }
+    if let Some(name) = to.strip_prefix("attributes.") {
+        let mut one = Map::new();
+        one.insert(name.to_owned(), Value::Null);
+        return crate::admin::check_attribute_names(&one);
+    }
+    if to == "email_verified" {
+        return Err(
+            "email_verified is taken from the upstream only when it is trusted for email (link_by_email)"
+                .into(),
+        );
+    }
+    if crate::admin::standard_claim(to) {
+        return Ok(());
+    }
+    Err(format!(
+        "{to} is not username, groups, an OpenID Connect standard claim or attributes.{{name}}"
+    ))
+}
+
+/// The user as the upstream describes them, mapped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// The user's subject at the upstream.
+    pub subject: String,
+    /// The username a new user would get (before it is made unique).
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// The upstream says the email is verified, and is trusted for email.
+    pub email_verified: bool,
+    pub claims: Map<String, Value>,
+    pub attributes: Map<String, Value>,
+    pub groups: Vec<String>,
+    /// RFC 8176 values the upstream's `amr`/`acr` map to, `fed` first.
+    pub amr: Vec<String>,
+}
+
+/// A claim value as one string: strings as they are, numbers in decimal.
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Maps the upstream's claims (the ID token's, with the userinfo answer's over them).
+pub fn profile(idp: &IdentityProvider, upstream: &Map<String, Value>) -> Result<Profile, String> {
+    let subject = upstream
+        .get(&idp.subject_claim)
+        .and_then(as_text)
+        .filter(|s| s.len() <= 255)
+        .ok_or_else(|| format!("the upstream named no {} for the user", idp.subject_claim))?;
+    let mut p = Profile {
+        subject,
+        amr: vec!["fed".to_owned()],
+        ..Profile::default()
+    };
+    for m in &idp.mappings {
+        let Some(v) = upstream.get(&m.claim).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        apply(&mut p, m, v);
+    }
+    p.email = p
+        .claims
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    p.email_verified = idp.link_by_email
+        && p.email.is_some()
+        && upstream.get("email_verified") == Some(&true.into());
+    if p.email.is_some() {
+        p.claims
+            .insert("email_verified".into(), Value::Bool(p.email_verified));
+    }
+    let mut said: Vec<&str> = upstream
+        .get("amr")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    said.extend(upstream.get("acr").and_then(Value::as_str));
+    for v in said {
+        if let Some(mapped) = idp.amr_map.get(v) {
+            if !p.amr.contains(mapped) {
+                p.amr.push(mapped.clone());
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn apply(p: &mut Profile, m: &Mapping, v: &Value) {
+    match m.to.as_str() {
+        "username" => p.username = as_text(v),
+        "groups" => {
+            let values: Vec<String> = match v {
+                Value::Array(a) => a.iter().filter_map(as_text).collect(),
+                other => as_text(other).into_iter().collect(),
+            };
+            for g in values {
+                match crate::names::group(&g) {
+                    Ok(g) if g != ADMIN_GROUP && !p.groups.contains(&g) => p.groups.push(g),
+                    _ => tracing::info!(claim = %m.claim, "an upstream group was left out"),
+                }
+            }
+        }
+        to => {
+            let mut one = Map::new();
+            match to.strip_prefix("attributes.") {
+                Some(name) => {
+                    one.insert(name.to_owned(), v.clone());
+                    if crate::admin::check_attribute_names(&one).is_ok()
+                        && v.to_string().len() <= 4096
+                    {
+                        p.attributes.insert(name.to_owned(), v.clone());
+                        return;
+                    }
+                }
+                None => {
+                    one.insert(to.to_owned(), v.clone());
+                    if crate::admin::check_claim_values(&one).is_ok() {
+                        p.claims.insert(to.to_owned(), v.clone());
+                        return;
+                    }
+                }
+            }
+            tracing::info!(claim = %m.claim, to, "an upstream value of the wrong form was left out");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use serde_json::json;
+
+    fn idp(trusted: bool) -> IdentityProvider {
+        let mut mappings = default_mappings(IdpProtocol::Oidc);
+        mappings.push(Mapping {
+            claim: "groups".into(),
+            to: "groups".into(),
+        });
+        mappings.push(Mapping {
+            claim: "dept".into(),
+            to: "attributes.department".into(),
+        });
+        IdentityProvider {
+            name: "corp".into(),
+            display_name: String::new(),
+            enabled: true,
+            protocol: IdpProtocol::Oidc,
+            issuer: Some("https://idp.example.com".into()),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            userinfo_endpoint: None,
+            client_id: "tessera".into(),
+            secret_ciphertext: None,
+            auth_method: super::super::UpstreamAuth::None,
+            scopes: vec!["openid".into()],
+            use_userinfo: false,
+            subject_claim: "sub".into(),
+            mappings,
+            jit: true,
+            link_by_email: trusted,
+            domains: vec![],
+            amr_map: [
+                ("pwd".to_owned(), "pwd".to_owned()),
+                ("urn:x:mfa".into(), "mfa".into()),
+            ]
+            .into_iter()
+            .collect(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn claims_are_mapped_by_name_and_type_and_the_admin_group_is_never_given() {
+        let upstream = json!({
+            "sub": "u-1", "preferred_username": "ann", "email": "ann@example.com",
+            "email_verified": true, "name": 42, "given_name": "Ann",
+            "groups": ["staff", "tessera-admins", "tessera\u{2010}admins", " bad"],
+            "dept": "R&D", "amr": ["pwd", "hwk"], "acr": "urn:x:mfa"
+        });
+        let p = profile(&idp(false), upstream.as_object().unwrap()).unwrap();
+        assert_eq!(p.subject, "u-1");
+        assert_eq!(p.username.as_deref(), Some("ann"));
+        assert_eq!(p.claims["given_name"], "Ann");
+        // A number is not a name: left out, not stored.
+        assert!(!p.claims.contains_key("name"));
+        assert_eq!(p.groups, ["staff"]);
+        assert_eq!(p.attributes["department"], "R&D");
+        // Not trusted for email: the address is kept, its verification is not.
+        assert_eq!(p.claims["email_verified"], false);
+        assert!(!p.email_verified);
+        // Only mapped amr/acr values, never copied: hwk has no mapping.
+        assert_eq!(p.amr, ["fed", "pwd", "mfa"]);
+        let trusted = profile(&idp(true), upstream.as_object().unwrap()).unwrap();
+        assert!(trusted.email_verified);
+        // No subject, no profile.
+        assert!(profile(&idp(true), json!({"email": "x@y"}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        assert!(check_target("username").is_ok());
+        assert!(check_target("email").is_ok());
+        assert!(check_target("attributes.department").is_ok());
+        assert!(check_target("attributes.email").is_err());
+        assert!(check_target("email_verified").is_err());
+        assert!(check_target("sub").is_err());
+    }
+}

@@ -1,0 +1,458 @@
+//! Federation with a real upstream OpenID Provider: node-oidc-provider (`tests/peers`), driven
+//! over plain HTTP as a browser would. Tessera signs users in there (code + PKCE, nonce, state,
+//! RFC 9207 `iss`, client_secret_basic), verifies the ID token against the upstream's keys
+//! (rotated in between), provisions users just in time with mapped claims and groups (never the
+//! administrators'), records `fed` in `amr`, routes an email domain or `idp_hint` to the
+//! upstream, refuses a replayed return, a blocked user and an email another account holds
+//! unless the provider is trusted for it, and lists and unlinks identities.
+
+use std::path::Path;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use tessera_core::admin::{Caller, IdpSpec, SchemeSpec};
+use tessera_core::factor::Method;
+use tessera_core::federation::Mapping;
+use tessera_core::model::ConsentMode;
+use tokio::io::AsyncBufReadExt;
+
+use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browser};
+use crate::support::{Harness, Reply, TestClient, ISSUER};
+
+/// The upstream OpenID Provider, stopped when dropped.
+pub(crate) struct Peer {
+    pub issuer: String,
+    _child: tokio::process::Child,
+}
+
+fn peers_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
+}
+
+impl Peer {
+    /// Starts `tests/peers/oidc-upstream.mjs` with `config` (installing it first if needed).
+    pub(crate) async fn start(config: &Value) -> Peer {
+        let dir = peers_dir();
+        if !dir.join("node_modules/oidc-provider").exists() {
+            let ok = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm (Node.js) is needed for the federation tests");
+            assert!(ok.success(), "npm ci in tests/peers failed");
+        }
+        let mut child = tokio::process::Command::new("node")
+            .arg(dir.join("oidc-upstream.mjs"))
+            .arg(config.to_string())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the peer starts")
+            .expect("read")
+            .expect("a ready line");
+        let ready: Value = serde_json::from_str(&line).expect("ready JSON");
+        Peer {
+            issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
+            _child: child,
+        }
+    }
+}
+
+fn accounts() -> Value {
+    json!({
+        "alice": {"sub": "alice-sub", "email": "alice@corp.example", "email_verified": true,
+                  "name": "Alice Upstream", "preferred_username": "alice",
+                  "groups": ["staff", "tessera-admins"]},
+        "bob": {"sub": "bob-sub", "email": "bob@corp.example", "email_verified": true,
+                "name": "Bob", "preferred_username": "bob"},
+    })
+}
+
+async fn peer() -> Peer {
+    Peer::start(&json!({
+        "port": 0,
+        "clients": [{
+            "client_id": "tessera", "client_secret": "upstream-secret",
+            "redirect_uris": [format!("{ISSUER}/federation/corp/callback")],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }],
+        "accounts": accounts(),
+    }))
+    .await
+}
+
+fn corp(issuer: &str) -> IdpSpec {
+    let mut mappings = tessera_core::federation::mapping::default_mappings(Default::default());
+    mappings.push(Mapping {
+        claim: "groups".into(),
+        to: "groups".into(),
+    });
+    IdpSpec {
+        name: "corp".into(),
+        display_name: "Corp SSO".into(),
+        issuer: Some(issuer.to_owned()),
+        client_id: "tessera".into(),
+        client_secret: Some("upstream-secret".into()),
+        scopes: Some(vec![
+            "openid".into(),
+            "email".into(),
+            "profile".into(),
+            "groups".into(),
+        ]),
+        mappings: Some(mappings),
+        domains: vec!["corp.example".into()],
+        amr_map: [("pwd".to_owned(), "pwd".to_owned())].into_iter().collect(),
+        ..IdpSpec::default()
+    }
+}
+
+/// An upstream provider `corp`, a scheme letting users in with it or a password, and a
+/// first-party application using the scheme.
+async fn setup(peer: &Peer) -> (Harness, TestClient) {
+    let h = Harness::new().await;
+    let admin = h.provider.admin(Caller::local());
+    admin.create_idp(&corp(&peer.issuer)).await.expect("idp");
+    admin
+        .create_scheme(&SchemeSpec {
+            name: "corp".into(),
+            methods: vec![vec![Method::Upstream], vec![Method::Password]],
+            acr: "urn:example:corp".into(),
+            identity_providers: vec!["corp".into()],
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    let c = h
+        .web_app(|s| {
+            s.authentication_scheme = Some("corp".into());
+            s.consent = Some(ConsentMode::AutoAccept);
+        })
+        .await;
+    (h, c)
+}
+
+/// The user agent at the upstream: its own cookies (by name; the peer's names differ), no
+/// redirects followed.
+struct Agent {
+    http: reqwest::Client,
+    jar: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+fn upstream_agent() -> Agent {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    Agent {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        jar: Default::default(),
+    }
+}
+
+impl Agent {
+    async fn send(&self, b: reqwest::RequestBuilder) -> (u16, String) {
+        let cookie: Vec<String> = self
+            .jar
+            .lock()
+            .expect("agent")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let r = b
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .expect("upstream");
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().expect("agent");
+            let pair = v.split(';').next().expect("agent");
+            if let Some((k, val)) = pair.split_once('=') {
+                self.jar
+                    .lock()
+                    .expect("agent")
+                    .insert(k.to_owned(), val.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().expect("agent").to_owned())
+            .unwrap_or_default();
+        (status, location)
+    }
+}
+
+/// Signs `login` in at the upstream from its authorization URL; returns Tessera's callback
+/// path and query.
+async fn at_upstream(agent: &Agent, auth_url: &str, login: &str) -> String {
+    let (status, interaction) = agent.send(agent.http.get(auth_url)).await;
+    assert_eq!(status, 303);
+    let form = [("login", login), ("password", "secret")];
+    let (status, resume) = agent
+        .send(agent.http.post(format!("{interaction}/login")).form(&form))
+        .await;
+    assert_eq!(status, 303);
+    let (status, back) = agent.send(agent.http.get(resume)).await;
+    assert_eq!(status, 303);
+    back.strip_prefix(ISSUER)
+        .expect("back at Tessera")
+        .to_owned()
+}
+
+/// The login page's upstream button, pressed: the upstream's authorization URL.
+async fn press_button(b: &Browser<'_>, page: &Reply) -> String {
+    assert!(page.text.contains("Sign in with Corp SSO"), "{}", page.text);
+    let r = b
+        .post(
+            "/login/upstream",
+            &enc(&[
+                ("interaction", &hidden(&page.text, "interaction")),
+                ("csrf", &hidden(&page.text, "csrf")),
+                ("idp", "corp"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    r.header("location").to_owned()
+}
+
+async fn tokens(h: &Harness, b: &Browser<'_>, c: &TestClient, r: &Reply, v: &str) -> Value {
+    let p = redirect_params(r);
+    assert!(p.contains_key("code"), "{p:?} / {}", r.text);
+    let _ = b;
+    let t = h.exchange(c, &p["code"], Some(v)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    t.json
+}
+
+#[tokio::test]
+async fn users_sign_in_at_an_upstream_openid_provider() {
+    let peer = peer().await;
+    let (h, c) = setup(&peer).await;
+    let b = Browser::new(&h);
+    let agent = upstream_agent();
+
+    // The login page offers the upstream beside the password.
+    let (path, verifier) = code_request(&c, "openid email profile", "");
+    let page = b.get(&path).await;
+    assert!(page.text.contains("name=\"password\""));
+    let auth = press_button(&b, &page).await;
+    assert!(auth.starts_with(&peer.issuer), "{auth}");
+    for p in [
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+        "client_id=tessera",
+    ] {
+        assert!(auth.contains(p), "{p} in {auth}");
+    }
+    let back = at_upstream(&agent, &auth, "alice").await;
+    let done = b.get(&back).await;
+    let t = tokens(&h, &b, &c, &done, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:example:corp");
+    let amr: Vec<&str> = id["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(amr, ["fed", "pwd"], "fed, and the upstream's pwd mapped");
+    // Just in time: one user, the upstream's groups without the administrators'.
+    let admin = h.provider.admin(Caller::local());
+    let alice = admin.user("alice").await.expect("provisioned");
+    assert_eq!(alice.claims["email"], "alice@corp.example");
+    assert_eq!(alice.claims["name"], "Alice Upstream");
+    // Not trusted for email: the address came, its verification did not.
+    assert_eq!(alice.claims["email_verified"], false);
+    assert_eq!(alice.groups, ["staff"]);
+    assert!(alice.password_hash.is_none());
+    let links = admin.identities("alice").await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].subject, "alice-sub");
+
+    // The return is single-use: replayed, it is refused.
+    let again = b.get(&back).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
+
+    // The upstream rotates its keys: the next ID token has a kid Tessera fetches anew; the
+    // second sign-in finds the same user.
+    let (status, _) = agent
+        .send(agent.http.post(format!("{}/__rotate", peer.issuer)))
+        .await;
+    assert!((200..300).contains(&status));
+    // An unknown kid refetches the upstream's keys, at most every ten seconds.
+    h.clock.advance(11);
+    let b2 = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid", "&prompt=login");
+    let page = b2.get(&path).await;
+    let auth = press_button(&b2, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "alice").await;
+    let done = b2.get(&back).await;
+    let t = tokens(&h, &b2, &c, &done, &verifier).await;
+    let id2 = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id2["sub"], id["sub"]);
+    assert_eq!(admin.users().await.unwrap().len(), 1);
+
+    // A blocked user is blocked through every linked identity.
+    admin
+        .update_user(
+            "alice",
+            &tessera_core::admin::UserPatch {
+                blocked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let b3 = Browser::new(&h);
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b3.get(&path).await;
+    let auth = press_button(&b3, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "alice").await;
+    let refused = b3.get(&back).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.text.contains("cannot sign in"), "{}", refused.text);
+}
+
+#[tokio::test]
+async fn an_email_another_account_holds_links_only_when_trusted() {
+    let peer = peer().await;
+    let (h, c) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    let local = admin
+        .create_user(&tessera_core::admin::UserSpec {
+            username: "bob".into(),
+            password: Some(crate::flow::PASSWORD.into()),
+            claims: json!({"email": "bob@corp.example"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+
+    // Not trusted for email: refused, and the local account is left alone.
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "bob").await;
+    let refused = b.get(&back).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.text.contains("exists already"), "{}", refused.text);
+    assert!(admin.identities(&local).await.unwrap().is_empty());
+
+    // Trusted: the upstream's verified email links to the one account holding it.
+    let mut trusted = corp(&peer.issuer);
+    trusted.link_by_email = true;
+    trusted.client_secret = None;
+    admin.update_idp(&trusted).await.expect("trusted");
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid email", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "bob").await;
+    let done = b.get(&back).await;
+    let t = tokens(&h, &b, &c, &done, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], local.as_str());
+    let bob = admin.user("bob").await.unwrap();
+    assert_eq!(
+        bob.claims["email_verified"], true,
+        "taken from a trusted upstream"
+    );
+    let links = admin.identities(&local).await.unwrap();
+    assert_eq!(links.len(), 1);
+
+    // An administrator is never linked by email.
+    admin
+        .update_user(
+            "bob",
+            &tessera_core::admin::UserPatch {
+                groups: Some(vec!["tessera-admins".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    admin
+        .unlink_identity("bob", "corp", "bob-sub")
+        .await
+        .unwrap();
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "bob").await;
+    let refused = b.get(&back).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert!(admin.identities(&local).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_email_domain_or_idp_hint_goes_straight_to_the_upstream() {
+    let peer = peer().await;
+    let (h, c) = setup(&peer).await;
+    let b = Browser::new(&h);
+    // login_hint with the provider's domain.
+    let (path, _) = code_request(&c, "openid", "&login_hint=alice%40corp.example");
+    let r = b.get(&path).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(r.header("location").starts_with(&peer.issuer));
+    assert!(r
+        .header("location")
+        .contains("login_hint=alice%40corp.example"));
+    // idp_hint and Keycloak's kc_idp_hint.
+    for hint in ["idp_hint", "kc_idp_hint"] {
+        let (path, _) = code_request(&c, "openid", &format!("&{hint}=corp"));
+        let r = b.get(&path).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{hint}");
+        assert!(r.header("location").starts_with(&peer.issuer));
+    }
+    // An email typed on the login page.
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let r = b.login(&page, "carol@corp.example", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(r.header("location").starts_with(&peer.issuer));
+    // A hint for a provider the application's scheme does not name: the login page.
+    let (path, _) = code_request(&c, "openid", "&idp_hint=elsewhere");
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn identity_providers_are_a_power_over_users() {
+    let peer = peer().await;
+    let h = crate::admin_api::setup().await;
+    let token = crate::admin_api::automation(&h, &["config:write"]).await;
+    let r = crate::admin_api::call(
+        &h,
+        "POST",
+        "/idps",
+        &token,
+        Some(serde_json::to_value(corp(&peer.issuer)).unwrap_or_default()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let token = crate::admin_api::automation(&h, &["config:write", "users:write"]).await;
+    let mut spec = serde_json::to_value(corp(&peer.issuer)).unwrap();
+    spec["client_secret"] = json!("upstream-secret");
+    let r = crate::admin_api::call(&h, "POST", "/idps", &token, Some(spec)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let v = r.json;
+    assert_eq!(v["has_client_secret"], true);
+    assert!(v.get("client_secret").is_none() && v.get("secret_ciphertext").is_none());
+    assert_eq!(
+        v["redirect_uri"],
+        format!("{ISSUER}/federation/corp/callback")
+    );
+}
