@@ -1,6 +1,6 @@
 //! The upstream identities linked to a user: listed and unlinked by administrators, and by the
-//! user on their own account page (`users:self`, after a recent sign-in). A user with no
-//! password keeps at least one identity: unlinking the last would leave no way in.
+//! user on their own account page (`users:self`, after a recent sign-in). A user with neither a
+//! password nor a passkey keeps at least one identity: unlinking the last would leave no way in.
 
 use serde_json::json;
 
@@ -34,7 +34,7 @@ impl Admin<'_> {
                 u.username
             )));
         }
-        if u.password_hash.is_none() && linked.len() == 1 && !u.factors.has_second_factor() {
+        if u.password_hash.is_none() && linked.len() == 1 && u.factors.passkeys.is_empty() {
             return Err(AdminError::Conflict(
                 "this is the user's only way to sign in: set a password first".into(),
             ));

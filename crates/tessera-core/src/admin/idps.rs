@@ -181,13 +181,7 @@ impl IdpSpec {
             IdpProtocol::Oauth2 => Vec::new(),
         });
         for s in &scopes {
-            let ok = !s.is_empty()
-                && s.len() <= 128
-                && s.bytes()
-                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
-            if !ok {
-                return Err(invalid("scopes", format!("{s:?} is not a scope token")));
-            }
+            super::catalog::scope_name("scopes", s)?;
         }
         if self.protocol == IdpProtocol::Oidc && !scopes.iter().any(|s| s == "openid") {
             return Err(invalid(

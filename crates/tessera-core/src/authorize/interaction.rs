@@ -362,6 +362,7 @@ impl Provider {
         login_hint: Option<String>,
         error: Option<&str>,
     ) -> LoginPage {
+        let level = self.level(req);
         LoginPage {
             interaction: handle.to_owned(),
             csrf: state.csrf.clone(),
@@ -373,8 +374,8 @@ impl Provider {
                 .challenge
                 .as_ref()
                 .map(|c| self.passkey_request(c, Vec::new())),
-            password: self.level(req).schemes.iter().all(|s| s.takes_password()),
-            idps: self.idp_buttons(req),
+            password: level.takes_password(),
+            idps: self.idp_buttons(&level),
         }
     }
 
@@ -487,7 +488,7 @@ impl Provider {
                 .await
                 .map(LoginOutcome::Elsewhere);
         }
-        if !self.level(&req).schemes.iter().all(|s| s.takes_password()) {
+        if !self.level(&req).takes_password() {
             return Ok(LoginOutcome::Retry(page(
                 "This application does not take a password. Use one of the ways below.",
             )));

@@ -21,6 +21,11 @@ pub(crate) struct Level {
 }
 
 impl Level {
+    /// Whether a password is a way in for every scheme (the sign-in page's password form).
+    pub fn takes_password(&self) -> bool {
+        self.schemes.iter().all(AuthScheme::takes_password)
+    }
+
     /// Without the level the request asked for (a voluntary level the user cannot reach is
     /// dropped); the application's scheme, and any added to it, stay.
     pub fn application_only(&self) -> Level {

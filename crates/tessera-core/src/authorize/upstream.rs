@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::interaction::{form_refused, InteractionState, Stage};
+use super::level::Level;
 use super::{AuthorizeOutcome, AuthorizeRequest, LoginOutcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -99,8 +100,13 @@ fn email_domain(s: &str) -> Option<String> {
 impl Provider {
     /// The enabled identity providers the request's level lets users sign in at.
     pub(crate) fn allowed_idps(&self, req: &AuthorizeRequest) -> Vec<IdentityProvider> {
+        self.idps_at(&self.level(req))
+    }
+
+    /// The enabled identity providers the schemes of `level` let users sign in at.
+    fn idps_at(&self, level: &Level) -> Vec<IdentityProvider> {
         let mut out: Vec<IdentityProvider> = Vec::new();
-        for s in &self.level(req).schemes {
+        for s in &level.schemes {
             for name in s.upstream_idps() {
                 if let Some(i) = self.idp(name).filter(|i| i.enabled) {
                     if !out.iter().any(|o| o.name == i.name) {
@@ -112,8 +118,8 @@ impl Provider {
         out
     }
 
-    pub(crate) fn idp_buttons(&self, req: &AuthorizeRequest) -> Vec<IdpButton> {
-        self.allowed_idps(req)
+    pub(crate) fn idp_buttons(&self, level: &Level) -> Vec<IdpButton> {
+        self.idps_at(level)
             .into_iter()
             .map(|i| IdpButton {
                 label: i.label().to_owned(),

@@ -58,7 +58,8 @@ fn admin_err(e: AdminError) -> Error {
     }
 }
 
-/// `base` as a username: in its normal form, or the provider and subject when it is not one.
+/// The username a new user starts from: the mapped one or the email, in its normal form; else
+/// the provider's name and the upstream subject.
 fn username_from(idp: &IdentityProvider, p: &Profile) -> String {
     p.username
         .as_deref()

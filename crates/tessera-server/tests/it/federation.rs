@@ -319,6 +319,14 @@ async fn users_sign_in_at_an_upstream_openid_provider() {
     let refused = b3.get(&back).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.text.contains("cannot sign in"), "{}", refused.text);
+
+    // Alice has no password or passkey: her only identity stays linked.
+    let last = admin.unlink_identity("alice", "corp", "alice-sub").await;
+    assert!(
+        matches!(last, Err(tessera_core::admin::AdminError::Conflict(_))),
+        "{last:?}"
+    );
+    assert_eq!(admin.identities("alice").await.unwrap().len(), 1);
 }
 
 #[tokio::test]
