@@ -6,6 +6,9 @@
 
 use serde_json::json;
 use tessera_core::audit::{AuditEvent, AuditQuery};
+use tessera_core::federation::{
+    IdentityProvider, IdpProtocol, LinkedIdentity, Mapping, UpstreamAuth,
+};
 use tessera_core::model::{
     Alg, Api, Artifact, ArtifactKey, ArtifactKind, AuthMethod, Client, ClientType, Consent,
     GrantType, KeyRecord, LifetimeOverrides, Logo, Scope, StoredSettings, TokenFormat, User,
@@ -81,6 +84,7 @@ pub async fn run(store: &dyn Store) {
     stored_settings(store).await;
     logos(store).await;
     users_and_consents(store).await;
+    linked_identities(store).await;
     failure_counters(store).await;
     leases(store).await;
     audit_events(store).await;
@@ -509,6 +513,188 @@ async fn users_and_consents(store: &dyn Store) {
         store.delete_user("u1").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+pub fn idp(name: &str) -> IdentityProvider {
+    IdentityProvider {
+        name: name.into(),
+        display_name: format!("IdP {name}"),
+        enabled: true,
+        protocol: IdpProtocol::Oidc,
+        issuer: Some(format!("https://{name}.example.com")),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        client_id: "tessera".into(),
+        secret_ciphertext: Some("ct".into()),
+        auth_method: UpstreamAuth::ClientSecretBasic,
+        scopes: vec!["openid".into()],
+        use_userinfo: false,
+        subject_claim: "sub".into(),
+        mappings: vec![Mapping {
+            claim: "email".into(),
+            to: "email".into(),
+        }],
+        jit: true,
+        link_by_email: false,
+        domains: vec![format!("{name}.example.com")],
+        amr_map: Default::default(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// Identities at upstream providers: unique per provider and subject, found by subject and by
+/// user, updated only for their user, and gone with their provider or their user; users are
+/// found by email case-insensitively, as their claims say now.
+async fn linked_identities(store: &dyn Store) {
+    store
+        .apply(&[
+            Change::Create(Record::Idp(idp("corp"))),
+            Change::Create(Record::Idp(idp("social"))),
+        ])
+        .await
+        .expect("idps");
+    let mut listed = store.list_idps().await.expect("list");
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed, vec![idp("corp"), idp("social")]);
+
+    let (ann, ben) = (user("u-fed-ann", "fed-ann"), user("u-fed-ben", "fed-ben"));
+    store.insert_user(&ann).await.expect("ann");
+    store.insert_user(&ben).await.expect("ben");
+    let link = |idp: &str, subject: &str, user: &str| LinkedIdentity {
+        idp: idp.into(),
+        subject: subject.into(),
+        user_id: user.into(),
+        email: Some(format!("{subject}@{idp}.example.com")),
+        groups: vec!["g".into()],
+        linked_at: T0,
+        last_sign_in: None,
+    };
+    let corp_ann = link("corp", "s-1", "u-fed-ann");
+    store.link_identity(&corp_ann).await.expect("link");
+    store
+        .link_identity(&link("social", "s-1", "u-fed-ann"))
+        .await
+        .expect("the same subject at another provider is another identity");
+    store
+        .link_identity(&link("corp", "s-2", "u-fed-ben"))
+        .await
+        .expect("link ben");
+    assert!(
+        matches!(
+            store.link_identity(&link("corp", "s-1", "u-fed-ben")).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an identity is linked to one user"
+    );
+    assert_eq!(
+        store.find_identity("corp", "s-1").await.expect("find"),
+        Some(corp_ann.clone())
+    );
+    assert_eq!(
+        store.find_identity("corp", "S-1").await.expect("find"),
+        None
+    );
+    let anns = store.user_identities("u-fed-ann").await.expect("ann's");
+    assert_eq!(anns.len(), 2);
+    assert!(anns.contains(&corp_ann));
+
+    let signed_in = LinkedIdentity {
+        groups: vec![],
+        last_sign_in: Some(T0.plus(60)),
+        ..corp_ann.clone()
+    };
+    store.update_identity(&signed_in).await.expect("update");
+    assert_eq!(
+        store.find_identity("corp", "s-1").await.expect("find"),
+        Some(signed_in.clone())
+    );
+    assert!(
+        matches!(
+            store
+                .update_identity(&LinkedIdentity {
+                    user_id: "u-fed-ben".into(),
+                    ..signed_in.clone()
+                })
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "an update does not move an identity to another user"
+    );
+
+    let found = store
+        .find_users_by_email("U-FED-ANN@example.COM", 5)
+        .await
+        .expect("by email");
+    assert_eq!(
+        found.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u-fed-ann"]
+    );
+    let mut moved = store
+        .get_user("u-fed-ben")
+        .await
+        .expect("get")
+        .expect("ben");
+    moved
+        .claims
+        .insert("email".into(), json!("u-fed-ann@example.com"));
+    store.update_user(&moved).await.expect("same email");
+    assert_eq!(
+        store
+            .find_users_by_email("u-fed-ann@example.com", 1)
+            .await
+            .expect("limited")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .find_users_by_email("u-fed-ann@example.com", 5)
+            .await
+            .expect("both")
+            .len(),
+        2
+    );
+    assert!(store
+        .find_users_by_email("u-fed-ben@example.com", 5)
+        .await
+        .expect("old email")
+        .is_empty());
+
+    assert!(store
+        .unlink_identity("social", "s-1")
+        .await
+        .expect("unlink"));
+    assert!(!store.unlink_identity("social", "s-1").await.expect("again"));
+    store
+        .apply(&[Change::Delete(Table::Idps, "corp".into())])
+        .await
+        .expect("delete idp");
+    assert_eq!(
+        store.find_identity("corp", "s-2").await.expect("find"),
+        None
+    );
+    assert!(store
+        .user_identities("u-fed-ann")
+        .await
+        .expect("none")
+        .is_empty());
+    store
+        .link_identity(&link("social", "s-3", "u-fed-ben"))
+        .await
+        .expect("link");
+    store.delete_user("u-fed-ben").await.expect("delete user");
+    assert_eq!(
+        store.find_identity("social", "s-3").await.expect("find"),
+        None,
+        "identities go with the user"
+    );
+    store.delete_user("u-fed-ann").await.expect("delete user");
+    store
+        .apply(&[Change::Delete(Table::Idps, "social".into())])
+        .await
+        .expect("delete idp");
 }
 
 async fn failure_counters(store: &dyn Store) {
