@@ -1,5 +1,6 @@
 //! Declarative configuration (`tessera apply -f tessera.yaml`): plans creates, updates and (with
-//! prune) deletes of scopes, APIs and clients against the store, then applies them in one transaction.
+//! prune) deletes of scopes, APIs, identity providers, schemes and clients against the store, then
+//! applies them in one transaction.
 
 use std::collections::HashSet;
 
@@ -10,7 +11,11 @@ use super::clients::Catalog;
 use super::permission::{Operation, TargetKind};
 use super::subjects::Written;
 use super::targets::{is_administrator, scope_kind};
-use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, SchemeSpec, ScopeSpec, UserSpec};
+use super::{
+    Admin, AdminError, AdminResult, ApiSpec, ClientSpec, IdpSpec, SchemeSpec, ScopeSpec, UserSpec,
+};
+use crate::federation::oidc::secret_context;
+use crate::federation::IdentityProvider;
 use crate::model::{Client, Scope, User};
 use crate::provider::Provider;
 use crate::secret::constant_time_eq;
@@ -24,6 +29,9 @@ pub struct Spec {
     pub scopes: Vec<ScopeSpec>,
     #[serde(default)]
     pub apis: Vec<ApiSpec>,
+    /// Upstream identity providers (a `client_secret` given is compared with the stored one).
+    #[serde(default)]
+    pub identity_providers: Vec<IdpSpec>,
     /// Authentication schemes (the built-in `password` is not declared).
     #[serde(default)]
     pub schemes: Vec<SchemeSpec>,
@@ -86,6 +94,7 @@ fn create_op(t: Table) -> Option<Operation> {
         Table::Apis => Some(Operation::CreateApi),
         Table::Scopes => Some(Operation::CreateScope),
         Table::Schemes => Some(Operation::CreateScheme),
+        Table::Idps => Some(Operation::CreateIdp),
         _ => None,
     }
 }
@@ -96,6 +105,7 @@ fn change_op(t: Table) -> Option<Operation> {
         Table::Apis => Some(Operation::ReplaceApi),
         Table::Scopes => Some(Operation::ReplaceScope),
         Table::Schemes => Some(Operation::ReplaceScheme),
+        Table::Idps => Some(Operation::ReplaceIdp),
         _ => None,
     }
 }
@@ -106,6 +116,7 @@ fn delete_op(t: Table) -> Option<Operation> {
         Table::Apis => Some(Operation::DeleteApi),
         Table::Scopes => Some(Operation::DeleteScope),
         Table::Schemes => Some(Operation::DeleteScheme),
+        Table::Idps => Some(Operation::DeleteIdp),
         _ => None,
     }
 }
@@ -219,11 +230,24 @@ impl Provider {
             api_ids.extend(existing_apis.iter().map(|a| a.identifier.clone()));
         }
 
+        let existing_idps = self.store.list_idps().await?;
+        let idp_names = self.plan_idps(&mut plan, spec, &existing_idps, prune)?;
+
         unique("schemes", spec.schemes.iter().map(|s| s.name.as_str()))?;
         let existing_schemes = self.store.list_schemes().await?;
         for s in &spec.schemes {
             let old = existing_schemes.iter().find(|e| e.name == s.name);
             let new = s.to_scheme(old, now)?;
+            if let Some(n) = new
+                .identity_providers
+                .iter()
+                .find(|n| !idp_names.contains(*n))
+            {
+                return Err(super::invalid(
+                    "schemes",
+                    format!("{} names no identity provider {n}", new.name),
+                ));
+            }
             let change = match old {
                 None => Some((Action::Create, Change::Create(Record::Scheme(new.clone())))),
                 Some(o) if SchemeSpec::from(o) != SchemeSpec::from(&new) => {
@@ -381,6 +405,17 @@ impl Provider {
                     Some(Change::Delete(Table::Schemes, s.name.clone())),
                 );
             }
+            for i in existing_idps
+                .iter()
+                .filter(|i| !idp_names.contains(&i.name))
+            {
+                plan.push(
+                    Action::Delete,
+                    "idp",
+                    &i.name,
+                    Some(Change::Delete(Table::Idps, i.name.clone())),
+                );
+            }
             for s in existing_scopes
                 .iter()
                 .filter(|s| !scope_names.contains(&s.name))
@@ -394,6 +429,80 @@ impl Provider {
             }
         }
         Ok(plan)
+    }
+
+    /// The identity providers' lines of the plan; returns the names there will be. A declared
+    /// secret that decrypts to the stored one is no change.
+    fn plan_idps(
+        &self,
+        plan: &mut Plan,
+        spec: &Spec,
+        existing: &[IdentityProvider],
+        prune: bool,
+    ) -> AdminResult<HashSet<String>> {
+        unique(
+            "identity_providers",
+            spec.identity_providers.iter().map(|i| i.name.as_str()),
+        )?;
+        let mut domains: HashSet<&str> = HashSet::new();
+        for i in &spec.identity_providers {
+            if let Some(d) = i.domains.iter().find(|d| !domains.insert(d.as_str())) {
+                return Err(super::invalid(
+                    "identity_providers",
+                    format!("the domain {d} is declared for two identity providers"),
+                ));
+            }
+        }
+        for i in &spec.identity_providers {
+            let old = existing.iter().find(|e| e.name == i.name);
+            let new = i.to_idp(
+                old,
+                self.settings.allow_private_addresses,
+                &self.master,
+                self.now(),
+            )?;
+            let secret_changed = match (old, &i.client_secret) {
+                (Some(o), Some(want)) => !o
+                    .secret_ciphertext
+                    .as_deref()
+                    .and_then(|c| self.master.decrypt(&secret_context(&o.name), c).ok())
+                    .is_some_and(|have| constant_time_eq(&have, want.as_bytes())),
+                _ => false,
+            };
+            let action = match old {
+                None => Action::Create,
+                Some(o) if secret_changed || IdpSpec::from(o) != IdpSpec::from(&new) => {
+                    Action::Update
+                }
+                Some(_) => {
+                    plan.push(Action::Unchanged, "idp", &new.name, None);
+                    continue;
+                }
+            };
+            let change = match action {
+                Action::Create => Change::Create(Record::Idp(new.clone())),
+                _ => Change::Update(Record::Idp(new.clone())),
+            };
+            plan.push(action, "idp", &new.name, Some(change));
+        }
+        let mut names: HashSet<String> = spec
+            .identity_providers
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        if !prune {
+            // A stored provider that stays must not route a domain a declared one takes.
+            for e in existing.iter().filter(|e| !names.contains(&e.name)) {
+                if let Some(d) = e.domains.iter().find(|d| domains.contains(d.as_str())) {
+                    return Err(AdminError::Conflict(format!(
+                        "the domain {d} signs in at identity provider {} already",
+                        e.name
+                    )));
+                }
+            }
+            names.extend(existing.iter().map(|e| e.name.clone()));
+        }
+        Ok(names)
     }
 
     /// A user's line of the plan: created, updated when anything declared differs (a clear-text
@@ -452,6 +561,7 @@ impl Admin<'_> {
             Operation::ListScopes,
             Operation::ListApis,
             Operation::ListSchemes,
+            Operation::ListIdps,
             Operation::ListApplications,
             Operation::ListUsers,
         ] {
@@ -535,6 +645,10 @@ impl Admin<'_> {
             },
             Table::Scopes => scope_kind(key),
             Table::Schemes => self.scheme_kind(key, &self.store.list_clients().await?),
+            Table::Idps => {
+                self.idp_kind(key, &self.store.list_clients().await?)
+                    .await?
+            }
             _ => TargetKind::Protected,
         })
     }
@@ -544,7 +658,10 @@ impl Admin<'_> {
             Record::Client(c) => self.client_kind(c),
             Record::Api(a) => self.api_kind(&a.identifier, &a.scopes),
             Record::Scope(s) => scope_kind(&s.name),
-            Record::Scheme(_) => TargetKind::Ordinary,
+            // What a scheme or provider protects is judged before the change (the scheme that
+            // names it, the protected application that uses the scheme): making one protected
+            // means changing those.
+            Record::Scheme(_) | Record::Idp(_) => TargetKind::Ordinary,
             _ => TargetKind::Protected,
         }
     }

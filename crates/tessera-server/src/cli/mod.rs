@@ -5,6 +5,7 @@ pub mod admin;
 mod apply;
 mod catalog;
 mod clients;
+mod idps;
 mod issuer;
 mod keys;
 mod serve;
@@ -63,13 +64,16 @@ pub enum Command {
     /// Authentication schemes: how users of an application sign in.
     #[command(subcommand)]
     Scheme(catalog::SchemeCmd),
+    /// Upstream identity providers users sign in at.
+    #[command(subcommand)]
+    Idp(idps::IdpCmd),
     /// Users who sign in.
     #[command(subcommand)]
     User(users::UserCmd),
     /// Signing keys and certificates.
     #[command(subcommand)]
     Key(keys::KeyCmd),
-    /// Create or update scopes, APIs, clients and users from a YAML file.
+    /// Create or update scopes, APIs, schemes, identity providers, clients and users from a YAML file.
     Apply(apply::ApplyArgs),
     /// Administrators of the admin API and Admin Portal.
     #[command(subcommand)]
@@ -98,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(c) => catalog::run_api(&*provider(&config).await?, c, cli.output).await,
         Command::Scope(c) => catalog::run_scope(&*provider(&config).await?, c, cli.output).await,
         Command::Scheme(c) => catalog::run_scheme(&*provider(&config).await?, c, cli.output).await,
+        Command::Idp(c) => idps::run(&*provider(&config).await?, c, cli.output).await,
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
         Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,

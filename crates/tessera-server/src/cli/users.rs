@@ -1,4 +1,5 @@
-//! `tessera user …`: create, list, show, update, set-password, block, unblock, delete.
+//! `tessera user …`: create, list, show, update, set-password, block, unblock, delete, and a
+//! user's factors and linked identities.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -60,6 +61,19 @@ pub enum UserCmd {
         #[arg(allow_hyphen_values = true)]
         user: String,
         factor: String,
+    },
+    /// List the identities at upstream identity providers linked to a user.
+    Identities {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
+    /// Unlink a user's identity (the subject at the identity provider, see `user identities`).
+    UnlinkIdentity {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+        idp: String,
+        #[arg(allow_hyphen_values = true)]
+        subject: String,
     },
     /// Ask the user to set up a second factor at their next sign-in (--off: stop asking).
     RequireEnrolment {
@@ -169,6 +183,11 @@ pub async fn run(p: &Provider, cmd: UserCmd, out: Output) -> anyhow::Result<()> 
         UserCmd::RemoveFactor { user, factor } => {
             p.remove_factor(&user, &factor).await?;
             json!({"user": user, "removed": factor})
+        }
+        UserCmd::Identities { user } => serde_json::to_value(p.identities(&user).await?)?,
+        UserCmd::UnlinkIdentity { user, idp, subject } => {
+            p.unlink_identity(&user, &idp, &subject).await?;
+            json!({"user": user, "unlinked": {"idp": idp, "subject": subject}})
         }
         UserCmd::RequireEnrolment { user, off } => {
             p.require_enrolment(&user, !off).await?;

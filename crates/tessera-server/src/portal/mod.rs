@@ -11,6 +11,7 @@ mod apps;
 mod audit;
 mod catalog;
 mod form;
+mod idps;
 mod keys;
 mod logo;
 mod schemes;
@@ -81,6 +82,8 @@ pub fn router() -> Router<AppState> {
             "/schemes/delete",
             get(schemes::confirm_delete).post(schemes::delete),
         )
+        .route("/idps", get(idps::list).post(idps::save))
+        .route("/idps/delete", get(idps::confirm_delete).post(idps::delete))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::show).post(users::save))
         .route("/users/{id}/blocked", post(users::block))
@@ -90,6 +93,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{id}/factors",
             get(users::confirm_remove_factor).post(users::remove_factor),
+        )
+        .route(
+            "/users/{id}/identities",
+            get(idps::confirm_unlink).post(idps::unlink),
         )
         .route("/users/{id}/enrolment", post(users::require_enrolment))
         .route("/users/{id}/grants", post(users::revoke_grants))

@@ -13,6 +13,7 @@ use tessera_core::admin::{
     etag, AdminError, FactorsView, GrantView, Operation, PasswordChange, SessionView, UserPatch,
     UserSpec,
 };
+use tessera_core::federation::LinkedIdentity;
 use tessera_core::model::{Consent, User};
 
 use super::{explain, refused, render, see_other, when, Chrome, ConfirmTpl, Form, Signed};
@@ -36,6 +37,7 @@ fn notice(key: &str) -> Option<String> {
         "factor" => "The factor was removed; the user sets up another when an application asks for it.",
         "enrolment" => "The user will be asked to set up a second factor at their next sign-in.",
         "waived" => "The user is no longer asked to set up a second factor.",
+        "unlinked" => "The identity was unlinked: signing in there no longer reaches this user.",
         _ => return None,
     };
     Some(text.to_owned())
@@ -232,6 +234,8 @@ struct UserTpl {
     grants: Vec<GrantView>,
     /// `None`: this sign-in may not see them.
     factors: Option<FactorsView>,
+    /// `None`: this sign-in may not see them.
+    identities: Option<Vec<LinkedIdentity>>,
 }
 
 impl UserTpl {
@@ -263,6 +267,11 @@ async fn user_page(
         Err(AdminError::Forbidden { .. }) => None,
         Err(e) => return refused(chrome, &e),
     };
+    let identities = match p.identities(&u.id).await {
+        Ok(i) => Some(i),
+        Err(AdminError::Forbidden { .. }) => None,
+        Err(e) => return refused(chrome, &e),
+    };
     render(
         status,
         &UserTpl {
@@ -274,6 +283,7 @@ async fn user_page(
             sessions,
             grants,
             factors,
+            identities,
         },
     )
 }

@@ -737,8 +737,51 @@ async fn the_portal_refuses_what_the_model_refuses() {
             O::DeleteScheme,
             K::Ordinary,
         ),
+        case(
+            "GET",
+            "/admin/idps".into(),
+            vec![],
+            O::ListIdps,
+            K::Ordinary,
+        ),
+        case(
+            "POST",
+            "/admin/idps".into(),
+            vec![
+                ("name", "portal-idp".into()),
+                ("protocol", "oidc".into()),
+                ("issuer", "https://login.example.com".into()),
+                ("client_id", "tessera".into()),
+                ("auth_method", "none".into()),
+                ("jit", "on".into()),
+                ("enabled", "on".into()),
+            ],
+            O::CreateIdp,
+            K::Ordinary,
+        ),
+        case(
+            "GET",
+            "/admin/idps/delete?name=none".into(),
+            vec![],
+            O::DeleteIdp,
+            K::Ordinary,
+        ),
+        case(
+            "POST",
+            format!("/admin/users/{ordinary}/identities"),
+            vec![("idp", "corp".into()), ("subject", "s-1".into())],
+            O::UnlinkIdentity,
+            K::Ordinary,
+        ),
+        case(
+            "GET",
+            format!("/admin/users/{root}/identities?idp=corp&subject=s-1"),
+            vec![],
+            O::UnlinkIdentity,
+            K::Protected,
+        ),
     ];
-    assert_eq!(cases.len(), 23);
+    assert_eq!(cases.len(), 28);
     let mut checked = 0;
     for scopes in scope_sets() {
         let portal = Portal {
@@ -781,7 +824,7 @@ async fn the_portal_refuses_what_the_model_refuses() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23 * scope_sets().len());
+    assert_eq!(checked, cases.len() * scope_sets().len());
 }
 
 /// One portal request, the operation it performs and the kind of its target.

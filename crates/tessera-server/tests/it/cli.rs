@@ -441,3 +441,143 @@ fn users_are_managed_from_the_cli_and_apply_files() {
         2
     );
 }
+
+/// Identity providers from the command line and apply files: the secret is never printed, a
+/// provider a scheme names cannot be deleted, a declared secret equal to the stored one is no
+/// change, a scheme naming an undeclared provider is refused, and prune removes a provider.
+#[test]
+fn identity_providers_from_the_cli_and_apply_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let created = json(&cli_env(
+        d,
+        &[
+            "idp",
+            "create",
+            "corp",
+            "--issuer",
+            "https://login.corp.example.com",
+            "--client-id",
+            "tessera",
+            "--domain",
+            "corp.example.com",
+            "--map",
+            "email=email",
+            "--map",
+            "department=attributes.department",
+            "--amr",
+            "urn:corp:mfa=mfa",
+            "--link-by-email",
+            "--output",
+            "json",
+        ],
+        &[("TESSERA_IDP_CLIENT_SECRET", "upstream secret 1")],
+    ));
+    assert_eq!(created["has_client_secret"], true);
+    assert!(
+        !created.to_string().contains("upstream secret 1"),
+        "{created}"
+    );
+    assert!(created["redirect_uri"]
+        .as_str()
+        .expect("redirect_uri")
+        .ends_with("/federation/corp/callback"));
+    assert_eq!(created["mappings"][1]["to"], "attributes.department");
+    let bad = tessera()
+        .args([
+            "idp",
+            "create",
+            "intranet",
+            "--issuer",
+            "https://10.0.0.8",
+            "--client-id",
+            "x",
+            "--auth-method",
+            "none",
+        ])
+        .current_dir(d)
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("private"));
+
+    cli(
+        d,
+        &[
+            "scheme",
+            "create",
+            "corp-sso",
+            "--methods",
+            "upstream",
+            "--acr",
+            "urn:corp",
+            "--identity-provider",
+            "corp",
+        ],
+    );
+    let refused = tessera()
+        .args(["idp", "delete", "corp"])
+        .current_dir(d)
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("corp-sso"));
+    let shown = json(&cli(d, &["idp", "show", "corp", "--output", "json"]));
+    assert_eq!(shown["link_by_email"], true);
+    assert!(shown.get("client_secret").is_none());
+
+    cli(d, &["user", "create", "--username", "ann"]);
+    let none = json(&cli(d, &["user", "identities", "ann", "--output", "json"]));
+    assert_eq!(none, serde_json::json!([]));
+    let missing = tessera()
+        .args(["user", "unlink-identity", "ann", "corp", "s-1"])
+        .current_dir(d)
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+
+    let file = d.join("idps.yaml");
+    let spec = |secret: &str, scheme_idp: &str| {
+        format!(
+            "identity_providers:\n  - name: corp\n    issuer: https://login.corp.example.com\n    client_id: tessera\n    client_secret: {secret}\n    domains: [corp.example.com]\n    mappings: [{{claim: email, to: email}}, {{claim: department, to: attributes.department}}]\n    amr_map: {{'urn:corp:mfa': mfa}}\n    link_by_email: true\n  - name: social\n    protocol: oauth2\n    authorization_endpoint: https://social.example.com/authorize\n    token_endpoint: https://social.example.com/token\n    userinfo_endpoint: https://api.social.example.com/user\n    client_id: abc\n    client_secret: s2\nschemes:\n  - name: corp-sso\n    methods: [[upstream]]\n    acr: urn:corp\n    identity_providers: [{scheme_idp}]\n"
+        )
+    };
+    std::fs::write(&file, spec("'upstream secret 1'", "corp")).expect("write");
+    let f = file.to_str().expect("path");
+    let plan = stdout(&cli(d, &["apply", "-f", f]));
+    assert!(
+        plan.contains("unchanged  idp     corp")
+            && plan.contains("create     idp     social")
+            && plan.contains("unchanged  scheme  corp-sso"),
+        "{plan}"
+    );
+    std::fs::write(&file, spec("'upstream secret 2'", "corp")).expect("write");
+    let plan = stdout(&cli(d, &["apply", "-f", f]));
+    assert!(plan.contains("update     idp     corp"), "{plan}");
+    std::fs::write(&file, spec("'upstream secret 2'", "nowhere")).expect("write");
+    let out = tessera()
+        .args(["apply", "-f", f])
+        .current_dir(d)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no identity provider nowhere"));
+
+    std::fs::write(
+        &file,
+        "schemes:\n  - name: corp-sso\n    methods: [[upstream]]\n    acr: urn:corp\n    identity_providers: [corp]\nidentity_providers:\n  - name: corp\n    issuer: https://login.corp.example.com\n    client_id: tessera\n",
+    )
+    .expect("write");
+    let pruned = stdout(&cli(d, &["apply", "-f", f, "--prune"]));
+    assert!(
+        pruned.contains("update     idp     corp") && pruned.contains("delete     idp     social"),
+        "{pruned}"
+    );
+    let left = json(&cli(d, &["idp", "list", "--output", "json"]));
+    assert_eq!(left.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        left[0]["has_client_secret"], true,
+        "an absent secret is kept"
+    );
+    assert_eq!(left[0]["link_by_email"], false);
+}
