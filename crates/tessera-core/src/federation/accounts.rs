@@ -47,6 +47,9 @@ impl Refusal {
     }
 }
 
+/// How many holders of an email are read at most; as many is too many to pick from.
+const HOLDERS: i64 = 20;
+
 fn store_err(e: StoreError) -> Error {
     e.into()
 }
@@ -110,28 +113,37 @@ impl Provider {
         if let Some(email) = &p.email {
             let holders = self
                 .store
-                .find_users_by_email(email, 2)
+                .find_users_by_email(email, HOLDERS)
                 .await
                 .map_err(store_err)?;
             if !holders.is_empty() {
                 if !(idp.link_by_email && p.email_verified) {
                     return Ok(Err(Refusal::EmailTaken));
                 }
-                let [user] = holders.as_slice() else {
-                    return Ok(Err(Refusal::Ambiguous));
-                };
-                if crate::admin::is_administrator(user) {
+                if holders.iter().any(crate::admin::is_administrator) {
                     return Ok(Err(Refusal::Administrator));
                 }
-                if user.blocked {
-                    return Ok(Err(Refusal::Blocked));
+                // An address its holder never had verified (an untrusted upstream gave it) is
+                // not theirs: linking by it would hand the verified owner's identity to them.
+                let owners: Vec<&User> = holders
+                    .iter()
+                    .filter(|u| u.claims.get("email_verified") != Some(&Value::Bool(false)))
+                    .collect();
+                match owners.as_slice() {
+                    [] if holders.len() < HOLDERS as usize => {}
+                    [user] if holders.len() < HOLDERS as usize => {
+                        if user.blocked {
+                            return Ok(Err(Refusal::Blocked));
+                        }
+                        let link = self.link(idp, user, p, now).await?;
+                        self.record_link(user, &link, "email").await;
+                        return self
+                            .sync_linked(idp, (*user).clone(), link, p, now)
+                            .await
+                            .map(Ok);
+                    }
+                    _ => return Ok(Err(Refusal::Ambiguous)),
                 }
-                let link = self.link(idp, user, p, now).await?;
-                self.record_link(user, &link, "email").await;
-                return self
-                    .sync_linked(idp, user.clone(), link, p, now)
-                    .await
-                    .map(Ok);
             }
         }
         if !idp.jit {
@@ -250,9 +262,31 @@ impl Provider {
         now: Timestamp,
     ) -> Result<(User, LinkedIdentity)> {
         let before = user.clone();
+        // A changed email is taken only when no other account holds it: an upstream does not
+        // hand out another user's (an administrator's) address as verified.
+        let email_free = match p.email.as_deref() {
+            Some(e)
+                if !user
+                    .claims
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .is_some_and(|old| old.eq_ignore_ascii_case(e)) =>
+            {
+                self.store
+                    .find_users_by_email(e, 2)
+                    .await
+                    .map_err(store_err)?
+                    .iter()
+                    .all(|u| u.id == user.id)
+            }
+            _ => true,
+        };
+        if !email_free {
+            tracing::info!(user_id = %user.id, idp = %idp.name, "an email another account holds was not taken from the upstream");
+        }
         for (k, v) in &p.claims {
             let email = matches!(k.as_str(), "email" | "email_verified");
-            if !email || idp.link_by_email {
+            if !email || (idp.link_by_email && email_free) {
                 user.claims.insert(k.clone(), v.clone());
             }
         }
@@ -276,7 +310,7 @@ impl Provider {
                 // Mapped values that would collide with another user's subject, or a write
                 // that raced: the user signs in as they are; the next sign-in tries again.
                 Err(e) => {
-                    tracing::warn!(user_id = %user.id, idp = %idp.name, error = %e, "the upstream's claims were not applied");
+                    tracing::warn!(user_id = %user.id, idp = %idp.name, error = ?e.to_string(), "the upstream's claims were not applied");
                     user = before;
                 }
             }

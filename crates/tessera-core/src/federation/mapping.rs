@@ -52,6 +52,9 @@ pub fn check_target(to: &str) -> Result<(), String> {
                 .into(),
         );
     }
+    if to == "phone_number_verified" {
+        return Err("a phone number's verification is not taken from an upstream".into());
+    }
     if crate::admin::standard_claim(to) {
         return Ok(());
     }
@@ -75,6 +78,19 @@ pub struct Profile {
     pub groups: Vec<String>,
     /// RFC 8176 values the upstream's `amr`/`acr` map to, `fed` first.
     pub amr: Vec<String>,
+}
+
+/// An email address in its one form (trimmed, the domain in lower case); `None` for anything
+/// that is not one address (spaces or control characters inside, not one `@`, too long).
+pub fn normal_email(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (local, domain) = s.split_once('@')?;
+    let fits = !local.is_empty()
+        && !domain.is_empty()
+        && s.len() <= 254
+        && !domain.contains('@')
+        && s.chars().all(|c| !c.is_whitespace() && !c.is_control());
+    fits.then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
 /// A claim value as one string: strings as they are, numbers in decimal.
@@ -108,9 +124,20 @@ pub fn profile(idp: &IdentityProvider, upstream: &Map<String, Value>) -> Result<
         .claims
         .get("email")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .and_then(normal_email);
+    match &p.email {
+        Some(e) => p.claims.insert("email".into(), Value::String(e.clone())),
+        None => p.claims.remove("email"),
+    };
+    // The upstream's email_verified speaks of its own email claim: an address mapped from
+    // another claim (a upn, a username) is not verified by it.
+    let own = upstream
+        .get("email")
+        .and_then(Value::as_str)
+        .and_then(normal_email);
     p.email_verified = idp.link_by_email
         && p.email.is_some()
+        && p.email == own
         && upstream.get("email_verified") == Some(&true.into());
     if p.email.is_some() {
         p.claims
@@ -252,6 +279,61 @@ mod tests {
         assert!(check_target("attributes.department").is_ok());
         assert!(check_target("attributes.email").is_err());
         assert!(check_target("email_verified").is_err());
+        assert!(check_target("phone_number_verified").is_err());
         assert!(check_target("sub").is_err());
+    }
+
+    /// The upstream's email_verified speaks of its own email claim: an address mapped from
+    /// another claim (a upn) is kept, never as verified.
+    #[test]
+    fn an_address_from_another_claim_is_not_verified() {
+        let mut trusted = idp(true);
+        trusted.mappings.retain(|m| m.to != "email");
+        trusted.mappings.push(Mapping {
+            claim: "upn".into(),
+            to: "email".into(),
+        });
+        let upstream = json!({"sub": "u-1", "email": "me@attacker.example",
+            "email_verified": true, "upn": "victim@example.com"});
+        let p = profile(&trusted, upstream.as_object().unwrap()).unwrap();
+        assert_eq!(p.email.as_deref(), Some("victim@example.com"));
+        assert!(!p.email_verified);
+        assert_eq!(p.claims["email_verified"], false);
+        // The same address in both: the upstream verified it.
+        let same = json!({"sub": "u-1", "email": "victim@example.com",
+            "email_verified": true, "upn": "victim@EXAMPLE.com"});
+        assert!(
+            profile(&trusted, same.as_object().unwrap())
+                .unwrap()
+                .email_verified
+        );
+    }
+
+    /// Addresses are compared in one form: trimmed, the domain in lower case; anything else is
+    /// left out.
+    #[test]
+    fn emails_have_one_form() {
+        assert_eq!(
+            normal_email(" Ann@Example.COM\n").as_deref(),
+            Some("Ann@example.com")
+        );
+        for bad in [
+            "ann",
+            "@example.com",
+            "ann@",
+            "a b@example.com",
+            "a@b@c",
+            "a\u{0}@b.c",
+        ] {
+            assert_eq!(normal_email(bad), None, "{bad:?}");
+        }
+        let upstream =
+            json!({"sub": "u-1", "email": "admin@example.com\n", "email_verified": true});
+        let p = profile(&idp(true), upstream.as_object().unwrap()).unwrap();
+        assert_eq!(p.claims["email"], "admin@example.com");
+        let upstream = json!({"sub": "u-1", "email": "not an address", "email_verified": true});
+        let p = profile(&idp(true), upstream.as_object().unwrap()).unwrap();
+        assert_eq!(p.email, None);
+        assert!(!p.claims.contains_key("email") && !p.claims.contains_key("email_verified"));
     }
 }
