@@ -315,6 +315,17 @@ impl Admin<'_> {
                     u.username, o.username
                 )));
             }
+            // Users are named by id or username (the CLI, the admin API's paths): one that is
+            // another user's id would name that user.
+            if users
+                .iter()
+                .any(|o| o.id != u.id && o.id.eq_ignore_ascii_case(&u.username))
+            {
+                return Err(AdminError::Conflict(format!(
+                    "the username {:?} is another user's id",
+                    u.username
+                )));
+            }
         }
         Ok(())
     }
