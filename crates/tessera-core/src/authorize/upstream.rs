@@ -167,7 +167,7 @@ impl Provider {
         let ep = match self.endpoints(idp, now).await {
             Ok(e) => e,
             Err(why) => {
-                tracing::warn!(idp = %idp.name, error = %why, "upstream identity provider unavailable");
+                tracing::warn!(idp = %idp.name, error = ?why, "upstream identity provider unavailable");
                 return Ok(Err(format!(
                     "{} cannot be reached right now. Try again later or sign in another way.",
                     idp.label()
@@ -358,11 +358,11 @@ impl Provider {
         now: Timestamp,
     ) -> std::result::Result<(mapping::Profile, UpstreamSession), String> {
         let failed = |why: &str| {
-            tracing::warn!(idp = %idp.name, error = %why, "upstream sign-in failed");
+            tracing::warn!(idp = %idp.name, error = ?why, "upstream sign-in failed");
             format!("Signing in at {} did not work. Try again.", idp.label())
         };
         if let Some(e) = r.error {
-            tracing::info!(idp = %idp.name, error = %e.chars().take(64).collect::<String>(), "the upstream answered an error");
+            tracing::info!(idp = %idp.name, error = ?e.chars().take(64).collect::<String>(), "the upstream answered an error");
             return Err(format!("Signing in at {} did not complete.", idp.label()));
         }
         let code = r.code.ok_or_else(|| failed("no code in the answer"))?;

@@ -376,6 +376,12 @@ impl Provider {
         now: Timestamp,
     ) -> Result<Map<String, Value>, String> {
         let (header, claims) = peek(token).ok_or("the ID token is not a signed JWT")?;
+        // Another kind of JWT the upstream signs (a logout token, an access token) is not one.
+        if let Some(typ) = &header.typ {
+            if !typ.eq_ignore_ascii_case("JWT") {
+                return Err(format!("a JWT of type {typ:?} is not an ID token"));
+            }
+        }
         let alg = id_token_alg(&format!("{:?}", header.alg))
             .ok_or("the ID token's algorithm is not accepted")?;
         let jwk = self
@@ -406,6 +412,13 @@ impl Provider {
             }
         }
         check_times(&claims, now, None).map_err(str::to_owned)?;
+        // OIDC Core §2: iat is required, and sub is a string (12345 and "12345" are not one).
+        if !claims.get("iat").is_some_and(Value::is_i64) {
+            return Err("the ID token has no iat".into());
+        }
+        if !claims.get("sub").is_some_and(Value::is_string) {
+            return Err("the ID token's sub is not a string".into());
+        }
         if let Some(n) = nonce {
             if claims["nonce"].as_str() != Some(n) {
                 return Err("the ID token's nonce is not the one sent".into());
