@@ -22,6 +22,9 @@
 //     account, overridable per account with "password"), POST /interaction/:uid/abort;
 //     consent is implicit (first-party: loadExistingGrant grants whatever was asked)
 //   - POST /__rotate (test only): new RS256 + ES256 signing keys with new kids.
+//   - POST /__account?login=NAME (test only): the JSON body replaces that account's claims
+//     (adding the account when new; `sub` defaults to the login), so a test can change
+//     what the upstream says between two sign-ins.
 //
 // Key rotation: oidc-provider 9 has no public API to change keys after construction
 // (`jwks` is constructor-only configuration; the keystore and the /jwks response are
@@ -407,6 +410,22 @@ async function interaction(req, res, uid, action) {
   return send(res, 405, page('Error', '<p>method not allowed</p>'));
 }
 
+async function setAccount(req, res, url) {
+  const login = url.searchParams.get('login');
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  const account = JSON.parse(text || '{}');
+  if (!login || typeof account !== 'object' || Array.isArray(account)) {
+    return send(res, 400, 'login and a JSON object are needed', 'text/plain');
+  }
+  const old = accountsByLogin.get(login);
+  if (old) accountsById.delete(old.sub);
+  const acct = { ...account, sub: String(account.sub ?? login) };
+  accountsByLogin.set(login, acct);
+  accountsById.set(acct.sub, acct);
+  return send(res, 200, JSON.stringify(acct), 'application/json');
+}
+
 async function rotate(req, res, url) {
   previousKeys = url.searchParams.get('keep_old') === '0' ? [] : [...currentKeys, ...previousKeys];
   currentKeys = freshSigningKeys();
@@ -428,6 +447,8 @@ const server = createServer((req, res) => {
     work = interaction(req, res, m[1], m[2] || '');
   } else if (url.pathname === '/__rotate' && req.method === 'POST') {
     work = rotate(req, res, url);
+  } else if (url.pathname === '/__account' && req.method === 'POST') {
+    work = setAccount(req, res, url);
   } else if (!providerHandler) {
     return send(res, 503, 'starting', 'text/plain');
   } else {

@@ -110,9 +110,9 @@ impl Provider {
             has_totp: s.user.factors.totp.is_some(),
             identities: identities.clone(),
             linkable: self
-                .idps()
+                .account_idps()
                 .into_iter()
-                .filter(|i| i.enabled && !identities.iter().any(|l| l.idp == i.name))
+                .filter(|i| !identities.iter().any(|l| l.idp == i.name))
                 .map(|i| crate::authorize::IdpButton {
                     label: i.label().to_owned(),
                     name: i.name,
@@ -122,7 +122,9 @@ impl Provider {
     }
 
     /// Starts linking an identity at `idp` (after a recent sign-in): where the browser goes, or
-    /// a message when the provider cannot be used right now.
+    /// a message when the provider cannot be used right now. An identity linked to an
+    /// administrator opens the Admin Portal to whoever holds it, so an administrator links one
+    /// only in a recent sign-in the Portal's own scheme accepts.
     pub async fn account_link(
         &self,
         s: &Session,
@@ -133,9 +135,24 @@ impl Provider {
             return Err(AccountError::NotRecent);
         }
         let idp = self
-            .idp(idp)
-            .filter(|i| i.enabled)
+            .account_idps()
+            .into_iter()
+            .find(|i| i.name == idp)
             .ok_or_else(|| AdminError::NotFound(format!("identity provider {idp}")))?;
+        if crate::admin::is_administrator(&s.user) {
+            let portal = self
+                .store
+                .get_client(crate::admin::PORTAL_CLIENT)
+                .await?
+                .map(|c| self.scheme_of(&c))
+                .unwrap_or_else(crate::scheme::AuthScheme::password);
+            let since = Timestamp(now.0 - RECENT);
+            if !portal.satisfied_by(&s.record.uses(), now, Some(since)) {
+                return Err(AccountError::Admin(AdminError::Conflict(
+                    "an administrator links an identity only after signing in as the Admin Portal asks: sign in to the Admin Portal, then come back".into(),
+                )));
+            }
+        }
         Ok(self
             .start_link(&s.user.id, &s.record.sid, &idp, now)
             .await?)

@@ -330,7 +330,6 @@ impl Provider {
         self.snapshot().apis.get(identifier).cloned()
     }
 
-    /// The scheme `name` names, if there is one (`password` always is).
     /// An upstream identity provider by name.
     pub fn idp(&self, name: &str) -> Option<crate::federation::IdentityProvider> {
         self.snapshot().idps.get(name).cloned()
@@ -343,6 +342,23 @@ impl Provider {
         v
     }
 
+    /// The identity providers the account page signs users in with and links: enabled, and
+    /// named by a scheme (one no scheme names is being set up, or retired).
+    pub(crate) fn account_idps(&self) -> Vec<crate::federation::IdentityProvider> {
+        let snap = self.snapshot();
+        self.idps()
+            .into_iter()
+            .filter(|i| {
+                i.enabled
+                    && snap
+                        .schemes
+                        .values()
+                        .any(|s| s.identity_providers.contains(&i.name))
+            })
+            .collect()
+    }
+
+    /// The scheme `name` names, if there is one (`password` always is).
     pub fn scheme(&self, name: &str) -> Option<AuthScheme> {
         self.snapshot().schemes.get(name).cloned()
     }

@@ -1,7 +1,8 @@
 //! Upstream identity providers as administrators set them up. An identity provider asserts who
 //! users are (it creates them, and links to them by email when trusted for it), so changing one
-//! is a power over users: `config:write` with `users:write`, or `administrator`; one the admin
-//! API's applications sign in with is protected. Its client secret is stored encrypted and never
+//! is a power over users: `config:write` with `users:write`, or `administrator`. One the admin
+//! API's applications sign in with, or at which an administrator's identity is linked, is
+//! protected: whoever repoints it signs in as that administrator. Its client secret is stored encrypted and never
 //! shown; its URLs pass the outbound destination rules when written.
 
 use std::collections::BTreeMap;
@@ -170,6 +171,18 @@ impl IdpSpec {
             Some(s) => Some(master.encrypt(&secret_context(&name), s.as_bytes())),
             None => existing.and_then(|e| e.secret_ciphertext.clone()),
         };
+        // The secret is sent to the token endpoint: one kept from before goes only where it
+        // went before, so whoever moves the provider must know it.
+        let moved = existing.is_some_and(|e| {
+            (e.protocol, &e.issuer, &e.token_endpoint)
+                != (self.protocol, &self.issuer, &self.token_endpoint)
+        });
+        if moved && self.client_secret.is_none() && self.auth_method.needs_secret() {
+            return Err(invalid(
+                "client_secret",
+                "give the client secret again when the issuer or the token endpoint changes: the stored one is not sent to a new place",
+            ));
+        }
         if self.auth_method.needs_secret() && secret_ciphertext.is_none() {
             return Err(invalid(
                 "client_secret",
@@ -298,12 +311,25 @@ impl Provider {
         }
     }
 
-    /// An identity provider a scheme of the admin API's applications names is protected.
+    /// An identity provider a scheme of the admin API's applications names, or at which an
+    /// administrator's identity is linked, is protected.
     pub(crate) async fn idp_kind(&self, name: &str, clients: &[Client]) -> AdminResult<TargetKind> {
         for s in self.store.list_schemes().await? {
             if s.identity_providers.iter().any(|n| n == name)
                 && self.scheme_kind(&s.name, clients) == TargetKind::Protected
             {
+                return Ok(TargetKind::Protected);
+            }
+        }
+        for admin in self
+            .store
+            .list_users()
+            .await?
+            .iter()
+            .filter(|u| super::is_administrator(u))
+        {
+            let linked = self.store.user_identities(&admin.id).await?;
+            if linked.iter().any(|i| i.idp == name) {
                 return Ok(TargetKind::Protected);
             }
         }

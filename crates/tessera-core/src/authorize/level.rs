@@ -128,15 +128,10 @@ impl Provider {
     /// asks for (in its order of preference).
     pub(crate) fn level(&self, req: &AuthorizeRequest) -> Level {
         let mut app = self.scheme_of(&req.client.client);
-        // The account page lets a user in through any enabled identity provider: their linked
-        // identity names them as well as their password does.
+        // The account page lets a user in through the identity providers users sign in with:
+        // their linked identity names them as well as their password does.
         if req.client.client.client_id == crate::admin::ACCOUNT_CLIENT {
-            let enabled: Vec<String> = self
-                .idps()
-                .into_iter()
-                .filter(|i| i.enabled)
-                .map(|i| i.name)
-                .collect();
+            let enabled: Vec<String> = self.account_idps().into_iter().map(|i| i.name).collect();
             if !enabled.is_empty() && !app.methods.iter().any(|m| m == &[Method::Upstream]) {
                 app.methods.push(vec![Method::Upstream]);
                 app.identity_providers = enabled;

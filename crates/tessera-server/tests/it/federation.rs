@@ -464,3 +464,308 @@ async fn identity_providers_are_a_power_over_users() {
         format!("{ISSUER}/federation/corp/callback")
     );
 }
+
+/// Review regressions: a provider an administrator's identity is linked at is protected (whoever
+/// repoints it signs in as them), and a stored secret never follows a provider to a new place.
+#[tokio::test]
+async fn an_administrators_provider_is_protected_and_its_secret_stays_home() {
+    let peer = peer().await;
+    let (h, c) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    admin.ensure_admin_api().await.expect("admin API");
+    // Alice arrives from the upstream.
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "alice").await;
+    assert_eq!(b.get(&back).await.status, StatusCode::SEE_OTHER);
+
+    let token =
+        crate::admin_api::automation(&h, &["config:read", "config:write", "users:write"]).await;
+    let put = |spec: Value| {
+        let token = token.clone();
+        let h = &h;
+        async move { crate::admin_api::call(h, "PUT", "/idps/corp", &token, Some(spec)).await }
+    };
+    let mut spec = serde_json::to_value(corp(&peer.issuer)).expect("spec");
+    spec.as_object_mut()
+        .expect("object")
+        .remove("client_secret");
+    spec["display_name"] = json!("Corp");
+    let r = put(spec.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Moved elsewhere without the secret: refused, the secret is not sent there.
+    let mut moved = spec.clone();
+    moved["token_endpoint"] = json!("https://collector.example.net/token");
+    let r = put(moved.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("client_secret"), "{}", r.text);
+    moved["client_secret"] = json!("upstream-secret");
+    moved["token_endpoint"] = Value::Null;
+    moved["issuer"] = json!("https://other-idp.example.net");
+    assert_eq!(
+        put(moved).await.status,
+        StatusCode::OK,
+        "knowing it is enough"
+    );
+    assert_eq!(
+        put(spec.clone()).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let mut back_home = spec.clone();
+    back_home["client_secret"] = json!("upstream-secret");
+    assert_eq!(put(back_home).await.status, StatusCode::OK);
+
+    // Alice becomes an administrator: her provider is now theirs to change, not config:write's.
+    admin
+        .update_user(
+            "alice",
+            &tessera_core::admin::UserPatch {
+                groups: Some(vec!["tessera-admins".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("admin");
+    spec["display_name"] = json!("Evil");
+    let r = put(spec).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = crate::admin_api::call(&h, "DELETE", "/idps/corp", &token, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        admin.idp("corp").await.expect("idp").spec.display_name,
+        "Corp"
+    );
+}
+
+/// Review regressions: the account page offers only the providers a scheme names, and an
+/// administrator links an identity only in a sign-in the Admin Portal's scheme accepts.
+#[tokio::test]
+async fn an_administrator_links_identities_only_as_the_portal_asks() {
+    let peer = peer().await;
+    let (h, _) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    admin.ensure_admin_api().await.expect("admin API");
+    let mut lone = corp(&peer.issuer);
+    lone.name = "lone".into();
+    lone.display_name = "Lone IdP".into();
+    lone.domains = vec![];
+    admin.create_idp(&lone).await.expect("lone");
+    admin
+        .create_scheme(&SchemeSpec {
+            name: "strong".into(),
+            methods: vec![vec![Method::Password, Method::Totp]],
+            acr: "urn:example:strong".into(),
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    admin
+        .update_client(
+            tessera_core::admin::PORTAL_CLIENT,
+            &tessera_core::admin::ClientPatch {
+                authentication_scheme: Some("strong".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("portal scheme");
+    h.user("dave").await;
+    let root = h.user("root").await;
+    admin
+        .update_user(
+            &root,
+            &tessera_core::admin::UserPatch {
+                groups: Some(vec!["tessera-admins".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("admin");
+
+    let account = |name: &'static str| {
+        let h = &h;
+        async move {
+            let b = Browser::new(h);
+            let login = follow(&b, b.get("/account").await).await;
+            let page = follow(&b, b.login(&login, name, crate::flow::PASSWORD).await).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            let csrf = hidden(&page.text, "csrf");
+            (b, page, csrf)
+        }
+    };
+    let (b, page, csrf) = account("dave").await;
+    assert!(page.text.contains("Corp SSO"), "{}", page.text);
+    assert!(!page.text.contains("Lone IdP"), "no scheme names it");
+    let r = b
+        .post(
+            "/account/identities/link",
+            &enc(&[("csrf", &csrf), ("idp", "lone")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = b
+        .post(
+            "/account/identities/link",
+            &enc(&[("csrf", &csrf), ("idp", "corp")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(r.header("location").starts_with(&peer.issuer));
+
+    // The administrator signed in with a password; the Portal asks for an app code too.
+    let (b, _, csrf) = account("root").await;
+    let r = b
+        .post(
+            "/account/identities/link",
+            &enc(&[("csrf", &csrf), ("idp", "corp")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("Admin Portal"), "{}", r.text);
+}
+
+/// Follows redirects within Tessera until a page.
+async fn follow(b: &Browser<'_>, mut r: Reply) -> Reply {
+    for _ in 0..10 {
+        if r.status != StatusCode::SEE_OTHER {
+            return r;
+        }
+        let loc = r.header("location").replace(ISSUER, "");
+        r = b.get(&loc).await;
+    }
+    r
+}
+
+/// Changes what the upstream says about `login`.
+async fn upstream_account(peer: &Peer, login: &str, claims: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/__account?login={login}", peer.issuer))
+        .json(&claims)
+        .send()
+        .await
+        .expect("peer");
+    assert!(r.status().is_success());
+}
+
+/// Signs `login` in at the upstream through the application; Tessera's answer.
+async fn sign_in_as(h: &Harness, c: &TestClient, login: &str) -> (Reply, String) {
+    let b = Browser::new(h);
+    let (path, verifier) = code_request(c, "openid email", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, login).await;
+    (b.get(&back).await, verifier)
+}
+
+/// Review regressions: a trusted provider links by email only to a user who owns the address
+/// (not one an untrusted provider gave it unverified), later sign-ins never take another
+/// account's address, and a just-in-time username is never another user's id.
+#[tokio::test]
+async fn email_links_only_to_an_owned_address_and_never_takes_one_later() {
+    let peer = peer().await;
+    let (h, c) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    // The squatter's account was made with the victim's address, unverified (as an untrusted
+    // provider leaves it).
+    let squatter = admin
+        .create_user(&tessera_core::admin::UserSpec {
+            username: "squatter".into(),
+            claims: json!({"email": "victim@corp.example", "email_verified": false})
+                .as_object()
+                .cloned()
+                .expect("claims"),
+            ..Default::default()
+        })
+        .await
+        .expect("squatter")
+        .id;
+    let mut trusted = corp(&peer.issuer);
+    trusted.link_by_email = true;
+    trusted.client_secret = None;
+    admin.update_idp(&trusted).await.expect("trusted");
+    upstream_account(
+        &peer,
+        "victim",
+        json!({"sub": "victim-sub", "email": "victim@corp.example", "email_verified": true,
+               "preferred_username": "victim"}),
+    )
+    .await;
+    let (r, verifier) = sign_in_as(&h, &c, "victim").await;
+    let t = tokens(&h, &Browser::new(&h), &c, &r, &verifier).await;
+    let sub = jwt_claims(t["id_token"].as_str().expect("id token"))["sub"].clone();
+    assert_ne!(sub, squatter.as_str(), "not linked to the squatter");
+    assert!(admin
+        .identities(&squatter)
+        .await
+        .expect("identities")
+        .is_empty());
+
+    // Later the upstream says the victim's address is the administrator's: not taken.
+    let root = h.user("root").await;
+    admin
+        .update_user(
+            &root,
+            &tessera_core::admin::UserPatch {
+                claims: json!({"email": "root@corp.example", "email_verified": true})
+                    .as_object()
+                    .cloned()
+                    .expect("claims"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("root's email");
+    upstream_account(
+        &peer,
+        "victim",
+        json!({"sub": "victim-sub", "email": "ROOT@corp.example", "email_verified": true}),
+    )
+    .await;
+    let (r, _) = sign_in_as(&h, &c, "victim").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let victim = admin.user("victim").await.expect("victim");
+    assert_eq!(victim.claims["email"], "victim@corp.example");
+    // A free address is taken.
+    upstream_account(
+        &peer,
+        "victim",
+        json!({"sub": "victim-sub", "email": "victim2@corp.example", "email_verified": true}),
+    )
+    .await;
+    sign_in_as(&h, &c, "victim").await;
+    let victim = admin.user("victim").await.expect("victim");
+    assert_eq!(victim.claims["email"], "victim2@corp.example");
+
+    // A username that is another user's id is not given.
+    upstream_account(
+        &peer,
+        "mimic",
+        json!({"sub": "mimic-sub", "preferred_username": root.clone()}),
+    )
+    .await;
+    let (r, _) = sign_in_as(&h, &c, "mimic").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let mimic = admin
+        .identities(&root)
+        .await
+        .expect("root has none")
+        .is_empty();
+    assert!(mimic);
+    assert_eq!(
+        admin.user(&root).await.expect("root").username,
+        "root",
+        "the id still names root"
+    );
+    let users = admin.users().await.expect("users");
+    let made = users
+        .iter()
+        .find(|u| !["root", "victim", "squatter"].contains(&u.username.as_str()))
+        .expect("the mimic was made");
+    assert!(
+        !made.username.eq_ignore_ascii_case(&root),
+        "{}",
+        made.username
+    );
+}
