@@ -623,10 +623,12 @@ pub enum ArtifactKind {
     Interaction,
     /// A sign-in at an upstream identity provider under way (its `state`).
     Federation,
+    /// A logout at an upstream identity provider under way (its `state`): where to go after.
+    FederationLogout,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 10] = [
+    pub const ALL: [ArtifactKind; 11] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -637,6 +639,7 @@ impl ArtifactKind {
         ArtifactKind::SessionGrant,
         ArtifactKind::Interaction,
         ArtifactKind::Federation,
+        ArtifactKind::FederationLogout,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -650,6 +653,7 @@ impl ArtifactKind {
             ArtifactKind::SessionGrant => "session_grant",
             ArtifactKind::Interaction => "interaction",
             ArtifactKind::Federation => "federation",
+            ArtifactKind::FederationLogout => "federation_logout",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

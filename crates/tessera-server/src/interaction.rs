@@ -283,6 +283,52 @@ pub async fn upstream_callback(
     }
 }
 
+/// `GET /federation/{idp}/logged-out`: back from the upstream's logout, on to the
+/// application's post-logout redirect (or the signed-out page).
+pub async fn upstream_logged_out(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let p = match params(&Method::GET, &headers, query, &Bytes::new()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let state = p.get("state").ok().flatten();
+    match s.provider.upstream_logged_out(&idp, state).await {
+        Ok(Some(then)) => redirect(&then),
+        Ok(None) => pages::logged_out(&[], &None),
+        Err(e) => pages::error(&e),
+    }
+}
+
+/// `POST /federation/{idp}/backchannel-logout`: the upstream's logout token (Back-Channel
+/// Logout 1.0 §2.8: 200 when done, 400 with an error body when refused).
+pub async fn upstream_backchannel_logout(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match params(&Method::POST, &headers, None, &body) {
+        Ok(p) => p,
+        Err(e) => return crate::oauth::respond::error_body(StatusCode::BAD_REQUEST, &e),
+    };
+    let token = p.get("logout_token").ok().flatten();
+    match s.provider.upstream_backchannel_logout(&idp, token).await {
+        Ok(_) => {
+            let mut r = Response::new(axum::body::Body::empty());
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+            r
+        }
+        Err(e) => crate::oauth::respond::error(&s, e),
+    }
+}
+
 /// The fields every sign-in step posts.
 fn step_form<'a>(p: &'a Params, headers: &'a HeaderMap, address: &'a str) -> StepForm<'a> {
     StepForm {
@@ -462,7 +508,11 @@ pub async fn logout(
             &carried,
         );
     }
-    let done = match s.provider.logout(&session, req.post_logout_redirect).await {
+    let done = match s
+        .provider
+        .browser_logout(&session, req.post_logout_redirect)
+        .await
+    {
         Ok(d) => d,
         Err(e) => return pages::error(&e),
     };

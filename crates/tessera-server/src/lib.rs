@@ -150,6 +150,14 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             "/federation/{idp}/callback",
             get(interaction::upstream_callback),
         )
+        .route(
+            "/federation/{idp}/logged-out",
+            get(interaction::upstream_logged_out),
+        )
+        .route(
+            "/federation/{idp}/backchannel-logout",
+            post(interaction::upstream_backchannel_logout),
+        )
         .route("/login", post(interaction::login))
         .route("/login/code", post(interaction::login_code))
         .route("/login/passkey", post(interaction::login_passkey))

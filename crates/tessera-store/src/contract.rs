@@ -539,6 +539,7 @@ pub fn idp(name: &str) -> IdentityProvider {
         link_by_email: false,
         domains: vec![format!("{name}.example.com")],
         amr_map: Default::default(),
+        upstream_logout: true,
         created_at: T0,
         updated_at: T0,
     }

@@ -188,6 +188,30 @@ impl Admin<'_> {
         Ok(())
     }
 
+    /// Ends the user's sessions signed in at the identity provider `idp` (only those of its
+    /// session `sid`, when given): the upstream's back-channel logout. Returns how many ended.
+    pub(crate) async fn end_upstream_sessions(
+        &self,
+        user: &User,
+        idp: &str,
+        sid: Option<&str>,
+    ) -> AdminResult<usize> {
+        let (all, now) = self.user_access(&user.id).await?;
+        let mut ended = 0;
+        for (a, record) in stored_sessions(&all, Some(user.sign_out_epoch), now)? {
+            let from_it = record.uses().iter().any(|u| {
+                u.upstream.as_ref().is_some_and(|p| {
+                    p.idp == idp && sid.is_none_or(|s| p.sid.as_deref() == Some(s))
+                })
+            });
+            if from_it {
+                self.end_stored_session(user, a, record).await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     /// Ends every session of the user ("sign out everywhere").
     pub async fn end_user_sessions(&self, id_or_username: &str) -> AdminResult<()> {
         let (user, _) = self.reach(Operation::EndSession, id_or_username).await?;

@@ -70,6 +70,9 @@ pub struct IdpSpec {
     pub domains: Vec<String>,
     #[serde(default)]
     pub amr_map: BTreeMap<String, String>,
+    /// Tessera's logout goes on to the upstream's `end_session_endpoint` (default true).
+    #[serde(default)]
+    pub upstream_logout: Option<bool>,
 }
 
 /// The client id only: the secret stays out of logs.
@@ -90,6 +93,10 @@ pub struct IdpView {
     pub has_client_secret: bool,
     /// Register this at the upstream as Tessera's redirect URI.
     pub redirect_uri: String,
+    /// Register this at the upstream as a post-logout redirect URI (RP-Initiated Logout).
+    pub post_logout_redirect_uri: String,
+    /// Register this at the upstream as Tessera's back-channel logout URI.
+    pub backchannel_logout_uri: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -268,6 +275,7 @@ impl IdpSpec {
             link_by_email: self.link_by_email,
             domains,
             amr_map: self.amr_map.clone(),
+            upstream_logout: self.upstream_logout.unwrap_or(true),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
@@ -296,6 +304,7 @@ impl From<&IdentityProvider> for IdpSpec {
             link_by_email: i.link_by_email,
             domains: i.domains.clone(),
             amr_map: i.amr_map.clone(),
+            upstream_logout: Some(i.upstream_logout),
         }
     }
 }
@@ -306,6 +315,8 @@ impl Provider {
             spec: IdpSpec::from(i),
             has_client_secret: i.secret_ciphertext.is_some(),
             redirect_uri: self.federation_callback(&i.name),
+            post_logout_redirect_uri: self.federation_endpoint(&i.name, "logged-out"),
+            backchannel_logout_uri: self.federation_endpoint(&i.name, "backchannel-logout"),
             created_at: i.created_at,
             updated_at: i.updated_at,
         }

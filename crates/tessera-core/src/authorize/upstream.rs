@@ -434,6 +434,11 @@ impl Provider {
                 return Ok(page(&refusal.message(idp.label())));
             }
         };
+        if let Some(sid) = &upstream.sid {
+            let until = now.plus(self.settings.session_lifetime);
+            self.remember_upstream_sid(&idp.name, sid, &user.id, until)
+                .await?;
+        }
         let used = FactorUse::upstream(
             now,
             profile.amr.clone(),

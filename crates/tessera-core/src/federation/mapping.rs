@@ -240,6 +240,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            upstream_logout: true,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         }

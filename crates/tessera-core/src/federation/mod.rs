@@ -6,6 +6,7 @@
 //! in [`crate::authorize`].
 
 pub mod accounts;
+pub mod logout;
 pub mod mapping;
 pub mod oidc;
 
@@ -125,8 +126,16 @@ pub struct IdentityProvider {
     /// Upstream `amr` (and `acr`) values → the RFC 8176 value Tessera records; others are
     /// dropped, never copied.
     pub amr_map: BTreeMap<String, String>,
+    /// Tessera's logout goes on to the upstream's `end_session_endpoint` (RP-Initiated Logout)
+    /// for sessions signed in there.
+    #[serde(default = "yes")]
+    pub upstream_logout: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl IdentityProvider {

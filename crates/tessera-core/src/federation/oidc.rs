@@ -217,8 +217,13 @@ impl Provider {
 
     /// Where an upstream sends the browser back (registered there as Tessera's redirect URI).
     pub fn federation_callback(&self, idp: &str) -> String {
+        self.federation_endpoint(idp, "callback")
+    }
+
+    /// Tessera's endpoint `/federation/{idp}/{what}`.
+    pub fn federation_endpoint(&self, idp: &str, what: &str) -> String {
         self.settings
-            .endpoint(&format!("/federation/{}/callback", urlencode(idp)))
+            .endpoint(&format!("/federation/{}/{what}", urlencode(idp)))
     }
 
     /// The client authentication of a request to the upstream's token endpoint.
@@ -375,15 +380,50 @@ impl Provider {
         nonce: Option<&str>,
         now: Timestamp,
     ) -> Result<Map<String, Value>, String> {
-        let (header, claims) = peek(token).ok_or("the ID token is not a signed JWT")?;
+        let claims = self
+            .verify_upstream_jwt(idp, ep, token, &["JWT"], now)
+            .await
+            .map_err(|e| format!("the ID token {e}"))?;
+        if let Some(azp) = claims.get("azp") {
+            if azp.as_str() != Some(idp.client_id.as_str()) {
+                return Err("the ID token's azp is another client".into());
+            }
+        }
+        // OIDC Core §2: iat is required, and sub is a string (12345 and "12345" are not one).
+        if !claims.get("iat").is_some_and(Value::is_i64) {
+            return Err("the ID token has no iat".into());
+        }
+        if !claims.get("sub").is_some_and(Value::is_string) {
+            return Err("the ID token's sub is not a string".into());
+        }
+        if let Some(n) = nonce {
+            if claims.get("nonce").and_then(Value::as_str) != Some(n) {
+                return Err("the ID token's nonce is not the one sent".into());
+            }
+        }
+        Ok(claims)
+    }
+
+    /// A JWT the upstream signed for Tessera: its `typ` (when present) one of `types`, its
+    /// signature by a key of the upstream's key set under the algorithm that key fits (never
+    /// `none` or an HMAC), `iss`, `aud` and the times. The error completes "the … ".
+    pub(crate) async fn verify_upstream_jwt(
+        &self,
+        idp: &IdentityProvider,
+        ep: &Endpoints,
+        token: &str,
+        types: &[&str],
+        now: Timestamp,
+    ) -> Result<Map<String, Value>, String> {
+        let (header, claims) = peek(token).ok_or("is not a signed JWT")?;
         // Another kind of JWT the upstream signs (a logout token, an access token) is not one.
         if let Some(typ) = &header.typ {
-            if !typ.eq_ignore_ascii_case("JWT") {
-                return Err(format!("a JWT of type {typ:?} is not an ID token"));
+            if !types.iter().any(|t| typ.eq_ignore_ascii_case(t)) {
+                return Err(format!("is a JWT of type {typ:?}"));
             }
         }
         let alg = id_token_alg(&format!("{:?}", header.alg))
-            .ok_or("the ID token's algorithm is not accepted")?;
+            .ok_or("is signed with an algorithm that is not accepted")?;
         let jwk = self
             .jwks
             .key(
@@ -395,38 +435,22 @@ impl Provider {
                 },
                 header.kid.as_deref(),
             )
-            .await?
-            .ok_or("the ID token's key is not among the upstream's keys")?;
+            .await
+            .map_err(|e| format!("cannot be checked: {e}"))?
+            .ok_or("is signed with a key that is not among the upstream's keys")?;
         if !verify_with_jwk(token, alg, &jwk) {
-            return Err("the ID token's signature does not verify".into());
+            return Err("has a signature that does not verify".into());
         }
         if claims["iss"].as_str() != ep.issuer.as_deref() {
-            return Err("the ID token was issued by another issuer".into());
+            return Err("was issued by another issuer".into());
         }
         if !audience_ok(&claims, std::slice::from_ref(&idp.client_id)) {
-            return Err("the ID token is for another audience".into());
+            return Err("is for another audience".into());
         }
-        if let Some(azp) = claims.get("azp") {
-            if azp.as_str() != Some(idp.client_id.as_str()) {
-                return Err("the ID token's azp is another client".into());
-            }
-        }
-        check_times(&claims, now, None).map_err(str::to_owned)?;
-        // OIDC Core §2: iat is required, and sub is a string (12345 and "12345" are not one).
-        if !claims.get("iat").is_some_and(Value::is_i64) {
-            return Err("the ID token has no iat".into());
-        }
-        if !claims.get("sub").is_some_and(Value::is_string) {
-            return Err("the ID token's sub is not a string".into());
-        }
-        if let Some(n) = nonce {
-            if claims["nonce"].as_str() != Some(n) {
-                return Err("the ID token's nonce is not the one sent".into());
-            }
-        }
+        check_times(&claims, now, None).map_err(|e| format!("is out of time: {e}"))?;
         match claims {
             Value::Object(m) => Ok(m),
-            _ => Err("the ID token has no claims".into()),
+            _ => Err("has no claims".into()),
         }
     }
 

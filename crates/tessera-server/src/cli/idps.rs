@@ -78,6 +78,9 @@ pub struct IdpArgs {
     /// Keep the provider but refuse sign-ins at it.
     #[arg(long)]
     disabled: bool,
+    /// Tessera's logout does not go on to the provider's end_session_endpoint.
+    #[arg(long)]
+    no_upstream_logout: bool,
 }
 
 fn parse_map(s: &str) -> Result<Mapping, String> {
@@ -125,6 +128,7 @@ impl From<IdpArgs> for IdpSpec {
             link_by_email: a.link_by_email,
             domains: a.domains,
             amr_map: a.amr_map.into_iter().collect::<BTreeMap<_, _>>(),
+            upstream_logout: Some(!a.no_upstream_logout),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Thin handlers for the protocol endpoints: extract, call the provider, respond.
 
 mod extract;
-mod respond;
+pub(crate) mod respond;
 
 use axum::extract::State;
 use axum::response::Response;

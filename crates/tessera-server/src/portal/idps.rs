@@ -45,6 +45,7 @@ struct IdpForm {
     domains: String,
     amr_map: String,
     enabled: bool,
+    upstream_logout: bool,
 }
 
 impl IdpForm {
@@ -82,6 +83,7 @@ impl IdpForm {
                 .collect::<Vec<_>>()
                 .join(", "),
             enabled: s.enabled.unwrap_or(true),
+            upstream_logout: s.upstream_logout.unwrap_or(true),
         }
     }
 
@@ -106,6 +108,7 @@ impl IdpForm {
             domains: f.get("domains").into(),
             amr_map: f.get("amr_map").into(),
             enabled: f.checked("enabled"),
+            upstream_logout: f.checked("upstream_logout"),
         }
     }
 
@@ -116,6 +119,7 @@ impl IdpForm {
             scopes: "openid email profile".into(),
             jit: true,
             enabled: true,
+            upstream_logout: true,
             ..IdpForm::default()
         }
     }
@@ -263,6 +267,7 @@ fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
         link_by_email: form.checked("link_by_email"),
         domains: form.list("domains"),
         amr_map: pairs(form, "amr_map")?.into_iter().collect(),
+        upstream_logout: Some(form.checked("upstream_logout")),
     })
 }
 

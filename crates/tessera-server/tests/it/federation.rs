@@ -156,6 +156,12 @@ fn upstream_agent() -> Agent {
 
 impl Agent {
     async fn send(&self, b: reqwest::RequestBuilder) -> (u16, String) {
+        let (status, location, _) = self.fetch(b).await;
+        (status, location)
+    }
+
+    /// The status, `Location` and body of a request with the agent's cookies.
+    async fn fetch(&self, b: reqwest::RequestBuilder) -> (u16, String, String) {
         let cookie: Vec<String> = self
             .jar
             .lock()
@@ -184,7 +190,31 @@ impl Agent {
             .get("location")
             .map(|l| l.to_str().expect("agent").to_owned())
             .unwrap_or_default();
-        (status, location)
+        let body = r.text().await.unwrap_or_default();
+        (status, location, body)
+    }
+
+    /// Confirms a logout at the upstream from its `end_session_endpoint` URL; where it sends
+    /// the browser then.
+    async fn log_out_at_upstream(&self, url: &str, issuer: &str) -> String {
+        let (status, _, page) = self.fetch(self.http.get(url)).await;
+        assert_eq!(status, 200, "{page}");
+        let xsrf = page
+            .split("name=\"xsrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the upstream's logout form")
+            .to_owned();
+        let form = [("xsrf", xsrf.as_str()), ("logout", "yes")];
+        let (status, location, _) = self
+            .fetch(
+                self.http
+                    .post(format!("{issuer}/session/end/confirm"))
+                    .form(&form),
+            )
+            .await;
+        assert_eq!(status, 303);
+        location
     }
 }
 
@@ -768,4 +798,189 @@ async fn email_links_only_to_an_owned_address_and_never_takes_one_later() {
         "{}",
         made.username
     );
+}
+
+/// A receiver of back-channel logout tokens on loopback: the URI, and the tokens it got.
+async fn logout_token_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let token = form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let _ = tx.send(token);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/bcl"), rx)
+}
+
+/// Logout in both directions: Tessera's logout goes on to the upstream's end_session endpoint
+/// with the upstream ID token and comes back to the application; the upstream's back-channel
+/// logout token ends the Tessera session it opened (once: a replay, a forged token or an ID token
+/// passed off as one is refused).
+#[tokio::test]
+async fn logout_goes_on_to_the_upstream_and_comes_back_from_it() {
+    let (bcl, mut tokens_out) = logout_token_receiver().await;
+    let peer = Peer::start(&json!({
+        "port": 0,
+        "clients": [{
+            "client_id": "tessera", "client_secret": "upstream-secret",
+            "redirect_uris": [format!("{ISSUER}/federation/corp/callback")],
+            "post_logout_redirect_uris": [format!("{ISSUER}/federation/corp/logged-out")],
+            "backchannel_logout_uri": bcl,
+            "backchannel_logout_session_required": true,
+        }],
+        "accounts": accounts(),
+    }))
+    .await;
+    let (h, c) = setup(&peer).await;
+    let view = h
+        .provider
+        .admin(Caller::local())
+        .idp("corp")
+        .await
+        .expect("view");
+    assert_eq!(
+        view.post_logout_redirect_uri,
+        format!("{ISSUER}/federation/corp/logged-out")
+    );
+    assert_eq!(
+        view.backchannel_logout_uri,
+        format!("{ISSUER}/federation/corp/backchannel-logout")
+    );
+
+    // Signed in at the upstream; the application logs the user out with its ID token.
+    let agent = upstream_agent();
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&agent, &auth, "alice").await;
+    let t = tokens(&h, &b, &c, &b.get(&back).await, &verifier).await;
+    let hint = t["id_token"].as_str().expect("id token");
+    let out = b
+        .get(&format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Frp.example.com%2Fbye&state=s1"
+        ))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let upstream_logout = out
+        .text
+        .split("id=\"continue\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("continue link")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(
+        upstream_logout.starts_with(&format!("{}/session/end", peer.issuer)),
+        "{upstream_logout}"
+    );
+    assert!(upstream_logout.contains("id_token_hint="));
+    let back = agent
+        .log_out_at_upstream(&upstream_logout, &peer.issuer)
+        .await;
+    let back = back
+        .strip_prefix(ISSUER)
+        .unwrap_or_else(|| panic!("back at Tessera: {back}"));
+    assert!(
+        back.starts_with("/federation/corp/logged-out?state="),
+        "{back}"
+    );
+    // The upstream told Tessera too (its session there ended): nothing is left to end.
+    let told = tokio::time::timeout(std::time::Duration::from_secs(5), tokens_out.recv())
+        .await
+        .expect("a logout token")
+        .expect("token");
+    let r = h
+        .send(
+            http::Request::post("/federation/corp/backchannel-logout")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(enc(&[("logout_token", &told)])))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let done = b.get(back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.header("location"),
+        "https://rp.example.com/bye?state=s1"
+    );
+    // Once only.
+    let again = b.get(back).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.text.contains("signed out"), "{}", again.text);
+
+    // Signed in again; this time the user logs out at the upstream.
+    let agent = upstream_agent();
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&agent, &auth, "alice").await;
+    assert_eq!(b.get(&back).await.status, StatusCode::SEE_OTHER);
+    let (path, _) = code_request(&c, "openid", "&prompt=none");
+    let r = b.get(&path).await;
+    assert!(redirect_params(&r).contains_key("code"), "signed in");
+    agent
+        .log_out_at_upstream(&format!("{}/session/end", peer.issuer), &peer.issuer)
+        .await;
+    let token = tokio::time::timeout(std::time::Duration::from_secs(5), tokens_out.recv())
+        .await
+        .expect("a logout token")
+        .expect("token");
+    let post = |token: String| {
+        let h = &h;
+        async move {
+            h.send(
+                http::Request::post("/federation/corp/backchannel-logout")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from(enc(&[("logout_token", &token)])))
+                    .expect("request"),
+            )
+            .await
+        }
+    };
+    // A forged one (the payload changed, the signature kept) is refused.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims = jwt_claims(&token);
+    claims["sub"] = json!("bob-sub");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            claims.to_string()
+        ),
+        parts[2]
+    );
+    let r = post(forged).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json["error"], "invalid_request");
+    // An ID token is not a logout token.
+    let r = post(t["id_token"].as_str().expect("id").to_owned()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = post(token.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = b.get(&path).await;
+    assert_eq!(
+        redirect_params(&r).get("error").map(String::as_str),
+        Some("login_required"),
+        "the session ended"
+    );
+    let replay = post(token).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
+    assert!(replay.text.contains("used before"), "{}", replay.text);
 }
