@@ -352,6 +352,9 @@ pub struct Federation {
     pub exchange_policy_url: Option<String>,
     /// RFC 7523 §3: what an assertion's `sub` names: a user (by id or username), or the client.
     pub jwt_bearer_subject: JwtBearerSubject,
+    /// Seed 002 "Allowed IDPs": upstream identity providers (by name) whose ID tokens the client
+    /// may exchange (RFC 8693) for tokens of the user they name here.
+    pub exchange_identity_providers: Vec<String>,
 }
 
 /// An issuer whose JWTs an application may present, with its keys.

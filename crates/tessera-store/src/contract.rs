@@ -540,6 +540,7 @@ pub fn idp(name: &str) -> IdentityProvider {
         domains: vec![format!("{name}.example.com")],
         amr_map: Default::default(),
         upstream_logout: true,
+        exchange_audiences: vec![],
         created_at: T0,
         updated_at: T0,
     }

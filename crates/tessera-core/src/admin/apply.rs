@@ -292,6 +292,7 @@ impl Provider {
             scopes: scope_names.clone(),
             apis: api_ids.clone(),
             schemes: scheme_names.clone(),
+            idps: idp_names.clone(),
         };
 
         let existing_clients = self.store.list_clients().await?;

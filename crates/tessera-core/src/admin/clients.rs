@@ -108,6 +108,9 @@ pub struct ClientSpec {
     pub exchange_policy_url: Option<String>,
     #[serde(default)]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
+    /// Identity providers whose ID tokens the client may exchange for its user's tokens.
+    #[serde(default)]
+    pub exchange_identity_providers: Vec<String>,
 }
 
 impl ClientSpec {
@@ -153,6 +156,7 @@ impl ClientSpec {
             impersonation_allowed: None,
             exchange_policy_url: None,
             jwt_bearer_subject: None,
+            exchange_identity_providers: Vec::new(),
         }
     }
 }
@@ -264,15 +268,18 @@ pub struct ClientPatch {
     pub exchange_policy_url: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange_identity_providers: Option<Vec<String>>,
 }
 
-/// What clients name that must exist: scopes, APIs and authentication schemes (stored ones;
-/// the built-in `password` always exists).
+/// What clients name that must exist: scopes, APIs, authentication schemes (stored ones; the
+/// built-in `password` always exists) and identity providers.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Catalog {
     pub scopes: HashSet<String>,
     pub apis: HashSet<String>,
     pub schemes: HashSet<String>,
+    pub idps: HashSet<String>,
 }
 
 /// A new client and its secret, which is never shown again.
@@ -323,6 +330,19 @@ impl Provider {
         }
         if let Some(a) = c.apis.iter().find(|a| !catalog.apis.contains(*a)) {
             return Err(invalid("apis", format!("API {a} does not exist")));
+        }
+        let exchange = &c.federation.exchange_identity_providers;
+        if let Some(i) = exchange.iter().find(|i| !catalog.idps.contains(*i)) {
+            return Err(invalid(
+                "exchange_identity_providers",
+                format!("there is no identity provider {i}"),
+            ));
+        }
+        if !exchange.is_empty() && !c.grant_types.contains(&GrantType::TokenExchange) {
+            return Err(invalid(
+                "exchange_identity_providers",
+                "an application exchanges tokens with the token exchange grant",
+            ));
         }
         let scheme = &c.browser.authentication_scheme;
         if scheme != DEFAULT_SCHEME && !catalog.schemes.contains(scheme) {
@@ -377,10 +397,18 @@ impl Provider {
             .into_iter()
             .map(|s| s.name)
             .collect();
+        let idps = self
+            .store
+            .list_idps()
+            .await?
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
         Ok(Catalog {
             scopes,
             apis,
             schemes,
+            idps,
         })
     }
 
@@ -480,6 +508,7 @@ impl Provider {
                 impersonation_allowed: spec.impersonation_allowed.unwrap_or(false),
                 exchange_policy_url: spec.exchange_policy_url.clone(),
                 jwt_bearer_subject: spec.jwt_bearer_subject.unwrap_or_default(),
+                exchange_identity_providers: spec.exchange_identity_providers.clone(),
             },
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,

@@ -73,6 +73,10 @@ pub struct IdpSpec {
     /// Tessera's logout goes on to the upstream's `end_session_endpoint` (default true).
     #[serde(default)]
     pub upstream_logout: Option<bool>,
+    /// Token exchange: client ids at the upstream whose ID tokens may be exchanged, besides
+    /// `client_id`.
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
 }
 
 /// The client id only: the secret stays out of logs.
@@ -276,6 +280,11 @@ impl IdpSpec {
             domains,
             amr_map: self.amr_map.clone(),
             upstream_logout: self.upstream_logout.unwrap_or(true),
+            exchange_audiences: self
+                .exchange_audiences
+                .iter()
+                .map(|a| text("exchange_audiences", a, true, 255))
+                .collect::<AdminResult<Vec<String>>>()?,
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
@@ -305,6 +314,7 @@ impl From<&IdentityProvider> for IdpSpec {
             domains: i.domains.clone(),
             amr_map: i.amr_map.clone(),
             upstream_logout: Some(i.upstream_logout),
+            exchange_audiences: i.exchange_audiences.clone(),
         }
     }
 }
@@ -460,6 +470,25 @@ impl Admin<'_> {
             return Err(AdminError::Conflict(format!(
                 "identity provider {name} is still named by scheme {}",
                 users.join(", ")
+            )));
+        }
+        let exchanging: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.federation
+                    .exchange_identity_providers
+                    .iter()
+                    .any(|n| n == name)
+            })
+            .map(|c| c.client_id)
+            .collect();
+        if !exchanging.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "identity provider {name} is still named by the token exchange of application {}",
+                exchanging.join(", ")
             )));
         }
         self.commit_as(

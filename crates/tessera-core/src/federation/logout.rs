@@ -195,7 +195,13 @@ impl Provider {
             Error::server(format!("the identity provider cannot be reached: {why}"))
         })?;
         let claims = self
-            .verify_upstream_jwt(&idp, &ep, token, &["logout+jwt", "JWT"], now)
+            .verify_upstream_jwt(
+                &ep,
+                token,
+                &["logout+jwt", "JWT"],
+                std::slice::from_ref(&idp.client_id),
+                now,
+            )
             .await
             .map_err(|e| Error::invalid_request(format!("the logout token {e}")))?;
         let (sub, sid) = logout_claims(&claims)

@@ -241,6 +241,7 @@ mod tests {
             .into_iter()
             .collect(),
             upstream_logout: true,
+            exchange_audiences: vec![],
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         }

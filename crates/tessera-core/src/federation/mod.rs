@@ -6,6 +6,7 @@
 //! in [`crate::authorize`].
 
 pub mod accounts;
+pub mod exchange;
 pub mod logout;
 pub mod mapping;
 pub mod oidc;
@@ -130,6 +131,10 @@ pub struct IdentityProvider {
     /// for sessions signed in there.
     #[serde(default = "yes")]
     pub upstream_logout: bool,
+    /// Token exchange: the client ids at the upstream whose ID tokens applications may exchange
+    /// besides Tessera's own `client_id` there (a mobile app's, signed in at the upstream itself).
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -345,8 +345,14 @@ impl Provider {
                     .and_then(Value::as_str)
                     .ok_or("the upstream's token answer has no id_token")?;
                 (
-                    self.verify_upstream_id_token(idp, ep, raw, Some(nonce), now)
-                        .await?,
+                    self.verify_upstream_id_token(
+                        ep,
+                        raw,
+                        Some(nonce),
+                        std::slice::from_ref(&idp.client_id),
+                        now,
+                    )
+                    .await?,
                     Some(raw.to_owned()),
                 )
             }
@@ -374,18 +380,21 @@ impl Provider {
     /// client there, unexpired, and (at a sign-in) carrying the nonce Tessera sent.
     pub(crate) async fn verify_upstream_id_token(
         &self,
-        idp: &IdentityProvider,
         ep: &Endpoints,
         token: &str,
         nonce: Option<&str>,
+        audiences: &[String],
         now: Timestamp,
     ) -> Result<Map<String, Value>, String> {
         let claims = self
-            .verify_upstream_jwt(idp, ep, token, &["JWT"], now)
+            .verify_upstream_jwt(ep, token, &["JWT"], audiences, now)
             .await
             .map_err(|e| format!("the ID token {e}"))?;
         if let Some(azp) = claims.get("azp") {
-            if azp.as_str() != Some(idp.client_id.as_str()) {
+            if !azp
+                .as_str()
+                .is_some_and(|a| audiences.iter().any(|x| x == a))
+            {
                 return Err("the ID token's azp is another client".into());
             }
         }
@@ -404,15 +413,16 @@ impl Provider {
         Ok(claims)
     }
 
-    /// A JWT the upstream signed for Tessera: its `typ` (when present) one of `types`, its
-    /// signature by a key of the upstream's key set under the algorithm that key fits (never
-    /// `none` or an HMAC), `iss`, `aud` and the times. The error completes "the … ".
+    /// A JWT the upstream signed for one of `audiences` (Tessera's client there, unless token
+    /// exchange accepts more): its `typ` (when present) one of `types`, its signature by a key of
+    /// the upstream's key set under the algorithm that key fits (never `none` or an HMAC), `iss`,
+    /// `aud` and the times. The error completes "the … ".
     pub(crate) async fn verify_upstream_jwt(
         &self,
-        idp: &IdentityProvider,
         ep: &Endpoints,
         token: &str,
         types: &[&str],
+        audiences: &[String],
         now: Timestamp,
     ) -> Result<Map<String, Value>, String> {
         let (header, claims) = peek(token).ok_or("is not a signed JWT")?;
@@ -444,7 +454,7 @@ impl Provider {
         if claims["iss"].as_str() != ep.issuer.as_deref() {
             return Err("was issued by another issuer".into());
         }
-        if !audience_ok(&claims, std::slice::from_ref(&idp.client_id)) {
+        if !audience_ok(&claims, audiences) {
             return Err("is for another audience".into());
         }
         check_times(&claims, now, None).map_err(|e| format!("is out of time: {e}"))?;

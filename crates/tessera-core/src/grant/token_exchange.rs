@@ -1,5 +1,7 @@
 //! Token exchange (RFC 8693): a subject token (Tessera's own access token, refresh token or ID
-//! token, or a JWT from an issuer the application trusts, whose `sub` becomes `issuer|sub`)
+//! token, an ID token of an identity provider the application may exchange those of, which
+//! speaks for the user it names here, or a JWT from an issuer the application trusts, whose
+//! `sub` becomes `issuer|sub`)
 //! becomes an access token for the requested audience, with scopes that can only narrow. An actor token makes it delegation,
 //! recorded in a (nested) `act` claim; without one it is impersonation, which the application must
 //! be allowed. An optional policy webhook (seed 001 "Token Exchange Policy Workflow") may allow,
@@ -156,6 +158,29 @@ impl Provider {
                         .own_id_token_party(caller, which, token, header.alg, now)
                         .await;
                 }
+                let upstream = unverified["iss"]
+                    .as_str()
+                    .and_then(|iss| self.exchange_idp(caller, iss));
+                if let Some(idp) = upstream {
+                    if role == Role::Actor {
+                        return Err(bad_token(
+                            which,
+                            "an identity provider's ID token speaks for a user, not for the client",
+                        ));
+                    }
+                    let x = self
+                        .exchange_upstream_id_token(caller, &idp, token, now)
+                        .await?
+                        .map_err(|why| bad_token(which, &why))?;
+                    return Ok(Party {
+                        sub: self.subject(&caller.client, &x.user)?,
+                        iss: self.settings.issuer.clone(),
+                        scope: x.scope,
+                        act: None,
+                        grant_id: Some(x.grant_id),
+                        exp: x.exp,
+                    });
+                }
                 // A trusted issuer's JWT: addressed to the caller itself (so an assertion meant
                 // for Tessera cannot be replayed here), unexpired, used once.
                 let (trusted, c) = self
@@ -286,6 +311,16 @@ impl Provider {
                 )))
             }
         };
+        // Judged before the subject token, whose judging may record a grant (an identity
+        // provider's ID token): a request refused anyway leaves nothing behind.
+        if req.actor_token.is_none() && !client.federation.impersonation_allowed {
+            return Err(Error::unauthorized_client(
+                "the client may not impersonate: send an actor_token",
+            ));
+        }
+        let mut targets = req.resources.clone();
+        targets.extend(req.audiences.iter().cloned());
+        let aud = self.asserted_audience(client, targets)?;
         let subject = self
             .exchange_party(
                 loaded,
@@ -334,9 +369,6 @@ impl Provider {
                 ))
             }
         };
-        let mut targets = req.resources.clone();
-        targets.extend(req.audiences.iter().cloned());
-        let aud = self.asserted_audience(client, targets)?;
         // The new token is for APIs: only scopes the client may request, never the OpenID ones.
         let may_request = |s: &String| {
             client.scopes.contains(s) && !crate::model::OPENID_SCOPES.contains(&s.as_str())

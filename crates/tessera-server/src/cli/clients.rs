@@ -169,6 +169,10 @@ pub struct Options {
     /// What a JWT bearer assertion's sub names: user or client.
     #[arg(long, value_parser = parse_bearer_subject)]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
+    /// An identity provider whose ID tokens the client may exchange for its user's tokens
+    /// (repeat for several; give '' alone to clear them).
+    #[arg(long = "exchange-identity-provider")]
+    pub exchange_identity_providers: Vec<String>,
 }
 
 /// A JWK Set file; '' stands for none (`null`).
@@ -256,6 +260,14 @@ impl Options {
             impersonation_allowed: self.impersonation_allowed,
             exchange_policy_url: clearable(self.exchange_policy_url),
             jwt_bearer_subject: self.jwt_bearer_subject,
+            exchange_identity_providers: (!self.exchange_identity_providers.is_empty()).then(
+                || {
+                    self.exchange_identity_providers
+                        .into_iter()
+                        .filter(|i| !i.is_empty())
+                        .collect()
+                },
+            ),
         }
     }
 }
@@ -358,6 +370,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 impersonation_allowed: o.impersonation_allowed,
                 exchange_policy_url: given(o.exchange_policy_url),
                 jwt_bearer_subject: o.jwt_bearer_subject,
+                exchange_identity_providers: o.exchange_identity_providers,
             };
             let created = p.create_client(&spec).await?;
             let mut v = view(p, &created.client);

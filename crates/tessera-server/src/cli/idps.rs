@@ -81,6 +81,10 @@ pub struct IdpArgs {
     /// Tessera's logout does not go on to the provider's end_session_endpoint.
     #[arg(long)]
     no_upstream_logout: bool,
+    /// A client id at the provider whose ID tokens applications may exchange, besides
+    /// --client-id (repeat).
+    #[arg(long = "exchange-audience")]
+    exchange_audiences: Vec<String>,
 }
 
 fn parse_map(s: &str) -> Result<Mapping, String> {
@@ -129,6 +133,7 @@ impl From<IdpArgs> for IdpSpec {
             domains: a.domains,
             amr_map: a.amr_map.into_iter().collect::<BTreeMap<_, _>>(),
             upstream_logout: Some(!a.no_upstream_logout),
+            exchange_audiences: a.exchange_audiences,
         }
     }
 }

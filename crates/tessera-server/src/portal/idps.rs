@@ -46,6 +46,7 @@ struct IdpForm {
     amr_map: String,
     enabled: bool,
     upstream_logout: bool,
+    exchange_audiences: String,
 }
 
 impl IdpForm {
@@ -84,6 +85,7 @@ impl IdpForm {
                 .join(", "),
             enabled: s.enabled.unwrap_or(true),
             upstream_logout: s.upstream_logout.unwrap_or(true),
+            exchange_audiences: s.exchange_audiences.join(", "),
         }
     }
 
@@ -109,6 +111,7 @@ impl IdpForm {
             amr_map: f.get("amr_map").into(),
             enabled: f.checked("enabled"),
             upstream_logout: f.checked("upstream_logout"),
+            exchange_audiences: f.get("exchange_audiences").into(),
         }
     }
 
@@ -268,6 +271,7 @@ fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
         domains: form.list("domains"),
         amr_map: pairs(form, "amr_map")?.into_iter().collect(),
         upstream_logout: Some(form.checked("upstream_logout")),
+        exchange_audiences: form.list("exchange_audiences"),
     })
 }
 

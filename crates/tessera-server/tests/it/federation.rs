@@ -984,3 +984,151 @@ async fn logout_goes_on_to_the_upstream_and_comes_back_from_it() {
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
     assert!(replay.text.contains("used before"), "{}", replay.text);
 }
+
+/// Signs `login` in at the upstream as its own client `mobile` (as a mobile app would, with no
+/// Tessera in between); the ID token it gets.
+async fn mobile_id_token(peer: &Peer, login: &str, nonce: &str) -> String {
+    use tessera_core::secret::{b64url, sha256};
+    let verifier = b64url(&[7u8; 32]);
+    let challenge = b64url(&sha256(verifier.as_bytes()));
+    let redirect = format!("{ISSUER}/mobile-cb");
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "mobile")
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile")
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("nonce", nonce)
+        .append_pair("state", "s-1")
+        .finish();
+    let agent = upstream_agent();
+    let back = at_upstream(&agent, &format!("{}/auth?{q}", peer.issuer), login).await;
+    let code = form_urlencoded::parse(back.split_once('?').expect("query").1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let t: Value = agent
+        .http
+        .post(format!("{}/token", peer.issuer))
+        .basic_auth("mobile", Some("mobile-secret"))
+        .form(&form)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    t["id_token"].as_str().expect("id_token").to_owned()
+}
+
+/// Seed 002's "Allowed IDPs": an application allowed the provider exchanges an ID token a mobile
+/// app got there for a token of the user it names here (made just in time, in a grant of their
+/// own); once only, not by an application not allowed it, and not for a blocked user.
+#[tokio::test]
+async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
+    use tessera_core::admin::ClientSpec;
+    use tessera_core::model::{ClientType, GrantType};
+    let peer = Peer::start(&json!({
+        "port": 0,
+        "clients": [
+            {"client_id": "tessera", "client_secret": "upstream-secret",
+             "redirect_uris": [format!("{ISSUER}/federation/corp/callback")]},
+            {"client_id": "mobile", "client_secret": "mobile-secret",
+             "redirect_uris": [format!("{ISSUER}/mobile-cb")]},
+        ],
+        "accounts": accounts(),
+    }))
+    .await;
+    let (h, _) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    let exchanger = |name: &str, idps: Vec<String>| ClientSpec {
+        grant_types: Some(vec![GrantType::TokenExchange]),
+        impersonation_allowed: Some(true),
+        exchange_identity_providers: idps,
+        apis: vec![crate::support::API.into()],
+        scopes: vec!["read:things".into()],
+        ..ClientSpec::new(name, ClientType::M2m)
+    };
+    // Only an application with the token exchange grant names providers, and only real ones.
+    let wrong = admin
+        .create_client(&ClientSpec {
+            grant_types: Some(vec![GrantType::ClientCredentials]),
+            ..exchanger("no grant", vec!["corp".into()])
+        })
+        .await;
+    assert!(wrong.is_err(), "{wrong:?}");
+    assert!(admin
+        .create_client(&exchanger("ghost", vec!["nowhere".into()]))
+        .await
+        .is_err());
+    let app = h
+        .client_with(exchanger("mobile backend", vec!["corp".into()]))
+        .await;
+    let other = h.client_with(exchanger("not allowed", vec![])).await;
+    let body = |t: &str| {
+        enc(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", t),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("resource", crate::support::API),
+        ])
+    };
+
+    // Issued to the mobile app's own client there: refused until the provider accepts it.
+    let token = mobile_id_token(&peer, "alice", "n-1").await;
+    let r = h.post("/token", Some(&app.basic()), &body(&token)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("audience"), "{}", r.text);
+    let mut spec = corp(&peer.issuer);
+    spec.client_secret = None;
+    spec.exchange_audiences = vec!["mobile".into()];
+    admin.update_idp(&spec).await.expect("exchange audience");
+    let r = h.post("/token", Some(&app.basic()), &body(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["scope"], "read:things");
+    let claims = jwt_claims(r.json["access_token"].as_str().expect("at"));
+    let alice = admin.user("alice").await.expect("made just in time");
+    assert_eq!(claims["sub"], alice.id.as_str());
+    assert_eq!(claims["aud"], crate::support::API);
+    let grants = admin.user_grants(&alice.id).await.expect("grants");
+    assert_eq!(grants.len(), 1, "{grants:?}");
+
+    // Once only.
+    let r = h.post("/token", Some(&app.basic()), &body(&token)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("already exchanged"), "{}", r.text);
+    // Not by an application not allowed the provider.
+    let fresh = mobile_id_token(&peer, "alice", "n-2").await;
+    let r = h.post("/token", Some(&other.basic()), &body(&fresh)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // Not for a blocked user.
+    admin
+        .update_user(
+            "alice",
+            &tessera_core::admin::UserPatch {
+                blocked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("block");
+    let r = h.post("/token", Some(&app.basic()), &body(&fresh)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("Blocked"), "{}", r.text);
+    // A provider an application exchanges tokens of is not deleted from under it.
+    let deleted = admin.delete_idp("corp").await;
+    assert!(deleted.is_err(), "{deleted:?}");
+}
