@@ -628,10 +628,12 @@ pub enum ArtifactKind {
     Federation,
     /// A logout at an upstream identity provider under way (its `state`): where to go after.
     FederationLogout,
+    /// A SAML Response posted to the ACS, kept until the browser fetches it back with its cookies.
+    SamlResponse,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 11] = [
+    pub const ALL: [ArtifactKind; 12] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -643,6 +645,7 @@ impl ArtifactKind {
         ArtifactKind::Interaction,
         ArtifactKind::Federation,
         ArtifactKind::FederationLogout,
+        ArtifactKind::SamlResponse,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -657,6 +660,7 @@ impl ArtifactKind {
             ArtifactKind::Interaction => "interaction",
             ArtifactKind::Federation => "federation",
             ArtifactKind::FederationLogout => "federation_logout",
+            ArtifactKind::SamlResponse => "saml_response",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

@@ -93,6 +93,7 @@ pub struct Provider {
     pub(crate) jwks: JwksCache,
     /// Upstream identity providers' metadata.
     pub(crate) upstream_metadata: crate::federation::oidc::MetadataCache,
+    pub(crate) saml_metadata_cache: crate::federation::saml::SamlMetadataCache,
     /// The throttled keys already in the audit log.
     pub(crate) throttle_notes: ThrottleNotes,
     /// Held by each write that could bring two parties to one subject value, from its check
@@ -138,6 +139,7 @@ impl Provider {
             outbound: Arc::new(NoOutbound),
             jwks: JwksCache::default(),
             upstream_metadata: Default::default(),
+            saml_metadata_cache: Default::default(),
             throttle_notes: ThrottleNotes::default(),
             subject_writes: tokio::sync::Mutex::new(()),
             relying_party,

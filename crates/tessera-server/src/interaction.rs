@@ -274,12 +274,112 @@ pub async fn upstream_callback(
         code: field("code"),
         error: field("error"),
         iss: field("iss"),
+        saml_response: None,
         interaction_cookie: cookies::get(&headers, cookies::INTERACTION),
         session_cookie: cookies::get(&headers, cookies::SESSION),
     };
     match s.provider.upstream_return(&r).await {
         UpstreamOutcome::SignIn(outcome) => step_response(&s, *outcome),
         UpstreamOutcome::Linked(result) => crate::account::after_link(result),
+    }
+}
+
+/// `POST /federation/{idp}/acs`: a SAML provider's Response, kept; the browser fetches it back
+/// with its cookies.
+pub async fn saml_acs_post(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Bindings §3.5.4: a form of two fields, the Response larger than other parameters.
+    let form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return pages::error(&Error::invalid_request(
+            "the Response is posted as application/x-www-form-urlencoded",
+        ));
+    }
+    let (mut response, mut relay) = (None, None);
+    for (k, v) in form_urlencoded::parse(&body) {
+        let slot = match k.as_ref() {
+            "SAMLResponse" => &mut response,
+            "RelayState" => &mut relay,
+            _ => continue,
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return pages::error(&Error::invalid_request(format!("{k} is given twice")));
+        }
+    }
+    match s
+        .provider
+        .saml_post(&idp, response.as_deref(), relay.as_deref())
+        .await
+    {
+        Ok(path) => redirect(&path),
+        Err(e) => pages::error(&e),
+    }
+}
+
+/// `GET /federation/{idp}/acs?posted=…`: the kept Response, with the browser's cookies.
+pub async fn saml_acs(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let p = match params(&Method::GET, &headers, query, &Bytes::new()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let posted = match s
+        .provider
+        .saml_posted(&idp, p.get("posted").ok().flatten())
+        .await
+    {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return pages::error(&Error::invalid_request(
+                "the sign-in at the identity provider is unknown, expired or was already completed; start signing in again from the application",
+            ))
+        }
+        Err(e) => return pages::error(&e),
+    };
+    let r = UpstreamReturn {
+        idp: &idp,
+        state: posted.1.as_deref(),
+        code: None,
+        error: None,
+        iss: None,
+        saml_response: Some(&posted.0),
+        interaction_cookie: cookies::get(&headers, cookies::INTERACTION),
+        session_cookie: cookies::get(&headers, cookies::SESSION),
+    };
+    match s.provider.upstream_return(&r).await {
+        UpstreamOutcome::SignIn(outcome) => step_response(&s, *outcome),
+        UpstreamOutcome::Linked(result) => crate::account::after_link(result),
+    }
+}
+
+/// `GET /saml/metadata/{idp}`: Tessera's SAML service-provider metadata for the provider.
+pub async fn saml_metadata(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+) -> Response {
+    match s.provider.saml_sp_metadata(&idp) {
+        Some(xml) => {
+            let mut r = Response::new(axum::body::Body::from(xml));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/samlmetadata+xml"),
+            );
+            r
+        }
+        None => pages::error(&Error::invalid_request(
+            "there is no SAML identity provider of that name",
+        )),
     }
 }
 

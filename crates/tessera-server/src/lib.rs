@@ -151,6 +151,15 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             get(interaction::upstream_callback),
         )
         .route(
+            "/federation/{idp}/acs",
+            get(interaction::saml_acs)
+                .post(interaction::saml_acs_post)
+                .layer(DefaultBodyLimit::max(
+                    tessera_core::federation::saml::MAX_XML * 4 / 3 + 8192,
+                )),
+        )
+        .route("/saml/metadata/{idp}", get(interaction::saml_metadata))
+        .route(
             "/federation/{idp}/logged-out",
             get(interaction::upstream_logged_out),
         )

@@ -15,6 +15,7 @@ use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::federation::mapping::{check_target, default_mappings, AMR_VALUES};
 use crate::federation::oidc::secret_context;
+use crate::federation::saml::parse_idp_metadata;
 use crate::federation::{IdentityProvider, IdpProtocol, Mapping, UpstreamAuth};
 use crate::model::Client;
 use crate::provider::Provider;
@@ -43,6 +44,8 @@ pub struct IdpSpec {
     pub token_endpoint: Option<String>,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// Tessera's client id at an OpenID Connect or OAuth 2.0 provider.
+    #[serde(default)]
     pub client_id: String,
     /// Write-only; absent on a change keeps the stored one.
     #[serde(default, skip_serializing)]
@@ -77,6 +80,15 @@ pub struct IdpSpec {
     /// `client_id`.
     #[serde(default)]
     pub exchange_audiences: Vec<String>,
+    /// SAML: the provider's metadata URL (read through the guarded outbound path)…
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// …or its metadata document itself.
+    #[serde(default)]
+    pub metadata_xml: Option<String>,
+    /// SAML: the NameID format to ask for (`NameIDPolicy`).
+    #[serde(default)]
+    pub name_id_format: Option<String>,
 }
 
 /// The client id only: the secret stays out of logs.
@@ -101,6 +113,12 @@ pub struct IdpView {
     pub post_logout_redirect_uri: String,
     /// Register this at the upstream as Tessera's back-channel logout URI.
     pub backchannel_logout_uri: String,
+    /// SAML: Tessera's entity ID towards the provider, where its SP metadata is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_entity_id: Option<String>,
+    /// SAML: Tessera's assertion consumer service (HTTP-POST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -162,6 +180,50 @@ impl IdpSpec {
                     }
                 }
             }
+            IdpProtocol::Saml => {
+                let oidc_only = [
+                    ("issuer", self.issuer.is_some()),
+                    (
+                        "authorization_endpoint",
+                        self.authorization_endpoint.is_some(),
+                    ),
+                    ("token_endpoint", self.token_endpoint.is_some()),
+                    ("userinfo_endpoint", self.userinfo_endpoint.is_some()),
+                    ("client_secret", self.client_secret.is_some()),
+                    ("scopes", self.scopes.is_some()),
+                    ("use_userinfo", self.use_userinfo),
+                    ("exchange_audiences", !self.exchange_audiences.is_empty()),
+                ];
+                if let Some((field, _)) = oidc_only.iter().find(|(_, given)| *given) {
+                    return Err(invalid(field, "is not a setting of a SAML provider"));
+                }
+                match (&self.metadata_url, &self.metadata_xml) {
+                    (Some(u), None) => destination("metadata_url", u)?,
+                    (None, Some(x)) => {
+                        parse_idp_metadata(x).map_err(|e| invalid("metadata_xml", e))?;
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "metadata_url",
+                            "a SAML provider needs its metadata: metadata_url or metadata_xml, one of them",
+                        ))
+                    }
+                }
+                if let Some(f) = &self.name_id_format {
+                    text("name_id_format", f, true, 256)?;
+                }
+            }
+        }
+        if self.protocol != IdpProtocol::Saml {
+            for (field, given) in [
+                ("metadata_url", self.metadata_url.is_some()),
+                ("metadata_xml", self.metadata_xml.is_some()),
+                ("name_id_format", self.name_id_format.is_some()),
+            ] {
+                if given {
+                    return Err(invalid(field, "is a setting of SAML providers only"));
+                }
+            }
         }
         if let Some(u) = &self.authorization_endpoint {
             browser_url("authorization_endpoint", u)?;
@@ -174,49 +236,16 @@ impl IdpSpec {
                 destination(field, u)?;
             }
         }
-        let client_id = text("client_id", &self.client_id, true, 255)?;
-        let secret_ciphertext = match &self.client_secret {
-            Some(s) if s.is_empty() || s.len() > 1024 => {
-                return Err(invalid("client_secret", "must be 1-1024 characters"))
-            }
-            Some(s) => Some(master.encrypt(&secret_context(&name), s.as_bytes())),
-            None => existing.and_then(|e| e.secret_ciphertext.clone()),
+        let (client_id, secret_ciphertext, scopes) = if self.protocol == IdpProtocol::Saml {
+            (String::new(), None, Vec::new())
+        } else {
+            self.client_settings(&name, existing, master)?
         };
-        // The secret is sent to the token endpoint: one kept from before goes only where it
-        // went before, so whoever moves the provider must know it.
-        let moved = existing.is_some_and(|e| {
-            (e.protocol, &e.issuer, &e.token_endpoint)
-                != (self.protocol, &self.issuer, &self.token_endpoint)
-        });
-        if moved && self.client_secret.is_none() && self.auth_method.needs_secret() {
-            return Err(invalid(
-                "client_secret",
-                "give the client secret again when the issuer or the token endpoint changes: the stored one is not sent to a new place",
-            ));
-        }
-        if self.auth_method.needs_secret() && secret_ciphertext.is_none() {
-            return Err(invalid(
-                "client_secret",
-                format!("{} needs the client secret", self.auth_method.as_str()),
-            ));
-        }
-        let scopes = self.scopes.clone().unwrap_or_else(|| match self.protocol {
-            IdpProtocol::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
-            IdpProtocol::Oauth2 => Vec::new(),
-        });
-        for s in &scopes {
-            super::catalog::scope_name("scopes", s)?;
-        }
-        if self.protocol == IdpProtocol::Oidc && !scopes.iter().any(|s| s == "openid") {
-            return Err(invalid(
-                "scopes",
-                "an OpenID Connect sign-in asks for openid",
-            ));
-        }
         let subject_claim = self.subject_claim.clone().unwrap_or_else(|| {
             match self.protocol {
                 IdpProtocol::Oidc => "sub",
                 IdpProtocol::Oauth2 => "id",
+                IdpProtocol::Saml => "name_id",
             }
             .to_owned()
         });
@@ -270,7 +299,11 @@ impl IdpSpec {
             userinfo_endpoint: self.userinfo_endpoint.clone(),
             client_id,
             secret_ciphertext,
-            auth_method: self.auth_method,
+            auth_method: if self.protocol == IdpProtocol::Saml {
+                UpstreamAuth::None
+            } else {
+                self.auth_method
+            },
             scopes,
             use_userinfo: self.use_userinfo,
             subject_claim,
@@ -280,6 +313,9 @@ impl IdpSpec {
             domains,
             amr_map: self.amr_map.clone(),
             upstream_logout: self.upstream_logout.unwrap_or(true),
+            metadata_url: self.metadata_url.clone(),
+            metadata_xml: self.metadata_xml.clone(),
+            name_id_format: self.name_id_format.clone(),
             exchange_audiences: self
                 .exchange_audiences
                 .iter()
@@ -288,6 +324,56 @@ impl IdpSpec {
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
+    }
+
+    /// Tessera's client at an OpenID Connect or OAuth 2.0 provider: its id, its sealed secret
+    /// and the scopes it asks for.
+    fn client_settings(
+        &self,
+        name: &str,
+        existing: Option<&IdentityProvider>,
+        master: &crate::secret::MasterKey,
+    ) -> AdminResult<(String, Option<String>, Vec<String>)> {
+        let client_id = text("client_id", &self.client_id, true, 255)?;
+        let secret_ciphertext = match &self.client_secret {
+            Some(s) if s.is_empty() || s.len() > 1024 => {
+                return Err(invalid("client_secret", "must be 1-1024 characters"))
+            }
+            Some(s) => Some(master.encrypt(&secret_context(name), s.as_bytes())),
+            None => existing.and_then(|e| e.secret_ciphertext.clone()),
+        };
+        // The secret is sent to the token endpoint: one kept from before goes only where it
+        // went before, so whoever moves the provider must know it.
+        let moved = existing.is_some_and(|e| {
+            (e.protocol, &e.issuer, &e.token_endpoint)
+                != (self.protocol, &self.issuer, &self.token_endpoint)
+        });
+        if moved && self.client_secret.is_none() && self.auth_method.needs_secret() {
+            return Err(invalid(
+                "client_secret",
+                "give the client secret again when the issuer or the token endpoint changes: the stored one is not sent to a new place",
+            ));
+        }
+        if self.auth_method.needs_secret() && secret_ciphertext.is_none() {
+            return Err(invalid(
+                "client_secret",
+                format!("{} needs the client secret", self.auth_method.as_str()),
+            ));
+        }
+        let scopes = self.scopes.clone().unwrap_or_else(|| match self.protocol {
+            IdpProtocol::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+            IdpProtocol::Oauth2 | IdpProtocol::Saml => Vec::new(),
+        });
+        for s in &scopes {
+            super::catalog::scope_name("scopes", s)?;
+        }
+        if self.protocol == IdpProtocol::Oidc && !scopes.iter().any(|s| s == "openid") {
+            return Err(invalid(
+                "scopes",
+                "an OpenID Connect sign-in asks for openid",
+            ));
+        }
+        Ok((client_id, secret_ciphertext, scopes))
     }
 }
 
@@ -314,6 +400,9 @@ impl From<&IdentityProvider> for IdpSpec {
             domains: i.domains.clone(),
             amr_map: i.amr_map.clone(),
             upstream_logout: Some(i.upstream_logout),
+            metadata_url: i.metadata_url.clone(),
+            metadata_xml: i.metadata_xml.clone(),
+            name_id_format: i.name_id_format.clone(),
             exchange_audiences: i.exchange_audiences.clone(),
         }
     }
@@ -327,6 +416,8 @@ impl Provider {
             redirect_uri: self.federation_callback(&i.name),
             post_logout_redirect_uri: self.federation_endpoint(&i.name, "logged-out"),
             backchannel_logout_uri: self.federation_endpoint(&i.name, "backchannel-logout"),
+            sp_entity_id: (i.protocol == IdpProtocol::Saml).then(|| self.saml_entity_id(&i.name)),
+            acs_url: (i.protocol == IdpProtocol::Saml).then(|| self.saml_acs(&i.name)),
             created_at: i.created_at,
             updated_at: i.updated_at,
         }

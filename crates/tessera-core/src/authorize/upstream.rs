@@ -14,7 +14,7 @@ use super::{AuthorizeOutcome, AuthorizeRequest, LoginOutcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::factor::{FactorUse, UpstreamProof};
-use crate::federation::{mapping, IdentityProvider};
+use crate::federation::{mapping, saml, IdentityProvider, IdpProtocol};
 use crate::model::{Artifact, ArtifactKind};
 use crate::params::Params;
 use crate::provider::Provider;
@@ -51,6 +51,8 @@ pub struct UpstreamReturn<'a> {
     pub error: Option<&'a str>,
     /// RFC 9207 `iss`.
     pub iss: Option<&'a str>,
+    /// A SAML provider's Response (base64), posted to the ACS; `state` is then its RelayState.
+    pub saml_response: Option<&'a str>,
     pub interaction_cookie: Option<&'a str>,
     pub session_cookie: Option<&'a str>,
 }
@@ -164,6 +166,9 @@ impl Provider {
         login_hint: Option<&str>,
         now: Timestamp,
     ) -> Result<std::result::Result<String, String>> {
+        if idp.protocol == IdpProtocol::Saml {
+            return self.go_saml(idp, purpose, now).await;
+        }
         let ep = match self.endpoints(idp, now).await {
             Ok(e) => e,
             Err(why) => {
@@ -180,20 +185,7 @@ impl Provider {
             verifier: crate::federation::oidc::random_value(),
             purpose,
         };
-        let (state, key) = new_handle();
-        self.store
-            .insert_artifact(&Artifact {
-                key,
-                kind: ArtifactKind::Federation,
-                client_id: idp.name.clone(),
-                grant_id: None,
-                user_id: None,
-                expires_at: now.plus(PENDING_TTL),
-                revoked_at: None,
-                consumed_at: None,
-                payload: serde_json::to_value(&pending).map_err(Error::server)?,
-            })
-            .await?;
+        let state = self.keep_pending(&pending, now).await?;
         Ok(Ok(self.upstream_authorization_url(
             idp,
             &ep,
@@ -202,6 +194,63 @@ impl Provider {
             &pending.verifier,
             login_hint,
         )))
+    }
+
+    /// Keeps what a sign-in at an upstream needs when the browser comes back; its `state`.
+    async fn keep_pending(&self, pending: &Pending, now: Timestamp) -> Result<String> {
+        let (state, key) = new_handle();
+        self.store
+            .insert_artifact(&Artifact {
+                key,
+                kind: ArtifactKind::Federation,
+                client_id: pending.idp.clone(),
+                grant_id: None,
+                user_id: None,
+                expires_at: now.plus(PENDING_TTL),
+                revoked_at: None,
+                consumed_at: None,
+                payload: serde_json::to_value(pending).map_err(Error::server)?,
+            })
+            .await?;
+        Ok(state)
+    }
+
+    /// SAML: the AuthnRequest, its ID kept as the pending sign-in's nonce (what the Response
+    /// must answer), the `state` as RelayState.
+    async fn go_saml(
+        &self,
+        idp: &IdentityProvider,
+        purpose: Purpose,
+        now: Timestamp,
+    ) -> Result<std::result::Result<String, String>> {
+        let md = match self.saml_metadata(idp, now).await {
+            Ok(m) => m,
+            Err(why) => {
+                tracing::warn!(idp = %idp.name, error = ?why, "upstream identity provider unavailable");
+                return Ok(Err(format!(
+                    "{} cannot be reached right now. Try again later or sign in another way.",
+                    idp.label()
+                )));
+            }
+        };
+        let pending = Pending {
+            idp: idp.name.clone(),
+            nonce: saml::request_id(),
+            verifier: String::new(),
+            purpose,
+        };
+        let state = self.keep_pending(&pending, now).await?;
+        saml::authn_request_url(
+            &md,
+            &pending.nonce,
+            &self.saml_entity_id(&idp.name),
+            &self.saml_acs(&idp.name),
+            idp.name_id_format.as_deref(),
+            &state,
+            now,
+        )
+        .map(Ok)
+        .map_err(Error::server)
     }
 
     /// The browser goes to the upstream for the interaction `handle` (or, when it cannot, sees
@@ -364,6 +413,29 @@ impl Provider {
         if let Some(e) = r.error {
             tracing::info!(idp = %idp.name, error = ?e.chars().take(64).collect::<String>(), "the upstream answered an error");
             return Err(format!("Signing in at {} did not complete.", idp.label()));
+        }
+        if idp.protocol == IdpProtocol::Saml {
+            let response = r.saml_response.ok_or_else(|| failed("no SAMLResponse"))?;
+            let claims = self
+                .verified_saml(idp, response, &pending.nonce, now)
+                .await
+                .map_err(|w| failed(&w))?;
+            let mut p = mapping::profile(idp, &claims).map_err(|w| failed(&w))?;
+            saml::trust_email(idp, &mut p);
+            let sid = claims
+                .get("session_index")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            return Ok((
+                p,
+                UpstreamSession {
+                    sid,
+                    id_token: None,
+                },
+            ));
+        }
+        if r.saml_response.is_some() {
+            return Err(failed("a SAML Response for a provider that is not SAML"));
         }
         let code = r.code.ok_or_else(|| failed("no code in the answer"))?;
         let ep = self.endpoints(idp, now).await.map_err(|w| failed(&w))?;

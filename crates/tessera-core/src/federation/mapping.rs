@@ -26,6 +26,21 @@ pub fn default_mappings(protocol: IdpProtocol) -> Vec<Mapping> {
             ("family_name", "family_name"),
         ],
         IdpProtocol::Oauth2 => &[("login", "username"), ("email", "email"), ("name", "name")],
+        // The common attribute names (eduPerson, the LDAP OIDs, and the short forms).
+        IdpProtocol::Saml => &[
+            ("uid", "username"),
+            ("urn:oid:0.9.2342.19200300.100.1.1", "username"),
+            ("email", "email"),
+            ("mail", "email"),
+            ("urn:oid:0.9.2342.19200300.100.1.3", "email"),
+            ("displayName", "name"),
+            ("urn:oid:2.16.840.1.113730.3.1.241", "name"),
+            ("givenName", "given_name"),
+            ("urn:oid:2.5.4.42", "given_name"),
+            ("sn", "family_name"),
+            ("surname", "family_name"),
+            ("urn:oid:2.5.4.4", "family_name"),
+        ],
     };
     pairs
         .iter()
@@ -241,6 +256,9 @@ mod tests {
             .into_iter()
             .collect(),
             upstream_logout: true,
+            metadata_url: None,
+            metadata_xml: None,
+            name_id_format: None,
             exchange_audiences: vec![],
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod logout;
 pub mod mapping;
 pub mod oidc;
+pub mod saml;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,8 @@ pub enum IdpProtocol {
     Oidc,
     /// Plain OAuth 2.0 with a userinfo endpoint (providers that are not OpenID Connect).
     Oauth2,
+    /// SAML 2.0 Web Browser SSO, from the provider's metadata.
+    Saml,
 }
 
 impl IdpProtocol {
@@ -35,6 +38,7 @@ impl IdpProtocol {
         match self {
             IdpProtocol::Oidc => "oidc",
             IdpProtocol::Oauth2 => "oauth2",
+            IdpProtocol::Saml => "saml",
         }
     }
 }
@@ -131,6 +135,15 @@ pub struct IdentityProvider {
     /// for sessions signed in there.
     #[serde(default = "yes")]
     pub upstream_logout: bool,
+    /// SAML: the provider's metadata, from this URL (read through the guarded outbound path)…
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// …or as given.
+    #[serde(default)]
+    pub metadata_xml: Option<String>,
+    /// SAML: the NameID format Tessera asks for (`NameIDPolicy`), if any.
+    #[serde(default)]
+    pub name_id_format: Option<String>,
     /// Token exchange: the client ids at the upstream whose ID tokens applications may exchange
     /// besides Tessera's own `client_id` there (a mobile app's, signed in at the upstream itself).
     #[serde(default)]

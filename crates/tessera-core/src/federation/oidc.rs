@@ -357,6 +357,7 @@ impl Provider {
                 )
             }
             IdpProtocol::Oauth2 => (Map::new(), None),
+            IdpProtocol::Saml => return Err("a SAML provider has no token endpoint".into()),
         };
         if idp.use_userinfo || idp.protocol == IdpProtocol::Oauth2 {
             let info = self.upstream_userinfo(ep, access_token).await?;

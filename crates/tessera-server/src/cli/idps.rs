@@ -14,6 +14,7 @@ use super::{print, Output};
 enum Protocol {
     Oidc,
     Oauth2,
+    Saml,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,8 +42,18 @@ pub struct IdpArgs {
     token_endpoint: Option<String>,
     #[arg(long)]
     userinfo_endpoint: Option<String>,
-    #[arg(long)]
+    /// Tessera's client id there (OpenID Connect and OAuth 2.0).
+    #[arg(long, default_value = "")]
     client_id: String,
+    /// SAML: the provider's metadata URL.
+    #[arg(long)]
+    metadata_url: Option<String>,
+    /// SAML: the provider's metadata, from this file.
+    #[arg(long = "metadata-file", value_parser = read_text)]
+    metadata_xml: Option<String>,
+    /// SAML: the NameID format to ask for.
+    #[arg(long)]
+    name_id_format: Option<String>,
     /// The secret Tessera authenticates with (or TESSERA_IDP_CLIENT_SECRET).
     #[arg(long, env = "TESSERA_IDP_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
@@ -87,6 +98,10 @@ pub struct IdpArgs {
     exchange_audiences: Vec<String>,
 }
 
+fn read_text(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+}
+
 fn parse_map(s: &str) -> Result<Mapping, String> {
     s.split_once('=')
         .map(|(c, t)| Mapping {
@@ -111,6 +126,7 @@ impl From<IdpArgs> for IdpSpec {
             protocol: match a.protocol {
                 Protocol::Oidc => IdpProtocol::Oidc,
                 Protocol::Oauth2 => IdpProtocol::Oauth2,
+                Protocol::Saml => IdpProtocol::Saml,
             },
             issuer: a.issuer,
             authorization_endpoint: a.authorization_endpoint,
@@ -134,6 +150,9 @@ impl From<IdpArgs> for IdpSpec {
             amr_map: a.amr_map.into_iter().collect::<BTreeMap<_, _>>(),
             upstream_logout: Some(!a.no_upstream_logout),
             exchange_audiences: a.exchange_audiences,
+            metadata_url: a.metadata_url,
+            metadata_xml: a.metadata_xml,
+            name_id_format: a.name_id_format,
         }
     }
 }

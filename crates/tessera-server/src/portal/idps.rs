@@ -47,6 +47,9 @@ struct IdpForm {
     enabled: bool,
     upstream_logout: bool,
     exchange_audiences: String,
+    metadata_url: String,
+    metadata_xml: String,
+    name_id_format: String,
 }
 
 impl IdpForm {
@@ -86,6 +89,9 @@ impl IdpForm {
             enabled: s.enabled.unwrap_or(true),
             upstream_logout: s.upstream_logout.unwrap_or(true),
             exchange_audiences: s.exchange_audiences.join(", "),
+            metadata_url: s.metadata_url.clone().unwrap_or_default(),
+            metadata_xml: s.metadata_xml.clone().unwrap_or_default(),
+            name_id_format: s.name_id_format.clone().unwrap_or_default(),
         }
     }
 
@@ -112,6 +118,9 @@ impl IdpForm {
             enabled: f.checked("enabled"),
             upstream_logout: f.checked("upstream_logout"),
             exchange_audiences: f.get("exchange_audiences").into(),
+            metadata_url: f.get("metadata_url").into(),
+            metadata_xml: f.get("metadata_xml").into(),
+            name_id_format: f.get("name_id_format").into(),
         }
     }
 
@@ -231,6 +240,7 @@ fn optional(form: &Form, field: &str) -> Option<String> {
 fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
     let protocol = match form.get("protocol") {
         "oauth2" => IdpProtocol::Oauth2,
+        "saml" => IdpProtocol::Saml,
         _ => IdpProtocol::Oidc,
     };
     let auth_method = match form.get("auth_method") {
@@ -272,6 +282,29 @@ fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
         amr_map: pairs(form, "amr_map")?.into_iter().collect(),
         upstream_logout: Some(form.checked("upstream_logout")),
         exchange_audiences: form.list("exchange_audiences"),
+        metadata_url: optional(form, "metadata_url"),
+        metadata_xml: optional(form, "metadata_xml"),
+        name_id_format: optional(form, "name_id_format"),
+    })
+    .map(|spec| match spec.protocol {
+        // One form for every protocol: what SAML does not have is not sent.
+        IdpProtocol::Saml => IdpSpec {
+            issuer: None,
+            authorization_endpoint: None,
+            token_endpoint: None,
+            userinfo_endpoint: None,
+            client_secret: None,
+            scopes: None,
+            use_userinfo: false,
+            exchange_audiences: Vec::new(),
+            ..spec
+        },
+        _ => IdpSpec {
+            metadata_url: None,
+            metadata_xml: None,
+            name_id_format: None,
+            ..spec
+        },
     })
 }
 

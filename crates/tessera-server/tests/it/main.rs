@@ -30,6 +30,7 @@ mod oidc_rp;
 mod operations;
 mod ops;
 mod refresh_tokens;
+mod saml;
 mod sign_in;
 mod takeover;
 mod token_exchange;

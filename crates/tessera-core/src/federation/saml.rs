@@ -1,0 +1,773 @@
+//! SAML 2.0 identity providers, Tessera as the service provider (SAML Profiles §4.1, the Web
+//! Browser SSO Profile): an AuthnRequest over HTTP-Redirect (Bindings §3.4) with a 128-bit ID
+//! and the sign-in's `state` as RelayState; the Response over HTTP-POST (Bindings §3.5) is
+//! accepted only as far as the identity provider's signature covers it. xmlsec verifies the
+//! signatures with the certificates of the provider's metadata (never a certificate the
+//! Response carries), under an allow-list of algorithms (no SHA-1), and the document is reduced
+//! to what they cover before anything is read, so a wrapped (XSW) or unsigned assertion is never
+//! read. The assertion must come from the provider's entity ID, answer Tessera's request
+//! (`InResponseTo`), be addressed to Tessera (`Recipient`, `Destination`, an `AudienceRestriction`
+//! naming Tessera), be in time, have no comments (which could split a `NameID`), and be used
+//! once (its ID). Unsolicited (IdP-initiated) responses are never accepted.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use samael::crypto::{
+    AllowedSignatureAlgorithm as SigAlg, CertificateDer, Crypto, CryptoProvider, ReduceMode,
+};
+use samael::metadata::EntityDescriptor;
+use samael::schema::{Assertion, Response};
+use serde_json::{Map, Value};
+
+use super::{IdentityProvider, IdpProtocol};
+use crate::assertion::SKEW;
+use crate::clock::Timestamp;
+use crate::outbound::{redact_url, Request};
+use crate::provider::Provider;
+use crate::secret::random_bytes;
+
+/// The HTTP-Redirect binding (Bindings §3.4).
+pub const REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+/// The HTTP-POST binding (Bindings §3.5).
+pub const POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+
+/// The largest metadata document or Response Tessera reads.
+pub const MAX_XML: usize = 512 * 1024;
+
+/// Seconds a posted Response waits for the browser to fetch it back.
+const STASH_TTL: i64 = 300;
+
+/// Seconds an identity provider's metadata read from its URL is used before it is read again.
+const METADATA_FRESH: i64 = 3_600;
+
+/// The signature algorithms accepted: SHA-2 RSA and ECDSA (SHA-1 and DSA are not).
+const ALGORITHMS: [SigAlg; 6] = [
+    SigAlg::RsaSha256,
+    SigAlg::RsaSha384,
+    SigAlg::RsaSha512,
+    SigAlg::EcdsaSha256,
+    SigAlg::EcdsaSha384,
+    SigAlg::EcdsaSha512,
+];
+
+/// What Tessera reads from an identity provider's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpMetadata {
+    pub entity_id: String,
+    /// The HTTP-Redirect SingleSignOnService.
+    pub sso: String,
+    /// The HTTP-Redirect SingleLogoutService, when there is one.
+    pub slo: Option<String>,
+    /// The DER certificates of its signing keys.
+    pub certs: Vec<Vec<u8>>,
+}
+
+/// A DOCTYPE (and so any entity declaration) has no place in SAML.
+fn has_doctype(xml: &str) -> bool {
+    xml.to_ascii_uppercase().contains("<!DOCTYPE")
+}
+
+/// An identity provider's metadata (SAML Metadata §2.4.3): its entity ID, the Redirect-binding
+/// sign-in service and its signing certificates, without which there is nothing to verify.
+pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
+    if xml.len() > MAX_XML {
+        return Err("the metadata is larger than 512 KiB".into());
+    }
+    if has_doctype(xml) {
+        return Err("the metadata carries a DOCTYPE".into());
+    }
+    let ed = EntityDescriptor::from_str(xml)
+        .map_err(|e| format!("the metadata is not a SAML EntityDescriptor: {e}"))?;
+    let entity_id = ed
+        .entity_id
+        .filter(|e| !e.is_empty())
+        .ok_or("the metadata has no entityID")?;
+    let idp = ed
+        .idp_sso_descriptors
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or("the metadata describes no identity provider (IDPSSODescriptor)")?;
+    let sso = idp
+        .single_sign_on_services
+        .iter()
+        .find(|s| s.binding == REDIRECT)
+        .map(|s| s.location.clone())
+        .ok_or("the identity provider has no HTTP-Redirect SingleSignOnService")?;
+    let slo = idp
+        .single_logout_services
+        .iter()
+        .find(|s| s.binding == REDIRECT)
+        .map(|s| s.location.clone());
+    let mut certs = Vec::new();
+    for kd in &idp.key_descriptors {
+        if kd.key_use.as_deref().is_some_and(|u| u != "signing") {
+            continue;
+        }
+        for c in kd
+            .key_info
+            .x509_data
+            .iter()
+            .flat_map(|d| d.certificates.iter())
+        {
+            let b64: String = c.chars().filter(|ch| !ch.is_ascii_whitespace()).collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| "a signing certificate in the metadata is not base64")?;
+            x509_parser::parse_x509_certificate(&der)
+                .map_err(|_| "a signing certificate in the metadata is not X.509")?;
+            certs.push(der);
+        }
+    }
+    if certs.is_empty() {
+        return Err(
+            "the metadata names no signing certificate: there would be nothing to verify responses with"
+                .into(),
+        );
+    }
+    for url in std::iter::once(&sso).chain(slo.iter()) {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+            _ => return Err(format!("{} is not an http(s) URL", redact_url(url))),
+        }
+    }
+    Ok(IdpMetadata {
+        entity_id,
+        sso,
+        slo,
+        certs,
+    })
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// SAML Core §1.3.3: an xs:dateTime in UTC.
+fn instant(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.0)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A fresh request ID: 128 random bits, starting with a letter as xs:ID wants (Core §1.3.4).
+pub fn request_id() -> String {
+    let hex: String = random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("_{hex}")
+}
+
+/// Tessera's service-provider metadata for one identity provider (Metadata §2.4.4).
+pub fn sp_metadata(entity_id: &str, acs: &str, name_id_format: Option<&str>) -> String {
+    let format = name_id_format
+        .map(|f| format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(f)))
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {format}
+    <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        entity = escape(entity_id),
+        acs = escape(acs),
+    )
+}
+
+/// The AuthnRequest (Core §3.4.1) and the URL that carries it (Bindings §3.4.4: DEFLATE, base64,
+/// URL-encoded, with the RelayState).
+pub fn authn_request_url(
+    md: &IdpMetadata,
+    id: &str,
+    sp_entity_id: &str,
+    acs: &str,
+    name_id_format: Option<&str>,
+    relay_state: &str,
+    now: Timestamp,
+) -> Result<String, String> {
+    let policy = match name_id_format {
+        Some(f) => format!(
+            r#"<samlp:NameIDPolicy Format="{}" AllowCreate="true"/>"#,
+            escape(f)
+        ),
+        None => r#"<samlp:NameIDPolicy AllowCreate="true"/>"#.to_owned(),
+    };
+    let xml = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="{POST}"><saml:Issuer>{issuer}</saml:Issuer>{policy}</samlp:AuthnRequest>"#,
+        id = escape(id),
+        at = instant(now),
+        dest = escape(&md.sso),
+        acs = escape(acs),
+        issuer = escape(sp_entity_id),
+    );
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate
+        .write_all(xml.as_bytes())
+        .and_then(|()| deflate.flush())
+        .map_err(|e| e.to_string())?;
+    let raw = deflate.finish().map_err(|e| e.to_string())?;
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "SAMLRequest",
+            &base64::engine::general_purpose::STANDARD.encode(raw),
+        )
+        .append_pair("RelayState", relay_state)
+        .finish();
+    let sep = if md.sso.contains('?') { '&' } else { '?' };
+    Ok(format!("{}{sep}{q}", md.sso))
+}
+
+/// What the service provider expects of a Response.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    pub sp_entity_id: &'a str,
+    pub acs: &'a str,
+    /// The ID of the AuthnRequest the Response must answer.
+    pub request_id: &'a str,
+    pub now: Timestamp,
+}
+
+/// A verified assertion: its ID and expiry (for the replay check), and what it says of the
+/// user as claims (`name_id`, `name_id_format`, `session_index`, `acr` from the
+/// AuthnContextClassRef, and each attribute by its Name: one value as a string, several as a
+/// list).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub assertion_id: String,
+    pub not_on_or_after: Timestamp,
+    pub claims: Map<String, Value>,
+}
+
+/// How many elements of local name `name` the document opens.
+fn count_elements(xml: &str, name: &str) -> usize {
+    xml.split('<')
+        .skip(1)
+        .filter(|rest| {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(rest.len());
+            let tag = &rest[..end];
+            tag.rsplit(':').next() == Some(name)
+        })
+        .count()
+}
+
+/// The local name of the document's root element.
+fn root_name(xml: &str) -> Option<&str> {
+    let mut rest = xml;
+    loop {
+        let start = rest.find('<')?;
+        rest = &rest[start + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            continue;
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+        let name = &rest[..end];
+        return Some(name.rsplit(':').next().unwrap_or(name));
+    }
+}
+
+/// Verifies a base64 SAMLResponse (whitespace ignored) against the identity provider's
+/// metadata and what Tessera expects; the reason, for the log, otherwise.
+pub fn verify_response(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<Verified, String> {
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > MAX_XML * 4 / 3 + 4 {
+        return Err("the Response is larger than 512 KiB".into());
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| "the SAMLResponse is not base64")?;
+    let xml = String::from_utf8(raw).map_err(|_| "the Response is not UTF-8")?;
+    if has_doctype(&xml) {
+        return Err("the Response carries a DOCTYPE".into());
+    }
+    // One assertion per Response: a second one is where a signature-wrapping attack hides the
+    // assertion it wants read.
+    if count_elements(&xml, "Assertion") + count_elements(&xml, "EncryptedAssertion") > 1 {
+        return Err("the Response carries more than one assertion".into());
+    }
+    let certs: Vec<CertificateDer> = md.certs.iter().cloned().map(CertificateDer::from).collect();
+    // Only what the identity provider's signature covers is kept; everything below reads that.
+    let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        &xml,
+        &certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(&ALGORITHMS),
+    )
+    .map_err(|e| {
+        format!("the Response carries no valid signature of the identity provider ({e})")
+    })?;
+    // Exclusive C14N leaves comments out of the digest: one inside a NameID would split what
+    // was signed from what a reader takes.
+    if signed.contains("<!--") {
+        return Err("the signed content carries an XML comment".into());
+    }
+    let now = e.now;
+    let assertion = match root_name(&signed) {
+        Some("Response") => {
+            let r = Response::from_str(&signed)
+                .map_err(|e| format!("the signed Response cannot be read: {e}"))?;
+            let status = r.status.as_ref().and_then(|s| s.status_code.value.clone());
+            if status.as_deref() != Some(SUCCESS) {
+                return Err(format!("the identity provider answered {status:?}"));
+            }
+            // Bindings §3.5.5.2: a signed message names its destination.
+            if r.destination.as_deref() != Some(e.acs) {
+                return Err("the Response's Destination is not Tessera's ACS".into());
+            }
+            if r.in_response_to.as_deref() != Some(e.request_id) {
+                return Err("the Response does not answer Tessera's request".into());
+            }
+            if let Some(i) = r.issuer.as_ref().and_then(|i| i.value.as_deref()) {
+                if i.trim() != md.entity_id {
+                    return Err("the Response's Issuer is not the identity provider".into());
+                }
+            }
+            if r.encrypted_assertion.is_some() {
+                return Err("encrypted assertions are not supported".into());
+            }
+            r.assertion
+                .ok_or("the signed Response holds no assertion")?
+        }
+        Some("Assertion") => Assertion::from_str(&signed)
+            .map_err(|e| format!("the signed Assertion cannot be read: {e}"))?,
+        other => {
+            return Err(format!(
+                "the signature covers a {other:?}, not a Response or Assertion"
+            ))
+        }
+    };
+    check_assertion(&assertion, md, e, now)
+}
+
+/// Core §2.3-2.7 and Profiles §4.1.4.2-3 on the signed assertion.
+fn check_assertion(
+    a: &Assertion,
+    md: &IdpMetadata,
+    e: &Expected<'_>,
+    now: Timestamp,
+) -> Result<Verified, String> {
+    if a.version != "2.0" {
+        return Err("the assertion is not SAML 2.0".into());
+    }
+    if a.issuer.value.as_deref().map(str::trim) != Some(md.entity_id.as_str()) {
+        return Err("the assertion's Issuer is not the identity provider".into());
+    }
+    if a.issue_instant.timestamp() > now.0 + SKEW {
+        return Err("the assertion was issued in the future".into());
+    }
+    if a.id.is_empty() || a.id.len() > 256 {
+        return Err("the assertion has no usable ID".into());
+    }
+    let subject = a.subject.as_ref().ok_or("the assertion has no Subject")?;
+    let name_id = subject
+        .name_id
+        .as_ref()
+        .map(|n| (n.value.trim().to_owned(), n.format.clone()))
+        .filter(|(v, _)| !v.is_empty() && v.len() <= 255)
+        .ok_or("the assertion names no NameID")?;
+    // A bearer confirmation for Tessera's request, at Tessera's ACS, still in time.
+    let confirmed = subject
+        .subject_confirmations
+        .iter()
+        .flatten()
+        .filter(|c| c.method.as_deref() == Some(BEARER))
+        .filter_map(|c| c.subject_confirmation_data.as_ref())
+        .find(|d| {
+            d.recipient.as_deref() == Some(e.acs)
+                && d.in_response_to.as_deref() == Some(e.request_id)
+                && d.not_on_or_after
+                    .as_ref()
+                    .is_some_and(|t| t.timestamp() + SKEW > now.0)
+                && d.not_before
+                    .as_ref()
+                    .is_none_or(|t| t.timestamp() - SKEW <= now.0)
+        });
+    let Some(confirmed) = confirmed else {
+        return Err(
+            "no bearer SubjectConfirmation answers Tessera's request at its ACS in time (Recipient, InResponseTo, NotOnOrAfter)"
+                .into(),
+        );
+    };
+    let conditions = a
+        .conditions
+        .as_ref()
+        .ok_or("the assertion has no Conditions")?;
+    if conditions
+        .not_before
+        .as_ref()
+        .is_some_and(|t| t.timestamp() - SKEW > now.0)
+    {
+        return Err("the assertion is not valid yet".into());
+    }
+    let mut until = confirmed
+        .not_on_or_after
+        .as_ref()
+        .map_or(now, |t| Timestamp(t.timestamp()));
+    if let Some(t) = &conditions.not_on_or_after {
+        if t.timestamp() + SKEW <= now.0 {
+            return Err("the assertion has expired".into());
+        }
+        until = Timestamp(until.0.min(t.timestamp()));
+    }
+    // Core §2.5.1.4: every AudienceRestriction must name Tessera, and there must be one.
+    let restrictions = conditions
+        .audience_restrictions
+        .as_deref()
+        .unwrap_or_default();
+    if restrictions.is_empty() {
+        return Err("the assertion has no AudienceRestriction".into());
+    }
+    if !restrictions
+        .iter()
+        .all(|r| r.audience.iter().any(|x| x.trim() == e.sp_entity_id))
+    {
+        return Err("the assertion is for another audience".into());
+    }
+    let authn = a
+        .authn_statements
+        .as_deref()
+        .and_then(<[_]>::first)
+        .ok_or("the assertion has no AuthnStatement")?;
+    let mut claims = Map::new();
+    claims.insert("name_id".into(), Value::String(name_id.0));
+    if let Some(f) = name_id.1 {
+        claims.insert("name_id_format".into(), Value::String(f));
+    }
+    if let Some(s) = &authn.session_index {
+        claims.insert("session_index".into(), Value::String(s.clone()));
+    }
+    if let Some(acr) = authn
+        .authn_context
+        .as_ref()
+        .and_then(|c| c.value.as_ref())
+        .and_then(|v| v.value.clone())
+    {
+        claims.insert("acr".into(), Value::String(acr));
+    }
+    for statement in a.attribute_statements.iter().flatten() {
+        for attr in &statement.attributes {
+            let Some(name) = attr.name.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let values: Vec<Value> = attr
+                .values
+                .iter()
+                .filter_map(|v| v.value.clone())
+                .map(Value::String)
+                .collect();
+            let value = match values.len() {
+                0 => continue,
+                1 => values.into_iter().next().unwrap_or(Value::Null),
+                _ => Value::Array(values),
+            };
+            // Names of Tessera's own making stay Tessera's.
+            if !["name_id", "name_id_format", "session_index", "acr"].contains(&name) {
+                claims.insert(name.to_owned(), value);
+            }
+        }
+    }
+    Ok(Verified {
+        assertion_id: a.id.clone(),
+        not_on_or_after: until,
+        claims,
+    })
+}
+
+/// SAML has no `email_verified`: a provider trusted for email (`link_by_email`) vouches for the
+/// address it maps to `email`, as its administrator decided; any other's address is unverified.
+pub(crate) fn trust_email(idp: &IdentityProvider, p: &mut super::mapping::Profile) {
+    p.email_verified = idp.link_by_email && p.email.is_some();
+    if p.email.is_some() {
+        p.claims
+            .insert("email_verified".into(), Value::Bool(p.email_verified));
+    }
+}
+
+/// When metadata was read, for which version of the provider's configuration, and what it said.
+type Read = (Timestamp, Timestamp, Arc<IdpMetadata>);
+
+/// SAML metadata read, by identity provider name.
+#[derive(Debug, Default)]
+pub struct SamlMetadataCache {
+    entries: RwLock<HashMap<String, Read>>,
+}
+
+impl Provider {
+    /// Tessera's entity ID towards the identity provider `idp`: its metadata URL.
+    pub fn saml_entity_id(&self, idp: &str) -> String {
+        self.settings
+            .endpoint(&format!("/saml/metadata/{}", super::oidc::urlencode(idp)))
+    }
+
+    /// Tessera's assertion consumer service for `idp` (HTTP-POST).
+    pub fn saml_acs(&self, idp: &str) -> String {
+        self.federation_endpoint(idp, "acs")
+    }
+
+    /// `GET /saml/metadata/{idp}`: Tessera's service-provider metadata for a SAML provider.
+    pub fn saml_sp_metadata(&self, idp: &str) -> Option<String> {
+        let i = self.idp(idp).filter(|i| i.protocol == IdpProtocol::Saml)?;
+        Some(sp_metadata(
+            &self.saml_entity_id(&i.name),
+            &self.saml_acs(&i.name),
+            i.name_id_format.as_deref(),
+        ))
+    }
+
+    /// The provider's metadata: given inline, or read from its URL through the guarded
+    /// outbound path (an hour at a time, read again when the configuration changed).
+    pub(crate) async fn saml_metadata(
+        &self,
+        idp: &IdentityProvider,
+        now: Timestamp,
+    ) -> Result<Arc<IdpMetadata>, String> {
+        if let Some(xml) = &idp.metadata_xml {
+            return parse_idp_metadata(xml).map(Arc::new);
+        }
+        if let Some((at, version, m)) = self
+            .saml_metadata_cache
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&idp.name)
+        {
+            if now.0 - at.0 < METADATA_FRESH && *version == idp.updated_at {
+                return Ok(m.clone());
+            }
+        }
+        let url = idp
+            .metadata_url
+            .clone()
+            .ok_or("the provider has neither metadata_url nor metadata_xml")?;
+        let res = self
+            .outbound
+            .send(&Request {
+                url: url.clone(),
+                form: None,
+                authorization: None,
+                accept: "application/samlmetadata+xml, application/xml",
+            })
+            .await
+            .map_err(|e| format!("the metadata could not be read: {e}"))?;
+        if !res.is_success() {
+            return Err(format!(
+                "the metadata at {} answered {}",
+                redact_url(&url),
+                res.status
+            ));
+        }
+        let xml = String::from_utf8(res.body).map_err(|_| "the metadata is not UTF-8")?;
+        let m = Arc::new(parse_idp_metadata(&xml)?);
+        self.saml_metadata_cache
+            .entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(idp.name.clone(), (now, idp.updated_at, m.clone()));
+        Ok(m)
+    }
+
+    /// `POST /federation/{idp}/acs`: the browser posts the Response cross-site, so its SameSite
+    /// cookies stay behind. It is kept (five minutes, once) and the browser sent on to fetch it
+    /// back with `GET`, which carries them; the path to send it to.
+    pub async fn saml_post(
+        &self,
+        idp: &str,
+        response: Option<&str>,
+        relay_state: Option<&str>,
+    ) -> crate::error::Result<String> {
+        let now = self.now();
+        if self
+            .idp(idp)
+            .is_none_or(|i| i.protocol != IdpProtocol::Saml || !i.enabled)
+        {
+            return Err(crate::error::Error::invalid_request(
+                "there is no enabled SAML identity provider of that name",
+            ));
+        }
+        let response = response
+            .filter(|r| !r.is_empty() && r.len() <= MAX_XML * 4 / 3 + 4096)
+            .ok_or_else(|| {
+                crate::error::Error::invalid_request("SAMLResponse is missing or too large")
+            })?;
+        let (handle, key) = crate::secret::new_handle();
+        self.store
+            .insert_artifact(&crate::model::Artifact {
+                key,
+                kind: crate::model::ArtifactKind::SamlResponse,
+                client_id: idp.to_owned(),
+                grant_id: None,
+                user_id: None,
+                expires_at: now.plus(STASH_TTL),
+                revoked_at: None,
+                consumed_at: None,
+                payload: serde_json::json!({"response": response, "relay_state": relay_state}),
+            })
+            .await?;
+        Ok(format!(
+            "/federation/{}/acs?posted={handle}",
+            super::oidc::urlencode(idp)
+        ))
+    }
+
+    /// The Response posted for `idp` under `handle` (once): it and its RelayState.
+    pub async fn saml_posted(
+        &self,
+        idp: &str,
+        handle: Option<&str>,
+    ) -> crate::error::Result<Option<(String, Option<String>)>> {
+        let now = self.now();
+        let Some(key) = handle.and_then(crate::secret::handle_key) else {
+            return Ok(None);
+        };
+        let consumed = self
+            .store
+            .consume_artifact(
+                crate::store::Consume {
+                    key: &key,
+                    kind: crate::model::ArtifactKind::SamlResponse,
+                    client_id: idp,
+                },
+                now,
+                None,
+            )
+            .await?;
+        Ok(match consumed {
+            crate::store::Consumed::First(a) if a.expires_at > now => {
+                let response = a.payload["response"].as_str().map(str::to_owned);
+                let relay = a.payload["relay_state"].as_str().map(str::to_owned);
+                response.map(|r| (r, relay))
+            }
+            _ => None,
+        })
+    }
+
+    /// Verifies a posted Response for the request `request_id` (off the async threads: xmlsec
+    /// is CPU work) and spends its assertion ID; the claims, or the reason for the log.
+    pub(crate) async fn verified_saml(
+        &self,
+        idp: &IdentityProvider,
+        response: &str,
+        request_id: &str,
+        now: Timestamp,
+    ) -> Result<Map<String, Value>, String> {
+        let md = self.saml_metadata(idp, now).await?;
+        let (b64, sp, acs, rid) = (
+            response.to_owned(),
+            self.saml_entity_id(&idp.name),
+            self.saml_acs(&idp.name),
+            request_id.to_owned(),
+        );
+        let m = md.clone();
+        let v = tokio::task::spawn_blocking(move || {
+            verify_response(
+                &b64,
+                &m,
+                &Expected {
+                    sp_entity_id: &sp,
+                    acs: &acs,
+                    request_id: &rid,
+                    now,
+                },
+            )
+        })
+        .await
+        .map_err(|e| format!("the verification stopped: {e}"))??;
+        let until = Timestamp(v.not_on_or_after.0.max(now.0) + SKEW);
+        match self
+            .first_use_of_jti("saml-assertion", &md.entity_id, &v.assertion_id, until)
+            .await
+        {
+            Ok(true) => Ok(v.claims),
+            Ok(false) => Err("the assertion was used before".into()),
+            Err(e) => Err(format!("the replay check failed: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_element_is_found_past_declarations() {
+        assert_eq!(
+            root_name("<?xml version=\"1.0\"?><!-- x --><saml2p:Response ID=\"a\">"),
+            Some("Response")
+        );
+        assert_eq!(root_name("<Assertion/>"), Some("Assertion"));
+        assert_eq!(root_name("nothing"), None);
+    }
+
+    #[test]
+    fn elements_are_counted_by_local_name() {
+        let xml = "<p:Response><a:Assertion ID=\"1\"/><Assertion><x:AssertionX/></Assertion></p:Response>";
+        assert_eq!(count_elements(xml, "Assertion"), 2);
+        assert_eq!(count_elements(xml, "Response"), 1);
+        assert_eq!(count_elements("<a:EncryptedAssertion>", "Assertion"), 0);
+    }
+
+    #[test]
+    fn request_ids_are_128_bit_xs_ids() {
+        let a = request_id();
+        assert_eq!(a.len(), 33);
+        assert!(a.starts_with('_'));
+        assert_ne!(a, request_id());
+    }
+
+    #[test]
+    fn metadata_without_a_signing_certificate_is_refused() {
+        let xml = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#;
+        let e = parse_idp_metadata(xml).expect_err("no certificate");
+        assert!(e.contains("no signing certificate"), "{e}");
+        assert!(parse_idp_metadata("<!DOCTYPE x [<!ENTITY a \"b\">]><x/>").is_err());
+        assert!(parse_idp_metadata("not xml").is_err());
+    }
+
+    #[test]
+    fn garbage_responses_are_refused_without_panicking() {
+        let md = IdpMetadata {
+            entity_id: "https://idp.example.com".into(),
+            sso: "https://idp.example.com/sso".into(),
+            slo: None,
+            certs: vec![vec![0x30, 0x00]],
+        };
+        let e = Expected {
+            sp_entity_id: "https://sp",
+            acs: "https://sp/acs",
+            request_id: "_1",
+            now: Timestamp(1_700_000_000),
+        };
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        for bad in [
+            "%%%".to_owned(),
+            b64("<x/>"),
+            b64("<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><r>&e;</r>"),
+            b64("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"a\"/>"),
+        ] {
+            assert!(verify_response(&bad, &md, &e).is_err(), "{bad}");
+        }
+    }
+}

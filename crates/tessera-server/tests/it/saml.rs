@@ -1,0 +1,462 @@
+//! SAML 2.0 federation with a real identity provider: pysaml2 (`tests/peers/saml`), which signs
+//! with the `xmlsec1` binary. Tessera reads the provider's metadata from its URL, serves its own
+//! service-provider metadata, sends an HTTP-Redirect AuthnRequest and takes the HTTP-POST
+//! Response (kept and fetched back so the browser's cookies come along). Refused, each with a
+//! test: an unsigned Response, a tampered one, a wrapped (XSW) assertion, a wrong Audience,
+//! Recipient or InResponseTo, an expired assertion, a replayed Response, a comment inside the
+//! NameID, and metadata without a signing certificate.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use http::StatusCode;
+use serde_json::{json, Value};
+use tessera_core::admin::{Caller, IdpSpec, SchemeSpec};
+use tessera_core::factor::Method;
+use tessera_core::federation::IdpProtocol;
+use tessera_core::model::ConsentMode;
+use tokio::io::AsyncBufReadExt;
+
+use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browser};
+use crate::support::{Harness, Reply, TestClient, ISSUER};
+
+/// The pysaml2 identity provider, stopped when dropped.
+struct SamlPeer {
+    info: Value,
+    _child: tokio::process::Child,
+}
+
+fn saml_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/saml")
+}
+
+impl SamlPeer {
+    /// Starts `tests/peers/saml/idp.py` (making its virtual environment first if needed).
+    async fn start(config: &Value) -> SamlPeer {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = saml_dir();
+        let python = dir.join(".venv/bin/python3");
+        if !python.exists() {
+            let made = std::process::Command::new("python3")
+                .args(["-m", "venv", ".venv"])
+                .current_dir(&dir)
+                .status()
+                .expect("python3 is needed for the SAML tests");
+            assert!(made.success(), "python3 -m venv failed");
+            let installed = std::process::Command::new(dir.join(".venv/bin/pip"))
+                .args(["install", "-q", "-r", "requirements.txt"])
+                .current_dir(&dir)
+                .status()
+                .expect("pip");
+            assert!(
+                installed.success(),
+                "pip install in tests/peers/saml failed"
+            );
+        }
+        let mut child = tokio::process::Command::new(python)
+            .arg(dir.join("idp.py"))
+            .arg(config.to_string())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the SAML peer");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the SAML peer starts")
+            .expect("read")
+            .expect("a ready line");
+        SamlPeer {
+            info: serde_json::from_str(&line).expect("ready JSON"),
+            _child: child,
+        }
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.info[key].as_str().expect("peer URL").to_owned()
+    }
+
+    /// Mints a Response at `/__issue`: its base64 and its XML.
+    async fn issue(&self, params: Value) -> (String, String) {
+        let mut body = params;
+        body["format"] = json!("json");
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/__issue", self.url("base_url")))
+            .json(&body)
+            .send()
+            .await
+            .expect("peer")
+            .json()
+            .await
+            .expect("issued");
+        (
+            r["SAMLResponse"].as_str().expect("SAMLResponse").to_owned(),
+            r["xml"].as_str().expect("xml").to_owned(),
+        )
+    }
+}
+
+fn b64(xml: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(xml)
+}
+
+const ACS: &str = "http://localhost:8080/federation/corp/acs";
+const SP: &str = "http://localhost:8080/saml/metadata/corp";
+
+/// The peer, a SAML provider `corp` read from its metadata URL, a scheme letting users in
+/// with it, and an application using the scheme; the peer knows Tessera's SP metadata.
+async fn setup() -> (SamlPeer, Harness, TestClient) {
+    let peer = SamlPeer::start(&json!({
+        "port": 0,
+        "users": {"alice": {"uid": "alice", "email": "alice@corp.example",
+                            "givenName": "Alice", "groups": ["staff", "tessera-admins"]}},
+        "sign_response": true, "sign_assertion": true,
+    }))
+    .await;
+    let h = Harness::new().await;
+    let admin = h.provider.admin(Caller::local());
+    let mut mappings = tessera_core::federation::mapping::default_mappings(IdpProtocol::Saml);
+    mappings.push(tessera_core::federation::Mapping {
+        claim: "groups".into(),
+        to: "groups".into(),
+    });
+    let view = admin
+        .create_idp(&IdpSpec {
+            name: "corp".into(),
+            display_name: "Corp SAML".into(),
+            protocol: IdpProtocol::Saml,
+            metadata_url: Some(peer.url("metadata_url")),
+            mappings: Some(mappings),
+            amr_map: [(
+                "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_owned(),
+                "pwd".to_owned(),
+            )]
+            .into_iter()
+            .collect(),
+            ..IdpSpec::default()
+        })
+        .await
+        .expect("idp");
+    assert_eq!(view.sp_entity_id.as_deref(), Some(SP));
+    assert_eq!(view.acs_url.as_deref(), Some(ACS));
+    let (status, metadata) = h.get_text("/saml/metadata/corp").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        metadata.contains(&format!("entityID=\"{SP}\"")),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains(&format!("Location=\"{ACS}\"")),
+        "{metadata}"
+    );
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/__sp_metadata", peer.url("base_url")))
+        .body(metadata)
+        .send()
+        .await
+        .expect("peer");
+    assert!(loaded.status().is_success());
+    admin
+        .create_scheme(&SchemeSpec {
+            name: "corp".into(),
+            methods: vec![vec![Method::Upstream], vec![Method::Password]],
+            acr: "urn:example:corp".into(),
+            identity_providers: vec!["corp".into()],
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    let c = h
+        .web_app(|s| {
+            s.authentication_scheme = Some("corp".into());
+            s.consent = Some(ConsentMode::AutoAccept);
+        })
+        .await;
+    (peer, h, c)
+}
+
+/// Starts a sign-in and presses the provider's button: the AuthnRequest URL, the RelayState and
+/// the request's ID.
+async fn start(b: &Browser<'_>, c: &TestClient) -> (String, String, String, String) {
+    let (path, verifier) = code_request(c, "openid email profile", "");
+    let page = b.get(&path).await;
+    assert!(
+        page.text.contains("Sign in with Corp SAML"),
+        "{}",
+        page.text
+    );
+    let r = b
+        .post(
+            "/login/upstream",
+            &enc(&[
+                ("interaction", &hidden(&page.text, "interaction")),
+                ("csrf", &hidden(&page.text, "csrf")),
+                ("idp", "corp"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let url = r.header("location").to_owned();
+    let query = url.split_once('?').expect("query").1;
+    let param = |k: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .expect("parameter")
+    };
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(param("SAMLRequest"))
+        .expect("base64");
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_string(&mut xml)
+        .expect("inflate");
+    let id = xml
+        .split("ID=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("ID")
+        .to_owned();
+    assert_eq!(id.len(), 33, "128 random bits: {id}");
+    let relay = param("RelayState");
+    (url.clone(), relay, id, verifier)
+}
+
+/// Posts a Response to the ACS as the browser does, and follows Tessera's trampoline back.
+async fn post(b: &Browser<'_>, response: &str, relay: &str) -> Reply {
+    let r = b
+        .post(
+            "/federation/corp/acs",
+            &enc(&[("SAMLResponse", response), ("RelayState", relay)]),
+        )
+        .await;
+    if r.status != StatusCode::SEE_OTHER {
+        return r;
+    }
+    let next = r.header("location").replace(ISSUER, "");
+    assert!(next.starts_with("/federation/corp/acs?posted="), "{next}");
+    b.get(&next).await
+}
+
+fn refused(r: &Reply, what: &str) {
+    let signed_in = r.status == StatusCode::SEE_OTHER && r.header("location").contains("code=");
+    assert!(!signed_in, "{what}: signed in: {}", r.text);
+    assert!(
+        r.text.contains("did not work") || r.status == StatusCode::BAD_REQUEST,
+        "{what}: {} {}",
+        r.status,
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn users_sign_in_at_a_saml_identity_provider() {
+    let (peer, h, c) = setup().await;
+    let b = Browser::new(&h);
+    let (url, relay, _, verifier) = start(&b, &c).await;
+    assert!(url.starts_with(&peer.url("sso_url")), "{url}");
+    // The browser at the provider: the AuthnRequest is accepted, alice signs in.
+    let http = reqwest::Client::new();
+    let form: Value = http
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("sso")
+        .json()
+        .await
+        .expect("login form");
+    let key = form["key"].as_str().expect("key");
+    let posted: Value = http
+        .post(format!("{}/login", peer.url("base_url")))
+        .header("accept", "application/json")
+        .form(&[("username", "alice"), ("password", "secret"), ("key", key)])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("response form");
+    assert_eq!(posted["acs"], ACS);
+    assert_eq!(posted["RelayState"], relay.as_str());
+    let response = posted["SAMLResponse"].as_str().expect("response");
+    let done = post(&b, response, &relay).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let p = redirect_params(&done);
+    assert!(p.contains_key("code"), "{p:?} {}", done.text);
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    let id = jwt_claims(t.json["id_token"].as_str().expect("id token"));
+    assert_eq!(id["amr"], json!(["fed", "pwd"]));
+    assert_eq!(id["acr"], "urn:example:corp");
+    let admin = h.provider.admin(Caller::local());
+    let alice = admin.user("alice").await.expect("made just in time");
+    assert_eq!(alice.claims["email"], "alice@corp.example");
+    assert_eq!(
+        alice.claims["email_verified"], false,
+        "not trusted for email"
+    );
+    assert_eq!(alice.claims["given_name"], "Alice");
+    assert_eq!(alice.groups, ["staff"], "never the administrators' group");
+    let links = admin.identities("alice").await.expect("identities");
+    assert_eq!(links[0].subject, "alice", "the NameID");
+    // The same Response again: refused.
+    refused(&post(&b, response, &relay).await, "replayed");
+}
+
+#[tokio::test]
+async fn forged_and_misdirected_responses_are_refused() {
+    let (peer, h, c) = setup().await;
+    let good = |rid: &str| {
+        json!({"in_response_to": rid, "acs": ACS, "audience": SP, "user": "alice",
+               "name_id": "alice"})
+    };
+    let with = |rid: &str, extra: Value| {
+        let mut v = good(rid);
+        for (k, x) in extra.as_object().expect("object") {
+            v[k] = x.clone();
+        }
+        v
+    };
+    // Each case starts its own sign-in: a RelayState is good for one Response.
+    let cases = [
+        (
+            "unsigned",
+            json!({"sign_response": false, "sign_assertion": false}),
+        ),
+        (
+            "wrong audience",
+            json!({"audience": "https://other.example/sp"}),
+        ),
+        ("no audience", json!({"audience": null})),
+        (
+            "wrong recipient",
+            json!({"recipient": "https://evil.example/acs"}),
+        ),
+        (
+            "wrong InResponseTo",
+            json!({"in_response_to": "_0123456789abcdef0123456789abcdef"}),
+        ),
+        ("expired", json!({"time_offset_seconds": -3600})),
+        (
+            "another issuer",
+            json!({"issuer": "https://evil.example/idp"}),
+        ),
+        (
+            "failed status",
+            json!({"status": "urn:oasis:names:tc:SAML:2.0:status:Requester"}),
+        ),
+    ];
+    for (what, extra) in cases {
+        let b = Browser::new(&h);
+        let (_, relay, rid, _) = start(&b, &c).await;
+        let (response, _) = peer.issue(with(&rid, extra)).await;
+        refused(&post(&b, &response, &relay).await, what);
+    }
+
+    // Tampered after signing: the NameID changed.
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (_, xml) = peer.issue(good(&rid)).await;
+    assert!(xml.contains(">alice</"), "{xml}");
+    let tampered = xml.replacen(">alice</", ">mallory</", 1);
+    refused(&post(&b, &b64(&tampered), &relay).await, "tampered");
+
+    // A comment inside the NameID: exclusive C14N leaves it out of the digest, so the signature
+    // still holds; a reader taking the first text node would see "ali".
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (_, xml) = peer.issue(good(&rid)).await;
+    let commented = xml.replacen(">alice</", ">ali<!---->ce</", 1);
+    refused(
+        &post(&b, &b64(&commented), &relay).await,
+        "comment in NameID",
+    );
+
+    // Signature wrapping: the signed assertion stays, and an unsigned copy naming mallory is put
+    // before it in the Response.
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (_, xml) = peer
+        .issue(with(
+            &rid,
+            json!({"sign_response": false, "sign_assertion": true}),
+        ))
+        .await;
+    // pysaml2 writes the assertion namespace as ns1 and XML-DSig's as ns2.
+    let open = xml.find("<ns1:Assertion ").expect("assertion start");
+    let close = xml.find("</ns1:Assertion>").expect("assertion end") + "</ns1:Assertion>".len();
+    let signed = &xml[open..close];
+    let sig_start = signed.find("<ns2:Signature").expect("signature");
+    let sig_end =
+        signed.find("</ns2:Signature>").expect("signature end") + "</ns2:Signature>".len();
+    let forged = format!("{}{}", &signed[..sig_start], &signed[sig_end..])
+        .replacen(">alice</", ">mallory</", 1)
+        .replacen("ID=\"", "ID=\"forged", 1);
+    let wrapped = format!("{}{forged}{}", &xml[..open], &xml[open..]);
+    let r = post(&b, &b64(&wrapped), &relay).await;
+    refused(&r, "wrapped");
+    assert!(h
+        .provider
+        .admin(Caller::local())
+        .user("mallory")
+        .await
+        .is_err());
+
+    // Nothing above signed anyone in; a good one does.
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (response, _) = peer.issue(good(&rid)).await;
+    let ok = post(&b, &response, &relay).await;
+    assert!(redirect_params(&ok).contains_key("code"), "{}", ok.text);
+}
+
+/// A SAML provider needs metadata with a signing certificate, and takes no OpenID Connect
+/// settings.
+#[tokio::test]
+async fn saml_providers_are_checked_when_written() {
+    let h = Harness::new().await;
+    let admin = h.provider.admin(Caller::local());
+    let spec = |x: IdpSpec| IdpSpec {
+        name: "s".into(),
+        protocol: IdpProtocol::Saml,
+        ..x
+    };
+    let no_cert = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+    for (bad, field) in [
+        (spec(IdpSpec::default()), "metadata_url"),
+        (
+            spec(IdpSpec {
+                metadata_xml: Some(no_cert.into()),
+                ..IdpSpec::default()
+            }),
+            "metadata_xml",
+        ),
+        (
+            spec(IdpSpec {
+                metadata_url: Some("file:///etc/passwd".into()),
+                ..IdpSpec::default()
+            }),
+            "metadata_url",
+        ),
+        (
+            spec(IdpSpec {
+                metadata_url: Some("https://idp.example.com/metadata".into()),
+                issuer: Some("https://idp.example.com".into()),
+                ..IdpSpec::default()
+            }),
+            "issuer",
+        ),
+    ] {
+        match admin.create_idp(&bad).await {
+            Err(tessera_core::admin::AdminError::Invalid { field: f, .. }) => {
+                assert_eq!(f, field)
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    let (status, _) = h.get_text("/saml/metadata/nothing").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
