@@ -278,8 +278,14 @@ pub async fn upstream_callback(
         interaction_cookie: cookies::get(&headers, cookies::INTERACTION),
         session_cookie: cookies::get(&headers, cookies::SESSION),
     };
-    match s.provider.upstream_return(&r).await {
-        UpstreamOutcome::SignIn(outcome) => step_response(&s, *outcome),
+    upstream_answer(&s, &r).await
+}
+
+/// An upstream's answer (an OpenID Connect callback, a SAML Response): the sign-in goes on, or
+/// the account page says what linking came to.
+async fn upstream_answer(s: &AppState, r: &UpstreamReturn<'_>) -> Response {
+    match s.provider.upstream_return(r).await {
+        UpstreamOutcome::SignIn(outcome) => step_response(s, *outcome),
         UpstreamOutcome::Linked(result) => crate::account::after_link(result),
     }
 }
@@ -357,10 +363,7 @@ pub async fn saml_acs(
         interaction_cookie: cookies::get(&headers, cookies::INTERACTION),
         session_cookie: cookies::get(&headers, cookies::SESSION),
     };
-    match s.provider.upstream_return(&r).await {
-        UpstreamOutcome::SignIn(outcome) => step_response(&s, *outcome),
-        UpstreamOutcome::Linked(result) => crate::account::after_link(result),
-    }
+    upstream_answer(&s, &r).await
 }
 
 /// `GET /saml/metadata/{idp}`: Tessera's SAML service-provider metadata for the provider.

@@ -93,6 +93,15 @@ pub enum UpstreamOutcome {
     Linked(std::result::Result<String, String>),
 }
 
+/// What the user is told when the upstream's metadata cannot be read (the reason is logged).
+fn unreachable(idp: &IdentityProvider, why: &str) -> String {
+    tracing::warn!(idp = %idp.name, error = ?why, "upstream identity provider unavailable");
+    format!(
+        "{} cannot be reached right now. Try again later or sign in another way.",
+        idp.label()
+    )
+}
+
 /// The domain of an email address, lower-cased.
 fn email_domain(s: &str) -> Option<String> {
     let (local, domain) = s.trim().rsplit_once('@')?;
@@ -171,13 +180,7 @@ impl Provider {
         }
         let ep = match self.endpoints(idp, now).await {
             Ok(e) => e,
-            Err(why) => {
-                tracing::warn!(idp = %idp.name, error = ?why, "upstream identity provider unavailable");
-                return Ok(Err(format!(
-                    "{} cannot be reached right now. Try again later or sign in another way.",
-                    idp.label()
-                )));
-            }
+            Err(why) => return Ok(Err(unreachable(idp, &why))),
         };
         let pending = Pending {
             idp: idp.name.clone(),
@@ -225,13 +228,7 @@ impl Provider {
     ) -> Result<std::result::Result<String, String>> {
         let md = match self.saml_metadata(idp, now).await {
             Ok(m) => m,
-            Err(why) => {
-                tracing::warn!(idp = %idp.name, error = ?why, "upstream identity provider unavailable");
-                return Ok(Err(format!(
-                    "{} cannot be reached right now. Try again later or sign in another way.",
-                    idp.label()
-                )));
-            }
+            Err(why) => return Ok(Err(unreachable(idp, &why))),
         };
         let pending = Pending {
             idp: idp.name.clone(),
