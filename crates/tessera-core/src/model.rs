@@ -55,16 +55,19 @@ pub enum GrantType {
     TokenExchange,
     /// RFC 7523 §2.1.
     JwtBearer,
+    /// RFC 7522 §2.1: a SAML 2.0 assertion of an identity provider the client is allowed.
+    Saml2Bearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 6] = [
+    pub const ALL: [GrantType; 7] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::Password,
         GrantType::TokenExchange,
         GrantType::JwtBearer,
+        GrantType::Saml2Bearer,
     ];
     /// The `grant_type` value at the token endpoint.
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::Saml2Bearer => "urn:ietf:params:oauth:grant-type:saml2-bearer",
         }
     }
     /// The short name in configuration (`token_exchange`, `jwt_bearer`, …).
@@ -82,6 +86,7 @@ impl GrantType {
         match self {
             GrantType::TokenExchange => "token_exchange",
             GrantType::JwtBearer => "jwt_bearer",
+            GrantType::Saml2Bearer => "saml2_bearer",
             other => other.as_str(),
         }
     }

@@ -338,10 +338,11 @@ impl Provider {
                 format!("there is no identity provider {i}"),
             ));
         }
-        if !exchange.is_empty() && !c.grant_types.contains(&GrantType::TokenExchange) {
+        let takes = [GrantType::TokenExchange, GrantType::Saml2Bearer];
+        if !exchange.is_empty() && !takes.iter().any(|g| c.grant_types.contains(g)) {
             return Err(invalid(
                 "exchange_identity_providers",
-                "an application exchanges tokens with the token exchange grant",
+                "an application presents an identity provider's tokens with the token exchange or SAML bearer grant",
             ));
         }
         let scheme = &c.browser.authentication_scheme;

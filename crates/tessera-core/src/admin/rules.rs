@@ -199,6 +199,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
             GrantType::Password,
             GrantType::TokenExchange,
             GrantType::JwtBearer,
+            GrantType::Saml2Bearer,
         ],
         ClientType::Web => &[
             GrantType::AuthorizationCode,
@@ -207,6 +208,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
             GrantType::Password,
             GrantType::TokenExchange,
             GrantType::JwtBearer,
+            GrantType::Saml2Bearer,
         ],
         ClientType::Spa => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
         ClientType::Native => &[

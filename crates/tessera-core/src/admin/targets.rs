@@ -27,7 +27,8 @@ impl Provider {
         let asserts = (c.grant_types.contains(&GrantType::JwtBearer)
             && c.federation.jwt_bearer_subject == JwtBearerSubject::User)
             || (c.grant_types.contains(&GrantType::TokenExchange)
-                && c.federation.impersonation_allowed);
+                && c.federation.impersonation_allowed)
+            || c.grant_types.contains(&GrantType::Saml2Bearer);
         if asserts {
             TargetKind::AssertsUsers
         } else {

@@ -1,14 +1,15 @@
-//! Token exchange of an upstream identity provider's ID token (RFC 8693 §2.1 with
-//! `subject_token_type` `id_token` or `jwt`; seed 002 "Allowed IDPs"): an application allowed
-//! the provider presents an ID token it holds from there (issued to Tessera's client, or to one
-//! of the provider's `exchange_audiences`), verified as at a sign-in; the user it names here is
+//! Token exchange of what an upstream identity provider issued (RFC 8693 §2.1; seed 002 "Allowed
+//! IDPs", "tokens from other IDP's, which includes SAML Assertions"): an application allowed the
+//! provider presents an ID token it holds from there (`id_token` or `jwt`; issued to Tessera's
+//! client, or to one of the provider's `exchange_audiences`), verified as at a sign-in, or a
+//! SAML assertion (`saml2`) signed by a SAML provider for Tessera. The user it names here is
 //! found, linked or made by the same rules as a sign-in there, and the exchanged token is that
 //! user's, in a grant of their own (revoked with the user's other grants, and by blocking them).
 
 use serde_json::Value;
 
 use super::mapping::profile;
-use super::IdentityProvider;
+use super::{IdentityProvider, IdpProtocol};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::model::User;
@@ -18,6 +19,14 @@ use crate::user_grant::GrantRecord;
 
 /// How far ahead an exchanged upstream ID token may expire.
 const MAX_LIFETIME: i64 = 86_400;
+
+/// The user an upstream's token names here, what it says they proved, and until when.
+#[derive(Debug)]
+struct Found {
+    user: User,
+    amr: Vec<String>,
+    exp: Timestamp,
+}
 
 /// The user an exchanged upstream ID token speaks for, in a grant made for the exchange.
 #[derive(Debug)]
@@ -89,7 +98,88 @@ impl Provider {
             Ok(p) => p,
             Err(why) => return Ok(Err(why)),
         };
-        let (user, _) = match self.upstream_user(idp, &p, now).await? {
+        match self.exchanged_user(caller, idp, &p, exp, now).await? {
+            Ok(found) => self.exchange_grant(caller, found, now).await,
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
+    /// RFC 8693 with `urn:ietf:params:oauth:token-type:saml2` (seed 002: "SAML Assertions"): a
+    /// bare assertion of one of the SAML providers the application is allowed, signed by it,
+    /// for Tessera (an `Audience` of its token endpoint, issuer or SP entity ID; a bearer
+    /// confirmation whose `Recipient`, when present, is the token endpoint or the ACS), in time
+    /// and used once. `None` when the application is allowed no SAML provider.
+    pub(crate) async fn exchange_saml_assertion(
+        &self,
+        caller: &LoadedClient,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<std::result::Result<Exchanged, String>>> {
+        Ok(match self.saml_assertion_user(caller, token, now).await? {
+            Some(Ok(found)) => Some(self.exchange_grant(caller, found, now).await?),
+            Some(Err(why)) => Some(Err(why)),
+            None => None,
+        })
+    }
+
+    /// The user an assertion of one of the client's SAML providers names here (RFC 7522 §3,
+    /// RFC 8693); `None` when the client is allowed no SAML provider.
+    async fn saml_assertion_user(
+        &self,
+        caller: &LoadedClient,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<std::result::Result<Found, String>>> {
+        let idps: Vec<IdentityProvider> = caller
+            .client
+            .federation
+            .exchange_identity_providers
+            .iter()
+            .filter_map(|n| self.idp(n))
+            .filter(|i| i.enabled && i.protocol == IdpProtocol::Saml)
+            .collect();
+        if idps.is_empty() {
+            return Ok(None);
+        }
+        let mut why = String::new();
+        for idp in idps {
+            let claims = match self.verified_saml_assertion(&idp, token, now).await {
+                Ok(c) => c,
+                Err(w) => {
+                    why = w;
+                    continue;
+                }
+            };
+            let mut p = match profile(&idp, &claims) {
+                Ok(p) => p,
+                Err(w) => return Ok(Some(Err(w))),
+            };
+            super::saml::trust_email(&idp, &mut p);
+            let exp = Timestamp(
+                claims
+                    .get("not_on_or_after")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(now.0),
+            );
+            return self
+                .exchanged_user(caller, &idp, &p, exp, now)
+                .await
+                .map(Some);
+        }
+        Ok(Some(Err(why)))
+    }
+
+    /// The user an upstream identity names here (found, linked or made as at a sign-in),
+    /// allowed the application.
+    async fn exchanged_user(
+        &self,
+        caller: &LoadedClient,
+        idp: &IdentityProvider,
+        p: &super::mapping::Profile,
+        exp: Timestamp,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Found, String>> {
+        let (user, _) = match self.upstream_user(idp, p, now).await? {
             Ok(x) => x,
             Err(refusal) => {
                 tracing::info!(idp = %idp.name, ?refusal, "token exchange: upstream identity refused");
@@ -101,6 +191,22 @@ impl Provider {
         if self.user_may_use(caller, &user).is_err() {
             return Ok(Err("the user is not allowed to use this application".into()));
         }
+        Ok(Ok(Found {
+            user,
+            amr: p.amr.clone(),
+            exp,
+        }))
+    }
+
+    /// The grant an exchange's token belongs to: the user's, with the application's API scopes
+    /// (which the exchange then narrows).
+    async fn exchange_grant(
+        &self,
+        caller: &LoadedClient,
+        found: Found,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Exchanged, String>> {
+        let Found { user, amr, exp } = found;
         let client = &caller.client;
         // The APIs' scopes the application may ask for; the exchange narrows them.
         let scope: Vec<String> = client
@@ -116,7 +222,7 @@ impl Provider {
             resources: Vec::new(),
             sid: String::new(),
             auth_time: now,
-            amr: p.amr.clone(),
+            amr,
             acr: crate::scheme::ACR_PASSWORD.to_owned(),
             offline: false,
             claims_request: None,
@@ -129,5 +235,33 @@ impl Provider {
             scope,
             exp,
         }))
+    }
+}
+
+impl Provider {
+    /// The SAML 2.0 bearer assertion grant (RFC 7522 §2.1 and §3): an assertion of one of the
+    /// SAML providers the client is allowed (`exchange_identity_providers`), verified as for a
+    /// token exchange, becomes tokens of the user it names here, in a grant of their own.
+    pub(crate) async fn saml2_bearer(
+        &self,
+        loaded: &LoadedClient,
+        assertion: &str,
+        scope: Option<Vec<String>>,
+        resources: Vec<String>,
+        now: Timestamp,
+    ) -> Result<crate::grant::TokenResponse> {
+        let refused =
+            |why: &str| crate::error::Error::invalid_grant(format!("assertion refused: {why}"));
+        // Checked before the assertion is spent: an asserted user's tokens never reach the
+        // admin API, and the scopes are the client's.
+        self.asserted_audience(&loaded.client, resources.clone())?;
+        let scope = self.user_grant_scope(loaded, scope)?;
+        let found = self
+            .saml_assertion_user(loaded, assertion, now)
+            .await?
+            .ok_or_else(|| refused("the client is allowed no SAML identity provider"))?
+            .map_err(|why| refused(&why))?;
+        self.grant_for_user(loaded, found.user, scope, resources, found.amr, now)
+            .await
     }
 }

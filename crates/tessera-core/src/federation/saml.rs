@@ -235,14 +235,26 @@ pub fn authn_request_url(
     Ok(format!("{}{sep}{q}", md.sso))
 }
 
-/// What the service provider expects of a Response.
+/// What Tessera expects of an assertion.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
-    pub sp_entity_id: &'a str,
-    pub acs: &'a str,
-    /// The ID of the AuthnRequest the Response must answer.
-    pub request_id: &'a str,
+    /// An `AudienceRestriction` must name one of these (every restriction, one of them).
+    pub audiences: &'a [String],
+    /// The bearer confirmation's `Recipient` (and a signed Response's `Destination`).
+    pub recipients: &'a [String],
+    /// At a sign-in: the ID of the AuthnRequest the Response must answer. As a bearer
+    /// assertion (RFC 7522) there is none, and the confirmation may omit its Recipient.
+    pub request_id: Option<&'a str>,
     pub now: Timestamp,
+}
+
+impl Expected<'_> {
+    fn recipient_ok(&self, r: Option<&str>) -> bool {
+        match r {
+            Some(r) => self.recipients.iter().any(|x| x == r),
+            None => self.request_id.is_none(),
+        }
+    }
 }
 
 /// A verified assertion: its ID and expiry (for the replay check), and what it says of the
@@ -285,17 +297,64 @@ fn root_name(xml: &str) -> Option<&str> {
     }
 }
 
+/// A SAML document in base64 (whitespace ignored; RFC 7522's base64url too), as UTF-8 XML.
+fn decoded(b64: &str) -> Result<String, String> {
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > MAX_XML * 4 / 3 + 4 {
+        return Err("the SAML document is larger than 512 KiB".into());
+    }
+    let url_safe = compact.contains(['-', '_']) || compact.len() % 4 != 0;
+    let raw = if url_safe {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(compact.trim_end_matches('='))
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(&compact)
+    }
+    .map_err(|_| "the SAML document is not base64")?;
+    String::from_utf8(raw).map_err(|_| "the SAML document is not UTF-8".into())
+}
+
+/// RFC 7522 §2.1 and RFC 8693 (`urn:ietf:params:oauth:token-type:saml2`): a bare assertion,
+/// base64url-encoded, signed itself by the identity provider.
+pub fn verify_assertion(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<Verified, String> {
+    let xml = decoded(b64)?;
+    if has_doctype(&xml) {
+        return Err("the assertion carries a DOCTYPE".into());
+    }
+    if root_name(&xml) != Some("Assertion") || count_elements(&xml, "Assertion") != 1 {
+        return Err("the token is not one SAML assertion".into());
+    }
+    let signed = signed_part(&xml, md)?;
+    if root_name(&signed) != Some("Assertion") {
+        return Err("the signature does not cover the assertion".into());
+    }
+    let a = Assertion::from_str(&signed)
+        .map_err(|err| format!("the signed Assertion cannot be read: {err}"))?;
+    check_assertion(&a, md, e, e.now)
+}
+
+/// The document reduced to what the identity provider's signatures cover (xmlsec, the
+/// metadata's certificates, SHA-2 only), without comments.
+fn signed_part(xml: &str, md: &IdpMetadata) -> Result<String, String> {
+    let certs: Vec<CertificateDer> = md.certs.iter().cloned().map(CertificateDer::from).collect();
+    let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        &certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(&ALGORITHMS),
+    )
+    .map_err(|e| format!("no valid signature of the identity provider ({e})"))?;
+    // Exclusive C14N leaves comments out of the digest: one inside a NameID would split what
+    // was signed from what a reader takes.
+    if signed.contains("<!--") {
+        return Err("the signed content carries an XML comment".into());
+    }
+    Ok(signed)
+}
+
 /// Verifies a base64 SAMLResponse (whitespace ignored) against the identity provider's
 /// metadata and what Tessera expects; the reason, for the log, otherwise.
 pub fn verify_response(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<Verified, String> {
-    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if compact.len() > MAX_XML * 4 / 3 + 4 {
-        return Err("the Response is larger than 512 KiB".into());
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| "the SAMLResponse is not base64")?;
-    let xml = String::from_utf8(raw).map_err(|_| "the Response is not UTF-8")?;
+    let xml = decoded(b64)?;
     if has_doctype(&xml) {
         return Err("the Response carries a DOCTYPE".into());
     }
@@ -304,22 +363,8 @@ pub fn verify_response(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<
     if count_elements(&xml, "Assertion") + count_elements(&xml, "EncryptedAssertion") > 1 {
         return Err("the Response carries more than one assertion".into());
     }
-    let certs: Vec<CertificateDer> = md.certs.iter().cloned().map(CertificateDer::from).collect();
     // Only what the identity provider's signature covers is kept; everything below reads that.
-    let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        &xml,
-        &certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        Some(&ALGORITHMS),
-    )
-    .map_err(|e| {
-        format!("the Response carries no valid signature of the identity provider ({e})")
-    })?;
-    // Exclusive C14N leaves comments out of the digest: one inside a NameID would split what
-    // was signed from what a reader takes.
-    if signed.contains("<!--") {
-        return Err("the signed content carries an XML comment".into());
-    }
+    let signed = signed_part(&xml, md).map_err(|w| format!("the Response carries {w}"))?;
     let now = e.now;
     let assertion = match root_name(&signed) {
         Some("Response") => {
@@ -330,10 +375,14 @@ pub fn verify_response(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<
                 return Err(format!("the identity provider answered {status:?}"));
             }
             // Bindings §3.5.5.2: a signed message names its destination.
-            if r.destination.as_deref() != Some(e.acs) {
+            if !r
+                .destination
+                .as_deref()
+                .is_some_and(|d| e.recipients.iter().any(|x| x == d))
+            {
                 return Err("the Response's Destination is not Tessera's ACS".into());
             }
-            if r.in_response_to.as_deref() != Some(e.request_id) {
+            if r.in_response_to.as_deref() != e.request_id {
                 return Err("the Response does not answer Tessera's request".into());
             }
             if let Some(i) = r.issuer.as_ref().and_then(|i| i.value.as_deref()) {
@@ -392,8 +441,8 @@ fn check_assertion(
         .filter(|c| c.method.as_deref() == Some(BEARER))
         .filter_map(|c| c.subject_confirmation_data.as_ref())
         .find(|d| {
-            d.recipient.as_deref() == Some(e.acs)
-                && d.in_response_to.as_deref() == Some(e.request_id)
+            e.recipient_ok(d.recipient.as_deref())
+                && (e.request_id.is_none() || d.in_response_to.as_deref() == e.request_id)
                 && d.not_on_or_after
                     .as_ref()
                     .is_some_and(|t| t.timestamp() + SKEW > now.0)
@@ -436,28 +485,29 @@ fn check_assertion(
     if restrictions.is_empty() {
         return Err("the assertion has no AudienceRestriction".into());
     }
-    if !restrictions
-        .iter()
-        .all(|r| r.audience.iter().any(|x| x.trim() == e.sp_entity_id))
-    {
+    if !restrictions.iter().all(|r| {
+        r.audience
+            .iter()
+            .any(|x| e.audiences.iter().any(|a| a == x.trim()))
+    }) {
         return Err("the assertion is for another audience".into());
     }
-    let authn = a
-        .authn_statements
-        .as_deref()
-        .and_then(<[_]>::first)
-        .ok_or("the assertion has no AuthnStatement")?;
+    // Profiles §4.1.4.2: a sign-in's assertion says how the user authenticated; a bearer
+    // assertion (RFC 7522 §3) may not.
+    let authn = a.authn_statements.as_deref().and_then(<[_]>::first);
+    if authn.is_none() && e.request_id.is_some() {
+        return Err("the assertion has no AuthnStatement".into());
+    }
     let mut claims = Map::new();
     claims.insert("name_id".into(), Value::String(name_id.0));
     if let Some(f) = name_id.1 {
         claims.insert("name_id_format".into(), Value::String(f));
     }
-    if let Some(s) = &authn.session_index {
+    if let Some(s) = authn.and_then(|a| a.session_index.as_ref()) {
         claims.insert("session_index".into(), Value::String(s.clone()));
     }
     if let Some(acr) = authn
-        .authn_context
-        .as_ref()
+        .and_then(|a| a.authn_context.as_ref())
         .and_then(|c| c.value.as_ref())
         .and_then(|v| v.value.clone())
     {
@@ -585,6 +635,57 @@ impl Provider {
         Ok(m)
     }
 
+    /// A bare assertion of `idp` presented at the token endpoint (RFC 7522 §3, RFC 8693),
+    /// verified for Tessera and spent; its claims, with `not_on_or_after` (seconds).
+    pub(crate) async fn verified_saml_assertion(
+        &self,
+        idp: &IdentityProvider,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Map<String, Value>, String> {
+        let md = self.saml_metadata(idp, now).await?;
+        let mut audiences = self.assertion_audiences();
+        audiences.push(self.saml_entity_id(&idp.name));
+        let recipients = [self.settings.endpoint("/token"), self.saml_acs(&idp.name)];
+        let (b64, m) = (token.to_owned(), md.clone());
+        let v = tokio::task::spawn_blocking(move || {
+            verify_assertion(
+                &b64,
+                &m,
+                &Expected {
+                    audiences: &audiences,
+                    recipients: &recipients,
+                    request_id: None,
+                    now,
+                },
+            )
+        })
+        .await
+        .map_err(|e| format!("the verification stopped: {e}"))??;
+        self.spend_assertion(&md, &v, now).await?;
+        let mut claims = v.claims;
+        claims.insert("not_on_or_after".into(), Value::from(v.not_on_or_after.0));
+        Ok(claims)
+    }
+
+    /// An assertion is used once, wherever it is presented (a sign-in or the token endpoint).
+    async fn spend_assertion(
+        &self,
+        md: &IdpMetadata,
+        v: &Verified,
+        now: Timestamp,
+    ) -> Result<(), String> {
+        let until = Timestamp(v.not_on_or_after.0.max(now.0) + SKEW);
+        match self
+            .first_use_of_jti("saml-assertion", &md.entity_id, &v.assertion_id, until)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the assertion was used before".into()),
+            Err(e) => Err(format!("the replay check failed: {e}")),
+        }
+    }
+
     /// `POST /federation/{idp}/acs`: the browser posts the Response cross-site, so its SameSite
     /// cookies stay behind. It is kept (five minutes, once) and the browser sent on to fetch it
     /// back with `GET`, which carries them; the path to send it to.
@@ -670,10 +771,10 @@ impl Provider {
         now: Timestamp,
     ) -> Result<Map<String, Value>, String> {
         let md = self.saml_metadata(idp, now).await?;
-        let (b64, sp, acs, rid) = (
+        let (b64, audiences, recipients, rid) = (
             response.to_owned(),
-            self.saml_entity_id(&idp.name),
-            self.saml_acs(&idp.name),
+            [self.saml_entity_id(&idp.name)],
+            [self.saml_acs(&idp.name)],
             request_id.to_owned(),
         );
         let m = md.clone();
@@ -682,24 +783,17 @@ impl Provider {
                 &b64,
                 &m,
                 &Expected {
-                    sp_entity_id: &sp,
-                    acs: &acs,
-                    request_id: &rid,
+                    audiences: &audiences,
+                    recipients: &recipients,
+                    request_id: Some(&rid),
                     now,
                 },
             )
         })
         .await
         .map_err(|e| format!("the verification stopped: {e}"))??;
-        let until = Timestamp(v.not_on_or_after.0.max(now.0) + SKEW);
-        match self
-            .first_use_of_jti("saml-assertion", &md.entity_id, &v.assertion_id, until)
-            .await
-        {
-            Ok(true) => Ok(v.claims),
-            Ok(false) => Err("the assertion was used before".into()),
-            Err(e) => Err(format!("the replay check failed: {e}")),
-        }
+        self.spend_assertion(&md, &v, now).await?;
+        Ok(v.claims)
     }
 }
 
@@ -754,10 +848,11 @@ mod tests {
             slo: None,
             certs: vec![vec![0x30, 0x00]],
         };
+        let (aud, acs) = (["https://sp".to_owned()], ["https://sp/acs".to_owned()]);
         let e = Expected {
-            sp_entity_id: "https://sp",
-            acs: "https://sp/acs",
-            request_id: "_1",
+            audiences: &aud,
+            recipients: &acs,
+            request_id: Some("_1"),
             now: Timestamp(1_700_000_000),
         };
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

@@ -59,6 +59,12 @@ pub enum TokenRequest {
     },
     /// RFC 8693 §2.1.
     TokenExchange(ExchangeRequest),
+    /// RFC 7522 §2.1.
+    Saml2Bearer {
+        assertion: String,
+        scope: Option<Vec<String>>,
+        resources: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -70,6 +76,7 @@ impl std::fmt::Debug for TokenRequest {
             TokenRequest::Password { .. } => "Password",
             TokenRequest::JwtBearer { .. } => "JwtBearer",
             TokenRequest::TokenExchange(_) => "TokenExchange",
+            TokenRequest::Saml2Bearer { .. } => "Saml2Bearer",
         };
         f.write_str(name)
     }
@@ -85,6 +92,7 @@ impl TokenRequest {
             TokenRequest::Password { .. } => GrantType::Password,
             TokenRequest::JwtBearer { .. } => GrantType::JwtBearer,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+            TokenRequest::Saml2Bearer { .. } => GrantType::Saml2Bearer,
         }
     }
 
@@ -135,6 +143,11 @@ impl TokenRequest {
                     scope: params.get("scope")?.map(parse_scope).transpose()?,
                 }))
             }
+            "urn:ietf:params:oauth:grant-type:saml2-bearer" => Ok(TokenRequest::Saml2Bearer {
+                assertion: params.require("assertion")?.to_owned(),
+                scope: params.get("scope")?.map(parse_scope).transpose()?,
+                resources: parse_resources(params)?,
+            }),
             "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(TokenRequest::JwtBearer {
                 assertion: params.require("assertion")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
@@ -288,6 +301,14 @@ impl Provider {
                     .await
             }
             TokenRequest::TokenExchange(x) => self.token_exchange(client, x, now).await,
+            TokenRequest::Saml2Bearer {
+                assertion,
+                scope,
+                resources,
+            } => {
+                self.saml2_bearer(client, &assertion, scope, resources, now)
+                    .await
+            }
         }
     }
 

@@ -21,6 +21,7 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_token";
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const SAML2_TYPE: &str = "urn:ietf:params:oauth:token-type:saml2";
 
 /// How far ahead a trusted issuer's subject token may expire.
 const FOREIGN_MAX_LIFETIME: i64 = 86_400;
@@ -172,14 +173,7 @@ impl Provider {
                         .exchange_upstream_id_token(caller, &idp, token, now)
                         .await?
                         .map_err(|why| bad_token(which, &why))?;
-                    return Ok(Party {
-                        sub: self.subject(&caller.client, &x.user)?,
-                        iss: self.settings.issuer.clone(),
-                        scope: x.scope,
-                        act: None,
-                        grant_id: Some(x.grant_id),
-                        exp: x.exp,
-                    });
+                    return self.upstream_party(caller, x);
                 }
                 // A trusted issuer's JWT: addressed to the caller itself (so an assertion meant
                 // for Tessera cannot be replayed here), unexpired, used once.
@@ -233,11 +227,37 @@ impl Provider {
                     exp,
                 })
             }
+            SAML2_TYPE if role == Role::Subject => {
+                let x = self
+                    .exchange_saml_assertion(caller, token, now)
+                    .await?
+                    .ok_or_else(|| {
+                        bad_token(which, "the client is allowed no SAML identity provider")
+                    })?
+                    .map_err(|why| bad_token(which, &why))?;
+                self.upstream_party(caller, x)
+            }
             other => Err(bad_token(
                 which,
                 &format!("token type {other} is not supported"),
             )),
         }
+    }
+
+    /// The local user an upstream's token spoke for, in the grant made for the exchange.
+    fn upstream_party(
+        &self,
+        caller: &LoadedClient,
+        x: crate::federation::exchange::Exchanged,
+    ) -> Result<Party> {
+        Ok(Party {
+            sub: self.subject(&caller.client, &x.user)?,
+            iss: self.settings.issuer.clone(),
+            scope: x.scope,
+            act: None,
+            grant_id: Some(x.grant_id),
+            exp: x.exp,
+        })
     }
 
     /// One of this server's ID tokens as a subject or actor token: addressed to the caller (an

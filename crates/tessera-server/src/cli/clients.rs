@@ -62,7 +62,7 @@ pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
     /// A grant type: authorization_code, refresh_token, client_credentials, password,
-    /// token_exchange, jwt_bearer (repeat for several).
+    /// token_exchange, jwt_bearer, saml2_bearer (repeat for several).
     #[arg(long = "grant-type", value_parser = parse_grant)]
     pub grant_types: Vec<GrantType>,
     /// A scope the client may request (repeat for several).
@@ -274,7 +274,7 @@ impl Options {
 
 fn parse_grant(s: &str) -> Result<GrantType, String> {
     GrantType::parse(s).ok_or_else(|| {
-        format!("unknown grant type {s:?}: authorization_code, refresh_token, client_credentials, password, token_exchange or jwt_bearer")
+        format!("unknown grant type {s:?}: authorization_code, refresh_token, client_credentials, password, token_exchange, jwt_bearer or saml2_bearer")
     })
 }
 fn parse_consent(s: &str) -> Result<ConsentMode, String> {

@@ -26,6 +26,7 @@ async fn both_documents_describe_the_implemented_endpoints() {
             "password",
             "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
             "implicit"
         ])
     );

@@ -460,3 +460,133 @@ async fn saml_providers_are_checked_when_written() {
     let (status, _) = h.get_text("/saml/metadata/nothing").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// The signed assertion of a Response, standalone (its namespaces declared on it, which
+/// exclusive C14N leaves the signature indifferent to), base64url as RFC 7522 sends it.
+fn bare_assertion(response_xml: &str) -> String {
+    let open = response_xml.find("<ns1:Assertion ").expect("assertion");
+    let close = response_xml
+        .find("</ns1:Assertion>")
+        .expect("assertion end")
+        + "</ns1:Assertion>".len();
+    let standalone = response_xml[open..close].replacen(
+        "<ns1:Assertion ",
+        "<ns1:Assertion xmlns:ns1=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:ns2=\"http://www.w3.org/2000/09/xmldsig#\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" ",
+        1,
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(standalone)
+}
+
+/// Seed 002: token exchange accepts "tokens from other IDP's, which includes SAML Assertions":
+/// an application allowed the SAML provider exchanges an assertion it signed for Tessera (at
+/// its token endpoint) for a token of the user it names here; once, and only for Tessera. The
+/// RFC 7522 SAML bearer grant does the same for an application with that grant.
+#[tokio::test]
+async fn a_saml_assertion_is_exchanged_for_its_users_token() {
+    use tessera_core::admin::ClientSpec;
+    use tessera_core::model::{ClientType, GrantType};
+    let (peer, h, _) = setup().await;
+    let app = h
+        .client_with(ClientSpec {
+            grant_types: Some(vec![GrantType::TokenExchange]),
+            impersonation_allowed: Some(true),
+            exchange_identity_providers: vec!["corp".into()],
+            apis: vec![crate::support::API.into()],
+            scopes: vec!["read:things".into()],
+            ..ClientSpec::new("saml exchanger", ClientType::M2m)
+        })
+        .await;
+    let token_endpoint = format!("{ISSUER}/token");
+    let assertion = |audience: &str| {
+        json!({"acs": ACS, "recipient": token_endpoint, "audience": audience,
+               "user": "alice", "name_id": "alice",
+               "sign_response": false, "sign_assertion": true})
+    };
+    let exchange = |subject: &str| {
+        enc(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:saml2",
+            ),
+            ("resource", crate::support::API),
+        ])
+    };
+    let (_, xml) = peer.issue(assertion(&token_endpoint)).await;
+    let subject = bare_assertion(&xml);
+    let r = h
+        .post("/token", Some(&app.basic()), &exchange(&subject))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let claims = jwt_claims(r.json["access_token"].as_str().expect("access token"));
+    let alice = h
+        .provider
+        .admin(Caller::local())
+        .user("alice")
+        .await
+        .expect("made just in time");
+    assert_eq!(claims["sub"], alice.id.as_str());
+    // Once only.
+    let r = h
+        .post("/token", Some(&app.basic()), &exchange(&subject))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("used before"), "{}", r.text);
+    // Signed for another audience, or changed after signing: refused.
+    let (_, other) = peer.issue(assertion("https://other.example/sp")).await;
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &exchange(&bare_assertion(&other)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let (_, xml) = peer.issue(assertion(&token_endpoint)).await;
+    let tampered = bare_assertion(&xml.replacen(">alice</", ">mallory</", 1));
+    let r = h
+        .post("/token", Some(&app.basic()), &exchange(&tampered))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // RFC 7522: the SAML bearer grant, for an application allowed the provider.
+    let bearer = h
+        .client_with(ClientSpec {
+            grant_types: Some(vec![GrantType::Saml2Bearer]),
+            exchange_identity_providers: vec!["corp".into()],
+            apis: vec![crate::support::API.into()],
+            scopes: vec!["read:things".into()],
+            ..ClientSpec::new("saml bearer", ClientType::M2m)
+        })
+        .await;
+    let grant = |a: &str| {
+        enc(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            ),
+            ("assertion", a),
+            ("scope", "read:things"),
+        ])
+    };
+    let (_, xml) = peer.issue(assertion(&token_endpoint)).await;
+    let a = bare_assertion(&xml);
+    let r = h.post("/token", Some(&bearer.basic()), &grant(&a)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["scope"], "read:things");
+    let claims = jwt_claims(r.json["access_token"].as_str().expect("access token"));
+    assert_eq!(claims["sub"], alice.id.as_str());
+    let again = h.post("/token", Some(&bearer.basic()), &grant(&a)).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
+    assert_eq!(again.json["error"], "invalid_grant");
+    // Not for an application without the grant.
+    let (_, xml) = peer.issue(assertion(&token_endpoint)).await;
+    let r = h
+        .post("/token", Some(&app.basic()), &grant(&bare_assertion(&xml)))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json["error"], "unauthorized_client");
+}
