@@ -1132,3 +1132,108 @@ async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
     let deleted = admin.delete_idp("corp").await;
     assert!(deleted.is_err(), "{deleted:?}");
 }
+
+/// A scheme asking for a local authenticator app after the upstream: the first sign-in sets
+/// one up, the next asks for its code; the ID token says fed, otp and mfa. And a user links the
+/// upstream to their existing account from the account page, then signs in with it as themself.
+#[tokio::test]
+async fn upstream_then_a_local_code_and_linking_from_the_account_page() {
+    let peer = peer().await;
+    let (h, _) = setup(&peer).await;
+    let admin = h.provider.admin(Caller::local());
+    admin.ensure_admin_api().await.expect("the account page");
+    admin
+        .create_scheme(&SchemeSpec {
+            name: "corp-mfa".into(),
+            methods: vec![vec![Method::Upstream, Method::Totp]],
+            acr: "urn:example:corp-mfa".into(),
+            identity_providers: vec!["corp".into()],
+            enrolment: Some(true),
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    let strict = h
+        .web_app(|s| {
+            s.authentication_scheme = Some("corp-mfa".into());
+            s.consent = Some(ConsentMode::AutoAccept);
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&strict, "openid", "");
+    let page = b.get(&path).await;
+    assert!(!page.text.contains("name=\"password\""), "upstream only");
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "bob").await;
+    let enrol = b.get(&back).await;
+    let (secret, _, done) = crate::mfa::enrol_totp(&h, &b, &enrol).await;
+    let t = tokens(&h, &b, &strict, &done, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().expect("id token"));
+    assert_eq!(id["acr"], "urn:example:corp-mfa");
+    assert_eq!(id["amr"], json!(["fed", "pwd", "otp", "mfa"]));
+    // Next time: the upstream, then the code.
+    h.clock.advance(31);
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&strict, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "bob").await;
+    let ask = b.get(&back).await;
+    assert!(ask.text.contains("name=\"code\""), "{}", ask.text);
+    let code = crate::mfa::code_now(&h, &secret);
+    let done = crate::mfa::post_step(&b, &ask, "/login/code", &[("code", &code)]).await;
+    let t = tokens(&h, &b, &strict, &done, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().expect("id token"));
+    assert!(id["amr"].as_array().expect("amr").contains(&json!("otp")));
+
+    // Carol has a local account; she links the upstream on her account page.
+    let carol = h.user("carol").await;
+    let b = Browser::new(&h);
+    let login = follow(&b, b.get("/account").await).await;
+    let page = follow(&b, b.login(&login, "carol", crate::flow::PASSWORD).await).await;
+    let csrf = hidden(&page.text, "csrf");
+    let go = b
+        .post(
+            "/account/identities/link",
+            &enc(&[("csrf", &csrf), ("idp", "corp")]),
+        )
+        .await;
+    assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.text);
+    let back = at_upstream(&upstream_agent(), go.header("location"), "alice").await;
+    let linked = b.get(&back).await;
+    assert_eq!(linked.header("location"), "/account?notice=linked");
+    let ids = admin.identities(&carol).await.expect("identities");
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].subject, "alice-sub");
+    // Signing in at the upstream as alice-sub now reaches carol.
+    let c = h
+        .web_app(|s| {
+            s.authentication_scheme = Some("corp".into());
+            s.consent = Some(ConsentMode::AutoAccept);
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid", "");
+    let page = b.get(&path).await;
+    let auth = press_button(&b, &page).await;
+    let back = at_upstream(&upstream_agent(), &auth, "alice").await;
+    let t = tokens(&h, &b, &c, &b.get(&back).await, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().expect("id token"));
+    assert_eq!(id["sub"], carol.as_str());
+    // The same identity cannot be linked to another account.
+    let dave = h.user("dave").await;
+    let b = Browser::new(&h);
+    let login = follow(&b, b.get("/account").await).await;
+    let page = follow(&b, b.login(&login, "dave", crate::flow::PASSWORD).await).await;
+    let csrf = hidden(&page.text, "csrf");
+    let go = b
+        .post(
+            "/account/identities/link",
+            &enc(&[("csrf", &csrf), ("idp", "corp")]),
+        )
+        .await;
+    let back = at_upstream(&upstream_agent(), go.header("location"), "alice").await;
+    let refused = b.get(&back).await;
+    assert_eq!(refused.header("location"), "/account?notice=not_linked");
+    assert!(admin.identities(&dave).await.expect("ids").is_empty());
+}

@@ -88,11 +88,16 @@ fn attr(html: &str, name: &str) -> String {
         .replace("&#x5F;", "_")
 }
 
-fn code_now(h: &Harness, secret: &[u8]) -> String {
+pub(crate) fn code_now(h: &Harness, secret: &[u8]) -> String {
     totp::code_at(secret, totp::step_of(h.provider.now()))
 }
 
-async fn post_step(b: &Browser<'_>, page: &Reply, path: &str, fields: &[(&str, &str)]) -> Reply {
+pub(crate) async fn post_step(
+    b: &Browser<'_>,
+    page: &Reply,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Reply {
     let interaction = hidden(&page.text, "interaction");
     let csrf = hidden(&page.text, "csrf");
     let mut pairs = vec![
