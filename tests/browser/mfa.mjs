@@ -438,6 +438,10 @@ async function plain(args, p) {
 async function stepUp(args, p, totp) {
   const out = { pages: [] };
   p.responses.length = 0;
+  // The first half ended when its redirect to the RP was requested; on a busy machine the
+  // navigation to the unreachable RP (chrome-error://) may still be under way and would cut this
+  // one short. Let it land first.
+  await p.waitForURL(/^chrome-error:/, { timeout: 10000 }).catch(() => {});
   const redirect = watchRedirect(p, args.redirectPrefix);
   try {
     await p.goto(args.authorize.step_up);
