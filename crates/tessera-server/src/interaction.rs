@@ -366,6 +366,40 @@ pub async fn saml_acs(
     upstream_answer(&s, &r).await
 }
 
+/// `GET /federation/{idp}/slo`: SAML single logout (HTTP-Redirect): the provider's
+/// LogoutRequest (the browser goes back with a LogoutResponse), or its LogoutResponse to
+/// Tessera's (on to the application's post-logout redirect, or the signed-out page).
+pub async fn saml_slo(
+    State(s): State<AppState>,
+    axum::extract::Path(idp): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.clone().unwrap_or_default();
+    let p = match params(&Method::GET, &headers, query, &Bytes::new()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let has = |k: &str| p.get(k).ok().flatten().is_some();
+    if has("SAMLRequest") {
+        return match s.provider.saml_logout_request(&idp, &raw).await {
+            Ok(url) => redirect(&url),
+            Err(e) => pages::error(&e),
+        };
+    }
+    if !has("SAMLResponse") {
+        return pages::error(&Error::invalid_request(
+            "a SAMLRequest or a SAMLResponse is expected",
+        ));
+    }
+    let state = p.get("RelayState").ok().flatten();
+    match s.provider.upstream_logged_out(&idp, state).await {
+        Ok(Some(then)) => redirect(&then),
+        Ok(None) => pages::logged_out(&[], &None),
+        Err(e) => pages::error(&e),
+    }
+}
+
 /// `GET /saml/metadata/{idp}`: Tessera's SAML service-provider metadata for the provider.
 pub async fn saml_metadata(
     State(s): State<AppState>,

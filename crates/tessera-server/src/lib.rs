@@ -159,6 +159,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
                 )),
         )
         .route("/saml/metadata/{idp}", get(interaction::saml_metadata))
+        .route("/federation/{idp}/slo", get(interaction::saml_slo))
         .route(
             "/federation/{idp}/logged-out",
             get(interaction::upstream_logged_out),

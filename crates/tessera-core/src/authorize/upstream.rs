@@ -82,6 +82,8 @@ pub(crate) struct Pending {
 struct UpstreamSession {
     sid: Option<String>,
     id_token: Option<String>,
+    /// SAML: the NameID's format.
+    name_id_format: Option<String>,
 }
 
 /// What an upstream's return came to.
@@ -428,6 +430,10 @@ impl Provider {
                 UpstreamSession {
                     sid,
                     id_token: None,
+                    name_id_format: claims
+                        .get("name_id_format")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
                 },
             ));
         }
@@ -456,6 +462,7 @@ impl Provider {
             UpstreamSession {
                 sid,
                 id_token: up.id_token,
+                name_id_format: None,
             },
         ))
     }
@@ -516,6 +523,7 @@ impl Provider {
                 subject: link.subject.clone(),
                 sid: upstream.sid,
                 id_token: upstream.id_token,
+                name_id_format: upstream.name_id_format,
             },
         );
         self.complete_step(&artifact, &state, r.session_cookie, user, used, now)

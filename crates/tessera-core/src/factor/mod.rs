@@ -112,6 +112,9 @@ pub struct UpstreamProof {
     /// The upstream's ID token: the `id_token_hint` of a logout there.
     #[serde(default)]
     pub id_token: Option<String>,
+    /// SAML: the NameID's format, which a LogoutRequest names again.
+    #[serde(default)]
+    pub name_id_format: Option<String>,
 }
 
 impl FactorUse {

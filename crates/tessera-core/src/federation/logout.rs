@@ -1,8 +1,10 @@
 //! Logout across the federation, Tessera as the upstream's relying party: Tessera's logout goes
 //! on to the upstream the session signed in at (OpenID Connect RP-Initiated Logout 1.0 §2, with
-//! that sign-in's ID token as `id_token_hint`) and comes back to `/federation/{idp}/logged-out`;
-//! the upstream's logout token at `/federation/{idp}/backchannel-logout` (Back-Channel Logout
-//! 1.0 §2.6) ends the Tessera sessions its sign-in opened, which tells their applications in turn.
+//! that sign-in's ID token as `id_token_hint`, back to `/federation/{idp}/logged-out`; or a SAML
+//! LogoutRequest, answered at `/federation/{idp}/slo`); the upstream's logout token at
+//! `/federation/{idp}/backchannel-logout` (Back-Channel Logout 1.0 §2.6) or its signed SAML
+//! LogoutRequest at `/federation/{idp}/slo` ends the Tessera sessions its sign-in opened, which
+//! tells their applications in turn.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -73,10 +75,13 @@ impl Provider {
         };
         let Some(idp) = self
             .idp(&proof.idp)
-            .filter(|i| i.enabled && i.upstream_logout && i.protocol == IdpProtocol::Oidc)
+            .filter(|i| i.enabled && i.upstream_logout && i.protocol != IdpProtocol::Oauth2)
         else {
             return Ok(None);
         };
+        if idp.protocol == IdpProtocol::Saml {
+            return self.saml_logout(&idp, &proof, then, now).await;
+        }
         let end = match self.endpoints(&idp, now).await {
             Ok(ep) => ep.end_session.clone(),
             Err(why) => {
@@ -87,6 +92,28 @@ impl Provider {
         let Some(end) = end else {
             return Ok(None);
         };
+        let state = self.keep_logout(&idp, then, now).await?;
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(t) = &proof.id_token {
+            q.append_pair("id_token_hint", t);
+        }
+        q.append_pair("client_id", &idp.client_id);
+        q.append_pair(
+            "post_logout_redirect_uri",
+            &self.federation_endpoint(&idp.name, "logged-out"),
+        );
+        q.append_pair("state", &state);
+        let sep = if end.contains('?') { '&' } else { '?' };
+        Ok(Some(format!("{end}{sep}{}", q.finish())))
+    }
+
+    /// Keeps where to go once back from the upstream's logout; the `state` (RelayState).
+    async fn keep_logout(
+        &self,
+        idp: &IdentityProvider,
+        then: Option<String>,
+        now: Timestamp,
+    ) -> Result<String> {
         let (state, key) = new_handle();
         self.store
             .insert_artifact(&Artifact {
@@ -101,18 +128,90 @@ impl Provider {
                 payload: serde_json::to_value(PendingLogout { then }).map_err(Error::server)?,
             })
             .await?;
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        if let Some(t) = &proof.id_token {
-            q.append_pair("id_token_hint", t);
+        Ok(state)
+    }
+
+    /// SAML single logout, Tessera first (Profiles §4.4.3.1): a LogoutRequest for the sign-in's
+    /// NameID and SessionIndex to the provider's Redirect SingleLogoutService, if it has one.
+    async fn saml_logout(
+        &self,
+        idp: &IdentityProvider,
+        proof: &crate::factor::UpstreamProof,
+        then: Option<String>,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
+        let slo = match self.saml_metadata(idp, now).await {
+            Ok(md) => md.slo.clone(),
+            Err(why) => {
+                tracing::warn!(idp = %idp.name, error = ?why, "upstream logout skipped: the metadata cannot be read");
+                None
+            }
+        };
+        let Some(slo) = slo else {
+            return Ok(None);
+        };
+        let state = self.keep_logout(idp, then, now).await?;
+        super::saml::logout_request_url(
+            &slo,
+            &self.saml_entity_id(&idp.name),
+            (&proof.subject, proof.name_id_format.as_deref()),
+            proof.sid.as_deref(),
+            &state,
+            now,
+        )
+        .map(Some)
+        .map_err(Error::server)
+    }
+
+    /// `GET /federation/{idp}/slo` with a SAMLRequest: the provider's LogoutRequest (Profiles
+    /// §4.4.3.2), its Redirect-binding signature verified with the metadata's certificates (an
+    /// unsigned one is refused: anyone could send it). The sessions its NameID's sign-ins opened
+    /// (its SessionIndex's, when given) end as a logout does; the browser goes back to the
+    /// provider with a LogoutResponse.
+    pub async fn saml_logout_request(&self, idp: &str, raw_query: &str) -> Result<String> {
+        let now = self.now();
+        let idp = self
+            .idp(idp)
+            .filter(|i| i.enabled && i.protocol == IdpProtocol::Saml)
+            .ok_or_else(|| {
+                Error::invalid_request("there is no enabled SAML identity provider of that name")
+            })?;
+        let md = self.saml_metadata(&idp, now).await.map_err(|why| {
+            Error::server(format!(
+                "the identity provider's metadata cannot be read: {why}"
+            ))
+        })?;
+        let slo = md.slo.clone().ok_or_else(|| {
+            Error::invalid_request("the identity provider has no single logout service")
+        })?;
+        let (q, m, mine) = (raw_query.to_owned(), md.clone(), self.saml_slo(&idp.name));
+        let (request_id, name_id, session_index) = tokio::task::spawn_blocking(move || {
+            super::saml::verify_logout_request(&q, &m, &mine, now)
+        })
+        .await
+        .map_err(Error::server)?
+        .map_err(|why| Error::invalid_request(format!("the LogoutRequest is refused: {why}")))?;
+        if let Some(link) = self.store.find_identity(&idp.name, &name_id).await? {
+            if let Some(user) = self.store.get_user(&link.user_id).await? {
+                let ended = self
+                    .admin(Caller::system())
+                    .end_upstream_sessions(&user, &idp.name, session_index.as_deref())
+                    .await
+                    .map_err(Error::server)?;
+                tracing::info!(idp = %idp.name, user_id = %user.id, ended, "SAML single logout");
+            }
         }
-        q.append_pair("client_id", &idp.client_id);
-        q.append_pair(
-            "post_logout_redirect_uri",
-            &self.federation_endpoint(&idp.name, "logged-out"),
-        );
-        q.append_pair("state", &state);
-        let sep = if end.contains('?') { '&' } else { '?' };
-        Ok(Some(format!("{end}{sep}{}", q.finish())))
+        let relay = form_urlencoded::parse(raw_query.as_bytes())
+            .find(|(k, _)| k == "RelayState")
+            .map(|(_, v)| v.into_owned());
+        super::saml::logout_response_url(
+            &slo,
+            &self.saml_entity_id(&idp.name),
+            &request_id,
+            relay.as_deref(),
+            now,
+        )
+        .map_err(Error::server)
     }
 
     /// `GET /federation/{idp}/logged-out`: back from the upstream's logout; the application's

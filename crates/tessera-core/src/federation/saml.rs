@@ -173,7 +173,7 @@ pub fn request_id() -> String {
 }
 
 /// Tessera's service-provider metadata for one identity provider (Metadata §2.4.4).
-pub fn sp_metadata(entity_id: &str, acs: &str, name_id_format: Option<&str>) -> String {
+pub fn sp_metadata(entity_id: &str, acs: &str, slo: &str, name_id_format: Option<&str>) -> String {
     let format = name_id_format
         .map(|f| format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(f)))
         .unwrap_or_default();
@@ -181,6 +181,7 @@ pub fn sp_metadata(entity_id: &str, acs: &str, name_id_format: Option<&str>) -> 
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
   <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleLogoutService Binding="{REDIRECT}" Location="{slo}"/>
     {format}
     <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
@@ -188,6 +189,7 @@ pub fn sp_metadata(entity_id: &str, acs: &str, name_id_format: Option<&str>) -> 
 "#,
         entity = escape(entity_id),
         acs = escape(acs),
+        slo = escape(slo),
     )
 }
 
@@ -217,6 +219,16 @@ pub fn authn_request_url(
         acs = escape(acs),
         issuer = escape(sp_entity_id),
     );
+    redirect_url(&md.sso, "SAMLRequest", &xml, Some(relay_state))
+}
+
+/// Bindings §3.4.4: a message on a URL: DEFLATE, base64, URL-encoded, with its RelayState.
+fn redirect_url(
+    endpoint: &str,
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+) -> Result<String, String> {
     let mut deflate =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflate
@@ -224,15 +236,196 @@ pub fn authn_request_url(
         .and_then(|()| deflate.flush())
         .map_err(|e| e.to_string())?;
     let raw = deflate.finish().map_err(|e| e.to_string())?;
-    let q: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair(
-            "SAMLRequest",
-            &base64::engine::general_purpose::STANDARD.encode(raw),
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair(
+        param,
+        &base64::engine::general_purpose::STANDARD.encode(raw),
+    );
+    if let Some(r) = relay_state {
+        q.append_pair("RelayState", r);
+    }
+    let sep = if endpoint.contains('?') { '&' } else { '?' };
+    Ok(format!("{endpoint}{sep}{}", q.finish()))
+}
+
+/// A message of the Redirect binding: base64, then DEFLATE (at most [`MAX_XML`] inflated).
+fn inflated(b64: &str) -> Result<String, String> {
+    use std::io::Read;
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| "the SAML message is not base64")?;
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&raw[..])
+        .take(MAX_XML as u64 + 1)
+        .read_to_string(&mut xml)
+        .map_err(|_| "the SAML message is not DEFLATE-compressed UTF-8")?;
+    if xml.len() > MAX_XML {
+        return Err("the SAML message is larger than 512 KiB".into());
+    }
+    if has_doctype(&xml) {
+        return Err("the SAML message carries a DOCTYPE".into());
+    }
+    Ok(xml)
+}
+
+/// Bindings §3.4.4.1: the signature of a Redirect-binding message, over
+/// `SAMLRequest=…&RelayState=…&SigAlg=…` (or `SAMLResponse`) exactly as the query carried them,
+/// by a certificate of the metadata; RSA or ECDSA with SHA-256/384/512 (SHA-1 is refused).
+fn verify_redirect_signature(raw_query: &str, md: &IdpMetadata) -> Result<(), String> {
+    use aws_lc_rs::signature as sig;
+    let pairs: Vec<(&str, &str)> = raw_query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let raw = |k: &str| -> Result<Option<&str>, String> {
+        let mut found = pairs.iter().filter(|(n, _)| *n == k);
+        let first = found.next().map(|(_, v)| *v);
+        if found.next().is_some() {
+            return Err(format!("{k} is given twice"));
+        }
+        Ok(first)
+    };
+    let decode = |v: &str| -> String {
+        form_urlencoded::parse(format!("v={v}").as_bytes())
+            .next()
+            .map(|(_, x)| x.into_owned())
+            .unwrap_or_default()
+    };
+    let message = match (raw("SAMLRequest")?, raw("SAMLResponse")?) {
+        (Some(m), None) => format!("SAMLRequest={m}"),
+        (None, Some(m)) => format!("SAMLResponse={m}"),
+        _ => return Err("one SAMLRequest or SAMLResponse is expected".into()),
+    };
+    let sig_alg = raw("SigAlg")?.ok_or("the message is not signed (no SigAlg)")?;
+    let signature = raw("Signature")?.ok_or("the message is not signed (no Signature)")?;
+    let mut signed = message;
+    if let Some(r) = raw("RelayState")? {
+        signed.push_str(&format!("&RelayState={r}"));
+    }
+    signed.push_str(&format!("&SigAlg={sig_alg}"));
+    let algorithm: &dyn sig::VerificationAlgorithm = match decode(sig_alg).as_str() {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" => &sig::RSA_PKCS1_2048_8192_SHA256,
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384" => &sig::RSA_PKCS1_2048_8192_SHA384,
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => &sig::RSA_PKCS1_2048_8192_SHA512,
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => &sig::ECDSA_P256_SHA256_ASN1,
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" => &sig::ECDSA_P384_SHA384_ASN1,
+        other => return Err(format!("the signature algorithm {other} is not accepted")),
+    };
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(decode(signature))
+        .map_err(|_| "the Signature is not base64")?;
+    let verified = md.certs.iter().any(|der| {
+        x509_parser::parse_x509_certificate(der).is_ok_and(|(_, cert)| {
+            let key = &cert.public_key().subject_public_key.data;
+            sig::UnparsedPublicKey::new(algorithm, key.as_ref())
+                .verify(signed.as_bytes(), &signature)
+                .is_ok()
+        })
+    });
+    if verified {
+        Ok(())
+    } else {
+        Err(
+            "the message's signature does not verify with the identity provider's certificates"
+                .into(),
         )
-        .append_pair("RelayState", relay_state)
-        .finish();
-    let sep = if md.sso.contains('?') { '&' } else { '?' };
-    Ok(format!("{}{sep}{q}", md.sso))
+    }
+}
+
+/// A LogoutRequest from the identity provider (Core §3.7.1), its Redirect-binding signature
+/// verified: the request's ID, the NameID and the SessionIndex.
+pub fn verify_logout_request(
+    raw_query: &str,
+    md: &IdpMetadata,
+    slo: &str,
+    now: Timestamp,
+) -> Result<(String, String, Option<String>), String> {
+    verify_redirect_signature(raw_query, md)?;
+    let b64 = form_urlencoded::parse(raw_query.as_bytes())
+        .find(|(k, _)| k == "SAMLRequest")
+        .map(|(_, v)| v.into_owned())
+        .ok_or("no SAMLRequest")?;
+    let xml = inflated(&b64)?;
+    if xml.contains("<!--") {
+        return Err("the LogoutRequest carries an XML comment".into());
+    }
+    let r = samael::schema::LogoutRequest::from_str(&xml)
+        .map_err(|e| format!("the LogoutRequest cannot be read: {e}"))?;
+    let issuer = r
+        .issuer
+        .as_ref()
+        .and_then(|i| i.value.as_deref())
+        .map(str::trim);
+    if issuer != Some(md.entity_id.as_str()) {
+        return Err("the LogoutRequest's Issuer is not the identity provider".into());
+    }
+    if r.destination.as_deref().is_some_and(|d| d != slo) {
+        return Err("the LogoutRequest is for another destination".into());
+    }
+    if r.issue_instant
+        .as_ref()
+        .is_some_and(|t| (t.timestamp() - now.0).abs() > 300 + SKEW)
+    {
+        return Err("the LogoutRequest was issued too long ago, or in the future".into());
+    }
+    let id =
+        r.id.clone()
+            .filter(|i| !i.is_empty())
+            .ok_or("the LogoutRequest has no ID")?;
+    let name_id = r
+        .name_id
+        .as_ref()
+        .map(|n| n.value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or("the LogoutRequest names no NameID")?;
+    Ok((id, name_id, r.session_index.clone()))
+}
+
+/// The LogoutRequest Tessera sends when its user signs out (Core §3.7.1), on a URL.
+pub fn logout_request_url(
+    slo: &str,
+    sp_entity_id: &str,
+    name_id: (&str, Option<&str>),
+    session_index: Option<&str>,
+    relay_state: &str,
+    now: Timestamp,
+) -> Result<String, String> {
+    let format = name_id
+        .1
+        .map(|f| format!(r#" Format="{}""#, escape(f)))
+        .unwrap_or_default();
+    let index = session_index
+        .map(|s| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape(s)))
+        .unwrap_or_default();
+    let xml = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}"><saml:Issuer>{issuer}</saml:Issuer><saml:NameID{format}>{name}</saml:NameID>{index}</samlp:LogoutRequest>"#,
+        id = request_id(),
+        at = instant(now),
+        dest = escape(slo),
+        issuer = escape(sp_entity_id),
+        name = escape(name_id.0),
+    );
+    redirect_url(slo, "SAMLRequest", &xml, Some(relay_state))
+}
+
+/// Tessera's LogoutResponse to the identity provider's LogoutRequest `in_response_to`.
+pub fn logout_response_url(
+    slo: &str,
+    sp_entity_id: &str,
+    in_response_to: &str,
+    relay_state: Option<&str>,
+    now: Timestamp,
+) -> Result<String, String> {
+    let xml = format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status></samlp:LogoutResponse>"#,
+        id = request_id(),
+        at = instant(now),
+        dest = escape(slo),
+        irt = escape(in_response_to),
+        issuer = escape(sp_entity_id),
+    );
+    redirect_url(slo, "SAMLResponse", &xml, relay_state)
 }
 
 /// What Tessera expects of an assertion.
@@ -568,6 +761,11 @@ impl Provider {
             .endpoint(&format!("/saml/metadata/{}", super::oidc::urlencode(idp)))
     }
 
+    /// Tessera's single logout service for `idp` (HTTP-Redirect).
+    pub fn saml_slo(&self, idp: &str) -> String {
+        self.federation_endpoint(idp, "slo")
+    }
+
     /// Tessera's assertion consumer service for `idp` (HTTP-POST).
     pub fn saml_acs(&self, idp: &str) -> String {
         self.federation_endpoint(idp, "acs")
@@ -579,6 +777,7 @@ impl Provider {
         Some(sp_metadata(
             &self.saml_entity_id(&i.name),
             &self.saml_acs(&i.name),
+            &self.saml_slo(&i.name),
             i.name_id_format.as_deref(),
         ))
     }

@@ -590,3 +590,156 @@ async fn a_saml_assertion_is_exchanged_for_its_users_token() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert_eq!(r.json["error"], "unauthorized_client");
 }
+
+/// Signs alice in at the provider through the application in `b` (the provider's own login,
+/// so it keeps a session): the ID token's claims.
+async fn sign_in_at_the_provider(
+    peer: &SamlPeer,
+    h: &Harness,
+    b: &Browser<'_>,
+    c: &TestClient,
+) -> Value {
+    let (url, relay, _, verifier) = start(b, c).await;
+    let http = reqwest::Client::new();
+    let form: Value = http
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("sso")
+        .json()
+        .await
+        .expect("login form");
+    let posted: Value = http
+        .post(format!("{}/login", peer.url("base_url")))
+        .header("accept", "application/json")
+        .form(&[
+            ("username", "alice"),
+            ("password", "secret"),
+            ("key", form["key"].as_str().expect("key")),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("response form");
+    let done = post(
+        b,
+        posted["SAMLResponse"].as_str().expect("response"),
+        &relay,
+    )
+    .await;
+    let p = redirect_params(&done);
+    let t = h.exchange(c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    t.json
+}
+
+/// SAML single logout both ways: Tessera's logout sends a LogoutRequest to the provider and
+/// comes back with its LogoutResponse to the application; the provider's signed LogoutRequest
+/// ends the Tessera session its sign-in opened (an unsigned or tampered one is refused).
+#[tokio::test]
+async fn single_logout_goes_both_ways() {
+    let (peer, h, c) = setup().await;
+    let b = Browser::new(&h);
+    let t = sign_in_at_the_provider(&peer, &h, &b, &c).await;
+    let hint = t["id_token"].as_str().expect("id token");
+    let out = b
+        .get(&format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Frp.example.com%2Fbye&state=s1"
+        ))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let to_idp = out
+        .text
+        .split("id=\"continue\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("continue link")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(to_idp.starts_with(&peer.url("slo_url")), "{to_idp}");
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(&to_idp)
+        .send()
+        .await
+        .expect("slo");
+    assert_eq!(answer.status().as_u16(), 302);
+    let back = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("back to Tessera")
+        .replace(ISSUER, "");
+    assert!(
+        back.starts_with("/federation/corp/slo?SAMLResponse="),
+        "{back}"
+    );
+    let done = b.get(&back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(
+        done.header("location"),
+        "https://rp.example.com/bye?state=s1"
+    );
+    let log: Value = reqwest::get(format!("{}/__logout_log", peer.url("base_url")))
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert!(log.to_string().contains("LogoutRequest"), "{log}");
+
+    // The provider logs alice out: its signed LogoutRequest ends her Tessera session.
+    let b = Browser::new(&h);
+    sign_in_at_the_provider(&peer, &h, &b, &c).await;
+    let (silent, _) = code_request(&c, "openid", "&prompt=none");
+    assert!(redirect_params(&b.get(&silent).await).contains_key("code"));
+    let requests: Value = reqwest::Client::new()
+        .post(format!("{}/__logout", peer.url("base_url")))
+        .json(&json!({"user": "alice"}))
+        .send()
+        .await
+        .expect("logout")
+        .json()
+        .await
+        .expect("json");
+    let url = requests["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["binding"] == "redirect"))
+        .and_then(|x| x["url"].as_str())
+        .expect("a Redirect-binding LogoutRequest")
+        .replace(ISSUER, "");
+    assert!(
+        url.starts_with("/federation/corp/slo?SAMLRequest="),
+        "{url}"
+    );
+    // Unsigned, or with a signature that is not the provider's: refused, nothing ended.
+    let unsigned: String = url
+        .split('&')
+        .filter(|kv| !kv.starts_with("SigAlg=") && !kv.starts_with("Signature="))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert_eq!(b.get(&unsigned).await.status, StatusCode::BAD_REQUEST);
+    let forged = url.replacen("Signature=", "Signature=AAAA", 1);
+    assert_eq!(b.get(&forged).await.status, StatusCode::BAD_REQUEST);
+    assert!(redirect_params(&b.get(&silent).await).contains_key("code"));
+    let r = b.get(&url).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(
+        r.header("location").starts_with(&peer.url("slo_url")),
+        "the LogoutResponse goes back: {}",
+        r.header("location")
+    );
+    assert!(r.header("location").contains("SAMLResponse="));
+    assert_eq!(
+        redirect_params(&b.get(&silent).await)
+            .get("error")
+            .map(String::as_str),
+        Some("login_required"),
+        "the session ended"
+    );
+}
