@@ -246,6 +246,7 @@ impl Provider {
             &self.saml_acs(&idp.name),
             idp.name_id_format.as_deref(),
             &state,
+            self.saml_request_key(now).as_deref(),
             now,
         )
         .map(Ok)

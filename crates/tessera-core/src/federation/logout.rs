@@ -157,6 +157,7 @@ impl Provider {
             (&proof.subject, proof.name_id_format.as_deref()),
             proof.sid.as_deref(),
             &state,
+            self.saml_request_key(now).as_deref(),
             now,
         )
         .map(Some)
@@ -209,6 +210,7 @@ impl Provider {
             &self.saml_entity_id(&idp.name),
             &request_id,
             relay.as_deref(),
+            self.saml_request_key(now).as_deref(),
             now,
         )
         .map_err(Error::server)

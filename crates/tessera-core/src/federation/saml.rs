@@ -26,6 +26,8 @@ use serde_json::{Map, Value};
 use super::{IdentityProvider, IdpProtocol};
 use crate::assertion::SKEW;
 use crate::clock::Timestamp;
+use crate::keys::SigningKey;
+use crate::model::Alg;
 use crate::outbound::{redact_url, Request};
 use crate::provider::Provider;
 use crate::secret::random_bytes;
@@ -173,14 +175,35 @@ pub fn request_id() -> String {
 }
 
 /// Tessera's service-provider metadata for one identity provider (Metadata §2.4.4).
-pub fn sp_metadata(entity_id: &str, acs: &str, slo: &str, name_id_format: Option<&str>) -> String {
+pub fn sp_metadata(
+    entity_id: &str,
+    acs: &str,
+    slo: &str,
+    name_id_format: Option<&str>,
+    signing_certs: &[String],
+) -> String {
     let format = name_id_format
         .map(|f| format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(f)))
         .unwrap_or_default();
+    let keys: String = signing_certs
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                escape(c)
+            )
+        })
+        .collect();
+    let signed = if signing_certs.is_empty() {
+        "false"
+    } else {
+        "true"
+    };
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {keys}
     <md:SingleLogoutService Binding="{REDIRECT}" Location="{slo}"/>
     {format}
     <md:AssertionConsumerService Binding="{POST}" Location="{acs}" index="0" isDefault="true"/>
@@ -202,6 +225,7 @@ pub fn authn_request_url(
     acs: &str,
     name_id_format: Option<&str>,
     relay_state: &str,
+    key: Option<&SigningKey>,
     now: Timestamp,
 ) -> Result<String, String> {
     let policy = match name_id_format {
@@ -219,15 +243,20 @@ pub fn authn_request_url(
         acs = escape(acs),
         issuer = escape(sp_entity_id),
     );
-    redirect_url(&md.sso, "SAMLRequest", &xml, Some(relay_state))
+    redirect_url(&md.sso, "SAMLRequest", &xml, Some(relay_state), key)
 }
 
-/// Bindings §3.4.4: a message on a URL: DEFLATE, base64, URL-encoded, with its RelayState.
+/// The URI of RSA-SHA256, the signature Tessera's SAML requests carry.
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+/// Bindings §3.4.4: a message on a URL: DEFLATE, base64, URL-encoded, with its RelayState;
+/// signed (§3.4.4.1, `SigAlg` and `Signature` over the query as sent) when `key` is given.
 fn redirect_url(
     endpoint: &str,
     param: &str,
     xml: &str,
     relay_state: Option<&str>,
+    key: Option<&SigningKey>,
 ) -> Result<String, String> {
     let mut deflate =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
@@ -244,8 +273,17 @@ fn redirect_url(
     if let Some(r) = relay_state {
         q.append_pair("RelayState", r);
     }
+    let mut query = q.finish();
+    if let Some(k) = key {
+        let alg: String = form_urlencoded::byte_serialize(RSA_SHA256.as_bytes()).collect();
+        query.push_str(&format!("&SigAlg={alg}"));
+        let signature = k.sign(query.as_bytes()).map_err(|e| e.to_string())?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(signature);
+        let enc: String = form_urlencoded::byte_serialize(b64.as_bytes()).collect();
+        query.push_str(&format!("&Signature={enc}"));
+    }
     let sep = if endpoint.contains('?') { '&' } else { '?' };
-    Ok(format!("{endpoint}{sep}{}", q.finish()))
+    Ok(format!("{endpoint}{sep}{query}"))
 }
 
 /// A message of the Redirect binding: base64, then DEFLATE (at most [`MAX_XML`] inflated).
@@ -389,6 +427,7 @@ pub fn logout_request_url(
     name_id: (&str, Option<&str>),
     session_index: Option<&str>,
     relay_state: &str,
+    key: Option<&SigningKey>,
     now: Timestamp,
 ) -> Result<String, String> {
     let format = name_id
@@ -406,7 +445,7 @@ pub fn logout_request_url(
         issuer = escape(sp_entity_id),
         name = escape(name_id.0),
     );
-    redirect_url(slo, "SAMLRequest", &xml, Some(relay_state))
+    redirect_url(slo, "SAMLRequest", &xml, Some(relay_state), key)
 }
 
 /// Tessera's LogoutResponse to the identity provider's LogoutRequest `in_response_to`.
@@ -415,6 +454,7 @@ pub fn logout_response_url(
     sp_entity_id: &str,
     in_response_to: &str,
     relay_state: Option<&str>,
+    key: Option<&SigningKey>,
     now: Timestamp,
 ) -> Result<String, String> {
     let xml = format!(
@@ -425,7 +465,7 @@ pub fn logout_response_url(
         irt = escape(in_response_to),
         issuer = escape(sp_entity_id),
     );
-    redirect_url(slo, "SAMLResponse", &xml, relay_state)
+    redirect_url(slo, "SAMLResponse", &xml, relay_state, key)
 }
 
 /// What Tessera expects of an assertion.
@@ -761,6 +801,11 @@ impl Provider {
             .endpoint(&format!("/saml/metadata/{}", super::oidc::urlencode(idp)))
     }
 
+    /// The key Tessera signs its SAML requests with: its RS256 signing key, when it has one.
+    pub(crate) fn saml_request_key(&self, now: Timestamp) -> Option<Arc<SigningKey>> {
+        self.keys().signer(Alg::RS256, now).cloned()
+    }
+
     /// Tessera's single logout service for `idp` (HTTP-Redirect).
     pub fn saml_slo(&self, idp: &str) -> String {
         self.federation_endpoint(idp, "slo")
@@ -774,11 +819,21 @@ impl Provider {
     /// `GET /saml/metadata/{idp}`: Tessera's service-provider metadata for a SAML provider.
     pub fn saml_sp_metadata(&self, idp: &str) -> Option<String> {
         let i = self.idp(idp).filter(|i| i.protocol == IdpProtocol::Saml)?;
+        let now = self.now();
+        // Every RSA key still published (one signing now, and those rotated in or out), so a
+        // provider that caches the metadata verifies across a rotation.
+        let certs: Vec<String> = self
+            .keys()
+            .all()
+            .filter(|k| k.alg == Alg::RS256 && k.published_at(now))
+            .filter_map(|k| k.jwk()["x5c"][0].as_str().map(str::to_owned))
+            .collect();
         Some(sp_metadata(
             &self.saml_entity_id(&i.name),
             &self.saml_acs(&i.name),
             &self.saml_slo(&i.name),
             i.name_id_format.as_deref(),
+            &certs,
         ))
     }
 

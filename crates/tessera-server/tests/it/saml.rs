@@ -113,6 +113,8 @@ async fn setup() -> (SamlPeer, Harness, TestClient) {
         "users": {"alice": {"uid": "alice", "email": "alice@corp.example",
                             "givenName": "Alice", "groups": ["staff", "tessera-admins"]}},
         "sign_response": true, "sign_assertion": true,
+        // Tessera signs its AuthnRequests and LogoutRequests (its RS256 key, in its metadata).
+        "want_authn_requests_signed": true,
     }))
     .await;
     let h = Harness::new().await;
@@ -151,6 +153,8 @@ async fn setup() -> (SamlPeer, Harness, TestClient) {
         metadata.contains(&format!("Location=\"{ACS}\"")),
         "{metadata}"
     );
+    assert!(metadata.contains("AuthnRequestsSigned=\"true\""), "{metadata}");
+    assert!(metadata.contains("<ds:X509Certificate>"), "{metadata}");
     let loaded = reqwest::Client::new()
         .post(format!("{}/__sp_metadata", peer.url("base_url")))
         .body(metadata)
