@@ -94,6 +94,9 @@ pub struct Provider {
     /// Upstream identity providers' metadata.
     pub(crate) upstream_metadata: crate::federation::oidc::MetadataCache,
     pub(crate) saml_metadata_cache: crate::federation::saml::SamlMetadataCache,
+    /// SAML signature checks run at most one per core at a time: xmlsec's work is the
+    /// caller's to make, and must not take every core.
+    pub(crate) saml_gate: tokio::sync::Semaphore,
     /// The throttled keys already in the audit log.
     pub(crate) throttle_notes: ThrottleNotes,
     /// Held by each write that could bring two parties to one subject value, from its check
@@ -140,6 +143,9 @@ impl Provider {
             jwks: JwksCache::default(),
             upstream_metadata: Default::default(),
             saml_metadata_cache: Default::default(),
+            saml_gate: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             throttle_notes: ThrottleNotes::default(),
             subject_writes: tokio::sync::Mutex::new(()),
             relying_party,

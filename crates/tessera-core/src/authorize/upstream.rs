@@ -239,14 +239,22 @@ impl Provider {
             purpose,
         };
         let state = self.keep_pending(&pending, now).await?;
+        let (entity_id, acs, key) = (
+            self.saml_entity_id(&idp.name),
+            self.saml_acs(&idp.name),
+            self.saml_request_key(now),
+        );
+        let sp = saml::Sp {
+            entity_id: &entity_id,
+            acs: &acs,
+            key: key.as_deref(),
+        };
         saml::authn_request_url(
             &md,
             &pending.nonce,
-            &self.saml_entity_id(&idp.name),
-            &self.saml_acs(&idp.name),
+            &sp,
             idp.name_id_format.as_deref(),
             &state,
-            self.saml_request_key(now).as_deref(),
             now,
         )
         .map(Ok)

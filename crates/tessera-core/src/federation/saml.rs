@@ -216,16 +216,23 @@ pub fn sp_metadata(
     )
 }
 
+/// Tessera as the service provider towards one identity provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Sp<'a> {
+    pub entity_id: &'a str,
+    pub acs: &'a str,
+    /// The key its requests are signed with, if any.
+    pub key: Option<&'a SigningKey>,
+}
+
 /// The AuthnRequest (Core §3.4.1) and the URL that carries it (Bindings §3.4.4: DEFLATE, base64,
 /// URL-encoded, with the RelayState).
 pub fn authn_request_url(
     md: &IdpMetadata,
     id: &str,
-    sp_entity_id: &str,
-    acs: &str,
+    sp: &Sp<'_>,
     name_id_format: Option<&str>,
     relay_state: &str,
-    key: Option<&SigningKey>,
     now: Timestamp,
 ) -> Result<String, String> {
     let policy = match name_id_format {
@@ -240,10 +247,10 @@ pub fn authn_request_url(
         id = escape(id),
         at = instant(now),
         dest = escape(&md.sso),
-        acs = escape(acs),
-        issuer = escape(sp_entity_id),
+        acs = escape(sp.acs),
+        issuer = escape(sp.entity_id),
     );
-    redirect_url(&md.sso, "SAMLRequest", &xml, Some(relay_state), key)
+    redirect_url(&md.sso, "SAMLRequest", &xml, Some(relay_state), sp.key)
 }
 
 /// The URI of RSA-SHA256, the signature Tessera's SAML requests carry.
@@ -565,9 +572,155 @@ pub fn verify_assertion(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result
     check_assertion(&a, md, e, e.now)
 }
 
+const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+
+/// The document as XML parses it: UTF-8 only (a document libxml2 would read as UTF-16 could say
+/// something else to it than to the checks here), no DTD, at most 100,000 nodes.
+fn parsed(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    let body = xml.trim_start_matches('\u{feff}').trim_start();
+    if !body.starts_with('<') || xml.contains('\0') {
+        return Err("the SAML document is not UTF-8 XML".into());
+    }
+    if let Some(decl) = body.strip_prefix("<?xml") {
+        let decl = &decl[..decl.find("?>").unwrap_or(decl.len())];
+        let lower = decl.to_ascii_lowercase();
+        if let Some(at) = lower.find("encoding") {
+            let value: String = lower[at + "encoding".len()..]
+                .chars()
+                .skip_while(|c| *c == '=' || *c == '"' || *c == '\'' || c.is_whitespace())
+                .take_while(|c| *c != '"' && *c != '\'')
+                .collect();
+            if value != "utf-8" {
+                return Err("the SAML document is not UTF-8 XML".into());
+            }
+        }
+    }
+    roxmltree::Document::parse_with_options(
+        xml,
+        roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: 100_000,
+        },
+    )
+    .map_err(|e| format!("the SAML document is not well-formed XML ({e})"))
+}
+
+fn is(n: &roxmltree::Node<'_, '_>, ns: &str, name: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
+}
+
+/// Every XML signature of the document in the one shape SAML uses (SAML Core §5.4), checked
+/// before xmlsec sees it, so xmlsec never dereferences, transforms or fetches anything else: it
+/// sits on a Response or Assertion and has one Reference, to that element's ID; its transforms
+/// are enveloped-signature and exclusive C14N, as is its canonicalization; its KeyInfo holds
+/// certificates or names only (never a RetrievalMethod); it carries no Object.
+fn check_signatures(doc: &roxmltree::Document<'_>) -> Result<(), String> {
+    let wrong = |what: &str| Err(format!("a signature {what}"));
+    for sig in doc.descendants().filter(|n| is(n, DSIG, "Signature")) {
+        let Some(parent) = sig.parent_element() else {
+            return wrong("is the whole document");
+        };
+        let signs_saml = is(&parent, PROTOCOL, "Response")
+            || is(&parent, ASSERTION, "Assertion")
+            || is(&parent, PROTOCOL, "LogoutRequest")
+            || is(&parent, PROTOCOL, "LogoutResponse");
+        if !signs_saml {
+            return wrong("is not on a SAML Response or Assertion");
+        }
+        let Some(id) = parent.attribute("ID") else {
+            return wrong("is on an element without an ID");
+        };
+        let mut signed_info = 0;
+        for part in sig.children().filter(roxmltree::Node::is_element) {
+            if is(&part, DSIG, "SignedInfo") {
+                signed_info += 1;
+                check_signed_info(&part, id)?;
+            } else if is(&part, DSIG, "KeyInfo") {
+                let plain = part
+                    .children()
+                    .filter(roxmltree::Node::is_element)
+                    .all(|k| {
+                        is(&k, DSIG, "KeyName")
+                            || (is(&k, DSIG, "X509Data")
+                                && k.children().filter(roxmltree::Node::is_element).all(|x| {
+                                    [
+                                        "X509Certificate",
+                                        "X509IssuerSerial",
+                                        "X509SubjectName",
+                                        "X509SKI",
+                                    ]
+                                    .iter()
+                                    .any(|name| is(&x, DSIG, name))
+                                }))
+                    });
+                if !plain {
+                    return wrong("names its key otherwise than by certificate or name");
+                }
+            } else if !is(&part, DSIG, "SignatureValue") {
+                return wrong(&format!("carries a {}", part.tag_name().name()));
+            }
+        }
+        if signed_info != 1 {
+            return wrong("has no single SignedInfo");
+        }
+    }
+    Ok(())
+}
+
+fn check_signed_info(si: &roxmltree::Node<'_, '_>, id: &str) -> Result<(), String> {
+    let wrong = |what: &str| Err(format!("a signature {what}"));
+    let mut references = 0;
+    for part in si.children().filter(roxmltree::Node::is_element) {
+        if is(&part, DSIG, "CanonicalizationMethod") {
+            if part.attribute("Algorithm") != Some(EXC_C14N) {
+                return wrong("is canonicalized otherwise than by exclusive C14N");
+            }
+        } else if is(&part, DSIG, "SignatureMethod") {
+            // Judged by the algorithm allow-list xmlsec is given.
+        } else if is(&part, DSIG, "Reference") {
+            references += 1;
+            if part.attribute("URI") != Some(format!("#{id}").as_str()) {
+                return wrong("refers to something other than the element it is on");
+            }
+            for r in part.children().filter(roxmltree::Node::is_element) {
+                if is(&r, DSIG, "Transforms") {
+                    let transforms: Vec<_> =
+                        r.children().filter(roxmltree::Node::is_element).collect();
+                    let known = transforms.len() <= 2
+                        && transforms.iter().all(|t| {
+                            is(t, DSIG, "Transform")
+                                && matches!(t.attribute("Algorithm"), Some(ENVELOPED | EXC_C14N))
+                                && t.children()
+                                    .filter(roxmltree::Node::is_element)
+                                    .all(|c| is(&c, EXC_C14N, "InclusiveNamespaces"))
+                        });
+                    if !known {
+                        return wrong(
+                            "transforms otherwise than by enveloped-signature and exclusive C14N",
+                        );
+                    }
+                } else if !is(&r, DSIG, "DigestMethod") && !is(&r, DSIG, "DigestValue") {
+                    return wrong(&format!("reference carries a {}", r.tag_name().name()));
+                }
+            }
+        } else {
+            return wrong(&format!("carries a {}", part.tag_name().name()));
+        }
+    }
+    if references != 1 {
+        return wrong("has no single Reference");
+    }
+    Ok(())
+}
+
 /// The document reduced to what the identity provider's signatures cover (xmlsec, the
 /// metadata's certificates, SHA-2 only), without comments.
 fn signed_part(xml: &str, md: &IdpMetadata) -> Result<String, String> {
+    check_signatures(&parsed(xml)?)?;
     let certs: Vec<CertificateDer> = md.certs.iter().cloned().map(CertificateDer::from).collect();
     let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
@@ -902,6 +1055,7 @@ impl Provider {
         audiences.push(self.saml_entity_id(&idp.name));
         let recipients = [self.settings.endpoint("/token"), self.saml_acs(&idp.name)];
         let (b64, m) = (token.to_owned(), md.clone());
+        let _turn = self.saml_gate.acquire().await.map_err(|e| e.to_string())?;
         let v = tokio::task::spawn_blocking(move || {
             verify_assertion(
                 &b64,
@@ -1032,6 +1186,7 @@ impl Provider {
             request_id.to_owned(),
         );
         let m = md.clone();
+        let _turn = self.saml_gate.acquire().await.map_err(|e| e.to_string())?;
         let v = tokio::task::spawn_blocking(move || {
             verify_response(
                 &b64,
@@ -1063,6 +1218,79 @@ mod tests {
         );
         assert_eq!(root_name("<Assertion/>"), Some("Assertion"));
         assert_eq!(root_name("nothing"), None);
+    }
+
+    fn signed(reference: &str, transforms: &str, key_info: &str, extra: &str) -> String {
+        format!(
+            r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="r1"><ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="{reference}"><ds:Transforms>{transforms}</ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue>{key_info}{extra}</ds:Signature></samlp:Response>"##
+        )
+    }
+
+    const STANDARD: &str = r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#;
+
+    /// Nothing xmlsec would dereference, transform or fetch reaches it: the one SAML shape only.
+    #[test]
+    fn signatures_have_the_one_saml_shape_before_xmlsec_sees_them() {
+        let check = |xml: &str| parsed(xml).and_then(|d| check_signatures(&d));
+        assert_eq!(check(&signed("#r1", STANDARD, "", "")), Ok(()));
+        let certificate = "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>MII</ds:X509Certificate></ds:X509Data></ds:KeyInfo>";
+        assert_eq!(check(&signed("#r1", STANDARD, certificate, "")), Ok(()));
+        for (what, xml) in [
+            (
+                "an external reference",
+                signed("http://127.0.0.1:9/x", STANDARD, "", ""),
+            ),
+            ("a file", signed("file:///dev/zero", STANDARD, "", "")),
+            ("the whole document", signed("", STANDARD, "", "")),
+            ("another element", signed("#other", STANDARD, "", "")),
+            (
+                "an XPath transform",
+                signed(
+                    "#r1",
+                    r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>count(//a)</ds:XPath></ds:Transform>"#,
+                    "",
+                    "",
+                ),
+            ),
+            (
+                "an XSLT transform",
+                signed(
+                    "#r1",
+                    r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/>"#,
+                    "",
+                    "",
+                ),
+            ),
+            (
+                "a RetrievalMethod",
+                signed(
+                    "#r1",
+                    STANDARD,
+                    r#"<ds:KeyInfo><ds:RetrievalMethod URI="http://127.0.0.1:9/k"/></ds:KeyInfo>"#,
+                    "",
+                ),
+            ),
+            (
+                "an Object",
+                signed("#r1", STANDARD, "", "<ds:Object>x</ds:Object>"),
+            ),
+        ] {
+            assert!(check(&xml).is_err(), "{what}");
+        }
+        // A signature inside Extensions (not on the Response or an Assertion).
+        let nested = signed("#r1", STANDARD, "", "")
+            .replacen("<ds:Signature>", "<samlp:Extensions><ds:Signature>", 1)
+            .replacen("</ds:Signature>", "</ds:Signature></samlp:Extensions>", 1);
+        assert!(check(&nested).is_err());
+        // UTF-16 (valid UTF-8 bytes, NULs between), a DTD, another declared encoding.
+        let utf16: String = signed("#r1", STANDARD, "", "")
+            .chars()
+            .flat_map(|c| [c, '\0'])
+            .collect();
+        assert!(check(&utf16).is_err());
+        assert!(check("<!DOCTYPE r [<!ENTITY a \"b\">]><r>&a;</r>").is_err());
+        assert!(check("<?xml version=\"1.0\" encoding=\"UTF-16\"?><r/>").is_err());
+        assert!(check("<?xml version=\"1.0\" encoding=\"utf-8\"?><r/>").is_ok());
     }
 
     #[test]

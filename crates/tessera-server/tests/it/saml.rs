@@ -153,7 +153,10 @@ async fn setup() -> (SamlPeer, Harness, TestClient) {
         metadata.contains(&format!("Location=\"{ACS}\"")),
         "{metadata}"
     );
-    assert!(metadata.contains("AuthnRequestsSigned=\"true\""), "{metadata}");
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
     assert!(metadata.contains("<ds:X509Certificate>"), "{metadata}");
     let loaded = reqwest::Client::new()
         .post(format!("{}/__sp_metadata", peer.url("base_url")))
@@ -746,4 +749,40 @@ async fn single_logout_goes_both_ways() {
         Some("login_required"),
         "the session ended"
     );
+}
+
+/// Review regression: a Response whose signature names an external reference (or an XPath
+/// transform) is refused before xmlsec sees it: nothing is fetched, nothing is computed.
+#[tokio::test]
+async fn xmlsec_never_dereferences_what_a_response_names() {
+    let (_peer, h, c) = setup().await;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            "internal"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // (file:///dev/zero, which would make xmlsec read forever, is refused by the same check:
+    // a unit test of the core covers it without risking a hung test.)
+    for reference in [
+        format!("http://{addr}/internal-only"),
+        format!("http://{addr}/internal-only#x"),
+    ] {
+        let b = Browser::new(&h);
+        let (_, relay, _, _) = start(&b, &c).await;
+        let forged = format!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="r1" Version="2.0" IssueInstant="2026-01-01T00:00:00Z" Destination="{ACS}"><ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="{reference}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature></samlp:Response>"#
+        );
+        refused(&post(&b, &b64(&forged), &relay).await, &reference);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
