@@ -42,6 +42,14 @@ const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// The largest metadata document or Response Tessera reads.
 pub const MAX_XML: usize = 512 * 1024;
 
+/// Where the Response posted for the sign-in of state `relay` is kept.
+fn stash_key(relay: &str) -> crate::model::ArtifactKey {
+    let digest = crate::secret::sha256(format!("saml-posted\0{relay}").as_bytes());
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&digest[..8]);
+    crate::model::ArtifactKey::new(prefix, digest)
+}
+
 /// Seconds a posted Response waits for the browser to fetch it back.
 const STASH_TTL: i64 = 300;
 
@@ -1117,10 +1125,29 @@ impl Provider {
             .ok_or_else(|| {
                 crate::error::Error::invalid_request("SAMLResponse is missing or too large")
             })?;
-        let (handle, key) = crate::secret::new_handle();
-        self.store
+        // Only a Response to a sign-in under way is kept, and one per sign-in: its key follows
+        // from the sign-in's state (the RelayState), so no one fills the store with Responses.
+        let unknown = || {
+            crate::error::Error::invalid_request(
+                "the sign-in at the identity provider is unknown, expired or was already completed; start signing in again from the application",
+            )
+        };
+        let relay = relay_state.ok_or_else(unknown)?;
+        let pending = crate::secret::handle_key(relay).ok_or_else(unknown)?;
+        let live = self.store.get_artifact(&pending).await?.is_some_and(|a| {
+            a.kind == crate::model::ArtifactKind::Federation
+                && a.client_id == idp
+                && a.consumed_at.is_none()
+                && a.revoked_at.is_none()
+                && a.expires_at > now
+        });
+        if !live {
+            return Err(unknown());
+        }
+        let inserted = self
+            .store
             .insert_artifact(&crate::model::Artifact {
-                key,
+                key: stash_key(relay),
                 kind: crate::model::ArtifactKind::SamlResponse,
                 client_id: idp.to_owned(),
                 grant_id: None,
@@ -1128,12 +1155,22 @@ impl Provider {
                 expires_at: now.plus(STASH_TTL),
                 revoked_at: None,
                 consumed_at: None,
-                payload: serde_json::json!({"response": response, "relay_state": relay_state}),
+                payload: serde_json::json!({"response": response, "relay_state": relay}),
             })
-            .await?;
+            .await;
+        match inserted {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict(_)) => {
+                return Err(crate::error::Error::invalid_request(
+                    "a Response was posted for this sign-in already",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(format!(
-            "/federation/{}/acs?posted={handle}",
-            super::oidc::urlencode(idp)
+            "/federation/{}/acs?posted={}",
+            super::oidc::urlencode(idp),
+            super::oidc::urlencode(relay)
         ))
     }
 
@@ -1144,7 +1181,7 @@ impl Provider {
         handle: Option<&str>,
     ) -> crate::error::Result<Option<(String, Option<String>)>> {
         let now = self.now();
-        let Some(key) = handle.and_then(crate::secret::handle_key) else {
+        let Some(key) = handle.filter(|h| h.len() <= 256).map(stash_key) else {
             return Ok(None);
         };
         let consumed = self

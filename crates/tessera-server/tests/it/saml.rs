@@ -412,6 +412,33 @@ async fn forged_and_misdirected_responses_are_refused() {
         .await
         .is_err());
 
+    // Review regression: a Response is kept only for a sign-in under way, and once.
+    let b = Browser::new(&h);
+    for relay in ["", "AaJDrandomrandomrandomrandomrandomrandomrandomrandom0"] {
+        let r = b
+            .post(
+                "/federation/corp/acs",
+                &enc(&[("SAMLResponse", "AAAA"), ("RelayState", relay)]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{relay:?}: {}", r.text);
+    }
+    let (_, relay, _, _) = start(&b, &c).await;
+    let first = b
+        .post(
+            "/federation/corp/acs",
+            &enc(&[("SAMLResponse", "AAAA"), ("RelayState", &relay)]),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let second = b
+        .post(
+            "/federation/corp/acs",
+            &enc(&[("SAMLResponse", "AAAA"), ("RelayState", &relay)]),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST, "{}", second.text);
+
     // Nothing above signed anyone in; a good one does.
     let b = Browser::new(&h);
     let (_, relay, rid, _) = start(&b, &c).await;
