@@ -28,7 +28,10 @@ impl Provider {
             && c.federation.jwt_bearer_subject == JwtBearerSubject::User)
             || (c.grant_types.contains(&GrantType::TokenExchange)
                 && c.federation.impersonation_allowed)
-            || c.grant_types.contains(&GrantType::Saml2Bearer);
+            || c.grant_types.contains(&GrantType::Saml2Bearer)
+            // Exchanging an identity provider's tokens speaks for the users they name, with an
+            // actor token as well as without one.
+            || !c.federation.exchange_identity_providers.is_empty();
         if asserts {
             TargetKind::AssertsUsers
         } else {

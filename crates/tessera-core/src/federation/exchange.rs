@@ -82,10 +82,14 @@ impl Provider {
         if exp.0 > now.0.saturating_add(MAX_LIFETIME) {
             return Ok(Err("the ID token expires too far in the future".into()));
         }
-        // Used once: by its jti, or (ID tokens often have none) by the token itself.
+        // Used once: by its jti, or (ID tokens often have none) by what was signed, not by the
+        // signature, which an ECDSA signer's (r, n-s) twin would change.
         let once = match claims.get("jti").and_then(Value::as_str) {
             Some(j) if !j.is_empty() && j.len() <= 256 => j.to_owned(),
-            _ => b64url(&sha256(token.as_bytes())),
+            _ => {
+                let signed = token.rsplit_once('.').map_or(token, |(input, _)| input);
+                b64url(&sha256(signed.as_bytes()))
+            }
         };
         let issuer = ep.issuer.clone().unwrap_or_default();
         if !self

@@ -399,6 +399,10 @@ impl Provider {
                 return Err("the ID token's azp is another client".into());
             }
         }
+        // A logout token (Back-Channel Logout §2.4) written without a typ is not an ID token.
+        if claims.contains_key("events") {
+            return Err("the token carries events: it is not an ID token".into());
+        }
         // OIDC Core §2: iat is required, and sub is a string (12345 and "12345" are not one).
         if !claims.get("iat").is_some_and(Value::is_i64) {
             return Err("the ID token has no iat".into());

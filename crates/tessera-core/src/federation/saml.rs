@@ -491,17 +491,14 @@ pub struct Expected<'a> {
     /// The bearer confirmation's `Recipient` (and a signed Response's `Destination`).
     pub recipients: &'a [String],
     /// At a sign-in: the ID of the AuthnRequest the Response must answer. As a bearer
-    /// assertion (RFC 7522) there is none, and the confirmation may omit its Recipient.
+    /// assertion (RFC 7522) there is none.
     pub request_id: Option<&'a str>,
     pub now: Timestamp,
 }
 
 impl Expected<'_> {
     fn recipient_ok(&self, r: Option<&str>) -> bool {
-        match r {
-            Some(r) => self.recipients.iter().any(|x| x == r),
-            None => self.request_id.is_none(),
-        }
+        r.is_some_and(|r| self.recipients.iter().any(|x| x == r))
     }
 }
 
@@ -1061,7 +1058,9 @@ impl Provider {
         let md = self.saml_metadata(idp, now).await?;
         let mut audiences = self.assertion_audiences();
         audiences.push(self.saml_entity_id(&idp.name));
-        let recipients = [self.settings.endpoint("/token"), self.saml_acs(&idp.name)];
+        // RFC 7522 §3 item 4: the bearer confirmation names the token endpoint; an assertion of
+        // a browser sign-in (for the ACS) is not one to redeem here.
+        let recipients = [self.settings.endpoint("/token")];
         let (b64, m) = (token.to_owned(), md.clone());
         let _turn = self.saml_gate.acquire().await.map_err(|e| e.to_string())?;
         let v = tokio::task::spawn_blocking(move || {

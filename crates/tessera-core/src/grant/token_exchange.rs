@@ -60,6 +60,8 @@ struct Party {
     grant_id: Option<String>,
     /// When the token expires: a token exchanged for it expires no later.
     exp: Timestamp,
+    /// Its grant was made for this exchange (an identity provider's token).
+    fresh: bool,
 }
 
 /// Which token of the request is judged.
@@ -133,6 +135,7 @@ impl Provider {
                     act: claims.extra.get("act").cloned(),
                     grant_id: grant.map(|g| g.id),
                     exp: claims.exp,
+                    fresh: false,
                 })
             }
             REFRESH_TOKEN_TYPE => {
@@ -149,6 +152,7 @@ impl Provider {
                     act: None,
                     grant_id: Some(rt.grant_id),
                     exp: rt.expires_at,
+                    fresh: false,
                 })
             }
             ID_TOKEN_TYPE | JWT_TYPE => {
@@ -225,6 +229,7 @@ impl Provider {
                     act,
                     grant_id: None,
                     exp,
+                    fresh: false,
                 })
             }
             SAML2_TYPE if role == Role::Subject => {
@@ -257,6 +262,7 @@ impl Provider {
             act: None,
             grant_id: Some(x.grant_id),
             exp: x.exp,
+            fresh: true,
         })
     }
 
@@ -311,6 +317,7 @@ impl Provider {
             act: None,
             grant_id: Some(grant.id),
             exp,
+            fresh: false,
         })
     }
 
@@ -341,6 +348,22 @@ impl Provider {
         let mut targets = req.resources.clone();
         targets.extend(req.audiences.iter().cloned());
         let aud = self.asserted_audience(client, targets)?;
+        // The new token is for APIs: only scopes the client may request, never the OpenID ones.
+        let may_request = |s: &String| {
+            client.scopes.contains(s) && !crate::model::OPENID_SCOPES.contains(&s.as_str())
+        };
+        if let Some(bad) = req.scope.iter().flatten().find(|x| !may_request(x)) {
+            return Err(Error::invalid_scope(format!(
+                "scope {bad} exceeds the subject token's scopes or the client's"
+            )));
+        }
+        let actor = match &req.actor_token {
+            Some((token, ty)) => Some(
+                self.exchange_party(loaded, Role::Actor, token, ty, now)
+                    .await?,
+            ),
+            None => None,
+        };
         let subject = self
             .exchange_party(
                 loaded,
@@ -350,13 +373,31 @@ impl Provider {
                 now,
             )
             .await?;
-        let actor = match &req.actor_token {
-            Some((token, ty)) => Some(
-                self.exchange_party(loaded, Role::Actor, token, ty, now)
-                    .await?,
-            ),
-            None => None,
-        };
+        let outcome = self
+            .exchange_for(loaded, &req, &subject, actor, aud, issued_type, now)
+            .await;
+        // A grant made for this exchange (an identity provider's token) goes with a refusal.
+        if outcome.is_err() && subject.fresh {
+            if let Some(g) = &subject.grant_id {
+                self.revoke_grant(g, now).await?;
+            }
+        }
+        outcome
+    }
+
+    /// RFC 8693 §2.2: the token for `subject` (and `actor`), once the rest is judged.
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange_for(
+        &self,
+        loaded: &LoadedClient,
+        req: &ExchangeRequest,
+        subject: &Party,
+        actor: Option<Party>,
+        aud: Vec<String>,
+        issued_type: &'static str,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let client = &loaded.client;
         // RFC 8693 §1.1: an actor that is the subject itself is not delegation but
         // impersonation, which the client must be allowed.
         let actor = match actor {
@@ -389,11 +430,10 @@ impl Provider {
                 ))
             }
         };
-        // The new token is for APIs: only scopes the client may request, never the OpenID ones.
         let may_request = |s: &String| {
             client.scopes.contains(s) && !crate::model::OPENID_SCOPES.contains(&s.as_str())
         };
-        let scope = match req.scope {
+        let scope = match req.scope.clone() {
             Some(s) => {
                 if let Some(bad) = s
                     .iter()

@@ -493,6 +493,16 @@ async fn identity_providers_are_a_power_over_users() {
         v["redirect_uri"],
         format!("{ISSUER}/federation/corp/callback")
     );
+    // Review regression: an application exchanging a provider's tokens speaks for the users
+    // they name, with an actor token too: config:write alone may not make one.
+    let config_only = crate::admin_api::automation(&h, &["config:write"]).await;
+    let app = json!({"name": "delegating exchanger", "type": "m2m",
+                     "grant_types": ["token_exchange"], "exchange_identity_providers": ["corp"]});
+    let r =
+        crate::admin_api::call(&h, "POST", "/applications", &config_only, Some(app.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = crate::admin_api::call(&h, "POST", "/applications", &token, Some(app)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
 /// Review regressions: a provider an administrator's identity is linked at is protected (whoever
@@ -1041,7 +1051,8 @@ async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
             {"client_id": "tessera", "client_secret": "upstream-secret",
              "redirect_uris": [format!("{ISSUER}/federation/corp/callback")]},
             {"client_id": "mobile", "client_secret": "mobile-secret",
-             "redirect_uris": [format!("{ISSUER}/mobile-cb")]},
+             "redirect_uris": [format!("{ISSUER}/mobile-cb")],
+             "id_token_signed_response_alg": "ES256"},
         ],
         "accounts": accounts(),
     }))
@@ -1096,6 +1107,19 @@ async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
     spec.client_secret = None;
     spec.exchange_audiences = vec!["mobile".into()];
     admin.update_idp(&spec).await.expect("exchange audience");
+    // Review regressions: refused before the ID token is judged, so nothing is made: a scope
+    // the application may not ask for, a bad actor token.
+    let mut with_scope = body(&token);
+    with_scope.push_str("&scope=write%3Aeverything");
+    let r = h.post("/token", Some(&app.basic()), &with_scope).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let mut with_actor = body(&token);
+    with_actor.push_str(
+        "&actor_token=garbage&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token",
+    );
+    let r = h.post("/token", Some(&app.basic()), &with_actor).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(admin.user("alice").await.is_err(), "no one was made");
     let r = h.post("/token", Some(&app.basic()), &body(&token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["scope"], "read:things");
@@ -1106,8 +1130,13 @@ async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
     let grants = admin.user_grants(&alice.id).await.expect("grants");
     assert_eq!(grants.len(), 1, "{grants:?}");
 
-    // Once only.
+    // Once only; also with the ECDSA signature's twin (r, n-s), which verifies too.
     let r = h.post("/token", Some(&app.basic()), &body(&token)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("already exchanged"), "{}", r.text);
+    let twin = ecdsa_twin(&token);
+    assert_ne!(twin, token);
+    let r = h.post("/token", Some(&app.basic()), &body(&twin)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("already exchanged"), "{}", r.text);
     // Not by an application not allowed the provider.
@@ -1236,4 +1265,30 @@ async fn upstream_then_a_local_code_and_linking_from_the_account_page() {
     let refused = b.get(&back).await;
     assert_eq!(refused.header("location"), "/account?notice=not_linked");
     assert!(admin.identities(&dave).await.expect("ids").is_empty());
+}
+
+/// The same ES256 JWT with the other valid signature: (r, n - s) for P-256's order n.
+fn ecdsa_twin(jwt: &str) -> String {
+    use base64::Engine;
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, sig) = jwt.rsplit_once('.').expect("a JWT");
+    let mut raw = b64.decode(sig).expect("base64");
+    assert_eq!(raw.len(), 64, "an ES256 signature");
+    let s: Vec<u8> = raw[32..].to_vec();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        borrow = 0;
+        if d < 0 {
+            d += 256;
+            borrow = 1;
+        }
+        raw[32 + i] = u8::try_from(d).expect("a byte");
+    }
+    format!("{input}.{}", b64.encode(raw))
 }

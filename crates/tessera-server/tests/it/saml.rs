@@ -570,6 +570,23 @@ async fn a_saml_assertion_is_exchanged_for_its_users_token() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("used before"), "{}", r.text);
+    // Review regression: a browser sign-in's assertion (for the ACS, answering a request) is
+    // not redeemed at the token endpoint (RFC 7522 §3: the Recipient is the token endpoint).
+    let (_, browser) = peer
+        .issue(
+            json!({"acs": ACS, "audience": SP, "user": "alice", "name_id": "alice",
+                      "in_response_to": "_0123456789abcdef0123456789abcdef",
+                      "sign_response": false, "sign_assertion": true}),
+        )
+        .await;
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &exchange(&bare_assertion(&browser)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     // Signed for another audience, or changed after signing: refused.
     let (_, other) = peer.issue(assertion("https://other.example/sp")).await;
     let r = h
