@@ -50,7 +50,7 @@ impl Peer {
             .expect("node");
         let out = child.stdout.take().expect("stdout");
         let mut lines = tokio::io::BufReader::new(out).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        let line = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
             .await
             .expect("the peer starts")
             .expect("read")

@@ -63,7 +63,7 @@ impl SamlPeer {
             .expect("the SAML peer");
         let out = child.stdout.take().expect("stdout");
         let mut lines = tokio::io::BufReader::new(out).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        let line = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
             .await
             .expect("the SAML peer starts")
             .expect("read")
