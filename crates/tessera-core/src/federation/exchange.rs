@@ -108,6 +108,66 @@ impl Provider {
         }
     }
 
+    /// RFC 8693 with an upstream's access token (`access_token`, with `subject_issuer` naming
+    /// the provider, as Keycloak has it): the provider's userinfo endpoint says whose it is.
+    /// Only a provider the application is allowed, OpenID Connect or OAuth 2.0, is asked; the
+    /// token is used once (by its digest) within the hour, and the exchanged token lasts no
+    /// longer than the application's access tokens.
+    pub(crate) async fn exchange_upstream_access_token(
+        &self,
+        caller: &LoadedClient,
+        idp: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Exchanged, String>> {
+        let allowed = caller
+            .client
+            .federation
+            .exchange_identity_providers
+            .iter()
+            .any(|n| n == idp);
+        let Some(idp) = self
+            .idp(idp)
+            .filter(|i| allowed && i.enabled && i.protocol != IdpProtocol::Saml)
+        else {
+            return Ok(Err(
+                "subject_issuer is not an OpenID Connect or OAuth 2.0 provider the client is allowed"
+                    .into(),
+            ));
+        };
+        if token.is_empty() || token.len() > 8 * 1024 {
+            return Ok(Err("the access token is empty or too long".into()));
+        }
+        let ep = match self.endpoints(&idp, now).await {
+            Ok(ep) => ep,
+            Err(why) => {
+                tracing::warn!(idp = %idp.name, error = ?why, "token exchange: the provider cannot be reached");
+                return Ok(Err("the identity provider cannot be reached".into()));
+            }
+        };
+        let issuer = ep.issuer.clone().unwrap_or_else(|| idp.name.clone());
+        let once = b64url(&sha256(token.as_bytes()));
+        if !self
+            .first_use_of_jti("upstream-access-token", &issuer, &once, now.plus(3_600))
+            .await?
+        {
+            return Ok(Err("this access token was already exchanged".into()));
+        }
+        let claims = match self.upstream_userinfo(&ep, token).await {
+            Ok(c) => c,
+            Err(why) => return Ok(Err(why)),
+        };
+        let p = match profile(&idp, &claims) {
+            Ok(p) => p,
+            Err(why) => return Ok(Err(why)),
+        };
+        let exp = now.plus(caller.client.access_token_ttl);
+        match self.exchanged_user(caller, &idp, &p, exp, now).await? {
+            Ok(found) => self.exchange_grant(caller, found, now).await,
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
     /// RFC 8693 with `urn:ietf:params:oauth:token-type:saml2` (seed 002: "SAML Assertions"): a
     /// bare assertion of one of the SAML providers the application is allowed, signed by it,
     /// for Tessera (an `Audience` of its token endpoint, issuer or SP entity ID; a bearer

@@ -470,7 +470,7 @@ impl Provider {
     }
 
     /// OIDC Core §5.3: the upstream's userinfo answer (plain JSON only).
-    async fn upstream_userinfo(
+    pub(crate) async fn upstream_userinfo(
         &self,
         ep: &Endpoints,
         access_token: &str,

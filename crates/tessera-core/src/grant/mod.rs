@@ -134,6 +134,7 @@ impl TokenRequest {
                     subject_token_type: params.require("subject_token_type")?.to_owned(),
                     actor_token: actor,
                     requested_token_type: params.get("requested_token_type")?.map(str::to_owned),
+                    subject_issuer: params.get("subject_issuer")?.map(str::to_owned),
                     audiences: params
                         .all("audience")
                         .into_iter()

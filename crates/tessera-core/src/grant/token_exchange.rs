@@ -33,6 +33,9 @@ pub struct ExchangeRequest {
     pub subject_token_type: String,
     pub actor_token: Option<(String, String)>,
     pub requested_token_type: Option<String>,
+    /// Keycloak's `subject_issuer`: the identity provider (by name) whose access token the
+    /// subject token is; Tessera sends it to that provider's userinfo endpoint only.
+    pub subject_issuer: Option<String>,
     pub audiences: Vec<String>,
     pub resources: Vec<String>,
     pub scope: Option<Vec<String>>,
@@ -364,15 +367,29 @@ impl Provider {
             ),
             None => None,
         };
-        let subject = self
-            .exchange_party(
-                loaded,
-                Role::Subject,
-                &req.subject_token,
-                &req.subject_token_type,
-                now,
-            )
-            .await?;
+        let subject =
+            match req.subject_issuer.as_deref() {
+                Some(idp) if req.subject_token_type == ACCESS_TOKEN_TYPE => {
+                    let x = self
+                        .exchange_upstream_access_token(loaded, idp, &req.subject_token, now)
+                        .await?
+                        .map_err(|why| bad_token("subject_token", &why))?;
+                    self.upstream_party(loaded, x)?
+                }
+                Some(_) => return Err(Error::invalid_request(
+                    "subject_issuer names an identity provider for an access_token subject token",
+                )),
+                None => {
+                    self.exchange_party(
+                        loaded,
+                        Role::Subject,
+                        &req.subject_token,
+                        &req.subject_token_type,
+                        now,
+                    )
+                    .await?
+                }
+            };
         let outcome = self
             .exchange_for(loaded, &req, &subject, actor, aud, issued_type, now)
             .await;

@@ -998,6 +998,14 @@ async fn logout_goes_on_to_the_upstream_and_comes_back_from_it() {
 /// Signs `login` in at the upstream as its own client `mobile` (as a mobile app would, with no
 /// Tessera in between); the ID token it gets.
 async fn mobile_id_token(peer: &Peer, login: &str, nonce: &str) -> String {
+    mobile_tokens(peer, login, nonce).await["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_owned()
+}
+
+/// The mobile app's token answer at the upstream (ID token and access token).
+async fn mobile_tokens(peer: &Peer, login: &str, nonce: &str) -> Value {
     use tessera_core::secret::{b64url, sha256};
     let verifier = b64url(&[7u8; 32]);
     let challenge = b64url(&sha256(verifier.as_bytes()));
@@ -1035,7 +1043,7 @@ async fn mobile_id_token(peer: &Peer, login: &str, nonce: &str) -> String {
         .json()
         .await
         .expect("json");
-    t["id_token"].as_str().expect("id_token").to_owned()
+    t
 }
 
 /// Seed 002's "Allowed IDPs": an application allowed the provider exchanges an ID token a mobile
@@ -1157,6 +1165,43 @@ async fn an_upstream_id_token_is_exchanged_for_its_users_token() {
     let r = h.post("/token", Some(&app.basic()), &body(&fresh)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("Blocked"), "{}", r.text);
+    // The mobile app's access token at the upstream, with subject_issuer naming the provider
+    // (as Keycloak has it): its userinfo says whose it is. Unblocked bob this time.
+    let t = mobile_tokens(&peer, "bob", "n-3").await;
+    let at = t["access_token"].as_str().expect("access token");
+    let by_access = |issuer: &str| {
+        enc(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", at),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("subject_issuer", issuer),
+            ("resource", crate::support::API),
+        ])
+    };
+    let r = h
+        .post("/token", Some(&other.basic()), &by_access("corp"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "not allowed: {}", r.text);
+    let r = h
+        .post("/token", Some(&app.basic()), &by_access("corp"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let bob = admin.user("bob").await.expect("made just in time");
+    assert_eq!(
+        jwt_claims(r.json["access_token"].as_str().expect("at"))["sub"],
+        bob.id.as_str()
+    );
+    let r = h
+        .post("/token", Some(&app.basic()), &by_access("corp"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "once: {}", r.text);
+
     // A provider an application exchanges tokens of is not deleted from under it.
     let deleted = admin.delete_idp("corp").await;
     assert!(deleted.is_err(), "{deleted:?}");
