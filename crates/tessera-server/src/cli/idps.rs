@@ -119,6 +119,7 @@ fn parse_amr(s: &str) -> Result<(String, String), String> {
 
 impl From<IdpArgs> for IdpSpec {
     fn from(a: IdpArgs) -> IdpSpec {
+        let saml = matches!(a.protocol, Protocol::Saml);
         IdpSpec {
             name: a.name,
             display_name: a.display_name,
@@ -133,7 +134,9 @@ impl From<IdpArgs> for IdpSpec {
             token_endpoint: a.token_endpoint,
             userinfo_endpoint: a.userinfo_endpoint,
             client_id: a.client_id,
-            client_secret: a.client_secret,
+            // TESSERA_IDP_CLIENT_SECRET may be set for the OpenID providers made alongside: a
+            // SAML provider has no client secret.
+            client_secret: a.client_secret.filter(|_| !saml),
             auth_method: match a.auth_method {
                 AuthMethod::ClientSecretBasic => UpstreamAuth::ClientSecretBasic,
                 AuthMethod::ClientSecretPost => UpstreamAuth::ClientSecretPost,

@@ -671,3 +671,173 @@ async fn chromium_signs_in_with_passkeys_totp_and_recovery_codes() {
     }
     server.kill();
 }
+
+/// Federation in a real browser: the `tessera` binary set up from the CLI with an upstream
+/// OpenID Provider (node-oidc-provider) and a SAML identity provider (pysaml2); chromium presses
+/// each button on Tessera's sign-in page, signs in on the upstream's own page and comes back
+/// (for SAML, through the Response form the IdP's page posts to Tessera's ACS) to the relying
+/// party with a code that redeems for an ID token saying `fed`.
+#[tokio::test]
+async fn chromium_signs_in_through_an_openid_and_a_saml_provider() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let oidc = crate::federation::Peer::start(&json!({
+        "port": 0,
+        "clients": [{"client_id": "tessera", "client_secret": "upstream-secret",
+                     "redirect_uris": [format!("{base}/federation/corp/callback")]}],
+        "accounts": {"alice": {"sub": "alice-sub", "email": "alice@corp.example",
+                               "email_verified": true, "preferred_username": "alice"}},
+    }))
+    .await;
+    let saml = crate::saml::SamlPeer::start(&json!({
+        "port": 0,
+        "users": {"bob": {"uid": "bob", "email": "bob@corp.example"}},
+    }))
+    .await;
+    let env = [
+        ("TESSERA_ISSUER", base.as_str()),
+        ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+        ("TESSERA_IDP_CLIENT_SECRET", "upstream-secret"),
+    ];
+    let metadata = saml.url("metadata_url");
+    for args in [
+        &[
+            "idp",
+            "create",
+            "corp",
+            "--issuer",
+            &oidc.issuer,
+            "--client-id",
+            "tessera",
+            "--display-name",
+            "Corp SSO",
+        ][..],
+        &[
+            "idp",
+            "create",
+            "corp-saml",
+            "--protocol",
+            "saml",
+            "--metadata-url",
+            &metadata,
+            "--display-name",
+            "Corp SAML",
+        ],
+        &[
+            "scheme",
+            "create",
+            "fed",
+            "--methods",
+            "upstream",
+            "--methods",
+            "password",
+            "--acr",
+            "urn:example:fed",
+            "--identity-provider",
+            "corp",
+            "--identity-provider",
+            "corp-saml",
+        ],
+    ] {
+        cli_env(dir.path(), args, &env);
+    }
+    let c = json_out(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Federated RP",
+            "--redirect-uri",
+            RP,
+            "--authentication-scheme",
+            "fed",
+            "--consent",
+            "auto-accept",
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap().to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+    // The SAML IdP reads Tessera's SP metadata from the running server.
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/__sp_metadata", saml.url("base_url")))
+        .json(&json!({"url": format!("{base}/saml/metadata/corp-saml")}))
+        .send()
+        .await
+        .unwrap();
+    assert!(loaded.status().is_success());
+
+    for (button, login_field, user, state) in [
+        ("Sign in with Corp SSO", "login", "alice", "oidc"),
+        ("Sign in with Corp SAML", "username", "bob", "saml"),
+    ] {
+        let (verifier, challenge) = pkce();
+        let authorize = format!(
+            "{base}/authorize?{}",
+            enc(&[
+                ("response_type", "code"),
+                ("client_id", &id),
+                ("redirect_uri", RP),
+                ("scope", "openid email"),
+                ("state", state),
+                ("nonce", "n"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256")
+            ])
+        );
+        let out = tokio::task::spawn_blocking({
+            let args = json!({"authorize_url": authorize, "button": button,
+                "login_field": login_field, "username": user, "password": "secret",
+                "redirect_prefix": RP});
+            move || drive_script("federation.mjs", &args)
+        })
+        .await
+        .unwrap();
+        let p = params(out["final_url"].as_str().unwrap());
+        assert_eq!(p["state"], state, "{out}");
+        let t: Value = reqwest::Client::new()
+            .post(format!("{base}/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", p["code"].as_str()),
+                ("redirect_uri", RP),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let claims = crate::flow::jwt_claims(t["id_token"].as_str().expect("id token"));
+        assert_eq!(claims["acr"], "urn:example:fed");
+        assert_eq!(claims["amr"][0], "fed", "{claims}");
+    }
+    let users = json_out(&cli_env(
+        dir.path(),
+        &["user", "list", "--output", "json"],
+        &env,
+    ));
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"alice") && names.contains(&"bob"),
+        "{names:?}"
+    );
+}

@@ -22,7 +22,7 @@ use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browse
 use crate::support::{Harness, Reply, TestClient, ISSUER};
 
 /// The pysaml2 identity provider, stopped when dropped.
-struct SamlPeer {
+pub(crate) struct SamlPeer {
     info: Value,
     _child: tokio::process::Child,
 }
@@ -33,7 +33,7 @@ fn saml_dir() -> PathBuf {
 
 impl SamlPeer {
     /// Starts `tests/peers/saml/idp.py` (making its virtual environment first if needed).
-    async fn start(config: &Value) -> SamlPeer {
+    pub(crate) async fn start(config: &Value) -> SamlPeer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = saml_dir();
         let python = dir.join(".venv/bin/python3");
@@ -74,7 +74,7 @@ impl SamlPeer {
         }
     }
 
-    fn url(&self, key: &str) -> String {
+    pub(crate) fn url(&self, key: &str) -> String {
         self.info[key].as_str().expect("peer URL").to_owned()
     }
 
