@@ -1337,3 +1337,143 @@ fn ecdsa_twin(jwt: &str) -> String {
     }
     format!("{input}.{}", b64.encode(raw))
 }
+
+/// Another installation of Tessera as the upstream OpenID Provider: the `tessera` binary on its
+/// own port, set up from its CLI. Discovery, its own sign-in page over real HTTP, its ES256 ID
+/// token verified against its `/jwks`, and the user made here from its claims.
+#[tokio::test]
+async fn another_tessera_is_an_upstream_openid_provider() {
+    use crate::process::{cli_env, free_port, json as json_out, Server};
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let upstream = format!("http://127.0.0.1:{port}");
+    let here = "http://127.0.0.1:8080";
+    let env = [("TESSERA_ISSUER", upstream.as_str())];
+    cli_env(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "zoe",
+            "--claim",
+            "email=zoe@up.example",
+            "--claim",
+            "email_verified=true",
+            "--claim",
+            "name=Zoe Upstream",
+        ],
+        &[
+            ("TESSERA_ISSUER", upstream.as_str()),
+            ("TESSERA_NEW_PASSWORD", crate::flow::PASSWORD),
+        ],
+    );
+    let callback = format!("{here}/federation/up/callback");
+    let client = json_out(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Downstream Tessera",
+            "--redirect-uri",
+            &callback,
+            "--consent",
+            "auto-accept",
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+
+    let h = Harness::with_issuer(here).await;
+    let admin = h.provider.admin(Caller::local());
+    admin
+        .create_idp(&IdpSpec {
+            name: "up".into(),
+            display_name: "Upstream Tessera".into(),
+            issuer: Some(upstream.clone()),
+            client_id: client["client_id"].as_str().expect("client_id").to_owned(),
+            client_secret: client["client_secret"].as_str().map(str::to_owned),
+            // Tessera puts the scopes' claims in userinfo, not in the ID token.
+            use_userinfo: true,
+            ..IdpSpec::default()
+        })
+        .await
+        .expect("idp");
+    admin
+        .create_scheme(&SchemeSpec {
+            name: "up".into(),
+            methods: vec![vec![Method::Upstream]],
+            acr: "urn:example:up".into(),
+            identity_providers: vec!["up".into()],
+            ..SchemeSpec::default()
+        })
+        .await
+        .expect("scheme");
+    let c = h
+        .web_app(|s| {
+            s.authentication_scheme = Some("up".into());
+            s.consent = Some(ConsentMode::AutoAccept);
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid email profile", "");
+    let page = b.get(&path).await;
+    assert!(
+        page.text.contains("Sign in with Upstream Tessera"),
+        "{}",
+        page.text
+    );
+    let go = b
+        .post(
+            "/login/upstream",
+            &enc(&[
+                ("interaction", &hidden(&page.text, "interaction")),
+                ("csrf", &hidden(&page.text, "csrf")),
+                ("idp", "up"),
+            ]),
+        )
+        .await;
+    assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.text);
+    // At the upstream Tessera: its sign-in page, then back with a code.
+    let agent = upstream_agent();
+    let (status, _, login) = agent.fetch(agent.http.get(go.header("location"))).await;
+    assert_eq!(status, 200, "{login}");
+    let form = [
+        ("interaction", hidden(&login, "interaction")),
+        ("csrf", hidden(&login, "csrf")),
+        ("username", "zoe".to_owned()),
+        ("password", crate::flow::PASSWORD.to_owned()),
+    ];
+    let (status, back, _) = agent
+        .fetch(agent.http.post(format!("{upstream}/login")).form(&form))
+        .await;
+    assert_eq!(status, 303);
+    let back = back.strip_prefix(here).expect("back here").to_owned();
+    assert!(
+        back.contains(&format!("iss={}", urlencoding(&upstream))),
+        "{back}"
+    );
+    let done = b.get(&back).await;
+    let t = tokens(&h, &b, &c, &done, &verifier).await;
+    let id = jwt_claims(t["id_token"].as_str().expect("id token"));
+    assert_eq!(id["acr"], "urn:example:up");
+    assert_eq!(id["amr"][0], "fed");
+    // No preferred_username from the upstream: the username is the email (from userinfo).
+    let zoe = admin
+        .user("zoe@up.example")
+        .await
+        .expect("made from the upstream's claims");
+    assert_eq!(zoe.claims["name"], "Zoe Upstream");
+    drop(server);
+}
+
+fn urlencoding(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
