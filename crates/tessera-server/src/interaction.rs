@@ -393,7 +393,13 @@ pub async fn saml_slo(
         ));
     }
     let state = p.get("RelayState").ok().flatten();
-    match s.provider.upstream_logged_out(&idp, state).await {
+    back_from_upstream_logout(&s, &idp, state).await
+}
+
+/// Back from the upstream's logout (its `state` or RelayState): on to the application's
+/// post-logout redirect, or the signed-out page.
+async fn back_from_upstream_logout(s: &AppState, idp: &str, state: Option<&str>) -> Response {
+    match s.provider.upstream_logged_out(idp, state).await {
         Ok(Some(then)) => redirect(&then),
         Ok(None) => pages::logged_out(&[], &None),
         Err(e) => pages::error(&e),
@@ -433,11 +439,7 @@ pub async fn upstream_logged_out(
         Err(e) => return pages::error(&e),
     };
     let state = p.get("state").ok().flatten();
-    match s.provider.upstream_logged_out(&idp, state).await {
-        Ok(Some(then)) => redirect(&then),
-        Ok(None) => pages::logged_out(&[], &None),
-        Err(e) => pages::error(&e),
-    }
+    back_from_upstream_logout(&s, &idp, state).await
 }
 
 /// `POST /federation/{idp}/backchannel-logout`: the upstream's logout token (Back-Channel

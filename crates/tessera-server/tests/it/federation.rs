@@ -237,14 +237,23 @@ async fn at_upstream(agent: &Agent, auth_url: &str, login: &str) -> String {
 
 /// The login page's upstream button, pressed: the upstream's authorization URL.
 async fn press_button(b: &Browser<'_>, page: &Reply) -> String {
-    assert!(page.text.contains("Sign in with Corp SSO"), "{}", page.text);
+    press(b, page, "Corp SSO", "corp").await
+}
+
+/// The sign-in page's button `label` for the provider `idp`, pressed: where the browser goes.
+pub(crate) async fn press(b: &Browser<'_>, page: &Reply, label: &str, idp: &str) -> String {
+    assert!(
+        page.text.contains(&format!("Sign in with {label}")),
+        "{}",
+        page.text
+    );
     let r = b
         .post(
             "/login/upstream",
             &enc(&[
                 ("interaction", &hidden(&page.text, "interaction")),
                 ("csrf", &hidden(&page.text, "csrf")),
-                ("idp", "corp"),
+                ("idp", idp),
             ]),
         )
         .await;
@@ -1425,25 +1434,10 @@ async fn another_tessera_is_an_upstream_openid_provider() {
     let b = Browser::new(&h);
     let (path, verifier) = code_request(&c, "openid email profile", "");
     let page = b.get(&path).await;
-    assert!(
-        page.text.contains("Sign in with Upstream Tessera"),
-        "{}",
-        page.text
-    );
-    let go = b
-        .post(
-            "/login/upstream",
-            &enc(&[
-                ("interaction", &hidden(&page.text, "interaction")),
-                ("csrf", &hidden(&page.text, "csrf")),
-                ("idp", "up"),
-            ]),
-        )
-        .await;
-    assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.text);
+    let go = press(&b, &page, "Upstream Tessera", "up").await;
     // At the upstream Tessera: its sign-in page, then back with a code.
     let agent = upstream_agent();
-    let (status, _, login) = agent.fetch(agent.http.get(go.header("location"))).await;
+    let (status, _, login) = agent.fetch(agent.http.get(&go)).await;
     assert_eq!(status, 200, "{login}");
     let form = [
         ("interaction", hidden(&login, "interaction")),

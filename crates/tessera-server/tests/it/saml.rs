@@ -18,7 +18,7 @@ use tessera_core::federation::IdpProtocol;
 use tessera_core::model::ConsentMode;
 use tokio::io::AsyncBufReadExt;
 
-use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browser};
+use crate::flow::{code_request, enc, jwt_claims, redirect_params, Browser};
 use crate::support::{Harness, Reply, TestClient, ISSUER};
 
 /// The pysaml2 identity provider, stopped when dropped.
@@ -189,23 +189,7 @@ async fn setup() -> (SamlPeer, Harness, TestClient) {
 async fn start(b: &Browser<'_>, c: &TestClient) -> (String, String, String, String) {
     let (path, verifier) = code_request(c, "openid email profile", "");
     let page = b.get(&path).await;
-    assert!(
-        page.text.contains("Sign in with Corp SAML"),
-        "{}",
-        page.text
-    );
-    let r = b
-        .post(
-            "/login/upstream",
-            &enc(&[
-                ("interaction", &hidden(&page.text, "interaction")),
-                ("csrf", &hidden(&page.text, "csrf")),
-                ("idp", "corp"),
-            ]),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    let url = r.header("location").to_owned();
+    let url = crate::federation::press(b, &page, "Corp SAML", "corp").await;
     let query = url.split_once('?').expect("query").1;
     let param = |k: &str| {
         form_urlencoded::parse(query.as_bytes())
