@@ -192,6 +192,16 @@ impl Provider {
         .await
         .map_err(Error::server)?
         .map_err(|why| Error::invalid_request(format!("the LogoutRequest is refused: {why}")))?;
+        // Used once: a LogoutRequest seen again (from a log, a Referer) ends nothing more.
+        let until = now.plus(2 * super::saml::LOGOUT_FRESH);
+        if !self
+            .first_use_of_jti("saml-logout-request", &md.entity_id, &request_id, until)
+            .await?
+        {
+            return Err(Error::invalid_request(
+                "the LogoutRequest is refused: it was used before",
+            ));
+        }
         if let Some(link) = self.store.find_identity(&idp.name, &name_id).await? {
             if let Some(user) = self.store.get_user(&link.user_id).await? {
                 let ended = self

@@ -39,6 +39,9 @@ pub const POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
+/// How far a LogoutRequest's IssueInstant may be from now, either way (five minutes and skew).
+pub const LOGOUT_FRESH: i64 = 300 + SKEW;
+
 /// The largest metadata document or Response Tessera reads.
 pub const MAX_XML: usize = 512 * 1024;
 
@@ -322,38 +325,43 @@ fn inflated(b64: &str) -> Result<String, String> {
     Ok(xml)
 }
 
-/// Bindings §3.4.4.1: the signature of a Redirect-binding message, over
-/// `SAMLRequest=…&RelayState=…&SigAlg=…` (or `SAMLResponse`) exactly as the query carried them,
-/// by a certificate of the metadata; RSA or ECDSA with SHA-256/384/512 (SHA-1 is refused).
-fn verify_redirect_signature(raw_query: &str, md: &IdpMetadata) -> Result<(), String> {
+/// Bindings §3.4.4.1: the Redirect-binding message `param` (`SAMLRequest` or `SAMLResponse`),
+/// its signature verified over `param=…&RelayState=…&SigAlg=…` exactly as the query carried
+/// them, by a certificate of the metadata; RSA or ECDSA with SHA-256/384/512 (SHA-1 is refused).
+/// Names are compared decoded (`SAML%52equest` is a `SAMLRequest`), each at most once, and the
+/// query holds one message only: the message verified is the one returned, decoded.
+fn signed_redirect(raw_query: &str, md: &IdpMetadata, param: &str) -> Result<String, String> {
     use aws_lc_rs::signature as sig;
-    let pairs: Vec<(&str, &str)> = raw_query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .collect();
-    let raw = |k: &str| -> Result<Option<&str>, String> {
-        let mut found = pairs.iter().filter(|(n, _)| *n == k);
-        let first = found.next().map(|(_, v)| *v);
-        if found.next().is_some() {
-            return Err(format!("{k} is given twice"));
-        }
-        Ok(first)
-    };
     let decode = |v: &str| -> String {
         form_urlencoded::parse(format!("v={v}").as_bytes())
             .next()
             .map(|(_, x)| x.into_owned())
             .unwrap_or_default()
     };
-    let message = match (raw("SAMLRequest")?, raw("SAMLResponse")?) {
-        (Some(m), None) => format!("SAMLRequest={m}"),
-        (None, Some(m)) => format!("SAMLResponse={m}"),
-        _ => return Err("one SAMLRequest or SAMLResponse is expected".into()),
+    // (decoded name, raw value)
+    let mut pairs: Vec<(String, &str)> = Vec::new();
+    for kv in raw_query.split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let name = decode(k);
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(format!("{name} is given twice"));
+        }
+        pairs.push((name, v));
+    }
+    let raw = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let other = if param == "SAMLRequest" {
+        "SAMLResponse"
+    } else {
+        "SAMLRequest"
     };
-    let sig_alg = raw("SigAlg")?.ok_or("the message is not signed (no SigAlg)")?;
-    let signature = raw("Signature")?.ok_or("the message is not signed (no Signature)")?;
-    let mut signed = message;
-    if let Some(r) = raw("RelayState")? {
+    if raw(other).is_some() {
+        return Err("the query carries more than one SAML message".into());
+    }
+    let message = raw(param).ok_or_else(|| format!("no {param}"))?;
+    let sig_alg = raw("SigAlg").ok_or("the message is not signed (no SigAlg)")?;
+    let signature = raw("Signature").ok_or("the message is not signed (no Signature)")?;
+    let mut signed = format!("{param}={message}");
+    if let Some(r) = raw("RelayState") {
         signed.push_str(&format!("&RelayState={r}"));
     }
     signed.push_str(&format!("&SigAlg={sig_alg}"));
@@ -377,7 +385,7 @@ fn verify_redirect_signature(raw_query: &str, md: &IdpMetadata) -> Result<(), St
         })
     });
     if verified {
-        Ok(())
+        Ok(decode(message))
     } else {
         Err(
             "the message's signature does not verify with the identity provider's certificates"
@@ -394,11 +402,7 @@ pub fn verify_logout_request(
     slo: &str,
     now: Timestamp,
 ) -> Result<(String, String, Option<String>), String> {
-    verify_redirect_signature(raw_query, md)?;
-    let b64 = form_urlencoded::parse(raw_query.as_bytes())
-        .find(|(k, _)| k == "SAMLRequest")
-        .map(|(_, v)| v.into_owned())
-        .ok_or("no SAMLRequest")?;
+    let b64 = signed_redirect(raw_query, md, "SAMLRequest")?;
     let xml = inflated(&b64)?;
     if xml.contains("<!--") {
         return Err("the LogoutRequest carries an XML comment".into());
@@ -413,12 +417,15 @@ pub fn verify_logout_request(
     if issuer != Some(md.entity_id.as_str()) {
         return Err("the LogoutRequest's Issuer is not the identity provider".into());
     }
-    if r.destination.as_deref().is_some_and(|d| d != slo) {
-        return Err("the LogoutRequest is for another destination".into());
+    // Bindings §3.4.5.2: a signed message names its destination; and it is fresh, so a signed
+    // request for another service provider, or an old one, ends nothing here.
+    if r.destination.as_deref() != Some(slo) {
+        return Err("the LogoutRequest is not addressed to Tessera's SLO service".into());
     }
-    if r.issue_instant
+    if !r
+        .issue_instant
         .as_ref()
-        .is_some_and(|t| (t.timestamp() - now.0).abs() > 300 + SKEW)
+        .is_some_and(|t| (t.timestamp() - now.0).abs() <= LOGOUT_FRESH)
     {
         return Err("the LogoutRequest was issued too long ago, or in the future".into());
     }

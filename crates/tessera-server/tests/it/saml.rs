@@ -714,6 +714,8 @@ async fn single_logout_goes_both_ways() {
         back.starts_with("/federation/corp/slo?SAMLResponse="),
         "{back}"
     );
+    // The provider's signed LogoutResponse, kept for the forgery below.
+    let signed_response = back.split_once('?').expect("query").1.to_owned();
     let done = b.get(&back).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
     assert_eq!(
@@ -776,6 +778,39 @@ async fn single_logout_goes_both_ways() {
             .map(String::as_str),
         Some("login_required"),
         "the session ended"
+    );
+    // Review regressions: the same signed request again ends nothing more.
+    assert_eq!(b.get(&url).await.status, StatusCode::BAD_REQUEST);
+    // An unsigned request smuggled beside a message the provider did sign (its name encoded,
+    // SAML%52equest, so that only a decoding reader sees it) is refused.
+    let b = Browser::new(&h);
+    sign_in_at_the_provider(&peer, &h, &b, &c).await;
+    let forged = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_forged" Version="2.0" IssueInstant="{}" Destination="{ISSUER}/federation/corp/slo"><saml:Issuer>{}</saml:Issuer><saml:NameID>alice</saml:NameID></samlp:LogoutRequest>"#,
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("now"),
+        peer.url("entity_id"),
+    );
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut deflate, forged.as_bytes()).expect("deflate");
+    let raw = deflate.finish().expect("deflate");
+    let smuggled: String = form_urlencoded::byte_serialize(
+        base64::engine::general_purpose::STANDARD
+            .encode(raw)
+            .as_bytes(),
+    )
+    .collect();
+    let r = b
+        .get(&format!(
+            "/federation/corp/slo?SAML%52equest={smuggled}&{signed_response}"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        redirect_params(&b.get(&silent).await).contains_key("code"),
+        "the session goes on"
     );
 }
 
