@@ -422,10 +422,9 @@ pub fn verify_logout_request(
     if r.destination.as_deref() != Some(slo) {
         return Err("the LogoutRequest is not addressed to Tessera's SLO service".into());
     }
-    if !r
-        .issue_instant
+    if r.issue_instant
         .as_ref()
-        .is_some_and(|t| (t.timestamp() - now.0).abs() <= LOGOUT_FRESH)
+        .is_none_or(|t| (t.timestamp() - now.0).abs() > LOGOUT_FRESH)
     {
         return Err("the LogoutRequest was issued too long ago, or in the future".into());
     }
