@@ -24,6 +24,33 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         {
             StoreError::Unavailable(Box::new(e))
         }
+        // PostgreSQL's connection exceptions (class 08), a server shutting down or starting up
+        // (57P01-57P03) and too many connections (53300): the database is away, not the request wrong.
+        sqlx::Error::Database(ref db) if db.code().is_some_and(|c| postgres_unavailable(&c)) => {
+            StoreError::Unavailable(Box::new(e))
+        }
         other => StoreError::Other(Box::new(other)),
+    }
+}
+
+/// Whether a SQLSTATE (five characters; SQLite's numeric codes are shorter) says the PostgreSQL
+/// server cannot be reached or cannot serve right now.
+fn postgres_unavailable(code: &str) -> bool {
+    code.len() == 5
+        && (code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_unavailable;
+
+    #[test]
+    fn postgres_connection_states_are_unavailable_and_sqlite_codes_are_not() {
+        for code in ["08000", "08006", "08001", "57P01", "57P03", "53300"] {
+            assert!(postgres_unavailable(code), "{code}");
+        }
+        for code in ["23505", "40001", "42P01", "5", "517", "2067"] {
+            assert!(!postgres_unavailable(code), "{code}");
+        }
     }
 }

@@ -103,10 +103,12 @@ async fn database_outage_fails_fast_and_recovers() {
         ("TESSERA_MASTER_KEY", master.as_str()),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path(), &env);
-    server.wait_ready().await;
+    // Clients first, so the server's first configuration already holds them: a reload noticed
+    // after the cache was warmed would empty it, and the JWT client could not be read while cut.
     let (oid, osec) = create_client(dir.path(), &env, "opaque", &["--token-format", "opaque"]);
     let (jid, jsec) = create_client(dir.path(), &env, "jwt", &["--signing-alg", "ES256"]);
+    let server = Server::start(dir.path(), &env);
+    server.wait_ready().await;
     server.until_status(&oid, &osec, 200).await;
     server.until_status(&jid, &jsec, 200).await;
 
@@ -117,7 +119,9 @@ async fn database_outage_fails_fast_and_recovers() {
         (503, Some("temporarily_unavailable")),
         "{body}"
     );
-    assert!(took < Duration::from_secs(5), "failed fast: {took:?}");
+    // The pool gives up after its 3 s acquire timeout; the margin is for a loaded 2-core machine
+    // (the client's own timeout is 30 s, and a pool without the timeout waits 30 s).
+    assert!(took < Duration::from_secs(10), "failed fast: {took:?}");
     let ready = crate::process::http()
         .get(format!("{}/readyz", server.base))
         .send()
@@ -150,7 +154,7 @@ async fn database_outage_fails_fast_and_recovers() {
             break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(10),
+            start.elapsed() < Duration::from_secs(30),
             "service did not resume (last status {status})"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
