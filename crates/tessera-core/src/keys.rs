@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::rsa::{KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair, VerificationAlgorithm,
 };
@@ -93,6 +93,10 @@ pub struct SigningKey {
     pub not_after: Timestamp,
     signer: Signer,
     verifier: ParsedPublicKey,
+    /// RS256 keys only: the same private key for RSA-OAEP, with which Tessera's SAML service
+    /// provider takes the content keys of encrypted assertions (its metadata names the key's
+    /// certificate for signing and encryption, as SAML service providers usually do).
+    decrypter: Option<OaepPrivateDecryptingKey>,
     /// The public JWK, as published.
     jwk: Value,
     /// `base64url(header) + "."` for `typ: at+jwt` (RFC 9068 §2.1) and `typ: JWT`.
@@ -248,6 +252,14 @@ impl SigningKey {
     pub fn load(rec: &KeyRecord, master: &MasterKey) -> Result<SigningKey, KeyError> {
         let der = master.decrypt(&rec.kid, &rec.private_ciphertext)?;
         let (signer, public) = parse_signer(rec.alg, &der)?;
+        let decrypter = match rec.alg {
+            Alg::RS256 => Some(
+                PrivateDecryptingKey::from_pkcs8(&der)
+                    .map_err(|_| KeyError::Crypto)
+                    .and_then(|k| OaepPrivateDecryptingKey::new(k).map_err(|_| KeyError::Crypto))?,
+            ),
+            _ => None,
+        };
         let leaf = rec
             .x5c
             .first()
@@ -279,6 +291,7 @@ impl SigningKey {
             jwt_prefix: prefix("JWT"),
             signer,
             verifier,
+            decrypter,
             jwk: Value::Object(jwk),
         })
     }
@@ -343,6 +356,20 @@ impl SigningKey {
             &mut out,
         );
         Ok(out)
+    }
+
+    /// RFC 8017 §7.1.2 (RSAES-OAEP decryption) with an RS256 key; `None` for any failure (one
+    /// answer, so a caller learns nothing of why) and for keys of other algorithms.
+    pub fn decrypt_oaep(
+        &self,
+        alg: &'static OaepAlgorithm,
+        ciphertext: &[u8],
+        label: Option<&[u8]>,
+    ) -> Option<Vec<u8>> {
+        let key = self.decrypter.as_ref()?;
+        let mut out = vec![0u8; key.min_output_size()];
+        let plain = key.decrypt(alg, ciphertext, &mut out, label).ok()?;
+        Some(plain.to_vec())
     }
 
     pub fn signs_at(&self, now: Timestamp) -> bool {

@@ -543,6 +543,7 @@ pub fn idp(name: &str) -> IdentityProvider {
         metadata_url: None,
         metadata_xml: None,
         name_id_format: None,
+        encrypted_assertions: false,
         exchange_audiences: vec![],
         created_at: T0,
         updated_at: T0,

@@ -388,6 +388,8 @@ class IdP:
         encrypt_assertion=None,
         encrypt_cert_pem=None,
         keyinfo_xmlns_ds=None,
+        data_encryption=None,
+        key_transport=None,
         issuer=None,
         lifetime=None,
         time_offset=0,
@@ -518,7 +520,7 @@ class IdP:
                 xml = xml.decode("utf-8")
             if assertion_to_sign:
                 xml = signed_instance_factory(xml, sec, assertion_to_sign)
-            msg_enc, session_key = DATA_ENCRYPTION[self.data_encryption]
+            msg_enc, session_key = DATA_ENCRYPTION[data_encryption or self.data_encryption]
             tmp = make_temp(wrapped_cert.encode("ascii"), decode=False, delete_tmpfiles=False)
             try:
                 xml = sec.encrypt_assertion(
@@ -526,7 +528,7 @@ class IdP:
                     tmp.name,
                     pre_encryption_part(
                         msg_enc=msg_enc,
-                        key_enc=KEY_TRANSPORT[self.key_transport],
+                        key_enc=KEY_TRANSPORT[key_transport or self.key_transport],
                         encrypt_cert=unwrapped_cert,
                     ),
                     key_type=session_key,
@@ -986,6 +988,8 @@ class Handler(BaseHTTPRequestHandler):
             encrypt_assertion=p.get("encrypt_assertion"),
             encrypt_cert_pem=p.get("encrypt_cert_pem"),
             keyinfo_xmlns_ds=p.get("keyinfo_xmlns_ds"),
+            data_encryption=p.get("data_encryption"),
+            key_transport=p.get("key_transport"),
             issuer=p.get("issuer"),
             lifetime=p.get("lifetime_seconds"),
             time_offset=int(p.get("time_offset_seconds", 0)),

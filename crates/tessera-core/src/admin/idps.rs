@@ -89,6 +89,10 @@ pub struct IdpSpec {
     /// SAML: the NameID format to ask for (`NameIDPolicy`).
     #[serde(default)]
     pub name_id_format: Option<String>,
+    /// SAML: offer an encryption key in Tessera's metadata and accept only encrypted
+    /// assertions (default false).
+    #[serde(default)]
+    pub encrypted_assertions: bool,
 }
 
 /// The client id only: the secret stays out of logs.
@@ -219,6 +223,7 @@ impl IdpSpec {
                 ("metadata_url", self.metadata_url.is_some()),
                 ("metadata_xml", self.metadata_xml.is_some()),
                 ("name_id_format", self.name_id_format.is_some()),
+                ("encrypted_assertions", self.encrypted_assertions),
             ] {
                 if given {
                     return Err(invalid(field, "is a setting of SAML providers only"));
@@ -316,6 +321,7 @@ impl IdpSpec {
             metadata_url: self.metadata_url.clone(),
             metadata_xml: self.metadata_xml.clone(),
             name_id_format: self.name_id_format.clone(),
+            encrypted_assertions: self.encrypted_assertions,
             exchange_audiences: self
                 .exchange_audiences
                 .iter()
@@ -403,6 +409,7 @@ impl From<&IdentityProvider> for IdpSpec {
             metadata_url: i.metadata_url.clone(),
             metadata_xml: i.metadata_xml.clone(),
             name_id_format: i.name_id_format.clone(),
+            encrypted_assertions: i.encrypted_assertions,
             exchange_audiences: i.exchange_audiences.clone(),
         }
     }

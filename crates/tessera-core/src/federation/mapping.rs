@@ -259,6 +259,7 @@ mod tests {
             metadata_url: None,
             metadata_xml: None,
             name_id_format: None,
+            encrypted_assertions: false,
             exchange_audiences: vec![],
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

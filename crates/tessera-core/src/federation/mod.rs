@@ -144,6 +144,11 @@ pub struct IdentityProvider {
     /// SAML: the NameID format Tessera asks for (`NameIDPolicy`), if any.
     #[serde(default)]
     pub name_id_format: Option<String>,
+    /// SAML: Tessera's metadata offers an encryption key (its RS256 key's certificate), and the
+    /// provider's assertions must come encrypted; without it, one that comes encrypted anyway
+    /// is decrypted all the same.
+    #[serde(default)]
+    pub encrypted_assertions: bool,
     /// Token exchange: the client ids at the upstream whose ID tokens applications may exchange
     /// besides Tessera's own `client_id` there (a mobile app's, signed in at the upstream itself).
     #[serde(default)]

@@ -54,6 +54,10 @@ pub struct IdpArgs {
     /// SAML: the NameID format to ask for.
     #[arg(long)]
     name_id_format: Option<String>,
+    /// SAML: offer Tessera's encryption key in its metadata and accept only encrypted
+    /// assertions.
+    #[arg(long)]
+    encrypted_assertions: bool,
     /// The secret Tessera authenticates with (or TESSERA_IDP_CLIENT_SECRET).
     #[arg(long, env = "TESSERA_IDP_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
@@ -156,6 +160,7 @@ impl From<IdpArgs> for IdpSpec {
             metadata_url: a.metadata_url,
             metadata_xml: a.metadata_xml,
             name_id_format: a.name_id_format,
+            encrypted_assertions: a.encrypted_assertions,
         }
     }
 }

@@ -50,6 +50,7 @@ struct IdpForm {
     metadata_url: String,
     metadata_xml: String,
     name_id_format: String,
+    encrypted_assertions: bool,
 }
 
 impl IdpForm {
@@ -92,6 +93,7 @@ impl IdpForm {
             metadata_url: s.metadata_url.clone().unwrap_or_default(),
             metadata_xml: s.metadata_xml.clone().unwrap_or_default(),
             name_id_format: s.name_id_format.clone().unwrap_or_default(),
+            encrypted_assertions: s.encrypted_assertions,
         }
     }
 
@@ -121,6 +123,7 @@ impl IdpForm {
             metadata_url: f.get("metadata_url").into(),
             metadata_xml: f.get("metadata_xml").into(),
             name_id_format: f.get("name_id_format").into(),
+            encrypted_assertions: f.checked("encrypted_assertions"),
         }
     }
 
@@ -285,6 +288,7 @@ fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
         metadata_url: optional(form, "metadata_url"),
         metadata_xml: optional(form, "metadata_xml"),
         name_id_format: optional(form, "name_id_format"),
+        encrypted_assertions: form.checked("encrypted_assertions"),
     })
     .map(|spec| match spec.protocol {
         // One form for every protocol: what SAML does not have is not sent.
@@ -303,6 +307,7 @@ fn spec(form: &Form) -> Result<IdpSpec, AdminError> {
             metadata_url: None,
             metadata_xml: None,
             name_id_format: None,
+            encrypted_assertions: false,
             ..spec
         },
     })

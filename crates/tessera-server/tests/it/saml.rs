@@ -4,7 +4,9 @@
 //! Response (kept and fetched back so the browser's cookies come along). Refused, each with a
 //! test: an unsigned Response, a tampered one, a wrapped (XSW) assertion, a wrong Audience,
 //! Recipient or InResponseTo, an expired assertion, a replayed Response, a comment inside the
-//! NameID, and metadata without a signing certificate.
+//! NameID, and metadata without a signing certificate. Encrypted assertions (AES-GCM, or AES-CBC
+//! under the Response's signature, RSA-OAEP) are decrypted; CBC no signature covers, PKCS#1 v1.5
+//! key transport, another key and altered ciphertext are refused.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -433,6 +435,187 @@ async fn forged_and_misdirected_responses_are_refused() {
 
 /// A SAML provider needs metadata with a signing certificate, and takes no OpenID Connect
 /// settings.
+/// The first certificate of a metadata document, as PEM.
+fn first_cert_pem(md: &str) -> String {
+    let b64: String = md
+        .split("X509Certificate>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("certificate")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test]
+async fn encrypted_assertions_are_decrypted_and_can_be_required() {
+    let (peer, h, c) = setup().await;
+    // Not asked for: Tessera's metadata offers no encryption key, but an assertion a provider
+    // encrypts to Tessera's key anyway is read.
+    let (_, metadata) = h.get_text("/saml/metadata/corp").await;
+    assert!(!metadata.contains("use=\"encryption\""), "{metadata}");
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (response, _) = peer
+        .issue(json!({"in_response_to": rid, "acs": ACS, "audience": SP, "user": "alice",
+                      "name_id": "alice", "encrypt_assertion": true,
+                      "data_encryption": "aes128-gcm", "encrypt_cert_pem": first_cert_pem(&metadata)}))
+        .await;
+    let done = post(&b, &response, &relay).await;
+    assert!(redirect_params(&done).contains_key("code"), "{}", done.text);
+
+    let admin = h.provider.admin(Caller::local());
+    let mut spec = IdpSpec::from(&h.provider.idp("corp").expect("idp"));
+    spec.encrypted_assertions = true;
+    admin.update_idp(&spec).await.expect("encrypted");
+    let (_, metadata) = h.get_text("/saml/metadata/corp").await;
+    assert!(
+        metadata.contains(r#"<md:KeyDescriptor use="encryption">"#)
+            && metadata.contains("xmlenc11#aes256-gcm"),
+        "{metadata}"
+    );
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/__sp_metadata", peer.url("base_url")))
+        .body(metadata)
+        .send()
+        .await
+        .expect("peer");
+    assert!(loaded.status().is_success());
+
+    let issue = |rid: &str, extra: Value| {
+        let mut v = json!({"in_response_to": rid, "acs": ACS, "audience": SP, "user": "alice",
+                           "name_id": "alice", "encrypt_assertion": true});
+        for (k, x) in extra.as_object().expect("object") {
+            v[k] = x.clone();
+        }
+        v
+    };
+    // Accepted: AES-GCM with or without a Response signature (the assertion signed inside),
+    // AES-CBC under the Response's signature, RSA-OAEP either way of naming it.
+    for (what, extra) in [
+        ("GCM, both signed", json!({"data_encryption": "aes256-gcm"})),
+        (
+            "GCM, only the assertion signed",
+            json!({"data_encryption": "aes128-gcm", "sign_response": false}),
+        ),
+        (
+            "CBC, only the Response signed",
+            json!({"data_encryption": "aes256-cbc", "sign_assertion": false}),
+        ),
+    ] {
+        let b = Browser::new(&h);
+        let (_, relay, rid, verifier) = start(&b, &c).await;
+        let (response, xml) = peer.issue(issue(&rid, extra)).await;
+        assert!(
+            xml.contains("EncryptedAssertion") && !xml.contains(">alice<"),
+            "{what}: {xml}"
+        );
+        let done = post(&b, &response, &relay).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{what}: {}", done.text);
+        let p = redirect_params(&done);
+        assert!(p.contains_key("code"), "{what}: {p:?}");
+        let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+        assert_eq!(t.status, StatusCode::OK, "{what}: {}", t.text);
+        // The same Response at a later sign-in: it answers the earlier one only.
+        let b = Browser::new(&h);
+        let (_, relay, _, _) = start(&b, &c).await;
+        refused(
+            &post(&b, &response, &relay).await,
+            &format!("{what}, replayed"),
+        );
+    }
+
+    // Refused: plaintext where encryption is required, CBC that no signature covers (a padding
+    // oracle), an assertion nothing signs, RSA PKCS#1 v1.5 key transport, another key.
+    let peer_metadata = reqwest::get(peer.url("metadata_url"))
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("metadata text");
+    let other = first_cert_pem(&peer_metadata);
+    for (what, extra) in [
+        ("not encrypted", json!({"encrypt_assertion": false})),
+        (
+            "CBC without a Response signature",
+            json!({"data_encryption": "aes128-cbc", "sign_response": false}),
+        ),
+        (
+            "nothing signed",
+            json!({"data_encryption": "aes256-gcm", "sign_response": false, "sign_assertion": false}),
+        ),
+        (
+            "PKCS#1 v1.5 key transport",
+            json!({"data_encryption": "aes256-gcm", "key_transport": "rsa-1_5"}),
+        ),
+        (
+            "encrypted to another key",
+            json!({"data_encryption": "aes256-gcm", "encrypt_cert_pem": other}),
+        ),
+    ] {
+        let b = Browser::new(&h);
+        let (_, relay, rid, _) = start(&b, &c).await;
+        let (response, _) = peer.issue(issue(&rid, extra)).await;
+        refused(&post(&b, &response, &relay).await, what);
+    }
+
+    // GCM ciphertext altered in a Response nothing but the assertion inside signs: the tag fails.
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (_, xml) = peer
+        .issue(issue(
+            &rid,
+            json!({"data_encryption": "aes256-gcm", "sign_response": false}),
+        ))
+        .await;
+    let close = xml.rfind("CipherValue>").expect("cipher value");
+    let at = (close - 60..close - 20)
+        .rev()
+        .find(|&i| xml.as_bytes()[i].is_ascii_alphanumeric())
+        .expect("base64");
+    let flipped = if xml.as_bytes()[at] == b'A' { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &xml[..at], &xml[at + 1..]);
+    refused(
+        &post(&b, &b64(&tampered), &relay).await,
+        "altered ciphertext",
+    );
+
+    // A plaintext assertion beside the encrypted one: two assertions.
+    let b = Browser::new(&h);
+    let (_, relay, rid, _) = start(&b, &c).await;
+    let (_, plain) = peer
+        .issue(issue(
+            &rid,
+            json!({"encrypt_assertion": false, "sign_response": false}),
+        ))
+        .await;
+    let (_, xml) = peer
+        .issue(issue(
+            &rid,
+            json!({"data_encryption": "aes256-gcm", "sign_response": false}),
+        ))
+        .await;
+    let open = plain.find("<ns1:Assertion ").expect("assertion start");
+    let close = plain.find("</ns1:Assertion>").expect("assertion end") + "</ns1:Assertion>".len();
+    let enc_at = xml.find("<ns1:EncryptedAssertion").expect("encrypted");
+    let both = format!(
+        "{}{}{}",
+        &xml[..enc_at],
+        &plain[open..close],
+        &xml[enc_at..]
+    );
+    refused(&post(&b, &b64(&both), &relay).await, "two assertions");
+}
+
 #[tokio::test]
 async fn saml_providers_are_checked_when_written() {
     let h = Harness::new().await;
@@ -474,6 +657,22 @@ async fn saml_providers_are_checked_when_written() {
             }
             other => panic!("{field}: {other:?}"),
         }
+    }
+    // Encryption is a SAML setting: an OpenID Connect provider cannot carry it.
+    let oidc = IdpSpec {
+        name: "o".into(),
+        protocol: IdpProtocol::Oidc,
+        issuer: Some("https://idp.example.com".into()),
+        client_id: "tessera".into(),
+        auth_method: tessera_core::federation::UpstreamAuth::None,
+        encrypted_assertions: true,
+        ..IdpSpec::default()
+    };
+    match admin.create_idp(&oidc).await {
+        Err(tessera_core::admin::AdminError::Invalid { field, .. }) => {
+            assert_eq!(field, "encrypted_assertions")
+        }
+        other => panic!("{other:?}"),
     }
     let (status, _) = h.get_text("/saml/metadata/nothing").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
