@@ -397,7 +397,8 @@ impl From<&IdentityProvider> for IdpSpec {
             client_id: i.client_id.clone(),
             client_secret: None,
             auth_method: i.auth_method,
-            scopes: Some(i.scopes.clone()),
+            // SAML has no scopes: what is read back can be written back.
+            scopes: (i.protocol != IdpProtocol::Saml).then(|| i.scopes.clone()),
             use_userinfo: i.use_userinfo,
             subject_claim: Some(i.subject_claim.clone()),
             mappings: Some(i.mappings.clone()),
