@@ -378,10 +378,8 @@ async fn forged_and_misdirected_responses_are_refused() {
             json!({"sign_response": false, "sign_assertion": true}),
         ))
         .await;
-    // pysaml2 writes the assertion namespace as ns1 and XML-DSig's as ns2.
-    let open = xml.find("<ns1:Assertion ").expect("assertion start");
-    let close = xml.find("</ns1:Assertion>").expect("assertion end") + "</ns1:Assertion>".len();
-    let signed = &xml[open..close];
+    let span = assertion_span(&xml);
+    let (open, signed) = (span.start, &xml[span]);
     let sig_start = signed.find("<ns2:Signature").expect("signature");
     let sig_end =
         signed.find("</ns2:Signature>").expect("signature end") + "</ns2:Signature>".len();
@@ -604,13 +602,11 @@ async fn encrypted_assertions_are_decrypted_and_can_be_required() {
             json!({"data_encryption": "aes256-gcm", "sign_response": false}),
         ))
         .await;
-    let open = plain.find("<ns1:Assertion ").expect("assertion start");
-    let close = plain.find("</ns1:Assertion>").expect("assertion end") + "</ns1:Assertion>".len();
     let enc_at = xml.find("<ns1:EncryptedAssertion").expect("encrypted");
     let both = format!(
         "{}{}{}",
         &xml[..enc_at],
-        &plain[open..close],
+        &plain[assertion_span(&plain)],
         &xml[enc_at..]
     );
     refused(&post(&b, &b64(&both), &relay).await, "two assertions");
@@ -678,15 +674,18 @@ async fn saml_providers_are_checked_when_written() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Where the plaintext assertion of a pysaml2 Response is (pysaml2 writes the assertion
+/// namespace as ns1 and XML-DSig's as ns2).
+fn assertion_span(xml: &str) -> std::ops::Range<usize> {
+    let open = xml.find("<ns1:Assertion ").expect("assertion start");
+    let close = xml.find("</ns1:Assertion>").expect("assertion end") + "</ns1:Assertion>".len();
+    open..close
+}
+
 /// The signed assertion of a Response, standalone (its namespaces declared on it, which
 /// exclusive C14N leaves the signature indifferent to), base64url as RFC 7522 sends it.
 fn bare_assertion(response_xml: &str) -> String {
-    let open = response_xml.find("<ns1:Assertion ").expect("assertion");
-    let close = response_xml
-        .find("</ns1:Assertion>")
-        .expect("assertion end")
-        + "</ns1:Assertion>".len();
-    let standalone = response_xml[open..close].replacen(
+    let standalone = response_xml[assertion_span(response_xml)].replacen(
         "<ns1:Assertion ",
         "<ns1:Assertion xmlns:ns1=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:ns2=\"http://www.w3.org/2000/09/xmldsig#\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" ",
         1,
