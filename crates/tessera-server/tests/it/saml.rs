@@ -368,6 +368,17 @@ async fn forged_and_misdirected_responses_are_refused() {
         "comment in NameID",
     );
 
+    // Elements nested thousands deep (an XML reader that recurses runs out of stack): refused
+    // before any reader sees them, whatever the document claims to carry.
+    let b = Browser::new(&h);
+    let (_, relay, _, _) = start(&b, &c).await;
+    let deep = format!(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><!-- <saml:EncryptedAssertion> -->{}{}</samlp:Response>",
+        "<x>".repeat(5000),
+        "</x>".repeat(5000)
+    );
+    refused(&post(&b, &b64(&deep), &relay).await, "deeply nested");
+
     // Signature wrapping: the signed assertion stays, and an unsigned copy naming mallory is put
     // before it in the Response.
     let b = Browser::new(&h);

@@ -75,9 +75,74 @@ pub struct IdpMetadata {
     pub certs: Vec<Vec<u8>>,
 }
 
-/// A DOCTYPE (and so any entity declaration) has no place in SAML.
-fn has_doctype(xml: &str) -> bool {
-    xml.to_ascii_uppercase().contains("<!DOCTYPE")
+/// How deep elements may nest in a SAML document (libxml2's own limit): SAML needs a dozen
+/// levels, and XML readers that recurse run out of stack on thousands.
+const MAX_DEPTH: usize = 256;
+
+/// What no SAML document has, checked before any XML reader sees it: a DOCTYPE (and so any
+/// entity declaration), or elements nested deeper than [`MAX_DEPTH`]. `what` names the
+/// document in the reason.
+fn screened(xml: &str, what: &str) -> Result<(), String> {
+    if xml.to_ascii_uppercase().contains("<!DOCTYPE") {
+        return Err(format!("the {what} carries a DOCTYPE"));
+    }
+    if nesting(xml) > MAX_DEPTH {
+        return Err(format!(
+            "the {what} nests elements deeper than {MAX_DEPTH} levels"
+        ));
+    }
+    Ok(())
+}
+
+/// The deepest element nesting of `xml`, read lexically (comments, CDATA sections, processing
+/// instructions and quoted attribute values skipped); a malformed document may count deeper
+/// than it is, never shallower.
+fn nesting(xml: &str) -> usize {
+    let b = xml.as_bytes();
+    let skip_to = |from: usize, end: &[u8]| {
+        b[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map_or(b.len(), |at| from + at + end.len())
+    };
+    let (mut i, mut depth, mut deepest) = (0, 0usize, 0);
+    while let Some(at) = b[i..].iter().position(|&c| c == b'<') {
+        i += at + 1;
+        let rest = &b[i..];
+        if rest.starts_with(b"!--") {
+            i = skip_to(i, b"-->");
+        } else if rest.starts_with(b"![CDATA[") {
+            i = skip_to(i, b"]]>");
+        } else if rest.starts_with(b"?") {
+            i = skip_to(i, b"?>");
+        } else if rest.starts_with(b"!") {
+            i = skip_to(i, b">");
+        } else if rest.starts_with(b"/") {
+            depth = depth.saturating_sub(1);
+            i = skip_to(i, b">");
+        } else {
+            // A start tag: to its `>`, past quoted values; `/>` closes it at once.
+            let mut quote = None;
+            let mut empty = false;
+            while i < b.len() {
+                let c = b[i];
+                i += 1;
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => {}
+                    None if c == b'"' || c == b'\'' => quote = Some(c),
+                    None if c == b'>' => break,
+                    None => {}
+                }
+                empty = quote.is_none() && c == b'/';
+            }
+            if !empty {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+    }
+    deepest
 }
 
 /// An identity provider's metadata (SAML Metadata §2.4.3): its entity ID, the Redirect-binding
@@ -86,9 +151,7 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     if xml.len() > MAX_XML {
         return Err("the metadata is larger than 512 KiB".into());
     }
-    if has_doctype(xml) {
-        return Err("the metadata carries a DOCTYPE".into());
-    }
+    screened(xml, "metadata")?;
     let ed = EntityDescriptor::from_str(xml)
         .map_err(|e| format!("the metadata is not a SAML EntityDescriptor: {e}"))?;
     let entity_id = ed
@@ -554,6 +617,24 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_past_comments_quotes_and_empty_elements() {
+        assert_eq!(nesting("<a><b/><c x='>' y=\"/>\"><d></d></c></a>"), 3);
+        assert_eq!(
+            nesting("<?xml version='1.0'?><!-- <x><x> --><a><![CDATA[<y><y>]]></a>"),
+            1
+        );
+        assert_eq!(nesting(&"<x>".repeat(5000)), 5000);
+        assert!(screened(&"<x>".repeat(MAX_DEPTH + 1), "Response").is_err());
+        assert!(screened(
+            &format!("{}{}", "<x>".repeat(MAX_DEPTH), "</x>".repeat(MAX_DEPTH)),
+            "Response"
+        )
+        .is_ok());
+        assert!(screened("<!doctype r><r/>", "Response").is_err());
+        assert_eq!(nesting("<a b='unterminated"), 1);
+    }
 
     #[test]
     fn request_ids_are_128_bit_xs_ids() {

@@ -12,8 +12,8 @@ use samael::crypto::{
 use samael::schema::Assertion;
 use serde_json::{Map, Value};
 
-use super::xmlenc::{decrypt_assertion, Cover};
-use super::{escape, has_doctype, IdpMetadata, BEARER, MAX_XML, SUCCESS};
+use super::xmlenc::{decrypt_assertion, Cover, FAILED};
+use super::{escape, screened, IdpMetadata, BEARER, MAX_XML, SUCCESS};
 use crate::assertion::SKEW;
 use crate::clock::Timestamp;
 use crate::keys::SigningKey;
@@ -111,9 +111,7 @@ fn decoded(b64: &str) -> Result<String, String> {
 /// base64url-encoded, signed itself by the identity provider.
 pub fn verify_assertion(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<Verified, String> {
     let xml = decoded(b64)?;
-    if has_doctype(&xml) {
-        return Err("the assertion carries a DOCTYPE".into());
-    }
+    screened(&xml, "assertion")?;
     if root_name(&xml) != Some("Assertion") || count_elements(&xml, "Assertion") != 1 {
         return Err("the token is not one SAML assertion".into());
     }
@@ -140,8 +138,10 @@ const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 
 /// The document as XML parses it: UTF-8 only (a document libxml2 would read as UTF-16 could say
-/// something else to it than to the checks here), no DTD, at most 100,000 nodes.
+/// something else to it than to the checks here), no DTD, at most 100,000 nodes nested at most
+/// 256 deep (roxmltree recurses into elements).
 fn parsed(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    screened(xml, "SAML document")?;
     let body = xml.trim_start_matches('\u{feff}').trim_start();
     if !body.starts_with('<') || xml.contains('\0') {
         return Err("the SAML document is not UTF-8 XML".into());
@@ -302,9 +302,7 @@ fn signed_part(xml: &str, md: &IdpMetadata) -> Result<String, String> {
 /// metadata and what Tessera expects; the reason, for the log, otherwise.
 pub fn verify_response(b64: &str, md: &IdpMetadata, e: &Expected<'_>) -> Result<Verified, String> {
     let xml = decoded(b64)?;
-    if has_doctype(&xml) {
-        return Err("the Response carries a DOCTYPE".into());
-    }
+    screened(&xml, "Response")?;
     // One assertion per Response: a second one is where a signature-wrapping attack hides the
     // assertion it wants read.
     let encrypted = count_elements(&xml, "EncryptedAssertion");
@@ -489,17 +487,16 @@ fn decrypted(
     cover: Cover,
 ) -> Result<(String, bool), String> {
     let plain = decrypt_assertion(enc, e.decrypt_with, cover, e.audiences)?;
-    let xml = declare_namespaces(&plain, enc)?;
-    let doc = parsed(&xml)?;
+    // Whatever is wrong with the plaintext is the decryption's one answer too.
+    let xml = declare_namespaces(&plain, enc).map_err(|_| FAILED)?;
+    let doc = parsed(&xml).map_err(|_| FAILED)?;
     let root = doc.root_element();
     if !is(&root, ASSERTION, "Assertion")
         || count_elements(&xml, "Assertion") != 1
         || count_elements(&xml, "EncryptedAssertion") != 0
+        || xml.contains("<!--")
     {
-        return Err("the encrypted element is not one SAML assertion".into());
-    }
-    if xml.contains("<!--") {
-        return Err("the encrypted assertion carries an XML comment".into());
+        return Err(FAILED.into());
     }
     let signed = root.children().any(|c| is(&c, DSIG, "Signature"));
     Ok((xml, signed))

@@ -26,8 +26,11 @@ const XENC11: &str = "http://www.w3.org/2009/xmlenc11#";
 const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const MORE: &str = "http://www.w3.org/2001/04/xmldsig-more#";
 
-/// The one answer for every failure once the algorithms are known.
-const FAILED: &str = "the encrypted assertion cannot be decrypted with Tessera's keys";
+/// The one answer for every failure once the algorithms are known, up to the plaintext being one
+/// well-formed assertion ([`super::verify`] gives it too): an altered CBC ciphertext whose padding
+/// held reads no differently from one whose padding failed.
+pub(super) const FAILED: &str =
+    "the encrypted assertion does not decrypt with Tessera's keys to one well-formed SAML assertion";
 
 /// At most this many `EncryptedKey`s are tried (one per recipient is usual).
 const MAX_KEYS: usize = 4;
