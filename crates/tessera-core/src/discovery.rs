@@ -60,6 +60,9 @@ impl Provider {
             "jwks_uri": s.endpoint("/jwks"),
             "introspection_endpoint": s.endpoint("/introspect"),
             "revocation_endpoint": s.endpoint("/revoke"),
+            // RFC 9126 §5.
+            "pushed_authorization_request_endpoint": s.endpoint("/par"),
+            "require_pushed_authorization_requests": s.require_pushed_requests,
             "end_session_endpoint": s.endpoint("/logout"),
             "check_session_iframe": s.endpoint("/check_session"),
             "frontchannel_logout_supported": true,

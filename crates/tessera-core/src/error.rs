@@ -21,6 +21,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6: the `request_uri` is unknown, expired or used.
+    InvalidRequestUri,
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",

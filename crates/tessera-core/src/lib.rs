@@ -43,6 +43,7 @@ pub mod keys;
 pub mod model;
 pub mod names;
 pub mod outbound;
+pub mod par;
 pub mod params;
 pub mod password;
 pub mod pkce;

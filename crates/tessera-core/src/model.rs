@@ -399,6 +399,8 @@ pub struct BrowserSettings {
     pub response_types: Vec<String>,
     /// PKCE (RFC 7636) required; always true for public clients.
     pub pkce_required: bool,
+    /// RFC 9126 §6: its authorization requests must be pushed first (PAR).
+    pub require_pushed_authorization_requests: bool,
     pub consent: ConsentMode,
     /// The user attribute that becomes `sub` (seed 000 "Subject Management"): `id`, `username`,
     /// `email`, or a custom attribute.
@@ -428,6 +430,7 @@ impl Default for BrowserSettings {
             allowed_origins: Vec::new(),
             response_types: Vec::new(),
             pkce_required: false,
+            require_pushed_authorization_requests: false,
             consent: ConsentMode::Explicit,
             subject_attribute: "id".into(),
             subject_type: SubjectType::Public,
@@ -635,10 +638,12 @@ pub enum ArtifactKind {
     FederationLogout,
     /// A SAML Response posted to the ACS, kept until the browser fetches it back with its cookies.
     SamlResponse,
+    /// A pushed authorization request (RFC 9126), until its `request_uri` is used.
+    PushedRequest,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 12] = [
+    pub const ALL: [ArtifactKind; 13] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -651,6 +656,7 @@ impl ArtifactKind {
         ArtifactKind::Federation,
         ArtifactKind::FederationLogout,
         ArtifactKind::SamlResponse,
+        ArtifactKind::PushedRequest,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -666,6 +672,7 @@ impl ArtifactKind {
             ArtifactKind::Federation => "federation",
             ArtifactKind::FederationLogout => "federation_logout",
             ArtifactKind::SamlResponse => "saml_response",
+            ArtifactKind::PushedRequest => "pushed_request",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

@@ -10,6 +10,8 @@ pub const MAX_VALUE_LEN: usize = 8 * 1024;
 #[derive(Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    /// The parameters of a pushed authorization request (RFC 9126), never of a query or form.
+    pushed: bool,
 }
 
 /// Names only: values may be secrets or tokens.
@@ -34,7 +36,10 @@ impl Params {
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
-        Ok(Params { pairs })
+        Ok(Params {
+            pairs,
+            pushed: false,
+        })
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
@@ -45,7 +50,21 @@ impl Params {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            pushed: false,
         }
+    }
+
+    /// These parameters as an authorization request pushed by its authenticated client.
+    pub(crate) fn into_pushed(self) -> Params {
+        Params {
+            pushed: true,
+            ..self
+        }
+    }
+
+    /// Whether the client pushed these parameters itself (RFC 9126).
+    pub fn is_pushed(&self) -> bool {
+        self.pushed
     }
 
     /// Every pair, in order.

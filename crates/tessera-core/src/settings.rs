@@ -96,6 +96,10 @@ pub struct Settings {
     pub allow_private_addresses: bool,
     /// Accept PKCE `plain` (RFC 7636 §4.2); off by default (RFC 9700 §2.1.1).
     pub pkce_plain: bool,
+    /// RFC 9126 §5: every application's authorization requests must be pushed first (PAR).
+    pub require_pushed_requests: bool,
+    /// RFC 9126 §2.2: seconds a pushed request's `request_uri` stays good.
+    pub pushed_request_lifetime: i64,
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
@@ -159,6 +163,8 @@ impl Settings {
             session_lifetime: 86_400,
             allow_private_addresses: false,
             pkce_plain: false,
+            require_pushed_requests: false,
+            pushed_request_lifetime: 60,
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,

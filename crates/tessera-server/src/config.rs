@@ -129,6 +129,10 @@ pub struct SignInConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_grace_secs: Option<i64>,
     pub pkce_plain: bool,
+    /// Every application's authorization requests must be pushed first (PAR, RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds a pushed request's `request_uri` stays good (10-600).
+    pub pushed_request_lifetime: i64,
     pub max_failures_per_account: i64,
     pub max_failures_per_address: i64,
     /// Failed client-secret authentications per client (token, introspection, revocation).
@@ -153,6 +157,8 @@ impl Default for SignInConfig {
             session_lifetime: life,
             refresh_grace_secs: None,
             pkce_plain: plain,
+            require_pushed_authorization_requests: false,
+            pushed_request_lifetime: 60,
             max_failures_per_account: t.per_account,
             max_failures_per_address: t.per_address,
             max_failures_per_client: t.per_client,
@@ -336,6 +342,9 @@ impl Config {
             );
         }
         let si = &self.sign_in;
+        if !(10..=600).contains(&si.pushed_request_lifetime) {
+            bail!("sign_in.pushed_request_lifetime must be between 10 and 600 seconds");
+        }
         if !(300..=30 * 86_400).contains(&si.session_lifetime) {
             bail!("sign_in.session_lifetime must be between 300 and 2592000 seconds");
         }
@@ -362,6 +371,8 @@ impl Config {
         settings.session_lifetime = si.session_lifetime;
         settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
+        settings.require_pushed_requests = si.require_pushed_authorization_requests;
+        settings.pushed_request_lifetime = si.pushed_request_lifetime;
         settings.passkey_user_verification = si.passkey_user_verification;
         settings.throttle = Throttle {
             per_account: si.max_failures_per_account,

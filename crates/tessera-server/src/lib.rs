@@ -113,6 +113,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/token", post(oauth::token))
         .route("/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/revoke", post(oauth::revoke))
+        .route("/par", post(oauth::par))
         // CORS for the endpoints a browser application calls itself, per application.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

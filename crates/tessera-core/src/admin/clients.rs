@@ -71,6 +71,9 @@ pub struct ClientSpec {
     pub response_types: Option<Vec<String>>,
     #[serde(default)]
     pub pkce_required: Option<bool>,
+    /// RFC 9126 §6: authorization requests only pushed first (PAR); default false.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
     #[serde(default)]
     pub consent: Option<ConsentMode>,
     #[serde(default)]
@@ -138,6 +141,7 @@ impl ClientSpec {
             allowed_origins: Vec::new(),
             response_types: None,
             pkce_required: None,
+            require_pushed_authorization_requests: None,
             consent: None,
             subject_attribute: None,
             subject_type: None,
@@ -212,6 +216,8 @@ pub struct ClientPatch {
     pub response_types: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -447,6 +453,9 @@ impl Provider {
                 None => vec!["code".to_owned()],
             },
             pkce_required: spec.pkce_required.unwrap_or(!ty.is_confidential()),
+            require_pushed_authorization_requests: spec
+                .require_pushed_authorization_requests
+                .unwrap_or(false),
             consent: spec.consent.unwrap_or_default(),
             subject_attribute: spec
                 .subject_attribute

@@ -44,6 +44,9 @@ pub(crate) enum Stage {
 pub(crate) struct InteractionState {
     pub stage: Stage,
     pub params: Vec<(String, String)>,
+    /// The parameters came from a pushed authorization request (RFC 9126).
+    #[serde(default)]
+    pub pushed: bool,
     pub csrf: String,
     /// The signed-in user the stage is for (all stages but login).
     pub user_id: Option<String>,
@@ -283,6 +286,7 @@ impl Provider {
         InteractionState {
             stage,
             params: params.pairs().to_vec(),
+            pushed: params.is_pushed(),
             csrf: b64url(&random_bytes::<24>()),
             user_id: user_id.map(str::to_owned),
             started: Some(settled.started.unwrap_or(now)),
@@ -440,7 +444,10 @@ impl Provider {
         &self,
         state: &InteractionState,
     ) -> std::result::Result<(AuthorizeRequest, Params), AuthorizeOutcome> {
-        let params = Params::from_pairs(state.params.clone());
+        let mut params = Params::from_pairs(state.params.clone());
+        if state.pushed {
+            params = params.into_pushed();
+        }
         match self.authorize_request(&params).await {
             Ok(r) => Ok((r, params)),
             Err(Rejection::Page(e)) => Err(AuthorizeOutcome::ErrorPage(e)),

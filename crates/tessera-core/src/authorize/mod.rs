@@ -69,6 +69,12 @@ impl Provider {
     /// `GET/POST /authorize`: `cookie` is the SSO session cookie, if the browser sent one.
     pub async fn authorize(&self, params: &Params, cookie: Option<&str>) -> AuthorizeOutcome {
         let now = self.now();
+        let pushed = match self.pushed_request(params, now).await {
+            Ok(p) => p,
+            Err(Rejection::Page(e)) => return AuthorizeOutcome::ErrorPage(e),
+            Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e),
+        };
+        let params = pushed.as_ref().unwrap_or(params);
         let req = match self.authorize_request(params).await {
             Ok(r) => r,
             Err(Rejection::Page(e)) => return AuthorizeOutcome::ErrorPage(e),

@@ -253,6 +253,15 @@ impl Provider {
         mode: ResponseMode,
     ) -> Result<AuthorizeRequest> {
         let c = &client.client;
+        // RFC 9126 §5: an application (or the server) that requires pushed requests takes no other.
+        if !p.is_pushed()
+            && (c.browser.require_pushed_authorization_requests
+                || self.settings.require_pushed_requests)
+        {
+            return Err(Error::invalid_request(
+                "this application's authorization requests must be pushed first (PAR, RFC 9126): POST them to the pushed_authorization_request_endpoint",
+            ));
+        }
         if p.contains("request") {
             return Err(Error::new(
                 ErrorCode::RequestNotSupported,

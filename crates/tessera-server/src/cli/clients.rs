@@ -113,6 +113,9 @@ pub struct Options {
     /// Require PKCE (always on for spa and native).
     #[arg(long)]
     pub pkce_required: Option<bool>,
+    /// Accept only authorization requests pushed first (PAR, RFC 9126).
+    #[arg(long)]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// explicit or auto-accept.
     #[arg(long, value_parser = parse_consent)]
     pub consent: Option<ConsentMode>,
@@ -242,6 +245,7 @@ impl Options {
             allowed_origins: non_empty(self.allowed_origins),
             response_types: non_empty(self.response_types),
             pkce_required: self.pkce_required,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             consent: self.consent,
             subject_attribute: self.subject_attribute,
             subject_type: self.subject_type,
@@ -352,6 +356,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 allowed_origins: o.allowed_origins,
                 response_types: non_empty(o.response_types),
                 pkce_required: o.pkce_required,
+                require_pushed_authorization_requests: o.require_pushed_authorization_requests,
                 consent: o.consent,
                 subject_attribute: o.subject_attribute,
                 subject_type: o.subject_type,

@@ -142,6 +142,20 @@ async fn userinfo_answer(
     (answer.client_id, res)
 }
 
+/// RFC 9126 §2: `201 Created` with the `request_uri`, or the error as at the token endpoint.
+pub async fn par(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
+    let answer = s.provider.push_authorization_request(&req).await;
+    let res = match answer.result {
+        Ok(pushed) => {
+            let mut r = no_store_json(&pushed);
+            *r.status_mut() = http::StatusCode::CREATED;
+            r
+        }
+        Err(e) => error(&s, e),
+    };
+    AnswerFor::mark(res, answer.client_id)
+}
+
 /// RFC 7009 §2.
 pub async fn revoke(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
     let answer = s.provider.revoke(&req).await;

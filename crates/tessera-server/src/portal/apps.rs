@@ -204,6 +204,7 @@ struct AppView {
     post_logout_redirect_uris: String,
     allowed_origins: String,
     consent: String,
+    require_par: bool,
     subject_attribute: String,
     allowed_groups: String,
     auth_method: String,
@@ -235,6 +236,7 @@ impl AppView {
                 ConsentMode::Explicit => "explicit".into(),
                 ConsentMode::AutoAccept => "auto-accept".into(),
             },
+            require_par: b.require_pushed_authorization_requests,
             subject_attribute: b.subject_attribute.clone(),
             allowed_groups: b.allowed_groups.join(", "),
             auth_method: c.auth_method.as_str().into(),
@@ -271,6 +273,9 @@ impl AppView {
         }
         if form.get("tab") == "security" {
             self.refresh_enabled = form.checked("refresh_enabled");
+        }
+        if form.get("tab") == "settings" {
+            self.require_par = form.checked("require_par");
         }
     }
 }
@@ -448,6 +453,7 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
         "settings" => {
             if browser {
                 p.consent = Some(choice::<ConsentMode>("consent", form.get("consent"))?);
+                p.require_pushed_authorization_requests = Some(form.checked("require_par"));
                 p.subject_attribute = Some(form.get("subject_attribute").to_owned());
                 p.allowed_groups = Some(form.list("allowed_groups"));
                 p.authentication_scheme = Some(form.get("authentication_scheme").to_owned());

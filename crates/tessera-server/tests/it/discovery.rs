@@ -18,6 +18,11 @@ async fn both_documents_describe_the_implemented_endpoints() {
     assert_eq!(d["introspection_endpoint"], format!("{ISSUER}/introspect"));
     assert_eq!(d["revocation_endpoint"], format!("{ISSUER}/revoke"));
     assert_eq!(
+        d["pushed_authorization_request_endpoint"],
+        format!("{ISSUER}/par")
+    );
+    assert_eq!(d["require_pushed_authorization_requests"], false);
+    assert_eq!(
         d["grant_types_supported"],
         serde_json::json!([
             "authorization_code",

@@ -29,6 +29,7 @@ mod mfa;
 mod oidc_rp;
 mod operations;
 mod ops;
+mod par;
 mod refresh_tokens;
 mod saml;
 mod sign_in;
