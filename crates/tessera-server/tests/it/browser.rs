@@ -2,7 +2,7 @@
 //! (playwright-core), signs in with the keyboard, approves consent and lands on the relying
 //! party's redirect; a second run in the same browser profile signs in without a password. The
 //! Admin Portal is driven by `tests/browser/portal.mjs`: the wizard, the secret, rotation,
-//! lifetimes, blocking a user.
+//! lifetimes, blocking a user. `tests/browser/rp.mjs` is a relying party on openid-client v6.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,10 @@ fn drive(args: &Value) -> Value {
 /// Runs a driver script of `tests/browser` with one JSON argument; returns its one line of JSON.
 fn drive_script(script: &str, args: &Value) -> Value {
     let browser_dir = repo_root().join("tests/browser");
-    if !browser_dir.join("node_modules/playwright-core").exists() {
+    let installed = ["playwright-core", "openid-client"]
+        .iter()
+        .all(|m| browser_dir.join("node_modules").join(m).exists());
+    if !installed {
         let ok = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&browser_dir)
@@ -175,6 +178,111 @@ async fn chromium_signs_in_through_the_real_pages() {
     let p = params(second["final_url"].as_str().unwrap());
     assert_eq!(p["state"], "second");
     assert!(p.contains_key("code"));
+    server.kill();
+}
+
+/// openid-client v6, unchanged, with a pushed authorization request (RFC 9126): discovery finds
+/// the endpoint, the browser carries only `client_id` and `request_uri`, chromium signs in, and
+/// openid-client exchanges the code and validates the ID token. The application requires pushed
+/// requests, so the same library without PAR is refused.
+#[tokio::test]
+async fn openid_client_signs_in_with_a_pushed_request() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("TESSERA_ISSUER", base.as_str())];
+    cli_env(
+        dir.path(),
+        &["user", "create", "--username", "alice"],
+        &[
+            ("TESSERA_ISSUER", base.as_str()),
+            ("TESSERA_NEW_PASSWORD", PASSWORD),
+        ],
+    );
+    let c = json_out(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "openid-client RP",
+            "--redirect-uri",
+            RP,
+            "--consent",
+            "auto-accept",
+            "--require-pushed-authorization-requests",
+            "true",
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let rp = json!({"issuer": base, "client_id": c["client_id"], "client_secret": c["client_secret"],
+        "redirect_uri": RP, "scope": "openid profile"});
+    let with = |extra: Value| {
+        let mut v = rp.clone();
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+
+    let started = tokio::task::spawn_blocking({
+        let args = with(json!({"step": "start", "par": true}));
+        move || drive_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        started["authorize_params"],
+        json!(["client_id", "request_uri"]),
+        "{started}"
+    );
+    let signed_in = tokio::task::spawn_blocking({
+        let args = json!({"authorize_url": started["authorize_url"], "username": "alice",
+            "password": PASSWORD, "redirect_prefix": RP, "consent": "none"});
+        move || drive(&args)
+    })
+    .await
+    .unwrap();
+    let finished = tokio::task::spawn_blocking({
+        let args = with(
+            json!({"step": "finish", "callback_url": signed_in["final_url"],
+            "state": started["state"], "nonce": started["nonce"],
+            "code_verifier": started["code_verifier"]}),
+        );
+        move || drive_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert!(
+        finished["sub"].as_str().is_some_and(|s| !s.is_empty()),
+        "{finished}"
+    );
+    assert_eq!(finished["scope"], "openid profile", "{finished}");
+    assert_eq!(finished["id_token_claims"]["iss"], base.as_str());
+
+    // Not pushed: refused with invalid_request at the redirect URI.
+    let plain = tokio::task::spawn_blocking({
+        let args = with(json!({"step": "start", "par": false}));
+        move || drive_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    let refused = tokio::task::spawn_blocking({
+        let args = json!({"authorize_url": plain["authorize_url"], "redirect_prefix": RP,
+            "expect_no_login": true});
+        move || drive(&args)
+    })
+    .await
+    .unwrap();
+    let p = params(refused["final_url"].as_str().unwrap());
+    assert_eq!(p["error"], "invalid_request", "{p:?}");
     server.kill();
 }
 
