@@ -8,8 +8,8 @@ use crate::model::{Alg, AuthMethod, GrantType};
 use crate::provider::Provider;
 use crate::response_type::RESPONSE_TYPES;
 
-/// The JWS algorithms of client assertions: HS256 for client_secret_jwt, the rest for
-/// private_key_jwt (RFC 7518 §3.1; `none` never).
+/// The JWS algorithms of client assertions and request objects: HS256 with the client secret, the rest for
+/// the client's registered keys (RFC 7518 §3.1; `none` never).
 const ASSERTION_ALGS: [&str; 10] = [
     "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
@@ -84,7 +84,9 @@ impl Provider {
             "scopes_supported": self.scope_names(),
             "claims_supported": claims,
             "claims_parameter_supported": true,
-            "request_parameter_supported": false,
+            // RFC 9101: signed request objects by value (`request`), also pushed.
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": ASSERTION_ALGS,
             "request_uri_parameter_supported": false,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "acr_values_supported": self.acr_values(),

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` is unknown, expired or used.
     InvalidRequestUri,
+    /// OIDC Core §3.1.2.6: the request object is invalid.
+    InvalidRequestObject,
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",

@@ -48,6 +48,7 @@ pub mod params;
 pub mod password;
 pub mod pkce;
 pub mod provider;
+pub mod request_object;
 pub mod response_type;
 pub mod revoke;
 pub mod scheme;

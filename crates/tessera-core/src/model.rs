@@ -401,6 +401,8 @@ pub struct BrowserSettings {
     pub pkce_required: bool,
     /// RFC 9126 §6: its authorization requests must be pushed first (PAR).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5: its authorization requests must be signed request objects.
+    pub require_signed_request_object: bool,
     pub consent: ConsentMode,
     /// The user attribute that becomes `sub` (seed 000 "Subject Management"): `id`, `username`,
     /// `email`, or a custom attribute.
@@ -431,6 +433,7 @@ impl Default for BrowserSettings {
             response_types: Vec::new(),
             pkce_required: false,
             require_pushed_authorization_requests: false,
+            require_signed_request_object: false,
             consent: ConsentMode::Explicit,
             subject_attribute: "id".into(),
             subject_type: SubjectType::Public,

@@ -60,7 +60,11 @@ impl Provider {
             .cloned()
             .collect();
         pairs.push(("client_id".into(), me.into()));
-        let params = Params::from_pairs(pairs.clone()).into_pushed();
+        let mut params = Params::from_pairs(pairs).into_pushed();
+        // RFC 9126 §3: a request object is verified when it is pushed; its parameters are kept.
+        if let Some(expanded) = self.request_object(&params, now).await? {
+            params = expanded;
+        }
         match self.authorize_request(&params).await {
             Ok(_) => {}
             Err(Rejection::Page(e) | Rejection::Redirect(_, e)) => return Err(e),
@@ -77,7 +81,10 @@ impl Provider {
                 expires_at: now.plus(lifetime),
                 revoked_at: None,
                 consumed_at: None,
-                payload: serde_json::json!({ "params": pairs }),
+                payload: serde_json::json!({
+                    "params": params.pairs(),
+                    "signed": params.is_signed(),
+                }),
             })
             .await?;
         Ok(Pushed {
@@ -129,6 +136,11 @@ impl Provider {
         }
         let pairs: Vec<(String, String)> =
             serde_json::from_value(a.payload["params"].clone()).map_err(Error::server)?;
-        Ok(Some(Params::from_pairs(pairs).into_pushed()))
+        let pushed = Params::from_pairs(pairs).into_pushed();
+        Ok(Some(if a.payload["signed"] == true {
+            pushed.into_signed()
+        } else {
+            pushed
+        }))
     }
 }

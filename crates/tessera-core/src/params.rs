@@ -12,6 +12,8 @@ pub struct Params {
     pairs: Vec<(String, String)>,
     /// The parameters of a pushed authorization request (RFC 9126), never of a query or form.
     pushed: bool,
+    /// The parameters of a request object the client signed (RFC 9101).
+    signed: bool,
 }
 
 /// Names only: values may be secrets or tokens.
@@ -39,6 +41,7 @@ impl Params {
         Ok(Params {
             pairs,
             pushed: false,
+            signed: false,
         })
     }
 
@@ -51,6 +54,7 @@ impl Params {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             pushed: false,
+            signed: false,
         }
     }
 
@@ -62,9 +66,22 @@ impl Params {
         }
     }
 
+    /// These parameters as the verified request object of their client.
+    pub(crate) fn into_signed(self) -> Params {
+        Params {
+            signed: true,
+            ..self
+        }
+    }
+
     /// Whether the client pushed these parameters itself (RFC 9126).
     pub fn is_pushed(&self) -> bool {
         self.pushed
+    }
+
+    /// Whether these parameters came from a request object the client signed (RFC 9101).
+    pub fn is_signed(&self) -> bool {
+        self.signed
     }
 
     /// Every pair, in order.

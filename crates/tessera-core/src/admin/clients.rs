@@ -74,6 +74,9 @@ pub struct ClientSpec {
     /// RFC 9126 §6: authorization requests only pushed first (PAR); default false.
     #[serde(default)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9101 §10.5: authorization requests only as signed request objects; default false.
+    #[serde(default)]
+    pub require_signed_request_object: Option<bool>,
     #[serde(default)]
     pub consent: Option<ConsentMode>,
     #[serde(default)]
@@ -142,6 +145,7 @@ impl ClientSpec {
             response_types: None,
             pkce_required: None,
             require_pushed_authorization_requests: None,
+            require_signed_request_object: None,
             consent: None,
             subject_attribute: None,
             subject_type: None,
@@ -218,6 +222,8 @@ pub struct ClientPatch {
     pub pkce_required: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_pushed_authorization_requests: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_signed_request_object: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -456,6 +462,7 @@ impl Provider {
             require_pushed_authorization_requests: spec
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
+            require_signed_request_object: spec.require_signed_request_object.unwrap_or(false),
             consent: spec.consent.unwrap_or_default(),
             subject_attribute: spec
                 .subject_attribute

@@ -47,6 +47,9 @@ pub(crate) struct InteractionState {
     /// The parameters came from a pushed authorization request (RFC 9126).
     #[serde(default)]
     pub pushed: bool,
+    /// The parameters came from a signed request object (RFC 9101).
+    #[serde(default)]
+    pub signed: bool,
     pub csrf: String,
     /// The signed-in user the stage is for (all stages but login).
     pub user_id: Option<String>,
@@ -287,6 +290,7 @@ impl Provider {
             stage,
             params: params.pairs().to_vec(),
             pushed: params.is_pushed(),
+            signed: params.is_signed(),
             csrf: b64url(&random_bytes::<24>()),
             user_id: user_id.map(str::to_owned),
             started: Some(settled.started.unwrap_or(now)),
@@ -447,6 +451,9 @@ impl Provider {
         let mut params = Params::from_pairs(state.params.clone());
         if state.pushed {
             params = params.into_pushed();
+        }
+        if state.signed {
+            params = params.into_signed();
         }
         match self.authorize_request(&params).await {
             Ok(r) => Ok((r, params)),

@@ -75,6 +75,11 @@ impl Provider {
             Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e),
         };
         let params = pushed.as_ref().unwrap_or(params);
+        let expanded = match self.request_object(params, now).await {
+            Ok(p) => p,
+            Err(e) => return AuthorizeOutcome::ErrorPage(e),
+        };
+        let params = expanded.as_ref().unwrap_or(params);
         let req = match self.authorize_request(params).await {
             Ok(r) => r,
             Err(Rejection::Page(e)) => return AuthorizeOutcome::ErrorPage(e),

@@ -262,6 +262,12 @@ impl Provider {
                 "this application's authorization requests must be pushed first (PAR, RFC 9126): POST them to the pushed_authorization_request_endpoint",
             ));
         }
+        // RFC 9101 §10.5: an application that requires signed request objects takes no other.
+        if !p.is_signed() && c.browser.require_signed_request_object {
+            return Err(Error::invalid_request(
+                "this application's authorization requests must be signed request objects (the request parameter, RFC 9101)",
+            ));
+        }
         if p.contains("request") {
             return Err(Error::new(
                 ErrorCode::RequestNotSupported,

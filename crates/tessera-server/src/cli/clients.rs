@@ -116,6 +116,9 @@ pub struct Options {
     /// Accept only authorization requests pushed first (PAR, RFC 9126).
     #[arg(long)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Accept only authorization requests as signed request objects (RFC 9101).
+    #[arg(long)]
+    pub require_signed_request_object: Option<bool>,
     /// explicit or auto-accept.
     #[arg(long, value_parser = parse_consent)]
     pub consent: Option<ConsentMode>,
@@ -246,6 +249,7 @@ impl Options {
             response_types: non_empty(self.response_types),
             pkce_required: self.pkce_required,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            require_signed_request_object: self.require_signed_request_object,
             consent: self.consent,
             subject_attribute: self.subject_attribute,
             subject_type: self.subject_type,
@@ -357,6 +361,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 response_types: non_empty(o.response_types),
                 pkce_required: o.pkce_required,
                 require_pushed_authorization_requests: o.require_pushed_authorization_requests,
+                require_signed_request_object: o.require_signed_request_object,
                 consent: o.consent,
                 subject_attribute: o.subject_attribute,
                 subject_type: o.subject_type,

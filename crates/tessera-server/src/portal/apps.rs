@@ -205,6 +205,7 @@ struct AppView {
     allowed_origins: String,
     consent: String,
     require_par: bool,
+    require_signed: bool,
     subject_attribute: String,
     allowed_groups: String,
     auth_method: String,
@@ -237,6 +238,7 @@ impl AppView {
                 ConsentMode::AutoAccept => "auto-accept".into(),
             },
             require_par: b.require_pushed_authorization_requests,
+            require_signed: b.require_signed_request_object,
             subject_attribute: b.subject_attribute.clone(),
             allowed_groups: b.allowed_groups.join(", "),
             auth_method: c.auth_method.as_str().into(),
@@ -276,6 +278,7 @@ impl AppView {
         }
         if form.get("tab") == "settings" {
             self.require_par = form.checked("require_par");
+            self.require_signed = form.checked("require_signed");
         }
     }
 }
@@ -454,6 +457,7 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             if browser {
                 p.consent = Some(choice::<ConsentMode>("consent", form.get("consent"))?);
                 p.require_pushed_authorization_requests = Some(form.checked("require_par"));
+                p.require_signed_request_object = Some(form.checked("require_signed"));
                 p.subject_attribute = Some(form.get("subject_attribute").to_owned());
                 p.allowed_groups = Some(form.list("allowed_groups"));
                 p.authentication_scheme = Some(form.get("authentication_scheme").to_owned());

@@ -31,6 +31,7 @@ mod operations;
 mod ops;
 mod par;
 mod refresh_tokens;
+mod request_objects;
 mod saml;
 mod sign_in;
 mod takeover;

@@ -1,0 +1,167 @@
+//! Request objects (RFC 9101, OIDC Core §6.1): the authorization request's parameters as the
+//! claims of a JWT the client signs, passed by value in `request` (at `/authorize` or pushed to
+//! `/par`). The signature is the client's: its registered keys (`jwks` / `jwks_uri`, the
+//! algorithm pinned to the key) or HS256 with its secret; never `none`. `iss` is the client,
+//! `aud` Tessera, `exp` near, and a `jti` works once. Only the object's parameters are read.
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use crate::assertion::{audience_ok, check_times, peek, signature_ok, verify_with_jwk};
+use crate::clock::Timestamp;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jwks::KeySource;
+use crate::params::Params;
+use crate::provider::{LoadedClient, Provider};
+
+/// How far ahead a request object may expire (FAPI 2.0 allows 60 minutes).
+pub const MAX_REQUEST_OBJECT_LIFETIME: i64 = 3_600;
+
+/// RFC 9101 §10.8: the media type a request object's `typ` may name.
+const TYP: &str = "oauth-authz-req+jwt";
+
+/// Claims about the JWT itself, not parameters of the request.
+const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
+
+fn refused(why: impl Into<String>) -> Error {
+    Error::new(
+        ErrorCode::InvalidRequestObject,
+        format!("the request object is refused: {}", why.into()),
+    )
+}
+
+/// A claim as the parameter it stands for: strings as they are, numbers and booleans as their
+/// text, objects (`claims`) as JSON.
+fn parameter(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+impl Provider {
+    /// RFC 9101 §6: when `p` carries a `request`, the parameters its verified object holds (with
+    /// the `client_id`), marked signed and keeping whether they were pushed; otherwise `None`.
+    pub(crate) async fn request_object(
+        &self,
+        p: &Params,
+        now: Timestamp,
+    ) -> Result<Option<Params>> {
+        let Some(jwt) = p.get("request")? else {
+            return Ok(None);
+        };
+        // §5: the client_id outside the object is required, and the object's must be the same.
+        let client_id = p.require("client_id")?;
+        if p.contains("request_uri") {
+            return Err(Error::invalid_request("request and request_uri: give one"));
+        }
+        if jwt.split('.').count() == 5 {
+            return Err(Error::new(
+                ErrorCode::RequestNotSupported,
+                "encrypted request objects are not supported; sign it only",
+            ));
+        }
+        let loaded = self
+            .client(client_id)
+            .await?
+            .filter(|l| l.client.enabled)
+            .ok_or_else(|| Error::invalid_request("client_id is not a registered client"))?;
+        let (header, claims) = peek(jwt).ok_or_else(|| refused("it is not a signed JWT"))?;
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case(TYP) && !t.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(refused(format!("typ must be {TYP}")));
+        }
+        if let Err(why) = self.request_object_signature(&loaded, jwt, &header).await {
+            tracing::debug!(client_id, why, "request object refused");
+            return Err(refused(
+                "its signature does not verify with the client's keys",
+            ));
+        }
+        if claims["iss"].as_str() != Some(client_id) {
+            return Err(refused("iss must be the client_id"));
+        }
+        if claims
+            .get("client_id")
+            .is_some_and(|c| c.as_str() != Some(client_id))
+        {
+            return Err(refused("its client_id differs from the request's"));
+        }
+        if !audience_ok(&claims, std::slice::from_ref(&self.settings.issuer)) {
+            return Err(refused("aud must be the issuer"));
+        }
+        let exp = check_times(&claims, now, Some(MAX_REQUEST_OBJECT_LIFETIME)).map_err(refused)?;
+        if let Some(jti) = claims.get("jti") {
+            let jti = jti
+                .as_str()
+                .filter(|j| !j.is_empty() && j.len() <= 256)
+                .ok_or_else(|| refused("jti must be a string"))?;
+            if !self
+                .first_use_of_jti("request-object", client_id, jti, exp)
+                .await?
+            {
+                return Err(refused("this jti was already used"));
+            }
+        }
+        let mut pairs = vec![("client_id".to_owned(), client_id.to_owned())];
+        for (name, value) in claims.as_object().into_iter().flatten() {
+            if JWT_CLAIMS.contains(&name.as_str()) || name == "client_id" {
+                continue;
+            }
+            if name == "request" || name == "request_uri" {
+                return Err(refused(format!("it cannot hold {name}")));
+            }
+            let value = parameter(value)
+                .ok_or_else(|| refused(format!("{name} is not a parameter value")))?;
+            pairs.push((name.clone(), value));
+        }
+        let mut expanded = Params::from_pairs(pairs).into_signed();
+        if p.is_pushed() {
+            expanded = expanded.into_pushed();
+        }
+        Ok(Some(expanded))
+    }
+
+    /// The object's signature: HS256 with the client's secret (when it has one), or the client's
+    /// registered keys with the algorithm the key fits; never `none`.
+    async fn request_object_signature(
+        &self,
+        loaded: &LoadedClient,
+        jwt: &str,
+        header: &jsonwebtoken::Header,
+    ) -> std::result::Result<(), String> {
+        let c = &loaded.client;
+        let verified = match header.alg {
+            Algorithm::HS256 => {
+                let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;
+                signature_ok(jwt, Algorithm::HS256, &DecodingKey::from_secret(secret))
+            }
+            Algorithm::HS384 | Algorithm::HS512 => return Err("HMAC is HS256 only".into()),
+            alg => {
+                let source = KeySource {
+                    inline: c.federation.jwks.as_ref(),
+                    uri: c.federation.jwks_uri.as_deref(),
+                };
+                if source.inline.is_none() && source.uri.is_none() {
+                    return Err("the client registered no keys".into());
+                }
+                let key = self
+                    .jwks
+                    .key(&*self.outbound, self.now(), source, header.kid.as_deref())
+                    .await?
+                    .ok_or("no registered key matches the kid")?;
+                verify_with_jwk(jwt, alg, &key)
+            }
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err("the signature does not verify".into())
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Request objects (RFC 9101): the authorization request as a JWT the client signs (HS256 with
+//! its secret, or its registered keys), at `/authorize` and pushed to `/par`; only the object's
+//! parameters are read; every claim that binds it (iss, aud, exp, client_id, jti, the signature)
+//! is checked; an application can require signed requests.
+
+use http::StatusCode;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use tessera_core::model::ConsentMode;
+
+use crate::assertions::{key_pair, sign_with};
+use crate::flow::{enc, pkce, redirect_params, sign_in, Browser, RP};
+use crate::support::{now, Harness, TestClient, ISSUER};
+
+/// The claims of a code request for `c`, with PKCE; the claims and the verifier.
+fn request(c: &TestClient, jti: &str) -> (Value, String) {
+    let (verifier, challenge) = pkce();
+    let claims = json!({
+        "iss": c.id, "aud": ISSUER, "exp": now() + 300, "iat": now(), "jti": jti,
+        "client_id": c.id, "response_type": "code", "redirect_uri": RP,
+        "scope": "openid profile", "state": "signed-state", "nonce": "n-1",
+        "code_challenge": challenge, "code_challenge_method": "S256", "max_age": 3600,
+    });
+    (claims, verifier)
+}
+
+fn hs256(c: &TestClient, claims: &Value) -> String {
+    let mut h = Header::new(Algorithm::HS256);
+    h.typ = Some("oauth-authz-req+jwt".into());
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(c.secret.as_bytes())).expect("sign")
+}
+
+fn authorize(c: &TestClient, jwt: &str, extra: &str) -> String {
+    format!(
+        "/authorize?{}{extra}",
+        enc(&[("client_id", &c.id), ("request", jwt)])
+    )
+}
+
+#[tokio::test]
+async fn a_signed_request_object_is_the_whole_request() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let c = h
+        .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
+        .await;
+    let (claims, verifier) = request(&c, "r-1");
+    let jwt = hs256(&c, &claims);
+    // What the query adds beside the object is not read.
+    let p = sign_in(
+        &Browser::new(&h),
+        &authorize(
+            &c,
+            &jwt,
+            "&state=forged&scope=openid%20admin&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+        ),
+        "alice",
+    )
+    .await;
+    assert_eq!(p["state"], "signed-state", "{p:?}");
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    assert_eq!(t.json["scope"], "openid profile");
+
+    // The same object again (its jti), and objects that do not bind: an error page, no redirect.
+    let refused = |r: crate::support::Reply, what: &str| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.text);
+        assert!(r.header("location").is_empty(), "{what}: redirected");
+        assert!(
+            r.text.contains("request object is refused"),
+            "{what}: {}",
+            r.text
+        );
+    };
+    refused(
+        Browser::new(&h).get(&authorize(&c, &jwt, "")).await,
+        "replayed",
+    );
+    let other = h.web_app(|_| {}).await;
+    // Each case changes claims of a good object (null: leaves the claim out).
+    let cases = [
+        ("wrong aud", json!({"aud": "https://other.example"})),
+        ("wrong iss", json!({"iss": "someone-else"})),
+        ("expired", json!({"exp": now() - 10})),
+        ("no exp", json!({"exp": null})),
+        ("too long-lived", json!({"exp": now() + 7200})),
+        ("another client_id inside", json!({"client_id": "x"})),
+        (
+            "a nested request_uri",
+            json!({"request_uri": "https://evil.example/r"}),
+        ),
+    ];
+    for (i, (what, change)) in cases.into_iter().enumerate() {
+        let (mut v, _) = request(&c, &format!("bad-{i}"));
+        for (k, x) in change.as_object().expect("object") {
+            match x {
+                Value::Null => {
+                    v.as_object_mut().expect("claims").remove(k);
+                }
+                x => v[k] = x.clone(),
+            }
+        }
+        refused(
+            Browser::new(&h)
+                .get(&authorize(&c, &hs256(&c, &v), ""))
+                .await,
+            what,
+        );
+    }
+    // Signed with another client's secret, or not at all.
+    let (v, _) = request(&c, "other-secret");
+    refused(
+        Browser::new(&h)
+            .get(&authorize(&c, &hs256(&other, &v), ""))
+            .await,
+        "another secret",
+    );
+    let none = format!(
+        "{}.{}.",
+        tessera_core::secret::b64url(br#"{"alg":"none"}"#),
+        tessera_core::secret::b64url(request(&c, "unsigned").0.to_string().as_bytes())
+    );
+    refused(
+        Browser::new(&h).get(&authorize(&c, &none, "")).await,
+        "alg none",
+    );
+    // Another client presenting the object under its own client_id.
+    let (v, _) = request(&c, "borrowed");
+    refused(
+        Browser::new(&h)
+            .get(&authorize(&other, &hs256(&c, &v), ""))
+            .await,
+        "borrowed",
+    );
+}
+
+#[tokio::test]
+async fn registered_keys_sign_pushed_and_required_request_objects() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let k = key_pair("rp-key-1");
+    let c = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.jwks = Some(json!({"keys": [k.jwk.clone()]}));
+            s.require_signed_request_object = Some(true);
+        })
+        .await;
+    // Required: a plain request is refused at the redirect URI.
+    let (path, _) = crate::flow::code_request(&c, "openid", "");
+    let p = redirect_params(&Browser::new(&h).get(&path).await);
+    assert_eq!(
+        p.get("error").map(String::as_str),
+        Some("invalid_request"),
+        "{p:?}"
+    );
+
+    // ES256 with the registered key, by value.
+    let (claims, verifier) = request(&c, "es-1");
+    let p = sign_in(
+        &Browser::new(&h),
+        &authorize(&c, &sign_with(&k, &claims), ""),
+        "alice",
+    )
+    .await;
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    // A key the client did not register.
+    let stranger = key_pair("rp-key-1");
+    let (claims, _) = request(&c, "es-2");
+    let r = Browser::new(&h)
+        .get(&authorize(&c, &sign_with(&stranger, &claims), ""))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // Pushed (RFC 9126 §3): verified at /par, its parameters kept; still counts as signed.
+    let (claims, verifier) = request(&c, "es-3");
+    let body = enc(&[("request", &sign_with(&k, &claims))]);
+    let pushed = h.post("/par", Some(&c.basic()), &body).await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.text);
+    let uri = pushed.json["request_uri"].as_str().expect("request_uri");
+    let p = sign_in(
+        &Browser::new(&h),
+        &format!(
+            "/authorize?{}",
+            enc(&[("client_id", &c.id), ("request_uri", uri)])
+        ),
+        "alice",
+    )
+    .await;
+    assert_eq!(p["state"], "signed-state", "{p:?}");
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    // A pushed object that does not verify is refused at /par with the OIDC error code.
+    let (claims, _) = request(&c, "es-4");
+    let body = enc(&[("request", &sign_with(&stranger, &claims))]);
+    let r = h.post("/par", Some(&c.basic()), &body).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_request_object"),
+        "{}",
+        r.text
+    );
+    // Pushed without an object: not signed, so refused.
+    let (claims, _) = request(&c, "unused");
+    let plain: Vec<(String, String)> = claims
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !["iss", "aud", "exp", "iat", "jti", "client_id"].contains(&k.as_str()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = plain
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = h.post("/par", Some(&c.basic()), &enc(&pairs)).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "{}",
+        r.text
+    );
+}
