@@ -71,11 +71,13 @@ impl Provider {
         }
     }
 
-    /// The audiences a client assertion may name.
+    /// The audiences a client assertion may name: the token endpoint, the issuer, and (RFC 9126
+    /// §2) the pushed authorization request endpoint.
     pub(crate) fn assertion_audiences(&self) -> Vec<String> {
         vec![
             self.settings.endpoint("/token"),
             self.settings.issuer.clone(),
+            self.settings.endpoint("/par"),
         ]
     }
 
@@ -120,7 +122,7 @@ impl Provider {
         };
         if !single || !audience_ok(&claims, &self.assertion_audiences()) {
             return Err(refused(
-                "aud must be the token endpoint or the issuer, and only that",
+                "aud must be the token endpoint, the issuer or the PAR endpoint, and only that",
             ));
         }
         let exp = check_times(&claims, now, Some(MAX_ASSERTION_LIFETIME)).map_err(refused)?;

@@ -67,6 +67,21 @@ pub(crate) struct InteractionState {
     pub methods: Vec<Method>,
 }
 
+impl InteractionState {
+    /// The paused request's parameters as they came: pushed (RFC 9126) or signed (RFC 9101)
+    /// still, so every stage that goes on from here judges the same request.
+    pub(crate) fn request(&self) -> Params {
+        let mut params = Params::from_pairs(self.params.clone());
+        if self.pushed {
+            params = params.into_pushed();
+        }
+        if self.signed {
+            params = params.into_signed();
+        }
+        params
+    }
+}
+
 /// What a page asks the browser's WebAuthn to do (`navigator.credentials.get`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasskeyRequest {
@@ -448,13 +463,7 @@ impl Provider {
         &self,
         state: &InteractionState,
     ) -> std::result::Result<(AuthorizeRequest, Params), AuthorizeOutcome> {
-        let mut params = Params::from_pairs(state.params.clone());
-        if state.pushed {
-            params = params.into_pushed();
-        }
-        if state.signed {
-            params = params.into_signed();
-        }
+        let params = state.request();
         match self.authorize_request(&params).await {
             Ok(r) => Ok((r, params)),
             Err(Rejection::Page(e)) => Err(AuthorizeOutcome::ErrorPage(e)),

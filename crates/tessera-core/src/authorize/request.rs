@@ -254,9 +254,13 @@ impl Provider {
     ) -> Result<AuthorizeRequest> {
         let c = &client.client;
         // RFC 9126 §5: an application (or the server) that requires pushed requests takes no other.
+        // Tessera's own Admin Portal and account page build their requests themselves, so the
+        // server-wide requirement leaves them be (they would lock everyone out otherwise).
+        let own = [crate::admin::PORTAL_CLIENT, crate::admin::ACCOUNT_CLIENT]
+            .contains(&c.client_id.as_str());
         if !p.is_pushed()
             && (c.browser.require_pushed_authorization_requests
-                || self.settings.require_pushed_requests)
+                || (self.settings.require_pushed_requests && !own))
         {
             return Err(Error::invalid_request(
                 "this application's authorization requests must be pushed first (PAR, RFC 9126): POST them to the pushed_authorization_request_endpoint",

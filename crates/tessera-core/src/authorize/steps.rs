@@ -815,7 +815,7 @@ impl Provider {
             started: state.started,
             consented: false,
         };
-        let params = Params::from_pairs(state.params.clone());
+        let params = state.request();
         let next = Self::new_state(Stage::Codes, &params, Some(&session.user.id), &settled, now);
         let handle = self
             .store_interaction(&next, &artifact.client_id, now)

@@ -185,6 +185,37 @@ async fn pushes_are_authenticated_and_checked_like_the_authorization_request() {
         r.text
     );
 
+    // Review regression (RFC 9126 §2): a client assertion may name the PAR endpoint as audience.
+    let jwt_client = h
+        .web_app(|s| s.auth_method = Some(tessera_core::model::AuthMethod::ClientSecretJwt))
+        .await;
+    let assertion = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"iss": jwt_client.id, "sub": jwt_client.id, "aud": format!("{ISSUER}/par"),
+            "exp": crate::support::now() + 60, "jti": "par-aud-1"}),
+        &jsonwebtoken::EncodingKey::from_secret(jwt_client.secret.as_bytes()),
+    )
+    .expect("sign");
+    let (r, _) = push(
+        &h,
+        &jwt_client,
+        None,
+        &[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "aud = the PAR endpoint: {}",
+        r.text
+    );
+
     // A public client pushes with its client_id alone (PKCE binds the code).
     let spa = h
         .web_app(|s| {
@@ -222,9 +253,51 @@ async fn an_application_or_the_server_can_require_pushed_requests() {
     let p = sign_in(&Browser::new(&h), &authorize(&c, &uri, ""), "alice").await;
     assert!(p.contains_key("code"), "{p:?}");
 
+    // Review regression: a pushed sign-in that sets up a first second factor stays pushed through
+    // the recovery-codes page.
+    crate::mfa::scheme(&h, "mfa", "urn:example:mfa", true).await;
+    let mfa = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.require_pushed_authorization_requests = Some(true);
+            s.authentication_scheme = Some("mfa".into());
+        })
+        .await;
+    h.user("bob").await;
+    let (r, _) = push(&h, &mfa, Some(&mfa.basic()), &[]).await;
+    let uri = r.json["request_uri"]
+        .as_str()
+        .expect("request_uri")
+        .to_owned();
+    let b = Browser::new(&h);
+    let page = b.get(&authorize(&mfa, &uri, "")).await;
+    let enrol = b.login(&page, "bob", crate::flow::PASSWORD).await;
+    let (_, _, done) = crate::mfa::enrol_totp(&h, &b, &enrol).await;
+    let p = redirect_params(&done);
+    assert!(p.contains_key("code"), "{p:?} {}", done.text);
+
     let strict = Harness::with_settings(ISSUER, |s| s.require_pushed_requests = true).await;
     let d = strict.get("/.well-known/openid-configuration").await;
     assert_eq!(d.json["require_pushed_authorization_requests"], true);
+    // Review regression: Tessera's own Admin Portal and account page still sign in.
+    strict
+        .provider
+        .admin(tessera_core::admin::Caller::local())
+        .ensure_admin_api()
+        .await
+        .expect("the Portal and account clients");
+    for page in ["/admin/login", "/account/login"] {
+        let b = Browser::new(&strict);
+        let start = b.get(page).await;
+        let next = start.header("location").replace(ISSUER, "");
+        assert!(next.starts_with("/authorize?"), "{page}: {next}");
+        let login = b.get(&next).await;
+        assert!(
+            login.text.contains("name=\"password\""),
+            "{page}: {}",
+            login.text
+        );
+    }
     let c = strict.web_app(|_| {}).await;
     let (path, _) = crate::flow::code_request(&c, "openid", "");
     let p = redirect_params(&Browser::new(&strict).get(&path).await);
