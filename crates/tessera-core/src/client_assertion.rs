@@ -36,24 +36,46 @@ impl Provider {
         jwt: &str,
         header: &jsonwebtoken::Header,
     ) -> std::result::Result<(), String> {
-        let c = &loaded.client;
         let alg = header.alg;
-        let verified = match c.auth_method {
-            AuthMethod::ClientSecretJwt => {
-                if alg != Algorithm::HS256 {
-                    return Err(format!("{alg:?} is not HS256 (client_secret_jwt)"));
-                }
-                let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;
-                signature_ok(jwt, alg, &DecodingKey::from_secret(secret))
+        match loaded.client.auth_method {
+            AuthMethod::ClientSecretJwt if alg != Algorithm::HS256 => {
+                Err(format!("{alg:?} is not HS256 (client_secret_jwt)"))
             }
-            AuthMethod::PrivateKeyJwt => {
-                if HMAC.contains(&alg) {
-                    return Err(format!("{alg:?} is not allowed for private_key_jwt"));
-                }
+            AuthMethod::PrivateKeyJwt if HMAC.contains(&alg) => {
+                Err(format!("{alg:?} is not allowed for private_key_jwt"))
+            }
+            AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt => {
+                self.client_signed(loaded, jwt, header).await
+            }
+            // Registered for another method: no key to check the signature with.
+            other => Err(format!("the client authenticates with {}", other.as_str())),
+        }
+    }
+
+    /// Whether a JWT is the client's own: HS256 with its secret, or another algorithm with one of
+    /// its registered keys (`jwks` / `jwks_uri`) that the algorithm fits; never `none` or another
+    /// HMAC (RFC 7518 §3.2: the 256-bit secrets are long enough for HS256 alone). `Err` says why not.
+    pub(crate) async fn client_signed(
+        &self,
+        loaded: &LoadedClient,
+        jwt: &str,
+        header: &jsonwebtoken::Header,
+    ) -> std::result::Result<(), String> {
+        let c = &loaded.client;
+        let verified = match header.alg {
+            Algorithm::HS256 => {
+                let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;
+                signature_ok(jwt, Algorithm::HS256, &DecodingKey::from_secret(secret))
+            }
+            alg if HMAC.contains(&alg) => return Err(format!("{alg:?}: HMAC is HS256 only")),
+            alg => {
                 let source = KeySource {
                     inline: c.federation.jwks.as_ref(),
                     uri: c.federation.jwks_uri.as_deref(),
                 };
+                if source.inline.is_none() && source.uri.is_none() {
+                    return Err("the client registered no keys".into());
+                }
                 let key = self
                     .jwks
                     .key(&*self.outbound, self.now(), source, header.kid.as_deref())
@@ -61,8 +83,6 @@ impl Provider {
                     .ok_or("no registered key matches the kid")?;
                 verify_with_jwk(jwt, alg, &key)
             }
-            // Registered for another method: no key to check the signature with.
-            other => return Err(format!("the client authenticates with {}", other.as_str())),
         };
         if verified {
             Ok(())

@@ -4,15 +4,13 @@
 //! algorithm pinned to the key) or HS256 with its secret; never `none`. `iss` is the client,
 //! `aud` Tessera, `exp` near, and a `jti` works once. Only the object's parameters are read.
 
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
-use crate::assertion::{audience_ok, check_times, peek, signature_ok, verify_with_jwk};
+use crate::assertion::{audience_ok, check_times, peek};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jwks::KeySource;
 use crate::params::Params;
-use crate::provider::{LoadedClient, Provider};
+use crate::provider::Provider;
 
 /// How far ahead a request object may expire (FAPI 2.0 allows 60 minutes).
 pub const MAX_REQUEST_OBJECT_LIFETIME: i64 = 3_600;
@@ -77,7 +75,7 @@ impl Provider {
         {
             return Err(refused(format!("typ must be {TYP}")));
         }
-        if let Err(why) = self.request_object_signature(&loaded, jwt, &header).await {
+        if let Err(why) = self.client_signed(&loaded, jwt, &header).await {
             tracing::debug!(client_id, why, "request object refused");
             return Err(refused(
                 "its signature does not verify with the client's keys",
@@ -125,43 +123,5 @@ impl Provider {
             expanded = expanded.into_pushed();
         }
         Ok(Some(expanded))
-    }
-
-    /// The object's signature: HS256 with the client's secret (when it has one), or the client's
-    /// registered keys with the algorithm the key fits; never `none`.
-    async fn request_object_signature(
-        &self,
-        loaded: &LoadedClient,
-        jwt: &str,
-        header: &jsonwebtoken::Header,
-    ) -> std::result::Result<(), String> {
-        let c = &loaded.client;
-        let verified = match header.alg {
-            Algorithm::HS256 => {
-                let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;
-                signature_ok(jwt, Algorithm::HS256, &DecodingKey::from_secret(secret))
-            }
-            Algorithm::HS384 | Algorithm::HS512 => return Err("HMAC is HS256 only".into()),
-            alg => {
-                let source = KeySource {
-                    inline: c.federation.jwks.as_ref(),
-                    uri: c.federation.jwks_uri.as_deref(),
-                };
-                if source.inline.is_none() && source.uri.is_none() {
-                    return Err("the client registered no keys".into());
-                }
-                let key = self
-                    .jwks
-                    .key(&*self.outbound, self.now(), source, header.kid.as_deref())
-                    .await?
-                    .ok_or("no registered key matches the kid")?;
-                verify_with_jwk(jwt, alg, &key)
-            }
-        };
-        if verified {
-            Ok(())
-        } else {
-            Err("the signature does not verify".into())
-        }
     }
 }
