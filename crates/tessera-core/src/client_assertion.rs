@@ -14,6 +14,25 @@ use crate::jwks::KeySource;
 use crate::model::AuthMethod;
 use crate::provider::{LoadedClient, Provider};
 
+/// The replay purpose shared by every JWT a client signs for Tessera (client assertions and
+/// request objects): a `jti` spent as one kind is spent as the other, so a request object that
+/// leaked from a browser's address bar never authenticates its client afterwards.
+pub(crate) const CLIENT_JWT: &str = "client-jwt";
+
+/// Whether a JWT's `typ` names another kind of token (RFC 8725 §3.11): a request object
+/// (`oauth-authz-req+jwt`, RFC 9101 §10.8) or anything else explicitly typed is not a client
+/// assertion. Media types compare without their `application/` prefix (RFC 7515 §4.1.9).
+pub(crate) fn typed_as(header: &jsonwebtoken::Header, wanted: &[&str]) -> bool {
+    match header.typ.as_deref() {
+        None => true,
+        Some(t) => {
+            let lower = t.to_ascii_lowercase();
+            let short = lower.strip_prefix("application/").unwrap_or(&lower);
+            wanted.contains(&short)
+        }
+    }
+}
+
 /// How far in the future a client assertion may expire (RFC 7523 §3 item 4: reasonably short).
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 
@@ -109,6 +128,9 @@ impl Provider {
         now: Timestamp,
     ) -> Result<Arc<LoadedClient>> {
         let (header, claims) = peek(jwt).ok_or_else(|| refused("not a signed JWT"))?;
+        if !typed_as(&header, &["jwt", "client-authentication+jwt"]) {
+            return Err(refused("its typ names another kind of token"));
+        }
         let iss = claims["iss"]
             .as_str()
             .ok_or_else(|| refused("iss is required"))?;
@@ -150,10 +172,7 @@ impl Provider {
             .as_str()
             .filter(|j| !j.is_empty() && j.len() <= 256)
             .ok_or_else(|| refused("jti is required"))?;
-        if !self
-            .first_use_of_jti("client-assertion", iss, jti, exp)
-            .await?
-        {
+        if !self.first_use_of_jti(CLIENT_JWT, iss, jti, exp).await? {
             return Err(refused("this jti was already used"));
         }
         Ok(loaded)

@@ -7,9 +7,12 @@
 use serde_json::Value;
 
 use crate::assertion::{audience_ok, check_times, peek};
+use crate::client_assertion::{typed_as, CLIENT_JWT};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::AuthMethod;
 use crate::params::Params;
+use crate::params::MAX_PARAMS;
 use crate::provider::Provider;
 
 /// How far ahead a request object may expire (FAPI 2.0 allows 60 minutes).
@@ -68,12 +71,17 @@ impl Provider {
             .filter(|l| l.client.enabled)
             .ok_or_else(|| Error::invalid_request("client_id is not a registered client"))?;
         let (header, claims) = peek(jwt).ok_or_else(|| refused("it is not a signed JWT"))?;
-        if header
-            .typ
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case(TYP) && !t.eq_ignore_ascii_case("JWT"))
-        {
+        if !typed_as(&header, &[TYP, "jwt"]) {
             return Err(refused(format!("typ must be {TYP}")));
+        }
+        // A client that authenticates with its keys signs with them, not with a secret it may
+        // still hold from before.
+        if header.alg == jsonwebtoken::Algorithm::HS256
+            && loaded.client.auth_method == AuthMethod::PrivateKeyJwt
+        {
+            return Err(refused(
+                "a private_key_jwt client signs with its registered keys",
+            ));
         }
         if let Err(why) = self.client_signed(&loaded, jwt, &header).await {
             tracing::debug!(client_id, why, "request object refused");
@@ -100,11 +108,14 @@ impl Provider {
                 .filter(|j| !j.is_empty() && j.len() <= 256)
                 .ok_or_else(|| refused("jti must be a string"))?;
             if !self
-                .first_use_of_jti("request-object", client_id, jti, exp)
+                .first_use_of_jti(CLIENT_JWT, client_id, jti, exp)
                 .await?
             {
                 return Err(refused("this jti was already used"));
             }
+        }
+        if claims.as_object().is_some_and(|o| o.len() > MAX_PARAMS) {
+            return Err(refused("it holds too many claims"));
         }
         let mut pairs = vec![("client_id".to_owned(), client_id.to_owned())];
         for (name, value) in claims.as_object().into_iter().flatten() {

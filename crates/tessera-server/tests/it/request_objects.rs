@@ -227,3 +227,71 @@ async fn registered_keys_sign_pushed_and_required_request_objects() {
         r.text
     );
 }
+
+/// Review regression: a request object, which travels in the browser's address bar, never
+/// authenticates its client at the token, introspection or revocation endpoints: an explicitly
+/// typed one is not a client assertion, and a `jti` spent as one kind is spent as the other.
+#[tokio::test]
+async fn a_request_object_is_never_a_client_assertion() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let k = key_pair("rp-key-2");
+    let c = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.auth_method = Some(tessera_core::model::AuthMethod::PrivateKeyJwt);
+            s.jwks = Some(json!({"keys": [k.jwk.clone()]}));
+        })
+        .await;
+    let introspect = |jwt: String| {
+        let h = &h;
+        async move {
+            let body = enc(&[
+                ("token", "anything"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", jwt.as_str()),
+            ]);
+            h.post("/introspect", None, &body).await.status
+        }
+    };
+    let object = |jti: &str, typ: Option<&str>| {
+        let (mut claims, _) = request(&c, jti);
+        claims["sub"] = json!(c.id);
+        claims["exp"] = json!(now() + 120);
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("rp-key-2".into());
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ec_pem(k.pem.as_bytes()).expect("pem"),
+        )
+        .expect("sign")
+    };
+    // Typed as a request object: never an assertion, used or not.
+    let typed = object("typed", Some("oauth-authz-req+jwt"));
+    assert_eq!(introspect(typed.clone()).await, StatusCode::UNAUTHORIZED);
+    // The media type with its application/ prefix is the same type (RFC 7515 §4.1.9).
+    let prefixed = object("prefixed", Some("application/oauth-authz-req+jwt"));
+    let p = sign_in(&Browser::new(&h), &authorize(&c, &prefixed, ""), "alice").await;
+    assert!(p.contains_key("code"), "{p:?}");
+    // Untyped: once it signed a user in, its jti is spent for assertions too.
+    let untyped = object("untyped", None);
+    let p = sign_in(&Browser::new(&h), &authorize(&c, &untyped, ""), "alice").await;
+    assert!(p.contains_key("code"), "{p:?}");
+    assert_eq!(introspect(untyped).await, StatusCode::UNAUTHORIZED);
+    // The control: a fresh untyped one authenticates (so the refusals above are not about keys).
+    assert_eq!(introspect(object("control", None)).await, StatusCode::OK);
+
+    // A private_key_jwt client signs request objects with its keys, not an old secret.
+    let (claims, _) = request(&c, "hs");
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("oauth-authz-req+jwt".into());
+    let hs = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"whatever"))
+        .expect("sign");
+    let r = Browser::new(&h).get(&authorize(&c, &hs, "")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
