@@ -76,6 +76,8 @@ impl Provider {
             "id_token_signing_alg_values_supported": id_token_algs,
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": secret_methods,
+            // RFC 9701 §6: the signed answer's algorithms (the application's JWT algorithm).
+            "introspection_signing_alg_values_supported": algs,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": pkce_methods,
             "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,

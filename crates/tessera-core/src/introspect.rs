@@ -6,13 +6,16 @@
 //! it, and those addressed to it as a resource server (its client_id is the identifier of the API
 //! it serves, so it is in the token's `aud`); every access token only with the explicit
 //! `introspect_any_token`; refresh tokens only its own, whatever its permissions.
+//!
+//! RFC 9701: asked for `application/token-introspection+jwt`, the same answer comes as a JWT
+//! Tessera signs for the calling client.
 
 use serde_json::{json, Value};
 
 use crate::client_auth::ClientRequest;
 use crate::error::{Error, Result};
 use crate::grant::RefreshToken;
-use crate::model::Client;
+use crate::model::{Alg, Client, JwsAlg};
 use crate::provider::Provider;
 use crate::token::AccessClaims;
 
@@ -31,9 +34,38 @@ impl Provider {
     /// RFC 7662 §2.1-2.2. `token_type_hint` is only a hint: access and refresh tokens are both
     /// looked for.
     pub async fn introspect(&self, req: &ClientRequest) -> Result<Value> {
+        let caller = self.authenticate_client(req).await?;
+        self.introspect_for(&caller.client, req).await
+    }
+
+    /// RFC 9701 §5: the answer as a JWT (`typ` `token-introspection+jwt`) with `iss`, `aud` (the
+    /// calling client), `iat` and the answer in `token_introspection`, signed with the key of
+    /// the client's own JWT algorithm (RS256 for an application whose tokens use HS256).
+    pub async fn introspect_jwt(&self, req: &ClientRequest) -> Result<String> {
         let now = self.now();
         let caller = self.authenticate_client(req).await?;
         let client = &caller.client;
+        let answer = self.introspect_for(client, req).await?;
+        let alg = match client.signing_alg {
+            JwsAlg::Key(a) => a,
+            JwsAlg::HS256 => Alg::RS256,
+        };
+        let keys = self.keys();
+        let key = keys
+            .signer(alg, now)
+            .ok_or_else(|| Error::server(format!("no {} signing key", alg.as_str())))?;
+        let claims = json!({
+            "iss": self.settings.issuer,
+            "aud": client.client_id,
+            "iat": now.0,
+            "token_introspection": answer,
+        });
+        key.sign_jwt_typed("token-introspection+jwt", &claims)
+            .map_err(Error::server)
+    }
+
+    async fn introspect_for(&self, client: &Client, req: &ClientRequest) -> Result<Value> {
+        let now = self.now();
         if !client.introspection_allowed {
             return Err(Error::unauthorized_client(
                 "the client is not allowed to introspect tokens",

@@ -49,12 +49,42 @@ pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> 
 }
 
 /// RFC 7662 §2.
-pub async fn introspect(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
+pub async fn introspect(
+    State(s): State<AppState>,
+    headers: http::HeaderMap,
+    FormRequest(req): FormRequest,
+) -> Response {
+    // RFC 9701 §4: the client asks for the signed answer with Accept.
+    let wants_jwt = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
+        });
+    if wants_jwt {
+        return match s.provider.introspect_jwt(&req).await {
+            Ok(jwt) => axum::response::IntoResponse::into_response((
+                [
+                    (http::header::CONTENT_TYPE, INTROSPECTION_JWT),
+                    (http::header::CACHE_CONTROL, "no-store"),
+                ],
+                jwt,
+            )),
+            Err(e) => error(&s, e),
+        };
+    }
     match s.provider.introspect(&req).await {
         Ok(body) => no_store_json(&body),
         Err(e) => error(&s, e),
     }
 }
+
+/// RFC 9701 §7.1: the media type of a signed introspection answer.
+const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
 
 /// OIDC Core §5.3: `GET` or `POST /userinfo`, bearer token in the header (RFC 6750 §2.1) or the
 /// form body (§2.2), never both. Its answer is for the token's application; a refusal without

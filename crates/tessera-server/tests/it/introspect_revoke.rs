@@ -46,6 +46,70 @@ async fn active_tokens_carry_their_claims() {
     }
 }
 
+/// RFC 9701: asked with `Accept: application/token-introspection+jwt`, the same answer comes as
+/// a JWT signed with the application's algorithm (RS256 for HS256 applications), for it.
+#[tokio::test]
+async fn introspection_answers_as_a_signed_jwt_when_asked() {
+    let h = Harness::new().await;
+    let jwks = h.get("/jwks").await.json;
+    for (alg, expected) in [(Alg::ES256, "ES256"), (Alg::RS256, "RS256")] {
+        let c = h.client(alg, TokenFormat::Jwt).await;
+        let t = h.token(&c, "&scope=read:things").await;
+        for (token, active) in [
+            (t["access_token"].as_str().expect("token"), true),
+            ("nonsense", false),
+        ] {
+            let req = http::Request::post("/introspect")
+                .header("authorization", c.basic())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("accept", "application/token-introspection+jwt")
+                .body(axum::body::Body::from(format!("token={token}")))
+                .expect("request");
+            let r = h.send(req).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            assert_eq!(
+                r.header("content-type"),
+                "application/token-introspection+jwt"
+            );
+            assert_eq!(r.header("cache-control"), "no-store");
+            let header = jsonwebtoken::decode_header(&r.text).expect("a JWT");
+            assert_eq!(header.typ.as_deref(), Some("token-introspection+jwt"));
+            assert_eq!(format!("{:?}", header.alg), expected);
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(
+                jwks["keys"]
+                    .as_array()
+                    .expect("keys")
+                    .iter()
+                    .find(|k| k["kid"].as_str() == header.kid.as_deref())
+                    .expect("the signing key is published")
+                    .clone(),
+            )
+            .expect("jwk");
+            let mut v = jsonwebtoken::Validation::new(header.alg);
+            v.set_audience(&[c.id.as_str()]);
+            v.set_issuer(&[ISSUER]);
+            v.required_spec_claims = ["iss", "aud"].iter().map(|s| s.to_string()).collect();
+            v.validate_exp = false;
+            let claims = jsonwebtoken::decode::<serde_json::Value>(
+                &r.text,
+                &jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("key"),
+                &v,
+            )
+            .expect("verifies")
+            .claims;
+            assert_eq!(claims["token_introspection"]["active"], active, "{claims}");
+            if active {
+                assert_eq!(claims["token_introspection"]["scope"], "read:things");
+            }
+        }
+    }
+    // Discovery names the algorithms.
+    let d = h.get("/.well-known/openid-configuration").await.json;
+    assert!(d["introspection_signing_alg_values_supported"]
+        .as_array()
+        .is_some_and(|a| a.contains(&serde_json::json!("RS256"))));
+}
+
 #[tokio::test]
 async fn unknown_malformed_expired_tokens_are_inactive() {
     let h = Harness::new().await;
