@@ -45,6 +45,13 @@ impl Provider {
         let now = self.now();
         let caller = self.authenticate_client(req).await?;
         let client = &caller.client;
+        // A signed answer is something its holder can show others: only for a client that
+        // proved who it is, not one that named itself (auth method none).
+        if client.auth_method == crate::model::AuthMethod::None {
+            return Err(Error::unauthorized_client(
+                "a signed introspection answer is only for a client that authenticates",
+            ));
+        }
         let answer = self.introspect_for(client, req).await?;
         let alg = match client.signing_alg {
             JwsAlg::Key(a) => a,

@@ -54,33 +54,47 @@ pub async fn introspect(
     headers: http::HeaderMap,
     FormRequest(req): FormRequest,
 ) -> Response {
-    // RFC 9701 §4: the client asks for the signed answer with Accept.
-    let wants_jwt = headers
+    let mut res = if wants_introspection_jwt(&headers) {
+        match s.provider.introspect_jwt(&req).await {
+            Ok(jwt) => respond::no_store_as(INTROSPECTION_JWT, jwt.into_bytes()),
+            Err(e) => error(&s, e),
+        }
+    } else {
+        match s.provider.introspect(&req).await {
+            Ok(body) => no_store_json(&body),
+            Err(e) => error(&s, e),
+        }
+    };
+    res.headers_mut()
+        .insert(http::header::VARY, http::HeaderValue::from_static("accept"));
+    res
+}
+
+/// RFC 9701 §4 with RFC 9110 §12.5.1: the client asks for the signed answer when `Accept` names
+/// it with a non-zero weight at least that of `application/json` (when that is named too).
+fn wants_introspection_jwt(headers: &http::HeaderMap) -> bool {
+    let (mut jwt, mut json) = (None::<f32>, None::<f32>);
+    for value in headers
         .get_all(http::header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            t.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
-        });
-    if wants_jwt {
-        return match s.provider.introspect_jwt(&req).await {
-            Ok(jwt) => axum::response::IntoResponse::into_response((
-                [
-                    (http::header::CONTENT_TYPE, INTROSPECTION_JWT),
-                    (http::header::CACHE_CONTROL, "no-store"),
-                ],
-                jwt,
-            )),
-            Err(e) => error(&s, e),
-        };
+    {
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            match media.as_str() {
+                INTROSPECTION_JWT => jwt = Some(jwt.map_or(q, |j| j.max(q))),
+                "application/json" => json = Some(json.map_or(q, |j| j.max(q))),
+                _ => {}
+            }
+        }
     }
-    match s.provider.introspect(&req).await {
-        Ok(body) => no_store_json(&body),
-        Err(e) => error(&s, e),
-    }
+    jwt.is_some_and(|j| j > 0.0 && json.is_none_or(|k| j >= k))
 }
 
 /// RFC 9701 §7.1: the media type of a signed introspection answer.
@@ -194,4 +208,49 @@ pub async fn revoke(State(s): State<AppState>, FormRequest(req): FormRequest) ->
         Err(e) => error(&s, e),
     };
     AnswerFor::mark(res, answer.client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_introspection_jwt;
+
+    fn accept(values: &[&str]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append(http::header::ACCEPT, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_signed_answer_only_when_accept_prefers_it() {
+        for (values, jwt) in [
+            (vec!["application/token-introspection+jwt"], true),
+            (
+                vec!["Application/Token-Introspection+JWT; charset=utf-8"],
+                true,
+            ),
+            (
+                vec!["application/json", "application/token-introspection+jwt"],
+                true,
+            ),
+            (vec!["application/token-introspection+jwt;q=0"], false),
+            (
+                vec!["application/json;q=1, application/token-introspection+jwt;q=0.1"],
+                false,
+            ),
+            (
+                vec!["application/json;q=0.5, application/token-introspection+jwt"],
+                true,
+            ),
+            (vec!["*/*"], false),
+            (vec![], false),
+            (
+                vec!["application/token-introspection+jwt;q=nonsense"],
+                false,
+            ),
+        ] {
+            assert_eq!(wants_introspection_jwt(&accept(&values)), jwt, "{values:?}");
+        }
+    }
 }

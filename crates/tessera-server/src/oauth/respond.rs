@@ -34,6 +34,14 @@ pub fn no_store_json<T: Serialize>(body: &T) -> Response {
     json(body, "no-store")
 }
 
+/// A `200` of another media type than JSON, never stored.
+pub fn no_store_as(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut res = build(StatusCode::OK, body, "no-store");
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
 /// The JSON error body with the given status.
 pub fn error_body(status: StatusCode, e: &Error) -> Response {
     let body = json!({"error": e.code.as_str(), "error_description": e.description});

@@ -103,6 +103,44 @@ async fn introspection_answers_as_a_signed_jwt_when_asked() {
             }
         }
     }
+    // Review regressions: a weight of zero is a refusal (RFC 9110 §12.5.1), both answers vary by
+    // Accept, and a client that only names itself gets no signed answer.
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let req = http::Request::post("/introspect")
+        .header("authorization", c.basic())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "accept",
+            "application/token-introspection+jwt;q=0, application/json",
+        )
+        .body(axum::body::Body::from("token=nonsense"))
+        .expect("request");
+    let r = h.send(req).await;
+    assert_eq!(r.json["active"], false, "{}", r.text);
+    assert_eq!(r.header("vary"), "accept");
+    assert_eq!(r.header("pragma"), "no-cache");
+    let spa = h
+        .web_app(|s| {
+            s.client_type = tessera_core::model::ClientType::Spa;
+            s.introspection_allowed = Some(true);
+        })
+        .await;
+    let req = http::Request::post("/introspect")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/token-introspection+jwt")
+        .body(axum::body::Body::from(format!(
+            "token=nonsense&client_id={}",
+            spa.id
+        )))
+        .expect("request");
+    let r = h.send(req).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "unauthorized_client"),
+        "{}",
+        r.text
+    );
+
     // Discovery names the algorithms.
     let d = h.get("/.well-known/openid-configuration").await.json;
     assert!(d["introspection_signing_alg_values_supported"]
