@@ -219,6 +219,15 @@ impl Harness {
     }
 }
 
+/// `/authorize` with `client_id` and the one parameter that carries the request: `request_uri`
+/// (a pushed request) or `request` (a request object); `extra` is appended to the query.
+pub fn authorize_by(c: &TestClient, carrier: &str, value: &str, extra: &str) -> String {
+    format!(
+        "/authorize?{}{extra}",
+        enc(&[("client_id", &c.id), (carrier, value)])
+    )
+}
+
 /// `/authorize` for the code flow with PKCE; returns the path and the verifier.
 pub fn code_request(c: &TestClient, scope: &str, extra: &str) -> (String, String) {
     let (verifier, challenge) = pkce();

@@ -40,10 +40,7 @@ async fn push(
 }
 
 fn authorize(c: &TestClient, request_uri: &str, extra: &str) -> String {
-    format!(
-        "/authorize?{}{extra}",
-        enc(&[("client_id", &c.id), ("request_uri", request_uri)])
-    )
+    crate::flow::authorize_by(c, "request_uri", request_uri, extra)
 }
 
 #[tokio::test]

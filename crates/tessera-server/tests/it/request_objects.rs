@@ -31,10 +31,7 @@ fn hs256(c: &TestClient, claims: &Value) -> String {
 }
 
 fn authorize(c: &TestClient, jwt: &str, extra: &str) -> String {
-    format!(
-        "/authorize?{}{extra}",
-        enc(&[("client_id", &c.id), ("request", jwt)])
-    )
+    crate::flow::authorize_by(c, "request", jwt, extra)
 }
 
 #[tokio::test]
@@ -181,10 +178,7 @@ async fn registered_keys_sign_pushed_and_required_request_objects() {
     let uri = pushed.json["request_uri"].as_str().expect("request_uri");
     let p = sign_in(
         &Browser::new(&h),
-        &format!(
-            "/authorize?{}",
-            enc(&[("client_id", &c.id), ("request_uri", uri)])
-        ),
+        &crate::flow::authorize_by(&c, "request_uri", uri, ""),
         "alice",
     )
     .await;
