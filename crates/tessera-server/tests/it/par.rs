@@ -213,6 +213,16 @@ async fn pushes_are_authenticated_and_checked_like_the_authorization_request() {
         r.text
     );
 
+    // A request_uri Tessera did not hand out (a request object by reference) is not fetched.
+    let (path, _) =
+        crate::flow::code_request(&c, "openid", "&request_uri=https%3A%2F%2Fevil.example%2Fr");
+    let p = redirect_params(&Browser::new(&h).get(&path).await);
+    assert_eq!(
+        p.get("error").map(String::as_str),
+        Some("request_uri_not_supported"),
+        "{p:?}"
+    );
+
     // A public client pushes with its client_id alone (PKCE binds the code).
     let spa = h
         .web_app(|s| {
