@@ -14,9 +14,6 @@ use crate::provider::Provider;
 use crate::secret::{b64url_decode, sha256};
 use crate::store::StoreError;
 
-/// Clock skew tolerated on `iat` and `nbf`, in seconds.
-pub const SKEW: i64 = 30;
-
 /// RFC 7515 §4.1.11: a JWS whose `crit` lists extensions the recipient does not understand
 /// MUST be rejected, and `crit` must not be empty. Tessera understands no extension header
 /// parameter, so a header with `crit` at all is refused.
@@ -83,29 +80,34 @@ pub(crate) fn verify_with_jwk(token: &str, alg: Algorithm, jwk: &Jwk) -> bool {
             .unwrap_or(false)
 }
 
-/// RFC 7519 §4.1.4-4.1.6: `exp` required and in the future but at most `max_ahead` seconds away
-/// (when given); `nbf` and `iat`, when present, not in the future beyond [`SKEW`].
+/// RFC 7519 §4.1.4-4.1.6 for a JWT from another party, with `skew` seconds of leeway for the
+/// sender's clock (the `clock_skew` setting; 0 for a token Tessera issued itself): `exp` required
+/// and not past, at most `max_ahead` seconds away (when given); `nbf` and `iat`, when present,
+/// not in the future. Returns the last instant the JWT is accepted (`exp` + skew), which is how
+/// long a `jti` must be remembered.
 pub(crate) fn check_times(
     claims: &Value,
     now: Timestamp,
+    skew: i64,
     max_ahead: Option<i64>,
 ) -> std::result::Result<Timestamp, &'static str> {
     let exp = claims["exp"].as_i64().ok_or("exp is required")?;
-    if exp <= now.0 {
+    let until = exp.saturating_add(skew);
+    if until <= now.0 {
         return Err("the JWT has expired");
     }
-    if max_ahead.is_some_and(|m| exp > now.0.saturating_add(m)) {
+    if max_ahead.is_some_and(|m| exp > now.0.saturating_add(m).saturating_add(skew)) {
         return Err("exp is too far in the future");
     }
     for c in ["nbf", "iat"] {
         if let Some(v) = claims.get(c) {
             let t = v.as_i64().ok_or("nbf and iat must be numbers")?;
-            if t > now.0.saturating_add(SKEW) {
+            if t > now.0.saturating_add(skew) {
                 return Err("the JWT is not valid yet");
             }
         }
     }
-    Ok(Timestamp(exp))
+    Ok(Timestamp(until))
 }
 
 /// Whether `aud` (a string or an array) names one of `accepted`.
@@ -205,9 +207,9 @@ mod tests {
             );
             if let Some((_, c)) = peek(&token) {
                 prop_assert!(c.is_object());
-                let _ = check_times(&c, Timestamp(now), ahead);
+                let _ = check_times(&c, Timestamp(now), 300, ahead);
             }
-            let _ = check_times(&claims, Timestamp(now), ahead);
+            let _ = check_times(&claims, Timestamp(now), 0, ahead);
         }
     }
 }

@@ -167,7 +167,13 @@ impl Provider {
                 "aud must be the token endpoint, the issuer or the PAR endpoint, and only that",
             ));
         }
-        let exp = check_times(&claims, now, Some(MAX_ASSERTION_LIFETIME)).map_err(refused)?;
+        let exp = check_times(
+            &claims,
+            now,
+            self.settings.clock_skew,
+            Some(MAX_ASSERTION_LIFETIME),
+        )
+        .map_err(refused)?;
         let jti = claims["jti"]
             .as_str()
             .filter(|j| !j.is_empty() && j.len() <= 256)

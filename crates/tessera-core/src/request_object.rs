@@ -101,7 +101,13 @@ impl Provider {
         if !audience_ok(&claims, std::slice::from_ref(&self.settings.issuer)) {
             return Err(refused("aud must be the issuer"));
         }
-        let exp = check_times(&claims, now, Some(MAX_REQUEST_OBJECT_LIFETIME)).map_err(refused)?;
+        let exp = check_times(
+            &claims,
+            now,
+            self.settings.clock_skew,
+            Some(MAX_REQUEST_OBJECT_LIFETIME),
+        )
+        .map_err(refused)?;
         if let Some(jti) = claims.get("jti") {
             let jti = jti
                 .as_str()

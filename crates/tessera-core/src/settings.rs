@@ -5,6 +5,11 @@ use crate::model::{
     REFRESH_TOKEN_TTL_RANGE,
 };
 
+/// Leeway for other parties' clocks by default, in seconds (seed 003: five minutes).
+pub const CLOCK_SKEW_DEFAULT: i64 = 300;
+/// The `clock_skew` setting's range, in seconds.
+pub const CLOCK_SKEW_RANGE: (i64, i64) = (0, 600);
+
 /// Default lifetimes in seconds (seed 000: code 60 s, access token 900 s, refresh token 86 400 s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifetimes {
@@ -100,6 +105,10 @@ pub struct Settings {
     pub require_pushed_requests: bool,
     /// RFC 9126 §2.2: seconds a pushed request's `request_uri` stays good.
     pub pushed_request_lifetime: i64,
+    /// Seconds of leeway for another party's clock when judging the `exp`, `nbf` and `iat` of
+    /// the JWTs and SAML assertions Tessera receives (seed 003: five minutes); never applied to
+    /// tokens Tessera issues.
+    pub clock_skew: i64,
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
@@ -165,6 +174,7 @@ impl Settings {
             pkce_plain: false,
             require_pushed_requests: false,
             pushed_request_lifetime: 60,
+            clock_skew: CLOCK_SKEW_DEFAULT,
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,

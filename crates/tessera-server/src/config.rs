@@ -27,6 +27,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// A file holding the master key.
     pub master_key_file: Option<PathBuf>,
+    /// Seconds of leeway for other parties' clocks on incoming JWTs and SAML assertions (0-600).
+    pub clock_skew: i64,
     pub lifetimes: LifetimesConfig,
     pub keys: KeysConfig,
     pub sign_in: SignInConfig,
@@ -222,6 +224,7 @@ impl Default for Config {
             database_url: None,
             master_key: None,
             master_key_file: None,
+            clock_skew: tessera_core::settings::CLOCK_SKEW_DEFAULT,
             lifetimes: LifetimesConfig::default(),
             keys: KeysConfig::default(),
             sign_in: SignInConfig::default(),
@@ -341,6 +344,13 @@ impl Config {
                 "http.max_uri_bytes must be at least 2048 and http.max_header_bytes at least 4096"
             );
         }
+        tessera_core::settings::check_range(
+            "clock_skew",
+            self.clock_skew,
+            tessera_core::settings::CLOCK_SKEW_RANGE,
+        )
+        .map_err(anyhow::Error::msg)?;
+        settings.clock_skew = self.clock_skew;
         let si = &self.sign_in;
         if !(10..=600).contains(&si.pushed_request_lifetime) {
             bail!("sign_in.pushed_request_lifetime must be between 10 and 600 seconds");

@@ -186,14 +186,15 @@ impl Provider {
             Error::invalid_request("the identity provider has no single logout service")
         })?;
         let (q, m, mine) = (raw_query.to_owned(), md.clone(), self.saml_slo(&idp.name));
+        let skew = self.settings.clock_skew;
         let (request_id, name_id, session_index) = tokio::task::spawn_blocking(move || {
-            super::saml::verify_logout_request(&q, &m, &mine, now)
+            super::saml::verify_logout_request(&q, &m, &mine, (now, skew))
         })
         .await
         .map_err(Error::server)?
         .map_err(|why| Error::invalid_request(format!("the LogoutRequest is refused: {why}")))?;
         // Used once: a LogoutRequest seen again (from a log, a Referer) ends nothing more.
-        let until = now.plus(2 * super::saml::LOGOUT_FRESH);
+        let until = now.plus(2 * super::saml::logout_fresh(skew));
         if !self
             .first_use_of_jti("saml-logout-request", &md.entity_id, &request_id, until)
             .await?

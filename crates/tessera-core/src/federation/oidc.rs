@@ -462,7 +462,8 @@ impl Provider {
         if !audience_ok(&claims, audiences) {
             return Err("is for another audience".into());
         }
-        check_times(&claims, now, None).map_err(|e| format!("is out of time: {e}"))?;
+        check_times(&claims, now, self.settings.clock_skew, None)
+            .map_err(|e| format!("is out of time: {e}"))?;
         match claims {
             Value::Object(m) => Ok(m),
             _ => Err("has no claims".into()),

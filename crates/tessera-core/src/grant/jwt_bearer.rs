@@ -64,7 +64,8 @@ impl Provider {
         if !audience_ok(&claims, &self.assertion_audiences()) {
             return Err(refused("aud must be the token endpoint or the issuer"));
         }
-        let exp = check_times(&claims, now, Some(MAX_LIFETIME)).map_err(refused)?;
+        let exp = check_times(&claims, now, self.settings.clock_skew, Some(MAX_LIFETIME))
+            .map_err(refused)?;
         let jti = claims["jti"]
             .as_str()
             .filter(|j| !j.is_empty() && j.len() <= 256)

@@ -188,8 +188,13 @@ impl Provider {
                     .verify_trusted_jwt(caller, token)
                     .await
                     .map_err(|w| bad_token(which, &w))?;
-                let exp = check_times(&c, now, Some(FOREIGN_MAX_LIFETIME))
-                    .map_err(|w| bad_token(which, w))?;
+                let exp = check_times(
+                    &c,
+                    now,
+                    self.settings.clock_skew,
+                    Some(FOREIGN_MAX_LIFETIME),
+                )
+                .map_err(|w| bad_token(which, w))?;
                 if !audience_ok(&c, std::slice::from_ref(me)) {
                     return Err(bad_token(
                         which,
@@ -291,7 +296,8 @@ impl Provider {
                 "not an ID token (typ JWT) this server issued to the client",
             )
         })?;
-        let exp = check_times(&c, now, None).map_err(|w| bad_token(which, w))?;
+        // Tessera's own ID token: no leeway for another clock.
+        let exp = check_times(&c, now, 0, None).map_err(|w| bad_token(which, w))?;
         let sub = c["sub"]
             .as_str()
             .ok_or_else(|| bad_token(which, "sub is required"))?;

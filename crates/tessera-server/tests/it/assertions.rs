@@ -129,7 +129,7 @@ async fn private_key_jwt_authenticates_at_token_introspection_and_revocation() {
     let other = key("k1");
     let mut cases: Vec<(&str, String)> = Vec::new();
     let mut expired = claims(&c.id, &c.id, "e1");
-    expired["exp"] = json!(now() - 10);
+    expired["exp"] = json!(now() - 301);
     cases.push(("expired", sign(&k, &expired)));
     let mut far = claims(&c.id, &c.id, "e2");
     far["exp"] = json!(now() + 3_600);
@@ -192,6 +192,59 @@ async fn private_key_jwt_authenticates_at_token_introspection_and_revocation() {
         h.post("/token", None, &both).await.error(),
         "invalid_request"
     );
+}
+
+/// Seed 003: incoming JWTs are judged with the `clock_skew` setting's leeway (300 s by default)
+/// on `exp`, `nbf` and `iat`, and with none when it is 0.
+#[tokio::test]
+async fn client_assertions_are_judged_with_the_configured_clock_skew() {
+    let k = key("k1");
+    let jwks = json!({"keys": [k.jwk.clone()]});
+    let at = |exp: i64, iat: i64, jti: &str, id: &str| {
+        let mut c = claims(id, id, jti);
+        c["exp"] = json!(now() + exp);
+        c["iat"] = json!(now() + iat);
+        c["nbf"] = json!(now() + iat);
+        sign(&k, &c)
+    };
+    let h = Harness::new().await;
+    let c = key_client(&h, |s| s.jwks = Some(jwks.clone())).await;
+    for (what, exp, iat, ok) in [
+        ("expired 290 s ago", -290, -400, true),
+        ("issued 290 s ahead (a fast clock)", 400, 290, true),
+        ("expired 310 s ago", -310, -400, false),
+        ("issued 310 s ahead", 400, 310, false),
+        ("exp beyond the lifetime and the skew", 610, 0, false),
+    ] {
+        let r = client_credentials_with(&h, &at(exp, iat, what, &c.id)).await;
+        assert_eq!(r.status == StatusCode::OK, ok, "{what}: {}", r.json);
+    }
+    // The jti of an assertion accepted late is still remembered (until exp plus the skew).
+    let late = at(-290, -400, "late", &c.id);
+    assert_eq!(
+        client_credentials_with(&h, &late).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        client_credentials_with(&h, &late).await.error(),
+        "invalid_client"
+    );
+
+    let strict = Harness::with_settings(ISSUER, |s| s.clock_skew = 0).await;
+    let c = key_client(&strict, |s| s.jwks = Some(jwks.clone())).await;
+    for (what, exp, iat, ok) in [
+        ("current", 60, 0, true),
+        ("expired 5 s ago", -5, -60, false),
+        ("issued 5 s ahead", 60, 5, false),
+    ] {
+        let r = client_credentials_with(&strict, &at(exp, iat, what, &c.id)).await;
+        assert_eq!(
+            r.status == StatusCode::OK,
+            ok,
+            "{what} with no skew: {}",
+            r.json
+        );
+    }
 }
 
 #[tokio::test]

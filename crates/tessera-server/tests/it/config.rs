@@ -25,6 +25,7 @@ fn the_example_parses_and_matches_the_defaults() {
         "data_dir",
         "database_url",
         "master_key_file",
+        "clock_skew",
         "access_token",
         "algorithms",
         "max_body_bytes",
@@ -53,5 +54,7 @@ fn invalid_settings_are_refused() {
     assert!(format!("{:#}", ttl.unwrap_err()).contains("access_token"));
     let alg = Config::load(Some(&write("[keys]\nalgorithms = [\"none\"]\n")), no_env());
     assert!(format!("{:#}", alg.unwrap_err()).contains("none"));
+    let skew = Config::load(Some(&write("clock_skew = 601\n")), no_env());
+    assert!(format!("{:#}", skew.unwrap_err()).contains("clock_skew"));
     assert!(Config::load(Some(&dir.path().join("missing.toml")), no_env()).is_err());
 }

@@ -28,7 +28,6 @@ use samael::metadata::EntityDescriptor;
 use serde_json::{Map, Value};
 
 use super::{IdentityProvider, IdpProtocol};
-use crate::assertion::SKEW;
 use crate::clock::Timestamp;
 use crate::keys::SigningKey;
 use crate::model::Alg;
@@ -43,8 +42,11 @@ pub const POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
-/// How far a LogoutRequest's IssueInstant may be from now, either way (five minutes and skew).
-pub const LOGOUT_FRESH: i64 = 300 + SKEW;
+/// How far a LogoutRequest's IssueInstant may be from now, either way: five minutes and the
+/// configured clock skew.
+pub fn logout_fresh(skew: i64) -> i64 {
+    300 + skew
+}
 
 /// The largest metadata document or Response Tessera reads.
 pub const MAX_XML: usize = 512 * 1024;
@@ -430,6 +432,7 @@ impl Provider {
         // a browser sign-in (for the ACS) is not one to redeem here.
         let recipients = [self.settings.endpoint("/token")];
         let (b64, m) = (token.to_owned(), md.clone());
+        let skew = self.settings.clock_skew;
         let _turn = self.saml_gate.acquire().await.map_err(|e| e.to_string())?;
         let v = tokio::task::spawn_blocking(move || {
             verify_assertion(
@@ -440,6 +443,7 @@ impl Provider {
                     recipients: &recipients,
                     request_id: None,
                     now,
+                    skew,
                     decrypt_with: &[],
                     encrypted_only: false,
                 },
@@ -460,7 +464,7 @@ impl Provider {
         v: &Verified,
         now: Timestamp,
     ) -> Result<(), String> {
-        let until = Timestamp(v.not_on_or_after.0.max(now.0) + SKEW);
+        let until = Timestamp(v.not_on_or_after.0.max(now.0) + self.settings.clock_skew);
         match self
             .first_use_of_jti("saml-assertion", &md.entity_id, &v.assertion_id, until)
             .await
@@ -592,6 +596,7 @@ impl Provider {
             request_id.to_owned(),
         );
         let (m, keys, encrypted_only) = (md.clone(), self.saml_keys(now), idp.encrypted_assertions);
+        let skew = self.settings.clock_skew;
         let _turn = self.saml_gate.acquire().await.map_err(|e| e.to_string())?;
         let v = tokio::task::spawn_blocking(move || {
             verify_response(
@@ -602,6 +607,7 @@ impl Provider {
                     recipients: &recipients,
                     request_id: Some(&rid),
                     now,
+                    skew,
                     decrypt_with: &keys,
                     encrypted_only,
                 },

@@ -6,9 +6,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 
-use super::{
-    escape, instant, request_id, screened, IdpMetadata, LOGOUT_FRESH, MAX_XML, POST, SUCCESS,
-};
+use super::{escape, instant, request_id, screened, IdpMetadata, MAX_XML, POST, SUCCESS};
 use crate::clock::Timestamp;
 use crate::keys::SigningKey;
 
@@ -183,7 +181,7 @@ pub fn verify_logout_request(
     raw_query: &str,
     md: &IdpMetadata,
     slo: &str,
-    now: Timestamp,
+    (now, skew): (Timestamp, i64),
 ) -> Result<(String, String, Option<String>), String> {
     let b64 = signed_redirect(raw_query, md, "SAMLRequest")?;
     let xml = inflated(&b64)?;
@@ -207,7 +205,7 @@ pub fn verify_logout_request(
     }
     if r.issue_instant
         .as_ref()
-        .is_none_or(|t| (t.timestamp() - now.0).abs() > LOGOUT_FRESH)
+        .is_none_or(|t| (t.timestamp() - now.0).abs() > super::logout_fresh(skew))
     {
         return Err("the LogoutRequest was issued too long ago, or in the future".into());
     }

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use super::xmlenc::{decrypt_assertion, Cover, FAILED};
 use super::{escape, screened, IdpMetadata, BEARER, MAX_XML, SUCCESS};
-use crate::assertion::SKEW;
 use crate::clock::Timestamp;
 use crate::keys::SigningKey;
 
@@ -39,6 +38,8 @@ pub struct Expected<'a> {
     /// assertion (RFC 7522) there is none.
     pub request_id: Option<&'a str>,
     pub now: Timestamp,
+    /// Leeway for the provider's clock, in seconds (the `clock_skew` setting).
+    pub skew: i64,
     /// The keys an encrypted assertion may be encrypted to (Tessera's RS256 keys).
     pub decrypt_with: &'a [Arc<SigningKey>],
     /// The provider's assertions must come encrypted.
@@ -515,7 +516,8 @@ fn check_assertion(
     if a.issuer.value.as_deref().map(str::trim) != Some(md.entity_id.as_str()) {
         return Err("the assertion's Issuer is not the identity provider".into());
     }
-    if a.issue_instant.timestamp() > now.0 + SKEW {
+    let skew = e.skew;
+    if a.issue_instant.timestamp() > now.0 + skew {
         return Err("the assertion was issued in the future".into());
     }
     if a.id.is_empty() || a.id.len() > 256 {
@@ -540,10 +542,10 @@ fn check_assertion(
                 && (e.request_id.is_none() || d.in_response_to.as_deref() == e.request_id)
                 && d.not_on_or_after
                     .as_ref()
-                    .is_some_and(|t| t.timestamp() + SKEW > now.0)
+                    .is_some_and(|t| t.timestamp() + skew > now.0)
                 && d.not_before
                     .as_ref()
-                    .is_none_or(|t| t.timestamp() - SKEW <= now.0)
+                    .is_none_or(|t| t.timestamp() - skew <= now.0)
         });
     let Some(confirmed) = confirmed else {
         return Err(
@@ -558,7 +560,7 @@ fn check_assertion(
     if conditions
         .not_before
         .as_ref()
-        .is_some_and(|t| t.timestamp() - SKEW > now.0)
+        .is_some_and(|t| t.timestamp() - skew > now.0)
     {
         return Err("the assertion is not valid yet".into());
     }
@@ -567,7 +569,7 @@ fn check_assertion(
         .as_ref()
         .map_or(now, |t| Timestamp(t.timestamp()));
     if let Some(t) = &conditions.not_on_or_after {
-        if t.timestamp() + SKEW <= now.0 {
+        if t.timestamp() + skew <= now.0 {
             return Err("the assertion has expired".into());
         }
         until = Timestamp(until.0.min(t.timestamp()));
@@ -773,6 +775,7 @@ mod tests {
             recipients: &acs,
             request_id: Some("_1"),
             now: Timestamp(1_700_000_000),
+            skew: 300,
             decrypt_with: &[],
             encrypted_only: false,
         };
