@@ -200,11 +200,13 @@ async fn private_key_jwt_authenticates_at_token_introspection_and_revocation() {
 async fn client_assertions_are_judged_with_the_configured_clock_skew() {
     let k = key("k1");
     let jwks = json!({"keys": [k.jwk.clone()]});
-    let at = |exp: i64, iat: i64, jti: &str, id: &str| {
+    // Times relative to Tessera's clock (the harness holds it still).
+    let at = |h: &Harness, exp: i64, iat: i64, jti: &str, id: &str| {
+        let t = h.clock.now().0;
         let mut c = claims(id, id, jti);
-        c["exp"] = json!(now() + exp);
-        c["iat"] = json!(now() + iat);
-        c["nbf"] = json!(now() + iat);
+        c["exp"] = json!(t + exp);
+        c["iat"] = json!(t + iat);
+        c["nbf"] = json!(t + iat);
         sign(&k, &c)
     };
     let h = Harness::new().await;
@@ -216,11 +218,11 @@ async fn client_assertions_are_judged_with_the_configured_clock_skew() {
         ("issued 310 s ahead", 400, 310, false),
         ("exp beyond the lifetime and the skew", 610, 0, false),
     ] {
-        let r = client_credentials_with(&h, &at(exp, iat, what, &c.id)).await;
+        let r = client_credentials_with(&h, &at(&h, exp, iat, what, &c.id)).await;
         assert_eq!(r.status == StatusCode::OK, ok, "{what}: {}", r.json);
     }
     // The jti of an assertion accepted late is still remembered (until exp plus the skew).
-    let late = at(-290, -400, "late", &c.id);
+    let late = at(&h, -290, -400, "late", &c.id);
     assert_eq!(
         client_credentials_with(&h, &late).await.status,
         StatusCode::OK
@@ -237,7 +239,7 @@ async fn client_assertions_are_judged_with_the_configured_clock_skew() {
         ("expired 5 s ago", -5, -60, false),
         ("issued 5 s ahead", 60, 5, false),
     ] {
-        let r = client_credentials_with(&strict, &at(exp, iat, what, &c.id)).await;
+        let r = client_credentials_with(&strict, &at(&strict, exp, iat, what, &c.id)).await;
         assert_eq!(
             r.status == StatusCode::OK,
             ok,
