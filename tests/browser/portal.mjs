@@ -159,6 +159,28 @@ async function run(args) {
   out.web = { client_id: (await copySecret()).clientId };
   await page.goto(`${args.base}/admin/applications/${out.web.client_id}?tab=security`);
   out.web.access_token_ttl = await page.getByLabel('Access token', { exact: true }).inputValue();
+  // Encrypted ID tokens and signed userinfo: refused without the application's keys, saved
+  // with the URL of its key set.
+  await page.getByLabel('ID tokens: encryption (JWE key management)').selectOption('RSA-OAEP-256');
+  await page.getByLabel('ID tokens: content encryption').selectOption('A256GCM');
+  await page.getByLabel('Userinfo as a signed JWT').selectOption('ES256');
+  const before = consoleErrors.length;
+  await page.getByRole('button', { name: 'Save' }).click();
+  out.web.encryption_without_keys = (await page.locator('#form-error').innerText()).trim();
+  // The refused form's 422 is the answer this step expects, not a page error.
+  out.web.refusal_logged = consoleErrors.splice(before).filter((m) => !m.includes('422'));
+  out.web.kept_choice = await page.getByLabel('ID tokens: encryption (JWE key management)').inputValue();
+  await page.getByLabel(/^JSON Web Key URI/).fill('https://store.example.com/jwks.json');
+  await page.getByRole('button', { name: 'Save' }).click();
+  out.web.encryption_saved = await notice();
+  await page.goto(`${args.base}/admin/applications/${out.web.client_id}?tab=security`);
+  out.web.encryption = {
+    alg: await page.getByLabel('ID tokens: encryption (JWE key management)').inputValue(),
+    enc: await page.getByLabel('ID tokens: content encryption').inputValue(),
+    userinfo: await page.getByLabel('Userinfo as a signed JWT').inputValue(),
+    jwks_uri: await page.getByLabel(/^JSON Web Key URI/).inputValue(),
+  };
+  await shot(args, 'response-protection');
   await setUp(args, { name: 'Dashboard', description: 'Single-page dashboard', type: 'Public: single-page app', redirect: 'https://dash.example.com/cb' });
   out.spa = { notice: await notice(), url: page.url() };
   await page.getByRole('link', { name: 'Endpoints' }).click();

@@ -6,6 +6,13 @@
 //   node rp.mjs '{"step": "finish", "issuer", "client_id", "client_secret", "callback_url", "state", "nonce", "code_verifier"}'
 //     the code exchanged and the ID token validated by openid-client; prints
 //     {"sub", "scope", "token_type", "id_token_claims"}
+//   node rp.mjs '{"step": "keys"}'
+//     a signing key pair (ES256, for request objects) and an encryption key pair (ECDH-ES
+//     P-256) made with WebCrypto; prints {"public_jwks", "signing", "encryption"} (private JWKs)
+// Options of start and finish: "jar" (the private signing JWK: the request as a signed request
+// object, RFC 9101, pushed too when "par"), "jarm" (response_mode=jwt, the response validated as a
+// JWT), "decrypt" (the private encryption JWK, with "enc": ID tokens and JARM responses encrypted
+// to it are decrypted; finish then also reports which responses came encrypted).
 // Prints exactly one line of JSON on stdout; exit status 0 on success, 1 on any failure.
 import * as client from 'openid-client';
 
@@ -17,9 +24,30 @@ async function configuration(a) {
   // The application is registered for client_secret_basic (openid-client's default would be
   // client_secret_post). Tessera runs on http://127.0.0.1 in the tests; openid-client wants
   // https unless told.
-  return client.discovery(new URL(a.issuer), a.client_id, a.client_secret, client.ClientSecretBasic(a.client_secret), {
+  const config = await client.discovery(new URL(a.issuer), a.client_id, a.client_secret, client.ClientSecretBasic(a.client_secret), {
     execute: [client.allowInsecureRequests],
   });
+  if (a.jarm) client.useJwtResponseMode(config);
+  if (a.decrypt) {
+    const key = await crypto.subtle.importKey('jwk', a.decrypt, { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
+    client.enableDecryptingResponses(config, [a.enc], { key, alg: 'ECDH-ES', kid: a.decrypt.kid });
+  }
+  return config;
+}
+
+async function keys() {
+  const sig = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const enc = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+  const pub = async (k, extra) => {
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', k.publicKey);
+    return { kty, crv, x, y, ...extra };
+  };
+  const priv = async (k, kid) => ({ ...(await crypto.subtle.exportKey('jwk', k.privateKey)), kid });
+  return {
+    public_jwks: { keys: [await pub(sig, { kid: 'rp-sig', use: 'sig', alg: 'ES256' }), await pub(enc, { kid: 'rp-enc', use: 'enc' })] },
+    signing: await priv(sig, 'rp-sig'),
+    encryption: await priv(enc, 'rp-enc'),
+  };
 }
 
 async function start(a) {
@@ -35,9 +63,14 @@ async function start(a) {
     state,
     nonce,
   };
+  let request = params;
+  if (a.jar) {
+    const key = await crypto.subtle.importKey('jwk', a.jar, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+    request = (await client.buildAuthorizationUrlWithJAR(config, params, { key, kid: a.jar.kid })).searchParams;
+  }
   const url = a.par
-    ? await client.buildAuthorizationUrlWithPAR(config, params)
-    : client.buildAuthorizationUrl(config, params);
+    ? await client.buildAuthorizationUrlWithPAR(config, request)
+    : client.buildAuthorizationUrl(config, request);
   return {
     authorize_url: url.href,
     authorize_params: [...url.searchParams.keys()].sort(),
@@ -56,13 +89,24 @@ async function finish(a) {
     idTokenExpected: true,
   });
   const claims = tokens.claims();
-  return { sub: claims.sub, scope: tokens.scope, token_type: tokens.token_type, id_token_claims: claims };
+  const decrypted = client.getDecryptedResponses(tokens);
+  return {
+    sub: claims.sub,
+    scope: tokens.scope,
+    token_type: tokens.token_type,
+    id_token_claims: claims,
+    encrypted: {
+      id_token: Boolean(decrypted?.id_token?.token_endpoint),
+      authorization_response: Boolean(decrypted?.authorization_response),
+    },
+  };
 }
 
 try {
   const a = JSON.parse(process.argv[2] ?? '');
-  const out = a.step === 'start' ? await start(a) : a.step === 'finish' ? await finish(a) : null;
-  if (out === null) throw new Error('"step" must be "start" or "finish"');
+  const steps = { keys, start, finish };
+  if (!steps[a.step]) throw new Error('"step" must be "keys", "start" or "finish"');
+  const out = await steps[a.step](a);
   emit(out);
 } catch (e) {
   emit({ error: `${e?.name ?? 'Error'}: ${e?.message ?? e}${e?.cause ? ` (${JSON.stringify(e.cause)})` : ''}` });

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::claims::{scope_claims, PROTOCOL_CLAIMS};
-use crate::model::{Alg, AuthMethod, GrantType};
+use crate::model::{Alg, AuthMethod, ContentEncryption, GrantType, KeyManagement};
 use crate::provider::Provider;
 use crate::response_type::RESPONSE_TYPES;
 
@@ -52,7 +52,9 @@ impl Provider {
                 claims.push(c);
             }
         }
-        json!({
+        let enc_algs: Vec<&str> = KeyManagement::ALL.iter().map(|a| a.as_str()).collect();
+        let enc_encs: Vec<&str> = ContentEncryption::ALL.iter().map(|e| e.as_str()).collect();
+        let mut doc = json!({
             "issuer": s.issuer,
             "authorization_endpoint": s.endpoint("/authorize"),
             "token_endpoint": s.endpoint("/token"),
@@ -71,7 +73,10 @@ impl Provider {
             "backchannel_logout_session_supported": true,
             "grant_types_supported": grants,
             "response_types_supported": RESPONSE_TYPES,
-            "response_modes_supported": ["query", "fragment", "form_post"],
+            // JARM §3: the JWT modes too.
+            "response_modes_supported": [
+                "query", "fragment", "form_post", "jwt", "query.jwt", "fragment.jwt", "form_post.jwt"
+            ],
             "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": id_token_algs,
             "token_endpoint_auth_methods_supported": auth_methods,
@@ -95,6 +100,24 @@ impl Provider {
             "claim_types_supported": ["normal"],
             "authorization_response_iss_parameter_supported": true,
             "access_token_signing_alg_values_supported": id_token_algs,
-        })
+        });
+        // JARM §3 and OIDC Discovery §3: signed and encrypted responses (JWE to the
+        // application's keys).
+        let protection = json!({
+            "authorization_signing_alg_values_supported": id_token_algs,
+            "authorization_encryption_alg_values_supported": enc_algs,
+            "authorization_encryption_enc_values_supported": enc_encs,
+            "id_token_encryption_alg_values_supported": enc_algs,
+            "id_token_encryption_enc_values_supported": enc_encs,
+            "userinfo_signing_alg_values_supported": id_token_algs,
+            "userinfo_encryption_alg_values_supported": enc_algs,
+            "userinfo_encryption_enc_values_supported": enc_encs,
+            "introspection_encryption_alg_values_supported": enc_algs,
+            "introspection_encryption_enc_values_supported": enc_encs,
+        });
+        if let (Some(d), Value::Object(p)) = (doc.as_object_mut(), protection) {
+            d.extend(p);
+        }
+        doc
     }
 }

@@ -5,7 +5,7 @@ use aws_lc_rs::digest;
 use serde_json::{json, Map, Value};
 
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Alg, Client, JwsAlg};
 use crate::provider::Provider;
 use crate::secret::b64url;
@@ -36,8 +36,13 @@ pub(crate) struct IdTokenParts<'a> {
 }
 
 impl Provider {
-    /// OIDC Core §2: builds and signs an ID token.
-    pub(crate) fn issue_id_token(&self, p: IdTokenParts<'_>, now: Timestamp) -> Result<String> {
+    /// OIDC Core §2: builds and signs an ID token, then encrypts it when the application asked
+    /// for that (§10.2).
+    pub(crate) async fn issue_id_token(
+        &self,
+        p: IdTokenParts<'_>,
+        now: Timestamp,
+    ) -> Result<String> {
         let b = &p.client.browser;
         let alg = b.id_token_alg;
         let mut aud = vec![p.client.client_id.clone()];
@@ -78,21 +83,9 @@ impl Provider {
             set("c_hash", json!(half_hash(alg, c)));
         }
         let claims = Value::Object(claims);
-        match alg {
-            JwsAlg::Key(a) => {
-                let keys = self.keys();
-                let key = keys.signer(a, now).ok_or_else(|| {
-                    Error::server(format!("no {} signing key is valid now", a.as_str()))
-                })?;
-                key.sign_jwt(false, &claims).map_err(Error::server)
-            }
-            JwsAlg::HS256 => {
-                let secret = p
-                    .client_secret
-                    .ok_or_else(|| Error::server("HS256 ID token for a client without a secret"))?;
-                Ok(sign_hs256(secret, "JWT", &claims))
-            }
-        }
+        let jws = self.sign_for((p.client, p.client_secret), alg, "JWT", &claims, now)?;
+        self.seal_jwt(p.client, jws, p.client.protection.id_token(), now)
+            .await
     }
 }
 

@@ -67,8 +67,12 @@ impl Provider {
             "iat": now.0,
             "token_introspection": answer,
         });
-        key.sign_jwt_typed("token-introspection+jwt", &claims)
-            .map_err(Error::server)
+        let jws = key
+            .sign_jwt_typed("token-introspection+jwt", &claims)
+            .map_err(Error::server)?;
+        // RFC 9701 §5: signed, then encrypted when the application asked for that.
+        self.seal_jwt(client, jws, client.protection.introspection(), now)
+            .await
     }
 
     async fn introspect_for(&self, client: &Client, req: &ClientRequest) -> Result<Value> {

@@ -39,9 +39,25 @@ fn parse_set(v: &Value) -> Result<JwkSet, String> {
     serde_json::from_value(v.clone()).map_err(|e| format!("the key set is not a JWK Set: {e}"))
 }
 
+/// What a caller wants from a set.
+#[derive(Debug, Clone, Copy)]
+enum Wanted<'a> {
+    /// The signature key of this `kid`, or the set's only one.
+    Signature(Option<&'a str>),
+    /// The first key Tessera can encrypt to with this algorithm (RFC 7516 §4.1.1).
+    Encryption(crate::model::KeyManagement),
+}
+
+fn pick<'a>(set: &'a JwkSet, wanted: Wanted<'_>) -> Option<&'a Jwk> {
+    match wanted {
+        Wanted::Signature(kid) => pick_signing(set, kid),
+        Wanted::Encryption(alg) => set.keys.iter().find(|k| crate::jwe::key_fits(k, alg)),
+    }
+}
+
 /// The signature key for `kid`; without a kid, the only signature key of the set. Keys marked
 /// for encryption (`use: enc`) never verify signatures.
-fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
+fn pick_signing<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
     let mut signing = set.keys.iter().filter(|k| {
         !matches!(
             k.common.public_key_use,
@@ -121,9 +137,32 @@ impl JwksCache {
         source: KeySource<'_>,
         kid: Option<&str>,
     ) -> Result<Option<Jwk>, String> {
+        self.lookup(outbound, now, source, Wanted::Signature(kid))
+            .await
+    }
+
+    /// The key of `source` to encrypt to with `alg`, fetched like [`JwksCache::key`].
+    pub(crate) async fn encryption_key(
+        &self,
+        outbound: &dyn Outbound,
+        now: Timestamp,
+        source: KeySource<'_>,
+        alg: crate::model::KeyManagement,
+    ) -> Result<Option<Jwk>, String> {
+        self.lookup(outbound, now, source, Wanted::Encryption(alg))
+            .await
+    }
+
+    async fn lookup(
+        &self,
+        outbound: &dyn Outbound,
+        now: Timestamp,
+        source: KeySource<'_>,
+        wanted: Wanted<'_>,
+    ) -> Result<Option<Jwk>, String> {
         if let Some(v) = source.inline {
             let set = parse_set(v)?;
-            return Ok(pick(&set, kid).cloned());
+            return Ok(pick(&set, wanted).cloned());
         }
         let Some(uri) = source.uri else {
             return Ok(None);
@@ -136,7 +175,7 @@ impl JwksCache {
                 ))
             }
             Some((at, Some(set))) if now.0 - at.0 < FRESH => {
-                if let Some(k) = pick(&set, kid) {
+                if let Some(k) = pick(&set, wanted) {
                     return Ok(Some(k.clone()));
                 }
                 if now.0 - at.0 < REFETCH_AFTER {
@@ -146,7 +185,7 @@ impl JwksCache {
             }
             _ => self.fetch_set(outbound, now, uri).await?,
         };
-        Ok(pick(&set, kid).cloned())
+        Ok(pick(&set, wanted).cloned())
     }
 }
 

@@ -225,6 +225,73 @@ impl TryFrom<String> for JwsAlg {
     }
 }
 
+/// RFC 7518 §4.1: how a JWE's content key reaches the recipient (the `alg` Tessera encrypts
+/// responses to an application with, its `*_encrypted_response_alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum KeyManagement {
+    #[serde(rename = "RSA-OAEP-256")]
+    RsaOaep256,
+    #[serde(rename = "ECDH-ES")]
+    EcdhEs,
+    #[serde(rename = "ECDH-ES+A128KW")]
+    EcdhEsA128Kw,
+    #[serde(rename = "ECDH-ES+A256KW")]
+    EcdhEsA256Kw,
+}
+
+impl KeyManagement {
+    pub const ALL: [KeyManagement; 4] = [
+        KeyManagement::RsaOaep256,
+        KeyManagement::EcdhEs,
+        KeyManagement::EcdhEsA128Kw,
+        KeyManagement::EcdhEsA256Kw,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyManagement::RsaOaep256 => "RSA-OAEP-256",
+            KeyManagement::EcdhEs => "ECDH-ES",
+            KeyManagement::EcdhEsA128Kw => "ECDH-ES+A128KW",
+            KeyManagement::EcdhEsA256Kw => "ECDH-ES+A256KW",
+        }
+    }
+    pub fn parse(s: &str) -> Option<KeyManagement> {
+        KeyManagement::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// RFC 7518 §5.1: how a JWE's content is encrypted (`*_encrypted_response_enc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ContentEncryption {
+    #[serde(rename = "A128GCM")]
+    A128Gcm,
+    #[serde(rename = "A256GCM")]
+    A256Gcm,
+    #[serde(rename = "A128CBC-HS256")]
+    A128CbcHs256,
+    #[serde(rename = "A256CBC-HS512")]
+    A256CbcHs512,
+}
+
+impl ContentEncryption {
+    pub const ALL: [ContentEncryption; 4] = [
+        ContentEncryption::A128Gcm,
+        ContentEncryption::A256Gcm,
+        ContentEncryption::A128CbcHs256,
+        ContentEncryption::A256CbcHs512,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentEncryption::A128Gcm => "A128GCM",
+            ContentEncryption::A256Gcm => "A256GCM",
+            ContentEncryption::A128CbcHs256 => "A128CBC-HS256",
+            ContentEncryption::A256CbcHs512 => "A256CBC-HS512",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ContentEncryption> {
+        ContentEncryption::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// On the wire a JWS algorithm is its name.
 impl schemars::JsonSchema for JwsAlg {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -317,6 +384,8 @@ pub struct Client {
     pub browser: BrowserSettings,
     #[serde(flatten)]
     pub federation: Federation,
+    #[serde(flatten)]
+    pub protection: ResponseProtection,
     /// The version of the application's logo (a digest of the image) when it has one; the image
     /// itself is a [`Logo`] record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +429,103 @@ pub struct Federation {
     /// Seed 002 "Allowed IDPs": upstream identity providers (by name) whose ID tokens the client
     /// may exchange (RFC 8693) for tokens of the user they name here.
     pub exchange_identity_providers: Vec<String>,
+}
+
+/// How Tessera protects what it answers an application beyond TLS: signed and encrypted (JWE)
+/// responses, by the names of OpenID Connect Dynamic Client Registration §2, JARM §3 and
+/// RFC 9701 §6. Encryption is to the application's own keys (`jwks` or `jwks_uri`, seed 003); an
+/// `*_alg` without its `*_enc` encrypts with A128CBC-HS256 (OIDC Registration §2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct ResponseProtection {
+    /// ID tokens: signed, then encrypted.
+    pub id_token_encrypted_response_alg: Option<KeyManagement>,
+    pub id_token_encrypted_response_enc: Option<ContentEncryption>,
+    /// The UserInfo response as a signed JWT (`application/jwt`) instead of JSON.
+    pub userinfo_signed_response_alg: Option<JwsAlg>,
+    /// The UserInfo response encrypted (its JWT, or its JSON when it is not signed).
+    pub userinfo_encrypted_response_alg: Option<KeyManagement>,
+    pub userinfo_encrypted_response_enc: Option<ContentEncryption>,
+    /// JWT introspection responses (RFC 9701) encrypted.
+    pub introspection_encrypted_response_alg: Option<KeyManagement>,
+    pub introspection_encrypted_response_enc: Option<ContentEncryption>,
+    /// JARM: the algorithm authorization responses are signed with (default: the ID token's).
+    pub authorization_signed_response_alg: Option<JwsAlg>,
+    /// JARM: authorization responses encrypted.
+    pub authorization_encrypted_response_alg: Option<KeyManagement>,
+    pub authorization_encrypted_response_enc: Option<ContentEncryption>,
+}
+
+/// One JWE setting: key management and content encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encryption {
+    pub alg: KeyManagement,
+    pub enc: ContentEncryption,
+}
+
+fn encryption(alg: Option<KeyManagement>, enc: Option<ContentEncryption>) -> Option<Encryption> {
+    alg.map(|alg| Encryption {
+        alg,
+        enc: enc.unwrap_or(ContentEncryption::A128CbcHs256),
+    })
+}
+
+impl ResponseProtection {
+    pub fn id_token(&self) -> Option<Encryption> {
+        encryption(
+            self.id_token_encrypted_response_alg,
+            self.id_token_encrypted_response_enc,
+        )
+    }
+    pub fn userinfo(&self) -> Option<Encryption> {
+        encryption(
+            self.userinfo_encrypted_response_alg,
+            self.userinfo_encrypted_response_enc,
+        )
+    }
+    pub fn introspection(&self) -> Option<Encryption> {
+        encryption(
+            self.introspection_encrypted_response_alg,
+            self.introspection_encrypted_response_enc,
+        )
+    }
+    pub fn authorization(&self) -> Option<Encryption> {
+        encryption(
+            self.authorization_encrypted_response_alg,
+            self.authorization_encrypted_response_enc,
+        )
+    }
+    /// Each encryption setting by its `*_alg` name, with its `*_enc`, to check them alike.
+    pub fn encryptions(
+        &self,
+    ) -> [(
+        &'static str,
+        Option<KeyManagement>,
+        Option<ContentEncryption>,
+    ); 4] {
+        [
+            (
+                "id_token_encrypted_response_alg",
+                self.id_token_encrypted_response_alg,
+                self.id_token_encrypted_response_enc,
+            ),
+            (
+                "userinfo_encrypted_response_alg",
+                self.userinfo_encrypted_response_alg,
+                self.userinfo_encrypted_response_enc,
+            ),
+            (
+                "introspection_encrypted_response_alg",
+                self.introspection_encrypted_response_alg,
+                self.introspection_encrypted_response_enc,
+            ),
+            (
+                "authorization_encrypted_response_alg",
+                self.authorization_encrypted_response_alg,
+                self.authorization_encrypted_response_enc,
+            ),
+        ]
+    }
 }
 
 /// An issuer whose JWTs an application may present, with its keys.

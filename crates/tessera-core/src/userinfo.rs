@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::claims::requested_claims;
 use crate::client_auth::Answered;
+use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
 use crate::token::AccessClaims;
@@ -17,17 +18,63 @@ fn invalid_token() -> Error {
     )
 }
 
+/// OIDC Core §5.3.2: the UserInfo response, as the application asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserInfo {
+    /// `application/json`.
+    Json(Value),
+    /// `application/jwt`: signed, encrypted, or both (§5.3.2).
+    Jwt(String),
+}
+
 impl Provider {
     /// OIDC Core §5.3.1: `token` is the bearer access token (RFC 6750 §2.1 or §2.2). The answer
     /// is for the client the token was issued to, when it is valid.
-    pub async fn userinfo(&self, token: &str) -> Answered<Value> {
-        let found = match self.active_access_token(token, None, self.now()).await {
+    pub async fn userinfo(&self, token: &str) -> Answered<UserInfo> {
+        let now = self.now();
+        let found = match self.active_access_token(token, None, now).await {
             Ok(Some(found)) => found,
             Ok(None) => return Answered::anonymous(invalid_token()),
             Err(e) => return Answered::anonymous(e),
         };
         let client_id = found.0.client_id.clone();
-        Answered::for_client(&client_id, self.claims_of(found))
+        let answer = match self.claims_of(found) {
+            Ok(claims) => self.protect_userinfo(&client_id, claims, now).await,
+            Err(e) => Err(e),
+        };
+        Answered::for_client(&client_id, answer)
+    }
+
+    /// OIDC Core §5.3.2: signed with `userinfo_signed_response_alg` (with `iss` and `aud`),
+    /// then encrypted with `userinfo_encrypted_response_alg`; JSON when neither is set.
+    async fn protect_userinfo(
+        &self,
+        client_id: &str,
+        mut claims: Value,
+        now: Timestamp,
+    ) -> Result<UserInfo> {
+        let Some(loaded) = self.client(client_id).await? else {
+            return Err(invalid_token());
+        };
+        let (client, secret) = (&loaded.client, loaded.secret.as_deref());
+        let p = &client.protection;
+        let signed = match p.userinfo_signed_response_alg {
+            Some(alg) => {
+                claims["iss"] = json!(self.settings.issuer);
+                claims["aud"] = json!(client.client_id);
+                claims["iat"] = json!(now.0);
+                Some(self.sign_for((client, secret), alg, "JWT", &claims, now)?)
+            }
+            None => None,
+        };
+        Ok(match (signed, p.userinfo()) {
+            (None, None) => UserInfo::Json(claims),
+            (Some(jws), e) => UserInfo::Jwt(self.seal_jwt(client, jws, e, now).await?),
+            (None, Some(e)) => UserInfo::Jwt(
+                self.encrypt_for(client, e, claims.to_string().as_bytes(), None, now)
+                    .await?,
+            ),
+        })
     }
 
     fn claims_of(&self, (claims, grant): (AccessClaims, Option<ActiveGrant>)) -> Result<Value> {

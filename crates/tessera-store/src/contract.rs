@@ -38,6 +38,7 @@ pub fn client(id: &str) -> Client {
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),
+        protection: Default::default(),
         logo: None,
         created_at: T0,
         updated_at: T0,

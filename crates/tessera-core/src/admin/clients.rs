@@ -11,8 +11,9 @@ use super::subjects::Written;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
-    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, Federation, GrantType,
-    JwsAlg, JwtBearerSubject, SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
+    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, ContentEncryption,
+    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, ResponseProtection,
+    SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::scheme::DEFAULT_SCHEME;
@@ -117,6 +118,9 @@ pub struct ClientSpec {
     /// Identity providers whose ID tokens the client may exchange for its user's tokens.
     #[serde(default)]
     pub exchange_identity_providers: Vec<String>,
+    /// Signed and encrypted responses (`id_token_encrypted_response_alg`, …).
+    #[serde(flatten)]
+    pub protection: ResponseProtection,
 }
 
 impl ClientSpec {
@@ -165,6 +169,7 @@ impl ClientSpec {
             exchange_policy_url: None,
             jwt_bearer_subject: None,
             exchange_identity_providers: Vec::new(),
+            protection: ResponseProtection::default(),
         }
     }
 }
@@ -282,6 +287,73 @@ pub struct ClientPatch {
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange_identity_providers: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub protection: ProtectionPatch,
+}
+
+/// The response-protection fields of a [`ClientPatch`]: each set, cleared with `null`, or kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProtectionPatch {
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id_token_encrypted_response_alg: Option<Option<KeyManagement>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id_token_encrypted_response_enc: Option<Option<ContentEncryption>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub userinfo_signed_response_alg: Option<Option<JwsAlg>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub userinfo_encrypted_response_alg: Option<Option<KeyManagement>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub userinfo_encrypted_response_enc: Option<Option<ContentEncryption>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub introspection_encrypted_response_alg: Option<Option<KeyManagement>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub introspection_encrypted_response_enc: Option<Option<ContentEncryption>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization_signed_response_alg: Option<Option<JwsAlg>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization_encrypted_response_alg: Option<Option<KeyManagement>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization_encrypted_response_enc: Option<Option<ContentEncryption>>,
 }
 
 /// What clients name that must exist: scopes, APIs, authentication schemes (stored ones; the
@@ -364,10 +436,24 @@ impl Provider {
                 format!("scheme {scheme} does not exist"),
             ));
         }
-        for (field, alg) in [
+        let p = &c.protection;
+        let optional = [
+            (
+                "userinfo_signed_response_alg",
+                p.userinfo_signed_response_alg,
+            ),
+            (
+                "authorization_signed_response_alg",
+                p.authorization_signed_response_alg,
+            ),
+        ];
+        let algs = [
             ("signing_alg", c.signing_alg),
             ("id_token_alg", c.browser.id_token_alg),
-        ] {
+        ]
+        .into_iter()
+        .chain(optional.into_iter().filter_map(|(f, a)| Some((f, a?))));
+        for (field, alg) in algs {
             match alg {
                 JwsAlg::Key(a) if !self.settings.keys.algorithms.contains(&a) => {
                     return Err(invalid(
@@ -527,6 +613,7 @@ impl Provider {
                 jwt_bearer_subject: spec.jwt_bearer_subject.unwrap_or_default(),
                 exchange_identity_providers: spec.exchange_identity_providers.clone(),
             },
+            protection: spec.protection.clone(),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })

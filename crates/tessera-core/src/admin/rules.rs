@@ -5,7 +5,7 @@
 use super::{invalid, AdminResult};
 use crate::claims::reserved_claim;
 use crate::model::{
-    AuthMethod, Client, ClientType, GrantType, JwsAlg, SubjectType, CODE_TTL_RANGE,
+    AuthMethod, Client, ClientType, GrantType, JwsAlg, KeyManagement, SubjectType, CODE_TTL_RANGE,
     ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
 };
 use crate::response_type::canonical_response_type;
@@ -188,6 +188,48 @@ fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
     Ok(())
 }
 
+/// Encrypted responses (OIDC Registration §2): an `*_enc` only with its `*_alg`, and the
+/// application's keys to encrypt to; keys given inline must hold one for each algorithm.
+fn check_protection(c: &Client) -> AdminResult<()> {
+    let f = &c.federation;
+    for (field, alg, enc) in c.protection.encryptions() {
+        let Some(alg) = alg else {
+            if enc.is_some() {
+                let enc_field = field.replace("_alg", "_enc");
+                return Err(invalid(
+                    field,
+                    format!("is required when {enc_field} is set"),
+                ));
+            }
+            continue;
+        };
+        match (&f.jwks, &f.jwks_uri) {
+            (None, None) => {
+                return Err(invalid(
+                    field,
+                    "encryption needs the application's public keys: jwks or jwks_uri",
+                ))
+            }
+            (Some(j), _) => {
+                let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(j.clone())
+                    .map_err(|e| invalid("jwks", format!("is not a JWK Set: {e}")))?;
+                if !set.keys.iter().any(|k| crate::jwe::key_fits(k, alg)) {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "jwks has no encryption key for {} (an {} key without \"use\": \"sig\")",
+                            alg.as_str(),
+                            if alg == KeyManagement::RsaOaep256 { "RSA" } else { "EC P-256, P-384 or P-521" }
+                        ),
+                    ));
+                }
+            }
+            (None, Some(_)) => {}
+        }
+    }
+    Ok(())
+}
+
 /// What the application type allows (seed 000 "Application Type"); `allow_private` lets URLs
 /// Tessera calls name loopback and private addresses (`outbound.allow_private_addresses`).
 pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
@@ -239,6 +281,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
         _ => {}
     }
     check_federation(c, allow_private)?;
+    check_protection(c)?;
     if !(0..=120).contains(&c.refresh_grace_secs) {
         return Err(invalid(
             "refresh_grace_secs",

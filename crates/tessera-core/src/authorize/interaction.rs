@@ -467,7 +467,7 @@ impl Provider {
         match self.authorize_request(&params).await {
             Ok(r) => Ok((r, params)),
             Err(Rejection::Page(e)) => Err(AuthorizeOutcome::ErrorPage(e)),
-            Err(Rejection::Redirect(t, e)) => Err(self.error_response(&t, &e)),
+            Err(Rejection::Redirect(t, e)) => Err(self.error_response(&t, &e).await),
         }
     }
 
@@ -632,10 +632,12 @@ impl Provider {
         };
         if !form.approve {
             tracing::info!(user_id = %session.user.id, client_id = %artifact.client_id, "consent denied");
-            return Ok(self.error_response(
-                &req.target,
-                &Error::access_denied("the user denied the request"),
-            ));
+            return Ok(self
+                .error_response(
+                    &req.target,
+                    &Error::access_denied("the user denied the request"),
+                )
+                .await);
         }
         let mut scopes = self
             .store

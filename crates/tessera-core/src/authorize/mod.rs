@@ -4,6 +4,7 @@
 //! issues the code and tokens.
 
 mod interaction;
+mod jarm;
 mod level;
 mod request;
 mod response;
@@ -72,7 +73,7 @@ impl Provider {
         let pushed = match self.pushed_request(params, now).await {
             Ok(p) => p,
             Err(Rejection::Page(e)) => return AuthorizeOutcome::ErrorPage(e),
-            Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e),
+            Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e).await,
         };
         let params = pushed.as_ref().unwrap_or(params);
         let expanded = match self.request_object(params, now).await {
@@ -83,11 +84,11 @@ impl Provider {
         let req = match self.authorize_request(params).await {
             Ok(r) => r,
             Err(Rejection::Page(e)) => return AuthorizeOutcome::ErrorPage(e),
-            Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e),
+            Err(Rejection::Redirect(t, e)) => return self.error_response(&t, &e).await,
         };
         let session = match self.session(cookie, now).await {
             Ok(s) => s,
-            Err(e) => return self.error_response(&req.target, &e),
+            Err(e) => return self.error_response(&req.target, &e).await,
         };
         self.proceed(&req, params, session, Settled::default(), now)
             .await
@@ -104,7 +105,7 @@ impl Provider {
     ) -> AuthorizeOutcome {
         match self.next_step(req, params, session, settled, now).await {
             Ok(o) => o,
-            Err(e) => self.error_response(&req.target, &e),
+            Err(e) => self.error_response(&req.target, &e).await,
         }
     }
 
@@ -266,7 +267,7 @@ impl Provider {
     }
 
     /// An error sent back to the client (OIDC Core §3.1.2.6, RFC 9207 `iss`).
-    pub(crate) fn error_response(&self, t: &Target, e: &Error) -> AuthorizeOutcome {
+    pub(crate) async fn error_response(&self, t: &Target, e: &Error) -> AuthorizeOutcome {
         if matches!(
             e.code,
             ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
@@ -281,6 +282,14 @@ impl Provider {
             params.push(("state".into(), s.clone()));
         }
         params.push(("iss".into(), self.settings.issuer.clone()));
+        let params = match &t.jarm {
+            None => params,
+            Some(client_id) => match self.jarm(client_id, params, self.now()).await {
+                Ok(p) => p,
+                // The application expects a JWT: without one, the browser stays here.
+                Err(e) => return AuthorizeOutcome::ErrorPage(e),
+            },
+        };
         AuthorizeOutcome::Respond(AuthResponse {
             redirect_uri: t.redirect_uri.clone(),
             mode: t.mode,

@@ -40,6 +40,8 @@ pub struct Target {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub state: Option<String>,
+    /// JARM (`response_mode` `jwt`, `query.jwt`, …): the response is one JWT for this client.
+    pub jarm: Option<String>,
 }
 
 /// A checked authorization request.
@@ -211,16 +213,22 @@ impl Provider {
             Some("code") | None => ResponseMode::Query,
             Some(_) => ResponseMode::Fragment,
         };
-        let mode = match p.get("response_mode")? {
-            None => default_mode,
-            Some("query") => ResponseMode::Query,
-            Some("fragment") => ResponseMode::Fragment,
-            Some("form_post") => ResponseMode::FormPost,
+        // JARM §2.3: `jwt` is the response type's default mode, as a JWT.
+        let (mode, jwt) = match p.get("response_mode")? {
+            None => (default_mode, false),
+            Some("query") => (ResponseMode::Query, false),
+            Some("fragment") => (ResponseMode::Fragment, false),
+            Some("form_post") => (ResponseMode::FormPost, false),
+            Some("jwt") => (default_mode, true),
+            Some("query.jwt") => (ResponseMode::Query, true),
+            Some("fragment.jwt") => (ResponseMode::Fragment, true),
+            Some("form_post.jwt") => (ResponseMode::FormPost, true),
             Some(other) => {
                 let t = Target {
                     redirect_uri,
                     mode: default_mode,
                     state,
+                    jarm: None,
                 };
                 return Err(Rejection::Redirect(
                     t,
@@ -232,6 +240,7 @@ impl Provider {
             redirect_uri,
             mode,
             state,
+            jarm: jwt.then(|| c.client_id.clone()),
         };
         let fail = |e: Error| Rejection::Redirect(target.clone(), e);
         self.check_request(p, &client, response_type, mode)
@@ -411,6 +420,7 @@ impl Provider {
                 redirect_uri: String::new(),
                 mode,
                 state: None,
+                jarm: None,
             },
             redirect_uri_given: true,
             response_type,

@@ -184,19 +184,21 @@ impl Provider {
             };
             let extra = requested_claims(req.claims.as_ref(), "id_token");
             user_claims.extend(self.user_claims(&session.user, &[], &extra, &scope));
-            let id_token = self.issue_id_token(
-                IdTokenParts {
-                    client,
-                    client_secret: loaded.secret.as_deref(),
-                    sub: &sub,
-                    grant: &record,
-                    nonce: req.nonce.as_deref(),
-                    access_token: access_token.as_deref(),
-                    code: code.as_deref(),
-                    user_claims,
-                },
-                now,
-            )?;
+            let id_token = self
+                .issue_id_token(
+                    IdTokenParts {
+                        client,
+                        client_secret: loaded.secret.as_deref(),
+                        sub: &sub,
+                        grant: &record,
+                        nonce: req.nonce.as_deref(),
+                        access_token: access_token.as_deref(),
+                        code: code.as_deref(),
+                        user_claims,
+                    },
+                    now,
+                )
+                .await?;
             params.push(("id_token".into(), id_token));
         }
         if let Some(s) = &req.target.state {
@@ -210,6 +212,10 @@ impl Provider {
         }
         params.push(("iss".into(), self.settings.issuer.clone()));
         tracing::info!(client_id = %client.client_id, user_id = %session.user.id, grant_id, "authorization granted");
+        let params = match &req.target.jarm {
+            Some(client_id) => self.jarm(client_id, params, now).await?,
+            None => params,
+        };
         Ok(AuthResponse {
             redirect_uri: req.target.redirect_uri.clone(),
             mode: req.target.mode,

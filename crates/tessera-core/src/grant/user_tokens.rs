@@ -84,27 +84,30 @@ impl Provider {
             None
         };
         let id_token = if scope.iter().any(|s| s == "openid") {
-            Some(self.issue_id_token(
-                IdTokenParts {
-                    client,
-                    client_secret: loaded.secret.as_deref(),
-                    sub: &sub,
-                    grant: &grant.record,
-                    nonce,
-                    access_token: Some(&access_token),
-                    code: None,
-                    user_claims: self.user_claims(
-                        &grant.user,
-                        &[],
-                        &crate::claims::requested_claims(
-                            grant.record.claims_request.as_ref(),
-                            "id_token",
+            Some(
+                self.issue_id_token(
+                    IdTokenParts {
+                        client,
+                        client_secret: loaded.secret.as_deref(),
+                        sub: &sub,
+                        grant: &grant.record,
+                        nonce,
+                        access_token: Some(&access_token),
+                        code: None,
+                        user_claims: self.user_claims(
+                            &grant.user,
+                            &[],
+                            &crate::claims::requested_claims(
+                                grant.record.claims_request.as_ref(),
+                                "id_token",
+                            ),
+                            scope,
                         ),
-                        scope,
-                    ),
-                },
-                now,
-            )?)
+                    },
+                    now,
+                )
+                .await?,
+            )
         } else {
             None
         };

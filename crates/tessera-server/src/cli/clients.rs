@@ -2,10 +2,11 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::admin::{ApplicationView, Caller, ClientPatch, ClientSpec};
+use tessera_core::admin::{ApplicationView, Caller, ClientPatch, ClientSpec, ProtectionPatch};
 use tessera_core::model::{
-    Alg, AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, JwtBearerSubject,
-    SubjectType, TokenFormat, TrustedIssuer,
+    Alg, AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType,
+    JwsAlg, JwtBearerSubject, KeyManagement, ResponseProtection, SubjectType, TokenFormat,
+    TrustedIssuer,
 };
 use tessera_core::Provider;
 
@@ -179,6 +180,97 @@ pub struct Options {
     /// (repeat for several; give '' alone to clear them).
     #[arg(long = "exchange-identity-provider")]
     pub exchange_identity_providers: Vec<String>,
+    /// Encrypt ID tokens to the application's keys (jwks/jwks_uri): ALG or ALG/ENC, with ALG
+    /// RSA-OAEP-256, ECDH-ES, ECDH-ES+A128KW or ECDH-ES+A256KW and ENC A128CBC-HS256 (the
+    /// default), A256CBC-HS512, A128GCM or A256GCM; none to stop.
+    #[arg(long, value_parser = parse_encryption)]
+    pub id_token_encryption: Option<EncryptionArg>,
+    /// Answer userinfo as a JWT signed with this algorithm (RS256, PS256, ES256, EdDSA, HS256);
+    /// none for JSON.
+    #[arg(long, value_parser = parse_optional_alg)]
+    pub userinfo_signing_alg: Option<AlgArg>,
+    /// Encrypt userinfo answers: as --id-token-encryption.
+    #[arg(long, value_parser = parse_encryption)]
+    pub userinfo_encryption: Option<EncryptionArg>,
+    /// Encrypt JWT introspection answers (RFC 9701): as --id-token-encryption.
+    #[arg(long, value_parser = parse_encryption)]
+    pub introspection_encryption: Option<EncryptionArg>,
+    /// Sign JWT-secured authorization responses (JARM) with this algorithm; none: the ID
+    /// token's.
+    #[arg(long, value_parser = parse_optional_alg)]
+    pub authorization_signing_alg: Option<AlgArg>,
+    /// Encrypt JWT-secured authorization responses (JARM): as --id-token-encryption.
+    #[arg(long, value_parser = parse_encryption)]
+    pub authorization_encryption: Option<EncryptionArg>,
+}
+
+/// `ALG[/ENC]` or `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptionArg(Option<Encryption>);
+
+/// A JWS algorithm or `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct AlgArg(Option<JwsAlg>);
+
+fn parse_encryption(s: &str) -> Result<EncryptionArg, String> {
+    if s == "none" {
+        return Ok(EncryptionArg(None));
+    }
+    let (alg, enc) = s.split_once('/').map_or((s, None), |(a, e)| (a, Some(e)));
+    let alg = KeyManagement::parse(alg).ok_or_else(|| {
+        format!("unknown key management {alg:?}: RSA-OAEP-256, ECDH-ES, ECDH-ES+A128KW or ECDH-ES+A256KW")
+    })?;
+    let enc = match enc {
+        None => ContentEncryption::A128CbcHs256,
+        Some(e) => ContentEncryption::parse(e).ok_or_else(|| {
+            format!("unknown content encryption {e:?}: A128CBC-HS256, A256CBC-HS512, A128GCM or A256GCM")
+        })?,
+    };
+    Ok(EncryptionArg(Some(Encryption { alg, enc })))
+}
+
+fn parse_optional_alg(s: &str) -> Result<AlgArg, String> {
+    if s == "none" {
+        return Ok(AlgArg(None));
+    }
+    parse_id_alg(s).map(|a| AlgArg(Some(a)))
+}
+
+impl Options {
+    /// The response-protection settings as a partial update.
+    fn protection_patch(&self) -> ProtectionPatch {
+        let alg = |e: Option<EncryptionArg>| e.map(|e| e.0.map(|x| x.alg));
+        let enc = |e: Option<EncryptionArg>| e.map(|e| e.0.map(|x| x.enc));
+        ProtectionPatch {
+            id_token_encrypted_response_alg: alg(self.id_token_encryption),
+            id_token_encrypted_response_enc: enc(self.id_token_encryption),
+            userinfo_signed_response_alg: self.userinfo_signing_alg.map(|a| a.0),
+            userinfo_encrypted_response_alg: alg(self.userinfo_encryption),
+            userinfo_encrypted_response_enc: enc(self.userinfo_encryption),
+            introspection_encrypted_response_alg: alg(self.introspection_encryption),
+            introspection_encrypted_response_enc: enc(self.introspection_encryption),
+            authorization_signed_response_alg: self.authorization_signing_alg.map(|a| a.0),
+            authorization_encrypted_response_alg: alg(self.authorization_encryption),
+            authorization_encrypted_response_enc: enc(self.authorization_encryption),
+        }
+    }
+
+    /// The response-protection settings of a new application.
+    fn protection(&self) -> ResponseProtection {
+        let p = self.protection_patch();
+        ResponseProtection {
+            id_token_encrypted_response_alg: p.id_token_encrypted_response_alg.flatten(),
+            id_token_encrypted_response_enc: p.id_token_encrypted_response_enc.flatten(),
+            userinfo_signed_response_alg: p.userinfo_signed_response_alg.flatten(),
+            userinfo_encrypted_response_alg: p.userinfo_encrypted_response_alg.flatten(),
+            userinfo_encrypted_response_enc: p.userinfo_encrypted_response_enc.flatten(),
+            introspection_encrypted_response_alg: p.introspection_encrypted_response_alg.flatten(),
+            introspection_encrypted_response_enc: p.introspection_encrypted_response_enc.flatten(),
+            authorization_signed_response_alg: p.authorization_signed_response_alg.flatten(),
+            authorization_encrypted_response_alg: p.authorization_encrypted_response_alg.flatten(),
+            authorization_encrypted_response_enc: p.authorization_encrypted_response_enc.flatten(),
+        }
+    }
 }
 
 /// A JWK Set file; '' stands for none (`null`).
@@ -230,6 +322,7 @@ fn parse_bearer_subject(s: &str) -> Result<JwtBearerSubject, String> {
 impl Options {
     fn patch(self, name: Option<String>) -> ClientPatch {
         ClientPatch {
+            protection: self.protection_patch(),
             name,
             description: self.description,
             grant_types: non_empty(self.grant_types),
@@ -339,6 +432,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
         ClientCmd::Create(a) => {
             let o = a.opts;
             let spec = ClientSpec {
+                protection: o.protection(),
                 client_id: a.client_id,
                 client_secret: a.client_secret,
                 name: a.name,

@@ -10,6 +10,7 @@ pub use extract::FormRequest;
 use respond::{error, json, no_store_json};
 
 use tessera_core::params::Params;
+use tessera_core::userinfo::UserInfo;
 use tessera_core::Error;
 
 use crate::cors::AnswerFor;
@@ -180,7 +181,8 @@ async fn userinfo_answer(
     };
     let answer = s.provider.userinfo(&token).await;
     let res = match answer.result {
-        Ok(body) => no_store_json(&body),
+        Ok(UserInfo::Json(body)) => no_store_json(&body),
+        Ok(UserInfo::Jwt(jwt)) => respond::no_store_as("application/jwt", jwt.into_bytes()),
         Err(e) => respond::bearer_error(s, e),
     };
     (answer.client_id, res)

@@ -8,9 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
-use tessera_core::admin::{etag, AdminError, ClientPatch, Operation};
+use tessera_core::admin::{etag, AdminError, ClientPatch, Operation, ProtectionPatch};
 use tessera_core::model::{
-    AuthMethod, Client, ClientType, ConsentMode, GrantType, JwsAlg, TokenFormat,
+    AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType, JwsAlg,
+    KeyManagement, ResponseProtection, TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
 
@@ -206,6 +207,13 @@ struct AppView {
     consent: String,
     require_par: bool,
     require_signed: bool,
+    jwks_uri: String,
+    /// The application's keys are given inline (API or apply file), not by URL.
+    inline_jwks: bool,
+    /// Signed responses: (form field, label, algorithm or "").
+    signed_responses: Vec<(&'static str, &'static str, String)>,
+    /// Encrypted responses: (form field prefix, label, alg or "", enc).
+    encrypted_responses: Vec<(&'static str, &'static str, String, String)>,
     subject_attribute: String,
     allowed_groups: String,
     auth_method: String,
@@ -239,6 +247,10 @@ impl AppView {
             },
             require_par: b.require_pushed_authorization_requests,
             require_signed: b.require_signed_request_object,
+            jwks_uri: c.federation.jwks_uri.clone().unwrap_or_default(),
+            inline_jwks: c.federation.jwks.is_some(),
+            signed_responses: signed_responses(&c.protection),
+            encrypted_responses: encrypted_responses(&c.protection),
             subject_attribute: b.subject_attribute.clone(),
             allowed_groups: b.allowed_groups.join(", "),
             auth_method: c.auth_method.as_str().into(),
@@ -275,6 +287,18 @@ impl AppView {
         }
         if form.get("tab") == "security" {
             self.refresh_enabled = form.checked("refresh_enabled");
+            self.jwks_uri = form.get("jwks_uri").to_owned();
+            for (field, _, value) in &mut self.signed_responses {
+                *value = form.get(field).to_owned();
+            }
+            for (prefix, _, alg, enc) in &mut self.encrypted_responses {
+                *alg = form
+                    .get(&format!("{prefix}_encrypted_response_alg"))
+                    .to_owned();
+                *enc = form
+                    .get(&format!("{prefix}_encrypted_response_enc"))
+                    .to_owned();
+            }
         }
         if form.get("tab") == "settings" {
             self.require_par = form.checked("require_par");
@@ -292,6 +316,8 @@ struct AppTpl<'a> {
     etag: String,
     tabs: &'static [(&'static str, &'static str)],
     algs: &'static [(&'static str, &'static str)],
+    enc_algs: &'static [KeyManagement],
+    enc_encs: &'static [ContentEncryption],
     auth_methods: &'static [(&'static str, &'static str)],
     apis: Vec<(String, String, bool)>,
     scopes: Vec<(String, String, bool)>,
@@ -375,6 +401,8 @@ pub(super) async fn app_page(
             etag: etag(c),
             tabs: &TABS,
             algs: &ALGS,
+            enc_algs: &KeyManagement::ALL,
+            enc_encs: &ContentEncryption::ALL,
             auth_methods: &AUTH_METHODS,
             apis: apis
                 .into_iter()
@@ -417,6 +445,98 @@ pub async fn show(
     }
 }
 
+/// The signing choices of the Security tab: `userinfo_signed_response_alg` and JARM's.
+fn signed_responses(p: &ResponseProtection) -> Vec<(&'static str, &'static str, String)> {
+    let name = |a: Option<JwsAlg>| a.map(|a| a.as_str().to_owned()).unwrap_or_default();
+    vec![
+        (
+            "userinfo_signed_response_alg",
+            "Userinfo as a signed JWT",
+            name(p.userinfo_signed_response_alg),
+        ),
+        (
+            "authorization_signed_response_alg",
+            "Authorization responses (JARM) signed with",
+            name(p.authorization_signed_response_alg),
+        ),
+    ]
+}
+
+/// The encryption choices of the Security tab, one per response.
+fn encrypted_responses(
+    p: &ResponseProtection,
+) -> Vec<(&'static str, &'static str, String, String)> {
+    let pair = |e: Option<Encryption>| match e {
+        Some(e) => (e.alg.as_str().to_owned(), e.enc.as_str().to_owned()),
+        None => (
+            String::new(),
+            ContentEncryption::A128CbcHs256.as_str().to_owned(),
+        ),
+    };
+    [
+        ("id_token", "ID tokens", p.id_token()),
+        ("userinfo", "Userinfo responses", p.userinfo()),
+        (
+            "introspection",
+            "JWT introspection responses",
+            p.introspection(),
+        ),
+        (
+            "authorization",
+            "Authorization responses (JARM)",
+            p.authorization(),
+        ),
+    ]
+    .into_iter()
+    .map(|(prefix, label, e)| {
+        let (alg, enc) = pair(e);
+        (prefix, label, alg, enc)
+    })
+    .collect()
+}
+
+/// The Security tab's signing and encryption fields as a patch: "" is none.
+fn protection_from(form: &Form) -> Result<ProtectionPatch, AdminError> {
+    let signed = |field: &'static str| -> Result<Option<Option<JwsAlg>>, AdminError> {
+        match form.get(field) {
+            "" => Ok(Some(None)),
+            v => alg(field, v).map(|a| Some(Some(a))),
+        }
+    };
+    type Pair = (
+        Option<Option<KeyManagement>>,
+        Option<Option<ContentEncryption>>,
+    );
+    let encrypted = |prefix: &str, field: &'static str| -> Result<Pair, AdminError> {
+        let a = form.get(&format!("{prefix}_encrypted_response_alg"));
+        if a.is_empty() {
+            return Ok((Some(None), Some(None)));
+        }
+        let alg = KeyManagement::parse(a)
+            .ok_or_else(|| invalid(field, &format!("{a:?} is not a key management algorithm")))?;
+        let e = form.get(&format!("{prefix}_encrypted_response_enc"));
+        let enc = ContentEncryption::parse(e)
+            .ok_or_else(|| invalid(field, &format!("{e:?} is not a content encryption")))?;
+        Ok((Some(Some(alg)), Some(Some(enc))))
+    };
+    let (ia, ie) = encrypted("id_token", "id_token_encrypted_response_alg")?;
+    let (ua, ue) = encrypted("userinfo", "userinfo_encrypted_response_alg")?;
+    let (na, ne) = encrypted("introspection", "introspection_encrypted_response_alg")?;
+    let (aa, ae) = encrypted("authorization", "authorization_encrypted_response_alg")?;
+    Ok(ProtectionPatch {
+        id_token_encrypted_response_alg: ia,
+        id_token_encrypted_response_enc: ie,
+        userinfo_signed_response_alg: signed("userinfo_signed_response_alg")?,
+        userinfo_encrypted_response_alg: ua,
+        userinfo_encrypted_response_enc: ue,
+        introspection_encrypted_response_alg: na,
+        introspection_encrypted_response_enc: ne,
+        authorization_signed_response_alg: signed("authorization_signed_response_alg")?,
+        authorization_encrypted_response_alg: aa,
+        authorization_encrypted_response_enc: ae,
+    })
+}
+
 /// The change a tab's form asks for.
 fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
     let browser = c.client_type != ClientType::M2m;
@@ -433,6 +553,14 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
                 "token_format",
                 form.get("token_format"),
             )?);
+            // Keys given inline stay; a URL is set or cleared here.
+            let uri = form.get("jwks_uri").trim();
+            if form.has("jwks_uri") && (c.federation.jwks.is_none() || !uri.is_empty()) {
+                p.jwks_uri = Some((!uri.is_empty()).then(|| uri.to_owned()));
+            }
+            if form.has("id_token_encrypted_response_alg") {
+                p.protection = protection_from(form)?;
+            }
             if browser {
                 p.code_ttl = Some(form.seconds("code_ttl")?);
                 p.refresh_token_ttl = Some(form.seconds("refresh_token_ttl")?);

@@ -22,6 +22,13 @@ fn drive(args: &Value) -> Value {
 
 /// Runs a driver script of `tests/browser` with one JSON argument; returns its one line of JSON.
 fn drive_script(script: &str, args: &Value) -> Value {
+    let (ok, v) = run_script(script, args);
+    assert!(ok, "browser run failed: {v:#}");
+    v
+}
+
+/// [`drive_script`] for a run that may fail: whether it succeeded, and its line of JSON.
+fn run_script(script: &str, args: &Value) -> (bool, Value) {
     let browser_dir = repo_root().join("tests/browser");
     let installed = ["playwright-core", "openid-client"]
         .iter()
@@ -51,8 +58,7 @@ fn drive_script(script: &str, args: &Value) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    assert!(out.status.success(), "browser run failed: {v:#}");
-    v
+    (out.status.success(), v)
 }
 
 fn params(url: &str) -> std::collections::HashMap<String, String> {
@@ -286,6 +292,135 @@ async fn openid_client_signs_in_with_a_pushed_request() {
     server.kill();
 }
 
+/// Every request and response protection at once, with openid-client v6 unchanged: the request
+/// is a request object signed with the application's ES256 key (JAR) and pushed (PAR); the
+/// response comes as a JWT (JARM) encrypted to the application's ECDH-ES key; the ID token is
+/// encrypted to it too. openid-client decrypts and validates both; chromium signs in between.
+#[tokio::test]
+async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("TESSERA_ISSUER", base.as_str())];
+    let keys = tokio::task::spawn_blocking(|| drive_script("rp.mjs", &json!({"step": "keys"})))
+        .await
+        .unwrap();
+    let jwks = dir.path().join("rp-jwks.json");
+    std::fs::write(&jwks, keys["public_jwks"].to_string()).unwrap();
+    cli_env(
+        dir.path(),
+        &["user", "create", "--username", "alice"],
+        &[
+            ("TESSERA_ISSUER", base.as_str()),
+            ("TESSERA_NEW_PASSWORD", PASSWORD),
+        ],
+    );
+    let c = json_out(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Protected RP",
+            "--redirect-uri",
+            RP,
+            "--consent",
+            "auto-accept",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--require-pushed-authorization-requests",
+            "true",
+            "--require-signed-request-object",
+            "true",
+            "--id-token-encryption",
+            "ECDH-ES/A256GCM",
+            "--authorization-encryption",
+            "ECDH-ES/A256GCM",
+            "--output",
+            "json",
+        ],
+        &env,
+    ));
+    let rp = json!({"issuer": base, "client_id": c["client_id"], "client_secret": c["client_secret"],
+        "redirect_uri": RP, "scope": "openid profile", "jarm": true,
+        "decrypt": keys["encryption"], "enc": "A256GCM"});
+    let with = |extra: Value| {
+        let mut v = rp.clone();
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let server = Server::start_on(dir.path(), port, &env);
+    server.wait_ready().await;
+
+    let started = tokio::task::spawn_blocking({
+        let args = with(json!({"step": "start", "par": true, "jar": keys["signing"]}));
+        move || drive_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        started["authorize_params"],
+        json!(["client_id", "request_uri"]),
+        "{started}"
+    );
+    let signed_in = tokio::task::spawn_blocking({
+        let args = json!({"authorize_url": started["authorize_url"], "username": "alice",
+            "password": PASSWORD, "redirect_prefix": RP, "consent": "none"});
+        move || drive(&args)
+    })
+    .await
+    .unwrap();
+    let back = params(signed_in["final_url"].as_str().unwrap());
+    assert_eq!(
+        back.keys().collect::<Vec<_>>(),
+        vec!["response"],
+        "only the JARM response comes back: {back:?}"
+    );
+    assert_eq!(
+        back["response"].split('.').count(),
+        5,
+        "the response JWT is encrypted"
+    );
+    let finished = tokio::task::spawn_blocking({
+        let args = with(
+            json!({"step": "finish", "callback_url": signed_in["final_url"],
+            "state": started["state"], "nonce": started["nonce"],
+            "code_verifier": started["code_verifier"]}),
+        );
+        move || drive_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(finished["scope"], "openid profile", "{finished}");
+    assert_eq!(finished["id_token_claims"]["iss"], base.as_str());
+    assert_eq!(
+        finished["encrypted"],
+        json!({"id_token": true, "authorization_response": true}),
+        "{finished}"
+    );
+
+    // A plain request (not signed, not pushed) from the same library is refused.
+    let (pushed, plain) = tokio::task::spawn_blocking({
+        let args = with(json!({"step": "start", "par": true}));
+        move || run_script("rp.mjs", &args)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !pushed
+            && plain["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("signed request object")),
+        "{plain}"
+    );
+    server.kill();
+}
+
 /// The issue's Admin Portal walk-through in a real browser: an administrator signs in through
 /// Tessera (a non-administrator is turned away), sets up each application type with the wizard,
 /// copies the secret with its button and gets a token with it, revokes it for a new one (the old
@@ -378,6 +513,24 @@ async fn chromium_administers_through_the_admin_portal() {
     assert_eq!(
         out["web"]["access_token_ttl"], "1200",
         "set up after the default changed"
+    );
+    let web = &out["web"];
+    assert!(
+        web["encryption_without_keys"]
+            .as_str()
+            .unwrap()
+            .contains("jwks or jwks_uri"),
+        "{out:#}"
+    );
+    assert_eq!(
+        web["kept_choice"], "RSA-OAEP-256",
+        "the refused form keeps what was chosen"
+    );
+    assert_eq!(web["encryption_saved"], "Saved.", "{out:#}");
+    assert_eq!(
+        web["encryption"],
+        json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "userinfo": "ES256",
+            "jwks_uri": "https://store.example.com/jwks.json"})
     );
     assert_eq!(
         out["list_logos"],

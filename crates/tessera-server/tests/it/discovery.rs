@@ -74,7 +74,15 @@ async fn both_documents_describe_the_implemented_endpoints() {
     );
     assert_eq!(
         d["response_modes_supported"],
-        serde_json::json!(["query", "fragment", "form_post"])
+        serde_json::json!([
+            "query",
+            "fragment",
+            "form_post",
+            "jwt",
+            "query.jwt",
+            "fragment.jwt",
+            "form_post.jwt"
+        ])
     );
     assert_eq!(
         d["subject_types_supported"],

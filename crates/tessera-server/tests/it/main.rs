@@ -32,6 +32,7 @@ mod ops;
 mod par;
 mod refresh_tokens;
 mod request_objects;
+mod response_protection;
 mod saml;
 mod sign_in;
 mod takeover;
