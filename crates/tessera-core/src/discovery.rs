@@ -94,7 +94,9 @@ impl Provider {
             // RFC 9101: signed request objects by value (`request`), also pushed.
             "request_parameter_supported": true,
             "request_object_signing_alg_values_supported": ASSERTION_ALGS,
-            "request_uri_parameter_supported": false,
+            // RFC 9101 §5.2: by reference, from URLs the application registered.
+            "request_uri_parameter_supported": true,
+            "require_request_uri_registration": true,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "acr_values_supported": self.acr_values(),
             "claim_types_supported": ["normal"],

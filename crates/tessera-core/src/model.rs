@@ -569,6 +569,9 @@ pub struct BrowserSettings {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9101 §10.5: its authorization requests must be signed request objects.
     pub require_signed_request_object: bool,
+    /// RFC 9101 §5.2, OIDC Core §6.2 (seed 001 "Request URIs"): where its request objects may be
+    /// fetched from by reference (`request_uri`); matched exactly, any fragment aside.
+    pub request_uris: Vec<String>,
     pub consent: ConsentMode,
     /// The user attribute that becomes `sub` (seed 000 "Subject Management"): `id`, `username`,
     /// `email`, or a custom attribute.
@@ -600,6 +603,7 @@ impl Default for BrowserSettings {
             pkce_required: false,
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
+            request_uris: Vec::new(),
             consent: ConsentMode::Explicit,
             subject_attribute: "id".into(),
             subject_type: SubjectType::Public,

@@ -1,8 +1,10 @@
-//! Request objects (RFC 9101, OIDC Core §6.1): the authorization request's parameters as the
+//! Request objects (RFC 9101, OIDC Core §6): the authorization request's parameters as the
 //! claims of a JWT the client signs, passed by value in `request` (at `/authorize` or pushed to
-//! `/par`). The signature is the client's: its registered keys (`jwks` / `jwks_uri`, the
-//! algorithm pinned to the key) or HS256 with its secret; never `none`. `iss` is the client,
-//! `aud` Tessera, `exp` near, and a `jti` works once. Only the object's parameters are read.
+//! `/par`) or by reference in `request_uri`, fetched through the guarded outbound path from a URL
+//! the application registered. The signature is the client's: its registered keys (`jwks` /
+//! `jwks_uri`, the algorithm pinned to the key) or HS256 with its secret; never `none`. `iss` is
+//! the client, `aud` Tessera, `exp` near, and a `jti` works once. Only the object's parameters
+//! are read.
 
 use serde_json::Value;
 
@@ -10,10 +12,15 @@ use crate::assertion::{audience_ok, check_times, peek};
 use crate::client_assertion::{typed_as, CLIENT_JWT};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::AuthMethod;
+use crate::model::{AuthMethod, Client};
+use crate::outbound::{redact_url, Request};
+use crate::par::REQUEST_URI_PREFIX;
 use crate::params::Params;
 use crate::params::MAX_PARAMS;
 use crate::provider::Provider;
+
+/// The largest request object Tessera fetches by reference.
+pub const MAX_FETCHED: usize = 16 * 1024;
 
 /// How far ahead a request object may expire (FAPI 2.0 allows 60 minutes).
 pub const MAX_REQUEST_OBJECT_LIFETIME: i64 = 3_600;
@@ -44,32 +51,43 @@ fn parameter(v: &Value) -> Option<String> {
 }
 
 impl Provider {
-    /// RFC 9101 §6: when `p` carries a `request`, the parameters its verified object holds (with
-    /// the `client_id`), marked signed and keeping whether they were pushed; otherwise `None`.
+    /// RFC 9101 §6: when `p` carries a `request` or a `request_uri` (by reference; a pushed
+    /// request's was read before), the parameters its verified object holds (with the
+    /// `client_id`), marked signed and keeping whether they were pushed; otherwise `None`.
     pub(crate) async fn request_object(
         &self,
         p: &Params,
         now: Timestamp,
     ) -> Result<Option<Params>> {
-        let Some(jwt) = p.get("request")? else {
+        let (by_value, by_reference) = (p.get("request")?, p.get("request_uri")?);
+        if by_value.is_none() && by_reference.is_none() {
             return Ok(None);
-        };
+        }
         // §5: the client_id outside the object is required, and the object's must be the same.
         let client_id = p.require("client_id")?;
-        if p.contains("request_uri") {
-            return Err(Error::invalid_request("request and request_uri: give one"));
-        }
+        let loaded = self
+            .client(client_id)
+            .await?
+            .filter(|l| l.client.enabled)
+            .ok_or_else(|| Error::invalid_request("client_id is not a registered client"))?;
+        let fetched;
+        let jwt = match (by_value, by_reference) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_request("request and request_uri: give one"))
+            }
+            (Some(jwt), None) => jwt,
+            (None, Some(uri)) => {
+                fetched = self.fetch_request_object(&loaded.client, uri).await?;
+                fetched.as_str()
+            }
+            (None, None) => return Ok(None),
+        };
         if jwt.split('.').count() == 5 {
             return Err(Error::new(
                 ErrorCode::RequestNotSupported,
                 "encrypted request objects are not supported; sign it only",
             ));
         }
-        let loaded = self
-            .client(client_id)
-            .await?
-            .filter(|l| l.client.enabled)
-            .ok_or_else(|| Error::invalid_request("client_id is not a registered client"))?;
         let (header, claims) = peek(jwt).ok_or_else(|| refused("it is not a signed JWT"))?;
         if !typed_as(&header, &[TYP, "jwt"]) {
             return Err(refused(format!("typ must be {TYP}")));
@@ -140,5 +158,49 @@ impl Provider {
             expanded = expanded.into_pushed();
         }
         Ok(Some(expanded))
+    }
+
+    /// RFC 9101 §5.2, OIDC Core §6.2: the request object at `uri`, which the application must
+    /// have registered (matched exactly, any fragment aside), fetched through the guarded
+    /// outbound path; at most [`MAX_FETCHED`] bytes, a 2xx answer.
+    async fn fetch_request_object(&self, client: &Client, uri: &str) -> Result<String> {
+        let bad = |why: String| Error::new(ErrorCode::InvalidRequestUri, why);
+        if uri.starts_with(REQUEST_URI_PREFIX) {
+            return Err(bad("the pushed request_uri was read already".into()));
+        }
+        let base = uri.split_once('#').map_or(uri, |(b, _)| b);
+        if !client.browser.request_uris.iter().any(|r| r == base) {
+            return Err(bad(
+                "the request_uri is not one the application registered (request_uris)".into(),
+            ));
+        }
+        let shown = redact_url(base);
+        let answer = self
+            .outbound
+            .send(&Request {
+                url: base.to_owned(),
+                form: None,
+                authorization: None,
+                accept: "application/oauth-authz-req+jwt, application/jwt",
+            })
+            .await
+            .map_err(|e| {
+                tracing::warn!(uri = %shown, error = %e, "request object could not be fetched");
+                bad(format!(
+                    "the request object at {shown} could not be fetched"
+                ))
+            })?;
+        if !answer.is_success() {
+            return Err(bad(format!(
+                "the request object at {shown} could not be fetched (status {})",
+                answer.status
+            )));
+        }
+        if answer.body.len() > MAX_FETCHED {
+            return Err(bad(format!("the request object at {shown} is too large")));
+        }
+        String::from_utf8(answer.body)
+            .map(|s| s.trim().to_owned())
+            .map_err(|_| bad(format!("the request object at {shown} is not text")))
     }
 }

@@ -78,6 +78,9 @@ pub struct ClientSpec {
     /// RFC 9101 §10.5: authorization requests only as signed request objects; default false.
     #[serde(default)]
     pub require_signed_request_object: Option<bool>,
+    /// RFC 9101 §5.2: URLs Tessera may fetch the application's request objects from.
+    #[serde(default)]
+    pub request_uris: Vec<String>,
     #[serde(default)]
     pub consent: Option<ConsentMode>,
     #[serde(default)]
@@ -150,6 +153,7 @@ impl ClientSpec {
             pkce_required: None,
             require_pushed_authorization_requests: None,
             require_signed_request_object: None,
+            request_uris: Vec::new(),
             consent: None,
             subject_attribute: None,
             subject_type: None,
@@ -229,6 +233,8 @@ pub struct ClientPatch {
     pub require_pushed_authorization_requests: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_signed_request_object: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_uris: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -549,6 +555,7 @@ impl Provider {
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
             require_signed_request_object: spec.require_signed_request_object.unwrap_or(false),
+            request_uris: dedup(&spec.request_uris),
             consent: spec.consent.unwrap_or_default(),
             subject_attribute: spec
                 .subject_attribute

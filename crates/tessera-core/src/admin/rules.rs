@@ -336,6 +336,25 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
     if let Some(u) = &b.backchannel_logout_uri {
         destination("backchannel_logout_uri", u, allow_private)?;
     }
+    // Request objects by reference are fetched by Tessera itself.
+    if b.request_uris.len() > 20 {
+        return Err(invalid("request_uris", "at most 20 request URIs"));
+    }
+    for u in &b.request_uris {
+        destination("request_uris", u, allow_private)?;
+        if u.contains('#') {
+            return Err(invalid(
+                "request_uris",
+                "a registered request URI has no fragment",
+            ));
+        }
+    }
+    if !browser_flows && !b.request_uris.is_empty() {
+        return Err(invalid(
+            "request_uris",
+            "only applications that sign users in send authorization requests",
+        ));
+    }
     for o in &b.allowed_origins {
         origin(o)?;
     }

@@ -281,12 +281,6 @@ impl Provider {
                 "this application's authorization requests must be signed request objects (the request parameter, RFC 9101)",
             ));
         }
-        if p.contains("request_uri") {
-            return Err(Error::new(
-                ErrorCode::RequestUriNotSupported,
-                "only a request_uri from the pushed_authorization_request_endpoint is supported (urn:ietf:params:oauth:request_uri:…); request objects by reference are not",
-            ));
-        }
         let raw_type = p.require("response_type")?;
         let response_type = response_type.ok_or_else(|| {
             Error::new(

@@ -120,6 +120,10 @@ pub struct Options {
     /// Accept only authorization requests as signed request objects (RFC 9101).
     #[arg(long)]
     pub require_signed_request_object: Option<bool>,
+    /// A URL Tessera may fetch the application's request objects from (request_uri by
+    /// reference, RFC 9101 §5.2; repeat for several).
+    #[arg(long = "request-uri")]
+    pub request_uris: Vec<String>,
     /// explicit or auto-accept.
     #[arg(long, value_parser = parse_consent)]
     pub consent: Option<ConsentMode>,
@@ -343,6 +347,7 @@ impl Options {
             pkce_required: self.pkce_required,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             require_signed_request_object: self.require_signed_request_object,
+            request_uris: non_empty(self.request_uris),
             consent: self.consent,
             subject_attribute: self.subject_attribute,
             subject_type: self.subject_type,
@@ -456,6 +461,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 pkce_required: o.pkce_required,
                 require_pushed_authorization_requests: o.require_pushed_authorization_requests,
                 require_signed_request_object: o.require_signed_request_object,
+                request_uris: o.request_uris,
                 consent: o.consent,
                 subject_attribute: o.subject_attribute,
                 subject_type: o.subject_type,

@@ -204,6 +204,7 @@ struct AppView {
     redirect_uris: String,
     post_logout_redirect_uris: String,
     allowed_origins: String,
+    request_uris: String,
     consent: String,
     require_par: bool,
     require_signed: bool,
@@ -241,6 +242,7 @@ impl AppView {
             redirect_uris: b.redirect_uris.join("\n"),
             post_logout_redirect_uris: b.post_logout_redirect_uris.join("\n"),
             allowed_origins: b.allowed_origins.join("\n"),
+            request_uris: b.request_uris.join("\n"),
             consent: match b.consent {
                 ConsentMode::Explicit => "explicit".into(),
                 ConsentMode::AutoAccept => "auto-accept".into(),
@@ -259,7 +261,7 @@ impl AppView {
 
     /// What the refused form said, over the stored values.
     fn overlay(&mut self, form: &Form) {
-        let fields: [(&str, &mut String); 16] = [
+        let fields: [(&str, &mut String); 17] = [
             ("name", &mut self.name),
             ("description", &mut self.description),
             ("code_ttl", &mut self.code_ttl),
@@ -275,6 +277,7 @@ impl AppView {
                 &mut self.post_logout_redirect_uris,
             ),
             ("allowed_origins", &mut self.allowed_origins),
+            ("request_uris", &mut self.request_uris),
             ("consent", &mut self.consent),
             ("subject_attribute", &mut self.subject_attribute),
             ("allowed_groups", &mut self.allowed_groups),
@@ -579,6 +582,9 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
                 p.redirect_uris = Some(form.lines("redirect_uris"));
                 p.post_logout_redirect_uris = Some(form.lines("post_logout_redirect_uris"));
                 p.allowed_origins = Some(form.lines("allowed_origins"));
+                if form.has("request_uris") {
+                    p.request_uris = Some(form.lines("request_uris"));
+                }
             }
         }
         "settings" => {

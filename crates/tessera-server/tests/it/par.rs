@@ -213,14 +213,19 @@ async fn pushes_are_authenticated_and_checked_like_the_authorization_request() {
         r.text
     );
 
-    // A request_uri Tessera did not hand out (a request object by reference) is not fetched.
+    // A request_uri neither pushed nor registered by the application is not fetched.
     let (path, _) =
         crate::flow::code_request(&c, "openid", "&request_uri=https%3A%2F%2Fevil.example%2Fr");
-    let p = redirect_params(&Browser::new(&h).get(&path).await);
-    assert_eq!(
-        p.get("error").map(String::as_str),
-        Some("request_uri_not_supported"),
-        "{p:?}"
+    let r = Browser::new(&h).get(&path).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.header("location").is_empty(),
+        "an error page, no redirect"
+    );
+    assert!(
+        r.text.contains("not one the application registered"),
+        "{}",
+        r.text
     );
 
     // A public client pushes with its client_id alone (PKCE binds the code).

@@ -289,3 +289,148 @@ async fn a_request_object_is_never_a_client_assertion() {
     let r = Browser::new(&h).get(&authorize(&c, &hs, "")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
+
+/// A server for request objects by reference: path → (status, body), counting its requests.
+async fn object_server(
+    objects: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (u16, String)>>>,
+) -> String {
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let objects = objects.clone();
+                async move {
+                    let (status, body) = objects
+                        .lock()
+                        .expect("objects")
+                        .get(&name)
+                        .cloned()
+                        .unwrap_or((404, String::new()));
+                    (
+                        http::StatusCode::from_u16(status).expect("status"),
+                        [("content-type", "application/oauth-authz-req+jwt")],
+                        body,
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// RFC 9101 §5.2 / OIDC Core §6.2: `request_uri` by reference, fetched (through the guarded
+/// outbound path) only from URLs the application registered, verified as by value; what the
+/// query adds is not read; every fetch failure is `invalid_request_uri`, on an error page.
+#[tokio::test]
+async fn request_objects_by_reference_come_only_from_registered_urls() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let objects = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let base = object_server(objects.clone()).await;
+    let registered = |name: &str| format!("{base}/{name}");
+    let c = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.require_signed_request_object = Some(true);
+            s.request_uris = vec![
+                registered("ok"),
+                registered("gone"),
+                registered("big"),
+                registered("other"),
+            ];
+        })
+        .await;
+    let (claims, verifier) = request(&c, "by-ref-1");
+    objects
+        .lock()
+        .expect("objects")
+        .insert("ok".into(), (200, hs256(&c, &claims)));
+    let by_ref = |uri: &str, extra: &str| crate::flow::authorize_by(&c, "request_uri", uri, extra);
+    // A fragment is allowed (OIDC Core §6.2), and the query beside it is not read.
+    let p = sign_in(
+        &Browser::new(&h),
+        &by_ref(&format!("{}#v1", registered("ok")), "&state=forged"),
+        "alice",
+    )
+    .await;
+    assert_eq!(p["state"], "signed-state", "{p:?}");
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+
+    let (other_claims, _) = request(&c, "by-ref-2");
+    let other_app = h.web_app(|_| {}).await;
+    let mut foreign = other_claims.clone();
+    foreign["iss"] = json!(other_app.id);
+    objects.lock().expect("objects").extend([
+        ("gone".to_owned(), (404, String::new())),
+        ("big".to_owned(), (200, "x".repeat(20 * 1024))),
+        ("other".to_owned(), (200, hs256(&other_app, &foreign))),
+    ]);
+    for (what, uri, expected) in [
+        (
+            "the same object again (its jti)",
+            registered("ok"),
+            "request_object",
+        ),
+        (
+            "not registered",
+            format!("{base}/unregistered"),
+            "registered",
+        ),
+        (
+            "a registered URL with a trailing slash",
+            registered("ok").replace("/ok", "/ok/"),
+            "registered",
+        ),
+        ("a 404", registered("gone"), "could not be fetched"),
+        ("too large", registered("big"), "too large"),
+        (
+            "signed by another application",
+            registered("other"),
+            "request_object",
+        ),
+    ] {
+        let r = Browser::new(&h).get(&by_ref(&uri, "")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.text);
+        assert!(r.header("location").is_empty(), "{what}: an error page");
+        let code = if expected == "request_object" {
+            "invalid_request_object"
+        } else {
+            "invalid_request_uri"
+        };
+        assert!(r.text.contains(code), "{what}: {}", r.text);
+        if expected != "request_object" {
+            assert!(r.text.contains(expected), "{what}: {}", r.text);
+        }
+    }
+    // Another application cannot use this one's registered URL.
+    let r = Browser::new(&h)
+        .get(&crate::flow::authorize_by(
+            &other_app,
+            "request_uri",
+            &registered("ok"),
+            "",
+        ))
+        .await;
+    assert!(r.text.contains("invalid_request_uri"), "{}", r.text);
+
+    // Registration: no fragment, at most 20.
+    let admin = h.provider.admin(tessera_core::admin::Caller::local());
+    for uris in [
+        vec![format!("{}#x", registered("ok"))],
+        (0..21).map(|i| registered(&i.to_string())).collect(),
+    ] {
+        let spec = tessera_core::admin::ClientSpec {
+            redirect_uris: vec![crate::flow::RP.into()],
+            request_uris: uris,
+            ..tessera_core::admin::ClientSpec::new("x", tessera_core::model::ClientType::Web)
+        };
+        let e = admin.create_client(&spec).await.expect_err("refused");
+        assert!(format!("{e:?}").contains("request_uris"), "{e:?}");
+    }
+}
