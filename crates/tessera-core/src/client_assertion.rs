@@ -81,6 +81,17 @@ impl Provider {
         header: &jsonwebtoken::Header,
     ) -> std::result::Result<(), String> {
         let c = &loaded.client;
+        // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only.
+        let fapi_ok = matches!(
+            header.alg,
+            Algorithm::PS256 | Algorithm::ES256 | Algorithm::EdDSA
+        );
+        if c.fapi2() && !fapi_ok {
+            return Err(format!(
+                "{:?}: a FAPI 2.0 client signs with PS256, ES256 or EdDSA",
+                header.alg
+            ));
+        }
         let verified = match header.alg {
             Algorithm::HS256 => {
                 let secret = loaded.secret.as_deref().ok_or("the client has no secret")?;

@@ -377,6 +377,12 @@ pub struct Client {
     /// tokens are not sender-constrained.
     #[serde(default)]
     pub refresh_grace_secs: i64,
+    /// Seed 001 "OAuth Policy": the rules of OAuth 2.0, or the stricter ones of OAuth 2.1.
+    #[serde(default)]
+    pub oauth_policy: OAuthPolicy,
+    /// A security profile the application follows (FAPI 2.0), on top of its OAuth policy.
+    #[serde(default)]
+    pub profile: Option<SecurityProfile>,
     /// AES-256-GCM ciphertext of the client secret (base64url), never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ciphertext: Option<String>,
@@ -430,6 +436,46 @@ pub struct Federation {
     /// may exchange (RFC 8693) for tokens of the user they name here.
     pub exchange_identity_providers: Vec<String>,
 }
+
+/// Seed 001 "OAuth Policy".
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum OAuthPolicy {
+    /// OAuth 2.0 (RFC 6749 and its extensions) as each setting allows.
+    #[default]
+    #[serde(rename = "2.0")]
+    V2_0,
+    /// OAuth 2.1 (draft-ietf-oauth-v2-1): PKCE with S256 for every client, only the `code`
+    /// response type, no password grant; exact redirect URIs, rotated refresh tokens and bearer
+    /// tokens never in a query string are Tessera's rules anyway.
+    #[serde(rename = "2.1")]
+    V2_1,
+}
+
+/// A security profile an application follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum SecurityProfile {
+    /// FAPI 2.0 Security Profile: OAuth 2.1's rules, and PAR required, a confidential client
+    /// authenticating with `private_key_jwt`, authorization codes of at most 60 s, and only
+    /// PS256, ES256 or EdDSA signatures (its tokens, its assertions and request objects).
+    #[serde(rename = "fapi2")]
+    Fapi2,
+}
+
+impl Client {
+    /// OAuth 2.1 §4.1.1 / FAPI 2.0 §5.3.2.2: PKCE with S256 only.
+    pub fn s256_only(&self) -> bool {
+        self.oauth_policy == OAuthPolicy::V2_1 || self.profile == Some(SecurityProfile::Fapi2)
+    }
+    /// FAPI 2.0 §5.4.1: the JWS algorithms the application's JWTs, and those it sends, may use.
+    pub fn fapi2(&self) -> bool {
+        self.profile == Some(SecurityProfile::Fapi2)
+    }
+}
+
+/// FAPI 2.0 §5.4.1: the signature algorithms a FAPI 2.0 application's JWTs may use.
+pub const FAPI2_ALGS: [Alg; 3] = [Alg::PS256, Alg::ES256, Alg::EdDSA];
 
 /// How Tessera protects what it answers an application beyond TLS: signed and encrypted (JWE)
 /// responses, by the names of OpenID Connect Dynamic Client Registration §2, JARM §3 and

@@ -35,6 +35,8 @@ pub fn client(id: &str) -> Client {
         introspection_allowed: true,
         introspect_any_token: false,
         refresh_grace_secs: 0,
+        oauth_policy: Default::default(),
+        profile: None,
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),

@@ -12,8 +12,9 @@ use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
     Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, ContentEncryption,
-    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, ResponseProtection,
-    SubjectType, TokenFormat, TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
+    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, OAuthPolicy,
+    ResponseProtection, SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
+    ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::scheme::DEFAULT_SCHEME;
@@ -60,6 +61,12 @@ pub struct ClientSpec {
     /// applications only; default 0: every reuse revokes the grant).
     #[serde(default)]
     pub refresh_grace_secs: Option<i64>,
+    /// `2.0` (default) or `2.1` (seed 001 "OAuth Policy").
+    #[serde(default)]
+    pub oauth_policy: Option<OAuthPolicy>,
+    /// `fapi2`: the FAPI 2.0 Security Profile.
+    #[serde(default)]
+    pub profile: Option<SecurityProfile>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -145,6 +152,8 @@ impl ClientSpec {
             introspection_allowed: None,
             introspect_any_token: None,
             refresh_grace_secs: None,
+            oauth_policy: None,
+            profile: None,
             enabled: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
@@ -217,6 +226,14 @@ pub struct ClientPatch {
     pub introspect_any_token: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_grace_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_policy: Option<OAuthPolicy>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profile: Option<Option<SecurityProfile>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -539,6 +556,9 @@ impl Provider {
             out
         };
         let ty = spec.client_type;
+        // The policy's and profile's rules are the defaults of what the spec leaves out.
+        let fapi = spec.profile == Some(SecurityProfile::Fapi2);
+        let strict = fapi || spec.oauth_policy == Some(OAuthPolicy::V2_1);
         let defaults = BrowserSettings::default();
         let lifetimes = self.default_lifetimes();
         let browser = BrowserSettings {
@@ -550,10 +570,12 @@ impl Provider {
                 None if ty == ClientType::M2m => Vec::new(),
                 None => vec!["code".to_owned()],
             },
-            pkce_required: spec.pkce_required.unwrap_or(!ty.is_confidential()),
+            pkce_required: spec
+                .pkce_required
+                .unwrap_or(!ty.is_confidential() || strict),
             require_pushed_authorization_requests: spec
                 .require_pushed_authorization_requests
-                .unwrap_or(false),
+                .unwrap_or(fapi),
             require_signed_request_object: spec.require_signed_request_object.unwrap_or(false),
             request_uris: dedup(&spec.request_uris),
             consent: spec.consent.unwrap_or_default(),
@@ -562,9 +584,17 @@ impl Provider {
                 .clone()
                 .unwrap_or(defaults.subject_attribute),
             subject_type: spec.subject_type.unwrap_or_default(),
-            id_token_alg: spec.id_token_alg.unwrap_or(defaults.id_token_alg),
+            id_token_alg: spec.id_token_alg.unwrap_or(if fapi {
+                JwsAlg::Key(Alg::PS256)
+            } else {
+                defaults.id_token_alg
+            }),
             id_token_ttl: spec.id_token_ttl.unwrap_or(lifetimes.id_token),
-            code_ttl: spec.code_ttl.unwrap_or(lifetimes.authorization_code),
+            code_ttl: spec.code_ttl.unwrap_or(if fapi {
+                lifetimes.authorization_code.min(60)
+            } else {
+                lifetimes.authorization_code
+            }),
             refresh_token_ttl: spec.refresh_token_ttl.unwrap_or(lifetimes.refresh_token),
             additional_audiences: dedup(&spec.additional_audiences),
             allowed_groups: dedup(&spec.allowed_groups),
@@ -585,7 +615,9 @@ impl Provider {
             None if ty == ClientType::M2m => vec![GrantType::ClientCredentials],
             None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         };
-        let default_auth = if ty.is_confidential() {
+        let default_auth = if fapi && ty.is_confidential() {
+            AuthMethod::PrivateKeyJwt
+        } else if ty.is_confidential() {
             AuthMethod::ClientSecretBasic
         } else {
             AuthMethod::None
@@ -601,13 +633,19 @@ impl Provider {
             scopes: dedup(&spec.scopes),
             apis: dedup(&spec.apis),
             token_format: spec.token_format.unwrap_or(TokenFormat::Jwt),
-            signing_alg: spec.signing_alg.unwrap_or(JwsAlg::Key(Alg::RS256)),
+            signing_alg: spec.signing_alg.unwrap_or(JwsAlg::Key(if fapi {
+                Alg::PS256
+            } else {
+                Alg::RS256
+            })),
             access_token_ttl: spec.access_token_ttl.unwrap_or(lifetimes.access_token),
             introspection_allowed: spec
                 .introspection_allowed
                 .unwrap_or(spec.client_type.is_confidential()),
             introspect_any_token: spec.introspect_any_token.unwrap_or(false),
             refresh_grace_secs: spec.refresh_grace_secs.unwrap_or(0),
+            oauth_policy: spec.oauth_policy.unwrap_or_default(),
+            profile: spec.profile,
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
             logo: existing.and_then(|e| e.logo.clone()),
             browser,

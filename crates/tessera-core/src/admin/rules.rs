@@ -6,7 +6,7 @@ use super::{invalid, AdminResult};
 use crate::claims::reserved_claim;
 use crate::model::{
     AuthMethod, Client, ClientType, GrantType, JwsAlg, KeyManagement, SubjectType, CODE_TTL_RANGE,
-    ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
+    FAPI2_ALGS, ID_TOKEN_TTL_RANGE, REFRESH_TOKEN_TTL_RANGE,
 };
 use crate::response_type::canonical_response_type;
 use crate::response_type::RESPONSE_TYPES;
@@ -230,6 +230,84 @@ fn check_protection(c: &Client) -> AdminResult<()> {
     Ok(())
 }
 
+/// Seed 001 "OAuth Policy" and the FAPI 2.0 Security Profile: settings that contradict them are
+/// refused, naming the setting and the rule.
+fn check_policy(c: &Client) -> AdminResult<()> {
+    let b = &c.browser;
+    let name = if c.fapi2() { "FAPI 2.0" } else { "OAuth 2.1" };
+    let browser_flows =
+        c.grant_types.contains(&GrantType::AuthorizationCode) || !b.response_types.is_empty();
+    if c.s256_only() {
+        if browser_flows && !b.pkce_required {
+            return Err(invalid(
+                "pkce_required",
+                format!("{name} requires PKCE of every application"),
+            ));
+        }
+        if b.response_types.iter().any(|r| r != "code") {
+            return Err(invalid(
+                "response_types",
+                format!("{name} allows only the code response type (no implicit or hybrid)"),
+            ));
+        }
+        if c.grant_types.contains(&GrantType::Password) {
+            return Err(invalid(
+                "grant_types",
+                format!("{name} has no password grant"),
+            ));
+        }
+    }
+    if !c.fapi2() {
+        return Ok(());
+    }
+    if !c.client_type.is_confidential() {
+        return Err(invalid(
+            "profile",
+            "FAPI 2.0 is for confidential applications (web or m2m)",
+        ));
+    }
+    if c.auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(invalid(
+            "auth_method",
+            "FAPI 2.0 requires private_key_jwt client authentication",
+        ));
+    }
+    if browser_flows && !b.require_pushed_authorization_requests {
+        return Err(invalid(
+            "require_pushed_authorization_requests",
+            "FAPI 2.0 requires pushed authorization requests",
+        ));
+    }
+    if b.code_ttl > 60 {
+        return Err(invalid(
+            "code_ttl",
+            "FAPI 2.0 allows authorization codes of at most 60 seconds",
+        ));
+    }
+    let p = &c.protection;
+    let algs = [
+        ("signing_alg", Some(c.signing_alg)),
+        ("id_token_alg", Some(b.id_token_alg)),
+        (
+            "userinfo_signed_response_alg",
+            p.userinfo_signed_response_alg,
+        ),
+        (
+            "authorization_signed_response_alg",
+            p.authorization_signed_response_alg,
+        ),
+    ];
+    for (field, alg) in algs {
+        if alg.is_some_and(|a| !matches!(a, JwsAlg::Key(k) if FAPI2_ALGS.contains(&k))) {
+            return Err(invalid(
+                field,
+                "FAPI 2.0 allows PS256, ES256 or EdDSA signatures",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the application type allows (seed 000 "Application Type"); `allow_private` lets URLs
 /// Tessera calls name loopback and private addresses (`outbound.allow_private_addresses`).
 pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
@@ -282,6 +360,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
     }
     check_federation(c, allow_private)?;
     check_protection(c)?;
+    check_policy(c)?;
     if !(0..=120).contains(&c.refresh_grace_secs) {
         return Err(invalid(
             "refresh_grace_secs",

@@ -360,10 +360,11 @@ impl Provider {
                 v.ok_or_else(|| Error::invalid_request("max_age must be a non-negative integer"))
             })
             .transpose()?;
+        // OAuth 2.1 §4.1.1 and FAPI 2.0: S256 only, whatever the server allows.
         let pkce = pkce::parse_challenge(
             p.get("code_challenge")?,
             p.get("code_challenge_method")?,
-            self.settings.pkce_plain,
+            self.settings.pkce_plain && !c.s256_only(),
         )?;
         if pkce.is_none() && response_type.contains("code") && c.browser.pkce_required {
             return Err(Error::invalid_request(

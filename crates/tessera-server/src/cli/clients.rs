@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use tessera_core::admin::{ApplicationView, Caller, ClientPatch, ClientSpec, ProtectionPatch};
 use tessera_core::model::{
     Alg, AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType,
-    JwsAlg, JwtBearerSubject, KeyManagement, ResponseProtection, SubjectType, TokenFormat,
-    TrustedIssuer,
+    JwsAlg, JwtBearerSubject, KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile,
+    SubjectType, TokenFormat, TrustedIssuer,
 };
 use tessera_core::Provider;
 
@@ -97,6 +97,14 @@ pub struct Options {
     /// applications; 0, the default, detects every reuse).
     #[arg(long)]
     pub refresh_grace_secs: Option<i64>,
+    /// OAuth policy: 2.0 (default) or 2.1 (PKCE S256 always, only the code response type, no
+    /// password grant).
+    #[arg(long, value_parser = parse_policy)]
+    pub oauth_policy: Option<OAuthPolicy>,
+    /// Security profile: fapi2 (FAPI 2.0: PAR, private_key_jwt, PS256/ES256/EdDSA, codes of at
+    /// most 60 s), or none.
+    #[arg(long, value_parser = parse_profile)]
+    pub profile: Option<ProfileArg>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -206,6 +214,26 @@ pub struct Options {
     /// Encrypt JWT-secured authorization responses (JARM): as --id-token-encryption.
     #[arg(long, value_parser = parse_encryption)]
     pub authorization_encryption: Option<EncryptionArg>,
+}
+
+fn parse_policy(s: &str) -> Result<OAuthPolicy, String> {
+    match s {
+        "2.0" => Ok(OAuthPolicy::V2_0),
+        "2.1" => Ok(OAuthPolicy::V2_1),
+        _ => Err(format!("unknown OAuth policy {s:?}: 2.0 or 2.1")),
+    }
+}
+
+/// A security profile or `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileArg(Option<SecurityProfile>);
+
+fn parse_profile(s: &str) -> Result<ProfileArg, String> {
+    match s {
+        "fapi2" => Ok(ProfileArg(Some(SecurityProfile::Fapi2))),
+        "none" => Ok(ProfileArg(None)),
+        _ => Err(format!("unknown profile {s:?}: fapi2 or none")),
+    }
 }
 
 /// `ALG[/ENC]` or `none`.
@@ -339,6 +367,8 @@ impl Options {
             introspection_allowed: self.introspection,
             introspect_any_token: self.introspect_any_token,
             refresh_grace_secs: self.refresh_grace_secs,
+            oauth_policy: self.oauth_policy,
+            profile: self.profile.map(|p| p.0),
             enabled: self.enabled,
             redirect_uris: non_empty(self.redirect_uris),
             post_logout_redirect_uris: non_empty(self.post_logout_redirect_uris),
@@ -453,6 +483,8 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 introspection_allowed: o.introspection,
                 introspect_any_token: o.introspect_any_token,
                 refresh_grace_secs: o.refresh_grace_secs,
+                oauth_policy: o.oauth_policy,
+                profile: o.profile.and_then(|p| p.0),
                 enabled: o.enabled,
                 redirect_uris: o.redirect_uris,
                 post_logout_redirect_uris: o.post_logout_redirect_uris,

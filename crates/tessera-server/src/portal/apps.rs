@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tessera_core::admin::{etag, AdminError, ClientPatch, Operation, ProtectionPatch};
 use tessera_core::model::{
     AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType, JwsAlg,
-    KeyManagement, ResponseProtection, TokenFormat,
+    KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
 
@@ -208,6 +208,10 @@ struct AppView {
     consent: String,
     require_par: bool,
     require_signed: bool,
+    /// `2.0` or `2.1`.
+    oauth_policy: String,
+    /// `fapi2` or "".
+    profile: String,
     jwks_uri: String,
     /// The application's keys are given inline (API or apply file), not by URL.
     inline_jwks: bool,
@@ -249,6 +253,14 @@ impl AppView {
             },
             require_par: b.require_pushed_authorization_requests,
             require_signed: b.require_signed_request_object,
+            oauth_policy: match c.oauth_policy {
+                OAuthPolicy::V2_0 => "2.0".into(),
+                OAuthPolicy::V2_1 => "2.1".into(),
+            },
+            profile: match c.profile {
+                Some(SecurityProfile::Fapi2) => "fapi2".into(),
+                None => String::new(),
+            },
             jwks_uri: c.federation.jwks_uri.clone().unwrap_or_default(),
             inline_jwks: c.federation.jwks.is_some(),
             signed_responses: signed_responses(&c.protection),
@@ -261,7 +273,9 @@ impl AppView {
 
     /// What the refused form said, over the stored values.
     fn overlay(&mut self, form: &Form) {
-        let fields: [(&str, &mut String); 17] = [
+        let fields: [(&str, &mut String); 19] = [
+            ("oauth_policy", &mut self.oauth_policy),
+            ("profile", &mut self.profile),
             ("name", &mut self.name),
             ("description", &mut self.description),
             ("code_ttl", &mut self.code_ttl),
@@ -604,6 +618,16 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             }
             p.apis = Some(form.all("apis"));
             p.scopes = Some(form.all("scopes"));
+            if form.has("oauth_policy") {
+                p.oauth_policy = Some(choice::<OAuthPolicy>(
+                    "oauth_policy",
+                    form.get("oauth_policy"),
+                )?);
+                p.profile = Some(match form.get("profile") {
+                    "" => None,
+                    v => Some(choice::<SecurityProfile>("profile", v)?),
+                });
+            }
         }
         other => return Err(invalid("tab", &format!("{other:?} has no form"))),
     }

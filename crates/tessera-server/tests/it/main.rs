@@ -30,6 +30,7 @@ mod oidc_rp;
 mod operations;
 mod ops;
 mod par;
+mod policies;
 mod refresh_tokens;
 mod request_objects;
 mod response_protection;
