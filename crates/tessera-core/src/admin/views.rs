@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::keys::{KeyState, PUBLISH_AFTER_RETIREMENT};
 use crate::model::{
     AuthMethod, BrowserSettings, Client, ClientType, Federation, GrantType, JwsAlg, KeyRecord,
-    TokenFormat, User,
+    OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat, User,
 };
 use crate::provider::Provider;
 
@@ -34,6 +34,8 @@ pub struct ApplicationView {
     pub introspect_any_token: bool,
     /// Seconds a rotated refresh token may be retried for the same answer (0: never).
     pub refresh_grace_secs: i64,
+    pub oauth_policy: OAuthPolicy,
+    pub profile: Option<SecurityProfile>,
     /// Whether the application has a client secret (shown once, when set).
     pub has_secret: bool,
     /// Where the logo is served, when there is one.
@@ -43,6 +45,8 @@ pub struct ApplicationView {
     pub browser: BrowserSettings,
     #[serde(flatten)]
     pub federation: Federation,
+    #[serde(flatten)]
+    pub protection: ResponseProtection,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -65,10 +69,13 @@ impl ApplicationView {
             introspection_allowed: c.introspection_allowed,
             introspect_any_token: c.introspect_any_token,
             refresh_grace_secs: c.refresh_grace_secs,
+            oauth_policy: c.oauth_policy,
+            profile: c.profile,
             has_secret: c.secret_ciphertext.is_some(),
             logo_uri: p.logo_uri(c),
             browser: c.browser.clone(),
             federation: c.federation.clone(),
+            protection: c.protection.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -429,6 +429,16 @@ async fn encryption_settings_that_cannot_work_are_refused() {
         }),
         "the enc defaults to A128CBC-HS256"
     );
+    // Administrators see them (the API, `client show`): review finding.
+    let view = serde_json::to_value(tessera_core::admin::ApplicationView::of(
+        &h.provider,
+        &c.client,
+    ))
+    .expect("view");
+    assert_eq!(view["id_token_encrypted_response_alg"], "ECDH-ES");
+    assert_eq!(view["id_token_encrypted_response_enc"], Value::Null);
+    assert_eq!(view["oauth_policy"], "2.0");
+    assert!(view.get("userinfo_signed_response_alg").is_some());
     let cleared = admin
         .update_client(
             &c.client.client_id,
