@@ -83,8 +83,8 @@ pub(crate) fn verify_with_jwk(token: &str, alg: Algorithm, jwk: &Jwk) -> bool {
 /// RFC 7519 §4.1.4-4.1.6 for a JWT from another party, with `skew` seconds of leeway for the
 /// sender's clock (the `clock_skew` setting; 0 for a token Tessera issued itself): `exp` required
 /// and not past, at most `max_ahead` seconds away (when given); `nbf` and `iat`, when present,
-/// not in the future. Returns the last instant the JWT is accepted (`exp` + skew), which is how
-/// long a `jti` must be remembered.
+/// not in the future. Returns `exp` itself: what the JWT says, to cap what is issued for it
+/// ([`Provider::first_use_of_jti`] adds the skew to how long a `jti` is remembered).
 pub(crate) fn check_times(
     claims: &Value,
     now: Timestamp,
@@ -107,7 +107,7 @@ pub(crate) fn check_times(
             }
         }
     }
-    Ok(Timestamp(until))
+    Ok(Timestamp(exp))
 }
 
 /// Whether `aud` (a string or an array) names one of `accepted`.
@@ -122,7 +122,8 @@ pub(crate) fn audience_ok(claims: &Value, accepted: &[String]) -> bool {
 }
 
 impl Provider {
-    /// Remembers a `jti` of `issuer` until `exp`; false when it was seen before (a replay).
+    /// Remembers a `jti` of `issuer` until `exp` and the clock skew (as long as a JWT with that
+    /// `exp` is accepted); false when it was seen before (a replay).
     pub(crate) async fn first_use_of_jti(
         &self,
         purpose: &str,
@@ -139,7 +140,7 @@ impl Provider {
             client_id: issuer.chars().take(255).collect(),
             grant_id: None,
             user_id: None,
-            expires_at: exp,
+            expires_at: exp.plus(self.settings.clock_skew),
             revoked_at: None,
             consumed_at: None,
             payload: serde_json::json!({}),

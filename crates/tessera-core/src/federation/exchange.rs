@@ -82,6 +82,11 @@ impl Provider {
         if exp.0 > now.0.saturating_add(MAX_LIFETIME) {
             return Ok(Err("the ID token expires too far in the future".into()));
         }
+        // What is issued lives no longer than the ID token: one past its exp (accepted only
+        // within the clock skew) would give a token that is already expired.
+        if exp <= now {
+            return Ok(Err("the ID token has expired".into()));
+        }
         // Used once: by its jti, or (ID tokens often have none) by what was signed, not by the
         // signature, which an ECDSA signer's (r, n-s) twin would change.
         let once = match claims.get("jti").and_then(Value::as_str) {

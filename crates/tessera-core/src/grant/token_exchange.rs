@@ -195,6 +195,14 @@ impl Provider {
                     Some(FOREIGN_MAX_LIFETIME),
                 )
                 .map_err(|w| bad_token(which, w))?;
+                // What is issued lives no longer than this token: one already past its exp (only
+                // within the clock skew) would give nothing that works.
+                if exp <= now {
+                    return Err(bad_token(
+                        which,
+                        "the token has expired (an exchanged token lives no longer than it)",
+                    ));
+                }
                 if !audience_ok(&c, std::slice::from_ref(me)) {
                     return Err(bad_token(
                         which,

@@ -231,6 +231,25 @@ async fn client_assertions_are_judged_with_the_configured_clock_skew() {
         client_credentials_with(&h, &late).await.error(),
         "invalid_client"
     );
+    // Review regression: the record outlives a purge while the skew still accepts the JWT.
+    let past = at(&h, -100, -400, "past", &c.id);
+    assert_eq!(
+        client_credentials_with(&h, &past).await.status,
+        StatusCode::OK
+    );
+    h.clock.advance(60);
+    h.provider
+        .store
+        .purge_expired(h.clock.now(), i64::MAX)
+        .await
+        .expect("purge");
+    let r = client_credentials_with(&h, &past).await;
+    assert_eq!(
+        r.error(),
+        "invalid_client",
+        "replayed after a purge: {}",
+        r.json
+    );
 
     let strict = Harness::with_settings(ISSUER, |s| s.clock_skew = 0).await;
     let c = key_client(&strict, |s| s.jwks = Some(jwks.clone())).await;

@@ -534,6 +534,28 @@ async fn trusted_subject_tokens_need_a_jti_and_are_used_once() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = h.post("/token", Some(&rs.basic()), &body(&with)).await;
     assert_eq!(r.error(), "invalid_request", "replayed: {}", r.text);
+
+    // Review regressions: the clock skew never stretches what is issued. A subject token ten
+    // seconds from its exp gives a token that lives at most ten seconds; one past its exp
+    // (inside the skew) gives nothing.
+    let t0 = h.clock.now().0;
+    let at = |exp: i64, jti: &str| {
+        crate::assertions::sign_with(
+            &idp,
+            &json!({"iss": "https://idp.example.com", "sub": "partner-user-7", "aud": API,
+                "exp": t0 + exp, "scope": "read:things", "jti": jti}),
+        )
+    };
+    let r = h
+        .post("/token", Some(&rs.basic()), &body(&at(10, "soon")))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.json["expires_in"].as_i64().unwrap() <= 10, "{}", r.text);
+    let r = h
+        .post("/token", Some(&rs.basic()), &body(&at(-100, "past")))
+        .await;
+    assert_eq!(r.error(), "invalid_request", "{}", r.text);
+    assert!(r.text.contains("expired"), "{}", r.text);
 }
 
 /// A token exchanged for a user's token belongs to that token's grant: revoking the grant, or

@@ -464,7 +464,7 @@ impl Provider {
         v: &Verified,
         now: Timestamp,
     ) -> Result<(), String> {
-        let until = Timestamp(v.not_on_or_after.0.max(now.0) + self.settings.clock_skew);
+        let until = Timestamp(v.not_on_or_after.0.max(now.0));
         match self
             .first_use_of_jti("saml-assertion", &md.entity_id, &v.assertion_id, until)
             .await
