@@ -18,7 +18,6 @@ use aws_lc_rs::rsa::{
     OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PublicEncryptingKey, PublicKeyComponents,
     OAEP_SHA256_MGF1SHA256,
 };
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde_json::{json, Map, Value};
 
 use crate::model::{ContentEncryption, KeyManagement};
@@ -59,36 +58,44 @@ impl ContentEncryption {
     }
 }
 
-/// Whether a JWK from a client's set may receive `alg`: an encryption key (or one without
-/// `use`) of the right type, not naming another algorithm.
-pub fn key_fits(jwk: &Jwk, alg: KeyManagement) -> bool {
-    let use_ok = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Signature));
-    let type_ok = match (&jwk.algorithm, alg) {
-        (AlgorithmParameters::RSA(_), KeyManagement::RsaOaep256) => true,
-        (AlgorithmParameters::EllipticCurve(p), _) if alg != KeyManagement::RsaOaep256 => {
-            matches!(
-                p.curve,
-                EllipticCurve::P256 | EllipticCurve::P384 | EllipticCurve::P521
-            )
+/// RFC 7517 §4.3: what a key's `key_ops` must allow for Tessera to encrypt to it.
+const ENCRYPTING_OPS: [&str; 4] = ["encrypt", "wrapKey", "deriveKey", "deriveBits"];
+
+/// Whether a JWK of a client's set, as published, may receive `alg` (RFC 7517 §4.2-4.4): `use`
+/// absent or `enc`, `key_ops` absent, empty or allowing encryption, `alg` absent or exactly this
+/// one, and the key type (and curve) the algorithm needs.
+pub fn key_fits(jwk: &Value, alg: KeyManagement) -> bool {
+    let use_ok = jwk.get("use").is_none_or(|u| u == "enc");
+    let ops_ok = match jwk.get("key_ops") {
+        None => true,
+        Some(Value::Array(ops)) => {
+            ops.is_empty()
+                || ops
+                    .iter()
+                    .any(|o| o.as_str().is_some_and(|o| ENCRYPTING_OPS.contains(&o)))
         }
-        _ => false,
-    };
-    // ECDH-ES names are unknown to the JWK parser; an RSA key naming its algorithm must name this one.
-    let named_ok = match jwk.common.key_algorithm {
-        None | Some(KeyAlgorithm::UNKNOWN_ALGORITHM) => {
-            alg != KeyManagement::RsaOaep256 || jwk.common.key_algorithm.is_none()
-        }
-        Some(KeyAlgorithm::RSA_OAEP_256) => alg == KeyManagement::RsaOaep256,
         Some(_) => false,
     };
-    use_ok && type_ok && named_ok
+    let named_ok = jwk.get("alg").is_none_or(|a| a == alg.as_str());
+    let type_ok = match (jwk["kty"].as_str(), alg) {
+        (Some("RSA"), KeyManagement::RsaOaep256) => true,
+        (Some("EC"), KeyManagement::RsaOaep256) => false,
+        (Some("EC"), _) => Curve::named(jwk["crv"].as_str()).is_some(),
+        _ => false,
+    };
+    use_ok && ops_ok && named_ok && type_ok
+}
+
+/// A member of a JWK as bytes (base64url), or `None`.
+fn member(jwk: &Value, name: &str) -> Option<Vec<u8>> {
+    b64url_decode(jwk.get(name)?.as_str()?)
 }
 
 /// RFC 7516 §5.1: `plaintext` encrypted to `key` (a client's public JWK), compact serialization.
 /// `cty` is `JWT` for a signed JWT inside (RFC 7519 §5.2).
 pub fn encrypt(
     plaintext: &[u8],
-    key: &Jwk,
+    key: &Value,
     alg: KeyManagement,
     enc: ContentEncryption,
     cty: Option<&str>,
@@ -99,17 +106,18 @@ pub fn encrypt(
     let mut header = Map::new();
     header.insert("alg".into(), json!(alg.as_str()));
     header.insert("enc".into(), json!(enc.as_str()));
-    if let Some(kid) = &key.common.key_id {
+    if let Some(kid) = key.get("kid").and_then(Value::as_str) {
         header.insert("kid".into(), json!(kid));
     }
     if let Some(c) = cty {
         header.insert("cty".into(), json!(c));
     }
-    let (cek, encrypted_key) = match (&key.algorithm, alg) {
-        (AlgorithmParameters::RSA(p), KeyManagement::RsaOaep256) => {
+    let unusable = || JweError::Key(alg.as_str());
+    let (cek, encrypted_key) = match alg {
+        KeyManagement::RsaOaep256 => {
             let cek = random_cek(enc);
-            let n = b64url_decode(&p.n).ok_or(JweError::Key(alg.as_str()))?;
-            let e = b64url_decode(&p.e).ok_or(JweError::Key(alg.as_str()))?;
+            let n = member(key, "n").ok_or_else(unusable)?;
+            let e = member(key, "e").ok_or_else(unusable)?;
             let public: PublicEncryptingKey = PublicKeyComponents { n, e }
                 .try_into()
                 .map_err(|_| JweError::Key(alg.as_str()))?;
@@ -121,10 +129,10 @@ pub fn encrypt(
                 .to_vec();
             (cek, wrapped)
         }
-        (AlgorithmParameters::EllipticCurve(p), _) => {
-            let curve = Curve::of(&p.curve).ok_or(JweError::Key(alg.as_str()))?;
-            let x = b64url_decode(&p.x).ok_or(JweError::Key(alg.as_str()))?;
-            let y = b64url_decode(&p.y).ok_or(JweError::Key(alg.as_str()))?;
+        _ => {
+            let curve = Curve::named(key["crv"].as_str()).ok_or_else(unusable)?;
+            let x = member(key, "x").ok_or_else(unusable)?;
+            let y = member(key, "y").ok_or_else(unusable)?;
             let peer = curve.point(&x, &y).ok_or(JweError::Key(alg.as_str()))?;
             let ephemeral = PrivateKey::generate(curve.alg).map_err(|_| JweError::Crypto)?;
             let epk = ephemeral
@@ -151,7 +159,6 @@ pub fn encrypt(
                 }
             }
         }
-        _ => return Err(JweError::Key(alg.as_str())),
     };
     let protected = b64url(Value::Object(header).to_string().as_bytes());
     let iv = random_iv(enc);
@@ -259,14 +266,6 @@ struct Curve {
 }
 
 impl Curve {
-    fn of(c: &EllipticCurve) -> Option<Curve> {
-        Curve::named(match c {
-            EllipticCurve::P256 => Some("P-256"),
-            EllipticCurve::P384 => Some("P-384"),
-            EllipticCurve::P521 => Some("P-521"),
-            _ => None,
-        })
-    }
     fn named(name: Option<&str>) -> Option<Curve> {
         let (alg, name, len) = match name? {
             "P-256" => (&agreement::ECDH_P256, "P-256", 32),
@@ -476,11 +475,11 @@ mod tests {
         KeyManagement::EcdhEsA256Kw,
     ];
 
-    fn jwk(v: Value) -> Jwk {
-        serde_json::from_value(v).expect("jwk")
+    fn jwk(v: Value) -> Value {
+        v
     }
 
-    fn ec_pair() -> (PrivateKey, Jwk) {
+    fn ec_pair() -> (PrivateKey, Value) {
         let k = PrivateKey::generate(&agreement::ECDH_P256).expect("key");
         let p = k.compute_public_key().expect("public");
         let p = p.as_ref();
@@ -490,7 +489,7 @@ mod tests {
         (k, j)
     }
 
-    fn rsa_pair() -> (OaepPrivateDecryptingKey, Jwk) {
+    fn rsa_pair() -> (OaepPrivateDecryptingKey, Value) {
         let kp = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).expect("key");
         let c =
             PublicKeyComponents::<Vec<u8>>::from(aws_lc_rs::signature::KeyPair::public_key(&kp));
@@ -507,7 +506,7 @@ mod tests {
         let (ec, ec_jwk) = ec_pair();
         let (rsa, rsa_jwk) = rsa_pair();
         let msg = b"{\"sub\":\"alice\"}";
-        let mut cases: Vec<(KeyManagement, Decrypter<'_>, &Jwk)> = ALL_EC
+        let mut cases: Vec<(KeyManagement, Decrypter<'_>, &Value)> = ALL_EC
             .iter()
             .map(|a| (*a, Decrypter::Ec(&ec), &ec_jwk))
             .collect();
@@ -518,7 +517,7 @@ mod tests {
                 let (h, plain) = decrypt(&t, key.clone_ref(), &[alg], &[enc]).expect("decrypt");
                 assert_eq!(plain, msg, "{alg:?} {enc:?}");
                 assert_eq!(h["cty"], "JWT");
-                assert_eq!(h["kid"], public.common.key_id.clone().unwrap());
+                assert_eq!(h["kid"], public["kid"]);
                 // Not accepted where the algorithm is not allowed.
                 assert!(decrypt(&t, key.clone_ref(), &[], &[enc]).is_none());
                 // Every part is authenticated: one changed character anywhere fails.
@@ -569,16 +568,37 @@ mod tests {
         )
         .is_err());
         let mut sig = rsa_jwk.clone();
-        sig.common.public_key_use = Some(PublicKeyUse::Signature);
+        sig["use"] = json!("sig");
         assert!(
             !key_fits(&sig, KeyManagement::RsaOaep256),
             "a signature key never encrypts"
         );
         let mut oaep1 = rsa_jwk.clone();
-        oaep1.common.key_algorithm = Some(KeyAlgorithm::RSA_OAEP);
+        oaep1["alg"] = json!("RSA-OAEP");
         assert!(
             !key_fits(&oaep1, KeyManagement::RsaOaep256),
             "a key naming RSA-OAEP (SHA-1)"
+        );
+        // Review regressions: a key is judged as published, its alg and key_ops included.
+        let mut verify_only = ec_jwk.clone();
+        verify_only["key_ops"] = json!(["verify"]);
+        assert!(
+            !key_fits(&verify_only, KeyManagement::EcdhEs),
+            "key_ops verify"
+        );
+        let mut es512 = ec_jwk.clone();
+        es512["alg"] = json!("ES512");
+        assert!(!key_fits(&es512, KeyManagement::EcdhEs), "a signing alg");
+        let mut a256kw = ec_jwk.clone();
+        a256kw["alg"] = json!("ECDH-ES+A256KW");
+        assert!(key_fits(&a256kw, KeyManagement::EcdhEsA256Kw));
+        assert!(!key_fits(&a256kw, KeyManagement::EcdhEs));
+        assert!(!key_fits(&a256kw, KeyManagement::EcdhEsA128Kw));
+        let mut derive = ec_jwk.clone();
+        derive["key_ops"] = json!([]);
+        assert!(
+            key_fits(&derive, KeyManagement::EcdhEs),
+            "WebCrypto's empty key_ops"
         );
         let off_curve = jwk(
             json!({"kty": "EC", "crv": "P-256", "x": b64url(&[1u8; 32]), "y": b64url(&[2u8; 32])}),

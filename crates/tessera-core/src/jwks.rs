@@ -26,7 +26,18 @@ pub struct JwksCache {
 }
 
 /// When a URL was last fetched, and the set (`None`: that fetch failed).
-type Fetched = (Timestamp, Option<Arc<JwkSet>>);
+type Fetched = (Timestamp, Option<Arc<KeySet>>);
+
+/// A key set, parsed (for signature keys) and as published (for what the parser drops, such
+/// as an encryption key's `alg`), key by key in the same order.
+#[derive(Debug)]
+struct KeySet {
+    parsed: JwkSet,
+    raw: Vec<Value>,
+}
+
+/// A key found: parsed, and as published.
+type Found = (Jwk, Value);
 
 /// Where a key set comes from.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +46,14 @@ pub(crate) struct KeySource<'a> {
     pub uri: Option<&'a str>,
 }
 
-fn parse_set(v: &Value) -> Result<JwkSet, String> {
-    serde_json::from_value(v.clone()).map_err(|e| format!("the key set is not a JWK Set: {e}"))
+fn parse_set(v: &Value) -> Result<KeySet, String> {
+    let parsed: JwkSet = serde_json::from_value(v.clone())
+        .map_err(|e| format!("the key set is not a JWK Set: {e}"))?;
+    let raw = v["keys"].as_array().cloned().unwrap_or_default();
+    if raw.len() != parsed.keys.len() {
+        return Err("the key set is not a JWK Set".into());
+    }
+    Ok(KeySet { parsed, raw })
 }
 
 /// What a caller wants from a set.
@@ -48,30 +65,34 @@ enum Wanted<'a> {
     Encryption(crate::model::KeyManagement),
 }
 
-fn pick<'a>(set: &'a JwkSet, wanted: Wanted<'_>) -> Option<&'a Jwk> {
-    match wanted {
-        Wanted::Signature(kid) => pick_signing(set, kid),
-        Wanted::Encryption(alg) => set.keys.iter().find(|k| crate::jwe::key_fits(k, alg)),
-    }
+fn pick(set: &KeySet, wanted: Wanted<'_>) -> Option<Found> {
+    let i = match wanted {
+        Wanted::Signature(kid) => pick_signing(&set.parsed, kid)?,
+        // Judged on the key as published: its `alg`, `use` and `key_ops` as written.
+        Wanted::Encryption(alg) => set.raw.iter().position(|k| crate::jwe::key_fits(k, alg))?,
+    };
+    Some((set.parsed.keys.get(i)?.clone(), set.raw.get(i)?.clone()))
 }
 
-/// The signature key for `kid`; without a kid, the only signature key of the set. Keys marked
-/// for encryption (`use: enc`) never verify signatures.
-fn pick_signing<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
-    let mut signing = set.keys.iter().filter(|k| {
+/// The index of the signature key for `kid`; without a kid, of the only signature key of the
+/// set. Keys marked for encryption (`use: enc`) never verify signatures.
+fn pick_signing(set: &JwkSet, kid: Option<&str>) -> Option<usize> {
+    let mut signing = set.keys.iter().enumerate().filter(|(_, k)| {
         !matches!(
             k.common.public_key_use,
             Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
         )
     });
     match kid {
-        Some(id) => signing.find(|k| k.common.key_id.as_deref() == Some(id)),
+        Some(id) => signing
+            .find(|(_, k)| k.common.key_id.as_deref() == Some(id))
+            .map(|(i, _)| i),
         None => {
             let first = signing.next();
             if signing.next().is_some() {
                 None
             } else {
-                first
+                first.map(|(i, _)| i)
             }
         }
     }
@@ -94,7 +115,7 @@ impl JwksCache {
         outbound: &dyn Outbound,
         now: Timestamp,
         uri: &str,
-    ) -> Result<Arc<JwkSet>, String> {
+    ) -> Result<Arc<KeySet>, String> {
         let gate = {
             let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
             if gates.len() > 10_000 {
@@ -137,8 +158,10 @@ impl JwksCache {
         source: KeySource<'_>,
         kid: Option<&str>,
     ) -> Result<Option<Jwk>, String> {
-        self.lookup(outbound, now, source, Wanted::Signature(kid))
-            .await
+        Ok(self
+            .lookup(outbound, now, source, Wanted::Signature(kid))
+            .await?
+            .map(|(k, _)| k))
     }
 
     /// The key of `source` to encrypt to with `alg`, fetched like [`JwksCache::key`].
@@ -148,9 +171,11 @@ impl JwksCache {
         now: Timestamp,
         source: KeySource<'_>,
         alg: crate::model::KeyManagement,
-    ) -> Result<Option<Jwk>, String> {
-        self.lookup(outbound, now, source, Wanted::Encryption(alg))
-            .await
+    ) -> Result<Option<Value>, String> {
+        Ok(self
+            .lookup(outbound, now, source, Wanted::Encryption(alg))
+            .await?
+            .map(|(_, raw)| raw))
     }
 
     async fn lookup(
@@ -159,10 +184,10 @@ impl JwksCache {
         now: Timestamp,
         source: KeySource<'_>,
         wanted: Wanted<'_>,
-    ) -> Result<Option<Jwk>, String> {
+    ) -> Result<Option<Found>, String> {
         if let Some(v) = source.inline {
             let set = parse_set(v)?;
-            return Ok(pick(&set, wanted).cloned());
+            return Ok(pick(&set, wanted));
         }
         let Some(uri) = source.uri else {
             return Ok(None);
@@ -176,7 +201,7 @@ impl JwksCache {
             }
             Some((at, Some(set))) if now.0 - at.0 < FRESH => {
                 if let Some(k) = pick(&set, wanted) {
-                    return Ok(Some(k.clone()));
+                    return Ok(Some(k));
                 }
                 if now.0 - at.0 < REFETCH_AFTER {
                     return Ok(None);
@@ -185,7 +210,7 @@ impl JwksCache {
             }
             _ => self.fetch_set(outbound, now, uri).await?,
         };
-        Ok(pick(&set, wanted).cloned())
+        Ok(pick(&set, wanted))
     }
 }
 

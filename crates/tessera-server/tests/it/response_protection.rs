@@ -397,6 +397,16 @@ async fn encryption_settings_that_cannot_work_are_refused() {
             }),
         ),
         (
+            "a key whose alg is a signing algorithm (review finding)",
+            create(&|s| {
+                let mut k = keys.jwks["keys"][0].clone();
+                k.as_object_mut().expect("jwk").remove("use");
+                k["alg"] = json!("ES256");
+                s.jwks = Some(json!({"keys": [k]}));
+                s.protection.id_token_encrypted_response_alg = Some(KeyManagement::EcdhEs);
+            }),
+        ),
+        (
             "HS256 userinfo for a public application",
             ClientSpec {
                 redirect_uris: vec![crate::flow::RP.into()],
