@@ -185,21 +185,25 @@ impl Provider {
                     "sid": sid,
                     "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
                 });
-                let token = match c.browser.id_token_alg {
-                    crate::model::JwsAlg::HS256 => match &loaded.secret {
-                        Some(s) => crate::id_token::sign_hs256(s, "logout+jwt", &claims),
-                        None => continue,
-                    },
-                    crate::model::JwsAlg::Key(alg) => {
-                        let keys = self.keys();
-                        let Some(key) = keys.signer(alg, now) else {
-                            continue;
-                        };
-                        key.sign_jwt_typed("logout+jwt", &claims)
-                            .map_err(Error::server)?
-                    }
+                // §2.4: signed, and encrypted, as the application's ID tokens are.
+                let secret = loaded.secret.as_deref();
+                let signed = self.sign_for(
+                    (c, secret),
+                    c.browser.id_token_alg,
+                    "logout+jwt",
+                    &claims,
+                    now,
+                );
+                let token = match signed {
+                    Ok(jws) => self.seal_jwt(c, jws, c.protection.id_token(), now).await,
+                    Err(e) => Err(e),
                 };
-                backchannel.push((uri.clone(), token));
+                match token {
+                    Ok(t) => backchannel.push((uri.clone(), t)),
+                    Err(e) => {
+                        tracing::warn!(client_id = %c.client_id, error = %e, "no back-channel logout token could be made");
+                    }
+                }
             }
         }
         self.deliver_logout_tokens(backchannel);

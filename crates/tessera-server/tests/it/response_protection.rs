@@ -501,3 +501,50 @@ async fn a_missing_encryption_key_at_the_jwks_uri_refuses_rather_than_sends_in_c
     assert_eq!(t.json["error"], "invalid_client", "{}", t.text);
     assert!(t.json.get("id_token").is_none() && t.json.get("access_token").is_none());
 }
+
+/// Back-Channel Logout §2.4: a logout token is signed and encrypted as the application's ID
+/// tokens are (review finding: it went out in clear).
+#[tokio::test]
+async fn logout_tokens_are_encrypted_like_id_tokens() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let keys = app_keys();
+    let (bc_url, bc_body) = crate::logout::receiver().await;
+    let c = h
+        .web_app(|s| {
+            protected(
+                &keys,
+                ResponseProtection {
+                    id_token_encrypted_response_alg: Some(KeyManagement::EcdhEsA128Kw),
+                    ..ResponseProtection::default()
+                },
+            )(s);
+            s.backchannel_logout_uri = Some(bc_url.clone());
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&c, "openid", "");
+    let p = sign_in(&b, &path, "alice").await;
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    let (_, id_token) = keys.open(t.json["id_token"].as_str().expect("id_token"));
+    let r = b
+        .get(&format!("/logout?{}", enc(&[("id_token_hint", &id_token)])))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), bc_body)
+        .await
+        .expect("back-channel logout in time")
+        .expect("body");
+    let token = form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .expect("logout_token")
+        .1
+        .into_owned();
+    assert_eq!(token.split('.').count(), 5, "encrypted: {token}");
+    let (header, jws) = keys.open(&token);
+    assert_eq!(header["cty"], "JWT");
+    assert_eq!(jwt_header(&jws)["typ"], "logout+jwt");
+    let claims = verified(&h, &jws).await;
+    assert_eq!(claims["aud"], c.id.as_str());
+    assert!(claims["sid"].is_string());
+}
