@@ -476,6 +476,9 @@ impl Provider {
                 .any(|x| x.as_str() == Some(&client.client.client_id)),
             _ => false,
         };
-        (aud_ok && claims["sub"].is_string()).then_some(claims)
+        // Every ID token Tessera issues has exp and auth_time; its other JWTs typed JWT for an
+        // application (a userinfo answer, a JARM response) have neither or no sub.
+        let id_token_shaped = claims["exp"].is_i64() && claims["auth_time"].is_i64();
+        (aud_ok && claims["sub"].is_string() && id_token_shaped).then_some(claims)
     }
 }

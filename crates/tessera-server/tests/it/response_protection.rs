@@ -134,11 +134,11 @@ async fn id_tokens_and_userinfo_are_encrypted_to_the_application() {
         let t = tokens(&h, &c).await;
         let id_token = t["id_token"].as_str().expect("id_token");
         assert_eq!(id_token.split('.').count(), 5, "a JWE: {id_token}");
-        let (header, jws) = keys.open(id_token);
+        let (header, id_jws) = keys.open(id_token);
         assert_eq!(header["alg"], alg.as_str());
         assert_eq!(header["enc"], enc.as_str());
         assert_eq!(header["cty"], "JWT", "a nested JWT (RFC 7519 §5.2)");
-        let claims = verified(&h, &jws).await;
+        let claims = verified(&h, &id_jws).await;
         assert_eq!(claims["aud"], c.id.as_str());
         assert_eq!(claims["nonce"], "n-1");
 
@@ -155,6 +155,21 @@ async fn id_tokens_and_userinfo_are_encrypted_to_the_application() {
         assert_eq!(info["aud"], c.id.as_str());
         assert_eq!(info["sub"], claims["sub"]);
         assert_eq!(info["email"], "alice@example.com");
+
+        // Review regression: a signed userinfo answer is not an ID token hint (the ID token is:
+        // without a session, prompt=none then needs a sign-in).
+        for (hint, expected) in [(&jws, "invalid_request"), (&id_jws, "login_required")] {
+            let (path, _) = code_request(
+                &c,
+                "openid",
+                &format!(
+                    "&prompt=none&{}",
+                    crate::flow::enc(&[("id_token_hint", hint)])
+                ),
+            );
+            let p = redirect_params(&Browser::new(&h).get(&path).await);
+            assert_eq!(p["error"], expected, "{p:?}");
+        }
     }
 }
 
