@@ -57,10 +57,7 @@ impl Provider {
             JwsAlg::Key(a) => a,
             JwsAlg::HS256 => Alg::RS256,
         };
-        let keys = self.keys();
-        let key = keys
-            .signer(alg, now)
-            .ok_or_else(|| Error::server(format!("no {} signing key", alg.as_str())))?;
+        let key = self.signer_for(client, alg, now)?;
         let claims = json!({
             "iss": self.settings.issuer,
             "aud": client.client_id,

@@ -383,6 +383,10 @@ pub struct Client {
     /// A security profile the application follows (FAPI 2.0), on top of its OAuth policy.
     #[serde(default)]
     pub profile: Option<SecurityProfile>,
+    /// Seed 000 "Certificate": the one signing key (by `kid`) its ID tokens and access tokens
+    /// are signed with, within that key's window; none: the current key of the algorithm.
+    #[serde(default)]
+    pub signing_kid: Option<String>,
     /// AES-256-GCM ciphertext of the client secret (base64url), never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ciphertext: Option<String>,

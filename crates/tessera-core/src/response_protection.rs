@@ -10,10 +10,39 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id_token::sign_hs256;
 use crate::jwks::KeySource;
-use crate::model::{Client, Encryption, JwsAlg};
+use std::sync::Arc;
+
+use crate::keys::SigningKey;
+use crate::model::{Alg, Client, Encryption, JwsAlg};
 use crate::provider::Provider;
 
 impl Provider {
+    /// The key that signs for `client` with `alg` at `now`: the key it is pinned to (seed 000
+    /// "Certificate") when that key is of `alg`, only within its window; else the current key
+    /// of the algorithm.
+    pub(crate) fn signer_for(
+        &self,
+        client: &Client,
+        alg: Alg,
+        now: Timestamp,
+    ) -> Result<Arc<SigningKey>> {
+        let keys = self.keys();
+        if let Some(kid) = &client.signing_kid {
+            if let Some(k) = keys.by_kid(kid).filter(|k| k.alg == alg) {
+                return if k.signs_at(now) {
+                    Ok(k.clone())
+                } else {
+                    Err(Error::server(format!(
+                        "the application's pinned signing key {kid} does not sign now (outside its window); pin another key"
+                    )))
+                };
+            }
+        }
+        keys.signer(alg, now)
+            .cloned()
+            .ok_or_else(|| Error::server(format!("no {} signing key is valid now", alg.as_str())))
+    }
+
     /// RFC 7515: `claims` signed for `client` with `alg` and `typ`: the current key of that
     /// algorithm, or HS256 with the client's secret (OIDC Core §10.1; `secret` when the caller
     /// has it decrypted already).
@@ -27,10 +56,7 @@ impl Provider {
     ) -> Result<String> {
         match alg {
             JwsAlg::Key(a) => {
-                let keys = self.keys();
-                let key = keys.signer(a, now).ok_or_else(|| {
-                    Error::server(format!("no {} signing key is valid now", a.as_str()))
-                })?;
+                let key = self.signer_for(client, a, now)?;
                 if typ == "JWT" {
                     key.sign_jwt(false, claims)
                 } else {

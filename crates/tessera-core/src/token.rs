@@ -184,10 +184,7 @@ impl Provider {
         let token = match client.token_format {
             TokenFormat::Jwt => match client.signing_alg {
                 JwsAlg::Key(alg) => {
-                    let keys = self.keys();
-                    let key = keys.signer(alg, now).ok_or_else(|| {
-                        Error::server(format!("no {} signing key is valid now", alg.as_str()))
-                    })?;
+                    let key = self.signer_for(client, alg, now)?;
                     key.sign_jwt(true, &claims.to_json(&self.settings.issuer))
                         .map_err(Error::server)?
                 }

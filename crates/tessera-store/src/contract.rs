@@ -37,6 +37,7 @@ pub fn client(id: &str) -> Client {
         refresh_grace_secs: 0,
         oauth_policy: Default::default(),
         profile: None,
+        signing_kid: None,
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),

@@ -67,6 +67,10 @@ pub struct ClientSpec {
     /// `fapi2`: the FAPI 2.0 Security Profile.
     #[serde(default)]
     pub profile: Option<SecurityProfile>,
+    /// The signing key (`kid`) its ID tokens and access tokens are pinned to (seed 000
+    /// "Certificate"); its algorithm must be the application's `signing_alg` and `id_token_alg`.
+    #[serde(default)]
+    pub signing_kid: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -154,6 +158,7 @@ impl ClientSpec {
             refresh_grace_secs: None,
             oauth_policy: None,
             profile: None,
+            signing_kid: None,
             enabled: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
@@ -234,6 +239,12 @@ pub struct ClientPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub profile: Option<Option<SecurityProfile>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signing_kid: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -459,6 +470,7 @@ impl Provider {
                 format!("scheme {scheme} does not exist"),
             ));
         }
+        self.check_pinned_key(c)?;
         let p = &c.protection;
         let optional = [
             (
@@ -491,6 +503,42 @@ impl Provider {
                     ))
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Seed 000 "Certificate": a pinned key exists, still signs or will, and is of the
+    /// application's algorithms for ID tokens and access tokens.
+    fn check_pinned_key(&self, c: &Client) -> AdminResult<()> {
+        let Some(kid) = &c.signing_kid else {
+            return Ok(());
+        };
+        let keys = self.keys();
+        let key = keys
+            .by_kid(kid)
+            .ok_or_else(|| invalid("signing_kid", format!("there is no signing key {kid}")))?;
+        if key.not_after <= self.now() {
+            return Err(invalid(
+                "signing_kid",
+                format!(
+                    "key {kid} signs no more (its window has ended); pin a current or upcoming key"
+                ),
+            ));
+        }
+        let alg = JwsAlg::Key(key.alg);
+        for (field, a) in [
+            ("signing_alg", c.signing_alg),
+            ("id_token_alg", c.browser.id_token_alg),
+        ] {
+            if a != alg {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "must be {}, the algorithm of the pinned key {kid}",
+                        key.alg.as_str()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -646,6 +694,7 @@ impl Provider {
             refresh_grace_secs: spec.refresh_grace_secs.unwrap_or(0),
             oauth_policy: spec.oauth_policy.unwrap_or_default(),
             profile: spec.profile,
+            signing_kid: spec.signing_kid.clone(),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
             logo: existing.and_then(|e| e.logo.clone()),
             browser,

@@ -36,6 +36,8 @@ pub struct ApplicationView {
     pub refresh_grace_secs: i64,
     pub oauth_policy: OAuthPolicy,
     pub profile: Option<SecurityProfile>,
+    /// The signing key its tokens are pinned to, if any.
+    pub signing_kid: Option<String>,
     /// Whether the application has a client secret (shown once, when set).
     pub has_secret: bool,
     /// Where the logo is served, when there is one.
@@ -71,6 +73,7 @@ impl ApplicationView {
             refresh_grace_secs: c.refresh_grace_secs,
             oauth_policy: c.oauth_policy,
             profile: c.profile,
+            signing_kid: c.signing_kid.clone(),
             has_secret: c.secret_ciphertext.is_some(),
             logo_uri: p.logo_uri(c),
             browser: c.browser.clone(),

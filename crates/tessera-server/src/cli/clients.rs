@@ -105,6 +105,10 @@ pub struct Options {
     /// most 60 s), or none.
     #[arg(long, value_parser = parse_profile)]
     pub profile: Option<ProfileArg>,
+    /// Pin ID tokens and access tokens to one signing key by kid (seed 000 "Certificate"; its
+    /// algorithm must be --signing-alg and --id-token-alg); '' unpins.
+    #[arg(long)]
+    pub signing_kid: Option<String>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -369,6 +373,7 @@ impl Options {
             refresh_grace_secs: self.refresh_grace_secs,
             oauth_policy: self.oauth_policy,
             profile: self.profile.map(|p| p.0),
+            signing_kid: clearable(self.signing_kid),
             enabled: self.enabled,
             redirect_uris: non_empty(self.redirect_uris),
             post_logout_redirect_uris: non_empty(self.post_logout_redirect_uris),
@@ -485,6 +490,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 refresh_grace_secs: o.refresh_grace_secs,
                 oauth_policy: o.oauth_policy,
                 profile: o.profile.and_then(|p| p.0),
+                signing_kid: given(o.signing_kid),
                 enabled: o.enabled,
                 redirect_uris: o.redirect_uris,
                 post_logout_redirect_uris: o.post_logout_redirect_uris,

@@ -199,6 +199,8 @@ struct AppView {
     id_token_ttl: String,
     signing_alg: String,
     id_token_alg: String,
+    /// The pinned signing key's kid, or "".
+    signing_kid: String,
     token_format: String,
     refresh_enabled: bool,
     redirect_uris: String,
@@ -241,6 +243,7 @@ impl AppView {
             id_token_ttl: b.id_token_ttl.to_string(),
             signing_alg: c.signing_alg.as_str().into(),
             id_token_alg: b.id_token_alg.as_str().into(),
+            signing_kid: c.signing_kid.clone().unwrap_or_default(),
             token_format: c.token_format.as_str().into(),
             refresh_enabled: c.grant_types.contains(&GrantType::RefreshToken),
             redirect_uris: b.redirect_uris.join("\n"),
@@ -273,7 +276,8 @@ impl AppView {
 
     /// What the refused form said, over the stored values.
     fn overlay(&mut self, form: &Form) {
-        let fields: [(&str, &mut String); 19] = [
+        let fields: [(&str, &mut String); 20] = [
+            ("signing_kid", &mut self.signing_kid),
             ("oauth_policy", &mut self.oauth_policy),
             ("profile", &mut self.profile),
             ("name", &mut self.name),
@@ -333,6 +337,8 @@ struct AppTpl<'a> {
     etag: String,
     tabs: &'static [(&'static str, &'static str)],
     algs: &'static [(&'static str, &'static str)],
+    /// Signing keys an application may be pinned to: (kid, label).
+    signing_keys: Vec<(String, String)>,
     enc_algs: &'static [KeyManagement],
     enc_encs: &'static [ContentEncryption],
     auth_methods: &'static [(&'static str, &'static str)],
@@ -418,6 +424,20 @@ pub(super) async fn app_page(
             etag: etag(c),
             tabs: &TABS,
             algs: &ALGS,
+            signing_keys: p
+                .keys()
+                .all()
+                .filter(|k| k.not_after > p.now())
+                .map(|k| {
+                    let until = time::OffsetDateTime::from_unix_timestamp(k.not_after.0)
+                        .map(|t| t.date().to_string())
+                        .unwrap_or_default();
+                    (
+                        k.kid.clone(),
+                        format!("{} key {} (signs until {until})", k.alg.as_str(), k.kid),
+                    )
+                })
+                .collect(),
             enc_algs: &KeyManagement::ALL,
             enc_encs: &ContentEncryption::ALL,
             auth_methods: &AUTH_METHODS,
@@ -577,6 +597,10 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             }
             if form.has("id_token_encrypted_response_alg") {
                 p.protection = protection_from(form)?;
+            }
+            if form.has("signing_kid") {
+                let kid = form.get("signing_kid");
+                p.signing_kid = Some((!kid.is_empty()).then(|| kid.to_owned()));
             }
             if browser {
                 p.code_ttl = Some(form.seconds("code_ttl")?);

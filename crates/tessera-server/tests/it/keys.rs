@@ -374,3 +374,81 @@ async fn a_wrong_master_key_is_refused_at_start() {
         "nothing was generated or cut"
     );
 }
+
+/// Seed 000 "Certificate": an application pinned to one key is signed with it within its window,
+/// and not with the successor that takes over for everyone else; a pin that cannot work is
+/// refused when it is saved.
+#[tokio::test]
+async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
+    let h = Harness::new().await;
+    let admin = h.provider.admin(tessera_core::admin::Caller::local());
+    let keys = admin.keys().await.expect("keys");
+    let current = |alg: Alg| keys.iter().find(|k| k.alg == alg).expect("a key").clone();
+    let k1 = current(Alg::ES256);
+    let spec = |name: &str, kid: Option<&str>| {
+        let mut s = Harness::spec(name);
+        s.signing_alg = Some(tessera_core::model::JwsAlg::Key(Alg::ES256));
+        s.id_token_alg = Some(tessera_core::model::JwsAlg::Key(Alg::ES256));
+        s.signing_kid = kid.map(str::to_owned);
+        s
+    };
+    let pinned = h.client_with(spec("pinned", Some(&k1.kid))).await;
+    let rotating = h.client_with(spec("rotating", None)).await;
+    let kid = |t: &serde_json::Value| {
+        jsonwebtoken::decode_header(t["access_token"].as_str().expect("t"))
+            .expect("h")
+            .kid
+            .expect("kid")
+    };
+    assert_eq!(kid(&h.token(&pinned, "").await), k1.kid);
+
+    // A successor takes over; the pinned application is not moved to it.
+    let k2 = admin
+        .generate_key(
+            Alg::ES256,
+            KeyWindow {
+                not_before: Some(k1.not_after),
+                not_after: None,
+            },
+        )
+        .await
+        .expect("successor");
+    admin.retire_key(&k1.kid).await.expect("retire");
+    assert_eq!(kid(&h.token(&rotating, "").await), k2.kid);
+    let r = h
+        .post(
+            "/token",
+            Some(&pinned.basic()),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        r.text
+    );
+    // Pinned to the new key, it signs again.
+    admin
+        .update_client(
+            &pinned.id,
+            &tessera_core::admin::ClientPatch {
+                signing_kid: Some(Some(k2.kid.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("re-pinned");
+    assert_eq!(kid(&h.token(&pinned, "").await), k2.kid);
+
+    // Refused: no such key, a key whose window ended, a key of another algorithm.
+    let rsa = current(Alg::RS256);
+    for (field, s) in [
+        ("signing_kid", spec("x", Some("no-such-kid"))),
+        ("signing_kid", spec("x", Some(&k1.kid))),
+        ("signing_alg", spec("x", Some(&rsa.kid))),
+    ] {
+        let e = admin.create_client(&s).await.expect_err(field);
+        assert!(format!("{e:?}").contains(field), "{field}: {e:?}");
+    }
+}
