@@ -527,11 +527,13 @@ impl Provider {
             ));
         }
         let alg = JwsAlg::Key(key.alg);
+        // A machine-to-machine application has no ID tokens.
+        let browser = c.client_type != ClientType::M2m;
         for (field, a) in [
             ("signing_alg", c.signing_alg),
             ("id_token_alg", c.browser.id_token_alg),
         ] {
-            if a != alg {
+            if a != alg && (browser || field == "signing_alg") {
                 return Err(invalid(
                     field,
                     format!(

@@ -385,10 +385,10 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
     let keys = admin.keys().await.expect("keys");
     let current = |alg: Alg| keys.iter().find(|k| k.alg == alg).expect("a key").clone();
     let k1 = current(Alg::ES256);
+    // A machine-to-machine application: its ID token algorithm (it has none) does not matter.
     let spec = |name: &str, kid: Option<&str>| {
         let mut s = Harness::spec(name);
         s.signing_alg = Some(tessera_core::model::JwsAlg::Key(Alg::ES256));
-        s.id_token_alg = Some(tessera_core::model::JwsAlg::Key(Alg::ES256));
         s.signing_kid = kid.map(str::to_owned);
         s
     };
@@ -443,6 +443,22 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
 
     // Refused: no such key, a key whose window ended, a key of another algorithm.
     let rsa = current(Alg::RS256);
+    let mut web = tessera_core::admin::ClientSpec {
+        redirect_uris: vec!["https://rp.example.com/cb".into()],
+        signing_alg: Some(tessera_core::model::JwsAlg::Key(Alg::ES256)),
+        signing_kid: Some(k2.kid.clone()),
+        ..tessera_core::admin::ClientSpec::new("web", tessera_core::model::ClientType::Web)
+    };
+    let e = admin
+        .create_client(&web)
+        .await
+        .expect_err("RS256 ID tokens");
+    assert!(format!("{e:?}").contains("id_token_alg"), "{e:?}");
+    web.id_token_alg = Some(tessera_core::model::JwsAlg::Key(Alg::ES256));
+    admin
+        .create_client(&web)
+        .await
+        .expect("both algorithms are the key's");
     for (field, s) in [
         ("signing_kid", spec("x", Some("no-such-kid"))),
         ("signing_kid", spec("x", Some(&k1.kid))),
