@@ -195,91 +195,34 @@ async fn chromium_signs_in_through_the_real_pages() {
 async fn openid_client_signs_in_with_a_pushed_request() {
     let _serial = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = [("TESSERA_ISSUER", base.as_str())];
-    cli_env(
-        dir.path(),
-        &["user", "create", "--username", "alice"],
-        &[
-            ("TESSERA_ISSUER", base.as_str()),
-            ("TESSERA_NEW_PASSWORD", PASSWORD),
-        ],
-    );
-    let c = json_out(&cli_env(
+    let rp = OpenIdClientRp::start(
         dir.path(),
         &[
-            "client",
-            "create",
-            "--type",
-            "web",
             "--name",
             "openid-client RP",
-            "--redirect-uri",
-            RP,
-            "--consent",
-            "auto-accept",
             "--require-pushed-authorization-requests",
             "true",
-            "--output",
-            "json",
         ],
-        &env,
-    ));
-    let rp = json!({"issuer": base, "client_id": c["client_id"], "client_secret": c["client_secret"],
-        "redirect_uri": RP, "scope": "openid profile"});
-    let with = |extra: Value| {
-        let mut v = rp.clone();
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
-    };
-    let server = Server::start_on(dir.path(), port, &env);
-    server.wait_ready().await;
-
-    let started = tokio::task::spawn_blocking({
-        let args = with(json!({"step": "start", "par": true}));
-        move || drive_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+        json!({}),
+    )
+    .await;
+    let started = rp.step(json!({"step": "start", "par": true})).await;
     assert_eq!(
         started["authorize_params"],
         json!(["client_id", "request_uri"]),
         "{started}"
     );
-    let signed_in = tokio::task::spawn_blocking({
-        let args = json!({"authorize_url": started["authorize_url"], "username": "alice",
-            "password": PASSWORD, "redirect_prefix": RP, "consent": "none"});
-        move || drive(&args)
-    })
-    .await
-    .unwrap();
-    let finished = tokio::task::spawn_blocking({
-        let args = with(
-            json!({"step": "finish", "callback_url": signed_in["final_url"],
-            "state": started["state"], "nonce": started["nonce"],
-            "code_verifier": started["code_verifier"]}),
-        );
-        move || drive_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+    let signed_in = rp.sign_in(&started).await;
+    let finished = rp.finish(&started, &signed_in).await;
     assert!(
         finished["sub"].as_str().is_some_and(|s| !s.is_empty()),
         "{finished}"
     );
     assert_eq!(finished["scope"], "openid profile", "{finished}");
-    assert_eq!(finished["id_token_claims"]["iss"], base.as_str());
+    assert_eq!(finished["id_token_claims"]["iss"], rp.base.as_str());
 
     // Not pushed: refused with invalid_request at the redirect URI.
-    let plain = tokio::task::spawn_blocking({
-        let args = with(json!({"step": "start", "par": false}));
-        move || drive_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+    let plain = rp.step(json!({"step": "start", "par": false})).await;
     let refused = tokio::task::spawn_blocking({
         let args = json!({"authorize_url": plain["authorize_url"], "redirect_prefix": RP,
             "expect_no_login": true});
@@ -289,7 +232,7 @@ async fn openid_client_signs_in_with_a_pushed_request() {
     .unwrap();
     let p = params(refused["final_url"].as_str().unwrap());
     assert_eq!(p["error"], "invalid_request", "{p:?}");
-    server.kill();
+    rp.server.kill();
 }
 
 /// Every request and response protection at once, with openid-client v6 unchanged: the request
@@ -300,35 +243,16 @@ async fn openid_client_signs_in_with_a_pushed_request() {
 async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
     let _serial = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = [("TESSERA_ISSUER", base.as_str())];
     let keys = tokio::task::spawn_blocking(|| drive_script("rp.mjs", &json!({"step": "keys"})))
         .await
         .unwrap();
     let jwks = dir.path().join("rp-jwks.json");
     std::fs::write(&jwks, keys["public_jwks"].to_string()).unwrap();
-    cli_env(
-        dir.path(),
-        &["user", "create", "--username", "alice"],
-        &[
-            ("TESSERA_ISSUER", base.as_str()),
-            ("TESSERA_NEW_PASSWORD", PASSWORD),
-        ],
-    );
-    let c = json_out(&cli_env(
+    let rp = OpenIdClientRp::start(
         dir.path(),
         &[
-            "client",
-            "create",
-            "--type",
-            "web",
             "--name",
             "Protected RP",
-            "--redirect-uri",
-            RP,
-            "--consent",
-            "auto-accept",
             "--jwks-file",
             jwks.to_str().unwrap(),
             "--require-pushed-authorization-requests",
@@ -339,42 +263,19 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
             "ECDH-ES/A256GCM",
             "--authorization-encryption",
             "ECDH-ES/A256GCM",
-            "--output",
-            "json",
         ],
-        &env,
-    ));
-    let rp = json!({"issuer": base, "client_id": c["client_id"], "client_secret": c["client_secret"],
-        "redirect_uri": RP, "scope": "openid profile", "jarm": true,
-        "decrypt": keys["encryption"], "enc": "A256GCM"});
-    let with = |extra: Value| {
-        let mut v = rp.clone();
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
-    };
-    let server = Server::start_on(dir.path(), port, &env);
-    server.wait_ready().await;
-
-    let started = tokio::task::spawn_blocking({
-        let args = with(json!({"step": "start", "par": true, "jar": keys["signing"]}));
-        move || drive_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+        json!({"jarm": true, "decrypt": keys["encryption"], "enc": "A256GCM"}),
+    )
+    .await;
+    let started = rp
+        .step(json!({"step": "start", "par": true, "jar": keys["signing"]}))
+        .await;
     assert_eq!(
         started["authorize_params"],
         json!(["client_id", "request_uri"]),
         "{started}"
     );
-    let signed_in = tokio::task::spawn_blocking({
-        let args = json!({"authorize_url": started["authorize_url"], "username": "alice",
-            "password": PASSWORD, "redirect_prefix": RP, "consent": "none"});
-        move || drive(&args)
-    })
-    .await
-    .unwrap();
+    let signed_in = rp.sign_in(&started).await;
     let back = params(signed_in["final_url"].as_str().unwrap());
     assert_eq!(
         back.keys().collect::<Vec<_>>(),
@@ -386,18 +287,9 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
         5,
         "the response JWT is encrypted"
     );
-    let finished = tokio::task::spawn_blocking({
-        let args = with(
-            json!({"step": "finish", "callback_url": signed_in["final_url"],
-            "state": started["state"], "nonce": started["nonce"],
-            "code_verifier": started["code_verifier"]}),
-        );
-        move || drive_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+    let finished = rp.finish(&started, &signed_in).await;
     assert_eq!(finished["scope"], "openid profile", "{finished}");
-    assert_eq!(finished["id_token_claims"]["iss"], base.as_str());
+    assert_eq!(finished["id_token_claims"]["iss"], rp.base.as_str());
     assert_eq!(
         finished["encrypted"],
         json!({"id_token": true, "authorization_response": true}),
@@ -405,12 +297,7 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
     );
 
     // A plain request (not signed, not pushed) from the same library is refused.
-    let (pushed, plain) = tokio::task::spawn_blocking({
-        let args = with(json!({"step": "start", "par": true}));
-        move || run_script("rp.mjs", &args)
-    })
-    .await
-    .unwrap();
+    let (pushed, plain) = rp.try_step(json!({"step": "start", "par": true})).await;
     assert!(
         !pushed
             && plain["error"]
@@ -418,7 +305,90 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
                 .is_some_and(|e| e.contains("signed request object")),
         "{plain}"
     );
-    server.kill();
+    rp.server.kill();
+}
+
+/// A relying party on openid-client v6 (`tests/browser/rp.mjs`) against a fresh Tessera with the
+/// user alice and one web application created with the given CLI arguments.
+struct OpenIdClientRp {
+    base: String,
+    /// What every step of rp.mjs is given: issuer, client, redirect URI, scope and options.
+    args: Value,
+    server: Server,
+}
+
+impl OpenIdClientRp {
+    async fn start(dir: &Path, client_args: &[&str], options: Value) -> OpenIdClientRp {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let env = [("TESSERA_ISSUER", base.as_str())];
+        cli_env(
+            dir,
+            &["user", "create", "--username", "alice"],
+            &[
+                ("TESSERA_ISSUER", base.as_str()),
+                ("TESSERA_NEW_PASSWORD", PASSWORD),
+            ],
+        );
+        let mut create = vec![
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--redirect-uri",
+            RP,
+            "--consent",
+            "auto-accept",
+            "--output",
+            "json",
+        ];
+        create.extend_from_slice(client_args);
+        let c = json_out(&cli_env(dir, &create, &env));
+        let mut args = json!({"issuer": base, "client_id": c["client_id"],
+            "client_secret": c["client_secret"], "redirect_uri": RP, "scope": "openid profile"});
+        for (k, v) in options.as_object().expect("options") {
+            args[k] = v.clone();
+        }
+        let server = Server::start_on(dir, port, &env);
+        server.wait_ready().await;
+        OpenIdClientRp { base, args, server }
+    }
+
+    /// One rp.mjs step with the RP's arguments and `extra`: whether it succeeded, and its output.
+    async fn try_step(&self, extra: Value) -> (bool, Value) {
+        let mut args = self.args.clone();
+        for (k, v) in extra.as_object().expect("extra") {
+            args[k] = v.clone();
+        }
+        tokio::task::spawn_blocking(move || run_script("rp.mjs", &args))
+            .await
+            .expect("driver")
+    }
+
+    async fn step(&self, extra: Value) -> Value {
+        let (ok, out) = self.try_step(extra).await;
+        assert!(ok, "rp.mjs failed: {out:#}");
+        out
+    }
+
+    /// Chromium signs alice in at the URL a `start` step built.
+    async fn sign_in(&self, started: &Value) -> Value {
+        let args = json!({"authorize_url": started["authorize_url"], "username": "alice",
+            "password": PASSWORD, "redirect_prefix": RP, "consent": "none"});
+        tokio::task::spawn_blocking(move || drive(&args))
+            .await
+            .expect("driver")
+    }
+
+    /// The `finish` step: the code exchanged and the ID token validated by openid-client.
+    async fn finish(&self, started: &Value, signed_in: &Value) -> Value {
+        self.step(
+            json!({"step": "finish", "callback_url": signed_in["final_url"],
+            "state": started["state"], "nonce": started["nonce"],
+            "code_verifier": started["code_verifier"]}),
+        )
+        .await
+    }
 }
 
 /// The issue's Admin Portal walk-through in a real browser: an administrator signs in through
@@ -1078,10 +1048,10 @@ async fn chromium_signs_in_through_an_openid_and_a_saml_provider() {
             ])
             .send()
             .await
-            .unwrap()
+            .expect("driver")
             .json()
             .await
-            .unwrap();
+            .expect("driver");
         let claims = crate::flow::jwt_claims(t["id_token"].as_str().expect("id token"));
         assert_eq!(claims["acr"], "urn:example:fed");
         assert_eq!(claims["amr"][0], "fed", "{claims}");

@@ -65,32 +65,6 @@ fn jwt_header(token: &str) -> Value {
     serde_json::from_slice(&tessera_core::secret::b64url_decode(h).expect("b64")).expect("json")
 }
 
-/// Verifies a JWS against Tessera's published keys; its claims.
-async fn verified(h: &Harness, jws: &str) -> Value {
-    let jwks = h.get("/jwks").await.json;
-    let header = jsonwebtoken::decode_header(jws).expect("a JWS");
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(
-        jwks["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .find(|k| k["kid"].as_str() == header.kid.as_deref())
-            .expect("the signing key is published")
-            .clone(),
-    )
-    .expect("jwk");
-    let mut v = jsonwebtoken::Validation::new(header.alg);
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    jsonwebtoken::decode::<Value>(
-        jws,
-        &jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("key"),
-        &v,
-    )
-    .expect("the signature verifies")
-    .claims
-}
-
 fn protected(keys: &AppKeys, p: ResponseProtection) -> impl FnOnce(&mut ClientSpec) + '_ {
     move |s| {
         s.consent = Some(ConsentMode::AutoAccept);
@@ -138,7 +112,7 @@ async fn id_tokens_and_userinfo_are_encrypted_to_the_application() {
         assert_eq!(header["alg"], alg.as_str());
         assert_eq!(header["enc"], enc.as_str());
         assert_eq!(header["cty"], "JWT", "a nested JWT (RFC 7519 §5.2)");
-        let claims = verified(&h, &id_jws).await;
+        let claims = h.verified(&id_jws).await;
         assert_eq!(claims["aud"], c.id.as_str());
         assert_eq!(claims["nonce"], "n-1");
 
@@ -150,7 +124,7 @@ async fn id_tokens_and_userinfo_are_encrypted_to_the_application() {
         let (header, jws) = keys.open(&u.text);
         assert_eq!(header["enc"], "A128CBC-HS256");
         assert_eq!(jwt_header(&jws)["alg"], "ES256");
-        let info = verified(&h, &jws).await;
+        let info = h.verified(&jws).await;
         assert_eq!(info["iss"], ISSUER);
         assert_eq!(info["aud"], c.id.as_str());
         assert_eq!(info["sub"], claims["sub"]);
@@ -263,7 +237,7 @@ async fn jwt_introspection_answers_are_encrypted_when_asked() {
     let (header, jws) = keys.open(&r.text);
     assert_eq!(header["cty"], "JWT");
     assert_eq!(jwt_header(&jws)["typ"], "token-introspection+jwt");
-    let claims = verified(&h, &jws).await;
+    let claims = h.verified(&jws).await;
     assert_eq!(claims["token_introspection"]["active"], true);
     // The plain JSON answer is unchanged.
     let plain = h
@@ -289,7 +263,7 @@ async fn authorization_responses_come_as_jwts_in_every_mode() {
     let (path, verifier) = code_request(&c, "openid", "&response_mode=jwt");
     let p = sign_in(&b, &path, "alice").await;
     assert_eq!(p.len(), 1, "only the response parameter: {p:?}");
-    let claims = verified(&h, &p["response"]).await;
+    let claims = h.verified(&p["response"]).await;
     assert_eq!(claims["iss"], ISSUER);
     assert_eq!(claims["aud"], c.id.as_str());
     assert_eq!(claims["state"], "st-1");
@@ -316,7 +290,7 @@ async fn authorization_responses_come_as_jwts_in_every_mode() {
     let (path, _) = code_request(&c, "openid", "&response_mode=form_post.jwt");
     let r = b.get(&path).await;
     assert_eq!(r.status, StatusCode::OK);
-    let claims = verified(&h, &hidden(&r.text, "response")).await;
+    let claims = h.verified(&hidden(&r.text, "response")).await;
     assert!(claims["code"].is_string());
     assert!(
         !r.text.contains("name=\"code\""),
@@ -326,7 +300,7 @@ async fn authorization_responses_come_as_jwts_in_every_mode() {
     // An error is a JWT too (prompt=none without a session).
     let (path, _) = code_request(&c, "openid", "&response_mode=query.jwt&prompt=none");
     let p = redirect_params(&Browser::new(&h).get(&path).await);
-    let claims = verified(&h, &p["response"]).await;
+    let claims = h.verified(&p["response"]).await;
     assert_eq!(claims["error"], "login_required");
     assert_eq!(claims["state"], "st-1");
 
@@ -340,7 +314,7 @@ async fn authorization_responses_come_as_jwts_in_every_mode() {
         ("response_mode", "query.jwt"),
     ]);
     let p = redirect_params(&b.get(&format!("/authorize?{q}")).await);
-    let claims = verified(&h, &p["response"]).await;
+    let claims = h.verified(&p["response"]).await;
     assert_eq!(claims["error"], "invalid_request", "{claims}");
     assert!(claims.get("id_token").is_none());
 }
@@ -366,7 +340,7 @@ async fn authorization_responses_are_signed_and_encrypted_as_the_application_say
     let (header, jws) = keys.open(&p["response"]);
     assert_eq!(header["alg"], "ECDH-ES+A256KW");
     assert_eq!(jwt_header(&jws)["alg"], "PS256");
-    let claims = verified(&h, &jws).await;
+    let claims = h.verified(&jws).await;
     assert!(claims["code"].is_string());
 }
 
@@ -559,7 +533,7 @@ async fn logout_tokens_are_encrypted_like_id_tokens() {
     let (header, jws) = keys.open(&token);
     assert_eq!(header["cty"], "JWT");
     assert_eq!(jwt_header(&jws)["typ"], "logout+jwt");
-    let claims = verified(&h, &jws).await;
+    let claims = h.verified(&jws).await;
     assert_eq!(claims["aud"], c.id.as_str());
     assert!(claims["sid"].is_string());
 }
