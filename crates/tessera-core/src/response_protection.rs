@@ -18,8 +18,8 @@ use crate::provider::Provider;
 
 impl Provider {
     /// The key that signs for `client` with `alg` at `now`: the key it is pinned to (seed 000
-    /// "Certificate") when that key is of `alg`, only within its window; else the current key
-    /// of the algorithm.
+    /// "Certificate"), only of that algorithm and within its window, never another; else the
+    /// current key of the algorithm.
     pub(crate) fn signer_for(
         &self,
         client: &Client,
@@ -28,15 +28,13 @@ impl Provider {
     ) -> Result<Arc<SigningKey>> {
         let keys = self.keys();
         if let Some(kid) = &client.signing_kid {
-            if let Some(k) = keys.by_kid(kid).filter(|k| k.alg == alg) {
-                return if k.signs_at(now) {
-                    Ok(k.clone())
-                } else {
-                    Err(Error::server(format!(
-                        "the application's pinned signing key {kid} does not sign now (outside its window); pin another key"
-                    )))
-                };
-            }
+            return match keys.by_kid(kid) {
+                Some(k) if k.alg == alg && k.signs_at(now) => Ok(k.clone()),
+                _ => Err(Error::server(format!(
+                    "the application's pinned signing key {kid} cannot sign {} now (outside its window, removed, or of another algorithm); pin another key",
+                    alg.as_str()
+                ))),
+            };
         }
         keys.signer(alg, now)
             .cloned()

@@ -527,13 +527,26 @@ impl Provider {
             ));
         }
         let alg = JwsAlg::Key(key.alg);
-        // A machine-to-machine application has no ID tokens.
+        // A machine-to-machine application has no ID tokens; every JWT signed with a key of
+        // Tessera's for the application (not HS256 with its secret) is signed with the pinned one.
         let browser = c.client_type != ClientType::M2m;
-        for (field, a) in [
-            ("signing_alg", c.signing_alg),
-            ("id_token_alg", c.browser.id_token_alg),
-        ] {
-            if a != alg && (browser || field == "signing_alg") {
+        let p = &c.protection;
+        let algs = [
+            ("signing_alg", Some(c.signing_alg)),
+            ("id_token_alg", browser.then_some(c.browser.id_token_alg)),
+            (
+                "userinfo_signed_response_alg",
+                p.userinfo_signed_response_alg,
+            ),
+            (
+                "authorization_signed_response_alg",
+                p.authorization_signed_response_alg,
+            ),
+        ];
+        for (field, a) in algs {
+            let Some(a) = a else { continue };
+            let keyed = field == "signing_alg" || field == "id_token_alg" || a != JwsAlg::HS256;
+            if a != alg && keyed {
                 return Err(invalid(
                     field,
                     format!(

@@ -209,6 +209,27 @@ impl Admin<'_> {
         .await
     }
 
+    /// A key applications are pinned to (seed 000 "Certificate") does not stop signing early:
+    /// their tokens would be refused, and the pins may be theirs to change only with more power
+    /// than ending a key needs. They are moved to another key, or unpinned, first.
+    async fn refuse_if_pinned(&self, kid: &str) -> AdminResult<()> {
+        let pinned: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.signing_kid.as_deref() == Some(kid))
+            .map(|c| c.client_id)
+            .collect();
+        if pinned.is_empty() {
+            return Ok(());
+        }
+        Err(AdminError::Conflict(format!(
+            "applications {} are pinned to key {kid}; pin them to another key or unpin them first",
+            pinned.join(", ")
+        )))
+    }
+
     /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.
     pub async fn retire_key(&self, kid: &str) -> AdminResult<KeyRecord> {
         self.settle(|| self.try_retire_key(kid)).await
@@ -225,6 +246,7 @@ impl Admin<'_> {
                 "key {kid} is already retired"
             )));
         }
+        self.refuse_if_pinned(kid).await?;
         let old_end = k.not_after;
         k.not_after = now;
         if k.not_before > now {
@@ -279,6 +301,9 @@ impl Admin<'_> {
                 "not_after",
                 "must not be in the past; retire the key to stop it now",
             ));
+        }
+        if na < k.not_after {
+            self.refuse_if_pinned(kid).await?;
         }
         let others = self.store.list_keys().await?;
         if let Some(o) = others

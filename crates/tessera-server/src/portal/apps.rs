@@ -427,16 +427,29 @@ pub(super) async fn app_page(
             signing_keys: p
                 .keys()
                 .all()
-                .filter(|k| k.not_after > p.now())
+                // The key it is pinned to stays a choice even after its window ended, so saving
+                // the tab unchanged does not unpin it.
+                .filter(|k| k.not_after > p.now() || c.signing_kid.as_deref() == Some(&k.kid))
                 .map(|k| {
                     let until = time::OffsetDateTime::from_unix_timestamp(k.not_after.0)
                         .map(|t| t.date().to_string())
                         .unwrap_or_default();
+                    let state = if k.not_after > p.now() {
+                        format!("signs until {until}")
+                    } else {
+                        format!("ended {until}: pin another key")
+                    };
                     (
                         k.kid.clone(),
-                        format!("{} key {} (signs until {until})", k.alg.as_str(), k.kid),
+                        format!("{} key {} ({state})", k.alg.as_str(), k.kid),
                     )
                 })
+                .chain(
+                    c.signing_kid
+                        .as_ref()
+                        .filter(|kid| p.keys().by_kid(kid).is_none())
+                        .map(|kid| (kid.clone(), format!("key {kid} (removed: pin another key)"))),
+                )
                 .collect(),
             enc_algs: &KeyManagement::ALL,
             enc_encs: &ContentEncryption::ALL,

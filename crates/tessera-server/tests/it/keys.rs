@@ -402,7 +402,8 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
     };
     assert_eq!(kid(&h.token(&pinned, "").await), k1.kid);
 
-    // A successor takes over; the pinned application is not moved to it.
+    // A successor is scheduled. The pinned key cannot be retired or cut short while pinned
+    // (review finding: that locked applications out, some of them beyond the retirer's power).
     let k2 = admin
         .generate_key(
             Alg::ES256,
@@ -413,21 +414,42 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
         )
         .await
         .expect("successor");
-    admin.retire_key(&k1.kid).await.expect("retire");
+    let e = admin.retire_key(&k1.kid).await.expect_err("pinned");
+    assert!(format!("{e:?}").contains(&pinned.id), "{e:?}");
+    let shorter = KeyWindow {
+        not_before: None,
+        not_after: Some(k1.not_after.plus(-86_400)),
+    };
+    let e = admin
+        .schedule_key(&k1.kid, shorter)
+        .await
+        .expect_err("pinned");
+    assert!(format!("{e:?}").contains("pinned"), "{e:?}");
+    // Its window ends: the successor signs for everyone else, never for the pinned application.
+    h.clock.advance(k1.not_after.0 - h.clock.now().0 + 1);
     assert_eq!(kid(&h.token(&rotating, "").await), k2.kid);
-    let r = h
-        .post(
+    let refused = || async {
+        h.post(
             "/token",
             Some(&pinned.basic()),
             "grant_type=client_credentials",
         )
-        .await;
-    assert_eq!(
-        r.status,
-        http::StatusCode::INTERNAL_SERVER_ERROR,
-        "{}",
-        r.text
-    );
+        .await
+        .status
+    };
+    assert_eq!(refused().await, http::StatusCode::INTERNAL_SERVER_ERROR);
+    // Nor once the key's record is gone (review finding: it fell back to the successor).
+    h.provider
+        .store
+        .apply(&[tessera_core::store::Change::Delete(
+            tessera_core::store::Table::Keys,
+            k1.kid.clone(),
+        )])
+        .await
+        .expect("delete");
+    h.provider.sync().await.expect("reload");
+    assert!(h.provider.keys().by_kid(&k1.kid).is_none());
+    assert_eq!(refused().await, http::StatusCode::INTERNAL_SERVER_ERROR);
     // Pinned to the new key, it signs again.
     admin
         .update_client(
@@ -441,8 +463,32 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
         .expect("re-pinned");
     assert_eq!(kid(&h.token(&pinned, "").await), k2.kid);
 
-    // Refused: no such key, a key whose window ended, a key of another algorithm.
-    let rsa = current(Alg::RS256);
+    // Refused: no such key, a key whose window ended, a key of another algorithm; a pinned
+    // application's other JWTs signed with another algorithm (review finding).
+    // (The clock moved past every first key's window: the RS256 key signing now.)
+    let rsa = h
+        .provider
+        .keys()
+        .signer(Alg::RS256, h.clock.now())
+        .expect("an RS256 key")
+        .clone();
+    let mut userinfo = tessera_core::admin::ClientSpec {
+        redirect_uris: vec!["https://rp.example.com/cb".into()],
+        signing_alg: Some(tessera_core::model::JwsAlg::Key(Alg::ES256)),
+        id_token_alg: Some(tessera_core::model::JwsAlg::Key(Alg::ES256)),
+        signing_kid: Some(k2.kid.clone()),
+        ..tessera_core::admin::ClientSpec::new("web", tessera_core::model::ClientType::Web)
+    };
+    userinfo.protection.userinfo_signed_response_alg =
+        Some(tessera_core::model::JwsAlg::Key(Alg::RS256));
+    let e = admin
+        .create_client(&userinfo)
+        .await
+        .expect_err("RS256 userinfo");
+    assert!(
+        format!("{e:?}").contains("userinfo_signed_response_alg"),
+        "{e:?}"
+    );
     let mut web = tessera_core::admin::ClientSpec {
         redirect_uris: vec!["https://rp.example.com/cb".into()],
         signing_alg: Some(tessera_core::model::JwsAlg::Key(Alg::ES256)),
