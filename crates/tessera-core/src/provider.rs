@@ -92,8 +92,10 @@ pub struct Provider {
     /// Fetched key sets of clients and trusted issuers.
     pub(crate) jwks: JwksCache,
     /// Upstream identity providers' metadata.
-    pub(crate) upstream_metadata: crate::federation::oidc::MetadataCache,
-    pub(crate) saml_metadata_cache: crate::federation::saml::SamlMetadataCache,
+    pub(crate) upstream_metadata:
+        crate::federation::cache::MetadataCache<crate::federation::metadata::Endpoints>,
+    pub(crate) saml_metadata_cache:
+        crate::federation::cache::MetadataCache<crate::federation::metadata::IdpMetadata>,
     /// SAML signature checks run at most one per core at a time: xmlsec's work is the
     /// caller's to make, and must not take every core.
     pub(crate) saml_gate: tokio::sync::Semaphore,

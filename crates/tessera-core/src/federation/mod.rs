@@ -6,9 +6,11 @@
 //! in [`crate::authorize`].
 
 pub mod accounts;
+pub mod cache;
 pub mod exchange;
 pub mod logout;
 pub mod mapping;
+pub mod metadata;
 pub mod oidc;
 pub mod saml;
 

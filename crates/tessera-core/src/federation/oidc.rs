@@ -5,8 +5,7 @@
 //! OAuth 2.0 upstreams have no ID token: the user is who their userinfo endpoint says.
 //! Every request goes through the one guarded outbound path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Map, Value};
@@ -23,29 +22,7 @@ use crate::secret::{b64url, random_bytes, sha256};
 /// Seconds an upstream's metadata is used before it is read again.
 const METADATA_FRESH: i64 = 3_600;
 
-/// The upstream's endpoints, from its discovery document or its configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub issuer: Option<String>,
-    pub authorization: String,
-    pub token: String,
-    pub userinfo: Option<String>,
-    pub jwks_uri: Option<String>,
-    pub end_session: Option<String>,
-    /// RFC 9207: the upstream puts `iss` in its authorization responses.
-    pub iss_parameter: bool,
-    /// `token_endpoint_auth_signing_alg_values_supported`.
-    pub assertion_algs: Vec<String>,
-}
-
-/// When metadata was read, for which version of the provider's configuration, and what it said.
-type Read = (Timestamp, Timestamp, Arc<Endpoints>);
-
-/// Upstream metadata read, by identity provider name.
-#[derive(Debug, Default)]
-pub struct MetadataCache {
-    entries: RwLock<HashMap<String, Read>>,
-}
+pub use super::metadata::Endpoints;
 
 /// What the token endpoint answered, and what the upstream says about the user.
 #[derive(Debug, Clone)]
@@ -114,16 +91,11 @@ impl Provider {
                 assertion_algs: Vec::new(),
             }));
         }
-        if let Some((at, version, e)) = self
-            .upstream_metadata
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&idp.name)
+        if let Some(e) =
+            self.upstream_metadata
+                .fresh(&idp.name, idp.updated_at, now, METADATA_FRESH)
         {
-            if now.0 - at.0 < METADATA_FRESH && *version == idp.updated_at {
-                return Ok(e.clone());
-            }
+            return Ok(e);
         }
         let issuer = idp.issuer.as_deref().unwrap_or_default();
         let url = format!(
@@ -173,12 +145,8 @@ impl Provider {
                 .unwrap_or_default(),
         };
         let e = Arc::new(e);
-        let mut w = self
-            .upstream_metadata
-            .entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        w.insert(idp.name.clone(), (now, idp.updated_at, e.clone()));
+        self.upstream_metadata
+            .put(&idp.name, idp.updated_at, now, e.clone());
         Ok(e)
     }
 

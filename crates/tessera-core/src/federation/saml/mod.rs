@@ -19,9 +19,8 @@ pub use redirect::{
 };
 pub use verify::{verify_assertion, verify_response, Expected, Verified};
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use base64::Engine;
 use samael::metadata::EntityDescriptor;
@@ -65,17 +64,7 @@ const STASH_TTL: i64 = 300;
 /// Seconds an identity provider's metadata read from its URL is used before it is read again.
 const METADATA_FRESH: i64 = 3_600;
 
-/// What Tessera reads from an identity provider's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpMetadata {
-    pub entity_id: String,
-    /// The HTTP-Redirect SingleSignOnService.
-    pub sso: String,
-    /// The HTTP-Redirect SingleLogoutService, when there is one.
-    pub slo: Option<String>,
-    /// The DER certificates of its signing keys.
-    pub certs: Vec<Vec<u8>>,
-}
+pub use super::metadata::IdpMetadata;
 
 /// How deep elements may nest in a SAML document (libxml2's own limit): SAML needs a dozen
 /// levels, and XML readers that recurse run out of stack on thousands.
@@ -304,15 +293,6 @@ pub(crate) fn trust_email(idp: &IdentityProvider, p: &mut super::mapping::Profil
     }
 }
 
-/// When metadata was read, for which version of the provider's configuration, and what it said.
-type Read = (Timestamp, Timestamp, Arc<IdpMetadata>);
-
-/// SAML metadata read, by identity provider name.
-#[derive(Debug, Default)]
-pub struct SamlMetadataCache {
-    entries: RwLock<HashMap<String, Read>>,
-}
-
 impl Provider {
     /// Tessera's entity ID towards the identity provider `idp`: its metadata URL.
     pub fn saml_entity_id(&self, idp: &str) -> String {
@@ -375,16 +355,11 @@ impl Provider {
         if let Some(xml) = &idp.metadata_xml {
             return parse_idp_metadata(xml).map(Arc::new);
         }
-        if let Some((at, version, m)) = self
-            .saml_metadata_cache
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&idp.name)
+        if let Some(m) =
+            self.saml_metadata_cache
+                .fresh(&idp.name, idp.updated_at, now, METADATA_FRESH)
         {
-            if now.0 - at.0 < METADATA_FRESH && *version == idp.updated_at {
-                return Ok(m.clone());
-            }
+            return Ok(m);
         }
         let url = idp
             .metadata_url
@@ -410,10 +385,7 @@ impl Provider {
         let xml = String::from_utf8(res.body).map_err(|_| "the metadata is not UTF-8")?;
         let m = Arc::new(parse_idp_metadata(&xml)?);
         self.saml_metadata_cache
-            .entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(idp.name.clone(), (now, idp.updated_at, m.clone()));
+            .put(&idp.name, idp.updated_at, now, m.clone());
         Ok(m)
     }
 
