@@ -537,3 +537,49 @@ async fn logout_tokens_are_encrypted_like_id_tokens() {
     assert_eq!(claims["aud"], c.id.as_str());
     assert!(claims["sid"].is_string());
 }
+
+/// Apply files declare the new settings by the same names, and applying them again changes
+/// nothing.
+#[tokio::test]
+async fn apply_files_declare_protection_policy_and_request_uris() {
+    let h = Harness::new().await;
+    let keys = app_keys();
+    let admin = h.provider.admin(Caller::local());
+    let spec: tessera_core::admin::Spec = serde_json::from_value(json!({
+        "clients": [{"name": "Declared", "type": "web",
+            "redirect_uris": [crate::flow::RP], "jwks": keys.jwks,
+            "oauth_policy": "2.1",
+            "request_uris": ["https://rp.example.com/request.jwt"],
+            "id_token_encrypted_response_alg": "ECDH-ES+A128KW",
+            "id_token_encrypted_response_enc": "A256GCM",
+            "authorization_signed_response_alg": "ES256"}]
+    }))
+    .expect("spec");
+    let plan = admin.plan(&spec, false).await.expect("plan");
+    admin.apply_plan(&plan).await.expect("apply");
+    let c = admin
+        .applications()
+        .await
+        .expect("apps")
+        .into_iter()
+        .find(|c| c.name == "Declared")
+        .expect("declared");
+    assert_eq!(c.oauth_policy, tessera_core::model::OAuthPolicy::V2_1);
+    assert_eq!(
+        c.browser.request_uris,
+        vec!["https://rp.example.com/request.jwt"]
+    );
+    assert_eq!(
+        c.protection.id_token(),
+        Some(tessera_core::model::Encryption {
+            alg: KeyManagement::EcdhEsA128Kw,
+            enc: ContentEncryption::A256Gcm
+        })
+    );
+    let again = admin.plan(&spec, false).await.expect("plan");
+    assert!(again.is_noop(), "{:?}", again.items);
+    let typo: Result<tessera_core::admin::Spec, _> = serde_json::from_value(json!({
+        "clients": [{"name": "X", "type": "web", "id_token_encrypted_response_algo": "ECDH-ES"}]
+    }));
+    assert!(typo.is_err(), "unknown names are refused");
+}
