@@ -65,6 +65,12 @@ impl Provider {
             &record.code_challenge_method,
             code_verifier,
         ) {
+            // A code asked for with plain before the application moved to OAuth 2.1 or FAPI 2.0.
+            (Some(_), Some(m), _) if m != "S256" && client.s256_only() => {
+                return Err(Error::invalid_grant(
+                    "this application takes only S256 PKCE; sign in again",
+                ));
+            }
             (Some(c), Some(m), Some(v)) if !pkce::verify(c, m, &v) => {
                 return Err(Error::invalid_grant(
                     "code_verifier does not match the code_challenge",

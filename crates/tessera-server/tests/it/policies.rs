@@ -150,6 +150,40 @@ async fn oauth_2_1_refuses_what_it_removed() {
         let e = format!("{:?}", admin.create_client(&spec).await.expect_err(field));
         assert!(e.contains(field) && e.contains("OAuth 2.1"), "{field}: {e}");
     }
+    // A code asked for with plain PKCE before the application moved to 2.1 is not redeemed
+    // after (review finding).
+    let moving = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.pkce_required = Some(true);
+        })
+        .await;
+    let verifier = "p".repeat(43);
+    let path = format!(
+        "/authorize?{}",
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", &moving.id),
+            ("redirect_uri", RP),
+            ("scope", "openid"),
+            ("code_challenge", &verifier),
+            ("code_challenge_method", "plain"),
+        ])
+    );
+    let p = sign_in(&Browser::new(&h), &path, "alice").await;
+    admin
+        .update_client(
+            &moving.id,
+            &ClientPatch {
+                oauth_policy: Some(OAuthPolicy::V2_1),
+                ..ClientPatch::default()
+            },
+        )
+        .await
+        .expect("moved to 2.1");
+    let t = h.exchange(&moving, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.error(), "invalid_grant", "{}", t.text);
+
     // An existing OAuth 2.0 application with implicit cannot move to 2.1 without dropping it.
     let legacy = h
         .web_app(|s| s.response_types = Some(vec!["code".into(), "id_token token".into()]))
