@@ -45,6 +45,8 @@ pub struct Request {
     pub authorization: Option<String>,
     /// The `Accept` header.
     pub accept: &'static str,
+    /// A lower limit than `outbound.max_bytes` for this answer: reading stops past it.
+    pub max_bytes: Option<usize>,
 }
 
 /// The URL only, redacted: the form and the header carry secrets.

@@ -182,13 +182,12 @@ impl Provider {
                 form: None,
                 authorization: None,
                 accept: "application/oauth-authz-req+jwt, application/jwt",
+                max_bytes: Some(MAX_FETCHED),
             })
             .await
             .map_err(|e| {
                 tracing::warn!(uri = %shown, error = %e, "request object could not be fetched");
-                bad(format!(
-                    "the request object at {shown} could not be fetched"
-                ))
+                bad(format!("the request object could not be fetched: {e}"))
             })?;
         if !answer.is_success() {
             return Err(bad(format!(

@@ -179,7 +179,7 @@ impl Outbound for HttpOutbound {
                 }
                 b
             },
-            |res| self.answer(url, res),
+            |res| self.answer(url, res, req.max_bytes),
         )
         .await
     }
@@ -191,15 +191,17 @@ impl HttpOutbound {
         &self,
         url: &str,
         mut res: reqwest::Response,
+        limit: Option<usize>,
     ) -> Result<Response, OutboundError> {
         let status = res.status().as_u16();
+        let max = limit.map_or(self.max_bytes, |l| l.min(self.max_bytes));
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(|e| self.classify(url, e))? {
             body.extend_from_slice(&chunk);
-            if body.len() > self.max_bytes {
+            if body.len() > max {
                 return Err(OutboundError::Failed(
                     url.to_owned(),
-                    format!("the answer is larger than {} bytes", self.max_bytes),
+                    format!("the answer is larger than {max} bytes"),
                 ));
             }
         }

@@ -287,6 +287,7 @@ impl Provider {
                 form: Some(form),
                 authorization,
                 accept: "application/json",
+                max_bytes: None,
             })
             .await
             .map_err(|e| format!("the upstream's token endpoint failed: {e}"))?;
@@ -455,6 +456,7 @@ impl Provider {
                 form: None,
                 authorization: Some(format!("Bearer {access_token}")),
                 accept: "application/json",
+                max_bytes: None,
             })
             .await
             .map_err(|e| format!("the upstream's userinfo endpoint failed: {e}"))?;

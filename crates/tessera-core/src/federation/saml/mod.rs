@@ -372,6 +372,7 @@ impl Provider {
                 form: None,
                 authorization: None,
                 accept: "application/samlmetadata+xml, application/xml",
+                max_bytes: None,
             })
             .await
             .map_err(|e| format!("the metadata could not be read: {e}"))?;
