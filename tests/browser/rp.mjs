@@ -10,11 +10,13 @@
 //     a signing key pair (ES256, for request objects) and an encryption key pair (ECDH-ES
 //     P-256) made with WebCrypto; prints {"public_jwks", "signing", "encryption"} (private JWKs)
 // Options of start and finish: "jar" (the private signing JWK: the request as a signed request
-// object, RFC 9101, pushed too when "par"), "jarm" (response_mode=jwt, the response validated as a
+// object, RFC 9101, pushed too when "par"; with "encrypt_request" also encrypted by jose to
+// Tessera's key with use enc in its JWKS, ECDH-ES/A256GCM), "jarm" (response_mode=jwt, the response validated as a
 // JWT), "decrypt" (the private encryption JWK, with "enc": ID tokens and JARM responses encrypted
 // to it are decrypted; finish then also reports which responses came encrypted).
 // Prints exactly one line of JSON on stdout; exit status 0 on success, 1 on any failure.
 import * as client from 'openid-client';
+import * as jose from 'jose';
 
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -67,6 +69,15 @@ async function start(a) {
   if (a.jar) {
     const key = await crypto.subtle.importKey('jwk', a.jar, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
     request = (await client.buildAuthorizationUrlWithJAR(config, params, { key, kid: a.jar.kid })).searchParams;
+    if (a.encrypt_request) {
+      const jwks = await (await fetch(config.serverMetadata().jwks_uri)).json();
+      const enc = jwks.keys.find((k) => k.use === 'enc');
+      const tessera = await jose.importJWK(enc, 'ECDH-ES');
+      const jwe = await new jose.CompactEncrypt(new TextEncoder().encode(request.get('request')))
+        .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: enc.kid })
+        .encrypt(tessera);
+      request.set('request', jwe);
+    }
   }
   const url = a.par
     ? await client.buildAuthorizationUrlWithPAR(config, request)

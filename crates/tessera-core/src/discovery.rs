@@ -53,6 +53,17 @@ impl Provider {
             }
         }
         let enc_algs: Vec<&str> = KeyManagement::ALL.iter().map(|a| a.as_str()).collect();
+        let encrypts = s.keys.algorithms.contains(&Alg::ES256);
+        let request_enc_algs: Vec<&str> = if encrypts {
+            vec!["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"]
+        } else {
+            Vec::new()
+        };
+        let request_enc_encs: Vec<&str> = if encrypts {
+            ContentEncryption::ALL.iter().map(|e| e.as_str()).collect()
+        } else {
+            Vec::new()
+        };
         let enc_encs: Vec<&str> = ContentEncryption::ALL.iter().map(|e| e.as_str()).collect();
         let mut doc = json!({
             "issuer": s.issuer,
@@ -106,6 +117,9 @@ impl Provider {
         // JARM §3 and OIDC Discovery §3: signed and encrypted responses (JWE to the
         // application's keys).
         let protection = json!({
+            // RFC 9101 §6.1: encrypted to Tessera's ECDH-ES keys (with its ES256 keys).
+            "request_object_encryption_alg_values_supported": request_enc_algs,
+            "request_object_encryption_enc_values_supported": request_enc_encs,
             "authorization_signing_alg_values_supported": id_token_algs,
             "authorization_encryption_alg_values_supported": enc_algs,
             "authorization_encryption_enc_values_supported": enc_encs,

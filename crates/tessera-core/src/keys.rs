@@ -85,6 +85,55 @@ enum Signer {
     Ed25519(Ed25519KeyPair),
 }
 
+/// An ECDH-ES (P-256) key others encrypt to Tessera with (`use: enc` in the JWKS). It shares
+/// the window of the ES256 signing key it belongs to, so it is published, used and retired with
+/// it; being derived from the master key, every node holds the same one without storing it.
+pub struct EncryptionKey {
+    pub kid: String,
+    jwk: Value,
+    private: aws_lc_rs::agreement::PrivateKey,
+}
+
+impl EncryptionKey {
+    /// The key of the ES256 signing key `signing_kid`: HMAC under the master key, counted up
+    /// until it is a valid P-256 scalar (almost always at once).
+    fn derive(master: &MasterKey, signing_kid: &str) -> Result<EncryptionKey, KeyError> {
+        use aws_lc_rs::agreement::{PrivateKey, ECDH_P256};
+        let private = (0u32..16)
+            .find_map(|n| {
+                let seed = master.derive(format!("encryption-key\0{signing_kid}\0{n}").as_bytes());
+                PrivateKey::from_private_key(&ECDH_P256, &seed).ok()
+            })
+            .ok_or(KeyError::Crypto)?;
+        let public = private.compute_public_key().map_err(|_| KeyError::Crypto)?;
+        let p = public.as_ref();
+        if p.len() != 65 {
+            return Err(KeyError::Crypto);
+        }
+        let mut jwk = Map::new();
+        jwk.insert("kty".into(), json!("EC"));
+        jwk.insert("crv".into(), json!("P-256"));
+        jwk.insert("x".into(), json!(b64url(&p[1..33])));
+        jwk.insert("y".into(), json!(b64url(&p[33..])));
+        let kid = thumbprint(&jwk);
+        jwk.insert("kid".into(), json!(kid));
+        jwk.insert("use".into(), json!("enc"));
+        Ok(EncryptionKey {
+            kid,
+            jwk: Value::Object(jwk),
+            private,
+        })
+    }
+
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    pub fn private(&self) -> &aws_lc_rs::agreement::PrivateKey {
+        &self.private
+    }
+}
+
 /// A key ready to sign and verify: parsed once when the ring is loaded.
 pub struct SigningKey {
     pub kid: String,
@@ -97,6 +146,9 @@ pub struct SigningKey {
     /// provider takes the content keys of encrypted assertions (its metadata names the key's
     /// certificate for signing and encryption, as SAML service providers usually do).
     decrypter: Option<OaepPrivateDecryptingKey>,
+    /// ES256 keys only: Tessera's encryption key of the same window (request objects encrypted
+    /// to Tessera, RFC 9101 §6.1), derived from the master key and this key's `kid`.
+    encryption: Option<EncryptionKey>,
     /// The public JWK, as published.
     jwk: Value,
     /// `base64url(header) + "."` for `typ: at+jwt` (RFC 9068 §2.1) and `typ: JWT`.
@@ -260,6 +312,10 @@ impl SigningKey {
             ),
             _ => None,
         };
+        let encryption = match rec.alg {
+            Alg::ES256 => Some(EncryptionKey::derive(master, &rec.kid)?),
+            _ => None,
+        };
         let leaf = rec
             .x5c
             .first()
@@ -292,12 +348,18 @@ impl SigningKey {
             signer,
             verifier,
             decrypter,
+            encryption,
             jwk: Value::Object(jwk),
         })
     }
 
     pub fn jwk(&self) -> &Value {
         &self.jwk
+    }
+
+    /// Tessera's encryption key of this key's window (ES256 keys only).
+    pub fn encryption(&self) -> Option<&EncryptionKey> {
+        self.encryption.as_ref()
     }
 
     /// RFC 7515 §5.1: the JWS signature over `msg` with this key's algorithm.
@@ -425,15 +487,29 @@ impl KeyRing {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
-    /// RFC 7517 §5: the published keys (current, upcoming and recently retired).
+    /// RFC 7517 §5: the published keys (current, upcoming and recently retired), each ES256
+    /// key followed by the encryption key of its window.
     pub fn jwks(&self, now: Timestamp) -> Value {
         let keys: Vec<&Value> = self
             .keys
             .iter()
             .filter(|k| k.published_at(now))
-            .map(|k| k.jwk())
+            .flat_map(|k| std::iter::once(k.jwk()).chain(k.encryption().map(EncryptionKey::jwk)))
             .collect();
         json!({ "keys": keys })
+    }
+
+    /// The encryption keys others may have encrypted to: those still published, the one named
+    /// `kid` first when there is one.
+    pub fn encryption_keys(&self, now: Timestamp, kid: Option<&str>) -> Vec<&EncryptionKey> {
+        let mut keys: Vec<&EncryptionKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.published_at(now))
+            .filter_map(|k| k.encryption())
+            .collect();
+        keys.sort_by_key(|k| Some(k.kid.as_str()) != kid);
+        keys
     }
 }
 
@@ -589,9 +665,26 @@ mod tests {
         assert_eq!(ring.signer(Alg::ES256, now).unwrap().kid, cur.kid);
         assert_eq!(ring.signer(Alg::ES256, now.plus(-1)).unwrap().kid, old.kid);
         assert!(ring.signer(Alg::RS256, now).is_none());
-        assert_eq!(ring.jwks(now)["keys"].as_array().unwrap().len(), 2);
+        // Each ES256 key comes with the encryption key of its window, published and dropped
+        // with it; the one named first is tried first.
+        assert_eq!(ring.jwks(now)["keys"].as_array().unwrap().len(), 4);
         let later = now.plus(PUBLISH_AFTER_RETIREMENT);
-        assert_eq!(ring.jwks(later)["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(ring.jwks(later)["keys"].as_array().unwrap().len(), 2);
+        let cur_enc = ring
+            .by_kid(&cur.kid)
+            .unwrap()
+            .encryption()
+            .unwrap()
+            .kid
+            .clone();
+        assert_eq!(ring.encryption_keys(now, Some(&cur_enc))[0].kid, cur_enc);
+        assert_eq!(ring.encryption_keys(later, None).len(), 1);
+        // The same master key and signing key give the same encryption key on every node.
+        let (again, _) = KeyRing::load(std::slice::from_ref(&cur), &mk());
+        assert_eq!(
+            again.encryption_keys(now, None)[0].jwk(),
+            ring.by_kid(&cur.kid).unwrap().encryption().unwrap().jwk()
+        );
     }
 
     #[test]

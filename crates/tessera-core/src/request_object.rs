@@ -12,7 +12,8 @@ use crate::assertion::{audience_ok, check_times, peek};
 use crate::client_assertion::{typed_as, CLIENT_JWT};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{AuthMethod, Client};
+use crate::jwe::{decrypt, Decrypter};
+use crate::model::{AuthMethod, Client, ContentEncryption, KeyManagement};
 use crate::outbound::{redact_url, Request};
 use crate::par::REQUEST_URI_PREFIX;
 use crate::params::Params;
@@ -82,12 +83,14 @@ impl Provider {
             }
             (None, None) => return Ok(None),
         };
-        if jwt.split('.').count() == 5 {
-            return Err(Error::new(
-                ErrorCode::RequestNotSupported,
-                "encrypted request objects are not supported; sign it only",
-            ));
-        }
+        // RFC 9101 §6.1: an encrypted object holds the signed one.
+        let inner;
+        let jwt = if jwt.split('.').count() == 5 {
+            inner = self.decrypted_request_object(jwt, now)?;
+            inner.as_str()
+        } else {
+            jwt
+        };
         let (header, claims) = peek(jwt).ok_or_else(|| refused("it is not a signed JWT"))?;
         if !typed_as(&header, &[TYP, "jwt"]) {
             return Err(refused(format!("typ must be {TYP}")));
@@ -158,6 +161,42 @@ impl Provider {
             expanded = expanded.into_pushed();
         }
         Ok(Some(expanded))
+    }
+
+    /// RFC 9101 §6.1, RFC 7516: the signed request object inside a JWE encrypted to one of
+    /// Tessera's encryption keys (ECDH-ES on P-256, as published in the JWKS).
+    fn decrypted_request_object(&self, jwe: &str, now: Timestamp) -> Result<String> {
+        let kid = jwe
+            .split('.')
+            .next()
+            .and_then(crate::secret::b64url_decode)
+            .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+            .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned));
+        let ring = self.keys();
+        let algs = [
+            KeyManagement::EcdhEs,
+            KeyManagement::EcdhEsA128Kw,
+            KeyManagement::EcdhEsA256Kw,
+        ];
+        for key in ring.encryption_keys(now, kid.as_deref()) {
+            let opened = decrypt(
+                jwe,
+                Decrypter::Ec(key.private()),
+                &algs,
+                &ContentEncryption::ALL,
+            );
+            if let Some((_, plain)) = opened {
+                let signed = String::from_utf8(plain)
+                    .map_err(|_| refused("what it encrypts is not a signed JWT"))?;
+                if signed.split('.').count() != 3 {
+                    return Err(refused("what it encrypts is not a signed JWT"));
+                }
+                return Ok(signed);
+            }
+        }
+        Err(refused(
+            "it cannot be decrypted with Tessera's encryption keys (ECDH-ES, the keys with use enc in the JWKS)",
+        ))
     }
 
     /// RFC 9101 §5.2, OIDC Core §6.2: the request object at `uri`, which the application must

@@ -236,7 +236,8 @@ async fn openid_client_signs_in_with_a_pushed_request() {
 }
 
 /// Every request and response protection at once, with openid-client v6 unchanged: the request
-/// is a request object signed with the application's ES256 key (JAR) and pushed (PAR); the
+/// is a request object signed with the application's ES256 key (JAR), encrypted by jose to
+/// Tessera's encryption key from its JWKS, and pushed (PAR); the
 /// response comes as a JWT (JARM) encrypted to the application's ECDH-ES key; the ID token is
 /// encrypted to it too. openid-client decrypts and validates both; chromium signs in between.
 #[tokio::test]
@@ -268,7 +269,9 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
     )
     .await;
     let started = rp
-        .step(json!({"step": "start", "par": true, "jar": keys["signing"]}))
+        .step(
+            json!({"step": "start", "par": true, "jar": keys["signing"], "encrypt_request": true}),
+        )
         .await;
     assert_eq!(
         started["authorize_params"],

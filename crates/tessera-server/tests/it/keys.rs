@@ -1,6 +1,7 @@
 //! Signing keys: the published JWKS, windows that hand over without overlap, retirement that keeps
 //! verifying what the retired key signed.
 
+use serde_json::json;
 use tessera_core::admin::KeyWindow;
 use tessera_core::model::{Alg, TokenFormat};
 use tessera_core::secret::{b64url, sha256};
@@ -12,8 +13,17 @@ async fn jwks_publishes_public_parts_with_certificates() {
     let h = Harness::new().await;
     let r = h.get("/jwks").await;
     assert_eq!(r.status, http::StatusCode::OK);
-    let keys = r.json["keys"].as_array().expect("keys").clone();
+    let all = r.json["keys"].as_array().expect("keys").clone();
+    // Tessera's encryption key (RFC 9101 §6.1) comes with its ES256 key: P-256, use enc.
+    let (enc, keys): (Vec<_>, Vec<_>) = all.into_iter().partition(|k| k["use"] == "enc");
     assert_eq!(keys.len(), 4, "one key per algorithm at first start");
+    assert_eq!(enc.len(), 1, "one encryption key");
+    assert_eq!(
+        (&enc[0]["kty"], &enc[0]["crv"]),
+        (&json!("EC"), &json!("P-256"))
+    );
+    assert!(enc[0].get("d").is_none() && enc[0].get("alg").is_none());
+    assert!(keys.iter().all(|k| k["kid"] != enc[0]["kid"]));
     for k in &keys {
         for member in ["kid", "kty", "alg", "use", "x5c", "x5t#S256"] {
             assert!(!k[member].is_null(), "{member} in {k}");
@@ -228,14 +238,18 @@ async fn keys_rotate_by_themselves_and_no_token_fails_verification() {
             .kid
             .expect("kid")
     };
-    let jwks_kids = || async {
-        h.get("/jwks").await.json["keys"]
+    // Signing keys (`use: sig`) or Tessera's encryption keys (`use: enc`).
+    let hr = &h;
+    let jwks_kids_of = move |usage: &'static str| async move {
+        hr.get("/jwks").await.json["keys"]
             .as_array()
             .expect("keys")
             .iter()
+            .filter(|k| k["use"] == usage)
             .map(|k| k["kid"].as_str().expect("kid").to_owned())
             .collect::<Vec<_>>()
     };
+    let jwks_kids = || jwks_kids_of("sig");
     let first = h.access_token(&c).await;
     let k1 = kid(&first);
     let end = h
@@ -263,6 +277,11 @@ async fn keys_rotate_by_themselves_and_no_token_fails_verification() {
         new.len(),
         4,
         "a successor per algorithm, published a week ahead"
+    );
+    assert_eq!(
+        jwks_kids_of("enc").await.len(),
+        2,
+        "the encryption key of the ES256 successor with it"
     );
     let k2 = h
         .provider

@@ -434,3 +434,86 @@ async fn request_objects_by_reference_come_only_from_registered_urls() {
         assert!(format!("{e:?}").contains("request_uris"), "{e:?}");
     }
 }
+
+/// RFC 9101 §6.1: a signed request object encrypted to Tessera's encryption key (the JWKS key
+/// with `use: enc`) is decrypted, then verified as any other; one Tessera cannot decrypt, or
+/// that holds no signed JWT, is refused.
+#[tokio::test]
+async fn encrypted_request_objects_are_decrypted_then_verified() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let c = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.require_signed_request_object = Some(true);
+        })
+        .await;
+    let jwks = h.get("/jwks").await.json;
+    let tessera = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["use"] == "enc")
+        .expect("Tessera's encryption key")
+        .clone();
+    let discovery = h.get("/.well-known/openid-configuration").await.json;
+    assert_eq!(
+        discovery["request_object_encryption_alg_values_supported"],
+        json!(["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"])
+    );
+    use tessera_core::jwe::encrypt;
+    use tessera_core::model::{ContentEncryption as Enc, KeyManagement as Km};
+    let (claims, verifier) = request(&c, "enc-1");
+    let jwe = encrypt(
+        hs256(&c, &claims).as_bytes(),
+        &tessera,
+        Km::EcdhEsA128Kw,
+        Enc::A256Gcm,
+        Some("JWT"),
+    )
+    .expect("encrypt");
+    let p = sign_in(
+        &Browser::new(&h),
+        &authorize(&c, &jwe, "&state=forged"),
+        "alice",
+    )
+    .await;
+    assert_eq!(p["state"], "signed-state", "{p:?}");
+    let t = h.exchange(&c, &p["code"], Some(&verifier)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+
+    // Refused: encrypted to a key that is not Tessera's; holding unsigned claims; the same
+    // object again (its jti).
+    let someone = crate::assertions::key_pair("o").jwk;
+    let (claims3, _) = request(&c, "enc-3");
+    let other = tessera_core::jwe::encrypt(
+        hs256(&c, &claims3).as_bytes(),
+        &json!({"kty": "EC", "crv": "P-256", "x": someone["x"], "y": someone["y"]}),
+        Km::EcdhEs,
+        Enc::A128Gcm,
+        None,
+    )
+    .expect("encrypt");
+    let (claims2, _) = request(&c, "enc-2");
+    let unsigned = encrypt(
+        claims2.to_string().as_bytes(),
+        &tessera,
+        Km::EcdhEs,
+        Enc::A128CbcHs256,
+        None,
+    )
+    .expect("encrypt");
+    for (what, object) in [
+        ("another key", other),
+        ("unsigned claims inside", unsigned),
+        ("replayed", jwe),
+    ] {
+        let r = Browser::new(&h).get(&authorize(&c, &object, "")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.text);
+        assert!(
+            r.text.contains("invalid_request_object"),
+            "{what}: {}",
+            r.text
+        );
+    }
+}
