@@ -65,8 +65,9 @@ impl Provider {
             &record.code_challenge_method,
             code_verifier,
         ) {
-            // A code asked for with plain before the application moved to OAuth 2.1 or FAPI 2.0.
-            (Some(_), Some(m), _) if m != "S256" && client.s256_only() => {
+            // A code asked for with plain, or without PKCE, before the application moved to
+            // OAuth 2.1 or FAPI 2.0.
+            (_, m, _) if client.s256_only() && m.as_deref() != Some("S256") => {
                 return Err(Error::invalid_grant(
                     "this application takes only S256 PKCE; sign in again",
                 ));

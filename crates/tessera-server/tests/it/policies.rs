@@ -183,6 +183,33 @@ async fn oauth_2_1_refuses_what_it_removed() {
         .expect("moved to 2.1");
     let t = h.exchange(&moving, &p["code"], Some(&verifier)).await;
     assert_eq!(t.error(), "invalid_grant", "{}", t.text);
+    // Nor one asked for without PKCE at all (second review finding).
+    let lax = h
+        .web_app(|s| s.consent = Some(ConsentMode::AutoAccept))
+        .await;
+    let path = format!(
+        "/authorize?{}",
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", &lax.id),
+            ("redirect_uri", RP),
+            ("scope", "openid"),
+        ])
+    );
+    let p = sign_in(&Browser::new(&h), &path, "alice").await;
+    admin
+        .update_client(
+            &lax.id,
+            &ClientPatch {
+                oauth_policy: Some(OAuthPolicy::V2_1),
+                pkce_required: Some(true),
+                ..ClientPatch::default()
+            },
+        )
+        .await
+        .expect("moved to 2.1");
+    let t = h.exchange(&lax, &p["code"], None).await;
+    assert_eq!(t.error(), "invalid_grant", "{}", t.text);
 
     // An existing OAuth 2.0 application with implicit cannot move to 2.1 without dropping it.
     let legacy = h
