@@ -226,7 +226,11 @@ impl Provider {
             .await
             .map_err(|e| {
                 tracing::warn!(uri = %shown, error = %e, "request object could not be fetched");
-                bad(format!("the request object could not be fetched: {e}"))
+                // Why stays in the log: the page must not tell a stranger what the application's
+                // host resolves to or how it answered.
+                bad(format!(
+                    "the request object at {shown} could not be fetched"
+                ))
             })?;
         if !answer.is_success() {
             return Err(bad(format!(

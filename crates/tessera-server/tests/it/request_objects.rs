@@ -388,7 +388,7 @@ async fn request_objects_by_reference_come_only_from_registered_urls() {
             "registered",
         ),
         ("a 404", registered("gone"), "could not be fetched"),
-        ("too large", registered("big"), "larger than 16384 bytes"),
+        ("too large", registered("big"), "could not be fetched"),
         (
             "signed by another application",
             registered("other"),
