@@ -70,6 +70,38 @@ impl Provider {
         Ok(keys)
     }
 
+    /// A key applications are pinned to (seed 000 "Certificate") does not stop signing early:
+    /// their tokens would be refused, and the pins may be theirs to change only with more power
+    /// than ending a key needs. They are moved to another key, or unpinned, first.
+    async fn refuse_if_pinned(&self, kid: &str) -> AdminResult<()> {
+        let pinned: Vec<String> = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.signing_kid.as_deref() == Some(kid))
+            .map(|c| c.client_id)
+            .collect();
+        if pinned.is_empty() {
+            return Ok(());
+        }
+        Err(AdminError::Conflict(format!(
+            "applications {} are pinned to key {kid}; pin them to another key or unpin them first",
+            pinned.join(", ")
+        )))
+    }
+
+    /// A new key that takes over early ends the key it follows: not one applications are
+    /// pinned to ([`Provider::refuse_if_pinned`]).
+    async fn refuse_cutting_pinned(&self, changes: &[Change]) -> AdminResult<()> {
+        for c in changes {
+            if let Change::Update(Record::Key(cut)) = c {
+                self.refuse_if_pinned(&cut.kid).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The changes that add a generated key (and hand over from the key it follows).
     async fn generated_key(
         &self,
@@ -81,6 +113,7 @@ impl Provider {
         let rec = keys::generate(alg, w, &self.master, now)?;
         tracing::info!(kid = %rec.kid, alg = alg.as_str(), "signing key generated");
         let changes = Self::key_changes(&self.store.list_keys().await?, rec.clone())?;
+        self.refuse_cutting_pinned(&changes).await?;
         Ok((rec, changes))
     }
 
@@ -203,31 +236,11 @@ impl Admin<'_> {
                 )));
             }
             let changes = Provider::key_changes(&existing, rec.clone())?;
+            self.refuse_cutting_pinned(&changes).await?;
             self.commit_as(version, &changes, Some(action), key_detail(rec))
                 .await
         })
         .await
-    }
-
-    /// A key applications are pinned to (seed 000 "Certificate") does not stop signing early:
-    /// their tokens would be refused, and the pins may be theirs to change only with more power
-    /// than ending a key needs. They are moved to another key, or unpinned, first.
-    async fn refuse_if_pinned(&self, kid: &str) -> AdminResult<()> {
-        let pinned: Vec<String> = self
-            .store
-            .list_clients()
-            .await?
-            .into_iter()
-            .filter(|c| c.signing_kid.as_deref() == Some(kid))
-            .map(|c| c.client_id)
-            .collect();
-        if pinned.is_empty() {
-            return Ok(());
-        }
-        Err(AdminError::Conflict(format!(
-            "applications {} are pinned to key {kid}; pin them to another key or unpin them first",
-            pinned.join(", ")
-        )))
     }
 
     /// Stops a key signing now; it stays in the JWKS until the tokens it signed have expired.

@@ -433,6 +433,18 @@ async fn an_application_pinned_to_a_key_is_signed_with_that_key_only() {
         )
         .await
         .expect("successor");
+    // A key made to take over now would end the pinned one early, too (review finding).
+    let e = admin
+        .generate_key(
+            Alg::ES256,
+            KeyWindow {
+                not_before: None,
+                not_after: None,
+            },
+        )
+        .await
+        .expect_err("cuts the pinned key");
+    assert!(format!("{e:?}").contains(&pinned.id), "{e:?}");
     let e = admin.retire_key(&k1.kid).await.expect_err("pinned");
     assert!(format!("{e:?}").contains(&pinned.id), "{e:?}");
     let shorter = KeyWindow {
