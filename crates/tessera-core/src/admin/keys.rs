@@ -160,6 +160,9 @@ impl Provider {
                     made.push((action, rec));
                     changes.extend(c);
                 }
+                // Another node wrote its key between this ring's load and now: the store moved,
+                // so this node reloads and finds the winner's key, as for a stale write.
+                Err(AdminError::Conflict(_)) => return Ok(Upkeep::Raced),
                 Err(e) => return Err(Error::server(e)),
             }
         }
