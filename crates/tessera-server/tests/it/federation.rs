@@ -50,7 +50,9 @@ impl Peer {
             .expect("node");
         let out = child.stdout.take().expect("stdout");
         let mut lines = tokio::io::BufReader::new(out).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
+        // Generous: on a loaded two-core machine the peer's start (imports, an RSA key) has
+        // taken over 90 s beside the other tests.
+        let line = tokio::time::timeout(std::time::Duration::from_secs(240), lines.next_line())
             .await
             .expect("the peer starts")
             .expect("read")
