@@ -13,7 +13,10 @@
 // object, RFC 9101, pushed too when "par"; with "encrypt_request" also encrypted by jose to
 // Tessera's key with use enc in its JWKS, ECDH-ES/A256GCM), "jarm" (response_mode=jwt, the response validated as a
 // JWT), "decrypt" (the private encryption JWK, with "enc": ID tokens and JARM responses encrypted
-// to it are decrypted; finish then also reports which responses came encrypted).
+// to it are decrypted; finish then also reports which responses came encrypted), "dpop" (a
+// private ECDSA P-256 JWK: the pushed request, the code exchange, userinfo and a refresh carry
+// DPoP proofs made with it by openid-client, RFC 9449; finish then also reports the userinfo
+// subject, the refreshed token type, the access token's cnf and the key's thumbprint).
 // Prints exactly one line of JSON on stdout; exit status 0 on success, 1 on any failure.
 import * as client from 'openid-client';
 import * as jose from 'jose';
@@ -37,8 +40,19 @@ async function configuration(a) {
   return config;
 }
 
+// The DPoP options of a request: openid-client's handle for the key pair of the "dpop" JWK.
+async function dpopOptions(config, a) {
+  if (!a.dpop) return undefined;
+  const { d, ...pub } = a.dpop;
+  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
+  const privateKey = await crypto.subtle.importKey('jwk', a.dpop, alg, false, ['sign']);
+  const publicKey = await crypto.subtle.importKey('jwk', { ...pub, key_ops: ['verify'] }, alg, true, ['verify']);
+  return { DPoP: client.getDPoPHandle(config, { privateKey, publicKey }) };
+}
+
 async function keys() {
   const sig = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const dpop = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
   const enc = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
   const pub = async (k, extra) => {
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', k.publicKey);
@@ -49,6 +63,7 @@ async function keys() {
     public_jwks: { keys: [await pub(sig, { kid: 'rp-sig', use: 'sig', alg: 'ES256' }), await pub(enc, { kid: 'rp-enc', use: 'enc' })] },
     signing: await priv(sig, 'rp-sig'),
     encryption: await priv(enc, 'rp-enc'),
+    dpop: { ...(await crypto.subtle.exportKey('jwk', dpop.privateKey)), key_ops: ['sign'] },
   };
 }
 
@@ -80,7 +95,7 @@ async function start(a) {
     }
   }
   const url = a.par
-    ? await client.buildAuthorizationUrlWithPAR(config, request)
+    ? await client.buildAuthorizationUrlWithPAR(config, request, await dpopOptions(config, a))
     : client.buildAuthorizationUrl(config, request);
   return {
     authorize_url: url.href,
@@ -93,15 +108,31 @@ async function start(a) {
 
 async function finish(a) {
   const config = await configuration(a);
+  const dpop = await dpopOptions(config, a);
   const tokens = await client.authorizationCodeGrant(config, new URL(a.callback_url), {
     pkceCodeVerifier: a.code_verifier,
     expectedState: a.state,
     expectedNonce: a.nonce,
     idTokenExpected: true,
-  });
+  }, undefined, dpop);
   const claims = tokens.claims();
   const decrypted = client.getDecryptedResponses(tokens);
+  let bound;
+  if (dpop) {
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub, dpop);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, dpop);
+    const { d, key_ops, ext, ...pub } = a.dpop;
+    bound = {
+      userinfo_sub: info.sub,
+      refreshed_token_type: refreshed.token_type,
+      cnf: jose.decodeJwt(tokens.access_token).cnf,
+      refreshed_cnf: jose.decodeJwt(refreshed.access_token).cnf,
+      thumbprint: await jose.calculateJwkThumbprint(pub),
+      access_token: tokens.access_token,
+    };
+  }
   return {
+    dpop: bound,
     sub: claims.sub,
     scope: tokens.scope,
     token_type: tokens.token_type,

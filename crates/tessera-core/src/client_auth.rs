@@ -19,6 +19,8 @@ pub struct ClientRequest {
     pub params: Params,
     /// The caller's network address (for throttling the password grant).
     pub address: String,
+    /// RFC 9449 §4.1: the request's `DPoP` header (one at most), a proof not yet checked.
+    pub dpop: Option<String>,
 }
 
 impl std::fmt::Debug for ClientRequest {
@@ -26,6 +28,7 @@ impl std::fmt::Debug for ClientRequest {
         let auth = self.authorization.as_ref().map(|_| "<redacted>");
         f.debug_struct("ClientRequest")
             .field("authorization", &auth)
+            .field("dpop", &self.dpop.is_some())
             .field("params", &self.params)
             .finish()
     }
@@ -231,6 +234,7 @@ mod tests {
             authorization: auth.map(str::to_owned),
             params: Params::parse(body.as_bytes()).unwrap(),
             address: String::new(),
+            dpop: None,
         }
     }
 

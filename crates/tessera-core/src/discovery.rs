@@ -113,6 +113,8 @@ impl Provider {
             "claim_types_supported": ["normal"],
             "authorization_response_iss_parameter_supported": true,
             "access_token_signing_alg_values_supported": id_token_algs,
+            // RFC 9449 §5.1.
+            "dpop_signing_alg_values_supported": crate::dpop::DPOP_ALGS,
         });
         // JARM §3 and OIDC Discovery §3: signed and encrypted responses (JWE to the
         // application's keys).

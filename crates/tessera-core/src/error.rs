@@ -33,6 +33,10 @@ pub enum ErrorCode {
     /// OpenID Connect Core Unmet Authentication Requirements 1.0 §1: an essential `acr` the
     /// authorization server cannot meet (OIDC Core §5.5.1.1).
     UnmetAuthenticationRequirements,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the server's nonce (`DPoP-Nonce`).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -60,6 +64,8 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

@@ -90,7 +90,12 @@ impl Provider {
             }
             let mut body = claims.to_json(&self.settings.issuer);
             body["active"] = json!(true);
-            body["token_type"] = json!("Bearer");
+            // RFC 9449 §6.2: a bound token's `cnf.jkt` is among its claims.
+            body["token_type"] = json!(if claims.dpop_jkt().is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            });
             return Ok(body);
         }
         match self.active_refresh_token(token, client, now).await? {

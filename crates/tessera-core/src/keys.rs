@@ -286,7 +286,7 @@ fn public_jwk(alg: Alg, leaf_der: &[u8]) -> Result<(Map<String, Value>, Vec<u8>)
 }
 
 /// RFC 7638 JWK thumbprint of the required members, used as the `kid`.
-fn thumbprint(jwk: &Map<String, Value>) -> String {
+pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> String {
     let members: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
         Some("RSA") => &["e", "kty", "n"],
         Some("EC") => &["crv", "kty", "x", "y"],

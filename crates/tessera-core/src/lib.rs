@@ -31,6 +31,7 @@ pub mod client_auth;
 pub mod clock;
 pub mod credentials;
 pub mod discovery;
+pub mod dpop;
 pub mod end_session;
 pub mod error;
 pub mod factor;

@@ -387,6 +387,10 @@ pub struct Client {
     /// are signed with, within that key's window; none: the current key of the algorithm.
     #[serde(default)]
     pub signing_kid: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof,
+    /// so all its access tokens are DPoP-bound.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// AES-256-GCM ciphertext of the client secret (base64url), never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ciphertext: Option<String>,

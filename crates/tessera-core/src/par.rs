@@ -35,14 +35,16 @@ impl Provider {
         match self.authenticate_client(req).await {
             Ok(caller) => {
                 let me = caller.client.client_id.clone();
-                Answered::for_client(&me, self.push_for(&me, &req.params).await)
+                Answered::for_client(&me, self.push_for(&me, req).await)
             }
             Err(e) => Answered::anonymous(e),
         }
     }
 
-    async fn push_for(&self, me: &str, p: &Params) -> Result<Pushed> {
+    async fn push_for(&self, me: &str, req: &ClientRequest) -> Result<Pushed> {
         let now = self.now();
+        let p = &req.params;
+        let proven = self.request_binding(req, "/par", now).await?;
         if p.get("client_id")?.is_some_and(|id| id != me) {
             return Err(Error::invalid_request(
                 "client_id is not the client that authenticated",
@@ -64,6 +66,27 @@ impl Provider {
         // RFC 9126 §3: a request object is verified when it is pushed; its parameters are kept.
         if let Some(expanded) = self.request_object(&params, now).await? {
             params = expanded;
+        }
+        // RFC 9449 §10.1: a proof at the push binds the code to its key, as dpop_jkt does;
+        // given both, they must agree.
+        if let Some(jkt) = proven {
+            match params.get("dpop_jkt")? {
+                Some(j) if j != jkt => {
+                    return Err(crate::dpop::invalid_proof(
+                        "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    let signed = params.is_signed();
+                    let mut pairs = params.pairs().to_vec();
+                    pairs.push(("dpop_jkt".into(), jkt));
+                    params = Params::from_pairs(pairs).into_pushed();
+                    if signed {
+                        params = params.into_signed();
+                    }
+                }
+            }
         }
         match self.authorize_request(&params).await {
             Ok(_) => {}

@@ -26,6 +26,9 @@ impl Provider {
 
     async fn revoke_for(&self, me: &str, req: &ClientRequest) -> Result<()> {
         let now = self.now();
+        // RFC 9449: revoking needs no proof (it only takes power away), but one that is sent
+        // must hold.
+        self.request_binding(req, "/revoke", now).await?;
         let token = req.params.require("token")?;
         req.params.get("token_type_hint")?;
         if let Some(found) = self.find_access_token(token).await? {

@@ -109,6 +109,8 @@ pub struct Settings {
     /// the JWTs and SAML assertions Tessera receives (seed 003: five minutes); never applied to
     /// tokens Tessera issues.
     pub clock_skew: i64,
+    /// RFC 9449 §8: every DPoP proof must carry a nonce Tessera handed out (`DPoP-Nonce`).
+    pub dpop_require_nonce: bool,
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
@@ -175,6 +177,7 @@ impl Settings {
             require_pushed_requests: false,
             pushed_request_lifetime: 60,
             clock_skew: CLOCK_SKEW_DEFAULT,
+            dpop_require_nonce: false,
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,

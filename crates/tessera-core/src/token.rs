@@ -44,6 +44,11 @@ impl AccessClaims {
         self.jti.split_once('.').map(|(g, _)| g)
     }
 
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.extra.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// The RFC 9068 §2.2 claims, also the RFC 7662 §2.2 introspection members.
     pub fn to_json(&self, issuer: &str) -> Value {
         let aud = if self.aud.len() == 1 {
@@ -113,6 +118,8 @@ pub struct TokenContent<'a> {
     /// it); the client's access-token lifetime otherwise.
     pub not_after: Option<Timestamp>,
     pub extra: serde_json::Map<String, Value>,
+    /// RFC 9449 §6: the DPoP key (its thumbprint) the token is bound to, as `cnf.jkt`.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// An access token found by introspection or revocation.
@@ -168,6 +175,12 @@ impl Provider {
         let exp = content.not_after.map_or(exp, |n| exp.min(n));
         let ttl = (exp.0 - now.0).max(0);
         let grant_id = content.grant_id;
+        let mut extra = content.extra;
+        // The binding comes from the request's DPoP proof only, never from other claims.
+        extra.remove("cnf");
+        if let Some(jkt) = content.dpop_jkt {
+            extra.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
         let claims = AccessClaims {
             sub: content.sub.to_owned(),
             client_id: client.client_id.clone(),
@@ -179,7 +192,7 @@ impl Provider {
                 Some(g) => format!("{g}.{}", new_jti()),
                 None => new_jti(),
             },
-            extra: content.extra,
+            extra,
         };
         let token = match client.token_format {
             TokenFormat::Jwt => match client.signing_alg {

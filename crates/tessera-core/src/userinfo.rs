@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::claims::requested_claims;
 use crate::client_auth::Answered;
 use crate::clock::Timestamp;
+use crate::dpop::Presented;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
 use crate::token::AccessClaims;
@@ -28,11 +29,12 @@ pub enum UserInfo {
 }
 
 impl Provider {
-    /// OIDC Core §5.3.1: `token` is the bearer access token (RFC 6750 §2.1 or §2.2). The answer
-    /// is for the client the token was issued to, when it is valid.
-    pub async fn userinfo(&self, token: &str) -> Answered<UserInfo> {
+    /// OIDC Core §5.3.1: the access token as presented (RFC 6750 §2.1 or §2.2, or RFC 9449
+    /// §7.1 with a DPoP proof). The answer is for the client the token was issued to, when it
+    /// is valid.
+    pub async fn userinfo(&self, presented: Presented<'_>) -> Answered<UserInfo> {
         let now = self.now();
-        let found = match self.active_access_token(token, None, now).await {
+        let found = match self.presented_access_token(presented, now).await {
             Ok(Some(found)) => found,
             Ok(None) => return Answered::anonymous(invalid_token()),
             Err(e) => return Answered::anonymous(e),

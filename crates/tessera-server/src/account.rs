@@ -230,6 +230,7 @@ pub async fn callback(
             ("code_verifier", verifier),
         ]),
         address,
+        dpop: None,
     };
     if let Err(e) = s.provider.token(&req).await.result {
         return crate::pages::error(&e);

@@ -32,11 +32,20 @@ pub struct Config {
     pub lifetimes: LifetimesConfig,
     pub keys: KeysConfig,
     pub sign_in: SignInConfig,
+    pub dpop: DpopConfig,
     pub outbound: OutboundConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+}
+
+/// DPoP (RFC 9449): sender-constrained tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// Every DPoP proof must carry a nonce Tessera handed out in `DPoP-Nonce` (RFC 9449 §8).
+    pub require_nonce: bool,
 }
 
 /// Where `/metrics` is served and who may read it.
@@ -228,6 +237,7 @@ impl Default for Config {
             lifetimes: LifetimesConfig::default(),
             keys: KeysConfig::default(),
             sign_in: SignInConfig::default(),
+            dpop: DpopConfig::default(),
             outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
@@ -381,6 +391,7 @@ impl Config {
         settings.session_lifetime = si.session_lifetime;
         settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
+        settings.dpop_require_nonce = self.dpop.require_nonce;
         settings.require_pushed_requests = si.require_pushed_authorization_requests;
         settings.pushed_request_lifetime = si.pushed_request_lifetime;
         settings.passkey_user_verification = si.passkey_user_verification;

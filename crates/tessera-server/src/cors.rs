@@ -63,7 +63,7 @@ pub async fn browser_endpoints(State(s): State<AppState>, req: Request, next: Ne
                 );
                 h.insert(
                     ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static("authorization, content-type"),
+                    HeaderValue::from_static("authorization, content-type, dpop"),
                 );
                 h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from(MAX_AGE.as_secs()));
             }
@@ -87,7 +87,7 @@ pub async fn browser_endpoints(State(s): State<AppState>, req: Request, next: Ne
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("www-authenticate, retry-after"),
+            HeaderValue::from_static("www-authenticate, retry-after, dpop-nonce"),
         );
     }
     res

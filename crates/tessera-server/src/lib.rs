@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod cors;
+pub mod dpop_nonce;
 pub mod interaction;
 pub mod jobs;
 pub mod limits;
@@ -192,9 +193,14 @@ pub fn app(state: AppState, limits: Limits) -> Router {
     if metrics_here {
         router = router.route("/metrics", get(metrics::render));
     }
+    let nonce_state = state.clone();
     router
         .fallback(ops::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            nonce_state,
+            dpop_nonce::hand_out,
+        ))
         .layer(axum::middleware::from_fn_with_state(limits, limits::check))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -38,6 +38,7 @@ pub fn client(id: &str) -> Client {
         oauth_policy: Default::default(),
         profile: None,
         signing_kid: None,
+        dpop_bound_access_tokens: false,
         secret_ciphertext: Some("ct".into()),
         browser: Default::default(),
         federation: Default::default(),

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use super::permission::{AdminScope, Need};
 use super::targets::is_administrator;
 use crate::audit::Actor;
+use crate::dpop::Presented;
 use crate::error::ErrorCode;
 use crate::provider::Provider;
 
@@ -41,6 +42,12 @@ pub enum CallerError {
     InvalidToken(&'static str),
     /// The store could not be read: retry.
     Unavailable,
+    /// RFC 9449 §7.1: the token's presentation does not fit its binding (`invalid_token`,
+    /// `invalid_dpop_proof`, `use_dpop_nonce`).
+    Refused {
+        code: ErrorCode,
+        description: String,
+    },
 }
 
 impl Caller {
@@ -119,12 +126,20 @@ impl Provider {
     ///
     /// Its scopes are the admin API's it names; `administrator` counts for a user only while the
     /// user is a member of `tessera-admins`.
-    pub async fn admin_caller(&self, token: &str) -> Result<Caller, CallerError> {
+    pub async fn admin_caller(&self, presented: Presented<'_>) -> Result<Caller, CallerError> {
         let found = self
-            .active_access_token(token, None, self.now())
+            .presented_access_token(presented, self.now())
             .await
             .map_err(|e| match e.code {
-                ErrorCode::TemporarilyUnavailable => CallerError::Unavailable,
+                ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError => {
+                    CallerError::Unavailable
+                }
+                ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce | ErrorCode::InvalidToken => {
+                    CallerError::Refused {
+                        code: e.code,
+                        description: e.description.into_owned(),
+                    }
+                }
                 _ => CallerError::InvalidToken("the access token is invalid, expired or revoked"),
             })?;
         let Some((claims, grant)) = found else {

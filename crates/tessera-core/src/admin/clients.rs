@@ -71,6 +71,10 @@ pub struct ClientSpec {
     /// "Certificate"); its algorithm must be the application's `signing_alg` and `id_token_alg`.
     #[serde(default)]
     pub signing_kid: Option<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof (default false; true with
+    /// the FAPI 2.0 profile).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -159,6 +163,7 @@ impl ClientSpec {
             oauth_policy: None,
             profile: None,
             signing_kid: None,
+            dpop_bound_access_tokens: None,
             enabled: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
@@ -245,6 +250,8 @@ pub struct ClientPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub signing_kid: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -710,6 +717,7 @@ impl Provider {
             oauth_policy: spec.oauth_policy.unwrap_or_default(),
             profile: spec.profile,
             signing_kid: spec.signing_kid.clone(),
+            dpop_bound_access_tokens: spec.dpop_bound_access_tokens.unwrap_or(fapi),
             secret_ciphertext: existing.and_then(|e| e.secret_ciphertext.clone()),
             logo: existing.and_then(|e| e.logo.clone()),
             browser,

@@ -284,6 +284,13 @@ fn check_policy(c: &Client) -> AdminResult<()> {
             "FAPI 2.0 allows authorization codes of at most 60 seconds",
         ));
     }
+    // FAPI 2.0 §5.3.1.1: sender-constrained access tokens (DPoP, RFC 9449).
+    if !c.dpop_bound_access_tokens {
+        return Err(invalid(
+            "dpop_bound_access_tokens",
+            "FAPI 2.0 requires sender-constrained access tokens: DPoP-bound (RFC 9449)",
+        ));
+    }
     let p = &c.protection;
     let algs = [
         ("signing_alg", Some(c.signing_alg)),

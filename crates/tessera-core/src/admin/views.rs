@@ -38,6 +38,8 @@ pub struct ApplicationView {
     pub profile: Option<SecurityProfile>,
     /// The signing key its tokens are pinned to, if any.
     pub signing_kid: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// Whether the application has a client secret (shown once, when set).
     pub has_secret: bool,
     /// Where the logo is served, when there is one.
@@ -74,6 +76,7 @@ impl ApplicationView {
             oauth_policy: c.oauth_policy,
             profile: c.profile,
             signing_kid: c.signing_kid.clone(),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             has_secret: c.secret_ciphertext.is_some(),
             logo_uri: p.logo_uri(c),
             browser: c.browser.clone(),

@@ -66,6 +66,8 @@ pub struct AuthorizeRequest {
     pub claims: Option<Value>,
     pub pkce: Option<(String, String)>,
     pub resources: Vec<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizeRequest {
@@ -74,6 +76,19 @@ impl AuthorizeRequest {
     }
     pub fn is_openid(&self) -> bool {
         self.scope.iter().any(|s| s == "openid")
+    }
+}
+
+/// RFC 9449 §10: `dpop_jkt`, an RFC 7638 SHA-256 thumbprint (43 base64url characters).
+fn dpop_jkt(p: &Params) -> Result<Option<String>> {
+    match p.get("dpop_jkt")? {
+        None => Ok(None),
+        Some(j) if crate::secret::b64url_decode(j).is_some_and(|b| b.len() == 32) => {
+            Ok(Some(j.to_owned()))
+        }
+        Some(_) => Err(Error::invalid_request(
+            "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)",
+        )),
     }
 }
 
@@ -430,6 +445,7 @@ impl Provider {
             claims,
             pkce,
             resources,
+            dpop_jkt: dpop_jkt(p)?,
         })
     }
 

@@ -76,6 +76,9 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Provider {
@@ -134,6 +137,7 @@ impl Provider {
                 nonce: req.nonce.clone(),
                 code_challenge: req.pkce.as_ref().map(|p| p.0.clone()),
                 code_challenge_method: req.pkce.as_ref().map(|p| p.1.clone()),
+                dpop_jkt: req.dpop_jkt.clone(),
             };
             self.store
                 .insert_artifact(&Artifact {
@@ -164,6 +168,7 @@ impl Provider {
                         grant_id: Some(&grant_id),
                         not_after: None,
                         extra: crate::grant::authentication_claims(&record),
+                        dpop_jkt: None,
                     },
                     now,
                 )

@@ -313,7 +313,7 @@ impl Provider {
     /// token exchange, becomes tokens of the user it names here, in a grant of their own.
     pub(crate) async fn saml2_bearer(
         &self,
-        loaded: &LoadedClient,
+        loaded: &crate::grant::Caller<'_>,
         assertion: &str,
         scope: Option<Vec<String>>,
         resources: Vec<String>,

@@ -4,10 +4,11 @@
 use crate::authorize::CodeRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::grant::Caller;
 use crate::grant::TokenResponse;
 use crate::model::ArtifactKind;
 use crate::pkce;
-use crate::provider::{LoadedClient, Provider};
+use crate::provider::Provider;
 use crate::secret::handle_key;
 use crate::store::{Consume, Consumed};
 
@@ -18,7 +19,7 @@ impl Provider {
     /// RFC 6749 §4.1.3.
     pub(crate) async fn authorization_code(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         code: &str,
         redirect_uri: Option<String>,
         code_verifier: Option<String>,
@@ -49,6 +50,14 @@ impl Provider {
             return Err(Error::invalid_grant(BAD_CODE));
         }
         let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
+        // RFC 9449 §10: a code asked for with `dpop_jkt` is redeemed only with that key's proof.
+        if let Some(jkt) = &record.dpop_jkt {
+            if loaded.dpop != Some(jkt.as_str()) {
+                return Err(crate::dpop::invalid_proof(
+                    "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
+                ));
+            }
+        }
         // RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
         // in the initial authorization request ... and if included ensure that their values are identical".
         let matches = match redirect_uri.as_deref() {

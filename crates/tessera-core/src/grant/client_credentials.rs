@@ -2,6 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::grant::Caller;
 use crate::grant::TokenResponse;
 use crate::model::Client;
 use crate::provider::Provider;
@@ -11,12 +12,13 @@ impl Provider {
     /// RFC 6749 §4.4.3: the access token is issued to the client itself (`sub` = client_id).
     pub(crate) async fn client_credentials(
         &self,
-        client: &Client,
+        caller: &Caller<'_>,
         scope: Option<Vec<String>>,
         resources: Vec<String>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
-        self.client_token(client, scope, resources, now).await
+        self.client_token(&caller.client, scope, resources, caller.dpop, now)
+            .await
     }
 
     /// A token whose subject is the client itself (client credentials, or a JWT bearer
@@ -26,6 +28,7 @@ impl Provider {
         client: &Client,
         scope: Option<Vec<String>>,
         resources: Vec<String>,
+        dpop: Option<&str>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let aud = self.audience(client, resources)?;
@@ -40,6 +43,7 @@ impl Provider {
                     grant_id: None,
                     not_after: None,
                     extra: serde_json::Map::new(),
+                    dpop_jkt: dpop,
                 },
                 now,
             )

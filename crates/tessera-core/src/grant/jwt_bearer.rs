@@ -5,7 +5,7 @@
 use crate::assertion::{audience_ok, check_times, peek, verify_with_jwk};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::grant::TokenResponse;
+use crate::grant::{Caller, TokenResponse};
 use crate::jwks::KeySource;
 use crate::model::{JwtBearerSubject, TrustedIssuer};
 use crate::provider::{LoadedClient, Provider};
@@ -48,7 +48,7 @@ impl Provider {
     /// RFC 7523 §2.1.
     pub(crate) async fn jwt_bearer(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         assertion: &str,
         scope: Option<Vec<String>>,
         resources: Vec<String>,
@@ -84,7 +84,8 @@ impl Provider {
                 if sub != client.client_id {
                     return Err(refused("sub must be the client_id"));
                 }
-                self.client_token(client, scope, resources, now).await
+                self.client_token(client, scope, resources, loaded.dpop, now)
+                    .await
             }
             JwtBearerSubject::User => {
                 let user = match self.store.get_user(sub).await? {

@@ -24,6 +24,21 @@ use crate::model::GrantType;
 use crate::params::{parse_scope, Params};
 use crate::provider::{LoadedClient, Provider};
 
+/// Who a token request is for: the client that authenticated, and the key its tokens are bound
+/// to (RFC 9449 §5: the thumbprint of the request's DPoP proof key), if any.
+pub(crate) struct Caller<'a> {
+    pub loaded: &'a LoadedClient,
+    pub dpop: Option<&'a str>,
+}
+
+impl std::ops::Deref for Caller<'_> {
+    type Target = LoadedClient;
+
+    fn deref(&self) -> &LoadedClient {
+        self.loaded
+    }
+}
+
 /// A token request, by `grant_type`. `Debug` names the grant only: the fields hold codes,
 /// tokens and passwords.
 #[derive(Clone, PartialEq)]
@@ -231,7 +246,8 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl Provider {
-    /// `POST /token`: authenticates the client, then runs the grant.
+    /// `POST /token`: authenticates the client, checks its DPoP proof (RFC 9449 §5), then runs
+    /// the grant.
     pub async fn token(&self, req: &ClientRequest) -> Answered<TokenResponse> {
         let now = self.now();
         // RFC 6749 §5.2: an unauthenticated caller learns nothing about its request but invalid_client.
@@ -239,7 +255,26 @@ impl Provider {
             Ok(c) => c,
             Err(e) => return Answered::anonymous(e),
         };
-        let answer = self.grant(&client, req, now).await;
+        let answer = match self.request_binding(req, "/token", now).await {
+            // RFC 9449 §5.2: an application with dpop_bound_access_tokens sends a proof every time.
+            Ok(None) if client.client.dpop_bound_access_tokens => Err(crate::dpop::invalid_proof(
+                "this application's access tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
+            )),
+            Ok(dpop) => {
+                let caller = Caller {
+                    loaded: &client,
+                    dpop: dpop.as_deref(),
+                };
+                self.grant(&caller, req, now).await.map(|mut t| {
+                    // RFC 9449 §5: the access token is DPoP-bound.
+                    if dpop.is_some() {
+                        t.token_type = "DPoP".into();
+                    }
+                    t
+                })
+            }
+            Err(e) => Err(e),
+        };
         if self.settings.audit_tokens {
             self.audit_token(&client.client.client_id, req, &answer)
                 .await;
@@ -250,7 +285,7 @@ impl Provider {
     /// Runs the grant an authenticated client asked for.
     async fn grant(
         &self,
-        client: &LoadedClient,
+        client: &Caller<'_>,
         req: &ClientRequest,
         now: Timestamp,
     ) -> Result<TokenResponse> {
@@ -266,8 +301,7 @@ impl Provider {
         }
         match grant {
             TokenRequest::ClientCredentials { scope, resources } => {
-                self.client_credentials(&client.client, scope, resources, now)
-                    .await
+                self.client_credentials(client, scope, resources, now).await
             }
             TokenRequest::AuthorizationCode {
                 code,

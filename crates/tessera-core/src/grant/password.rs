@@ -5,7 +5,7 @@
 use crate::clock::Timestamp;
 use crate::credentials::CredentialCheck;
 use crate::error::{Error, ErrorCode, Result};
-use crate::grant::TokenResponse;
+use crate::grant::{Caller, TokenResponse};
 use crate::model::{GrantType, OPENID_SCOPES};
 use crate::provider::{LoadedClient, Provider};
 use crate::user_grant::{ActiveGrant, GrantRecord};
@@ -14,7 +14,7 @@ impl Provider {
     /// RFC 6749 §4.3.2.
     pub(crate) async fn password_grant(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         username: &str,
         password: &str,
         scope: Option<Vec<String>>,
@@ -106,7 +106,7 @@ impl Provider {
     /// issues its tokens.
     pub(crate) async fn grant_for_user(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         user: crate::model::User,
         scope: Vec<String>,
         resources: Vec<String>,

@@ -10,9 +10,10 @@ use serde_json::Value;
 use super::user_tokens::RefreshRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::grant::Caller;
 use crate::grant::TokenResponse;
 use crate::model::{Artifact, ArtifactKind, Client};
-use crate::provider::{LoadedClient, Provider};
+use crate::provider::Provider;
 use crate::secret::handle_key;
 use crate::store::{Consume, Consumed};
 
@@ -72,7 +73,7 @@ impl Provider {
     /// RFC 6749 §6.
     pub(crate) async fn refresh_token(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         token: &str,
         scope: Option<Vec<String>>,
         resources: &[String],
@@ -101,6 +102,14 @@ impl Provider {
         })?;
         let record: RefreshRecord =
             serde_json::from_value(artifact.payload.clone()).map_err(Error::server)?;
+        // RFC 9449 §5: a bound refresh token is used only with its key's proof.
+        if let Some(jkt) = &record.dpop_jkt {
+            if loaded.dpop != Some(jkt.as_str()) {
+                return Err(crate::dpop::invalid_proof(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof made with it",
+                ));
+            }
+        }
         // RFC 6749 §6: the scope may only narrow.
         let scope = match scope {
             Some(s) => {

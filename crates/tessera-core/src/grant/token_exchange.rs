@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::assertion::{audience_ok, check_times, peek};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
-use crate::grant::TokenResponse;
+use crate::grant::{Caller, TokenResponse};
 use crate::model::TokenFormat;
 use crate::provider::{LoadedClient, Provider};
 use crate::token::TokenContent;
@@ -105,7 +105,7 @@ impl Provider {
     /// caller, so it must have been issued to it (§4.1: the actor is the party acting).
     async fn exchange_party(
         &self,
-        caller: &LoadedClient,
+        caller: &Caller<'_>,
         role: Role,
         token: &str,
         token_type: &str,
@@ -129,6 +129,15 @@ impl Provider {
                     return Err(bad_token(
                         which,
                         "the token was issued for another audience",
+                    ));
+                }
+                // RFC 9449 §1: a DPoP-bound token is of use only with its key, also as a
+                // subject or actor token; otherwise a stolen one could be exchanged for an
+                // unbound token.
+                if claims.dpop_jkt().is_some_and(|j| caller.dpop != Some(j)) {
+                    return Err(bad_token(
+                        which,
+                        "the token is DPoP-bound: the request's DPoP proof must be made with its key",
                     ));
                 }
                 Ok(Party {
@@ -341,7 +350,7 @@ impl Provider {
     /// RFC 8693 §2.
     pub(crate) async fn token_exchange(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         req: ExchangeRequest,
         now: Timestamp,
     ) -> Result<TokenResponse> {
@@ -420,7 +429,7 @@ impl Provider {
     #[allow(clippy::too_many_arguments)]
     async fn exchange_for(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         req: &ExchangeRequest,
         subject: &Party,
         actor: Option<Party>,
@@ -508,6 +517,7 @@ impl Provider {
                     grant_id: subject.grant_id.as_deref(),
                     not_after: Some(subject.exp),
                     extra,
+                    dpop_jkt: loaded.dpop,
                 },
                 now,
             )

@@ -3,10 +3,11 @@
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::grant::Caller;
 use crate::grant::TokenResponse;
 use crate::id_token::IdTokenParts;
 use crate::model::{Artifact, ArtifactKind, GrantType};
-use crate::provider::{LoadedClient, Provider};
+use crate::provider::Provider;
 use crate::secret::new_handle;
 use crate::token::TokenContent;
 use crate::user_grant::ActiveGrant;
@@ -15,6 +16,10 @@ use crate::user_grant::ActiveGrant;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RefreshRecord {
     pub scope: Vec<String>,
+    /// RFC 9449 §5: a public client's refresh token is bound to the DPoP key it was issued
+    /// under (its thumbprint); each refresh must prove that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// Set when the token was rotated: the response it was answered with, encrypted, for retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor: Option<String>,
@@ -26,7 +31,7 @@ impl Provider {
     /// bearer grant) never yields a token for the admin API.
     pub(crate) async fn tokens_for_grant(
         &self,
-        loaded: &LoadedClient,
+        loaded: &Caller<'_>,
         grant: &ActiveGrant,
         scope: &[String],
         resources: &[String],
@@ -55,6 +60,7 @@ impl Provider {
                     grant_id: Some(&grant.id),
                     not_after: None,
                     extra: authentication_claims(&grant.record),
+                    dpop_jkt: loaded.dpop,
                 },
                 now,
             )
@@ -63,6 +69,11 @@ impl Provider {
             let (handle, key) = new_handle();
             let record = RefreshRecord {
                 scope: grant.record.scope.clone(),
+                // A confidential client's refresh tokens are bound to its authentication already.
+                dpop_jkt: loaded
+                    .dpop
+                    .filter(|_| !client.client_type.is_confidential())
+                    .map(str::to_owned),
                 successor: None,
             };
             self.store

@@ -3,16 +3,15 @@
 //! tokens (core does).
 
 use axum::extract::{Path, RawQuery, State};
-use http::HeaderMap;
 use tessera_core::admin::paginate;
 
-use super::auth::admin;
+use super::auth::{admin, AdminRequest};
 use super::{limit, no_content, page, query, Reply};
 use crate::AppState;
 
 pub async fn user_sessions(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -29,7 +28,7 @@ pub async fn user_sessions(
 /// Signs the user out everywhere: every session ends.
 pub async fn end_sessions(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     admin(&s, &h).await?.end_user_sessions(&id).await?;
@@ -38,7 +37,7 @@ pub async fn end_sessions(
 
 pub async fn end_session(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((id, sid)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h).await?.end_user_session(&id, &sid).await?;
@@ -47,7 +46,7 @@ pub async fn end_session(
 
 pub async fn user_grants(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -64,7 +63,7 @@ pub async fn user_grants(
 /// Revokes every grant of the user, or with `application` only that application's.
 pub async fn revoke_grants(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -77,7 +76,7 @@ pub async fn revoke_grants(
 
 pub async fn revoke_grant(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((id, grant)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h).await?.revoke_user_grant(&id, &grant).await?;

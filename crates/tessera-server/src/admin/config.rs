@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::admin::{
@@ -14,12 +14,12 @@ use tessera_core::admin::{
 use tessera_core::model::{Alg, LifetimeOverrides};
 use tessera_core::Timestamp;
 
-use super::auth::admin;
+use super::auth::{admin, AdminRequest};
 use super::problem::Problem;
 use super::{body, limit, no_content, one, page, query, Reply};
 use crate::AppState;
 
-pub async fn list_apps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_apps(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor", "search"])?;
     let mut all = a.applications().await?;
@@ -37,7 +37,7 @@ pub async fn list_apps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Raw
     Ok(page(p, |c| ApplicationView::of(&s.provider, c)))
 }
 
-pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_app(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: ClientSpec = body(&h, &b)?;
     let created = a.create_client(&spec).await?;
@@ -48,7 +48,7 @@ pub async fn create_app(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
     Ok(one(StatusCode::CREATED, &created.client, &view))
 }
 
-pub async fn get_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn get_app(State(s): State<AppState>, h: AdminRequest, Path(id): Path<String>) -> Reply {
     let client = admin(&s, &h).await?.application(&id).await?;
     Ok(one(
         StatusCode::OK,
@@ -59,7 +59,7 @@ pub async fn get_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
 
 pub async fn update_app(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -73,7 +73,7 @@ pub async fn update_app(
     ))
 }
 
-async fn set_enabled(s: AppState, h: HeaderMap, id: String, enabled: bool) -> Reply {
+async fn set_enabled(s: AppState, h: AdminRequest, id: String, enabled: bool) -> Reply {
     let patch = ClientPatch {
         enabled: Some(enabled),
         ..ClientPatch::default()
@@ -86,15 +86,27 @@ async fn set_enabled(s: AppState, h: HeaderMap, id: String, enabled: bool) -> Re
     ))
 }
 
-pub async fn enable_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn enable_app(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     set_enabled(s, h, id, true).await
 }
 
-pub async fn disable_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn disable_app(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     set_enabled(s, h, id, false).await
 }
 
-pub async fn delete_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn delete_app(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.delete_client(&id).await?;
     Ok(no_content())
 }
@@ -102,7 +114,7 @@ pub async fn delete_app(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
 /// Seed 000 "Revoke a client secret": the old secret stops working; the new one is shown once.
 pub async fn rotate_secret(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     let (client, secret) = admin(&s, &h).await?.rotate_client_secret(&id).await?;
@@ -114,7 +126,7 @@ pub async fn rotate_secret(
 /// `image/jpeg`, `image/gif`, `image/webp`); at most 256 KiB and 4096×4096 pixels.
 pub async fn put_logo(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -130,14 +142,18 @@ pub async fn put_logo(
     ))
 }
 
-pub async fn delete_logo(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn delete_logo(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.remove_logo(&id).await?;
     Ok(no_content())
 }
 
 pub async fn app_consents(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -157,14 +173,14 @@ pub async fn app_consents(
 /// asked again at their next sign-in.
 pub async fn revoke_app_consents(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     admin(&s, &h).await?.revoke_client_consents(&id).await?;
     Ok(no_content())
 }
 
-pub async fn list_apis(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_apis(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let all = a.apis().await?;
@@ -177,14 +193,14 @@ pub async fn list_apis(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Raw
     Ok(page(p, Clone::clone))
 }
 
-pub async fn create_api(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_api(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: ApiSpec = body(&h, &b)?;
     let api = a.create_api(&spec).await?;
     Ok(one(StatusCode::CREATED, &api, &api))
 }
 
-pub async fn get_api(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn get_api(State(s): State<AppState>, h: AdminRequest, Path(id): Path<String>) -> Reply {
     let api = admin(&s, &h).await?.api(&id).await?;
     Ok(one(StatusCode::OK, &api, &api))
 }
@@ -192,7 +208,7 @@ pub async fn get_api(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
 /// Replaces an API; the identifier is the path's.
 pub async fn update_api(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -203,7 +219,11 @@ pub async fn update_api(
     Ok(one(StatusCode::OK, &api, &api))
 }
 
-pub async fn delete_api(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn delete_api(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.delete_api(&id).await?;
     Ok(no_content())
 }
@@ -219,7 +239,11 @@ fn same_key(field: &str, in_body: &mut String, in_path: &str) -> Result<(), Prob
     Ok(())
 }
 
-pub async fn list_scopes(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_scopes(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let all = a.scopes().await?;
@@ -232,14 +256,14 @@ pub async fn list_scopes(State(s): State<AppState>, h: HeaderMap, RawQuery(q): R
     Ok(page(p, Clone::clone))
 }
 
-pub async fn create_scope(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_scope(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: ScopeSpec = body(&h, &b)?;
     let scope = a.create_scope(&spec).await?;
     Ok(one(StatusCode::CREATED, &scope, &scope))
 }
 
-pub async fn get_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+pub async fn get_scope(State(s): State<AppState>, h: AdminRequest, Path(n): Path<String>) -> Reply {
     let scope = admin(&s, &h).await?.scope(&n).await?;
     Ok(one(StatusCode::OK, &scope, &scope))
 }
@@ -247,7 +271,7 @@ pub async fn get_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path<St
 /// Replaces a scope; the name is the path's.
 pub async fn update_scope(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(n): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -258,12 +282,20 @@ pub async fn update_scope(
     Ok(one(StatusCode::OK, &scope, &scope))
 }
 
-pub async fn delete_scope(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+pub async fn delete_scope(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(n): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.delete_scope(&n).await?;
     Ok(no_content())
 }
 
-pub async fn list_schemes(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_schemes(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let all = a.schemes().await?;
@@ -276,14 +308,18 @@ pub async fn list_schemes(State(s): State<AppState>, h: HeaderMap, RawQuery(q): 
     Ok(page(p, Clone::clone))
 }
 
-pub async fn create_scheme(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_scheme(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: SchemeSpec = body(&h, &b)?;
     let scheme = a.create_scheme(&spec).await?;
     Ok(one(StatusCode::CREATED, &scheme, &scheme))
 }
 
-pub async fn get_scheme(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+pub async fn get_scheme(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(n): Path<String>,
+) -> Reply {
     let scheme = admin(&s, &h).await?.scheme(&n).await?;
     Ok(one(StatusCode::OK, &scheme, &scheme))
 }
@@ -291,7 +327,7 @@ pub async fn get_scheme(State(s): State<AppState>, h: HeaderMap, Path(n): Path<S
 /// Replaces a scheme; the name is the path's.
 pub async fn update_scheme(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(n): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -304,14 +340,14 @@ pub async fn update_scheme(
 
 pub async fn delete_scheme(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(n): Path<String>,
 ) -> Reply {
     admin(&s, &h).await?.delete_scheme(&n).await?;
     Ok(no_content())
 }
 
-pub async fn list_idps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_idps(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let all = a.idps().await?;
@@ -324,14 +360,14 @@ pub async fn list_idps(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Raw
     Ok(page(p, Clone::clone))
 }
 
-pub async fn create_idp(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_idp(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: IdpSpec = body(&h, &b)?;
     let view = a.create_idp(&spec).await?;
     Ok(one(StatusCode::CREATED, &view, &view))
 }
 
-pub async fn get_idp(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+pub async fn get_idp(State(s): State<AppState>, h: AdminRequest, Path(n): Path<String>) -> Reply {
     let view = admin(&s, &h).await?.idp(&n).await?;
     Ok(one(StatusCode::OK, &view, &view))
 }
@@ -339,7 +375,7 @@ pub async fn get_idp(State(s): State<AppState>, h: HeaderMap, Path(n): Path<Stri
 /// Replaces an identity provider; the name is the path's, a client secret not given is kept.
 pub async fn update_idp(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(n): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -350,12 +386,16 @@ pub async fn update_idp(
     Ok(one(StatusCode::OK, &view, &view))
 }
 
-pub async fn delete_idp(State(s): State<AppState>, h: HeaderMap, Path(n): Path<String>) -> Reply {
+pub async fn delete_idp(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(n): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.delete_idp(&n).await?;
     Ok(no_content())
 }
 
-pub async fn list_keys(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_keys(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let now = s.provider.now();
@@ -403,7 +443,7 @@ pub struct KeySchedule {
     pub not_after: Option<Timestamp>,
 }
 
-pub async fn generate_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn generate_key(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let r: KeyRequest = body(&h, &b)?;
     let window = KeyWindow {
@@ -418,7 +458,7 @@ pub async fn generate_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> 
     ))
 }
 
-pub async fn import_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn import_key(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let r: KeyImport = body(&h, &b)?;
     let window = KeyWindow {
@@ -435,7 +475,7 @@ pub async fn import_key(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Re
     ))
 }
 
-pub async fn get_key(State(s): State<AppState>, h: HeaderMap, Path(kid): Path<String>) -> Reply {
+pub async fn get_key(State(s): State<AppState>, h: AdminRequest, Path(kid): Path<String>) -> Reply {
     let k = admin(&s, &h).await?.key(&kid).await?;
     Ok(one(StatusCode::OK, &k, &KeyView::of(&k, s.provider.now())))
 }
@@ -443,7 +483,7 @@ pub async fn get_key(State(s): State<AppState>, h: HeaderMap, Path(kid): Path<St
 /// Seed 002 "Used From" / "Used Until": moves a key's signing window.
 pub async fn schedule_key(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(kid): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -458,7 +498,11 @@ pub async fn schedule_key(
 }
 
 /// Stops a key signing now; it stays published until the tokens it signed have expired.
-pub async fn retire_key(State(s): State<AppState>, h: HeaderMap, Path(kid): Path<String>) -> Reply {
+pub async fn retire_key(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(kid): Path<String>,
+) -> Reply {
     let k = admin(&s, &h).await?.retire_key(&kid).await?;
     Ok(one(StatusCode::OK, &k, &KeyView::of(&k, s.provider.now())))
 }
@@ -493,7 +537,7 @@ fn settings_view(p: &tessera_core::Provider, overrides: &LifetimeOverrides) -> V
     })
 }
 
-pub async fn settings(State(s): State<AppState>, h: HeaderMap) -> Reply {
+pub async fn settings(State(s): State<AppState>, h: AdminRequest) -> Reply {
     let overrides = admin(&s, &h).await?.stored_lifetimes().await?;
     Ok(one(
         StatusCode::OK,
@@ -510,7 +554,7 @@ pub struct SettingsPatch {
     pub lifetimes: LifetimePatch,
 }
 
-pub async fn change_settings(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn change_settings(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let patch: SettingsPatch = body(&h, &b)?;
     let overrides = a.change_default_lifetimes(&patch.lifetimes).await?;

@@ -3,19 +3,23 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_core::admin::{paginate, PasswordChange, UserPatch, UserSpec, UserView};
 use tessera_core::audit::AuditQuery;
 use tessera_core::Timestamp;
 
-use super::auth::admin;
+use super::auth::{admin, AdminRequest};
 use super::problem::Problem;
 use super::{body, limit, no_content, one, page, plain, query, Reply};
 use crate::AppState;
 
-pub async fn list_users(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_users(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor", "search", "group"])?;
     let mut all = a.users().await?;
@@ -39,20 +43,20 @@ pub async fn list_users(State(s): State<AppState>, h: HeaderMap, RawQuery(q): Ra
     Ok(page(p, |u| UserView::from(u)))
 }
 
-pub async fn create_user(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Reply {
+pub async fn create_user(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
     let a = admin(&s, &h).await?;
     let spec: UserSpec = body(&h, &b)?;
     let u = a.create_user(&spec).await?;
     Ok(one(StatusCode::CREATED, &u, &UserView::from(&u)))
 }
 
-pub async fn get_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn get_user(State(s): State<AppState>, h: AdminRequest, Path(id): Path<String>) -> Reply {
     let u = admin(&s, &h).await?.user(&id).await?;
     Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
 /// The caller's own user (a token issued for a user).
-pub async fn me(State(s): State<AppState>, h: HeaderMap) -> Reply {
+pub async fn me(State(s): State<AppState>, h: AdminRequest) -> Reply {
     let a = admin(&s, &h).await?;
     let id = a.caller().user_id().map(str::to_owned).ok_or_else(|| {
         Problem::new(
@@ -66,7 +70,7 @@ pub async fn me(State(s): State<AppState>, h: HeaderMap) -> Reply {
 
 pub async fn update_user(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -76,7 +80,11 @@ pub async fn update_user(
     Ok(one(StatusCode::OK, &u, &UserView::from(&u)))
 }
 
-pub async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn delete_user(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     admin(&s, &h).await?.delete_user(&id).await?;
     Ok(no_content())
 }
@@ -84,7 +92,7 @@ pub async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path
 /// A new password; with `users:self` alone, `current_password` too.
 pub async fn set_password(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -94,7 +102,7 @@ pub async fn set_password(
     Ok(no_content())
 }
 
-async fn set_blocked(s: AppState, h: HeaderMap, id: String, blocked: bool) -> Reply {
+async fn set_blocked(s: AppState, h: AdminRequest, id: String, blocked: bool) -> Reply {
     let patch = UserPatch {
         blocked: Some(blocked),
         ..UserPatch::default()
@@ -104,13 +112,17 @@ async fn set_blocked(s: AppState, h: HeaderMap, id: String, blocked: bool) -> Re
 }
 
 /// A blocked user cannot sign in or refresh, and their tokens introspect as inactive.
-pub async fn block_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Reply {
+pub async fn block_user(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
     set_blocked(s, h, id, true).await
 }
 
 pub async fn unblock_user(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     set_blocked(s, h, id, false).await
@@ -125,7 +137,7 @@ pub struct EnrolmentRequest {
 
 pub async fn user_factors(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     let view = admin(&s, &h).await?.user_factors(&id).await?;
@@ -134,7 +146,7 @@ pub async fn user_factors(
 
 pub async fn user_identities(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
 ) -> Reply {
     let list = admin(&s, &h).await?.identities(&id).await?;
@@ -143,7 +155,7 @@ pub async fn user_identities(
 
 pub async fn unlink_identity(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((id, idp, subject)): Path<(String, String, String)>,
 ) -> Reply {
     admin(&s, &h)
@@ -155,7 +167,7 @@ pub async fn unlink_identity(
 
 pub async fn remove_factor(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((id, factor)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h).await?.remove_factor(&id, &factor).await?;
@@ -164,7 +176,7 @@ pub async fn remove_factor(
 
 pub async fn require_enrolment(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     b: Bytes,
 ) -> Reply {
@@ -176,7 +188,7 @@ pub async fn require_enrolment(
 
 pub async fn user_consents(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -190,14 +202,18 @@ pub async fn user_consents(
 
 pub async fn revoke_consent(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((id, client_id)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h).await?.revoke_consent(&id, &client_id).await?;
     Ok(no_content())
 }
 
-pub async fn list_groups(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn list_groups(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(q.as_deref(), &["limit", "cursor"])?;
     let groups = a.groups().await?;
@@ -209,14 +225,18 @@ pub async fn list_groups(State(s): State<AppState>, h: HeaderMap, RawQuery(q): R
     ))
 }
 
-pub async fn get_group(State(s): State<AppState>, h: HeaderMap, Path(name): Path<String>) -> Reply {
+pub async fn get_group(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(name): Path<String>,
+) -> Reply {
     let g = admin(&s, &h).await?.group(&name).await?;
     Ok(plain(StatusCode::OK, &g))
 }
 
 pub async fn add_member(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h)
@@ -228,7 +248,7 @@ pub async fn add_member(
 
 pub async fn remove_member(
     State(s): State<AppState>,
-    h: HeaderMap,
+    h: AdminRequest,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
     admin(&s, &h)
@@ -253,7 +273,7 @@ fn seconds(
 
 /// The audit log, newest first: filter by actor, action (`client.` for a prefix), application
 /// and time (Unix seconds); `cursor` continues a page.
-pub async fn audit(State(s): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+pub async fn audit(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
     let a = admin(&s, &h).await?;
     let q = query(
         q.as_deref(),

@@ -52,6 +52,20 @@ impl Problem {
         }
     }
 
+    /// 401 with RFC 9449 §7.1's `DPoP` challenge: `invalid_token` for a token presented
+    /// against its binding, `invalid_dpop_proof`, or `use_dpop_nonce` (the nonce is in the
+    /// `DPoP-Nonce` header).
+    pub fn refused_proof(code: &str, detail: &str) -> Problem {
+        Problem {
+            challenge: Some(crate::oauth::respond::dpop_challenge(
+                "tessera-admin",
+                code,
+                detail,
+            )),
+            ..Problem::new(StatusCode::UNAUTHORIZED, detail)
+        }
+    }
+
     /// 403 (RFC 6750 §3.1 `insufficient_scope`): what was refused and what it needs; the
     /// challenge lists the scopes that take part.
     pub fn forbidden(detail: impl Into<String>, need: Need) -> Problem {

@@ -102,13 +102,17 @@ pub struct Options {
     #[arg(long, value_parser = parse_policy)]
     pub oauth_policy: Option<OAuthPolicy>,
     /// Security profile: fapi2 (FAPI 2.0: PAR, private_key_jwt, PS256/ES256/EdDSA, codes of at
-    /// most 60 s), or none.
+    /// most 60 s, DPoP-bound access tokens), or none.
     #[arg(long, value_parser = parse_profile)]
     pub profile: Option<ProfileArg>,
     /// Pin ID tokens and access tokens to one signing key by kid (seed 000 "Certificate"; its
     /// algorithm must be --signing-alg and --id-token-alg); '' unpins.
     #[arg(long)]
     pub signing_kid: Option<String>,
+    /// Every token request must carry a DPoP proof, so every access token is DPoP-bound
+    /// (RFC 9449; on by default with --profile fapi2).
+    #[arg(long)]
+    pub dpop_bound_access_tokens: Option<bool>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -374,6 +378,7 @@ impl Options {
             oauth_policy: self.oauth_policy,
             profile: self.profile.map(|p| p.0),
             signing_kid: clearable(self.signing_kid),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             enabled: self.enabled,
             redirect_uris: non_empty(self.redirect_uris),
             post_logout_redirect_uris: non_empty(self.post_logout_redirect_uris),
@@ -491,6 +496,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
                 oauth_policy: o.oauth_policy,
                 profile: o.profile.and_then(|p| p.0),
                 signing_kid: given(o.signing_kid),
+                dpop_bound_access_tokens: o.dpop_bound_access_tokens,
                 enabled: o.enabled,
                 redirect_uris: o.redirect_uris,
                 post_logout_redirect_uris: o.post_logout_redirect_uris,

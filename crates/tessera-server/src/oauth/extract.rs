@@ -46,6 +46,13 @@ impl FromRequest<AppState> for FormRequest {
                 return Err(error_body(StatusCode::BAD_REQUEST, &e));
             }
         };
+        let dpop = match crate::bearer::dpop_header(headers) {
+            Ok(d) => d.map(str::to_owned),
+            Err(why) => {
+                let e = Error::new(tessera_core::ErrorCode::InvalidDpopProof, why);
+                return Err(error_body(StatusCode::BAD_REQUEST, &e));
+            }
+        };
         let body = match Bytes::from_request(req, state).await {
             Ok(b) => b,
             Err(rejection) => {
@@ -63,6 +70,7 @@ impl FromRequest<AppState> for FormRequest {
             authorization,
             params,
             address,
+            dpop,
         }))
     }
 }

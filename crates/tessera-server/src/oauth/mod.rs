@@ -124,31 +124,24 @@ async fn userinfo_answer(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> (Option<String>, Response) {
+    let refuse = |why: &'static str, dpop: bool| {
+        (
+            None,
+            respond::bearer_error(s, Error::invalid_request(why), dpop),
+        )
+    };
     let header_token = match headers.get(http::header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
-        Some(Ok(v)) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => Some(t.trim().to_owned()),
-            _ => {
-                return (
-                    None,
-                    respond::bearer_error(
-                        s,
-                        Error::invalid_request(
-                            "the Authorization header must use the Bearer scheme",
-                        ),
-                    ),
+        Some(Ok(_)) => match crate::bearer::presented_token(headers) {
+            Some(t) => Some(t),
+            None => {
+                return refuse(
+                    "the Authorization header must use the Bearer or the DPoP scheme",
+                    false,
                 )
             }
         },
-        Some(Err(_)) => {
-            return (
-                None,
-                respond::bearer_error(
-                    s,
-                    Error::invalid_request("the Authorization header is not visible ASCII"),
-                ),
-            )
-        }
+        Some(Err(_)) => return refuse("the Authorization header is not visible ASCII", false),
     };
     let is_form = headers
         .get(http::header::CONTENT_TYPE)
@@ -161,29 +154,33 @@ async fn userinfo_answer(
         match Params::parse(body).and_then(|p| p.get("access_token").map(|t| t.map(str::to_owned)))
         {
             Ok(t) => t,
-            Err(e) => return (None, respond::bearer_error(s, e)),
+            Err(e) => return (None, respond::bearer_error(s, e, false)),
         }
     } else {
         None
     };
-    let token = match (header_token, body_token) {
+    // RFC 6750 §2.2: a token in the body is a bearer token.
+    let (dpop, token) = match (header_token, body_token.as_deref()) {
         (Some(_), Some(_)) => {
-            return (
-                None,
-                respond::bearer_error(
-                    s,
-                    Error::invalid_request("the access token was sent twice (header and body)"),
-                ),
-            )
+            return refuse("the access token was sent twice (header and body)", false)
         }
-        (Some(t), None) | (None, Some(t)) => t,
+        (Some(t), None) => t,
+        (None, Some(t)) => (false, t),
         (None, None) => return (None, respond::bearer_challenge(s)),
     };
-    let answer = s.provider.userinfo(&token).await;
+    let url = s.provider.settings.endpoint("/userinfo");
+    let presented = match crate::bearer::presentation(headers, dpop, token, method.as_str(), &url) {
+        Ok(p) => p,
+        Err(why) => {
+            let e = Error::new(tessera_core::ErrorCode::InvalidDpopProof, why);
+            return (None, respond::bearer_error(s, e, true));
+        }
+    };
+    let answer = s.provider.userinfo(presented).await;
     let res = match answer.result {
         Ok(UserInfo::Json(body)) => no_store_json(&body),
         Ok(UserInfo::Jwt(jwt)) => respond::no_store_as("application/jwt", jwt.into_bytes()),
-        Err(e) => respond::bearer_error(s, e),
+        Err(e) => respond::bearer_error(s, e, dpop),
     };
     (answer.client_id, res)
 }

@@ -81,21 +81,38 @@ pub fn error(s: &AppState, e: Error) -> Response {
     res
 }
 
-/// RFC 6750 §3: a request without a token gets the bare challenge.
+/// RFC 9449 §7.1: the `DPoP` challenge with an error, naming the algorithms proofs may use.
+pub fn dpop_challenge(realm: &str, code: &str, description: &str) -> String {
+    let desc = description.replace(['"', '\\'], "'");
+    format!(
+        "DPoP realm=\"{realm}\", error=\"{code}\", error_description=\"{desc}\", algs=\"{}\"",
+        tessera_core::dpop::DPOP_ALGS.join(" ")
+    )
+}
+
+/// RFC 6750 §3, RFC 9449 §7.1: a request without a token gets the bare challenges of both
+/// schemes.
 pub fn bearer_challenge(s: &AppState) -> Response {
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::UNAUTHORIZED;
-    let value = format!("Bearer realm=\"{}\"", s.provider.settings.issuer);
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    let realm = &s.provider.settings.issuer;
+    let algs = tessera_core::dpop::DPOP_ALGS.join(" ");
+    for value in [
+        format!("Bearer realm=\"{realm}\""),
+        format!("DPoP realm=\"{realm}\", algs=\"{algs}\""),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(WWW_AUTHENTICATE, v);
+        }
     }
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-/// RFC 6750 §3.1: the error in `WWW-Authenticate` and in the body.
-pub fn bearer_error(s: &AppState, e: Error) -> Response {
+/// RFC 6750 §3.1: the error in `WWW-Authenticate` and in the body; RFC 9449 §7.1: with the
+/// `DPoP` challenge when the token came with that scheme or the proof is at fault.
+pub fn bearer_error(s: &AppState, e: Error, dpop: bool) -> Response {
     if matches!(
         e.code,
         ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
@@ -107,17 +124,23 @@ pub fn bearer_error(s: &AppState, e: Error) -> Response {
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         _ => StatusCode::UNAUTHORIZED,
     };
-    let code = if status == StatusCode::UNAUTHORIZED {
+    let proof_error = matches!(
+        e.code,
+        ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+    );
+    let code = if status == StatusCode::UNAUTHORIZED && !proof_error {
         "invalid_token"
     } else {
         e.code.as_str()
     };
     let mut res = error_body(status, &Error::new(e.code, e.description.clone()));
-    let desc = e.description.replace(['"', '\\'], "'");
-    let value = format!(
-        "Bearer realm=\"{}\", error=\"{code}\", error_description=\"{desc}\"",
-        s.provider.settings.issuer
-    );
+    let realm = &s.provider.settings.issuer;
+    let value = if dpop || proof_error {
+        dpop_challenge(realm, code, &e.description)
+    } else {
+        let desc = e.description.replace(['"', '\\'], "'");
+        format!("Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{desc}\"")
+    };
     if let Ok(v) = HeaderValue::from_str(&value) {
         res.headers_mut().insert(WWW_AUTHENTICATE, v);
     }

@@ -210,6 +210,8 @@ struct AppView {
     consent: String,
     require_par: bool,
     require_signed: bool,
+    /// Every token request must carry a DPoP proof.
+    dpop_bound: bool,
     /// `2.0` or `2.1`.
     oauth_policy: String,
     /// `fapi2` or "".
@@ -256,6 +258,7 @@ impl AppView {
             },
             require_par: b.require_pushed_authorization_requests,
             require_signed: b.require_signed_request_object,
+            dpop_bound: c.dpop_bound_access_tokens,
             oauth_policy: match c.oauth_policy {
                 OAuthPolicy::V2_0 => "2.0".into(),
                 OAuthPolicy::V2_1 => "2.1".into(),
@@ -324,6 +327,7 @@ impl AppView {
         if form.get("tab") == "settings" {
             self.require_par = form.checked("require_par");
             self.require_signed = form.checked("require_signed");
+            self.dpop_bound = form.checked("dpop_bound");
         }
     }
 }
@@ -655,6 +659,7 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             }
             p.apis = Some(form.all("apis"));
             p.scopes = Some(form.all("scopes"));
+            p.dpop_bound_access_tokens = Some(form.checked("dpop_bound"));
             if form.has("oauth_policy") {
                 p.oauth_policy = Some(choice::<OAuthPolicy>(
                     "oauth_policy",

@@ -136,6 +136,7 @@ pub async fn callback(
             ("code_verifier", verifier.as_str()),
         ]),
         address,
+        dpop: None,
     };
     let tokens = match p.token(&req).await.result {
         Ok(t) => t,
@@ -186,6 +187,7 @@ pub async fn logout(
             authorization: None,
             params: Params::from_pairs([("token", token), ("client_id", PORTAL_CLIENT)]),
             address,
+            dpop: None,
         };
         if let Err(e) = s.provider.revoke(&req).await.result {
             tracing::warn!(error = %e, "admin portal sign-out: token not revoked");

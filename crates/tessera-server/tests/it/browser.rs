@@ -311,6 +311,75 @@ async fn openid_client_signs_in_with_par_jar_jarm_and_an_encrypted_id_token() {
     rp.server.kill();
 }
 
+/// DPoP (RFC 9449) with openid-client v6 unchanged, the server requiring nonces and the
+/// application DPoP-bound tokens: the pushed request carries a proof (binding the code), the code
+/// exchange, userinfo and a refresh carry proofs made with the same key (openid-client answering
+/// each `use_dpop_nonce` with the nonce it was given); the tokens are bound to the key's
+/// thumbprint, and the access token is refused when presented as a plain bearer token.
+#[tokio::test]
+async fn openid_client_binds_its_tokens_with_dpop_and_server_nonces() {
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tokio::task::spawn_blocking(|| drive_script("rp.mjs", &json!({"step": "keys"})))
+        .await
+        .unwrap();
+    let rp = OpenIdClientRp::start_with(
+        dir.path(),
+        &[
+            "--name",
+            "DPoP RP",
+            "--dpop-bound-access-tokens",
+            "true",
+            "--require-pushed-authorization-requests",
+            "true",
+        ],
+        json!({"dpop": keys["dpop"]}),
+        &[("TESSERA_DPOP__REQUIRE_NONCE", "true")],
+    )
+    .await;
+    let started = rp.step(json!({"step": "start", "par": true})).await;
+    let signed_in = rp.sign_in(&started).await;
+    let finished = rp.finish(&started, &signed_in).await;
+    let bound = &finished["dpop"];
+    assert_eq!(finished["token_type"], "dpop", "{finished}");
+    assert_eq!(bound["refreshed_token_type"], "dpop", "{finished}");
+    assert_eq!(bound["userinfo_sub"], finished["sub"], "{finished}");
+    assert_eq!(bound["cnf"]["jkt"], bound["thumbprint"], "{finished}");
+    assert_eq!(
+        bound["refreshed_cnf"]["jkt"], bound["thumbprint"],
+        "{finished}"
+    );
+    let at = bound["access_token"].as_str().unwrap();
+    let r = crate::process::http()
+        .get(format!("{}/userinfo", rp.base))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Without the key, the same library is refused a token.
+    let (ok, out) = rp
+        .try_step(json!({"step": "start", "par": true, "dpop": null}))
+        .await;
+    assert!(ok, "pushing needs no proof: {out}");
+    let signed_in = rp.sign_in(&out).await;
+    let (ok, refused) = rp
+        .try_step(
+            json!({"step": "finish", "callback_url": signed_in["final_url"],
+            "state": out["state"], "nonce": out["nonce"], "code_verifier": out["code_verifier"],
+            "dpop": null}),
+        )
+        .await;
+    assert!(
+        !ok && refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid_dpop_proof") || e.contains("DPoP")),
+        "{refused}"
+    );
+    rp.server.kill();
+}
+
 /// A relying party on openid-client v6 (`tests/browser/rp.mjs`) against a fresh Tessera with the
 /// user alice and one web application created with the given CLI arguments.
 struct OpenIdClientRp {
@@ -322,6 +391,16 @@ struct OpenIdClientRp {
 
 impl OpenIdClientRp {
     async fn start(dir: &Path, client_args: &[&str], options: Value) -> OpenIdClientRp {
+        OpenIdClientRp::start_with(dir, client_args, options, &[]).await
+    }
+
+    /// [`OpenIdClientRp::start`], the server also given `server_env`.
+    async fn start_with(
+        dir: &Path,
+        client_args: &[&str],
+        options: Value,
+        server_env: &[(&str, &str)],
+    ) -> OpenIdClientRp {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let env = [("TESSERA_ISSUER", base.as_str())];
@@ -352,7 +431,9 @@ impl OpenIdClientRp {
         for (k, v) in options.as_object().expect("options") {
             args[k] = v.clone();
         }
-        let server = Server::start_on(dir, port, &env);
+        let mut all_env = env.to_vec();
+        all_env.extend_from_slice(server_env);
+        let server = Server::start_on(dir, port, &all_env);
         server.wait_ready().await;
         OpenIdClientRp { base, args, server }
     }

@@ -18,6 +18,7 @@ mod client_credentials;
 mod cluster;
 mod config;
 mod discovery;
+mod dpop;
 mod errors;
 mod faults;
 mod federation;

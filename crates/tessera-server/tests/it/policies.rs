@@ -229,7 +229,8 @@ async fn oauth_2_1_refuses_what_it_removed() {
 }
 
 /// FAPI 2.0: a plain authorization request is refused; PAR with private_key_jwt (PS256) signs
-/// the user in; RS256 assertions are refused; the application's tokens are PS256.
+/// the user in; RS256 assertions are refused; the code is redeemed only with a DPoP proof, for
+/// DPoP-bound tokens; the application's tokens are PS256.
 #[tokio::test]
 async fn a_fapi_2_application_takes_only_what_the_profile_allows() {
     let h = Harness::new().await;
@@ -249,6 +250,7 @@ async fn a_fapi_2_application_takes_only_what_the_profile_allows() {
     assert_eq!(app.browser.id_token_alg, JwsAlg::Key(Alg::PS256));
     assert_eq!(app.signing_alg, JwsAlg::Key(Alg::PS256));
     assert!(app.browser.code_ttl <= 60);
+    assert!(app.dpop_bound_access_tokens);
 
     // A plain authorization request: refused (the issue's test).
     let (verifier, challenge) = pkce();
@@ -304,8 +306,17 @@ async fn a_fapi_2_application_takes_only_what_the_profile_allows() {
     let tok = format!("{ISSUER}/token");
     let mut f = pushed.clone();
     f.extend(key.assertion("PS256", &c, &tok, "a3"));
-    let t = h.post("/token", None, &form(&f)).await;
+    let dpop = crate::dpop::DpopKey::new();
+    let t = crate::dpop::post_dpop(
+        &h,
+        "/token",
+        None,
+        &form(&f),
+        &[&dpop.proof("POST", "/token", None, None)],
+    )
+    .await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    assert_eq!(t.json["token_type"], "DPoP");
     let id_token = t.json["id_token"].as_str().expect("id_token");
     let header: Value = serde_json::from_slice(
         &tessera_core::secret::b64url_decode(id_token.split('.').next().expect("h")).expect("b64"),
@@ -325,6 +336,10 @@ async fn a_fapi_2_application_takes_only_what_the_profile_allows() {
             Box::new(|s| s.require_pushed_authorization_requests = Some(false)),
         ),
         ("code_ttl", Box::new(|s| s.code_ttl = Some(120))),
+        (
+            "dpop_bound_access_tokens",
+            Box::new(|s| s.dpop_bound_access_tokens = Some(false)),
+        ),
         (
             "signing_alg",
             Box::new(|s| s.signing_alg = Some(JwsAlg::Key(Alg::RS256))),
