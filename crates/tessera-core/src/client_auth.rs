@@ -21,6 +21,8 @@ pub struct ClientRequest {
     pub address: String,
     /// RFC 9449 §4.1: the request's `DPoP` header (one at most), a proof not yet checked.
     pub dpop: Option<String>,
+    /// RFC 8705: the TLS client certificate (DER) of the connection, or of a trusted proxy's.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ClientRequest {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for ClientRequest {
         f.debug_struct("ClientRequest")
             .field("authorization", &auth)
             .field("dpop", &self.dpop.is_some())
+            .field("certificate", &self.certificate.is_some())
             .field("params", &self.params)
             .finish()
     }
@@ -189,7 +192,14 @@ impl Provider {
         };
         let c = &loaded.client;
         let now = self.now();
+        let mut method = p.method;
         let secret_ok = match p.method {
+            // RFC 8705 §2: the client_id alone, and the certificate of the connection.
+            AuthMethod::None if c.auth_method.is_certificate() => {
+                method = c.auth_method;
+                self.certificate_authenticates(c, req.certificate.as_deref(), now)
+                    .await
+            }
             AuthMethod::None => c.auth_method == AuthMethod::None,
             _ => {
                 if let Some(secs) = self.client_throttled(&loaded, now).await? {
@@ -213,11 +223,11 @@ impl Provider {
         if !c.enabled {
             return Err(Error::invalid_client("the client is disabled"));
         }
-        if c.auth_method != p.method {
+        if c.auth_method != method {
             return Err(Error::invalid_client(format!(
                 "the client is registered for {} authentication, not {}",
                 c.auth_method.as_str(),
-                p.method.as_str()
+                method.as_str()
             )));
         }
         Ok(loaded)
@@ -235,6 +245,7 @@ mod tests {
             params: Params::parse(body.as_bytes()).unwrap(),
             address: String::new(),
             dpop: None,
+            certificate: None,
         }
     }
 

@@ -19,9 +19,16 @@ impl Provider {
     /// `/.well-known/oauth-authorization-server`.
     pub fn discovery(&self) -> Value {
         let s = &self.settings;
-        let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        // RFC 8705: the certificate methods only when client certificates reach Tessera.
+        let offered = |m: &&AuthMethod| s.mtls.enabled || !m.is_certificate();
+        let auth_methods: Vec<&str> = AuthMethod::ALL
+            .iter()
+            .filter(offered)
+            .map(|m| m.as_str())
+            .collect();
         let secret_methods: Vec<&str> = AuthMethod::ALL
             .iter()
+            .filter(offered)
             .filter(|m| **m != AuthMethod::None)
             .map(|m| m.as_str())
             .collect();
@@ -135,6 +142,20 @@ impl Provider {
         });
         if let (Some(d), Value::Object(p)) = (doc.as_object_mut(), protection) {
             d.extend(p);
+        }
+        if s.mtls.enabled {
+            // RFC 8705 §3.3.
+            doc["tls_client_certificate_bound_access_tokens"] = json!(true);
+            // RFC 8705 §5: where the endpoints are reached with mutual TLS, when elsewhere.
+            if s.mtls.endpoint_base.is_some() {
+                doc["mtls_endpoint_aliases"] = json!({
+                    "token_endpoint": s.mtls_alias("/token"),
+                    "revocation_endpoint": s.mtls_alias("/revoke"),
+                    "introspection_endpoint": s.mtls_alias("/introspect"),
+                    "userinfo_endpoint": s.mtls_alias("/userinfo"),
+                    "pushed_authorization_request_endpoint": s.mtls_alias("/par"),
+                });
+            }
         }
         doc
     }

@@ -9,8 +9,6 @@ use crate::clock::Timestamp;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
 use crate::secret::{b64url, b64url_decode, sha256};
-use crate::token::AccessClaims;
-use crate::user_grant::ActiveGrant;
 
 /// RFC 9449 §5.1 `dpop_signing_alg_values_supported`: asymmetric algorithms only (§4.2).
 pub const DPOP_ALGS: [&str; 9] = [
@@ -39,6 +37,8 @@ pub struct ProofContext<'a> {
     pub method: &'a str,
     /// The URL of the endpoint as Tessera publishes it (`htu`), without query or fragment.
     pub url: &'a str,
+    /// The endpoint's mutual-TLS alias (RFC 8705 §5), which `htu` may name instead.
+    pub alias: Option<&'a str>,
     /// At a protected resource: the access token the proof must name (`ath`).
     pub access_token: Option<&'a str>,
 }
@@ -64,29 +64,6 @@ fn same_target(htu: &str, url: &str) -> bool {
 /// RFC 9449 §6.1: `ath`, the base64url SHA-256 of the access token.
 pub fn access_token_hash(token: &str) -> String {
     b64url(&sha256(token.as_bytes()))
-}
-
-/// How an access token reached one of Tessera's protected resources (the userinfo endpoint,
-/// the admin API): RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with the request's proof.
-#[derive(Debug, Clone, Copy)]
-pub enum Presented<'a> {
-    Bearer(&'a str),
-    Dpop {
-        token: &'a str,
-        /// The request's `DPoP` header.
-        proof: Option<&'a str>,
-        method: &'a str,
-        /// The resource's URL as Tessera publishes it.
-        url: &'a str,
-    },
-}
-
-impl<'a> Presented<'a> {
-    pub fn token(&self) -> &'a str {
-        match self {
-            Presented::Bearer(t) | Presented::Dpop { token: t, .. } => t,
-        }
-    }
 }
 
 /// The header and claims of a proof, and its key, once the signature checks out.
@@ -179,10 +156,9 @@ impl Provider {
                 ctx.method
             )));
         }
-        if !claims["htu"]
-            .as_str()
-            .is_some_and(|u| same_target(u, ctx.url))
-        {
+        if !claims["htu"].as_str().is_some_and(|u| {
+            same_target(u, ctx.url) || ctx.alias.is_some_and(|a| same_target(u, a))
+        }) {
             return Err(invalid_proof(format!(
                 "the DPoP proof's htu must be {}",
                 ctx.url
@@ -242,63 +218,14 @@ impl Provider {
             return Ok(None);
         };
         let url = self.settings.endpoint(path);
+        let alias = self.settings.mtls_alias(path);
         let ctx = ProofContext {
             method: "POST",
             url: &url,
+            alias: alias.as_deref(),
             access_token: None,
         };
         self.verify_dpop(proof, ctx, now).await.map(Some)
-    }
-
-    /// RFC 9449 §7.1: an access token in force, presented as its binding asks: a DPoP-bound
-    /// token only with the DPoP scheme and a proof made with its key (a Bearer presentation of
-    /// it is refused, §7.2), an unbound one only as Bearer. `None` when the token is not in force.
-    pub async fn presented_access_token(
-        &self,
-        presented: Presented<'_>,
-        now: Timestamp,
-    ) -> Result<Option<(AccessClaims, Option<ActiveGrant>)>> {
-        let Some(found) = self
-            .active_access_token(presented.token(), None, now)
-            .await?
-        else {
-            return Ok(None);
-        };
-        match (presented, found.0.dpop_jkt()) {
-            (Presented::Bearer(_), None) => Ok(Some(found)),
-            (Presented::Bearer(_), Some(_)) => Err(Error::new(
-                ErrorCode::InvalidToken,
-                "the access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof",
-            )),
-            (Presented::Dpop { .. }, None) => Err(Error::new(
-                ErrorCode::InvalidToken,
-                "the access token is not DPoP-bound: present it with the Bearer scheme",
-            )),
-            (
-                Presented::Dpop {
-                    token,
-                    proof,
-                    method,
-                    url,
-                },
-                Some(jkt),
-            ) => {
-                let proof = proof.ok_or_else(|| {
-                    invalid_proof("the DPoP scheme needs a DPoP proof in the DPoP header")
-                })?;
-                let ctx = ProofContext {
-                    method,
-                    url,
-                    access_token: Some(token),
-                };
-                if self.verify_dpop(proof, ctx, now).await? != jkt {
-                    return Err(invalid_proof(
-                        "the DPoP proof is not made with the key the access token is bound to",
-                    ));
-                }
-                Ok(Some(found))
-            }
-        }
     }
 
     /// RFC 9449 §8: the nonce handed out now in `DPoP-Nonce`: an HMAC of the time window under

@@ -63,6 +63,8 @@ enum Wanted<'a> {
     Signature(Option<&'a str>),
     /// The first key Tessera can encrypt to with this algorithm (RFC 7516 §4.1.1).
     Encryption(crate::model::KeyManagement),
+    /// The key of a client certificate (not one marked for encryption).
+    Certificate(&'a crate::mtls::PublicKeyParts),
 }
 
 fn pick(set: &KeySet, wanted: Wanted<'_>) -> Option<Found> {
@@ -70,6 +72,10 @@ fn pick(set: &KeySet, wanted: Wanted<'_>) -> Option<Found> {
         Wanted::Signature(kid) => pick_signing(&set.parsed, kid)?,
         // Judged on the key as published: its `alg`, `use` and `key_ops` as written.
         Wanted::Encryption(alg) => set.raw.iter().position(|k| crate::jwe::key_fits(k, alg))?,
+        Wanted::Certificate(parts) => set
+            .raw
+            .iter()
+            .position(|k| k["use"] != "enc" && parts.matches(k))?,
     };
     Some((set.parsed.keys.get(i)?.clone(), set.raw.get(i)?.clone()))
 }
@@ -162,6 +168,21 @@ impl JwksCache {
             .lookup(outbound, now, source, Wanted::Signature(kid))
             .await?
             .map(|(k, _)| k))
+    }
+
+    /// Whether `source` holds the public key `parts` (RFC 8705 §2.2: the key of a self-signed
+    /// client certificate), fetched like [`JwksCache::key`].
+    pub(crate) async fn same_key(
+        &self,
+        outbound: &dyn Outbound,
+        now: Timestamp,
+        source: KeySource<'_>,
+        parts: &crate::mtls::PublicKeyParts,
+    ) -> Result<bool, String> {
+        Ok(self
+            .lookup(outbound, now, source, Wanted::Certificate(parts))
+            .await?
+            .is_some())
     }
 
     /// The key of `source` to encrypt to with `alg`, fetched like [`JwksCache::key`].

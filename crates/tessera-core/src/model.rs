@@ -110,16 +110,31 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     /// A public client (RFC 6749 §2.1): it sends its client_id and proves nothing else.
     None,
+    /// RFC 8705 §2.1: a client certificate issued by a trusted CA, matched by subject DN or SAN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a self-signed client certificate whose key is in the client's `jwks`.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 5] = [
+    pub const ALL: [AuthMethod; 7] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
         AuthMethod::ClientSecretJwt,
         AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
     ];
+
+    /// Whether the method authenticates with the TLS client certificate (RFC 8705 §2).
+    pub fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -127,6 +142,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretJwt => "client_secret_jwt",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
     pub fn parse(s: &str) -> Option<AuthMethod> {
@@ -400,6 +417,8 @@ pub struct Client {
     pub federation: Federation,
     #[serde(flatten)]
     pub protection: ResponseProtection,
+    #[serde(flatten)]
+    pub mtls: MutualTls,
     /// The version of the application's logo (a digest of the image) when it has one; the image
     /// itself is a [`Logo`] record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -579,6 +598,47 @@ impl ResponseProtection {
                 self.authorization_encrypted_response_enc,
             ),
         ]
+    }
+}
+
+/// RFC 8705: how an application authenticates with its TLS client certificate (by the OAuth
+/// Dynamic Client Registration names of §2.1.2) and whether its access tokens are bound to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct MutualTls {
+    /// `tls_client_auth`: the certificate's subject DN (RFC 4514 string), or one of the SANs
+    /// below: exactly one of the five.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    /// RFC 8705 §3: its access tokens are bound to the client certificate of the token request
+    /// (`cnf` `x5t#S256`), so every token request must present one.
+    pub tls_client_certificate_bound_access_tokens: bool,
+}
+
+impl MutualTls {
+    /// The names and values of the subject fields that are set.
+    pub fn subject_fields(&self) -> Vec<(&'static str, &str)> {
+        [
+            (
+                "tls_client_auth_subject_dn",
+                &self.tls_client_auth_subject_dn,
+            ),
+            ("tls_client_auth_san_dns", &self.tls_client_auth_san_dns),
+            ("tls_client_auth_san_uri", &self.tls_client_auth_san_uri),
+            ("tls_client_auth_san_ip", &self.tls_client_auth_san_ip),
+            ("tls_client_auth_san_email", &self.tls_client_auth_san_email),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
     }
 }
 

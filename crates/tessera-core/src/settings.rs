@@ -88,6 +88,20 @@ impl Default for Throttle {
     }
 }
 
+/// Mutual TLS (RFC 8705): whether client certificates reach Tessera, and the CAs it trusts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MtlsSettings {
+    /// Client certificates can reach Tessera (its own TLS asks for them, or a trusted proxy
+    /// passes them on): the certificate methods and certificate-bound tokens are offered.
+    pub enabled: bool,
+    /// DER certificates of the CAs a `tls_client_auth` certificate must chain to (with any
+    /// intermediates among them).
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// RFC 8705 §5: where clients reach the endpoints with mutual TLS, when that is not the
+    /// issuer (`mtls_endpoint_aliases`).
+    pub endpoint_base: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The issuer identifier (RFC 8414 §2): https (http only on loopback), no query or fragment, no trailing slash.
@@ -111,6 +125,7 @@ pub struct Settings {
     pub clock_skew: i64,
     /// RFC 9449 §8: every DPoP proof must carry a nonce Tessera handed out (`DPoP-Nonce`).
     pub dpop_require_nonce: bool,
+    pub mtls: MtlsSettings,
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
@@ -178,6 +193,7 @@ impl Settings {
             pushed_request_lifetime: 60,
             clock_skew: CLOCK_SKEW_DEFAULT,
             dpop_require_nonce: false,
+            mtls: MtlsSettings::default(),
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,
@@ -188,6 +204,12 @@ impl Settings {
     /// The absolute URL of one of Tessera's endpoints.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+
+    /// RFC 8705 §5: the URL of an endpoint at its mutual-TLS alias, when there is one.
+    pub fn mtls_alias(&self, path: &str) -> Option<String> {
+        let base = self.mtls.endpoint_base.as_deref()?;
+        Some(format!("{}{path}", base.trim_end_matches('/')))
     }
 }
 

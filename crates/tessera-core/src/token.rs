@@ -49,6 +49,20 @@ impl AccessClaims {
         self.extra.get("cnf")?.get("jkt")?.as_str()
     }
 
+    /// RFC 8705 §3.1: the thumbprint of the client certificate the token is bound to
+    /// (`cnf.x5t#S256`).
+    pub fn certificate_x5t(&self) -> Option<&str> {
+        self.extra.get("cnf")?.get("x5t#S256")?.as_str()
+    }
+
+    /// What the token is bound to.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding {
+            jkt: self.dpop_jkt(),
+            x5t: self.certificate_x5t(),
+        }
+    }
+
     /// The RFC 9068 §2.2 claims, also the RFC 7662 §2.2 introspection members.
     pub fn to_json(&self, issuer: &str) -> Value {
         let aud = if self.aud.len() == 1 {
@@ -118,8 +132,30 @@ pub struct TokenContent<'a> {
     /// it); the client's access-token lifetime otherwise.
     pub not_after: Option<Timestamp>,
     pub extra: serde_json::Map<String, Value>,
-    /// RFC 9449 §6: the DPoP key (its thumbprint) the token is bound to, as `cnf.jkt`.
-    pub dpop_jkt: Option<&'a str>,
+    /// What the token is bound to (`cnf`).
+    pub binding: Binding<'a>,
+}
+
+/// What a token is bound to (its `cnf` claim): the thumbprint of a DPoP key (RFC 9449 §6,
+/// `jkt`) and of a client certificate (RFC 8705 §3, `x5t#S256`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Binding<'a> {
+    pub jkt: Option<&'a str>,
+    pub x5t: Option<&'a str>,
+}
+
+impl Binding<'_> {
+    /// The `cnf` claim (RFC 7800 §3.1), when the token is bound at all.
+    fn cnf(&self) -> Option<Value> {
+        let mut cnf = serde_json::Map::new();
+        if let Some(j) = self.jkt {
+            cnf.insert("jkt".into(), json!(j));
+        }
+        if let Some(x) = self.x5t {
+            cnf.insert("x5t#S256".into(), json!(x));
+        }
+        (!cnf.is_empty()).then_some(Value::Object(cnf))
+    }
 }
 
 /// An access token found by introspection or revocation.
@@ -178,8 +214,8 @@ impl Provider {
         let mut extra = content.extra;
         // The binding comes from the request's DPoP proof only, never from other claims.
         extra.remove("cnf");
-        if let Some(jkt) = content.dpop_jkt {
-            extra.insert("cnf".into(), json!({ "jkt": jkt }));
+        if let Some(cnf) = content.binding.cnf() {
+            extra.insert("cnf".into(), cnf);
         }
         let claims = AccessClaims {
             sub: content.sub.to_owned(),

@@ -6,9 +6,9 @@ use serde_json::{json, Map, Value};
 use crate::claims::requested_claims;
 use crate::client_auth::Answered;
 use crate::clock::Timestamp;
-use crate::dpop::Presented;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::Provider;
+use crate::resource::Presented;
 use crate::token::AccessClaims;
 use crate::user_grant::ActiveGrant;
 

@@ -231,6 +231,7 @@ pub async fn callback(
         ]),
         address,
         dpop: None,
+        certificate: None,
     };
     if let Err(e) = s.provider.token(&req).await.result {
         return crate::pages::error(&e);

@@ -2,7 +2,7 @@
 //! (RFC 9449 §7.1), and the request's one `DPoP` proof header (RFC 9449 §4.1).
 
 use http::HeaderMap;
-use tessera_core::dpop::Presented;
+use tessera_core::resource::{DpopRequest, Presented};
 
 /// The token of an `Authorization: Bearer` header (scheme case-insensitive), when there is one
 /// and it is not empty.
@@ -47,24 +47,32 @@ pub fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
         .map_err(|_| "the DPoP header is not visible ASCII")
 }
 
-/// The presentation of `token` (with the DPoP scheme when `dpop`) in a request of `method` to
-/// `url` with the given headers.
+/// The request a token reached a resource with: its method, and the resource's URL as Tessera
+/// publishes it and at its mutual-TLS alias.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub alias: Option<&'a str>,
+}
+
+/// The presentation of `token` (with the DPoP scheme when `dpop`) in a request to `at` with the
+/// given headers and client certificate.
 pub fn presentation<'a>(
     headers: &'a HeaderMap,
-    dpop: bool,
-    token: &'a str,
-    method: &'a str,
-    url: &'a str,
+    (dpop, token): (bool, &'a str),
+    at: Target<'a>,
+    certificate: Option<&'a [u8]>,
 ) -> Result<Presented<'a>, &'static str> {
     let proof = dpop_header(headers)?;
-    Ok(if dpop {
-        Presented::Dpop {
-            token,
+    Ok(Presented {
+        token,
+        dpop: dpop.then_some(DpopRequest {
             proof,
-            method,
-            url,
-        }
-    } else {
-        Presented::Bearer(token)
+            method: at.method,
+            url: at.url,
+            alias: at.alias,
+        }),
+        certificate,
     })
 }

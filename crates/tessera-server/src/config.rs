@@ -33,6 +33,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub sign_in: SignInConfig,
     pub dpop: DpopConfig,
+    pub tls: TlsConfig,
+    pub mtls: MtlsConfig,
     pub outbound: OutboundConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
@@ -46,6 +48,99 @@ pub struct Config {
 pub struct DpopConfig {
     /// Every DPoP proof must carry a nonce Tessera handed out in `DPoP-Nonce` (RFC 9449 §8).
     pub require_nonce: bool,
+}
+
+/// Tessera's own TLS: with `cert` and `key`, `tessera serve` speaks HTTPS only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The server's PEM certificate chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Its PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Ask clients for a certificate (optional for them) for mutual TLS (RFC 8705).
+    pub client_certificates: bool,
+}
+
+impl TlsConfig {
+    /// The rustls configuration, when TLS is configured.
+    pub fn server_config(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => {
+                crate::tls::server_config(c, k, self.client_certificates).map(Some)
+            }
+            (None, None) => Ok(None),
+            _ => bail!("tls.cert and tls.key go together"),
+        }
+    }
+}
+
+/// Mutual TLS (RFC 8705): client authentication by certificate and certificate-bound tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtlsConfig {
+    /// PEM certificates of the CAs a `tls_client_auth` client certificate must chain to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Behind a TLS-terminating proxy: the header it puts the client certificate in, URL-encoded
+    /// PEM (nginx: `proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;`).
+    pub proxy_header: String,
+    /// The addresses or networks of those proxies: the header is honoured only from them.
+    pub trusted_proxies: Vec<String>,
+    /// RFC 8705 §5: the base URL clients reach the endpoints at with mutual TLS, when it is not
+    /// the issuer (published as `mtls_endpoint_aliases`).
+    pub endpoint_base: String,
+}
+
+impl MtlsConfig {
+    /// The proxy whose certificate header is honoured, if any.
+    pub fn proxy(&self) -> anyhow::Result<Option<crate::mtls::CertificateProxy>> {
+        let header = self.proxy_header.trim();
+        if header.is_empty() {
+            return Ok(None);
+        }
+        let header = http::HeaderName::from_bytes(header.as_bytes())
+            .with_context(|| format!("mtls.proxy_header {header:?} is not a header name"))?;
+        if self.trusted_proxies.is_empty() {
+            bail!("mtls.proxy_header needs mtls.trusted_proxies: the addresses of the proxies that set it");
+        }
+        let trusted = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse()
+                    .map_err(|e: String| anyhow::anyhow!("mtls.trusted_proxies: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(crate::mtls::CertificateProxy { header, trusted }))
+    }
+
+    /// The DER certificates of `client_ca_file`.
+    fn trust_anchors(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        use rustls_pki_types::pem::PemObject;
+        let Some(path) = &self.client_ca_file else {
+            return Ok(Vec::new());
+        };
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("cannot read {} (mtls.client_ca_file)", path.display()))?
+            .map(|c| c.map(|c| c.as_ref().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| {
+                format!(
+                    "{} is not PEM certificates (mtls.client_ca_file)",
+                    path.display()
+                )
+            })?;
+        if certs.is_empty() {
+            bail!(
+                "{} holds no certificate (mtls.client_ca_file)",
+                path.display()
+            );
+        }
+        Ok(certs)
+    }
 }
 
 /// Where `/metrics` is served and who may read it.
@@ -238,6 +333,8 @@ impl Default for Config {
             keys: KeysConfig::default(),
             sign_in: SignInConfig::default(),
             dpop: DpopConfig::default(),
+            tls: TlsConfig::default(),
+            mtls: MtlsConfig::default(),
             outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
@@ -392,6 +489,27 @@ impl Config {
         settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
         settings.dpop_require_nonce = self.dpop.require_nonce;
+        let tls = self.tls.server_config()?;
+        if self.tls.client_certificates && tls.is_none() {
+            bail!("tls.client_certificates needs tls.cert and tls.key");
+        }
+        let proxy = self.mtls.proxy()?;
+        let base = self.mtls.endpoint_base.trim();
+        settings.mtls = tessera_core::settings::MtlsSettings {
+            enabled: self.tls.client_certificates || proxy.is_some(),
+            trust_anchors: self.mtls.trust_anchors()?,
+            endpoint_base: if base.is_empty() {
+                None
+            } else {
+                let u = url::Url::parse(base).with_context(|| {
+                    format!("mtls.endpoint_base {base:?} is not an absolute URL")
+                })?;
+                if u.scheme() != "https" || u.query().is_some() || u.fragment().is_some() {
+                    bail!("mtls.endpoint_base must be an https URL without query or fragment");
+                }
+                Some(base.trim_end_matches('/').to_owned())
+            },
+        };
         settings.require_pushed_requests = si.require_pushed_authorization_requests;
         settings.pushed_request_lifetime = si.pushed_request_lifetime;
         settings.passkey_user_verification = si.passkey_user_verification;

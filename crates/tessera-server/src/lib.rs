@@ -27,11 +27,13 @@ pub mod limits;
 pub mod listener;
 pub mod logo;
 pub mod metrics;
+pub mod mtls;
 pub mod oauth;
 pub mod ops;
 pub mod outbound;
 pub mod pages;
 pub mod portal;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub client_ip_header: Option<HeaderName>,
     /// Where `/metrics` is served and who may read it.
     pub metrics: metrics::MetricsAccess,
+    /// A TLS-terminating proxy that passes client certificates on (`mtls.proxy_header`).
+    pub certificate_proxy: Option<mtls::CertificateProxy>,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ impl AppState {
             provider,
             client_ip_header: None,
             metrics: metrics::MetricsAccess::default(),
+            certificate_proxy: None,
         }
     }
 }

@@ -64,11 +64,13 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `router` on `listener` until `stop` changes, then drains the open connections.
+/// Serves `router` on `listener` (over TLS with `tls`) until `stop` changes, then drains the
+/// open connections.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -119,12 +121,15 @@ pub async fn serve(
             Err(never) => match never {},
         };
         tokio::spawn(connection(
-            builder.clone(),
+            Accepted {
+                builder: builder.clone(),
+                tls: tls.clone(),
+                limits,
+                slot: permit,
+            },
             tcp,
             app,
-            limits,
             stop.clone(),
-            permit,
         ));
     }
     drop(listener);
@@ -171,15 +176,19 @@ async fn protocol_known(tcp: &TcpStream, limit: Duration) -> bool {
     }
 }
 
-/// Serves one connection, closing it when idle or when the server stops.
-async fn connection<A>(
+/// What every accepted connection is served with.
+struct Accepted {
     builder: Arc<auto::Builder<TokioExecutor>>,
-    tcp: TcpStream,
-    app: A,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
-    mut stop: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
-) where
+    /// Held while the connection lives.
+    slot: OwnedSemaphorePermit,
+}
+
+/// Serves one connection (its TLS handshake first, within the header-read timeout), closing it
+/// when idle or when the server stops.
+async fn connection<A>(accepted: Accepted, tcp: TcpStream, app: A, mut stop: watch::Receiver<bool>)
+where
     A: Service<
             http::Request<Incoming>,
             Response = axum::response::Response,
@@ -189,6 +198,7 @@ async fn connection<A>(
         + 'static,
     A::Future: Send,
 {
+    let limits = accepted.limits;
     let known = tokio::select! {
         known = protocol_known(&tcp, limits.header_read_timeout) => known,
         _ = stop.changed() => false,
@@ -196,12 +206,62 @@ async fn connection<A>(
     if !known {
         return;
     }
+    match &accepted.tls {
+        None => serve_io(&accepted, tcp, None, app, stop).await,
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp));
+            let stream = tokio::select! {
+                s = handshake => match s {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                _ = stop.changed() => return,
+            };
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::mtls::PeerCertificate(Arc::new(c.as_ref().to_vec())));
+            serve_io(&accepted, stream, peer, app, stop).await
+        }
+    }
+}
+
+/// Serves the requests of one connection's byte stream; each request carries the client
+/// certificate of the TLS connection, when it presented one.
+async fn serve_io<A, I>(
+    accepted: &Accepted,
+    io: I,
+    peer: Option<crate::mtls::PeerCertificate>,
+    app: A,
+    mut stop: watch::Receiver<bool>,
+) where
+    A: Service<
+            http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    A::Future: Send,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = accepted.limits;
+    let _slot = &accepted.slot;
     let activity = Arc::new(Activity(Mutex::new((0, Instant::now()))));
     let service = {
         let activity = activity.clone();
-        tower::service_fn(move |req: http::Request<Incoming>| {
+        tower::service_fn(move |mut req: http::Request<Incoming>| {
             let in_flight = InFlight::enter(&activity);
             let app = app.clone();
+            if let Some(p) = &peer {
+                req.extensions_mut().insert(p.clone());
+            }
             async move {
                 let res = app.oneshot(req).await;
                 drop(in_flight);
@@ -209,7 +269,9 @@ async fn connection<A>(
             }
         })
     };
-    let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+    let conn = accepted
+        .builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     // One timer: the idle check while open, the drain deadline once closing.
     let timer = tokio::time::sleep(limits.idle_timeout);

@@ -43,6 +43,7 @@ pub fn client(id: &str) -> Client {
         browser: Default::default(),
         federation: Default::default(),
         protection: Default::default(),
+        mtls: Default::default(),
         logo: None,
         created_at: T0,
         updated_at: T0,

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use super::permission::{AdminScope, Need};
 use super::targets::is_administrator;
 use crate::audit::Actor;
-use crate::dpop::Presented;
 use crate::error::ErrorCode;
 use crate::provider::Provider;
+use crate::resource::Presented;
 
 /// Who acts.
 #[derive(Debug, Clone, PartialEq, Eq)]

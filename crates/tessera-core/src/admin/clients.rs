@@ -12,7 +12,7 @@ use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
     Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, ContentEncryption,
-    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, OAuthPolicy,
+    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, MutualTls, OAuthPolicy,
     ResponseProtection, SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
     ACCESS_TOKEN_TTL_RANGE,
 };
@@ -139,6 +139,9 @@ pub struct ClientSpec {
     /// Signed and encrypted responses (`id_token_encrypted_response_alg`, …).
     #[serde(flatten)]
     pub protection: ResponseProtection,
+    /// Mutual TLS (`tls_client_auth_subject_dn`, …, `tls_client_certificate_bound_access_tokens`).
+    #[serde(flatten)]
+    pub mtls: MutualTls,
 }
 
 impl ClientSpec {
@@ -193,6 +196,7 @@ impl ClientSpec {
             jwt_bearer_subject: None,
             exchange_identity_providers: Vec::new(),
             protection: ResponseProtection::default(),
+            mtls: MutualTls::default(),
         }
     }
 }
@@ -330,6 +334,45 @@ pub struct ClientPatch {
     pub exchange_identity_providers: Option<Vec<String>>,
     #[serde(flatten)]
     pub protection: ProtectionPatch,
+    #[serde(flatten)]
+    pub mtls: MtlsPatch,
+}
+
+/// The mutual-TLS fields of a [`ClientPatch`]: each set, cleared with `null`, or kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MtlsPatch {
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_auth_subject_dn: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_auth_san_dns: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_auth_san_uri: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_auth_san_ip: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_auth_san_email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 /// The response-protection fields of a [`ClientPatch`]: each set, cleared with `null`, or kept.
@@ -444,6 +487,7 @@ impl Provider {
     /// ranges of seed 004.
     pub(crate) fn validate_client(&self, c: &Client, catalog: &Catalog) -> AdminResult<()> {
         rules::check_client(c, self.settings.allow_private_addresses)?;
+        self.check_mtls_available(c)?;
         check_range(
             "access_token_ttl",
             c.access_token_ttl,
@@ -517,6 +561,32 @@ impl Provider {
 
     /// Seed 000 "Certificate": a pinned key exists, still signs or will, and is of the
     /// application's algorithms for ID tokens and access tokens.
+    /// RFC 8705 needs client certificates to reach Tessera, and `tls_client_auth` the CAs they
+    /// chain to.
+    fn check_mtls_available(&self, c: &Client) -> AdminResult<()> {
+        let m = &self.settings.mtls;
+        let wants =
+            c.auth_method.is_certificate() || c.mtls.tls_client_certificate_bound_access_tokens;
+        if wants && !m.enabled {
+            let field = if c.auth_method.is_certificate() {
+                "auth_method"
+            } else {
+                "tls_client_certificate_bound_access_tokens"
+            };
+            return Err(invalid(
+                field,
+                "mutual TLS is not enabled on this server (tls.client_certificates, or mtls.proxy_header behind a TLS-terminating proxy)",
+            ));
+        }
+        if c.auth_method == AuthMethod::TlsClientAuth && m.trust_anchors.is_empty() {
+            return Err(invalid(
+                "auth_method",
+                "tls_client_auth needs the CAs client certificates chain to (mtls.client_ca_file)",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_pinned_key(&self, c: &Client) -> AdminResult<()> {
         let Some(kid) = &c.signing_kid else {
             return Ok(());
@@ -731,6 +801,7 @@ impl Provider {
                 exchange_identity_providers: spec.exchange_identity_providers.clone(),
             },
             protection: spec.protection.clone(),
+            mtls: spec.mtls.clone(),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })

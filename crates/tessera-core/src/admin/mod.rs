@@ -33,7 +33,7 @@ pub use apply::{Action, Plan, PlanItem, Spec};
 pub use bootstrap::{ACCOUNT_CLIENT, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use caller::{Caller, CallerError, Principal};
 pub use catalog::{ApiSpec, ScopeSpec};
-pub use clients::{ClientPatch, ClientSpec, CreatedClient, ProtectionPatch};
+pub use clients::{ClientPatch, ClientSpec, CreatedClient, MtlsPatch, ProtectionPatch};
 pub use defaults::LifetimePatch;
 pub use factors::FactorsView;
 pub use groups::{GroupMember, GroupView};

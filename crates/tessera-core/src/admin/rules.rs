@@ -156,6 +156,12 @@ fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
                 "private_key_jwt needs the client's keys: jwks or jwks_uri",
             ))
         }
+        (None, None) if c.auth_method == AuthMethod::SelfSignedTlsClientAuth => {
+            return Err(invalid(
+                "jwks",
+                "self_signed_tls_client_auth needs the client's certificate keys: jwks or jwks_uri",
+            ))
+        }
         (None, None) => {}
     }
     if c.auth_method == AuthMethod::ClientSecretJwt && !c.client_type.is_confidential() {
@@ -184,6 +190,38 @@ fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
     }
     if let Some(u) = &f.exchange_policy_url {
         destination("exchange_policy_url", u, allow_private)?;
+    }
+    Ok(())
+}
+
+/// RFC 8705 §2.1.2: `tls_client_auth` names exactly one subject field, well-formed; the others
+/// name none.
+fn check_mtls(c: &Client) -> AdminResult<()> {
+    let fields = c.mtls.subject_fields();
+    if c.auth_method != AuthMethod::TlsClientAuth {
+        return match fields.first() {
+            Some((field, _)) => Err(invalid(
+                field,
+                "applies to tls_client_auth client authentication only",
+            )),
+            None => Ok(()),
+        };
+    }
+    let [(field, value)] = fields.as_slice() else {
+        return Err(invalid(
+            "auth_method",
+            "tls_client_auth needs exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip, tls_client_auth_san_email",
+        ));
+    };
+    let ok = match *field {
+        "tls_client_auth_subject_dn" => crate::mtls::valid_dn(value),
+        "tls_client_auth_san_ip" => value.parse::<std::net::IpAddr>().is_ok(),
+        "tls_client_auth_san_uri" => url::Url::parse(value).is_ok(),
+        "tls_client_auth_san_email" => value.contains('@'),
+        _ => !value.trim().is_empty(),
+    };
+    if !ok || value.len() > 1000 {
+        return Err(invalid(field, "is not well-formed"));
     }
     Ok(())
 }
@@ -266,10 +304,11 @@ fn check_policy(c: &Client) -> AdminResult<()> {
             "FAPI 2.0 is for confidential applications (web or m2m)",
         ));
     }
-    if c.auth_method != AuthMethod::PrivateKeyJwt {
+    // FAPI 2.0 §5.3.2.1: private_key_jwt or mutual TLS.
+    if c.auth_method != AuthMethod::PrivateKeyJwt && !c.auth_method.is_certificate() {
         return Err(invalid(
             "auth_method",
-            "FAPI 2.0 requires private_key_jwt client authentication",
+            "FAPI 2.0 requires private_key_jwt or mutual TLS (tls_client_auth, self_signed_tls_client_auth) client authentication",
         ));
     }
     if browser_flows && !b.require_pushed_authorization_requests {
@@ -284,11 +323,11 @@ fn check_policy(c: &Client) -> AdminResult<()> {
             "FAPI 2.0 allows authorization codes of at most 60 seconds",
         ));
     }
-    // FAPI 2.0 §5.3.1.1: sender-constrained access tokens (DPoP, RFC 9449).
-    if !c.dpop_bound_access_tokens {
+    // FAPI 2.0 §5.3.2.1: sender-constrained access tokens, by DPoP or mutual TLS.
+    if !c.dpop_bound_access_tokens && !c.mtls.tls_client_certificate_bound_access_tokens {
         return Err(invalid(
             "dpop_bound_access_tokens",
-            "FAPI 2.0 requires sender-constrained access tokens: DPoP-bound (RFC 9449)",
+            "FAPI 2.0 requires sender-constrained access tokens: DPoP-bound (RFC 9449) or certificate-bound (RFC 8705, tls_client_certificate_bound_access_tokens)",
         ));
     }
     let p = &c.protection;
@@ -366,6 +405,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
         _ => {}
     }
     check_federation(c, allow_private)?;
+    check_mtls(c)?;
     check_protection(c)?;
     check_policy(c)?;
     if !(0..=120).contains(&c.refresh_grace_secs) {

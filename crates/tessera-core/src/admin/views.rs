@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::keys::{KeyState, PUBLISH_AFTER_RETIREMENT};
 use crate::model::{
     AuthMethod, BrowserSettings, Client, ClientType, Federation, GrantType, JwsAlg, KeyRecord,
-    OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat, User,
+    MutualTls, OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat, User,
 };
 use crate::provider::Provider;
 
@@ -51,6 +51,8 @@ pub struct ApplicationView {
     pub federation: Federation,
     #[serde(flatten)]
     pub protection: ResponseProtection,
+    #[serde(flatten)]
+    pub mtls: MutualTls,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -82,6 +84,7 @@ impl ApplicationView {
             browser: c.browser.clone(),
             federation: c.federation.clone(),
             protection: c.protection.clone(),
+            mtls: c.mtls.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -168,7 +168,7 @@ impl Provider {
                         grant_id: Some(&grant_id),
                         not_after: None,
                         extra: crate::grant::authentication_claims(&record),
-                        dpop_jkt: None,
+                        binding: Default::default(),
                     },
                     now,
                 )

@@ -52,7 +52,7 @@ impl Provider {
         let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
         // RFC 9449 §10: a code asked for with `dpop_jkt` is redeemed only with that key's proof.
         if let Some(jkt) = &record.dpop_jkt {
-            if loaded.dpop != Some(jkt.as_str()) {
+            if loaded.binding.jkt != Some(jkt.as_str()) {
                 return Err(crate::dpop::invalid_proof(
                     "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
                 ));

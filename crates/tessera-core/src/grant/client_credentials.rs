@@ -6,7 +6,7 @@ use crate::grant::Caller;
 use crate::grant::TokenResponse;
 use crate::model::Client;
 use crate::provider::Provider;
-use crate::token::TokenContent;
+use crate::token::{Binding, TokenContent};
 
 impl Provider {
     /// RFC 6749 §4.4.3: the access token is issued to the client itself (`sub` = client_id).
@@ -17,7 +17,7 @@ impl Provider {
         resources: Vec<String>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
-        self.client_token(&caller.client, scope, resources, caller.dpop, now)
+        self.client_token(&caller.client, scope, resources, caller.binding, now)
             .await
     }
 
@@ -28,7 +28,7 @@ impl Provider {
         client: &Client,
         scope: Option<Vec<String>>,
         resources: Vec<String>,
-        dpop: Option<&str>,
+        binding: Binding<'_>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
         let aud = self.audience(client, resources)?;
@@ -43,7 +43,7 @@ impl Provider {
                     grant_id: None,
                     not_after: None,
                     extra: serde_json::Map::new(),
-                    dpop_jkt: dpop,
+                    binding,
                 },
                 now,
             )

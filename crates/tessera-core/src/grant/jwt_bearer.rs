@@ -84,7 +84,7 @@ impl Provider {
                 if sub != client.client_id {
                     return Err(refused("sub must be the client_id"));
                 }
-                self.client_token(client, scope, resources, loaded.dpop, now)
+                self.client_token(client, scope, resources, loaded.binding, now)
                     .await
             }
             JwtBearerSubject::User => {

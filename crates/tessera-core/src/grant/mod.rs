@@ -23,12 +23,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::GrantType;
 use crate::params::{parse_scope, Params};
 use crate::provider::{LoadedClient, Provider};
+use crate::token::Binding;
 
-/// Who a token request is for: the client that authenticated, and the key its tokens are bound
-/// to (RFC 9449 §5: the thumbprint of the request's DPoP proof key), if any.
+/// Who a token request is for: the client that authenticated, and what its tokens are bound to
+/// (RFC 9449 §5: the request's DPoP proof key; RFC 8705 §3: its client certificate), if any.
 pub(crate) struct Caller<'a> {
     pub loaded: &'a LoadedClient,
-    pub dpop: Option<&'a str>,
+    pub binding: Binding<'a>,
 }
 
 impl std::ops::Deref for Caller<'_> {
@@ -255,31 +256,54 @@ impl Provider {
             Ok(c) => c,
             Err(e) => return Answered::anonymous(e),
         };
-        let answer = match self.request_binding(req, "/token", now).await {
-            // RFC 9449 §5.2: an application with dpop_bound_access_tokens sends a proof every time.
-            Ok(None) if client.client.dpop_bound_access_tokens => Err(crate::dpop::invalid_proof(
-                "this application's access tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
-            )),
-            Ok(dpop) => {
-                let caller = Caller {
-                    loaded: &client,
-                    dpop: dpop.as_deref(),
-                };
-                self.grant(&caller, req, now).await.map(|mut t| {
-                    // RFC 9449 §5: the access token is DPoP-bound.
-                    if dpop.is_some() {
-                        t.token_type = "DPoP".into();
-                    }
-                    t
-                })
-            }
-            Err(e) => Err(e),
-        };
+        let answer = self.bound_grant(&client, req, now).await;
         if self.settings.audit_tokens {
             self.audit_token(&client.client.client_id, req, &answer)
                 .await;
         }
         Answered::for_client(&client.client.client_id, answer)
+    }
+
+    /// Runs the grant with the tokens bound to what the request proves: its DPoP key (RFC 9449
+    /// §5; required with `dpop_bound_access_tokens`) and its client certificate (RFC 8705 §3;
+    /// with `tls_client_certificate_bound_access_tokens`, which requires one).
+    async fn bound_grant(
+        &self,
+        client: &LoadedClient,
+        req: &ClientRequest,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let jkt = self.request_binding(req, "/token", now).await?;
+        if jkt.is_none() && client.client.dpop_bound_access_tokens {
+            return Err(crate::dpop::invalid_proof(
+                "this application's access tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
+            ));
+        }
+        let x5t = match (
+            &req.certificate,
+            client.client.mtls.tls_client_certificate_bound_access_tokens,
+        ) {
+            (Some(der), true) => Some(crate::mtls::thumbprint(der)),
+            (None, true) => {
+                return Err(Error::invalid_request(
+                    "this application's access tokens are bound to its client certificate: send the request over mutual TLS (RFC 8705)",
+                ))
+            }
+            (_, false) => None,
+        };
+        let caller = Caller {
+            loaded: client,
+            binding: Binding {
+                jkt: jkt.as_deref(),
+                x5t: x5t.as_deref(),
+            },
+        };
+        let mut t = self.grant(&caller, req, now).await?;
+        if jkt.is_some() {
+            // RFC 9449 §5: the access token is DPoP-bound.
+            t.token_type = "DPoP".into();
+        }
+        Ok(t)
     }
 
     /// Runs the grant an authenticated client asked for.

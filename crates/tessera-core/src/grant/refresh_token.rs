@@ -102,11 +102,19 @@ impl Provider {
         })?;
         let record: RefreshRecord =
             serde_json::from_value(artifact.payload.clone()).map_err(Error::server)?;
-        // RFC 9449 §5: a bound refresh token is used only with its key's proof.
+        // RFC 9449 §5, RFC 8705 §4: a bound refresh token is used only with its key's proof
+        // or over a connection with its certificate.
         if let Some(jkt) = &record.dpop_jkt {
-            if loaded.dpop != Some(jkt.as_str()) {
+            if loaded.binding.jkt != Some(jkt.as_str()) {
                 return Err(crate::dpop::invalid_proof(
                     "the refresh token is bound to a DPoP key: send a DPoP proof made with it",
+                ));
+            }
+        }
+        if let Some(x5t) = &record.x5t {
+            if loaded.binding.x5t != Some(x5t.as_str()) {
+                return Err(Error::invalid_grant(
+                    "the refresh token is bound to a client certificate: present it",
                 ));
             }
         }

@@ -134,10 +134,22 @@ impl Provider {
                 // RFC 9449 §1: a DPoP-bound token is of use only with its key, also as a
                 // subject or actor token; otherwise a stolen one could be exchanged for an
                 // unbound token.
-                if claims.dpop_jkt().is_some_and(|j| caller.dpop != Some(j)) {
+                if claims
+                    .dpop_jkt()
+                    .is_some_and(|j| caller.binding.jkt != Some(j))
+                {
                     return Err(bad_token(
                         which,
                         "the token is DPoP-bound: the request's DPoP proof must be made with its key",
+                    ));
+                }
+                if claims
+                    .certificate_x5t()
+                    .is_some_and(|x| caller.binding.x5t != Some(x))
+                {
+                    return Err(bad_token(
+                        which,
+                        "the token is bound to a client certificate: the request must present it",
                     ));
                 }
                 Ok(Party {
@@ -517,7 +529,7 @@ impl Provider {
                     grant_id: subject.grant_id.as_deref(),
                     not_after: Some(subject.exp),
                     extra,
-                    dpop_jkt: loaded.dpop,
+                    binding: loaded.binding,
                 },
                 now,
             )

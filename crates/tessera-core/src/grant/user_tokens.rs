@@ -20,6 +20,9 @@ pub(crate) struct RefreshRecord {
     /// under (its thumbprint); each refresh must prove that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// RFC 8705 §4: a public client's refresh token is bound to its certificate (`x5t#S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
     /// Set when the token was rotated: the response it was answered with, encrypted, for retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor: Option<String>,
@@ -60,19 +63,24 @@ impl Provider {
                     grant_id: Some(&grant.id),
                     not_after: None,
                     extra: authentication_claims(&grant.record),
-                    dpop_jkt: loaded.dpop,
+                    binding: loaded.binding,
                 },
                 now,
             )
             .await?;
+        let public = !client.client_type.is_confidential();
         let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
             let (handle, key) = new_handle();
             let record = RefreshRecord {
                 scope: grant.record.scope.clone(),
                 // A confidential client's refresh tokens are bound to its authentication already.
-                dpop_jkt: loaded
-                    .dpop
-                    .filter(|_| !client.client_type.is_confidential())
+                dpop_jkt: public
+                    .then_some(loaded.binding.jkt)
+                    .flatten()
+                    .map(str::to_owned),
+                x5t: public
+                    .then_some(loaded.binding.x5t)
+                    .flatten()
                     .map(str::to_owned),
                 successor: None,
             };

@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use http::request::Parts;
 use http::{HeaderMap, Method};
 use tessera_core::admin::{Admin, Caller, CallerError};
-use tessera_core::dpop::Presented;
+use tessera_core::resource::Presented;
 use tessera_core::Provider;
 
 use super::problem::Problem;
@@ -20,6 +20,8 @@ pub struct AdminRequest {
     pub method: Method,
     /// The path as the client sent it (before the admin API's prefix was taken off).
     pub path: String,
+    /// RFC 8705: the client certificate of the request.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl std::ops::Deref for AdminRequest {
@@ -30,10 +32,10 @@ impl std::ops::Deref for AdminRequest {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AdminRequest {
+impl FromRequestParts<AppState> for AdminRequest {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let uri = parts
             .extensions
             .get::<OriginalUri>()
@@ -42,6 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminRequest {
             headers: parts.headers.clone(),
             method: parts.method.clone(),
             path: uri.path().to_owned(),
+            certificate: crate::mtls::presented_certificate(&parts.headers, &parts.extensions, s),
         })
     }
 }
@@ -52,15 +55,21 @@ pub async fn caller(p: &Provider, req: &AdminRequest) -> Result<Caller, Problem>
         Problem::unauthenticated("an access token is required (Bearer or DPoP scheme)")
     })?;
     let url = p.settings.endpoint(&req.path);
+    let alias = p.settings.mtls_alias(&req.path);
+    let at = crate::bearer::Target {
+        method: req.method.as_str(),
+        url: &url,
+        alias: alias.as_deref(),
+    };
     let presented =
-        crate::bearer::presentation(&req.headers, dpop, token, req.method.as_str(), &url)
+        crate::bearer::presentation(&req.headers, (dpop, token), at, req.certificate.as_deref())
             .map_err(|why| Problem::refused_proof("invalid_dpop_proof", why))?;
     caller_for(p, presented).await
 }
 
 /// The caller an access token stands for (the Admin Portal's session holds such a token).
 pub async fn caller_for_token(p: &Provider, token: &str) -> Result<Caller, Problem> {
-    caller_for(p, Presented::Bearer(token)).await
+    caller_for(p, Presented::bearer(token)).await
 }
 
 async fn caller_for(p: &Provider, presented: Presented<'_>) -> Result<Caller, Problem> {

@@ -2,11 +2,13 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::admin::{ApplicationView, Caller, ClientPatch, ClientSpec, ProtectionPatch};
+use tessera_core::admin::{
+    ApplicationView, Caller, ClientPatch, ClientSpec, MtlsPatch, ProtectionPatch,
+};
 use tessera_core::model::{
     Alg, AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType,
-    JwsAlg, JwtBearerSubject, KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile,
-    SubjectType, TokenFormat, TrustedIssuer,
+    JwsAlg, JwtBearerSubject, KeyManagement, MutualTls, OAuthPolicy, ResponseProtection,
+    SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
 };
 use tessera_core::Provider;
 
@@ -102,7 +104,7 @@ pub struct Options {
     #[arg(long, value_parser = parse_policy)]
     pub oauth_policy: Option<OAuthPolicy>,
     /// Security profile: fapi2 (FAPI 2.0: PAR, private_key_jwt, PS256/ES256/EdDSA, codes of at
-    /// most 60 s, DPoP-bound access tokens), or none.
+    /// most 60 s, DPoP- or certificate-bound access tokens), or none.
     #[arg(long, value_parser = parse_profile)]
     pub profile: Option<ProfileArg>,
     /// Pin ID tokens and access tokens to one signing key by kid (seed 000 "Certificate"; its
@@ -113,6 +115,25 @@ pub struct Options {
     /// (RFC 9449; on by default with --profile fapi2).
     #[arg(long)]
     pub dpop_bound_access_tokens: Option<bool>,
+    /// tls_client_auth (RFC 8705 §2.1): the certificate's subject DN (RFC 4514, e.g.
+    /// "CN=client,O=Example"); or one of the --tls-client-auth-san-* options; '' clears.
+    #[arg(long)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// tls_client_auth: a DNS name among the certificate's subject alternative names.
+    #[arg(long)]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// tls_client_auth: a URI among the certificate's subject alternative names.
+    #[arg(long)]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// tls_client_auth: an IP address among the certificate's subject alternative names.
+    #[arg(long)]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// tls_client_auth: an e-mail address among the certificate's subject alternative names.
+    #[arg(long)]
+    pub tls_client_auth_san_email: Option<String>,
+    /// Bind access tokens to the client certificate of the token request (RFC 8705 §3).
+    #[arg(long)]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -295,6 +316,34 @@ impl Options {
         }
     }
 
+    /// The mutual-TLS settings as a partial update ('' clears a subject field).
+    fn mtls_patch(&self) -> MtlsPatch {
+        MtlsPatch {
+            tls_client_auth_subject_dn: clearable(self.tls_client_auth_subject_dn.clone()),
+            tls_client_auth_san_dns: clearable(self.tls_client_auth_san_dns.clone()),
+            tls_client_auth_san_uri: clearable(self.tls_client_auth_san_uri.clone()),
+            tls_client_auth_san_ip: clearable(self.tls_client_auth_san_ip.clone()),
+            tls_client_auth_san_email: clearable(self.tls_client_auth_san_email.clone()),
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens,
+        }
+    }
+
+    /// The mutual-TLS settings of a new application.
+    fn mtls(&self) -> MutualTls {
+        let p = self.mtls_patch();
+        MutualTls {
+            tls_client_auth_subject_dn: p.tls_client_auth_subject_dn.flatten(),
+            tls_client_auth_san_dns: p.tls_client_auth_san_dns.flatten(),
+            tls_client_auth_san_uri: p.tls_client_auth_san_uri.flatten(),
+            tls_client_auth_san_ip: p.tls_client_auth_san_ip.flatten(),
+            tls_client_auth_san_email: p.tls_client_auth_san_email.flatten(),
+            tls_client_certificate_bound_access_tokens: p
+                .tls_client_certificate_bound_access_tokens
+                .unwrap_or(false),
+        }
+    }
+
     /// The response-protection settings of a new application.
     fn protection(&self) -> ResponseProtection {
         let p = self.protection_patch();
@@ -363,6 +412,7 @@ impl Options {
     fn patch(self, name: Option<String>) -> ClientPatch {
         ClientPatch {
             protection: self.protection_patch(),
+            mtls: self.mtls_patch(),
             name,
             description: self.description,
             grant_types: non_empty(self.grant_types),
@@ -478,6 +528,7 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
             let o = a.opts;
             let spec = ClientSpec {
                 protection: o.protection(),
+                mtls: o.mtls(),
                 client_id: a.client_id,
                 client_secret: a.client_secret,
                 name: a.name,

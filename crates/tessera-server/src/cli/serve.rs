@@ -98,7 +98,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             on_main: metrics_listen.is_empty(),
             token: config.metrics.bearer_token()?.map(Into::into),
         },
+        certificate_proxy: config.mtls.proxy()?,
     };
+    let tls = config
+        .tls
+        .server_config()?
+        .map(tokio_rustls::TlsAcceptor::from);
     let connections = ConnectionLimits {
         max_connections: config.http.max_connections,
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
@@ -116,11 +121,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             l,
             crate::metrics::router(state.clone()),
             connections,
+            None,
             stop_rx.clone(),
         )))
     };
     tokio::spawn(shutdown_signal(stop_tx));
-    listener::serve(listener, app(state, limits), connections, stop_rx).await;
+    listener::serve(listener, app(state, limits), connections, tls, stop_rx).await;
     if let Some(m) = metrics_server {
         let _ = m.await;
     }

@@ -46,6 +46,7 @@ impl FromRequest<AppState> for FormRequest {
                 return Err(error_body(StatusCode::BAD_REQUEST, &e));
             }
         };
+        let certificate = crate::mtls::presented_certificate(headers, req.extensions(), state);
         let dpop = match crate::bearer::dpop_header(headers) {
             Ok(d) => d.map(str::to_owned),
             Err(why) => {
@@ -71,6 +72,7 @@ impl FromRequest<AppState> for FormRequest {
             params,
             address,
             dpop,
+            certificate,
         }))
     }
 }

@@ -14,6 +14,7 @@ use tessera_core::userinfo::UserInfo;
 use tessera_core::Error;
 
 use crate::cors::AnswerFor;
+use crate::mtls::ClientCertificate;
 use crate::AppState;
 
 /// RFC 8414 §3 / OIDC Discovery §4.
@@ -107,10 +108,12 @@ const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
 pub async fn userinfo(
     State(s): State<AppState>,
     method: http::Method,
+    ClientCertificate(certificate): ClientCertificate,
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (client, mut res) = userinfo_answer(&s, method, &headers, &body).await;
+    let (client, mut res) =
+        userinfo_answer(&s, (method, certificate.as_deref()), &headers, &body).await;
     res.extensions_mut().insert(match client {
         Some(c) => AnswerFor::Client(c),
         None => AnswerFor::AnyApplication,
@@ -120,7 +123,7 @@ pub async fn userinfo(
 
 async fn userinfo_answer(
     s: &AppState,
-    method: http::Method,
+    (method, certificate): (http::Method, Option<&[u8]>),
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> (Option<String>, Response) {
@@ -169,7 +172,13 @@ async fn userinfo_answer(
         (None, None) => return (None, respond::bearer_challenge(s)),
     };
     let url = s.provider.settings.endpoint("/userinfo");
-    let presented = match crate::bearer::presentation(headers, dpop, token, method.as_str(), &url) {
+    let alias = s.provider.settings.mtls_alias("/userinfo");
+    let at = crate::bearer::Target {
+        method: method.as_str(),
+        url: &url,
+        alias: alias.as_deref(),
+    };
+    let presented = match crate::bearer::presentation(headers, (dpop, token), at, certificate) {
         Ok(p) => p,
         Err(why) => {
             let e = Error::new(tessera_core::ErrorCode::InvalidDpopProof, why);

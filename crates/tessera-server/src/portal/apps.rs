@@ -20,11 +20,13 @@ use crate::AppState;
 
 pub(super) const SECTION: &str = "applications";
 
-pub(super) const AUTH_METHODS: [(&str, &str); 4] = [
+pub(super) const AUTH_METHODS: [(&str, &str); 6] = [
     ("client_secret_basic", "Client secret in HTTP Basic (client_secret_basic)"),
     ("client_secret_post", "Client secret in the form body (client_secret_post)"),
     ("client_secret_jwt", "JWT signed with the client secret (client_secret_jwt)"),
     ("private_key_jwt", "JWT signed with the application's own key (private_key_jwt; add its key set with the API or CLI)"),
+    ("tls_client_auth", "Client certificate from a trusted CA, by subject (tls_client_auth, RFC 8705)"),
+    ("self_signed_tls_client_auth", "Self-signed client certificate whose key is in the application's key set (self_signed_tls_client_auth)"),
 ];
 
 pub(super) const ALGS: [(&str, &str); 4] = [
@@ -212,6 +214,11 @@ struct AppView {
     require_signed: bool,
     /// Every token request must carry a DPoP proof.
     dpop_bound: bool,
+    /// tls_client_auth: the certificate's subject DN and DNS name, or "".
+    tls_subject_dn: String,
+    tls_san_dns: String,
+    /// Access tokens bound to the client certificate.
+    mtls_bound: bool,
     /// `2.0` or `2.1`.
     oauth_policy: String,
     /// `fapi2` or "".
@@ -259,6 +266,13 @@ impl AppView {
             require_par: b.require_pushed_authorization_requests,
             require_signed: b.require_signed_request_object,
             dpop_bound: c.dpop_bound_access_tokens,
+            tls_subject_dn: c
+                .mtls
+                .tls_client_auth_subject_dn
+                .clone()
+                .unwrap_or_default(),
+            tls_san_dns: c.mtls.tls_client_auth_san_dns.clone().unwrap_or_default(),
+            mtls_bound: c.mtls.tls_client_certificate_bound_access_tokens,
             oauth_policy: match c.oauth_policy {
                 OAuthPolicy::V2_0 => "2.0".into(),
                 OAuthPolicy::V2_1 => "2.1".into(),
@@ -328,6 +342,9 @@ impl AppView {
             self.require_par = form.checked("require_par");
             self.require_signed = form.checked("require_signed");
             self.dpop_bound = form.checked("dpop_bound");
+            self.mtls_bound = form.checked("mtls_bound");
+            self.tls_subject_dn = form.get("tls_client_auth_subject_dn").to_owned();
+            self.tls_san_dns = form.get("tls_client_auth_san_dns").to_owned();
         }
     }
 }
@@ -660,6 +677,15 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             p.apis = Some(form.all("apis"));
             p.scopes = Some(form.all("scopes"));
             p.dpop_bound_access_tokens = Some(form.checked("dpop_bound"));
+            p.mtls.tls_client_certificate_bound_access_tokens = Some(form.checked("mtls_bound"));
+            if c.client_type.is_confidential() {
+                let field = |name: &str| {
+                    let v = form.get(name).trim();
+                    Some((!v.is_empty()).then(|| v.to_owned()))
+                };
+                p.mtls.tls_client_auth_subject_dn = field("tls_client_auth_subject_dn");
+                p.mtls.tls_client_auth_san_dns = field("tls_client_auth_san_dns");
+            }
             if form.has("oauth_policy") {
                 p.oauth_policy = Some(choice::<OAuthPolicy>(
                     "oauth_policy",

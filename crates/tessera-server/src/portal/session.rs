@@ -137,6 +137,7 @@ pub async fn callback(
         ]),
         address,
         dpop: None,
+        certificate: None,
     };
     let tokens = match p.token(&req).await.result {
         Ok(t) => t,
@@ -188,6 +189,7 @@ pub async fn logout(
             params: Params::from_pairs([("token", token), ("client_id", PORTAL_CLIENT)]),
             address,
             dpop: None,
+            certificate: None,
         };
         if let Err(e) = s.provider.revoke(&req).await.result {
             tracing::warn!(error = %e, "admin portal sign-out: token not revoked");

@@ -27,6 +27,7 @@ mod keys;
 mod logo;
 mod logout;
 mod mfa;
+mod mtls;
 mod oidc_rp;
 mod operations;
 mod ops;

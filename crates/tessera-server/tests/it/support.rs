@@ -47,6 +47,7 @@ impl Reply {
 }
 
 /// A registered client and its secret.
+#[derive(Debug)]
 pub struct TestClient {
     pub id: String,
     pub secret: String,
@@ -126,6 +127,15 @@ impl Harness {
             clock,
             router,
         }
+    }
+
+    /// This harness with its server's state adjusted by `tweak` (what `tessera serve` sets from
+    /// its configuration beside the provider's settings).
+    pub fn with_state(mut self, tweak: impl FnOnce(&mut AppState)) -> Harness {
+        let mut state = AppState::new(self.provider.clone());
+        tweak(&mut state);
+        self.router = app(state, Limits::default());
+        self
     }
 
     pub fn spec(name: &str) -> ClientSpec {

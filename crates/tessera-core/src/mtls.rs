@@ -1,0 +1,361 @@
+//! Mutual TLS (RFC 8705): client authentication with a TLS client certificate, issued by a
+//! trusted CA and matched by subject (§2.1) or self-signed with a key the client registered
+//! (§2.2), and the certificate thumbprint tokens are bound to (§3).
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use crate::clock::Timestamp;
+use crate::jwks::KeySource;
+use crate::model::{AuthMethod, Client, MutualTls};
+use crate::provider::Provider;
+use crate::secret::{b64url, b64url_decode, sha256};
+
+/// RFC 8705 §3.1: `x5t#S256`, the base64url SHA-256 of the certificate's DER.
+pub fn thumbprint(der: &[u8]) -> String {
+    b64url(&sha256(der))
+}
+
+/// A certificate's public key, as a JWK states it (RFC 7518 §6): what a registered key must
+/// match for `self_signed_tls_client_auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublicKeyParts {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ec {
+        crv: &'static str,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Ed25519 {
+        x: Vec<u8>,
+    },
+}
+
+fn unsigned(b: &[u8]) -> Vec<u8> {
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    b[start..].to_vec()
+}
+
+impl PublicKeyParts {
+    fn of(cert: &X509Certificate<'_>) -> Option<PublicKeyParts> {
+        let spki = cert.public_key();
+        let oid = spki.algorithm.algorithm.to_id_string();
+        if oid == "1.3.101.112" {
+            return Some(PublicKeyParts::Ed25519 {
+                x: spki.subject_public_key.data.to_vec(),
+            });
+        }
+        match spki.parsed().ok()? {
+            PublicKey::RSA(k) => Some(PublicKeyParts::Rsa {
+                n: unsigned(k.modulus),
+                e: unsigned(k.exponent),
+            }),
+            PublicKey::EC(point) => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string())?;
+                let (crv, len) = match curve.as_str() {
+                    "1.2.840.10045.3.1.7" => ("P-256", 32),
+                    "1.3.132.0.34" => ("P-384", 48),
+                    "1.3.132.0.35" => ("P-521", 66),
+                    _ => return None,
+                };
+                let d = point.data();
+                if d.len() != 1 + 2 * len || d[0] != 4 {
+                    return None;
+                }
+                Some(PublicKeyParts::Ec {
+                    crv,
+                    x: d[1..=len].to_vec(),
+                    y: d[1 + len..].to_vec(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the published JWK is this key (members compared as numbers and points).
+    pub(crate) fn matches(&self, jwk: &Value) -> bool {
+        let member = |m: &str| jwk[m].as_str().and_then(b64url_decode);
+        match self {
+            PublicKeyParts::Rsa { n, e } => {
+                jwk["kty"] == "RSA"
+                    && member("n").is_some_and(|v| unsigned(&v) == *n)
+                    && member("e").is_some_and(|v| unsigned(&v) == *e)
+            }
+            PublicKeyParts::Ec { crv, x, y } => {
+                jwk["kty"] == "EC"
+                    && jwk["crv"] == *crv
+                    && member("x").as_ref() == Some(x)
+                    && member("y").as_ref() == Some(y)
+            }
+            PublicKeyParts::Ed25519 { x } => {
+                jwk["kty"] == "OKP" && jwk["crv"] == "Ed25519" && member("x").as_ref() == Some(x)
+            }
+        }
+    }
+}
+
+/// RFC 4514 §2: a DN as a sequence of `TYPE=value` pairs, most specific first, types upper-case
+/// and values lower-case (the usual attributes compare case-insensitively), escapes resolved.
+fn parse_dn(dn: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = dn.chars();
+    let mut parts = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.push(chars.next()?),
+            ',' | '+' => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    parts.push(current);
+    for p in parts {
+        let (k, v) = p.split_once('=')?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() {
+            return None;
+        }
+        out.push((k.to_ascii_uppercase(), v.to_lowercase()));
+    }
+    Some(out)
+}
+
+/// Whether a configured DN is well-formed (checked when an application is saved).
+pub fn valid_dn(dn: &str) -> bool {
+    parse_dn(dn).is_some_and(|v| !v.is_empty())
+}
+
+/// The certificate's subject in the form [`parse_dn`] gives, most specific first.
+fn subject_dn(cert: &X509Certificate<'_>) -> Option<Vec<(String, String)>> {
+    let registry = x509_parser::objects::oid_registry();
+    let mut out = Vec::new();
+    for rdn in cert.subject().iter() {
+        for atv in rdn.iter() {
+            let name = x509_parser::objects::oid2abbrev(atv.attr_type(), registry)
+                .map(str::to_owned)
+                .unwrap_or_else(|_| atv.attr_type().to_id_string());
+            let name = match name.as_str() {
+                "emailAddress" => "EMAILADDRESS".to_owned(),
+                other => other.to_ascii_uppercase(),
+            };
+            out.push((name, atv.as_str().ok()?.to_lowercase()));
+        }
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// RFC 8705 §2.1.2: the certificate matches the one subject field the client registered.
+fn subject_matches(m: &MutualTls, cert: &X509Certificate<'_>) -> bool {
+    let fields = m.subject_fields();
+    let [(field, expected)] = fields.as_slice() else {
+        return false;
+    };
+    if *field == "tls_client_auth_subject_dn" {
+        // The same attributes with the same values, in whatever order the DN lists them
+        // (issuers and administrators write them in both orders).
+        return match (parse_dn(expected), subject_dn(cert)) {
+            (Some(mut a), Some(mut b)) => {
+                a.sort();
+                b.sort();
+                a == b
+            }
+            _ => false,
+        };
+    }
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(|n| match (*field, n) {
+        ("tls_client_auth_san_dns", GeneralName::DNSName(d)) => d.eq_ignore_ascii_case(expected),
+        ("tls_client_auth_san_uri", GeneralName::URI(u)) => u == expected,
+        ("tls_client_auth_san_email", GeneralName::RFC822Name(e)) => {
+            e.eq_ignore_ascii_case(expected)
+        }
+        ("tls_client_auth_san_ip", GeneralName::IPAddress(b)) => {
+            let ip = match b.len() {
+                4 => <[u8; 4]>::try_from(*b).ok().map(IpAddr::from),
+                16 => <[u8; 16]>::try_from(*b).ok().map(IpAddr::from),
+                _ => None,
+            };
+            ip.is_some_and(|ip| expected.parse::<IpAddr>().is_ok_and(|e| e == ip))
+        }
+        _ => false,
+    })
+}
+
+/// RFC 8705 §2.1: the certificate chains to one of the trusted CAs (PKIX path validation for
+/// TLS client authentication at `now`).
+fn chain_ok(der: &[u8], anchors: &[Vec<u8>], now: Timestamp) -> bool {
+    use rustls_pki_types::{CertificateDer, UnixTime};
+    let cert = CertificateDer::from(der);
+    let Ok(ee) = webpki::EndEntityCert::try_from(&cert) else {
+        return false;
+    };
+    let ders: Vec<CertificateDer<'_>> = anchors
+        .iter()
+        .map(|a| CertificateDer::from(a.as_slice()))
+        .collect();
+    let roots: Vec<_> = ders
+        .iter()
+        .filter_map(|d| webpki::anchor_from_trusted_cert(d).ok())
+        .collect();
+    let Ok(secs) = u64::try_from(now.0) else {
+        return false;
+    };
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &roots,
+        &[],
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .is_ok()
+}
+
+/// Whether the certificate's validity window holds `now` (a self-signed certificate is not
+/// path-validated, but an expired one is still refused).
+fn in_validity(cert: &X509Certificate<'_>, now: Timestamp) -> bool {
+    let v = cert.validity();
+    v.not_before.timestamp() <= now.0 && now.0 <= v.not_after.timestamp()
+}
+
+impl Provider {
+    /// RFC 8705 §2: whether the TLS client certificate `der` authenticates `client`, by the
+    /// method it registered (`tls_client_auth` or `self_signed_tls_client_auth`).
+    pub(crate) async fn certificate_authenticates(
+        &self,
+        client: &Client,
+        der: Option<&[u8]>,
+        now: Timestamp,
+    ) -> bool {
+        let Some(der) = der else {
+            return false;
+        };
+        let Ok((_, cert)) = X509Certificate::from_der(der) else {
+            return false;
+        };
+        match client.auth_method {
+            AuthMethod::TlsClientAuth => {
+                subject_matches(&client.mtls, &cert)
+                    && chain_ok(der, &self.settings.mtls.trust_anchors, now)
+            }
+            AuthMethod::SelfSignedTlsClientAuth => {
+                let Some(parts) = PublicKeyParts::of(&cert) else {
+                    return false;
+                };
+                let source = KeySource {
+                    inline: client.federation.jwks.as_ref(),
+                    uri: client.federation.jwks_uri.as_deref(),
+                };
+                in_validity(&cert, now)
+                    && self
+                        .jwks
+                        .same_key(&*self.outbound, now, source, &parts)
+                        .await
+                        .is_ok_and(|found| found)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert_with(dn: &[(rcgen::DnType, &str)], sans: Vec<rcgen::SanType>) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::default();
+        let mut name = rcgen::DistinguishedName::new();
+        for (t, v) in dn {
+            name.push(t.clone(), *v);
+        }
+        p.distinguished_name = name;
+        p.subject_alt_names = sans;
+        let key = rcgen::KeyPair::generate().expect("key");
+        p.self_signed(&key).expect("cert").der().to_vec()
+    }
+
+    #[test]
+    fn subjects_match_by_dn_or_one_san() {
+        let der = cert_with(
+            &[
+                (rcgen::DnType::CountryName, "DE"),
+                (rcgen::DnType::OrganizationName, "Example, Inc."),
+                (rcgen::DnType::CommonName, "Client One"),
+            ],
+            vec![
+                rcgen::SanType::DnsName("client.example.com".try_into().unwrap()),
+                rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()),
+            ],
+        );
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let with = |f: &dyn Fn(&mut MutualTls)| {
+            let mut m = MutualTls::default();
+            f(&mut m);
+            subject_matches(&m, &cert)
+        };
+        assert!(with(&|m| m.tls_client_auth_subject_dn =
+            Some("CN=client one, O=Example\\, Inc., C=DE".into())));
+        assert!(!with(
+            &|m| m.tls_client_auth_subject_dn = Some("CN=Client One,O=Example\\, Inc.".into())
+        ));
+        assert!(with(
+            &|m| m.tls_client_auth_subject_dn = Some("C=DE,O=Example\\, Inc.,CN=Client One".into())
+        ));
+        assert!(!with(
+            &|m| m.tls_client_auth_subject_dn = Some("C=DE,O=Example,CN=Client One".into())
+        ));
+        assert!(with(
+            &|m| m.tls_client_auth_san_dns = Some("Client.Example.com".into())
+        ));
+        assert!(!with(
+            &|m| m.tls_client_auth_san_dns = Some("other.example.com".into())
+        ));
+        assert!(with(
+            &|m| m.tls_client_auth_san_ip = Some("192.0.2.7".into())
+        ));
+        assert!(!with(
+            &|m| m.tls_client_auth_san_uri = Some("https://client.example.com".into())
+        ));
+        // Two subject fields at once match nothing.
+        assert!(!with(&|m| {
+            m.tls_client_auth_san_dns = Some("client.example.com".into());
+            m.tls_client_auth_san_ip = Some("192.0.2.7".into());
+        }));
+        assert!(!with(&|_| {}));
+    }
+
+    #[test]
+    fn a_certificate_key_matches_its_jwk_only() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let der = rcgen::CertificateParams::default()
+            .self_signed(&key)
+            .expect("cert")
+            .der()
+            .to_vec();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let parts = PublicKeyParts::of(&cert).expect("EC key");
+        let raw = key.public_key_raw();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": b64url(&raw[1..33]), "y": b64url(&raw[33..65])});
+        assert!(parts.matches(&jwk));
+        let mut other = jwk.clone();
+        other["y"] = serde_json::json!(b64url(&raw[1..33]));
+        assert!(!parts.matches(&other));
+        assert_eq!(thumbprint(&der).len(), 43);
+    }
+}
