@@ -48,7 +48,12 @@ impl Provider {
                 now,
             )
             .await?;
-        Ok(TokenResponse::bearer(access_token, expires_in, &scope))
+        Ok(TokenResponse::issued(
+            access_token,
+            expires_in,
+            &scope,
+            binding,
+        ))
     }
 
     /// RFC 6749 §3.3: requested scopes must all be allowed, and a scope an API defines only for the

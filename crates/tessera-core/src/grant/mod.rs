@@ -219,12 +219,24 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// RFC 6749 §5.1: a Bearer access token and its granted scope (omitted when empty); the
-    /// refresh token, ID token and RFC 8693 issued type are added by the grants that have them.
-    pub(crate) fn bearer(access_token: String, expires_in: i64, scope: &[String]) -> Self {
+    /// RFC 6749 §5.1: an access token and its granted scope (omitted when empty); the refresh
+    /// token, ID token and RFC 8693 issued type are added by the grants that have them. Its
+    /// `token_type` is `DPoP` when the token is DPoP-bound (RFC 9449 §5), `Bearer` otherwise
+    /// (a certificate-bound token too, RFC 8705 §3).
+    pub(crate) fn issued(
+        access_token: String,
+        expires_in: i64,
+        scope: &[String],
+        binding: Binding<'_>,
+    ) -> Self {
         TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: if binding.jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            }
+            .into(),
             expires_in,
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
             refresh_token: None,
@@ -298,12 +310,7 @@ impl Provider {
                 x5t: x5t.as_deref(),
             },
         };
-        let mut t = self.grant(&caller, req, now).await?;
-        if jkt.is_some() {
-            // RFC 9449 §5: the access token is DPoP-bound.
-            t.token_type = "DPoP".into();
-        }
-        Ok(t)
+        self.grant(&caller, req, now).await
     }
 
     /// Runs the grant an authenticated client asked for.

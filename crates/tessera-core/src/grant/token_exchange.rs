@@ -537,7 +537,7 @@ impl Provider {
         tracing::info!(client_id = %client.client_id, delegation = actor.is_some(), "token exchanged");
         Ok(TokenResponse {
             issued_token_type: Some(issued_type.to_owned()),
-            ..TokenResponse::bearer(access_token, expires_in, &scope)
+            ..TokenResponse::issued(access_token, expires_in, &scope, loaded.binding)
         })
     }
 

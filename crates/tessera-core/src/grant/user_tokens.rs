@@ -133,7 +133,7 @@ impl Provider {
         Ok(TokenResponse {
             refresh_token,
             id_token,
-            ..TokenResponse::bearer(access_token, expires_in, scope)
+            ..TokenResponse::issued(access_token, expires_in, scope, loaded.binding)
         })
     }
 }
