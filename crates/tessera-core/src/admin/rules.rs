@@ -194,6 +194,31 @@ fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
     Ok(())
 }
 
+/// An application whose access tokens must be sender-constrained (DPoP- or certificate-bound)
+/// gets none from the authorization endpoint, where nothing can bind them: no response type
+/// with `token`.
+fn check_sender_constraint(c: &Client) -> AdminResult<()> {
+    let field = if c.dpop_bound_access_tokens {
+        "dpop_bound_access_tokens"
+    } else if c.mtls.tls_client_certificate_bound_access_tokens {
+        "tls_client_certificate_bound_access_tokens"
+    } else {
+        return Ok(());
+    };
+    let front_channel = c
+        .browser
+        .response_types
+        .iter()
+        .find(|r| r.split(' ').any(|p| p == "token"));
+    match front_channel {
+        Some(r) => Err(invalid(
+            field,
+            format!("response type {r} returns an access token from the authorization endpoint, where it cannot be bound; remove it"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// RFC 8705 §2.1.2: `tls_client_auth` names exactly one subject field, well-formed; the others
 /// name none.
 fn check_mtls(c: &Client) -> AdminResult<()> {
@@ -406,6 +431,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
     }
     check_federation(c, allow_private)?;
     check_mtls(c)?;
+    check_sender_constraint(c)?;
     check_protection(c)?;
     check_policy(c)?;
     if !(0..=120).contains(&c.refresh_grace_secs) {
