@@ -55,7 +55,9 @@ fn same_target(htu: &str, url: &str) -> bool {
     let (Ok(a), Ok(b)) = (url::Url::parse(htu), url::Url::parse(url)) else {
         return false;
     };
-    a.scheme() == b.scheme()
+    a.username().is_empty()
+        && a.password().is_none()
+        && a.scheme() == b.scheme()
         && a.host() == b.host()
         && a.port_or_known_default() == b.port_or_known_default()
         && a.path() == b.path()
@@ -64,6 +66,83 @@ fn same_target(htu: &str, url: &str) -> bool {
 /// RFC 9449 §6.1: `ath`, the base64url SHA-256 of the access token.
 pub fn access_token_hash(token: &str) -> String {
     b64url(&sha256(token.as_bytes()))
+}
+
+/// The encodings, sign bit aside, of the Ed25519 points of small order, canonical or not: a
+/// signature under such a key can be made without any private key (RFC 8032 §5.1.7 leaves
+/// them to the verifier).
+const ED25519_SMALL_ORDER: [[u8; 32]; 7] = {
+    let mut y1 = [0u8; 32];
+    y1[0] = 1;
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut p = p_minus_1;
+    p[0] = 0xed;
+    let mut p_plus_1 = p_minus_1;
+    p_plus_1[0] = 0xee;
+    [
+        [0u8; 32],
+        y1,
+        p_minus_1,
+        p,
+        p_plus_1,
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+    ]
+};
+
+/// RFC 9449 §4.3 step 6, RFC 7518 §6.2.1: the `jwk` is a key of the algorithm's family and
+/// curve, with coordinates of the curve's size (so a key has one thumbprint), and not an
+/// Ed25519 point of small order.
+fn key_shape_ok(jwk: &serde_json::Map<String, Value>, alg: &str) -> Result<()> {
+    let bytes = |m: &str| jwk.get(m).and_then(Value::as_str).and_then(b64url_decode);
+    let (kty, crv) = (
+        jwk.get("kty").and_then(Value::as_str),
+        jwk.get("crv").and_then(Value::as_str),
+    );
+    let ok = match alg {
+        "ES256" | "ES384" => {
+            let (curve, len) = if alg == "ES256" {
+                ("P-256", 32)
+            } else {
+                ("P-384", 48)
+            };
+            kty == Some("EC")
+                && crv == Some(curve)
+                && bytes("x").is_some_and(|x| x.len() == len)
+                && bytes("y").is_some_and(|y| y.len() == len)
+        }
+        "EdDSA" => {
+            kty == Some("OKP")
+                && crv == Some("Ed25519")
+                && bytes("x").is_some_and(|x| {
+                    let mut y = [0u8; 32];
+                    if x.len() != 32 {
+                        return false;
+                    }
+                    y.copy_from_slice(&x);
+                    y[31] &= 0x7f;
+                    !ED25519_SMALL_ORDER.contains(&y)
+                })
+        }
+        _ => kty == Some("RSA"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid_proof(format!(
+            "the DPoP proof's jwk is not a valid public key for {alg}"
+        )))
+    }
 }
 
 /// The header and claims of a proof, and its key, once the signature checks out.
@@ -114,6 +193,7 @@ fn verify_signature(proof: &str) -> Result<Verified> {
             "the DPoP proof's jwk must be a public key without private members",
         ));
     }
+    key_shape_ok(jwk, alg_name)?;
     let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(Value::Object(jwk.clone()))
         .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
     let alg: jsonwebtoken::Algorithm = alg_name
@@ -168,7 +248,9 @@ impl Provider {
         let iat = claims["iat"]
             .as_i64()
             .ok_or_else(|| invalid_proof("the DPoP proof needs a numeric iat"))?;
-        if iat > now.0.saturating_add(skew) {
+        // Ahead by at most the proof's own lifetime: a proof made in advance is what nonces
+        // (§8, §11.1) exist to stop, and the window is kept short without them too.
+        if iat > now.0.saturating_add(skew.min(PROOF_LIFETIME)) {
             return Err(invalid_proof("the DPoP proof's iat is in the future"));
         }
         if iat < now.0.saturating_sub(PROOF_LIFETIME + skew) {
@@ -278,6 +360,37 @@ mod tests {
             "https://example.com/token"
         ));
         assert!(!same_target("/token", "https://example.com/token"));
+        assert!(!same_target(
+            "https://user:pw@example.com/token",
+            "https://example.com/token"
+        ));
+    }
+
+    #[test]
+    fn keys_must_fit_their_algorithm_and_curve() {
+        let jwk = |v: Value| v.as_object().cloned().unwrap();
+        let p256 = b64url(&[7u8; 32]);
+        let ec =
+            |crv: &str, x: &str| jwk(serde_json::json!({"kty": "EC", "crv": crv, "x": x, "y": x}));
+        assert!(key_shape_ok(&ec("P-256", &p256), "ES256").is_ok());
+        assert!(key_shape_ok(&ec("P-521", &p256), "ES256").is_err());
+        assert!(key_shape_ok(&ec("P-384", &p256), "ES384").is_err());
+        assert!(key_shape_ok(&ec("P-256", &p256), "RS256").is_err());
+        let okp =
+            |x: &[u8]| jwk(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(x)}));
+        assert!(key_shape_ok(&okp(&[9u8; 32]), "EdDSA").is_ok());
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(key_shape_ok(&okp(&identity), "EdDSA").is_err());
+        identity[31] = 0x80;
+        assert!(
+            key_shape_ok(&okp(&identity), "EdDSA").is_err(),
+            "the sign bit aside"
+        );
+        for small in ED25519_SMALL_ORDER {
+            assert!(key_shape_ok(&okp(&small), "EdDSA").is_err());
+        }
+        assert!(key_shape_ok(&okp(&[9u8; 31]), "EdDSA").is_err());
     }
 
     #[test]
