@@ -80,6 +80,8 @@ impl Provider {
                 None => {
                     let signed = params.is_signed();
                     let mut pairs = params.pairs().to_vec();
+                    // An empty dpop_jkt counts as omitted (RFC 6749 §3.1).
+                    pairs.retain(|(k, _)| k != "dpop_jkt");
                     pairs.push(("dpop_jkt".into(), jkt));
                     params = Params::from_pairs(pairs).into_pushed();
                     if signed {

@@ -15,7 +15,39 @@ use crate::store::{Consume, Consumed};
 const BAD_CODE: &str =
     "the authorization code is invalid, expired, or was issued to another client";
 
+/// RFC 9449 §10: a code asked for with `dpop_jkt` is redeemed only with that key's proof.
+fn binding_held(loaded: &Caller<'_>, record: &CodeRecord) -> Result<()> {
+    match &record.dpop_jkt {
+        Some(jkt) if loaded.binding.jkt != Some(jkt.as_str()) => Err(crate::dpop::invalid_proof(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Provider {
+    /// A code bound to a DPoP key, presented without that key's proof, is refused before it is
+    /// spent: whoever intercepted it cannot use it, nor burn it to revoke the user's grant.
+    async fn check_code_binding(
+        &self,
+        loaded: &Caller<'_>,
+        key: &crate::model::ArtifactKey,
+    ) -> Result<()> {
+        let Some(a) = self.store.get_artifact(key).await? else {
+            return Ok(());
+        };
+        if a.kind != ArtifactKind::AuthorizationCode
+            || a.client_id != loaded.client.client_id
+            || a.consumed_at.is_some()
+        {
+            return Ok(());
+        }
+        match serde_json::from_value::<CodeRecord>(a.payload) {
+            Ok(record) => binding_held(loaded, &record),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// RFC 6749 §4.1.3.
     pub(crate) async fn authorization_code(
         &self,
@@ -27,6 +59,7 @@ impl Provider {
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
         let key = handle_key(code).ok_or_else(|| Error::invalid_grant(BAD_CODE))?;
+        self.check_code_binding(loaded, &key).await?;
         let which = Consume {
             key: &key,
             kind: ArtifactKind::AuthorizationCode,
@@ -50,14 +83,7 @@ impl Provider {
             return Err(Error::invalid_grant(BAD_CODE));
         }
         let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
-        // RFC 9449 §10: a code asked for with `dpop_jkt` is redeemed only with that key's proof.
-        if let Some(jkt) = &record.dpop_jkt {
-            if loaded.binding.jkt != Some(jkt.as_str()) {
-                return Err(crate::dpop::invalid_proof(
-                    "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
-                ));
-            }
-        }
+        binding_held(loaded, &record)?;
         // RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
         // in the initial authorization request ... and if included ensure that their values are identical".
         let matches = match redirect_uri.as_deref() {
