@@ -51,9 +51,8 @@ impl FromRequestParts<AppState> for AdminRequest {
 
 /// The caller of one request.
 pub async fn caller(p: &Provider, req: &AdminRequest) -> Result<Caller, Problem> {
-    let (dpop, token) = crate::bearer::presented_token(&req.headers).ok_or_else(|| {
-        Problem::unauthenticated("an access token is required (Bearer or DPoP scheme)")
-    })?;
+    let (dpop, token) =
+        crate::bearer::presented_token(&req.headers).ok_or_else(Problem::no_token)?;
     let url = p.settings.endpoint(&req.path);
     let alias = p.settings.mtls_alias(&req.path);
     let at = crate::bearer::Target {

@@ -52,6 +52,21 @@ impl Problem {
         }
     }
 
+    /// 401 for a request without a token: the bare challenges of both schemes (RFC 6750 §3.1:
+    /// no error code when no credentials were sent; RFC 9449 §7.1).
+    pub fn no_token() -> Problem {
+        Problem {
+            challenge: Some(format!(
+                "Bearer realm=\"tessera-admin\", DPoP realm=\"tessera-admin\", algs=\"{}\"",
+                tessera_core::dpop::DPOP_ALGS.join(" ")
+            )),
+            ..Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "an access token is required (Bearer or DPoP scheme)",
+            )
+        }
+    }
+
     /// 401 with RFC 9449 §7.1's `DPoP` challenge: `invalid_token` for a token presented
     /// against its binding, `invalid_dpop_proof`, or `use_dpop_nonce` (the nonce is in the
     /// `DPoP-Nonce` header).
