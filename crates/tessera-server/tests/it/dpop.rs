@@ -266,6 +266,39 @@ async fn every_bad_proof_is_invalid_dpop_proof_and_nothing_is_issued() {
         ),
         ("forged signature", forged),
         ("not a JWT", "not-a-jwt".into()),
+        (
+            "iat 100 s ahead",
+            key.sign_raw(&key.header(), &with("iat", json!(now() + 100))),
+        ),
+        (
+            "htu with userinfo",
+            key.sign_raw(
+                &key.header(),
+                &with("htu", json!("http://me:pw@localhost:8080/token")),
+            ),
+        ),
+        ("a P-256 key labelled P-384", {
+            let mut jwk = key.jwk.clone();
+            jwk["crv"] = json!("P-384");
+            key.sign_raw(
+                &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}),
+                &good(),
+            )
+        }),
+        ("an Ed25519 key of small order", {
+            let mut identity = [0u8; 32];
+            identity[0] = 1;
+            let header = json!({"typ": "dpop+jwt", "alg": "EdDSA",
+                "jwk": {"kty": "OKP", "crv": "Ed25519", "x": b64url(&identity)}});
+            let mut sig = identity.to_vec();
+            sig.extend([0u8; 32]);
+            format!(
+                "{}.{}.{}",
+                b64url(header.to_string().as_bytes()),
+                b64url(good().to_string().as_bytes()),
+                b64url(&sig)
+            )
+        }),
     ];
     for (what, proof) in &cases {
         let r = client_credentials(&h, &c, &[proof]).await;
@@ -318,6 +351,20 @@ async fn an_application_can_require_dpop_and_fapi_2_does() {
             .await
             .unwrap()
             .dpop_bound_access_tokens
+    );
+    // Tokens from the authorization endpoint cannot be bound: no response type with token.
+    let e = admin
+        .create_client(&ClientSpec {
+            dpop_bound_access_tokens: Some(true),
+            redirect_uris: vec![RP.into()],
+            response_types: Some(vec!["code".into(), "id_token token".into()]),
+            ..ClientSpec::new("implicit", ClientType::Web)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("dpop_bound_access_tokens"),
+        "{e:?}"
     );
     // FAPI 2.0 cannot be had without it.
     let e = admin
@@ -547,9 +594,10 @@ async fn dpop_jkt_binds_the_code_and_a_public_clients_refresh_tokens_stay_with_t
         let (path, verifier) = code_request(&app, "openid", &format!("&dpop_jkt={}", key.jkt));
         (sign_in(&b, &path, "alice").await["code"].clone(), verifier)
     };
-    // The code is redeemed only with a proof of that key: none, or another key, burns it.
+    // The code is redeemed only with a proof of that key: none, or another key's, is refused
+    // without spending it (a thief cannot burn it to revoke the grant).
+    let (code, verifier) = bound_code().await;
     for proofs in [vec![], vec![other.proof("POST", "/token", None, None)]] {
-        let (code, verifier) = bound_code().await;
         let refs: Vec<&str> = proofs.iter().map(String::as_str).collect();
         let r = post_dpop(
             &h,
@@ -561,7 +609,6 @@ async fn dpop_jkt_binds_the_code_and_a_public_clients_refresh_tokens_stay_with_t
         .await;
         assert_eq!(r.error(), "invalid_dpop_proof", "{}", r.text);
     }
-    let (code, verifier) = bound_code().await;
     let r = post_dpop(
         &h,
         "/token",
@@ -653,6 +700,13 @@ async fn a_proof_at_par_binds_the_code() {
     .await;
     assert_eq!(r.error(), "invalid_dpop_proof", "{}", r.text);
 
+    // An empty dpop_jkt counts as omitted: the proof's key binds.
+    let r = push(
+        vec![key.proof("POST", "/par", None, None)],
+        vec![("dpop_jkt", String::new())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = push(vec![key.proof("POST", "/par", None, None)], vec![]).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let uri = r.json["request_uri"].as_str().unwrap();
@@ -732,6 +786,15 @@ async fn the_admin_api_takes_dpop_bound_tokens_with_their_proofs() {
     let r = client_credentials(&h, &c, &[&key.proof("POST", "/token", None, None)]).await;
     let at = r.json["access_token"].as_str().expect("token").to_owned();
     let path = format!("{V1}/applications");
+    let none = h.get(&path).await;
+    let challenge = www_authenticate(&none);
+    assert!(
+        none.status == StatusCode::UNAUTHORIZED
+            && challenge.contains("Bearer")
+            && challenge.contains("DPoP")
+            && !challenge.contains("error="),
+        "{challenge}"
+    );
     let ok = resource(
         &h,
         "GET",
@@ -815,4 +878,43 @@ async fn a_bound_token_is_exchanged_only_with_its_key() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["token_type"], "DPoP");
+}
+
+/// A retry within an application's grace window gets the very answer of the first refresh,
+/// `token_type` included: the binding is the token's, whatever the retry sends.
+#[tokio::test]
+async fn a_grace_window_retry_reports_the_binding_of_its_token() {
+    let h = Harness::new().await;
+    h.user("alice").await;
+    let app = h
+        .web_app(|s| {
+            s.consent = Some(ConsentMode::AutoAccept);
+            s.refresh_grace_secs = Some(30);
+        })
+        .await;
+    let b = Browser::new(&h);
+    let (path, verifier) = code_request(&app, "openid", "");
+    let code = sign_in(&b, &path, "alice").await["code"].clone();
+    let rt = h.exchange(&app, &code, Some(&verifier)).await.json["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let key = DpopKey::new();
+    let body = enc(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]);
+    let first = post_dpop(
+        &h,
+        "/token",
+        Some(&app.basic()),
+        &body,
+        &[&key.proof("POST", "/token", None, None)],
+    )
+    .await;
+    assert_eq!(first.json["token_type"], "DPoP", "{}", first.text);
+    let retry = h.post("/token", Some(&app.basic()), &body).await;
+    assert_eq!(
+        retry.json["access_token"], first.json["access_token"],
+        "{}",
+        retry.text
+    );
+    assert_eq!(retry.json["token_type"], "DPoP");
 }
