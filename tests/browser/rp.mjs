@@ -6,6 +6,10 @@
 //   node rp.mjs '{"step": "finish", "issuer", "client_id", "client_secret", "callback_url", "state", "nonce", "code_verifier"}'
 //     the code exchanged and the ID token validated by openid-client; prints
 //     {"sub", "scope", "token_type", "id_token_claims"}
+//   node rp.mjs '{"step": "device", "issuer", "client_id", "client_secret", "scope"}'
+//     RFC 8628 with openid-client: prints {"user_code", "verification_uri_complete"} at once,
+//     then polls (openid-client honours interval and slow_down) until the user decided and
+//     prints {"sub", "scope", "token_type"}: two lines
 //   node rp.mjs '{"step": "keys"}'
 //     a signing key pair (ES256, for request objects) and an encryption key pair (ECDH-ES
 //     P-256) made with WebCrypto; prints {"public_jwks", "signing", "encryption"} (private JWKs)
@@ -17,7 +21,7 @@
 // private ECDSA P-256 JWK: the pushed request, the code exchange, userinfo and a refresh carry
 // DPoP proofs made with it by openid-client, RFC 9449; finish then also reports the userinfo
 // subject, the refreshed token type, the access token's cnf and the key's thumbprint).
-// Prints exactly one line of JSON on stdout; exit status 0 on success, 1 on any failure.
+// Prints one line of JSON on stdout (two for "device"); exit status 0 on success, 1 on any failure.
 import * as client from 'openid-client';
 import * as jose from 'jose';
 
@@ -106,6 +110,14 @@ async function start(a) {
   };
 }
 
+async function device(a) {
+  const config = await configuration(a);
+  const response = await client.initiateDeviceAuthorization(config, { scope: a.scope });
+  emit({ user_code: response.user_code, verification_uri_complete: response.verification_uri_complete });
+  const tokens = await client.pollDeviceAuthorizationGrant(config, response);
+  return { sub: tokens.claims()?.sub, scope: tokens.scope, token_type: tokens.token_type };
+}
+
 async function finish(a) {
   const config = await configuration(a);
   const dpop = await dpopOptions(config, a);
@@ -146,8 +158,8 @@ async function finish(a) {
 
 try {
   const a = JSON.parse(process.argv[2] ?? '');
-  const steps = { keys, start, finish };
-  if (!steps[a.step]) throw new Error('"step" must be "keys", "start" or "finish"');
+  const steps = { keys, start, finish, device };
+  if (!steps[a.step]) throw new Error('"step" must be "keys", "start", "finish" or "device"');
   const out = await steps[a.step](a);
   emit(out);
 } catch (e) {

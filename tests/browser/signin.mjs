@@ -58,6 +58,7 @@ function parseArgs() {
     consent,
     timeout,
     expectNoLogin,
+    device: a.device === true,
     storageStateIn: optPath('storage_state_in'),
     storageStateOut: optPath('storage_state_out'),
   };
@@ -182,6 +183,17 @@ async function run(args) {
   } catch (e) {
     // Going straight to an unreachable RP fails the navigation; that is fine if we saw it.
     if (redirect.url === null) throw e;
+  }
+  // RFC 8628: the device page comes first, its code filled in from verification_uri_complete;
+  // the user confirms it.
+  if (args.device) {
+    const code = page.getByLabel('Code');
+    await code.waitFor({ state: 'visible' });
+    if (!(await code.inputValue())) throw new Error('device page: the code is not filled in');
+    [response] = await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Continue', exact: true }).click(),
+    ]);
   }
   let login = null;
   if (!args.expectNoLogin) {

@@ -120,9 +120,11 @@ impl Provider {
             "claim_types_supported": ["normal"],
             "authorization_response_iss_parameter_supported": true,
             "access_token_signing_alg_values_supported": id_token_algs,
-            // RFC 9449 §5.1.
-            "dpop_signing_alg_values_supported": crate::dpop::DPOP_ALGS,
         });
+        // RFC 9449 §5.1.
+        doc["dpop_signing_alg_values_supported"] = json!(crate::dpop::DPOP_ALGS);
+        // RFC 8628 §4.
+        doc["device_authorization_endpoint"] = json!(s.endpoint("/device_authorization"));
         // JARM §3 and OIDC Discovery §3: signed and encrypted responses (JWE to the
         // application's keys).
         let protection = json!({

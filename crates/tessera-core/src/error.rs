@@ -37,6 +37,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the DPoP proof must carry the server's nonce (`DPoP-Nonce`).
     UseDpopNonce,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; wait 5 seconds more between polls.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start over.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -66,6 +72,9 @@ impl ErrorCode {
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 

@@ -30,6 +30,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod clock;
 pub mod credentials;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod end_session;

@@ -57,10 +57,12 @@ pub enum GrantType {
     JwtBearer,
     /// RFC 7522 §2.1: a SAML 2.0 assertion of an identity provider the client is allowed.
     Saml2Bearer,
+    /// RFC 8628: a device without a browser has its user sign in elsewhere.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 7] = [
+    pub const ALL: [GrantType; 8] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
@@ -68,6 +70,7 @@ impl GrantType {
         GrantType::TokenExchange,
         GrantType::JwtBearer,
         GrantType::Saml2Bearer,
+        GrantType::DeviceCode,
     ];
     /// The `grant_type` value at the token endpoint.
     pub fn as_str(self) -> &'static str {
@@ -79,6 +82,7 @@ impl GrantType {
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::Saml2Bearer => "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
     /// The short name in configuration (`token_exchange`, `jwt_bearer`, …).
@@ -87,6 +91,7 @@ impl GrantType {
             GrantType::TokenExchange => "token_exchange",
             GrantType::JwtBearer => "jwt_bearer",
             GrantType::Saml2Bearer => "saml2_bearer",
+            GrantType::DeviceCode => "device_code",
             other => other.as_str(),
         }
     }
@@ -927,10 +932,18 @@ pub enum ArtifactKind {
     SamlResponse,
     /// A pushed authorization request (RFC 9126), until its `request_uri` is used.
     PushedRequest,
+    /// RFC 8628: a device authorization request, by its `device_code`; consumed when its tokens
+    /// are issued.
+    DeviceCode,
+    /// RFC 8628 §6.1: the user code of a device authorization request, naming its device code.
+    UserCode,
+    /// The user's decision on a device authorization request (approved with a grant, or denied):
+    /// made once.
+    DeviceDecision,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 13] = [
+    pub const ALL: [ArtifactKind; 16] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -944,6 +957,9 @@ impl ArtifactKind {
         ArtifactKind::FederationLogout,
         ArtifactKind::SamlResponse,
         ArtifactKind::PushedRequest,
+        ArtifactKind::DeviceCode,
+        ArtifactKind::UserCode,
+        ArtifactKind::DeviceDecision,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -960,6 +976,9 @@ impl ArtifactKind {
             ArtifactKind::FederationLogout => "federation_logout",
             ArtifactKind::SamlResponse => "saml_response",
             ArtifactKind::PushedRequest => "pushed_request",
+            ArtifactKind::DeviceCode => "device_code",
+            ArtifactKind::UserCode => "user_code",
+            ArtifactKind::DeviceDecision => "device_decision",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

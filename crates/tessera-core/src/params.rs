@@ -14,6 +14,9 @@ pub struct Params {
     pushed: bool,
     /// The parameters of a request object the client signed (RFC 9101).
     signed: bool,
+    /// The parameters of a device authorization request (RFC 8628) the user is deciding on,
+    /// never of a query or form.
+    device: bool,
 }
 
 /// Names only: values may be secrets or tokens.
@@ -42,6 +45,7 @@ impl Params {
             pairs,
             pushed: false,
             signed: false,
+            device: false,
         })
     }
 
@@ -55,6 +59,7 @@ impl Params {
                 .collect(),
             pushed: false,
             signed: false,
+            device: false,
         }
     }
 
@@ -72,6 +77,19 @@ impl Params {
             signed: true,
             ..self
         }
+    }
+
+    /// These parameters as the device authorization request a user entered the code of.
+    pub(crate) fn into_device(self) -> Params {
+        Params {
+            device: true,
+            ..self
+        }
+    }
+
+    /// Whether these parameters are a device authorization request's (RFC 8628).
+    pub fn is_device(&self) -> bool {
+        self.device
     }
 
     /// Whether the client pushed these parameters itself (RFC 9126).

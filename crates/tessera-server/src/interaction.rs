@@ -98,7 +98,7 @@ fn redirect(location: &str) -> Response {
 }
 
 /// A core outcome as an HTTP response.
-fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
+pub(crate) fn render(s: &AppState, outcome: AuthorizeOutcome) -> Response {
     render_as(s, outcome, StatusCode::OK)
 }
 

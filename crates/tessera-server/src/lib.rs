@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod cors;
+pub mod device;
 pub mod dpop_nonce;
 pub mod interaction;
 pub mod jobs;
@@ -120,6 +121,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/revoke", post(oauth::revoke))
         .route("/par", post(oauth::par))
+        .route("/device_authorization", post(device::authorization))
         // CORS for the endpoints a browser application calls itself, per application.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -181,6 +183,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/login/enrol", post(interaction::login_enrol))
         .route("/login/continue", post(interaction::login_continue))
         .route("/consent", post(interaction::consent))
+        .route("/device", get(device::page).post(device::submit))
         .route(
             "/logout",
             get(interaction::logout).post(interaction::logout),

@@ -79,6 +79,15 @@ struct ConsentTpl<'a> {
     interaction: &'a str,
     csrf: &'a str,
     scopes: &'a [ScopeLine],
+    device_code: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DeviceTpl<'a> {
+    user_code: &'a str,
+    error: Option<&'a str>,
+    result: &'a str,
 }
 
 #[derive(Template)]
@@ -289,9 +298,22 @@ pub fn consent(page: &ConsentPage) -> Response {
         interaction: &page.interaction,
         csrf: &page.csrf,
         scopes: &page.scopes,
+        device_code: &page.device_code,
     }
     .render();
     html(StatusCode::OK, body, Policy::Plain)
+}
+
+/// RFC 8628 §3.3: the user-code form (prefilled from `verification_uri_complete`), with an error
+/// when a code was refused, or the result once the user decided.
+pub fn device(status: StatusCode, user_code: &str, error: Option<&str>, result: &str) -> Response {
+    let body = DeviceTpl {
+        user_code,
+        error,
+        result,
+    }
+    .render();
+    html(status, body, Policy::Plain)
 }
 
 /// An error shown to the user, never redirected (OIDC Core §3.1.2.6 before the redirect URI is trusted).

@@ -394,6 +394,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
         ],
         ClientType::Web => &[
             GrantType::AuthorizationCode,
+            GrantType::DeviceCode,
             GrantType::RefreshToken,
             GrantType::ClientCredentials,
             GrantType::Password,
@@ -401,9 +402,14 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
             GrantType::JwtBearer,
             GrantType::Saml2Bearer,
         ],
-        ClientType::Spa => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ClientType::Spa => &[
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+        ],
         ClientType::Native => &[
             GrantType::AuthorizationCode,
+            GrantType::DeviceCode,
             GrantType::RefreshToken,
             GrantType::Password,
         ],

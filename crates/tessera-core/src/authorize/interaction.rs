@@ -50,6 +50,9 @@ pub(crate) struct InteractionState {
     /// The parameters came from a signed request object (RFC 9101).
     #[serde(default)]
     pub signed: bool,
+    /// The parameters are a device authorization request's (RFC 8628).
+    #[serde(default)]
+    pub device: bool,
     pub csrf: String,
     /// The signed-in user the stage is for (all stages but login).
     pub user_id: Option<String>,
@@ -77,6 +80,9 @@ impl InteractionState {
         }
         if self.signed {
             params = params.into_signed();
+        }
+        if self.device {
+            params = params.into_device();
         }
         params
     }
@@ -128,6 +134,8 @@ pub struct ConsentPage {
     pub logo_uri: Option<String>,
     pub username: String,
     pub scopes: Vec<ScopeLine>,
+    /// RFC 8628 §5.4: the user code of the device being signed in, for the user to compare.
+    pub device_code: Option<String>,
 }
 
 /// What the login form posts; `cookie` is the interaction cookie the browser sent.
@@ -306,6 +314,7 @@ impl Provider {
             params: params.pairs().to_vec(),
             pushed: params.is_pushed(),
             signed: params.is_signed(),
+            device: params.is_device(),
             csrf: b64url(&random_bytes::<24>()),
             user_id: user_id.map(str::to_owned),
             started: Some(settled.started.unwrap_or(now)),
@@ -455,6 +464,7 @@ impl Provider {
             logo_uri: self.logo_uri(&req.client.client),
             username: session.user.username.clone(),
             scopes,
+            device_code: req.target.device.as_ref().map(|d| d.user_code.clone()),
         })
     }
 

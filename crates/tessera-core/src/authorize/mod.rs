@@ -15,7 +15,9 @@ pub use interaction::{
     ConsentForm, ConsentPage, LoginForm, LoginOutcome, LoginPage, PasskeyRequest, ScopeLine,
     THROTTLED, WRONG_CREDENTIALS,
 };
-pub use request::{AcrRequest, AuthorizeRequest, Prompt, Rejection, ResponseMode, Target};
+pub use request::{
+    AcrRequest, AuthorizeRequest, DeviceTarget, Prompt, Rejection, ResponseMode, Target,
+};
 pub use response::AuthResponse;
 pub(crate) use response::CodeRecord;
 pub use steps::{
@@ -222,7 +224,10 @@ impl Provider {
                 "the user is not allowed to use this application",
             ));
         }
-        if client.browser.consent == ConsentMode::Explicit {
+        // RFC 8628 §5.4: a device sign-in is confirmed on the consent page, which shows the user
+        // code to compare, whatever the application's consent mode.
+        let device = req.target.device.is_some();
+        if client.browser.consent == ConsentMode::Explicit || device {
             let stored = self
                 .store
                 .get_consent(&session.user.id, &client.client_id)
@@ -230,7 +235,7 @@ impl Provider {
             let covered = stored
                 .as_ref()
                 .is_some_and(|c| req.scope.iter().all(|s| c.scopes.contains(s)));
-            let asked = req.prompt.contains(&Prompt::Consent) && !settled.consented;
+            let asked = (device || req.prompt.contains(&Prompt::Consent)) && !settled.consented;
             if (!covered || asked) && !settled.consented {
                 if prompt_none {
                     return Err(Error::new(
@@ -282,6 +287,9 @@ impl Provider {
             params.push(("state".into(), s.clone()));
         }
         params.push(("iss".into(), self.settings.issuer.clone()));
+        if let Some(d) = &t.device {
+            return self.device_refused(d, e).await;
+        }
         let params = match &t.jarm {
             None => params,
             Some(client_id) => match self.jarm(client_id, params, self.now()).await {

@@ -42,6 +42,16 @@ pub struct Target {
     pub state: Option<String>,
     /// JARM (`response_mode` `jwt`, `query.jwt`, …): the response is one JWT for this client.
     pub jarm: Option<String>,
+    /// RFC 8628: the device authorization request decided here (its device code's key, base64url),
+    /// with the user code shown to the user.
+    pub device: Option<DeviceTarget>,
+}
+
+/// The device authorization request an authorization decides (RFC 8628 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTarget {
+    pub device_key: String,
+    pub user_code: String,
 }
 
 /// A checked authorization request.
@@ -179,6 +189,9 @@ impl Provider {
         &self,
         p: &Params,
     ) -> std::result::Result<AuthorizeRequest, Rejection> {
+        if p.is_device() {
+            return self.device_request(p).await.map_err(Rejection::Page);
+        }
         let client_id = p.require("client_id")?;
         if !plausible_client_id(client_id) {
             return Err(Rejection::Page(Error::invalid_request(
@@ -244,6 +257,7 @@ impl Provider {
                     mode: default_mode,
                     state,
                     jarm: None,
+                    device: None,
                 };
                 return Err(Rejection::Redirect(
                     t,
@@ -256,6 +270,7 @@ impl Provider {
             mode,
             state,
             jarm: jwt.then(|| c.client_id.clone()),
+            device: None,
         };
         let fail = |e: Error| Rejection::Redirect(target.clone(), e);
         self.check_request(p, &client, response_type, mode)
@@ -431,6 +446,7 @@ impl Provider {
                 mode,
                 state: None,
                 jarm: None,
+                device: None,
             },
             redirect_uri_given: true,
             response_type,

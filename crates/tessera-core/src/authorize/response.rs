@@ -127,6 +127,9 @@ impl Provider {
         )
         .await?;
 
+        if let Some(d) = &req.target.device {
+            return self.device_approved(d, &grant_id, now).await;
+        }
         let mut params: Vec<(String, String)> = Vec::new();
         let mut code = None;
         if req.wants("code") {

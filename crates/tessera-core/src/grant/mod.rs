@@ -81,6 +81,8 @@ pub enum TokenRequest {
         scope: Option<Vec<String>>,
         resources: Vec<String>,
     },
+    /// RFC 8628 §3.4.
+    DeviceCode { device_code: String },
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -93,6 +95,7 @@ impl std::fmt::Debug for TokenRequest {
             TokenRequest::JwtBearer { .. } => "JwtBearer",
             TokenRequest::TokenExchange(_) => "TokenExchange",
             TokenRequest::Saml2Bearer { .. } => "Saml2Bearer",
+            TokenRequest::DeviceCode { .. } => "DeviceCode",
         };
         f.write_str(name)
     }
@@ -109,6 +112,7 @@ impl TokenRequest {
             TokenRequest::JwtBearer { .. } => GrantType::JwtBearer,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
             TokenRequest::Saml2Bearer { .. } => GrantType::Saml2Bearer,
+            TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 
@@ -169,6 +173,9 @@ impl TokenRequest {
                 assertion: params.require("assertion")?.to_owned(),
                 scope: params.get("scope")?.map(parse_scope).transpose()?,
                 resources: parse_resources(params)?,
+            }),
+            "urn:ietf:params:oauth:grant-type:device_code" => Ok(TokenRequest::DeviceCode {
+                device_code: params.require("device_code")?.to_owned(),
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_owned(),
@@ -374,6 +381,9 @@ impl Provider {
             } => {
                 self.saml2_bearer(client, &assertion, scope, resources, now)
                     .await
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                self.device_code_grant(client, &device_code, now).await
             }
         }
     }

@@ -64,7 +64,7 @@ pub struct CreateArgs {
 pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials, password,
+    /// A grant type: authorization_code, refresh_token, client_credentials, password, device_code,
     /// token_exchange, jwt_bearer, saml2_bearer (repeat for several).
     #[arg(long = "grant-type", value_parser = parse_grant)]
     pub grant_types: Vec<GrantType>,

@@ -29,6 +29,24 @@ fn drive_script(script: &str, args: &Value) -> Value {
 
 /// [`drive_script`] for a run that may fail: whether it succeeded, and its line of JSON.
 fn run_script(script: &str, args: &Value) -> (bool, Value) {
+    let browser_dir = browser_tools();
+    let out = std::process::Command::new("node")
+        .arg(browser_dir.join(script))
+        .arg(args.to_string())
+        .output()
+        .expect("node");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| {
+        panic!(
+            "driver output: {line} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), v)
+}
+
+/// `tests/browser`, its packages installed and chromium present.
+fn browser_tools() -> PathBuf {
     let browser_dir = repo_root().join("tests/browser");
     let installed = ["playwright-core", "openid-client"]
         .iter()
@@ -46,19 +64,7 @@ fn run_script(script: &str, args: &Value) -> (bool, Value) {
         Path::new(&chromium).exists(),
         "the browser test needs Debian's chromium at {chromium} (apt-get install chromium; .ci/run installs it)"
     );
-    let out = std::process::Command::new("node")
-        .arg(browser_dir.join(script))
-        .arg(args.to_string())
-        .output()
-        .expect("node");
-    let line = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| {
-        panic!(
-            "driver output: {line} / {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), v)
+    browser_dir
 }
 
 fn params(url: &str) -> std::collections::HashMap<String, String> {
@@ -377,6 +383,76 @@ async fn openid_client_binds_its_tokens_with_dpop_and_server_nonces() {
             .is_some_and(|e| e.contains("invalid_dpop_proof") || e.contains("DPoP")),
         "{refused}"
     );
+    rp.server.kill();
+}
+
+/// The device authorization grant (RFC 8628) with openid-client v6 unchanged: it asks for the
+/// codes and polls (honouring `interval` and `slow_down`) while chromium opens
+/// `verification_uri_complete`, confirms the filled-in code, signs alice in and allows on the
+/// consent page; openid-client then gets the tokens and validates the ID token.
+#[tokio::test]
+async fn openid_client_device_flow_approved_in_chromium_while_it_polls() {
+    use std::io::BufRead;
+    let _serial = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rp = OpenIdClientRp::start(
+        dir.path(),
+        &[
+            "--name",
+            "TV app",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "device_code",
+            "--grant-type",
+            "refresh_token",
+        ],
+        json!({}),
+    )
+    .await;
+    let mut args = rp.args.clone();
+    args["step"] = json!("device");
+    let base = rp.base.clone();
+    let (started, signed_in, finished) = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new("node")
+            .arg(browser_tools().join("rp.mjs"))
+            .arg(args.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("first line");
+        let started: Value = serde_json::from_str(line.trim()).expect("device codes");
+        let signed_in = drive(
+            &json!({"authorize_url": started["verification_uri_complete"],
+            "username": "alice", "password": PASSWORD, "consent": "allow", "device": true,
+            "redirect_prefix": format!("{base}/device?result=")}),
+        );
+        line.clear();
+        out.read_line(&mut line).expect("second line");
+        let status = child.wait().expect("rp.mjs");
+        let finished: Value = serde_json::from_str(line.trim()).expect("tokens");
+        assert!(status.success(), "{finished}");
+        (started, signed_in, finished)
+    })
+    .await
+    .unwrap();
+    assert!(
+        started["user_code"].as_str().is_some_and(|c| c.len() == 9),
+        "{started}"
+    );
+    assert!(
+        signed_in["final_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/device?result=approved")),
+        "{signed_in}"
+    );
+    assert!(
+        finished["sub"].as_str().is_some_and(|s| !s.is_empty()),
+        "{finished}"
+    );
+    assert_eq!(finished["token_type"], "bearer", "{finished}");
     rp.server.kill();
 }
 

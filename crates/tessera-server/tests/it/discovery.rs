@@ -23,6 +23,10 @@ async fn both_documents_describe_the_implemented_endpoints() {
     );
     assert_eq!(d["require_pushed_authorization_requests"], false);
     assert_eq!(
+        d["device_authorization_endpoint"],
+        format!("{ISSUER}/device_authorization")
+    );
+    assert_eq!(
         d["grant_types_supported"],
         serde_json::json!([
             "authorization_code",
@@ -32,6 +36,7 @@ async fn both_documents_describe_the_implemented_endpoints() {
             "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            "urn:ietf:params:oauth:grant-type:device_code",
             "implicit"
         ])
     );

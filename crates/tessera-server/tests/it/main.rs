@@ -17,6 +17,7 @@ mod cli;
 mod client_credentials;
 mod cluster;
 mod config;
+mod device;
 mod discovery;
 mod dpop;
 mod errors;
