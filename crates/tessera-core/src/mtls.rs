@@ -105,30 +105,60 @@ impl PublicKeyParts {
     }
 }
 
-/// RFC 4514 §2: a DN as a sequence of `TYPE=value` pairs, most specific first, types upper-case
-/// and values lower-case (the usual attributes compare case-insensitively), escapes resolved.
-fn parse_dn(dn: &str) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut chars = dn.chars();
-    let mut parts = Vec::new();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => current.push(chars.next()?),
-            ',' | '+' => parts.push(std::mem::take(&mut current)),
-            c => current.push(c),
+/// A distinguished name: its RDNs in RFC 4514 order (most specific first), each a set of
+/// `TYPE=value` pairs (sorted), types upper-case and values lower-case (the usual attributes
+/// compare case-insensitively).
+type Dn = Vec<Vec<(String, String)>>;
+
+/// RFC 4514 §3: parses a DN string: RDNs separated by `,`, multi-valued RDNs by `+`, escapes
+/// `\,` and `\XX` (UTF-8 bytes in hex) resolved. A hex-encoded BER value (`#…`), an unescaped
+/// `;` or `=` in a value, or an empty RDN is refused (`None`).
+fn parse_dn(dn: &str) -> Option<Dn> {
+    let mut rdns: Dn = Vec::new();
+    let mut rdn: Vec<(String, String)> = Vec::new();
+    let mut key: Option<String> = None;
+    let mut current: Vec<u8> = Vec::new();
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    let finish = |key: &mut Option<String>, current: &mut Vec<u8>| {
+        let k = key.take()?;
+        let v = String::from_utf8(std::mem::take(current)).ok()?;
+        let (k, v) = (k.trim().to_ascii_uppercase(), v.trim().to_lowercase());
+        (!k.is_empty() && !v.starts_with('#')).then_some((k, v))
+    };
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\\' => {
+                let next = *bytes.get(i + 1)?;
+                if next.is_ascii_hexdigit() {
+                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                    current.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                } else {
+                    current.push(next);
+                    i += 2;
+                }
+                continue;
+            }
+            b'=' if key.is_none() => {
+                key = Some(String::from_utf8(std::mem::take(&mut current)).ok()?);
+            }
+            b'=' | b';' => return None,
+            b'+' => rdn.push(finish(&mut key, &mut current)?),
+            b',' => {
+                rdn.push(finish(&mut key, &mut current)?);
+                rdn.sort();
+                rdns.push(std::mem::take(&mut rdn));
+            }
+            _ => current.push(b),
         }
+        i += 1;
     }
-    parts.push(current);
-    for p in parts {
-        let (k, v) = p.split_once('=')?;
-        let (k, v) = (k.trim(), v.trim());
-        if k.is_empty() {
-            return None;
-        }
-        out.push((k.to_ascii_uppercase(), v.to_lowercase()));
-    }
-    Some(out)
+    rdn.push(finish(&mut key, &mut current)?);
+    rdn.sort();
+    rdns.push(rdn);
+    Some(rdns)
 }
 
 /// Whether a configured DN is well-formed (checked when an application is saved).
@@ -136,21 +166,20 @@ pub fn valid_dn(dn: &str) -> bool {
     parse_dn(dn).is_some_and(|v| !v.is_empty())
 }
 
-/// The certificate's subject in the form [`parse_dn`] gives, most specific first.
-fn subject_dn(cert: &X509Certificate<'_>) -> Option<Vec<(String, String)>> {
+/// The certificate's subject as [`parse_dn`] gives a DN string: most specific RDN first.
+fn subject_dn(cert: &X509Certificate<'_>) -> Option<Dn> {
     let registry = x509_parser::objects::oid_registry();
-    let mut out = Vec::new();
+    let mut out: Dn = Vec::new();
     for rdn in cert.subject().iter() {
+        let mut set = Vec::new();
         for atv in rdn.iter() {
             let name = x509_parser::objects::oid2abbrev(atv.attr_type(), registry)
                 .map(str::to_owned)
                 .unwrap_or_else(|_| atv.attr_type().to_id_string());
-            let name = match name.as_str() {
-                "emailAddress" => "EMAILADDRESS".to_owned(),
-                other => other.to_ascii_uppercase(),
-            };
-            out.push((name, atv.as_str().ok()?.to_lowercase()));
+            set.push((name.to_ascii_uppercase(), atv.as_str().ok()?.to_lowercase()));
         }
+        set.sort();
+        out.push(set);
     }
     out.reverse();
     Some(out)
@@ -163,12 +192,15 @@ fn subject_matches(m: &MutualTls, cert: &X509Certificate<'_>) -> bool {
         return false;
     };
     if *field == "tls_client_auth_subject_dn" {
-        // The same attributes with the same values, in whatever order the DN lists them
-        // (issuers and administrators write them in both orders).
+        // RFC 4517 distinguishedNameMatch: the same RDNs in the same order (RFC 4514 writes
+        // the most specific first; the other way round, as some tools print a DN, is taken
+        // too), each RDN the same set of attributes and values.
         return match (parse_dn(expected), subject_dn(cert)) {
-            (Some(mut a), Some(mut b)) => {
-                a.sort();
-                b.sort();
+            (Some(a), Some(mut b)) => {
+                if a == b {
+                    return true;
+                }
+                b.reverse();
                 a == b
             }
             _ => false,
@@ -319,6 +351,13 @@ mod tests {
         assert!(!with(
             &|m| m.tls_client_auth_subject_dn = Some("C=DE,O=Example,CN=Client One".into())
         ));
+        // Shuffled, or attributes of separate RDNs put in one: not the same DN.
+        assert!(!with(
+            &|m| m.tls_client_auth_subject_dn = Some("CN=Client One,C=DE,O=Example\\, Inc.".into())
+        ));
+        assert!(!with(
+            &|m| m.tls_client_auth_subject_dn = Some("CN=Client One+O=Example\\, Inc.,C=DE".into())
+        ));
         assert!(with(
             &|m| m.tls_client_auth_san_dns = Some("Client.Example.com".into())
         ));
@@ -337,6 +376,36 @@ mod tests {
             m.tls_client_auth_san_ip = Some("192.0.2.7".into());
         }));
         assert!(!with(&|_| {}));
+    }
+
+    #[test]
+    fn dn_strings_resolve_escapes_and_refuse_what_they_cannot_match() {
+        let der = cert_with(&[(rcgen::DnType::CommonName, "José, a+b")], vec![]);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let with = |dn: &str| {
+            subject_matches(
+                &MutualTls {
+                    tls_client_auth_subject_dn: Some(dn.into()),
+                    ..Default::default()
+                },
+                &cert,
+            )
+        };
+        assert!(with("CN=Jos\\C3\\A9\\2C a\\+b"));
+        assert!(with("CN=josé\\, a\\+b"));
+        assert!(!with("CN=JosC3A9\\, a\\+b"));
+        for bad in [
+            "CN=#0C05726F626F74",
+            "CN=robot;O=Example",
+            "CN=a=b",
+            "=x",
+            "CN=\\",
+            "CN=x,",
+            "",
+        ] {
+            assert!(!valid_dn(bad), "{bad}");
+        }
+        assert!(valid_dn("CN=robot,O=Example"));
     }
 
     #[test]
