@@ -813,7 +813,8 @@ impl Provider {
     }
 
     /// The secret a spec asks for: the explicit one, or a new 256-bit secret; none for a public
-    /// client.
+    /// client, nor for one that authenticates with its certificate (RFC 8705) and signs nothing
+    /// with HS256 (a secret it never uses would still be a way in if its method changed).
     pub(crate) fn spec_secret(spec: &ClientSpec) -> AdminResult<Option<String>> {
         if !spec.client_type.is_confidential() {
             if spec.client_secret.is_some() {
@@ -822,6 +823,11 @@ impl Provider {
                     "a public client (spa, native) has no secret",
                 ));
             }
+            return Ok(None);
+        }
+        let hs256 = [spec.signing_alg, spec.id_token_alg].contains(&Some(JwsAlg::HS256));
+        let certificate = spec.auth_method.is_some_and(|m| m.is_certificate());
+        if certificate && !hs256 && spec.client_secret.is_none() {
             return Ok(None);
         }
         spec.client_secret
