@@ -90,20 +90,11 @@ impl Provider {
         if artifact.revoked_at.is_some() || artifact.expires_at <= now {
             return Err(Error::invalid_grant(BAD_TOKEN));
         }
-        if artifact.consumed_at.is_some() {
-            return self.reused(client, &artifact, now).await;
-        }
-        let grant_id = artifact
-            .grant_id
-            .clone()
-            .ok_or_else(|| Error::server("refresh token without a grant"))?;
-        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
-            Error::invalid_grant("the authorization was revoked or the user is blocked")
-        })?;
         let record: RefreshRecord =
             serde_json::from_value(artifact.payload.clone()).map_err(Error::server)?;
         // RFC 9449 §5, RFC 8705 §4: a bound refresh token is used only with its key's proof
-        // or over a connection with its certificate.
+        // or over a connection with its certificate; checked first, so that whoever holds a
+        // rotated one without the key cannot make it count as reuse and end the grant.
         if let Some(jkt) = &record.dpop_jkt {
             if loaded.binding.jkt != Some(jkt.as_str()) {
                 return Err(crate::dpop::invalid_proof(
@@ -118,6 +109,16 @@ impl Provider {
                 ));
             }
         }
+        if artifact.consumed_at.is_some() {
+            return self.reused(client, &artifact, now).await;
+        }
+        let grant_id = artifact
+            .grant_id
+            .clone()
+            .ok_or_else(|| Error::server("refresh token without a grant"))?;
+        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
+            Error::invalid_grant("the authorization was revoked or the user is blocked")
+        })?;
         // RFC 6749 §6: the scope may only narrow.
         let scope = match scope {
             Some(s) => {
