@@ -77,7 +77,8 @@ pub fn presented_certificate(
         return Some(der.as_ref().clone());
     }
     let proxy = s.certificate_proxy.as_ref()?;
-    let value = headers.get(&proxy.header)?;
+    let mut values = headers.get_all(&proxy.header).iter();
+    let value = values.next()?;
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
@@ -85,10 +86,24 @@ pub fn presented_certificate(
         tracing::warn!(peer = ?peer, header = %proxy.header, "client certificate header from an untrusted address ignored");
         return None;
     }
+    // One certificate in one header, nothing else: a proxy that appends to a header the client
+    // sent would otherwise let the client's own value through.
+    if values.next().is_some() {
+        tracing::warn!(header = %proxy.header, "more than one client certificate header; none taken");
+        return None;
+    }
     let text = value.to_str().ok()?;
     let pem: String = form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())?;
+    let pem = pem.trim();
+    let single = pem.starts_with("-----BEGIN CERTIFICATE-----")
+        && pem.ends_with("-----END CERTIFICATE-----")
+        && pem.matches("-----BEGIN").count() == 1;
+    if !single {
+        tracing::warn!(header = %proxy.header, "the client certificate header is not one PEM certificate; none taken");
+        return None;
+    }
     CertificateDer::from_pem_slice(pem.as_bytes())
         .ok()
         .map(|c| c.as_ref().to_vec())
