@@ -19,8 +19,13 @@ impl Provider {
     /// `/.well-known/oauth-authorization-server`.
     pub fn discovery(&self) -> Value {
         let s = &self.settings;
-        // RFC 8705: the certificate methods only when client certificates reach Tessera.
-        let offered = |m: &&AuthMethod| s.mtls.enabled || !m.is_certificate();
+        // RFC 8705: the certificate methods only when client certificates reach Tessera, and
+        // tls_client_auth only with CAs to validate them against.
+        let offered = |m: &&AuthMethod| match m {
+            AuthMethod::TlsClientAuth => s.mtls.enabled && !s.mtls.trust_anchors.is_empty(),
+            AuthMethod::SelfSignedTlsClientAuth => s.mtls.enabled,
+            _ => true,
+        };
         let auth_methods: Vec<&str> = AuthMethod::ALL
             .iter()
             .filter(offered)

@@ -242,7 +242,9 @@ fn check_mtls(c: &Client) -> AdminResult<()> {
         "tls_client_auth_subject_dn" => crate::mtls::valid_dn(value),
         "tls_client_auth_san_ip" => value.parse::<std::net::IpAddr>().is_ok(),
         "tls_client_auth_san_uri" => url::Url::parse(value).is_ok(),
-        "tls_client_auth_san_email" => value.contains('@'),
+        "tls_client_auth_san_email" => value
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()),
         _ => !value.trim().is_empty(),
     };
     if !ok || value.len() > 1000 {

@@ -81,7 +81,8 @@ pub struct Options {
     /// client secret).
     #[arg(long, value_parser = parse_id_alg)]
     pub signing_alg: Option<JwsAlg>,
-    /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or none
+    /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt,
+    /// tls_client_auth, self_signed_tls_client_auth (RFC 8705: no secret is made), or none
     /// (public clients).
     #[arg(long, value_parser = parse_auth)]
     pub auth_method: Option<AuthMethod>,
