@@ -253,7 +253,8 @@ async fn serve_io<A, I>(
 {
     let limits = accepted.limits;
     let _slot = &accepted.slot;
-    let activity = Arc::new(Activity(Mutex::new((0, Instant::now()))));
+    let opened = Instant::now();
+    let activity = Arc::new(Activity(Mutex::new((0, opened))));
     let service = {
         let activity = activity.clone();
         tower::service_fn(move |mut req: http::Request<Incoming>| {
@@ -273,8 +274,10 @@ async fn serve_io<A, I>(
         .builder
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
-    // One timer: the idle check while open, the drain deadline once closing.
-    let timer = tokio::time::sleep(limits.idle_timeout);
+    // One timer: the first request's deadline, then the idle check while open, the drain
+    // deadline once closing. Over TLS the protocol is told apart only after the handshake, on
+    // the decrypted stream, so a connection that sends no request is judged here too.
+    let timer = tokio::time::sleep(limits.header_read_timeout.min(limits.idle_timeout));
     tokio::pin!(timer);
     let mut closing = false;
     loop {
@@ -297,7 +300,8 @@ async fn serve_io<A, I>(
                     return;
                 }
                 let (in_flight, since) = activity.read();
-                if in_flight == 0 && since.elapsed() >= limits.idle_timeout {
+                let never_asked = in_flight == 0 && since == opened;
+                if never_asked || (in_flight == 0 && since.elapsed() >= limits.idle_timeout) {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                     timer.as_mut().reset(Instant::now() + limits.drain_timeout);
