@@ -657,8 +657,18 @@ async fn dpop_jkt_binds_the_code_and_a_public_clients_refresh_tokens_stay_with_t
     );
     // Its successor is bound too.
     let next = r.json["refresh_token"].as_str().unwrap().to_owned();
-    let r = refresh(next, vec![other.proof("POST", "/token", None, None)]).await;
+    let r = refresh(
+        next.clone(),
+        vec![other.proof("POST", "/token", None, None)],
+    )
+    .await;
     assert_eq!(r.error(), "invalid_dpop_proof", "{}", r.text);
+    // The rotated token without its key is refused as such, not taken as reuse: the grant
+    // lives on.
+    let r = refresh(rt, vec![other.proof("POST", "/token", None, None)]).await;
+    assert_eq!(r.error(), "invalid_dpop_proof", "{}", r.text);
+    let r = refresh(next, vec![key.proof("POST", "/token", None, None)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
 #[tokio::test]

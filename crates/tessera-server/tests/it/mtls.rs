@@ -128,15 +128,18 @@ async fn send_with(
     h.send(req).await
 }
 
-async fn token(h: &Harness, c: &TestClient, cert: Option<&Issued>, from: &str) -> Reply {
-    let req = Request::post("/token")
+fn token_request(c: &TestClient) -> Request<Body> {
+    Request::post("/token")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(format!(
             "grant_type=client_credentials&client_id={}",
             c.id
         )))
-        .expect("request");
-    send_with(h, req, cert, from).await
+        .expect("request")
+}
+
+async fn token(h: &Harness, c: &TestClient, cert: Option<&Issued>, from: &str) -> Reply {
+    send_with(h, token_request(c), cert, from).await
 }
 
 async fn create(h: &Harness, spec: ClientSpec) -> Result<TestClient, String> {
@@ -206,6 +209,25 @@ async fn tls_client_auth_takes_a_trusted_certificate_with_the_registered_subject
         token(&h, &by_san, Some(&one), "127.0.0.1").await.status,
         StatusCode::OK
     );
+    // The proxy's header twice, or holding more than one certificate: none is taken.
+    let twice = {
+        let mut req = token_request(&by_dn);
+        let escaped: String = form_urlencoded::byte_serialize(one.pem.as_bytes()).collect();
+        req.headers_mut()
+            .append(HEADER, escaped.parse().expect("header"));
+        req.headers_mut()
+            .append(HEADER, escaped.parse().expect("header"));
+        send_with(&h, req, None, "127.0.0.1").await
+    };
+    assert_eq!(twice.error(), "invalid_client", "{}", twice.text);
+    let two = Issued {
+        pem: format!("{}{}", one.pem, two.pem),
+        key_pem: String::new(),
+        der: Vec::new(),
+        key: KeyPair::generate().expect("key"),
+    };
+    let r = send_with(&h, token_request(&by_dn), Some(&two), "127.0.0.1").await;
+    assert_eq!(r.error(), "invalid_client", "{}", r.text);
     for (what, client, cert, from) in [
         ("another subject", &by_dn, Some(&two), "127.0.0.1"),
         ("a SAN it lacks", &by_san, Some(&two), "127.0.0.1"),
@@ -337,6 +359,37 @@ async fn certificate_bound_tokens_are_of_use_only_with_their_certificate() {
 async fn certificate_settings_are_checked_when_saved() {
     let ca = Ca::new("Example CA");
     let h = harness(&ca).await;
+    // No secret is made for an application that authenticates with its certificate.
+    let made = h
+        .provider
+        .admin(Caller::local())
+        .create_client(&m2m(
+            "no secret",
+            AuthMethod::TlsClientAuth,
+            MutualTls {
+                tls_client_auth_subject_dn: Some("CN=x".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(made.client_secret.is_none() && made.client.secret_ciphertext.is_none());
+    // Without CAs to check against, tls_client_auth is not offered.
+    let no_ca = Harness::with_settings(crate::support::ISSUER, |s| s.mtls.enabled = true).await;
+    let methods = no_ca.get("/.well-known/openid-configuration").await.json
+        ["token_endpoint_auth_methods_supported"]
+        .clone();
+    assert!(
+        !methods
+            .as_array()
+            .unwrap()
+            .contains(&json!("tls_client_auth"))
+            && methods
+                .as_array()
+                .unwrap()
+                .contains(&json!("self_signed_tls_client_auth")),
+        "{methods}"
+    );
     for (field, mtls, method) in [
         (
             "auth_method",
@@ -436,6 +489,7 @@ async fn native_tls_authenticates_clients_by_certificate() {
         ("TESSERA_TLS__KEY", key_file.as_str()),
         ("TESSERA_TLS__CLIENT_CERTIFICATES", "true"),
         ("TESSERA_MTLS__CLIENT_CA_FILE", ca_file.as_str()),
+        ("TESSERA_HTTP__HEADER_READ_TIMEOUT_SECS", "2"),
     ];
     let created = json_out(&cli_env(
         dir.path(),
@@ -517,5 +571,37 @@ async fn native_tls_authenticates_clients_by_certificate() {
         .await
         .unwrap();
     assert_eq!(d["tls_client_certificate_bound_access_tokens"], true);
+    // A connection that finishes the handshake and sends nothing is closed at the header
+    // deadline (2 s here), not held for the idle timeout.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(
+            rustls_pki_types::pem::PemObject::from_pem_slice(ca.pem.as_bytes())
+                .map(|c: rustls_pki_types::CertificateDer<'_>| c.as_ref().to_vec())
+                .unwrap(),
+        ))
+        .unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        tokio::io::AsyncReadExt::read(&mut tls, &mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the silent TLS connection was still open after 8 s"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     server.kill();
 }
