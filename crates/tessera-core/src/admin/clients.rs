@@ -701,13 +701,24 @@ impl Provider {
         let strict = fapi || spec.oauth_policy == Some(OAuthPolicy::V2_1);
         let defaults = BrowserSettings::default();
         let lifetimes = self.default_lifetimes();
+        let grant_types = match &spec.grant_types {
+            Some(g) => g.iter().fold(Vec::new(), |mut v, x| {
+                if !v.contains(x) {
+                    v.push(*x);
+                }
+                v
+            }),
+            None if ty == ClientType::M2m => vec![GrantType::ClientCredentials],
+            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
         let browser = BrowserSettings {
             redirect_uris: dedup(&spec.redirect_uris),
             post_logout_redirect_uris: dedup(&spec.post_logout_redirect_uris),
             allowed_origins: dedup(&spec.allowed_origins),
             response_types: match &spec.response_types {
                 Some(v) => rules::response_types(v)?,
-                None if ty == ClientType::M2m => Vec::new(),
+                // Without the code grant (an m2m or device-only application), none.
+                None if !grant_types.contains(&GrantType::AuthorizationCode) => Vec::new(),
                 None => vec!["code".to_owned()],
             },
             pkce_required: spec
@@ -744,16 +755,6 @@ impl Provider {
                 .authentication_scheme
                 .clone()
                 .unwrap_or(defaults.authentication_scheme),
-        };
-        let grant_types = match &spec.grant_types {
-            Some(g) => g.iter().fold(Vec::new(), |mut v, x| {
-                if !v.contains(x) {
-                    v.push(*x);
-                }
-                v
-            }),
-            None if ty == ClientType::M2m => vec![GrantType::ClientCredentials],
-            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         };
         let default_auth = if fapi && ty.is_confidential() {
             AuthMethod::PrivateKeyJwt

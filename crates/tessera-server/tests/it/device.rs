@@ -15,7 +15,6 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 async fn tv_app(h: &Harness, scheme: Option<&str>) -> TestClient {
     h.web_app(|s| {
         s.grant_types = Some(vec![GrantType::DeviceCode, GrantType::RefreshToken]);
-        s.response_types = Some(vec![]);
         s.redirect_uris = vec![];
         s.post_logout_redirect_uris = vec![];
         s.consent = Some(ConsentMode::AutoAccept);
