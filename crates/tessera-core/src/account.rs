@@ -38,6 +38,8 @@ pub struct AccountView {
     pub has_totp: bool,
     /// The upstream identities linked to the account.
     pub identities: Vec<crate::federation::LinkedIdentity>,
+    /// CIBA requests of applications waiting for the user's decision.
+    pub backchannel: Vec<crate::ciba::PendingBackchannel>,
     /// Enabled identity providers the user may link (those not linked yet).
     pub linkable: Vec<crate::authorize::IdpButton>,
 }
@@ -109,6 +111,7 @@ impl Provider {
             has_second_factor: s.user.factors.has_second_factor(),
             has_totp: s.user.factors.totp.is_some(),
             identities: identities.clone(),
+            backchannel: self.pending_backchannel(&s.user.id).await?,
             linkable: self
                 .account_idps()
                 .into_iter()
@@ -187,6 +190,28 @@ impl Provider {
             .set_user_password(&s.user.id, &change)
             .await?;
         Ok(())
+    }
+
+    /// CIBA: approves or denies one of the user's backchannel requests (approving, after a recent
+    /// sign-in, as other account changes).
+    pub async fn account_decide_backchannel(
+        &self,
+        s: &Session,
+        id: &str,
+        approve: bool,
+    ) -> AccountResult<()> {
+        let recent = self.recent(s, self.now());
+        if approve && !recent {
+            return Err(AccountError::NotRecent);
+        }
+        self.decide_backchannel(s, id, approve, recent)
+            .await
+            .map_err(|e| {
+                AccountError::Admin(AdminError::Invalid {
+                    field: "request".into(),
+                    message: e.description.into_owned(),
+                })
+            })
     }
 
     /// Revokes the consent given to `client_id`.

@@ -15,19 +15,17 @@ use crate::authorize::{
 };
 use crate::client_auth::{Answered, ClientRequest};
 use crate::clock::Timestamp;
+use crate::decoupled::{Decoupled, POLL_INTERVAL};
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::{parse_resources, Caller, TokenResponse};
 use crate::model::{Artifact, ArtifactKey, ArtifactKind, GrantType};
 use crate::params::{parse_scope, Params};
 use crate::provider::Provider;
-use crate::secret::{b64url, b64url_decode, handle_key, new_handle, random_bytes, sha256};
-use crate::store::{Consume, Consumed, StoreError};
+use crate::secret::{b64url, new_handle, random_bytes};
+use crate::store::StoreError;
 
 /// Seconds a device code and its user code stay good (RFC 8628 §3.2 `expires_in`).
 pub const DEVICE_CODE_LIFETIME: i64 = 600;
-
-/// Seconds a device waits between polls (RFC 8628 §3.2 `interval`).
-pub const POLL_INTERVAL: i64 = 5;
 
 /// RFC 8628 §6.1: user codes of base-20 consonants (no vowels, so no words; no look-alike
 /// digits), 8 of them: 20^8, about 34.5 bits, typed as `XXXX-XXXX`.
@@ -107,25 +105,8 @@ fn new_user_code() -> String {
     code
 }
 
-/// A key found from a value alone (its first bytes as the prefix).
-fn derived_key(purpose: &str, value: &str) -> ArtifactKey {
-    let digest = sha256(format!("{purpose}\0{value}").as_bytes());
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&digest[..8]);
-    ArtifactKey::new(prefix, digest)
-}
-
 fn user_code_key(normalized: &str) -> ArtifactKey {
-    derived_key("user-code", normalized)
-}
-
-fn decision_key(device_key: &str) -> ArtifactKey {
-    derived_key("device-decision", device_key)
-}
-
-fn key_from_b64(s: &str) -> Option<ArtifactKey> {
-    let raw: [u8; 40] = b64url_decode(s)?.try_into().ok()?;
-    Some(ArtifactKey(raw))
+    crate::decoupled::derived_key("user-code", normalized)
 }
 
 impl Provider {
@@ -276,15 +257,13 @@ impl Provider {
         let Some(device_b64) = entry.payload["device"].as_str() else {
             return Ok(None);
         };
-        let Some(device) = self.device(device_b64, now).await? else {
+        let Some(device) = self
+            .decoupled_request(Decoupled::Device, device_b64, now)
+            .await?
+        else {
             return Ok(None);
         };
-        if self
-            .store
-            .get_artifact(&decision_key(device_b64))
-            .await?
-            .is_some()
-        {
+        if self.decided(Decoupled::Device, device_b64).await? {
             return Ok(None);
         }
         let record: DeviceRecord =
@@ -304,26 +283,16 @@ impl Provider {
         )))
     }
 
-    /// A device code's artifact in force, by its key (base64url).
-    async fn device(&self, device_b64: &str, now: Timestamp) -> Result<Option<Artifact>> {
-        let Some(key) = key_from_b64(device_b64) else {
-            return Ok(None);
-        };
-        Ok(self.store.get_artifact(&key).await?.filter(|a| {
-            a.kind == ArtifactKind::DeviceCode
-                && a.expires_at > now
-                && a.consumed_at.is_none()
-                && a.revoked_at.is_none()
-        }))
-    }
-
     /// The authorization request of a device code a user entered: for its client, its scope,
     /// decided at `/device`; the application's sign-in and consent apply as at `/authorize`.
     pub(crate) async fn device_request(&self, p: &Params) -> Result<AuthorizeRequest> {
         let now = self.now();
         let device_key = p.require("device")?.to_owned();
         let gone = || Error::invalid_request(UNKNOWN_CODE);
-        let device = self.device(&device_key, now).await?.ok_or_else(gone)?;
+        let device = self
+            .decoupled_request(Decoupled::Device, &device_key, now)
+            .await?
+            .ok_or_else(gone)?;
         let client_id = p.require("client_id")?;
         let client = self
             .client(client_id)
@@ -368,34 +337,6 @@ impl Provider {
         })
     }
 
-    /// Records the user's decision, once: the second decision on the same request loses.
-    async fn decide_device(
-        &self,
-        d: &DeviceTarget,
-        grant_id: Option<&str>,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let Some(device) = self.device(&d.device_key, now).await? else {
-            return Ok(false);
-        };
-        let decision = Artifact {
-            key: decision_key(&d.device_key),
-            kind: ArtifactKind::DeviceDecision,
-            client_id: device.client_id,
-            grant_id: grant_id.map(str::to_owned),
-            user_id: None,
-            expires_at: device.expires_at,
-            revoked_at: None,
-            consumed_at: None,
-            payload: json!({ "approved": grant_id.is_some() }),
-        };
-        match self.store.insert_artifact(&decision).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// The user approved: the device's next poll gets the grant's tokens.
     pub(crate) async fn device_approved(
         &self,
@@ -403,7 +344,10 @@ impl Provider {
         grant_id: &str,
         now: Timestamp,
     ) -> Result<AuthResponse> {
-        if !self.decide_device(d, Some(grant_id), now).await? {
+        if !self
+            .record_decision(Decoupled::Device, &d.device_key, Some(grant_id), now)
+            .await?
+        {
             // Decided meanwhile (or expired): the grant made for it is withdrawn.
             self.revoke_grant(grant_id, now).await?;
             return Err(Error::invalid_request(UNKNOWN_CODE));
@@ -418,7 +362,10 @@ impl Provider {
         if e.code != ErrorCode::AccessDenied {
             return AuthorizeOutcome::ErrorPage(Error::new(e.code, e.description.clone()));
         }
-        match self.decide_device(d, None, self.now()).await {
+        match self
+            .record_decision(Decoupled::Device, &d.device_key, None, self.now())
+            .await
+        {
             Ok(_) => AuthorizeOutcome::Respond(self.device_result("denied")),
             Err(e) => AuthorizeOutcome::ErrorPage(e),
         }
@@ -439,70 +386,7 @@ impl Provider {
         device_code: &str,
         now: Timestamp,
     ) -> Result<TokenResponse> {
-        let client = &loaded.client;
-        let unknown =
-            || Error::invalid_grant("the device_code is invalid or was issued to another client");
-        let key = handle_key(device_code).ok_or_else(unknown)?;
-        let device = self
-            .store
-            .get_artifact(&key)
-            .await?
-            .filter(|a| a.kind == ArtifactKind::DeviceCode && a.client_id == client.client_id)
-            .ok_or_else(unknown)?;
-        if device.consumed_at.is_some() || device.revoked_at.is_some() {
-            return Err(Error::invalid_grant("the device_code was already used"));
-        }
-        if device.expires_at <= now {
-            return Err(Error::new(
-                ErrorCode::ExpiredToken,
-                "the device_code expired; start the device authorization again",
-            ));
-        }
-        let device_b64 = b64url(&key.0);
-        let Some(decision) = self.store.get_artifact(&decision_key(&device_b64)).await? else {
-            // §3.5: polled again before the interval passed: slow_down.
-            let polls = self
-                .store
-                .count_failure(&format!("device-poll:{device_b64}"), now, POLL_INTERVAL)
-                .await?;
-            return Err(if polls > 1 {
-                Error::new(
-                    ErrorCode::SlowDown,
-                    "polling too fast: wait 5 seconds more between requests",
-                )
-            } else {
-                Error::new(
-                    ErrorCode::AuthorizationPending,
-                    "the user has not completed the authorization yet",
-                )
-            });
-        };
-        let consumed = self
-            .store
-            .consume_artifact(
-                Consume {
-                    key: &key,
-                    kind: ArtifactKind::DeviceCode,
-                    client_id: &client.client_id,
-                },
-                now,
-                None,
-            )
-            .await?;
-        if !matches!(consumed, Consumed::First(_)) {
-            return Err(Error::invalid_grant("the device_code was already used"));
-        }
-        let Some(grant_id) = decision
-            .grant_id
-            .filter(|_| decision.payload["approved"] == true)
-        else {
-            return Err(Error::access_denied("the user denied the authorization"));
-        };
-        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
-            Error::invalid_grant("the authorization was revoked or the user is blocked")
-        })?;
-        let scope = grant.record.scope.clone();
-        self.tokens_for_grant(loaded, &grant, &scope, &[], None, now)
+        self.poll_decided(Decoupled::Device, loaded, device_code, now)
             .await
     }
 }

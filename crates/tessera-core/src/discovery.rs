@@ -130,6 +130,10 @@ impl Provider {
         doc["dpop_signing_alg_values_supported"] = json!(crate::dpop::DPOP_ALGS);
         // RFC 8628 §4.
         doc["device_authorization_endpoint"] = json!(s.endpoint("/device_authorization"));
+        // OpenID CIBA Core §4.
+        doc["backchannel_authentication_endpoint"] = json!(s.endpoint("/bc-authorize"));
+        doc["backchannel_token_delivery_modes_supported"] = json!(["poll", "ping"]);
+        doc["backchannel_user_code_parameter_supported"] = json!(false);
         // JARM §3 and OIDC Discovery §3: signed and encrypted responses (JWE to the
         // application's keys).
         let protection = json!({

@@ -43,6 +43,12 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired; start over.
     ExpiredToken,
+    /// CIBA §13: the hint names no user who can be asked.
+    UnknownUserId,
+    /// CIBA §13: the `login_hint_token` expired.
+    ExpiredLoginHintToken,
+    /// CIBA §13: the binding message is too long or not printable.
+    InvalidBindingMessage,
 }
 
 impl ErrorCode {
@@ -75,6 +81,9 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::UnknownUserId => "unknown_user_id",
+            ErrorCode::ExpiredLoginHintToken => "expired_login_hint_token",
+            ErrorCode::InvalidBindingMessage => "invalid_binding_message",
         }
     }
 

@@ -59,10 +59,12 @@ pub enum GrantType {
     Saml2Bearer,
     /// RFC 8628: a device without a browser has its user sign in elsewhere.
     DeviceCode,
+    /// OpenID CIBA Core 1.0: the application names the user, who approves elsewhere.
+    Ciba,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 8] = [
+    pub const ALL: [GrantType; 9] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
@@ -71,6 +73,7 @@ impl GrantType {
         GrantType::JwtBearer,
         GrantType::Saml2Bearer,
         GrantType::DeviceCode,
+        GrantType::Ciba,
     ];
     /// The `grant_type` value at the token endpoint.
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl GrantType {
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::Saml2Bearer => "urn:ietf:params:oauth:grant-type:saml2-bearer",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::Ciba => "urn:openid:params:grant-type:ciba",
         }
     }
     /// The short name in configuration (`token_exchange`, `jwt_bearer`, …).
@@ -92,6 +96,7 @@ impl GrantType {
             GrantType::JwtBearer => "jwt_bearer",
             GrantType::Saml2Bearer => "saml2_bearer",
             GrantType::DeviceCode => "device_code",
+            GrantType::Ciba => "ciba",
             other => other.as_str(),
         }
     }
@@ -424,6 +429,8 @@ pub struct Client {
     pub protection: ResponseProtection,
     #[serde(flatten)]
     pub mtls: MutualTls,
+    #[serde(flatten)]
+    pub backchannel: Backchannel,
     /// The version of the application's logo (a digest of the image) when it has one; the image
     /// itself is a [`Logo`] record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,6 +611,27 @@ impl ResponseProtection {
             ),
         ]
     }
+}
+
+/// OpenID CIBA Core §4: how the application learns that a user decided on its backchannel
+/// authentication request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct Backchannel {
+    /// `poll` (the default) or `ping`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<BackchannelMode>,
+    /// `ping`: where Tessera posts the `auth_req_id` of a decided request (https).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
+}
+
+/// CIBA §5: the token delivery modes Tessera implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackchannelMode {
+    Poll,
+    Ping,
 }
 
 /// RFC 8705: how an application authenticates with its TLS client certificate (by the OAuth
@@ -937,13 +965,16 @@ pub enum ArtifactKind {
     DeviceCode,
     /// RFC 8628 §6.1: the user code of a device authorization request, naming its device code.
     UserCode,
-    /// The user's decision on a device authorization request (approved with a grant, or denied):
-    /// made once.
-    DeviceDecision,
+    /// CIBA: a backchannel authentication request, by its `auth_req_id`; consumed when its tokens
+    /// are issued.
+    BackchannelRequest,
+    /// The user's decision on a device authorization or backchannel authentication request
+    /// (approved with a grant, or denied): made once.
+    Decision,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 16] = [
+    pub const ALL: [ArtifactKind; 17] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -959,7 +990,8 @@ impl ArtifactKind {
         ArtifactKind::PushedRequest,
         ArtifactKind::DeviceCode,
         ArtifactKind::UserCode,
-        ArtifactKind::DeviceDecision,
+        ArtifactKind::BackchannelRequest,
+        ArtifactKind::Decision,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -978,7 +1010,8 @@ impl ArtifactKind {
             ArtifactKind::PushedRequest => "pushed_request",
             ArtifactKind::DeviceCode => "device_code",
             ArtifactKind::UserCode => "user_code",
-            ArtifactKind::DeviceDecision => "device_decision",
+            ArtifactKind::BackchannelRequest => "backchannel_request",
+            ArtifactKind::Decision => "decision",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

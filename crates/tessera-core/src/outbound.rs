@@ -47,6 +47,8 @@ pub struct Request {
     pub accept: &'static str,
     /// A lower limit than `outbound.max_bytes` for this answer: reading stops past it.
     pub max_bytes: Option<usize>,
+    /// A JSON body: the request is a POST (`application/json`); ignored with `form`.
+    pub json: Option<Value>,
 }
 
 /// The URL only, redacted: the form and the header carry secrets.

@@ -222,6 +222,7 @@ impl Provider {
                 authorization: None,
                 accept: "application/oauth-authz-req+jwt, application/jwt",
                 max_bytes: Some(MAX_FETCHED),
+                json: None,
             })
             .await
             .map_err(|e| {

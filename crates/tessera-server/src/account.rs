@@ -99,6 +99,8 @@ fn notice(key: &str) -> Option<&'static str> {
         "linked" => "The identity was linked.",
         "not_linked" => "The identity was not linked: it may be linked to another account, or the sign-in there did not complete.",
         "unlinked" => "The identity was unlinked.",
+        "approved" => "The sign-in request was approved.",
+        "denied" => "The sign-in request was denied.",
         _ => return None,
     })
 }
@@ -321,6 +323,24 @@ pub async fn remove_factor(State(s): State<AppState>, headers: HeaderMap, body: 
         .await
     {
         Ok(()) => see_other("/account?notice=removed"),
+        Err(e) => refused(&s, &session, &cookie, e).await,
+    }
+}
+
+/// `POST /account/backchannel`: approves or denies an application's CIBA request.
+pub async fn backchannel(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (session, cookie, p) = match posted(&s, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let approve = field(&p, "decision") == "approve";
+    match s
+        .provider
+        .account_decide_backchannel(&session, field(&p, "id"), approve)
+        .await
+    {
+        Ok(()) if approve => see_other("/account?notice=approved"),
+        Ok(()) => see_other("/account?notice=denied"),
         Err(e) => refused(&s, &session, &cookie, e).await,
     }
 }

@@ -122,6 +122,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/revoke", post(oauth::revoke))
         .route("/par", post(oauth::par))
         .route("/device_authorization", post(device::authorization))
+        .route("/bc-authorize", post(oauth::backchannel))
         // CORS for the endpoints a browser application calls itself, per application.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -152,6 +153,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/account/factors/confirm", post(account::confirm_factor))
         .route("/account/codes", post(account::new_codes))
         .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/backchannel", post(account::backchannel))
         .route("/account/identities/link", post(account::link_identity))
         .route("/account/identities/unlink", post(account::unlink_identity))
         .route("/login/upstream", post(interaction::login_upstream))

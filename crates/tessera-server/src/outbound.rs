@@ -167,9 +167,10 @@ impl Outbound for HttpOutbound {
         self.exchange(
             url,
             |c| {
-                let mut b = match &req.form {
-                    Some(fields) => c.post(url).form(fields),
-                    None => c.get(url),
+                let mut b = match (&req.form, &req.json) {
+                    (Some(fields), _) => c.post(url).form(fields),
+                    (None, Some(body)) => c.post(url).json(body),
+                    (None, None) => c.get(url),
                 };
                 b = b
                     .header("accept", req.accept)

@@ -44,6 +44,7 @@ pub fn client(id: &str) -> Client {
         federation: Default::default(),
         protection: Default::default(),
         mtls: Default::default(),
+        backchannel: Default::default(),
         logo: None,
         created_at: T0,
         updated_at: T0,

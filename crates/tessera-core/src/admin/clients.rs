@@ -11,10 +11,10 @@ use super::subjects::Written;
 use super::{invalid, text, Admin, AdminError, AdminResult};
 use crate::clock::Timestamp;
 use crate::model::{
-    Alg, AuthMethod, BrowserSettings, Client, ClientType, ConsentMode, ContentEncryption,
-    Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, MutualTls, OAuthPolicy,
-    ResponseProtection, SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
-    ACCESS_TOKEN_TTL_RANGE,
+    Alg, AuthMethod, Backchannel, BackchannelMode, BrowserSettings, Client, ClientType,
+    ConsentMode, ContentEncryption, Federation, GrantType, JwsAlg, JwtBearerSubject, KeyManagement,
+    MutualTls, OAuthPolicy, ResponseProtection, SecurityProfile, SubjectType, TokenFormat,
+    TrustedIssuer, ACCESS_TOKEN_TTL_RANGE,
 };
 use crate::provider::Provider;
 use crate::scheme::DEFAULT_SCHEME;
@@ -142,6 +142,9 @@ pub struct ClientSpec {
     /// Mutual TLS (`tls_client_auth_subject_dn`, …, `tls_client_certificate_bound_access_tokens`).
     #[serde(flatten)]
     pub mtls: MutualTls,
+    /// CIBA (`backchannel_token_delivery_mode`, `backchannel_client_notification_endpoint`).
+    #[serde(flatten)]
+    pub backchannel: Backchannel,
 }
 
 impl ClientSpec {
@@ -197,6 +200,7 @@ impl ClientSpec {
             exchange_identity_providers: Vec::new(),
             protection: ResponseProtection::default(),
             mtls: MutualTls::default(),
+            backchannel: Backchannel::default(),
         }
     }
 }
@@ -336,6 +340,18 @@ pub struct ClientPatch {
     pub protection: ProtectionPatch,
     #[serde(flatten)]
     pub mtls: MtlsPatch,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backchannel_token_delivery_mode: Option<Option<BackchannelMode>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backchannel_client_notification_endpoint: Option<Option<String>>,
 }
 
 /// The mutual-TLS fields of a [`ClientPatch`]: each set, cleared with `null`, or kept.
@@ -803,6 +819,7 @@ impl Provider {
             },
             protection: spec.protection.clone(),
             mtls: spec.mtls.clone(),
+            backchannel: spec.backchannel.clone(),
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })

@@ -6,6 +6,7 @@
 
 mod access;
 mod apply;
+mod backchannel;
 mod bootstrap;
 mod caller;
 mod catalog;

@@ -263,6 +263,8 @@ pub enum Operation {
     ReplaceIdp,
     DeleteIdp,
     ListIdentities,
+    /// A user's CIBA requests waiting for a decision.
+    ListBackchannelRequests,
     UnlinkIdentity,
 }
 
@@ -270,7 +272,7 @@ use Operation as O;
 use TargetKind as K;
 
 impl Operation {
-    pub const ALL: [Operation; 64] = [
+    pub const ALL: [Operation; 65] = [
         O::ListApplications,
         O::ReadApplication,
         O::CreateApplication,
@@ -335,6 +337,7 @@ impl Operation {
         O::DeleteIdp,
         O::ListIdentities,
         O::UnlinkIdentity,
+        O::ListBackchannelRequests,
     ];
 
     /// A stable name: the audit log's and the documentation's.
@@ -404,6 +407,7 @@ impl Operation {
             O::DeleteIdp => "idp.delete",
             O::ListIdentities => "user.identities.list",
             O::UnlinkIdentity => "user.identity.unlink",
+            O::ListBackchannelRequests => "user.backchannel_requests.list",
         }
     }
 
@@ -435,6 +439,7 @@ impl Operation {
                 | O::ListIdps
                 | O::ReadIdp
                 | O::ListIdentities
+                | O::ListBackchannelRequests
         )
     }
 
@@ -487,7 +492,8 @@ impl Operation {
             | O::ListGroups
             | O::ReadGroup
             | O::ListFactors
-            | O::ListIdentities => Need::UsersRead,
+            | O::ListIdentities
+            | O::ListBackchannelRequests => Need::UsersRead,
             O::CreateUser
             | O::ChangeUser
             | O::DeleteUser
@@ -537,6 +543,7 @@ impl Operation {
             | O::RevokeGrant
             | O::ListFactors
             | O::ListIdentities
+            | O::ListBackchannelRequests
             | O::UnlinkIdentity => &[K::Ordinary, K::Own, K::Protected],
             O::RevokeApplicationConsents
             | O::CreateUser

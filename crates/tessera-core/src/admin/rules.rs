@@ -194,6 +194,23 @@ fn check_federation(c: &Client, allow_private: bool) -> AdminResult<()> {
     Ok(())
 }
 
+/// CIBA §4: ping mode needs the endpoint the application is told at (a URL Tessera calls).
+fn check_backchannel(c: &Client, allow_private: bool) -> AdminResult<()> {
+    let b = &c.backchannel;
+    if let Some(u) = &b.backchannel_client_notification_endpoint {
+        destination("backchannel_client_notification_endpoint", u, allow_private)?;
+    }
+    if b.backchannel_token_delivery_mode == Some(crate::model::BackchannelMode::Ping)
+        && b.backchannel_client_notification_endpoint.is_none()
+    {
+        return Err(invalid(
+            "backchannel_client_notification_endpoint",
+            "ping mode needs the application's notification endpoint",
+        ));
+    }
+    Ok(())
+}
+
 /// An application whose access tokens must be sender-constrained (DPoP- or certificate-bound)
 /// gets none from the authorization endpoint, where nothing can bind them: no response type
 /// with `token`.
@@ -389,6 +406,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
     let allowed: &[GrantType] = match ty {
         ClientType::M2m => &[
             GrantType::ClientCredentials,
+            GrantType::Ciba,
             GrantType::Password,
             GrantType::TokenExchange,
             GrantType::JwtBearer,
@@ -397,6 +415,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
         ClientType::Web => &[
             GrantType::AuthorizationCode,
             GrantType::DeviceCode,
+            GrantType::Ciba,
             GrantType::RefreshToken,
             GrantType::ClientCredentials,
             GrantType::Password,
@@ -438,6 +457,7 @@ pub(crate) fn check_client(c: &Client, allow_private: bool) -> AdminResult<()> {
         _ => {}
     }
     check_federation(c, allow_private)?;
+    check_backchannel(c, allow_private)?;
     check_mtls(c)?;
     check_sender_constraint(c)?;
     check_protection(c)?;

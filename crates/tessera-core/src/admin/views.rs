@@ -53,6 +53,8 @@ pub struct ApplicationView {
     pub protection: ResponseProtection,
     #[serde(flatten)]
     pub mtls: MutualTls,
+    #[serde(flatten)]
+    pub backchannel: crate::model::Backchannel,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -85,6 +87,7 @@ impl ApplicationView {
             federation: c.federation.clone(),
             protection: c.protection.clone(),
             mtls: c.mtls.clone(),
+            backchannel: c.backchannel.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -288,6 +288,7 @@ impl Provider {
                 authorization,
                 accept: "application/json",
                 max_bytes: None,
+                json: None,
             })
             .await
             .map_err(|e| format!("the upstream's token endpoint failed: {e}"))?;
@@ -457,6 +458,7 @@ impl Provider {
                 authorization: Some(format!("Bearer {access_token}")),
                 accept: "application/json",
                 max_bytes: None,
+                json: None,
             })
             .await
             .map_err(|e| format!("the upstream's userinfo endpoint failed: {e}"))?;

@@ -83,6 +83,8 @@ pub enum TokenRequest {
     },
     /// RFC 8628 §3.4.
     DeviceCode { device_code: String },
+    /// OpenID CIBA Core §10.1.
+    Ciba { auth_req_id: String },
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -96,6 +98,7 @@ impl std::fmt::Debug for TokenRequest {
             TokenRequest::TokenExchange(_) => "TokenExchange",
             TokenRequest::Saml2Bearer { .. } => "Saml2Bearer",
             TokenRequest::DeviceCode { .. } => "DeviceCode",
+            TokenRequest::Ciba { .. } => "Ciba",
         };
         f.write_str(name)
     }
@@ -113,6 +116,7 @@ impl TokenRequest {
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
             TokenRequest::Saml2Bearer { .. } => GrantType::Saml2Bearer,
             TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
+            TokenRequest::Ciba { .. } => GrantType::Ciba,
         }
     }
 
@@ -176,6 +180,9 @@ impl TokenRequest {
             }),
             "urn:ietf:params:oauth:grant-type:device_code" => Ok(TokenRequest::DeviceCode {
                 device_code: params.require("device_code")?.to_owned(),
+            }),
+            "urn:openid:params:grant-type:ciba" => Ok(TokenRequest::Ciba {
+                auth_req_id: params.require("auth_req_id")?.to_owned(),
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_owned(),
@@ -385,6 +392,7 @@ impl Provider {
             TokenRequest::DeviceCode { device_code } => {
                 self.device_code_grant(client, &device_code, now).await
             }
+            TokenRequest::Ciba { auth_req_id } => self.ciba_grant(client, &auth_req_id, now).await,
         }
     }
 

@@ -100,6 +100,10 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/enrolment", put(require_enrolment))
         .route("/users/{id}/identities", get(user_identities))
         .route(
+            "/users/{id}/backchannel-requests",
+            get(backchannel_requests),
+        )
+        .route(
             "/users/{id}/identities/{idp}/{subject}",
             axum::routing::delete(unlink_identity),
         )

@@ -497,6 +497,15 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/users/{id}/backchannel-requests",
+        "A user's CIBA requests waiting for a decision (for a notifier to tell the user)",
+        O::ListBackchannelRequests,
+        None,
+        Some("BackchannelRequestList"),
+        200,
+    ),
+    op(
+        "get",
         "/users/{id}/identities",
         "The upstream identities linked to a user",
         O::ListIdentities,
@@ -707,6 +716,7 @@ fn schemas() -> Map<String, Value> {
     define::<tessera_core::admin::IdpSpec>(&mut g);
     define::<tessera_core::admin::IdpView>(&mut g);
     define::<tessera_core::federation::LinkedIdentity>(&mut g);
+    define::<tessera_core::ciba::PendingBackchannel>(&mut g);
     define::<super::people::EnrolmentRequest>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     let app = json!({ "$ref": "#/components/schemas/ApplicationView" });
@@ -749,6 +759,10 @@ fn schemas() -> Map<String, Value> {
         (
             "IdpPage",
             page_of(json!({ "$ref": "#/components/schemas/IdpView" })),
+        ),
+        (
+            "BackchannelRequestList",
+            json!({ "type": "array", "items": { "$ref": "#/components/schemas/PendingBackchannel" } }),
         ),
         (
             "IdentityList",

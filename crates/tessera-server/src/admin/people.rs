@@ -153,6 +153,15 @@ pub async fn user_identities(
     Ok(one(StatusCode::OK, &list, &list))
 }
 
+pub async fn backchannel_requests(
+    State(s): State<AppState>,
+    h: AdminRequest,
+    Path(id): Path<String>,
+) -> Reply {
+    let list = admin(&s, &h).await?.backchannel_requests(&id).await?;
+    Ok(one(StatusCode::OK, &list, &list))
+}
+
 pub async fn unlink_identity(
     State(s): State<AppState>,
     h: AdminRequest,

@@ -6,9 +6,9 @@ use tessera_core::admin::{
     ApplicationView, Caller, ClientPatch, ClientSpec, MtlsPatch, ProtectionPatch,
 };
 use tessera_core::model::{
-    Alg, AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType,
-    JwsAlg, JwtBearerSubject, KeyManagement, MutualTls, OAuthPolicy, ResponseProtection,
-    SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
+    Alg, AuthMethod, Backchannel, BackchannelMode, Client, ClientType, ConsentMode,
+    ContentEncryption, Encryption, GrantType, JwsAlg, JwtBearerSubject, KeyManagement, MutualTls,
+    OAuthPolicy, ResponseProtection, SecurityProfile, SubjectType, TokenFormat, TrustedIssuer,
 };
 use tessera_core::Provider;
 
@@ -64,7 +64,7 @@ pub struct CreateArgs {
 pub struct Options {
     #[arg(long)]
     pub description: Option<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials, password, device_code,
+    /// A grant type: authorization_code, refresh_token, client_credentials, password, device_code, ciba,
     /// token_exchange, jwt_bearer, saml2_bearer (repeat for several).
     #[arg(long = "grant-type", value_parser = parse_grant)]
     pub grant_types: Vec<GrantType>,
@@ -135,6 +135,13 @@ pub struct Options {
     /// Bind access tokens to the client certificate of the token request (RFC 8705 §3).
     #[arg(long)]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// CIBA: how the application learns that a backchannel authentication was decided: poll
+    /// (the default) or ping.
+    #[arg(long, value_parser = parse_delivery)]
+    pub backchannel_token_delivery_mode: Option<BackchannelMode>,
+    /// CIBA ping mode: where Tessera posts the decided auth_req_id (https); '' clears.
+    #[arg(long)]
+    pub backchannel_client_notification_endpoint: Option<String>,
     #[arg(long)]
     pub enabled: Option<bool>,
     /// A redirect URI, matched exactly (repeat for several).
@@ -381,6 +388,14 @@ fn given<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
     v.filter(|x| *x != T::default())
 }
 
+fn parse_delivery(s: &str) -> Result<BackchannelMode, String> {
+    match s {
+        "poll" => Ok(BackchannelMode::Poll),
+        "ping" => Ok(BackchannelMode::Ping),
+        _ => Err("poll or ping".into()),
+    }
+}
+
 fn read_json(path: &str) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("{path}: not JSON: {e}"))
@@ -414,6 +429,10 @@ impl Options {
         ClientPatch {
             protection: self.protection_patch(),
             mtls: self.mtls_patch(),
+            backchannel_token_delivery_mode: self.backchannel_token_delivery_mode.map(Some),
+            backchannel_client_notification_endpoint: clearable(
+                self.backchannel_client_notification_endpoint.clone(),
+            ),
             name,
             description: self.description,
             grant_types: non_empty(self.grant_types),
@@ -530,6 +549,12 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
             let spec = ClientSpec {
                 protection: o.protection(),
                 mtls: o.mtls(),
+                backchannel: Backchannel {
+                    backchannel_token_delivery_mode: o.backchannel_token_delivery_mode,
+                    backchannel_client_notification_endpoint: given(
+                        o.backchannel_client_notification_endpoint.clone(),
+                    ),
+                },
                 client_id: a.client_id,
                 client_secret: a.client_secret,
                 name: a.name,

@@ -208,6 +208,16 @@ pub async fn par(State(s): State<AppState>, FormRequest(req): FormRequest) -> Re
     AnswerFor::mark(res, answer.client_id)
 }
 
+/// OpenID CIBA Core §7: the backchannel authentication request.
+pub async fn backchannel(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
+    let answer = s.provider.backchannel_authentication(&req).await;
+    let res = match answer.result {
+        Ok(body) => no_store_json(&body),
+        Err(e) => error(&s, e),
+    };
+    AnswerFor::mark(res, answer.client_id)
+}
+
 /// RFC 7009 §2.
 pub async fn revoke(State(s): State<AppState>, FormRequest(req): FormRequest) -> Response {
     let answer = s.provider.revoke(&req).await;

@@ -37,6 +37,7 @@ async fn both_documents_describe_the_implemented_endpoints() {
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "urn:ietf:params:oauth:grant-type:saml2-bearer",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:openid:params:grant-type:ciba",
             "implicit"
         ])
     );

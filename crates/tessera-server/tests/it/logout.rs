@@ -12,6 +12,18 @@ use crate::support::{Harness, ISSUER};
 
 /// A one-shot HTTP receiver on loopback: returns its URL and the body of the first request.
 pub async fn receiver() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    let (url, raw) = raw_receiver().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Ok((_, body)) = raw.await {
+            let _ = tx.send(body);
+        }
+    });
+    (url, rx)
+}
+
+/// [`receiver`] with the request's head (request line and header fields) beside its body.
+pub async fn raw_receiver() -> (String, tokio::sync::oneshot::Receiver<(String, String)>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("back-channel receiver");
@@ -41,7 +53,7 @@ pub async fn receiver() -> (String, tokio::sync::oneshot::Receiver<String>) {
                     sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                         .await
                         .expect("back-channel receiver");
-                    let _ = tx.send(body.to_owned());
+                    let _ = tx.send((head.to_owned(), body.to_owned()));
                     return;
                 }
             }

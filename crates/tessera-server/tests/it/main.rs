@@ -13,6 +13,7 @@ mod admin_api;
 mod assertions;
 mod authz;
 mod browser;
+mod ciba;
 mod cli;
 mod client_credentials;
 mod cluster;

@@ -746,7 +746,7 @@ async fn administrators_list_and_remove_factors_and_require_enrolment() {
 }
 
 /// Follows the account page's redirects in `b` until a page (or a stop at `/authorize`'s pages).
-async fn follow(b: &Browser<'_>, mut r: Reply) -> Reply {
+pub(crate) async fn follow(b: &Browser<'_>, mut r: Reply) -> Reply {
     for _ in 0..10 {
         if r.status != StatusCode::SEE_OTHER {
             return r;

@@ -373,6 +373,7 @@ impl Provider {
                 authorization: None,
                 accept: "application/samlmetadata+xml, application/xml",
                 max_bytes: None,
+                json: None,
             })
             .await
             .map_err(|e| format!("the metadata could not be read: {e}"))?;
