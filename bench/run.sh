@@ -17,7 +17,9 @@
 #   BENCH_WARMUP=2s        wrk -d of the warm-up before each measured run
 #   BENCH_REPEAT=3         measured runs per row and side (median is reported)
 #   BENCH_ONLY=            tessera | oidc-provider  (default: both)
-#   BENCH_ROWS=es256,rs256,opaque,introspection     (subset / order of rows)
+#   BENCH_ROWS=es256,dpop,rs256,opaque,introspection (subset / order of rows; dpop is
+#                          Tessera only: ES256 tokens DPoP-bound, compared with the es256 row)
+#   BENCH_DPOP_PROOFS=600000  DPoP proofs made before each dpop run (each is accepted once)
 #   BENCH_SKIP_BUILD=1     do not run cargo build (binary must exist)
 #   TESSERA_BIN=path       binary to benchmark (default: <target dir>/release/tessera)
 #
@@ -37,7 +39,8 @@ DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 REPEAT=${BENCH_REPEAT:-3}
 ONLY=${BENCH_ONLY:-}
-ROWS_CSV=${BENCH_ROWS:-es256,rs256,opaque,introspection}
+ROWS_CSV=${BENCH_ROWS:-es256,dpop,rs256,opaque,introspection}
+DPOP_PROOFS=${BENCH_DPOP_PROOFS:-600000}
 
 case "$ONLY" in
   "" | both) SIDES=(tessera oidc-provider) ;;
@@ -47,7 +50,7 @@ case "$ONLY" in
 esac
 IFS=', ' read -r -a ROWS <<<"$ROWS_CSV"
 for r in "${ROWS[@]}"; do
-  case "$r" in es256 | rs256 | opaque | introspection) ;; *) echo "unknown row '$r' in BENCH_ROWS" >&2; exit 2 ;; esac
+  case "$r" in es256 | dpop | rs256 | opaque | introspection) ;; *) echo "unknown row '$r' in BENCH_ROWS" >&2; exit 2 ;; esac
 done
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPEAT must be a positive integer" >&2; exit 2; }
 
@@ -201,12 +204,13 @@ fi
 row_label() {
   case $1 in
     es256) echo "client_credentials JWT ES256" ;;
+    dpop) echo "client_credentials JWT ES256, DPoP-bound" ;;
     rs256) echo "client_credentials JWT RS256" ;;
     opaque) echo "client_credentials opaque" ;;
     introspection) echo "introspection" ;;
   esac
 }
-row_client() { case $1 in introspection) echo opaque ;; *) echo "$1" ;; esac; }
+row_client() { case $1 in introspection) echo opaque ;; dpop) echo es256 ;; *) echo "$1" ;; esac; }
 row_path() { case $1 in introspection) echo /introspect ;; *) echo /token ;; esac; }
 
 declare -A FAILED # side:row -> reason
@@ -246,6 +250,28 @@ prepare() {
       REQ_BODY=$TOKEN_BODY
       REQ_EXPECT='"access_token"'
       ;;
+    dpop)
+      # Proofs made ahead (each jti is accepted once; a proof is good for 60 s plus clock_skew
+      # after its iat, which covers the row), the first one checked with curl.
+      DPOP_FILE="$TMP/dpop-proofs.txt"
+      log "making $DPOP_PROOFS DPoP proofs"
+      python3 "$BENCH_DIR/dpop_proofs.py" "${BASE[$side]}/token" "$DPOP_PROOFS" "$DPOP_FILE"
+      status=$(curl -s -o "$out" -w '%{http_code}' --max-time 10 -X POST \
+        -H 'Content-Type: application/x-www-form-urlencoded' -H 'Accept: application/json' \
+        -H "Authorization: $(basic "${CLIENT_ID[$side:es256]}" "${CLIENT_SECRET[$side:es256]}")" \
+        -H "DPoP: $(head -n 1 "$DPOP_FILE")" --data-raw "$TOKEN_BODY" "${BASE[$side]}/token" || true)
+      if [[ "$status" != 200 ]]; then
+        fail_row "$side" "$row" "POST /token with a DPoP proof answered $status: $(head -c 300 "$out")"
+        return 1
+      fi
+      if ! check=$(python3 "$LIB" check-token ES256+DPoP <"$out" 2>&1); then
+        fail_row "$side" "$row" "$check"
+        return 1
+      fi
+      DPOP_NEXT=1
+      REQ_BODY=$TOKEN_BODY
+      REQ_EXPECT='"token_type":"DPoP"'
+      ;;
     introspection)
       # a fresh opaque token for every run (the in-memory stores stay small)
       status=$(post "$side" opaque /token "$TOKEN_BODY" "$out")
@@ -275,9 +301,12 @@ prepare() {
 run_wrk() {
   local side=$1 row=$2 dur=$3 out=$4 client
   client=$(row_client "$row")
-  BENCH_BODY=$REQ_BODY BENCH_EXPECT=$REQ_EXPECT \
+  local script=post.lua
+  [[ $row == dpop ]] && script=dpop.lua
+  BENCH_BODY=$REQ_BODY BENCH_EXPECT=$REQ_EXPECT BENCH_DIR=$BENCH_DIR \
+    BENCH_DPOP_FILE=${DPOP_FILE:-} BENCH_DPOP_OFFSET=${DPOP_NEXT:-0} \
     BENCH_AUTH=$(basic "${CLIENT_ID[$side:$client]}" "${CLIENT_SECRET[$side:$client]}") \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency -s "$BENCH_DIR/post.lua" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency -s "$BENCH_DIR/$script" \
     "${BASE[$side]}$(row_path "$row")" >"$out" 2>&1 || {
     fail_row "$side" "$row" "wrk exited with an error: $(tail -n 5 "$out" | tr '\n' ' ')"
     return 1
@@ -288,7 +317,10 @@ run_wrk() {
     fail_row "$side" "$row" "no BENCH_RESULT in wrk output: $(tail -n 5 "$out" | tr '\n' ' ')"
     return 1
   fi
-  local non200 badbody
+  local non200 badbody requests
+  # The proofs a run used (those in flight at its end included) are spent.
+  requests=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")
+  [[ $row == dpop ]] && DPOP_NEXT=$((DPOP_NEXT + requests + CONNECTIONS))
   non200=$(sed -n 's/.* non200=\([0-9]*\).*/\1/p' <<<"$line")
   badbody=$(sed -n 's/.* badbody=\([0-9]*\).*/\1/p' <<<"$line")
   if [[ "$non200" != 0 || "$badbody" != 0 ]]; then
@@ -308,6 +340,7 @@ for row in "${ROWS[@]}"; do
   for rep in $(seq 1 "$REPEAT"); do
     for side in "${SIDES[@]}"; do
       [[ -n "${FAILED[$side:$row]:-}" ]] && continue
+      [[ $row == dpop && $side != tessera ]] && continue
       if ! kill -0 "${PID_OF[$side]}" 2>/dev/null; then
         fail_row "$side" "$row" "server process is not running (see log below)"
         tail -n 30 "$TMP/$side.log" >&2 || true
