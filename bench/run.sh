@@ -73,6 +73,10 @@ if ! command -v wrk >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
 fi
+if [[ " ${ROWS[*]} " == *" dpop "* ]] && ! python3 -c 'import cryptography' 2>/dev/null; then
+  log "installing Python's cryptography (pip) for the DPoP proofs"
+  python3 -m pip install --quiet cryptography >&2
+fi
 
 if has_side oidc-provider; then
   command -v node >/dev/null || { echo "node is required for the oidc-provider side" >&2; exit 2; }
