@@ -78,15 +78,32 @@ pub enum DeviceEntry {
 pub const UNKNOWN_CODE: &str =
     "That code is not valid. Check the code your device shows, or start again on the device.";
 
-/// A user code as typed: upper case, the separator and spaces taken out; `None` unless it is 8
-/// letters of the alphabet.
+/// RFC 8628 §6.1: a user code as typed: compatibility-normalised (full-width letters), upper
+/// case, every character outside the alphabet (dashes, dots, spaces of any kind) ignored; `None`
+/// unless 8 letters remain, and for anything absurdly long.
 fn normalized(code: &str) -> Option<String> {
+    use unicode_normalization::UnicodeNormalization;
+    if code.chars().count() > 64 {
+        return None;
+    }
     let c: String = code
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
+        .nfkc()
         .map(|c| c.to_ascii_uppercase())
+        .filter(|c| c.is_ascii() && ALPHABET.contains(&(*c as u8)))
         .collect();
-    (c.len() == 8 && c.bytes().all(|b| ALPHABET.contains(&b))).then_some(c)
+    (c.len() == 8).then_some(c)
+}
+
+/// The address wrong codes are counted under: an IPv6 client by its /64 (one subscriber's
+/// network), an IPv4 client by its address.
+fn guess_source(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_owned(),
+    }
 }
 
 fn new_user_code() -> String {
@@ -201,7 +218,7 @@ impl Provider {
     ) -> Result<DeviceEntry> {
         let now = self.now();
         let t = &self.settings.throttle;
-        let throttle_key = format!("device-code:{address}");
+        let throttle_key = format!("device-code:{}", guess_source(address));
         let seen = self.store.failures(&throttle_key, now, t.window).await?;
         if seen.count >= t.per_address {
             return Ok(DeviceEntry::Retry {
@@ -366,7 +383,9 @@ impl Provider {
             .record_decision(Decoupled::Device, &d.device_key, None, self.now())
             .await
         {
-            Ok(_) => AuthorizeOutcome::Respond(self.device_result("denied")),
+            Ok(true) => AuthorizeOutcome::Respond(self.device_result("denied")),
+            // Decided meanwhile (perhaps approved) or expired: not "denied".
+            Ok(false) => AuthorizeOutcome::ErrorPage(Error::invalid_request(UNKNOWN_CODE)),
             Err(e) => AuthorizeOutcome::ErrorPage(e),
         }
     }
@@ -411,5 +430,29 @@ mod tests {
             "vowels are not in the alphabet"
         );
         assert_eq!(normalized("BCDF-GHJ1"), None);
+        for typed in [
+            "bcdf.ghjk",
+            "BCDF_GHJK",
+            "bcdf\tghjk",
+            "BCDF\u{2013}GHJK",
+            "BCDF\u{a0}GHJK",
+            "ＢＣＤＦ－ＧＨＪＫ",
+        ] {
+            assert_eq!(normalized(typed).as_deref(), Some("BCDFGHJK"), "{typed:?}");
+        }
+        assert_eq!(normalized(&"B".repeat(100)), None);
+    }
+
+    #[test]
+    fn ipv6_guesses_count_by_network() {
+        assert_eq!(
+            guess_source("2001:db8:1:2:3:4:5:6"),
+            guess_source("2001:db8:1:2:ffff::1")
+        );
+        assert_ne!(
+            guess_source("2001:db8:1:2::1"),
+            guess_source("2001:db8:1:3::1")
+        );
+        assert_eq!(guess_source("192.0.2.1"), "192.0.2.1");
     }
 }
