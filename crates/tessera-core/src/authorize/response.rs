@@ -107,7 +107,13 @@ impl Provider {
             client_id: client.client_id.clone(),
             scope: scope.clone(),
             resources: req.resources.clone(),
-            sid: session.record.sid.clone(),
+            // A device's sign-in is the device's: it does not end when the browser that
+            // approved it signs out (nor does its ID token name that browser's session).
+            sid: if req.target.device.is_some() {
+                String::new()
+            } else {
+                session.record.sid.clone()
+            },
             auth_time: session.record.auth_time,
             amr: session.record.amr.clone(),
             acr: session.record.acr.clone(),
@@ -116,6 +122,9 @@ impl Provider {
             epoch: session.record.epoch,
         };
         let (grant_id, grant_expires) = self.create_grant(client, &record, now).await?;
+        if let Some(d) = &req.target.device {
+            return self.device_approved(d, &grant_id, now).await;
+        }
         self.link_session_grant(
             &record.sid,
             &client.client_id,
@@ -127,9 +136,6 @@ impl Provider {
         )
         .await?;
 
-        if let Some(d) = &req.target.device {
-            return self.device_approved(d, &grant_id, now).await;
-        }
         let mut params: Vec<(String, String)> = Vec::new();
         let mut code = None;
         if req.wants("code") {
