@@ -3,7 +3,8 @@
 //! `/authorize`.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tessera_core::device::DeviceEntry;
@@ -24,20 +25,25 @@ pub async fn authorization(State(s): State<AppState>, FormRequest(req): FormRequ
     AnswerFor::mark(res, answer.client_id)
 }
 
-#[derive(serde::Deserialize)]
-pub struct DeviceQuery {
-    #[serde(default)]
-    user_code: String,
-    #[serde(default)]
-    result: String,
+/// The first value of `name` in a query or form (whatever else it holds: the page is shown).
+fn first(raw: &[u8], name: &str) -> String {
+    form_urlencoded::parse(raw)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.chars().take(32).collect())
+        .unwrap_or_default()
 }
 
 /// `GET /device`: the form, prefilled from `verification_uri_complete` (the user still confirms
 /// by submitting it), or the result after the user decided.
-pub async fn page(Query(q): Query<DeviceQuery>) -> Response {
-    let code: String = q.user_code.chars().take(16).collect();
-    let result = match q.result.as_str() {
-        r @ ("approved" | "denied") => r,
+pub async fn page(RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let code: String = first(query.as_bytes(), "user_code")
+        .chars()
+        .take(16)
+        .collect();
+    let result = match first(query.as_bytes(), "result").as_str() {
+        "approved" => "approved",
+        "denied" => "denied",
         _ => "",
     };
     pages::device(StatusCode::OK, &code, None, result)
@@ -48,12 +54,17 @@ pub async fn submit(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let code: String = form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "user_code")
-        .map(|(_, v)| v.chars().take(32).collect())
-        .unwrap_or_default();
+    let Ok(body) = body else {
+        return pages::device(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+            Some("That was not a code. Enter the code your device shows."),
+            "",
+        );
+    };
+    let code = first(&body, "user_code");
     let cookie = cookies::get(&headers, cookies::SESSION);
     match s.provider.device_entry(&code, &addr, cookie).await {
         Ok(DeviceEntry::Outcome(o)) => crate::interaction::render(&s, *o),
