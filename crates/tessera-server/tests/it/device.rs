@@ -113,7 +113,7 @@ async fn a_device_signs_in_with_the_user_code_while_it_polls() {
         "{}",
         form.text
     );
-    let login = enter(&b, &user_code.replace('-', "").to_lowercase()).await;
+    let login = enter(&b, &user_code.replace('-', ".").to_lowercase()).await;
     let consent = b.login(&login, "alice", crate::flow::PASSWORD).await;
     // Confirmed on the consent page, which shows the code, although the application is
     // first-party (auto-accept).
@@ -130,6 +130,8 @@ async fn a_device_signs_in_with_the_user_code_while_it_polls() {
     assert!(t.json["refresh_token"].is_string());
     let id = jwt_claims(t.json["id_token"].as_str().unwrap());
     assert_eq!(id["aud"], app.id.as_str());
+    // The device's sign-in is not the approving browser's session: no sid to end it with.
+    assert!(id.get("sid").is_none(), "{id}");
     // Once: the next poll, and the code entered again, find nothing.
     h.clock.advance(5);
     assert_eq!(poll(&h, &app, device_code).await.error(), "invalid_grant");
@@ -213,9 +215,24 @@ async fn denied_expired_foreign_and_guessed_codes_yield_nothing() {
             crate::flow::PASSWORD,
         )
         .await;
+    let c3 = {
+        let b3 = Browser::new(&h);
+        let c = b3
+            .login(
+                &enter(&b3, d["user_code"].as_str().unwrap()).await,
+                "alice",
+                crate::flow::PASSWORD,
+            )
+            .await;
+        (b3, c)
+    };
     assert_eq!(b1.consent(&c1, true).await.status, StatusCode::SEE_OTHER);
     let late = b2.consent(&c2, true).await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.text);
+    // A denial after the approval is not reported as one: the device is signed in.
+    let late = c3.0.consent(&c3.1, false).await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.text);
+    assert!(!late.text.contains("Request denied"), "{}", late.text);
 
     // Guessing: every wrong code counts against the address; then 429 with Retry-After.
     let guesser = Browser::new(&h);
@@ -256,4 +273,16 @@ async fn denied_expired_foreign_and_guessed_codes_yield_nothing() {
     let r = h.post("/device_authorization", None, "scope=openid").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let _ = hidden;
+
+    // Odd input gets the page, never a framework error.
+    let r = guesser
+        .get("/device?user_code=A&user_code=B&result=x&result=y")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("value=\"A\""), "{}", r.text);
+    let r = Browser::new(&h)
+        .post("/device", &format!("user_code={}", "B".repeat(70_000)))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text.contains("Enter the code"), "{}", r.text);
 }
