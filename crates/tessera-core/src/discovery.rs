@@ -130,6 +130,10 @@ impl Provider {
         doc["dpop_signing_alg_values_supported"] = json!(crate::dpop::DPOP_ALGS);
         // RFC 8628 §4.
         doc["device_authorization_endpoint"] = json!(s.endpoint("/device_authorization"));
+        // RFC 7591 §3, RFC 8414 §2: only when registration is enabled.
+        if s.registration.enabled {
+            doc["registration_endpoint"] = json!(s.endpoint("/register"));
+        }
         // OpenID CIBA Core §4.
         doc["backchannel_authentication_endpoint"] = json!(s.endpoint("/bc-authorize"));
         doc["backchannel_token_delivery_modes_supported"] = json!(["poll", "ping"]);

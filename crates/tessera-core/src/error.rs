@@ -49,6 +49,14 @@ pub enum ErrorCode {
     ExpiredLoginHintToken,
     /// CIBA §13: the binding message is too long or not printable.
     InvalidBindingMessage,
+    /// RFC 7591 §3.2.2: a redirect URI is refused.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a metadata value is refused.
+    InvalidClientMetadata,
+    /// RFC 7591 §3.2.2: the software statement is not a valid JWT of a trusted issuer.
+    InvalidSoftwareStatement,
+    /// RFC 7591 §3.2.2: the software statement is missing where required.
+    UnapprovedSoftwareStatement,
 }
 
 impl ErrorCode {
@@ -84,6 +92,10 @@ impl ErrorCode {
             ErrorCode::UnknownUserId => "unknown_user_id",
             ErrorCode::ExpiredLoginHintToken => "expired_login_hint_token",
             ErrorCode::InvalidBindingMessage => "invalid_binding_message",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidSoftwareStatement => "invalid_software_statement",
+            ErrorCode::UnapprovedSoftwareStatement => "unapproved_software_statement",
         }
     }
 

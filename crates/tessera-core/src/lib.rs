@@ -54,6 +54,7 @@ pub mod params;
 pub mod password;
 pub mod pkce;
 pub mod provider;
+pub mod registration;
 pub mod request_object;
 pub mod resource;
 pub mod response_protection;

@@ -971,10 +971,14 @@ pub enum ArtifactKind {
     /// The user's decision on a device authorization or backchannel authentication request
     /// (approved with a grant, or denied): made once.
     Decision,
+    /// RFC 7591 §3: an initial access token an administrator made for registering clients.
+    InitialAccessToken,
+    /// RFC 7592 §1: the registration access token of a registered client.
+    RegistrationAccessToken,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 17] = [
+    pub const ALL: [ArtifactKind; 19] = [
         ArtifactKind::AccessToken,
         ArtifactKind::RevokedJti,
         ArtifactKind::SeenJti,
@@ -992,6 +996,8 @@ impl ArtifactKind {
         ArtifactKind::UserCode,
         ArtifactKind::BackchannelRequest,
         ArtifactKind::Decision,
+        ArtifactKind::InitialAccessToken,
+        ArtifactKind::RegistrationAccessToken,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -1012,6 +1018,8 @@ impl ArtifactKind {
             ArtifactKind::UserCode => "user_code",
             ArtifactKind::BackchannelRequest => "backchannel_request",
             ArtifactKind::Decision => "decision",
+            ArtifactKind::InitialAccessToken => "initial_access_token",
+            ArtifactKind::RegistrationAccessToken => "registration_access_token",
         }
     }
     pub fn parse(s: &str) -> Option<ArtifactKind> {

@@ -88,6 +88,39 @@ impl Default for Throttle {
     }
 }
 
+/// Dynamic client registration (RFC 7591, RFC 7592): off unless enabled; what a registered
+/// client may ask for is clamped to these lists (and an initial access token's own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    /// Registration without an initial access token (throttled per address).
+    pub open: bool,
+    /// The grant types a registered client may use.
+    pub grant_types: Vec<crate::model::GrantType>,
+    /// The scopes a registered client may ask for.
+    pub scopes: Vec<String>,
+    /// The issuers whose software statements (RFC 7591 §2.3) are taken, with their keys.
+    pub software_statement_issuers: Vec<crate::model::TrustedIssuer>,
+    /// Every registration must carry a software statement of one of them.
+    pub require_software_statement: bool,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        use crate::model::GrantType;
+        RegistrationSettings {
+            enabled: false,
+            open: false,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            software_statement_issuers: Vec::new(),
+            require_software_statement: false,
+        }
+    }
+}
+
 /// Mutual TLS (RFC 8705): whether client certificates reach Tessera, and the CAs it trusts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MtlsSettings {
@@ -126,6 +159,7 @@ pub struct Settings {
     /// RFC 9449 §8: every DPoP proof must carry a nonce Tessera handed out (`DPoP-Nonce`).
     pub dpop_require_nonce: bool,
     pub mtls: MtlsSettings,
+    pub registration: RegistrationSettings,
     pub throttle: Throttle,
     /// How long audit events are kept, in seconds.
     pub audit_retention: i64,
@@ -194,6 +228,7 @@ impl Settings {
             clock_skew: CLOCK_SKEW_DEFAULT,
             dpop_require_nonce: false,
             mtls: MtlsSettings::default(),
+            registration: RegistrationSettings::default(),
             throttle: Throttle::default(),
             audit_retention: 90 * 86_400,
             audit_tokens: false,

@@ -35,6 +35,7 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub tls: TlsConfig,
     pub mtls: MtlsConfig,
+    pub registration: RegistrationConfig,
     pub outbound: OutboundConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
@@ -48,6 +49,37 @@ pub struct Config {
 pub struct DpopConfig {
     /// Every DPoP proof must carry a nonce Tessera handed out in `DPoP-Nonce` (RFC 9449 §8).
     pub require_nonce: bool,
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    pub enabled: bool,
+    /// Without an initial access token (throttled per address like failed sign-ins).
+    pub open: bool,
+    /// The grant types a registered client may use.
+    pub grant_types: Vec<String>,
+    /// The scopes a registered client may ask for.
+    pub scopes: Vec<String>,
+    /// Every registration needs a software statement of one of `software_statement_issuers`.
+    pub require_software_statement: bool,
+    /// `[{ issuer = "...", jwks_uri = "..." }]` (or `jwks` inline).
+    pub software_statement_issuers: Vec<tessera_core::model::TrustedIssuer>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        let d = tessera_core::settings::RegistrationSettings::default();
+        RegistrationConfig {
+            enabled: d.enabled,
+            open: d.open,
+            grant_types: d.grant_types.iter().map(|g| g.name().to_owned()).collect(),
+            scopes: d.scopes,
+            require_software_statement: d.require_software_statement,
+            software_statement_issuers: d.software_statement_issuers,
+        }
+    }
 }
 
 /// Tessera's own TLS: with `cert` and `key`, `tessera serve` speaks HTTPS only.
@@ -335,6 +367,7 @@ impl Default for Config {
             dpop: DpopConfig::default(),
             tls: TlsConfig::default(),
             mtls: MtlsConfig::default(),
+            registration: RegistrationConfig::default(),
             outbound: OutboundConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
@@ -489,6 +522,23 @@ impl Config {
         settings.allow_private_addresses = self.outbound.allow_private_addresses;
         settings.pkce_plain = si.pkce_plain;
         settings.dpop_require_nonce = self.dpop.require_nonce;
+        let r = &self.registration;
+        settings.registration = tessera_core::settings::RegistrationSettings {
+            enabled: r.enabled,
+            open: r.open,
+            grant_types: r
+                .grant_types
+                .iter()
+                .map(|g| {
+                    tessera_core::model::GrantType::parse(g).with_context(|| {
+                        format!("registration.grant_types: unknown grant type {g:?}")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            scopes: r.scopes.clone(),
+            software_statement_issuers: r.software_statement_issuers.clone(),
+            require_software_statement: r.require_software_statement,
+        };
         let tls = self.tls.server_config()?;
         if self.tls.client_certificates && tls.is_none() {
             bail!("tls.client_certificates needs tls.cert and tls.key");

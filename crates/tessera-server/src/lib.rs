@@ -34,6 +34,7 @@ pub mod ops;
 pub mod outbound;
 pub mod pages;
 pub mod portal;
+pub mod registration;
 pub mod tls;
 
 use std::sync::Arc;
@@ -123,6 +124,13 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .route("/par", post(oauth::par))
         .route("/device_authorization", post(device::authorization))
         .route("/bc-authorize", post(oauth::backchannel))
+        .route("/register", post(registration::register))
+        .route(
+            "/register/{client_id}",
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
         // CORS for the endpoints a browser application calls itself, per application.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -265,6 +265,8 @@ pub enum Operation {
     ListIdentities,
     /// A user's CIBA requests waiting for a decision.
     ListBackchannelRequests,
+    /// An initial access token for dynamic client registration (RFC 7591).
+    CreateInitialToken,
     UnlinkIdentity,
 }
 
@@ -272,7 +274,7 @@ use Operation as O;
 use TargetKind as K;
 
 impl Operation {
-    pub const ALL: [Operation; 65] = [
+    pub const ALL: [Operation; 66] = [
         O::ListApplications,
         O::ReadApplication,
         O::CreateApplication,
@@ -338,6 +340,7 @@ impl Operation {
         O::ListIdentities,
         O::UnlinkIdentity,
         O::ListBackchannelRequests,
+        O::CreateInitialToken,
     ];
 
     /// A stable name: the audit log's and the documentation's.
@@ -408,6 +411,7 @@ impl Operation {
             O::ListIdentities => "user.identities.list",
             O::UnlinkIdentity => "user.identity.unlink",
             O::ListBackchannelRequests => "user.backchannel_requests.list",
+            O::CreateInitialToken => "registration.initial_token.create",
         }
     }
 
@@ -481,7 +485,8 @@ impl Operation {
             | O::ChangeSettings
             | O::CreateScheme
             | O::ReplaceScheme
-            | O::DeleteScheme => Need::ConfigWrite,
+            | O::DeleteScheme
+            | O::CreateInitialToken => Need::ConfigWrite,
             O::ListApplicationConsents | O::RevokeApplicationConsents => Need::Consents,
             // Whoever knows an imported key's private part can sign any token.
             O::ImportKey => Need::Administrator,

@@ -21,15 +21,23 @@ impl Provider {
         loaded: &LoadedClient,
         jwt: &str,
     ) -> std::result::Result<(TrustedIssuer, serde_json::Value), String> {
+        self.verify_jwt_of(&loaded.client.federation.trusted_issuers, jwt)
+            .await
+    }
+
+    /// A JWT of one of `issuers`, its signature verified with that issuer's keys; returns the
+    /// issuer and the claims (times, audience and replay are the caller's to judge).
+    pub(crate) async fn verify_jwt_of(
+        &self,
+        issuers: &[TrustedIssuer],
+        jwt: &str,
+    ) -> std::result::Result<(TrustedIssuer, serde_json::Value), String> {
         let (header, claims) = peek(jwt).ok_or("not a signed JWT")?;
         let iss = claims["iss"].as_str().ok_or("iss is required")?;
-        let trusted = loaded
-            .client
-            .federation
-            .trusted_issuers
+        let trusted = issuers
             .iter()
             .find(|t| t.issuer == iss)
-            .ok_or_else(|| format!("{iss} is not an issuer this client trusts"))?;
+            .ok_or_else(|| format!("{iss} is not a trusted issuer"))?;
         let source = KeySource {
             inline: trusted.jwks.as_ref(),
             uri: trusted.jwks_uri.as_deref(),

@@ -200,6 +200,14 @@ pub async fn create_api(State(s): State<AppState>, h: AdminRequest, b: Bytes) ->
     Ok(one(StatusCode::CREATED, &api, &api))
 }
 
+/// RFC 7591 §3: an initial access token for dynamic client registration, shown once.
+pub async fn create_initial_token(State(s): State<AppState>, h: AdminRequest, b: Bytes) -> Reply {
+    let a = admin(&s, &h).await?;
+    let spec: tessera_core::registration::InitialTokenSpec = body(&h, &b)?;
+    let created = a.create_initial_token(&spec).await?;
+    Ok(one(StatusCode::CREATED, &created, &created))
+}
+
 pub async fn get_api(State(s): State<AppState>, h: AdminRequest, Path(id): Path<String>) -> Reply {
     let api = admin(&s, &h).await?.api(&id).await?;
     Ok(one(StatusCode::OK, &api, &api))

@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
         .route("/apis", get(list_apis).post(create_api))
+        .route("/registration-tokens", post(create_initial_token))
         .route(
             "/apis/{identifier}",
             get(get_api).put(update_api).delete(delete_api),

@@ -173,6 +173,15 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "post",
+        "/registration-tokens",
+        "An initial access token for dynamic client registration (shown once)",
+        O::CreateInitialToken,
+        Some("InitialTokenSpec"),
+        Some("CreatedInitialToken"),
+        201,
+    ),
+    op(
+        "post",
         "/apis",
         "Create an API and the scopes it names",
         O::CreateApi,
@@ -717,6 +726,8 @@ fn schemas() -> Map<String, Value> {
     define::<tessera_core::admin::IdpView>(&mut g);
     define::<tessera_core::federation::LinkedIdentity>(&mut g);
     define::<tessera_core::ciba::PendingBackchannel>(&mut g);
+    define::<tessera_core::registration::InitialTokenSpec>(&mut g);
+    define::<tessera_core::registration::CreatedInitialToken>(&mut g);
     define::<super::people::EnrolmentRequest>(&mut g);
     let mut m: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     let app = json!({ "$ref": "#/components/schemas/ApplicationView" });

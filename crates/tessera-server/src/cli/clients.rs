@@ -41,6 +41,21 @@ pub enum ClientCmd {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+    /// Make an initial access token for dynamic client registration (RFC 7591), printed once.
+    InitialToken {
+        /// How many registrations it allows (default 1).
+        #[arg(long)]
+        uses: Option<i64>,
+        /// Seconds it is good for (default 86400, at most 90 days).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// A grant type the registered clients may use (repeat; default: the policy's).
+        #[arg(long = "grant-type", value_parser = parse_grant)]
+        grant_types: Vec<GrantType>,
+        /// A scope the registered clients may ask for (repeat; default: the policy's).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -627,6 +642,26 @@ pub async fn run(p: &Provider, cmd: ClientCmd, out: Output) -> anyhow::Result<()
         ClientCmd::Delete { client_id } => {
             p.delete_client(&client_id).await?;
             print(out, &json!({"deleted": client_id}));
+        }
+        ClientCmd::InitialToken {
+            uses,
+            expires_in,
+            grant_types,
+            scopes,
+        } => {
+            let spec = tessera_core::registration::InitialTokenSpec {
+                expires_in,
+                uses,
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                scopes: (!scopes.is_empty()).then_some(scopes),
+            };
+            print(
+                out,
+                &serde_json::to_value(p.create_initial_token(&spec).await?)?,
+            );
+            if out == Output::Text {
+                eprintln!("\nCopy the token now: it will not be displayed again.");
+            }
         }
         ClientCmd::RotateSecret { client_id } => {
             let (_, secret) = p.rotate_client_secret(&client_id).await?;

@@ -17,12 +17,17 @@ pub const V1: &str = "/admin/api/v1";
 /// A harness whose admin API exists, and a token for it with `scopes`.
 pub async fn setup() -> Harness {
     let h = Harness::new().await;
+    setup_admin_api(&h).await;
+    h
+}
+
+/// Makes the admin API of `h` (as `tessera serve` does when it starts).
+pub async fn setup_admin_api(h: &Harness) {
     h.provider
         .admin(Caller::local())
         .ensure_admin_api()
         .await
         .expect("admin API");
-    h
 }
 
 pub async fn automation(h: &Harness, scopes: &[&str]) -> String {

@@ -337,6 +337,7 @@ async fn fixture(
         .replace("{subject}", "no-such-subject");
     match op {
         O::CreateApplication => body = Some(w.app_body(kind)),
+        O::CreateInitialToken => body = Some(json!({"uses": 1})),
         O::ChangeApplication => body = Some(json!({"description": "changed"})),
         O::CreateApi => {
             let identifier = match kind {

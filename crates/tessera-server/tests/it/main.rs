@@ -36,6 +36,7 @@ mod ops;
 mod par;
 mod policies;
 mod refresh_tokens;
+mod registration;
 mod request_objects;
 mod response_protection;
 mod saml;
