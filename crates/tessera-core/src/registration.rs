@@ -32,24 +32,36 @@ const NEVER: [GrantType; 4] = [
 ];
 
 /// RFC 7591 §2: the client metadata Tessera takes (anything else is ignored, §3.1).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientMetadata {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Value>,
     /// OIDC Registration §2: `web` (default) or `native`, for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub software_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub software_statement: Option<String>,
     /// RFC 9449 §5.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_bound_access_tokens: Option<bool>,
 }
 
@@ -216,7 +228,7 @@ impl Provider {
                 .map_err(|why| refused(format!("software statement refused: {why}")))?;
         }
         // §2.3: the statement's values take precedence over those sent beside it.
-        let mut merged = serde_json::to_value(MetadataView::of(meta)).map_err(Error::server)?;
+        let mut merged = serde_json::to_value(&*meta).map_err(Error::server)?;
         if let (Some(m), Some(c)) = (merged.as_object_mut(), claims.as_object()) {
             for (k, v) in c {
                 if !["iss", "iat", "exp", "nbf", "jti", "aud", "sub"].contains(&k.as_str()) {
@@ -513,55 +525,6 @@ impl Provider {
         )
         .await;
         Ok(())
-    }
-}
-
-/// The metadata as a JSON object, to merge a software statement into.
-#[derive(Serialize)]
-struct MetadataView<'a> {
-    redirect_uris: &'a [String],
-    post_logout_redirect_uris: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_endpoint_auth_method: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grant_types: &'a Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_types: &'a Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_name: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks_uri: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks: &'a Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    application_type: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    software_id: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    software_version: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dpop_bound_access_tokens: &'a Option<bool>,
-}
-
-impl<'a> MetadataView<'a> {
-    fn of(m: &'a ClientMetadata) -> MetadataView<'a> {
-        MetadataView {
-            redirect_uris: &m.redirect_uris,
-            post_logout_redirect_uris: &m.post_logout_redirect_uris,
-            token_endpoint_auth_method: &m.token_endpoint_auth_method,
-            grant_types: &m.grant_types,
-            response_types: &m.response_types,
-            client_name: &m.client_name,
-            scope: &m.scope,
-            jwks_uri: &m.jwks_uri,
-            jwks: &m.jwks,
-            application_type: &m.application_type,
-            software_id: &m.software_id,
-            software_version: &m.software_version,
-            dpop_bound_access_tokens: &m.dpop_bound_access_tokens,
-        }
     }
 }
 
