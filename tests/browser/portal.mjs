@@ -181,6 +181,18 @@ async function run(args) {
     jwks_uri: await page.getByLabel(/^JSON Web Key URI/).inputValue(),
   };
   await shot(args, 'response-protection');
+  // The decoupled grants on the Settings tab: device authorization and CIBA (polled).
+  await page.goto(`${args.base}/admin/applications/${out.web.client_id}?tab=settings`);
+  await page.getByRole('checkbox', { name: /Device authorization/ }).check();
+  await page.getByRole('checkbox', { name: /Backchannel sign-in/ }).check();
+  await page.getByLabel('CIBA delivery').selectOption('poll');
+  await page.getByRole('button', { name: 'Save' }).click();
+  out.web.decoupled_saved = await notice();
+  await page.goto(`${args.base}/admin/applications/${out.web.client_id}?tab=settings`);
+  out.web.decoupled = {
+    device: await page.getByRole('checkbox', { name: /Device authorization/ }).isChecked(),
+    ciba: await page.getByRole('checkbox', { name: /Backchannel sign-in/ }).isChecked(),
+  };
   await setUp(args, { name: 'Dashboard', description: 'Single-page dashboard', type: 'Public: single-page app', redirect: 'https://dash.example.com/cb' });
   out.spa = { notice: await notice(), url: page.url() };
   await page.getByRole('link', { name: 'Endpoints' }).click();

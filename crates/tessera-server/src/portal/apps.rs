@@ -10,7 +10,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use tessera_core::admin::{etag, AdminError, ClientPatch, Operation, ProtectionPatch};
 use tessera_core::model::{
-    AuthMethod, Client, ClientType, ConsentMode, ContentEncryption, Encryption, GrantType, JwsAlg,
+    AuthMethod, BackchannelMode, Client, ClientType, ConsentMode, ContentEncryption, Encryption,
+    GrantType, JwsAlg,
     KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
@@ -219,6 +220,12 @@ struct AppView {
     tls_san_dns: String,
     /// Access tokens bound to the client certificate.
     mtls_bound: bool,
+    /// The device authorization grant (RFC 8628) and CIBA, with CIBA's delivery.
+    device_grant: bool,
+    ciba_grant: bool,
+    /// `poll` or `ping`.
+    backchannel_mode: String,
+    backchannel_endpoint: String,
     /// `2.0` or `2.1`.
     oauth_policy: String,
     /// `fapi2` or "".
@@ -273,6 +280,17 @@ impl AppView {
                 .unwrap_or_default(),
             tls_san_dns: c.mtls.tls_client_auth_san_dns.clone().unwrap_or_default(),
             mtls_bound: c.mtls.tls_client_certificate_bound_access_tokens,
+            device_grant: c.grant_types.contains(&GrantType::DeviceCode),
+            ciba_grant: c.grant_types.contains(&GrantType::Ciba),
+            backchannel_mode: match c.backchannel.backchannel_token_delivery_mode {
+                Some(BackchannelMode::Ping) => "ping".into(),
+                _ => "poll".into(),
+            },
+            backchannel_endpoint: c
+                .backchannel
+                .backchannel_client_notification_endpoint
+                .clone()
+                .unwrap_or_default(),
             oauth_policy: match c.oauth_policy {
                 OAuthPolicy::V2_0 => "2.0".into(),
                 OAuthPolicy::V2_1 => "2.1".into(),
@@ -343,6 +361,10 @@ impl AppView {
             self.require_signed = form.checked("require_signed");
             self.dpop_bound = form.checked("dpop_bound");
             self.mtls_bound = form.checked("mtls_bound");
+            self.device_grant = form.checked("device_grant");
+            self.ciba_grant = form.checked("ciba_grant");
+            self.backchannel_mode = form.get("backchannel_mode").to_owned();
+            self.backchannel_endpoint = form.get("backchannel_endpoint").to_owned();
             self.tls_subject_dn = form.get("tls_client_auth_subject_dn").to_owned();
             self.tls_san_dns = form.get("tls_client_auth_san_dns").to_owned();
         }
@@ -678,6 +700,29 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             p.scopes = Some(form.all("scopes"));
             p.dpop_bound_access_tokens = Some(form.checked("dpop_bound"));
             p.mtls.tls_client_certificate_bound_access_tokens = Some(form.checked("mtls_bound"));
+            // The decoupled grants: the device flow (RFC 8628) and CIBA, with CIBA's delivery.
+            let mut grants: Vec<GrantType> = c
+                .grant_types
+                .iter()
+                .copied()
+                .filter(|g| !matches!(g, GrantType::DeviceCode | GrantType::Ciba))
+                .collect();
+            if form.checked("device_grant") {
+                grants.push(GrantType::DeviceCode);
+            }
+            if form.checked("ciba_grant") {
+                grants.push(GrantType::Ciba);
+            }
+            p.grant_types = Some(grants);
+            if form.has("backchannel_mode") {
+                p.backchannel_token_delivery_mode = Some(Some(match form.get("backchannel_mode") {
+                    "ping" => BackchannelMode::Ping,
+                    _ => BackchannelMode::Poll,
+                }));
+                let endpoint = form.get("backchannel_endpoint").trim();
+                p.backchannel_client_notification_endpoint =
+                    Some((!endpoint.is_empty()).then(|| endpoint.to_owned()));
+            }
             if c.client_type.is_confidential() {
                 let field = |name: &str| {
                     let v = form.get(name).trim();

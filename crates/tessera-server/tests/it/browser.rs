@@ -657,6 +657,12 @@ async fn chromium_administers_through_the_admin_portal() {
         "the refused form keeps what was chosen"
     );
     assert_eq!(web["encryption_saved"], "Saved.", "{out:#}");
+    assert_eq!(web["decoupled_saved"], "Saved.", "{out:#}");
+    assert_eq!(
+        web["decoupled"],
+        json!({"device": true, "ciba": true}),
+        "{out:#}"
+    );
     assert_eq!(
         web["encryption"],
         json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "userinfo": "ES256",
