@@ -30,6 +30,33 @@ pub const EXPIRY_RANGE: (i64, i64) = (30, 1_800);
 /// CIBA §7.1: a binding message is short, shown on both devices.
 const MAX_BINDING_MESSAGE: usize = 100;
 
+/// Requests one application may have waiting for one user (more are refused until some are
+/// decided or expire): a user's account page is not a place to flood.
+const PENDING_PER_USER: i64 = 5;
+/// Requests one application may make a minute (each names a user, so each is a lookup).
+const REQUESTS_PER_MINUTE: i64 = 300;
+/// The most requests the account page and the admin API show (the soonest to expire first).
+const SHOWN: usize = 20;
+
+/// CIBA §7.1: "a limited set of plain text characters": letters and digits (composed, no
+/// combining marks), ASCII punctuation and spaces; no format, control or bidirectional
+/// characters that could make the page say something else.
+fn plain_message(m: &str) -> bool {
+    use unicode_normalization::char::is_combining_mark;
+    m.chars().all(|c| {
+        c == ' ' || c.is_ascii_punctuation() || (c.is_alphanumeric() && !is_combining_mark(c))
+    })
+}
+
+/// RFC 6750 §2.1 b64token: what CIBA §7.1 asks a `client_notification_token` to be.
+fn b64token(t: &str) -> bool {
+    let body = t.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
 /// CIBA §7.3: the answer to a backchannel authentication request.
 #[derive(Clone, Serialize)]
 pub struct BackchannelResponse {
@@ -114,14 +141,25 @@ impl Provider {
                 "user_code is not supported (backchannel_user_code_parameter_supported is false)",
             ));
         }
+        let busy = self
+            .store
+            .count_failure(&format!("ciba:{}", client.client_id), now, 60)
+            .await?;
+        if busy > REQUESTS_PER_MINUTE {
+            return Err(Error::throttled(ErrorCode::InvalidRequest, 60));
+        }
         let user = self.hinted_user(loaded, p, now).await?;
         self.user_may_use(loaded, &user)
             .map_err(|e| Error::access_denied(e.description))?;
         let binding_message = match p.get("binding_message")? {
-            Some(m) if m.chars().count() > MAX_BINDING_MESSAGE || m.chars().any(char::is_control) => {
+            Some(m)
+                if m.chars().count() > MAX_BINDING_MESSAGE
+                    || !plain_message(m)
+                    || m.trim().is_empty() =>
+            {
                 return Err(Error::new(
                     ErrorCode::InvalidBindingMessage,
-                    format!("binding_message must be at most {MAX_BINDING_MESSAGE} printable characters"),
+                    format!("binding_message must be at most {MAX_BINDING_MESSAGE} letters, digits, spaces and ASCII punctuation"),
                 ))
             }
             m => m.map(str::to_owned),
@@ -149,9 +187,9 @@ impl Provider {
                     "client_notification_token is required in ping mode",
                 ))
             }
-            (BackchannelMode::Ping, Some(t)) if t.len() > 1024 => {
+            (BackchannelMode::Ping, Some(t)) if t.len() > 1024 || !b64token(t) => {
                 return Err(Error::invalid_request(
-                    "client_notification_token is too long",
+                    "client_notification_token must be a bearer token (RFC 6750 §2.1) of at most 1024 characters",
                 ))
             }
             (BackchannelMode::Ping, Some(t)) => Some(self.master.encrypt(
@@ -160,6 +198,17 @@ impl Provider {
             )),
             (BackchannelMode::Poll, _) => None,
         };
+        let waiting = self
+            .store
+            .count_failure(
+                &format!("ciba-pending:{}:{}", client.client_id, user.id),
+                now,
+                expires_in,
+            )
+            .await?;
+        if waiting > PENDING_PER_USER {
+            return Err(Error::throttled(ErrorCode::InvalidRequest, expires_in));
+        }
         let record = BackchannelRecord {
             scope,
             binding_message,
@@ -217,23 +266,7 @@ impl Provider {
                     _ => None,
                 }
             }
-            [None, None, Some(token)] => {
-                // A JWT of an issuer the application trusts, naming the user by `sub`.
-                let (_, claims) = self
-                    .verify_trusted_jwt(loaded, token)
-                    .await
-                    .map_err(|why| {
-                        Error::invalid_request(format!("login_hint_token refused: {why}"))
-                    })?;
-                check_times(&claims, now, self.settings.clock_skew, None).map_err(|why| {
-                    Error::new(
-                        ErrorCode::ExpiredLoginHintToken,
-                        format!("login_hint_token refused: {why}"),
-                    )
-                })?;
-                let sub = claims["sub"].as_str().unwrap_or_default();
-                self.user_by_name(sub).await?
-            }
+            [None, None, Some(token)] => self.login_hint_token(loaded, token, now).await?,
             _ => {
                 return Err(Error::invalid_request(
                     "exactly one of login_hint, id_token_hint and login_hint_token is required",
@@ -241,6 +274,61 @@ impl Provider {
             }
         };
         user.filter(|u| !u.blocked).ok_or_else(unknown)
+    }
+
+    /// A `login_hint_token`: a JWT of an issuer the application trusts, for Tessera (`aud` the
+    /// issuer or the endpoint), living at most an hour, used once (`jti`), naming the user by id
+    /// or username in `sub`.
+    async fn login_hint_token(
+        &self,
+        loaded: &LoadedClient,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<User>> {
+        let refused =
+            |why: &str| Error::invalid_request(format!("login_hint_token refused: {why}"));
+        let (issuer, claims) = self
+            .verify_trusted_jwt(loaded, token)
+            .await
+            .map_err(|why| refused(&why))?;
+        let audiences = [
+            self.settings.issuer.clone(),
+            self.settings.endpoint("/bc-authorize"),
+        ];
+        if !crate::assertion::audience_ok(&claims, &audiences) {
+            return Err(refused(
+                "aud must be the issuer or the backchannel authentication endpoint",
+            ));
+        }
+        let exp =
+            check_times(&claims, now, self.settings.clock_skew, Some(3_600)).map_err(|why| {
+                if why.contains("expired") {
+                    Error::new(
+                        ErrorCode::ExpiredLoginHintToken,
+                        format!("login_hint_token refused: {why}"),
+                    )
+                } else {
+                    refused(why)
+                }
+            })?;
+        let jti = claims["jti"]
+            .as_str()
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(|| refused("jti is required"))?;
+        if !self
+            .first_use_of_jti("login-hint-token", &issuer.issuer, jti, exp)
+            .await?
+        {
+            return Err(refused("this jti was already used"));
+        }
+        let sub = claims["sub"].as_str().unwrap_or_default();
+        if sub.is_empty() || sub.len() > 320 {
+            return Ok(None);
+        }
+        Ok(match self.store.get_user(sub).await? {
+            Some(u) => Some(u),
+            None => self.store.find_user(sub).await?,
+        })
     }
 
     /// A user by id, username or (when only one user has it) e-mail address.
@@ -293,6 +381,7 @@ impl Provider {
             });
         }
         out.sort_by_key(|p| p.expires_at.0);
+        out.truncate(SHOWN);
         Ok(out)
     }
 
@@ -323,24 +412,10 @@ impl Provider {
                 ));
             }
             let loaded = self.client(&request.client_id).await?.ok_or_else(gone)?;
-            let client = &loaded.client;
-            let offline = client.grant_types.contains(&GrantType::RefreshToken)
-                && record.scope.iter().any(|s| s == "offline_access");
-            let grant = GrantRecord {
-                user_id: session.user.id.clone(),
-                client_id: client.client_id.clone(),
-                scope: record.scope.clone(),
-                resources: Vec::new(),
-                // Not this browser's: the application's sign-in outlives the account page.
-                sid: String::new(),
-                auth_time: session.record.auth_time,
-                amr: session.record.amr.clone(),
-                acr: session.record.acr.clone(),
-                offline,
-                claims_request: None,
-                epoch: session.user.sign_out_epoch,
-            };
-            Some(self.create_grant(client, &grant, now).await?.0)
+            Some(
+                self.approve_backchannel(&loaded, session, &record, now)
+                    .await?,
+            )
         } else {
             None
         };
@@ -354,10 +429,94 @@ impl Provider {
             return Err(gone());
         }
         tracing::info!(client_id = %request.client_id, user_id = %session.user.id, approve, "backchannel authentication decided");
+        self.record(
+            &crate::audit::Actor::user(&session.user.id),
+            if approve {
+                "backchannel.approved"
+            } else {
+                "backchannel.denied"
+            },
+            &format!("user:{}", session.user.id),
+            Some(&request.client_id),
+            json!({ "binding_message": record.binding_message }),
+        )
+        .await;
         if let Some(sealed) = &record.ping {
             self.ping(&request, id, sealed).await;
         }
         Ok(())
+    }
+
+    /// The grant an approval makes: only when the user's sign-in to the account page meets the
+    /// application's authentication scheme (as a sign-in to it would have to) and the user may
+    /// use it; the approval is the user's consent, recorded as such (so the account page lists
+    /// it and revoking it ends the grant).
+    async fn approve_backchannel(
+        &self,
+        loaded: &LoadedClient,
+        session: &Session,
+        record: &BackchannelRecord,
+        now: Timestamp,
+    ) -> Result<String> {
+        use crate::authorize::level::{next, Next};
+        let client = &loaded.client;
+        self.user_may_use(loaded, &session.user)
+            .map_err(|e| Error::access_denied(e.description))?;
+        let scheme = self.scheme_of(client);
+        let uses = session.record.uses();
+        let met = next(
+            std::slice::from_ref(&scheme),
+            &session.user.factors,
+            &uses,
+            now,
+            None,
+        ) == Next::Met;
+        if !met {
+            return Err(Error::access_denied(format!(
+                "{} needs a sign-in with its own factors (scheme {}): sign in again here with them (adding them on this page first if your account has none), then approve",
+                client.name, scheme.name
+            )));
+        }
+        let counted: Vec<_> = uses
+            .into_iter()
+            .filter(|u| scheme.counts(u, now, None))
+            .collect();
+        let offline = client.grant_types.contains(&GrantType::RefreshToken)
+            && record.scope.iter().any(|s| s == "offline_access");
+        let grant = GrantRecord {
+            user_id: session.user.id.clone(),
+            client_id: client.client_id.clone(),
+            scope: record.scope.clone(),
+            resources: Vec::new(),
+            // Not this browser's: the application's sign-in outlives the account page.
+            sid: String::new(),
+            auth_time: session.record.auth_time,
+            amr: crate::scheme::amr(&counted),
+            acr: scheme.acr.clone(),
+            offline,
+            claims_request: None,
+            epoch: session.user.sign_out_epoch,
+        };
+        let mut scopes = self
+            .store
+            .get_consent(&session.user.id, &client.client_id)
+            .await?
+            .map(|c| c.scopes)
+            .unwrap_or_default();
+        for s in &record.scope {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        self.store
+            .put_consent(&crate::model::Consent {
+                user_id: session.user.id.clone(),
+                client_id: client.client_id.clone(),
+                scopes,
+                updated_at: now,
+            })
+            .await?;
+        Ok(self.create_grant(client, &grant, now).await?.0)
     }
 
     /// CIBA §10.2: tells a ping-mode application its request was decided, through the guarded
@@ -382,26 +541,26 @@ impl Provider {
         else {
             return;
         };
-        let sent = self
-            .outbound
-            .send(&Request {
-                url: url.clone(),
-                form: None,
-                authorization: Some(format!("Bearer {token}")),
-                accept: "application/json",
-                max_bytes: Some(4096),
-                json: Some(json!({ "auth_req_id": auth_req_id })),
-            })
-            .await;
-        match sent {
-            Ok(r) if (200..300).contains(&r.status) => {}
-            Ok(r) => {
-                tracing::warn!(url = %crate::outbound::redact_url(&url), status = r.status, "CIBA ping refused")
+        // Sent beside the user's answer: a slow endpoint does not hold the account page up.
+        let outbound = self.outbound.clone();
+        tokio::spawn(async move {
+            let sent = outbound
+                .send(&Request {
+                    url: url.clone(),
+                    form: None,
+                    authorization: Some(format!("Bearer {token}")),
+                    accept: "application/json",
+                    max_bytes: Some(4096),
+                    json: Some(json!({ "auth_req_id": auth_req_id })),
+                })
+                .await;
+            let shown = crate::outbound::redact_url(&url);
+            match sent {
+                Ok(r) if (200..300).contains(&r.status) => {}
+                Ok(r) => tracing::warn!(url = %shown, status = r.status, "CIBA ping refused"),
+                Err(e) => tracing::warn!(url = %shown, error = %e, "CIBA ping failed"),
             }
-            Err(e) => {
-                tracing::warn!(url = %crate::outbound::redact_url(&url), error = %e, "CIBA ping failed")
-            }
-        }
+        });
     }
 
     /// CIBA §10.1: the token request of an application polling (or told by a ping).

@@ -5,7 +5,7 @@
 
 mod interaction;
 mod jarm;
-mod level;
+pub(crate) mod level;
 mod request;
 mod response;
 mod steps;
