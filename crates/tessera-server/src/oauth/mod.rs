@@ -45,6 +45,13 @@ pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> 
             metrics::counter!("tessera_tokens_issued_total", "grant_type" => grant).increment(1);
             no_store_json(&body)
         }
+        // RFC 6749 §5.2: every token endpoint error is 400 but invalid_client's 401 (a denied
+        // device or CIBA request's access_denied included).
+        Err(e) if e.code == tessera_core::ErrorCode::AccessDenied => {
+            let mut res = error(&s, e);
+            *res.status_mut() = http::StatusCode::BAD_REQUEST;
+            res
+        }
         Err(e) => error(&s, e),
     };
     AnswerFor::mark(res, answer.client_id)
