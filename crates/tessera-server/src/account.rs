@@ -333,7 +333,11 @@ pub async fn backchannel(State(s): State<AppState>, headers: HeaderMap, body: By
         Ok(x) => x,
         Err(r) => return r,
     };
-    let approve = field(&p, "decision") == "approve";
+    let approve = match field(&p, "decision") {
+        "approve" => true,
+        "deny" => false,
+        _ => return failed(&AccountError::Wrong("Approve or deny the request.")),
+    };
     match s
         .provider
         .account_decide_backchannel(&session, field(&p, "id"), approve)

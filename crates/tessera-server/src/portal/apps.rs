@@ -11,8 +11,8 @@ use serde::Deserialize;
 use tessera_core::admin::{etag, AdminError, ClientPatch, Operation, ProtectionPatch};
 use tessera_core::model::{
     AuthMethod, BackchannelMode, Client, ClientType, ConsentMode, ContentEncryption, Encryption,
-    GrantType, JwsAlg,
-    KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile, TokenFormat,
+    GrantType, JwsAlg, KeyManagement, OAuthPolicy, ResponseProtection, SecurityProfile,
+    TokenFormat,
 };
 use tessera_core::settings::Lifetimes;
 
@@ -715,10 +715,11 @@ fn patch_from(c: &Client, form: &Form) -> Result<ClientPatch, AdminError> {
             }
             p.grant_types = Some(grants);
             if form.has("backchannel_mode") {
-                p.backchannel_token_delivery_mode = Some(Some(match form.get("backchannel_mode") {
-                    "ping" => BackchannelMode::Ping,
-                    _ => BackchannelMode::Poll,
-                }));
+                p.backchannel_token_delivery_mode =
+                    Some(Some(match form.get("backchannel_mode") {
+                        "ping" => BackchannelMode::Ping,
+                        _ => BackchannelMode::Poll,
+                    }));
                 let endpoint = form.get("backchannel_endpoint").trim();
                 p.backchannel_client_notification_endpoint =
                     Some((!endpoint.is_empty()).then(|| endpoint.to_owned()));

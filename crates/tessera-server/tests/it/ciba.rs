@@ -187,7 +187,103 @@ async fn the_user_approves_on_the_account_page_while_the_application_polls() {
     let ids = request_ids(&page);
     let r = decide(&b, &page, &ids[0], "deny").await;
     assert_eq!(r.header("location"), "/account?notice=denied");
-    assert_eq!(poll(&h, &app, &id).await.error(), "access_denied");
+    let denied = poll(&h, &app, &id).await;
+    assert_eq!(denied.error(), "access_denied");
+    assert_eq!(denied.status, StatusCode::BAD_REQUEST, "RFC 6749 §5.2");
+
+    // The approval was the user's consent: listed on the account page, and revoking it ends
+    // the application's grant (its refresh token).
+    let page = follow(&b, b.get("/account").await).await;
+    assert!(
+        page.text.contains(&format!("<code>{}</code>", app.id)),
+        "{}",
+        page.text
+    );
+    let rt = t.json["refresh_token"].as_str().unwrap().to_owned();
+    let r = b
+        .post(
+            "/account/consents/revoke",
+            &enc(&[
+                ("csrf", &hidden(&page.text, "csrf")),
+                ("client_id", &app.id),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = h
+        .post(
+            "/token",
+            Some(&app.basic()),
+            &enc(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_grant", "{}", r.text);
+}
+
+/// An approval meets the application's authentication scheme, as a sign-in to it would: a user
+/// who signed in to the account page with a password alone cannot approve for an application
+/// that needs a second factor; one application floods no one's page.
+#[tokio::test]
+async fn approvals_meet_the_applications_scheme_and_requests_are_limited() {
+    let h = setup().await;
+    crate::mfa::scheme(&h, "mfa", crate::mfa::MFA, false).await;
+    h.user("alice").await;
+    let app = h
+        .web_app(|s| {
+            s.grant_types = Some(vec![GrantType::Ciba]);
+            s.redirect_uris = vec![];
+            s.post_logout_redirect_uris = vec![];
+            s.authentication_scheme = Some("mfa".into());
+        })
+        .await;
+    let r = ask(&h, &app, &[("scope", "openid"), ("login_hint", "alice")]).await;
+    let id = r.json["auth_req_id"].as_str().unwrap().to_owned();
+    let (b, page) = account(&h, "alice").await;
+    let r = decide(&b, &page, &request_ids(&page)[0], "approve").await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(
+        r.text.contains("needs a sign-in with its own factors"),
+        "{}",
+        r.text
+    );
+    assert_eq!(poll(&h, &app, &id).await.error(), "authorization_pending");
+    // A decision is approve or deny, nothing else.
+    let r = decide(&b, &page, &request_ids(&page)[0], "APPROVE").await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER);
+
+    // At most five requests of one application wait for one user.
+    let plain = ciba_app(&h, Backchannel::default()).await;
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(ask(&h, &plain, &[("scope", "openid"), ("login_hint", "alice")]).await);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "{}", last.text);
+    // Binding messages are plain text; notification tokens are bearer tokens.
+    for m in ["Code \u{202e}1174", "a\u{200b}b", "e\u{301}", "   "] {
+        let r = ask(
+            &h,
+            &app,
+            &[
+                ("scope", "openid"),
+                ("login_hint", "alice"),
+                ("binding_message", m),
+            ],
+        )
+        .await;
+        assert_eq!(r.error(), "invalid_binding_message", "{m:?}: {}", r.text);
+    }
+    let r = ask(
+        &h,
+        &app,
+        &[
+            ("scope", "openid"),
+            ("login_hint", "alice"),
+            ("binding_message", "Zürich 4-7, ok?"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
 #[tokio::test]
@@ -210,6 +306,17 @@ async fn ping_mode_tells_the_application_at_its_endpoint() {
         "ping needs a notification token: {}",
         r.text
     );
+    let r = ask(
+        &h,
+        &app,
+        &[
+            ("scope", "openid"),
+            ("login_hint", "alice"),
+            ("client_notification_token", "two words"),
+        ],
+    )
+    .await;
+    assert_eq!(r.error(), "invalid_request", "{}", r.text);
     let r = ask(
         &h,
         &app,
