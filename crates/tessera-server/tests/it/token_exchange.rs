@@ -324,7 +324,7 @@ async fn the_policy_webhook_allows_with_claims_denies_and_fails_closed() {
         .expect("api");
     for (path, status, error) in [
         ("allow", 200, ""),
-        ("deny", 403, "access_denied"),
+        ("deny", 400, "access_denied"),
         ("slow", 503, "temporarily_unavailable"),
     ] {
         let rs = h
