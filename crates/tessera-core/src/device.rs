@@ -94,18 +94,6 @@ fn normalized(code: &str) -> Option<String> {
     (c.len() == 8).then_some(c)
 }
 
-/// The address wrong codes are counted under: an IPv6 client by its /64 (one subscriber's
-/// network), an IPv4 client by its address.
-fn guess_source(address: &str) -> String {
-    match address.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        _ => address.to_owned(),
-    }
-}
-
 fn new_user_code() -> String {
     // 256 is not a multiple of 20: take bytes below 240 only, so every letter is as likely.
     let mut code = String::with_capacity(9);
@@ -218,7 +206,7 @@ impl Provider {
     ) -> Result<DeviceEntry> {
         let now = self.now();
         let t = &self.settings.throttle;
-        let throttle_key = format!("device-code:{}", guess_source(address));
+        let throttle_key = format!("device-code:{}", crate::throttle::address_bucket(address));
         let seen = self.store.failures(&throttle_key, now, t.window).await?;
         if seen.count >= t.per_address {
             return Ok(DeviceEntry::Retry {
@@ -441,18 +429,5 @@ mod tests {
             assert_eq!(normalized(typed).as_deref(), Some("BCDFGHJK"), "{typed:?}");
         }
         assert_eq!(normalized(&"B".repeat(100)), None);
-    }
-
-    #[test]
-    fn ipv6_guesses_count_by_network() {
-        assert_eq!(
-            guess_source("2001:db8:1:2:3:4:5:6"),
-            guess_source("2001:db8:1:2:ffff::1")
-        );
-        assert_ne!(
-            guess_source("2001:db8:1:2::1"),
-            guess_source("2001:db8:1:3::1")
-        );
-        assert_eq!(guess_source("192.0.2.1"), "192.0.2.1");
     }
 }

@@ -7,6 +7,18 @@ use crate::clock::Timestamp;
 use crate::error::{ErrorCode, Result};
 use crate::provider::{LoadedClient, Provider};
 
+/// The source failures count under: an IPv6 client by its /64 (one subscriber's network, which
+/// hands out addresses freely), any other by its address as given.
+pub(crate) fn address_bucket(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_owned(),
+    }
+}
+
 /// The failures counted under some keys.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
@@ -119,5 +131,23 @@ impl Provider {
             self.store.count_failure(key, now, window).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_bucket;
+
+    #[test]
+    fn ipv6_sources_count_by_network() {
+        assert_eq!(
+            address_bucket("2001:db8:1:2:3:4:5:6"),
+            address_bucket("2001:db8:1:2:ffff::1")
+        );
+        assert_ne!(
+            address_bucket("2001:db8:1:2::1"),
+            address_bucket("2001:db8:1:3::1")
+        );
+        assert_eq!(address_bucket("192.0.2.1"), "192.0.2.1");
     }
 }
