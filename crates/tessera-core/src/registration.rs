@@ -115,8 +115,31 @@ fn from_admin(e: AdminError) -> Error {
         }
         AdminError::Invalid { field, message } => metadata_error(format!("{field}: {message}")),
         AdminError::Conflict(m) => metadata_error(m),
+        // Deleted meanwhile, or beyond what registration may change (an administrator made the
+        // client more than registered): not the registrant's any more.
+        AdminError::NotFound(_) | AdminError::Forbidden { .. } => invalid_token(),
         other => Error::server(other),
     }
+}
+
+/// RFC 7591 §2.3: a statement's values take precedence over those sent beside it (its JWT
+/// claims aside).
+fn merge_claims(meta: &mut ClientMetadata, claims: &Value) -> Result<()> {
+    let mut merged = serde_json::to_value(&*meta).map_err(Error::server)?;
+    if let (Some(m), Some(c)) = (merged.as_object_mut(), claims.as_object()) {
+        for (k, v) in c {
+            if !["iss", "iat", "exp", "nbf", "jti", "aud", "sub"].contains(&k.as_str()) {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    *meta = serde_json::from_value(merged).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidSoftwareStatement,
+            format!("software statement claims are not metadata: {e}"),
+        )
+    })?;
+    Ok(())
 }
 
 impl Provider {
@@ -140,7 +163,7 @@ impl Provider {
             RegistrationAuth::Bearer(t) => Some(self.initial_token(t, now).await?),
             RegistrationAuth::None if policy.open => {
                 let t = &self.settings.throttle;
-                let key = format!("register:{address}");
+                let key = format!("register:{}", crate::throttle::address_bucket(address));
                 if self.store.count_failure(&key, now, t.window).await? > t.per_address {
                     return Err(Error::throttled(ErrorCode::InvalidRequest, t.window));
                 }
@@ -150,14 +173,19 @@ impl Provider {
         };
         let mut meta: ClientMetadata = serde_json::from_slice(body)
             .map_err(|e| metadata_error(format!("the body is not client metadata (JSON): {e}")))?;
-        let statement = self.software_statement(&mut meta, now).await?;
-        let limits = token.as_ref().map(|(_, spec)| spec);
-        let spec = self.registered_spec(&meta, limits)?;
-        let admin = self.admin(Caller::system());
-        let created = admin.create_client(&spec).await.map_err(from_admin)?;
-        if let Some((key, _)) = &token {
-            self.spend_initial_token(key, now).await?;
+        let statement = self.software_statement(&mut meta, None, now).await?;
+        let limits = token.as_ref().map(|(_, spec, _)| spec.clone());
+        let spec = self.registered_spec(&meta, limits.as_ref())?;
+        // The use is counted before the client is made (one atomic increment): parallel
+        // registrations cannot all pass the check. A registration the rules then refuse has
+        // spent its use.
+        if let Some((key, _, uses)) = &token {
+            if self.spend_initial_token(key, now).await? > *uses {
+                return Err(invalid_token());
+            }
         }
+        let admin = self.admin(Caller::registration("registration"));
+        let created = admin.create_client(&spec).await.map_err(from_admin)?;
         let (registration_token, reg_key) = new_handle();
         self.store
             .insert_artifact(&Artifact {
@@ -169,7 +197,13 @@ impl Provider {
                 expires_at: now.plus(REGISTRATION_TOKEN_LIFETIME),
                 revoked_at: None,
                 consumed_at: None,
-                payload: json!({}),
+                // What later changes are held to: the token's limits and the statement's claims,
+                // and the very client (a client made again with the same id is another).
+                payload: json!({
+                    "limits": limits,
+                    "statement": statement.as_ref().map(|s| &s.1),
+                    "created_at": created.client.created_at.0,
+                }),
             })
             .await?;
         let actor = crate::audit::Actor::client(&created.client.client_id);
@@ -179,8 +213,8 @@ impl Provider {
             &format!("client:{}", created.client.client_id),
             Some(&created.client.client_id),
             json!({
-                "initial_access_token": token.is_some(),
-                "software_statement_iss": statement,
+                "initial_access_token": token.as_ref().map(|(k, _, _)| b64url(&k.0[..16])),
+                "software_statement_iss": statement.as_ref().map(|s| &s.0),
                 "software_id": meta.software_id,
                 "address": address,
             }),
@@ -193,18 +227,27 @@ impl Provider {
             answer["client_secret_expires_at"] = json!(0);
         }
         answer["registration_access_token"] = json!(registration_token);
+        if let Some(jwt) = &meta.software_statement {
+            answer["software_statement"] = json!(jwt);
+        }
         Ok(answer)
     }
 
     /// RFC 7591 §2.3: a software statement of a trusted issuer; its claims replace the metadata
-    /// sent beside it. Returns the issuer.
+    /// sent beside it (on a change, those of the statement registered with, when none comes).
+    /// Returns the issuer and the claims.
     async fn software_statement(
         &self,
         meta: &mut ClientMetadata,
+        registered: Option<&Value>,
         now: Timestamp,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, Value)>> {
         let policy = &self.settings.registration;
         let Some(jwt) = meta.software_statement.clone() else {
+            if let Some(claims) = registered.filter(|c| c.is_object()) {
+                merge_claims(meta, claims)?;
+                return Ok(None);
+            }
             if policy.require_software_statement {
                 return Err(Error::new(
                     ErrorCode::UnapprovedSoftwareStatement,
@@ -218,27 +261,21 @@ impl Provider {
             .verify_jwt_of(&policy.software_statement_issuers, &jwt)
             .await
             .map_err(|why| {
-                Error::new(
-                    ErrorCode::UnapprovedSoftwareStatement,
-                    format!("software statement refused: {why}"),
-                )
+                // An issuer Tessera does not take is unapproved; anything else is invalid.
+                let code = if why.contains("is not a trusted issuer") {
+                    ErrorCode::UnapprovedSoftwareStatement
+                } else {
+                    ErrorCode::InvalidSoftwareStatement
+                };
+                Error::new(code, format!("software statement refused: {why}"))
             })?;
         if claims.get("exp").is_some() {
             crate::assertion::check_times(&claims, now, self.settings.clock_skew, None)
                 .map_err(|why| refused(format!("software statement refused: {why}")))?;
         }
-        // §2.3: the statement's values take precedence over those sent beside it.
-        let mut merged = serde_json::to_value(&*meta).map_err(Error::server)?;
-        if let (Some(m), Some(c)) = (merged.as_object_mut(), claims.as_object()) {
-            for (k, v) in c {
-                if !["iss", "iat", "exp", "nbf", "jti", "aud", "sub"].contains(&k.as_str()) {
-                    m.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        *meta = serde_json::from_value(merged)
-            .map_err(|e| refused(format!("software statement claims are not metadata: {e}")))?;
-        Ok(Some(issuer.issuer))
+        merge_claims(meta, &claims)?;
+        meta.software_statement = Some(jwt);
+        Ok(Some((issuer.issuer, claims)))
     }
 
     /// The application a registration describes, within the policy and the token's limits.
@@ -316,6 +353,17 @@ impl Provider {
             .clone()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| "Registered client".into());
+        // RFC 7591 §2.1, RFC 9700 §2.1.2: the code flow only (no implicit or hybrid tokens).
+        if let Some(bad) = meta
+            .response_types
+            .iter()
+            .flatten()
+            .find(|r| r.as_str() != "code")
+        {
+            return Err(metadata_error(format!(
+                "response type {bad} is not allowed for registered clients (code only)"
+            )));
+        }
         Ok(ClientSpec {
             grant_types: Some(grant_types),
             response_types: meta.response_types.clone(),
@@ -342,7 +390,7 @@ impl Provider {
         &self,
         token: &str,
         now: Timestamp,
-    ) -> Result<(crate::model::ArtifactKey, InitialTokenSpec)> {
+    ) -> Result<(crate::model::ArtifactKey, InitialTokenSpec, i64)> {
         let key = handle_key(token).ok_or_else(invalid_token)?;
         let a = self
             .store
@@ -365,23 +413,23 @@ impl Provider {
         if used.count >= uses {
             return Err(invalid_token());
         }
-        Ok((key, spec))
+        Ok((key, spec, uses))
     }
 
     fn uses_key(key: &crate::model::ArtifactKey) -> String {
         format!("initial-token-uses:{}", b64url(&key.0))
     }
 
-    /// Counts one registration against the token's uses.
+    /// Counts one registration against the token's uses; returns the uses counted so far.
     async fn spend_initial_token(
         &self,
         key: &crate::model::ArtifactKey,
         now: Timestamp,
-    ) -> Result<()> {
-        self.store
+    ) -> Result<i64> {
+        Ok(self
+            .store
             .count_failure(&Self::uses_key(key), now, REGISTRATION_TOKEN_LIFETIME)
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response, without the secret
@@ -418,13 +466,20 @@ impl Provider {
         v
     }
 
-    /// RFC 7592 §2: the registered client a registration access token speaks for.
-    async fn registered(&self, client_id: &str, auth: RegistrationAuth<'_>) -> Result<Client> {
+    /// RFC 7592 §2: the registered client a registration access token speaks for, and what its
+    /// registration holds it to. The token names one client record: a client deleted and made
+    /// again under the same id is not the registrant's.
+    async fn registered(
+        &self,
+        client_id: &str,
+        auth: RegistrationAuth<'_>,
+    ) -> Result<(Client, Artifact, String)> {
         let RegistrationAuth::Bearer(token) = auth else {
             return Err(invalid_token());
         };
         let key = handle_key(token).ok_or_else(invalid_token)?;
-        self.store
+        let registration = self
+            .store
             .get_artifact(&key)
             .await?
             .filter(|a| {
@@ -434,10 +489,13 @@ impl Provider {
                     && a.expires_at > self.now()
             })
             .ok_or_else(invalid_token)?;
-        self.store
+        let client = self
+            .store
             .get_client(client_id)
             .await?
-            .ok_or_else(invalid_token)
+            .filter(|c| registration.payload["created_at"].as_i64() == Some(c.created_at.0))
+            .ok_or_else(invalid_token)?;
+        Ok((client, registration, token.to_owned()))
     }
 
     /// `GET /register/{client_id}` (RFC 7592 §2.1).
@@ -446,29 +504,37 @@ impl Provider {
         client_id: &str,
         auth: RegistrationAuth<'_>,
     ) -> Result<Value> {
-        let c = self.registered(client_id, auth).await?;
-        Ok(self.client_information(&c, &ClientMetadata::default()))
+        let (c, _, token) = self.registered(client_id, auth).await?;
+        let mut v = self.client_information(&c, &ClientMetadata::default());
+        v["registration_access_token"] = json!(token);
+        Ok(v)
     }
 
-    /// `PUT /register/{client_id}` (RFC 7592 §2.2): the metadata replaced, within the policy
-    /// (open registration's, or the server's alone: an initial token's limits are not kept).
+    /// `PUT /register/{client_id}` (RFC 7592 §2.2): the metadata replaced, held to the same
+    /// limits as the registration (the initial access token's, the software statement's claims),
+    /// and judged by the admin model as a `config:write` change (an administrator's later
+    /// elevation of the client is out of the registrant's reach).
     pub async fn update_registration(
         &self,
         client_id: &str,
         auth: RegistrationAuth<'_>,
         body: &[u8],
     ) -> Result<Value> {
-        let existing = self.registered(client_id, auth).await?;
+        let (existing, registration, token) = self.registered(client_id, auth).await?;
         let mut meta: ClientMetadata = serde_json::from_slice(body)
             .map_err(|e| metadata_error(format!("the body is not client metadata (JSON): {e}")))?;
         let raw: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if raw["client_id"].as_str().is_some_and(|id| id != client_id) {
+        if raw["client_id"].as_str() != Some(client_id) {
             return Err(Error::invalid_request(
-                "client_id does not match the registration",
+                "client_id is required and must be the registration's (RFC 7592 §2.2)",
             ));
         }
-        self.software_statement(&mut meta, self.now()).await?;
-        let spec = self.registered_spec(&meta, None)?;
+        let stored = &registration.payload;
+        self.software_statement(&mut meta, Some(&stored["statement"]), self.now())
+            .await?;
+        let limits: Option<InitialTokenSpec> =
+            serde_json::from_value(stored["limits"].clone()).unwrap_or(None);
+        let spec = self.registered_spec(&meta, limits.as_ref())?;
         if spec.client_type != existing.client_type {
             return Err(metadata_error(
                 "the change would make another kind of client (public or confidential); register anew",
@@ -488,7 +554,7 @@ impl Provider {
             ..ClientPatch::default()
         };
         let updated = self
-            .admin(Caller::system())
+            .admin(Caller::registration(client_id))
             .update_client(client_id, &patch)
             .await
             .map_err(from_admin)?;
@@ -501,20 +567,26 @@ impl Provider {
             json!({}),
         )
         .await;
-        Ok(self.client_information(&updated, &meta))
+        let mut v = self.client_information(&updated, &meta);
+        v["registration_access_token"] = json!(token);
+        Ok(v)
     }
 
-    /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
+    /// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client goes, and its registration
+    /// access token with it.
     pub async fn delete_registration(
         &self,
         client_id: &str,
         auth: RegistrationAuth<'_>,
     ) -> Result<()> {
-        self.registered(client_id, auth).await?;
-        self.admin(Caller::system())
+        let (_, registration, _) = self.registered(client_id, auth).await?;
+        self.admin(Caller::registration(client_id))
             .delete_client(client_id)
             .await
             .map_err(from_admin)?;
+        self.store
+            .revoke_artifact(&registration.key, self.now())
+            .await?;
         let actor = crate::audit::Actor::client(client_id);
         self.record(
             &actor,

@@ -51,6 +51,17 @@ pub enum CallerError {
 }
 
 impl Caller {
+    /// Dynamic client registration acting for a client on its own registration (RFC 7591,
+    /// 7592): `config:write` alone, so the model refuses it what an administrator would need
+    /// more for (an application of the admin API, one that asserts users).
+    pub fn registration(client_id: &str) -> Caller {
+        Caller {
+            principal: Principal::Client(client_id.to_owned()),
+            scopes: [AdminScope::ConfigWrite].into_iter().collect(),
+            second_factor: false,
+        }
+    }
+
     /// The command line: every power.
     pub fn local() -> Caller {
         Caller {
