@@ -148,9 +148,14 @@ async fn a_client_registers_with_an_initial_token_and_manages_its_registration()
     );
     let mut changed = web_metadata("Partner App 2");
     changed["redirect_uris"] = json!([RP, "https://rp.example.com/other"]);
+    // RFC 7592 §2.2: the client_id comes along.
+    let r = send(&h, "PUT", &uri, Some(&rat), Some(changed.clone())).await;
+    assert_eq!(r.error(), "invalid_request", "{}", r.text);
+    changed["client_id"] = json!(id);
     let r = send(&h, "PUT", &uri, Some(&rat), Some(changed)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["client_name"], "Partner App 2");
+    assert_eq!(r.json["registration_access_token"], rat.as_str());
     assert_eq!(r.json["redirect_uris"].as_array().unwrap().len(), 2);
     let r = send(&h, "DELETE", &uri, Some(&rat), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -166,6 +171,20 @@ async fn a_client_registers_with_an_initial_token_and_manages_its_registration()
         send(&h, "GET", &uri, Some(&rat), None).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // A client made again under the same id is not the registrant's: the old token is void.
+    h.provider
+        .admin(Caller::local())
+        .create_client(&tessera_core::admin::ClientSpec {
+            client_id: Some(id.to_owned()),
+            redirect_uris: vec![RP.into()],
+            ..tessera_core::admin::ClientSpec::new("again", tessera_core::model::ClientType::Web)
+        })
+        .await
+        .unwrap();
+    let mut takeover = web_metadata("mine");
+    takeover["client_id"] = json!(id);
+    let r = send(&h, "PUT", &uri, Some(&rat), Some(takeover)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
 
     // Audited.
     let events = h
@@ -233,6 +252,16 @@ async fn registrations_are_clamped_to_the_policy_and_the_tokens_limits() {
             "invalid_redirect_uri",
         ),
         ("not an object", json!(["x"]), "invalid_client_metadata"),
+        (
+            "an implicit response type",
+            json!({"redirect_uris": [RP], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a hybrid response type",
+            json!({"redirect_uris": [RP], "response_types": ["code id_token token"]}),
+            "invalid_client_metadata",
+        ),
     ];
     for (what, body, error) in cases {
         let r = send(&h, "POST", "/register", None, Some(body)).await;
@@ -288,6 +317,17 @@ async fn registrations_are_clamped_to_the_policy_and_the_tokens_limits() {
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The token's limits hold for the registration's changes too.
+    let (nid, nrat) = (
+        r.json["client_id"].as_str().unwrap().to_owned(),
+        r.json["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let r = send(&h, "PUT", &format!("/register/{nid}"), Some(&nrat), Some(json!({"client_id": nid,
+        "redirect_uris": [RP], "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile"}))).await;
+    assert_eq!(r.error(), "invalid_client_metadata", "{}", r.text);
     // Initial tokens never open the grants that assert users.
     let e = h
         .provider
@@ -365,11 +405,32 @@ async fn software_statements_of_trusted_issuers_take_precedence() {
     let mut body = web_metadata("Self-Declared");
     body["software_statement"] = json!(forged);
     let r = send(&h, "POST", "/register", None, Some(body.clone())).await;
-    assert_eq!(r.error(), "unapproved_software_statement", "{}", r.text);
+    assert_eq!(r.error(), "invalid_software_statement", "{}", r.text);
     body["software_statement"] = json!(crate::assertions::sign_with(&issuer_key, &claims));
     let r = send(&h, "POST", "/register", None, Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json["client_name"], "Name From The Directory");
     assert_eq!(r.json["software_id"], "partner-42");
+    assert!(r.json["software_statement"].is_string());
+    // The statement's values stay what the registration is held to when it is changed.
+    let (sid, srat) = (
+        r.json["client_id"].as_str().unwrap().to_owned(),
+        r.json["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let r = send(
+        &h,
+        "PUT",
+        &format!("/register/{sid}"),
+        Some(&srat),
+        Some(json!({"client_id": sid,
+        "client_name": "Renamed", "redirect_uris": ["https://elsewhere.example/cb"]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["client_name"], "Name From The Directory");
+    assert_eq!(r.json["redirect_uris"], json!([RP]));
     let _ = enc;
 }
