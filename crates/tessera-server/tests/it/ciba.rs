@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tessera_core::admin::ClientSpec;
 use tessera_core::model::{Backchannel, BackchannelMode, GrantType};
 
-use crate::admin_api::{automation, setup, V1};
+use crate::admin_api::{automation, setup};
 use crate::flow::{enc, hidden, jwt_claims, Browser, PASSWORD};
 use crate::mfa::follow;
 use crate::support::{Harness, Reply, TestClient};
@@ -125,7 +125,6 @@ async fn the_user_approves_on_the_account_page_while_the_application_polls() {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let _ = V1;
 
     // Bob cannot decide alice's request; his page does not show it.
     let (bob, bob_page) = account(&h, "bob").await;

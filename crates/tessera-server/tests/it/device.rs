@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::Value;
 use tessera_core::model::{ConsentMode, GrantType};
 
-use crate::flow::{enc, hidden, jwt_claims, Browser};
+use crate::flow::{enc, jwt_claims, Browser};
 use crate::support::{Harness, Reply, TestClient};
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -272,7 +272,6 @@ async fn denied_expired_foreign_and_guessed_codes_yield_nothing() {
     assert_eq!(r.error(), "invalid_scope", "{}", r.text);
     let r = h.post("/device_authorization", None, "scope=openid").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let _ = hidden;
 
     // Odd input gets the page, never a framework error.
     let r = guesser

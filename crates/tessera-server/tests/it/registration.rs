@@ -10,7 +10,7 @@ use tessera_core::admin::Caller;
 use tessera_core::model::{GrantType, TrustedIssuer};
 use tessera_core::registration::InitialTokenSpec;
 
-use crate::flow::{code_request, enc, sign_in, Browser, RP};
+use crate::flow::{code_request, sign_in, Browser, RP};
 use crate::support::{basic, Harness, Reply, TestClient, ISSUER};
 
 async fn harness(open: bool) -> Harness {
@@ -432,5 +432,4 @@ async fn software_statements_of_trusted_issuers_take_precedence() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["client_name"], "Name From The Directory");
     assert_eq!(r.json["redirect_uris"], json!([RP]));
-    let _ = enc;
 }
