@@ -176,6 +176,9 @@ async fn protocol_known(tcp: &TcpStream, limit: Duration) -> bool {
     }
 }
 
+/// The router as one connection serves it: with the peer's address as `ConnectInfo`.
+type App = axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>;
+
 /// What every accepted connection is served with.
 struct Accepted {
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -187,17 +190,7 @@ struct Accepted {
 
 /// Serves one connection (its TLS handshake first, within the header-read timeout), closing it
 /// when idle or when the server stops.
-async fn connection<A>(accepted: Accepted, tcp: TcpStream, app: A, mut stop: watch::Receiver<bool>)
-where
-    A: Service<
-            http::Request<Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    A::Future: Send,
-{
+async fn connection(accepted: Accepted, tcp: TcpStream, app: App, mut stop: watch::Receiver<bool>) {
     let limits = accepted.limits;
     let known = tokio::select! {
         known = protocol_known(&tcp, limits.header_read_timeout) => known,
@@ -234,21 +227,13 @@ where
 
 /// Serves the requests of one connection's byte stream; each request carries the client
 /// certificate of the TLS connection, when it presented one.
-async fn serve_io<A, I>(
+async fn serve_io<I>(
     accepted: &Accepted,
     io: I,
     peer: Option<crate::mtls::PeerCertificate>,
-    app: A,
+    app: App,
     mut stop: watch::Receiver<bool>,
 ) where
-    A: Service<
-            http::Request<Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    A::Future: Send,
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let limits = accepted.limits;
