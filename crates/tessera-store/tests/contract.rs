@@ -25,8 +25,7 @@ async fn sqlite_on_disk_survives_reopen() {
 
 #[tokio::test]
 async fn postgres() {
-    let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
-        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL contract skipped");
+    let Some(url) = tessera_store::testing::fresh_postgres_database("postgres").await else {
         return;
     };
     let store = connect(&url).await.expect("connect");

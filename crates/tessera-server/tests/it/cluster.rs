@@ -141,8 +141,10 @@ async fn jwks_kids(base: &str) -> Vec<String> {
 #[tokio::test]
 async fn two_nodes_share_one_postgresql() {
     let _serial = crate::process::exclusive().await;
-    let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
-        eprintln!("TEST_DATABASE_URL is not set: the two-node test is skipped");
+    let Some(url) =
+        tessera_store::testing::fresh_postgres_database("cluster::two_nodes_share_one_postgresql")
+            .await
+    else {
         return;
     };
     let master = tessera_core::secret::MasterKey::generate_text();

@@ -87,8 +87,11 @@ async fn token(base: &str, id: &str, secret: &str) -> (u16, Value, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_fails_fast_and_recovers() {
     let _serial = crate::process::exclusive().await;
-    let Some(url) = tessera_store::testing::fresh_postgres_database().await else {
-        eprintln!("TEST_DATABASE_URL is not set: the fault test is skipped");
+    let Some(url) = tessera_store::testing::fresh_postgres_database(
+        "faults::database_outage_fails_fast_and_recovers",
+    )
+    .await
+    else {
         return;
     };
     // postgres://user@127.0.0.1:PORT/db -> the same through the proxy.
