@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::clients::Catalog;
+use super::export::declared_secret;
 use super::permission::{Operation, TargetKind};
 use super::subjects::Written;
 use super::targets::{is_administrator, scope_kind};
@@ -194,9 +195,13 @@ impl Provider {
         }
         let existing_apis = self.store.list_apis().await?;
         let mut scope_names: HashSet<String> = spec.scopes.iter().map(|s| s.name.clone()).collect();
-        if !prune {
-            scope_names.extend(existing_scopes.iter().map(|s| s.name.clone()));
-        }
+        // A prune keeps Tessera's own scopes and API, so they stay nameable.
+        scope_names.extend(
+            existing_scopes
+                .iter()
+                .filter(|s| !prune || self.is_own_scope(&s.name))
+                .map(|s| s.name.clone()),
+        );
         for a in &spec.apis {
             let old = existing_apis.iter().find(|e| e.identifier == a.identifier);
             let new = a.to_api(old, now)?;
@@ -226,9 +231,12 @@ impl Provider {
             }
         }
         let mut api_ids: HashSet<String> = spec.apis.iter().map(|a| a.identifier.clone()).collect();
-        if !prune {
-            api_ids.extend(existing_apis.iter().map(|a| a.identifier.clone()));
-        }
+        api_ids.extend(
+            existing_apis
+                .iter()
+                .filter(|a| !prune || self.is_own_api(&a.identifier))
+                .map(|a| a.identifier.clone()),
+        );
 
         let existing_idps = self.store.list_idps().await?;
         let idp_names = self.plan_idps(&mut plan, spec, &existing_idps, prune)?;
@@ -313,6 +321,16 @@ impl Provider {
                     }
                 }
             };
+            let declared = ClientSpec {
+                client_secret: declared_secret(
+                    "clients",
+                    &c.name,
+                    &c.client_secret,
+                    old.is_some(),
+                )?,
+                ..c.clone()
+            };
+            let c = &declared;
             let mut new = self.client_from_spec(c, old, now)?;
             self.validate_client(&new, &catalog)?;
             if !kept_clients.insert(new.client_id.clone()) {
@@ -373,10 +391,9 @@ impl Provider {
         }
 
         if prune {
-            for c in existing_clients
-                .iter()
-                .filter(|c| !kept_clients.contains(&c.client_id))
-            {
+            for c in existing_clients.iter().filter(|c| {
+                !kept_clients.contains(&c.client_id) && !self.is_own_client(&c.client_id)
+            }) {
                 plan.push(
                     Action::Delete,
                     "client",
@@ -456,6 +473,16 @@ impl Provider {
         }
         for i in &spec.identity_providers {
             let old = existing.iter().find(|e| e.name == i.name);
+            let declared = IdpSpec {
+                client_secret: declared_secret(
+                    "identity_providers",
+                    &i.name,
+                    &i.client_secret,
+                    old.is_some(),
+                )?,
+                ..i.clone()
+            };
+            let i = &declared;
             let new = i.to_idp(
                 old,
                 self.settings.allow_private_addresses,

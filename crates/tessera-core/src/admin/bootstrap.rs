@@ -29,6 +29,22 @@ impl Provider {
         self.settings.endpoint("/admin/api")
     }
 
+    /// Tessera's own clients, made and kept by [`Admin::ensure_admin_api`] at every start: an
+    /// export leaves them out and a prune leaves them alone.
+    pub(crate) fn is_own_client(&self, client_id: &str) -> bool {
+        client_id == PORTAL_CLIENT || client_id == ACCOUNT_CLIENT
+    }
+
+    /// The admin API, Tessera's own ([`Provider::is_own_client`]).
+    pub(crate) fn is_own_api(&self, identifier: &str) -> bool {
+        identifier == self.admin_api()
+    }
+
+    /// The admin API's scopes, Tessera's own ([`Provider::is_own_client`]).
+    pub(crate) fn is_own_scope(&self, name: &str) -> bool {
+        AdminScope::ALL.iter().any(|s| s.name() == name)
+    }
+
     /// Where Tessera sends an administrator back to the Admin Portal after signing in.
     pub fn portal_callback(&self) -> String {
         self.settings.endpoint("/admin/callback")

@@ -22,7 +22,7 @@ pub struct ScopeSpec {
     #[serde(default)]
     pub default: bool,
     /// Listed in discovery (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discoverable: Option<bool>,
     /// Custom claims: claim name <- user attribute (seed 003 "Custom Claims").
     #[serde(default)]
@@ -91,6 +91,31 @@ impl ScopeSpec {
             created_at: existing.map_or(now, |e| e.created_at),
             updated_at: now,
         })
+    }
+}
+
+/// The spec that gives back this record (`tessera export`).
+impl From<&Scope> for ScopeSpec {
+    fn from(s: &Scope) -> ScopeSpec {
+        ScopeSpec {
+            name: s.name.clone(),
+            display_name: s.display_name.clone(),
+            description: s.description.clone(),
+            default: s.default,
+            discoverable: Some(s.discoverable),
+            claims: s.claims.clone(),
+        }
+    }
+}
+
+/// The spec that gives back this record (`tessera export`).
+impl From<&Api> for ApiSpec {
+    fn from(a: &Api) -> ApiSpec {
+        ApiSpec {
+            identifier: a.identifier.clone(),
+            name: a.name.clone(),
+            scopes: a.scopes.clone(),
+        }
     }
 }
 

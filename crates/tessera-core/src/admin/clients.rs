@@ -27,10 +27,10 @@ use crate::store::{Change, Record, Table};
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     /// An explicit id, to migrate an existing integration; generated when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// An explicit secret, to migrate an existing integration; generated when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub name: String,
     #[serde(default)]
@@ -38,103 +38,103 @@ pub struct ClientSpec {
     #[serde(rename = "type")]
     pub client_type: ClientType,
     /// Defaults by type: m2m client_credentials; web, spa, native authorization_code and refresh_token.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<GrantType>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apis: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_format: Option<TokenFormat>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_alg: Option<JwsAlg>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<AuthMethod>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_allowed: Option<bool>,
     /// May introspect any token, not only its own and those addressed to it (administrator only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspect_any_token: Option<bool>,
     /// Seconds a rotated refresh token may be retried for the same answer (confidential
     /// applications only; default 0: every reuse revokes the grant).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_grace_secs: Option<i64>,
     /// `2.0` (default) or `2.1` (seed 001 "OAuth Policy").
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_policy: Option<OAuthPolicy>,
     /// `fapi2`: the FAPI 2.0 Security Profile.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<SecurityProfile>,
     /// The signing key (`kid`) its ID tokens and access tokens are pinned to (seed 000
     /// "Certificate"); its algorithm must be the application's `signing_alg` and `id_token_alg`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_kid: Option<String>,
     /// RFC 9449 §5.2: every token request must carry a DPoP proof (default false; true with
     /// the FAPI 2.0 profile).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_bound_access_tokens: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_types: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce_required: Option<bool>,
     /// RFC 9126 §6: authorization requests only pushed first (PAR); default false.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 9101 §10.5: authorization requests only as signed request objects; default false.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_signed_request_object: Option<bool>,
     /// RFC 9101 §5.2: URLs Tessera may fetch the application's request objects from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_uris: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentMode>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_attribute: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<SubjectType>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_alg: Option<JwsAlg>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_ttl: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_ttl: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_audiences: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_uri: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     /// How its users sign in: an authentication scheme's name (default `password`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_scheme: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_issuers: Vec<TrustedIssuer>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impersonation_allowed: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_policy_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_subject: Option<JwtBearerSubject>,
     /// Identity providers whose ID tokens the client may exchange for its user's tokens.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exchange_identity_providers: Vec<String>,
     /// Signed and encrypted responses (`id_token_encrypted_response_alg`, …).
     #[serde(flatten)]
@@ -145,6 +145,67 @@ pub struct ClientSpec {
     /// CIBA (`backchannel_token_delivery_mode`, `backchannel_client_notification_endpoint`).
     #[serde(flatten)]
     pub backchannel: Backchannel,
+}
+
+/// The spec that gives back this record: every setting spelled out, so that no default of
+/// the day decides it (`tessera export`); the secret stays behind, and so does the logo.
+impl From<&Client> for ClientSpec {
+    fn from(c: &Client) -> ClientSpec {
+        let b = &c.browser;
+        let f = &c.federation;
+        ClientSpec {
+            client_id: Some(c.client_id.clone()),
+            client_secret: None,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            client_type: c.client_type,
+            grant_types: Some(c.grant_types.clone()),
+            scopes: c.scopes.clone(),
+            apis: c.apis.clone(),
+            token_format: Some(c.token_format),
+            signing_alg: Some(c.signing_alg),
+            auth_method: Some(c.auth_method),
+            access_token_ttl: Some(c.access_token_ttl),
+            introspection_allowed: Some(c.introspection_allowed),
+            introspect_any_token: Some(c.introspect_any_token),
+            refresh_grace_secs: Some(c.refresh_grace_secs),
+            oauth_policy: Some(c.oauth_policy),
+            profile: c.profile,
+            signing_kid: c.signing_kid.clone(),
+            dpop_bound_access_tokens: Some(c.dpop_bound_access_tokens),
+            enabled: Some(c.enabled),
+            redirect_uris: b.redirect_uris.clone(),
+            post_logout_redirect_uris: b.post_logout_redirect_uris.clone(),
+            allowed_origins: b.allowed_origins.clone(),
+            response_types: Some(b.response_types.clone()),
+            pkce_required: Some(b.pkce_required),
+            require_pushed_authorization_requests: Some(b.require_pushed_authorization_requests),
+            require_signed_request_object: Some(b.require_signed_request_object),
+            request_uris: b.request_uris.clone(),
+            consent: Some(b.consent),
+            subject_attribute: Some(b.subject_attribute.clone()),
+            subject_type: Some(b.subject_type),
+            id_token_alg: Some(b.id_token_alg),
+            id_token_ttl: Some(b.id_token_ttl),
+            code_ttl: Some(b.code_ttl),
+            refresh_token_ttl: Some(b.refresh_token_ttl),
+            additional_audiences: b.additional_audiences.clone(),
+            allowed_groups: b.allowed_groups.clone(),
+            frontchannel_logout_uri: b.frontchannel_logout_uri.clone(),
+            backchannel_logout_uri: b.backchannel_logout_uri.clone(),
+            authentication_scheme: Some(b.authentication_scheme.clone()),
+            jwks: f.jwks.clone(),
+            jwks_uri: f.jwks_uri.clone(),
+            trusted_issuers: f.trusted_issuers.clone(),
+            impersonation_allowed: Some(f.impersonation_allowed),
+            exchange_policy_url: f.exchange_policy_url.clone(),
+            jwt_bearer_subject: Some(f.jwt_bearer_subject),
+            exchange_identity_providers: f.exchange_identity_providers.clone(),
+            protection: c.protection.clone(),
+            mtls: c.mtls.clone(),
+            backchannel: c.backchannel.clone(),
+        }
+    }
 }
 
 impl ClientSpec {

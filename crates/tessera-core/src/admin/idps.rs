@@ -30,19 +30,19 @@ pub struct IdpSpec {
     #[serde(default)]
     pub display_name: String,
     /// Default true.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// `oidc` (default) or `oauth2`.
     #[serde(default)]
     pub protocol: IdpProtocol,
     /// OpenID Connect: the issuer (discovery reads `{issuer}/.well-known/openid-configuration`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
     /// Tessera's client id at an OpenID Connect or OAuth 2.0 provider.
     #[serde(default)]
@@ -54,40 +54,40 @@ pub struct IdpSpec {
     #[serde(default)]
     pub auth_method: UpstreamAuth,
     /// Default `openid email profile` for OpenID Connect.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub use_userinfo: bool,
     /// Default `sub` (OpenID Connect) or `id` (OAuth 2.0).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_claim: Option<String>,
     /// Default: the protocol's usual claims to username, email and names.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mappings: Option<Vec<Mapping>>,
     /// Just-in-time provisioning (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jit: Option<bool>,
     #[serde(default)]
     pub link_by_email: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
     #[serde(default)]
     pub amr_map: BTreeMap<String, String>,
     /// Tessera's logout goes on to the upstream's `end_session_endpoint` (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_logout: Option<bool>,
     /// Token exchange: client ids at the upstream whose ID tokens may be exchanged, besides
     /// `client_id`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exchange_audiences: Vec<String>,
     /// SAML: the provider's metadata URL (read through the guarded outbound path)…
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_url: Option<String>,
     /// …or its metadata document itself.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_xml: Option<String>,
     /// SAML: the NameID format to ask for (`NameIDPolicy`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_id_format: Option<String>,
     /// SAML: offer an encryption key in Tessera's metadata and accept only encrypted
     /// assertions (default false).

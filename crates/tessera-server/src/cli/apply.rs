@@ -22,7 +22,26 @@ pub struct ApplyArgs {
     /// Delete scopes, APIs and clients the file does not declare.
     #[arg(long)]
     pub prune: bool,
+    /// With --dry-run: exit with status 2 when the store differs from the file (drift).
+    #[arg(long)]
+    pub exit_code: bool,
 }
+
+/// `apply --dry-run --exit-code` found changes to make: the process exits with status 2.
+#[derive(Debug)]
+pub struct Drift(pub usize);
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "drift: the store differs from the file in {} place(s)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Drift {}
 
 /// Parses a declarative file (unknown keys are errors).
 pub fn parse_spec(text: &str) -> Result<Spec, serde_norway::Error> {
@@ -30,6 +49,11 @@ pub fn parse_spec(text: &str) -> Result<Spec, serde_norway::Error> {
 }
 
 pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> {
+    // Status 2 must mean drift only: asked of a real apply, it is an error (status 1).
+    anyhow::ensure!(
+        a.dry_run || !a.exit_code,
+        "--exit-code reports drift without changing anything: it needs --dry-run"
+    );
     let p = &p.admin(Caller::local());
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
@@ -39,6 +63,11 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
     if !a.dry_run {
         p.apply_plan(&plan).await?;
     }
+    let changes = plan
+        .items
+        .iter()
+        .filter(|i| i.action != Action::Unchanged)
+        .count();
     match out {
         Output::Json => print(out, &json!({"dry_run": a.dry_run, "plan": plan.items})),
         Output::Text => {
@@ -54,11 +83,6 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
                     println!("           client_secret {secret}  (copy it now: it will not be displayed again)");
                 }
             }
-            let changes = plan
-                .items
-                .iter()
-                .filter(|i| i.action != Action::Unchanged)
-                .count();
             println!(
                 "{} change(s){}",
                 changes,
@@ -69,6 +93,9 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
                 }
             );
         }
+    }
+    if a.exit_code && changes > 0 {
+        return Err(Drift(changes).into());
     }
     Ok(())
 }

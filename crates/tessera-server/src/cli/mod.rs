@@ -2,9 +2,10 @@
 //! same core use-cases.
 
 pub mod admin;
-mod apply;
+pub mod apply;
 mod catalog;
 mod clients;
+mod export;
 mod idps;
 mod issuer;
 mod keys;
@@ -75,6 +76,8 @@ pub enum Command {
     Key(keys::KeyCmd),
     /// Create or update scopes, APIs, schemes, identity providers, clients and users from a YAML file.
     Apply(apply::ApplyArgs),
+    /// Write the stored configuration as a YAML file for `apply` (secrets are never exported).
+    Export(export::ExportArgs),
     /// Administrators of the admin API and Admin Portal.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -105,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Idp(c) => idps::run(&*provider(&config).await?, c, cli.output).await,
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
+        Command::Export(a) => export::run(&*provider(&config).await?, a).await,
         Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,
         Command::Issuer(c) => issuer::run(&config, c, cli.output).await,
     }

@@ -22,6 +22,7 @@ mod device;
 mod discovery;
 mod dpop;
 mod errors;
+mod export;
 mod faults;
 mod federation;
 mod introspect_revoke;
