@@ -123,6 +123,7 @@ impl Provider {
                     detail,
                 )
                 .await;
+                let u = self.rehash(u, password).await;
                 Ok(CredentialCheck::Valid(Box::new(u)))
             }
             other => {
@@ -146,6 +147,50 @@ impl Provider {
         };
         drop(place);
         checked
+    }
+
+    /// After a successful sign-in: an imported hash, or argon2 at another cost, is replaced by
+    /// argon2id at Tessera's cost ([`password::needs_rehash`]), remembering which hash it replaced
+    /// ([`User::rehashed_from`]). The write lands only on the record as it was read, so a password
+    /// set meanwhile stays; a failure is logged, never the sign-in's.
+    async fn rehash(&self, mut user: User, password: &str) -> User {
+        let Some(old) = user
+            .password_hash
+            .clone()
+            .filter(|h| password::needs_rehash(h))
+        else {
+            return user;
+        };
+        let hash = match password::hash_blocking(password.to_owned()).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(user_id = %user.id, error = %e, "cannot rehash a password");
+                return user;
+            }
+        };
+        let before = user.clone();
+        user.password_hash = Some(hash);
+        user.rehashed_from = Some(password::rehash_mark(&old));
+        match self.store.update_user(&user).await {
+            Ok(()) => {
+                user.revision += 1;
+                tracing::info!(user_id = %user.id, "imported password hash replaced with argon2id");
+                let detail = json!({"from": password::scheme_of(&old)});
+                self.record(
+                    &Actor::user(&user.id),
+                    "user.password_rehashed",
+                    &format!("user:{}", user.id),
+                    None,
+                    detail,
+                )
+                .await;
+                user
+            }
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "password rehash not written");
+                before
+            }
+        }
     }
 
     /// A signed-in user's password proved again (to change it): throttled and counted against

@@ -39,6 +39,7 @@ pub mod end_session;
 pub mod error;
 pub mod factor;
 pub mod federation;
+pub mod foreign_hash;
 pub mod grant;
 pub mod id_token;
 pub mod introspect;

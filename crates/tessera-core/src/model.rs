@@ -784,9 +784,14 @@ pub struct User {
     pub id: String,
     /// Unique, compared case-insensitively.
     pub username: String,
-    /// Argon2id PHC string (`$argon2id$v=19$…`); `None` until a password is set.
+    /// Argon2id PHC string (`$argon2id$v=19$…`), or an imported hash of another system until the
+    /// next sign-in replaces it ([`crate::password::stored_form`]); `None` until a password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
+    /// The SHA-256 (base64url) of the imported hash a sign-in replaced with argon2id: an apply
+    /// file that still declares that hash leaves the password as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehashed_from: Option<String>,
     /// OIDC Core §5.1 standard claims (name, email, address, …), validated by name and type.
     #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,

@@ -1,10 +1,13 @@
 //! User passwords (DESIGN §3): argon2id (RFC 9106) PHC strings, verified on one hashing thread
-//! per core, each reusing its working memory.
+//! per core, each reusing its working memory; imported hashes of other systems
+//! ([`crate::foreign_hash`]) are verified on the same threads until a sign-in replaces them.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+use crate::foreign_hash::Foreign;
 
 /// The shortest and longest password accepted when one is set.
 pub const PASSWORD_LENGTH: (usize, usize) = (8, 1024);
@@ -38,14 +41,63 @@ pub fn is_argon2_phc(phc: &str) -> bool {
     })
 }
 
-/// Checks a password against a PHC string; false for a malformed hash.
-pub fn verify(phc: &str, password: &str) -> bool {
-    verify_in(phc, password, &mut Vec::new())
+/// What Tessera stores for an imported hash: an argon2 PHC string within [`MAX_COST`] as it is
+/// (Django's `argon2$argon2id$…` without its prefix), any other hash [`Foreign::parse`] reads in
+/// its stored form. `Err` says why the hash cannot be used.
+pub fn stored_form(imported: &str) -> Result<String, String> {
+    let argon2 = match imported.strip_prefix("argon2") {
+        Some(django) if django.starts_with("$argon2") => django,
+        _ => imported,
+    };
+    if argon2.starts_with("$argon2") {
+        return if is_argon2_phc(argon2) {
+            Ok(argon2.to_owned())
+        } else {
+            Err("is not an argon2 PHC string within 256 MiB, 16 passes and 16 lanes".into())
+        };
+    }
+    Foreign::parse(imported).map(|f| f.to_string())
+}
+
+/// Whether a stored hash is anything but argon2id at Tessera's own cost: such a hash is replaced
+/// at the user's next successful sign-in.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(h) = PasswordHash::new(stored) else {
+        return true;
+    };
+    let own = Params::default();
+    let same_cost = Params::try_from(&h).is_ok_and(|p| {
+        (p.m_cost(), p.t_cost(), p.p_cost()) == (own.m_cost(), own.t_cost(), own.p_cost())
+    });
+    h.algorithm.as_str() != "argon2id" || h.version != Some(Version::V0x13.into()) || !same_cost
+}
+
+/// The scheme of a stored hash, for the audit log: `argon2id`, `bcrypt`, `pbkdf2-sha256`, `scrypt`…
+pub fn scheme_of(stored: &str) -> &str {
+    match stored.trim_start_matches('$').split('$').next() {
+        Some(v) if v.starts_with('2') => "bcrypt",
+        Some(scheme) => scheme,
+        None => "unknown",
+    }
+}
+
+/// What [`crate::model::User::rehashed_from`] keeps of a replaced hash: its SHA-256.
+pub fn rehash_mark(stored: &str) -> String {
+    crate::secret::b64url(&crate::secret::sha256(stored.as_bytes()))
+}
+
+/// Checks a password against a stored hash; false for a malformed hash.
+pub fn verify(stored: &str, password: &str) -> bool {
+    verify_in(stored, password, &mut Vec::new())
 }
 
 /// [`verify`] with `memory` as argon2's working memory (grown as the hash's cost needs; RFC 9106
 /// §3.1), so that a caller verifying again does not allocate and fault in 19 MiB each time.
+/// A stored hash of another system is verified by [`Foreign::verify`].
 fn verify_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
+    if !phc.starts_with("$argon2") {
+        return Foreign::parse(phc).is_ok_and(|f| f.verify(password));
+    }
     let Ok(h) = PasswordHash::new(phc) else {
         return false;
     };
@@ -55,8 +107,9 @@ fn verify_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(algorithm) = Algorithm::try_from(h.algorithm) else {
         return false;
     };
+    // A PHC string without `v=` is argon2 1.0 (the version field came with 1.3).
     let version = match h.version.map(Version::try_from) {
-        None => Version::default(),
+        None => Version::V0x10,
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
     };

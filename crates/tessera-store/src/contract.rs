@@ -395,6 +395,7 @@ pub fn user(id: &str, username: &str) -> User {
         id: id.into(),
         username: username.into(),
         password_hash: None,
+        rehashed_from: None,
         claims: json!({"email": format!("{id}@example.com")})
             .as_object()
             .cloned()

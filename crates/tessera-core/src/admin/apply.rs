@@ -546,7 +546,11 @@ impl Provider {
                 }
                 None => false,
             },
-            (Some(e), None, Some(h)) => e.password_hash.as_deref() == Some(h.as_str()),
+            // The imported hash as stored, or the one a sign-in has since replaced.
+            (Some(e), None, Some(h)) => crate::password::stored_form(h).is_ok_and(|stored| {
+                e.password_hash.as_ref() == Some(&stored)
+                    || e.rehashed_from == Some(crate::password::rehash_mark(&stored))
+            }),
             _ => true,
         };
         let hash = if existing.is_none() || !password_matches {

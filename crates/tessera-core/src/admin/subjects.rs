@@ -384,6 +384,7 @@ mod tests {
             id: id.into(),
             username: username.into(),
             password_hash: None,
+            rehashed_from: None,
             claims: Default::default(),
             attributes: attrs.as_object().cloned().unwrap_or_default(),
             groups: vec![],

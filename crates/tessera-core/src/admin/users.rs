@@ -24,7 +24,9 @@ pub struct UserSpec {
     /// A password in clear, hashed with argon2id before it is stored.
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
-    /// A pre-hashed argon2 PHC string, to migrate users without knowing their passwords.
+    /// A hash made by another system, to migrate users without knowing their passwords: argon2,
+    /// bcrypt, PBKDF2 or scrypt in the forms [`crate::password::stored_form`] reads; the first
+    /// successful sign-in replaces it with argon2id at Tessera's cost.
     #[serde(default)]
     pub password_hash: Option<String>,
     /// OIDC standard claims: name, given_name, email, email_verified, address, …
@@ -264,11 +266,9 @@ impl Provider {
                     .map(Some)
                     .map_err(|e| invalid("password", e))
             }
-            (None, Some(h)) if password::is_argon2_phc(h) => Ok(Some(h.clone())),
-            (None, Some(_)) => Err(invalid(
-                "password_hash",
-                "must be an argon2 PHC string ($argon2id$v=19$m=…)",
-            )),
+            (None, Some(h)) => password::stored_form(h)
+                .map(Some)
+                .map_err(|why| invalid("password_hash", why)),
             (None, None) => Ok(None),
         }
     }
@@ -288,6 +288,9 @@ impl Provider {
         let mut user = User {
             id: existing.map_or_else(|| b64url(&random_bytes::<16>()), |e| e.id.clone()),
             username: username(&spec.username)?,
+            rehashed_from: existing
+                .filter(|_| password_hash.is_none())
+                .and_then(|e| e.rehashed_from.clone()),
             password_hash: password_hash.or_else(|| existing.and_then(|e| e.password_hash.clone())),
             claims: spec.claims.clone(),
             attributes: spec.attributes.clone(),
@@ -506,6 +509,7 @@ impl Admin<'_> {
                     let (mut u, _) = self.reach(Operation::SetPassword, &id).await?;
                     self.precondition(&u)?;
                     u.password_hash = Some(hash.clone());
+                    u.rehashed_from = None;
                     u.sign_out_epoch += 1;
                     u.updated_at = self.now();
                     self.store.update_user(&u).await?;

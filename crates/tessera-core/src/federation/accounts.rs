@@ -205,6 +205,7 @@ impl Provider {
                 id: b64url(&random_bytes::<16>()),
                 username,
                 password_hash: None,
+                rehashed_from: None,
                 claims: p.claims.clone(),
                 attributes: p.attributes.clone(),
                 groups: p.groups.clone(),

@@ -91,7 +91,8 @@ pub struct CreateArgs {
     /// The password (or TESSERA_NEW_PASSWORD, which stays out of the shell history).
     #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
-    /// A pre-hashed argon2 PHC string, to migrate users.
+    /// A hash made by another system, to migrate users: argon2, bcrypt, PBKDF2 or scrypt (see the
+    /// README's "Migrating users and their passwords"); replaced with argon2id at the first sign-in.
     #[arg(long)]
     pub password_hash: Option<String>,
     #[command(flatten)]

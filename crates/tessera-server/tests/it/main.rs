@@ -30,6 +30,7 @@ mod keys;
 mod logo;
 mod logout;
 mod mfa;
+mod migration;
 mod mtls;
 mod oidc_rp;
 mod operations;
