@@ -524,30 +524,20 @@ pub const FAPI2_ALGS: [Alg; 3] = [Alg::PS256, Alg::ES256, Alg::EdDSA];
 #[serde(default)]
 pub struct ResponseProtection {
     /// ID tokens: signed, then encrypted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_encrypted_response_alg: Option<KeyManagement>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_encrypted_response_enc: Option<ContentEncryption>,
     /// The UserInfo response as a signed JWT (`application/jwt`) instead of JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<JwsAlg>,
     /// The UserInfo response encrypted (its JWT, or its JSON when it is not signed).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_encrypted_response_alg: Option<KeyManagement>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_encrypted_response_enc: Option<ContentEncryption>,
     /// JWT introspection responses (RFC 9701) encrypted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_encrypted_response_alg: Option<KeyManagement>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_encrypted_response_enc: Option<ContentEncryption>,
     /// JARM: the algorithm authorization responses are signed with (default: the ID token's).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<JwsAlg>,
     /// JARM: authorization responses encrypted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_encrypted_response_alg: Option<KeyManagement>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_encrypted_response_enc: Option<ContentEncryption>,
 }
 
