@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::apply::Spec;
 use super::permission::{Operation, TargetKind};
 use super::SchemeSpec;
-use super::{invalid, Admin, AdminError, AdminResult, ApiSpec, ClientSpec, IdpSpec, ScopeSpec};
+use super::{
+    invalid, Admin, AdminError, AdminResult, ApiSpec, ClientSpec, IdpSpec, ScopeSpec, UserSpec,
+};
 
 /// What an export writes for a secret: `tessera apply` keeps the stored secret it stands for.
 pub const SECRET_KEPT: &str = "(kept: secrets are never exported)";
@@ -22,15 +24,17 @@ pub struct Export {
     pub spec: Spec,
 }
 
-/// The apply file as an export writes it: [`Spec`], with the secret placeholders an
-/// [`IdpSpec`] never writes on its own.
+/// An apply file as Tessera writes one (`tessera export`, `tessera import`): [`Spec`], with the
+/// identity providers' secrets, which an [`IdpSpec`] never writes on its own.
 #[derive(Debug, Serialize)]
-pub struct ExportFile<'a> {
+pub struct SpecFile<'a> {
     pub scopes: &'a [ScopeSpec],
     pub apis: &'a [ApiSpec],
     pub identity_providers: Vec<ExportedIdp<'a>>,
     pub schemes: &'a [SchemeSpec],
     pub clients: &'a [ClientSpec],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub users: &'a [UserSpec],
 }
 
 #[derive(Debug, Serialize)]
@@ -41,11 +45,9 @@ pub struct ExportedIdp<'a> {
     pub client_secret: Option<&'a str>,
 }
 
-impl Export {
-    /// What `tessera export` writes.
-    pub fn file(&self) -> ExportFile<'_> {
-        let s = &self.spec;
-        ExportFile {
+impl<'a> SpecFile<'a> {
+    pub fn of(s: &'a Spec) -> SpecFile<'a> {
+        SpecFile {
             scopes: &s.scopes,
             apis: &s.apis,
             identity_providers: s
@@ -58,7 +60,15 @@ impl Export {
                 .collect(),
             schemes: &s.schemes,
             clients: &s.clients,
+            users: &s.users,
         }
+    }
+}
+
+impl Export {
+    /// What `tessera export` writes.
+    pub fn file(&self) -> SpecFile<'_> {
+        SpecFile::of(&self.spec)
     }
 }
 

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tessera_core::admin::Caller;
-use tessera_core::admin::{Action, Spec};
+use tessera_core::admin::{Action, Admin, Caller, Plan, Spec};
 use tessera_core::Provider;
 
 use super::{print, Output};
@@ -59,17 +58,42 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
         .with_context(|| format!("cannot read {}", a.file.display()))?;
     let spec = parse_spec(&text)
         .with_context(|| format!("{} is not a valid Tessera file", a.file.display()))?;
-    let plan = p.plan(&spec, a.prune).await?;
-    if !a.dry_run {
+    let plan = apply_spec(p, &spec, a.prune, a.dry_run).await?;
+    let changes = print_plan(&plan, a.dry_run, out);
+    if a.exit_code && changes > 0 {
+        return Err(Drift(changes).into());
+    }
+    Ok(())
+}
+
+/// Plans `spec` and applies it unless `dry_run`.
+pub async fn apply_spec(
+    p: &Admin<'_>,
+    spec: &Spec,
+    prune: bool,
+    dry_run: bool,
+) -> anyhow::Result<Plan> {
+    let plan = p.plan(spec, prune).await?;
+    if !dry_run {
         p.apply_plan(&plan).await?;
     }
-    let changes = plan
-        .items
+    Ok(plan)
+}
+
+/// How many changes a plan has.
+pub fn changes(plan: &Plan) -> usize {
+    plan.items
         .iter()
         .filter(|i| i.action != Action::Unchanged)
-        .count();
+        .count()
+}
+
+/// Prints the plan (with the secrets generated, once, when it was applied); returns how many
+/// changes it has.
+pub fn print_plan(plan: &Plan, dry_run: bool, out: Output) -> usize {
+    let changes = changes(plan);
     match out {
-        Output::Json => print(out, &json!({"dry_run": a.dry_run, "plan": plan.items})),
+        Output::Json => print(out, &json!({"dry_run": dry_run, "plan": plan.items})),
         Output::Text => {
             for item in &plan.items {
                 let action = match item.action {
@@ -79,14 +103,14 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
                     Action::Delete => "delete",
                 };
                 println!("{action:9}  {:6}  {}", item.kind, item.key);
-                if let (Some(secret), false) = (&item.client_secret, a.dry_run) {
+                if let (Some(secret), false) = (&item.client_secret, dry_run) {
                     println!("           client_secret {secret}  (copy it now: it will not be displayed again)");
                 }
             }
             println!(
                 "{} change(s){}",
                 changes,
-                if a.dry_run {
+                if dry_run {
                     " planned (dry run: nothing written)"
                 } else {
                     " applied"
@@ -94,10 +118,7 @@ pub async fn run(p: &Provider, a: ApplyArgs, out: Output) -> anyhow::Result<()> 
             );
         }
     }
-    if a.exit_code && changes > 0 {
-        return Err(Drift(changes).into());
-    }
-    Ok(())
+    changes
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod catalog;
 mod clients;
 mod export;
 mod idps;
+mod import;
 mod issuer;
 mod keys;
 mod serve;
@@ -78,6 +79,9 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Write the stored configuration as a YAML file for `apply` (secrets are never exported).
     Export(export::ExportArgs),
+    /// Convert another system's configuration and users into a file for `apply`.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// Administrators of the admin API and Admin Portal.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => keys::run(&*provider(&config).await?, c, cli.output).await,
         Command::Apply(a) => apply::run(&*provider(&config).await?, a, cli.output).await,
         Command::Export(a) => export::run(&*provider(&config).await?, a).await,
+        Command::Import(c) => import::run(&*provider(&config).await?, c, cli.output).await,
         Command::Admin(c) => admin::run(&*provider(&config).await?, c, cli.output).await,
         Command::Issuer(c) => issuer::run(&config, c, cli.output).await,
     }
