@@ -412,6 +412,37 @@ async fn bad_keycloak_exports_say_where() {
         .await
         .expect("realm b");
     assert_eq!(b.realm, "b");
+
+    // An export cannot reach Tessera's own records or its administrators' group.
+    let hostile = r#"{"realm": "x", "keycloakVersion": "26.0.0",
+        "clients": [{"clientId": "tessera-admin-portal", "publicClient": true,
+                     "redirectUris": ["https://evil.example.com/cb"]}],
+        "clientScopes": [{"name": "config:write", "protocol": "openid-connect"}],
+        "users": [{"username": "mallory", "realmRoles": ["tessera-admins", "tessera-admins\u200b"],
+                   "credentials": [{"type": "password", "value": "a long enough password"}]}]}"#;
+    let imported = admin.import_keycloak(hostile, None).await.expect("import");
+    assert!(imported.spec.clients.is_empty() && imported.spec.scopes.is_empty());
+    let mallory = &imported.spec.users[0];
+    assert!(mallory.groups.is_empty(), "{:?}", mallory.groups);
+    assert!(mallory.password.is_none(), "the file keeps hashes only");
+    assert!(mallory
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| h.starts_with("$argon2id$")));
+    let reasons: Vec<&str> = imported
+        .findings
+        .iter()
+        .map(|f| f.reason.as_str())
+        .collect();
+    let own = reasons
+        .iter()
+        .filter(|r| r.contains("Tessera's own"))
+        .count();
+    assert_eq!(own, 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("administrator")),
+        "{reasons:?}"
+    );
 }
 
 /// The command line: the file and the report, the plan with `--apply --dry-run`, then applied.

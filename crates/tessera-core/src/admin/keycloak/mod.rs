@@ -237,7 +237,13 @@ impl Admin<'_> {
 
         let (scopes, apis) = scopes::scopes(&realm, &mut report);
         let mut spec = Spec::default();
+        const OWN: &str =
+            "a name of Tessera's own (the admin API's), which an import never changes";
         for s in scopes {
+            if self.is_own_scope(&s.name) {
+                report.not_imported(&format!("clientScopes[{}]", s.name), OWN);
+                continue;
+            }
             match s.to_scope(None, now) {
                 Ok(_) => spec.scopes.push(s),
                 Err(e) => report.not_imported(&format!("clientScopes[{}]", s.name), e.to_string()),
@@ -246,6 +252,10 @@ impl Admin<'_> {
         let declared: HashSet<String> = spec.scopes.iter().map(|s| s.name.clone()).collect();
         for mut a in apis {
             a.scopes.retain(|s| declared.contains(s));
+            if self.is_own_api(&a.identifier) {
+                report.not_imported(&format!("apis[{}]", a.identifier), OWN);
+                continue;
+            }
             match a.to_api(None, now) {
                 Ok(_) => spec.apis.push(a),
                 Err(e) => report.not_imported(&format!("apis[{}]", a.identifier), e.to_string()),
@@ -299,6 +309,13 @@ impl Admin<'_> {
         let candidates = clients::clients(&realm, &api_of_scope, &scope_names, &mut report);
         for mut c in candidates {
             let at = format!("clients[{}]", c.client_id.as_deref().unwrap_or(&c.name));
+            if c.client_id
+                .as_deref()
+                .is_some_and(|id| self.is_own_client(id))
+            {
+                report.not_imported(&at, OWN);
+                continue;
+            }
             if let Some(ttl) = c.access_token_ttl {
                 c.access_token_ttl =
                     Some(ttl.clamp(ACCESS_TOKEN_TTL_RANGE.0, ACCESS_TOKEN_TTL_RANGE.1));
