@@ -1,7 +1,8 @@
 // Drives Debian chromium through the Admin Portal as an administrator would (see README.md):
 // signs in through Tessera, sets up one application of each type with the wizard, copies the
 // secret with the Copy button, gets a token with it, revokes it for a new one, edits a lifetime,
-// blocks a user and watches that user's sign-in be refused. Saves screenshots when asked.
+// blocks a user and watches that user's sign-in be refused, then reads the dashboard. Saves
+// screenshots when asked.
 // Usage: node portal.mjs '<json>'. Prints exactly one line of JSON; exit 0 on success, 1 on failure.
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
@@ -107,7 +108,7 @@ async function run(args) {
 
   await page.goto(`${args.base}/admin`);
   await signIn(page, args.admin, args.password);
-  await page.getByRole('heading', { name: 'Applications' }).waitFor();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
   out.signed_in_url = page.url();
   out.csp = (await (await page.request.get(`${args.base}/admin/applications`)).headers())['content-security-policy'];
 
@@ -240,6 +241,27 @@ async function run(args) {
     out.blocked_sign_in = (await p.locator('#login-error').innerText()).trim();
     await ctx.close();
   }
+
+  // The dashboard: each node stores its counts every few seconds, so wait for the blocked
+  // user's refused sign-in to show.
+  const total = async (label) =>
+    Number(await page.locator('.totals dt', { hasText: label }).first().locator('xpath=../dd').innerText());
+  let failed = 0;
+  for (let i = 0; i < 40 && failed === 0; i++) {
+    await page.goto(`${args.base}/admin`);
+    failed = await total(/^Failed sign-ins$/);
+    if (failed === 0) await page.waitForTimeout(500);
+  }
+  out.dashboard = {
+    heading: (await page.getByRole('heading', { level: 1 }).innerText()).trim(),
+    sign_ins: await total(/^Sign-ins$/),
+    failed,
+    charts: await page.locator('svg.chart').count(),
+  };
+  await shot(args, 'dashboard');
+  await page.goto(`${args.base}/admin/applications/${out.m2m.client_id}?tab=usage`);
+  out.app_usage_charts = await page.locator('svg.chart').count();
+  await shot(args, 'app-usage');
   out.console_errors = consoleErrors;
   return out;
 }

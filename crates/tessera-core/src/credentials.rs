@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::User;
 use crate::password;
 use crate::provider::Provider;
+use crate::usage;
 
 /// The outcome of a credential check.
 #[derive(Debug)]
@@ -124,6 +125,8 @@ impl Provider {
                 )
                 .await;
                 let u = self.rehash(u, password).await;
+                self.usage
+                    .count(usage::SIGN_IN_SUCCEEDED, Some(client_id), now);
                 Ok(CredentialCheck::Valid(Box::new(u)))
             }
             other => {
@@ -142,6 +145,8 @@ impl Provider {
                 let detail = json!({"address": address, "reason": reason});
                 self.record(&actor, "sign_in.failed", &target, Some(client_id), detail)
                     .await;
+                self.usage
+                    .count(usage::SIGN_IN_FAILED, Some(client_id), now);
                 Ok(CredentialCheck::Invalid)
             }
         };

@@ -70,6 +70,7 @@ pub mod throttle;
 pub mod throttle_memo;
 pub mod token;
 pub mod uri;
+pub mod usage;
 pub mod user_factors;
 pub mod user_grant;
 pub mod userinfo;

@@ -107,6 +107,8 @@ pub struct Provider {
     /// The WebAuthn relying party of the issuer, and whether passkeys can work on it: read
     /// once from the settings, not per request.
     pub(crate) relying_party: (crate::factor::webauthn::RelyingParty, bool),
+    /// This node's counts for the dashboard, not yet in the store.
+    pub usage: crate::usage::Usage,
 }
 
 impl std::fmt::Debug for Provider {
@@ -151,6 +153,7 @@ impl Provider {
             throttle_notes: ThrottleNotes::default(),
             subject_writes: tokio::sync::Mutex::new(()),
             relying_party,
+            usage: crate::usage::Usage::default(),
         };
         p.bind_issuer().await?;
         p.sync().await?;

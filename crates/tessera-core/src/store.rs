@@ -12,6 +12,7 @@ use crate::model::{
     StoredSettings, User,
 };
 use crate::scheme::AuthScheme;
+use crate::usage::UsageCount;
 
 /// A configuration record: one row of a typed table. Records travel only on the administrative
 /// path, a few at a time, so the size of the client variant costs nothing worth boxing for.
@@ -248,6 +249,15 @@ pub trait Store: Send + Sync + 'static {
     /// Failures under `key` in its current window, and when that window ends.
     async fn failures(&self, key: &str, now: Timestamp, window: i64) -> StoreResult<Failures>;
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+    /// Adds usage counts ([`crate::usage`]) to the stored ones (one transaction), and deletes
+    /// the counts of minutes before `before`.
+    async fn add_usage(&self, counts: &[UsageCount], before: i64) -> StoreResult<()>;
+    /// The usage counts of minutes from `since` on, of one application or of all.
+    async fn usage_since(
+        &self,
+        since: i64,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageCount>>;
 
     /// Takes or renews the lease `name` for `holder` until `now + ttl`: true when `holder` has it
     /// (it was free, expired, or already this holder's). One node at a time runs a cluster-wide job.

@@ -1,6 +1,7 @@
 //! Background jobs of a running server: configuration sync (changes made by the CLI or another node
 //! take effect within a second, due signing keys are generated) and the purge of expired artifacts
-//! in bounded batches, run by one node of the cluster at a time (a lease in the store).
+//! in bounded batches, run by one node of the cluster at a time (a lease in the store); this node's
+//! dashboard counts added to the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,37 @@ const PURGE_BATCH: i64 = 1_000;
 /// The purge lease outlives two intervals: when its holder stops renewing it, another node takes
 /// it at its next pass after the lease ran out (within three minutes).
 const PURGE_LEASE_SECS: i64 = 2 * PURGE_INTERVAL.as_secs() as i64;
+
+/// How often this node's dashboard counts are added to the store.
+pub const USAGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Adds this node's usage counts to the store every few seconds, and once more when `stop`
+/// changes; counts the store did not take are kept for the next time.
+pub async fn usage(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(USAGE_INTERVAL) => false,
+            _ = stop.changed() => true,
+        };
+        store_usage(&provider).await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Adds this node's counts to the store; those it does not take wait for the next time.
+pub async fn store_usage(provider: &Provider) {
+    let counts = provider.usage.drain();
+    if counts.is_empty() {
+        return;
+    }
+    let before = provider.now().0 - tessera_core::usage::KEPT_SECS;
+    if let Err(e) = provider.store.add_usage(&counts, before).await {
+        tracing::warn!(error = %e, "usage counts not stored; kept for the next time");
+        provider.usage.restore(counts);
+    }
+}
 
 /// Runs until `stop` changes.
 pub async fn sync(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {

@@ -212,6 +212,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         router = router.route("/metrics", get(metrics::render));
     }
     let nonce_state = state.clone();
+    let metrics_state = state.clone();
     router
         .fallback(ops::not_found)
         .with_state(state)
@@ -220,7 +221,10 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             dpop_nonce::hand_out,
         ))
         .layer(axum::middleware::from_fn_with_state(limits, limits::check))
-        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics_state,
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,

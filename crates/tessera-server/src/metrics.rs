@@ -21,6 +21,7 @@ use tessera_core::model::{
     StoredSettings, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
+use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
 use crate::AppState;
@@ -63,8 +64,8 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Middleware: one count and one latency sample per request, labelled by route (never the raw
-/// path, which is unbounded) and status.
-pub async fn track(req: Request, next: Next) -> Response {
+/// path, which is unbounded) and status; a throttled answer (429) is counted for the dashboard.
+pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let endpoint = req
         .extensions()
         .get::<MatchedPath>()
@@ -73,6 +74,12 @@ pub async fn track(req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
+    if res.status() == StatusCode::TOO_MANY_REQUESTS {
+        let now = s.provider.now();
+        s.provider
+            .usage
+            .count(tessera_core::usage::THROTTLED, None, now);
+    }
     let status = res.status().as_u16().to_string();
     metrics::counter!("tessera_http_requests_total", "endpoint" => endpoint.clone(), "method" => method, "status" => status)
         .increment(1);
@@ -321,6 +328,16 @@ impl Store for MeteredStore {
     }
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         timed("clear_failures", self.0.clear_failures(key)).await
+    }
+    async fn add_usage(&self, counts: &[UsageCount], before: i64) -> StoreResult<()> {
+        timed("add_usage", self.0.add_usage(counts, before)).await
+    }
+    async fn usage_since(
+        &self,
+        since: i64,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageCount>> {
+        timed("usage_since", self.0.usage_since(since, client_id)).await
     }
     async fn try_lease(
         &self,

@@ -14,6 +14,7 @@ use tessera_core::model::{
     GrantType, KeyRecord, LifetimeOverrides, Logo, Scope, StoredSettings, TokenFormat, User,
 };
 use tessera_core::store::{Change, Consume, Consumed, Record, Store, StoreError, Table};
+use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
 const T0: Timestamp = Timestamp(1_700_000_000);
@@ -95,6 +96,42 @@ pub async fn run(store: &dyn Store) {
     failure_counters(store).await;
     leases(store).await;
     audit_events(store).await;
+    usage_counts(store).await;
+}
+
+/// Usage counts add up per (minute, metric, application), are read per application or all, and
+/// old minutes go.
+async fn usage_counts(store: &dyn Store) {
+    let count = |minute: i64, metric: &str, client: &str, n: i64| UsageCount {
+        minute,
+        metric: metric.into(),
+        client_id: client.into(),
+        count: n,
+    };
+    let first = [
+        count(60, "sign_in.succeeded", "web", 2),
+        count(120, "token.client_credentials", "m2m", 5),
+        count(120, "throttled", "", 1),
+    ];
+    store.add_usage(&first, 0).await.expect("add");
+    // Another node's counts for the same minutes add to them.
+    store
+        .add_usage(&[count(60, "sign_in.succeeded", "web", 3)], 0)
+        .await
+        .expect("add");
+    let all = store.usage_since(0, None).await.expect("read");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], count(60, "sign_in.succeeded", "web", 5));
+    let web = store.usage_since(0, Some("web")).await.expect("read");
+    assert_eq!(web, vec![count(60, "sign_in.succeeded", "web", 5)]);
+    assert_eq!(store.usage_since(100, None).await.expect("read").len(), 2);
+    // Minutes before the cut are deleted with the next addition.
+    store
+        .add_usage(&[count(180, "throttled", "", 1)], 120)
+        .await
+        .expect("add");
+    let kept = store.usage_since(0, None).await.expect("read");
+    assert!(kept.iter().all(|c| c.minute >= 120), "{kept:?}");
 }
 
 /// A user's sessions and grants are found by user, oldest first, revoked and expired ones too.

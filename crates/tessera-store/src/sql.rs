@@ -15,6 +15,7 @@ use tessera_core::scheme::AuthScheme;
 use tessera_core::store::{
     Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
 };
+use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
 use crate::batch::ArtifactWriter;
@@ -740,6 +741,56 @@ impl Store for SqlStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn add_usage(&self, counts: &[UsageCount], before: i64) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for c in counts {
+            sqlx::query(
+                "INSERT INTO usage_counts (minute, metric, client_id, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (minute, metric, client_id) \
+                 DO UPDATE SET count = usage_counts.count + excluded.count",
+            )
+            .bind(c.minute)
+            .bind(c.metric.as_str())
+            .bind(c.client_id.as_str())
+            .bind(c.count)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        sqlx::query("DELETE FROM usage_counts WHERE minute < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn usage_since(
+        &self,
+        since: i64,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageCount>> {
+        let rows = sqlx::query(
+            "SELECT minute, metric, client_id, count FROM usage_counts \
+             WHERE minute >= $1 AND ($2 = '' OR client_id = $2) ORDER BY minute",
+        )
+        .bind(since)
+        .bind(client_id.unwrap_or(""))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageCount {
+                    minute: r.try_get("minute").map_err(other)?,
+                    metric: r.try_get("metric").map_err(other)?,
+                    client_id: r.try_get("client_id").map_err(other)?,
+                    count: r.try_get("count").map_err(other)?,
+                })
+            })
+            .collect()
     }
 
     async fn try_lease(

@@ -27,6 +27,7 @@ mod rules;
 mod schemes;
 mod subjects;
 mod targets;
+mod usage;
 mod users;
 mod views;
 
@@ -50,6 +51,7 @@ pub use page::{etag, page_size, paginate, Page, DEFAULT_PAGE, MAX_PAGE};
 pub use permission::{AdminScope, Need, Operation, TargetKind};
 pub use schemes::SchemeSpec;
 pub(crate) use targets::is_administrator;
+pub use usage::Window;
 pub(crate) use users::{check_attribute_names, check_claim_values, standard_claim};
 pub use users::{PasswordChange, UserPatch, UserSpec};
 pub use views::{ApplicationView, KeyView, UserView};

@@ -268,13 +268,15 @@ pub enum Operation {
     /// An initial access token for dynamic client registration (RFC 7591).
     CreateInitialToken,
     UnlinkIdentity,
+    /// The counts of sign-ins, tokens and throttled requests (the Portal's dashboard).
+    ReadUsage,
 }
 
 use Operation as O;
 use TargetKind as K;
 
 impl Operation {
-    pub const ALL: [Operation; 66] = [
+    pub const ALL: [Operation; 67] = [
         O::ListApplications,
         O::ReadApplication,
         O::CreateApplication,
@@ -341,6 +343,7 @@ impl Operation {
         O::UnlinkIdentity,
         O::ListBackchannelRequests,
         O::CreateInitialToken,
+        O::ReadUsage,
     ];
 
     /// A stable name: the audit log's and the documentation's.
@@ -411,6 +414,7 @@ impl Operation {
             O::ListIdentities => "user.identities.list",
             O::UnlinkIdentity => "user.identity.unlink",
             O::ListBackchannelRequests => "user.backchannel_requests.list",
+            O::ReadUsage => "usage.read",
             O::CreateInitialToken => "registration.initial_token.create",
         }
     }
@@ -444,6 +448,7 @@ impl Operation {
                 | O::ReadIdp
                 | O::ListIdentities
                 | O::ListBackchannelRequests
+                | O::ReadUsage
         )
     }
 
@@ -462,7 +467,8 @@ impl Operation {
             | O::ListSchemes
             | O::ReadScheme
             | O::ListIdps
-            | O::ReadIdp => Need::ConfigRead,
+            | O::ReadIdp
+            | O::ReadUsage => Need::ConfigRead,
             // An identity provider asserts who users are: it creates them and links to them.
             O::CreateIdp | O::ReplaceIdp | O::DeleteIdp => Need::UserPower,
             O::CreateApplication

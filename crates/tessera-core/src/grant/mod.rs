@@ -283,6 +283,14 @@ impl Provider {
             Err(e) => return Answered::anonymous(e),
         };
         let answer = self.bound_grant(&client, req, now).await;
+        if answer.is_ok() {
+            let grant = req.params.get("grant_type").ok().flatten();
+            if let Some(g) = grant.and_then(GrantType::parse) {
+                let metric = format!("{}{}", crate::usage::TOKEN_PREFIX, g.name());
+                self.usage
+                    .count(&metric, Some(&client.client.client_id), now);
+            }
+        }
         if self.settings.audit_tokens {
             self.audit_token(&client.client.client_id, req, &answer)
                 .await;

@@ -4,7 +4,7 @@
 //!
 //! - [`auth`]: the bearer token and its scopes; [`problem`]: errors
 //! - [`config`]: applications, credentials, APIs, scopes, signing keys, settings
-//! - [`people`]: users, groups, consents, the audit log
+//! - [`people`]: users, groups, consents, the audit log, usage counts
 //! - [`access`]: a user's sessions and grants
 //! - [`openapi`]: the document at `/admin/api/openapi.json`
 
@@ -132,7 +132,8 @@ pub fn router() -> Router<AppState> {
             "/groups/{name}/members/{user}",
             put(add_member).delete(remove_member),
         )
-        .route("/audit", get(audit));
+        .route("/audit", get(audit))
+        .route("/usage", get(people::usage));
     Router::new()
         .nest("/v1", v1)
         .route("/openapi.json", get(openapi::document))

@@ -675,6 +675,15 @@ pub const OPS: &[Op] = &[
         Some("AuditPage"),
         200,
     ),
+    op(
+        "get",
+        "/usage",
+        "Sign-ins, tokens by grant, throttled requests and the busiest applications of the last hour or day (window, application)",
+        O::ReadUsage,
+        None,
+        None,
+        200,
+    ),
 ];
 
 /// Registers `T`'s schema (and those it uses) under its name.

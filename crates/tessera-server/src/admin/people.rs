@@ -1,12 +1,12 @@
-//! Admin API: users, groups, consents and the audit log. Each handler extracts, calls the
-//! `tessera_core::admin` use-case (which decides what the caller may do) and renders.
+//! Admin API: users, groups, consents, the audit log and usage counts. Each handler extracts,
+//! calls the `tessera_core::admin` use-case (which decides what the caller may do) and renders.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use tessera_core::admin::{paginate, PasswordChange, UserPatch, UserSpec, UserView};
+use tessera_core::admin::{paginate, PasswordChange, UserPatch, UserSpec, UserView, Window};
 use tessera_core::audit::AuditQuery;
 use tessera_core::Timestamp;
 
@@ -326,4 +326,15 @@ pub async fn audit(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQ
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": next }),
     ))
+}
+
+/// The dashboard's figures (`window` hour or day, optionally one `application`).
+pub async fn usage(State(s): State<AppState>, h: AdminRequest, RawQuery(q): RawQuery) -> Reply {
+    let a = admin(&s, &h).await?;
+    let q = query(q.as_deref(), &["window", "application"])?;
+    let window = Window::parse(q.get("window").map_or("", String::as_str))?;
+    let summary = a
+        .usage(q.get("application").map(String::as_str), window)
+        .await?;
+    Ok(plain(StatusCode::OK, &json!(summary)))
 }

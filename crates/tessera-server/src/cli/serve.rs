@@ -79,6 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sync = tokio::spawn(jobs::sync(provider.clone(), stop_rx.clone()));
     let purge = tokio::spawn(jobs::purge(provider.clone(), node, stop_rx.clone()));
     let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
+    let usage = tokio::spawn(jobs::usage(provider.clone(), stop_rx.clone()));
     tokio::spawn(jobs::report_shared_subjects(provider.clone()));
     let limits = Limits {
         max_body_bytes: config.http.max_body_bytes,
@@ -130,7 +131,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(m) = metrics_server {
         let _ = m.await;
     }
-    let _ = tokio::join!(sync, purge, upkeep);
+    let _ = tokio::join!(sync, purge, upkeep, usage);
     tracing::info!("stopped");
     Ok(())
 }

@@ -37,12 +37,13 @@ pub(super) const ALGS: [(&str, &str); 4] = [
     ("EdDSA", "EdDSA (Ed25519)"),
 ];
 
-const TABS: [(&str, &str); 5] = [
+const TABS: [(&str, &str); 6] = [
     ("general", "General"),
     ("security", "Security settings"),
     ("settings", "App settings"),
     ("endpoints", "Endpoints"),
     ("credentials", "Credentials"),
+    ("usage", "Usage"),
 ];
 
 /// The stored application, if this session may perform `op` on it (core decides).
@@ -394,6 +395,8 @@ struct AppTpl<'a> {
     logo_uri: Option<String>,
     /// The lifetimes an application set up now would get.
     defaults: Lifetimes,
+    /// The Usage tab's last hour and day.
+    panels: Vec<super::charts::Panel>,
 }
 
 #[derive(Deserialize)]
@@ -440,6 +443,14 @@ pub(super) async fn app_page(
         status = *st;
     }
     let tab = TABS.iter().find(|t| t.0 == tab).map_or("general", |t| t.0);
+    let panels = if tab == "usage" {
+        match super::dashboard::panels(&admin, Some(&c.client_id)).await {
+            Ok(p) => p,
+            Err(e) => return refused(signed.chrome(SECTION), &e),
+        }
+    } else {
+        Vec::new()
+    };
     let p = &s.provider;
     let endpoints = [
         ("authorization", "Authorization", "/authorize"),
@@ -522,6 +533,7 @@ pub(super) async fn app_page(
             endpoints,
             logo_uri: p.logo_uri(c),
             defaults: p.default_lifetimes(),
+            panels,
         },
     )
 }

@@ -10,6 +10,8 @@
 mod apps;
 mod audit;
 mod catalog;
+mod charts;
+mod dashboard;
 mod form;
 mod idps;
 mod keys;
@@ -42,7 +44,7 @@ const SESSION: &str = "tessera_admin";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { see_other("/admin/applications") }))
+        .route("/", get(dashboard::show))
         .route("/login", get(session::login))
         .route("/callback", get(session::callback))
         .route("/logout", post(session::logout))

@@ -692,6 +692,14 @@ async fn the_portal_refuses_what_the_model_refuses() {
             O::ReadAudit,
             K::Ordinary,
         ),
+        case("GET", "/admin".into(), vec![], O::ReadUsage, K::Ordinary),
+        case(
+            "GET",
+            format!("/admin/applications/{plain_app}?tab=usage"),
+            vec![],
+            O::ReadUsage,
+            K::Ordinary,
+        ),
         case(
             "POST",
             "/admin/schemes".into(),
@@ -782,7 +790,7 @@ async fn the_portal_refuses_what_the_model_refuses() {
             K::Protected,
         ),
     ];
-    assert_eq!(cases.len(), 28);
+    assert_eq!(cases.len(), 30);
     let mut checked = 0;
     for scopes in scope_sets() {
         let portal = Portal {

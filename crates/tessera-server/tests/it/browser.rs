@@ -599,10 +599,10 @@ async fn chromium_administers_through_the_admin_portal() {
             .contains("Only members of the tessera-admins group"),
         "{out:#}"
     );
-    assert!(out["signed_in_url"]
-        .as_str()
-        .unwrap()
-        .ends_with("/admin/applications"));
+    assert!(
+        out["signed_in_url"].as_str().unwrap().ends_with("/admin"),
+        "the dashboard is the Portal's home page"
+    );
     let csp = out["csp"].as_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
 
@@ -693,6 +693,20 @@ async fn chromium_administers_through_the_admin_portal() {
     assert!(
         !out["blocked_sign_in"].as_str().unwrap().is_empty(),
         "the blocked user's sign-in is refused: {out:#}"
+    );
+    // The dashboard counted the sign-ins of this run (the blocked user's refusal among the
+    // failures) and drew its charts; the application's Usage tab draws its own.
+    let dashboard = &out["dashboard"];
+    assert_eq!(dashboard["heading"], "Dashboard", "{out:#}");
+    assert!(dashboard["sign_ins"].as_i64().unwrap() >= 2, "{dashboard}");
+    assert!(dashboard["failed"].as_i64().unwrap() >= 1, "{dashboard}");
+    assert_eq!(
+        dashboard["charts"], 8,
+        "four charts for each of the two windows"
+    );
+    assert_eq!(
+        out["app_usage_charts"], 4,
+        "sign-ins and tokens, of each window"
     );
     assert_eq!(out["console_errors"], json!([]), "no script or CSP errors");
     server.kill();

@@ -18,6 +18,7 @@ mod cli;
 mod client_credentials;
 mod cluster;
 mod config;
+mod dashboard;
 mod device;
 mod discovery;
 mod dpop;
