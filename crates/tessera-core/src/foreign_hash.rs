@@ -8,15 +8,23 @@ use aws_lc_rs::pbkdf2;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeConfig};
 
-/// The most an imported hash may cost at each sign-in until it is replaced (about a second of
-/// one core at most; more would let one imported hash hold a hashing thread for long).
-const MAX_BCRYPT_COST: u32 = 15;
-const MAX_PBKDF2_ITERATIONS: u32 = 5_000_000;
-/// scrypt's memory is 128 · r · N bytes (RFC 7914 §2).
-const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
-const MAX_SCRYPT_LANES: u32 = 16;
-/// Salts and derived keys of every format: at least 8 bytes of hash, at most 1 KiB of either.
-const HASH_LENGTH: (usize, usize) = (8, 1024);
+/// The most an imported hash may cost at each sign-in until it is replaced: a work budget,
+/// not only parameters, so that no accepted hash holds one of the hashing threads for more than
+/// about half a second (more would let one imported hash stall every sign-in, and tell its
+/// account apart from an unknown one by the time it takes). The defaults of the systems people
+/// migrate from fit: bcrypt 10 to 12, Django's 1.2 M PBKDF2-SHA256, Keycloak's 1.3 M
+/// PBKDF2-SHA1, scrypt 16 MiB to 64 MiB.
+const MAX_BCRYPT_COST: u32 = 13;
+/// Iterations times the blocks of the derived key (RFC 8018 §5.2: each block runs every
+/// iteration again).
+const MAX_PBKDF2_WORK: u64 = 2_000_000;
+/// scrypt's memory, 128 · r · N bytes (RFC 7914 §2), and its work, that times p.
+const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
+const MAX_SCRYPT_WORK: u64 = 128 << 20;
+/// The salt and derived key of PBKDF2, and scrypt's (which its crate bounds to 10 to 64 bytes).
+const SALT_LENGTH: usize = 256;
+const PBKDF2_LENGTH: (usize, usize) = (8, 128);
+const SCRYPT_LENGTH: (usize, usize) = (10, 64);
 
 /// The PBKDF2 pseudo-random function (RFC 8018 §5.2 with HMAC, RFC 2104).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,22 +161,31 @@ impl Foreign {
         Ok(parsed)
     }
 
-    /// The costs and sizes every verification may take.
+    /// The costs and sizes every verification may take, and parameters it can compute with.
     fn within_limits(&self) -> Result<(), String> {
-        let (salt, hash) = match self {
-            Foreign::Bcrypt(_) | Foreign::BcryptSha256(_) => return Ok(()),
+        match self {
+            Foreign::Bcrypt(_) | Foreign::BcryptSha256(_) => Ok(()),
             Foreign::Pbkdf2 {
+                prf,
                 iterations,
                 salt,
                 hash,
-                ..
             } => {
-                if *iterations == 0 || *iterations > MAX_PBKDF2_ITERATIONS {
+                lengths(salt, hash, PBKDF2_LENGTH)?;
+                let digest = match prf {
+                    Prf::Sha1 => 20,
+                    Prf::Sha256 => 32,
+                    Prf::Sha512 => 64,
+                };
+                let work = u64::from(*iterations) * hash.len().div_ceil(digest) as u64;
+                if *iterations == 0 || work > MAX_PBKDF2_WORK {
                     return Err(format!(
-                        "its {iterations} PBKDF2 iterations are outside 1..={MAX_PBKDF2_ITERATIONS}"
+                        "its {iterations} PBKDF2 iterations for a {}-byte hash are more than \
+                         Tessera verifies ({MAX_PBKDF2_WORK} iterations per digest length)",
+                        hash.len()
                     ));
                 }
-                (salt, hash)
+                Ok(())
             }
             Foreign::Scrypt {
                 log_n,
@@ -177,29 +194,25 @@ impl Foreign {
                 salt,
                 hash,
             } => {
-                let memory = 128 * u64::from(*r) * (1u64 << (*log_n).min(40));
-                if *log_n == 0 || *log_n > 30 || *r == 0 || memory > MAX_SCRYPT_MEMORY {
+                lengths(salt, hash, SCRYPT_LENGTH)?;
+                let memory = 1u64
+                    .checked_shl(u32::from(*log_n))
+                    .and_then(|n| n.checked_mul(128 * u64::from(*r)))
+                    .filter(|m| *m <= MAX_SCRYPT_MEMORY);
+                let work = memory.and_then(|m| m.checked_mul(u64::from(*p)));
+                if memory.is_none() || work.is_none_or(|w| w > MAX_SCRYPT_WORK) {
                     return Err(format!(
-                        "its scrypt cost (N = 2^{log_n}, r = {r}) is outside what Tessera \
-                         verifies (at most {} MiB)",
-                        MAX_SCRYPT_MEMORY >> 20
+                        "its scrypt cost (N = 2^{log_n}, r = {r}, p = {p}) is more than Tessera \
+                         verifies (at most {} MiB, {} MiB times p)",
+                        MAX_SCRYPT_MEMORY >> 20,
+                        MAX_SCRYPT_WORK >> 20
                     ));
                 }
-                if *p == 0 || *p > MAX_SCRYPT_LANES {
-                    return Err(format!(
-                        "its scrypt parallelism {p} is outside 1..={MAX_SCRYPT_LANES}"
-                    ));
-                }
-                (salt, hash)
+                scrypt::Params::new(*log_n, *r, *p, hash.len())
+                    .map(|_| ())
+                    .map_err(|e| format!("its scrypt parameters cannot be computed: {e}"))
             }
-        };
-        if salt.len() > HASH_LENGTH.1 || !(HASH_LENGTH.0..=HASH_LENGTH.1).contains(&hash.len()) {
-            return Err(format!(
-                "its salt or hash length is outside {}..={} bytes",
-                HASH_LENGTH.0, HASH_LENGTH.1
-            ));
         }
-        Ok(())
     }
 
     /// Whether `password` is the one hashed; false for a hash that fails to compute.
@@ -271,6 +284,17 @@ impl std::fmt::Display for Foreign {
             ),
         }
     }
+}
+
+/// A salt of at most [`SALT_LENGTH`] bytes and a derived key within `hash`.
+fn lengths(salt: &[u8], hash: &[u8], (lo, hi): (usize, usize)) -> Result<(), String> {
+    if salt.len() > SALT_LENGTH || !(lo..=hi).contains(&hash.len()) {
+        return Err(format!(
+            "its salt or hash length is outside what Tessera verifies (a salt of at most \
+             {SALT_LENGTH} bytes, a hash of {lo} to {hi})"
+        ));
+    }
+    Ok(())
 }
 
 /// `$2b$12$` + 22 characters of salt + 31 of hash, in bcrypt's own base64 alphabet.

@@ -22,14 +22,18 @@ pub fn hash(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The costs an imported hash may ask for: 256 MiB, 16 passes, 16 lanes. More would let one
-/// stored hash take a core and its memory for seconds at every sign-in.
-const MAX_COST: (u32, u32, u32) = (256 * 1024, 16, 16);
+/// The costs an imported hash may ask for: at most 128 MiB and 16 lanes, and at most 192 MiB
+/// times passes in all (argon2-cffi's default, 64 MiB and 3 passes; Tessera's own is 19 MiB and
+/// 2). More would let one stored hash take a core and its memory for seconds at every sign-in.
+const MAX_MEMORY_KIB: u32 = 128 * 1024;
+const MAX_WORK_KIB: u64 = 192 * 1024;
+const MAX_LANES: u32 = 16;
 
-/// The parameters of an argon2 PHC string within [`MAX_COST`].
+/// The parameters of an argon2 PHC string within those costs.
 fn params_of(h: &PasswordHash<'_>) -> Option<Params> {
     let p = Params::try_from(h).ok()?;
-    (p.m_cost() <= MAX_COST.0 && p.t_cost() <= MAX_COST.1 && p.p_cost() <= MAX_COST.2).then_some(p)
+    let work = u64::from(p.m_cost()) * u64::from(p.t_cost());
+    (p.m_cost() <= MAX_MEMORY_KIB && work <= MAX_WORK_KIB && p.p_cost() <= MAX_LANES).then_some(p)
 }
 
 /// Whether `phc` is an argon2 PHC string Tessera can verify (for imported, pre-hashed passwords).
@@ -37,6 +41,7 @@ pub fn is_argon2_phc(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {
         matches!(h.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d")
             && h.hash.is_some()
+            && h.version.is_none_or(|v| Version::try_from(v).is_ok())
             && params_of(&h).is_some()
     })
 }
@@ -53,7 +58,7 @@ pub fn stored_form(imported: &str) -> Result<String, String> {
         return if is_argon2_phc(argon2) {
             Ok(argon2.to_owned())
         } else {
-            Err("is not an argon2 PHC string within 256 MiB, 16 passes and 16 lanes".into())
+            Err("is not an argon2 PHC string of version 16 or 19 within 128 MiB, 192 MiB times passes and 16 lanes".into())
         };
     }
     Foreign::parse(imported).map(|f| f.to_string())
@@ -209,6 +214,12 @@ fn hashing_thread(jobs: &Mutex<mpsc::Receiver<Job>>, core: Option<core_affinity:
             }
         }))
         .unwrap_or(false);
+        // An imported hash of a larger cost does not keep its memory: the next is Tessera's.
+        let own = Params::default().block_count();
+        if memory.len() > own {
+            memory.truncate(own);
+            memory.shrink_to_fit();
+        }
         let _ = job.answer.send(ok);
     }
 }

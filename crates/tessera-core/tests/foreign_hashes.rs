@@ -88,7 +88,8 @@ fn tesseras_own_hash_is_not_rehashed() {
 
 #[test]
 fn unreadable_hashes_are_refused_with_the_reason() {
-    for (input, reason) in [
+    let long = "A".repeat(171);
+    let cases: Vec<(String, &str)> = [
         ("$1$saltsalt$hash", "not a hash Tessera reads"),
         ("md5$abc$def", "not a hash Tessera reads"),
         ("{SSHA}abcdef", "not a hash Tessera reads"),
@@ -100,6 +101,10 @@ fn unreadable_hashes_are_refused_with_the_reason() {
             "$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
             "cost 31",
         ),
+        (
+            "$2b$14$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
+            "cost 14",
+        ),
         ("$2b$10$short", "not a bcrypt hash"),
         ("pbkdf2_sha256$999999999$salt$aGFzaGhhc2g=", "iterations"),
         ("pbkdf2_md5$1000$salt$aGFzaGhhc2g=", "digest"),
@@ -107,12 +112,29 @@ fn unreadable_hashes_are_refused_with_the_reason() {
         ("pbkdf2:sha256$salt$abcd", "iteration count"),
         ("pbkdf2:sha256:1000$salt$xyz", "hexadecimal"),
         (
+            "$pbkdf2$5000000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            "iterations",
+        ),
+        ("$pbkdf2-sha256$1000$c2FsdA$aGFzaA", "hash of 8 to 128"),
+        (
             "$scrypt$ln=24,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
-            "256 MiB",
+            "64 MiB",
         ),
         (
-            "$scrypt$ln=10,r=8,p=99$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
-            "parallelism",
+            "$scrypt$ln=18,r=8,p=16$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "more than Tessera",
+        ),
+        (
+            "$scrypt$ln=10,r=8,p=99999$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "more than Tessera",
+        ),
+        (
+            "$scrypt$ln=30,r=134217728,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "more than Tessera",
+        ),
+        (
+            "$scrypt$ln=17,r=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "cannot be computed",
         ),
         (
             "$scrypt$ln=10,r=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
@@ -121,10 +143,31 @@ fn unreadable_hashes_are_refused_with_the_reason() {
         ("scrypt$1000$salt$8$1$aGFzaGhhc2g=", "power of two"),
         (
             "$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
-            "256 MiB",
+            "128 MiB",
         ),
-        ("$pbkdf2-sha256$1000$c2FsdA$aGFzaA", "outside 8"),
-    ] {
+        (
+            "$argon2id$v=19$m=131072,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "128 MiB",
+        ),
+        (
+            "$argon2id$v=99$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "version",
+        ),
+    ]
+    .into_iter()
+    .map(|(i, r)| (i.to_owned(), r))
+    .chain([
+        (
+            format!("$scrypt$ln=10,r=8,p=1$c2FsdHNhbHQ${long}"),
+            "hash of 10 to 64",
+        ),
+        (
+            format!("$pbkdf2-sha256$1000000$c2FsdHNhbHQ${long}"),
+            "iterations",
+        ),
+    ])
+    .collect();
+    for (input, reason) in &cases {
         let why = stored_form(input).expect_err(input);
         assert!(why.contains(reason), "{input}: {why}");
     }
