@@ -563,6 +563,14 @@ impl Provider {
     /// Checks a full client record against the catalog (scope names, API identifiers) and the
     /// ranges of seed 004.
     pub(crate) fn validate_client(&self, c: &Client, catalog: &Catalog) -> AdminResult<()> {
+        // Tokens are addressed to an application by its client_id: one named like the admin API
+        // would receive (and may introspect) the admin API's tokens.
+        if self.is_own_api(&c.client_id) {
+            return Err(invalid(
+                "client_id",
+                "is the admin API's identifier, which no application may take",
+            ));
+        }
         rules::check_client(c, self.settings.allow_private_addresses)?;
         self.check_mtls_available(c)?;
         check_range(

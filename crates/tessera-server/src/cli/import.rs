@@ -70,7 +70,7 @@ pub async fn run(p: &Provider, c: ImportCmd, out: Output) -> anyhow::Result<()> 
         import.findings.len()
     );
     if let Some(path) = &a.file {
-        std::fs::write(path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+        write_private(path, &file).with_context(|| format!("cannot write {}", path.display()))?;
     }
     match (out, a.file.is_some()) {
         (Output::Json, true) => print(out, &json!({"report": report_json(&import)})),
@@ -115,4 +115,17 @@ fn report_text(import: &KeycloakImport) {
     for f in &import.findings {
         eprintln!("{:12}  {}  {}", f.outcome.as_str(), f.at, f.reason);
     }
+}
+
+/// Writes `text` to a new or emptied file only its owner may read (it holds secrets and hashes).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
 }

@@ -360,17 +360,32 @@ async fn a_keycloak_realm_imports_and_its_users_sign_in() {
         password_grant(&h, &app, "judy", "Judy-Disabled-9").await,
         StatusCode::BAD_REQUEST
     );
-    // The import again, once applied: nothing to change.
+    // The import again, once applied: an import adds, it never changes what is there.
     let again = admin
         .import_keycloak(keycloak_export(), None)
         .await
         .expect("import");
-    let plan = admin.plan(&again.spec, false).await.expect("plan");
+    let s = &again.spec;
     assert!(
-        plan.items.iter().all(|i| i.action == Action::Unchanged),
-        "{:?}",
-        plan.items
+        s.clients.is_empty() && s.users.is_empty() && s.scopes.is_empty() && s.apis.is_empty(),
+        "{s:?}"
     );
+    assert!(s.identity_providers.is_empty());
+    let exists = |at: &str| {
+        again
+            .findings
+            .iter()
+            .any(|f| f.at == at && f.reason.contains("already in this Tessera"))
+    };
+    for at in [
+        "clients[webapp]",
+        "users[alice]",
+        "clientScopes[department]",
+        "apis[https://api.example.com/orders]",
+        "identityProviders[corp-oidc]",
+    ] {
+        assert!(exists(at), "{at}");
+    }
 }
 
 /// Bad exports are refused with the place in the file; an export of several realms needs one named.
@@ -413,15 +428,51 @@ async fn bad_keycloak_exports_say_where() {
         .expect("realm b");
     assert_eq!(b.realm, "b");
 
-    // An export cannot reach Tessera's own records or its administrators' group.
-    let hostile = r#"{"realm": "x", "keycloakVersion": "26.0.0",
-        "clients": [{"clientId": "tessera-admin-portal", "publicClient": true,
-                     "redirectUris": ["https://evil.example.com/cb"]}],
-        "clientScopes": [{"name": "config:write", "protocol": "openid-connect"}],
-        "users": [{"username": "mallory", "realmRoles": ["tessera-admins", "tessera-admins\u200b"],
-                   "credentials": [{"type": "password", "value": "a long enough password"}]}]}"#;
-    let imported = admin.import_keycloak(hostile, None).await.expect("import");
+    // An export cannot reach Tessera's own records, its administrators' group (as a role or a
+    // group) or an existing user (an administrator above all), whatever the case.
+    admin
+        .create_user(&UserSpec {
+            username: "root".into(),
+            groups: vec!["tessera-admins".into()],
+            ..UserSpec::default()
+        })
+        .await
+        .expect("administrator");
+    let admin_api = h.provider.admin_api();
+    let hostile = format!(
+        r#"{{"realm": "x", "keycloakVersion": "26.0.0",
+        "clients": [{{"clientId": "tessera-admin-portal", "publicClient": true,
+                     "redirectUris": ["https://evil.example.com/cb"]}},
+                    {{"clientId": "{admin_api}", "publicClient": true,
+                     "redirectUris": ["https://evil.example.com/cb"]}}],
+        "clientScopes": [{{"name": "config:write", "protocol": "openid-connect"}}],
+        "groups": [{{"name": "tessera-admins", "path": "/tessera-admins"}}],
+        "users": [{{"username": "mallory", "realmRoles": ["tessera-admins", "tessera-admins\u200b"],
+                   "groups": ["/tessera-admins"],
+                   "credentials": [{{"type": "password", "value": "a long enough password"}}]}},
+                  {{"username": "ROOT", "credentials": [{{"type": "password", "value": "the attacker's password"}}]}},
+                  {{"username": "temp", "credentials": [{{"type": "password", "value": "a shared first password", "temporary": true}}]}}]}}"#
+    );
+    let imported = admin.import_keycloak(&hostile, None).await.expect("import");
     assert!(imported.spec.clients.is_empty() && imported.spec.scopes.is_empty());
+    assert!(imported
+        .findings
+        .iter()
+        .any(|f| f.at == format!("clients[{admin_api}]") && f.reason.contains("admin API")));
+    assert!(imported
+        .findings
+        .iter()
+        .any(|f| f.at == "users[ROOT]" && f.reason.contains("already in this Tessera")));
+    let temp = imported
+        .spec
+        .users
+        .iter()
+        .find(|u| u.username == "temp")
+        .expect("temp");
+    assert!(
+        temp.password_hash.is_none(),
+        "a temporary password is not carried over"
+    );
     let mallory = &imported.spec.users[0];
     assert!(mallory.groups.is_empty(), "{:?}", mallory.groups);
     assert!(mallory.password.is_none(), "the file keeps hashes only");
@@ -439,10 +490,11 @@ async fn bad_keycloak_exports_say_where() {
         .filter(|r| r.contains("Tessera's own"))
         .count();
     assert_eq!(own, 2, "{reasons:?}");
-    assert!(
-        reasons.iter().any(|r| r.contains("administrator")),
-        "{reasons:?}"
-    );
+    let refused_admin = reasons
+        .iter()
+        .filter(|r| r.contains("Tessera administrator"))
+        .count();
+    assert_eq!(refused_admin, 2, "the role and the group: {reasons:?}");
 }
 
 /// The command line: the file and the report, the plan with `--apply --dry-run`, then applied.
@@ -468,6 +520,12 @@ fn tessera_import_keycloak_writes_the_file_and_the_report() {
         "{report}"
     );
     let file = std::fs::read_to_string(d.join("acme.yaml")).expect("file");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("acme.yaml"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "it holds secrets and hashes");
     assert!(file.starts_with("# tessera import keycloak: realm acme"));
     let dry = json(&cli(
         d,

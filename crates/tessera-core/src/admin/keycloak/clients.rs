@@ -335,13 +335,14 @@ fn authentication(c: &KcClient, spec: &mut ClientSpec, at: &str, report: &mut Re
             spec.auth_method = Some(AuthMethod::ClientSecretBasic);
             match secret {
                 Some(MASKED) => report.changed(&format!("{at}.secret"), "masked in this export (the admin console's partial export): Tessera generates a new secret, printed once; use kc.sh export to keep the old one"),
+                Some(s) if s.starts_with("${vault.") => report.changed(&format!("{at}.secret"), "kept in Keycloak's vault: Tessera generates a new secret, printed once; or put the secret in the file (client_secret)"),
                 Some(s) => spec.client_secret = Some(s.to_owned()),
                 None => {}
             }
         }
         "client-secret-jwt" => {
             spec.auth_method = Some(AuthMethod::ClientSecretJwt);
-            if let Some(s) = secret.filter(|s| *s != MASKED) {
+            if let Some(s) = secret.filter(|s| *s != MASKED && !s.starts_with("${vault.")) {
                 spec.client_secret = Some(s.to_owned());
             }
         }

@@ -239,9 +239,15 @@ impl Admin<'_> {
         let mut spec = Spec::default();
         const OWN: &str =
             "a name of Tessera's own (the admin API's), which an import never changes";
+        const EXISTS: &str = "already in this Tessera (users compared regardless of case): an \
+            import adds, it never changes what is there; change it there, or delete it and import again";
         for s in scopes {
             if self.is_own_scope(&s.name) {
                 report.not_imported(&format!("clientScopes[{}]", s.name), OWN);
+                continue;
+            }
+            if self.store.get_scope(&s.name).await?.is_some() {
+                report.not_imported(&format!("clientScopes[{}]", s.name), EXISTS);
                 continue;
             }
             match s.to_scope(None, now) {
@@ -256,12 +262,30 @@ impl Admin<'_> {
                 report.not_imported(&format!("apis[{}]", a.identifier), OWN);
                 continue;
             }
+            if self.store.get_api(&a.identifier).await?.is_some() {
+                report.not_imported(&format!("apis[{}]", a.identifier), EXISTS);
+                continue;
+            }
             match a.to_api(None, now) {
                 Ok(_) => spec.apis.push(a),
                 Err(e) => report.not_imported(&format!("apis[{}]", a.identifier), e.to_string()),
             }
         }
+        let stored_idps = self.store.list_idps().await?;
         for i in idps::idps(&realm, &mut report) {
+            let at = format!("identityProviders[{}]", i.name);
+            if stored_idps.iter().any(|s| s.name == i.name) {
+                report.not_imported(&at, EXISTS);
+                continue;
+            }
+            // Aliases that differ only in case name one provider here.
+            if spec.identity_providers.iter().any(|d| d.name == i.name) {
+                report.not_imported(
+                    &at,
+                    "another identity provider of the export has this name but for case",
+                );
+                continue;
+            }
             let allow_private = self.settings.allow_private_addresses;
             match i.to_idp(None, allow_private, &self.master, now) {
                 Ok(_) => spec.identity_providers.push(i),
@@ -316,6 +340,14 @@ impl Admin<'_> {
                 report.not_imported(&at, OWN);
                 continue;
             }
+            let stored = match &c.client_id {
+                Some(id) => self.store.get_client(id).await?,
+                None => None,
+            };
+            if stored.is_some() {
+                report.not_imported(&at, EXISTS);
+                continue;
+            }
             if let Some(ttl) = c.access_token_ttl {
                 c.access_token_ttl =
                     Some(ttl.clamp(ACCESS_TOKEN_TTL_RANGE.0, ACCESS_TOKEN_TTL_RANGE.1));
@@ -332,6 +364,10 @@ impl Admin<'_> {
 
         for mut u in users::users(&realm, &mut report) {
             let at = format!("users[{}]", u.username);
+            if self.store.find_user(&u.username).await?.is_some() {
+                report.not_imported(&at, EXISTS);
+                continue;
+            }
             // A password in clear (a hand-written import file) is judged and hashed here: the
             // file keeps hashes only.
             if u.password.is_some() {

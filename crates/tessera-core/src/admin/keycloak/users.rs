@@ -121,7 +121,7 @@ fn user(
     let mut roles: Vec<String> = u.realm_roles.clone();
     for path in &u.groups {
         match groups.names.get(path) {
-            Some(name) => spec.groups.push(name.clone()),
+            Some(name) => member(&mut spec, name, &format!("{at}.groups"), report),
             None => report.dropped(
                 &format!("{at}.groups"),
                 format!("{path}: no such group in the export"),
@@ -130,13 +130,8 @@ fn user(
         roles.extend(groups.roles.get(path).into_iter().flatten().cloned());
     }
     for role in roles {
-        if implicit_role(realm, &role) || spec.groups.contains(&role) {
-            continue;
-        }
-        match crate::names::group(&role) {
-            Ok(g) if g != crate::names::ADMIN_GROUP => spec.groups.push(g),
-            Ok(_) => report.dropped(&format!("{at}.realmRoles"), format!("{role}: would make the user a Tessera administrator; make administrators with tessera admin create --existing")),
-            Err(why) => report.dropped(&format!("{at}.realmRoles"), format!("{role}: {why}")),
+        if !implicit_role(realm, &role) {
+            member(&mut spec, &role, &format!("{at}.realmRoles"), report);
         }
     }
     if !u.client_roles.is_empty() {
@@ -161,6 +156,17 @@ fn user(
     Some(spec)
 }
 
+/// Makes the user a member of the group `name` (a Keycloak group or realm role), by Tessera's
+/// group rule; never of the administrators' group, which an import does not hand out.
+fn member(spec: &mut UserSpec, name: &str, at: &str, report: &mut Report) {
+    match crate::names::group(name) {
+        Ok(g) if g == crate::names::ADMIN_GROUP => report.dropped(at, format!("{name}: would make the user a Tessera administrator; make administrators with tessera admin create --existing")),
+        Ok(g) if spec.groups.contains(&g) => {}
+        Ok(g) => spec.groups.push(g),
+        Err(why) => report.dropped(at, format!("{name}: {why}")),
+    }
+}
+
 /// The user's current password: in clear from a hand-written file, or its hash. `Err` for a
 /// hash Tessera cannot read.
 #[allow(clippy::type_complexity)]
@@ -173,6 +179,7 @@ fn password(
     for (i, c) in u.credentials.iter().enumerate() {
         let cat = format!("{at}.credentials[{i}]");
         match c.kind.as_str() {
+            "password" if c.temporary => report.dropped(&cat, "a temporary password (to be changed at the first sign-in), which Tessera cannot ask to change: the user is imported without it; set a password"),
             "password" if found.is_none() => found = Some(credential(c)?),
             "password-history" => {}
             "otp" => report.dropped(&cat, "an authenticator app (otp): the user enrols again on the account page"),
