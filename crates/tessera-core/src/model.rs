@@ -778,8 +778,9 @@ pub struct User {
     /// next sign-in replaces it ([`crate::password::stored_form`]); `None` until a password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
-    /// The SHA-256 (base64url) of the imported hash a sign-in replaced with argon2id: an apply
-    /// file that still declares that hash leaves the password as it is.
+    /// The SHA-256 (base64url) of the imported hash that a sign-in (with argon2id) or a new
+    /// password replaced: an apply file that still declares that hash leaves the password as it
+    /// is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehashed_from: Option<String>,
     /// OIDC Core §5.1 standard claims (name, email, address, …), validated by name and type.

@@ -4,7 +4,19 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = tessera_server::cli::Cli::parse();
+    // A usage error exits 1, as every other error does: status 2 means drift only
+    // (`apply --dry-run --exit-code`), and a mistyped flag in a pipeline must not read as drift.
+    let cli = match tessera_server::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     match tessera_server::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Not a failure: the plan a CI pipeline asked about has changes (status 2; 1 is an error).

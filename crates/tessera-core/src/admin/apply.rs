@@ -239,10 +239,32 @@ impl Provider {
         );
 
         let existing_idps = self.store.list_idps().await?;
-        let idp_names = self.plan_idps(&mut plan, spec, &existing_idps, prune)?;
+        let mut idp_names = self.plan_idps(&mut plan, spec, &existing_idps, prune)?;
 
         unique("schemes", spec.schemes.iter().map(|s| s.name.as_str()))?;
         let existing_schemes = self.store.list_schemes().await?;
+        // A prune keeps what Tessera's own clients (the Admin Portal, the account page) sign in
+        // with, as it keeps them: the scheme not declared, and the identity providers it names.
+        let own_schemes: Vec<&crate::scheme::AuthScheme> = if prune {
+            let clients = self.store.list_clients().await?;
+            existing_schemes
+                .iter()
+                .filter(|s| !spec.schemes.iter().any(|d| d.name == s.name))
+                .filter(|s| {
+                    clients.iter().any(|c| {
+                        self.is_own_client(&c.client_id)
+                            && c.browser.authentication_scheme == s.name
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        idp_names.extend(
+            own_schemes
+                .iter()
+                .flat_map(|s| s.identity_providers.iter().cloned()),
+        );
         for s in &spec.schemes {
             let old = existing_schemes.iter().find(|e| e.name == s.name);
             let new = s.to_scheme(old, now)?;
@@ -274,14 +296,13 @@ impl Provider {
             crate::scheme::DEFAULT_SCHEME.to_owned(),
             crate::scheme::ACR_PASSWORD.to_owned(),
         )];
-        if !prune {
-            acrs.extend(
-                existing_schemes
-                    .iter()
-                    .filter(|e| !spec.schemes.iter().any(|d| d.name == e.name))
-                    .map(|e| (e.name.clone(), e.acr.clone())),
-            );
-        }
+        acrs.extend(
+            existing_schemes
+                .iter()
+                .filter(|e| !prune || own_schemes.iter().any(|o| o.name == e.name))
+                .filter(|e| !spec.schemes.iter().any(|d| d.name == e.name))
+                .map(|e| (e.name.clone(), e.acr.clone())),
+        );
         for d in &spec.schemes {
             if let Some((other, _)) = acrs.iter().find(|(_, acr)| *acr == d.acr) {
                 return Err(super::invalid(
@@ -296,6 +317,7 @@ impl Provider {
         if !prune {
             scheme_names.extend(existing_schemes.iter().map(|s| s.name.clone()));
         }
+        scheme_names.extend(own_schemes.iter().map(|s| s.name.clone()));
         let catalog = Catalog {
             scopes: scope_names.clone(),
             apis: api_ids.clone(),

@@ -508,8 +508,16 @@ impl Admin<'_> {
                 async move {
                     let (mut u, _) = self.reach(Operation::SetPassword, &id).await?;
                     self.precondition(&u)?;
+                    // An imported hash this replaces stays known, so the file that imported it
+                    // does not put it back.
+                    if let Some(old) = u
+                        .password_hash
+                        .as_deref()
+                        .filter(|h| password::needs_rehash(h))
+                    {
+                        u.rehashed_from = Some(password::rehash_mark(old));
+                    }
                     u.password_hash = Some(hash.clone());
-                    u.rehashed_from = None;
                     u.sign_out_epoch += 1;
                     u.updated_at = self.now();
                     self.store.update_user(&u).await?;

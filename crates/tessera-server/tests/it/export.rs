@@ -243,6 +243,14 @@ fn export_applies_back_unchanged_with_every_setting() {
     // --exit-code only means something with --dry-run.
     let refused = run(a.path(), &env, &["apply", "-f", out, "--exit-code"]);
     assert_eq!(refused.status.code(), Some(1), "an error, not drift");
+    // A mistyped flag is an error too (status 1), never read as drift.
+    let typo = run(
+        a.path(),
+        &env,
+        &["apply", "-f", out, "--dry-run", "--exit-code", "--prnue"],
+    );
+    assert_eq!(typo.status.code(), Some(1), "{typo:?}");
+    assert_eq!(run(a.path(), &env, &["--help"]).status.code(), Some(0));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--dry-run"));
 
     // A fresh store: the placeholder has no stored secret to keep, and says so.
@@ -302,4 +310,47 @@ fn export_applies_back_unchanged_with_every_setting() {
         header.starts_with("# tessera export at configuration version "),
         "{header}"
     );
+}
+
+/// A prune keeps the scheme the Admin Portal signs in with (and its identity providers), as it
+/// keeps the Portal itself: administrators never lose their second factor to a stale file.
+#[test]
+fn a_prune_keeps_what_the_portal_signs_in_with() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let d = d.path();
+    // The first administrator: the admin API and the Portal's client are made with them.
+    cli_env(
+        d,
+        &["admin", "create", "--username", "root"],
+        &[("TESSERA_NEW_PASSWORD", "correct horse battery")],
+    );
+    cli(
+        d,
+        &[
+            "scheme",
+            "create",
+            "mfa",
+            "--methods",
+            "password+totp",
+            "--acr",
+            "urn:example:mfa",
+        ],
+    );
+    cli(
+        d,
+        &[
+            "client",
+            "update",
+            "tessera-admin-portal",
+            "--authentication-scheme",
+            "mfa",
+        ],
+    );
+    let empty = d.join("empty.yaml");
+    std::fs::write(&empty, "{}\n").expect("write");
+    let empty = empty.to_str().expect("path");
+    let plan = stdout(&cli(d, &["apply", "-f", empty, "--prune"]));
+    assert!(!plan.contains("scheme"), "{plan}");
+    let shown = json_out(&cli(d, &["scheme", "list", "--output", "json"]));
+    assert!(shown.to_string().contains("urn:example:mfa"), "{shown}");
 }

@@ -124,6 +124,26 @@ async fn imported_hashes_sign_in_then_become_argon2id() {
         "{:?}",
         again.items
     );
+    // Nor when an administrator sets a new password: the imported hash stays known.
+    admin
+        .set_user_password(
+            "flask",
+            &tessera_core::admin::PasswordChange {
+                password: "a brand new password".into(),
+                current_password: None,
+            },
+        )
+        .await
+        .expect("set");
+    let after_reset = admin.plan(&spec, false).await.expect("plan");
+    assert!(
+        after_reset
+            .items
+            .iter()
+            .all(|i| i.action == Action::Unchanged),
+        "{:?}",
+        after_reset.items
+    );
     // A different hash declared for one of them is a real change, and is applied.
     let (other, other_pw, _) = vector("bcrypt-2b-1");
     let mut changed = spec.clone();
