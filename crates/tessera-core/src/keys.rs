@@ -364,6 +364,7 @@ impl SigningKey {
 
     /// RFC 7515 §5.1: the JWS signature over `msg` with this key's algorithm.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let _span = tracing::trace_span!(target: crate::TRACE_TARGET, "sign", otel.name = "sign", alg = self.alg.as_str(), kid = %self.kid).entered();
         let rng = aws_lc_rs::rand::SystemRandom::new();
         match &self.signer {
             Signer::Rsa(kp, enc) => {

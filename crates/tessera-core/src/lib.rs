@@ -18,6 +18,10 @@
 //! - [`store`]: the `Store` trait, the only I/O boundary
 //! - [`model`], [`settings`], [`params`], [`secret`], [`clock`], [`error`]: the vocabulary
 
+/// The `tracing` target of the spans only traces want (store operations, outbound calls,
+/// signatures), at `trace` level: nothing enables them unless traces are exported.
+pub const TRACE_TARGET: &str = "tessera::trace";
+
 pub mod account;
 pub mod admin;
 pub mod artifact_cache;

@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod mtls;
 pub mod oauth;
 pub mod ops;
+pub mod otel;
 pub mod outbound;
 pub mod pages;
 pub mod portal;

@@ -50,10 +50,31 @@ pub fn span<B>(req: &Request<B>) -> Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| req.uri().path(), |p| p.as_str());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+        otel.name = %format_args!("{} {}", req.method(), route),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::otel::continue_remote_trace(&span, req.headers());
+    span
 }
 
-pub fn on_response<B>(res: &Response<B>, latency: Duration, _: &Span) {
+pub fn on_response<B>(res: &Response<B>, latency: Duration, span: &Span) {
+    span.record("http.response.status_code", res.status().as_u16());
+    if res.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     tracing::info!(
         status = res.status().as_u16(),
         latency_us = latency.as_micros() as u64,

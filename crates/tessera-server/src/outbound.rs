@@ -104,14 +104,26 @@ impl HttpOutbound {
     where
         F: std::future::Future<Output = Result<T, OutboundError>>,
     {
-        let client = self.client_for(url).await?;
-        let res = build(&client)
-            .send()
-            .await
-            .map_err(|e| self.classify(url, e))?;
-        tokio::time::timeout(self.timeout, read(res))
-            .await
-            .map_err(|_| OutboundError::Timeout(url.to_owned()))?
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let span = tracing::trace_span!(target: crate::otel::TARGET, "outbound", otel.name = %format_args!("outbound {host}"), otel.kind = "client", server.address = %host);
+        let exchange = async {
+            let client = self.client_for(url).await?;
+            // W3C Trace Context: the callee continues this trace (when traces are exported).
+            let mut trace = http::HeaderMap::new();
+            crate::otel::inject_current(&mut trace);
+            let res = build(&client)
+                .headers(trace)
+                .send()
+                .await
+                .map_err(|e| self.classify(url, e))?;
+            tokio::time::timeout(self.timeout, read(res))
+                .await
+                .map_err(|_| OutboundError::Timeout(url.to_owned()))?
+        };
+        tracing::Instrument::instrument(exchange, span).await
     }
 
     /// A 2xx answer, its body read up to the size limit and dropped.

@@ -14,20 +14,41 @@ use crate::{app, jobs, AppState, Limits};
 /// Text or JSON logs to stderr; `RUST_LOG` overrides `log.level`. CLI commands other than `serve`
 /// log warnings only, so their output stays readable.
 pub fn init_logging(config: &Config, serving: bool) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let default = if serving {
         config.log.level.as_str()
     } else {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if config.log.format == "json" {
-        builder.json().try_init()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if config.log.format == "json" {
+        fmt.json().boxed()
     } else {
-        builder.try_init()
+        fmt.boxed()
     };
+    // Only the server exports traces; an exporter that cannot be set up is reported, and the
+    // server runs without it.
+    let tracer = if serving {
+        crate::otel::init(&config.otel).unwrap_or_else(|e| {
+            eprintln!("OpenTelemetry traces are off: {e:#}");
+            None
+        })
+    } else {
+        None
+    };
+    // A filter of its own, so that the log level does not decide what the traces hold.
+    let otel = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_filter(EnvFilter::new(&config.otel.filter))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
 }
 
 async fn shutdown_signal(stop: watch::Sender<bool>) {
@@ -132,6 +153,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = m.await;
     }
     let _ = tokio::join!(sync, purge, upkeep, usage);
+    crate::otel::shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -33,6 +33,7 @@ mod logout;
 mod mfa;
 mod migration;
 mod mtls;
+mod observability;
 mod oidc_rp;
 mod operations;
 mod ops;

@@ -1,0 +1,83 @@
+//! OpenTelemetry traces over OTLP/HTTP (protobuf), off unless `otel.endpoint` is set: a span for
+//! every request (continuing the caller's W3C `traceparent`), for each store operation, outbound
+//! call and signature, exported in batches from a thread of their own. Off, no layer is installed,
+//! the propagator is the no-op one, and the trace spans' call sites stay disabled.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry::{global, KeyValue};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::config::OtelConfig;
+
+/// The target of the spans only traces want (store operations, outbound calls, signatures): at
+/// `trace` level, so without an exporter nothing enables them and they cost nothing.
+pub const TARGET: &str = tessera_core::TRACE_TARGET;
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// The tracer of the configured exporter, or `None` when export is off.
+pub fn init(config: &OtelConfig) -> anyhow::Result<Option<SdkTracer>> {
+    let endpoint = config.endpoint.trim();
+    if endpoint.is_empty() {
+        return Ok(None);
+    }
+    // reqwest is built without a crypto provider of its own: install aws-lc-rs first.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        // Used as given: the collector's traces URL.
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .with_timeout(Duration::from_secs(10))
+        .build()?;
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(exporter)
+        .build();
+    let tracer = provider.tracer("tessera");
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let _ = PROVIDER.set(provider);
+    Ok(Some(tracer))
+}
+
+/// W3C Trace Context: the request span continues the caller's trace when its `traceparent` is
+/// valid (set before the span is entered, which is when it can still take a parent).
+pub fn continue_remote_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    if PROVIDER.get().is_none() {
+        return;
+    }
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// `traceparent` (and `tracestate`) of the current span, for an outbound request.
+pub fn inject_current(headers: &mut http::HeaderMap) {
+    if PROVIDER.get().is_none() {
+        return;
+    }
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+}
+
+/// Exports what is buffered and stops (at the end of `serve`), off the async workers.
+pub async fn shutdown() {
+    if let Some(p) = PROVIDER.get().cloned() {
+        let _ =
+            tokio::task::spawn_blocking(move || p.shutdown_with_timeout(Duration::from_secs(5)))
+                .await;
+    }
+}
