@@ -12,13 +12,14 @@ use super::{print, Output};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The YAML file (scopes, apis, clients).
+    /// The YAML file (scopes, apis, identity_providers, schemes, clients, users).
     #[arg(long, short = 'f')]
     pub file: PathBuf,
     /// Print the plan without changing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Delete scopes, APIs and clients the file does not declare.
+    /// Delete the scopes, APIs, identity providers, schemes and clients the file does not
+    /// declare (never Tessera's own, nor users).
     #[arg(long)]
     pub prune: bool,
     /// With --dry-run: exit with status 2 when the store differs from the file (drift).
