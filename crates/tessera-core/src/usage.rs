@@ -73,13 +73,15 @@ impl Usage {
             .collect()
     }
 
-    /// Puts counts back that the store did not take, so a store outage loses none.
+    /// Puts counts back that the store did not take, so a store outage loses none (within
+    /// [`PENDING_MAX`] keys, as [`Usage::count`]).
     pub fn restore(&self, counts: Vec<UsageCount>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for c in counts {
-            *pending
-                .entry((c.minute, c.metric, c.client_id))
-                .or_default() += c.count;
+            let key = (c.minute, c.metric, c.client_id);
+            if pending.len() < PENDING_MAX || pending.contains_key(&key) {
+                *pending.entry(key).or_default() += c.count;
+            }
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct OtelConfig {
     /// A tracing filter for what becomes spans and span events (default `info` and the store,
     /// outbound and signing spans).
     pub filter: String,
+    /// A caller's W3C `traceparent` parents its request's span (and decides its sampling);
+    /// false: every request starts a trace of its own.
+    pub trust_traceparent: bool,
 }
 
 impl Default for OtelConfig {
@@ -64,6 +67,7 @@ impl Default for OtelConfig {
             endpoint: String::new(),
             service_name: "tessera".into(),
             filter: format!("info,{}=trace", crate::otel::TARGET),
+            trust_traceparent: true,
         }
     }
 }

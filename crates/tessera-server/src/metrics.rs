@@ -164,7 +164,12 @@ async fn timed<T>(
     f: impl std::future::Future<Output = StoreResult<T>>,
 ) -> StoreResult<T> {
     let start = Instant::now();
-    let span = tracing::trace_span!(target: crate::otel::TARGET, "store", otel.name = %format_args!("store {op}"), otel.kind = "client", db.operation.name = op);
+    // Within a request only: the background jobs' polls (every 250 ms) would be traces of their own.
+    let span = if tracing::Span::current().is_none() {
+        tracing::Span::none()
+    } else {
+        tracing::trace_span!(target: crate::otel::TARGET, "store", otel.name = %format_args!("store {op}"), otel.kind = "client", db.operation.name = op)
+    };
     let r = tracing::Instrument::instrument(f, span).await;
     metrics::histogram!("tessera_store_operation_duration_seconds", "op" => op)
         .record(start.elapsed().as_secs_f64());

@@ -50,10 +50,14 @@ pub fn span<B>(req: &Request<B>) -> Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    if !crate::otel::enabled() {
+        return tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    }
+    // A path no route matches is not a span name: it is the caller's to make up.
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| req.uri().path(), |p| p.as_str());
+        .map_or("(unmatched)", |p| p.as_str());
     let span = tracing::info_span!(
         "request",
         method = %req.method(),

@@ -22,6 +22,17 @@ use crate::config::OtelConfig;
 pub const TARGET: &str = tessera_core::TRACE_TARGET;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// Whether a caller's `traceparent` may parent its request's span (`otel.trust_traceparent`).
+static TRUST_INCOMING: OnceLock<bool> = OnceLock::new();
+
+/// W3C Trace Context §3.3.1: at most 32 list members, and at least 512 characters kept; a longer
+/// `tracestate` is not taken (a caller's huge one would be copied into every span).
+const TRACESTATE_MAX: usize = 512;
+
+/// Whether traces are exported (the request span then carries the OpenTelemetry fields).
+pub fn enabled() -> bool {
+    PROVIDER.get().is_some()
+}
 
 /// The tracer of the configured exporter, or `None` when export is off.
 pub fn init(config: &OtelConfig) -> anyhow::Result<Option<SdkTracer>> {
@@ -29,6 +40,14 @@ pub fn init(config: &OtelConfig) -> anyhow::Result<Option<SdkTracer>> {
     if endpoint.is_empty() {
         return Ok(None);
     }
+    // The exporter logs its URL when an export fails: a password there would be in the logs.
+    let parsed = url::Url::parse(endpoint)
+        .map_err(|e| anyhow::anyhow!("otel.endpoint {endpoint:?} is not a URL: {e}"))?;
+    anyhow::ensure!(
+        parsed.username().is_empty() && parsed.password().is_none(),
+        "otel.endpoint must not carry credentials: give the collector's token in OTEL_EXPORTER_OTLP_HEADERS"
+    );
+    let _ = TRUST_INCOMING.set(config.trust_traceparent);
     // reqwest is built without a crypto provider of its own: install aws-lc-rs first.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -55,22 +74,42 @@ pub fn init(config: &OtelConfig) -> anyhow::Result<Option<SdkTracer>> {
 /// W3C Trace Context: the request span continues the caller's trace when its `traceparent` is
 /// valid (set before the span is entered, which is when it can still take a parent).
 pub fn continue_remote_trace(span: &tracing::Span, headers: &http::HeaderMap) {
-    if PROVIDER.get().is_none() {
+    if !enabled() || TRUST_INCOMING.get() != Some(&true) {
         return;
     }
-    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    // Only the two W3C headers, one value each, and a `tracestate` within the W3C limits.
+    let mut taken = http::HeaderMap::new();
+    let one = |name: &str| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => Some(v.clone()),
+            _ => None,
+        }
+    };
+    let Some(parent) = one("traceparent").filter(|v| v.len() == 55) else {
+        return;
+    };
+    taken.insert("traceparent", parent);
+    if let Some(state) = one("tracestate")
+        .filter(|v| v.len() <= TRACESTATE_MAX && v.as_bytes().split(|b| *b == b',').count() <= 32)
+    {
+        taken.insert("tracestate", state);
+    }
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(&taken)));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
 }
 
-/// `traceparent` (and `tracestate`) of the current span, for an outbound request.
+/// `traceparent` of the current span, for an outbound request: ids only, never the caller's
+/// `tracestate` (a caller must not put its headers on Tessera's calls to the URLs clients give).
 pub fn inject_current(headers: &mut http::HeaderMap) {
-    if PROVIDER.get().is_none() {
+    if !enabled() {
         return;
     }
     let cx = tracing::Span::current().context();
     global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+    headers.remove("tracestate");
 }
 
 /// Exports what is buffered and stops (at the end of `serve`), off the async workers.
@@ -79,5 +118,22 @@ pub async fn shutdown() {
         let _ =
             tokio::task::spawn_blocking(move || p.shutdown_with_timeout(Duration::from_secs(5)))
                 .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::OtelConfig;
+
+    #[test]
+    fn off_without_an_endpoint_and_never_with_credentials_in_it() {
+        assert!(super::init(&OtelConfig::default()).unwrap().is_none());
+        let with_password = OtelConfig {
+            endpoint: "http://collector:secret@127.0.0.1:4318".into(),
+            ..OtelConfig::default()
+        };
+        let refused = super::init(&with_password).unwrap_err().to_string();
+        assert!(refused.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{refused}");
+        assert!(!super::enabled());
     }
 }

@@ -28,12 +28,15 @@ async fn receiver() -> (String, Received) {
             axum::routing::get(move |headers: http::HeaderMap| {
                 let seen = seen.clone();
                 async move {
-                    let parent = headers
-                        .get("traceparent")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    seen.lock().expect("lock").push(parent);
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let (parent, state) = (header("traceparent"), header("tracestate"));
+                    seen.lock().expect("lock").push(format!("{parent}|{state}"));
                     axum::Json(serde_json::json!({"keys": []}))
                 }
             }),
@@ -144,6 +147,7 @@ async fn requests_continue_the_callers_trace_with_store_and_signing_spans() {
     let refused = http()
         .post(format!("{}/token", server.base))
         .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .header("tracestate", "caller=its-own-header")
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", keyed.as_str()),
@@ -163,6 +167,17 @@ async fn requests_continue_the_callers_trace_with_store_and_signing_spans() {
             .any(|t| t.starts_with(&format!("00-{trace_id}-")) && !t.contains(parent)),
         "the key set fetch continues the trace under a span of its own: {sent:?}"
     );
+    assert!(
+        sent.iter().all(|t| t.ends_with('|')),
+        "a caller's tracestate never rides on Tessera's calls: {sent:?}"
+    );
+    // A path no route matches does not name a span.
+    let stray = http()
+        .get(format!("{}/no/such/path/{}", server.base, "x".repeat(40)))
+        .send()
+        .await
+        .expect("stray");
+    assert_eq!(stray.status(), 404);
     // Without a traceparent: a trace of its own.
     let own = http()
         .get(format!("{}/.well-known/openid-configuration", server.base))
@@ -218,12 +233,27 @@ async fn requests_continue_the_callers_trace_with_store_and_signing_spans() {
         .find(|s| s.name.starts_with("store ") && under_a_request(s))
         .unwrap_or_else(|| panic!("a store span under a request: {names:?}"));
     assert!(store.end_time_unix_nano >= store.start_time_unix_nano);
-    let all = spans.lock().expect("lock").clone();
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        all = spans.lock().expect("lock").clone();
+        let has = |name: &str| all.iter().any(|s| s.name.starts_with(name));
+        if has("GET (unmatched)") && has("GET /.well-known/openid-configuration") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let discovery = all
         .iter()
         .find(|s| s.name.starts_with("GET /.well-known/openid-configuration"))
         .expect("the discovery request's span");
     assert!(discovery.parent_span_id.is_empty(), "a root span");
     assert_ne!(hex(&discovery.trace_id), trace_id);
+    let all_names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert!(all_names.contains(&"GET (unmatched)"), "{all_names:?}");
+    assert!(!all_names.iter().any(|n| n.contains("no/such/path")));
+    assert!(
+        !all_names.contains(&"store config_version"),
+        "the configuration sync's polls are not traced"
+    );
     drop(server);
 }
