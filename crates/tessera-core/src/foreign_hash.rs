@@ -431,14 +431,18 @@ fn django_scrypt(rest: &str) -> Result<Foreign, String> {
     })
 }
 
+/// Werkzeug's `<method>$<salt>$<hex hash>`, split.
+fn werkzeug_parts<'a>(rest: &'a str, what: &str) -> Result<(&'a str, &'a str, &'a str), String> {
+    let mut parts = rest.splitn(3, '$');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(salt), Some(hash)) => Ok((method, salt, hash)),
+        _ => Err(format!("is not a Werkzeug {what} hash")),
+    }
+}
+
 /// After Werkzeug's `pbkdf2:`: `sha256:<iterations>$<salt>$<hex hash>`; the salt is text.
 fn werkzeug_pbkdf2(rest: &str) -> Result<Foreign, String> {
-    let (method, rest) = rest
-        .split_once('$')
-        .ok_or("is not a Werkzeug PBKDF2 hash")?;
-    let (salt, hash) = rest
-        .split_once('$')
-        .ok_or("is not a Werkzeug PBKDF2 hash")?;
+    let (method, salt, hash) = werkzeug_parts(rest, "PBKDF2")?;
     let Some((digest, iterations)) = method.split_once(':') else {
         return Err(
             "is a Werkzeug PBKDF2 hash without its iteration count (pbkdf2:sha256:<iterations>$…)"
@@ -457,12 +461,7 @@ fn werkzeug_pbkdf2(rest: &str) -> Result<Foreign, String> {
 
 /// After Werkzeug's `scrypt:`: `<N>:<r>:<p>$<salt>$<hex hash>`; the salt is text.
 fn werkzeug_scrypt(rest: &str) -> Result<Foreign, String> {
-    let (method, rest) = rest
-        .split_once('$')
-        .ok_or("is not a Werkzeug scrypt hash")?;
-    let (salt, hash) = rest
-        .split_once('$')
-        .ok_or("is not a Werkzeug scrypt hash")?;
+    let (method, salt, hash) = werkzeug_parts(rest, "scrypt")?;
     let parts: Vec<&str> = method.split(':').collect();
     let [n, r, p] = parts.as_slice() else {
         return Err("is not a Werkzeug scrypt hash (scrypt:<N>:<r>:<p>$<salt>$<hash>)".into());

@@ -6,23 +6,7 @@ use tessera_core::admin::{Caller, Window};
 use tessera_core::model::{Alg, GrantType, TokenFormat};
 
 use crate::admin_api::{automation, call, own_token, self_service, setup};
-use crate::flow::{enc, PASSWORD};
-use crate::support::{Harness, TestClient};
-
-async fn password_grant(h: &Harness, app: &TestClient, user: &str, pw: &str) -> u16 {
-    h.post(
-        "/token",
-        Some(&app.basic()),
-        &enc(&[
-            ("grant_type", "password"),
-            ("username", user),
-            ("password", pw),
-        ]),
-    )
-    .await
-    .status
-    .as_u16()
-}
+use crate::flow::PASSWORD;
 
 #[tokio::test]
 async fn sign_ins_tokens_and_throttling_are_counted_per_application() {
@@ -34,10 +18,15 @@ async fn sign_ins_tokens_and_throttling_are_counted_per_application() {
         .await;
     let m2m = h.client(Alg::ES256, TokenFormat::Jwt).await;
     for _ in 0..2 {
-        assert_eq!(password_grant(&h, &web, "alice", PASSWORD).await, 200);
+        assert_eq!(
+            h.password_grant(&web, "alice", PASSWORD).await.as_u16(),
+            200
+        );
     }
     assert_eq!(
-        password_grant(&h, &web, "alice", "wrong password").await,
+        h.password_grant(&web, "alice", "wrong password")
+            .await
+            .as_u16(),
         400
     );
     for _ in 0..3 {
@@ -46,7 +35,11 @@ async fn sign_ins_tokens_and_throttling_are_counted_per_application() {
     // Bob's account is paused after five failures: the sixth is answered 429.
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(password_grant(&h, &web, "bob", "wrong password").await);
+        statuses.push(
+            h.password_grant(&web, "bob", "wrong password")
+                .await
+                .as_u16(),
+        );
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     tessera_server::jobs::store_usage(&h.provider).await;

@@ -163,6 +163,21 @@ pub fn jwt_claims(token: &str) -> Value {
 }
 
 impl Harness {
+    /// The password grant (RFC 6749 §4.3) for `user` at `app`: the answer's status.
+    pub async fn password_grant(&self, app: &TestClient, user: &str, pw: &str) -> StatusCode {
+        self.post(
+            "/token",
+            Some(&app.basic()),
+            &enc(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", pw),
+            ]),
+        )
+        .await
+        .status
+    }
+
     pub async fn user(&self, username: &str) -> String {
         let spec = UserSpec {
             username: username.into(),

@@ -8,8 +8,7 @@ use tessera_core::admin::{Action, Caller, Outcome, Spec, UserSpec};
 use tessera_core::model::{AuthMethod, ClientType, GrantType};
 use tessera_core::password;
 
-use crate::flow::enc;
-use crate::support::{Harness, TestClient};
+use crate::support::Harness;
 
 /// One vector of the password hash fixture (made by the other systems' own libraries).
 fn vector(id: &str) -> (String, String, String) {
@@ -25,20 +24,6 @@ fn vector(id: &str) -> (String, String, String) {
         .unwrap_or_else(|| panic!("no vector {id}"));
     let s = |k: &str| v[k].as_str().expect(k).to_owned();
     (s("hash"), s("password"), s("wrong_password"))
-}
-
-async fn password_grant(h: &Harness, app: &TestClient, user: &str, pw: &str) -> StatusCode {
-    h.post(
-        "/token",
-        Some(&app.basic()),
-        &enc(&[
-            ("grant_type", "password"),
-            ("username", user),
-            ("password", pw),
-        ]),
-    )
-    .await
-    .status
 }
 
 async fn stored_hash(h: &Harness, user: &str) -> String {
@@ -88,13 +73,13 @@ async fn imported_hashes_sign_in_then_become_argon2id() {
         assert_eq!(stored_hash(&h, user).await, stored, "{id}");
         // A wrong password changes nothing.
         assert_eq!(
-            password_grant(&h, &app, user, &wrong).await,
+            h.password_grant(&app, user, &wrong).await,
             StatusCode::BAD_REQUEST
         );
         assert_eq!(stored_hash(&h, user).await, stored, "{id}");
         // The right one signs in and replaces the hash with Tessera's argon2id.
         assert_eq!(
-            password_grant(&h, &app, user, &pw).await,
+            h.password_grant(&app, user, &pw).await,
             StatusCode::OK,
             "{id}"
         );
@@ -106,7 +91,7 @@ async fn imported_hashes_sign_in_then_become_argon2id() {
         assert!(!password::needs_rehash(&now));
         // And keeps signing in, on the new hash.
         assert_eq!(
-            password_grant(&h, &app, user, &pw).await,
+            h.password_grant(&app, user, &pw).await,
             StatusCode::OK,
             "{id}"
         );
@@ -152,7 +137,7 @@ async fn imported_hashes_sign_in_then_become_argon2id() {
     assert_eq!(plan.items[0].action, Action::Update);
     admin.apply_plan(&plan).await.expect("apply");
     assert_eq!(
-        password_grant(&h, &app, "php", &other_pw).await,
+        h.password_grant(&app, "php", &other_pw).await,
         StatusCode::OK
     );
 
@@ -352,12 +337,12 @@ async fn a_keycloak_realm_imports_and_its_users_sign_in() {
         ("frank", "Frank$Bcrypt10"),
     ] {
         assert_eq!(
-            password_grant(&h, &app, user, "not the password").await,
+            h.password_grant(&app, user, "not the password").await,
             StatusCode::BAD_REQUEST,
             "{user}"
         );
         assert_eq!(
-            password_grant(&h, &app, user, pw).await,
+            h.password_grant(&app, user, pw).await,
             StatusCode::OK,
             "{user}"
         );
@@ -365,19 +350,19 @@ async fn a_keycloak_realm_imports_and_its_users_sign_in() {
             .await
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert_eq!(
-            password_grant(&h, &app, user, pw).await,
+            h.password_grant(&app, user, pw).await,
             StatusCode::OK,
             "{user}"
         );
     }
     // Alice's old password (a password-history credential) is not her password.
     assert_eq!(
-        password_grant(&h, &app, "alice", "Old-Alice-Pass-0").await,
+        h.password_grant(&app, "alice", "Old-Alice-Pass-0").await,
         StatusCode::BAD_REQUEST
     );
     // A disabled Keycloak user stays blocked.
     assert_eq!(
-        password_grant(&h, &app, "judy", "Judy-Disabled-9").await,
+        h.password_grant(&app, "judy", "Judy-Disabled-9").await,
         StatusCode::BAD_REQUEST
     );
     // The import again, once applied: an import adds, it never changes what is there.
