@@ -64,7 +64,7 @@ enum Wanted<'a> {
     /// The first key Tessera can encrypt to with this algorithm (RFC 7516 §4.1.1).
     Encryption(crate::model::KeyManagement),
     /// The key of a client certificate (not one marked for encryption).
-    Certificate(&'a crate::mtls::PublicKeyParts),
+    Certificate(&'a crate::public_key::PublicKeyParts),
 }
 
 fn pick(set: &KeySet, wanted: Wanted<'_>) -> Option<Found> {
@@ -177,7 +177,7 @@ impl JwksCache {
         outbound: &dyn Outbound,
         now: Timestamp,
         source: KeySource<'_>,
-        parts: &crate::mtls::PublicKeyParts,
+        parts: &crate::public_key::PublicKeyParts,
     ) -> Result<bool, String> {
         Ok(self
             .lookup(outbound, now, source, Wanted::Certificate(parts))

@@ -59,6 +59,7 @@ pub mod params;
 pub mod password;
 pub mod pkce;
 pub mod provider;
+pub mod public_key;
 pub mod registration;
 pub mod request_object;
 pub mod resource;
