@@ -478,7 +478,8 @@ fn werkzeug_scrypt(rest: &str) -> Result<Foreign, String> {
 /// A Keycloak password credential (`kc.sh export`): `secretData` `{"value", "salt"}` (standard
 /// base64 of the raw bytes) and `credentialData` `{"hashIterations", "algorithm",
 /// "additionalParameters"}` (older exports: `algorithmData`), as Keycloak's PBKDF2 and argon2
-/// providers write them, in the stored form of [`crate::password::stored_form`]. `Err` says why not.
+/// providers write them, as a hash [`crate::password::stored_form`] reads (an argon2 one is judged
+/// there). `Err` says why not.
 pub fn from_keycloak(secret_data: &str, credential_data: &str) -> Result<String, String> {
     #[derive(serde::Deserialize)]
     struct Secret {
@@ -525,12 +526,11 @@ pub fn from_keycloak(secret_data: &str, credential_data: &str) -> Result<String,
                 other => return Err(format!("its argon2 version {other:?} is unknown")),
             };
             let (memory, lanes) = (param("memory", "7168"), param("parallelism", "1"));
-            let phc = format!(
+            return Ok(format!(
                 "${variant}$v={version}$m={memory},t={iterations},p={lanes}${}${}",
                 B64.encode(&salt),
                 B64.encode(&hash)
-            );
-            return crate::password::stored_form(&phc);
+            ));
         }
         other => {
             return Err(format!(

@@ -40,36 +40,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
-    pub otel: OtelConfig,
+    pub otel: crate::otel::OtelConfig,
     pub admin: AdminConfig,
-}
-
-/// OpenTelemetry traces (OTLP over HTTP, protobuf); off while `endpoint` is empty.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct OtelConfig {
-    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318` (traces go to
-    /// `/v1/traces` under it); empty: no traces.
-    pub endpoint: String,
-    /// `service.name` of the traces.
-    pub service_name: String,
-    /// A tracing filter for what becomes spans and span events (default `info` and the store,
-    /// outbound and signing spans).
-    pub filter: String,
-    /// A caller's W3C `traceparent` parents its request's span (and decides its sampling);
-    /// false: every request starts a trace of its own.
-    pub trust_traceparent: bool,
-}
-
-impl Default for OtelConfig {
-    fn default() -> Self {
-        OtelConfig {
-            endpoint: String::new(),
-            service_name: "tessera".into(),
-            filter: format!("info,{}=trace", crate::otel::TARGET),
-            trust_traceparent: true,
-        }
-    }
 }
 
 /// DPoP (RFC 9449): sender-constrained tokens.
@@ -401,7 +373,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
-            otel: OtelConfig::default(),
+            otel: crate::otel::OtelConfig::default(),
             admin: AdminConfig::default(),
         }
     }

@@ -15,11 +15,39 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::config::OtelConfig;
+use serde::{Deserialize, Serialize};
 
 /// The target of the spans only traces want (store operations, outbound calls, signatures): at
 /// `trace` level, so without an exporter nothing enables them and they cost nothing.
 pub const TARGET: &str = tessera_core::TRACE_TARGET;
+
+/// OpenTelemetry traces (OTLP over HTTP, protobuf); off while `endpoint` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtelConfig {
+    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318` (traces go to
+    /// `/v1/traces` under it); empty: no traces.
+    pub endpoint: String,
+    /// `service.name` of the traces.
+    pub service_name: String,
+    /// A tracing filter for what becomes spans and span events (default `info` and the store,
+    /// outbound and signing spans).
+    pub filter: String,
+    /// A caller's W3C `traceparent` parents its request's span (and decides its sampling);
+    /// false: every request starts a trace of its own.
+    pub trust_traceparent: bool,
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        OtelConfig {
+            endpoint: String::new(),
+            service_name: "tessera".into(),
+            filter: format!("info,{TARGET}=trace"),
+            trust_traceparent: true,
+        }
+    }
+}
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// Whether a caller's `traceparent` may parent its request's span (`otel.trust_traceparent`).
@@ -123,7 +151,7 @@ pub async fn shutdown() {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::OtelConfig;
+    use super::OtelConfig;
 
     #[test]
     fn off_without_an_endpoint_and_never_with_credentials_in_it() {

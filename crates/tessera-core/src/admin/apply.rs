@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::clients::Catalog;
-use super::export::declared_secret;
 use super::permission::{Operation, TargetKind};
 use super::subjects::Written;
 use super::targets::{is_administrator, scope_kind};
@@ -41,6 +40,30 @@ pub struct Spec {
     /// Users, matched by username; never pruned (people are not configuration).
     #[serde(default)]
     pub users: Vec<UserSpec>,
+}
+
+/// What an export writes for a secret: `tessera apply` keeps the stored secret it stands for.
+pub const SECRET_KEPT: &str = "(kept: secrets are never exported)";
+
+/// The secret a declared one stands for: `None` (keep the stored one) for [`SECRET_KEPT`] when
+/// the record exists; refused when it does not, since there is nothing to keep.
+pub(crate) fn declared_secret(
+    field: &str,
+    key: &str,
+    secret: &Option<String>,
+    exists: bool,
+) -> AdminResult<Option<String>> {
+    match secret.as_deref() {
+        Some(SECRET_KEPT) if exists => Ok(None),
+        Some(SECRET_KEPT) => Err(super::invalid(
+            field,
+            format!(
+                "{key}: the export's placeholder stands for a stored secret, and none is stored: \
+                 give the secret, or leave it out to have one generated"
+            ),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

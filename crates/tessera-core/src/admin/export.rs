@@ -4,15 +4,10 @@
 
 use serde::Serialize;
 
-use super::apply::Spec;
+use super::apply::{Spec, SECRET_KEPT};
 use super::permission::{Operation, TargetKind};
 use super::SchemeSpec;
-use super::{
-    invalid, Admin, AdminError, AdminResult, ApiSpec, ClientSpec, IdpSpec, ScopeSpec, UserSpec,
-};
-
-/// What an export writes for a secret: `tessera apply` keeps the stored secret it stands for.
-pub const SECRET_KEPT: &str = "(kept: secrets are never exported)";
+use super::{Admin, AdminError, AdminResult, ApiSpec, ClientSpec, IdpSpec, ScopeSpec, UserSpec};
 
 /// How often an export reads again when the configuration changed while it read.
 const READS: usize = 5;
@@ -69,27 +64,6 @@ impl Export {
     /// What `tessera export` writes.
     pub fn file(&self) -> SpecFile<'_> {
         SpecFile::of(&self.spec)
-    }
-}
-
-/// The secret a declared one stands for: `None` (keep the stored one) for [`SECRET_KEPT`] when
-/// the record exists; refused when it does not, since there is nothing to keep.
-pub(crate) fn declared_secret(
-    field: &str,
-    key: &str,
-    secret: &Option<String>,
-    exists: bool,
-) -> AdminResult<Option<String>> {
-    match secret.as_deref() {
-        Some(SECRET_KEPT) if exists => Ok(None),
-        Some(SECRET_KEPT) => Err(invalid(
-            field,
-            format!(
-                "{key}: the export's placeholder stands for a stored secret, and none is stored: \
-                 give the secret, or leave it out to have one generated"
-            ),
-        )),
-        other => Ok(other.map(str::to_owned)),
     }
 }
 

@@ -33,13 +33,13 @@ mod views;
 
 pub use crate::names::ADMIN_GROUP;
 pub use access::{GrantView, SessionView};
-pub use apply::{Action, Plan, PlanItem, Spec};
+pub use apply::{Action, Plan, PlanItem, Spec, SECRET_KEPT};
 pub use bootstrap::{ACCOUNT_CLIENT, PORTAL_CLIENT, PORTAL_SESSION_SECONDS};
 pub use caller::{Caller, CallerError, Principal};
 pub use catalog::{ApiSpec, ScopeSpec};
 pub use clients::{ClientPatch, ClientSpec, CreatedClient, MtlsPatch, ProtectionPatch};
 pub use defaults::LifetimePatch;
-pub use export::{Export, SpecFile, SECRET_KEPT};
+pub use export::{Export, SpecFile};
 pub use factors::FactorsView;
 pub use groups::{GroupMember, GroupView};
 pub use idps::{IdpSpec, IdpView};

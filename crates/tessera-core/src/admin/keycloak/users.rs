@@ -207,7 +207,8 @@ fn credential(c: &Credential) -> Result<(Option<String>, Option<String>), String
             .ok_or("its secretData has no value")?;
         return crate::password::stored_form(hash).map(|h| (None, Some(h)));
     }
-    crate::foreign_hash::from_keycloak(secret, data).map(|h| (None, Some(h)))
+    let hash = crate::foreign_hash::from_keycloak(secret, data)?;
+    crate::password::stored_form(&hash).map(|h| (None, Some(h)))
 }
 
 /// First and last name, e-mail, and attributes: standard claims where they are one.
