@@ -146,15 +146,21 @@ impl Provider {
         let response = self
             .tokens_for_grant(loaded, &grant, &scope, resources, None, now)
             .await?;
-        let sealed = self.master.encrypt(
-            &successor_context(&artifact),
-            &serde_json::to_vec(&response).map_err(Error::server)?,
-        );
-        let rotated = RefreshRecord {
-            successor: Some(sealed),
-            ..record
+        // The answer is kept, sealed, only for a client with a grace window, the one reader of it
+        // ([`Provider::reused`]); without one the consumed token stays as small as it was.
+        let payload = if grace_secs(client) > 0 {
+            let sealed = self.master.encrypt(
+                &successor_context(&artifact),
+                &serde_json::to_vec(&response).map_err(Error::server)?,
+            );
+            let rotated = RefreshRecord {
+                successor: Some(sealed),
+                ..record
+            };
+            Some(serde_json::to_value(&rotated).map_err(Error::server)?)
+        } else {
+            None
         };
-        let payload = serde_json::to_value(&rotated).map_err(Error::server)?;
         match self
             .store
             .consume_artifact(
@@ -164,7 +170,7 @@ impl Provider {
                     client_id: &client.client_id,
                 },
                 now,
-                Some(&payload),
+                payload.as_ref(),
             )
             .await?
         {
@@ -189,11 +195,7 @@ impl Provider {
         artifact: &Artifact,
         now: Timestamp,
     ) -> Result<TokenResponse> {
-        let grace = if client.client_type.is_confidential() {
-            client.refresh_grace_secs
-        } else {
-            0
-        };
+        let grace = grace_secs(client);
         let within_grace =
             grace > 0 && artifact.consumed_at.is_some_and(|at| now.0 - at.0 <= grace);
         if within_grace {
@@ -229,6 +231,16 @@ impl Provider {
         Err(Error::invalid_grant(
             "the refresh token was already used; the authorization is revoked",
         ))
+    }
+}
+
+/// The seconds a rotated refresh token of `client` may be retried for the same answer: its
+/// `refresh_grace_secs` when it is confidential, none for a public client.
+fn grace_secs(client: &Client) -> i64 {
+    if client.client_type.is_confidential() {
+        client.refresh_grace_secs
+    } else {
+        0
     }
 }
 

@@ -176,7 +176,23 @@ async fn a_rotated_refresh_token_replayed_at_once_revokes_the_grant() {
     let t = tokens(&h, &web, "ann", "openid").await;
     let rt1 = field(&t, "refresh_token");
     assert_eq!(refresh(&h, &web, rt1, &[]).await.status, StatusCode::OK);
+    // Without a grace window nothing would read the answer again: it is not kept.
+    assert!(stored_successor(&h, rt1).await.is_none());
     assert_eq!(refresh(&h, &web, rt1, &[]).await.error(), "invalid_grant");
+}
+
+/// The sealed answer a rotated refresh token keeps for retries, if any.
+async fn stored_successor(h: &Harness, token: &str) -> Option<serde_json::Value> {
+    let key = tessera_core::secret::handle_key(token).expect("a refresh token handle");
+    let artifact = h
+        .provider
+        .store
+        .get_artifact(&key)
+        .await
+        .expect("store")
+        .expect("the consumed token is kept");
+    assert!(artifact.consumed_at.is_some());
+    artifact.payload.get("successor").cloned()
 }
 
 #[tokio::test]
@@ -219,6 +235,10 @@ async fn the_grace_window_is_an_explicit_setting_of_confidential_clients() {
     let t = tokens(&h, &app, "ann", "openid").await;
     let rt1 = field(&t, "refresh_token");
     let second = refresh(&h, &app, rt1, &[]).await;
+    assert!(
+        stored_successor(&h, rt1).await.is_some(),
+        "kept for the window"
+    );
     // A retry within the window gets the very same pair.
     let retry = refresh(&h, &app, rt1, &[]).await;
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
