@@ -286,6 +286,12 @@ impl std::fmt::Display for Foreign {
     }
 }
 
+/// A PBKDF2 digest by its name, or why not.
+fn prf(name: &str) -> Result<Prf, String> {
+    Prf::by_name(name)
+        .ok_or_else(|| format!("its PBKDF2 digest {name:?} is not SHA-1, SHA-256 or SHA-512"))
+}
+
 /// A salt of at most [`SALT_LENGTH`] bytes and a derived key within `hash`.
 fn lengths(salt: &[u8], hash: &[u8], (lo, hi): (usize, usize)) -> Result<(), String> {
     if salt.len() > SALT_LENGTH || !(lo..=hi).contains(&hash.len()) {
@@ -331,9 +337,7 @@ fn modular_pbkdf2(rest: &str) -> Result<Foreign, String> {
     };
     let prf = match digest.strip_prefix('-') {
         None if digest.is_empty() => Prf::Sha1,
-        Some(name) => Prf::by_name(name).ok_or_else(|| {
-            format!("its PBKDF2 digest {name:?} is not SHA-1, SHA-256 or SHA-512")
-        })?,
+        Some(name) => prf(name)?,
         None => return Err("is not a PBKDF2 hash ($pbkdf2-sha256$…)".into()),
     };
     if params.contains('=') {
@@ -407,9 +411,7 @@ fn django_pbkdf2(rest: &str) -> Result<Foreign, String> {
         );
     };
     Ok(Foreign::Pbkdf2 {
-        prf: Prf::by_name(digest).ok_or_else(|| {
-            format!("its PBKDF2 digest {digest:?} is not SHA-1, SHA-256 or SHA-512")
-        })?,
+        prf: prf(digest)?,
         iterations: number("iteration count", iterations)?,
         salt: salt.as_bytes().to_vec(),
         hash: b64("hash", hash)?,
@@ -450,9 +452,7 @@ fn werkzeug_pbkdf2(rest: &str) -> Result<Foreign, String> {
         );
     };
     Ok(Foreign::Pbkdf2 {
-        prf: Prf::by_name(digest).ok_or_else(|| {
-            format!("its PBKDF2 digest {digest:?} is not SHA-1, SHA-256 or SHA-512")
-        })?,
+        prf: prf(digest)?,
         iterations: number("iteration count", iterations)?,
         salt: salt.as_bytes().to_vec(),
         hash: hex("hash", hash)?,

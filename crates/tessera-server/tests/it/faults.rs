@@ -270,25 +270,7 @@ async fn sigterm_drains_in_flight_requests() {
         ("TESSERA_ISSUER", base.as_str()),
         ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
     ];
-    let created = crate::process::json(&crate::process::cli_env(
-        dir.path(),
-        &[
-            "client",
-            "create",
-            "--type",
-            "m2m",
-            "--name",
-            "keyed",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-uri",
-            &jwks_uri,
-            "--output",
-            "json",
-        ],
-        &env,
-    ));
-    let id = created["client_id"].as_str().expect("client_id").to_owned();
+    let id = crate::process::create_keyed_client(dir.path(), &env, &jwks_uri);
     let server = Server::start_on(dir.path(), port, &env);
     server.wait_ready().await;
 

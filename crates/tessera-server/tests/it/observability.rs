@@ -96,25 +96,7 @@ async fn requests_continue_the_callers_trace_with_store_and_signing_spans() {
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
     ];
-    let keyed = crate::process::json(&crate::process::cli_env(
-        dir.path(),
-        &[
-            "client",
-            "create",
-            "--type",
-            "m2m",
-            "--name",
-            "keyed",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-uri",
-            &format!("{collector}/jwks"),
-            "--output",
-            "json",
-        ],
-        &env,
-    ));
-    let keyed = keyed["client_id"].as_str().expect("client_id").to_owned();
+    let keyed = crate::process::create_keyed_client(dir.path(), &env, &format!("{collector}/jwks"));
     let server = Server::start_on(dir.path(), free_port(), &env);
     server.wait_ready().await;
 

@@ -370,25 +370,11 @@ async fn credentials_in_urls_never_reach_the_log() {
         ("TESSERA_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
     ];
     let dead = free_port();
-    let created = json(&cli_env(
+    let id = crate::process::create_keyed_client(
         dir.path(),
-        &[
-            "client",
-            "create",
-            "--type",
-            "m2m",
-            "--name",
-            "keyed",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-uri",
-            &format!("http://keys:hunter2secret@127.0.0.1:{dead}/jwks"),
-            "--output",
-            "json",
-        ],
         &env,
-    ));
-    let id = created["client_id"].as_str().expect("id").to_owned();
+        &format!("http://keys:hunter2secret@127.0.0.1:{dead}/jwks"),
+    );
     let server = Server::start_on(dir.path(), port, &env);
     server.wait_ready().await;
     let k = crate::assertions::key_pair("k1");

@@ -79,6 +79,30 @@ pub fn create_client(
     )
 }
 
+/// Registers a machine-to-machine client that authenticates with `private_key_jwt` against the
+/// key set at `jwks_uri` (with the CLI); returns its client_id.
+pub fn create_keyed_client(dir: &Path, env: &[(&str, &str)], jwks_uri: &str) -> String {
+    let c = json(&cli_env(
+        dir,
+        &[
+            "client",
+            "create",
+            "--type",
+            "m2m",
+            "--name",
+            "keyed",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-uri",
+            jwks_uri,
+            "--output",
+            "json",
+        ],
+        env,
+    ));
+    c["client_id"].as_str().expect("client_id").to_owned()
+}
+
 /// Tests that time a running server ("within a second") or load it take this lock, so that on a
 /// 2-core machine one test's load does not make another's timing fail.
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
