@@ -203,6 +203,17 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         payload: Option<&serde_json::Value>,
     ) -> StoreResult<Consumed>;
+    /// [`Store::consume_artifact`] that, only when this call consumed `which`, also stores
+    /// `successor` in the same write: a refresh token's rotation, one commit, and never a
+    /// successor beside a predecessor someone else consumed. [`StoreError::Conflict`] when the
+    /// successor's key exists.
+    async fn rotate_artifact(
+        &self,
+        which: Consume<'_>,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+        successor: &Artifact,
+    ) -> StoreResult<Consumed>;
     /// Revokes every artifact of a grant; returns how many this call revoked.
     async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64>;
     /// Every artifact whose `grant_id` is `grant_id` (a session's grants hang off its sid).

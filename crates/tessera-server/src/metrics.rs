@@ -272,6 +272,19 @@ impl Store for MeteredStore {
         )
         .await
     }
+    async fn rotate_artifact(
+        &self,
+        which: Consume<'_>,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+        successor: &Artifact,
+    ) -> StoreResult<Consumed> {
+        timed(
+            "rotate_artifact",
+            self.0.rotate_artifact(which, at, payload, successor),
+        )
+        .await
+    }
     async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64> {
         timed("revoke_grant", self.0.revoke_grant(grant_id, at)).await
     }

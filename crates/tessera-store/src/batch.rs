@@ -1,27 +1,27 @@
-//! Group commit for artifact inserts: concurrent inserts queue up and are written by one task as a
-//! single multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` statement, so one commit serves
-//! a whole batch. Each caller is answered only after its row is committed.
+//! Group commit for artifact writes: concurrent inserts and consumes (a refresh token's rotation
+//! is both) queue up, and one task writes each batch with one `UPDATE … FROM (VALUES …)` for the
+//! consumes and one multi-row `INSERT … ON CONFLICT DO NOTHING` for the inserts, in one
+//! transaction when the batch has both. One commit serves a whole batch; each caller is answered
+//! only after its rows are committed.
 
 use std::collections::HashSet;
 
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use tessera_core::model::Artifact;
-use tessera_core::store::{StoreError, StoreResult};
+use tessera_core::store::{Consume, StoreError, StoreResult};
+use tessera_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
 use crate::error::map_err;
 
-/// Rows per statement: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
+/// Jobs per batch: at most two rows each, 8 parameters a row, far below SQLite's and
+/// PostgreSQL's limits.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
 
-struct Pending {
-    row: Row8,
-    reply: oneshot::Sender<StoreResult<()>>,
-}
-
 /// One artifact row, encoded.
-struct Row8 {
+struct NewRow {
     key: Vec<u8>,
     kind: &'static str,
     client_id: String,
@@ -32,10 +32,52 @@ struct Row8 {
     payload: String,
 }
 
+impl NewRow {
+    fn of(a: &Artifact) -> StoreResult<NewRow> {
+        Ok(NewRow {
+            key: a.key.0.to_vec(),
+            kind: a.kind.as_str(),
+            client_id: a.client_id.clone(),
+            grant_id: a.grant_id.clone(),
+            user_id: a.user_id.clone(),
+            expires_at: a.expires_at.0,
+            revoked_at: a.revoked_at.map(|t| t.0),
+            payload: serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(e.into()))?,
+        })
+    }
+}
+
+/// An artifact to mark consumed, if it is of this kind and client and not consumed yet.
+struct ConsumeRow {
+    key: Vec<u8>,
+    kind: &'static str,
+    client_id: String,
+    at: i64,
+    /// The payload that replaces the stored one, if any.
+    payload: Option<String>,
+}
+
+enum Job {
+    Insert {
+        row: NewRow,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
+    /// `Some(artifact as it was)` when this job consumed it (and stored its successor).
+    Consume {
+        row: ConsumeRow,
+        successor: Option<NewRow>,
+        reply: oneshot::Sender<StoreResult<Option<Artifact>>>,
+    },
+}
+
 /// The queue in front of the writer task.
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactWriter {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Job>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the artifact writer has stopped".into())
 }
 
 impl ArtifactWriter {
@@ -47,85 +89,251 @@ impl ArtifactWriter {
     }
 
     pub(crate) async fn insert(&self, a: &Artifact) -> StoreResult<()> {
-        let payload =
-            serde_json::to_string(&a.payload).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let row = Row8 {
-            key: a.key.0.to_vec(),
-            kind: a.kind.as_str(),
-            client_id: a.client_id.clone(),
-            grant_id: a.grant_id.clone(),
-            user_id: a.user_id.clone(),
-            expires_at: a.expires_at.0,
-            revoked_at: a.revoked_at.map(|t| t.0),
-            payload,
-        };
         let (reply, answer) = oneshot::channel();
-        let closed = || StoreError::Unavailable("the artifact writer has stopped".into());
-        self.tx
-            .send(Pending { row, reply })
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        let job = Job::Insert {
+            row: NewRow::of(a)?,
+            reply,
+        };
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Consumes `which` at `at` (replacing its payload when `payload` is given) and, only if this
+    /// call consumed it, stores `successor` in the same transaction. `None`: not consumed by this
+    /// call (missing, another kind or client, or consumed before).
+    pub(crate) async fn consume(
+        &self,
+        which: Consume<'_>,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+        successor: Option<&Artifact>,
+    ) -> StoreResult<Option<Artifact>> {
+        let payload = payload
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Consume {
+            row: ConsumeRow {
+                key: which.key.0.to_vec(),
+                kind: which.kind.as_str(),
+                client_id: which.client_id.to_owned(),
+                at: at.0,
+                payload,
+            },
+            successor: successor.map(NewRow::of).transpose()?,
+            reply,
+        };
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write(&pool, &batch).await {
-            Ok(inserted) => {
-                let mut answered = HashSet::new();
-                for p in batch.drain(..) {
-                    // A key queued twice in one batch: the first is the insert, the rest conflict.
-                    let ok = inserted.contains(&p.row.key) && answered.insert(p.row.key.clone());
-                    let _ = p.reply.send(if ok {
-                        Ok(())
-                    } else {
-                        Err(StoreError::Conflict("artifact".into()))
-                    });
-                }
-            }
+        let plan = Plan::of(&batch);
+        match write(&pool, &batch, &plan).await {
+            Ok(done) => answer(batch.drain(..), &plan, &done),
             Err(e) => {
                 let unavailable = matches!(e, StoreError::Unavailable(_));
                 let text = e.to_string();
-                for p in batch.drain(..) {
-                    let err = if unavailable {
+                let err = || {
+                    if unavailable {
                         StoreError::Unavailable(text.clone().into())
                     } else {
                         StoreError::Other(text.clone().into())
-                    };
-                    let _ = p.reply.send(Err(err));
+                    }
+                };
+                for job in batch.drain(..) {
+                    match job {
+                        Job::Insert { reply, .. } => {
+                            let _ = reply.send(Err(err()));
+                        }
+                        Job::Consume { reply, .. } => {
+                            let _ = reply.send(Err(err()));
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// One statement for the whole batch; returns the keys it inserted.
-async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>>> {
-    let mut sql = String::with_capacity(120 + batch.len() * 40);
-    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) VALUES ");
-    for i in 0..batch.len() {
-        let b = i * 8;
+/// Which jobs of a batch consume: the first job naming a key; a later one in the same batch
+/// loses to it, as it would a moment later.
+struct Plan {
+    first_consume: Vec<bool>,
+}
+
+impl Plan {
+    fn of(batch: &[Job]) -> Plan {
+        let mut seen = HashSet::new();
+        Plan {
+            first_consume: batch
+                .iter()
+                .map(|j| match j {
+                    Job::Consume { row, .. } => seen.insert(row.key.as_slice()),
+                    Job::Insert { .. } => false,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a batch wrote: the artifacts it consumed (as they were) and the keys it inserted.
+struct Done {
+    consumed: Vec<Artifact>,
+    inserted: HashSet<Vec<u8>>,
+}
+
+fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
+    // A key queued twice in one batch: the first is the insert, the rest conflict.
+    let mut claimed = HashSet::new();
+    let mut stored = |key: &Vec<u8>| done.inserted.contains(key) && claimed.insert(key.clone());
+    for (i, job) in jobs.enumerate() {
+        match job {
+            Job::Insert { row, reply } => {
+                let ok = stored(&row.key);
+                let _ = reply.send(if ok {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict("artifact".into()))
+                });
+            }
+            Job::Consume {
+                row,
+                successor,
+                reply,
+            } => {
+                let mine = plan.first_consume[i]
+                    .then(|| done.consumed.iter().find(|a| a.key.0[..] == row.key[..]))
+                    .flatten();
+                let result = match (mine, successor) {
+                    (None, _) => Ok(None),
+                    (Some(a), None) => Ok(Some(a.clone())),
+                    (Some(a), Some(s)) => {
+                        if stored(&s.key) {
+                            Ok(Some(a.clone()))
+                        } else {
+                            Err(StoreError::Conflict("artifact".into()))
+                        }
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// The batch's statements: the consumes first, then the inserts (with the successors of what was
+/// consumed), in one transaction when there are both.
+async fn write(pool: &AnyPool, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
+    let consumes: Vec<&ConsumeRow> = batch
+        .iter()
+        .zip(&plan.first_consume)
+        .filter_map(|(j, first)| match j {
+            Job::Consume { row, .. } if *first => Some(row),
+            _ => None,
+        })
+        .collect();
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    if consumes.is_empty() {
+        let rows: Vec<&NewRow> = batch
+            .iter()
+            .filter_map(|j| match j {
+                Job::Insert { row, .. } => Some(row),
+                Job::Consume { .. } => None,
+            })
+            .collect();
+        let inserted = insert(&mut conn, &rows).await?;
+        return Ok(Done {
+            consumed: Vec::new(),
+            inserted,
+        });
+    }
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    let consumed = consume(&mut tx, &consumes).await?;
+    let rows: Vec<&NewRow> = batch
+        .iter()
+        .zip(&plan.first_consume)
+        .filter_map(|(j, first)| match j {
+            Job::Insert { row, .. } => Some(row),
+            Job::Consume {
+                row,
+                successor: Some(s),
+                ..
+            } if *first && consumed.iter().any(|a| a.key.0[..] == row.key[..]) => Some(s),
+            Job::Consume { .. } => None,
+        })
+        .collect();
+    let inserted = insert(&mut tx, &rows).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Done { consumed, inserted })
+}
+
+/// `(${n+1},…,${n+width})` for each of `count` rows, comma-separated.
+fn placeholders(sql: &mut String, count: usize, width: usize) {
+    for i in 0..count {
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str(&format!(
-            "(${},${},${},${},${},${},${},${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8
-        ));
+        sql.push('(');
+        for j in 0..width {
+            if j > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(i * width + j + 1).to_string());
+        }
+        sql.push(')');
     }
+}
+
+/// One statement for every consume; returns what it consumed, as it was before.
+async fn consume(conn: &mut AnyConnection, rows: &[&ConsumeRow]) -> StoreResult<Vec<Artifact>> {
+    let mut sql = String::with_capacity(300 + rows.len() * 30);
+    sql.push_str(
+        "UPDATE artifacts SET consumed_at = v.column4, payload = COALESCE(v.column5, payload) \
+         FROM (VALUES ",
+    );
+    placeholders(&mut sql, rows.len(), 5);
+    sql.push_str(
+        ") AS v WHERE artifacts.id = v.column1 AND artifacts.kind = v.column2 \
+         AND artifacts.client_id = v.column3 AND artifacts.consumed_at IS NULL RETURNING ",
+    );
+    sql.push_str(ARTIFACT_COLUMNS);
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = q
+            .bind(r.key.clone())
+            .bind(r.kind)
+            .bind(r.client_id.clone())
+            .bind(r.at)
+            .bind(r.payload.clone());
+    }
+    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    found
+        .iter()
+        .map(|row| {
+            let mut a = decode_artifact(row)?;
+            a.consumed_at = None;
+            Ok(a)
+        })
+        .collect()
+}
+
+/// One statement for every insert; returns the keys it inserted.
+async fn insert(conn: &mut AnyConnection, rows: &[&NewRow]) -> StoreResult<HashSet<Vec<u8>>> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut sql = String::with_capacity(120 + rows.len() * 40);
+    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) VALUES ");
+    placeholders(&mut sql, rows.len(), 8);
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut q = sqlx::query(&sql);
-    for p in batch {
-        let r = &p.row;
+    for r in rows {
         q = q
             .bind(r.key.clone())
             .bind(r.kind)
@@ -136,8 +344,9 @@ async fn write(pool: &AnyPool, batch: &[Pending]) -> StoreResult<HashSet<Vec<u8>
             .bind(r.revoked_at)
             .bind(r.payload.clone());
     }
-    let rows = q.fetch_all(pool).await.map_err(map_err)?;
-    rows.iter()
+    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    found
+        .iter()
         .map(|row| {
             row.try_get::<Vec<u8>, _>(0)
                 .map_err(|e| StoreError::Other(Box::new(e)))

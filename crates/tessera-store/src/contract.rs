@@ -88,6 +88,7 @@ pub async fn run(store: &dyn Store) {
     artifacts(store).await;
     concurrent_inserts(store).await;
     single_use_and_grants(store).await;
+    rotations(store).await;
     user_artifacts(store).await;
     stored_settings(store).await;
     logos(store).await;
@@ -338,6 +339,113 @@ async fn audit_events(store: &dyn Store) {
         1
     );
     assert_eq!(list(AuditQuery::default()).await, ["t4", "t3", "t2"]);
+}
+
+/// A rotation consumes its token and stores the successor in one write: of many at once one wins
+/// and only its successor is stored, beside inserts of the same batch; no successor is stored for
+/// a token that is missing, another client's, or consumed before.
+async fn rotations(store: &dyn Store) {
+    let token = Artifact {
+        kind: ArtifactKind::RefreshToken,
+        ..artifact(227, 10_000)
+    };
+    store.insert_artifact(&token).await.expect("insert");
+    let which = Consume {
+        key: &token.key,
+        kind: ArtifactKind::RefreshToken,
+        client_id: "c1",
+    };
+    let successors: Vec<Artifact> = (228..236u8)
+        .map(|n| Artifact {
+            kind: ArtifactKind::RefreshToken,
+            ..artifact(n, 10_000)
+        })
+        .collect();
+    let others: Vec<Artifact> = (236..240u8).map(|n| artifact(n, 10_000)).collect();
+    let rotations = successors
+        .iter()
+        .map(|s| store.rotate_artifact(which, Timestamp(50), None, s));
+    let inserts = others.iter().map(|a| store.insert_artifact(a));
+    let (rotated, inserted) = futures_util::future::join(
+        futures_util::future::join_all(rotations),
+        futures_util::future::join_all(inserts),
+    )
+    .await;
+    assert!(inserted.iter().all(Result::is_ok), "{inserted:?}");
+    let winners: Vec<usize> = rotated
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Ok(Consumed::First(_))))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{rotated:?}");
+    for (i, (r, s)) in rotated.iter().zip(&successors).enumerate() {
+        let stored = store.get_artifact(&s.key).await.expect("get");
+        if i == winners[0] {
+            assert_eq!(stored.as_ref(), Some(s), "the winner's successor is stored");
+        } else {
+            assert!(matches!(r, Ok(Consumed::Again(a)) if a.consumed_at == Some(Timestamp(50))));
+            assert_eq!(stored, None, "a loser's successor is not stored");
+        }
+    }
+    for a in &others {
+        assert!(store.get_artifact(&a.key).await.expect("get").is_some());
+    }
+    let spare = Artifact {
+        kind: ArtifactKind::RefreshToken,
+        ..artifact(242, 10_000)
+    };
+    let missing = ArtifactKey([243; 40]);
+    for (which, why) in [
+        (
+            Consume {
+                key: &missing,
+                ..which
+            },
+            "a missing token",
+        ),
+        (
+            Consume {
+                client_id: "c2",
+                ..which
+            },
+            "another client's token",
+        ),
+    ] {
+        assert_eq!(
+            store
+                .rotate_artifact(which, Timestamp(60), None, &spare)
+                .await
+                .expect("rotate"),
+            Consumed::Missing,
+            "{why}"
+        );
+        assert_eq!(
+            store.get_artifact(&spare.key).await.expect("get"),
+            None,
+            "{why}"
+        );
+    }
+    let next = Artifact {
+        kind: ArtifactKind::RefreshToken,
+        ..artifact(244, 10_000)
+    };
+    store.insert_artifact(&next).await.expect("insert");
+    let clash = store
+        .rotate_artifact(
+            Consume {
+                key: &next.key,
+                ..which
+            },
+            Timestamp(70),
+            None,
+            &others[0],
+        )
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict(_))),
+        "a successor whose key exists: {clash:?}"
+    );
 }
 
 /// A code is consumed exactly once even when many try at once; a grant revokes all its artifacts.

@@ -42,6 +42,39 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
+    /// [`Store::consume_artifact`] and [`Store::rotate_artifact`]: group-committed by
+    /// `artifacts`; what this call did not consume is read back to tell a replay from a miss.
+    async fn consume(
+        &self,
+        which: Consume<'_>,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+        successor: Option<&Artifact>,
+    ) -> StoreResult<Consumed> {
+        if let Some(a) = self
+            .artifacts
+            .consume(which, at, payload, successor)
+            .await?
+        {
+            return Ok(Consumed::First(a));
+        }
+        // Read through the writer: the consuming transaction is visible to it at once.
+        let sql = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND kind = $2 AND client_id = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(which.key.0.to_vec())
+            .bind(which.kind.as_str())
+            .bind(which.client_id)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        match row.as_ref().map(decode_artifact).transpose()? {
+            Some(a) if a.consumed_at.is_some() => Ok(Consumed::Again(a)),
+            _ => Ok(Consumed::Missing),
+        }
+    }
+
     pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
         let artifacts = ArtifactWriter::start(writer.clone());
         SqlStore {
@@ -369,44 +402,17 @@ impl Store for SqlStore {
         at: Timestamp,
         payload: Option<&serde_json::Value>,
     ) -> StoreResult<Consumed> {
-        let payload = payload
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(other)?;
-        let sql = format!(
-            "UPDATE artifacts SET consumed_at = $1, payload = COALESCE($2, payload) \
-             WHERE id = $3 AND kind = $4 AND client_id = $5 AND consumed_at IS NULL \
-             RETURNING {ARTIFACT_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(at.0)
-            .bind(payload)
-            .bind(which.key.0.to_vec())
-            .bind(which.kind.as_str())
-            .bind(which.client_id)
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if let Some(row) = row {
-            let mut a = decode_artifact(&row)?;
-            a.consumed_at = None;
-            return Ok(Consumed::First(a));
-        }
-        // Read through the writer: the consuming transaction is visible to it at once.
-        let sql = format!(
-            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND kind = $2 AND client_id = $3"
-        );
-        let row = sqlx::query(&sql)
-            .bind(which.key.0.to_vec())
-            .bind(which.kind.as_str())
-            .bind(which.client_id)
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(map_err)?;
-        match row.as_ref().map(decode_artifact).transpose()? {
-            Some(a) if a.consumed_at.is_some() => Ok(Consumed::Again(a)),
-            _ => Ok(Consumed::Missing),
-        }
+        self.consume(which, at, payload, None).await
+    }
+
+    async fn rotate_artifact(
+        &self,
+        which: Consume<'_>,
+        at: Timestamp,
+        payload: Option<&serde_json::Value>,
+        successor: &Artifact,
+    ) -> StoreResult<Consumed> {
+        self.consume(which, at, payload, Some(successor)).await
     }
 
     async fn revoke_grant(&self, grant_id: &str, at: Timestamp) -> StoreResult<u64> {

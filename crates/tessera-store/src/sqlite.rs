@@ -1,6 +1,6 @@
-//! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers, and WAL
-//! checkpoints in the background (so a commit never waits for one); an in-memory database is one
-//! shared connection.
+//! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers (neither
+//! pinged before use), and WAL checkpoints in the background (so a commit never waits for one);
+//! an in-memory database is one shared connection.
 
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ fn options(max: u32, extra: &'static str) -> AnyPoolOptions {
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
+        // A file on this machine does not go away between queries: no ping before each one
+        // (it cost a round trip to the connection's thread per query).
+        .test_before_acquire(false)
         .idle_timeout(None)
         .max_lifetime(None)
         .after_connect(move |conn, _| {

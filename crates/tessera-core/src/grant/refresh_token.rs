@@ -143,9 +143,10 @@ impl Provider {
                 "resource {r} is not one this refresh token was granted for"
             )));
         }
-        let response = self
-            .tokens_for_grant(loaded, &grant, &scope, resources, None, now)
+        let minted = self
+            .mint_for_grant(loaded, &grant, &scope, resources, None, now)
             .await?;
+        let response = minted.response;
         // The answer is kept, sealed, only for a client with a grace window, the one reader of it
         // ([`Provider::reused`]); without one the consumed token stays as small as it was.
         let payload = if grace_secs(client) > 0 {
@@ -161,27 +162,29 @@ impl Provider {
         } else {
             None
         };
-        match self
-            .store
-            .consume_artifact(
-                Consume {
-                    key: &key,
-                    kind: ArtifactKind::RefreshToken,
-                    client_id: &client.client_id,
-                },
-                now,
-                payload.as_ref(),
-            )
-            .await?
-        {
-            Consumed::First(_) => Ok(response),
-            Consumed::Again(winner) => {
-                // A concurrent request rotated it first: withdraw ours, answer as a retry.
-                if let Some(new) = response.refresh_token.as_deref().and_then(handle_key) {
-                    self.store.revoke_artifact(&new, now).await?;
-                }
-                self.reused(client, &winner, now).await
+        let which = Consume {
+            key: &key,
+            kind: ArtifactKind::RefreshToken,
+            client_id: &client.client_id,
+        };
+        // One write consumes this token and stores its successor, which exists only if this
+        // request won the rotation.
+        let consumed = match &minted.refresh {
+            Some(successor) => {
+                self.store
+                    .rotate_artifact(which, now, payload.as_ref(), successor)
+                    .await?
             }
+            None => {
+                self.store
+                    .consume_artifact(which, now, payload.as_ref())
+                    .await?
+            }
+        };
+        match consumed {
+            Consumed::First(_) => Ok(response),
+            // A concurrent request rotated it first: answer as a retry.
+            Consumed::Again(winner) => self.reused(client, &winner, now).await,
             Consumed::Missing => Err(Error::invalid_grant(BAD_TOKEN)),
         }
     }

@@ -30,8 +30,8 @@ pub(crate) struct RefreshRecord {
 
 impl Provider {
     /// Issues the tokens for `scope` (the grant's, or narrower) and `resources` (the grant's
-    /// when empty, or narrower) from a grant in force. A grant whose user was asserted (the JWT
-    /// bearer grant) never yields a token for the admin API.
+    /// when empty, or narrower) from a grant in force, and stores the refresh token. A grant
+    /// whose user was asserted (the JWT bearer grant) never yields a token for the admin API.
     pub(crate) async fn tokens_for_grant(
         &self,
         loaded: &Caller<'_>,
@@ -41,6 +41,26 @@ impl Provider {
         nonce: Option<&str>,
         now: Timestamp,
     ) -> Result<TokenResponse> {
+        let minted = self
+            .mint_for_grant(loaded, grant, scope, resources, nonce, now)
+            .await?;
+        if let Some(refresh) = &minted.refresh {
+            self.store.insert_artifact(refresh).await?;
+        }
+        Ok(minted.response)
+    }
+
+    /// [`Provider::tokens_for_grant`] without storing the refresh token: the refresh grant
+    /// stores it in the same write that consumes its predecessor.
+    pub(crate) async fn mint_for_grant(
+        &self,
+        loaded: &Caller<'_>,
+        grant: &ActiveGrant,
+        scope: &[String],
+        resources: &[String],
+        nonce: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Minted> {
         let client = &loaded.client;
         let sub = self.subject(client, &grant.user)?;
         let wanted = if resources.is_empty() {
@@ -69,7 +89,7 @@ impl Provider {
             )
             .await?;
         let public = !client.client_type.is_confidential();
-        let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
+        let (refresh_token, refresh) = if client.grant_types.contains(&GrantType::RefreshToken) {
             let (handle, key) = new_handle();
             let record = RefreshRecord {
                 scope: grant.record.scope.clone(),
@@ -84,23 +104,21 @@ impl Provider {
                     .map(str::to_owned),
                 successor: None,
             };
-            self.store
-                .insert_artifact(&Artifact {
-                    key,
-                    kind: ArtifactKind::RefreshToken,
-                    client_id: client.client_id.clone(),
-                    grant_id: Some(grant.id.clone()),
-                    user_id: None,
-                    // Refresh tokens live as long as the grant: rotation does not extend it.
-                    expires_at: grant.expires_at,
-                    revoked_at: None,
-                    consumed_at: None,
-                    payload: serde_json::to_value(&record).map_err(Error::server)?,
-                })
-                .await?;
-            Some(handle)
+            let artifact = Artifact {
+                key,
+                kind: ArtifactKind::RefreshToken,
+                client_id: client.client_id.clone(),
+                grant_id: Some(grant.id.clone()),
+                user_id: None,
+                // Refresh tokens live as long as the grant: rotation does not extend it.
+                expires_at: grant.expires_at,
+                revoked_at: None,
+                consumed_at: None,
+                payload: serde_json::to_value(&record).map_err(Error::server)?,
+            };
+            (Some(handle), Some(artifact))
         } else {
-            None
+            (None, None)
         };
         let id_token = if scope.iter().any(|s| s == "openid") {
             Some(
@@ -130,12 +148,22 @@ impl Provider {
         } else {
             None
         };
-        Ok(TokenResponse {
-            refresh_token,
-            id_token,
-            ..TokenResponse::issued(access_token, expires_in, scope, loaded.binding)
+        Ok(Minted {
+            response: TokenResponse {
+                refresh_token,
+                id_token,
+                ..TokenResponse::issued(access_token, expires_in, scope, loaded.binding)
+            },
+            refresh,
         })
     }
+}
+
+/// The tokens of a grant, the refresh token not stored yet.
+pub(crate) struct Minted {
+    pub response: TokenResponse,
+    /// The refresh token's artifact, when the client may refresh.
+    pub refresh: Option<Artifact>,
 }
 
 /// RFC 9068 §2.2.1: how the user authenticated (`auth_time`, `acr`, `amr`), in tokens of a grant
