@@ -13,7 +13,14 @@ use tokio::sync::watch;
 /// How often the store's configuration version is compared.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
-const PURGE_BATCH: i64 = 1_000;
+/// How long one purge statement should hold the store's writer: a request's write that queues
+/// behind it waits about this long. The rows per statement follow, between the bounds below.
+const PURGE_STEP: Duration = Duration::from_millis(2);
+const PURGE_BATCH_FIRST: i64 = 500;
+const PURGE_BATCH_MIN: i64 = 50;
+const PURGE_BATCH_MAX: i64 = 5_000;
+/// How often a purge under way renews its lease.
+const PURGE_RENEW: Duration = Duration::from_secs(10);
 /// The purge lease outlives two intervals: when its holder stops renewing it, another node takes
 /// it at its next pass after the lease ran out (within three minutes).
 const PURGE_LEASE_SECS: i64 = 2 * PURGE_INTERVAL.as_secs() as i64;
@@ -73,36 +80,44 @@ pub async fn sync(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
 }
 
 /// While this node (`node`) holds the purge lease: deletes expired artifacts a batch at a time
-/// until none is left, renewing the lease between batches; then waits a minute.
+/// until none is left, then waits a minute. Serving comes first: each statement is sized to hold
+/// the writer for about [`PURGE_STEP`], and the purge rests as long as a statement took before
+/// the next, so it never takes more than half of the writer's time.
 pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Receiver<bool>) {
     loop {
         let mut deleted = 0;
+        let mut batch = PURGE_BATCH_FIRST;
+        let mut renewed: Option<std::time::Instant> = None;
         loop {
             let now = provider.now();
-            match provider
-                .store
-                .try_lease("purge", &node, now, PURGE_LEASE_SECS)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "purge lease unavailable");
-                    break;
+            if renewed.is_none_or(|at| at.elapsed() >= PURGE_RENEW) {
+                match provider
+                    .store
+                    .try_lease("purge", &node, now, PURGE_LEASE_SECS)
+                    .await
+                {
+                    Ok(true) => renewed = Some(std::time::Instant::now()),
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "purge lease unavailable");
+                        break;
+                    }
                 }
             }
-            let purged = match provider.store.purge_expired(now, PURGE_BATCH).await {
+            let started = std::time::Instant::now();
+            let purged = match provider.store.purge_expired(now, batch).await {
                 Ok(n) => provider
                     .store
-                    .purge_events(now, PURGE_BATCH)
+                    .purge_events(now, batch)
                     .await
                     .map(|e| n.max(e)),
                 Err(e) => Err(e),
             };
+            let took = started.elapsed();
             match purged {
                 Ok(n) => {
                     deleted += n;
-                    if (n as i64) < PURGE_BATCH {
+                    if (n as i64) < batch {
                         break;
                     }
                 }
@@ -111,8 +126,10 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
                     break;
                 }
             }
-            if *stop.borrow() {
-                return;
+            batch = next_batch(batch, took);
+            tokio::select! {
+                _ = tokio::time::sleep(took) => {}
+                _ = stop.changed() => return,
             }
         }
         if deleted > 0 {
@@ -123,6 +140,18 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
             _ = tokio::time::sleep(PURGE_INTERVAL) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// The next purge statement's rows: fewer when the last took longer than [`PURGE_STEP`], more
+/// when it took less than half of it.
+fn next_batch(batch: i64, took: Duration) -> i64 {
+    if took > PURGE_STEP {
+        (batch * 3 / 4).max(PURGE_BATCH_MIN)
+    } else if took < PURGE_STEP / 2 {
+        (batch * 5 / 4).min(PURGE_BATCH_MAX)
+    } else {
+        batch
     }
 }
 
@@ -137,5 +166,24 @@ pub async fn report_shared_subjects(provider: Arc<Provider>) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "shared subject identifiers could not be looked for"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{next_batch, PURGE_BATCH_MAX, PURGE_BATCH_MIN, PURGE_STEP};
+
+    #[test]
+    fn purge_statements_shrink_when_slow_and_grow_when_fast_within_bounds() {
+        assert_eq!(next_batch(1_000, PURGE_STEP * 2), 750);
+        assert_eq!(next_batch(1_000, Duration::ZERO), 1_250);
+        assert_eq!(next_batch(1_000, PURGE_STEP * 3 / 4), 1_000);
+        assert_eq!(
+            next_batch(PURGE_BATCH_MIN, PURGE_STEP * 10),
+            PURGE_BATCH_MIN
+        );
+        assert_eq!(next_batch(PURGE_BATCH_MAX, Duration::ZERO), PURGE_BATCH_MAX);
     }
 }
