@@ -22,6 +22,7 @@ pub mod cookies;
 pub mod cors;
 pub mod device;
 pub mod dpop_nonce;
+pub mod front;
 pub mod interaction;
 pub mod jobs;
 pub mod limits;
@@ -54,9 +55,27 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler shares.
+/// What every handler shares, behind one pointer: it is cloned several times a request, so a
+/// clone is one count on a line of its own, not on the provider's.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(s: Shared) -> AppState {
+        AppState(Arc::new(s))
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub provider: Arc<Provider>,
     /// The header a trusted reverse proxy puts the client's address in (`http.client_ip_header`);
     /// `None`: the socket's peer address.
@@ -67,15 +86,22 @@ pub struct AppState {
     pub certificate_proxy: Option<mtls::CertificateProxy>,
 }
 
-impl AppState {
+impl Shared {
     /// The state of a server of `provider` with every other setting at its default.
-    pub fn new(provider: Arc<Provider>) -> AppState {
-        AppState {
+    pub fn new(provider: Arc<Provider>) -> Shared {
+        Shared {
             provider,
             client_ip_header: None,
             metrics: metrics::MetricsAccess::default(),
             certificate_proxy: None,
         }
+    }
+}
+
+impl AppState {
+    /// The state of a server of `provider` with every other setting at its default.
+    pub fn new(provider: Arc<Provider>) -> AppState {
+        AppState::from(Shared::new(provider))
     }
 }
 
@@ -212,19 +238,16 @@ pub fn app(state: AppState, limits: Limits) -> Router {
     if metrics_here {
         router = router.route("/metrics", get(metrics::render));
     }
-    let nonce_state = state.clone();
-    let metrics_state = state.clone();
+    let front = front::Front {
+        state: state.clone(),
+        limits,
+    };
     router
         .fallback(ops::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
-            nonce_state,
-            dpop_nonce::hand_out,
-        ))
-        .layer(axum::middleware::from_fn_with_state(limits, limits::check))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics_state,
-            metrics::track,
+            front,
+            front::every_request,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

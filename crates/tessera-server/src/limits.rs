@@ -2,8 +2,7 @@
 //! RFC 9110 §15.5.15) and the header section (431, RFC 6585 §5). The body limit is axum's
 //! `DefaultBodyLimit`; parameter count and length are `tessera_core::params`'.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
@@ -18,15 +17,15 @@ fn refuse(status: StatusCode, what: &str, limit: usize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Refuses a request whose target or header section is larger than its limit.
-pub async fn check(State(limits): State<Limits>, req: Request, next: Next) -> Response {
+/// The refusal of a request whose target or header section is larger than its limit.
+pub fn refusal(limits: &Limits, req: &Request) -> Option<Response> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_uri_bytes {
-        return refuse(
+        return Some(refuse(
             StatusCode::URI_TOO_LONG,
             "request target",
             limits.max_uri_bytes,
-        );
+        ));
     }
     // Each field as on the wire: name, ": ", value, CRLF.
     let headers: usize = req
@@ -35,11 +34,11 @@ pub async fn check(State(limits): State<Limits>, req: Request, next: Next) -> Re
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
     if headers > limits.max_header_bytes {
-        return refuse(
+        return Some(refuse(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "header section",
             limits.max_header_bytes,
-        );
+        ));
     }
-    next.run(req).await
+    None
 }

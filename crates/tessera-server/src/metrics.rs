@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
@@ -63,29 +62,43 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Middleware: one count and one latency sample per request, labelled by route (never the raw
-/// path, which is unbounded) and status; a throttled answer (429) is counted for the dashboard.
-pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = req.method().as_str().to_owned();
-    let start = Instant::now();
-    let res = next.run(req).await;
-    if res.status() == StatusCode::TOO_MANY_REQUESTS {
-        let now = s.provider.now();
-        s.provider
-            .usage
-            .count(tessera_core::usage::THROTTLED, None, now);
+/// One count and one latency sample per request, labelled by route (never the raw path, which is
+/// unbounded) and status; a throttled answer (429) is counted for the dashboard.
+pub struct Tracked {
+    endpoint: String,
+    method: http::Method,
+    start: Instant,
+}
+
+impl Tracked {
+    /// Starts the clock on a routed request.
+    pub fn start(req: &Request) -> Tracked {
+        Tracked {
+            endpoint: req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| p.as_str())
+                .to_owned(),
+            method: req.method().clone(),
+            start: Instant::now(),
+        }
     }
-    let status = res.status().as_u16().to_string();
-    metrics::counter!("tessera_http_requests_total", "endpoint" => endpoint.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => endpoint)
-        .record(start.elapsed().as_secs_f64());
-    res
+
+    /// Counts the request with its answer.
+    pub fn finish(self, s: &AppState, res: &Response) {
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            let now = s.provider.now();
+            s.provider
+                .usage
+                .count(tessera_core::usage::THROTTLED, None, now);
+        }
+        let status = res.status().as_u16().to_string();
+        let method = self.method.as_str().to_owned();
+        metrics::counter!("tessera_http_requests_total", "endpoint" => self.endpoint.clone(), "method" => method, "status" => status)
+            .increment(1);
+        metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => self.endpoint)
+            .record(self.start.elapsed().as_secs_f64());
+    }
 }
 
 /// Where `/metrics` is served and who may read it.

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::MetricsAccess;
-use crate::{app, jobs, AppState, Limits};
+use crate::{app, jobs, AppState, Limits, Shared};
 
 /// Text or JSON logs to stderr; `RUST_LOG` overrides `log.level`. CLI commands other than `serve`
 /// log warnings only, so their output stays readable.
@@ -113,7 +113,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         h => Some(http::HeaderName::from_bytes(h.as_bytes())?),
     };
     let metrics_listen = config.metrics.listen.trim();
-    let state = AppState {
+    let state = AppState::from(Shared {
         provider,
         client_ip_header,
         metrics: MetricsAccess {
@@ -121,7 +121,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             token: config.metrics.bearer_token()?.map(Into::into),
         },
         certificate_proxy: config.mtls.proxy()?,
-    };
+    });
     let tls = config
         .tls
         .server_config()?

@@ -14,7 +14,7 @@ use tessera_core::model::{Alg, ClientType, TokenFormat};
 use tessera_core::secret::MasterKey;
 use tessera_core::settings::{KeySettings, Lifetimes, Settings};
 use tessera_core::{Clock, Provider};
-use tessera_server::{app, AppState, Limits};
+use tessera_server::{app, AppState, Limits, Shared};
 use tower::ServiceExt;
 
 pub const ISSUER: &str = "http://localhost:8080";
@@ -131,10 +131,10 @@ impl Harness {
 
     /// This harness with its server's state adjusted by `tweak` (what `tessera serve` sets from
     /// its configuration beside the provider's settings).
-    pub fn with_state(mut self, tweak: impl FnOnce(&mut AppState)) -> Harness {
-        let mut state = AppState::new(self.provider.clone());
-        tweak(&mut state);
-        self.router = app(state, Limits::default());
+    pub fn with_state(mut self, tweak: impl FnOnce(&mut Shared)) -> Harness {
+        let mut shared = Shared::new(self.provider.clone());
+        tweak(&mut shared);
+        self.router = app(AppState::from(shared), Limits::default());
         self
     }
 
