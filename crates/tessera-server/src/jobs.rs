@@ -81,9 +81,23 @@ pub async fn sync(provider: Arc<Provider>, mut stop: watch::Receiver<bool>) {
 
 /// While this node (`node`) holds the purge lease: deletes expired artifacts a batch at a time
 /// until none is left, then waits a minute. Serving comes first: each statement is sized to hold
-/// the writer for about [`PURGE_STEP`], and the purge rests as long as a statement took before
-/// the next, so it never takes more than half of the writer's time.
-pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Receiver<bool>) {
+/// the writer for about [`PURGE_STEP`], and the purge rests three times as long as a statement
+/// took before the next, so it never takes more than a quarter of the writer's time. When the
+/// server stops, the lease is given back, so another node (or this one restarted) takes over at
+/// its next pass instead of after the lease ran out.
+pub async fn purge(provider: Arc<Provider>, node: String, stop: watch::Receiver<bool>) {
+    purge_passes(&provider, &node, stop).await;
+    // A lease that ends now: the next node's `expires_at <= now` takes it.
+    if let Err(e) = provider
+        .store
+        .try_lease("purge", &node, provider.now(), 0)
+        .await
+    {
+        tracing::debug!(error = %e, "purge lease not given back");
+    }
+}
+
+async fn purge_passes(provider: &Provider, node: &str, mut stop: watch::Receiver<bool>) {
     loop {
         let mut deleted = 0;
         let mut batch = PURGE_BATCH_FIRST;
@@ -93,7 +107,7 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
             if renewed.is_none_or(|at| at.elapsed() >= PURGE_RENEW) {
                 match provider
                     .store
-                    .try_lease("purge", &node, now, PURGE_LEASE_SECS)
+                    .try_lease("purge", node, now, PURGE_LEASE_SECS)
                     .await
                 {
                     Ok(true) => renewed = Some(std::time::Instant::now()),
@@ -128,7 +142,7 @@ pub async fn purge(provider: Arc<Provider>, node: String, mut stop: watch::Recei
             }
             batch = next_batch(batch, took);
             tokio::select! {
-                _ = tokio::time::sleep(took) => {}
+                _ = tokio::time::sleep(took * 3) => {}
                 _ = stop.changed() => return,
             }
         }
