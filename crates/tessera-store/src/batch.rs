@@ -1,8 +1,8 @@
 //! Group commit for artifact writes: concurrent inserts and consumes (a refresh token's rotation
-//! is both) queue up, and one task writes each batch with one `UPDATE … FROM (VALUES …)` for the
-//! consumes and one multi-row `INSERT … ON CONFLICT DO NOTHING` for the inserts, in one
-//! transaction when the batch has both. One commit serves a whole batch; each caller is answered
-//! only after its rows are committed.
+//! is both) queue up, and one task writes each batch with multi-row `UPDATE … FROM (VALUES …)`
+//! statements for the consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the
+//! inserts, in one transaction when there is more than one statement. One commit serves a whole
+//! batch; each caller is answered only after its rows are committed.
 
 use std::collections::HashSet;
 
@@ -19,6 +19,15 @@ use crate::error::map_err;
 /// PostgreSQL's limits.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
+
+/// How a dialect marks a statement's parameters. SQLite looks a numbered one up by a scan of
+/// every name, for every parameter bound (quadratic in a many-row statement); its anonymous `?`
+/// is bound by position. PostgreSQL knows only `$n`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Marks {
+    Numbered,
+    Anonymous,
+}
 
 /// One artifact row, encoded.
 struct NewRow {
@@ -82,9 +91,9 @@ fn stopped() -> StoreError {
 
 impl ArtifactWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub(crate) fn start(pool: AnyPool) -> ArtifactWriter {
+    pub(crate) fn start(pool: AnyPool, marks: Marks) -> ArtifactWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, marks, rx));
         ArtifactWriter { tx }
     }
 
@@ -129,11 +138,11 @@ impl ArtifactWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, marks: Marks, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let plan = Plan::of(&batch);
-        match write(&pool, &batch, &plan).await {
+        match write(&pool, marks, &batch, &plan).await {
             Ok(done) => answer(batch.drain(..), &plan, &done),
             Err(e) => {
                 let unavailable = matches!(e, StoreError::Unavailable(_));
@@ -227,8 +236,8 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
 }
 
 /// The batch's statements: the consumes first, then the inserts (with the successors of what was
-/// consumed), in one transaction when there are both.
-async fn write(pool: &AnyPool, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
+/// consumed), in one transaction when there is more than one statement.
+async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
     let consumes: Vec<&ConsumeRow> = batch
         .iter()
         .zip(&plan.first_consume)
@@ -246,14 +255,21 @@ async fn write(pool: &AnyPool, batch: &[Job], plan: &Plan) -> StoreResult<Done> 
                 Job::Consume { .. } => None,
             })
             .collect();
-        let inserted = insert(&mut conn, &rows).await?;
+        let inserted = if chunks(rows.len()).len() == 1 {
+            insert(&mut conn, marks, &rows).await?
+        } else {
+            let mut tx = conn.begin().await.map_err(map_err)?;
+            let inserted = insert(&mut tx, marks, &rows).await?;
+            tx.commit().await.map_err(map_err)?;
+            inserted
+        };
         return Ok(Done {
             consumed: Vec::new(),
             inserted,
         });
     }
     let mut tx = conn.begin().await.map_err(map_err)?;
-    let consumed = consume(&mut tx, &consumes).await?;
+    let consumed = consume(&mut tx, marks, &consumes).await?;
     let rows: Vec<&NewRow> = batch
         .iter()
         .zip(&plan.first_consume)
@@ -267,13 +283,26 @@ async fn write(pool: &AnyPool, batch: &[Job], plan: &Plan) -> StoreResult<Done> 
             Job::Consume { .. } => None,
         })
         .collect();
-    let inserted = insert(&mut tx, &rows).await?;
+    let inserted = insert(&mut tx, marks, &rows).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Done { consumed, inserted })
 }
 
-/// `(${n+1},…,${n+width})` for each of `count` rows, comma-separated.
-fn placeholders(sql: &mut String, count: usize, width: usize) {
+/// Rows per statement at most: each row count is a statement shape the connection prepares once
+/// and keeps (sqlx keeps 100 a connection); 32 insert and 32 consume shapes stay within that,
+/// where a shape per batch size up to 256 prepared anew whenever a batch had an unseen size.
+const CHUNK: usize = 32;
+
+/// `n` rows as statements of [`CHUNK`] rows and one of the rest (75 = 32 + 32 + 11).
+fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
+    (0..n)
+        .step_by(CHUNK)
+        .map(|start| start..(start + CHUNK).min(n))
+        .collect()
+}
+
+/// `(${n+1},…,${n+width})` (or `(?,…,?)`) for each of `count` rows, comma-separated.
+fn placeholders(sql: &mut String, marks: Marks, count: usize, width: usize) {
     for i in 0..count {
         if i > 0 {
             sql.push(',');
@@ -283,21 +312,42 @@ fn placeholders(sql: &mut String, count: usize, width: usize) {
             if j > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(i * width + j + 1).to_string());
+            match marks {
+                Marks::Numbered => {
+                    sql.push('$');
+                    sql.push_str(&(i * width + j + 1).to_string());
+                }
+                Marks::Anonymous => sql.push('?'),
+            }
         }
         sql.push(')');
     }
 }
 
-/// One statement for every consume; returns what it consumed, as it was before.
-async fn consume(conn: &mut AnyConnection, rows: &[&ConsumeRow]) -> StoreResult<Vec<Artifact>> {
+/// The consumes, a statement per [`chunks`] chunk; returns what they consumed, as it was before.
+async fn consume(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    rows: &[&ConsumeRow],
+) -> StoreResult<Vec<Artifact>> {
+    let mut consumed = Vec::with_capacity(rows.len());
+    for chunk in chunks(rows.len()) {
+        consumed.extend(consume_chunk(conn, marks, &rows[chunk]).await?);
+    }
+    Ok(consumed)
+}
+
+async fn consume_chunk(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    rows: &[&ConsumeRow],
+) -> StoreResult<Vec<Artifact>> {
     let mut sql = String::with_capacity(300 + rows.len() * 30);
     sql.push_str(
         "UPDATE artifacts SET consumed_at = v.column4, payload = COALESCE(v.column5, payload) \
          FROM (VALUES ",
     );
-    placeholders(&mut sql, rows.len(), 5);
+    placeholders(&mut sql, marks, rows.len(), 5);
     sql.push_str(
         ") AS v WHERE artifacts.id = v.column1 AND artifacts.kind = v.column2 \
          AND artifacts.client_id = v.column3 AND artifacts.consumed_at IS NULL RETURNING ",
@@ -323,14 +373,27 @@ async fn consume(conn: &mut AnyConnection, rows: &[&ConsumeRow]) -> StoreResult<
         .collect()
 }
 
-/// One statement for every insert; returns the keys it inserted.
-async fn insert(conn: &mut AnyConnection, rows: &[&NewRow]) -> StoreResult<HashSet<Vec<u8>>> {
-    if rows.is_empty() {
-        return Ok(HashSet::new());
+/// The inserts, a statement per [`chunks`] chunk; returns the keys they inserted.
+async fn insert(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    rows: &[&NewRow],
+) -> StoreResult<HashSet<Vec<u8>>> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in chunks(rows.len()) {
+        inserted.extend(insert_chunk(conn, marks, &rows[chunk]).await?);
     }
+    Ok(inserted)
+}
+
+async fn insert_chunk(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    rows: &[&NewRow],
+) -> StoreResult<Vec<Vec<u8>>> {
     let mut sql = String::with_capacity(120 + rows.len() * 40);
     sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) VALUES ");
-    placeholders(&mut sql, rows.len(), 8);
+    placeholders(&mut sql, marks, rows.len(), 8);
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut q = sqlx::query(&sql);
     for r in rows {
@@ -352,4 +415,22 @@ async fn insert(conn: &mut AnyConnection, rows: &[&NewRow]) -> StoreResult<HashS
                 .map_err(|e| StoreError::Other(Box::new(e)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks;
+
+    #[test]
+    fn batches_split_into_statements_of_at_most_32_rows() {
+        assert_eq!(chunks(0), vec![]);
+        assert_eq!(chunks(1), vec![0..1]);
+        assert_eq!(chunks(32), vec![0..32]);
+        assert_eq!(chunks(75), vec![0..32, 32..64, 64..75]);
+        for n in 0..600 {
+            let c = chunks(n);
+            assert_eq!(c.iter().map(|r| r.len()).sum::<usize>(), n);
+            assert!(c.iter().all(|r| !r.is_empty() && r.len() <= 32));
+        }
+    }
 }

@@ -18,7 +18,7 @@ use tessera_core::store::{
 use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
-use crate::batch::ArtifactWriter;
+use crate::batch::{ArtifactWriter, Marks};
 use crate::codec::{
     decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record,
     ARTIFACT_COLUMNS,
@@ -76,7 +76,11 @@ impl SqlStore {
     }
 
     pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
-        let artifacts = ArtifactWriter::start(writer.clone());
+        let marks = match dialect {
+            Dialect::Sqlite => Marks::Anonymous,
+            Dialect::Postgres => Marks::Numbered,
+        };
+        let artifacts = ArtifactWriter::start(writer.clone(), marks);
         SqlStore {
             dialect,
             writer,
