@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::model::GrantType;
 
 /// The counts are kept per minute…
 pub const BUCKET_SECS: i64 = 60;
@@ -37,38 +38,83 @@ pub struct UsageCount {
     pub count: i64,
 }
 
-/// This node's counts not yet in the store.
+/// The metric of the tokens of a grant type: [`TOKEN_PREFIX`] and its short name, without
+/// building the string for every token.
+pub fn token_metric(g: GrantType) -> &'static str {
+    match g {
+        GrantType::AuthorizationCode => "token.authorization_code",
+        GrantType::ClientCredentials => "token.client_credentials",
+        GrantType::RefreshToken => "token.refresh_token",
+        GrantType::Password => "token.password",
+        GrantType::TokenExchange => "token.token_exchange",
+        GrantType::JwtBearer => "token.jwt_bearer",
+        GrantType::Saml2Bearer => "token.saml2_bearer",
+        GrantType::DeviceCode => "token.device_code",
+        GrantType::Ciba => "token.ciba",
+    }
+}
+
+/// This node's counts not yet in the store, by minute, metric and application: looked up by
+/// borrowed names, so counting allocates only for a key new since the last drain.
 #[derive(Debug, Default)]
 pub struct Usage {
-    pending: Mutex<HashMap<(i64, String, String), i64>>,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    counts: HashMap<(i64, String), HashMap<String, i64>>,
+    keys: usize,
+}
+
+impl Pending {
+    /// Adds `n` to a key; a new key only within [`PENDING_MAX`].
+    fn add(&mut self, minute: i64, metric: &str, client_id: &str, n: i64) {
+        // The (minute, metric) pairs are few: a scan finds one without building its key.
+        let found = self
+            .counts
+            .iter_mut()
+            .find(|((m, name), _)| *m == minute && name == metric)
+            .map(|(_, clients)| clients);
+        let clients = match found {
+            Some(c) => c,
+            None if self.keys < PENDING_MAX => {
+                self.counts.entry((minute, metric.to_owned())).or_default()
+            }
+            None => return,
+        };
+        if let Some(c) = clients.get_mut(client_id) {
+            *c += n;
+        } else if self.keys < PENDING_MAX {
+            clients.insert(client_id.to_owned(), n);
+            self.keys += 1;
+        }
+    }
 }
 
 impl Usage {
     /// Counts one `metric` for `client_id` at `now`.
     pub fn count(&self, metric: &str, client_id: Option<&str>, now: Timestamp) {
         let minute = now.0 - now.0.rem_euclid(BUCKET_SECS);
-        let key = (
-            minute,
-            metric.to_owned(),
-            client_id.unwrap_or("").to_owned(),
-        );
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= PENDING_MAX && !pending.contains_key(&key) {
-            return;
-        }
-        *pending.entry(key).or_default() += 1;
+        pending.add(minute, metric, client_id.unwrap_or(""), 1);
     }
 
     /// Takes the counts made since the last drain.
     pub fn drain(&self) -> Vec<UsageCount> {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         taken
+            .counts
             .into_iter()
-            .map(|((minute, metric, client_id), count)| UsageCount {
-                minute,
-                metric,
-                client_id,
-                count,
+            .flat_map(|((minute, metric), clients)| {
+                clients
+                    .into_iter()
+                    .map(move |(client_id, count)| UsageCount {
+                        minute,
+                        metric: metric.clone(),
+                        client_id,
+                        count,
+                    })
             })
             .collect()
     }
@@ -78,10 +124,7 @@ impl Usage {
     pub fn restore(&self, counts: Vec<UsageCount>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for c in counts {
-            let key = (c.minute, c.metric, c.client_id);
-            if pending.len() < PENDING_MAX || pending.contains_key(&key) {
-                *pending.entry(key).or_default() += c.count;
-            }
+            pending.add(c.minute, &c.metric, &c.client_id, c.count);
         }
     }
 }
@@ -176,6 +219,16 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_metrics_are_the_prefix_and_the_short_name() {
+        for g in super::GrantType::ALL {
+            assert_eq!(
+                super::token_metric(g),
+                format!("{}{}", super::TOKEN_PREFIX, g.name())
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

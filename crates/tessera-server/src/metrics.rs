@@ -65,7 +65,7 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// One count and one latency sample per request, labelled by route (never the raw path, which is
 /// unbounded) and status; a throttled answer (429) is counted for the dashboard.
 pub struct Tracked {
-    endpoint: String,
+    endpoint: Arc<str>,
     method: http::Method,
     start: Instant,
 }
@@ -78,7 +78,7 @@ impl Tracked {
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or("unmatched", |p| p.as_str())
-                .to_owned(),
+                .into(),
             method: req.method().clone(),
             start: Instant::now(),
         }
@@ -92,11 +92,19 @@ impl Tracked {
                 .usage
                 .count(tessera_core::usage::THROTTLED, None, now);
         }
-        let status = res.status().as_u16().to_string();
-        let method = self.method.as_str().to_owned();
-        metrics::counter!("tessera_http_requests_total", "endpoint" => self.endpoint.clone(), "method" => method, "status" => status)
+        let status = match res.status().as_u16() {
+            200 => metrics::SharedString::const_str("200"),
+            other => metrics::SharedString::from(other.to_string()),
+        };
+        let method = match self.method {
+            http::Method::GET => metrics::SharedString::const_str("GET"),
+            http::Method::POST => metrics::SharedString::const_str("POST"),
+            ref other => metrics::SharedString::from(other.as_str().to_owned()),
+        };
+        let endpoint = metrics::SharedString::from_shared(self.endpoint);
+        metrics::counter!("tessera_http_requests_total", "endpoint" => endpoint.clone(), "method" => method, "status" => status)
             .increment(1);
-        metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => self.endpoint)
+        metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => endpoint)
             .record(self.start.elapsed().as_secs_f64());
     }
 }

@@ -286,9 +286,11 @@ impl Provider {
         if answer.is_ok() {
             let grant = req.params.get("grant_type").ok().flatten();
             if let Some(g) = grant.and_then(GrantType::parse) {
-                let metric = format!("{}{}", crate::usage::TOKEN_PREFIX, g.name());
-                self.usage
-                    .count(&metric, Some(&client.client.client_id), now);
+                self.usage.count(
+                    crate::usage::token_metric(g),
+                    Some(&client.client.client_id),
+                    now,
+                );
             }
         }
         if self.settings.audit_tokens {
