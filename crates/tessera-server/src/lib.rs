@@ -127,12 +127,28 @@ impl Default for Limits {
     }
 }
 
+/// Request ids: unique, not secret (they name a request in the logs and are echoed to its
+/// caller), so not drawn from the cryptographic generator for every request: each thread draws
+/// a random 8-byte prefix once and counts after it.
 #[derive(Clone, Copy, Debug, Default)]
 struct RandomRequestId;
 
+thread_local! {
+    static REQUEST_IDS: std::cell::Cell<(u64, u32)> =
+        std::cell::Cell::new((u64::from_ne_bytes(tessera_core::secret::random_bytes::<8>()), 0));
+}
+
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = tessera_core::secret::b64url(&tessera_core::secret::random_bytes::<12>());
+        let (prefix, n) = REQUEST_IDS.with(|c| {
+            let (prefix, n) = c.get();
+            c.set((prefix, n.wrapping_add(1)));
+            (prefix, n)
+        });
+        let mut raw = [0u8; 12];
+        raw[..8].copy_from_slice(&prefix.to_ne_bytes());
+        raw[8..].copy_from_slice(&n.to_be_bytes());
+        let id = tessera_core::secret::b64url(&raw);
         http::HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }
@@ -242,24 +258,29 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         state: state.clone(),
         limits,
     };
-    router
-        .fallback(ops::not_found)
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(
-            front,
-            front::every_request,
-        ))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
-        .layer(CatchPanicLayer::custom(ops::panic_response))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    // One layer of layers: axum boxes each `Router::layer` around every route, and clones
+    // every box for every request; a stack built first is boxed (and cloned) once. Outermost
+    // first.
+    let every_route = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(ops::span)
                 .on_response(ops::on_response),
         )
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(ops::panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            front,
+            front::every_request,
+        ));
+    router
+        .fallback(ops::not_found)
+        .with_state(state)
+        .layer(every_route)
 }
