@@ -4,6 +4,7 @@
   benchlib.py free-port
   benchlib.py json-get KEY            < text  (first JSON object in text holding KEY, nested ok)
   benchlib.py urlencode VALUE
+  benchlib.py random-secret           (a fresh client secret, for the bare signer)
   benchlib.py check-token ES256|RS256|opaque < token-response-json
   benchlib.py check-introspection     < introspection-response-json
   benchlib.py report RESULTS_TSV FAILURES_TSV   (env: BENCH_META_* ; markdown to stdout)
@@ -12,6 +13,7 @@
 import base64
 import json
 import os
+import secrets
 import socket
 import statistics
 import sys
@@ -136,7 +138,11 @@ ROWS = [
     ("opaque", "client_credentials opaque", 12000, 5.0),
     ("introspection", "introspection", 25000, 5.0),
 ]
-SIDES = ("tessera", "oidc-provider")
+SIDES = ("tessera", "oidc-provider", "bare")
+# The limit row: Tessera's es256 row against the bare signer (bench/bare_signer.rs), which
+# does only what that request needs; target: Tessera req/s / bare signer req/s.
+BARE_ROW = "es256"
+BARE_TARGET = 0.8
 
 
 def fmt_ms(us):
@@ -152,6 +158,47 @@ def fmt_ms(us):
 
 def fmt_rps(v):
     return "–" if v is None else f"{v:,.0f}"
+
+
+def limit_section(runs, failures, med):
+    """The limit row: Tessera ES256 against the bare signer, medians of the same run."""
+    row = BARE_ROW
+    b = {k: med("bare", row, k) for k in ("rps", "p50_us", "p99_us")}
+    t_rps = med("tessera", row, "rps")
+    t_failed = ("tessera", row) in failures
+    b_failed = ("bare", row) in failures
+
+    def cell(failed, val, fmt):
+        if failed:
+            return "**FAILED**" if fmt is fmt_rps else "–"
+        return fmt(val)
+
+    ratio = t_rps / b["rps"] if t_rps and b["rps"] else None
+    if t_failed or b_failed:
+        verdict = "FAILED"
+    else:
+        verdict = "PASS" if ratio is not None and ratio >= BARE_TARGET else "MISS"
+    out = [
+        "## Limit row: Tessera vs the bare signer",
+        "",
+        "The bare signer (bench/bare_signer.rs) answers the same ES256 client_credentials request with the "
+        "same token and JSON, and does nothing else (axum, SHA-256 secret check, ES256 signing; no store, "
+        "configuration, logging, metrics, limits, request ids or timeouts): the limit on this machine. "
+        "Ratio = Tessera ES256 median req/s / bare signer median req/s, runs alternating in the same invocation.",
+        "",
+        "| bare signer req/s | p50 | p99 | Tessera ES256 req/s | ratio | target |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {cell(b_failed, b['rps'], fmt_rps)} | {cell(b_failed, b['p50_us'], fmt_ms)} "
+        f"| {cell(b_failed, b['p99_us'], fmt_ms)} | {cell(t_failed, t_rps, fmt_rps)} "
+        f"| {'–' if ratio is None else f'{ratio:.2f}'} | ≥ {BARE_TARGET:g}: {verdict} |",
+        "",
+    ]
+    t_runs = {r["rep"]: r["rps"] for r in runs.get(("tessera", row), [])}
+    b_runs = {r["rep"]: r["rps"] for r in runs.get(("bare", row), [])}
+    pairs = [f"{t_runs[k] / b_runs[k]:.2f} (run {k})" for k in sorted(t_runs) if k in b_runs and b_runs[k]]
+    if pairs:
+        out += [f"Run by run (Tessera run k / bare run k): {', '.join(pairs)}", ""]
+    return out
 
 
 def report(results_path, failures_path):
@@ -194,10 +241,13 @@ def report(results_path, failures_path):
     w(f"- tessera: {meta.get('tessera_version', '–')}")
     w(f"- oidc-provider: {meta.get('oidc_version', '–')} on node {meta.get('node_version', '?')}, "
       "ONE node process (node is single-threaded: one event loop serves every request)")
+    if "bare" in sides:
+        w(f"- bare signer: {meta.get('bare_version', '?')}")
     w(f"- load generator: {meta.get('wrk_version', 'wrk')} on the same machine, from 127.0.0.1:")
     w(f"  `{meta.get('wrk_cmd', '?')}`")
     w(f"- each cell: median of {meta.get('repeat', '?')} runs of {meta.get('duration', '?')} "
-      f"(each preceded by a {meta.get('warmup', '?')} warm-up; Tessera and oidc-provider runs of a row alternate)")
+      f"(each preceded by a {meta.get('warmup', '?')} warm-up; Tessera and oidc-provider runs of a row alternate"
+      f"{'; in the es256 row the bare signer runs alternate with them' if 'bare' in sides else ''})")
     w("")
     w("| row | Tessera req/s | p50 | p99 | oidc-provider req/s | p50 | p99 | ratio | target req/s | target ratio |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
@@ -246,13 +296,18 @@ def report(results_path, failures_path):
           f"| {cell('oidc-provider', o, 'rps')} | {cell('oidc-provider', o, 'p50_us')} | {cell('oidc-provider', o, 'p99_us')} "
           f"| {'–' if ratio is None else f'{ratio:.1f}x'} | {tr} | {trat} |")
     w("")
+    if "bare" in sides and BARE_ROW in rows_sel:
+        out.extend(limit_section(runs, failures, med))
+    elif "tessera" in sides and BARE_ROW in rows_sel:
+        w("Limit row (Tessera vs the bare signer): left out (BENCH_BARE=0).")
+        w("")
     w("Server memory after the rows (VmRSS, peak VmHWM in parentheses):")
     w("")
-    for side, name in (("tessera", "Tessera"), ("oidc-provider", "oidc-provider (node)")):
+    for side, name in (("tessera", "Tessera"), ("oidc-provider", "oidc-provider (node)"), ("bare", "bare signer")):
         if side in sides:
             rss = meta.get(f"rss_{side.replace('-', '_')}", "?")
             hwm = meta.get(f"hwm_{side.replace('-', '_')}", "?")
-            w(f"- {name}: {rss} ({hwm})")
+            w(f"- {name}: {rss} ({hwm})" if rss else f"- {name}: not running at the end")
     w("")
     if failures:
         w("Failures:")
@@ -282,9 +337,11 @@ def report(results_path, failures_path):
     w("")
     w("</details>")
     w("")
+    servers = [n for side, n in (("tessera", "Tessera"), ("oidc-provider", "node"), ("bare", "the bare signer"))
+               if side in sides]
     w("Every measured and warm-up run is checked by bench/post.lua: any response with status != 200 "
       "(or a 200 body without `access_token` / `\"active\":true`) fails the row. "
-      "wrk, Tessera and node share the machine's CPUs.")
+      f"wrk and the servers ({', '.join(servers)}) share the machine's CPUs.")
     print("\n".join(out))
 
 
@@ -298,6 +355,8 @@ def main():
         json_get(args[0])
     elif cmd == "urlencode":
         print(urllib.parse.quote(args[0], safe=""))
+    elif cmd == "random-secret":
+        print(secrets.token_urlsafe(32))
     elif cmd == "check-token":
         check_token(args[0])
     elif cmd == "check-introspection":

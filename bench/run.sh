@@ -4,11 +4,18 @@
 #   bench/run.sh
 #
 # Installs wrk (apt-get) and bench/oidc-provider's npm dependencies if missing,
-# builds target/release/tessera, starts Tessera (embedded default storage, fresh
-# temp dir) and node-oidc-provider on free 127.0.0.1 ports, registers the same
-# API/clients in both, checks every row with curl, measures each row with wrk
-# (BENCH_REPEAT runs per side, alternating sides, each after a warm-up) and
-# prints a markdown table of medians, also written to bench/results/latest.md.
+# builds target/release/tessera and the bare signer (example bare_signer, from
+# bench/bare_signer.rs), starts Tessera (embedded default storage, fresh temp dir),
+# node-oidc-provider and the bare signer on free 127.0.0.1 ports, registers the
+# same API/clients in both providers, checks every row with curl, measures each
+# row with wrk (BENCH_REPEAT runs per side, alternating sides, each after a
+# warm-up) and prints a markdown table of medians, also written to
+# bench/results/latest.md.
+#
+# The limit row: the es256 row has a third side, `bare`, the bare signer (axum,
+# SHA-256 secret check, ES256 signing, the same request and answer, nothing else),
+# run alternately with the other two; the report gives Tessera ES256 req/s /
+# bare signer req/s (medians of the same run, target >= 0.8).
 #
 # Knobs (environment):
 #   BENCH_CONNECTIONS=32   wrk -c
@@ -16,16 +23,20 @@
 #   BENCH_DURATION=10s     wrk -d of each measured run
 #   BENCH_WARMUP=2s        wrk -d of the warm-up before each measured run
 #   BENCH_REPEAT=3         measured runs per row and side (median is reported)
-#   BENCH_ONLY=            tessera | oidc-provider  (default: both)
+#   BENCH_ONLY=            tessera | oidc-provider  (default: both; the bare side runs
+#                          with tessera, since the ratio to it is Tessera's target)
+#   BENCH_BARE=1           0: leave the bare signer (the es256 row's limit side) out
 #   BENCH_ROWS=es256,dpop,rs256,opaque,introspection (subset / order of rows; dpop is
 #                          Tessera only: ES256 tokens DPoP-bound, compared with the es256 row)
 #   BENCH_DPOP_PROOFS=600000  DPoP proofs made before each dpop run (each is accepted once)
 #   BENCH_SKIP_BUILD=1     do not run cargo build (binary must exist)
-#   TESSERA_BIN=path       binary to benchmark (default: <target dir>/release/tessera)
+#   TESSERA_BIN=path       binary to benchmark (default: <target dir>/release/tessera;
+#                          setting it skips the build)
+#   BARE_SIGNER_BIN=path   bare signer binary (default: <target dir>/release/examples/bare_signer)
 #
 # Exit status: 0 if every selected row ran cleanly (PASS/MISS against the
 # targets is informational), 1 if a row failed (non-200 responses, wrong token
-# type, server died, ...).
+# type, server died, ...), the bare side included.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +52,7 @@ REPEAT=${BENCH_REPEAT:-3}
 ONLY=${BENCH_ONLY:-}
 ROWS_CSV=${BENCH_ROWS:-es256,dpop,rs256,opaque,introspection}
 DPOP_PROOFS=${BENCH_DPOP_PROOFS:-600000}
+BARE=${BENCH_BARE:-1}
 
 case "$ONLY" in
   "" | both) SIDES=(tessera oidc-provider) ;;
@@ -53,6 +65,12 @@ for r in "${ROWS[@]}"; do
   case "$r" in es256 | dpop | rs256 | opaque | introspection) ;; *) echo "unknown row '$r' in BENCH_ROWS" >&2; exit 2 ;; esac
 done
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPEAT must be a positive integer" >&2; exit 2; }
+[[ "$BARE" == 0 || "$BARE" == 1 ]] || { echo "BENCH_BARE must be 0 or 1 (got '$BARE')" >&2; exit 2; }
+# The bare signer is the limit Tessera's es256 row is measured against: it runs with the
+# tessera side, only for the es256 row, last in each repetition.
+if [[ "$BARE" == 1 && " ${SIDES[*]} " == *" tessera "* && " ${ROWS[*]} " == *" es256 "* ]]; then
+  SIDES+=(bare)
+fi
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf '!!! %s\n' "$*" >&2; }
@@ -87,22 +105,36 @@ if has_side oidc-provider; then
   fi
 fi
 
+abs_path() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+
 if has_side tessera; then
+  TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
   if [[ -z "${TESSERA_BIN:-}" ]]; then
-    TESSERA_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"
+    TESSERA_BIN="$TARGET_DIR/release/tessera"
     if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-      log "building tessera (cargo build --release -p tessera-server)"
-      (cd "$ROOT" && cargo build --release -p tessera-server >&2)
+      build=(cargo build --release -p tessera-server --bin tessera)
+      has_side bare && build+=(--example bare_signer)
+      log "building tessera (${build[*]})"
+      (cd "$ROOT" && "${build[@]}" >&2)
     fi
   fi
   [[ -x "$TESSERA_BIN" ]] || { echo "tessera binary not found at $TESSERA_BIN" >&2; exit 2; }
-  TESSERA_BIN=$(cd "$(dirname "$TESSERA_BIN")" && pwd)/$(basename "$TESSERA_BIN")
+  TESSERA_BIN=$(abs_path "$TESSERA_BIN")
+fi
+if has_side bare; then
+  BARE_SIGNER_BIN=${BARE_SIGNER_BIN:-$TARGET_DIR/release/examples/bare_signer}
+  [[ -x "$BARE_SIGNER_BIN" ]] || {
+    echo "bare signer binary not found at $BARE_SIGNER_BIN (cargo build --release -p tessera-server --example bare_signer, or set BARE_SIGNER_BIN, or BENCH_BARE=0)" >&2
+    exit 2
+  }
+  BARE_SIGNER_BIN=$(abs_path "$BARE_SIGNER_BIN")
 fi
 
 # ---------------------------------------------------------------- lifecycle
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench.XXXXXX")
 TESSERA_PID=""
 OIDC_PID=""
+BARE_PID=""
 
 stop_pid() {
   local pid=$1 i
@@ -121,6 +153,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_pid "$TESSERA_PID"
   stop_pid "$OIDC_PID"
+  stop_pid "$BARE_PID"
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -202,6 +235,21 @@ if has_side oidc-provider; then
     CLIENT_ID[oidc-provider:$c]=$c
     CLIENT_SECRET[oidc-provider:$c]="$c-secret-0123456789abcdefghijklmnopqrstuvwxyz"
   done
+fi
+
+# ---------------------------------------------------------------- the bare signer
+if has_side bare; then
+  BPORT=$(free_port)
+  while [[ "$BPORT" == "${TPORT:-}" || "$BPORT" == "${OPORT:-}" ]]; do BPORT=$(free_port); done
+  BASE[bare]="http://127.0.0.1:$BPORT"
+  CLIENT_ID[bare:es256]=bare
+  CLIENT_SECRET[bare:es256]=$(python3 "$LIB" random-secret)
+  log "starting the bare signer on ${BASE[bare]} (the es256 row's limit side)"
+  "$BARE_SIGNER_BIN" "$BPORT" "${CLIENT_ID[bare:es256]}" "${CLIENT_SECRET[bare:es256]}" \
+    "${BASE[bare]}" "$API" "$SCOPE" >"$TMP/bare.log" 2>&1 &
+  BARE_PID=$!
+  PID_OF[bare]=$BARE_PID
+  wait_ready "bare signer" "$BARE_PID" "${BASE[bare]}/readyz" "$TMP/bare.log"
 fi
 
 # ---------------------------------------------------------------- rows
@@ -345,6 +393,7 @@ for row in "${ROWS[@]}"; do
     for side in "${SIDES[@]}"; do
       [[ -n "${FAILED[$side:$row]:-}" ]] && continue
       [[ $row == dpop && $side != tessera ]] && continue
+      [[ $side == bare && $row != es256 ]] && continue
       if ! kill -0 "${PID_OF[$side]}" 2>/dev/null; then
         fail_row "$side" "$row" "server process is not running (see log below)"
         tail -n 30 "$TMP/$side.log" >&2 || true
@@ -385,6 +434,9 @@ if has_side tessera; then
   rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
   if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then rev="$rev (dirty)"; fi
   export BENCH_META_TESSERA_VERSION="$TESSERA_BIN, git $rev, $(nproc) CPUs available"
+fi
+if has_side bare; then
+  export BENCH_META_BARE_VERSION="$BARE_SIGNER_BIN (bench/bare_signer.rs)"
 fi
 if has_side oidc-provider; then
   export BENCH_META_OIDC_VERSION="$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.json').version")"
