@@ -13,12 +13,20 @@ use tessera_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
-use crate::error::map_err;
+use crate::error::{discard_on_error, map_err};
 
 /// Jobs per batch: at most two rows each, 8 parameters a row, far below SQLite's and
 /// PostgreSQL's limits.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
+
+/// How the writer task writes: its dialect's parameter marks, and whether a connection whose
+/// batch the database failed is closed ([`discard_on_error`]).
+#[derive(Debug, Clone, Copy)]
+struct Writing {
+    marks: Marks,
+    discard: bool,
+}
 
 /// How a dialect marks a statement's parameters. SQLite looks a numbered one up by a scan of
 /// every name, for every parameter bound (quadratic in a many-row statement); its anonymous `?`
@@ -66,6 +74,13 @@ struct ConsumeRow {
     payload: Option<String>,
 }
 
+impl ConsumeRow {
+    /// Whether `a` is the artifact this row consumes: its key, kind and client.
+    fn names(&self, a: &Artifact) -> bool {
+        a.key.0[..] == self.key[..] && a.kind.as_str() == self.kind && a.client_id == self.client_id
+    }
+}
+
 enum Job {
     Insert {
         row: NewRow,
@@ -91,9 +106,9 @@ fn stopped() -> StoreError {
 
 impl ArtifactWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub(crate) fn start(pool: AnyPool, marks: Marks) -> ArtifactWriter {
+    pub(crate) fn start(pool: AnyPool, marks: Marks, discard: bool) -> ArtifactWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, marks, rx));
+        tokio::spawn(run(pool, Writing { marks, discard }, rx));
         ArtifactWriter { tx }
     }
 
@@ -138,11 +153,11 @@ impl ArtifactWriter {
     }
 }
 
-async fn run(pool: AnyPool, marks: Marks, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, how: Writing, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let plan = Plan::of(&batch);
-        match write(&pool, marks, &batch, &plan).await {
+        match write(&pool, how, &batch, &plan).await {
             Ok(done) => answer(batch.drain(..), &plan, &done),
             Err(e) => {
                 let unavailable = matches!(e, StoreError::Unavailable(_));
@@ -169,8 +184,9 @@ async fn run(pool: AnyPool, marks: Marks, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Which jobs of a batch consume: the first job naming a key; a later one in the same batch
-/// loses to it, as it would a moment later.
+/// Which jobs of a batch consume: the first job naming a key, kind and client; a later one in the
+/// same batch loses to it, as it would a moment later. A job naming the key with another kind or
+/// client is judged on its own (it consumes nothing), so it cannot cancel the rightful one.
 struct Plan {
     first_consume: Vec<bool>,
 }
@@ -182,7 +198,9 @@ impl Plan {
             first_consume: batch
                 .iter()
                 .map(|j| match j {
-                    Job::Consume { row, .. } => seen.insert(row.key.as_slice()),
+                    Job::Consume { row, .. } => {
+                        seen.insert((row.key.as_slice(), row.kind, row.client_id.as_str()))
+                    }
                     Job::Insert { .. } => false,
                 })
                 .collect(),
@@ -216,7 +234,7 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
                 reply,
             } => {
                 let mine = plan.first_consume[i]
-                    .then(|| done.consumed.iter().find(|a| a.key.0[..] == row.key[..]))
+                    .then(|| done.consumed.iter().find(|a| row.names(a)))
                     .flatten();
                 let result = match (mine, successor) {
                     (None, _) => Ok(None),
@@ -237,8 +255,8 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
 
 /// The batch's statements: the consumes first, then the inserts (with the successors of what was
 /// consumed), in one transaction when there is more than one statement.
-async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
-    let consumes: Vec<&ConsumeRow> = batch
+async fn write(pool: &AnyPool, how: Writing, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
+    let mut consumes: Vec<&ConsumeRow> = batch
         .iter()
         .zip(&plan.first_consume)
         .filter_map(|(j, first)| match j {
@@ -246,7 +264,20 @@ async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> Stor
             _ => None,
         })
         .collect();
+    // Rows are locked in key order on every node, so two nodes' batches cannot deadlock.
+    consumes.sort_by(|a, b| a.key.cmp(&b.key));
     let mut conn = pool.acquire().await.map_err(map_err)?;
+    let written = write_on(&mut conn, how.marks, batch, plan, &consumes).await;
+    discard_on_error(&mut conn, written, how.discard)
+}
+
+async fn write_on(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    batch: &[Job],
+    plan: &Plan,
+    consumes: &[&ConsumeRow],
+) -> StoreResult<Done> {
     if consumes.is_empty() {
         let rows: Vec<&NewRow> = batch
             .iter()
@@ -256,7 +287,7 @@ async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> Stor
             })
             .collect();
         let inserted = if chunks(rows.len()).len() == 1 {
-            insert(&mut conn, marks, &rows).await?
+            insert(conn, marks, &rows).await?
         } else {
             let mut tx = conn.begin().await.map_err(map_err)?;
             let inserted = insert(&mut tx, marks, &rows).await?;
@@ -269,7 +300,7 @@ async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> Stor
         });
     }
     let mut tx = conn.begin().await.map_err(map_err)?;
-    let consumed = consume(&mut tx, marks, &consumes).await?;
+    let consumed = consume(&mut tx, marks, consumes).await?;
     let rows: Vec<&NewRow> = batch
         .iter()
         .zip(&plan.first_consume)
@@ -279,7 +310,7 @@ async fn write(pool: &AnyPool, marks: Marks, batch: &[Job], plan: &Plan) -> Stor
                 row,
                 successor: Some(s),
                 ..
-            } if *first && consumed.iter().any(|a| a.key.0[..] == row.key[..]) => Some(s),
+            } if *first && consumed.iter().any(|a| row.names(a)) => Some(s),
             Job::Consume { .. } => None,
         })
         .collect();

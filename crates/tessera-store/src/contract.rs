@@ -426,6 +426,31 @@ async fn rotations(store: &dyn Store) {
             "{why}"
         );
     }
+    // A consume naming the key with another client, in the same batch and ahead of the rightful
+    // one, consumes nothing and does not cancel it.
+    for n in 245..249u8 {
+        let code = artifact(n, 10_000);
+        store.insert_artifact(&code).await.expect("insert");
+        let right = Consume {
+            key: &code.key,
+            kind: code.kind,
+            client_id: "c1",
+        };
+        let wrong = Consume {
+            client_id: "c2",
+            ..right
+        };
+        let (w, r) = futures_util::future::join(
+            store.consume_artifact(wrong, Timestamp(80), None),
+            store.consume_artifact(right, Timestamp(80), None),
+        )
+        .await;
+        assert_eq!(w.expect("consume"), Consumed::Missing, "another client's");
+        assert!(
+            matches!(r, Ok(Consumed::First(_))),
+            "the rightful one: {r:?}"
+        );
+    }
     let next = Artifact {
         kind: ArtifactKind::RefreshToken,
         ..artifact(244, 10_000)

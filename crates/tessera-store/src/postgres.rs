@@ -16,5 +16,5 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .connect(url)
         .await
         .map_err(crate::error::map_err)?;
-    Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool))
+    Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool, false))
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::AnyPool;
+use sqlx::Connection;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::federation::{IdentityProvider, LinkedIdentity};
@@ -23,7 +24,7 @@ use crate::codec::{
     decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record,
     ARTIFACT_COLUMNS,
 };
-use crate::error::{map_err, other};
+use crate::error::{discard_on_error, map_err, other};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -39,6 +40,9 @@ pub struct SqlStore {
     writer: AnyPool,
     readers: AnyPool,
     artifacts: ArtifactWriter,
+    /// Whether a connection whose transaction the database failed is closed rather than
+    /// reused ([`discard_on_error`]): SQLite on disk (in memory, the connection is the database).
+    discard_failed: bool,
 }
 
 impl SqlStore {
@@ -75,17 +79,23 @@ impl SqlStore {
         }
     }
 
-    pub(crate) fn new(dialect: Dialect, writer: AnyPool, readers: AnyPool) -> SqlStore {
+    pub(crate) fn new(
+        dialect: Dialect,
+        writer: AnyPool,
+        readers: AnyPool,
+        discard_failed: bool,
+    ) -> SqlStore {
         let marks = match dialect {
             Dialect::Sqlite => Marks::Anonymous,
             Dialect::Postgres => Marks::Numbered,
         };
-        let artifacts = ArtifactWriter::start(writer.clone(), marks);
+        let artifacts = ArtifactWriter::start(writer.clone(), marks, discard_failed);
         SqlStore {
             dialect,
             writer,
             readers,
             artifacts,
+            discard_failed,
         }
     }
 
@@ -114,7 +124,9 @@ impl SqlStore {
 
     /// One transaction: raise the version (only from `expected` when given), then every change.
     async fn apply_changes(&self, expected: Option<i64>, changes: &[Change]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let result: StoreResult<()> = async {
+            let mut tx = conn.begin().await.map_err(map_err)?;
         // Writing first takes SQLite's write lock before any read snapshot exists, so a concurrent
         // writer in another process waits (busy_timeout) instead of failing.
         let bumped = match expected {
@@ -186,7 +198,10 @@ impl SqlStore {
                 }
             }
         }
-        tx.commit().await.map_err(map_err)
+            tx.commit().await.map_err(map_err)
+        }
+        .await;
+        discard_on_error(&mut conn, result, self.discard_failed)
     }
 
     async fn get_doc<T: DeserializeOwned>(&self, table: Table, id: &str) -> StoreResult<Option<T>> {
@@ -536,26 +551,31 @@ impl Store for SqlStore {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("DELETE FROM consents WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM user_identities WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {id}")));
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let result: StoreResult<()> = async {
+            let mut tx = conn.begin().await.map_err(map_err)?;
+            sqlx::query("DELETE FROM consents WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("DELETE FROM user_identities WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("user {id}")));
+            }
+            tx.commit().await.map_err(map_err)
         }
-        tx.commit().await.map_err(map_err)
+        .await;
+        discard_on_error(&mut conn, result, self.discard_failed)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -754,7 +774,9 @@ impl Store for SqlStore {
     }
 
     async fn add_usage(&self, counts: &[UsageCount], before: i64) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let result: StoreResult<()> = async {
+            let mut tx = conn.begin().await.map_err(map_err)?;
         for c in counts {
             sqlx::query(
                 "INSERT INTO usage_counts (minute, metric, client_id, count) VALUES ($1, $2, $3, $4) \
@@ -774,7 +796,10 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+            tx.commit().await.map_err(map_err)
+        }
+        .await;
+        discard_on_error(&mut conn, result, self.discard_failed)
     }
 
     async fn usage_since(

@@ -51,7 +51,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     if memory {
         // Every connection to `:memory:` is its own database: keep exactly one, forever.
         let pool = options(1, "").connect(&url).await.map_err(map_err)?;
-        return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool));
+        return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool, false));
     }
     let writer = options(1, WRITER_PRAGMAS)
         .connect(&url)
@@ -59,7 +59,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .map_err(map_err)?;
     let readers = options(4, "").connect(&url).await.map_err(map_err)?;
     tokio::spawn(checkpoints(readers.clone()));
-    Ok(SqlStore::new(Dialect::Sqlite, writer, readers))
+    Ok(SqlStore::new(Dialect::Sqlite, writer, readers, true))
 }
 
 /// Copies committed WAL frames into the database without blocking the writer (PASSIVE), until
