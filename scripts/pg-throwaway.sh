@@ -3,6 +3,8 @@
 # TEST_DATABASE_URL=…` line for it; `scripts/pg-throwaway.sh stop DIR` stops and removes it.
 # Installs Debian's postgresql when initdb is missing. Used by .ci/run; handy locally too:
 #   eval "$(scripts/pg-throwaway.sh)"; cargo test --workspace
+# PG_THROWAWAY_OPTS, when set, is appended to the server options (e.g.
+# "-c shared_preload_libraries=pg_stat_statements", as bench/roundtrips.py does).
 set -euo pipefail
 
 if [ "${1:-}" = "stop" ]; then
@@ -34,6 +36,6 @@ else
 fi
 run "$bin/initdb" -D "$dir/data" -A trust -U tessera --no-sync -E UTF8 >"$dir/initdb.log" 2>&1
 run "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" start >&2
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300${PG_THROWAWAY_OPTS:+ $PG_THROWAWAY_OPTS}" start >&2
 echo "export TEST_DATABASE_URL=postgres://tessera@127.0.0.1:$port/postgres"
 echo "export PG_THROWAWAY_DIR=$dir"
