@@ -54,6 +54,9 @@ import time
 import http.client
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import Browser  # noqa: E402 - the bench directory is put on the path first
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 PG_THROWAWAY = os.path.join(ROOT, "scripts", "pg-throwaway.sh")
@@ -302,26 +305,8 @@ class Node:
             self.proc.wait()
 
 
-class HTTP:
-    """One kept-alive connection with its own cookies."""
-
-    def __init__(self, base):
-        u = urllib.parse.urlsplit(base)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        self.cookies = {}
-
-    def send(self, method, path, body=None, headers=None):
-        h = dict(headers or {})
-        if self.cookies:
-            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        self.conn.request(method, path, body=body, headers=h)
-        r = self.conn.getresponse()
-        data = r.read()
-        for k, v in r.getheaders():
-            if k.lower() == "set-cookie":
-                name, _, rest = v.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+class HTTP(Browser):
+    """One kept-alive connection with its own cookies (scale.py's browser), and a JSON POST."""
 
     def post_json(self, path, body, auth, what):
         st, _, data = self.send("POST", path, urllib.parse.urlencode(body),
