@@ -1,21 +1,36 @@
 //! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers (neither
-//! pinged before use), and WAL checkpoints in the background (so a commit never waits for one);
-//! an in-memory database is one shared connection.
+//! pinged before use), and WAL checkpoints in the background (so a commit seldom waits for one)
+//! that keep the WAL file bounded under a steady stream of writes; an in-memory database is one
+//! shared connection.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{AnyPool, Executor, Row};
 use tessera_core::store::StoreError;
 
 use crate::error::map_err;
 use crate::sql::{Dialect, SqlStore};
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-    PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;";
+    PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;";
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000;";
 /// The writer leaves checkpoints to the background task.
 const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL frames (pages: 16 MiB at SQLite's 4 KiB) past which a checkpoint is finished while
+/// holding the writer connection, so that the WAL starts over.
+const RESTART_FRAMES: i64 = 4096;
+/// WAL frames (64 MiB, `journal_size_limit`) past which writes wait for the readers.
+const HOLD_FRAMES: i64 = 16_384;
+/// How long writes wait for the readers then, at most.
+const HOLD_WAIT_MS: u32 = 1000;
+/// After a read outlasted that wait, how long until writes wait again: doubled after each
+/// wait in vain (a backup may read for minutes), up to [`HOLD_BACKOFF_MAX`].
+const HOLD_BACKOFF: Duration = Duration::from_secs(10);
+const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(320);
 
 fn options(max: u32, extra: &'static str) -> AnyPoolOptions {
     AnyPoolOptions::new()
@@ -30,6 +45,7 @@ fn options(max: u32, extra: &'static str) -> AnyPoolOptions {
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 conn.execute(PRAGMAS).await?;
+                conn.execute(BUSY_TIMEOUT).await?;
                 if !extra.is_empty() {
                     conn.execute(extra).await?;
                 }
@@ -58,20 +74,109 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(map_err)?;
     let readers = options(4, "").connect(&url).await.map_err(map_err)?;
-    tokio::spawn(checkpoints(readers.clone()));
+    tokio::spawn(checkpoints(readers.clone(), writer.clone()));
     Ok(SqlStore::new(Dialect::Sqlite, writer, readers, true))
 }
 
 /// Copies committed WAL frames into the database without blocking the writer (PASSIVE), until
-/// the pool is closed.
-async fn checkpoints(pool: AnyPool) {
-    while !pool.is_closed() {
+/// the pools are closed, and keeps the WAL file bounded. SQLite starts the WAL over only when a
+/// write begins after every frame was copied and no reader still uses one; under a steady stream
+/// of commits that moment never came (a checkpoint on a reader's connection always trails the
+/// latest commit), and the WAL grew without bound: 16 GB in ten minutes of token requests, until
+/// the disk was full. So:
+/// - past [`RESTART_FRAMES`], the rest is copied on the writer connection, the only one in this
+///   process: nothing is appended meanwhile, and the next write starts the WAL over;
+/// - past [`HOLD_FRAMES`], something else holds it (reads that overlap without end, a read that
+///   lasts, another process writing the same file): writes then wait up to [`HOLD_WAIT_MS`] for
+///   the readers (RESTART); when a read outlasts that, the log says so and the next such wait
+///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain.
+async fn checkpoints(readers: AnyPool, writer: AnyPool) {
+    // Since when, and for how long, writes do not wait for readers again.
+    let mut held_back: Option<(Instant, Duration)> = None;
+    while !readers.is_closed() && !writer.is_closed() {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_all(&pool)
-            .await
-        {
-            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+        let frames = match checkpoint(&readers, PASSIVE).await {
+            // Another process (a CLI command) is checkpointing: it copies the frames.
+            Ok(Checkpoint { frames: None, .. }) => continue,
+            Ok(Checkpoint {
+                frames: Some(frames),
+                ..
+            }) => frames,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                continue;
+            }
+        };
+        if frames < RESTART_FRAMES {
+            continue;
+        }
+        let mut conn = match writer.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "no writer connection for the WAL checkpoint; retrying");
+                continue;
+            }
+        };
+        if let Err(e) = checkpoint(&mut *conn, PASSIVE).await {
+            tracing::warn!(error = %e, "WAL checkpoint on the writer failed; retrying");
+            continue;
+        }
+        if frames < HOLD_FRAMES || held_back.is_some_and(|(at, wait)| at.elapsed() < wait) {
+            continue;
+        }
+        let result = restart(&mut conn).await;
+        if let Ok(Checkpoint { busy: false, .. }) = result {
+            held_back = None;
+            continue;
+        }
+        let wait = held_back.map_or(HOLD_BACKOFF, |(_, w)| (w * 2).min(HOLD_BACKOFF_MAX));
+        held_back = Some((Instant::now(), wait));
+        match result {
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint (RESTART) failed"),
+            Ok(_) => tracing::warn!(
+                wal_mib = frames * 4 / 1024,
+                next_try_s = wait.as_secs(),
+                "the WAL cannot start over: a read has lasted over {HOLD_WAIT_MS} ms, or \
+                 another process keeps writing the database; it grows until they end"
+            ),
         }
     }
+}
+
+/// What `PRAGMA wal_checkpoint` answered: whether it could not finish, and the frames in the WAL
+/// (`None` when another connection was checkpointing).
+struct Checkpoint {
+    busy: bool,
+    frames: Option<i64>,
+}
+
+/// Copies what no reader still needs, waits for nobody.
+const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+/// Copies everything, then waits for the readers still using the WAL (see [`restart`]).
+const RESTART: &str = "PRAGMA wal_checkpoint(RESTART)";
+
+/// One checkpoint, [`PASSIVE`] or [`RESTART`].
+async fn checkpoint<'c>(
+    on: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    sql: &'static str,
+) -> Result<Checkpoint, sqlx::Error> {
+    let row = sqlx::query(sql).fetch_one(on).await?;
+    let frames: i64 = row.try_get(1)?;
+    Ok(Checkpoint {
+        busy: row.try_get::<i64, _>(0)? != 0,
+        frames: (frames >= 0).then_some(frames),
+    })
+}
+
+/// A RESTART checkpoint on the writer connection: copies every frame, then waits (the writes
+/// with it) up to [`HOLD_WAIT_MS`] for the readers still using the WAL, so that the next write
+/// starts it over. The connection's own busy timeout is set back after, or it is closed.
+async fn restart(conn: &mut PoolConnection<sqlx::Any>) -> Result<Checkpoint, sqlx::Error> {
+    conn.execute(format!("PRAGMA busy_timeout = {HOLD_WAIT_MS};").as_str())
+        .await?;
+    let done = checkpoint(&mut **conn, RESTART).await;
+    if conn.execute(BUSY_TIMEOUT).await.is_err() {
+        conn.close_on_drop();
+    }
+    done
 }
