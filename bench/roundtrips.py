@@ -40,7 +40,6 @@ import base64
 import collections
 import concurrent.futures
 import hashlib
-import html
 import json
 import os
 import re
@@ -55,13 +54,12 @@ import http.client
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import Browser  # noqa: E402 - the bench directory is put on the path first
+# The bench directory is put on the path first; scale.py owns the node, browser and helpers.
+from scale import TESSERA, Browser, Node, basic, hidden  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 PG_THROWAWAY = os.path.join(ROOT, "scripts", "pg-throwaway.sh")
-TESSERA = os.environ.get("TESSERA_BIN") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "tessera")
 
 N = int(os.environ.get("BENCH_REQUESTS", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
@@ -90,16 +88,6 @@ def out(line=""):
 
 def fail(msg):
     raise SystemExit(f"roundtrips.py: {msg}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def basic(client_id, secret):
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
@@ -265,46 +253,6 @@ def round_trips(c):
 
 # ------------------------------------------------------------------------------ Tessera
 
-class Node:
-    """A `tessera serve` in its own directory; `env` is shared by its CLI calls (bench/scale.py)."""
-
-    def __init__(self, workdir, env):
-        self.dir, self.port = workdir, free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = dict(os.environ, **{"RUST_LOG": "warn", **env})
-        self.env["TESSERA_ISSUER"] = self.base
-        self.env["TESSERA_LISTEN"] = f"127.0.0.1:{self.port}"
-        os.makedirs(workdir, exist_ok=True)
-        self.log = open(os.path.join(workdir, "serve.log"), "w")
-        self.proc = subprocess.Popen([TESSERA, "serve"], cwd=workdir, env=self.env,
-                                     stdout=self.log, stderr=self.log)
-        for _ in range(300):
-            if self.proc.poll() is not None:
-                break
-            try:
-                if HTTP(self.base).send("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        fail(f"tessera did not start: {open(self.log.name).read()[-2000:]}")
-
-    def cli(self, *args, env=None):
-        r = subprocess.run([TESSERA, *args, "--output", "json"], cwd=self.dir,
-                           env=dict(self.env, **(env or {})), capture_output=True, text=True)
-        if r.returncode != 0:
-            fail(f"tessera {' '.join(args)}: {r.stderr}")
-        return json.loads(r.stdout) if r.stdout.strip() else None
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class HTTP(Browser):
     """One kept-alive connection with its own cookies (scale.py's browser), and a JSON POST."""
 
@@ -335,13 +283,6 @@ def setup(node):
 
 
 # ------------------------------------------------------------------------------ requests
-
-def hidden(page, name):
-    m = re.search(f'name="{name}" value="([^"]*)"', page)
-    if not m:
-        fail(f"no {name} in the login page: {page[:500]}")
-    return html.unescape(m.group(1))
-
 
 def sign_in_code(base, client_id):
     """GET /authorize and POST /login as a fresh browser: (code, PKCE verifier)."""
@@ -701,7 +642,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="tessera-roundtrips.")
     try:
         (version,) = pg.sql("SHOW server_version")[0]
-        binary = os.path.relpath(TESSERA, ROOT) if TESSERA.startswith(ROOT) else TESSERA
+        binary = (os.path.relpath(TESSERA, ROOT) if TESSERA.startswith(ROOT)
+                  else os.path.basename(TESSERA))
         out(f"PostgreSQL {version} (fsync off), one `tessera serve` node ({binary}), its "
             f"connections through a counting proxy.")
         out()

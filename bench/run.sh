@@ -430,13 +430,15 @@ export BENCH_META_WRK_VERSION="$(wrk -v 2>&1 | head -n 1 | awk '{ print $1 " " $
 export BENCH_META_WRK_CMD="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/post.lua <url>  (warm-up: -d$WARMUP)"
 export BENCH_META_REPEAT="$REPEAT" BENCH_META_DURATION="$DURATION" BENCH_META_WARMUP="$WARMUP"
 export BENCH_META_SIDES="${SIDES[*]}" BENCH_META_ROWS="${ROWS[*]}"
+# A binary inside the checkout by its path there, any other by its file name (no machine paths).
+shown() { case "$1" in "$ROOT"/*) echo "${1#"$ROOT"/}" ;; *) basename "$1" ;; esac; }
 if has_side tessera; then
   rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
   if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then rev="$rev (dirty)"; fi
-  export BENCH_META_TESSERA_VERSION="$TESSERA_BIN, git $rev, $(nproc) CPUs available"
+  export BENCH_META_TESSERA_VERSION="$(shown "$TESSERA_BIN"), git $rev, $(nproc) CPUs available"
 fi
 if has_side bare; then
-  export BENCH_META_BARE_VERSION="$BARE_SIGNER_BIN (bench/bare_signer.rs)"
+  export BENCH_META_BARE_VERSION="$(shown "$BARE_SIGNER_BIN") (bench/bare_signer.rs)"
 fi
 if has_side oidc-provider; then
   export BENCH_META_OIDC_VERSION="$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.json').version")"

@@ -14,7 +14,8 @@ BENCH_TOTP_USERS (300 users a browser in the password + TOTP run), BENCH_OPAQUE_
 opaque access tokens issued at least before the bytes reading), BENCH_USERS (1000000) and
 BENCH_USERS_FEW (1000, users in the store of the two sign-in measurements), BENCH_PURGE_ROWS
 (1000000, expired artifacts to purge each cycle), BENCH_PURGE_RUN_SECONDS (1, each run during and
-after the purge), BENCH_SKIP_BUILD (0); TESSERA_BIN, SIGN_INS_BIN, ARGON2_BIN: binaries to use
+after the purge), BENCH_SKIP_BUILD (0), BENCH_KEEP (0; 1 keeps the run's directories: databases
+and node logs); TESSERA_BIN, SIGN_INS_BIN, ARGON2_BIN: binaries to use
 instead of the release build's (any of them set: no build). BENCH_REPEAT is also the number of
 alternations in 'users' and of purge cycles in 'purge'.
 Prints a markdown report and writes it to bench/results/scale.md. Standard library only.
@@ -45,6 +46,7 @@ PARTS = [p.strip() for p in os.environ.get("BENCH_PARTS", ",".join(ALL_PARTS)).s
          if p.strip()]
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+KEEP = os.environ.get("BENCH_KEEP") == "1"
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 WORKERS = int(os.environ.get("BENCH_SIGNIN_WORKERS", "4"))
 MILLION = int(os.environ.get("BENCH_TOKENS", "1000000"))
@@ -95,6 +97,8 @@ class Node:
         self.proc = subprocess.Popen([TESSERA, "serve"], cwd=workdir, env=self.env,
                                      stdout=self.log, stderr=self.log)
         for _ in range(300):
+            if self.proc.poll() is not None:
+                break
             try:
                 if status(self.base, "GET", "/readyz") == 200:
                     return
@@ -120,7 +124,11 @@ class Node:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def status(base, method, path, body=None, headers=None):
@@ -128,6 +136,14 @@ def status(base, method, path, body=None, headers=None):
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     c.request(method, path, body=body, headers=headers or {})
     return c.getresponse().status
+
+
+def discard(path):
+    """Removes a run's directory (databases, node logs), or keeps it with BENCH_KEEP=1."""
+    if KEEP:
+        log(f"kept {path} (BENCH_KEEP=1)")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def wrk(url, script, env, seconds, connections=CONNECTIONS):
@@ -480,7 +496,7 @@ def part_opaque(workdir):
                             "WHERE kind = 'access_token'")
     finally:
         node.stop()
-        shutil.rmtree(node.dir, ignore_errors=True)
+        discard(node.dir)
     per = (bytes1 - bytes0) / max(rows1 - rows0, 1)
     out("## Bytes stored per opaque access token")
     out()
@@ -616,7 +632,7 @@ def part_users(workdir):
                 runs[total].append((*census(db), sign_ins(node.base, *app, SECONDS, [])))
     finally:
         node.stop()
-        shutil.rmtree(node.dir, ignore_errors=True)
+        discard(node.dir)
     few, many = (statistics.median(r[-1] for r in runs[t]) for t in (FEW_USERS, USERS))
     ratio = many / few
     out(f"## Sign-ins with {USERS:,} users vs {FEW_USERS:,}")
@@ -796,7 +812,7 @@ def part_purge(workdir):
         for _ in range(REPEAT):
             cycles.append(purge_cycle(node.dir, node.port, env, auth, token))
     finally:
-        shutil.rmtree(node.dir, ignore_errors=True)
+        discard(node.dir)
     counted = [r for c in cycles for r in c[0] if r[-1]]
     idle = [r for c in cycles for r in c[1]]
     busy, calm = ms(counted, 4), ms(idle, 4)
@@ -947,7 +963,7 @@ def main():
         if "cluster" in PARTS:
             part_cluster(workdir)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        discard(workdir)
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     with open(os.path.join(BENCH, "results", "scale.md"), "w") as f:
         f.write("\n".join(report) + "\n")
