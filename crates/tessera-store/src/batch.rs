@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use tessera_core::model::Artifact;
 use tessera_core::store::{Consume, StoreError, StoreResult};
 use tessera_core::Timestamp;
@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
 use crate::error::{discard_on_error, map_err};
+use crate::pool::Pool;
 
 /// Jobs per batch: at most two rows each, 8 parameters a row, far below SQLite's and
 /// PostgreSQL's limits.
@@ -106,7 +107,7 @@ fn stopped() -> StoreError {
 
 impl ArtifactWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub(crate) fn start(pool: AnyPool, marks: Marks, discard: bool) -> ArtifactWriter {
+    pub(crate) fn start(pool: Pool, marks: Marks, discard: bool) -> ArtifactWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(pool, Writing { marks, discard }, rx));
         ArtifactWriter { tx }
@@ -153,7 +154,7 @@ impl ArtifactWriter {
     }
 }
 
-async fn run(pool: AnyPool, how: Writing, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: Pool, how: Writing, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let plan = Plan::of(&batch);
@@ -255,7 +256,7 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
 
 /// The batch's statements: the consumes first, then the inserts (with the successors of what was
 /// consumed), in one transaction when there is more than one statement.
-async fn write(pool: &AnyPool, how: Writing, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
+async fn write(pool: &Pool, how: Writing, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
     let mut consumes: Vec<&ConsumeRow> = batch
         .iter()
         .zip(&plan.first_consume)

@@ -13,7 +13,7 @@ pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreE
 /// believe a transaction open: every later BEGIN a savepoint, nothing committed again, SQLite's
 /// write lock held. A failed transaction's connection goes, and the pool opens another.
 pub(crate) fn discard_on_error<T>(
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    conn: &mut crate::pool::Conn,
     result: StoreResult<T>,
     discard: bool,
 ) -> StoreResult<T> {

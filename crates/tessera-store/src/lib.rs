@@ -3,6 +3,7 @@
 //! - [`connect`]: picks the backend by URL scheme and runs that dialect's migrations
 //! - `sql`: the one implementation of the trait, in SQL both dialects accept
 //! - `sqlite`, `postgres`: what differs per dialect (connection options, pools)
+//! - `pool`: connection pools (SQLite's kept by the store)
 //! - `batch`: group commit of artifact inserts
 //! - `codec`: rows <-> core records; `error`: database errors as store errors
 //! - [`contract`]: the one contract suite every backend passes; [`testing`]: a fresh PostgreSQL database per test
@@ -11,6 +12,7 @@ mod batch;
 mod codec;
 pub mod contract;
 mod error;
+mod pool;
 mod postgres;
 mod sql;
 mod sqlite;

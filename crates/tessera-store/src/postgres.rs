@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use tessera_core::store::StoreError;
 
+use crate::pool::Pool;
 use crate::sql::{Dialect, SqlStore};
 
 pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
@@ -16,5 +17,6 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .connect(url)
         .await
         .map_err(crate::error::map_err)?;
+    let pool = Pool::Shared(pool);
     Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool, false))
 }

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use sqlx::AnyPool;
 use sqlx::Connection;
 use sqlx::Row;
 use tessera_core::audit::{AuditEvent, AuditQuery};
@@ -25,6 +24,7 @@ use crate::codec::{
     ARTIFACT_COLUMNS,
 };
 use crate::error::{discard_on_error, map_err, other};
+use crate::pool::Pool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -37,8 +37,8 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     dialect: Dialect,
-    writer: AnyPool,
-    readers: AnyPool,
+    writer: Pool,
+    readers: Pool,
     artifacts: ArtifactWriter,
     /// Whether a connection whose transaction the database failed is closed rather than
     /// reused ([`discard_on_error`]): SQLite on disk (in memory, the connection is the database).
@@ -81,8 +81,8 @@ impl SqlStore {
 
     pub(crate) fn new(
         dialect: Dialect,
-        writer: AnyPool,
-        readers: AnyPool,
+        writer: Pool,
+        readers: Pool,
         discard_failed: bool,
     ) -> SqlStore {
         let marks = match dialect {
@@ -104,15 +104,16 @@ impl SqlStore {
     }
 
     pub(crate) async fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
         let result = match self.dialect {
             Dialect::Sqlite => {
                 sqlx::migrate!("../../migrations/sqlite")
-                    .run(&self.writer)
+                    .run(&mut *conn)
                     .await
             }
             Dialect::Postgres => {
                 sqlx::migrate!("../../migrations/postgres")
-                    .run(&self.writer)
+                    .run(&mut *conn)
                     .await
             }
         };

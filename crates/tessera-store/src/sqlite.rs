@@ -1,16 +1,16 @@
-//! SQLite specifics: WAL, busy timeout, one writer connection beside a pool of readers (neither
-//! pinged before use), and WAL checkpoints in the background (so a commit seldom waits for one)
+//! SQLite specifics: WAL, busy timeout, one writer connection beside four readers (kept by the
+//! store, never pinged: `pool.rs`), and WAL checkpoints in the background (so a commit seldom waits for one)
 //! that keep the WAL file bounded under a steady stream of writes; an in-memory database is one
 //! shared connection.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::pool::PoolConnection;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use tessera_core::store::StoreError;
 
 use crate::error::map_err;
+use crate::pool::{Conn, Open, Pool};
 use crate::sql::{Dialect, SqlStore};
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -32,27 +32,24 @@ const HOLD_WAIT_MS: u32 = 1000;
 const HOLD_BACKOFF: Duration = Duration::from_secs(10);
 const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(320);
 
-fn options(max: u32, extra: &'static str) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        // A file on this machine does not go away between queries: no ping before each one
-        // (it cost a round trip to the connection's thread per query).
-        .test_before_acquire(false)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                conn.execute(PRAGMAS).await?;
-                conn.execute(BUSY_TIMEOUT).await?;
-                if !extra.is_empty() {
-                    conn.execute(extra).await?;
-                }
-                Ok(())
-            })
+/// Opens one connection to `url` with the pragmas (and `extra`'s).
+fn opener(url: String, extra: &'static str) -> Open {
+    Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            let mut conn = AnyConnection::connect(&url).await?;
+            conn.execute(PRAGMAS).await?;
+            conn.execute(BUSY_TIMEOUT).await?;
+            if !extra.is_empty() {
+                conn.execute(extra).await?;
+            }
+            Ok(conn)
         })
+    })
 }
+
+/// A caller waits this long for a connection before the store answers unavailable.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(5);
 
 /// Opens (creating if missing) the database at a `sqlite:` URL.
 pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
@@ -66,14 +63,17 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     };
     if memory {
         // Every connection to `:memory:` is its own database: keep exactly one, forever.
-        let pool = options(1, "").connect(&url).await.map_err(map_err)?;
+        let pool = Pool::kept(opener(url, ""), 1, ACQUIRE_WAIT)
+            .await
+            .map_err(map_err)?;
         return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool, false));
     }
-    let writer = options(1, WRITER_PRAGMAS)
-        .connect(&url)
+    let writer = Pool::kept(opener(url.clone(), WRITER_PRAGMAS), 1, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
-    let readers = options(4, "").connect(&url).await.map_err(map_err)?;
+    let readers = Pool::kept(opener(url, ""), 4, ACQUIRE_WAIT)
+        .await
+        .map_err(map_err)?;
     tokio::spawn(checkpoints(readers.clone(), writer.clone()));
     Ok(SqlStore::new(Dialect::Sqlite, writer, readers, true))
 }
@@ -90,7 +90,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
 ///   lasts, another process writing the same file): writes then wait up to [`HOLD_WAIT_MS`] for
 ///   the readers (RESTART); when a read outlasts that, the log says so and the next such wait
 ///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain.
-async fn checkpoints(readers: AnyPool, writer: AnyPool) {
+async fn checkpoints(readers: Pool, writer: Pool) {
     // Since when, and for how long, writes do not wait for readers again.
     let mut held_back: Option<(Instant, Duration)> = None;
     while !readers.is_closed() && !writer.is_closed() {
@@ -171,7 +171,7 @@ async fn checkpoint<'c>(
 /// A RESTART checkpoint on the writer connection: copies every frame, then waits (the writes
 /// with it) up to [`HOLD_WAIT_MS`] for the readers still using the WAL, so that the next write
 /// starts it over. The connection's own busy timeout is set back after, or it is closed.
-async fn restart(conn: &mut PoolConnection<sqlx::Any>) -> Result<Checkpoint, sqlx::Error> {
+async fn restart(conn: &mut Conn) -> Result<Checkpoint, sqlx::Error> {
     conn.execute(format!("PRAGMA busy_timeout = {HOLD_WAIT_MS};").as_str())
         .await?;
     let done = checkpoint(&mut **conn, RESTART).await;
