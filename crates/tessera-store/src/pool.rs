@@ -104,10 +104,31 @@ impl Pool {
         }))
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            Pool::Shared(pool) => pool.is_closed(),
-            Pool::Kept(_) => false,
+    /// The pool for a task that must not keep it open: [`WeakPool::upgrade`] gives it while
+    /// the store (or another holder) still has it.
+    pub(crate) fn downgrade(&self) -> WeakPool {
+        WeakPool(match self {
+            Pool::Shared(pool) => Weak::Shared(pool.clone()),
+            Pool::Kept(Kept(kept)) => Weak::Kept(Arc::downgrade(kept)),
+        })
+    }
+}
+
+/// A pool that [`Pool::downgrade`] handed out.
+pub(crate) struct WeakPool(Weak);
+
+enum Weak {
+    /// sqlx's pool lives until it is closed.
+    Shared(AnyPool),
+    /// Kept connections are closed when the last holder of the pool drops it.
+    Kept(std::sync::Weak<KeptInner>),
+}
+
+impl WeakPool {
+    pub(crate) fn upgrade(&self) -> Option<Pool> {
+        match &self.0 {
+            Weak::Shared(pool) => (!pool.is_closed()).then(|| Pool::Shared(pool.clone())),
+            Weak::Kept(kept) => kept.upgrade().map(|k| Pool::Kept(Kept(k))),
         }
     }
 }

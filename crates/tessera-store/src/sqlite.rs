@@ -1,7 +1,7 @@
 //! SQLite specifics: WAL, busy timeout, one writer connection beside four readers (kept by the
-//! store, never pinged: `pool.rs`), and WAL checkpoints in the background (so a commit seldom waits for one)
-//! that keep the WAL file bounded under a steady stream of writes; an in-memory database is one
-//! shared connection.
+//! store, never pinged: `pool.rs`), and WAL checkpoints in the background (so a commit seldom
+//! waits for one) that keep the WAL file bounded under a steady stream of writes, for as long
+//! as the store is open; an in-memory database is one shared connection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 use tessera_core::store::StoreError;
 
 use crate::error::map_err;
-use crate::pool::{Conn, Open, Pool};
+use crate::pool::{Conn, Open, Pool, WeakPool};
 use crate::sql::{Dialect, SqlStore};
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -74,27 +74,32 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     let readers = Pool::kept(opener(url, ""), 4, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
-    tokio::spawn(checkpoints(readers.clone(), writer.clone()));
+    tokio::spawn(checkpoints(readers.downgrade(), writer.downgrade()));
     Ok(SqlStore::new(Dialect::Sqlite, writer, readers, true))
 }
 
 /// Copies committed WAL frames into the database without blocking the writer (PASSIVE), until
-/// the pools are closed, and keeps the WAL file bounded. SQLite starts the WAL over only when a
-/// write begins after every frame was copied and no reader still uses one; under a steady stream
-/// of commits that moment never came (a checkpoint on a reader's connection always trails the
-/// latest commit), and the WAL grew without bound: 16 GB in ten minutes of token requests, until
-/// the disk was full. So:
+/// the store is dropped (its connections then close, and the last one removes the WAL), and
+/// keeps the WAL file bounded. SQLite starts the WAL over only when a write begins after every
+/// frame was copied and no reader still uses one; under a steady stream of commits that moment
+/// never came (a checkpoint on a reader's connection always trails the latest commit), and the
+/// WAL grew without bound: 16 GB in ten minutes of token requests, until the disk was full. So:
 /// - past [`RESTART_FRAMES`], the rest is copied on the writer connection, the only one in this
-///   process: nothing is appended meanwhile, and the next write starts the WAL over;
+///   process: nothing is appended meanwhile, and the next write starts the WAL over unless a
+///   read is under way at that moment (reads that follow each other without a pause can keep
+///   it until the next point);
 /// - past [`HOLD_FRAMES`], something else holds it (reads that overlap without end, a read that
 ///   lasts, another process writing the same file): writes then wait up to [`HOLD_WAIT_MS`] for
 ///   the readers (RESTART); when a read outlasts that, the log says so and the next such wait
 ///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain.
-async fn checkpoints(readers: Pool, writer: Pool) {
+async fn checkpoints(readers: WeakPool, writer: WeakPool) {
     // Since when, and for how long, writes do not wait for readers again.
     let mut held_back: Option<(Instant, Duration)> = None;
-    while !readers.is_closed() && !writer.is_closed() {
+    loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let (Some(readers), Some(writer)) = (readers.upgrade(), writer.upgrade()) else {
+            return;
+        };
         let frames = match checkpoint(&readers, PASSIVE).await {
             // Another process (a CLI command) is checkpointing: it copies the frames.
             Ok(Checkpoint { frames: None, .. }) => continue,
