@@ -2,21 +2,25 @@
 
 use tessera_core::store::{StoreError, StoreResult};
 
+use crate::pool::Conn;
+
 /// Anything else that went wrong reading or writing a row.
 pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(e))
 }
 
-/// `result`, closing `conn` instead of returning it to its pool when `discard` and the database
-/// failed (not when a rule refused the change). SQLite rolls a transaction back by itself on a
+/// `result` of work on `conn` that saw every answer ([`Conn::settle`]), closing `conn` instead
+/// of returning it to its pool when `discard` and the database failed (not when a rule refused
+/// the change). SQLite rolls a transaction back by itself on a
 /// full disk or an I/O error; sqlx's own ROLLBACK then fails, and the connection it kept would
 /// believe a transaction open: every later BEGIN a savepoint, nothing committed again, SQLite's
 /// write lock held. A failed transaction's connection goes, and the pool opens another.
 pub(crate) fn discard_on_error<T>(
-    conn: &mut crate::pool::Conn,
+    conn: &mut Conn,
     result: StoreResult<T>,
     discard: bool,
 ) -> StoreResult<T> {
+    conn.settle();
     if discard
         && matches!(
             result,

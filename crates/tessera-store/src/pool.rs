@@ -5,9 +5,13 @@
 //! own thread and an answer, two more thread wake-ups after every statement beside the
 //! statement's own (on 2 cores, 8-15 % more refresh grants a second without them, in an A/B
 //! run). A file on this machine does not go away between statements, so
-//! [`Pool::Kept`] opens its connections itself and keeps them. A connection runs its commands
-//! in order on its thread: one given back by a request that went away (its statement, or its
-//! transaction's rollback, still under way) runs the next caller's statements after those.
+//! [`Pool::Kept`] opens its connections itself and keeps them, and hands one on at once when its
+//! caller saw every answer ([`Conn::settle`]). A connection runs its commands in order on its
+//! thread: one given back by a caller that went away before an answer (a request cancelled
+//! while its statement waited for another process's lock) would make the next caller wait
+//! behind that statement without limit. Such a connection, and its place, come back only once a
+//! ping sent after those commands is answered, so the next caller waits for a place, at most the
+//! pool's wait, as with sqlx's pool.
 //! PostgreSQL's connections break with the server or the network: they stay in sqlx's pool
 //! ([`Pool::Shared`]), which tests them.
 
@@ -19,7 +23,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Describe, Either, Execute, Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Opens one connection, set up for its pool (pragmas).
@@ -64,8 +68,11 @@ enum Held {
         /// Taken out only when dropped.
         conn: Option<AnyConnection>,
         home: Arc<KeptInner>,
-        _lease: OwnedSemaphorePermit,
+        /// The caller's place among the pool's connections; taken out only when dropped.
+        lease: Option<OwnedSemaphorePermit>,
         close: bool,
+        /// Whether the caller saw the answer of every command it sent.
+        settled: bool,
     },
 }
 
@@ -99,8 +106,9 @@ impl Pool {
         Ok(Conn(Held::Kept {
             conn: Some(conn),
             home: kept.clone(),
-            _lease: lease,
+            lease: Some(lease),
             close: false,
+            settled: false,
         }))
     }
 
@@ -142,26 +150,55 @@ impl Conn {
             Held::Kept { close, .. } => *close = true,
         }
     }
+
+    /// Says that the caller saw the answer of every command it sent (it did not go away
+    /// halfway): the connection is handed on at once when dropped. Without it, the connection
+    /// comes back once a ping sent after its commands is answered.
+    pub(crate) fn settle(&mut self) {
+        if let Held::Kept { settled, .. } = &mut self.0 {
+            *settled = true;
+        }
+    }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if let Held::Kept {
+        // A shared connection goes back to sqlx's pool, which closes it when told to.
+        let Held::Kept {
             conn,
             home,
-            close: false,
-            ..
+            lease,
+            close,
+            settled,
         } = &mut self.0
-        {
-            if let Some(conn) = conn.take() {
-                home.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
-            }
+        else {
+            return;
+        };
+        // A kept connection to close is dropped, and closed with its thread.
+        let (Some(conn), false) = (conn.take(), *close) else {
+            return;
+        };
+        if *settled {
+            home.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            return;
         }
-        // A kept connection to close is dropped with its thread; a shared one goes back to
-        // sqlx's pool, which closes it when told to.
+        let (home, lease) = (home.clone(), lease.take());
+        // Without a runtime (the process ending) the connection is closed with its thread.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut conn = conn;
+                if conn.ping().await.is_ok() {
+                    home.idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
+                }
+                drop(lease);
+            });
+        }
     }
 }
 
@@ -215,6 +252,7 @@ impl<'p> Executor<'p> for &'_ Pool {
             match pool.acquire().await {
                 Ok(mut conn) => {
                     let answer: Vec<_> = conn.fetch_many(query).collect().await;
+                    conn.settle();
                     if answer.iter().any(|r| r.as_ref().is_err_and(broken)) {
                         conn.close_on_drop();
                     }
@@ -239,6 +277,7 @@ impl<'p> Executor<'p> for &'_ Pool {
         Box::pin(async move {
             let mut conn = pool.acquire().await?;
             let answer = conn.fetch_optional(query).await;
+            conn.settle();
             if answer.as_ref().is_err_and(broken) {
                 conn.close_on_drop();
             }
@@ -255,7 +294,12 @@ impl<'p> Executor<'p> for &'_ Pool {
         'p: 'e,
     {
         let pool = self.clone();
-        Box::pin(async move { pool.acquire().await?.prepare_with(sql, parameters).await })
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            let answer = conn.prepare_with(sql, parameters).await;
+            conn.settle();
+            answer
+        })
     }
 
     fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
@@ -263,7 +307,12 @@ impl<'p> Executor<'p> for &'_ Pool {
         'p: 'e,
     {
         let pool = self.clone();
-        Box::pin(async move { pool.acquire().await?.describe(sql).await })
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            let answer = conn.describe(sql).await;
+            conn.settle();
+            answer
+        })
     }
 }
 
@@ -273,7 +322,7 @@ mod tests {
 
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use sqlx::{Connection, Row};
+    use sqlx::Row;
 
     use super::*;
 
@@ -363,6 +412,46 @@ mod tests {
             assert_eq!(rows(&pool).await, Vec::<i64>::new());
         }
         assert_eq!(opens.load(Ordering::SeqCst), 2);
+    }
+
+    /// A caller that went away before its statement's answer (a request cancelled while
+    /// another process held the write lock): the connection's place comes back only once that
+    /// statement is done, so the next caller waits for a place at most the pool's wait and is
+    /// told the store is unavailable, instead of waiting behind the statement without limit.
+    #[tokio::test]
+    async fn a_caller_gone_mid_statement_keeps_the_place_until_the_statement_is_done() {
+        let (pool, _opens, dir) = pool(1, Duration::from_millis(300)).await;
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut other = AnyConnection::connect(&url).await.expect("other");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("lock");
+        let gone = tokio::time::timeout(
+            Duration::from_millis(100),
+            sqlx::query("INSERT INTO t VALUES (1)").execute(&pool),
+        )
+        .await;
+        assert!(gone.is_err(), "the insert waits for the lock");
+        let started = std::time::Instant::now();
+        let next = sqlx::query("INSERT INTO t VALUES (2)").execute(&pool).await;
+        assert!(matches!(next, Err(sqlx::Error::PoolTimedOut)), "{next:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        sqlx::query("COMMIT")
+            .execute(&mut other)
+            .await
+            .expect("unlock");
+        // The abandoned insert then runs (at SQLite's next try for the lock), and the
+        // connection comes back.
+        let unlocked = std::time::Instant::now();
+        loop {
+            match sqlx::query("INSERT INTO t VALUES (3)").execute(&pool).await {
+                Ok(_) => break,
+                Err(sqlx::Error::PoolTimedOut) if unlocked.elapsed() < Duration::from_secs(5) => {}
+                Err(e) => panic!("the connection did not come back: {e}"),
+            }
+        }
+        assert_eq!(rows(&pool).await, [1, 3]);
     }
 
     /// A connection marked to close is not handed on: the next caller gets a new one.

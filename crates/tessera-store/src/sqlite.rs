@@ -91,7 +91,8 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
 /// - past [`HOLD_FRAMES`], something else holds it (reads that overlap without end, a read that
 ///   lasts, another process writing the same file): writes then wait up to [`HOLD_WAIT_MS`] for
 ///   the readers (RESTART); when a read outlasts that, the log says so and the next such wait
-///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain.
+///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain, until the WAL has
+///   started over.
 async fn checkpoints(readers: WeakPool, writer: WeakPool) {
     // Since when, and for how long, writes do not wait for readers again.
     let mut held_back: Option<(Instant, Duration)> = None;
@@ -113,6 +114,8 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
             }
         };
         if frames < RESTART_FRAMES {
+            // It started over (the read that held it ended): the next hold waits at once.
+            held_back = None;
             continue;
         }
         let mut conn = match writer.acquire().await {

@@ -34,15 +34,16 @@ async fn wal_starts_over_while_reads_overlap_without_end() {
     wal_stays_below(steady_writes(3).await, 112);
 }
 
-/// A dropped store closes its connections (the checkpoints stop with it, within 30 s even
-/// beside the other tests' load): the last one to close copies the WAL into the database and removes it, and the database opens again with
-/// what was written.
+/// A dropped store closes its connections (the checkpoints stop with it): no file descriptor
+/// of the process is left on the database within 30 s (even beside the other tests' load), and
+/// the database opens again with what was written. (Whether the last connection to close
+/// removes the WAL depends on the order they close in: not asserted.)
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_store_closes_its_connections_and_the_wal_goes() {
+async fn a_dropped_store_closes_its_connections() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.db");
     let url = format!("sqlite://{}", path.display());
-    let wal = dir.path().join("t.db-wal");
     let key = ArtifactKey([7; 40]);
     {
         let store = connect(&url).await.expect("connect");
@@ -58,19 +59,33 @@ async fn a_dropped_store_closes_its_connections_and_the_wal_goes() {
             payload: json!({}),
         };
         store.insert_artifact(&a).await.expect("insert");
-        assert!(wal.exists(), "a WAL while the store is open");
+        assert!(
+            open_on(&path) > 0,
+            "the store's connections have the file open"
+        );
     }
     let mut waited = 0;
-    while wal.exists() && waited < 300 {
+    while open_on(&path) > 0 && waited < 300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
-    assert!(
-        !wal.exists(),
-        "the WAL is still there 30 s after the store was dropped"
+    assert_eq!(
+        open_on(&path),
+        0,
+        "connections still open 30 s after the store was dropped"
     );
     let store = connect(&url).await.expect("connect again");
     assert!(store.get_artifact(&key).await.expect("read").is_some());
+}
+
+/// This process's file descriptors open on `path`.
+#[cfg(target_os = "linux")]
+fn open_on(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
 }
 
 /// The largest the WAL was, of [`steady_writes`], is below `mib`.
