@@ -94,8 +94,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
 ///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain, until the WAL has
 ///   started over.
 async fn checkpoints(readers: WeakPool, writer: WeakPool) {
-    // Since when, and for how long, writes do not wait for readers again.
-    let mut held_back: Option<(Instant, Duration)> = None;
+    let mut hold = Hold::default();
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         let (Some(readers), Some(writer)) = (readers.upgrade(), writer.upgrade()) else {
@@ -114,8 +113,7 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
             }
         };
         if frames < RESTART_FRAMES {
-            // It started over (the read that held it ended): the next hold waits at once.
-            held_back = None;
+            hold.started_over();
             continue;
         }
         let mut conn = match writer.acquire().await {
@@ -129,16 +127,15 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
             tracing::warn!(error = %e, "WAL checkpoint on the writer failed; retrying");
             continue;
         }
-        if frames < HOLD_FRAMES || held_back.is_some_and(|(at, wait)| at.elapsed() < wait) {
+        if frames < HOLD_FRAMES || !hold.may_wait(Instant::now()) {
             continue;
         }
         let result = restart(&mut conn).await;
         if let Ok(Checkpoint { busy: false, .. }) = result {
-            held_back = None;
+            hold.started_over();
             continue;
         }
-        let wait = held_back.map_or(HOLD_BACKOFF, |(_, w)| (w * 2).min(HOLD_BACKOFF_MAX));
-        held_back = Some((Instant::now(), wait));
+        let wait = hold.waited_in_vain(Instant::now());
         match result {
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint (RESTART) failed"),
             Ok(_) => tracing::warn!(
@@ -148,6 +145,35 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
                  another process keeps writing the database; it grows until they end"
             ),
         }
+    }
+}
+
+/// When writes may wait for the readers again: at once, until a wait was in vain; then
+/// [`HOLD_BACKOFF`] later, twice as late after each wait in vain (up to [`HOLD_BACKOFF_MAX`]),
+/// until the WAL has started over.
+#[derive(Debug, Default)]
+struct Hold {
+    /// Since when, and for how long, writes do not wait.
+    back: Option<(Instant, Duration)>,
+}
+
+impl Hold {
+    fn may_wait(&self, now: Instant) -> bool {
+        self.back.is_none_or(|(at, wait)| now >= at + wait)
+    }
+
+    /// A wait that a read outlasted; how long until the next.
+    fn waited_in_vain(&mut self, now: Instant) -> Duration {
+        let wait = self
+            .back
+            .map_or(HOLD_BACKOFF, |(_, w)| (w * 2).min(HOLD_BACKOFF_MAX));
+        self.back = Some((now, wait));
+        wait
+    }
+
+    /// The WAL started over (a wait succeeded, or the read that held it ended).
+    fn started_over(&mut self) {
+        self.back = None;
     }
 }
 
@@ -187,4 +213,34 @@ async fn restart(conn: &mut Conn) -> Result<Checkpoint, sqlx::Error> {
         conn.close_on_drop();
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Hold;
+
+    /// Waits in vain come 10 s, 20 s, 40 s … apart, at most 320 s; once the WAL has started over
+    /// (a backup ended), the next hold waits at once and backs off from 10 s again.
+    #[test]
+    fn the_hold_backs_off_and_starts_again_once_the_wal_started_over() {
+        let t0 = Instant::now();
+        let mut hold = Hold::default();
+        assert!(hold.may_wait(t0));
+        let waits: Vec<u64> = (0..7)
+            .map(|i| {
+                hold.waited_in_vain(t0 + Duration::from_secs(1000 * i))
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 320]);
+        let last = t0 + Duration::from_secs(6000);
+        assert!(!hold.may_wait(last + Duration::from_secs(319)));
+        assert!(hold.may_wait(last + Duration::from_secs(320)));
+        hold.started_over();
+        assert!(hold.may_wait(last));
+        assert_eq!(hold.waited_in_vain(last).as_secs(), 10);
+        assert!(!hold.may_wait(last + Duration::from_secs(9)));
+    }
 }
