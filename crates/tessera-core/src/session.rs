@@ -10,7 +10,6 @@ use crate::factor::FactorUse;
 use crate::model::{Artifact, ArtifactKey, ArtifactKind, User};
 use crate::provider::Provider;
 use crate::secret::{b64url, handle_key, new_handle, random_bytes, sha256};
-use crate::store::StoreError;
 
 /// What a session records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,34 +176,6 @@ impl Provider {
         }))
     }
 
-    /// Links a grant to the session it was made in.
-    pub(crate) async fn link_session_grant(
-        &self,
-        sid: &str,
-        client_id: &str,
-        link: &SessionGrant,
-        expires_at: Timestamp,
-    ) -> Result<()> {
-        let digest = sha256(format!("session-grant:{sid}:{}", link.grant_id).as_bytes());
-        let mut prefix = [0u8; 8];
-        prefix.copy_from_slice(&digest[..8]);
-        let artifact = Artifact {
-            key: ArtifactKey::new(prefix, digest),
-            kind: ArtifactKind::SessionGrant,
-            client_id: client_id.to_owned(),
-            grant_id: Some(sid.to_owned()),
-            user_id: None,
-            expires_at,
-            revoked_at: None,
-            consumed_at: None,
-            payload: serde_json::to_value(link).map_err(Error::server)?,
-        };
-        match self.store.insert_artifact(&artifact).await {
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// A grant made for `client_id` in the session `sid`, while the session and the grant are
     /// in force and the user is not blocked.
     pub(crate) async fn session_grant_of(
@@ -253,4 +224,28 @@ impl Provider {
         tracing::info!(sid, "session ended");
         Ok(clients)
     }
+}
+
+/// The record linking a grant to the session `sid` it was made in, not stored yet (its key is
+/// the same for the same session and grant).
+pub(crate) fn session_grant_link(
+    sid: &str,
+    client_id: &str,
+    link: &SessionGrant,
+    expires_at: Timestamp,
+) -> Result<Artifact> {
+    let digest = sha256(format!("session-grant:{sid}:{}", link.grant_id).as_bytes());
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&digest[..8]);
+    Ok(Artifact {
+        key: ArtifactKey::new(prefix, digest),
+        kind: ArtifactKind::SessionGrant,
+        client_id: client_id.to_owned(),
+        grant_id: Some(sid.to_owned()),
+        user_id: None,
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+        payload: serde_json::to_value(link).map_err(Error::server)?,
+    })
 }

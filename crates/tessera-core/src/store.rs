@@ -191,6 +191,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new artifact; its key is unique ([`StoreError::Conflict`] otherwise).
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
+    /// Stores new artifacts in one write (one commit for all): each whose key is free;
+    /// [`StoreError::Conflict`] when any key was taken (the others are stored).
+    async fn insert_artifacts(&self, artifacts: &[Artifact]) -> StoreResult<()>;
     /// The artifact with this key, expired or not.
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>>;
     /// Marks an artifact revoked; true when this call revoked it.

@@ -71,6 +71,36 @@ pub fn grant_key(grant_id: &str) -> Option<ArtifactKey> {
     ))
 }
 
+/// A new grant's id and record, not stored yet; it lives as long as the longest token it may
+/// produce.
+pub(crate) fn new_grant(
+    client: &Client,
+    record: &GrantRecord,
+    now: Timestamp,
+) -> Result<(String, Artifact)> {
+    let id = new_grant_id();
+    let key = grant_key(&id).ok_or_else(|| Error::server("grant id"))?;
+    let b = &client.browser;
+    let expires_at = now.plus(
+        b.refresh_token_ttl
+            .max(client.access_token_ttl)
+            .max(b.id_token_ttl)
+            .max(b.code_ttl),
+    );
+    let artifact = Artifact {
+        key,
+        kind: ArtifactKind::Grant,
+        client_id: client.client_id.clone(),
+        grant_id: Some(id.clone()),
+        user_id: Some(record.user_id.clone()),
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+        payload: serde_json::to_value(record).map_err(Error::server)?,
+    };
+    Ok((id, artifact))
+}
+
 /// A grant that is still in force, with its user.
 #[derive(Debug, Clone)]
 pub struct ActiveGrant {
@@ -88,30 +118,17 @@ impl Provider {
         record: &GrantRecord,
         now: Timestamp,
     ) -> Result<(String, Timestamp)> {
-        let id = new_grant_id();
-        let key = grant_key(&id).ok_or_else(|| Error::server("grant id"))?;
-        let b = &client.browser;
-        let expires_at = now.plus(
-            b.refresh_token_ttl
-                .max(client.access_token_ttl)
-                .max(b.id_token_ttl)
-                .max(b.code_ttl),
-        );
-        let artifact = Artifact {
-            key,
-            kind: ArtifactKind::Grant,
-            client_id: client.client_id.clone(),
-            grant_id: Some(id.clone()),
-            user_id: Some(record.user_id.clone()),
-            expires_at,
-            revoked_at: None,
-            consumed_at: None,
-            payload: serde_json::to_value(record).map_err(Error::server)?,
-        };
+        let (id, artifact) = new_grant(client, record, now)?;
+        let expires_at = artifact.expires_at;
         self.store.insert_artifact(&artifact).await?;
-        // The code made with it is usually redeemed on this node moments later.
-        self.artifacts.put(Arc::new(artifact));
+        self.remember_grant(artifact);
         Ok((id, expires_at))
+    }
+
+    /// After a new grant is stored: the code made with it is usually redeemed on this node
+    /// moments later.
+    pub(crate) fn remember_grant(&self, grant: Artifact) {
+        self.artifacts.put(Arc::new(grant));
     }
 
     /// The grant if it is unrevoked, unexpired, and its user exists, is not blocked and was not

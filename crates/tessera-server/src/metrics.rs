@@ -275,6 +275,9 @@ impl Store for MeteredStore {
     async fn insert_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
         timed("insert_artifact", self.0.insert_artifact(artifact)).await
     }
+    async fn insert_artifacts(&self, artifacts: &[Artifact]) -> StoreResult<()> {
+        timed("insert_artifacts", self.0.insert_artifacts(artifacts)).await
+    }
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {
         timed("get_artifact", self.0.get_artifact(key)).await
     }

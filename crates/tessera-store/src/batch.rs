@@ -16,8 +16,7 @@ use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
 use crate::error::{discard_on_error, map_err};
 use crate::pool::Pool;
 
-/// Jobs per batch: at most two rows each, 8 parameters a row, far below SQLite's and
-/// PostgreSQL's limits.
+/// Jobs per batch; their rows are written in statements of at most [`CHUNK`] rows.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
 
@@ -83,14 +82,15 @@ impl ConsumeRow {
 }
 
 enum Job {
+    /// Answered `Ok` when every row was stored.
     Insert {
-        row: NewRow,
+        rows: Vec<NewRow>,
         reply: oneshot::Sender<StoreResult<()>>,
     },
     /// `Some(artifact as it was)` when this job consumed it (and stored its successor).
     Consume {
         row: ConsumeRow,
-        successor: Option<NewRow>,
+        successor: Option<Box<NewRow>>,
         reply: oneshot::Sender<StoreResult<Option<Artifact>>>,
     },
 }
@@ -113,10 +113,14 @@ impl ArtifactWriter {
         ArtifactWriter { tx }
     }
 
-    pub(crate) async fn insert(&self, a: &Artifact) -> StoreResult<()> {
+    /// Stores `all` in one batch: `Conflict` when a key of them was taken.
+    pub(crate) async fn insert(&self, all: &[Artifact]) -> StoreResult<()> {
+        if all.is_empty() {
+            return Ok(());
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job::Insert {
-            row: NewRow::of(a)?,
+            rows: all.iter().map(NewRow::of).collect::<StoreResult<_>>()?,
             reply,
         };
         self.tx.send(job).await.map_err(|_| stopped())?;
@@ -146,7 +150,7 @@ impl ArtifactWriter {
                 at: at.0,
                 payload,
             },
-            successor: successor.map(NewRow::of).transpose()?,
+            successor: successor.map(NewRow::of).transpose()?.map(Box::new),
             reply,
         };
         self.tx.send(job).await.map_err(|_| stopped())?;
@@ -221,8 +225,9 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
     let mut stored = |key: &Vec<u8>| done.inserted.contains(key) && claimed.insert(key.clone());
     for (i, job) in jobs.enumerate() {
         match job {
-            Job::Insert { row, reply } => {
-                let ok = stored(&row.key);
+            Job::Insert { rows, reply } => {
+                // Every row claims its key, whether or not an earlier one lost.
+                let ok = rows.iter().fold(true, |ok, row| stored(&row.key) & ok);
                 let _ = reply.send(if ok {
                     Ok(())
                 } else {
@@ -282,9 +287,9 @@ async fn write_on(
     if consumes.is_empty() {
         let rows: Vec<&NewRow> = batch
             .iter()
-            .filter_map(|j| match j {
-                Job::Insert { row, .. } => Some(row),
-                Job::Consume { .. } => None,
+            .flat_map(|j| match j {
+                Job::Insert { rows, .. } => rows.as_slice(),
+                Job::Consume { .. } => &[],
             })
             .collect();
         let inserted = if chunks(rows.len()).len() == 1 {
@@ -300,24 +305,47 @@ async fn write_on(
             inserted,
         });
     }
+    if !inserts_after_consumes(batch) && chunks(consumes.len()).len() == 1 {
+        // One statement, atomic on its own: a transaction would only add BEGIN and COMMIT.
+        return Ok(Done {
+            consumed: consume(conn, marks, consumes).await?,
+            inserted: HashSet::new(),
+        });
+    }
     let mut tx = conn.begin().await.map_err(map_err)?;
     let consumed = consume(&mut tx, marks, consumes).await?;
     let rows: Vec<&NewRow> = batch
         .iter()
         .zip(&plan.first_consume)
-        .filter_map(|(j, first)| match j {
-            Job::Insert { row, .. } => Some(row),
+        .flat_map(|(j, first)| match j {
+            Job::Insert { rows, .. } => rows.as_slice(),
             Job::Consume {
                 row,
                 successor: Some(s),
                 ..
-            } if *first && consumed.iter().any(|a| row.names(a)) => Some(s),
-            Job::Consume { .. } => None,
+            } if *first && consumed.iter().any(|a| row.names(a)) => {
+                std::slice::from_ref(s.as_ref())
+            }
+            Job::Consume { .. } => &[],
         })
         .collect();
     let inserted = insert(&mut tx, marks, &rows).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Done { consumed, inserted })
+}
+
+/// Whether a batch with consumes may insert too: an insert job, or a successor to store.
+fn inserts_after_consumes(batch: &[Job]) -> bool {
+    batch.iter().any(|j| {
+        matches!(
+            j,
+            Job::Insert { .. }
+                | Job::Consume {
+                    successor: Some(_),
+                    ..
+                }
+        )
+    })
 }
 
 /// Rows per statement at most: each row count is a statement shape the connection prepares once
@@ -451,7 +479,51 @@ async fn insert_chunk(
 
 #[cfg(test)]
 mod tests {
-    use super::chunks;
+    use super::{chunks, inserts_after_consumes, ConsumeRow, Job, NewRow};
+
+    fn row(key: u8) -> NewRow {
+        NewRow {
+            key: vec![key],
+            kind: "refresh_token",
+            client_id: "c".into(),
+            grant_id: None,
+            user_id: None,
+            expires_at: 1,
+            revoked_at: None,
+            payload: "{}".into(),
+        }
+    }
+
+    fn consume(key: u8, successor: Option<Box<NewRow>>) -> Job {
+        Job::Consume {
+            row: ConsumeRow {
+                key: vec![key],
+                kind: "refresh_token",
+                client_id: "c".into(),
+                at: 1,
+                payload: None,
+            },
+            successor,
+            reply: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn only_consumes_without_successors_write_nothing_after_them() {
+        assert!(!inserts_after_consumes(&[
+            consume(1, None),
+            consume(2, None)
+        ]));
+        assert!(inserts_after_consumes(&[
+            consume(1, None),
+            consume(2, Some(Box::new(row(3))))
+        ]));
+        let insert = Job::Insert {
+            rows: vec![row(4)],
+            reply: tokio::sync::oneshot::channel().0,
+        };
+        assert!(inserts_after_consumes(&[consume(1, None), insert]));
+    }
 
     #[test]
     fn batches_split_into_statements_of_at_most_32_rows() {

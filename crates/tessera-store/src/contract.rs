@@ -98,6 +98,40 @@ pub async fn run(store: &dyn Store) {
     leases(store).await;
     audit_events(store).await;
     usage_counts(store).await;
+    inserts_together(store).await;
+}
+
+/// Artifacts stored together, in one write: each whose key is free; a key already taken
+/// answers a conflict and is left as it was, and the others are stored all the same.
+async fn inserts_together(store: &dyn Store) {
+    let far = T0.plus(10_000).0;
+    let all = [artifact(250, far), artifact(251, far), artifact(252, far)];
+    store.insert_artifacts(&all).await.expect("insert");
+    for a in &all {
+        assert_eq!(
+            store.get_artifact(&a.key).await.expect("get").as_ref(),
+            Some(a)
+        );
+    }
+    let again = [artifact(253, far), artifact(251, far + 1)];
+    assert!(matches!(
+        store.insert_artifacts(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_artifact(&again[0].key)
+            .await
+            .expect("get")
+            .as_ref(),
+        Some(&again[0])
+    );
+    assert_eq!(
+        store.get_artifact(&all[1].key).await.expect("get").as_ref(),
+        Some(&all[1]),
+        "the taken key keeps its artifact"
+    );
+    store.insert_artifacts(&[]).await.expect("nothing to store");
 }
 
 /// Usage counts add up per (minute, metric, application), are read per application or all, and

@@ -391,7 +391,11 @@ impl Store for SqlStore {
     }
 
     async fn insert_artifact(&self, a: &Artifact) -> StoreResult<()> {
-        self.artifacts.insert(a).await
+        self.artifacts.insert(std::slice::from_ref(a)).await
+    }
+
+    async fn insert_artifacts(&self, all: &[Artifact]) -> StoreResult<()> {
+        self.artifacts.insert(all).await
     }
 
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {

@@ -13,9 +13,9 @@ use crate::id_token::IdTokenParts;
 use crate::model::{Artifact, ArtifactKind, GrantType};
 use crate::provider::Provider;
 use crate::secret::new_handle;
-use crate::session::{Session, SessionGrant};
+use crate::session::{session_grant_link, Session, SessionGrant};
 use crate::token::TokenContent;
-use crate::user_grant::GrantRecord;
+use crate::user_grant::{new_grant, GrantRecord};
 
 /// A response for the client's redirect URI.
 #[derive(Clone, PartialEq)]
@@ -121,21 +121,22 @@ impl Provider {
             claims_request: req.claims.clone(),
             epoch: session.record.epoch,
         };
-        let (grant_id, grant_expires) = self.create_grant(client, &record, now).await?;
         if let Some(d) = &req.target.device {
+            let (grant_id, _) = self.create_grant(client, &record, now).await?;
             return self.device_approved(d, &grant_id, now).await;
         }
-        self.link_session_grant(
+        // The grant, its link to the session and the code: one write.
+        let (grant_id, grant) = new_grant(client, &record, now)?;
+        let link = session_grant_link(
             &record.sid,
             &client.client_id,
             &SessionGrant {
                 grant_id: grant_id.clone(),
                 offline: record.offline,
             },
-            grant_expires.max(session.expires_at),
-        )
-        .await?;
-
+            grant.expires_at.max(session.expires_at),
+        )?;
+        let mut new = vec![grant, link];
         let mut params: Vec<(String, String)> = Vec::new();
         let mut code = None;
         if req.wants("code") {
@@ -148,22 +149,22 @@ impl Provider {
                 code_challenge_method: req.pkce.as_ref().map(|p| p.1.clone()),
                 dpop_jkt: req.dpop_jkt.clone(),
             };
-            self.store
-                .insert_artifact(&Artifact {
-                    key,
-                    kind: ArtifactKind::AuthorizationCode,
-                    client_id: client.client_id.clone(),
-                    grant_id: Some(grant_id.clone()),
-                    user_id: None,
-                    expires_at: now.plus(client.browser.code_ttl),
-                    revoked_at: None,
-                    consumed_at: None,
-                    payload: serde_json::to_value(&payload).map_err(Error::server)?,
-                })
-                .await?;
+            new.push(Artifact {
+                key,
+                kind: ArtifactKind::AuthorizationCode,
+                client_id: client.client_id.clone(),
+                grant_id: Some(grant_id.clone()),
+                user_id: None,
+                expires_at: now.plus(client.browser.code_ttl),
+                revoked_at: None,
+                consumed_at: None,
+                payload: serde_json::to_value(&payload).map_err(Error::server)?,
+            });
             params.push(("code".into(), handle.clone()));
             code = Some(handle);
         }
+        self.store.insert_artifacts(&new).await?;
+        self.remember_grant(new.swap_remove(0));
         let mut access_token = None;
         if req.wants("token") {
             let aud = self.audience(client, record.resources.clone())?;
