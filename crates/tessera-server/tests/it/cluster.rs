@@ -10,7 +10,12 @@ use crate::process::{cli_env, create_client, json, Server};
 
 /// Signs `username` in on the node at `base` through the real pages (authorization request, login
 /// form with its CSRF token and interaction cookie); returns the code the node redirects with.
-async fn sign_in_for_code(base: &str, client_id: &str, username: &str, challenge: &str) -> String {
+pub(crate) async fn sign_in_for_code(
+    base: &str,
+    client_id: &str,
+    username: &str,
+    challenge: &str,
+) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

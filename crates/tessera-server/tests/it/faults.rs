@@ -2,7 +2,8 @@
 //! requests that need it fail fast with 503 `temporarily_unavailable`, those that do not keep
 //! working, and service resumes by itself once the database is back (runs when
 //! `TEST_DATABASE_URL` is set); a node killed with SIGKILL under load loses no token it returned;
-//! a node told to stop (SIGTERM) finishes the requests it is serving.
+//! a node told to stop (SIGTERM) finishes the requests it is serving; a code exchange that fails
+//! in its write leaves the code to be redeemed by the retry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::process::{create_client, Server};
+use crate::flow::{pkce, PASSWORD, RP};
+use crate::process::{cli_env, create_client, json, Server};
 
 /// Forwards loopback connections to `target` while open; when cut, it drops every forwarded
 /// connection and closes new ones at once.
@@ -322,4 +324,98 @@ async fn sigterm_drains_in_flight_requests() {
             .is_err(),
         "stopped"
     );
+}
+
+/// RFC 6749 §4.1.2 asks a replayed code to revoke its grant, so a code must not be spent by an
+/// exchange that then fails: here the database refuses the refresh token's insert (a trigger)
+/// and the exchange answers an error. The code is still unspent: the retry once the database
+/// takes the insert again gets the tokens, and only a second use is a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_exchange_that_fails_in_its_write_leaves_the_code_unspent() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    cli_env(
+        dir.path(),
+        &["user", "create", "--username", "alice"],
+        &[("TESSERA_NEW_PASSWORD", PASSWORD)],
+    );
+    let web = json(&cli_env(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Web",
+            "--redirect-uri",
+            RP,
+            "--consent",
+            "auto-accept",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--output",
+            "json",
+        ],
+        &[],
+    ));
+    let (id, secret) = (
+        web["client_id"].as_str().expect("id"),
+        web["client_secret"].as_str().expect("secret"),
+    );
+    let server = Server::start(dir.path(), &[]);
+    server.wait_ready().await;
+    let (verifier, challenge) = pkce();
+    let code = crate::cluster::sign_in_for_code(&server.base, id, "alice", &challenge).await;
+
+    let db = format!("sqlite://{}/tessera-data/tessera.db", dir.path().display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+        .await
+        .expect("open the node's database");
+    sqlx::query(
+        "CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON artifacts \
+         WHEN NEW.kind = 'refresh_token' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("trigger");
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let exchange = || async {
+        let r = crate::process::http()
+            .post(format!("{}/token", server.base))
+            .basic_auth(id, Some(secret))
+            .form(&redeem)
+            .send()
+            .await
+            .expect("token request");
+        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    };
+    let (status, body) = exchange().await;
+    assert!(
+        status >= 500,
+        "the refused write fails the exchange: {status} {body}"
+    );
+
+    sqlx::query("DROP TRIGGER refuse_refresh_tokens")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    let (status, tokens) = exchange().await;
+    assert_eq!(status, 200, "the retry redeems the code: {tokens}");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    let (status, replay) = exchange().await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a second use is a replay: {replay}"
+    );
+    let log = server.terminate();
+    assert!(!log.contains("panicked"), "{log}");
 }
