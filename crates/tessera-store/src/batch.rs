@@ -166,7 +166,11 @@ async fn run(pool: Pool, how: Writing, mut rx: mpsc::Receiver<Job>) {
             Ok(done) => answer(batch.drain(..), &plan, &done),
             Err(e) => {
                 let unavailable = matches!(e, StoreError::Unavailable(_));
-                let text = e.to_string();
+                // Each job's error says what the batch's did, without its kind twice.
+                let text = match &e {
+                    StoreError::Unavailable(inner) | StoreError::Other(inner) => inner.to_string(),
+                    other => other.to_string(),
+                };
                 let err = || {
                     if unavailable {
                         StoreError::Unavailable(text.clone().into())
