@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::flow::{enc, hidden, pkce, PASSWORD, RP};
-use crate::process::{cli_env, create_client, json, Server};
+use crate::process::{cli_env, create_client, create_web_client, json, Server};
 
 /// Signs `username` in on the node at `base` through the real pages (authorization request, login
 /// form with its CSRF token and interaction cookie); returns the code the node redirects with.
@@ -230,22 +230,7 @@ async fn two_nodes_share_one_postgresql() {
         &["user", "create", "--username", "alice"],
         &[env.as_slice(), &[("TESSERA_NEW_PASSWORD", PASSWORD)]].concat(),
     );
-    let web = cli(&[
-        "client",
-        "create",
-        "--type",
-        "web",
-        "--name",
-        "Web",
-        "--redirect-uri",
-        RP,
-        "--consent",
-        "auto-accept",
-    ]);
-    let (web_id, web_secret) = (
-        web["client_id"].as_str().expect("id").to_owned(),
-        web["client_secret"].as_str().expect("secret").to_owned(),
-    );
+    let (web_id, web_secret) = create_web_client(dir_a.path(), &env, RP, &[]);
     let (verifier, challenge) = pkce();
     let code = sign_in_for_code(&a.base, &web_id, "alice", &challenge).await;
     let redeem = [

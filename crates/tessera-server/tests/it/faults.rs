@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::flow::{pkce, PASSWORD, RP};
-use crate::process::{cli_env, create_client, json, Server};
+use crate::process::{cli_env, create_client, create_web_client, Server};
 
 /// Forwards loopback connections to `target` while open; when cut, it drops every forwarded
 /// connection and closes new ones at once.
@@ -339,36 +339,21 @@ async fn a_code_exchange_that_fails_in_its_write_leaves_the_code_unspent() {
         &["user", "create", "--username", "alice"],
         &[("TESSERA_NEW_PASSWORD", PASSWORD)],
     );
-    let web = json(&cli_env(
+    let (id, secret) = create_web_client(
         dir.path(),
+        &[],
+        RP,
         &[
-            "client",
-            "create",
-            "--type",
-            "web",
-            "--name",
-            "Web",
-            "--redirect-uri",
-            RP,
-            "--consent",
-            "auto-accept",
             "--grant-type",
             "authorization_code",
             "--grant-type",
             "refresh_token",
-            "--output",
-            "json",
         ],
-        &[],
-    ));
-    let (id, secret) = (
-        web["client_id"].as_str().expect("id"),
-        web["client_secret"].as_str().expect("secret"),
     );
     let server = Server::start(dir.path(), &[]);
     server.wait_ready().await;
     let (verifier, challenge) = pkce();
-    let code = crate::cluster::sign_in_for_code(&server.base, id, "alice", &challenge).await;
+    let code = crate::cluster::sign_in_for_code(&server.base, &id, "alice", &challenge).await;
 
     let db = format!("sqlite://{}/tessera-data/tessera.db", dir.path().display());
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
@@ -390,7 +375,7 @@ async fn a_code_exchange_that_fails_in_its_write_leaves_the_code_unspent() {
     let exchange = || async {
         let r = crate::process::http()
             .post(format!("{}/token", server.base))
-            .basic_auth(id, Some(secret))
+            .basic_auth(&id, Some(&secret))
             .form(&redeem)
             .send()
             .await

@@ -69,7 +69,41 @@ pub fn create_client(
         extra,
     ]
     .concat();
-    let c = json(&cli_env(dir, &args, env));
+    registered(dir, env, &args)
+}
+
+/// Registers a web application with the CLI, redirecting to `redirect_uri`, its consent
+/// accepted without asking (`extra` options appended); returns its client_id and secret.
+pub fn create_web_client(
+    dir: &Path,
+    env: &[(&str, &str)],
+    redirect_uri: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let args = [
+        &[
+            "client",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Web",
+            "--redirect-uri",
+            redirect_uri,
+            "--consent",
+            "auto-accept",
+            "--output",
+            "json",
+        ][..],
+        extra,
+    ]
+    .concat();
+    registered(dir, env, &args)
+}
+
+/// Runs a `client create` (`args`); returns the new client's id and secret.
+fn registered(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
+    let c = json(&cli_env(dir, args, env));
     (
         c["client_id"].as_str().expect("client_id").to_owned(),
         c["client_secret"]
