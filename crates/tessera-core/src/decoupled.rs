@@ -172,32 +172,37 @@ impl Provider {
                 )
             });
         };
-        let consumed = self
-            .store
-            .consume_artifact(
-                Consume {
-                    key: &key,
-                    kind: which.kind(),
-                    client_id: &client.client_id,
-                },
-                now,
-                None,
-            )
-            .await?;
-        if !matches!(consumed, Consumed::First(_)) {
-            return Err(Error::invalid_grant(format!("the {name} was already used")));
-        }
+        let spent = Consume {
+            key: &key,
+            kind: which.kind(),
+            client_id: &client.client_id,
+        };
+        let used = || Error::invalid_grant(format!("the {name} was already used"));
+        // A refused request is spent all the same; an approved one in the write that stores its
+        // refresh token, so that a request failing before it leaves the retry its tokens.
+        let refuse = |refusal: Error| async move {
+            match self.store.consume_artifact(spent, now, None).await? {
+                Consumed::First(_) => Err(refusal),
+                _ => Err(used()),
+            }
+        };
         let Some(grant_id) = decision
             .grant_id
             .filter(|_| decision.payload["approved"] == true)
         else {
-            return Err(Error::access_denied("the user denied the authorization"));
+            return refuse(Error::access_denied("the user denied the authorization")).await;
         };
-        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
-            Error::invalid_grant("the authorization was revoked or the user is blocked")
-        })?;
-        let scope = grant.record.scope.clone();
-        self.tokens_for_grant(loaded, &grant, &scope, &[], None, now)
-            .await
+        let Some(grant) = self.active_grant(&grant_id, now).await? else {
+            let refusal =
+                Error::invalid_grant("the authorization was revoked or the user is blocked");
+            return refuse(refusal).await;
+        };
+        match self
+            .redeem_for_grant(loaded, &grant, None, spent, now)
+            .await?
+        {
+            (Consumed::First(_), tokens) => Ok(tokens),
+            _ => Err(used()),
+        }
     }
 }

@@ -118,20 +118,11 @@ impl Provider {
                 Error::invalid_grant("the authorization was revoked or the user is blocked");
             return self.spend_code(which, now, refusal).await;
         };
-        let scope = grant.record.scope.clone();
-        let minted = self
-            .mint_for_grant(loaded, &grant, &scope, &[], record.nonce.as_deref(), now)
+        let (spent, tokens) = self
+            .redeem_for_grant(loaded, &grant, record.nonce.as_deref(), which, now)
             .await?;
-        let spent = match &minted.refresh {
-            Some(refresh) => {
-                self.store
-                    .rotate_artifact(which, now, None, refresh)
-                    .await?
-            }
-            None => self.store.consume_artifact(which, now, None).await?,
-        };
         match spent {
-            Consumed::First(a) if a.revoked_at.is_none() => Ok(minted.response),
+            Consumed::First(a) if a.revoked_at.is_none() => Ok(tokens),
             // Revoked (with its grant) since it was read: what was made from it is void.
             Consumed::First(_) | Consumed::Missing => Err(Error::invalid_grant(BAD_CODE)),
             Consumed::Again(a) => self.code_replayed(which.client_id, &a, now).await,

@@ -9,6 +9,7 @@ use crate::id_token::IdTokenParts;
 use crate::model::{Artifact, ArtifactKind, GrantType};
 use crate::provider::Provider;
 use crate::secret::new_handle;
+use crate::store::{Consume, Consumed};
 use crate::token::TokenContent;
 use crate::user_grant::ActiveGrant;
 
@@ -48,6 +49,35 @@ impl Provider {
             self.store.insert_artifact(refresh).await?;
         }
         Ok(minted.response)
+    }
+
+    /// The tokens of a grant redeemed with a single-use artifact (an authorization code, a
+    /// device code, a back-channel request), with the grant's scope: made first, then `spent`
+    /// is consumed in the write that stores the refresh token (alone when there is none). A
+    /// request that fails before that write (the store unavailable, 503) leaves the artifact
+    /// unspent for the retry. The tokens are the caller's only when it spent the artifact
+    /// ([`Consumed::First`]).
+    pub(crate) async fn redeem_for_grant(
+        &self,
+        loaded: &Caller<'_>,
+        grant: &ActiveGrant,
+        nonce: Option<&str>,
+        spent: Consume<'_>,
+        now: Timestamp,
+    ) -> Result<(Consumed, TokenResponse)> {
+        let scope = grant.record.scope.clone();
+        let minted = self
+            .mint_for_grant(loaded, grant, &scope, &[], nonce, now)
+            .await?;
+        let consumed = match &minted.refresh {
+            Some(refresh) => {
+                self.store
+                    .rotate_artifact(spent, now, None, refresh)
+                    .await?
+            }
+            None => self.store.consume_artifact(spent, now, None).await?,
+        };
+        Ok((consumed, minted.response))
     }
 
     /// [`Provider::tokens_for_grant`] without storing the refresh token: the refresh grant

@@ -1,7 +1,7 @@
 //! The device authorization grant (RFC 8628): the device asks for codes, the user enters the
 //! user code at `/device`, signs in as the application's scheme asks (a second factor too) and
 //! confirms on the consent page showing the code, while the device polls (`authorization_pending`,
-//! `slow_down`); denied, expired, reused and guessed codes.
+//! `slow_down`); denied, expired, reused and guessed codes; a poll that fails in its write.
 
 use http::StatusCode;
 use serde_json::Value;
@@ -138,6 +138,40 @@ async fn a_device_signs_in_with_the_user_code_while_it_polls() {
     let again = enter(&b, user_code).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert!(again.text.contains("not valid"), "{}", again.text);
+}
+
+/// The device code is spent in the write that stores the refresh token: a poll that fails in
+/// that write (the database refuses the insert) leaves the code to the next poll, which gets
+/// the tokens; the one after finds nothing.
+#[tokio::test]
+async fn a_poll_that_fails_in_its_write_leaves_the_device_code_to_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("tessera.db");
+    let h = Harness::on_file(&db).await;
+    h.user("alice").await;
+    let app = tv_app(&h, None).await;
+    let d = start(&h, &app, "openid offline_access").await;
+    let (device_code, user_code) = (
+        d["device_code"].as_str().unwrap(),
+        d["user_code"].as_str().unwrap(),
+    );
+    let b = Browser::new(&h);
+    let login = enter(&b, user_code).await;
+    let consent = b.login(&login, "alice", crate::flow::PASSWORD).await;
+    let done = b.consent(&consent, true).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+
+    let refusing = crate::support::refuse_refresh_tokens(&db).await;
+    h.clock.advance(5);
+    let failed = poll(&h, &app, device_code).await;
+    assert!(failed.status.is_server_error(), "{}", failed.text);
+    crate::support::accept_refresh_tokens(refusing).await;
+    h.clock.advance(5);
+    let t = poll(&h, &app, device_code).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    assert!(t.json["refresh_token"].is_string());
+    h.clock.advance(5);
+    assert_eq!(poll(&h, &app, device_code).await.error(), "invalid_grant");
 }
 
 #[tokio::test]

@@ -355,17 +355,8 @@ async fn a_code_exchange_that_fails_in_its_write_leaves_the_code_unspent() {
     let (verifier, challenge) = pkce();
     let code = crate::cluster::sign_in_for_code(&server.base, &id, "alice", &challenge).await;
 
-    let db = format!("sqlite://{}/tessera-data/tessera.db", dir.path().display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
-        .await
-        .expect("open the node's database");
-    sqlx::query(
-        "CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON artifacts \
-         WHEN NEW.kind = 'refresh_token' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("trigger");
+    let refusing =
+        crate::support::refuse_refresh_tokens(&dir.path().join("tessera-data/tessera.db")).await;
     let redeem = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -388,10 +379,7 @@ async fn a_code_exchange_that_fails_in_its_write_leaves_the_code_unspent() {
         "the refused write fails the exchange: {status} {body}"
     );
 
-    sqlx::query("DROP TRIGGER refuse_refresh_tokens")
-        .execute(&mut conn)
-        .await
-        .expect("drop trigger");
+    crate::support::accept_refresh_tokens(refusing).await;
     let (status, tokens) = exchange().await;
     assert_eq!(status, 200, "the retry redeems the code: {tokens}");
     assert!(tokens["refresh_token"].is_string(), "{tokens}");

@@ -89,10 +89,17 @@ impl Harness {
 
     /// [`Harness::with_issuer`] with settings `tweak` adjusts.
     pub async fn with_settings(issuer: &str, tweak: impl FnOnce(&mut Settings)) -> Harness {
+        Harness::on_store("sqlite::memory:", issuer, tweak).await
+    }
+
+    /// [`Harness::new`] on the SQLite database file `db`, which a test may also open.
+    pub async fn on_file(db: &std::path::Path) -> Harness {
+        Harness::on_store(&format!("sqlite://{}", db.display()), ISSUER, |_| {}).await
+    }
+
+    async fn on_store(url: &str, issuer: &str, tweak: impl FnOnce(&mut Settings)) -> Harness {
         let clock = Clock::fixed(now());
-        let store = tessera_store::connect("sqlite::memory:")
-            .await
-            .expect("store");
+        let store = tessera_store::connect(url).await.expect("store");
         let store: Arc<dyn tessera_core::store::Store> =
             Arc::new(tessera_server::metrics::MeteredStore(store));
         let mut settings =
@@ -303,4 +310,29 @@ impl Harness {
             .await
             .expect("purge")
     }
+}
+
+/// Makes the SQLite database `db` refuse every refresh token's insert (a trigger) until
+/// [`accept_refresh_tokens`]: a write that fails after the tokens were made.
+pub async fn refuse_refresh_tokens(db: &std::path::Path) -> sqlx::SqliteConnection {
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("open the database");
+    sqlx::query(
+        "CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON artifacts \
+         WHEN NEW.kind = 'refresh_token' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("trigger");
+    conn
+}
+
+/// Ends [`refuse_refresh_tokens`].
+pub async fn accept_refresh_tokens(mut conn: sqlx::SqliteConnection) {
+    sqlx::query("DROP TRIGGER refuse_refresh_tokens")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
 }
