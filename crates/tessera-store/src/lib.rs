@@ -12,6 +12,7 @@ mod batch;
 mod codec;
 pub mod contract;
 mod error;
+mod point;
 mod pool;
 mod postgres;
 mod sql;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use tessera_core::store::StoreError;
 
+use crate::point::PointReads;
 use crate::pool::Pool;
 use crate::sql::{Dialect, SqlStore};
 
@@ -18,5 +19,12 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(crate::error::map_err)?;
     let pool = Pool::Shared(pool);
-    Ok(SqlStore::new(Dialect::Postgres, pool.clone(), pool, false))
+    let points = PointReads::Pool(pool.clone());
+    Ok(SqlStore::new(
+        Dialect::Postgres,
+        pool.clone(),
+        pool,
+        points,
+        false,
+    ))
 }

@@ -24,6 +24,7 @@ use crate::codec::{
     ARTIFACT_COLUMNS,
 };
 use crate::error::{discard_on_error, map_err, other};
+use crate::point::PointReads;
 use crate::pool::Pool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +34,14 @@ pub enum Dialect {
 }
 
 /// A store on either dialect: writes go through `writer` (one connection on SQLite), reads
-/// through `readers`; artifact inserts are group-committed by `artifacts`.
+/// through `readers` except lookups of one row by its key, through `points`; artifact inserts
+/// are group-committed by `artifacts`.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     dialect: Dialect,
     writer: Pool,
     readers: Pool,
+    points: PointReads,
     artifacts: ArtifactWriter,
     /// Whether a connection whose transaction the database failed is closed rather than
     /// reused ([`discard_on_error`]): SQLite on disk (in memory, the connection is the database).
@@ -83,6 +86,7 @@ impl SqlStore {
         dialect: Dialect,
         writer: Pool,
         readers: Pool,
+        points: PointReads,
         discard_failed: bool,
     ) -> SqlStore {
         let marks = match dialect {
@@ -94,6 +98,7 @@ impl SqlStore {
             dialect,
             writer,
             readers,
+            points,
             artifacts,
             discard_failed,
         }
@@ -209,7 +214,7 @@ impl SqlStore {
         let sql = format!("SELECT doc FROM {} WHERE id = $1", table.name());
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.points)
             .await
             .map_err(map_err)?;
         row.as_ref().map(decode_doc).transpose()
@@ -402,7 +407,7 @@ impl Store for SqlStore {
         let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(key.0.to_vec())
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.points)
             .await
             .map_err(map_err)?;
         row.as_ref().map(decode_artifact).transpose()
@@ -586,7 +591,7 @@ impl Store for SqlStore {
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT doc, revision FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.points)
             .await
             .map_err(map_err)?;
         row.as_ref().map(decode_user).transpose()
@@ -595,7 +600,7 @@ impl Store for SqlStore {
     async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT doc, revision FROM users WHERE username = $1")
             .bind(username.to_lowercase())
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.points)
             .await
             .map_err(map_err)?;
         row.as_ref().map(decode_user).transpose()
@@ -754,7 +759,7 @@ impl Store for SqlStore {
         )
         .bind(key)
         .bind(now.0 - window)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.points)
         .await
         .map_err(map_err)?;
         match row {

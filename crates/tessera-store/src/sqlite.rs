@@ -1,15 +1,18 @@
 //! SQLite specifics: WAL, busy timeout, one writer connection beside four readers (kept by the
-//! store, never pinged: `pool.rs`), and WAL checkpoints in the background (so a commit seldom
+//! store, never pinged: `pool.rs`) and the point reads' connections (`point.rs`), and WAL checkpoints in the background (so a commit seldom
 //! waits for one) that keep the WAL file bounded under a steady stream of writes, for as long
 //! as the store is open; an in-memory database is one shared connection.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, Connection, Executor, Row};
 use tessera_core::store::StoreError;
 
 use crate::error::map_err;
+use crate::point::{Inline, PointReads};
 use crate::pool::{Conn, Open, Pool, WeakPool};
 use crate::sql::{Dialect, SqlStore};
 
@@ -66,16 +69,34 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         let pool = Pool::kept(opener(url, ""), 1, ACQUIRE_WAIT)
             .await
             .map_err(map_err)?;
-        return Ok(SqlStore::new(Dialect::Sqlite, pool.clone(), pool, false));
+        let points = PointReads::Pool(pool.clone());
+        return Ok(SqlStore::new(
+            Dialect::Sqlite,
+            pool.clone(),
+            pool,
+            points,
+            false,
+        ));
     }
     let writer = Pool::kept(opener(url.clone(), WRITER_PRAGMAS), 1, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
+    let file = SqliteConnectOptions::from_str(&url)
+        .map_err(map_err)?
+        .get_filename()
+        .to_owned();
     let readers = Pool::kept(opener(url, ""), 4, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
+    let points = PointReads::Inline(Inline::open(file).map_err(map_err)?);
     tokio::spawn(checkpoints(readers.downgrade(), writer.downgrade()));
-    Ok(SqlStore::new(Dialect::Sqlite, writer, readers, true))
+    Ok(SqlStore::new(
+        Dialect::Sqlite,
+        writer,
+        readers,
+        points,
+        true,
+    ))
 }
 
 /// Copies committed WAL frames into the database without blocking the writer (PASSIVE), until

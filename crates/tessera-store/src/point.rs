@@ -1,0 +1,399 @@
+//! Point reads (one row by its key: an artifact, a user, a failure counter) on SQLite run on the
+//! caller's own thread.
+//!
+//! Such a lookup is a few microseconds of SQLite. Sent to a connection's thread, as sqlx runs
+//! every statement, it costs two thread wake-ups and switches more than that: on 2 cores busy
+//! hashing passwords, each one also pushes a hashing thread off its core. In WAL mode a reader
+//! does not wait for the writer, so the caller's thread is held for the lookup only. Scans
+//! (lists, the audit log, counts) stay on the reader pool's threads, where a long one holds no
+//! request's thread.
+//!
+//! The statements are the store's own, written for sqlx: [`PointReads`] is an sqlx `Executor`
+//! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use rusqlite::types::{Value, ValueRef};
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
+use sqlx::{Any, Describe, Either, Execute, Executor};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
+
+use crate::pool::Pool;
+
+/// Where the store's point reads run.
+#[derive(Debug, Clone)]
+pub(crate) enum PointReads {
+    /// On the caller's thread, on connections to this SQLite file.
+    Inline(Arc<Inline>),
+    /// On the pool's connections (PostgreSQL; SQLite in memory, one connection).
+    Pool(Pool),
+}
+
+/// Connections to one SQLite file, each used by one caller at a time and then kept: as many
+/// as threads read at once (a read does not wait, so at most one per thread).
+pub(crate) struct Inline {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inline")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a point read waits for a lock (only WAL recovery after a crash holds readers).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Inline {
+    /// Point reads on the SQLite database at `path` (created and migrated already), opening
+    /// one connection now so that a file that cannot be read fails here.
+    pub(crate) fn open(path: PathBuf) -> Result<Arc<Inline>, sqlx::Error> {
+        let inline = Inline {
+            path,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = inline.connect()?;
+        inline.give_back(first);
+        Ok(Arc::new(inline))
+    }
+
+    fn connect(&self) -> Result<rusqlite::Connection, sqlx::Error> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        // Reads only, whatever statement comes.
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(failed)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<rusqlite::Connection, sqlx::Error> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn give_back(&self, conn: rusqlite::Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+
+    /// Runs `query` and reads up to `limit` rows. A connection that failed is closed (the next
+    /// read opens another).
+    fn run<'q>(
+        &self,
+        mut query: impl Execute<'q, Any>,
+        limit: usize,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let arguments = query
+            .take_arguments()
+            .map_err(sqlx::Error::Encode)?
+            .map(|a| a.values.0)
+            .unwrap_or_default();
+        let conn = self.take()?;
+        let rows = rows(&conn, query.sql(), &arguments, limit)?;
+        self.give_back(conn);
+        Ok(rows)
+    }
+}
+
+/// The rows of `sql` with `arguments` (`$n` is the n-th; a bare `?` the next), at most `limit`.
+fn rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    arguments: &[AnyValueKind<'_>],
+    limit: usize,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut statement = conn.prepare_cached(sql).map_err(failed)?;
+    let mut next = 0;
+    for i in 1..=statement.parameter_count() {
+        let numbered = statement
+            .parameter_name(i)
+            .and_then(|name| name.get(1..))
+            .and_then(|n| n.parse::<usize>().ok());
+        let n = numbered.unwrap_or_else(|| {
+            next += 1;
+            next
+        });
+        let value = n
+            .checked_sub(1)
+            .and_then(|k| arguments.get(k))
+            .ok_or_else(|| sqlx::Error::Protocol(format!("no argument for parameter {n}")))?;
+        statement
+            .raw_bind_parameter(i, sql_value(value)?)
+            .map_err(failed)?;
+    }
+    let names: Vec<UStr> = statement
+        .column_names()
+        .into_iter()
+        .map(UStr::new)
+        .collect();
+    let column_names = Arc::new(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), i))
+            .collect::<sqlx_core::HashMap<_, _>>(),
+    );
+    let mut found = statement.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = found.next().map_err(failed)? else {
+            break;
+        };
+        let mut values = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            values.push(AnyValue {
+                kind: any_value(row.get_ref(i).map_err(failed)?)?,
+            });
+        }
+        let columns = names
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .map(|(ordinal, (name, value))| AnyColumn {
+                ordinal,
+                name: name.clone(),
+                type_info: AnyTypeInfo {
+                    kind: kind_of(&value.kind),
+                },
+            })
+            .collect();
+        out.push(AnyRow {
+            column_names: column_names.clone(),
+            columns,
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// An sqlx argument as SQLite stores it (as sqlx's SQLite driver binds it).
+fn sql_value(v: &AnyValueKind<'_>) -> Result<Value, sqlx::Error> {
+    Ok(match v {
+        AnyValueKind::Null(_) => Value::Null,
+        AnyValueKind::Bool(b) => Value::Integer(i64::from(*b)),
+        AnyValueKind::SmallInt(n) => Value::Integer(i64::from(*n)),
+        AnyValueKind::Integer(n) => Value::Integer(i64::from(*n)),
+        AnyValueKind::BigInt(n) => Value::Integer(*n),
+        AnyValueKind::Real(x) => Value::Real(f64::from(*x)),
+        AnyValueKind::Double(x) => Value::Real(*x),
+        AnyValueKind::Text(s) => Value::Text(s.to_string()),
+        AnyValueKind::Blob(b) => Value::Blob(b.to_vec()),
+        other => {
+            return Err(sqlx::Error::Protocol(format!(
+                "an argument SQLite cannot take: {other:?}"
+            )))
+        }
+    })
+}
+
+/// A SQLite value as sqlx's SQLite driver answers it through `Any` (by the value's own type).
+fn any_value(v: ValueRef<'_>) -> Result<AnyValueKind<'static>, sqlx::Error> {
+    Ok(match v {
+        ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
+        ValueRef::Integer(n) => AnyValueKind::BigInt(n),
+        ValueRef::Real(x) => AnyValueKind::Double(x),
+        ValueRef::Text(t) => AnyValueKind::Text(
+            std::str::from_utf8(t)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                .to_owned()
+                .into(),
+        ),
+        ValueRef::Blob(b) => AnyValueKind::Blob(b.to_vec().into()),
+    })
+}
+
+fn kind_of(v: &AnyValueKind<'_>) -> AnyTypeInfoKind {
+    match v {
+        AnyValueKind::BigInt(_) => AnyTypeInfoKind::BigInt,
+        AnyValueKind::Double(_) => AnyTypeInfoKind::Double,
+        AnyValueKind::Text(_) => AnyTypeInfoKind::Text,
+        AnyValueKind::Blob(_) => AnyTypeInfoKind::Blob,
+        _ => AnyTypeInfoKind::Null,
+    }
+}
+
+/// SQLite's error as sqlx's: a busy or locked database, or one that cannot be opened or read,
+/// is `Io` (the store answers unavailable, the client may retry); the rest is the driver's.
+fn failed(e: rusqlite::Error) -> sqlx::Error {
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure) => {
+            sqlx::Error::Io(std::io::Error::other(e))
+        }
+        _ => sqlx::Error::AnyDriverError(Box::new(e)),
+    }
+}
+
+/// A statement of the store's, as on `&Pool`: on the caller's thread when [`PointReads::Inline`].
+impl<'p> Executor<'p> for &'_ PointReads {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            PointReads::Pool(pool) => pool.fetch_many(query),
+            PointReads::Inline(inline) => match inline.run(query, usize::MAX) {
+                Ok(rows) => stream::iter(rows.into_iter().map(|r| Ok(Either::Right(r)))).boxed(),
+                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            },
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            PointReads::Pool(pool) => pool.fetch_optional(query),
+            PointReads::Inline(inline) => {
+                let answer = inline.run(query, 1).map(|rows| rows.into_iter().next());
+                Box::pin(async move { answer })
+            }
+        }
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        match self {
+            PointReads::Pool(pool) => pool.prepare_with(sql, parameters),
+            PointReads::Inline(_) => Box::pin(async { Err(unsupported()) }),
+        }
+    }
+
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        match self {
+            PointReads::Pool(pool) => pool.describe(sql),
+            PointReads::Inline(_) => Box::pin(async { Err(unsupported()) }),
+        }
+    }
+}
+
+fn unsupported() -> sqlx::Error {
+    sqlx::Error::Protocol("point reads run statements only".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use sqlx::Row;
+
+    use super::*;
+
+    /// A file with one row of each type SQLite keeps, and point reads on it.
+    fn points() -> (PointReads, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let setup = rusqlite::Connection::open(&path).expect("open");
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (id BLOB PRIMARY KEY, name TEXT, n BIGINT, x REAL, gone BIGINT);
+                 INSERT INTO t VALUES (x'0102', 'één', 7, 0.5, NULL);
+                 INSERT INTO t VALUES (x'0304', 'two', -3, 2.0, 9);",
+            )
+            .expect("setup");
+        let inline = Inline::open(path).expect("inline");
+        (PointReads::Inline(inline), dir)
+    }
+
+    /// Arguments bind by their `$n` (used twice, out of order) and each value comes back as
+    /// sqlx's SQLite driver answers it.
+    #[tokio::test]
+    async fn numbered_arguments_bind_and_values_decode_as_with_sqlx() {
+        let (points, _dir) = points();
+        let row =
+            sqlx::query("SELECT id, name, n, x, gone FROM t WHERE n > $2 AND id = $1 AND n >= $2")
+                .bind(vec![1u8, 2])
+                .bind(0i64)
+                .fetch_optional(&points)
+                .await
+                .expect("read")
+                .expect("a row");
+        assert_eq!(row.try_get::<Vec<u8>, _>("id").expect("id"), [1, 2]);
+        assert_eq!(row.try_get::<String, _>("name").expect("name"), "één");
+        assert_eq!(row.try_get::<i64, _>(2).expect("n"), 7);
+        assert_eq!(row.try_get::<f64, _>("x").expect("x"), 0.5);
+        assert_eq!(row.try_get::<Option<i64>, _>("gone").expect("gone"), None);
+        let none = sqlx::query("SELECT name FROM t WHERE id = $1")
+            .bind(vec![9u8])
+            .fetch_optional(&points)
+            .await
+            .expect("read");
+        assert!(none.is_none());
+        let all = sqlx::query("SELECT n FROM t WHERE gone IS NULL OR gone = $1 ORDER BY n")
+            .bind(9i64)
+            .fetch_all(&points)
+            .await
+            .expect("read");
+        let ns: Vec<i64> = all.iter().map(|r| r.try_get(0).expect("n")).collect();
+        assert_eq!(ns, [-3, 7]);
+    }
+
+    /// A statement that writes is refused (the connections only read), a wrong statement is an
+    /// error, and the next read works on.
+    #[tokio::test]
+    async fn writes_are_refused_and_errors_leave_the_reads_working() {
+        let (points, _dir) = points();
+        let write = sqlx::query("DELETE FROM t WHERE id = $1")
+            .bind(vec![1u8, 2])
+            .fetch_optional(&points)
+            .await;
+        assert!(write.is_err(), "a write was run");
+        let wrong = sqlx::query("SELECT nope FROM t")
+            .fetch_optional(&points)
+            .await;
+        assert!(wrong.is_err(), "a wrong statement was run");
+        let missing = sqlx::query("SELECT name FROM t WHERE id = $1 AND n = $2")
+            .bind(vec![1u8, 2])
+            .fetch_optional(&points)
+            .await;
+        assert!(missing.is_err(), "a parameter without its argument was run");
+        let n = sqlx::query("SELECT count(*) FROM t")
+            .fetch_optional(&points)
+            .await
+            .expect("read")
+            .expect("row")
+            .try_get::<i64, _>(0)
+            .expect("count");
+        assert_eq!(n, 2);
+    }
+}
