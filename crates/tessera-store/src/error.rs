@@ -40,12 +40,13 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(e)),
         // SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes: another writer held the
-        // database past busy_timeout; the client may retry.
+        // database past busy_timeout; SQLITE_PROTOCOL (15): another process held the WAL's locks
+        // past SQLite's retries. The client may retry.
         sqlx::Error::Database(ref db)
             if db
                 .code()
                 .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 15)) =>
         {
             StoreError::Unavailable(Box::new(e))
         }

@@ -4,14 +4,18 @@
 //! Such a lookup is a few microseconds of SQLite. Sent to a connection's thread, as sqlx runs
 //! every statement, it costs two thread wake-ups and switches more than that: on 2 cores busy
 //! hashing passwords, each one also pushes a hashing thread off its core. In WAL mode a reader
-//! does not wait for the writer, so the caller's thread is held for the lookup only. Scans
-//! (lists, the audit log, counts) stay on the reader pool's threads, where a long one holds no
-//! request's thread.
+//! does not wait for the writer. It can still wait: for another process holding the WAL's read
+//! locks (a backup tool, a stuck `sqlite3` shell; SQLite then retries for up to about 10 s
+//! whatever the busy timeout), or for slow storage. So at most all but one of the runtime's
+//! threads run point reads at once: a lookup that finds them all taken goes to the reader
+//! pool's threads, and a stuck lookup never holds the whole runtime. Scans (lists, the audit
+//! log, counts) always stay on the reader pool's threads.
 //!
 //! The statements are the store's own, written for sqlx: [`PointReads`] is an sqlx `Executor`
 //! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,20 +29,58 @@ use sqlx_core::ext::ustr::UStr;
 
 use crate::pool::Pool;
 
-/// Where the store's point reads run.
+/// Where the store's point reads run: on the caller's thread when `inline` has room, else on
+/// `pool`'s connections (always for PostgreSQL and SQLite in memory).
 #[derive(Debug, Clone)]
-pub(crate) enum PointReads {
-    /// On the caller's thread, on connections to this SQLite file.
-    Inline(Arc<Inline>),
-    /// On the pool's connections (PostgreSQL; SQLite in memory, one connection).
-    Pool(Pool),
+pub(crate) struct PointReads {
+    inline: Option<Arc<Inline>>,
+    pool: Pool,
+}
+
+impl PointReads {
+    /// Point reads on `pool`'s connections only.
+    pub(crate) fn pooled(pool: Pool) -> PointReads {
+        PointReads { inline: None, pool }
+    }
+
+    /// Point reads on the caller's thread through `inline`, or on `pool` when it has no room.
+    pub(crate) fn inline(inline: Arc<Inline>, pool: Pool) -> PointReads {
+        PointReads {
+            inline: Some(inline),
+            pool,
+        }
+    }
+
+    /// A place for a read on the caller's thread, if any is free.
+    fn inline_place(&self) -> Option<Place<'_>> {
+        let inline = self.inline.as_deref()?;
+        inline
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < inline.at_once).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Place(inline))
+    }
+}
+
+/// A read under way on its caller's thread; gives its place back when dropped.
+struct Place<'a>(&'a Inline);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Connections to one SQLite file, each used by one caller at a time and then kept: as many
-/// as threads read at once (a read does not wait, so at most one per thread).
+/// as reads ran at once, at most [`Inline::at_once`].
 pub(crate) struct Inline {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// How many reads may run on their callers' threads at once.
+    at_once: usize,
+    running: AtomicUsize,
 }
 
 impl std::fmt::Debug for Inline {
@@ -49,16 +91,19 @@ impl std::fmt::Debug for Inline {
     }
 }
 
-/// How long a point read waits for a lock (only WAL recovery after a crash holds readers).
+/// How long a point read waits for a lock held by another process, as the store's connections.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Inline {
-    /// Point reads on the SQLite database at `path` (created and migrated already), opening
-    /// one connection now so that a file that cannot be read fails here.
-    pub(crate) fn open(path: PathBuf) -> Result<Arc<Inline>, sqlx::Error> {
+    /// Point reads on the SQLite database at `path`, at most `at_once` of them on their
+    /// callers' threads; one connection is opened now so that a file that cannot be read
+    /// fails here.
+    pub(crate) fn open(path: PathBuf, at_once: usize) -> Result<Arc<Inline>, sqlx::Error> {
         let inline = Inline {
             path,
             idle: Mutex::new(Vec::new()),
+            at_once,
+            running: AtomicUsize::new(0),
         };
         let first = inline.connect()?;
         inline.give_back(first);
@@ -231,19 +276,20 @@ fn kind_of(v: &AnyValueKind<'_>) -> AnyTypeInfoKind {
     }
 }
 
-/// SQLite's error as sqlx's: a busy or locked database, or one that cannot be opened or read,
-/// is `Io` (the store answers unavailable, the client may retry); the rest is the driver's.
+/// SQLite's error as sqlx's, classified as the store classifies sqlx's (`map_err`): a database
+/// busy, locked or out of its lock protocol is `Io` (unavailable: the client may retry); the
+/// rest is the driver's (a failure).
 fn failed(e: rusqlite::Error) -> sqlx::Error {
-    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, FileLockingProtocolFailed};
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure) => {
+        Some(DatabaseBusy | DatabaseLocked | FileLockingProtocolFailed) => {
             sqlx::Error::Io(std::io::Error::other(e))
         }
         _ => sqlx::Error::AnyDriverError(Box::new(e)),
     }
 }
 
-/// A statement of the store's, as on `&Pool`: on the caller's thread when [`PointReads::Inline`].
+/// A statement of the store's, as on `&Pool`: on the caller's thread when there is room.
 impl<'p> Executor<'p> for &'_ PointReads {
     type Database = Any;
 
@@ -255,12 +301,14 @@ impl<'p> Executor<'p> for &'_ PointReads {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        match self {
-            PointReads::Pool(pool) => pool.fetch_many(query),
-            PointReads::Inline(inline) => match inline.run(query, usize::MAX) {
-                Ok(rows) => stream::iter(rows.into_iter().map(|r| Ok(Either::Right(r)))).boxed(),
-                Err(e) => stream::once(async move { Err(e) }).boxed(),
-            },
+        let Some(place) = self.inline_place() else {
+            return self.pool.fetch_many(query);
+        };
+        let answer = place.0.run(query, usize::MAX);
+        drop(place);
+        match answer {
+            Ok(rows) => stream::iter(rows.into_iter().map(|r| Ok(Either::Right(r)))).boxed(),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
         }
     }
 
@@ -272,13 +320,12 @@ impl<'p> Executor<'p> for &'_ PointReads {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        match self {
-            PointReads::Pool(pool) => pool.fetch_optional(query),
-            PointReads::Inline(inline) => {
-                let answer = inline.run(query, 1).map(|rows| rows.into_iter().next());
-                Box::pin(async move { answer })
-            }
-        }
+        let Some(place) = self.inline_place() else {
+            return self.pool.fetch_optional(query);
+        };
+        let answer = place.0.run(query, 1).map(|rows| rows.into_iter().next());
+        drop(place);
+        Box::pin(async move { answer })
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -289,25 +336,15 @@ impl<'p> Executor<'p> for &'_ PointReads {
     where
         'p: 'e,
     {
-        match self {
-            PointReads::Pool(pool) => pool.prepare_with(sql, parameters),
-            PointReads::Inline(_) => Box::pin(async { Err(unsupported()) }),
-        }
+        self.pool.prepare_with(sql, parameters)
     }
 
     fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
     where
         'p: 'e,
     {
-        match self {
-            PointReads::Pool(pool) => pool.describe(sql),
-            PointReads::Inline(_) => Box::pin(async { Err(unsupported()) }),
-        }
+        self.pool.describe(sql)
     }
-}
-
-fn unsupported() -> sqlx::Error {
-    sqlx::Error::Protocol("point reads run statements only".into())
 }
 
 #[cfg(test)]
@@ -318,8 +355,11 @@ mod tests {
 
     use super::*;
 
-    /// A file with one row of each type SQLite keeps, and point reads on it.
-    fn points() -> (PointReads, tempfile::TempDir) {
+    /// A file with one row of each type SQLite keeps, and point reads on it that run on the
+    /// caller's thread (`at_once` 1) or always on the reader pool's (`at_once` 0).
+    async fn points(at_once: usize) -> (PointReads, tempfile::TempDir) {
+        static DRIVERS: std::sync::Once = std::sync::Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
         let setup = rusqlite::Connection::open(&path).expect("open");
@@ -331,15 +371,32 @@ mod tests {
                  INSERT INTO t VALUES (x'0304', 'two', -3, 2.0, 9);",
             )
             .expect("setup");
-        let inline = Inline::open(path).expect("inline");
-        (PointReads::Inline(inline), dir)
+        let url = format!("sqlite://{}", path.display());
+        let open: crate::pool::Open = Arc::new(move || {
+            let url = url.clone();
+            Box::pin(async move {
+                use sqlx::Connection;
+                sqlx::AnyConnection::connect(&url).await
+            })
+        });
+        let pool = Pool::kept(open, 1, Duration::from_secs(5))
+            .await
+            .expect("pool");
+        let inline = Inline::open(path, at_once).expect("inline");
+        (PointReads::inline(inline, pool), dir)
     }
 
     /// Arguments bind by their `$n` (used twice, out of order) and each value comes back as
-    /// sqlx's SQLite driver answers it.
+    /// sqlx's SQLite driver answers it: the same on the caller's thread as on the pool's.
     #[tokio::test]
     async fn numbered_arguments_bind_and_values_decode_as_with_sqlx() {
-        let (points, _dir) = points();
+        for at_once in [1, 0] {
+            numbered_arguments(at_once).await;
+        }
+    }
+
+    async fn numbered_arguments(at_once: usize) {
+        let (points, _dir) = points(at_once).await;
         let row =
             sqlx::query("SELECT id, name, n, x, gone FROM t WHERE n > $2 AND id = $1 AND n >= $2")
                 .bind(vec![1u8, 2])
@@ -372,7 +429,7 @@ mod tests {
     /// error, and the next read works on.
     #[tokio::test]
     async fn writes_are_refused_and_errors_leave_the_reads_working() {
-        let (points, _dir) = points();
+        let (points, _dir) = points(1).await;
         let write = sqlx::query("DELETE FROM t WHERE id = $1")
             .bind(vec![1u8, 2])
             .fetch_optional(&points)
@@ -395,5 +452,23 @@ mod tests {
             .try_get::<i64, _>(0)
             .expect("count");
         assert_eq!(n, 2);
+    }
+
+    /// While every place on callers' threads is taken (a read stuck behind another process's
+    /// lock), the next read runs on the reader pool's threads; the place comes back after.
+    #[tokio::test]
+    async fn a_read_finding_no_place_goes_to_the_pool() {
+        let (points, _dir) = points(1).await;
+        let stuck = points.inline_place().expect("a place");
+        assert!(points.inline_place().is_none(), "one place only");
+        let row = sqlx::query("SELECT name FROM t WHERE id = $1")
+            .bind(vec![3u8, 4])
+            .fetch_optional(&points)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.try_get::<String, _>(0).expect("name"), "two");
+        drop(stuck);
+        assert!(points.inline_place().is_some(), "given back");
     }
 }

@@ -19,7 +19,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(crate::error::map_err)?;
     let pool = Pool::Shared(pool);
-    let points = PointReads::Pool(pool.clone());
+    let points = PointReads::pooled(pool.clone());
     Ok(SqlStore::new(
         Dialect::Postgres,
         pool.clone(),

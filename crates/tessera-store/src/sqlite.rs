@@ -69,7 +69,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         let pool = Pool::kept(opener(url, ""), 1, ACQUIRE_WAIT)
             .await
             .map_err(map_err)?;
-        let points = PointReads::Pool(pool.clone());
+        let points = PointReads::pooled(pool.clone());
         return Ok(SqlStore::new(
             Dialect::Sqlite,
             pool.clone(),
@@ -88,7 +88,13 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     let readers = Pool::kept(opener(url, ""), 4, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
-    let points = PointReads::Inline(Inline::open(file).map_err(map_err)?);
+    // All but one of the runtime's threads may read on their own (none when it has one).
+    let at_once = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .saturating_sub(1);
+    let inline = Inline::open(file, at_once).map_err(map_err)?;
+    let points = PointReads::inline(inline, readers.clone());
     tokio::spawn(checkpoints(readers.downgrade(), writer.downgrade()));
     Ok(SqlStore::new(
         Dialect::Sqlite,
