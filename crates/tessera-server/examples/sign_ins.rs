@@ -1,12 +1,15 @@
 //! A lean sign-in load generator for `bench/scale.py`: `WORKERS` browsers, each on one kept-alive
 //! connection, sign users in through the real pages for `SECONDS` seconds (GET /authorize, POST
 //! /login with the password, the 303 with the code, POST /token with PKCE) and it prints
-//! `BENCH_RESULT rate=… sign_ins=…`. It runs on one thread so that it takes as little of the
-//! cores it shares with the server as it can; the refresh tokens go to `TOKENS_OUT` if given.
+//! `BENCH_RESULT rate=… sign_ins=…`. It runs on one thread and speaks HTTP/1.1 through a minimal
+//! client of its own (each request formatted by hand and sent with one write, answers read into
+//! reused buffers) so that it takes as little of the cores it shares with the server as it can;
+//! the refresh tokens go to `TOKENS_OUT` if given.
 //!
 //!     sign_ins BASE CLIENT_ID SECRET REDIRECT_URI PASSWORD SECONDS WORKERS [TOKENS_OUT]
 //!
-//! Browser `i` signs in as `user{i}`. Any unexpected answer stops the run with an error.
+//! `BASE` is a plain `http://` address. Browser `i` signs in as `user{i}`. Any unexpected answer
+//! stops the run with an error.
 //!
 //! With `BENCH_TOTP_USERS=N` every sign-in also proves a TOTP code (RFC 6238): browser `i` takes
 //! turns among users `mfa{i}-0` … `mfa{i}-{N-1}`, who sign in to an application whose scheme
@@ -18,16 +21,22 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use openidconnect::PkceCodeChallenge;
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 struct Bench {
-    base: String,
+    /// Where the server listens, the `Host` header and the base's path (before each request's).
+    addrs: Vec<SocketAddr>,
+    host: String,
+    prefix: String,
     client_id: String,
     basic: String,
     redirect_uri: String,
@@ -43,9 +52,23 @@ fn main() -> Result<(), Failure> {
                 .into(),
         );
     }
+    let base = url::Url::parse(&args[0])?;
+    if base.scheme() != "http" {
+        return Err(format!("{}: the load generator speaks plain http:// only", args[0]).into());
+    }
+    let host = base.host_str().ok_or("the base has no host")?;
+    let addrs = base.socket_addrs(|| Some(80))?;
+    if addrs.is_empty() {
+        return Err("the base's host has no address".into());
+    }
     let secret = &args[2];
     let bench = std::sync::Arc::new(Bench {
-        base: args[0].trim_end_matches('/').to_owned(),
+        addrs,
+        host: match base.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        },
+        prefix: base.path().trim_end_matches('/').to_owned(),
         client_id: args[1].clone(),
         basic: format!(
             "Basic {}",
@@ -56,7 +79,6 @@ fn main() -> Result<(), Failure> {
     });
     let seconds: f64 = args[5].parse()?;
     let workers: usize = args[6].parse()?;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -102,14 +124,11 @@ fn main() -> Result<(), Failure> {
 
 /// One browser signing `user{i}` in again and again until `stop`; returns the refresh tokens.
 async fn browser(bench: &Bench, i: usize, stop: Instant) -> Result<Vec<String>, Failure> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(1)
-        .build()?;
+    let mut http = Http::new(bench);
     let username = format!("user{i}");
     let mut tokens = Vec::new();
     while Instant::now() < stop {
-        tokens.push(sign_in(bench, &http, &username).await?);
+        tokens.push(sign_in(bench, &mut http, &username).await?);
     }
     Ok(tokens)
 }
@@ -158,10 +177,7 @@ async fn totp_browser(
     seconds: f64,
     ready: &tokio::sync::Barrier,
 ) -> Result<(Vec<String>, Duration), Failure> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(1)
-        .build()?;
+    let mut http = Http::new(bench);
     // Keys set up by an earlier run (`BENCH_TOTP_KEYS`: `name key last_step` lines).
     let keys_file = std::env::var("BENCH_TOTP_KEYS").ok();
     let known: HashMap<String, (Vec<u8>, i64)> = keys_file
@@ -186,8 +202,8 @@ async fn totp_browser(
             });
             continue;
         }
-        let (page, cookies, verifier) = login(bench, &http, &name).await?;
-        let page = expect(page, 200).await?;
+        let (page, cookies, verifier) = login(bench, &mut http, &name).await?;
+        let page = expect(page, 200)?;
         let key = page
             .split("id=\"totp-secret\">")
             .nth(1)
@@ -197,8 +213,7 @@ async fn totp_browser(
         let step = step_now();
         let code = tessera_core::factor::totp::code_at(&secret, step);
         let codes = post(
-            bench,
-            &http,
+            &mut http,
             "/login/enrol",
             &cookies,
             &[
@@ -209,11 +224,10 @@ async fn totp_browser(
             ],
         )
         .await?;
-        let cookies = merged(&cookies, codes.headers());
-        let codes = expect(codes, 200).await?;
+        let cookies = merged(&cookies, &codes);
+        let codes = expect(codes, 200)?;
         let done = post(
-            bench,
-            &http,
+            &mut http,
             "/login/continue",
             &cookies,
             &[
@@ -222,7 +236,7 @@ async fn totp_browser(
             ],
         )
         .await?;
-        redeem(bench, &http, done, &verifier).await?;
+        redeem(bench, &mut http, done, &verifier).await?;
         team.push(TotpUser {
             name,
             secret,
@@ -245,12 +259,11 @@ async fn totp_browser(
             }
             continue;
         }
-        let (page, cookies, verifier) = login(bench, &http, &u.name).await?;
-        let page = expect(page, 200).await?;
+        let (page, cookies, verifier) = login(bench, &mut http, &u.name).await?;
+        let page = expect(page, 200)?;
         let code = tessera_core::factor::totp::code_at(&u.secret, step);
         let done = post(
-            bench,
-            &http,
+            &mut http,
             "/login/code",
             &cookies,
             &[
@@ -262,7 +275,7 @@ async fn totp_browser(
         )
         .await?;
         u.last_step = step;
-        tokens.push(redeem(bench, &http, done, &verifier).await?);
+        tokens.push(redeem(bench, &mut http, done, &verifier).await?);
     }
     let elapsed = start.elapsed();
     if let Some(f) = keys_file {
@@ -290,9 +303,9 @@ async fn totp_browser(
 /// the PKCE verifier.
 async fn login(
     bench: &Bench,
-    http: &reqwest::Client,
+    http: &mut Http,
     username: &str,
-) -> Result<(reqwest::Response, String, String), Failure> {
+) -> Result<(Answer, String, String), Failure> {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let query = form(&[
         ("response_type", "code"),
@@ -306,13 +319,11 @@ async fn login(
         ("prompt", "consent"),
     ]);
     let page = http
-        .get(format!("{}/authorize?{query}", bench.base))
-        .send()
+        .request("GET", &format!("/authorize?{query}"), "", None, None)
         .await?;
-    let cookies = cookies(page.headers());
-    let page = expect(page, 200).await?;
+    let cookies = merged("", &page);
+    let page = expect(page, 200)?;
     let answer = post(
-        bench,
         http,
         "/login",
         &cookies,
@@ -324,55 +335,54 @@ async fn login(
         ],
     )
     .await?;
-    let jar = merged(&cookies, answer.headers());
+    let jar = merged(&cookies, &answer);
     Ok((answer, jar, verifier.secret().to_owned()))
 }
 
-/// The `Cookie` header after an answer: its cookies replace those of the same name (a new
-/// interaction for the next step, a new session after a factor).
-fn merged(cookies: &str, headers: &HeaderMap) -> String {
-    let fresh = self::cookies(headers);
-    let mut jar: HashMap<&str, &str> = HashMap::new();
-    for pair in cookies.split("; ").chain(fresh.split("; ")) {
+/// The `Cookie` header after an answer: the `name=value` of its `Set-Cookie` headers replace
+/// those of the same name (a new interaction for the next step, a new session after a factor).
+fn merged(cookies: &str, answer: &Answer) -> String {
+    let mut jar: Vec<(&str, &str)> = Vec::new();
+    let fresh = answer.set_cookies.iter().map(String::as_str);
+    for pair in cookies.split("; ").chain(fresh) {
         if let Some((k, v)) = pair.split_once('=') {
-            jar.insert(k, v);
+            match jar.iter_mut().find(|(name, _)| *name == k) {
+                Some(old) => old.1 = v,
+                None => jar.push((k, v)),
+            }
         }
     }
-    jar.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut header = String::new();
+    for (k, v) in jar {
+        if !header.is_empty() {
+            header.push_str("; ");
+        }
+        header.push_str(k);
+        header.push('=');
+        header.push_str(v);
+    }
+    header
 }
 
 async fn post(
-    bench: &Bench,
-    http: &reqwest::Client,
+    http: &mut Http,
     path: &str,
     cookies: &str,
     pairs: &[(&str, &str)],
-) -> Result<reqwest::Response, Failure> {
-    Ok(http
-        .post(format!("{}{path}", bench.base))
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(COOKIE, cookies)
-        .body(form(pairs))
-        .send()
-        .await?)
+) -> Result<Answer, Failure> {
+    http.request("POST", path, cookies, None, Some(form(pairs).as_str()))
+        .await
 }
 
 /// The 303 with the code, redeemed at the token endpoint with the PKCE verifier.
 async fn redeem(
     bench: &Bench,
-    http: &reqwest::Client,
-    answer: reqwest::Response,
+    http: &mut Http,
+    mut answer: Answer,
     verifier: &str,
 ) -> Result<String, Failure> {
-    let location = answer
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    expect(answer, 303).await?;
+    let location = answer.location.take();
+    expect(answer, 303)?;
     let location = url::Url::parse(&location.ok_or("the sign-in gave no Location")?)?;
     let code = location
         .query_pairs()
@@ -386,13 +396,15 @@ async fn redeem(
         ("code_verifier", verifier),
     ];
     let answer = http
-        .post(format!("{}/token", bench.base))
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(AUTHORIZATION, &bench.basic)
-        .body(form(&pairs))
-        .send()
+        .request(
+            "POST",
+            "/token",
+            "",
+            Some(bench.basic.as_str()),
+            Some(form(&pairs).as_str()),
+        )
         .await?;
-    let body: serde_json::Value = serde_json::from_str(&expect(answer, 200).await?)?;
+    let body: serde_json::Value = serde_json::from_str(&expect(answer, 200)?)?;
     Ok(body["refresh_token"]
         .as_str()
         .ok_or("the token response has no refresh_token")?
@@ -400,7 +412,7 @@ async fn redeem(
 }
 
 /// The authorization code flow as a browser and its application run it; returns the refresh token.
-async fn sign_in(bench: &Bench, http: &reqwest::Client, username: &str) -> Result<String, Failure> {
+async fn sign_in(bench: &Bench, http: &mut Http, username: &str) -> Result<String, Failure> {
     let (answer, _, verifier) = login(bench, http, username).await?;
     redeem(bench, http, answer, &verifier).await
 }
@@ -411,28 +423,13 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-/// The `Cookie` header a browser sends back after these `Set-Cookie` headers.
-fn cookies(headers: &HeaderMap) -> String {
-    let jar: HashMap<&str, &str> = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .collect();
-    jar.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-async fn expect(answer: reqwest::Response, status: u16) -> Result<String, Failure> {
-    let got = answer.status().as_u16();
-    let body = answer.text().await?;
-    if got != status {
+/// The answer's body if it has the `status`, else an error with the page's words.
+fn expect(answer: Answer, status: u16) -> Result<String, Failure> {
+    if answer.status != status {
         // A page's words, without its markup, say why.
         let mut text = String::new();
         let mut in_tag = false;
-        for c in body.chars() {
+        for c in answer.body.chars() {
             match c {
                 '<' => in_tag = true,
                 '>' => in_tag = false,
@@ -440,14 +437,16 @@ async fn expect(answer: reqwest::Response, status: u16) -> Result<String, Failur
                 _ => {}
             }
         }
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        return Err(format!(
-            "expected {status}, got {got}: {}",
-            &text[..text.len().min(400)]
-        )
-        .into());
+        let text: String = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(400)
+            .collect();
+        return Err(format!("expected {status}, got {}: {text}", answer.status).into());
     }
-    Ok(body)
+    Ok(answer.body)
 }
 
 /// The value of the hidden form field `name` in the login page.
@@ -466,4 +465,359 @@ fn hidden(page: &str, name: &str) -> Result<String, Failure> {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&"))
+}
+
+/// The longest answer head, chunk-size or trailer line, and body this client takes.
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_LINE: usize = 8 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// A minimal HTTP/1.1 client on one kept-alive connection (a browser's): each request is
+/// formatted by hand into one reused buffer and sent with one write, and its answer is read into
+/// another. A connection the server closes is opened again for the next request; a request
+/// whose connection closes before any of its answer comes is sent once more on a new one.
+struct Http {
+    addrs: Vec<SocketAddr>,
+    host: String,
+    prefix: String,
+    stream: Option<TcpStream>,
+    out: String,
+    buf: Vec<u8>,
+}
+
+/// An answer: its status, its `Location`, the `name=value` of each `Set-Cookie`, its body.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+/// What went wrong in one exchange: `Unanswered` if none of the answer came (the connection was
+/// closed or reset first), so that the request may be sent again.
+enum Broken {
+    Unanswered(String),
+    Failed(String),
+}
+
+/// What an answer's head says.
+struct Head {
+    status: u16,
+    keep_alive: bool,
+    length: Option<usize>,
+    chunked: bool,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+}
+
+impl Http {
+    fn new(bench: &Bench) -> Self {
+        Self {
+            addrs: bench.addrs.clone(),
+            host: bench.host.clone(),
+            prefix: bench.prefix.clone(),
+            stream: None,
+            out: String::with_capacity(2048),
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends `method path` (path with its query) with the `Cookie` header if `cookies` is not
+    /// empty, the `Authorization` header if given and a form body if given; returns the answer.
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        cookies: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Answer, Failure> {
+        self.out.clear();
+        self.out.push_str(method);
+        self.out.push(' ');
+        self.out.push_str(&self.prefix);
+        self.out.push_str(path);
+        self.out.push_str(" HTTP/1.1\r\nHost: ");
+        self.out.push_str(&self.host);
+        self.out.push_str("\r\n");
+        if !cookies.is_empty() {
+            self.out.push_str("Cookie: ");
+            self.out.push_str(cookies);
+            self.out.push_str("\r\n");
+        }
+        if let Some(authorization) = authorization {
+            self.out.push_str("Authorization: ");
+            self.out.push_str(authorization);
+            self.out.push_str("\r\n");
+        }
+        match body {
+            Some(body) => {
+                self.out
+                    .push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+                write!(self.out, "Content-Length: {}\r\n\r\n", body.len())?;
+                self.out.push_str(body);
+            }
+            None => self.out.push_str("\r\n"),
+        }
+        let shown = path.split_once('?').map_or(path, |(p, _)| p);
+        let mut retry = true;
+        loop {
+            let mut stream = match self.stream.take() {
+                Some(stream) => stream,
+                None => {
+                    let stream = TcpStream::connect(self.addrs.as_slice())
+                        .await
+                        .map_err(|e| format!("connecting to {}: {e}", self.host))?;
+                    stream.set_nodelay(true)?;
+                    stream
+                }
+            };
+            match self.exchange(&mut stream).await {
+                Ok((answer, keep_alive)) => {
+                    if keep_alive {
+                        self.stream = Some(stream);
+                    }
+                    return Ok(answer);
+                }
+                Err(Broken::Unanswered(_)) if retry => retry = false,
+                Err(Broken::Unanswered(why)) => {
+                    return Err(format!(
+                        "{method} {shown}: the connection closed before an answer, twice: {why}"
+                    )
+                    .into())
+                }
+                Err(Broken::Failed(why)) => return Err(format!("{method} {shown}: {why}").into()),
+            }
+        }
+    }
+
+    /// Writes the request in `out` and reads its answer: the answer and whether the connection
+    /// stays open.
+    async fn exchange(&mut self, stream: &mut TcpStream) -> Result<(Answer, bool), Broken> {
+        if let Err(e) = stream.write_all(self.out.as_bytes()).await {
+            return Err(Broken::Unanswered(format!("sending: {e}")));
+        }
+        self.buf.clear();
+        let mut from = 0;
+        let head_end = loop {
+            if let Some(i) = find(&self.buf[from..], b"\r\n\r\n") {
+                break from + i + 4;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(Broken::Failed(format!(
+                    "an answer's head longer than {MAX_HEAD} bytes"
+                )));
+            }
+            from = self.buf.len().saturating_sub(3);
+            if self.buf.is_empty() {
+                match stream.read_buf(&mut self.buf).await {
+                    Ok(0) => {
+                        return Err(Broken::Unanswered(
+                            "the server closed the connection".to_owned(),
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Broken::Unanswered(e.to_string())),
+                }
+            } else {
+                self.more(stream).await?;
+            }
+        };
+        let head = parse_head(&self.buf[..head_end - 4]).map_err(Broken::Failed)?;
+        let mut keep_alive = head.keep_alive;
+        let body = if head.status < 200 || head.status == 204 || head.status == 304 {
+            String::new()
+        } else if head.chunked {
+            let bytes = self.chunked(stream, head_end).await?;
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        } else if let Some(length) = head.length {
+            if length > MAX_BODY {
+                return Err(Broken::Failed(format!(
+                    "a body of {length} bytes, more than {MAX_BODY}"
+                )));
+            }
+            let end = head_end + length;
+            self.fill(stream, end).await?;
+            if self.buf.len() > end {
+                return Err(Broken::Failed(
+                    "bytes past the answer's Content-Length".to_owned(),
+                ));
+            }
+            String::from_utf8_lossy(&self.buf[head_end..end]).into_owned()
+        } else {
+            // Neither a length nor chunks: the body runs to the end of the connection.
+            loop {
+                match stream.read_buf(&mut self.buf).await {
+                    Ok(0) => break,
+                    Ok(_) if self.buf.len() - head_end > MAX_BODY => {
+                        return Err(Broken::Failed(format!(
+                            "a body of more than {MAX_BODY} bytes"
+                        )))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Broken::Failed(format!("reading an answer: {e}"))),
+                }
+            }
+            keep_alive = false;
+            String::from_utf8_lossy(&self.buf[head_end..]).into_owned()
+        };
+        let answer = Answer {
+            status: head.status,
+            location: head.location,
+            set_cookies: head.set_cookies,
+            body,
+        };
+        Ok((answer, keep_alive))
+    }
+
+    /// Decodes the chunked body that starts at `at` in the buffer, reading the rest of it.
+    async fn chunked(&mut self, stream: &mut TcpStream, mut at: usize) -> Result<Vec<u8>, Broken> {
+        let mut body = Vec::new();
+        loop {
+            let end = self.line_end(stream, at).await?;
+            let line = &self.buf[at..end];
+            let digits = line.split(|b| *b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| usize::from_str_radix(d.trim(), 16).ok())
+                .filter(|size| *size <= MAX_BODY - body.len())
+                .ok_or_else(|| {
+                    Broken::Failed(format!(
+                        "a bad chunk size: {:?}",
+                        String::from_utf8_lossy(line)
+                    ))
+                })?;
+            at = end + 2;
+            if size == 0 {
+                break;
+            }
+            self.fill(stream, at + size + 2).await?;
+            if !self.buf[at + size..].starts_with(b"\r\n") {
+                return Err(Broken::Failed("a chunk not ended by CRLF".to_owned()));
+            }
+            body.extend_from_slice(&self.buf[at..at + size]);
+            at += size + 2;
+        }
+        // The trailer fields, up to an empty line.
+        loop {
+            let end = self.line_end(stream, at).await?;
+            let empty = end == at;
+            at = end + 2;
+            if empty {
+                break;
+            }
+        }
+        if self.buf.len() > at {
+            return Err(Broken::Failed(
+                "bytes past the answer's last chunk".to_owned(),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// Where the line that starts at `at` in the buffer ends (its CRLF), reading until it does.
+    async fn line_end(&mut self, stream: &mut TcpStream, at: usize) -> Result<usize, Broken> {
+        let mut from = at;
+        loop {
+            if let Some(i) = find(&self.buf[from..], b"\r\n") {
+                return Ok(from + i);
+            }
+            if self.buf.len() - at > MAX_LINE {
+                return Err(Broken::Failed(format!(
+                    "a chunked body's line longer than {MAX_LINE} bytes"
+                )));
+            }
+            from = self.buf.len().saturating_sub(1).max(at);
+            self.more(stream).await?;
+        }
+    }
+
+    /// Reads until the buffer holds `len` bytes.
+    async fn fill(&mut self, stream: &mut TcpStream, len: usize) -> Result<(), Broken> {
+        if len > self.buf.len() {
+            self.buf.reserve(len - self.buf.len());
+        }
+        while self.buf.len() < len {
+            self.more(stream).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads more of an answer that has begun: the connection closing now is a failure.
+    async fn more(&mut self, stream: &mut TcpStream) -> Result<(), Broken> {
+        match stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Broken::Failed(
+                "the server closed the connection in the middle of an answer".to_owned(),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Broken::Failed(format!("reading an answer: {e}"))),
+        }
+    }
+}
+
+/// The status line and the headers this client needs from an answer's head (without its final
+/// empty line).
+fn parse_head(head: &[u8]) -> Result<Head, String> {
+    let head = std::str::from_utf8(head).map_err(|_| "an answer's head is not UTF-8".to_owned())?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut words = status_line.split(' ');
+    let version = words.next().unwrap_or_default();
+    let status = words
+        .next()
+        .filter(|_| version.starts_with("HTTP/1."))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("not an HTTP/1 status line: {status_line:?}"))?;
+    let (mut close, mut keep) = (false, false);
+    let mut parsed = Head {
+        status,
+        keep_alive: false,
+        length: None,
+        chunked: false,
+        location: None,
+        set_cookies: Vec::new(),
+    };
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("a bad header line: {line:?}"))?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            let length = value
+                .parse::<usize>()
+                .map_err(|_| format!("a bad Content-Length: {value:?}"))?;
+            if parsed.length.is_some_and(|l| l != length) {
+                return Err("two different Content-Length headers".to_owned());
+            }
+            parsed.length = Some(length);
+        } else if name.eq_ignore_ascii_case("location") {
+            parsed.location = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("set-cookie") {
+            let pair = value.split(';').next().unwrap_or_default().trim();
+            if pair.contains('=') {
+                parsed.set_cookies.push(pair.to_owned());
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for option in value.split(',').map(str::trim) {
+                close |= option.eq_ignore_ascii_case("close");
+                keep |= option.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if !value.eq_ignore_ascii_case("chunked") {
+                return Err(format!("an unsupported Transfer-Encoding: {value:?}"));
+            }
+            parsed.chunked = true;
+        }
+    }
+    // HTTP/1.1 keeps the connection open unless told otherwise, HTTP/1.0 only if told so.
+    parsed.keep_alive = !close && (keep || version == "HTTP/1.1");
+    Ok(parsed)
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
