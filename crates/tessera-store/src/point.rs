@@ -74,7 +74,7 @@ impl Drop for Place<'_> {
 }
 
 /// Connections to one SQLite file, each used by one caller at a time and then kept: as many
-/// as reads ran at once, at most [`Inline::at_once`].
+/// as reads ran at once, at most `at_once`.
 pub(crate) struct Inline {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
