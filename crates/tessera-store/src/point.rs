@@ -38,17 +38,10 @@ pub(crate) struct PointReads {
 }
 
 impl PointReads {
-    /// Point reads on `pool`'s connections only.
-    pub(crate) fn pooled(pool: Pool) -> PointReads {
-        PointReads { inline: None, pool }
-    }
-
-    /// Point reads on the caller's thread through `inline`, or on `pool` when it has no room.
-    pub(crate) fn inline(inline: Arc<Inline>, pool: Pool) -> PointReads {
-        PointReads {
-            inline: Some(inline),
-            pool,
-        }
+    /// Point reads on the caller's thread through `inline` when given and it has room, else
+    /// on `pool`'s connections.
+    pub(crate) fn new(inline: Option<Arc<Inline>>, pool: Pool) -> PointReads {
+        PointReads { inline, pool }
     }
 
     /// A place for a read on the caller's thread, if any is free.
@@ -383,7 +376,7 @@ mod tests {
             .await
             .expect("pool");
         let inline = Inline::open(path, at_once).expect("inline");
-        (PointReads::inline(inline, pool), dir)
+        (PointReads::new(Some(inline), pool), dir)
     }
 
     /// Arguments bind by their `$n` (used twice, out of order) and each value comes back as

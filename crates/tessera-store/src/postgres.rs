@@ -6,7 +6,6 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use tessera_core::store::StoreError;
 
-use crate::point::PointReads;
 use crate::pool::Pool;
 use crate::sql::{Dialect, SqlStore};
 
@@ -19,12 +18,11 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(crate::error::map_err)?;
     let pool = Pool::Shared(pool);
-    let points = PointReads::pooled(pool.clone());
     Ok(SqlStore::new(
         Dialect::Postgres,
         pool.clone(),
         pool,
-        points,
+        None,
         false,
     ))
 }

@@ -1,6 +1,8 @@
 //! The one `Store` implementation, in SQL that SQLite and PostgreSQL both accept (`$n` parameters in
 //! ascending order, `ON CONFLICT DO NOTHING`); what differs lives in `sqlite.rs` / `postgres.rs`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::Connection;
@@ -24,7 +26,7 @@ use crate::codec::{
     ARTIFACT_COLUMNS,
 };
 use crate::error::{discard_on_error, map_err, other};
-use crate::point::PointReads;
+use crate::point::{Inline, PointReads};
 use crate::pool::Pool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +88,10 @@ impl SqlStore {
         dialect: Dialect,
         writer: Pool,
         readers: Pool,
-        points: PointReads,
+        inline: Option<Arc<Inline>>,
         discard_failed: bool,
     ) -> SqlStore {
+        let points = PointReads::new(inline, readers.clone());
         let marks = match dialect {
             Dialect::Sqlite => Marks::Anonymous,
             Dialect::Postgres => Marks::Numbered,

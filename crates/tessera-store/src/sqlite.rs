@@ -1,7 +1,8 @@
 //! SQLite specifics: WAL, busy timeout, one writer connection beside four readers (kept by the
-//! store, never pinged: `pool.rs`) and the point reads' connections (`point.rs`), and WAL checkpoints in the background (so a commit seldom
-//! waits for one) that keep the WAL file bounded under a steady stream of writes, for as long
-//! as the store is open; an in-memory database is one shared connection.
+//! store, never pinged: `pool.rs`) and the point reads' connections (`point.rs`), and WAL
+//! checkpoints in the background (so a commit seldom waits for one) that keep the WAL file
+//! bounded under a steady stream of writes, for as long as the store is open; an in-memory
+//! database is one shared connection.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 use tessera_core::store::StoreError;
 
 use crate::error::map_err;
-use crate::point::{Inline, PointReads};
+use crate::point::Inline;
 use crate::pool::{Conn, Open, Pool, WeakPool};
 use crate::sql::{Dialect, SqlStore};
 
@@ -69,12 +70,11 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         let pool = Pool::kept(opener(url, ""), 1, ACQUIRE_WAIT)
             .await
             .map_err(map_err)?;
-        let points = PointReads::pooled(pool.clone());
         return Ok(SqlStore::new(
             Dialect::Sqlite,
             pool.clone(),
             pool,
-            points,
+            None,
             false,
         ));
     }
@@ -94,13 +94,12 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .num_workers()
         .saturating_sub(1);
     let inline = Inline::open(file, at_once).map_err(map_err)?;
-    let points = PointReads::inline(inline, readers.clone());
     tokio::spawn(checkpoints(readers.downgrade(), writer.downgrade()));
     Ok(SqlStore::new(
         Dialect::Sqlite,
         writer,
         readers,
-        points,
+        Some(inline),
         true,
     ))
 }

@@ -9,7 +9,9 @@ async fn sqlite_in_memory() {
     contract::run(store.as_ref()).await;
 }
 
-#[tokio::test]
+/// On a runtime of two threads, so that lookups by key run on the caller's thread (the point
+/// reads of the server's runtime; on one thread they all go to the reader connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_disk_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/t.db", dir.path().display());
