@@ -4,6 +4,8 @@
 //! an address of its own (`metrics.listen`), optionally only to scrapers sending a bearer token
 //! (`metrics.token_file`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -12,6 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tessera_core::audit::{AuditEvent, AuditQuery};
 use tessera_core::federation::{IdentityProvider, LinkedIdentity};
@@ -63,50 +66,93 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// One count and one latency sample per request, labelled by route (never the raw path, which is
-/// unbounded) and status; a throttled answer (429) is counted for the dashboard.
+/// unbounded), method (the standard ones; any other is `other`) and status; a throttled answer
+/// (429) is counted for the dashboard.
 pub struct Tracked {
-    endpoint: Arc<str>,
-    method: http::Method,
+    endpoint: Option<MatchedPath>,
+    method: &'static str,
     start: Instant,
+}
+
+/// The request metrics' handles of one route, per method and status.
+type RouteHandles = HashMap<(&'static str, u16), (Counter, Histogram)>;
+
+thread_local! {
+    /// Handles looked up once per worker thread and label set: the recorder's own lookup builds
+    /// and hashes the labels each time. Bounded: routes x standard methods x statuses.
+    static REQUEST_HANDLES: RefCell<HashMap<Arc<str>, RouteHandles>> = RefCell::new(HashMap::new());
+    static ISSUED_HANDLES: RefCell<HashMap<&'static str, Counter>> = RefCell::new(HashMap::new());
+}
+
+/// A method's label: the RFC 9110 §9 methods by name, any other as `other`, so that a caller
+/// cannot make new series up.
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 impl Tracked {
     /// Starts the clock on a routed request.
     pub fn start(req: &Request) -> Tracked {
         Tracked {
-            endpoint: req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |p| p.as_str())
-                .into(),
-            method: req.method().clone(),
+            endpoint: req.extensions().get::<MatchedPath>().cloned(),
+            method: method_label(req.method()),
             start: Instant::now(),
         }
     }
 
     /// Counts the request with its answer.
     pub fn finish(self, s: &AppState, res: &Response) {
-        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+        let status = res.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
             let now = s.provider.now();
             s.provider
                 .usage
                 .count(tessera_core::usage::THROTTLED, None, now);
         }
-        let status = match res.status().as_u16() {
-            200 => metrics::SharedString::const_str("200"),
-            other => metrics::SharedString::from(other.to_string()),
-        };
-        let method = match self.method {
-            http::Method::GET => metrics::SharedString::const_str("GET"),
-            http::Method::POST => metrics::SharedString::const_str("POST"),
-            ref other => metrics::SharedString::from(other.as_str().to_owned()),
-        };
-        let endpoint = metrics::SharedString::from_shared(self.endpoint);
-        metrics::counter!("tessera_http_requests_total", "endpoint" => endpoint.clone(), "method" => method, "status" => status)
-            .increment(1);
-        metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => endpoint)
-            .record(self.start.elapsed().as_secs_f64());
+        let endpoint = self.endpoint.as_ref().map_or("unmatched", |p| p.as_str());
+        let seconds = self.start.elapsed().as_secs_f64();
+        REQUEST_HANDLES.with_borrow_mut(|routes| {
+            let route = match routes.get_mut(endpoint) {
+                Some(r) => r,
+                None => routes.entry(endpoint.into()).or_default(),
+            };
+            let (count, latency) = route
+                .entry((self.method, status.as_u16()))
+                .or_insert_with(|| {
+                    let e = metrics::SharedString::from(endpoint.to_owned());
+                    let code = status.as_u16().to_string();
+                    (
+                        metrics::counter!("tessera_http_requests_total", "endpoint" => e.clone(), "method" => self.method, "status" => code),
+                        metrics::histogram!("tessera_http_request_duration_seconds", "endpoint" => e),
+                    )
+                });
+            count.increment(1);
+            latency.record(seconds);
+        });
     }
+}
+
+/// Counts a token issued by a grant (`tessera_tokens_issued_total`).
+pub fn token_issued(grant_type: &'static str) {
+    ISSUED_HANDLES.with_borrow_mut(|issued| {
+        issued
+            .entry(grant_type)
+            .or_insert_with(
+                || metrics::counter!("tessera_tokens_issued_total", "grant_type" => grant_type),
+            )
+            .increment(1);
+    });
 }
 
 /// Where `/metrics` is served and who may read it.

@@ -43,7 +43,7 @@ pub async fn token(State(s): State<AppState>, FormRequest(req): FormRequest) -> 
                 .flatten()
                 .and_then(tessera_core::model::GrantType::parse)
                 .map_or("", |g| g.as_str());
-            metrics::counter!("tessera_tokens_issued_total", "grant_type" => grant).increment(1);
+            crate::metrics::token_issued(grant);
             no_store_json(&body)
         }
         // RFC 6749 §5.2: every token endpoint error is 400 but invalid_client's 401 (a denied

@@ -24,6 +24,13 @@ async fn metrics_count_requests_tokens_store_and_caches() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A method made up by the caller is counted as `other`: it cannot add series.
+    let made_up = http::Request::builder()
+        .method(http::Method::from_bytes(b"BREW").unwrap())
+        .uri("/token")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    h.send(made_up).await;
 
     let res = h.get_text("/metrics").await;
     assert_eq!(res.0, StatusCode::OK);
@@ -37,12 +44,14 @@ async fn metrics_count_requests_tokens_store_and_caches() {
         "tessera_store_operation_duration_seconds_bucket{op=\"insert_artifact\"",
         "tessera_cache_hits_total{cache=\"token\"}",
         "tessera_cache_misses_total{cache=\"client\"}",
+        "tessera_http_requests_total{endpoint=\"/token\",method=\"other\",status=\"405\"}",
     ] {
         assert!(
             text.contains(needle),
             "{needle} missing from /metrics:\n{text}"
         );
     }
+    assert!(!text.contains("BREW"), "a made-up method became a label:\n{text}");
 }
 
 /// The purge job of two nodes on one store: one holds the lease and deletes every expired token in
