@@ -9,6 +9,7 @@ use aws_lc_rs::rsa::{KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, PrivateDe
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair, VerificationAlgorithm,
 };
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::Timestamp;
@@ -388,7 +389,7 @@ impl SigningKey {
 
     /// RFC 7515 §7.1 compact serialization: `header.claims.signature`; `typ` is `at+jwt` (RFC 9068)
     /// for access tokens, `JWT` otherwise.
-    pub fn sign_jwt(&self, at_jwt: bool, claims: &Value) -> Result<String, KeyError> {
+    pub fn sign_jwt(&self, at_jwt: bool, claims: &impl Serialize) -> Result<String, KeyError> {
         let prefix = if at_jwt {
             &self.at_jwt_prefix
         } else {
@@ -398,12 +399,12 @@ impl SigningKey {
     }
 
     /// [`SigningKey::sign_jwt`] with another `typ` (e.g. `logout+jwt`).
-    pub fn sign_jwt_typed(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+    pub fn sign_jwt_typed(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
         let h = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
         self.sign_after(format!("{}.", b64url(h.to_string().as_bytes())), claims)
     }
 
-    fn sign_after(&self, mut out: String, claims: &Value) -> Result<String, KeyError> {
+    fn sign_after(&self, mut out: String, claims: &impl Serialize) -> Result<String, KeyError> {
         out.reserve(512);
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
         base64::Engine::encode_string(

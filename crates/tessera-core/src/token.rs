@@ -1,6 +1,7 @@
 //! Access tokens: JWTs per RFC 9068 signed with the client's algorithm (no store write), or opaque
 //! 256-bit handles whose SHA-256 is stored (DESIGN §2). Also reads them back for introspection.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
 use crate::clock::Timestamp;
@@ -65,29 +66,16 @@ impl AccessClaims {
 
     /// The RFC 9068 §2.2 claims, also the RFC 7662 §2.2 introspection members.
     pub fn to_json(&self, issuer: &str) -> Value {
-        let aud = if self.aud.len() == 1 {
-            json!(self.aud[0])
-        } else {
-            json!(self.aud)
-        };
-        let mut v = json!({
-            "iss": issuer,
-            "sub": self.sub,
-            "aud": aud,
-            "client_id": self.client_id,
-            "iat": self.iat.0,
-            "exp": self.exp.0,
-            "jti": self.jti,
-        });
-        if !self.scope.is_empty() {
-            v["scope"] = json!(self.scope.join(" "));
+        serde_json::to_value(self.as_json(issuer)).unwrap_or(Value::Null)
+    }
+
+    /// [`AccessClaims::to_json`] as a serializable view: a JWT's payload is written from it
+    /// directly, without building the `Value`.
+    pub fn as_json<'a>(&'a self, issuer: &'a str) -> ClaimsJson<'a> {
+        ClaimsJson {
+            claims: self,
+            issuer,
         }
-        for (k, x) in &self.extra {
-            if !OWN_CLAIMS.contains(&k.as_str()) && k != "active" && k != "token_type" {
-                v[k.as_str()] = x.clone();
-            }
-        }
-        v
     }
 
     pub fn from_json(v: &Value) -> Option<AccessClaims> {
@@ -117,6 +105,40 @@ impl AccessClaims {
                 .map(|(k, x)| (k.clone(), x.clone()))
                 .collect(),
         })
+    }
+}
+
+/// The JSON members of [`AccessClaims`] under an issuer: `aud` a string when it is one
+/// audience, `scope` space-separated when there is any, and the `extra` claims but those the
+/// token owns (and introspection's `active` and `token_type`).
+pub struct ClaimsJson<'a> {
+    claims: &'a AccessClaims,
+    issuer: &'a str,
+}
+
+impl Serialize for ClaimsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let c = self.claims;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("iss", self.issuer)?;
+        m.serialize_entry("sub", &c.sub)?;
+        match c.aud.as_slice() {
+            [one] => m.serialize_entry("aud", one)?,
+            all => m.serialize_entry("aud", all)?,
+        }
+        m.serialize_entry("client_id", &c.client_id)?;
+        m.serialize_entry("iat", &c.iat.0)?;
+        m.serialize_entry("exp", &c.exp.0)?;
+        m.serialize_entry("jti", &c.jti)?;
+        if !c.scope.is_empty() {
+            m.serialize_entry("scope", &c.scope.join(" "))?;
+        }
+        for (k, x) in &c.extra {
+            if !OWN_CLAIMS.contains(&k.as_str()) && k != "active" && k != "token_type" {
+                m.serialize_entry(k, x)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -234,7 +256,7 @@ impl Provider {
             TokenFormat::Jwt => match client.signing_alg {
                 JwsAlg::Key(alg) => {
                     let key = self.signer_for(client, alg, now)?;
-                    key.sign_jwt(true, &claims.to_json(&self.settings.issuer))
+                    key.sign_jwt(true, &claims.as_json(&self.settings.issuer))
                         .map_err(Error::server)?
                 }
                 JwsAlg::HS256 => {
