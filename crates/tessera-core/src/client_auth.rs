@@ -90,6 +90,10 @@ pub fn plausible_client_id(id: &str) -> bool {
 
 /// RFC 6749 §2.3.1: the client identifier and secret are form-urlencoded before base64.
 fn percent_decode(s: &str) -> String {
+    // Nothing to decode (a generated ID or secret): the text itself, as the parser would give it.
+    if !s.contains(['%', '+', '&']) {
+        return s.to_owned();
+    }
     form_urlencoded::parse(format!("v={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -293,6 +297,15 @@ mod tests {
         #[test]
         fn basic_parser_never_panics(h in ".{0,300}") {
             let _ = parse_basic(&h);
+        }
+
+        #[test]
+        fn decoding_skips_only_what_has_nothing_to_decode(s in "[a-zA-Z0-9%+&=;: _~.-]{0,40}") {
+            let parsed = form_urlencoded::parse(format!("v={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            prop_assert_eq!(percent_decode(&s), parsed);
         }
     }
 }
