@@ -2,16 +2,11 @@
 //! is both) queue up, and one task writes each batch with multi-row `UPDATE … FROM (VALUES …)`
 //! statements for the consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the
 //! inserts, in one transaction when there is more than one statement. One commit serves a whole
-//! batch; each caller is answered only after its rows are committed. On SQLite on disk, the
-//! batch is written on the writer task's own thread when there is room (`point.rs`).
+//! batch; each caller is answered only after its rows are committed.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use futures_util::FutureExt;
-use sqlx::any::{AnyArguments, AnyRow, AnyTransactionManager};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row, TransactionManager};
+use sqlx::{AnyConnection, Connection, Row};
 use tessera_core::model::Artifact;
 use tessera_core::store::{Consume, StoreError, StoreResult};
 use tessera_core::Timestamp;
@@ -19,21 +14,18 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
 use crate::error::{discard_on_error, map_err};
-use crate::point::{failed, run_on, Inline};
 use crate::pool::Pool;
 
 /// Jobs per batch; their rows are written in statements of at most [`CHUNK`] rows.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
 
-/// How the writer task writes: its dialect's parameter marks, whether a connection whose
-/// batch the database failed is closed ([`discard_on_error`]), and SQLite's own connections
-/// for writing on the task's thread.
-#[derive(Debug, Clone)]
+/// How the writer task writes: its dialect's parameter marks, and whether a connection whose
+/// batch the database failed is closed ([`discard_on_error`]).
+#[derive(Debug, Clone, Copy)]
 struct Writing {
     marks: Marks,
     discard: bool,
-    inline: Option<Arc<Inline>>,
 }
 
 /// How a dialect marks a statement's parameters. SQLite looks a numbered one up by a scan of
@@ -115,21 +107,9 @@ fn stopped() -> StoreError {
 
 impl ArtifactWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    /// Batches go through `pool`'s connection, and are written on `inline`'s when given and it
-    /// has room (holding `pool`'s meanwhile).
-    pub(crate) fn start(
-        pool: Pool,
-        marks: Marks,
-        discard: bool,
-        inline: Option<Arc<Inline>>,
-    ) -> ArtifactWriter {
+    pub(crate) fn start(pool: Pool, marks: Marks, discard: bool) -> ArtifactWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let how = Writing {
-            marks,
-            discard,
-            inline,
-        };
-        tokio::spawn(run(pool, how, rx));
+        tokio::spawn(run(pool, Writing { marks, discard }, rx));
         ArtifactWriter { tx }
     }
 
@@ -182,7 +162,7 @@ async fn run(pool: Pool, how: Writing, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let plan = Plan::of(&batch);
-        match write(&pool, &how, &batch, &plan).await {
+        match write(&pool, how, &batch, &plan).await {
             Ok(done) => answer(batch.drain(..), &plan, &done),
             Err(e) => {
                 let unavailable = matches!(e, StoreError::Unavailable(_));
@@ -285,7 +265,7 @@ fn answer(jobs: std::vec::Drain<'_, Job>, plan: &Plan, done: &Done) {
 
 /// The batch's statements: the consumes first, then the inserts (with the successors of what was
 /// consumed), in one transaction when there is more than one statement.
-async fn write(pool: &Pool, how: &Writing, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
+async fn write(pool: &Pool, how: Writing, batch: &[Job], plan: &Plan) -> StoreResult<Done> {
     let mut consumes: Vec<&ConsumeRow> = batch
         .iter()
         .zip(&plan.first_consume)
@@ -296,101 +276,13 @@ async fn write(pool: &Pool, how: &Writing, batch: &[Job], plan: &Plan) -> StoreR
         .collect();
     // Rows are locked in key order on every node, so two nodes' batches cannot deadlock.
     consumes.sort_by(|a, b| a.key.cmp(&b.key));
-    // Held while writing on SQLite's own connection too: the store's other writes wait.
     let mut conn = pool.acquire().await.map_err(map_err)?;
-    let inline = how.inline.as_deref().and_then(|inline| {
-        inline.write(|on| {
-            let mut on = OnSqlite(on);
-            let written = write_on(&mut on, how.marks, batch, plan, &consumes)
-                .now_or_never()
-                .unwrap_or_else(|| Err(StoreError::Other("a SQLite write waited".into())));
-            on.abandon_on_error(written)
-        })
-    });
-    if let Some(written) = inline {
-        conn.settle();
-        return written;
-    }
-    let written = write_on(&mut *conn, how.marks, batch, plan, &consumes).await;
-    if written.is_err() && AnyTransactionManager::get_transaction_depth(&conn) > 0 {
-        // As a dropped sqlx transaction does: rolled back before the connection's next use.
-        AnyTransactionManager::start_rollback(&mut conn);
-    }
+    let written = write_on(&mut conn, how.marks, batch, plan, &consumes).await;
     discard_on_error(&mut conn, written, how.discard)
 }
 
-/// A connection a batch is written on: sqlx's, or SQLite's own on the writer task's thread.
-trait Writes {
-    async fn begin(&mut self) -> StoreResult<()>;
-    async fn commit(&mut self) -> StoreResult<()>;
-    /// Every row `query` answers.
-    async fn rows<'q>(
-        &mut self,
-        query: Query<'q, Any, AnyArguments<'q>>,
-    ) -> StoreResult<Vec<AnyRow>>;
-}
-
-impl Writes for AnyConnection {
-    async fn begin(&mut self) -> StoreResult<()> {
-        AnyTransactionManager::begin(self, None)
-            .await
-            .map_err(map_err)
-    }
-
-    async fn commit(&mut self) -> StoreResult<()> {
-        AnyTransactionManager::commit(self).await.map_err(map_err)
-    }
-
-    async fn rows<'q>(
-        &mut self,
-        query: Query<'q, Any, AnyArguments<'q>>,
-    ) -> StoreResult<Vec<AnyRow>> {
-        query.fetch_all(self).await.map_err(map_err)
-    }
-}
-
-/// SQLite's own connection: each call finishes before it returns.
-struct OnSqlite<'c>(&'c rusqlite::Connection);
-
-impl OnSqlite<'_> {
-    fn run(&self, sql: &str) -> StoreResult<()> {
-        let mut statement = self.0.prepare_cached(sql).map_err(|e| map_err(failed(e)))?;
-        statement.execute([]).map_err(|e| map_err(failed(e)))?;
-        Ok(())
-    }
-
-    /// `written`, after rolling back the transaction it left open when it failed (SQLite has
-    /// rolled back by itself after a full disk or an I/O error).
-    fn abandon_on_error<T>(&self, written: StoreResult<T>) -> StoreResult<T> {
-        if written.is_err() && !self.0.is_autocommit() {
-            if let Err(e) = self.run("ROLLBACK") {
-                tracing::warn!(error = %e, "rolling back a failed artifact batch failed");
-            }
-        }
-        written
-    }
-}
-
-impl Writes for OnSqlite<'_> {
-    /// Takes the write lock at once: a lock taken later could find another process's write.
-    async fn begin(&mut self) -> StoreResult<()> {
-        self.run("BEGIN IMMEDIATE")
-    }
-
-    async fn commit(&mut self) -> StoreResult<()> {
-        self.run("COMMIT")
-    }
-
-    async fn rows<'q>(
-        &mut self,
-        query: Query<'q, Any, AnyArguments<'q>>,
-    ) -> StoreResult<Vec<AnyRow>> {
-        run_on(self.0, query, usize::MAX).map_err(map_err)
-    }
-}
-
 async fn write_on(
-    conn: &mut impl Writes,
+    conn: &mut AnyConnection,
     marks: Marks,
     batch: &[Job],
     plan: &Plan,
@@ -407,9 +299,9 @@ async fn write_on(
         let inserted = if chunks(rows.len()).len() == 1 {
             insert(conn, marks, &rows).await?
         } else {
-            conn.begin().await?;
-            let inserted = insert(conn, marks, &rows).await?;
-            conn.commit().await?;
+            let mut tx = conn.begin().await.map_err(map_err)?;
+            let inserted = insert(&mut tx, marks, &rows).await?;
+            tx.commit().await.map_err(map_err)?;
             inserted
         };
         return Ok(Done {
@@ -424,8 +316,8 @@ async fn write_on(
             inserted: HashSet::new(),
         });
     }
-    conn.begin().await?;
-    let consumed = consume(conn, marks, consumes).await?;
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    let consumed = consume(&mut tx, marks, consumes).await?;
     let rows: Vec<&NewRow> = batch
         .iter()
         .zip(&plan.first_consume)
@@ -441,8 +333,8 @@ async fn write_on(
             Job::Consume { .. } => &[],
         })
         .collect();
-    let inserted = insert(conn, marks, &rows).await?;
-    conn.commit().await?;
+    let inserted = insert(&mut tx, marks, &rows).await?;
+    tx.commit().await.map_err(map_err)?;
     Ok(Done { consumed, inserted })
 }
 
@@ -498,7 +390,7 @@ fn placeholders(sql: &mut String, marks: Marks, count: usize, width: usize) {
 
 /// The consumes, a statement per [`chunks`] chunk; returns what they consumed, as it was before.
 async fn consume(
-    conn: &mut impl Writes,
+    conn: &mut AnyConnection,
     marks: Marks,
     rows: &[&ConsumeRow],
 ) -> StoreResult<Vec<Artifact>> {
@@ -510,7 +402,7 @@ async fn consume(
 }
 
 async fn consume_chunk(
-    conn: &mut impl Writes,
+    conn: &mut AnyConnection,
     marks: Marks,
     rows: &[&ConsumeRow],
 ) -> StoreResult<Vec<Artifact>> {
@@ -534,7 +426,7 @@ async fn consume_chunk(
             .bind(r.at)
             .bind(r.payload.clone());
     }
-    let found = conn.rows(q).await?;
+    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
     found
         .iter()
         .map(|row| {
@@ -547,7 +439,7 @@ async fn consume_chunk(
 
 /// The inserts, a statement per [`chunks`] chunk; returns the keys they inserted.
 async fn insert(
-    conn: &mut impl Writes,
+    conn: &mut AnyConnection,
     marks: Marks,
     rows: &[&NewRow],
 ) -> StoreResult<HashSet<Vec<u8>>> {
@@ -559,7 +451,7 @@ async fn insert(
 }
 
 async fn insert_chunk(
-    conn: &mut impl Writes,
+    conn: &mut AnyConnection,
     marks: Marks,
     rows: &[&NewRow],
 ) -> StoreResult<Vec<Vec<u8>>> {
@@ -579,7 +471,7 @@ async fn insert_chunk(
             .bind(r.revoked_at)
             .bind(r.payload.clone());
     }
-    let found = conn.rows(q).await?;
+    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
     found
         .iter()
         .map(|row| {

@@ -1,22 +1,18 @@
-//! Point reads (one row by its key: an artifact, a user, a failure counter) and the artifact
-//! writer's batches on SQLite run on the caller's own thread.
+//! Point reads (one row by its key: an artifact, a user, a failure counter) on SQLite run on the
+//! caller's own thread.
 //!
 //! Such a lookup is a few microseconds of SQLite. Sent to a connection's thread, as sqlx runs
 //! every statement, it costs two thread wake-ups and switches more than that: on 2 cores busy
-//! hashing passwords, each one also pushes a hashing thread off its core. A batch of the
-//! artifact writer is up to four statements (BEGIN, the consumes, the inserts, COMMIT), each a
-//! round trip to sqlx's writer thread; here it is one call on the writer task's own thread. In
-//! WAL mode a reader does not wait for the writer. It can still wait: for another process
-//! holding the WAL's read locks (a backup tool, a stuck `sqlite3` shell; SQLite then retries for
-//! up to about 10 s whatever the busy timeout), or for slow storage; a write can wait for
-//! another process's write (the CLI) up to the busy timeout. So at most all but one of the
-//! runtime's threads run such statements at once: a statement that finds them all taken goes to
-//! the pool's threads (sqlx's connections), and a stuck one never holds the whole runtime. Scans
-//! (lists, the audit log, counts) and the store's other writes always stay on the pools.
+//! hashing passwords, each one also pushes a hashing thread off its core. In WAL mode a reader
+//! does not wait for the writer. It can still wait: for another process holding the WAL's read
+//! locks (a backup tool, a stuck `sqlite3` shell; SQLite then retries for up to about 10 s
+//! whatever the busy timeout), or for slow storage. So at most all but one of the runtime's
+//! threads run point reads at once: a lookup that finds them all taken goes to the reader
+//! pool's threads, and a stuck lookup never holds the whole runtime. Scans (lists, the audit
+//! log, counts) always stay on the reader pool's threads.
 //!
 //! The statements are the store's own, written for sqlx: [`PointReads`] is an sqlx `Executor`
-//! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows, and the writer
-//! runs its batch through [`run_on`], which does the same.
+//! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,11 +46,18 @@ impl PointReads {
 
     /// A place for a read on the caller's thread, if any is free.
     fn inline_place(&self) -> Option<Place<'_>> {
-        self.inline.as_deref()?.place()
+        let inline = self.inline.as_deref()?;
+        inline
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < inline.at_once).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Place(inline))
     }
 }
 
-/// A statement under way on its caller's thread; gives its place back when dropped.
+/// A read under way on its caller's thread; gives its place back when dropped.
 struct Place<'a>(&'a Inline);
 
 impl Drop for Place<'_> {
@@ -63,14 +66,11 @@ impl Drop for Place<'_> {
     }
 }
 
-/// Connections to one SQLite file, each used by one caller at a time and then kept: for reads,
-/// as many as ran at once, at most `at_once`; and the one the artifact writer writes on.
+/// Connections to one SQLite file, each used by one caller at a time and then kept: as many
+/// as reads ran at once, at most `at_once`.
 pub(crate) struct Inline {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
-    /// Used by the artifact writer's one task only, while it holds the store's writer
-    /// connection: SQLite sees one writer at a time.
-    writer: Mutex<rusqlite::Connection>,
     /// How many reads may run on their callers' threads at once.
     at_once: usize,
     running: AtomicUsize,
@@ -87,24 +87,14 @@ impl std::fmt::Debug for Inline {
 /// How long a point read waits for a lock held by another process, as the store's connections.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Statements each connection keeps prepared: the writer's batches have up to 64 shapes.
-const READER_STATEMENTS: usize = 32;
-const WRITER_STATEMENTS: usize = 100;
-
 impl Inline {
     /// Point reads on the SQLite database at `path`, at most `at_once` of them on their
-    /// callers' threads, and the artifact writer's connection, set up by `writer_pragmas`; a
-    /// reader and the writer are opened now so that a file that cannot be used fails here.
-    pub(crate) fn open(
-        path: PathBuf,
-        at_once: usize,
-        writer_pragmas: &str,
-    ) -> Result<Arc<Inline>, sqlx::Error> {
-        let writer = connect(&path, writer_pragmas, WRITER_STATEMENTS)?;
+    /// callers' threads; one connection is opened now so that a file that cannot be read
+    /// fails here.
+    pub(crate) fn open(path: PathBuf, at_once: usize) -> Result<Arc<Inline>, sqlx::Error> {
         let inline = Inline {
             path,
             idle: Mutex::new(Vec::new()),
-            writer: Mutex::new(writer),
             at_once,
             running: AtomicUsize::new(0),
         };
@@ -113,28 +103,19 @@ impl Inline {
         Ok(Arc::new(inline))
     }
 
-    /// A place for a statement on the caller's thread, if any is free.
-    fn place(&self) -> Option<Place<'_>> {
-        self.running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.at_once).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Place(self))
-    }
-
-    /// `work` on the writer connection, on the caller's thread, if a place is free (`None`
-    /// when not: the caller writes through sqlx). The caller holds the store's writer
-    /// connection meanwhile.
-    pub(crate) fn write<T>(&self, work: impl FnOnce(&rusqlite::Connection) -> T) -> Option<T> {
-        let _place = self.place()?;
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        Some(work(&writer))
-    }
-
     fn connect(&self) -> Result<rusqlite::Connection, sqlx::Error> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
         // Reads only, whatever statement comes.
-        connect(&self.path, "PRAGMA query_only = ON;", READER_STATEMENTS)
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(failed)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
     }
 
     fn take(&self) -> Result<rusqlite::Connection, sqlx::Error> {
@@ -156,47 +137,19 @@ impl Inline {
     /// read opens another).
     fn run<'q>(
         &self,
-        query: impl Execute<'q, Any>,
+        mut query: impl Execute<'q, Any>,
         limit: usize,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let arguments = query
+            .take_arguments()
+            .map_err(sqlx::Error::Encode)?
+            .map(|a| a.values.0)
+            .unwrap_or_default();
         let conn = self.take()?;
-        let rows = run_on(&conn, query, limit)?;
+        let rows = rows(&conn, query.sql(), &arguments, limit)?;
         self.give_back(conn);
         Ok(rows)
     }
-}
-
-/// A connection to the file at `path`, with the store's busy timeout, then `pragmas`.
-fn connect(
-    path: &std::path::Path,
-    pragmas: &str,
-    statements: usize,
-) -> Result<rusqlite::Connection, sqlx::Error> {
-    use rusqlite::OpenFlags;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
-    conn.execute_batch(pragmas).map_err(failed)?;
-    conn.set_prepared_statement_cache_capacity(statements);
-    Ok(conn)
-}
-
-/// Runs sqlx's `query` on `conn` and reads up to `limit` rows (all of them, for a statement
-/// that writes, or it does not finish).
-pub(crate) fn run_on<'q>(
-    conn: &rusqlite::Connection,
-    mut query: impl Execute<'q, Any>,
-    limit: usize,
-) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let arguments = query
-        .take_arguments()
-        .map_err(sqlx::Error::Encode)?
-        .map(|a| a.values.0)
-        .unwrap_or_default();
-    rows(conn, query.sql(), &arguments, limit)
 }
 
 /// The rows of `sql` with `arguments` (`$n` is the n-th; a bare `?` the next), at most `limit`.
@@ -319,7 +272,7 @@ fn kind_of(v: &AnyValueKind<'_>) -> AnyTypeInfoKind {
 /// SQLite's error as sqlx's, classified as the store classifies sqlx's (`map_err`): a database
 /// busy, locked or out of its lock protocol is `Io` (unavailable: the client may retry); the
 /// rest is the driver's (a failure).
-pub(crate) fn failed(e: rusqlite::Error) -> sqlx::Error {
+fn failed(e: rusqlite::Error) -> sqlx::Error {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, FileLockingProtocolFailed};
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked | FileLockingProtocolFailed) => {
@@ -422,7 +375,7 @@ mod tests {
         let pool = Pool::kept(open, 1, Duration::from_secs(5))
             .await
             .expect("pool");
-        let inline = Inline::open(path, at_once, "").expect("inline");
+        let inline = Inline::open(path, at_once).expect("inline");
         (PointReads::new(Some(inline), pool), dir)
     }
 

@@ -91,12 +91,12 @@ impl SqlStore {
         inline: Option<Arc<Inline>>,
         discard_failed: bool,
     ) -> SqlStore {
-        let points = PointReads::new(inline.clone(), readers.clone());
+        let points = PointReads::new(inline, readers.clone());
         let marks = match dialect {
             Dialect::Sqlite => Marks::Anonymous,
             Dialect::Postgres => Marks::Numbered,
         };
-        let artifacts = ArtifactWriter::start(writer.clone(), marks, discard_failed, inline);
+        let artifacts = ArtifactWriter::start(writer.clone(), marks, discard_failed);
         SqlStore {
             dialect,
             writer,

@@ -1,6 +1,5 @@
 //! SQLite specifics: WAL, busy timeout, one writer connection beside four readers (kept by the
-//! store, never pinged: `pool.rs`) and the connections of the point reads and the artifact
-//! writer's batches on the caller's thread (`point.rs`), and WAL
+//! store, never pinged: `pool.rs`) and the point reads' connections (`point.rs`), and WAL
 //! checkpoints in the background (so a commit seldom waits for one) that keep the WAL file
 //! bounded under a steady stream of writes, for as long as the store is open; an in-memory
 //! database is one shared connection.
@@ -94,8 +93,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .metrics()
         .num_workers()
         .saturating_sub(1);
-    let inline =
-        Inline::open(file, at_once, &format!("{PRAGMAS} {WRITER_PRAGMAS}")).map_err(map_err)?;
+    let inline = Inline::open(file, at_once).map_err(map_err)?;
     tokio::spawn(checkpoints(readers.downgrade(), writer.downgrade()));
     Ok(SqlStore::new(
         Dialect::Sqlite,

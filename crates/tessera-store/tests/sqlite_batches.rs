@@ -1,6 +1,6 @@
-//! The artifact writer's batches on a SQLite file, written on the writer task's own thread (a
-//! runtime of two threads) and through sqlx's connection (one thread: no room on the caller's):
-//! a batch the database refuses halfway leaves none of its rows, and the writer writes on.
+//! The artifact writer's batches on a SQLite file: a batch the database refuses halfway leaves
+//! none of its rows, a rotation whose successor is refused consumes nothing, and the writer
+//! writes on.
 
 #![allow(clippy::expect_used)]
 
@@ -27,15 +27,6 @@ fn artifact(n: u16, client_id: &str) -> Artifact {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_batch_on_the_writer_task_thread_leaves_nothing() {
-    a_refused_batch_leaves_nothing().await;
-}
-
-#[tokio::test]
-async fn a_refused_batch_through_sqlx_leaves_nothing() {
-    a_refused_batch_leaves_nothing().await;
-}
-
 async fn a_refused_batch_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/t.db", dir.path().display());
