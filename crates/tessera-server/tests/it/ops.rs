@@ -51,7 +51,10 @@ async fn metrics_count_requests_tokens_store_and_caches() {
             "{needle} missing from /metrics:\n{text}"
         );
     }
-    assert!(!text.contains("BREW"), "a made-up method became a label:\n{text}");
+    assert!(
+        !text.contains("BREW"),
+        "a made-up method became a label:\n{text}"
+    );
 }
 
 /// The purge job of two nodes on one store: one holds the lease and deletes every expired token in
