@@ -90,11 +90,12 @@ pub fn plausible_client_id(id: &str) -> bool {
 
 /// RFC 6749 §2.3.1: the client identifier and secret are form-urlencoded before base64.
 fn percent_decode(s: &str) -> String {
-    // Nothing to decode (a generated ID or secret): the text itself, as the parser would give it.
-    if !s.contains(['%', '+', '&']) {
+    // Nothing to decode (a generated ID or secret): the text itself, as the decoder would give it.
+    if !s.contains(['%', '+']) {
         return s.to_owned();
     }
-    form_urlencoded::parse(format!("v={s}").as_bytes())
+    // One value: a raw `&` is part of it, not the start of another pair that would be dropped.
+    form_urlencoded::parse(format!("v={}", s.replace('&', "%26")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
@@ -264,6 +265,25 @@ mod tests {
         assert_eq!(p.method, AuthMethod::ClientSecretBasic);
     }
 
+    /// A raw `&` belongs to the value: nothing after it is cut off, so a secret is accepted in
+    /// one form only.
+    #[test]
+    fn basic_keeps_a_raw_ampersand() {
+        let basic = |raw: &str| parse_basic(&format!("Basic {}", STANDARD.encode(raw)));
+        assert_eq!(
+            basic("x&y:s&t+u").unwrap(),
+            Some(("x&y".to_owned(), "s&t u".to_owned()))
+        );
+        assert_eq!(
+            basic("x:secret&junk").unwrap(),
+            Some(("x".to_owned(), "secret&junk".to_owned()))
+        );
+        assert_eq!(
+            basic("a%26b:c%2Bd&e").unwrap(),
+            Some(("a&b".to_owned(), "c+d&e".to_owned()))
+        );
+    }
+
     #[test]
     fn two_methods_is_invalid_request() {
         let h = format!("Basic {}", STANDARD.encode("a:b"));
@@ -300,7 +320,7 @@ mod tests {
         }
 
         #[test]
-        fn decoding_skips_only_what_has_nothing_to_decode(s in "[a-zA-Z0-9%+&=;: _~.-]{0,40}") {
+        fn decoding_skips_only_what_has_nothing_to_decode(s in "[a-zA-Z0-9%+=;: _~.-]{0,40}") {
             let parsed = form_urlencoded::parse(format!("v={s}").as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
