@@ -23,6 +23,7 @@ pub mod cors;
 pub mod device;
 pub mod dpop_nonce;
 pub mod front;
+pub mod guard;
 pub mod interaction;
 pub mod jobs;
 pub mod limits;
@@ -45,15 +46,9 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use http::{HeaderName, Method, Request};
+use http::{HeaderName, Method};
 use tessera_core::Provider;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 /// What every handler shares, behind one pointer: it is cloned several times a request, so a
 /// clone is one count on a line of its own, not on the provider's.
@@ -127,36 +122,9 @@ impl Default for Limits {
     }
 }
 
-/// Request ids: unique, not secret (they name a request in the logs and are echoed to its
-/// caller), so not drawn from the cryptographic generator for every request: each thread draws
-/// a random 8-byte prefix once and counts after it.
-#[derive(Clone, Copy, Debug, Default)]
-struct RandomRequestId;
-
-thread_local! {
-    static REQUEST_IDS: std::cell::Cell<(u64, u32)> =
-        std::cell::Cell::new((u64::from_ne_bytes(tessera_core::secret::random_bytes::<8>()), 0));
-}
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let (prefix, n) = REQUEST_IDS.with(|c| {
-            let (prefix, n) = c.get();
-            c.set((prefix, n.wrapping_add(1)));
-            (prefix, n)
-        });
-        let mut raw = [0u8; 12];
-        raw[..8].copy_from_slice(&prefix.to_ne_bytes());
-        raw[8..].copy_from_slice(&n.to_be_bytes());
-        let id = tessera_core::secret::b64url(&raw);
-        http::HeaderValue::from_str(&id).ok().map(RequestId::new)
-    }
-}
-
 /// The whole server as a value: testable without a socket.
 pub fn app(state: AppState, limits: Limits) -> Router {
     metrics::install();
-    let request_id = HeaderName::from_static("x-request-id");
     let public_cors = CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET]);
@@ -259,21 +227,9 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         limits,
     };
     // One layer of layers: axum boxes each `Router::layer` around every route, and clones
-    // every box for every request; a stack built first is boxed (and cloned) once. Outermost
-    // first.
+    // every box for every request; a stack built first is boxed (and cloned) once. The request
+    // id, span, deadline and panic guard are in the front middleware itself (`guard.rs`).
     let every_route = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(ops::span)
-                .on_response(ops::on_response),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(CatchPanicLayer::custom(ops::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             front,

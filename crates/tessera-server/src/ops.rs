@@ -74,14 +74,14 @@ pub fn span<B>(req: &Request<B>) -> Span {
     span
 }
 
+/// Logs a request's answer in its span; a server error also as an error.
 pub fn on_response<B>(res: &Response<B>, latency: Duration, span: &Span) {
-    span.record("http.response.status_code", res.status().as_u16());
+    let status = res.status().as_u16();
+    let latency_us = latency.as_micros() as u64;
+    span.record("http.response.status_code", status);
     if res.status().is_server_error() {
         span.record("otel.status_code", "ERROR");
+        tracing::error!(status, latency_us, "response failed");
     }
-    tracing::info!(
-        status = res.status().as_u16(),
-        latency_us = latency.as_micros() as u64,
-        "request"
-    );
+    tracing::info!(status, latency_us, "request");
 }

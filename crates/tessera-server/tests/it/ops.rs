@@ -1,4 +1,4 @@
-//! Operations endpoints: `/metrics` in the Prometheus format.
+//! Operations endpoints: `/metrics` in the Prometheus format; request ids on every answer.
 
 use http::StatusCode;
 
@@ -55,6 +55,36 @@ async fn metrics_count_requests_tokens_store_and_caches() {
         !text.contains("BREW"),
         "a made-up method became a label:\n{text}"
     );
+}
+
+/// Every answer names its request: the caller's `x-request-id` when it sent one, else a new one
+/// per request; an answer the router refused (404, 405) too.
+#[tokio::test]
+async fn every_answer_carries_its_request_id() {
+    let h = Harness::new().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in [
+        "/healthz",
+        "/.well-known/openid-configuration",
+        "/no/such/path",
+    ] {
+        let r = h.get(path).await;
+        let id = r.header("x-request-id").to_owned();
+        assert_eq!(id.len(), 16, "{path}: {id:?}");
+        assert!(seen.insert(id), "{path}: an id given twice");
+    }
+    let r = h
+        .post("/token", None, "grant_type=client_credentials")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("x-request-id").len(), 16);
+
+    let mine = http::Request::builder()
+        .uri("/healthz")
+        .header("x-request-id", "trace-me-42")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(h.send(mine).await.header("x-request-id"), "trace-me-42");
 }
 
 /// The purge job of two nodes on one store: one holds the lease and deletes every expired token in

@@ -1,0 +1,153 @@
+//! What every routed request goes through first: its request id, its span and log line, a
+//! deadline, and a guard that turns a handler's panic into a 500 answer. One function instead
+//! of a layer each: every layer is a service and a future more, boxed and moved, per request.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::{HeaderName, HeaderValue, StatusCode};
+use tracing::Instrument;
+
+use crate::ops;
+
+/// The header that names a request: the caller's when it sent one, else one made here; echoed
+/// on the answer.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `run(req)`, within `timeout` (else 408 with an empty body), a panic answered as a 500
+/// (`ops::panic_response`), in the request's span, logged when answered, and with the
+/// request's id on the answer.
+pub async fn guarded<F, Fut>(mut req: Request, timeout: Duration, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = new_request_id();
+            req.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = ops::span(&req);
+    let start = Instant::now();
+    let answered = async {
+        tracing::debug!("started processing request");
+        match tokio::time::timeout(timeout, AssertUnwindSafe(run(req)).catch_unwind()).await {
+            Ok(Ok(res)) => res,
+            Ok(Err(panic)) => ops::panic_response(panic),
+            Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let mut res = answered;
+    span.in_scope(|| ops::on_response(&res, start.elapsed(), &span));
+    res.headers_mut().entry(REQUEST_ID).or_insert(id);
+    res
+}
+
+thread_local! {
+    static REQUEST_IDS: std::cell::Cell<(u64, u32)> =
+        std::cell::Cell::new((u64::from_ne_bytes(tessera_core::secret::random_bytes::<8>()), 0));
+}
+
+/// A request id: unique, not secret (it names a request in the logs and is echoed to its
+/// caller), so not drawn from the cryptographic generator for every request: each thread draws
+/// a random 8-byte prefix once and counts after it.
+fn new_request_id() -> HeaderValue {
+    let (prefix, n) = REQUEST_IDS.with(|c| {
+        let (prefix, n) = c.get();
+        c.set((prefix, n.wrapping_add(1)));
+        (prefix, n)
+    });
+    let mut raw = [0u8; 12];
+    raw[..8].copy_from_slice(&prefix.to_ne_bytes());
+    raw[8..].copy_from_slice(&n.to_be_bytes());
+    // URL-safe base64 is visible ASCII: always a valid header value.
+    HeaderValue::from_str(&tessera_core::secret::b64url(&raw))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn request(id: Option<&str>) -> Request {
+        let mut b = http::Request::builder().uri("/token");
+        if let Some(id) = id {
+            b = b.header("x-request-id", id);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    async fn body(res: Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_gets_an_id_and_keeps_the_callers() {
+        let seen = |req: Request| async move {
+            let id = req.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+            (StatusCode::OK, id).into_response()
+        };
+        let res = guarded(request(None), Duration::from_secs(5), seen).await;
+        let made = res.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        assert_eq!(made.len(), 16, "{made}");
+        assert_eq!(
+            body(res).await,
+            made,
+            "the handler saw the id the answer carries"
+        );
+        let next = guarded(request(None), Duration::from_secs(5), seen).await;
+        assert_ne!(next.headers()[REQUEST_ID], made.as_str(), "ids are unique");
+
+        let res = guarded(request(Some("abc-123")), Duration::from_secs(5), seen).await;
+        assert_eq!(res.headers()[REQUEST_ID], "abc-123");
+        assert_eq!(body(res).await, "abc-123");
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_with_the_request_id() {
+        let res = guarded(request(Some("p-1")), Duration::from_secs(5), |_| async {
+            panic!("a handler's bug")
+        })
+        .await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()[REQUEST_ID], "p-1");
+        let text = body(res).await;
+        assert!(text.contains("\"error\":\"server_error\""), "{text}");
+        assert!(
+            !text.contains("a handler's bug"),
+            "the panic's text stays inside"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_is_a_408() {
+        let res = guarded(request(None), Duration::from_millis(50), |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::OK.into_response()
+        })
+        .await;
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(res.headers().contains_key(REQUEST_ID));
+        assert_eq!(body(res).await, "");
+
+        let res = guarded(request(None), Duration::from_secs(30), |_| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            StatusCode::OK.into_response()
+        })
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
