@@ -14,9 +14,23 @@ use tracing::Instrument;
 
 use crate::ops;
 
-/// The header that names a request: the caller's when it sent one, else one made here; echoed
-/// on the answer.
+/// The header that names a request: the caller's when it sent a [`plain`] one, else one made
+/// here; echoed on the answer.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest caller's request id kept (a UUID is 36, a W3C trace id 32).
+const MAX_CALLERS_ID: usize = 128;
+
+/// Whether a caller's request id is kept as it is: 1 to [`MAX_CALLERS_ID`] characters of
+/// letters, digits and `-._~:/+=@`. Anything else (hundreds of kilobytes, spaces, `key=value`
+/// pairs with quotes, bytes outside ASCII) would be copied into every log line of the request
+/// and echoed: the request gets an id of its own instead.
+fn plain(id: &HeaderValue) -> bool {
+    let b = id.as_bytes();
+    (1..=MAX_CALLERS_ID).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~:/+=@".contains(c))
+}
 
 /// `run(req)`, within `timeout` (else 408 with an empty body), a panic answered as a 500
 /// (`ops::panic_response`), in the request's span, logged when answered, and with the
@@ -27,8 +41,10 @@ where
     Fut: Future<Output = Response>,
 {
     let id = match req.headers().get(&REQUEST_ID) {
-        Some(id) => id.clone(),
-        None => {
+        Some(id) if plain(id) && req.headers().get_all(&REQUEST_ID).iter().count() == 1 => {
+            id.clone()
+        }
+        _ => {
             let id = new_request_id();
             req.headers_mut().insert(REQUEST_ID, id.clone());
             id
@@ -111,9 +127,48 @@ mod tests {
         let next = guarded(request(None), Duration::from_secs(5), seen).await;
         assert_ne!(next.headers()[REQUEST_ID], made.as_str(), "ids are unique");
 
-        let res = guarded(request(Some("abc-123")), Duration::from_secs(5), seen).await;
-        assert_eq!(res.headers()[REQUEST_ID], "abc-123");
-        assert_eq!(body(res).await, "abc-123");
+        let uuid = "3f2b8c1e-5a7d-4e9f-b0c2-1d4e6f8a9b0c";
+        let res = guarded(request(Some(uuid)), Duration::from_secs(5), seen).await;
+        assert_eq!(res.headers()[REQUEST_ID], uuid);
+        assert_eq!(body(res).await, uuid);
+    }
+
+    /// A caller's id that is long, has spaces or quotes, bytes outside ASCII, or comes twice is
+    /// replaced, on the request (its logs) and the answer.
+    #[tokio::test]
+    async fn a_callers_id_that_is_not_plain_is_replaced() {
+        let seen = |req: Request| async move {
+            let ids: Vec<_> = req.headers().get_all(REQUEST_ID).iter().cloned().collect();
+            assert_eq!(ids.len(), 1, "{ids:?}");
+            (StatusCode::OK, ids[0].to_str().unwrap().to_owned()).into_response()
+        };
+        let long = "Z".repeat(MAX_CALLERS_ID + 1);
+        let bad: [&[u8]; 5] = [
+            long.as_bytes(),
+            b"",
+            b"a b status=999",
+            b"x\",\"level\":\"ERROR",
+            b"caf\xe9",
+        ];
+        for value in bad {
+            let mut req = request(None);
+            let value = HeaderValue::from_bytes(value).unwrap();
+            req.headers_mut().insert(REQUEST_ID, value.clone());
+            let res = guarded(req, Duration::from_secs(5), seen).await;
+            let id = res.headers()[REQUEST_ID].clone();
+            assert_ne!(id, value);
+            assert_eq!(id.len(), 16);
+            assert_eq!(body(res).await.as_bytes(), id.as_bytes());
+        }
+        let mut twice = request(Some("first"));
+        twice
+            .headers_mut()
+            .append(REQUEST_ID, HeaderValue::from_static("second"));
+        let res = guarded(twice, Duration::from_secs(5), seen).await;
+        assert_eq!(res.headers()[REQUEST_ID].len(), 16);
+        let at_limit = "a".repeat(MAX_CALLERS_ID);
+        let res = guarded(request(Some(&at_limit)), Duration::from_secs(5), seen).await;
+        assert_eq!(res.headers()[REQUEST_ID], at_limit.as_str());
     }
 
     #[tokio::test]
