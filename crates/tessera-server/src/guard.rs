@@ -50,9 +50,9 @@ where
             id
         }
     };
-    let span = ops::span(&req);
+    let span = ops::span(&req, &id);
     let start = Instant::now();
-    let answered = async {
+    let mut res = async {
         tracing::debug!("started processing request");
         match tokio::time::timeout(timeout, AssertUnwindSafe(run(req)).catch_unwind()).await {
             Ok(Ok(res)) => res,
@@ -62,7 +62,6 @@ where
     }
     .instrument(span.clone())
     .await;
-    let mut res = answered;
     span.in_scope(|| ops::on_response(&res, start.elapsed(), &span));
     res.headers_mut().entry(REQUEST_ID).or_insert(id);
     res

@@ -43,13 +43,10 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<ax
         .into_response()
 }
 
-/// One span per request: method, path (never the query, which may carry secrets), request id.
-pub fn span<B>(req: &Request<B>) -> Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+/// One span per request: method, path (never the query, which may carry secrets), request id
+/// (`guard.rs` chose it: visible ASCII).
+pub fn span<B>(req: &Request<B>, id: &http::HeaderValue) -> Span {
+    let id = id.to_str().unwrap_or("-");
     if !crate::otel::enabled() {
         return tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
     }
