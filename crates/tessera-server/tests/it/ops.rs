@@ -87,6 +87,35 @@ async fn every_answer_carries_its_request_id() {
     assert_eq!(h.send(mine).await.header("x-request-id"), "trace-me-42");
 }
 
+/// A request whose body never comes is answered 408 at the deadline, with its id, and counted
+/// like any other answer.
+#[tokio::test]
+async fn a_stalled_request_is_a_408_with_its_id_and_counted() {
+    let mut h = Harness::new().await;
+    let limits = tessera_server::Limits {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..tessera_server::Limits::default()
+    };
+    h.router = tessera_server::app(tessera_server::AppState::new(h.provider.clone()), limits);
+    let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let stalled = http::Request::builder()
+        .method("POST")
+        .uri("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from_stream(never))
+        .unwrap();
+    let r = h.send(stalled).await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(r.header("x-request-id").len(), 16);
+    assert!(r.bytes.is_empty());
+    let (_, text) = h.get_text("/metrics").await;
+    let needle = "tessera_http_requests_total{endpoint=\"/token\",method=\"POST\",status=\"408\"}";
+    assert!(
+        text.contains(needle),
+        "{needle} missing from /metrics:\n{text}"
+    );
+}
+
 /// The purge job of two nodes on one store: one holds the lease and deletes every expired token in
 /// batches; live tokens stay; stopped, it gives the lease back.
 #[tokio::test]
