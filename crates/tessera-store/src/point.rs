@@ -9,10 +9,10 @@
 //! whatever the busy timeout), or for slow storage. So at most all but one of the runtime's
 //! threads run point reads at once, and a stuck lookup never holds the whole runtime. A lookup
 //! that finds them all taken lets its thread's other tasks run once and tries again (the read
-//! in the way takes microseconds; under refresh grants on 2 cores, sending those lookups to a
-//! connection's thread at once cost about a fifth of the server's CPU per grant); only then
-//! does it go to the reader pool's threads. Scans (lists, the audit log, counts) always stay
-//! on the reader pool's threads.
+//! in the way takes microseconds; under refresh grants of grants mostly cached, on 2 cores,
+//! sending those lookups to a connection's thread at once cost about a fifth of the server's
+//! CPU per grant); only then does it go to the reader pool's threads. Scans (lists, the audit
+//! log, counts) always stay on the reader pool's threads.
 //!
 //! The statements are the store's own, written for sqlx: [`PointReads`] is an sqlx `Executor`
 //! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows.
