@@ -53,6 +53,32 @@ impl PointReads {
     }
 }
 
+/// Ready at its second poll: the task wakes itself and goes to the back of its thread's queue of
+/// tasks, after the ones already there, where another runtime thread may take it over.
+/// (`tokio::task::yield_now` keeps the task on its thread until that thread has nothing else to
+/// run, so under load it waited behind every task that came after it, and behind a read stuck
+/// on that thread.)
+#[derive(Default)]
+struct BackOfTheQueue {
+    woken: bool,
+}
+
+impl std::future::Future for BackOfTheQueue {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.woken {
+            return std::task::Poll::Ready(());
+        }
+        self.woken = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// A read under way on its caller's thread; gives its place back when dropped.
 struct Place<'a>(&'a Inline);
 
@@ -324,7 +350,7 @@ impl<'p> Executor<'p> for &'_ PointReads {
             drop(place);
             return Box::pin(async move { answer });
         }
-        let Some(inline) = self.inline.clone() else {
+        let Some(inline) = self.inline.clone().filter(|i| i.at_once > 0) else {
             return self.pool.fetch_optional(query);
         };
         // The place is taken by a read of a few microseconds on another thread: this thread's
@@ -332,7 +358,7 @@ impl<'p> Executor<'p> for &'_ PointReads {
         // connection's thread (two thread wake-ups, and under load as much CPU as the request).
         let pool = self.pool.clone();
         Box::pin(async move {
-            tokio::task::yield_now().await;
+            BackOfTheQueue::default().await;
             match inline.place() {
                 Some(place) => place.0.run(query, 1).map(|rows| rows.into_iter().next()),
                 None => pool.fetch_optional(query).await,
