@@ -424,6 +424,17 @@ mod tests {
         (PointReads::new(Some(inline), pool), dir)
     }
 
+    /// The rows of the test table, counted through `points`.
+    async fn rows_in_t(points: &PointReads) -> i64 {
+        sqlx::query("SELECT count(*) FROM t")
+            .fetch_optional(points)
+            .await
+            .expect("read")
+            .expect("row")
+            .try_get::<i64, _>(0)
+            .expect("count")
+    }
+
     /// Arguments bind by their `$n` (used twice, out of order) and each value comes back as
     /// sqlx's SQLite driver answers it: the same on the caller's thread as on the pool's.
     #[tokio::test]
@@ -482,13 +493,7 @@ mod tests {
             .fetch_optional(&points)
             .await;
         assert!(missing.is_err(), "a parameter without its argument was run");
-        let n = sqlx::query("SELECT count(*) FROM t")
-            .fetch_optional(&points)
-            .await
-            .expect("read")
-            .expect("row")
-            .try_get::<i64, _>(0)
-            .expect("count");
+        let n = rows_in_t(&points).await;
         assert_eq!(n, 2);
     }
 
@@ -530,13 +535,7 @@ mod tests {
             read.await.is_err(),
             "the write ran on the pool's connection"
         );
-        let n = sqlx::query("SELECT count(*) FROM t")
-            .fetch_optional(&points)
-            .await
-            .expect("read")
-            .expect("row")
-            .try_get::<i64, _>(0)
-            .expect("count");
+        let n = rows_in_t(&points).await;
         assert_eq!(n, 2, "nothing was deleted");
     }
 }
