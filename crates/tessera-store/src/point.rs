@@ -82,6 +82,13 @@ impl std::future::Future for BackOfTheQueue {
 /// A read under way on its caller's thread; gives its place back when dropped.
 struct Place<'a>(&'a Inline);
 
+impl Place<'_> {
+    /// The first row of `query`, read on this thread; the place is given back after.
+    fn first_row<'q>(self, query: impl Execute<'q, Any>) -> Result<Option<AnyRow>, sqlx::Error> {
+        self.0.run(query, 1).map(|rows| rows.into_iter().next())
+    }
+}
+
 impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.0.running.fetch_sub(1, Ordering::AcqRel);
@@ -346,8 +353,7 @@ impl<'p> Executor<'p> for &'_ PointReads {
         E: 'q + Execute<'q, Any>,
     {
         if let Some(place) = self.inline_place() {
-            let answer = place.0.run(query, 1).map(|rows| rows.into_iter().next());
-            drop(place);
+            let answer = place.first_row(query);
             return Box::pin(async move { answer });
         }
         let Some(inline) = self.inline.clone().filter(|i| i.at_once > 0) else {
@@ -360,7 +366,7 @@ impl<'p> Executor<'p> for &'_ PointReads {
         Box::pin(async move {
             BackOfTheQueue::default().await;
             match inline.place() {
-                Some(place) => place.0.run(query, 1).map(|rows| rows.into_iter().next()),
+                Some(place) => place.first_row(query),
                 None => pool.fetch_optional(query).await,
             }
         })
