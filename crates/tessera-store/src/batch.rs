@@ -1,19 +1,23 @@
 //! Group commit for artifact writes: concurrent inserts and consumes (a refresh token's rotation
 //! is both) queue up, and one task writes each batch with multi-row `UPDATE … FROM (VALUES …)`
 //! statements for the consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the
-//! inserts, in one transaction when there is more than one statement. One commit serves a whole
-//! batch; each caller is answered only after its rows are committed.
+//! inserts, in one transaction when there is more than one statement. On SQLite a batch of
+//! rotations only is one query: `BEGIN`, the successors, the consumes and `COMMIT` sent to the
+//! connection's thread together. One commit serves a whole batch; each caller is answered only
+//! after its rows are committed.
 
 use std::collections::HashSet;
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Connection, Row};
 use tessera_core::model::Artifact;
 use tessera_core::store::{Consume, StoreError, StoreResult};
 use tessera_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
-use crate::error::{discard_on_error, map_err};
+use crate::error::{discard_on_error, map_err, other};
 use crate::pool::Pool;
 
 /// Jobs per batch; their rows are written in statements of at most [`CHUNK`] rows.
@@ -30,8 +34,9 @@ struct Writing {
 
 /// How a dialect marks a statement's parameters. SQLite looks a numbered one up by a scan of
 /// every name, for every parameter bound (quadratic in a many-row statement); its anonymous `?`
-/// is bound by position. PostgreSQL knows only `$n`.
-#[derive(Debug, Clone, Copy)]
+/// is bound by position, across the statements of one query too. PostgreSQL knows only `$n`,
+/// and one statement per query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Marks {
     Numbered,
     Anonymous,
@@ -309,6 +314,11 @@ async fn write_on(
             inserted,
         });
     }
+    if marks == Marks::Anonymous && consumes.len() <= CHUNK {
+        if let Some(successors) = rotations_only(batch, plan) {
+            return rotate(conn, consumes, &successors).await;
+        }
+    }
     if !inserts_after_consumes(batch) && chunks(consumes.len()).len() == 1 {
         // One statement, atomic on its own: a transaction would only add BEGIN and COMMIT.
         return Ok(Done {
@@ -352,9 +362,91 @@ fn inserts_after_consumes(batch: &[Job]) -> bool {
     })
 }
 
+/// The successors of a batch whose every job consumes and stores a successor (a refresh token's
+/// rotation), each with the row that consumes its predecessor; `None` for any other batch.
+fn rotations_only<'b>(batch: &'b [Job], plan: &Plan) -> Option<Vec<(&'b ConsumeRow, &'b NewRow)>> {
+    let mut successors = Vec::with_capacity(batch.len());
+    for (job, first) in batch.iter().zip(&plan.first_consume) {
+        match job {
+            Job::Consume {
+                row,
+                successor: Some(s),
+                ..
+            } => {
+                if *first {
+                    successors.push((row, s.as_ref()));
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(successors)
+}
+
+/// A batch of rotations on SQLite as one query, one round trip to the connection's thread instead
+/// of four (BEGIN, the consumes, the inserts, COMMIT): in one transaction, the successors whose
+/// predecessor is there to consume (its key, kind and client, not consumed), then the consumes.
+/// SQLite has one writer, so nothing changes between the two statements: a successor is stored
+/// exactly when the consume after it takes its predecessor, as if the inserts followed the
+/// consumes.
+async fn rotate(
+    conn: &mut AnyConnection,
+    consumes: &[&ConsumeRow],
+    successors: &[(&ConsumeRow, &NewRow)],
+) -> StoreResult<Done> {
+    let mut sql = String::with_capacity(600 + successors.len() * 60);
+    sql.push_str("BEGIN; ");
+    sql.push_str(INSERT_INTO);
+    sql.push_str(
+        "SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, \
+         v.column8 FROM (VALUES ",
+    );
+    placeholders(&mut sql, Marks::Anonymous, successors.len(), 11);
+    sql.push_str(
+        ") AS v WHERE EXISTS (SELECT 1 FROM artifacts p WHERE p.id = v.column9 \
+         AND p.kind = v.column10 AND p.client_id = v.column11 AND p.consumed_at IS NULL) \
+         ON CONFLICT (id) DO NOTHING RETURNING id; ",
+    );
+    consume_statement(&mut sql, Marks::Anonymous, consumes.len());
+    sql.push_str("; COMMIT");
+    let mut q = sqlx::query(&sql);
+    for (before, s) in successors {
+        q = bind_new(q, s)
+            .bind(before.key.clone())
+            .bind(before.kind)
+            .bind(before.client_id.clone());
+    }
+    for r in consumes {
+        q = bind_consume(q, r);
+    }
+    let found = match q.fetch_all(&mut *conn).await {
+        Ok(found) => found,
+        Err(e) => {
+            // The transaction may be open still (SQLite ends it by itself only on some errors).
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(map_err(e));
+        }
+    };
+    // The inserts return one column (the key); the consumes, the artifact's.
+    let mut done = Done {
+        consumed: Vec::with_capacity(consumes.len()),
+        inserted: HashSet::with_capacity(successors.len()),
+    };
+    for row in &found {
+        if row.len() == 1 {
+            done.inserted
+                .insert(row.try_get::<Vec<u8>, _>(0).map_err(other)?);
+        } else {
+            done.consumed.push(consumed(row)?);
+        }
+    }
+    Ok(done)
+}
+
 /// Rows per statement at most: each row count is a statement shape the connection prepares once
-/// and keeps (sqlx keeps 100 a connection); 32 insert and 32 consume shapes stay within that,
-/// where a shape per batch size up to 256 prepared anew whenever a batch had an unseen size.
+/// and keeps (sqlx keeps 100 a connection); 32 insert, 32 consume and, on SQLite, 32 rotation
+/// shapes stay within that, where a shape per batch size up to 256 prepared anew whenever a
+/// batch had an unseen size.
 const CHUNK: usize = 32;
 
 /// `n` rows as statements of [`CHUNK`] rows and one of the rest (75 = 32 + 32 + 11).
@@ -407,34 +499,46 @@ async fn consume_chunk(
     rows: &[&ConsumeRow],
 ) -> StoreResult<Vec<Artifact>> {
     let mut sql = String::with_capacity(300 + rows.len() * 30);
+    consume_statement(&mut sql, marks, rows.len());
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = bind_consume(q, r);
+    }
+    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    found.iter().map(consumed).collect()
+}
+
+/// `UPDATE … RETURNING` of `count` consumes, each bound by [`bind_consume`]: marks each artifact
+/// named by key, kind and client consumed, if it was not, and returns it.
+fn consume_statement(sql: &mut String, marks: Marks, count: usize) {
     sql.push_str(
         "UPDATE artifacts SET consumed_at = v.column4, payload = COALESCE(v.column5, payload) \
          FROM (VALUES ",
     );
-    placeholders(&mut sql, marks, rows.len(), 5);
+    placeholders(sql, marks, count, 5);
     sql.push_str(
         ") AS v WHERE artifacts.id = v.column1 AND artifacts.kind = v.column2 \
          AND artifacts.client_id = v.column3 AND artifacts.consumed_at IS NULL RETURNING ",
     );
     sql.push_str(ARTIFACT_COLUMNS);
-    let mut q = sqlx::query(&sql);
-    for r in rows {
-        q = q
-            .bind(r.key.clone())
-            .bind(r.kind)
-            .bind(r.client_id.clone())
-            .bind(r.at)
-            .bind(r.payload.clone());
-    }
-    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
-    found
-        .iter()
-        .map(|row| {
-            let mut a = decode_artifact(row)?;
-            a.consumed_at = None;
-            Ok(a)
-        })
-        .collect()
+}
+
+fn bind_consume<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    r: &ConsumeRow,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    q.bind(r.key.clone())
+        .bind(r.kind)
+        .bind(r.client_id.clone())
+        .bind(r.at)
+        .bind(r.payload.clone())
+}
+
+/// A consumed artifact as it was before (its payload the one stored now).
+fn consumed(row: &AnyRow) -> StoreResult<Artifact> {
+    let mut a = decode_artifact(row)?;
+    a.consumed_at = None;
+    Ok(a)
 }
 
 /// The inserts, a statement per [`chunks`] chunk; returns the keys they inserted.
@@ -456,29 +560,37 @@ async fn insert_chunk(
     rows: &[&NewRow],
 ) -> StoreResult<Vec<Vec<u8>>> {
     let mut sql = String::with_capacity(120 + rows.len() * 40);
-    sql.push_str("INSERT INTO artifacts (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) VALUES ");
+    sql.push_str(INSERT_INTO);
+    sql.push_str("VALUES ");
     placeholders(&mut sql, marks, rows.len(), 8);
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut q = sqlx::query(&sql);
     for r in rows {
-        q = q
-            .bind(r.key.clone())
-            .bind(r.kind)
-            .bind(r.client_id.clone())
-            .bind(r.grant_id.clone())
-            .bind(r.user_id.clone())
-            .bind(r.expires_at)
-            .bind(r.revoked_at)
-            .bind(r.payload.clone());
+        q = bind_new(q, r);
     }
     let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
     found
         .iter()
-        .map(|row| {
-            row.try_get::<Vec<u8>, _>(0)
-                .map_err(|e| StoreError::Other(Box::new(e)))
-        })
+        .map(|row| row.try_get::<Vec<u8>, _>(0).map_err(other))
         .collect()
+}
+
+/// The columns an insert names, in the order [`bind_new`] binds them.
+const INSERT_INTO: &str = "INSERT INTO artifacts \
+    (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) ";
+
+fn bind_new<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    r: &NewRow,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    q.bind(r.key.clone())
+        .bind(r.kind)
+        .bind(r.client_id.clone())
+        .bind(r.grant_id.clone())
+        .bind(r.user_id.clone())
+        .bind(r.expires_at)
+        .bind(r.revoked_at)
+        .bind(r.payload.clone())
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ pub async fn run(store: &dyn Store) {
     concurrent_inserts(store).await;
     single_use_and_grants(store).await;
     rotations(store).await;
+    rotations_together(store).await;
     user_artifacts(store).await;
     stored_settings(store).await;
     logos(store).await;
@@ -505,6 +506,96 @@ async fn rotations(store: &dyn Store) {
         matches!(clash, Err(StoreError::Conflict(_))),
         "a successor whose key exists: {clash:?}"
     );
+}
+
+/// Rotations of several tokens at once, nothing else written with them: each token's first
+/// rotation consumes it (replacing its payload when asked) and stores its successor; a second
+/// rotation of the same token, one of a token consumed before, one of a missing token and one
+/// naming another client store nothing, and the last does not cancel the rightful one after it.
+async fn rotations_together(store: &dyn Store) {
+    let key = |n: u8| {
+        let mut k = [0xA5; 40];
+        k[0] = n;
+        ArtifactKey(k)
+    };
+    let token = |n: u8| Artifact {
+        key: key(n),
+        kind: ArtifactKind::RefreshToken,
+        ..artifact(n, 10_000)
+    };
+    let tokens: Vec<Artifact> = (0..6).map(token).collect();
+    store.insert_artifacts(&tokens).await.expect("insert");
+    let before = Consume {
+        key: &tokens[5].key,
+        kind: ArtifactKind::RefreshToken,
+        client_id: "c1",
+    };
+    assert!(matches!(
+        store.consume_artifact(before, Timestamp(40), None).await,
+        Ok(Consumed::First(_))
+    ));
+    let missing = key(6);
+    let successors: Vec<Artifact> = (10..19).map(token).collect();
+    let replaced = json!({"rotated": true});
+    // (token, client, successor, payload)
+    let jobs: Vec<(&ArtifactKey, &str, &Artifact, Option<&serde_json::Value>)> = vec![
+        (&tokens[0].key, "c1", &successors[0], Some(&replaced)),
+        (&tokens[0].key, "c1", &successors[1], None),
+        (&tokens[1].key, "c2", &successors[2], None),
+        (&tokens[1].key, "c1", &successors[3], None),
+        (&tokens[2].key, "c1", &successors[4], None),
+        (&tokens[3].key, "c1", &successors[5], None),
+        (&tokens[4].key, "c1", &successors[6], None),
+        (&tokens[5].key, "c1", &successors[7], None),
+        (&missing, "c1", &successors[8], None),
+    ];
+    let rotated = futures_util::future::join_all(jobs.iter().map(|(k, c, s, p)| {
+        let which = Consume {
+            key: k,
+            kind: ArtifactKind::RefreshToken,
+            client_id: c,
+        };
+        store.rotate_artifact(which, Timestamp(60), *p, s)
+    }))
+    .await;
+    let first = |i: usize| matches!(&rotated[i], Ok(Consumed::First(a)) if a.key == *jobs[i].0);
+    assert!(
+        first(0) != first(1),
+        "one of two rotations of a token: {rotated:?}"
+    );
+    assert!((3..7).all(first), "rotations 3 to 6: {rotated:?}");
+    assert_eq!(
+        rotated[2].as_ref().ok(),
+        Some(&Consumed::Missing),
+        "another client's"
+    );
+    assert!(
+        matches!(&rotated[7], Ok(Consumed::Again(_))),
+        "{:?}",
+        rotated[7]
+    );
+    assert_eq!(
+        rotated[8].as_ref().ok(),
+        Some(&Consumed::Missing),
+        "a missing token"
+    );
+    for (i, (_, _, s, _)) in jobs.iter().enumerate() {
+        let stored = store.get_artifact(&s.key).await.expect("get");
+        if i != 2 && first(i) {
+            assert_eq!(stored.as_ref(), Some(*s), "rotation {i}'s successor");
+        } else {
+            assert_eq!(stored, None, "rotation {i} stored a successor");
+        }
+    }
+    let t0 = store.get_artifact(&tokens[0].key).await.expect("get");
+    let t0 = t0.expect("token 0");
+    assert_eq!(t0.consumed_at, Some(Timestamp(60)));
+    let expected = if first(0) {
+        &replaced
+    } else {
+        &tokens[0].payload
+    };
+    assert_eq!(&t0.payload, expected);
 }
 
 /// A code is consumed exactly once even when many try at once; a grant revokes all its artifacts.

@@ -1,6 +1,6 @@
-//! The artifact writer's batches on a SQLite file: a batch the database refuses halfway leaves
-//! none of its rows, a rotation whose successor is refused consumes nothing, and the writer
-//! writes on.
+//! The artifact writer's batches on SQLite: a batch the database refuses halfway leaves none of
+//! its rows, a rotation whose successor is refused consumes nothing, one whose consume is refused
+//! after its successor was inserted keeps no successor, and the writer writes on.
 
 #![allow(clippy::expect_used)]
 
@@ -91,4 +91,97 @@ async fn a_refused_batch_leaves_nothing() {
     let kept = store.get_artifact(&successor.key).await.expect("get");
     assert_eq!(kept.and_then(|a| a.consumed_at), None, "consumed anyway");
     assert_eq!(store.get_artifact(&refused.key).await.expect("get"), None);
+}
+
+/// Rotations sent together whose consume the database refuses after their successors were
+/// inserted: none of the batch remains, and the writer's connection writes on (its transaction
+/// was ended), on a file and on the one connection of an in-memory database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_refused_after_its_successor_leaves_nothing() {
+    use rusqlite::OpenFlags;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("file:refused-rotation-{}", std::process::id());
+    let places = [
+        (
+            format!("sqlite://{}/t.db", dir.path().display()),
+            dir.path().join("t.db").display().to_string(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+        ),
+        (
+            format!("sqlite:{name}?mode=memory"),
+            name.clone(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_MEMORY
+                | OpenFlags::SQLITE_OPEN_SHARED_CACHE,
+        ),
+    ];
+    for (url, file, flags) in places {
+        let store = connect(&url).await.expect("connect");
+        // Another connection (to the same shared cache, in memory) refuses one client's consumes.
+        let refuse = rusqlite::Connection::open_with_flags(&file, flags).expect("open");
+        refuse
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON artifacts WHEN OLD.client_id = 'kept' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap_or_else(|e| panic!("{url}: trigger: {e}"));
+        let tokens = [artifact(200, "c"), artifact(201, "kept")];
+        store.insert_artifacts(&tokens).await.expect("insert");
+        let successors = [artifact(202, "c"), artifact(203, "kept")];
+        let rotated =
+            futures_util::future::join_all(tokens.iter().zip(&successors).map(|(t, s)| {
+                let which = Consume {
+                    key: &t.key,
+                    kind: ArtifactKind::RefreshToken,
+                    client_id: &t.client_id,
+                };
+                store.rotate_artifact(which, Timestamp(10), None, s)
+            }))
+            .await;
+        assert!(rotated[1].is_err(), "{url}: {rotated:?}");
+        assert_eq!(
+            store.get_artifact(&successors[1].key).await.expect("get"),
+            None,
+            "{url}: the refused rotation's successor was kept"
+        );
+        let kept = store.get_artifact(&tokens[1].key).await.expect("get");
+        assert_eq!(
+            kept.and_then(|a| a.consumed_at),
+            None,
+            "{url}: consumed anyway"
+        );
+        // The other rotation, in the same batch or not, was written whole or not at all.
+        let other = store.get_artifact(&successors[0].key).await.expect("get");
+        let consumed = store.get_artifact(&tokens[0].key).await.expect("get");
+        let consumed = consumed.and_then(|a| a.consumed_at).is_some();
+        assert_eq!(other.is_some(), rotated[0].is_ok(), "{url}: {rotated:?}");
+        assert_eq!(consumed, rotated[0].is_ok(), "{url}: {rotated:?}");
+
+        // The writer writes on: a rotation, then another of the same token.
+        let token = artifact(206, "c");
+        store.insert_artifact(&token).await.expect("insert");
+        let which = Consume {
+            key: &token.key,
+            kind: ArtifactKind::RefreshToken,
+            client_id: "c",
+        };
+        let next = artifact(204, "c");
+        let rotated = store
+            .rotate_artifact(which, Timestamp(11), None, &next)
+            .await;
+        assert_eq!(
+            rotated.expect("rotate"),
+            Consumed::First(token.clone()),
+            "{url}"
+        );
+        assert_eq!(
+            store.get_artifact(&next.key).await.expect("get"),
+            Some(next.clone())
+        );
+        let again = store
+            .rotate_artifact(which, Timestamp(12), None, &artifact(205, "c"))
+            .await;
+        assert!(matches!(again, Ok(Consumed::Again(_))), "{url}: {again:?}");
+    }
 }
