@@ -20,6 +20,9 @@ use crate::codec::{decode_artifact, ARTIFACT_COLUMNS};
 use crate::error::{discard_on_error, map_err, other};
 use crate::pool::Pool;
 
+/// A statement being bound.
+type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
 /// Jobs per batch; their rows are written in statements of at most [`CHUNK`] rows.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8_192;
@@ -434,8 +437,7 @@ async fn rotate(
     };
     for row in &found {
         if row.len() == 1 {
-            done.inserted
-                .insert(row.try_get::<Vec<u8>, _>(0).map_err(other)?);
+            done.inserted.insert(inserted_key(row)?);
         } else {
             done.consumed.push(consumed(row)?);
         }
@@ -523,10 +525,7 @@ fn consume_statement(sql: &mut String, marks: Marks, count: usize) {
     sql.push_str(ARTIFACT_COLUMNS);
 }
 
-fn bind_consume<'q>(
-    q: Query<'q, Any, AnyArguments<'q>>,
-    r: &ConsumeRow,
-) -> Query<'q, Any, AnyArguments<'q>> {
+fn bind_consume<'q>(q: AnyQuery<'q>, r: &ConsumeRow) -> AnyQuery<'q> {
     q.bind(r.key.clone())
         .bind(r.kind)
         .bind(r.client_id.clone())
@@ -569,20 +568,19 @@ async fn insert_chunk(
         q = bind_new(q, r);
     }
     let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
-    found
-        .iter()
-        .map(|row| row.try_get::<Vec<u8>, _>(0).map_err(other))
-        .collect()
+    found.iter().map(inserted_key).collect()
+}
+
+/// The key an insert's `RETURNING id` gave back.
+fn inserted_key(row: &AnyRow) -> StoreResult<Vec<u8>> {
+    row.try_get::<Vec<u8>, _>(0).map_err(other)
 }
 
 /// The columns an insert names, in the order [`bind_new`] binds them.
 const INSERT_INTO: &str = "INSERT INTO artifacts \
     (id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) ";
 
-fn bind_new<'q>(
-    q: Query<'q, Any, AnyArguments<'q>>,
-    r: &NewRow,
-) -> Query<'q, Any, AnyArguments<'q>> {
+fn bind_new<'q>(q: AnyQuery<'q>, r: &NewRow) -> AnyQuery<'q> {
     q.bind(r.key.clone())
         .bind(r.kind)
         .bind(r.client_id.clone())
