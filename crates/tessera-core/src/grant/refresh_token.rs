@@ -182,10 +182,11 @@ impl Provider {
             }
         };
         match consumed {
-            Consumed::First(_) => Ok(response),
+            Consumed::First(a) if a.revoked_at.is_none() => Ok(response),
+            // Revoked (with its grant) since it was read: what was made from it is void.
+            Consumed::First(_) | Consumed::Missing => Err(Error::invalid_grant(BAD_TOKEN)),
             // A concurrent request rotated it first: answer as a retry.
             Consumed::Again(winner) => self.reused(client, &winner, now).await,
-            Consumed::Missing => Err(Error::invalid_grant(BAD_TOKEN)),
         }
     }
 

@@ -181,6 +181,40 @@ async fn a_rotated_refresh_token_replayed_at_once_revokes_the_grant() {
     assert_eq!(refresh(&h, &web, rt1, &[]).await.error(), "invalid_grant");
 }
 
+/// A refresh whose grant is revoked after its token was read and before the token was consumed
+/// is refused: the consumed token comes back revoked, and nothing made from it is answered. The
+/// revocation is placed in that window by a trigger that revokes the grant when the successor
+/// is inserted, in the rotation's own transaction ahead of the consume.
+#[tokio::test]
+async fn a_refresh_revoked_between_its_read_and_its_rotation_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("tessera.db");
+    let h = Harness::on_file(&db).await;
+    h.user("ann").await;
+    let web = web(&h, TokenFormat::Jwt).await;
+    let t = tokens(&h, &web, "ann", "openid").await;
+    let rt = field(&t, "refresh_token");
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("open the database");
+    sqlx::query(
+        "CREATE TRIGGER revoke_in_the_window AFTER INSERT ON artifacts \
+         WHEN NEW.kind = 'refresh_token' BEGIN \
+         UPDATE artifacts SET revoked_at = 1 WHERE grant_id = NEW.grant_id AND id <> NEW.id; END",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("trigger");
+    let refused = refresh(&h, &web, rt, &[]).await;
+    assert_eq!(refused.error(), "invalid_grant", "{}", refused.text);
+    assert!(
+        refused.json.get("access_token").is_none(),
+        "{}",
+        refused.text
+    );
+}
+
 /// The sealed answer a rotated refresh token keeps for retries, if any.
 async fn stored_successor(h: &Harness, token: &str) -> Option<serde_json::Value> {
     let key = tessera_core::secret::handle_key(token).expect("a refresh token handle");
