@@ -391,7 +391,10 @@ fn rotations_only<'b>(batch: &'b [Job], plan: &Plan) -> Option<Vec<(&'b ConsumeR
 /// predecessor is there to consume (its key, kind and client, not consumed), then the consumes.
 /// SQLite has one writer, so nothing changes between the two statements: a successor is stored
 /// exactly when the consume after it takes its predecessor, as if the inserts followed the
-/// consumes.
+/// consumes. The rows come back decoded after `COMMIT`, as from the autocommit consume below:
+/// a stored row the server cannot read fails the batch after it was written. The writer task
+/// is never dropped mid-batch (only with the runtime); if it were, the `BEGIN` sent here would
+/// stay open on the connection, which sqlx does not know of.
 async fn rotate(
     conn: &mut AnyConnection,
     consumes: &[&ConsumeRow],
@@ -446,9 +449,10 @@ async fn rotate(
 }
 
 /// Rows per statement at most: each row count is a statement shape the connection prepares once
-/// and keeps (sqlx keeps 100 a connection); 32 insert, 32 consume and, on SQLite, 32 rotation
-/// shapes stay within that, where a shape per batch size up to 256 prepared anew whenever a
-/// batch had an unseen size.
+/// and keeps (sqlx keeps the 100 used last on a connection); 32 insert, 32 consume and, on
+/// SQLite, 32 rotation shapes, beside the writer's other statements, where a shape per batch
+/// size up to 256 was prepared anew whenever a batch had an unseen size. Under a load of every
+/// kind a shape seldom used may be dropped and prepared again.
 const CHUNK: usize = 32;
 
 /// `n` rows as statements of [`CHUNK`] rows and one of the rest (75 = 32 + 32 + 11).
