@@ -194,10 +194,7 @@ async fn a_refresh_revoked_between_its_read_and_its_rotation_is_refused() {
     let web = web(&h, TokenFormat::Jwt).await;
     let t = tokens(&h, &web, "ann", "openid").await;
     let rt = field(&t, "refresh_token");
-    let url = format!("sqlite://{}", db.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("open the database");
+    let mut conn = crate::support::open_database(&db).await;
     sqlx::query(
         "CREATE TRIGGER revoke_in_the_window AFTER INSERT ON artifacts \
          WHEN NEW.kind = 'refresh_token' BEGIN \

@@ -312,13 +312,18 @@ impl Harness {
     }
 }
 
+/// A connection of the test's own to the SQLite database `db` a harness serves.
+pub async fn open_database(db: &std::path::Path) -> sqlx::SqliteConnection {
+    let url = format!("sqlite://{}", db.display());
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("open the database")
+}
+
 /// Makes the SQLite database `db` refuse every refresh token's insert (a trigger) until
 /// [`accept_refresh_tokens`]: a write that fails after the tokens were made.
 pub async fn refuse_refresh_tokens(db: &std::path::Path) -> sqlx::SqliteConnection {
-    let url = format!("sqlite://{}", db.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("open the database");
+    let mut conn = open_database(db).await;
     sqlx::query(
         "CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON artifacts \
          WHEN NEW.kind = 'refresh_token' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
