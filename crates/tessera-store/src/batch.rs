@@ -394,7 +394,9 @@ fn rotations_only<'b>(batch: &'b [Job], plan: &Plan) -> Option<Vec<(&'b ConsumeR
 /// consumes. The rows come back decoded after `COMMIT`, as from the autocommit consume below:
 /// a stored row the server cannot read fails the batch after it was written. The writer task
 /// is never dropped mid-batch (only with the runtime); if it were, the `BEGIN` sent here would
-/// stay open on the connection, which sqlx does not know of.
+/// stay open on the connection, which sqlx does not know of. Several statements in one prepared
+/// query are sqlx-sqlite's, a behaviour sqlx 0.8 calls deprecated (launchbadge/sqlx#3108):
+/// sqlx-core is pinned, and a version without it fails the store's rotation tests.
 async fn rotate(
     conn: &mut AnyConnection,
     consumes: &[&ConsumeRow],
