@@ -10,6 +10,7 @@ use crate::factor::FactorUse;
 use crate::model::{Artifact, ArtifactKey, ArtifactKind, User};
 use crate::provider::Provider;
 use crate::secret::{b64url, handle_key, new_handle, random_bytes, sha256};
+use crate::store::{Consume, Consumed};
 
 /// What a session records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,14 +83,17 @@ impl Provider {
 
     /// Starts a session for `user` with the factors `uses` (continuing `sid` when the user
     /// signed in again); returns the cookie value. The cookie's handle is new every time (no
-    /// session fixation). `auth_time` is now: a factor was just proved.
-    pub(crate) async fn start_session(
+    /// session fixation). `auth_time` is now: a factor was just proved. The session is stored in
+    /// the one write that uses up the interaction `spent`, and only if this call used it up:
+    /// `None` when it was used up before (or is gone).
+    async fn start_session(
         &self,
         user: &User,
         uses: Vec<FactorUse>,
         sid: Option<String>,
+        spent: Consume<'_>,
         now: Timestamp,
-    ) -> Result<(String, SessionRecord)> {
+    ) -> Result<Option<(String, SessionRecord)>> {
         let (handle, key) = new_handle();
         let record = SessionRecord {
             sid: sid.unwrap_or_else(|| b64url(&random_bytes::<16>())),
@@ -111,43 +115,59 @@ impl Provider {
             consumed_at: None,
             payload: serde_json::to_value(&record).map_err(Error::server)?,
         };
-        self.store.insert_artifact(&artifact).await?;
+        match self
+            .store
+            .rotate_artifact(spent, now, None, &artifact)
+            .await?
+        {
+            Consumed::First(_) => {}
+            Consumed::Again(_) | Consumed::Missing => return Ok(None),
+        }
         tracing::info!(user_id = %user.id, sid = %record.sid, "session started");
-        Ok((handle, record))
+        Ok(Some((handle, record)))
     }
 
-    /// Signs `user` in with one more factor: the browser's session continues (same sid, the
-    /// factors it proved kept) when it is the same user's, and ends first when it is another's.
-    /// Returns the new cookie and the session.
+    /// Signs `user` in with one more factor proved at the interaction `spent`, which this uses
+    /// up: the browser's session continues (same sid, the factors it proved kept) when it is the
+    /// same user's, and ends when it is another's. Returns the new cookie and the session, or
+    /// `None`, with nothing changed, when `spent` was used up before (a second post of its form).
     pub(crate) async fn add_factor(
         &self,
         previous: Option<Session>,
         user: User,
         used: FactorUse,
+        spent: Consume<'_>,
         now: Timestamp,
-    ) -> Result<(String, Session)> {
-        let (sid, mut uses) = match previous {
-            Some(p) if p.user.id == user.id => {
-                self.store.revoke_artifact(&p.key, now).await?;
-                (Some(p.record.sid.clone()), p.record.uses())
-            }
-            Some(p) => {
-                self.end_session(&p.record.sid, now).await?;
-                (None, Vec::new())
-            }
-            None => (None, Vec::new()),
+    ) -> Result<Option<(String, Session)>> {
+        let same_user = previous.as_ref().is_some_and(|p| p.user.id == user.id);
+        let (sid, mut uses) = match &previous {
+            Some(p) if same_user => (Some(p.record.sid.clone()), p.record.uses()),
+            _ => (None, Vec::new()),
         };
         // One use per kind of proof: the latest.
         uses.retain(|u| u.proof != used.proof);
         uses.push(used);
-        let (cookie, record) = self.start_session(&user, uses, sid, now).await?;
+        let Some((cookie, record)) = self.start_session(&user, uses, sid, spent, now).await? else {
+            return Ok(None);
+        };
+        // The previous session goes once the new one stands: its handle (the sid continues), or
+        // all of it (another user's sid; the new session's is new).
+        match previous {
+            Some(p) if same_user => {
+                self.store.revoke_artifact(&p.key, now).await?;
+            }
+            Some(p) => {
+                self.end_session(&p.record.sid, now).await?;
+            }
+            None => {}
+        }
         let session = Session {
             key: handle_key(&cookie).ok_or_else(|| Error::server("session handle"))?,
             record,
             user,
             expires_at: now.plus(self.settings.session_lifetime),
         };
-        Ok((cookie, session))
+        Ok(Some((cookie, session)))
     }
 
     /// The session a cookie names, if it is in force and its user may still sign in.

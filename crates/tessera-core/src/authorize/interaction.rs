@@ -226,6 +226,11 @@ pub(crate) fn interaction(a: &Artifact) -> Consume<'_> {
     }
 }
 
+/// A second post of a sign-in form whose interaction was used up.
+pub(crate) fn already_completed() -> Error {
+    form_refused("the sign-in request was already completed")
+}
+
 pub(crate) fn form_refused(what: &str) -> Error {
     Error::invalid_request(format!(
         "{what}; start signing in again from the application"
@@ -556,8 +561,8 @@ impl Provider {
         .await
     }
 
-    /// A factor was proved at the interaction `artifact`: it is used up, the user's session
-    /// gains the factor, and the paused request goes on.
+    /// A factor was proved at the interaction `artifact`: it is used up as the user's session
+    /// gains the factor (one write), and the paused request goes on.
     pub(crate) async fn complete_step(
         &self,
         artifact: &Artifact,
@@ -567,9 +572,11 @@ impl Provider {
         used: FactorUse,
         now: Timestamp,
     ) -> Result<LoginOutcome> {
-        self.use_up(artifact, now).await?;
         let previous = self.session(session_cookie, now).await?;
-        let (cookie, session) = self.add_factor(previous, user, used, now).await?;
+        let (cookie, session) = self
+            .add_factor(previous, user, used, interaction(artifact), now)
+            .await?
+            .ok_or_else(already_completed)?;
         let sid = session.record.sid.clone();
         let outcome = self.go_on(state, session, now).await;
         Ok(LoginOutcome::Done {
@@ -587,7 +594,7 @@ impl Provider {
             .await?
         {
             Consumed::First(_) => Ok(()),
-            _ => Err(form_refused("the sign-in request was already completed")),
+            _ => Err(already_completed()),
         }
     }
 

@@ -6,7 +6,10 @@
 
 use serde_json::json;
 
-use super::interaction::{form_refused, InteractionState, PasskeyRequest, Stage, THROTTLED};
+use super::interaction::{
+    already_completed, form_refused, interaction, InteractionState, PasskeyRequest, Stage,
+    THROTTLED,
+};
 use super::{AuthorizeOutcome, AuthorizeRequest, LoginOutcome, Settled};
 use crate::audit::Actor;
 use crate::clock::Timestamp;
@@ -808,9 +811,11 @@ impl Provider {
                 .await;
         };
         // The codes are shown once, on a page of their own; the request goes on from there.
-        self.use_up(&artifact, now).await?;
         let previous = self.session(form.session_cookie, now).await?;
-        let (cookie, session) = self.add_factor(previous, user, used, now).await?;
+        let (cookie, session) = self
+            .add_factor(previous, user, used, interaction(&artifact), now)
+            .await?
+            .ok_or_else(already_completed)?;
         let settled = Settled {
             started: state.started,
             consented: false,

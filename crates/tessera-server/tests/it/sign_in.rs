@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 use tessera_core::audit::AuditQuery;
-use tessera_core::model::ConsentMode;
+use tessera_core::model::{ArtifactKind, ConsentMode};
 
 use crate::flow::{code_request, enc, hidden, redirect_params, sign_in, Browser, PASSWORD, RP};
 use crate::support::{Harness, ISSUER};
@@ -221,6 +221,67 @@ async fn login_without_csrf_token_or_cookie_is_refused() {
     assert_eq!(
         b.post("/login", &forged).await.status,
         StatusCode::BAD_REQUEST
+    );
+}
+
+/// The sessions of `user` in force.
+async fn sessions_of(h: &Harness, user: &str) -> usize {
+    h.provider
+        .store
+        .user_artifacts(user)
+        .await
+        .expect("artifacts")
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Session && a.revoked_at.is_none())
+        .count()
+}
+
+#[tokio::test]
+async fn a_login_form_posted_twice_signs_in_once_and_its_replay_changes_nothing() {
+    let h = Harness::new().await;
+    let grace = h.user("grace").await;
+    let mallory = h.user("mallory").await;
+    let app = h.web_app(|_| {}).await;
+    let b = Browser::new(&h);
+    let (path, _) = code_request(&app, "openid", "");
+    let page = b.get(&path).await;
+    // Two posts of one form at once (a double click): one signs in, the other is refused.
+    let (one, two) = tokio::join!(
+        b.login(&page, "grace", PASSWORD),
+        b.login(&page, "grace", PASSWORD)
+    );
+    let mut statuses = [one.status, two.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::BAD_REQUEST],
+        "{} {}",
+        one.text,
+        two.text
+    );
+    let refused = if one.status == StatusCode::OK {
+        &two
+    } else {
+        &one
+    };
+    assert!(
+        refused.text.contains("already completed"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(sessions_of(&h, &grace).await, 1);
+    // The used form again, with another user's password, in the browser signed in as grace:
+    // refused, and grace's session neither ends nor becomes mallory's.
+    let replay = b.login(&page, "mallory", PASSWORD).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
+    assert_eq!(sessions_of(&h, &grace).await, 1);
+    assert_eq!(sessions_of(&h, &mallory).await, 0);
+    let (path, _) = code_request(&app, "openid", "");
+    let consent = b.get(&path).await;
+    assert!(
+        consent.text.contains("id=\"scopes\""),
+        "still signed in: {}",
+        consent.text
     );
 }
 
