@@ -53,10 +53,6 @@ fn sign_in_parties(address: &str, username: &str, user: Option<&User>) -> (Actor
 }
 
 impl Provider {
-    /// Checks a username and password, throttled per account and per address. A failure is
-    /// counted and recorded here; a success is recorded by the caller with
-    /// [`Provider::record_sign_in`] once it took effect, so that a post of a sign-in form that
-    /// lost the form to a concurrent one records no sign-in.
     pub(crate) async fn check_credentials(
         &self,
         username: &str,
@@ -118,7 +114,19 @@ impl Provider {
                 if tally.counts.first().is_some_and(|&n| n > 0) {
                     self.store.clear_failures(&account_key).await?;
                 }
+                let (actor, target) = (Actor::user(&u.id), format!("user:{}", u.id));
+                let detail = json!({"address": address});
+                self.record(
+                    &actor,
+                    "sign_in.succeeded",
+                    &target,
+                    Some(client_id),
+                    detail,
+                )
+                .await;
                 let u = self.rehash(u, password).await;
+                self.usage
+                    .count(usage::SIGN_IN_SUCCEEDED, Some(client_id), now);
                 Ok(CredentialCheck::Valid(Box::new(u)))
             }
             other => {
@@ -144,28 +152,6 @@ impl Provider {
         };
         drop(place);
         checked
-    }
-
-    /// A sign-in with the password [`Provider::check_credentials`] found valid took effect:
-    /// `sign_in.succeeded` in the audit log, and the usage count.
-    pub(crate) async fn record_sign_in(
-        &self,
-        user_id: &str,
-        address: &str,
-        client_id: &str,
-        now: Timestamp,
-    ) {
-        let detail = json!({"address": address});
-        self.record(
-            &Actor::user(user_id),
-            "sign_in.succeeded",
-            &format!("user:{user_id}"),
-            Some(client_id),
-            detail,
-        )
-        .await;
-        self.usage
-            .count(usage::SIGN_IN_SUCCEEDED, Some(client_id), now);
     }
 
     /// After a successful sign-in: an imported hash, or argon2 at another cost, is replaced by

@@ -550,21 +550,15 @@ impl Provider {
                 })
             }
         };
-        let user_id = user.id.clone();
-        let done = self
-            .complete_step(
-                &artifact,
-                &state,
-                form.session_cookie,
-                user,
-                FactorUse::password(now),
-                now,
-            )
-            .await?;
-        // Only the post that used the form up signed in.
-        self.record_sign_in(&user_id, form.address, &artifact.client_id, now)
-            .await;
-        Ok(done)
+        self.complete_step(
+            &artifact,
+            &state,
+            form.session_cookie,
+            user,
+            FactorUse::password(now),
+            now,
+        )
+        .await
     }
 
     /// A factor was proved at the interaction `artifact`: it is used up as the user's session

@@ -31,13 +31,18 @@ impl Provider {
                 "this application's authentication scheme needs more than a password; users sign in through the authorization endpoint",
             ));
         }
-        let address = if address.is_empty() {
-            "unknown"
-        } else {
-            address
-        };
         let user = match self
-            .check_credentials(username, password, address, &client.client_id, now)
+            .check_credentials(
+                username,
+                password,
+                if address.is_empty() {
+                    "unknown"
+                } else {
+                    address
+                },
+                &client.client_id,
+                now,
+            )
             .await?
         {
             CredentialCheck::Valid(u) => *u,
@@ -50,8 +55,6 @@ impl Provider {
                 return Err(Error::throttled(ErrorCode::InvalidGrant, after))
             }
         };
-        self.record_sign_in(&user.id, address, &client.client_id, now)
-            .await;
         self.user_may_use(loaded, &user)?;
         self.grant_for_user(loaded, user, scope, Vec::new(), vec!["pwd".into()], now)
             .await
