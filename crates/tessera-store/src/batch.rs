@@ -1,11 +1,10 @@
 //! Group commit for artifact writes: concurrent inserts and consumes (a refresh token's rotation
-//! is both) queue up, and one task writes each batch (what is queued once the requests already
-//! running have had their turn) with multi-row `UPDATE … FROM (VALUES …)` statements for the
-//! consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the inserts, in one
-//! transaction when there is more than one statement. On SQLite a batch of rotations only is one
-//! query: `BEGIN`, the successors, the consumes and `COMMIT` sent to the connection's thread
-//! together. One commit serves a whole batch; each caller is answered only after its rows are
-//! committed.
+//! is both) queue up, and one task writes each batch with multi-row `UPDATE … FROM (VALUES …)`
+//! statements for the consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the
+//! inserts, in one transaction when there is more than one statement. On SQLite a batch of
+//! rotations only is one query: `BEGIN`, the successors, the consumes and `COMMIT` sent to the
+//! connection's thread together. One commit serves a whole batch; each caller is answered only
+//! after its rows are committed.
 
 use std::collections::HashSet;
 
@@ -170,16 +169,6 @@ impl ArtifactWriter {
 async fn run(pool: Pool, how: Writing, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The requests already running on the runtime's threads may be about to queue theirs:
-        // once they have had their turn, their jobs join this batch (one commit, one wake-up of
-        // the connection's thread) instead of waiting for the next.
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
         let plan = Plan::of(&batch);
         match write(&pool, how, &batch, &plan).await {
             Ok(done) => answer(batch.drain(..), &plan, &done),
