@@ -362,7 +362,7 @@ impl Provider {
             if self.decided(Decoupled::Backchannel, &id).await? {
                 continue;
             }
-            let Ok(record) = serde_json::from_value::<BackchannelRecord>(a.payload.clone()) else {
+            let Ok(record) = a.payload_as::<BackchannelRecord>() else {
                 continue;
             };
             let client_name = self
@@ -403,8 +403,7 @@ impl Provider {
             .await?
             .filter(|a| a.user_id.as_deref() == Some(session.user.id.as_str()))
             .ok_or_else(gone)?;
-        let record: BackchannelRecord =
-            serde_json::from_value(request.payload.clone()).map_err(Error::server)?;
+        let record: BackchannelRecord = request.payload_as().map_err(Error::server)?;
         let grant = if approve {
             if !recent {
                 return Err(Error::access_denied(

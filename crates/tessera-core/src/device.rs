@@ -271,8 +271,7 @@ impl Provider {
         if self.decided(Decoupled::Device, device_b64).await? {
             return Ok(None);
         }
-        let record: DeviceRecord =
-            serde_json::from_value(device.payload.clone()).map_err(Error::server)?;
+        let record: DeviceRecord = device.payload_as().map_err(Error::server)?;
         let mut pairs = vec![
             ("client_id".to_owned(), device.client_id.clone()),
             ("scope".to_owned(), record.scope.join(" ")),

@@ -1066,6 +1066,13 @@ pub struct Artifact {
     pub payload: serde_json::Value,
 }
 
+impl Artifact {
+    /// The payload as the record its kind keeps, read from the JSON in place (no copy of it).
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        T::deserialize(&self.payload)
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -158,8 +158,7 @@ impl Provider {
         {
             return Ok(None);
         }
-        let record: GrantRecord =
-            serde_json::from_value(artifact.payload.clone()).map_err(Error::server)?;
+        let record: GrantRecord = artifact.payload_as().map_err(Error::server)?;
         let Some(user) = self.store.get_user(&record.user_id).await? else {
             return Ok(None);
         };

@@ -82,6 +82,8 @@ thread_local! {
     /// and hashes the labels each time. Bounded: routes x standard methods x statuses.
     static REQUEST_HANDLES: RefCell<HashMap<Arc<str>, RouteHandles>> = RefCell::new(HashMap::new());
     static ISSUED_HANDLES: RefCell<HashMap<&'static str, Counter>> = RefCell::new(HashMap::new());
+    /// Bounded: the store's operations.
+    static STORE_HANDLES: RefCell<HashMap<&'static str, Histogram>> = RefCell::new(HashMap::new());
 }
 
 /// A method's label: the RFC 9110 §9 methods by name, any other as `other`, so that a caller
@@ -238,8 +240,14 @@ async fn timed<T>(
         tracing::trace_span!(target: crate::otel::TARGET, "store", otel.name = %format_args!("store {op}"), otel.kind = "client", db.operation.name = op)
     };
     let r = tracing::Instrument::instrument(f, span).await;
-    metrics::histogram!("tessera_store_operation_duration_seconds", "op" => op)
-        .record(start.elapsed().as_secs_f64());
+    let seconds = start.elapsed().as_secs_f64();
+    STORE_HANDLES.with_borrow_mut(|ops| {
+        ops.entry(op)
+            .or_insert_with(
+                || metrics::histogram!("tessera_store_operation_duration_seconds", "op" => op),
+            )
+            .record(seconds);
+    });
     if r.is_err() {
         metrics::counter!("tessera_store_errors_total", "op" => op).increment(1);
     }

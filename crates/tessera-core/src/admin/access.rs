@@ -50,7 +50,7 @@ fn in_force(a: &Artifact, kind: ArtifactKind, now: Timestamp) -> bool {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(a: &Artifact) -> AdminResult<T> {
-    serde_json::from_value(a.payload.clone())
+    a.payload_as()
         .map_err(|e| AdminError::Store(StoreError::Other(Box::new(e))))
 }
 

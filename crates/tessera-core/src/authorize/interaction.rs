@@ -283,8 +283,7 @@ impl Provider {
                 "the sign-in request has expired or was already completed",
             ));
         }
-        let state: InteractionState =
-            serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
+        let state: InteractionState = a.payload_as().map_err(Error::server)?;
         // The form's token must match the interaction, and the browser must hold its cookie: a
         // page on another site can neither read the token nor send the cookie (SameSite=Lax).
         let csrf_ok = csrf.is_some_and(|c| constant_time_eq(c.as_bytes(), state.csrf.as_bytes()));
@@ -380,8 +379,7 @@ impl Provider {
                 "the sign-in request has expired or was already completed",
             ));
         }
-        let state: InteractionState =
-            serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
+        let state: InteractionState = a.payload_as().map_err(Error::server)?;
         if state.stage != stage {
             return Err(form_refused(
                 "the sign-in request is not waiting for a sign-in",

@@ -59,8 +59,7 @@ impl Provider {
         let Some(grant) = self.active_grant(grant_id, now).await? else {
             return Ok(None);
         };
-        let record: RefreshRecord =
-            serde_json::from_value(a.payload.clone()).map_err(Error::server)?;
+        let record: RefreshRecord = a.payload_as().map_err(Error::server)?;
         Ok(Some(RefreshToken {
             grant_id: grant.id,
             client_id: a.client_id,
@@ -90,8 +89,7 @@ impl Provider {
         if artifact.revoked_at.is_some() || artifact.expires_at <= now {
             return Err(Error::invalid_grant(BAD_TOKEN));
         }
-        let record: RefreshRecord =
-            serde_json::from_value(artifact.payload.clone()).map_err(Error::server)?;
+        let record: RefreshRecord = artifact.payload_as().map_err(Error::server)?;
         // RFC 9449 §5, RFC 8705 §4: a bound refresh token is used only with its key's proof
         // or over a connection with its certificate; checked first, so that whoever holds a
         // rotated one without the key cannot make it count as reuse and end the grant.
