@@ -226,7 +226,17 @@ pub async fn render(State(s): State<AppState>, headers: http::HeaderMap) -> Resp
 
 /// A store that times every operation (`tessera_store_operation_duration_seconds{op}`) and counts
 /// failures (`tessera_store_errors_total{op}`).
-pub struct MeteredStore(pub Arc<dyn Store>);
+pub struct MeteredStore(Arc<dyn Store>);
+
+impl MeteredStore {
+    /// `store`, timed. The recorder is installed first: a node's jobs use the store before its
+    /// first request, and each thread keeps the handle of each operation it first gets, which
+    /// would record nothing for the life of the process if taken before the recorder existed.
+    pub fn new(store: Arc<dyn Store>) -> MeteredStore {
+        install();
+        MeteredStore(store)
+    }
+}
 
 async fn timed<T>(
     op: &'static str,

@@ -128,7 +128,8 @@ pub async fn provider(config: &Config) -> anyhow::Result<Arc<Provider>> {
     let store = tessera_store::connect(&url)
         .await
         .with_context(|| format!("cannot open the database {}", tessera_store::redact(&url)))?;
-    let store: Arc<dyn tessera_core::store::Store> = Arc::new(crate::metrics::MeteredStore(store));
+    let store: Arc<dyn tessera_core::store::Store> =
+        Arc::new(crate::metrics::MeteredStore::new(store));
     Ok(Arc::new(
         Provider::new(settings, store, master, Clock::System)
             .await

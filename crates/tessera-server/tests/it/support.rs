@@ -101,7 +101,7 @@ impl Harness {
         let clock = Clock::fixed(now());
         let store = tessera_store::connect(url).await.expect("store");
         let store: Arc<dyn tessera_core::store::Store> =
-            Arc::new(tessera_server::metrics::MeteredStore(store));
+            Arc::new(tessera_server::metrics::MeteredStore::new(store));
         let mut settings =
             Settings::new(issuer, Lifetimes::default(), KeySettings::default()).expect("settings");
         // The tests' key servers, webhooks and back-channel receivers listen on loopback.
