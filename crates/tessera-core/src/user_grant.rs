@@ -152,6 +152,39 @@ impl Provider {
                 a
             }
         };
+        self.grant_in_force(grant_id, &artifact, None, now).await
+    }
+
+    /// [`Provider::active_grant`] decided on the grant and user read with an artifact of the
+    /// grant ([`crate::store::Store::get_artifact_with_grant`], fresher than a cached copy);
+    /// what that read did not hold (no grant of this id, another user) is read as usual.
+    pub(crate) async fn active_grant_read(
+        &self,
+        grant_id: &str,
+        grant: Option<Artifact>,
+        user: Option<User>,
+        now: Timestamp,
+    ) -> Result<Option<ActiveGrant>> {
+        let Some(key) = grant_key(grant_id) else {
+            return Ok(None);
+        };
+        let Some(grant) = grant.filter(|g| g.key == key) else {
+            return self.active_grant(grant_id, now).await;
+        };
+        let grant = Arc::new(grant);
+        self.artifacts.put(grant.clone());
+        self.grant_in_force(grant_id, &grant, user, now).await
+    }
+
+    /// `artifact` as the grant `grant_id` if it is in force, with its user: `user` when that is
+    /// the grant's user, else the one read now.
+    async fn grant_in_force(
+        &self,
+        grant_id: &str,
+        artifact: &Artifact,
+        user: Option<User>,
+        now: Timestamp,
+    ) -> Result<Option<ActiveGrant>> {
         if artifact.kind != ArtifactKind::Grant
             || artifact.revoked_at.is_some()
             || artifact.expires_at <= now
@@ -159,8 +192,12 @@ impl Provider {
             return Ok(None);
         }
         let record: GrantRecord = artifact.payload_as().map_err(Error::server)?;
-        let Some(user) = self.store.get_user(&record.user_id).await? else {
-            return Ok(None);
+        let user = match user.filter(|u| u.id == record.user_id) {
+            Some(u) => u,
+            None => match self.store.get_user(&record.user_id).await? {
+                Some(u) => u,
+                None => return Ok(None),
+            },
         };
         if user.blocked || user.sign_out_epoch != record.epoch {
             return Ok(None);

@@ -22,7 +22,7 @@ use tessera_core::model::{
     Api, Artifact, ArtifactKey, Client, Consent, Installation, KeyRecord, Logo, Scope,
     StoredSettings, User,
 };
-use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult};
+use tessera_core::store::{Change, Consume, Consumed, Failures, Store, StoreResult, WithGrant};
 use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
@@ -344,6 +344,13 @@ impl Store for MeteredStore {
     }
     async fn get_artifact(&self, key: &ArtifactKey) -> StoreResult<Option<Artifact>> {
         timed("get_artifact", self.0.get_artifact(key)).await
+    }
+    async fn get_artifact_with_grant(&self, key: &ArtifactKey) -> StoreResult<Option<WithGrant>> {
+        timed(
+            "get_artifact_with_grant",
+            self.0.get_artifact_with_grant(key),
+        )
+        .await
     }
     async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool> {
         timed("revoke_artifact", self.0.revoke_artifact(key, at)).await

@@ -69,26 +69,52 @@ pub(crate) fn decode_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
     })
 }
 
+/// The names [`decode_artifact_named`] reads an artifact's columns by, in
+/// [`ARTIFACT_COLUMNS`]' order.
+pub(crate) type ArtifactNames = [&'static str; 9];
+
+const PLAIN: ArtifactNames = [
+    "id",
+    "kind",
+    "client_id",
+    "grant_id",
+    "user_id",
+    "expires_at",
+    "revoked_at",
+    "consumed_at",
+    "payload",
+];
+
 pub(crate) fn decode_artifact(row: &AnyRow) -> Result<Artifact, StoreError> {
-    let key: Vec<u8> = row.try_get("id").map_err(other)?;
-    let kind: String = row.try_get("kind").map_err(other)?;
-    let payload: String = row.try_get("payload").map_err(other)?;
+    decode_artifact_named(row, &PLAIN)
+}
+
+/// The artifact in `row` under the column names `n` (a row holding two artifacts names one
+/// of them otherwise).
+pub(crate) fn decode_artifact_named(
+    row: &AnyRow,
+    n: &ArtifactNames,
+) -> Result<Artifact, StoreError> {
+    let [id, kind, client_id, grant_id, user_id, expires_at, revoked_at, consumed_at, payload] = *n;
+    let key: Vec<u8> = row.try_get(id).map_err(other)?;
+    let kind: String = row.try_get(kind).map_err(other)?;
+    let payload: String = row.try_get(payload).map_err(other)?;
     Ok(Artifact {
         key: ArtifactKey(
             key.try_into()
                 .map_err(|_| StoreError::Other("artifact key is not 40 bytes".into()))?,
         ),
         kind: kind_from_str(&kind)?,
-        client_id: row.try_get("client_id").map_err(other)?,
-        grant_id: row.try_get("grant_id").map_err(other)?,
-        user_id: row.try_get("user_id").map_err(other)?,
-        expires_at: Timestamp(row.try_get("expires_at").map_err(other)?),
+        client_id: row.try_get(client_id).map_err(other)?,
+        grant_id: row.try_get(grant_id).map_err(other)?,
+        user_id: row.try_get(user_id).map_err(other)?,
+        expires_at: Timestamp(row.try_get(expires_at).map_err(other)?),
         revoked_at: row
-            .try_get::<Option<i64>, _>("revoked_at")
+            .try_get::<Option<i64>, _>(revoked_at)
             .map_err(other)?
             .map(Timestamp),
         consumed_at: row
-            .try_get::<Option<i64>, _>("consumed_at")
+            .try_get::<Option<i64>, _>(consumed_at)
             .map_err(other)?
             .map(Timestamp),
         payload: serde_json::from_str(&payload).map_err(other)?,

@@ -100,6 +100,7 @@ pub async fn run(store: &dyn Store) {
     audit_events(store).await;
     usage_counts(store).await;
     inserts_together(store).await;
+    artifacts_with_grants(store).await;
 }
 
 /// Artifacts stored together, in one write: each whose key is free; a key already taken
@@ -205,6 +206,80 @@ async fn user_artifacts(store: &dyn Store) {
         .await
         .expect("none")
         .is_empty());
+}
+
+/// An artifact read with its grant and the grant's user, as they stand: the grant found among
+/// the other artifacts under its id; none for an artifact without a grant, a grant that is
+/// gone or a user that is.
+async fn artifacts_with_grants(store: &dyn Store) {
+    let owner = user("u-gw", "grant-owner");
+    store.insert_user(&owner).await.expect("insert user");
+    let under = |n: u8, kind: ArtifactKind, grant: Option<&str>| Artifact {
+        kind,
+        grant_id: grant.map(str::to_owned),
+        ..artifact(n, T0.plus(100).0)
+    };
+    let grant = Artifact {
+        user_id: Some("u-gw".into()),
+        ..under(201, ArtifactKind::Grant, Some("gw1"))
+    };
+    let rotated = under(200, ArtifactKind::RefreshToken, Some("gw1"));
+    let token = under(202, ArtifactKind::RefreshToken, Some("gw1"));
+    let orphan = under(203, ArtifactKind::RefreshToken, Some("gw-none"));
+    let loose = under(204, ArtifactKind::AccessToken, None);
+    let gone_user = Artifact {
+        user_id: Some("u-gone".into()),
+        ..under(205, ArtifactKind::Grant, Some("gw2"))
+    };
+    let of_gone = under(206, ArtifactKind::RefreshToken, Some("gw2"));
+    for a in [
+        &rotated, &grant, &token, &orphan, &loose, &gone_user, &of_gone,
+    ] {
+        store.insert_artifact(a).await.expect("insert");
+    }
+    let read = |a: &Artifact| {
+        let key = a.key;
+        async move {
+            store
+                .get_artifact_with_grant(&key)
+                .await
+                .expect("read")
+                .expect("found")
+        }
+    };
+    let r = read(&token).await;
+    assert_eq!(r.artifact, token);
+    assert_eq!(r.grant.as_ref(), Some(&grant));
+    assert_eq!(r.user.as_ref(), Some(&owner));
+    assert_eq!(
+        read(&grant).await.grant.as_ref(),
+        Some(&grant),
+        "a grant is its own"
+    );
+    for a in [&orphan, &loose] {
+        let r = read(a).await;
+        assert_eq!((&r.artifact, r.grant, r.user), (a, None, None));
+    }
+    let r = read(&of_gone).await;
+    assert_eq!((r.grant.as_ref(), r.user), (Some(&gone_user), None));
+    assert_eq!(
+        store
+            .get_artifact_with_grant(&ArtifactKey([209; 40]))
+            .await
+            .expect("read"),
+        None
+    );
+    // As stored now: the grant revoked, the user blocked.
+    store.revoke_artifact(&grant.key, T0).await.expect("revoke");
+    let blocked = User {
+        blocked: true,
+        ..owner.clone()
+    };
+    store.update_user(&blocked).await.expect("block");
+    let r = read(&token).await;
+    assert_eq!(r.grant.and_then(|g| g.revoked_at), Some(T0));
+    assert!(r.user.expect("user").blocked);
+    store.delete_user("u-gw").await.expect("delete user");
 }
 
 /// The runtime settings are one configuration record: absent, created, updated.

@@ -15,15 +15,15 @@ use tessera_core::model::{
 };
 use tessera_core::scheme::AuthScheme;
 use tessera_core::store::{
-    Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table,
+    Change, Consume, Consumed, Failures, Store, StoreError, StoreResult, Table, WithGrant,
 };
 use tessera_core::usage::UsageCount;
 use tessera_core::Timestamp;
 
 use crate::batch::{ArtifactWriter, Marks};
 use crate::codec::{
-    decode_artifact, decode_consent, decode_doc, decode_event, decode_user, encode_record,
-    ARTIFACT_COLUMNS,
+    decode_artifact, decode_artifact_named, decode_consent, decode_doc, decode_event, decode_user,
+    encode_record, ArtifactNames, ARTIFACT_COLUMNS,
 };
 use crate::error::{discard_on_error, map_err, other};
 use crate::point::{Inline, PointReads};
@@ -245,6 +245,30 @@ fn what(table: Table, id: &str) -> String {
     format!("{} {id}", table.name())
 }
 
+/// [`Store::get_artifact_with_grant`]: the artifact `t`, its grant `g` (columns `g_…`, by the
+/// index of grants only, `artifacts_grants`) and that grant's user `u`.
+const WITH_GRANT: &str = "SELECT t.id, t.kind, t.client_id, t.grant_id, t.user_id, \
+    t.expires_at, t.revoked_at, t.consumed_at, t.payload, \
+    g.id AS g_id, g.kind AS g_kind, g.client_id AS g_client_id, g.grant_id AS g_grant_id, \
+    g.user_id AS g_user_id, g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at, \
+    g.consumed_at AS g_consumed_at, g.payload AS g_payload, u.doc, u.revision \
+    FROM artifacts t \
+    LEFT JOIN artifacts g ON g.grant_id = t.grant_id AND g.kind = 'grant' \
+    LEFT JOIN users u ON u.id = g.user_id \
+    WHERE t.id = $1";
+
+const GRANT_NAMES: ArtifactNames = [
+    "g_id",
+    "g_kind",
+    "g_client_id",
+    "g_grant_id",
+    "g_user_id",
+    "g_expires_at",
+    "g_revoked_at",
+    "g_consumed_at",
+    "g_payload",
+];
+
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -414,6 +438,30 @@ impl Store for SqlStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(decode_artifact).transpose()
+    }
+
+    async fn get_artifact_with_grant(&self, key: &ArtifactKey) -> StoreResult<Option<WithGrant>> {
+        let row = sqlx::query(WITH_GRANT)
+            .bind(key.0.to_vec())
+            .fetch_optional(&self.points)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let grant = match row.try_get::<Option<Vec<u8>>, _>("g_id").map_err(other)? {
+            Some(_) => Some(decode_artifact_named(&row, &GRANT_NAMES)?),
+            None => None,
+        };
+        let user = match row.try_get::<Option<String>, _>("doc").map_err(other)? {
+            Some(_) => Some(decode_user(&row)?),
+            None => None,
+        };
+        Ok(Some(WithGrant {
+            artifact: decode_artifact(&row)?,
+            grant,
+            user,
+        }))
     }
 
     async fn revoke_artifact(&self, key: &ArtifactKey, at: Timestamp) -> StoreResult<bool> {

@@ -86,17 +86,20 @@ impl Provider {
             kind: ArtifactKind::AuthorizationCode,
             client_id: &client.client_id,
         };
-        let unspent = self.store.get_artifact(&key).await?.filter(|a| {
+        // The code with its grant and user, in one read.
+        let unspent = self.store.get_artifact_with_grant(&key).await?.filter(|r| {
+            let a = &r.artifact;
             a.kind == ArtifactKind::AuthorizationCode
                 && a.client_id == client.client_id
                 && a.consumed_at.is_none()
         });
         // Missing, another client's, or spent already: the consume tells which.
-        let Some(artifact) = unspent else {
+        let Some(read) = unspent else {
             return self
                 .spend_code(which, now, Error::invalid_grant(BAD_CODE))
                 .await;
         };
+        let artifact = read.artifact;
         let record: CodeRecord = serde_json::from_value(artifact.payload).map_err(Error::server)?;
         // Refused before the code is spent: whoever intercepted a DPoP-bound code cannot use it,
         // nor burn it to revoke the user's grant.
@@ -113,7 +116,10 @@ impl Provider {
         let grant_id = artifact
             .grant_id
             .ok_or_else(|| Error::server("code without a grant"))?;
-        let Some(grant) = self.active_grant(&grant_id, now).await? else {
+        let Some(grant) = self
+            .active_grant_read(&grant_id, read.grant, read.user, now)
+            .await?
+        else {
             let refusal =
                 Error::invalid_grant("the authorization was revoked or the user is blocked");
             return self.spend_code(which, now, refusal).await;

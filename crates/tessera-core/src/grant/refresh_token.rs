@@ -43,7 +43,8 @@ impl Provider {
         let Some(key) = handle_key(token) else {
             return Ok(None);
         };
-        let Some(a) = self.store.get_artifact(&key).await?.filter(|a| {
+        let Some(read) = self.store.get_artifact_with_grant(&key).await?.filter(|r| {
+            let a = &r.artifact;
             a.kind == ArtifactKind::RefreshToken
                 && a.client_id == client.client_id
                 && a.revoked_at.is_none()
@@ -52,11 +53,15 @@ impl Provider {
         }) else {
             return Ok(None);
         };
+        let a = read.artifact;
         let grant_id = a
             .grant_id
             .as_deref()
             .ok_or_else(|| Error::server("refresh token without a grant"))?;
-        let Some(grant) = self.active_grant(grant_id, now).await? else {
+        let Some(grant) = self
+            .active_grant_read(grant_id, read.grant, read.user, now)
+            .await?
+        else {
             return Ok(None);
         };
         let record: RefreshRecord = a.payload_as().map_err(Error::server)?;
@@ -80,12 +85,17 @@ impl Provider {
     ) -> Result<TokenResponse> {
         let client = &loaded.client;
         let key = handle_key(token).ok_or_else(|| Error::invalid_grant(BAD_TOKEN))?;
-        let artifact = self
+        // The token with its grant and user, in one read.
+        let read = self
             .store
-            .get_artifact(&key)
+            .get_artifact_with_grant(&key)
             .await?
-            .filter(|a| a.kind == ArtifactKind::RefreshToken && a.client_id == client.client_id)
+            .filter(|r| {
+                r.artifact.kind == ArtifactKind::RefreshToken
+                    && r.artifact.client_id == client.client_id
+            })
             .ok_or_else(|| Error::invalid_grant(BAD_TOKEN))?;
+        let artifact = read.artifact;
         if artifact.revoked_at.is_some() || artifact.expires_at <= now {
             return Err(Error::invalid_grant(BAD_TOKEN));
         }
@@ -114,9 +124,12 @@ impl Provider {
             .grant_id
             .clone()
             .ok_or_else(|| Error::server("refresh token without a grant"))?;
-        let grant = self.active_grant(&grant_id, now).await?.ok_or_else(|| {
-            Error::invalid_grant("the authorization was revoked or the user is blocked")
-        })?;
+        let grant = self
+            .active_grant_read(&grant_id, read.grant, read.user, now)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid_grant("the authorization was revoked or the user is blocked")
+            })?;
         // RFC 6749 §6: the scope may only narrow.
         let scope = match scope {
             Some(s) => {
