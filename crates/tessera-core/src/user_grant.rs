@@ -156,8 +156,8 @@ impl Provider {
     }
 
     /// [`Provider::active_grant`] decided on the grant and user read with an artifact of the
-    /// grant ([`crate::store::Store::get_artifact_with_grant`], fresher than a cached copy);
-    /// what that read did not hold (no grant of this id, another user) is read as usual.
+    /// grant ([`crate::store::Store::get_artifact_with_grant`]), never on a cached copy: what
+    /// that read did not hold (no grant of this id, another user) is read from the store again.
     pub(crate) async fn active_grant_read(
         &self,
         grant_id: &str,
@@ -168,8 +168,12 @@ impl Provider {
         let Some(key) = grant_key(grant_id) else {
             return Ok(None);
         };
-        let Some(grant) = grant.filter(|g| g.key == key) else {
-            return self.active_grant(grant_id, now).await;
+        let grant = match grant.filter(|g| g.key == key) {
+            Some(g) => g,
+            None => match self.store.get_artifact(&key).await? {
+                Some(g) => g,
+                None => return Ok(None),
+            },
         };
         let grant = Arc::new(grant);
         self.artifacts.put(grant.clone());

@@ -212,6 +212,39 @@ async fn a_refresh_revoked_between_its_read_and_its_rotation_is_refused() {
     );
 }
 
+/// A refresh decides on its grant as stored at that moment, not on the copy the node cached
+/// when it last used the grant (another node's revocation would otherwise be missed for up to
+/// 500 ms): the grant's row revoked, or gone, behind the node's back, refuses the next refresh.
+#[tokio::test]
+async fn a_refresh_decides_on_the_stored_grant_not_a_cached_copy() {
+    for change in [
+        "UPDATE artifacts SET revoked_at = 1 WHERE kind = 'grant'",
+        "DELETE FROM artifacts WHERE kind = 'grant'",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("tessera.db");
+        let h = Harness::on_file(&db).await;
+        h.user("ann").await;
+        let web = web(&h, TokenFormat::Jwt).await;
+        let t = tokens(&h, &web, "ann", "openid").await;
+        // This refresh leaves the grant in the node's cache.
+        let first = refresh(&h, &web, field(&t, "refresh_token"), &[]).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        let mut conn = crate::support::open_database(&db).await;
+        sqlx::query(change)
+            .execute(&mut conn)
+            .await
+            .expect("change");
+        let refused = refresh(&h, &web, field(&first, "refresh_token"), &[]).await;
+        assert_eq!(
+            refused.error(),
+            "invalid_grant",
+            "{change}: {}",
+            refused.text
+        );
+    }
+}
+
 /// The sealed answer a rotated refresh token keeps for retries, if any.
 async fn stored_successor(h: &Harness, token: &str) -> Option<serde_json::Value> {
     let key = tessera_core::secret::handle_key(token).expect("a refresh token handle");
