@@ -181,18 +181,31 @@ async fn a_rotated_refresh_token_replayed_at_once_revokes_the_grant() {
     assert_eq!(refresh(&h, &web, rt1, &[]).await.error(), "invalid_grant");
 }
 
-/// A refresh whose grant is revoked after its token was read and before the token was consumed
-/// is refused: the consumed token comes back revoked, and nothing made from it is answered. The
-/// revocation is placed in that window by a trigger that revokes the grant when the successor
-/// is inserted, in the rotation's own transaction ahead of the consume.
-#[tokio::test]
-async fn a_refresh_revoked_between_its_read_and_its_rotation_is_refused() {
+/// A node on a SQLite file of a fresh directory (kept while the first value lives), with ann
+/// signed in to a web application: the file, the node, the application and its tokens.
+async fn signed_in_on_file() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Harness,
+    TestClient,
+    Reply,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("tessera.db");
     let h = Harness::on_file(&db).await;
     h.user("ann").await;
     let web = web(&h, TokenFormat::Jwt).await;
     let t = tokens(&h, &web, "ann", "openid").await;
+    (dir, db, h, web, t)
+}
+
+/// A refresh whose grant is revoked after its token was read and before the token was consumed
+/// is refused: the consumed token comes back revoked, and nothing made from it is answered. The
+/// revocation is placed in that window by a trigger that revokes the grant when the successor
+/// is inserted, in the rotation's own transaction ahead of the consume.
+#[tokio::test]
+async fn a_refresh_revoked_between_its_read_and_its_rotation_is_refused() {
+    let (_dir, db, h, web, t) = signed_in_on_file().await;
     let rt = field(&t, "refresh_token");
     let mut conn = crate::support::open_database(&db).await;
     sqlx::query(
@@ -221,12 +234,7 @@ async fn a_refresh_decides_on_the_stored_grant_not_a_cached_copy() {
         "UPDATE artifacts SET revoked_at = 1 WHERE kind = 'grant'",
         "DELETE FROM artifacts WHERE kind = 'grant'",
     ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("tessera.db");
-        let h = Harness::on_file(&db).await;
-        h.user("ann").await;
-        let web = web(&h, TokenFormat::Jwt).await;
-        let t = tokens(&h, &web, "ann", "openid").await;
+        let (_dir, db, h, web, t) = signed_in_on_file().await;
         // This refresh leaves the grant in the node's cache.
         let first = refresh(&h, &web, field(&t, "refresh_token"), &[]).await;
         assert_eq!(first.status, StatusCode::OK, "{}", first.text);
