@@ -38,24 +38,19 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The time-ordered prefix of new handles: milliseconds since the epoch and 16 random bits. An
-/// ordering hint for storage, not protocol time.
-fn time_prefix() -> [u8; 8] {
+/// A handle (opaque token, code): base64url of an 8-byte time prefix (milliseconds since the
+/// epoch and 16 random bits: an ordering hint for storage, not protocol time) and 256 random
+/// bits (54 characters), and the key the store keeps: the prefix and SHA-256 of the handle. The
+/// random bits of both come from one call to the CSPRNG.
+pub fn new_handle() -> (String, ArtifactKey) {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let r = random_bytes::<2>();
-    ((ms << 16) | u64::from(u16::from_be_bytes(r))).to_be_bytes()
-}
-
-/// A handle (opaque token, code): base64url of an 8-byte time prefix and 256 random bits (54
-/// characters), and the key the store keeps: the prefix and SHA-256 of the handle.
-pub fn new_handle() -> (String, ArtifactKey) {
-    let prefix = time_prefix();
-    let mut raw = [0u8; 40];
-    raw[..8].copy_from_slice(&prefix);
-    raw[8..].copy_from_slice(&random_bytes::<32>());
+    let mut raw: [u8; 40] = random_bytes();
+    raw[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&raw[..8]);
     let handle = b64url(&raw);
     let key = ArtifactKey::new(prefix, sha256(handle.as_bytes()));
     (handle, key)
@@ -226,6 +221,16 @@ mod tests {
         let (h2, k2) = new_handle();
         assert_ne!(h2, h);
         assert!(k2.0[..6] >= k.0[..6], "keys are time-ordered");
+        let mut ms = [0u8; 8];
+        ms[2..].copy_from_slice(&k.0[..6]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(
+            now.abs_diff(u64::from_be_bytes(ms)) < 60_000,
+            "the prefix starts with milliseconds since the epoch"
+        );
         assert_eq!(handle_key("short"), None);
         assert_eq!(handle_key(&"!".repeat(54)), None);
     }
