@@ -3,8 +3,9 @@
 //! statements for the consumes and multi-row `INSERT … ON CONFLICT DO NOTHING` ones for the
 //! inserts, in one transaction when there is more than one statement. On SQLite a batch of
 //! rotations only is one query: `BEGIN`, the successors, the consumes and `COMMIT` sent to the
-//! connection's thread together. One commit serves a whole batch; each caller is answered only
-//! after its rows are committed.
+//! connection's thread together, and a batch of inserts only is first one plain `INSERT` (no
+//! `RETURNING`), answered by its count of rows. One commit serves a whole batch; each caller is
+//! answered only after its rows are committed.
 
 use std::collections::HashSet;
 
@@ -305,7 +306,10 @@ async fn write_on(
             })
             .collect();
         let inserted = if chunks(rows.len()).len() == 1 {
-            insert(conn, marks, &rows).await?
+            match insert_new(conn, marks, &rows).await? {
+                Some(all) => all,
+                None => insert(conn, marks, &rows).await?,
+            }
         } else {
             let mut tx = conn.begin().await.map_err(map_err)?;
             let inserted = insert(&mut tx, marks, &rows).await?;
@@ -575,18 +579,49 @@ async fn insert_chunk(
     marks: Marks,
     rows: &[&NewRow],
 ) -> StoreResult<Vec<Vec<u8>>> {
-    let mut sql = String::with_capacity(120 + rows.len() * 40);
-    sql.push_str("INSERT INTO artifacts ");
-    sql.push_str(INSERT_COLUMNS);
-    sql.push_str("VALUES ");
-    placeholders(&mut sql, marks, rows.len(), 8);
+    let mut sql = insert_into(marks, rows.len());
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    let mut q = sqlx::query(&sql);
-    for r in rows {
-        q = bind_new(q, r);
-    }
-    let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    let found = bind_rows(sqlx::query(&sql), rows)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
     found.iter().map(inserted_key).collect()
+}
+
+/// A batch's inserts as one plain statement on SQLite, outside any transaction: the keys of
+/// `rows` when it stored them all, `None` when a key was taken (the statement then stored
+/// nothing, and [`insert`] finds out which). `RETURNING` would tell which keys went in, but
+/// sqlx's SQLite connection hands each returned row to the writer task on its own, a thread
+/// wake-up each; a key taken is rare (a replayed `jti`), so the batch is answered by one count
+/// instead. Alone in its transaction the statement keeps no statement journal: a key taken
+/// aborts it, and the transaction with it, before anything is committed. PostgreSQL: `None` at
+/// once (it sends the returned rows together, and would log each failed statement).
+async fn insert_new(
+    conn: &mut AnyConnection,
+    marks: Marks,
+    rows: &[&NewRow],
+) -> StoreResult<Option<HashSet<Vec<u8>>>> {
+    if marks != Marks::Anonymous {
+        return Ok(None);
+    }
+    let sql = insert_into(marks, rows.len());
+    match bind_rows(sqlx::query(&sql), rows).execute(&mut *conn).await {
+        Ok(done) if done.rows_affected() == rows.len() as u64 => {
+            Ok(Some(rows.iter().map(|r| r.key.clone()).collect()))
+        }
+        Ok(done) => Err(StoreError::Other(
+            format!(
+                "an insert of {} artifacts stored {}",
+                rows.len(),
+                done.rows_affected()
+            )
+            .into(),
+        )),
+        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            Ok(None)
+        }
+        Err(e) => Err(map_err(e)),
+    }
 }
 
 /// The key an insert's `RETURNING id` gave back.
@@ -597,6 +632,20 @@ fn inserted_key(row: &AnyRow) -> StoreResult<Vec<u8>> {
 /// The columns an insert names, in the order [`bind_new`] binds them.
 const INSERT_COLUMNS: &str =
     "(id, kind, client_id, grant_id, user_id, expires_at, revoked_at, payload) ";
+
+/// `INSERT INTO artifacts (…) VALUES (…), …` for `count` rows, each bound by [`bind_new`].
+fn insert_into(marks: Marks, count: usize) -> String {
+    let mut sql = String::with_capacity(120 + count * 40);
+    sql.push_str("INSERT INTO artifacts ");
+    sql.push_str(INSERT_COLUMNS);
+    sql.push_str("VALUES ");
+    placeholders(&mut sql, marks, count, 8);
+    sql
+}
+
+fn bind_rows<'q>(q: AnyQuery<'q>, rows: &[&NewRow]) -> AnyQuery<'q> {
+    rows.iter().fold(q, |q, r| bind_new(q, r))
+}
 
 fn bind_new<'q>(q: AnyQuery<'q>, r: &NewRow) -> AnyQuery<'q> {
     q.bind(r.key.clone())

@@ -1,5 +1,5 @@
 //! The artifact writer's batches on SQLite: a batch the database refuses halfway leaves none of
-//! its rows, a rotation whose successor is refused consumes nothing, one whose consume is refused
+//! its rows (in one statement or in several), a rotation whose successor is refused consumes nothing, one whose consume is refused
 //! after its successor was inserted keeps no successor, and the writer writes on.
 
 #![allow(clippy::expect_used)]
@@ -48,6 +48,18 @@ async fn a_refused_batch_leaves_nothing() {
     assert!(
         matches!(failed, Err(StoreError::Other(_))),
         "a refused batch answered {failed:?}"
+    );
+    for a in &rows {
+        assert_eq!(store.get_artifact(&a.key).await.expect("get"), None);
+    }
+    // 10 rows are one plain statement outside a transaction: refused at its sixth row, it
+    // stores none of the ten (nor does the batch try again with `RETURNING`).
+    let mut rows: Vec<Artifact> = (200..210).map(|n| artifact(n, "c")).collect();
+    rows[5].client_id = "refused".into();
+    let failed = store.insert_artifacts(&rows).await;
+    assert!(
+        matches!(failed, Err(StoreError::Other(_))),
+        "a refused statement answered {failed:?}"
     );
     for a in &rows {
         assert_eq!(store.get_artifact(&a.key).await.expect("get"), None);
