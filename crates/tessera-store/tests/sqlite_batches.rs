@@ -41,28 +41,20 @@ async fn a_refused_batch_leaves_nothing() {
         .expect("trigger");
     drop(refuse);
 
-    // 40 rows are two statements in one transaction; the refused row is in the second.
-    let mut rows: Vec<Artifact> = (0..40).map(|n| artifact(n, "c")).collect();
-    rows[35].client_id = "refused".into();
-    let failed = store.insert_artifacts(&rows).await;
-    assert!(
-        matches!(failed, Err(StoreError::Other(_))),
-        "a refused batch answered {failed:?}"
-    );
-    for a in &rows {
-        assert_eq!(store.get_artifact(&a.key).await.expect("get"), None);
-    }
-    // 10 rows are one plain statement outside a transaction: refused at its sixth row, it
-    // stores none of the ten (nor does the batch try again with `RETURNING`).
-    let mut rows: Vec<Artifact> = (200..210).map(|n| artifact(n, "c")).collect();
-    rows[5].client_id = "refused".into();
-    let failed = store.insert_artifacts(&rows).await;
-    assert!(
-        matches!(failed, Err(StoreError::Other(_))),
-        "a refused statement answered {failed:?}"
-    );
-    for a in &rows {
-        assert_eq!(store.get_artifact(&a.key).await.expect("get"), None);
+    // 40 rows are two statements in one transaction, the refused row in the second; 10 rows are
+    // one plain statement outside a transaction, refused at its sixth row. Neither stores a row.
+    for (numbers, refused) in [(0..40, 35), (200..210, 5)] {
+        let mut rows: Vec<Artifact> = numbers.map(|n| artifact(n, "c")).collect();
+        rows[refused].client_id = "refused".into();
+        let failed = store.insert_artifacts(&rows).await;
+        assert!(
+            matches!(failed, Err(StoreError::Other(_))),
+            "a refused batch of {} answered {failed:?}",
+            rows.len()
+        );
+        for a in &rows {
+            assert_eq!(store.get_artifact(&a.key).await.expect("get"), None);
+        }
     }
 
     // The writer writes on: an insert, then a rotation (a consume and its successor).
