@@ -1,6 +1,7 @@
 //! The artifact writer's batches on SQLite: a batch the database refuses halfway leaves none of
-//! its rows (in one statement or in several), a rotation whose successor is refused consumes nothing, one whose consume is refused
-//! after its successor was inserted keeps no successor, and the writer writes on.
+//! its rows (in one statement or in several), a rotation whose successor is refused consumes
+//! nothing, one whose consume is refused after its successor was inserted keeps no successor,
+//! and the writer writes on.
 
 #![allow(clippy::expect_used)]
 
