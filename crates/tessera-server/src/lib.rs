@@ -26,6 +26,7 @@ pub mod front;
 pub mod guard;
 pub mod interaction;
 pub mod jobs;
+pub mod lanes;
 pub mod limits;
 pub mod listener;
 pub mod logo;

@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
+
+use crate::lanes::{Lanes, Streams};
 
 /// The limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -64,16 +66,17 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `router` on `listener` (over TLS with `tls`) until `stop` changes, then drains the
-/// open connections.
+/// Serves `router` on `listener` (over TLS with `tls`), each connection on one of `lanes`, until
+/// `stop` changes, then drains the open connections.
 pub async fn serve(
     listener: TcpListener,
+    lanes: &Lanes,
     router: Router,
     limits: ConnectionLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(Streams(tokio::runtime::Handle::current()));
     // Without a timer hyper silently drops its header-read timeout.
     builder
         .http1()
@@ -120,17 +123,14 @@ pub async fn serve(
             Ok(app) => app,
             Err(never) => match never {},
         };
-        tokio::spawn(connection(
-            Accepted {
-                builder: builder.clone(),
-                tls: tls.clone(),
-                limits,
-                slot: permit,
-            },
-            tcp,
-            app,
-            stop.clone(),
-        ));
+        let accepted = Accepted {
+            builder: builder.clone(),
+            tls: tls.clone(),
+            limits,
+            slot: permit,
+        };
+        let stop = stop.clone();
+        lanes.serve(tcp, move |tcp| connection(accepted, tcp, app, stop));
     }
     drop(listener);
     // Every open connection holds a slot: all slots back means every connection is done.
@@ -181,7 +181,7 @@ type App = axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<Soc
 
 /// What every accepted connection is served with.
 struct Accepted {
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<auto::Builder<Streams>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
     /// Held while the connection lives.

@@ -1,18 +1,18 @@
 //! Point reads (one row by its key: an artifact, a user, a failure counter) on SQLite run on the
 //! caller's own thread.
 //!
-//! Such a lookup is a few microseconds of SQLite. Sent to a connection's thread, as sqlx runs
-//! every statement, it costs two thread wake-ups and switches more than that: on 2 cores busy
-//! hashing passwords, each one also pushes a hashing thread off its core. In WAL mode a reader
-//! does not wait for the writer. It can still wait: for another process holding the WAL's read
-//! locks (a backup tool, a stuck `sqlite3` shell; SQLite then retries for up to about 10 s
-//! whatever the busy timeout), or for slow storage. So at most all but one of the runtime's
-//! threads run point reads at once, and a stuck lookup never holds the whole runtime. A lookup
-//! that finds them all taken lets its thread's other tasks run once and tries again (the read
-//! in the way takes microseconds; under refresh grants of grants mostly cached, on 2 cores,
-//! sending those lookups to a connection's thread at once cost about a fifth of the server's
-//! CPU per grant); only then does it go to the reader pool's threads. Scans (lists, the audit
-//! log, counts) always stay on the reader pool's threads.
+//! Such a lookup is a few microseconds of SQLite. Sent to a connection's thread, as sqlx runs every
+//! statement, it costs two thread wake-ups and switches more than that: on 2 cores busy hashing
+//! passwords, each one also pushes a hashing thread off its core. In WAL mode a reader does not
+//! wait for the writer. It can still wait: for another process holding the WAL's read locks (a
+//! backup tool, a stuck `sqlite3` shell; SQLite then retries for up to about 10 s whatever the busy
+//! timeout), or for slow storage. So at most all but one of the threads that run requests (as many
+//! as the runtime's workers: the server's lanes, one runtime each) run point reads at once, and a
+//! stuck lookup never holds them all. A lookup that finds them all taken lets its thread's other
+//! tasks run once and tries again (the read in the way takes microseconds; under refresh grants of
+//! grants mostly cached, on 2 cores, sending those lookups to a connection's thread at once cost
+//! about a fifth of the server's CPU per grant); only then does it go to the reader pool's threads.
+//! Scans (lists, the audit log, counts) always stay on the reader pool's threads.
 //!
 //! The statements are the store's own, written for sqlx: [`PointReads`] is an sqlx `Executor`
 //! that binds sqlx's arguments to a `rusqlite` statement and answers sqlx's rows.
@@ -54,7 +54,8 @@ impl PointReads {
 }
 
 /// Ready at its second poll: the task wakes itself and goes to the back of its thread's queue of
-/// tasks, after the ones already there, where another runtime thread may take it over.
+/// tasks, after the ones already there, where another thread of a multi-threaded runtime may
+/// take it over.
 /// (`tokio::task::yield_now` keeps the task on its thread until that thread has nothing else to
 /// run, so under load it waited behind every task that came after it, and behind a read stuck
 /// on that thread.)

@@ -88,7 +88,8 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     let readers = Pool::kept(opener(url, ""), 4, ACQUIRE_WAIT)
         .await
         .map_err(map_err)?;
-    // All but one of the runtime's threads may read on their own (none when it has one).
+    // All but one of the threads that run requests, as many as the runtime's workers, may read
+    // on their own (none when there is one).
     let at_once = tokio::runtime::Handle::current()
         .metrics()
         .num_workers()

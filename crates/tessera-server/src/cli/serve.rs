@@ -1,5 +1,6 @@
 //! `tessera serve`: logging, the provider, background jobs, the listener, graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,6 +8,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::lanes::Lanes;
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::MetricsAccess;
 use crate::{app, jobs, AppState, Limits, Shared};
@@ -132,6 +134,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(config.http.idle_timeout_secs),
         drain_timeout: limits.request_timeout,
     };
+    // One lane per runtime worker: the connections' threads (the runtime keeps the rest).
+    let lanes = Arc::new(
+        Lanes::start(tokio::runtime::Handle::current().metrics().num_workers())
+            .context("starting the threads that serve connections")?,
+    );
     let metrics_server = if metrics_listen.is_empty() {
         None
     } else {
@@ -139,16 +146,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {metrics_listen} (metrics.listen)"))?;
         tracing::info!(listen = %l.local_addr()?, "metrics are served apart");
-        Some(tokio::spawn(listener::serve(
-            l,
-            crate::metrics::router(state.clone()),
-            connections,
-            None,
-            stop_rx.clone(),
-        )))
+        let (lanes, stop) = (lanes.clone(), stop_rx.clone());
+        let router = crate::metrics::router(state.clone());
+        Some(tokio::spawn(async move {
+            listener::serve(l, &lanes, router, connections, None, stop).await
+        }))
     };
     tokio::spawn(shutdown_signal(stop_tx));
-    listener::serve(listener, app(state, limits), connections, tls, stop_rx).await;
+    listener::serve(
+        listener,
+        &lanes,
+        app(state, limits),
+        connections,
+        tls,
+        stop_rx,
+    )
+    .await;
     if let Some(m) = metrics_server {
         let _ = m.await;
     }

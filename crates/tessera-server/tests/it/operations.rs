@@ -1,7 +1,8 @@
 //! Running Tessera as operators do, as a real process: connections that send nothing or dribble
 //! their headers are closed while others keep being served; `/metrics` on its own address or
 //! behind a token; a data directory keeps the issuer it was created for; unrelated `TESSERA_*`
-//! variables do not stop a start; the CLI clears optional URIs and refuses private destinations.
+//! variables do not stop a start; the CLI clears optional URIs and refuses private destinations;
+//! an HTTP/2 connection's concurrent requests are each answered.
 
 use std::time::{Duration, Instant};
 
@@ -446,4 +447,47 @@ fn admin_create_promotes_an_existing_user_only_when_told() {
         .output()
         .expect("run");
     assert!(!out.status.success());
+}
+
+/// HTTP/2 with prior knowledge: one connection's concurrent streams (run apart from the
+/// connection's own thread) are each answered in full, with the document HTTP/1 answers.
+#[tokio::test]
+async fn an_http2_connection_s_concurrent_requests_are_each_answered() {
+    use http_body_util::{BodyExt, Empty};
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    server.wait_ready().await;
+    let discovery = format!("{}/.well-known/openid-configuration", server.base);
+    let res = http().get(&discovery).send().await.expect("HTTP/1");
+    assert_eq!(res.status(), 200);
+    let expected: serde_json::Value = res.json().await.expect("JSON");
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let tcp = TcpStream::connect(&addr).await.expect("connect");
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    let streams = (0..40).map(|_| {
+        let mut sender = sender.clone();
+        let req = http::Request::get(&discovery)
+            .body(Empty::<axum::body::Bytes>::new())
+            .unwrap();
+        async move {
+            let res = sender.send_request(req).await.expect("response");
+            let status = res.status();
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).ok(),
+            )
+        }
+    });
+    for (status, doc) in futures_util::future::join_all(streams).await {
+        assert_eq!(status, 200);
+        assert_eq!(doc.as_ref(), Some(&expected));
+    }
 }
