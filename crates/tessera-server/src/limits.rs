@@ -1,23 +1,30 @@
-//! Size limits every request must respect before any handler sees it: the request target (414,
-//! RFC 9110 §15.5.15) and the header section (431, RFC 6585 §5). The body limit is axum's
-//! `DefaultBodyLimit`; parameter count and length are `tessera_core::params`'.
+//! Limits every request must respect before any handler sees it: the request target (414,
+//! RFC 9110 §15.5.15), the header section (431, RFC 6585 §5), and one `Authorization` header at
+//! most (400). The body limit is axum's `DefaultBodyLimit`; parameter count and length are
+//! `tessera_core::params`'.
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use http::header::AUTHORIZATION;
 use http::StatusCode;
 use serde_json::json;
 
 use crate::Limits;
 
 fn refuse(status: StatusCode, what: &str, limit: usize) -> Response {
+    invalid_request(status, &format!("the {what} is larger than {limit} bytes"))
+}
+
+fn invalid_request(status: StatusCode, why: &str) -> Response {
     let body = json!({
         "error": "invalid_request",
-        "error_description": format!("the {what} is larger than {limit} bytes"),
+        "error_description": why,
     });
     (status, axum::Json(body)).into_response()
 }
 
-/// The refusal of a request whose target or header section is larger than its limit.
+/// The refusal of a request whose target or header section is larger than its limit, or that
+/// has more than one `Authorization` header.
 pub fn refusal(limits: &Limits, req: &Request) -> Option<Response> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_uri_bytes {
@@ -38,6 +45,15 @@ pub fn refusal(limits: &Limits, req: &Request) -> Option<Response> {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "header section",
             limits.max_header_bytes,
+        ));
+    }
+    // RFC 9110 §11.6.2: the field holds one set of credentials, and each reader of the request
+    // takes the first; a proxy in front may have judged another (RFC 6749 §2.3: one method of
+    // client authentication per request).
+    if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        return Some(invalid_request(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Authorization header",
         ));
     }
     None

@@ -179,6 +179,51 @@ async fn oversized_request_targets_and_header_sections() {
     assert_eq!(r.status, StatusCode::OK, "24 KiB of headers pass");
 }
 
+/// RFC 9110 §11.6.2: `Authorization` carries one set of credentials. A request with two is
+/// refused before any handler reads either (a proxy in front may have judged the other one),
+/// whichever comes first, at the token endpoint, a protected resource and the admin API.
+#[tokio::test]
+async fn two_authorization_headers_are_invalid_request() {
+    let h = Harness::new().await;
+    let c = h.client(Alg::ES256, TokenFormat::Jwt).await;
+    let token = h.access_token(&c).await;
+    let client = basic(&c.id, &c.secret);
+    let bearer = format!("Bearer {token}");
+    let cases = [
+        ("/token", [client.as_str(), "Basic eDp5"]),
+        ("/token", ["Basic eDp5", client.as_str()]),
+        ("/token", [client.as_str(), client.as_str()]),
+        ("/introspect", [client.as_str(), "Basic eDp5"]),
+        ("/userinfo", [bearer.as_str(), "Bearer other"]),
+        ("/admin/api/v1/clients", [bearer.as_str(), "Bearer other"]),
+    ];
+    for (path, [first, second]) in cases {
+        let body = match path {
+            "/token" => "grant_type=client_credentials".to_owned(),
+            "/introspect" => format!("token={token}"),
+            _ => String::new(),
+        };
+        let req = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", first)
+            .header("authorization", second);
+        let r = h.send(req.body(Body::from(body)).expect("request")).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{path} {first} {second}"
+        );
+        assert!(r.json["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Authorization")));
+    }
+    // One header is still fine.
+    let r = h
+        .post("/token", Some(&client), "grant_type=client_credentials")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
 /// RFC 6749 §2.3.1: a client's secret cannot be guessed at full speed. After 20 failures in the
 /// window even the right secret waits (429 with Retry-After); other clients are not affected.
 #[tokio::test]
