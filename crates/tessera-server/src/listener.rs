@@ -6,7 +6,9 @@
 //! dribbles is closed then (and an HTTP/1 keep-alive connection waiting for its next request,
 //! whose wait hyper counts as reading a header); a connection with no request in flight closed
 //! after `idle_timeout` (HTTP/2, and HTTP/1 should that ever be longer), and on shutdown every
-//! connection drained: in-flight requests answered in full.
+//! connection drained: in-flight requests answered in full. A closing connection with no request
+//! in flight gets `header_read_timeout` to go (an HTTP/2 peer acknowledging the GOAWAY), one
+//! with a request the request timeout.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -264,7 +266,8 @@ async fn serve_io<I>(
     // the decrypted stream, so a connection that sends no request is judged here too.
     let timer = tokio::time::sleep(limits.header_read_timeout.min(limits.idle_timeout));
     tokio::pin!(timer);
-    let mut closing = false;
+    // Since when the connection is closing.
+    let mut closing: Option<Instant> = None;
     loop {
         tokio::select! {
             done = conn.as_mut() => {
@@ -273,23 +276,30 @@ async fn serve_io<I>(
                 }
                 return;
             }
-            _ = stop.changed(), if !closing => {
+            _ = stop.changed(), if closing.is_none() => {
                 // HTTP/1: close after the exchange in progress; HTTP/2: GOAWAY.
                 conn.as_mut().graceful_shutdown();
-                closing = true;
-                timer.as_mut().reset(Instant::now() + limits.drain_timeout);
+                let now = Instant::now();
+                closing = Some(now);
+                timer.as_mut().reset(closed_by(now, activity.read().0, &limits));
             }
             () = timer.as_mut() => {
-                if closing {
-                    // Past the drain deadline: dropping the connection closes its socket.
-                    return;
-                }
                 let (in_flight, since) = activity.read();
+                if let Some(began) = closing {
+                    let deadline = closed_by(began, in_flight, &limits);
+                    if deadline <= Instant::now() {
+                        // Past the deadline: dropping the connection closes its socket.
+                        return;
+                    }
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
                 let never_asked = in_flight == 0 && since == opened;
                 if never_asked || (in_flight == 0 && since.elapsed() >= limits.idle_timeout) {
                     conn.as_mut().graceful_shutdown();
-                    closing = true;
-                    timer.as_mut().reset(Instant::now() + limits.drain_timeout);
+                    let now = Instant::now();
+                    closing = Some(now);
+                    timer.as_mut().reset(closed_by(now, in_flight, &limits));
                 } else if in_flight == 0 {
                     timer.as_mut().reset(since + limits.idle_timeout);
                 } else {
@@ -297,5 +307,17 @@ async fn serve_io<I>(
                 }
             }
         }
+    }
+}
+
+/// When a connection closing since `began` is closed whatever it is doing: after the drain
+/// timeout while a request is in flight; else once it has had as long as a header section gets
+/// (an HTTP/2 peer that never acknowledged the GOAWAY's PING, with no request, held its slot for
+/// the whole drain timeout).
+fn closed_by(began: Instant, in_flight: usize, limits: &ConnectionLimits) -> Instant {
+    if in_flight > 0 {
+        began + limits.drain_timeout
+    } else {
+        began + limits.header_read_timeout.min(limits.drain_timeout)
     }
 }

@@ -491,3 +491,39 @@ async fn an_http2_connection_s_concurrent_requests_are_each_answered() {
         assert_eq!(doc.as_ref(), Some(&expected));
     }
 }
+
+/// An HTTP/2 connection that sends its preface and settings and then nothing is closed soon
+/// after its header-read timeout, not after the drain timeout: with no request in flight there
+/// is nothing to drain, and a peer that never acknowledges the GOAWAY's PING held its slot for
+/// the whole request timeout.
+#[tokio::test]
+async fn a_silent_http2_connection_is_closed_without_the_drain_timeout() {
+    let _serial = crate::process::exclusive().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_HTTP__HEADER_READ_TIMEOUT_SECS", "2"),
+            ("TESSERA_HTTP__REQUEST_TIMEOUT_SECS", "30"),
+        ],
+    );
+    server.wait_ready().await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut sock = TcpStream::connect(&addr).await.expect("connect");
+    // The preface, an empty SETTINGS frame, and an acknowledgement of the server's.
+    sock.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    sock.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+        .await
+        .expect("settings");
+    sock.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0])
+        .await
+        .expect("ack");
+    let closed = closed_within(&mut sock, Duration::from_secs(20)).await;
+    let closed = closed.expect("the connection is still open after 20 s");
+    assert!(
+        closed >= Duration::from_millis(1500) && closed <= Duration::from_secs(6),
+        "closed after {closed:?}"
+    );
+}
