@@ -8,7 +8,8 @@
 //! after `idle_timeout` (HTTP/2, and HTTP/1 should that ever be longer), and on shutdown every
 //! connection drained: in-flight requests answered in full. A closing connection with no request
 //! in flight gets `header_read_timeout` to go (an HTTP/2 peer acknowledging the GOAWAY), one
-//! with a request the request timeout.
+//! with a request the request timeout. Over TLS a connection speaks the protocol its handshake
+//! agreed on (ALPN); in cleartext its first bytes tell.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,11 @@ pub async fn serve(
         .max_concurrent_streams(100)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders {
+        h1: builder.clone().http1_only(),
+        h2: builder.clone().http2_only(),
+        either: builder,
+    });
     let mut make = router.into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -126,7 +131,7 @@ pub async fn serve(
             Err(never) => match never {},
         };
         let accepted = Accepted {
-            builder: builder.clone(),
+            builders: builders.clone(),
             tls: tls.clone(),
             limits,
             slot: permit,
@@ -181,9 +186,28 @@ async fn protocol_known(tcp: &TcpStream, limit: Duration) -> bool {
 /// The router as one connection serves it: with the peer's address as `ConnectInfo`.
 type App = axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>;
 
+/// hyper's connection builders, one per protocol a connection may be served with.
+struct Builders {
+    /// Told by the connection's first bytes: cleartext HTTP/1, or HTTP/2 with prior knowledge.
+    either: auto::Builder<Streams>,
+    h1: auto::Builder<Streams>,
+    h2: auto::Builder<Streams>,
+}
+
+impl Builders {
+    /// RFC 9113 §3.2 and RFC 7301 §3.2: over TLS, the protocol the handshake agreed on (ALPN),
+    /// HTTP/1.1 when it agreed on none.
+    fn for_alpn(&self, alpn: Option<&[u8]>) -> &auto::Builder<Streams> {
+        match alpn {
+            Some(b"h2") => &self.h2,
+            _ => &self.h1,
+        }
+    }
+}
+
 /// What every accepted connection is served with.
 struct Accepted {
-    builder: Arc<auto::Builder<Streams>>,
+    builders: Arc<Builders>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
     /// Held while the connection lives.
@@ -202,7 +226,10 @@ async fn connection(accepted: Accepted, tcp: TcpStream, app: App, mut stop: watc
         return;
     }
     match &accepted.tls {
-        None => serve_io(&accepted, tcp, None, app, stop).await,
+        None => {
+            let builder = &accepted.builders.either;
+            serve_io(&accepted, builder, tcp, None, app, stop).await
+        }
         Some(acceptor) => {
             let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp));
             let stream = tokio::select! {
@@ -222,15 +249,19 @@ async fn connection(accepted: Accepted, tcp: TcpStream, app: App, mut stop: watc
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| crate::mtls::PeerCertificate(Arc::new(c.as_ref().to_vec())));
-            serve_io(&accepted, stream, peer, app, stop).await
+            let builder = accepted
+                .builders
+                .for_alpn(stream.get_ref().1.alpn_protocol());
+            serve_io(&accepted, builder, stream, peer, app, stop).await
         }
     }
 }
 
-/// Serves the requests of one connection's byte stream; each request carries the client
-/// certificate of the TLS connection, when it presented one.
+/// Serves the requests of one connection's byte stream with `builder`; each request carries the
+/// client certificate of the TLS connection, when it presented one.
 async fn serve_io<I>(
     accepted: &Accepted,
+    builder: &auto::Builder<Streams>,
     io: I,
     peer: Option<crate::mtls::PeerCertificate>,
     app: App,
@@ -257,9 +288,7 @@ async fn serve_io<I>(
             }
         })
     };
-    let conn = accepted
-        .builder
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     // One timer: the first request's deadline, then the idle check while open, the drain
     // deadline once closing. Over TLS the protocol is told apart only after the handshake, on

@@ -587,7 +587,7 @@ async fn native_tls_authenticates_clients_by_certificate() {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config.clone()))
         .connect("127.0.0.1".try_into().unwrap(), tcp)
         .await
         .unwrap();
@@ -603,5 +603,61 @@ async fn native_tls_authenticates_clients_by_certificate() {
         "the silent TLS connection was still open after 8 s"
     );
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    // RFC 9113 §3.2: a connection whose handshake agreed on h2 speaks HTTP/2 only; one that
+    // agreed on http/1.1, or on nothing, HTTP/1.1.
+    for (alpn, h1) in [(Some("h2"), false), (Some("http/1.1"), true), (None, true)] {
+        let mut config = config.clone();
+        config.alpn_protocols = alpn
+            .map(|a| vec![a.as_bytes().to_vec()])
+            .unwrap_or_default();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect("127.0.0.1".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        let ask = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        tokio::io::AsyncWriteExt::write_all(&mut tls, ask)
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer),
+        )
+        .await;
+        assert_eq!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            h1,
+            "ALPN {alpn:?}: {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(60)])
+        );
+    }
+    // And HTTP/2 itself on such a connection.
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("{base}/healthz"))
+        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(
+        (res.status(), res.version()),
+        (http::StatusCode::OK, http::Version::HTTP_2)
+    );
     server.kill();
 }
