@@ -17,8 +17,8 @@ pub struct Front {
 
 /// Names, logs, times out and guards every request ([`guard::guarded`]); counts it with its
 /// answer (a panic's 500 and a deadline's 408 too); refuses one over a size limit or with two
-/// `Authorization` headers before any handler sees it; hands out the DPoP nonce on the answer to a request with a proof, when
-/// nonces are required.
+/// `Authorization` headers before any handler sees it; hands out the DPoP nonce on the answer to
+/// a request with a proof, when nonces are required.
 pub async fn every_request(State(f): State<Front>, req: Request, next: Next) -> Response {
     let tracked = metrics::Tracked::start(&req);
     let res = guard::guarded(req, f.limits.request_timeout, |req| async {

@@ -73,15 +73,12 @@ impl Lanes {
         // A tokio socket belongs to the runtime it was registered with: the lane registers it.
         let tcp = match tcp.into_std() {
             Ok(tcp) => tcp,
-            Err(e) => {
-                tracing::warn!(error = %e, "a connection could not be handed to a lane");
-                return;
-            }
+            Err(e) => return not_handed(&e),
         };
         lane.runtime.spawn(async move {
             match TcpStream::from_std(tcp) {
                 Ok(tcp) => serve(tcp).await,
-                Err(e) => tracing::warn!(error = %e, "a connection could not be handed to a lane"),
+                Err(e) => not_handed(&e),
             }
         });
     }
@@ -98,6 +95,10 @@ impl Lanes {
             .find(|l| now.saturating_sub(l.ticked.load(Ordering::Relaxed)) <= stalled)
             .unwrap_or(&self.lanes[first])
     }
+}
+
+fn not_handed(e: &std::io::Error) {
+    tracing::warn!(error = %e, "a connection could not be handed to a lane");
 }
 
 /// Milliseconds since `started`.

@@ -584,13 +584,21 @@ async fn native_tls_authenticates_clients_by_certificate() {
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config.clone()))
-        .connect("127.0.0.1".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    // A TLS connection to the server offering `alpn`.
+    let connect = |alpn: &[&str]| {
+        let mut config = config.clone();
+        config.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                .connect("127.0.0.1".try_into().unwrap(), tcp)
+                .await
+                .unwrap()
+        }
+    };
+    let mut tls = connect(&[]).await;
     let started = std::time::Instant::now();
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(
@@ -605,18 +613,8 @@ async fn native_tls_authenticates_clients_by_certificate() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     // RFC 9113 §3.2: a connection whose handshake agreed on h2 speaks HTTP/2 only; one that
     // agreed on http/1.1, or on nothing, HTTP/1.1.
-    for (alpn, h1) in [(Some("h2"), false), (Some("http/1.1"), true), (None, true)] {
-        let mut config = config.clone();
-        config.alpn_protocols = alpn
-            .map(|a| vec![a.as_bytes().to_vec()])
-            .unwrap_or_default();
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect("127.0.0.1".try_into().unwrap(), tcp)
-            .await
-            .unwrap();
+    for (alpn, h1) in [(&["h2"][..], false), (&["http/1.1"], true), (&[], true)] {
+        let mut tls = connect(alpn).await;
         let ask = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         tokio::io::AsyncWriteExt::write_all(&mut tls, ask)
             .await
@@ -635,24 +633,9 @@ async fn native_tls_authenticates_clients_by_certificate() {
         );
     }
     // And HTTP/2 itself on such a connection.
-    let mut config = config.clone();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect("127.0.0.1".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tls),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = crate::process::http2(connect(&["h2"]).await).await;
     let req = http::Request::get(format!("{base}/healthz"))
-        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .body(crate::process::Empty::new())
         .unwrap();
     let res = sender.send_request(req).await.unwrap();
     assert_eq!(

@@ -453,7 +453,7 @@ fn admin_create_promotes_an_existing_user_only_when_told() {
 /// connection's own thread) are each answered in full, with the document HTTP/1 answers.
 #[tokio::test]
 async fn an_http2_connection_s_concurrent_requests_are_each_answered() {
-    use http_body_util::{BodyExt, Empty};
+    use http_body_util::BodyExt;
     let _serial = crate::process::exclusive().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
@@ -463,18 +463,11 @@ async fn an_http2_connection_s_concurrent_requests_are_each_answered() {
     assert_eq!(res.status(), 200);
     let expected: serde_json::Value = res.json().await.expect("JSON");
     let addr = server.base.trim_start_matches("http://").to_owned();
-    let tcp = TcpStream::connect(&addr).await.expect("connect");
-    let (sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .expect("HTTP/2 handshake");
-    tokio::spawn(conn);
+    let sender = crate::process::http2(TcpStream::connect(&addr).await.expect("connect")).await;
     let streams = (0..40).map(|_| {
         let mut sender = sender.clone();
         let req = http::Request::get(&discovery)
-            .body(Empty::<axum::body::Bytes>::new())
+            .body(crate::process::Empty::new())
             .unwrap();
         async move {
             let res = sender.send_request(req).await.expect("response");

@@ -25,6 +25,25 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// An HTTP/2 client on `io` (prior knowledge, or a TLS stream that agreed on h2), its connection
+/// driven by a task of its own.
+pub async fn http2<I>(io: I) -> hyper::client::conn::http2::SendRequest<Empty>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// The body of an HTTP/2 request without one.
+pub type Empty = http_body_util::Empty<axum::body::Bytes>;
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
