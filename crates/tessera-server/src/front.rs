@@ -2,11 +2,12 @@
 //! guard (`guard.rs`), the size limits, the DPoP nonce and the request metrics, in one layer
 //! (each layer is cloned and boxed for every request).
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::Router;
 
-use crate::{dpop_nonce, guard, limits, metrics, AppState, Limits};
+use crate::{dpop_nonce, guard, limits, metrics, ops, AppState, Limits};
 
 /// What the front middleware needs.
 #[derive(Clone, Debug)]
@@ -37,4 +38,23 @@ pub async fn every_request(State(f): State<Front>, req: Request, next: Next) -> 
     .await;
     tracked.finish(&f.state, &res);
     res
+}
+
+/// A listener's routes behind the front middleware and the body limit, with the one answer for
+/// a path no route takes: the public listener's and the metrics listener's alike.
+pub fn fronted(router: Router<AppState>, state: AppState, limits: Limits) -> Router {
+    let front = Front {
+        state: state.clone(),
+        limits,
+    };
+    // One layer of layers: axum boxes each `Router::layer` around every route, and clones
+    // every box for every request; a stack built first is boxed (and cloned) once. The request
+    // id, span, deadline and panic guard are in the front middleware itself (`guard.rs`).
+    let every_route = tower::ServiceBuilder::new()
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(front, every_request));
+    router
+        .fallback(ops::not_found)
+        .with_state(state)
+        .layer(every_route)
 }

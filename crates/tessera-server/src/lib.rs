@@ -223,21 +223,5 @@ pub fn app(state: AppState, limits: Limits) -> Router {
     if metrics_here {
         router = router.route("/metrics", get(metrics::render));
     }
-    let front = front::Front {
-        state: state.clone(),
-        limits,
-    };
-    // One layer of layers: axum boxes each `Router::layer` around every route, and clones
-    // every box for every request; a stack built first is boxed (and cloned) once. The request
-    // id, span, deadline and panic guard are in the front middleware itself (`guard.rs`).
-    let every_route = tower::ServiceBuilder::new()
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            front,
-            front::every_request,
-        ));
-    router
-        .fallback(ops::not_found)
-        .with_state(state)
-        .layer(every_route)
+    front::fronted(router, state, limits)
 }

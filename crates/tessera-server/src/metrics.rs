@@ -176,13 +176,14 @@ impl Default for MetricsAccess {
 }
 
 /// The router of the operations listener (`metrics.listen`): `/metrics`, and `/healthz` and
-/// `/readyz` for probes, which there never queue behind the public listener's connections.
-pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
+/// `/readyz` for probes, which there never queue behind the public listener's connections;
+/// behind the same front middleware as the public listener (request ids, limits, deadline).
+pub fn router(state: AppState, limits: crate::Limits) -> axum::Router {
+    let routes = axum::Router::new()
         .route("/metrics", axum::routing::get(render))
         .route("/healthz", axum::routing::get(crate::ops::healthz))
-        .route("/readyz", axum::routing::get(crate::ops::readyz))
-        .with_state(state)
+        .route("/readyz", axum::routing::get(crate::ops::readyz));
+    crate::front::fronted(routes, state, limits)
 }
 
 /// RFC 6750 §3.1: 401 with a challenge unless the request carries the configured token.

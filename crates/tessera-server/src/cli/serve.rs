@@ -147,7 +147,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {metrics_listen} (metrics.listen)"))?;
         tracing::info!(listen = %l.local_addr()?, "metrics are served apart");
         let (lanes, stop) = (lanes.clone(), stop_rx.clone());
-        let router = crate::metrics::router(state.clone());
+        let router = crate::metrics::router(state.clone(), limits);
         Some(tokio::spawn(async move {
             listener::serve(l, &lanes, router, connections, None, stop).await
         }))

@@ -123,12 +123,20 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     let _serial = crate::process::exclusive().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics_port = free_port();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "scrape-me-please-0123456789\n").expect("write");
     let server = Server::start(
         dir.path(),
-        &[(
-            "TESSERA_METRICS__LISTEN",
-            &format!("127.0.0.1:{metrics_port}"),
-        )],
+        &[
+            (
+                "TESSERA_METRICS__LISTEN",
+                &format!("127.0.0.1:{metrics_port}"),
+            ),
+            (
+                "TESSERA_METRICS__TOKEN_FILE",
+                token_file.to_str().expect("path"),
+            ),
+        ],
     );
     server.wait_ready().await;
     let main = http()
@@ -137,13 +145,37 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
         .await
         .expect("metrics");
     assert_eq!(main.status(), 404, "not on the public listener");
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let apart = http()
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .get(&url)
+        .bearer_auth("scrape-me-please-0123456789")
         .send()
         .await
         .expect("metrics");
     assert_eq!(apart.status(), 200);
+    assert!(apart.headers().contains_key("x-request-id"), "{apart:?}");
     assert!(apart.text().await.expect("body").contains("tessera_"));
+    // The listener apart takes the same front middleware as the public one: two sets of
+    // credentials are refused whichever comes first, and the size limits hold.
+    let (right, wrong) = ("Bearer scrape-me-please-0123456789", "Bearer guess");
+    for pair in [[wrong, right], [right, wrong]] {
+        let twice = http()
+            .get(&url)
+            .header("authorization", pair[0])
+            .header("authorization", pair[1])
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(twice.status(), 400, "{pair:?}");
+    }
+    let huge = http()
+        .get(&url)
+        .bearer_auth("scrape-me-please-0123456789")
+        .header("x-filler", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(huge.status(), 431);
     // Probes go there too, never queued behind the public listener's connections.
     for probe in ["healthz", "readyz"] {
         let r = http()
