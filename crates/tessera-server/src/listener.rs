@@ -35,6 +35,23 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// How long a stopping server lets a connection finish its requests.
     pub drain_timeout: Duration,
+    /// The largest HTTP/2 header list a stream may send (`SETTINGS_MAX_HEADER_LIST_SIZE`):
+    /// [`ConnectionLimits::http2_header_list`].
+    pub http2_header_list: u32,
+}
+
+impl ConnectionLimits {
+    /// Room in HTTP/2's count for a request the front middleware would pass. RFC 9113 §6.5.2
+    /// counts 32 bytes a field and the pseudo-fields (the target among them), where the
+    /// middleware counts 4 bytes a field and leaves the target to its own limit: so the
+    /// middleware judges, with the same answer as on HTTP/1 (hyper's own default, 16 KiB, is
+    /// below the default `http.max_header_bytes`). 100 fields, as hyper allows on HTTP/1.
+    pub fn http2_header_list(max_header_bytes: usize, max_uri_bytes: usize) -> u32 {
+        let room = max_header_bytes
+            .saturating_add(max_uri_bytes)
+            .saturating_add(100 * 32);
+        u32::try_from(room).unwrap_or(u32::MAX)
+    }
 }
 
 /// A connection's requests in flight, and when that number last changed.
@@ -89,6 +106,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(100)
+        .max_header_list_size(limits.http2_header_list)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
     let builders = Arc::new(Builders {

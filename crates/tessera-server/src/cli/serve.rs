@@ -133,6 +133,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.http.idle_timeout_secs),
         drain_timeout: limits.request_timeout,
+        http2_header_list: ConnectionLimits::http2_header_list(
+            limits.max_header_bytes,
+            limits.max_uri_bytes,
+        ),
     };
     // One lane per runtime worker: the connections' threads (the runtime keeps the rest).
     let lanes = Arc::new(
