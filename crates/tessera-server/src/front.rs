@@ -22,8 +22,10 @@ pub struct Front {
 /// a request with a proof, when nonces are required.
 pub async fn every_request(State(f): State<Front>, req: Request, next: Next) -> Response {
     let tracked = metrics::Tracked::start(&req);
+    // Judged before the guard adds its request id: the limits count what the client sent.
+    let refused = limits::refusal(&f.limits, &req);
     let res = guard::guarded(req, f.limits.request_timeout, |req| async {
-        match limits::refusal(&f.limits, &req) {
+        match refused {
             Some(refused) => refused,
             None => {
                 let nonce = dpop_nonce::wanted(&f.state, &req);
