@@ -26,7 +26,10 @@ fn invalid_request(status: StatusCode, why: &str) -> Response {
 /// The refusal of a request whose target or header section is larger than its limit, or that
 /// has more than one `Authorization` header.
 pub fn refusal(limits: &Limits, req: &Request) -> Option<Response> {
-    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    // The authority too when the target has one: absolute form, and HTTP/2's `:authority`.
+    let uri = req.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_uri_bytes {
         return Some(refuse(
             StatusCode::URI_TOO_LONG,

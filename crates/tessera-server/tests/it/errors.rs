@@ -187,6 +187,15 @@ async fn oversized_request_targets_and_header_sections() {
         let r = h.send(req.body(Body::empty()).expect("request")).await;
         assert_eq!(r.status, status, "{pad}");
     }
+    // The authority of a target in absolute form (HTTP/2's :authority) is part of the target.
+    let far = format!("http://{}.example/jwks", "a".repeat(17 * 1024));
+    let r = h
+        .send(Request::get(far).body(Body::empty()).expect("request"))
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::URI_TOO_LONG, "invalid_request")
+    );
 }
 
 /// RFC 9110 §11.6.2: `Authorization` carries one set of credentials. A request with two is

@@ -527,6 +527,14 @@ async fn an_http2_connection_s_concurrent_requests_are_each_answered() {
         assert_eq!(res.status(), status, "{filler} bytes");
         assert!(res.headers().contains_key("x-request-id"), "{res:?}");
     }
+    // `:authority` counts with the path against `http.max_uri_bytes`, as an absolute target does.
+    let far = format!("http://{}.example/jwks", "a".repeat(17 * 1024));
+    let req = http::Request::get(far)
+        .body(crate::process::Empty::new())
+        .unwrap();
+    let res = sender.clone().send_request(req).await.expect("response");
+    assert_eq!(res.status(), 414);
+    assert!(res.headers().contains_key("x-request-id"), "{res:?}");
 }
 
 /// An HTTP/2 connection that sends its preface and settings and then nothing is closed soon
