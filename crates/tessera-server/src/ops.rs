@@ -47,8 +47,9 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<ax
 /// (`guard.rs` chose it: visible ASCII).
 pub fn span<B>(req: &Request<B>, id: &http::HeaderValue) -> Span {
     let id = id.to_str().unwrap_or("-");
+    let method = logged_method(req.method());
     if !crate::otel::enabled() {
-        return tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+        return tracing::info_span!("request", method = %method, path = %req.uri().path(), request_id = %id);
     }
     // A path no route matches is not a span name: it is the caller's to make up.
     let route = req
@@ -57,18 +58,28 @@ pub fn span<B>(req: &Request<B>, id: &http::HeaderValue) -> Span {
         .map_or("(unmatched)", |p| p.as_str());
     let span = tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = %method,
         path = %req.uri().path(),
         request_id = %id,
-        otel.name = %format_args!("{} {}", req.method(), route),
+        otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
-        http.request.method = %req.method(),
+        http.request.method = %method,
         http.route = route,
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
     crate::otel::continue_remote_trace(&span, req.headers());
     span
+}
+
+/// The longest method logged: no limit bounds the request line's method but hyper's buffer
+/// (about 400 KB), and every method this server answers is at most 7 bytes.
+const LOGGED_METHOD: usize = 32;
+
+/// A method as logged: its first [`LOGGED_METHOD`] bytes (a method is a token, ASCII).
+fn logged_method(method: &http::Method) -> &str {
+    let m = method.as_str();
+    m.get(..LOGGED_METHOD).unwrap_or(m)
 }
 
 /// Logs a request's answer in its span; a server error also as an error.
@@ -81,4 +92,16 @@ pub fn on_response<B>(res: &Response<B>, latency: Duration, span: &Span) {
         tracing::error!(status, latency_us, "response failed");
     }
     tracing::info!(status, latency_us, "request");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_method_is_logged_cut_short() {
+        assert_eq!(logged_method(&http::Method::POST), "POST");
+        let long = http::Method::from_bytes("M".repeat(200_000).as_bytes()).expect("a token");
+        assert_eq!(logged_method(&long), "M".repeat(LOGGED_METHOD));
+    }
 }
