@@ -1,6 +1,6 @@
 //! The one middleware every routed request passes: its request id, span, deadline and panic
 //! guard (`guard.rs`), the size limits, the DPoP nonce and the request metrics, in one layer
-//! (each layer is cloned and boxed for every request).
+//! (each layer is cloned and boxed for every request); [`fronted`] puts each listener behind it.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
