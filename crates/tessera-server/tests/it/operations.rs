@@ -11,6 +11,9 @@ use tokio::net::TcpStream;
 
 use crate::process::{cli, cli_env, free_port, http, json, tessera, Server};
 
+/// The bearer token a scraper of `/metrics` is configured with.
+const SCRAPER: &str = "scrape-me-please-0123456789";
+
 /// Reads until the server closes the connection; how long that took, or `None` past `limit`.
 async fn closed_within(sock: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
@@ -124,7 +127,7 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics_port = free_port();
     let token_file = dir.path().join("metrics.token");
-    std::fs::write(&token_file, "scrape-me-please-0123456789\n").expect("write");
+    std::fs::write(&token_file, format!("{SCRAPER}\n")).expect("write");
     let server = Server::start(
         dir.path(),
         &[
@@ -148,7 +151,7 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     let url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let apart = http()
         .get(&url)
-        .bearer_auth("scrape-me-please-0123456789")
+        .bearer_auth(SCRAPER)
         .send()
         .await
         .expect("metrics");
@@ -157,8 +160,8 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     assert!(apart.text().await.expect("body").contains("tessera_"));
     // The listener apart takes the same front middleware as the public one: two sets of
     // credentials are refused whichever comes first, and the size limits hold.
-    let (right, wrong) = ("Bearer scrape-me-please-0123456789", "Bearer guess");
-    for pair in [[wrong, right], [right, wrong]] {
+    let right = format!("Bearer {SCRAPER}");
+    for pair in [["Bearer guess", &right], [&right, "Bearer guess"]] {
         let twice = http()
             .get(&url)
             .header("authorization", pair[0])
@@ -170,7 +173,7 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     }
     let huge = http()
         .get(&url)
-        .bearer_auth("scrape-me-please-0123456789")
+        .bearer_auth(SCRAPER)
         .header("x-filler", "a".repeat(64 * 1024))
         .send()
         .await
@@ -189,7 +192,7 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("metrics.token");
-    std::fs::write(&token_file, "scrape-me-please-0123456789\n").expect("write");
+    std::fs::write(&token_file, format!("{SCRAPER}\n")).expect("write");
     let server = Server::start(
         dir.path(),
         &[(
@@ -214,7 +217,7 @@ async fn metrics_can_be_served_apart_or_behind_a_token() {
     assert_eq!(wrong.status(), 401);
     let ok = http()
         .get(&url)
-        .bearer_auth("scrape-me-please-0123456789")
+        .bearer_auth(SCRAPER)
         .send()
         .await
         .expect("metrics");
@@ -303,7 +306,7 @@ async fn unrelated_tessera_variables_do_not_stop_a_start() {
         ("TESSERA_ISUER", "https://id.example.com"),
         ("TESSERA_HTTP__MAX_BODY_BYTE", "1000"),
         ("TESSERA_LIFETIME__ACCESS_TOKEN", "600"),
-        ("TESSERA_METRICS_TOKEN", "scrape-me-please-0123456789"),
+        ("TESSERA_METRICS_TOKEN", SCRAPER),
     ] {
         let out = tessera()
             .args(["client", "list"])
