@@ -25,12 +25,15 @@ const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000;";
 const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
 /// How often the background task checkpoints. The WAL grows by what is committed between two
 /// looks: with batches written as plain inserts, commits of 1.5 KB rows reached 45 MiB in 100 ms
-/// with overlapping reads, past the 64 MiB hold to 100-133 MiB (the WAL test's bound is 112).
+/// with overlapping reads, past the 64 MiB hold to 100-133 MiB (the WAL test's bound is 112);
+/// at 50 ms, to 83-105 MiB and once to 113, until the hold came a look early
+/// ([`Hold::next_look`]: 54-81 MiB).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// WAL frames (pages: 16 MiB at SQLite's 4 KiB) past which a checkpoint is finished while
 /// holding the writer connection, so that the WAL starts over.
 const RESTART_FRAMES: i64 = 4096;
-/// WAL frames (64 MiB, `journal_size_limit`) past which writes wait for the readers.
+/// WAL frames (64 MiB, `journal_size_limit`) that the WAL should not pass: writes wait for the
+/// readers when it would by the next look.
 const HOLD_FRAMES: i64 = 16_384;
 /// How long writes wait for the readers then, at most.
 const HOLD_WAIT_MS: u32 = 1000;
@@ -118,11 +121,11 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
 ///   process: nothing is appended meanwhile, and the next write starts the WAL over unless a
 ///   read is under way at that moment (reads that follow each other without a pause can keep
 ///   it until the next point);
-/// - past [`HOLD_FRAMES`], something else holds it (reads that overlap without end, a read that
-///   lasts, another process writing the same file): writes then wait up to [`HOLD_WAIT_MS`] for
-///   the readers (RESTART); when a read outlasts that, the log says so and the next such wait
-///   comes [`HOLD_BACKOFF`] later, twice as late after each wait in vain, until the WAL has
-///   started over.
+/// - when it would pass [`HOLD_FRAMES`] by the next look, something else holds it (reads that
+///   overlap without end, a read that lasts, another process writing the same file): writes
+///   then wait up to [`HOLD_WAIT_MS`] for the readers (RESTART); when a read outlasts that, the
+///   log says so and the next such wait comes [`HOLD_BACKOFF`] later, twice as late after each
+///   wait in vain, until the WAL has started over.
 async fn checkpoints(readers: WeakPool, writer: WeakPool) {
     let mut hold = Hold::default();
     loop {
@@ -142,6 +145,7 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
                 continue;
             }
         };
+        let next = hold.next_look(frames);
         if frames < RESTART_FRAMES {
             hold.started_over();
             continue;
@@ -157,7 +161,7 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
             tracing::warn!(error = %e, "WAL checkpoint on the writer failed; retrying");
             continue;
         }
-        if frames < HOLD_FRAMES || !hold.may_wait(Instant::now()) {
+        if next < HOLD_FRAMES || !hold.may_wait(Instant::now()) {
             continue;
         }
         let result = restart(&mut conn).await;
@@ -185,9 +189,25 @@ async fn checkpoints(readers: WeakPool, writer: WeakPool) {
 struct Hold {
     /// Since when, and for how long, writes do not wait.
     back: Option<(Instant, Duration)>,
+    /// The WAL's frames at the last look.
+    last: i64,
 }
 
 impl Hold {
+    /// The frames the WAL will have at the next look, if it grows by as much as since the last
+    /// (after it started over, by all it has): writes wait for the readers when that is past
+    /// [`HOLD_FRAMES`], not once the WAL is, since it grows by what is committed meanwhile
+    /// (22 MiB in 50 ms in the WAL test).
+    fn next_look(&mut self, frames: i64) -> i64 {
+        let growth = if frames >= self.last {
+            frames - self.last
+        } else {
+            frames
+        };
+        self.last = frames;
+        frames.saturating_add(growth)
+    }
+
     fn may_wait(&self, now: Instant) -> bool {
         self.back.is_none_or(|(at, wait)| now >= at + wait)
     }
@@ -272,5 +292,17 @@ mod tests {
         assert!(hold.may_wait(last));
         assert_eq!(hold.waited_in_vain(last).as_secs(), 10);
         assert!(!hold.may_wait(last + Duration::from_secs(9)));
+    }
+
+    /// The next look is expected where the WAL's growth since the last one leads; a WAL that
+    /// started over grew by all it has.
+    #[test]
+    fn the_next_look_is_expected_as_far_on_as_the_last_growth() {
+        let mut hold = Hold::default();
+        assert_eq!(hold.next_look(5_000), 10_000);
+        assert_eq!(hold.next_look(11_000), 17_000);
+        assert_eq!(hold.next_look(11_000), 11_000);
+        assert_eq!(hold.next_look(3_000), 6_000);
+        assert_eq!(hold.next_look(3_500), 4_000);
     }
 }

@@ -16,10 +16,11 @@ use tessera_store::connect;
 /// a checkpoint finished on the writer connection, the WAL only grew (16 GB in ten minutes of a
 /// benchmark, until the disk was full). Over 100 MiB are committed here, at a rate a busy node
 /// sees. The WAL starts over past 16 MiB at a moment when no read is under way; the reader's
-/// reads follow each other without a pause, and on a loaded 2-core machine they can hold it to
-/// the 64 MiB past which writes wait for them, and it grows by what was written meanwhile
-/// (peaks of 33-82 MiB in repeated runs): below 112 MiB, as with readers that hold on (below),
-/// where without the checkpoints it is everything written (120+ MiB).
+/// reads follow each other without a pause, and on a loaded 2-core machine they can hold it
+/// until it would pass 64 MiB by the checkpoints' next look, when writes wait for them, and it
+/// grows by what was written meanwhile (peaks of 31-65 MiB in repeated runs, 36-68 MiB beside
+/// two busy processes): below 112 MiB, as with readers that hold on (below), where without the
+/// checkpoints it is everything written (120+ MiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_a_steady_stream_of_commits() {
     wal_stays_below(steady_writes(0).await, 112);
@@ -27,8 +28,11 @@ async fn wal_stays_bounded_under_a_steady_stream_of_commits() {
 
 /// The same writers, and reads on connections of their own that overlap without end (each holds
 /// its snapshot 150 ms, a new one every 50 ms), so that some reader always uses the WAL: it
-/// cannot start over by itself. Past 64 MiB the writes wait for the readers of the moment, and
-/// it starts over; without that wait it grew to twice what was written. (The wait, up to 1 s,
+/// cannot start over by itself. When it would pass 64 MiB by the checkpoints' next look, the
+/// writes wait for the readers of the moment, and it starts over (peaks of 54-81 MiB in
+/// repeated runs, 59-70 MiB beside two busy processes; when writes waited only once it had
+/// passed 64 MiB, 83-105 MiB, and 113 in one run); without that wait it grew to twice what was
+/// written. (The wait, up to 1 s,
 /// is for the readers using the WAL when it begins and those that begin while the frames are
 /// copied. When each holder counted the table's rows, a scan of the whole 140 MiB, and both
 /// tests ran at once, it took 600-760 ms beside two busy processes and ran out in about one
