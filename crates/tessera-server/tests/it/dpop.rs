@@ -209,11 +209,11 @@ async fn every_bad_proof_is_invalid_dpop_proof_and_nothing_is_issued() {
         ),
         (
             "stale iat",
-            key.sign_raw(&key.header(), &with("iat", json!(now() - 400))),
+            key.sign_raw(&key.header(), &with("iat", json!(h.clock.now().0 - 400))),
         ),
         (
             "future iat",
-            key.sign_raw(&key.header(), &with("iat", json!(now() + 400))),
+            key.sign_raw(&key.header(), &with("iat", json!(h.clock.now().0 + 400))),
         ),
         (
             "no jti",
@@ -268,7 +268,7 @@ async fn every_bad_proof_is_invalid_dpop_proof_and_nothing_is_issued() {
         ("not a JWT", "not-a-jwt".into()),
         (
             "iat 100 s ahead",
-            key.sign_raw(&key.header(), &with("iat", json!(now() + 100))),
+            key.sign_raw(&key.header(), &with("iat", json!(h.clock.now().0 + 100))),
         ),
         (
             "htu with userinfo",
