@@ -6,7 +6,6 @@
 //! upstream, refuses a replayed return, a blocked user and an email another account holds
 //! unless the provider is trusted for it, and lists and unlinks identities.
 
-use std::io::Write;
 use std::path::Path;
 
 use http::StatusCode;
@@ -15,7 +14,6 @@ use tessera_core::admin::{Caller, IdpSpec, SchemeSpec};
 use tessera_core::factor::Method;
 use tessera_core::federation::Mapping;
 use tessera_core::model::ConsentMode;
-use tokio::io::AsyncBufReadExt;
 
 use crate::flow::{code_request, enc, hidden, jwt_claims, redirect_params, Browser};
 use crate::support::{Harness, Reply, TestClient, ISSUER};
@@ -42,64 +40,19 @@ impl Peer {
                 .expect("npm (Node.js) is needed for the federation tests");
             assert!(ok.success(), "npm ci in tests/peers failed");
         }
-        // It starts in well under a second. Twice in CI a peer printed nothing for minutes
-        // (once two peers at once), not reproduced in hundreds of starts alone or in whole
-        // runs of the tests: so a silent peer's threads are shown on the log (past the test
-        // harness's capture) and the peer replaced; one that never starts fails the test.
-        let mut attempts = 0;
-        let (child, line) = loop {
-            attempts += 1;
-            let mut child = tokio::process::Command::new("node")
-                .arg(dir.join("oidc-upstream.mjs"))
-                .arg(config.to_string())
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("node");
-            let out = child.stdout.take().expect("stdout");
-            let mut lines = tokio::io::BufReader::new(out).lines();
-            let wait = std::time::Duration::from_secs(60);
-            match tokio::time::timeout(wait, lines.next_line()).await {
-                Ok(line) => break (child, line.expect("read").expect("a ready line")),
-                Err(_) if attempts < 4 => {
-                    let silent = threads(&child);
-                    let mut log = std::io::stderr();
-                    let _ = writeln!(log, "the upstream peer printed nothing in 60 s: {silent}");
-                }
-                Err(_) => panic!("the upstream peer never started: {}", threads(&child)),
-            }
-        };
+        let (child, line) = crate::peers::started("the upstream peer", || {
+            let mut node = tokio::process::Command::new("node");
+            node.arg(dir.join("oidc-upstream.mjs"))
+                .arg(config.to_string());
+            node
+        })
+        .await;
         let ready: Value = serde_json::from_str(&line).expect("ready JSON");
         Peer {
             issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
             _child: child,
         }
     }
-}
-
-/// What a child's threads are doing: each one's name, state and kernel wait channel.
-fn threads(child: &tokio::process::Child) -> String {
-    let Some(pid) = child.id() else {
-        return "exited".into();
-    };
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return format!("pid {pid} gone");
-    };
-    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
-    tasks
-        .flatten()
-        .map(|t| {
-            let stat = read(t.path().join("stat"));
-            let state = stat.rsplit(") ").next().unwrap_or("").split(' ').next();
-            format!(
-                "{} {} {}",
-                read(t.path().join("comm")).trim(),
-                state.unwrap_or("?"),
-                read(t.path().join("wchan")),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn accounts() -> Value {

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used)]
 
 mod flow;
+mod peers;
 mod process;
 mod support;
 

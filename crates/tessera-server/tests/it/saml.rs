@@ -18,7 +18,6 @@ use tessera_core::admin::{Caller, IdpSpec, SchemeSpec};
 use tessera_core::factor::Method;
 use tessera_core::federation::IdpProtocol;
 use tessera_core::model::ConsentMode;
-use tokio::io::AsyncBufReadExt;
 
 use crate::flow::{code_request, enc, jwt_claims, redirect_params, Browser};
 use crate::support::{Harness, Reply, TestClient, ISSUER};
@@ -56,20 +55,12 @@ impl SamlPeer {
                 "pip install in tests/peers/saml failed"
             );
         }
-        let mut child = tokio::process::Command::new(python)
-            .arg(dir.join("idp.py"))
-            .arg(config.to_string())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the SAML peer");
-        let out = child.stdout.take().expect("stdout");
-        let mut lines = tokio::io::BufReader::new(out).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
-            .await
-            .expect("the SAML peer starts")
-            .expect("read")
-            .expect("a ready line");
+        let (child, line) = crate::peers::started("the SAML peer", || {
+            let mut peer = tokio::process::Command::new(&python);
+            peer.arg(dir.join("idp.py")).arg(config.to_string());
+            peer
+        })
+        .await;
         SamlPeer {
             info: serde_json::from_str(&line).expect("ready JSON"),
             _child: child,
